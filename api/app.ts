@@ -1,0 +1,56 @@
+/**
+ * Builds the Fastify app without listening, so that tests drive the same app the server runs.
+ * Every route declares JSON schemas: they validate requests and make the OpenAPI document
+ * served at /openapi.json (browsable at /docs).
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import formbody from '@fastify/formbody';
+import type { Client } from '@temporalio/client';
+import type { Store } from '../store/db';
+import { errorSchema, installErrorHandler } from './errors';
+import { healthRoutes } from './routes/health';
+import { incidentRoutes } from './routes/incidents';
+import { siteRoutes } from './routes/sites';
+import { plivoStatusRoutes } from './plivo/status';
+
+export interface AppDeps {
+  store: Store;
+  temporal: Client;
+  taskQueue: string;
+  /** The address Plivo calls back: signatures are computed over it. */
+  publicUrl: string;
+  plivoAuthToken: string;
+}
+
+export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger,
+    // Phone numbers can appear in Plivo callbacks' bodies; request logs carry method and URL only.
+    disableRequestLogging: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+  });
+  await app.register(formbody);
+  app.addSchema(errorSchema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Avviso API', version: '0.1.0', description: 'Open and resolve network incidents; Avviso tells the affected subscribers by SMS.' },
+      tags: [
+        { name: 'incidents', description: 'Outages and their lifecycle' },
+        { name: 'network', description: 'Sites and subscribers' },
+        { name: 'plivo', description: 'Callbacks from Plivo' },
+        { name: 'operations', description: 'Health and documentation' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  installErrorHandler(app);
+  await app.register(healthRoutes, deps);
+  await app.register(incidentRoutes, deps);
+  await app.register(siteRoutes, deps);
+  await app.register(plivoStatusRoutes, deps);
+  return app;
+}

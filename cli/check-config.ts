@@ -1,0 +1,9 @@
+import { loadConfig } from '../config';
+
+/** Prints the configuration the environment gives, with the auth token masked; fails on a bad value. */
+export async function checkConfig(): Promise<number> {
+  const config = loadConfig();
+  const shown = { ...config, plivo: { ...config.plivo, authToken: '***' } };
+  console.log(JSON.stringify(shown, null, 2));
+  return 0;
+}

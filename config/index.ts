@@ -1,0 +1,98 @@
+/**
+ * The one place that reads the environment. Everything else receives a `Config`.
+ *
+ * Each variable is validated on its own so that a bad start names every wrong value at once,
+ * with what to do about it, instead of failing later deep inside a client library.
+ */
+import { z } from 'zod';
+
+export const PLIVO_DEFAULT_BASE_URL = 'https://api.plivo.com';
+
+const url = (what: string) =>
+  z.string().trim().refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, `must be an http(s) URL (${what})`);
+
+const port = z.coerce.number({ error: 'must be a port number' }).int('must be a whole number').min(0).max(65535, 'must be at most 65535');
+
+const schema = z.object({
+  TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233 or my-ns.tmprl.cloud:7233'),
+  TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('avviso'),
+  MONGODB_URI: z.string().trim().regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mongodb:// or mongodb+srv://'),
+  MONGODB_DB: z.string().trim().regex(/^[A-Za-z0-9_-]{1,60}$/, 'must be a database name of letters, digits, _ or -').optional(),
+  PLIVO_AUTH_ID: z.string().trim().regex(/^[A-Z0-9]{10,40}$/, 'must be your Plivo Auth ID (upper-case letters and digits, from the Plivo console)'),
+  PLIVO_AUTH_TOKEN: z.string().min(8, 'must be your Plivo Auth Token (from the Plivo console)'),
+  PLIVO_BASE_URL: url('the Plivo API, or a server that speaks its Message API').default(PLIVO_DEFAULT_BASE_URL),
+  PLIVO_SENDER: z.string().trim().regex(/^(\+?\d{5,15}|[A-Za-z0-9 ]{1,11})$/, 'must be a phone number or an alphanumeric sender id of at most 11 characters').default('Avviso'),
+  AVVISO_RULES: z.string().trim().min(1).optional(),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  PORT: port.default(3000),
+  AVVISO_PUBLIC_URL: url('the address Plivo calls back, e.g. https://avviso.example.net').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  temporal: { address: string; namespace: string; taskQueue: string };
+  mongo: { uri: string; db: string };
+  plivo: { authId: string; authToken: string; baseUrl: string; sender: string };
+  rulesPath?: string;
+  http: { host: string; port: number; publicUrl: string };
+  logLevel: string;
+}
+
+/** Thrown when the environment is wrong; `problems` holds one line per bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Configuration is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const HINTS: Record<string, string> = {
+  TEMPORAL_ADDRESS: 'set it to your Temporal frontend, or run `npm run dev` to start an embedded one',
+  MONGODB_URI: 'set it to your MongoDB (e.g. mongodb://db1,db2,db3/avviso?replicaSet=rs0), or run `npm run dev`',
+  PLIVO_AUTH_ID: 'set PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN, or run `npm run dev` to use the Plivo simulator',
+  PLIVO_AUTH_TOKEN: 'set it together with PLIVO_AUTH_ID',
+};
+
+function databaseFromUri(uri: string): string | undefined {
+  // mongodb://host:port/dbname?options: the path names the default database.
+  const m = /^mongodb(?:\+srv)?:\/\/[^/]+\/([^?]+)/.exec(uri);
+  return m?.[1] ? decodeURIComponent(m[1]) : undefined;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset: `FOO= avviso ...` should not mean "FOO is the empty string".
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      const given = present[name];
+      const missing = given === undefined;
+      const what = missing ? 'is not set' : `is ${JSON.stringify(name.includes('TOKEN') ? '***' : given)}: ${issue.message}`;
+      const hint = missing && HINTS[name] ? ` (${HINTS[name]})` : '';
+      return `${name} ${what}${hint}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  return {
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    mongo: { uri: e.MONGODB_URI, db: e.MONGODB_DB ?? databaseFromUri(e.MONGODB_URI) ?? 'avviso' },
+    plivo: { authId: e.PLIVO_AUTH_ID, authToken: e.PLIVO_AUTH_TOKEN, baseUrl: e.PLIVO_BASE_URL.replace(/\/+$/, ''), sender: e.PLIVO_SENDER },
+    rulesPath: e.AVVISO_RULES,
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      publicUrl: (e.AVVISO_PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, ''),
+    },
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * A child process that the dev stack or the test harness owns: its output is prefixed with its
+ * name, it can be waited on until healthy, and stopping it escalates from SIGTERM to SIGKILL so
+ * that nothing is left behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import net from 'node:net';
+
+export interface ManagedProcess {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  /** Resolves with the exit code (or signal name) when the process ends, however it ends. */
+  exited: Promise<number | string>;
+  isRunning(): boolean;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Where its output goes: 'prefix' writes each line to our stderr as `[name] line`. */
+  output?: 'prefix' | 'ignore';
+}
+
+export function spawnManaged(name: string, command: string, args: string[], opts: SpawnOptions = {}): ManagedProcess {
+  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let running = true;
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      running = false;
+      resolve(code ?? signal ?? 'unknown');
+    });
+    child.once('error', (err) => {
+      running = false;
+      process.stderr.write(`[${name}] could not start ${command}: ${err.message}\n`);
+      resolve('spawn-error');
+    });
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    if (opts.output === 'ignore') {
+      stream.resume();
+      continue;
+    }
+    createInterface({ input: stream }).on('line', (line) => process.stderr.write(`[${name}] ${line}\n`));
+  }
+  return {
+    name,
+    pid: child.pid ?? -1,
+    child,
+    exited,
+    isRunning: () => running,
+    async stop(graceMs = 10_000) {
+      if (!running) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Polls `probe` until it succeeds; fails early, with the reason, if `proc` exits first. */
+export async function waitUntilHealthy(what: string, probe: () => Promise<unknown>, opts: { timeoutMs?: number; proc?: ManagedProcess } = {}): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (opts.proc && !opts.proc.isRunning()) throw new Error(`${what} exited (${await opts.proc.exited}) before it became healthy; its output is above.`);
+    try {
+      await probe();
+      return;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} was not healthy after ${Math.round((opts.timeoutMs ?? 60_000) / 1000)} s: ${(lastError as Error)?.message ?? lastError}`);
+}
+
+/** Throws, naming the service and the variable that moves it, when a port is taken. */
+export async function assertPortFree(host: string, port: number, what: string, envVar: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(err.code === 'EADDRINUSE' ? `port ${port} on ${host}, wanted by ${what}, is already in use: stop what uses it (is another \`avviso dev\` running?) or set ${envVar} to another port.` : `cannot listen on ${host}:${port} for ${what}: ${err.message}`)),
+    );
+    server.listen(port, host, () => server.close(() => resolve()));
+  });
+}
+
+/** A port the OS says is free now (for tests, which run side by side). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}

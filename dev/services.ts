@@ -1,0 +1,84 @@
+/**
+ * Starting the two servers Avviso depends on, from the binaries tools/bootstrap.sh installed:
+ * the Temporal dev server and FerretDB. Shared by `avviso dev` and the test harness.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { MongoClient } from 'mongodb';
+import { spawnManaged, waitUntilHealthy, type ManagedProcess, type SpawnOptions } from './process';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+const TOOLS = process.env.AVVISO_TOOLS_DIR ?? path.join(PROJECT_ROOT, '.tools');
+
+export const TOOL_PATHS = {
+  temporal: path.join(TOOLS, 'venv', 'bin', 'temporal'),
+  temporalTestServer: path.join(TOOLS, 'venv', 'bin', 'temporal-test-server'),
+  ferretdb: path.join(TOOLS, 'bin', 'avviso-ferretdb'),
+};
+
+/** Fails with what to run when a binary the bootstrap installs is missing. */
+export function requireTool(tool: keyof typeof TOOL_PATHS): string {
+  const p = TOOL_PATHS[tool];
+  if (!existsSync(p)) throw new Error(`${tool} is not installed (no ${p}): run \`npm run bootstrap\` (tools/bootstrap.sh) first.`);
+  return p;
+}
+
+export interface TemporalServerOptions {
+  port: number;
+  /** The web UI's port; omit for a headless server. */
+  uiPort?: number;
+  /** SQLite file that keeps the server's state across restarts; omit for an in-memory server. */
+  dbFile?: string;
+  output?: SpawnOptions['output'];
+}
+
+export async function startTemporalDevServer(o: TemporalServerOptions): Promise<ManagedProcess> {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--namespace', 'default', '--log-level', 'warn', '--log-format', 'pretty'];
+  if (o.uiPort) args.push('--ui-port', String(o.uiPort));
+  else args.push('--headless');
+  if (o.dbFile) {
+    mkdirSync(path.dirname(o.dbFile), { recursive: true });
+    args.push('--db-filename', o.dbFile);
+  }
+  // Workflows of large incidents page through their audience; keep the dev server's defaults otherwise.
+  const proc = spawnManaged('temporal', requireTool('temporal'), args, { output: o.output });
+  const address = `127.0.0.1:${o.port}`;
+  await waitUntilHealthy(`Temporal dev server on ${address}`, async () => {
+    const connection = await Connection.connect({ address, connectTimeout: '1 second' });
+    try {
+      await connection.workflowService.getSystemInfo({});
+    } finally {
+      await connection.close();
+    }
+  }, { proc, timeoutMs: 60_000 });
+  return proc;
+}
+
+export interface FerretDbOptions {
+  port: number;
+  dir: string;
+  output?: SpawnOptions['output'];
+}
+
+export async function startFerretDb(o: FerretDbOptions): Promise<ManagedProcess> {
+  mkdirSync(o.dir, { recursive: true });
+  const proc = spawnManaged('ferretdb', requireTool('ferretdb'), ['--listen-addr', `127.0.0.1:${o.port}`, '--sqlite-dir', o.dir, '--log-level', 'warn'], { output: o.output });
+  await waitUntilHealthy(`FerretDB on 127.0.0.1:${o.port}`, () => pingMongo(`mongodb://127.0.0.1:${o.port}/`), { proc, timeoutMs: 30_000 });
+  return proc;
+}
+
+export async function pingMongo(uri: string): Promise<void> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 1000, connectTimeoutMS: 1000 });
+  try {
+    await client.connect();
+    await client.db('admin').command({ ping: 1 });
+  } finally {
+    await client.close();
+  }
+}
+
+export async function httpOk(url: string): Promise<void> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+}

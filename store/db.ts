@@ -1,0 +1,55 @@
+/**
+ * MongoDB access: the one place that builds the client, names the collections and creates
+ * their indexes. Works on MongoDB and on FerretDB (no transactions, change streams, TTL or
+ * partial indexes are used: see the README).
+ */
+import { MongoClient, type Collection, type Db } from 'mongodb';
+import type { Delivery, Incident, Site, Subscriber } from '../domain/types';
+
+export interface Store {
+  client: MongoClient;
+  db: Db;
+  sites: Collection<Site>;
+  subscribers: Collection<Subscriber>;
+  incidents: Collection<Incident>;
+  deliveries: Collection<Delivery>;
+  close(): Promise<void>;
+}
+
+export async function connectStore(uri: string, dbName: string): Promise<Store> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, appName: 'avviso' });
+  await client.connect();
+  const db = client.db(dbName);
+  const store: Store = {
+    client,
+    db,
+    sites: db.collection<Site>('sites'),
+    subscribers: db.collection<Subscriber>('subscribers'),
+    incidents: db.collection<Incident>('incidents'),
+    deliveries: db.collection<Delivery>('deliveries'),
+    close: () => client.close(),
+  };
+  await ensureIndexes(store);
+  return store;
+}
+
+/** Idempotent: creating an index that exists is a no-op. */
+export async function ensureIndexes(s: Store): Promise<void> {
+  await Promise.all([
+    // Walking the network downstream asks "which sites does X feed?".
+    s.sites.createIndex({ uplink: 1 }),
+    // The audience of a set of sites, paged by contract id.
+    s.subscribers.createIndex({ siteId: 1, _id: 1 }),
+    s.subscribers.createIndex({ phones: 1 }),
+    s.incidents.createIndex({ key: 1 }, { unique: true }),
+    s.incidents.createIndex({ openedAt: -1 }),
+    // Sending picks the next planned messages of one kind for one incident, in id order.
+    s.deliveries.createIndex({ incidentId: 1, kind: 1, state: 1, _id: 1 }),
+    s.deliveries.createIndex({ providerMessageId: 1 }),
+  ]);
+}
+
+/** Checks that the database answers; used by health checks. */
+export async function pingStore(s: Store): Promise<void> {
+  await s.db.command({ ping: 1 });
+}

@@ -1,0 +1,30 @@
+import type { Store } from './db';
+import type { Incident, IncidentPhase } from '../domain/types';
+
+/** Moves an incident to a phase and appends it to the timeline; repeating the same move is a no-op. */
+export async function recordPhase(store: Store, incidentId: string, phase: IncidentPhase, at: Date, note?: string): Promise<void> {
+  const set: Partial<Incident> = { phase };
+  if (phase === 'resolved') set.resolvedAt = at;
+  // The `timeline.phase: {$ne}` guard makes a retried activity leave one timeline entry.
+  await store.incidents.updateOne(
+    { _id: incidentId, 'timeline.phase': { $ne: phase } },
+    { $set: set, $push: { timeline: note ? { at, phase, note } : { at, phase } } },
+  );
+}
+
+export interface DeliveryCounts {
+  [kind: string]: { [state: string]: number };
+}
+
+/** Messages of an incident counted by kind and state. */
+export async function deliveryCounts(store: Store, incidentId: string): Promise<DeliveryCounts> {
+  const rows = await store.deliveries
+    .aggregate<{ _id: { kind: string; state: string }; n: number }>([
+      { $match: { incidentId } },
+      { $group: { _id: { kind: '$kind', state: '$state' }, n: { $sum: 1 } } },
+    ])
+    .toArray();
+  const counts: DeliveryCounts = {};
+  for (const r of rows) (counts[r._id.kind] ??= {})[r._id.state] = r.n;
+  return counts;
+}

@@ -1,0 +1,29 @@
+import type { Store } from './db';
+import type { Site } from '../domain/types';
+
+/**
+ * Every site fed, directly or through other sites, by the given ones (the given ones included).
+ * Walks the uplink tree one level per query, so its cost follows the tree's depth, not its size.
+ */
+export async function downstreamSites(store: Store, siteIds: string[]): Promise<Site[]> {
+  const found = new Map<string, Site>();
+  for (const site of await store.sites.find({ _id: { $in: siteIds } }).toArray()) found.set(site._id, site);
+  let frontier = [...found.keys()];
+  while (frontier.length > 0) {
+    const children = await store.sites.find({ uplink: { $in: frontier }, _id: { $nin: [...found.keys()] } }).toArray();
+    frontier = [];
+    for (const child of children) {
+      if (!found.has(child._id)) {
+        found.set(child._id, child);
+        frontier.push(child._id);
+      }
+    }
+  }
+  return [...found.values()].sort((a, b) => a._id.localeCompare(b._id));
+}
+
+/** The ids among `siteIds` that name no site. */
+export async function unknownSites(store: Store, siteIds: string[]): Promise<string[]> {
+  const known = new Set((await store.sites.find({ _id: { $in: siteIds } }, { projection: { _id: 1 } }).toArray()).map((s) => s._id));
+  return siteIds.filter((id) => !known.has(id));
+}

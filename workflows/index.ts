@@ -1,0 +1,2 @@
+// The workflows the worker registers. Only workflow code and pure helpers may be imported here.
+export { incidentWorkflow } from './incident';
