@@ -14,6 +14,9 @@ import { healthRoutes } from './routes/health';
 import { incidentRoutes } from './routes/incidents';
 import { siteRoutes } from './routes/sites';
 import { plivoStatusRoutes } from './plivo/status';
+import { plivoInboundRoutes } from './plivo/inbound';
+import { startReceiptApplier } from '../store/receipts';
+import type { DeliveryPolicy } from '../workflows/incident';
 
 export interface AppDeps {
   store: Store;
@@ -22,6 +25,12 @@ export interface AppDeps {
   /** The address Plivo calls back: signatures are computed over it. */
   publicUrl: string;
   plivoAuthToken: string;
+  /** Sends a reply SMS (answers to STOP, INFO...); without it, inbound SMS get no reply. */
+  replySms?: (to: string, text: string) => Promise<void>;
+  /** Given to each new incident's workflow; the workflow's defaults otherwise. */
+  deliveryPolicy?: DeliveryPolicy;
+  /** How often stored Plivo receipts are applied to delivery records; 0 turns it off. */
+  applyReceiptsEveryMs?: number;
 }
 
 export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
@@ -52,5 +61,10 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(incidentRoutes, deps);
   await app.register(siteRoutes, deps);
   await app.register(plivoStatusRoutes, deps);
+  await app.register(plivoInboundRoutes, deps);
+  if (deps.applyReceiptsEveryMs !== 0) {
+    const applier = startReceiptApplier(deps.store, (err) => app.log.error({ err }, 'applying receipts failed; will retry'), deps.applyReceiptsEveryMs ?? 500);
+    app.addHook('onClose', async () => applier.stop());
+  }
   return app;
 }

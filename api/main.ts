@@ -3,13 +3,24 @@ import { loadConfig } from '../config';
 import { connectStore } from '../store/db';
 import { connectTemporal } from '../temporal/client';
 import { buildApp } from './app';
+import { PlivoSmsChannel } from '../channels/sms-plivo';
 
 export async function runApi(): Promise<void> {
   const config = loadConfig();
   const store = await connectStore(config.mongo.uri, config.mongo.db);
   const temporal = await connectTemporal(config.temporal);
+  const sms = new PlivoSmsChannel(config.plivo);
   const app = await buildApp(
-    { store, temporal, taskQueue: config.temporal.taskQueue, publicUrl: config.http.publicUrl, plivoAuthToken: config.plivo.authToken },
+    {
+      store,
+      temporal,
+      taskQueue: config.temporal.taskQueue,
+      publicUrl: config.http.publicUrl,
+      plivoAuthToken: config.plivo.authToken,
+      replySms: async (to, text) => {
+        await sms.send([{ deliveryId: `reply:${Date.now()}`, to, text, language: 'it' }]);
+      },
+    },
     { level: config.logLevel, name: 'api' },
   );
   const stop = async () => {

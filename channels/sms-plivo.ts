@@ -1,8 +1,10 @@
 /**
- * The SMS channel: sends one text to many numbers through the real `plivo` SDK, pointed at
- * Plivo or at any server that speaks its Message API (the simulator in dev and tests).
+ * The SMS channel: one text to up to 1,000 numbers per request through the real `plivo` SDK,
+ * pointed at Plivo or at any server that speaks its Message API (the simulator in dev and tests).
  */
 import { Client } from 'plivo';
+import type { Channel, OutboundMessage, SendOutcome } from './channel';
+import { classifyPlivoError, installRetryAfterCapture } from './plivo-errors';
 
 export interface PlivoSettings {
   authId: string;
@@ -14,38 +16,85 @@ export interface PlivoSettings {
 /** Plivo takes at most this many destinations in one request. */
 export const PLIVO_MAX_DESTINATIONS = 1000;
 
-export interface BulkResult {
-  /** Provider message id for each number Plivo accepted. */
-  accepted: Map<string, string>;
-  /** Numbers Plivo refused as invalid. */
-  invalid: string[];
-}
-
-export interface SmsSender {
-  sendBulk(text: string, phones: string[], statusCallbackUrl?: string): Promise<BulkResult>;
-}
-
 export function createPlivoClient(s: PlivoSettings): Client {
+  installRetryAfterCapture();
   // The SDK's `url` option replaces the whole account base; nothing else moves it off api.plivo.com.
   return new Client(s.authId, s.authToken, { url: `${s.baseUrl}/v1/Account/${s.authId}`, timeout: 30_000 });
 }
 
-export function createPlivoSender(s: PlivoSettings, client: Client = createPlivoClient(s)): SmsSender {
-  return {
-    async sendBulk(text, phones, statusCallbackUrl) {
-      if (phones.length === 0) return { accepted: new Map(), invalid: [] };
-      if (phones.length > PLIVO_MAX_DESTINATIONS) throw new Error(`at most ${PLIVO_MAX_DESTINATIONS} numbers per request, got ${phones.length}`);
-      const unique = [...new Set(phones)];
-      // Plivo wants numbers without the leading '+'.
-      const dst = unique.map((p) => p.replace(/^\+/, ''));
-      const res = await client.messages.create(s.sender, dst, text, statusCallbackUrl ? { url: statusCallbackUrl, method: 'POST' } : {});
-      const invalid = new Set((res.invalid_number ?? []).map((n) => `+${String(n).replace(/^\+/, '')}`));
-      const valid = unique.filter((p) => !invalid.has(p));
-      // Plivo answers with one uuid per valid destination, in the order they were given.
-      if (res.messageUuid.length !== valid.length) {
-        throw new Error(`Plivo returned ${res.messageUuid.length} message ids for ${valid.length} valid numbers`);
+export interface SmsChannelOptions {
+  /** Where Plivo posts delivery receipts; undefined asks for none. */
+  statusCallbackUrl?: string;
+}
+
+export class PlivoSmsChannel implements Channel {
+  readonly name = 'sms' as const;
+  readonly maxBatch = PLIVO_MAX_DESTINATIONS;
+
+  constructor(
+    private readonly settings: PlivoSettings,
+    private readonly options: SmsChannelOptions = {},
+    private readonly client: Client = createPlivoClient(settings),
+  ) {}
+
+  /**
+   * Sends one request. Every message of the batch must have the same text (Plivo's bulk send
+   * carries one text); callers group by text. Throws a `ChannelError` when the request failed.
+   */
+  async send(batch: OutboundMessage[]): Promise<SendOutcome[]> {
+    if (batch.length === 0) return [];
+    if (batch.length > this.maxBatch) throw new Error(`at most ${this.maxBatch} numbers per request, got ${batch.length}`);
+    const text = batch[0]!.text;
+    if (batch.some((m) => m.text !== text)) throw new Error('one SMS request carries one text: group messages by text before sending');
+
+    // Plivo removes duplicate destinations; two records for one number would get one message.
+    const byPhone = new Map<string, OutboundMessage[]>();
+    for (const m of batch) byPhone.set(m.to, [...(byPhone.get(m.to) ?? []), m]);
+    const phones = [...byPhone.keys()];
+    let res;
+    try {
+      res = await this.client.messages.create(this.settings.sender, phones.map((p) => p.replace(/^\+/, '')), text, {
+        ...(this.options.statusCallbackUrl ? { url: this.options.statusCallbackUrl, method: 'POST' as const } : {}),
+      });
+    } catch (err) {
+      throw classifyPlivoError(err);
+    }
+    const invalid = new Set((res.invalid_number ?? []).map((n) => `+${String(n).replace(/^\+/, '')}`));
+    const valid = phones.filter((p) => !invalid.has(p));
+    // Plivo answers with one uuid per valid destination, in the order they were given.
+    if (res.messageUuid.length !== valid.length) {
+      throw new Error(`Plivo returned ${res.messageUuid.length} message ids for ${valid.length} valid numbers`);
+    }
+    const uuidOf = new Map(valid.map((p, i) => [p, res.messageUuid[i]!]));
+    return batch.map((m): SendOutcome => {
+      const uuid = uuidOf.get(m.to);
+      if (!uuid) return { deliveryId: m.deliveryId, outcome: 'invalid', error: 'Plivo reports the number as invalid' };
+      // The first record of a repeated number carries the message; the others point at it too.
+      return { deliveryId: m.deliveryId, outcome: 'accepted', providerMessageId: uuid };
+    });
+  }
+
+  /**
+   * Messages Plivo accepted for these numbers since `since`, newest first, through the message
+   * list API (20 a page, as Plivo serves it). Used to reconcile after a send whose answer was lost.
+   */
+  async acceptedSince(since: Date, phones: Set<string>): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const gte = since.toISOString().replace('T', ' ').replace('Z', '').slice(0, 19);
+    for (let offset = 0; ; offset += 20) {
+      let page;
+      try {
+        page = await this.client.messages.list({ message_direction: 'outbound', message_time__gte: gte, limit: 20, offset });
+      } catch (err) {
+        throw classifyPlivoError(err);
       }
-      return { accepted: new Map(valid.map((p, i) => [p, res.messageUuid[i]!])), invalid: [...invalid] };
-    },
-  };
+      for (const m of page) {
+        const to = `+${String(m.toNumber ?? m.to_number ?? '').replace(/^\+/, '')}`;
+        const uuid = String(m.messageUuid ?? m.message_uuid ?? '');
+        // Newest first: keep the first seen, so a number messaged twice maps to its latest message.
+        if (phones.has(to) && uuid && !found.has(to)) found.set(to, uuid);
+      }
+      if (page.length < 20) return found;
+    }
+  }
 }

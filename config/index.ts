@@ -30,6 +30,9 @@ const schema = z.object({
   PLIVO_AUTH_TOKEN: z.string().min(8, 'must be your Plivo Auth Token (from the Plivo console)'),
   PLIVO_BASE_URL: url('the Plivo API, or a server that speaks its Message API').default(PLIVO_DEFAULT_BASE_URL),
   PLIVO_SENDER: z.string().trim().regex(/^(\+?\d{5,15}|[A-Za-z0-9 ]{1,11})$/, 'must be a phone number or an alphanumeric sender id of at most 11 characters').default('Avviso'),
+  PLIVO_REQUESTS_PER_5S: z.coerce.number({ error: 'must be a number' }).int().min(0, 'must be 0 (no limit) or more').default(300),
+  PLIVO_MESSAGES_PER_SECOND: z.coerce.number({ error: 'must be a number' }).min(0, 'must be 0 (no limit) or more').default(5),
+  PLIVO_QUEUE_SECONDS: z.coerce.number({ error: 'must be a number' }).int().min(1, 'must be at least 1').default(600),
   AVVISO_RULES: z.string().trim().min(1).optional(),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   PORT: port.default(3000),
@@ -40,7 +43,17 @@ const schema = z.object({
 export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string };
   mongo: { uri: string; db: string };
-  plivo: { authId: string; authToken: string; baseUrl: string; sender: string };
+  plivo: {
+    authId: string;
+    authToken: string;
+    baseUrl: string;
+    sender: string;
+    /** The account's limits: API requests per 5 s, and SMS per second (0: no limit). */
+    requestsPer5s: number;
+    messagesPerSecond: number;
+    /** How many seconds of SMS (at messagesPerSecond) we may leave queued at Plivo at once. */
+    queueSeconds: number;
+  };
   rulesPath?: string;
   http: { host: string; port: number; publicUrl: string };
   logLevel: string;
@@ -86,7 +99,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     mongo: { uri: e.MONGODB_URI, db: e.MONGODB_DB ?? databaseFromUri(e.MONGODB_URI) ?? 'avviso' },
-    plivo: { authId: e.PLIVO_AUTH_ID, authToken: e.PLIVO_AUTH_TOKEN, baseUrl: e.PLIVO_BASE_URL.replace(/\/+$/, ''), sender: e.PLIVO_SENDER },
+    plivo: {
+      authId: e.PLIVO_AUTH_ID,
+      authToken: e.PLIVO_AUTH_TOKEN,
+      baseUrl: e.PLIVO_BASE_URL.replace(/\/+$/, ''),
+      sender: e.PLIVO_SENDER,
+      requestsPer5s: e.PLIVO_REQUESTS_PER_5S,
+      messagesPerSecond: e.PLIVO_MESSAGES_PER_SECOND,
+      queueSeconds: e.PLIVO_QUEUE_SECONDS,
+    },
     rulesPath: e.AVVISO_RULES,
     http: {
       host: e.HOST,

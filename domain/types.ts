@@ -55,21 +55,51 @@ export interface Incident {
 /** What a message tells its reader. */
 export type MessageKind = 'outage' | 'restored';
 
+/** The channels a message can take (see channels/channel.ts). */
+export type DeliveryChannel = 'sms' | 'voice' | 'email' | 'webhook' | 'status';
+
+/**
+ * planned -> sending (reserved for one send attempt) -> accepted (the provider took it)
+ * -> sent (the carrier took it) -> delivered | undelivered; failed: never reached the carrier,
+ * or refused as invalid; expired: gave up on this channel after its attempts (a fallback follows).
+ */
 export type DeliveryState = 'planned' | 'sending' | 'accepted' | 'sent' | 'delivered' | 'undelivered' | 'failed' | 'expired';
 
-/** One message to one phone number for one incident. Its id makes it unique. */
+/** One step in a delivery record's life, shown to operators. */
+export interface DeliveryStep {
+  at: Date;
+  state: DeliveryState;
+  note?: string;
+}
+
+/** One message to one recipient, on one channel, for one incident. Its id makes it unique. */
 export interface Delivery {
-  _id: string; // `${incidentId}|${kind}|${subscriberId}|${phone}`
+  _id: string; // `${incidentId}|${kind}|${subscriberId}|${channel}:${to}`
   incidentId: string;
   kind: MessageKind;
   subscriberId: string;
-  phone: string;
+  channel: DeliveryChannel;
+  /** Phone number (E.164), e-mail address or URL, by channel. */
+  to: string;
   language: Language;
   state: DeliveryState;
   providerMessageId?: string;
+  /** SMS parts billed, from the receipt. */
+  units?: number;
+  /** What the provider charged, from the receipt, as a decimal string (Plivo's own precision). */
+  cost?: string;
+  currency?: string;
+  /** Send attempts that reached the provider (or may have). */
+  attempts: number;
+  /** When the current reservation was taken, for reconciliation after a lost answer. */
+  reservedAt?: Date;
   /** Why the last attempt failed, when it did. */
   error?: string;
-  attempts: number;
+  /** The provider refused the recipient itself (invalid number): no retry on this channel. */
+  invalidRecipient?: boolean;
+  /** The record this one replaces on another channel, after that one expired. */
+  fallbackOf?: string;
+  history: DeliveryStep[];
   createdAt: Date;
   updatedAt: Date;
 }

@@ -5,6 +5,21 @@
  */
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import type { Delivery, Incident, Site, Subscriber } from '../domain/types';
+import type { Receipt } from './receipts';
+import type { RateLimitDoc } from './rate-limits';
+
+/** An SMS a subscriber sent us (STOP, START, INFO...), kept as received. */
+export interface InboundMessage {
+  _id?: import('mongodb').ObjectId;
+  messageUuid: string;
+  from: string;
+  to: string;
+  text: string;
+  receivedAt: Date;
+  /** What we made of it: the keyword's action, and the subscribers it touched. */
+  action?: string;
+  subscriberIds?: string[];
+}
 
 export interface Store {
   client: MongoClient;
@@ -13,6 +28,11 @@ export interface Store {
   subscribers: Collection<Subscriber>;
   incidents: Collection<Incident>;
   deliveries: Collection<Delivery>;
+  receipts: Collection<Receipt>;
+  /** Small bookkeeping documents: how far a background job got. */
+  cursors: Collection<{ _id: string; position?: string }>;
+  rateLimits: Collection<RateLimitDoc>;
+  inbound: Collection<InboundMessage>;
   close(): Promise<void>;
 }
 
@@ -27,6 +47,10 @@ export async function connectStore(uri: string, dbName: string): Promise<Store> 
     subscribers: db.collection<Subscriber>('subscribers'),
     incidents: db.collection<Incident>('incidents'),
     deliveries: db.collection<Delivery>('deliveries'),
+    receipts: db.collection<Receipt>('receipts'),
+    cursors: db.collection<{ _id: string; position?: string }>('cursors'),
+    rateLimits: db.collection<RateLimitDoc>('rate_limits'),
+    inbound: db.collection<InboundMessage>('inbound_messages'),
     close: () => client.close(),
   };
   await ensureIndexes(store);
@@ -46,6 +70,7 @@ export async function ensureIndexes(s: Store): Promise<void> {
     // Sending picks the next planned messages of one kind for one incident, in id order.
     s.deliveries.createIndex({ incidentId: 1, kind: 1, state: 1, _id: 1 }),
     s.deliveries.createIndex({ providerMessageId: 1 }),
+    s.inbound.createIndex({ messageUuid: 1 }, { unique: true }),
   ]);
 }
 

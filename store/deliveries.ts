@@ -1,14 +1,17 @@
 /**
- * Delivery records: one per incident, message kind, subscriber and phone number. They are the
- * per-recipient state of an incident, kept here rather than in workflow history so that an
+ * Delivery records: one per incident, message kind, subscriber and recipient on a channel. They
+ * are the per-recipient state of an incident, kept here rather than in workflow history so that an
  * incident with 100,000 recipients costs the workflow a handful of events per batch.
+ *
+ * Writes are batched (insertMany, updateMany over id lists): FerretDB writes one statement per
+ * updated document, so the hot path does few, large requests.
  */
-import type { AnyBulkWriteOperation, FindCursor, MongoBulkWriteError } from 'mongodb';
+import type { AnyBulkWriteOperation, Filter, FindCursor, MongoBulkWriteError } from 'mongodb';
 import type { Store } from './db';
-import type { Delivery, Language, MessageKind, Subscriber } from '../domain/types';
+import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber } from '../domain/types';
 
-export function deliveryId(incidentId: string, kind: MessageKind, subscriberId: string, phone: string): string {
-  return `${incidentId}|${kind}|${subscriberId}|${phone}`;
+export function deliveryId(incidentId: string, kind: MessageKind, subscriberId: string, channel: DeliveryChannel, to: string): string {
+  return `${incidentId}|${kind}|${subscriberId}|${channel}:${to}`;
 }
 
 const INSERT_BATCH = 1000;
@@ -30,79 +33,181 @@ async function insertNew(store: Store, docs: Delivery[]): Promise<number> {
   }
 }
 
-function planned(incidentId: string, kind: MessageKind, subscriberId: string, phone: string, language: Language, now: Date): Delivery {
-  return { _id: deliveryId(incidentId, kind, subscriberId, phone), incidentId, kind, subscriberId, phone, language, state: 'planned', attempts: 0, createdAt: now, updatedAt: now };
+export interface PlanInput {
+  incidentId: string;
+  kind: MessageKind;
+  subscriberId: string;
+  channel: DeliveryChannel;
+  to: string;
+  language: Language;
+  fallbackOf?: string;
 }
 
-/** Plans one `kind` message per phone of each subscriber the cursor yields. */
-export async function planForSubscribers(store: Store, incidentId: string, kind: MessageKind, subscribers: FindCursor<Subscriber>, now: Date): Promise<{ recipients: number; planned: number }> {
+export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery {
+  return {
+    _id: deliveryId(p.incidentId, p.kind, p.subscriberId, p.channel, p.to),
+    incidentId: p.incidentId,
+    kind: p.kind,
+    subscriberId: p.subscriberId,
+    channel: p.channel,
+    to: p.to,
+    language: p.language,
+    state: 'planned',
+    attempts: 0,
+    ...(p.fallbackOf ? { fallbackOf: p.fallbackOf } : {}),
+    history: [{ at: now, state: 'planned', ...(note ? { note } : {}) }],
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** Plans records in batches from any source of plan inputs; existing ones are left alone. */
+export async function planAll(store: Store, inputs: AsyncIterable<PlanInput> | Iterable<PlanInput>, now: Date, note?: string): Promise<{ recipients: number; planned: number }> {
   let batch: Delivery[] = [];
   let recipients = 0;
-  let created = 0;
-  for await (const s of subscribers) {
-    for (const phone of s.phones) {
-      batch.push(planned(incidentId, kind, s._id, phone, s.language, now));
-      recipients++;
-    }
+  let planned = 0;
+  for await (const p of inputs) {
+    batch.push(plannedRecord(p, now, note));
+    recipients++;
     if (batch.length >= INSERT_BATCH) {
-      created += await insertNew(store, batch);
+      planned += await insertNew(store, batch);
       batch = [];
     }
   }
-  created += await insertNew(store, batch);
-  return { recipients, planned: created };
+  planned += await insertNew(store, batch);
+  return { recipients, planned };
 }
 
-/** States in which a message has reached the provider. */
-export const REACHED_PROVIDER: Delivery['state'][] = ['accepted', 'sent', 'delivered', 'undelivered'];
-
-/** Plans a restoration notice for every number whose outage notice reached the provider. */
-export async function planRestorations(store: Store, incidentId: string, now: Date): Promise<number> {
-  const cursor = store.deliveries.find({ incidentId, kind: 'outage', state: { $in: REACHED_PROVIDER } }).sort({ _id: 1 });
-  let batch: Delivery[] = [];
-  let created = 0;
-  for await (const d of cursor) {
-    batch.push(planned(incidentId, 'restored', d.subscriberId, d.phone, d.language, now));
-    if (batch.length >= INSERT_BATCH) {
-      created += await insertNew(store, batch);
-      batch = [];
+/** One SMS record per phone of each subscriber the cursor yields. */
+export async function planSmsForSubscribers(store: Store, incidentId: string, kind: MessageKind, subscribers: FindCursor<Subscriber> | AsyncIterable<Subscriber>, now: Date) {
+  async function* inputs(): AsyncIterable<PlanInput> {
+    for await (const s of subscribers) {
+      for (const phone of s.phones) yield { incidentId, kind, subscriberId: s._id, channel: 'sms', to: phone, language: s.language };
     }
   }
-  return created + (await insertNew(store, batch));
+  return planAll(store, inputs(), now);
+}
+
+/** States in which a message has reached the provider (and so its reader may have seen it). */
+export const REACHED_PROVIDER: DeliveryState[] = ['accepted', 'sent', 'delivered', 'undelivered'];
+
+/** Plans a restoration notice, on the same channel, for every outage notice that reached the provider. */
+export async function planRestorations(store: Store, incidentId: string, now: Date): Promise<number> {
+  const cursor = store.deliveries.find({ incidentId, kind: 'outage', state: { $in: REACHED_PROVIDER } }).sort({ _id: 1 });
+  async function* inputs(): AsyncIterable<PlanInput> {
+    for await (const d of cursor) yield { incidentId, kind: 'restored', subscriberId: d.subscriberId, channel: d.channel, to: d.to, language: d.language };
+  }
+  return (await planAll(store, inputs(), now)).planned;
+}
+
+type Scope = { incidentId: string; kind: MessageKind; channel: DeliveryChannel };
+
+function step(state: DeliveryState, now: Date, note?: string) {
+  return { at: now, state, ...(note ? { note } : {}) };
+}
+
+/** Moves records in `from` states to `to`, appending a history step; returns how many moved. */
+export async function transition(store: Store, filter: Filter<Delivery>, to: DeliveryState, now: Date, note?: string, extra: Partial<Delivery> = {}, inc: Partial<Record<'attempts', number>> = {}): Promise<number> {
+  const r = await store.deliveries.updateMany(filter, {
+    $set: { state: to, updatedAt: now, ...extra },
+    $push: { history: step(to, now, note) },
+    ...(Object.keys(inc).length ? { $inc: inc } : {}),
+  });
+  return r.modifiedCount;
 }
 
 /**
- * Takes up to `limit` planned messages and marks them `sending`, so that a second sender
- * does not take them too. Those left in `sending` by a crashed attempt are reconciled with the
- * provider before being sent again (see the delivery issue); this skeleton does not resend them.
+ * Takes up to `limit` planned records and marks them `sending` with the time of the reservation,
+ * so that no other attempt sends them and, should the answer be lost, a later attempt can ask the
+ * provider what it accepted since then.
  */
-export async function claimPlanned(store: Store, incidentId: string, kind: MessageKind, limit: number, now: Date): Promise<Delivery[]> {
-  const candidates = await store.deliveries.find({ incidentId, kind, state: 'planned' }).sort({ _id: 1 }).limit(limit).toArray();
+export async function reservePlanned(store: Store, scope: Scope, limit: number, now: Date): Promise<Delivery[]> {
+  const candidates = await store.deliveries.find({ ...scope, state: 'planned' }, { projection: { _id: 1 } }).sort({ _id: 1 }).limit(limit).toArray();
   if (candidates.length === 0) return [];
   const ids = candidates.map((d) => d._id);
-  await store.deliveries.updateMany({ _id: { $in: ids }, state: 'planned' }, { $set: { state: 'sending', updatedAt: now }, $inc: { attempts: 1 } });
-  return store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray();
+  await transition(store, { _id: { $in: ids }, state: 'planned' }, 'sending', now, undefined, { reservedAt: now }, { attempts: 1 });
+  return store.deliveries.find({ _id: { $in: ids }, state: 'sending', reservedAt: now }).sort({ _id: 1 }).toArray();
 }
 
-export async function countPlanned(store: Store, incidentId: string, kind: MessageKind): Promise<number> {
-  return store.deliveries.countDocuments({ incidentId, kind, state: 'planned' });
+/** Records left in `sending` by an attempt that did not finish (its worker died, or its answer was lost). */
+export async function unfinishedReservations(store: Store, scope: Scope): Promise<Delivery[]> {
+  return store.deliveries.find({ ...scope, state: 'sending' }).sort({ _id: 1 }).toArray();
 }
 
-export interface SendOutcome {
+/** The request certainly failed before the provider accepted anything: the records go back to planned. */
+export async function releaseReservations(store: Store, ids: string[], now: Date, why: string): Promise<void> {
+  if (ids.length) await transition(store, { _id: { $in: ids }, state: 'sending' }, 'planned', now, why, { error: why });
+}
+
+export interface AcceptedOutcome {
   id: string;
-  state: 'accepted' | 'failed';
-  providerMessageId?: string;
-  error?: string;
+  providerMessageId: string;
 }
 
-/** Writes the outcome of a send, one bulk request for the whole batch. */
-export async function recordOutcomes(store: Store, outcomes: SendOutcome[], now: Date): Promise<void> {
-  if (outcomes.length === 0) return;
-  const ops: AnyBulkWriteOperation<Delivery>[] = outcomes.map((o) => ({
-    updateOne: {
-      filter: { _id: o.id },
-      update: { $set: { state: o.state, updatedAt: now, ...(o.providerMessageId ? { providerMessageId: o.providerMessageId } : {}), ...(o.error ? { error: o.error } : {}) } },
-    },
-  }));
-  await store.deliveries.bulkWrite(ops, { ordered: false });
+/** Writes what the provider accepted and what it refused, in few requests. */
+export async function recordSendResults(store: Store, accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note = 'accepted by the provider'): Promise<void> {
+  if (accepted.length) {
+    const ops: AnyBulkWriteOperation<Delivery>[] = accepted.map((o) => ({
+      updateOne: {
+        filter: { _id: o.id, state: 'sending' },
+        update: { $set: { state: 'accepted', providerMessageId: o.providerMessageId, updatedAt: now }, $unset: { error: '' }, $push: { history: step('accepted', now, note) } },
+      },
+    }));
+    await store.deliveries.bulkWrite(ops, { ordered: false });
+  }
+  for (const [error, ids] of groupBy(invalid, (i) => i.error)) {
+    await transition(store, { _id: { $in: ids.map((i) => i.id) }, state: 'sending' }, 'failed', now, error, { error, invalidRecipient: true });
+  }
+}
+
+export async function countInState(store: Store, scope: Scope, states: DeliveryState[]): Promise<number> {
+  return store.deliveries.countDocuments({ ...scope, state: { $in: states } });
+}
+
+function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {
+  const m = new Map<K, T[]>();
+  for (const i of items) m.set(key(i), [...(m.get(key(i)) ?? []), i]);
+  return m;
+}
+
+export interface SweepPolicy {
+  /** A message accepted but not reported delivered within this long is treated as lost. */
+  deliveryTimeoutMs: number;
+  /** Send attempts on one channel before giving up on it. */
+  maxAttempts: number;
+}
+
+export interface SweepResult {
+  retried: number;
+  expired: Delivery[];
+  /** Records still on their way (accepted or sent, within the timeout). */
+  inFlight: number;
+}
+
+/**
+ * The delivery watchdog: a message reported undelivered or failed, or with no receipt within the
+ * timeout, goes back to `planned` for another attempt; after `maxAttempts` it expires on this
+ * channel, and the caller plans a fallback. An invalid recipient expires at once.
+ */
+export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date): Promise<SweepResult> {
+  const stale = new Date(now.getTime() - policy.deliveryTimeoutMs);
+  const lost = {
+    ...scope,
+    $or: [
+      { state: { $in: ['undelivered', 'failed'] as DeliveryState[] } },
+      { state: { $in: ['accepted', 'sent'] as DeliveryState[] }, updatedAt: { $lt: stale } },
+    ],
+  } as Filter<Delivery>;
+  const expired: Delivery[] = [];
+  let retried = 0;
+  for await (const d of store.deliveries.find(lost).sort({ _id: 1 })) {
+    const why = d.state === 'accepted' || d.state === 'sent' ? `no delivery receipt within ${Math.round(policy.deliveryTimeoutMs / 1000)} s` : `${d.state}${d.error ? ` (${d.error})` : ''}`;
+    if (d.invalidRecipient || d.attempts >= policy.maxAttempts) {
+      if ((await transition(store, { _id: d._id, state: d.state }, 'expired', now, `gave up on ${d.channel} after ${d.attempts} attempt(s): ${why}`)) === 1) expired.push(d);
+    } else {
+      retried += await transition(store, { _id: d._id, state: d.state }, 'planned', now, `retry: ${why}`, {}, {});
+    }
+  }
+  const inFlight = await store.deliveries.countDocuments({ ...scope, state: { $in: ['accepted', 'sent'] } });
+  return { retried, expired, inFlight };
 }

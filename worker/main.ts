@@ -1,7 +1,7 @@
 /** `avviso worker`: connects to Temporal, MongoDB and Plivo, then runs until SIGINT or SIGTERM. */
 import { loadConfig } from '../config';
 import { connectStore } from '../store/db';
-import { createPlivoSender } from '../channels/sms-plivo';
+import { buildDeliveryDeps } from './delivery-deps';
 import { createLogger } from '../domain/log';
 import { bundleWorkflows, createWorker } from './worker';
 import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
@@ -11,12 +11,11 @@ export async function runWorker(): Promise<void> {
   const logger = createLogger('worker', config.logLevel);
   Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
   const store = await connectStore(config.mongo.uri, config.mongo.db);
-  const sms = createPlivoSender(config.plivo);
   const workflowBundle = await bundleWorkflows();
   const { worker, connection } = await createWorker({
     temporal: config.temporal,
     workflowBundle,
-    deps: { store, sms, logger, statusCallbackUrl: `${config.http.publicUrl}/v1/plivo/status` },
+    deps: buildDeliveryDeps({ store, plivo: config.plivo, publicUrl: config.http.publicUrl, logger }),
   });
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker running');
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM (the Runtime installs those handlers).

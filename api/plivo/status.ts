@@ -1,48 +1,66 @@
 /**
  * `POST /v1/plivo/status`: Plivo's delivery receipts. Unsigned or badly signed calls are refused.
- * A receipt only moves a delivery forward (accepted -> sent -> delivered/undelivered/failed), so a
- * repeated or late receipt cannot undo a newer one. The delivery issue adds parts, cost and retries.
+ * Each receipt is stored before the 200 (see ReceiptBuffer); the receipt applier (store/receipts.ts)
+ * moves the delivery records forward in grouped updates, only ever forward, so repeated and
+ * out-of-order receipts (Plivo's `Sequence`) leave the latest state.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from '../app';
 import { ApiError } from '../errors';
-import { isValidPlivoSignatureV2 } from './signature';
-import type { DeliveryState } from '../../domain/types';
+import { verifyPlivoRequest } from './verify';
+import { PROVIDER_STATES } from '../../store/receipts';
+import { ReceiptBuffer } from './receipt-buffer';
 
-interface Receipt {
+interface ReceiptBody {
   MessageUUID: string;
+  ParentMessageUUID?: string;
   Status: string;
   To?: string;
+  Units?: string;
+  TotalAmount?: string;
   ErrorCode?: string;
+  Sequence?: string;
 }
 
-const PROVIDER_STATES: Record<string, DeliveryState> = { queued: 'accepted', sent: 'sent', delivered: 'delivered', undelivered: 'undelivered', failed: 'failed', rejected: 'failed' };
-/** The states a receipt of each state may replace. */
-const MAY_REPLACE: Partial<Record<DeliveryState, DeliveryState[]>> = {
-  accepted: ['sending'],
-  sent: ['sending', 'accepted'],
-  delivered: ['sending', 'accepted', 'sent', 'undelivered'],
-  undelivered: ['sending', 'accepted', 'sent'],
-  failed: ['sending', 'accepted', 'sent'],
-};
-
 export const plivoStatusRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  app.post<{ Body: Receipt }>('/v1/plivo/status', {
+  const buffer = new ReceiptBuffer(deps.store);
+  app.addHook('onClose', async () => buffer.flush());
+
+  app.post<{ Body: ReceiptBody }>('/v1/plivo/status', {
     schema: {
       tags: ['plivo'],
-      summary: 'Delivery receipts from Plivo (signed, form-encoded)',
-      body: { type: 'object', required: ['MessageUUID', 'Status'], properties: { MessageUUID: { type: 'string' }, Status: { type: 'string' }, To: { type: 'string' }, ErrorCode: { type: 'string' } } },
+      summary: 'Delivery receipts from Plivo (signed with signature V2, form-encoded)',
+      body: {
+        type: 'object',
+        required: ['MessageUUID', 'Status'],
+        properties: {
+          MessageUUID: { type: 'string', minLength: 1 },
+          ParentMessageUUID: { type: 'string' },
+          Status: { type: 'string' },
+          To: { type: 'string' },
+          Units: { type: 'string' },
+          TotalAmount: { type: 'string' },
+          ErrorCode: { type: 'string' },
+          Sequence: { type: 'string' },
+        },
+      },
+      response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } }, 400: { $ref: 'Error#' }, 403: { $ref: 'Error#' } },
     },
   }, async (req, reply) => {
-    const url = `${deps.publicUrl}${req.url}`;
-    const ok = isValidPlivoSignatureV2(url, req.headers['x-plivo-signature-v2-nonce'] as string | undefined, req.headers['x-plivo-signature-v2'] as string | undefined, deps.plivoAuthToken);
-    if (!ok) throw new ApiError(403, 'bad_signature', 'Missing or wrong X-Plivo-Signature-V2 for this URL; check PLIVO_AUTH_TOKEN and AVVISO_PUBLIC_URL.');
-    const state = PROVIDER_STATES[req.body.Status];
-    if (!state) throw new ApiError(400, 'unknown_status', `Status ${JSON.stringify(req.body.Status)} is not one Plivo sends.`, { field: 'body.Status' });
-    await deps.store.deliveries.updateOne(
-      { providerMessageId: req.body.MessageUUID, state: { $in: MAY_REPLACE[state] ?? [] } },
-      { $set: { state, updatedAt: new Date(), ...(req.body.ErrorCode ? { error: `provider error ${req.body.ErrorCode}` } : {}) } },
-    );
+    verifyPlivoRequest(req, deps);
+    const b = req.body;
+    if (!PROVIDER_STATES[b.Status]) throw new ApiError(400, 'unknown_status', `Status ${JSON.stringify(b.Status)} is not one Plivo sends (${Object.keys(PROVIDER_STATES).join(', ')}).`, { field: 'body.Status' });
+    const num = (v?: string) => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined);
+    await buffer.add({
+      messageUuid: b.MessageUUID,
+      ...(b.ParentMessageUUID && b.ParentMessageUUID !== b.MessageUUID ? { parentMessageUuid: b.ParentMessageUUID } : {}),
+      status: b.Status,
+      sequence: num(b.Sequence),
+      units: num(b.Units),
+      ...(b.TotalAmount ? { totalAmount: b.TotalAmount } : {}),
+      ...(b.ErrorCode ? { errorCode: b.ErrorCode } : {}),
+      receivedAt: new Date(),
+    });
     return reply.status(200).send({ ok: true });
   });
 };

@@ -146,7 +146,7 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
       if (err instanceof MongoServerError && err.code === 11000) return reply.status(200).send(present(await getIncident(id)));
       throw err;
     }
-    await startIncidentWorkflow(temporal, taskQueue, { incidentId: id, siteIds: body.siteIds });
+    await startIncidentWorkflow(temporal, taskQueue, { incidentId: id, siteIds: body.siteIds, ...(deps.deliveryPolicy ? { delivery: deps.deliveryPolicy } : {}) });
     req.log.info({ incidentId: id, sites: body.siteIds.length }, 'incident opened');
     return reply.status(202).header('location', `/v1/incidents/${id}`).send(present(incident));
   });

@@ -91,6 +91,10 @@ describe('avviso dev', () => {
       return phones.every((ph) => box.phones[ph]?.length === 2) ? true : undefined;
     }, 60_000);
 
+    await eventually('the incident to be resolved', async () => {
+      const r = (await (await fetch(`${api}/v1/incidents/${id}`)).json()) as { phase: string };
+      return r.phase === 'resolved' ? true : undefined;
+    }, 60_000);
     first.run.child.kill('SIGTERM');
     assert.equal(await first.run.exited, 0, first.run.output());
     for (const [name, pid] of Object.entries(first.pids)) assert.equal(alive(pid), false, `${name} (pid ${pid}) must be stopped`);

@@ -13,7 +13,7 @@ import { call, startTestStack, type TestStack } from '../support/stack';
 describe('walking skeleton: incident to SMS', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename);
+    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 } });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());

@@ -6,9 +6,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Worker } from '@temporalio/worker';
 import { buildApp } from '../../api/app';
-import { createPlivoSender } from '../../channels/sms-plivo';
+import { buildDeliveryDeps } from '../../worker/delivery-deps';
 import { createLogger } from '../../domain/log';
-import { startSimulator } from '../../sim/plivo-simulator';
+import { startSimulator, type SimulatorOptions } from '../../sim/plivo-simulator';
+import type { DeliveryPolicy } from '../../workflows/incident';
+import { PlivoSmsChannel } from '../../channels/sms-plivo';
 import { createWorker } from '../../worker/worker';
 import { freePort } from '../../dev/process';
 import { isolatedEnv, type IsolatedEnv } from './env';
@@ -35,20 +37,42 @@ export interface TestStack extends IsolatedEnv {
   stop(): Promise<void>;
 }
 
-export async function startTestStack(testFile: string): Promise<TestStack> {
+export interface TestStackOptions {
+  /** Plivo account limits the worker respects (default: none). */
+  plivoLimits?: { requestsPer5s?: number; messagesPerSecond?: number; queueSeconds?: number };
+  deliveryPolicy?: DeliveryPolicy;
+  /** Faults and other settings for the simulator. */
+  simulator?: Partial<SimulatorOptions>;
+}
+
+export async function startTestStack(testFile: string, opts: TestStackOptions = {}): Promise<TestStack> {
   const env = await isolatedEnv(testFile);
-  const sim = await startSimulator({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 20 });
+  const sim = await startSimulator({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 20, ...opts.simulator });
   const apiPort = await freePort();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const api = await buildApp({ store: env.store, temporal: env.temporal, taskQueue: env.taskQueue, publicUrl: apiUrl, plivoAuthToken: SIM_AUTH_TOKEN });
+  const replies = new PlivoSmsChannel({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso' });
+  const api = await buildApp({
+    store: env.store,
+    temporal: env.temporal,
+    taskQueue: env.taskQueue,
+    publicUrl: apiUrl,
+    plivoAuthToken: SIM_AUTH_TOKEN,
+    deliveryPolicy: opts.deliveryPolicy,
+    applyReceiptsEveryMs: 100,
+    replySms: async (to, text) => void (await replies.send([{ deliveryId: 'reply', to, text, language: 'it' }])),
+  });
   await api.listen({ host: '127.0.0.1', port: apiPort });
 
   const logger = createLogger(`test-worker-${env.name}`, process.env.LOG_LEVEL ?? 'warn');
-  const sms = createPlivoSender({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso' });
   const { worker, connection } = await createWorker({
     temporal: { address: env.servers.temporalAddress, namespace: 'default', taskQueue: env.taskQueue },
     workflowBundle: { codePath: env.servers.workflowBundlePath },
-    deps: { store: env.store, sms, logger, statusCallbackUrl: `${apiUrl}/v1/plivo/status` },
+    deps: buildDeliveryDeps({
+      store: env.store,
+      logger,
+      publicUrl: apiUrl,
+      plivo: { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: 0, messagesPerSecond: 0, queueSeconds: 600, ...opts.plivoLimits },
+    }),
   });
   const running = worker.run();
 

@@ -1,0 +1,214 @@
+/**
+ * Delivery activities: send the planned messages of an incident in batches, reconcile after a
+ * lost answer, and watch over what was sent (retry, then fall back to another channel).
+ *
+ * Exactly one message per record reaches the provider: a record is reserved (`sending`) before
+ * its request goes out; when an attempt ends without knowing what the provider accepted (the
+ * worker died, the connection dropped after the request was sent), the next attempt asks the
+ * provider which of the reserved numbers it accepted since the reservation, and resends only
+ * the others.
+ */
+import { ApplicationFailure, type Duration } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import type { Channel, ChannelName, OutboundMessage } from '../channels/channel';
+import { ChannelError } from '../channels/channel';
+import type { PlivoSmsChannel } from '../channels/sms-plivo';
+import { mayHaveBeenAccepted } from '../channels/plivo-errors';
+import type { Store } from '../store/db';
+import type { SharedRateLimiter } from '../store/rate-limits';
+import {
+  countInState, planAll, recordSendResults, releaseReservations, reservePlanned, sweepUndelivered, transition, unfinishedReservations,
+  type AcceptedOutcome, type PlanInput, type SweepPolicy,
+} from '../store/deliveries';
+import { applyStoredReceipts } from '../store/receipts';
+import { renderMessage } from '../domain/messages';
+import type { Delivery, DeliveryChannel, MessageKind } from '../domain/types';
+import type { Logger } from '../domain/log';
+
+export interface DeliveryDeps {
+  store: Store;
+  channels: Partial<Record<ChannelName, Channel>>;
+  /** The SMS channel again, for what only Plivo can answer (what it accepted since a time). */
+  sms?: PlivoSmsChannel;
+  /** Plivo's account limits, shared by every worker through MongoDB. */
+  smsLimits?: { requests: SharedRateLimiter; messages: SharedRateLimiter };
+  /** Longest wait for rate capacity inside an activity; longer waits reschedule the attempt. */
+  maxInlineWaitMs?: number;
+  /** Channels to try, in order, when one expires for a recipient. */
+  fallbackOrder?: DeliveryChannel[];
+  logger: Logger;
+}
+
+export interface SendBatchInput {
+  incidentId: string;
+  kind: MessageKind;
+  channel?: DeliveryChannel;
+  batchSize?: number;
+}
+
+export interface SendBatchResult {
+  accepted: number;
+  invalid: number;
+  reconciled: number;
+  remaining: number;
+}
+
+export interface SweepInput extends SweepPolicy {
+  incidentId: string;
+  kind: MessageKind;
+  channel?: DeliveryChannel;
+}
+
+export interface SweepOutput {
+  retried: number;
+  expired: number;
+  fellBack: number;
+  /** The channels the fallbacks were planned on: the workflow sends them next. */
+  fallbackChannels: DeliveryChannel[];
+  inFlight: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return Context.current().sleep(ms);
+}
+
+function retryLater(message: string, type: string, delayMs?: number): ApplicationFailure {
+  return ApplicationFailure.create({ message, type, nonRetryable: false, ...(delayMs ? { nextRetryDelay: delayMs as Duration } : {}) });
+}
+
+export function createDeliveryActivities(deps: DeliveryDeps) {
+  const { store, logger } = deps;
+  const maxInlineWaitMs = deps.maxInlineWaitMs ?? 20_000;
+
+  async function incidentAreas(incidentId: string): Promise<string[]> {
+    const incident = await store.incidents.findOne({ _id: incidentId }, { projection: { areas: 1 } });
+    if (!incident) throw ApplicationFailure.create({ type: 'IncidentNotFound', message: `incident ${incidentId} is not in the database`, nonRetryable: true });
+    return incident.areas;
+  }
+
+  /** Settles records an earlier attempt reserved but did not finish. */
+  async function reconcile(scope: { incidentId: string; kind: MessageKind; channel: DeliveryChannel }): Promise<number> {
+    const open = await unfinishedReservations(store, scope);
+    if (open.length === 0) return 0;
+    const now = new Date();
+    const accepted: AcceptedOutcome[] = [];
+    if (scope.channel === 'sms' && deps.sms) {
+      const since = new Date(Math.min(...open.map((d) => (d.reservedAt ?? d.updatedAt).getTime())) - 2000);
+      const found = await deps.sms.acceptedSince(since, new Set(open.map((d) => d.to)));
+      for (const d of open) {
+        const uuid = found.get(d.to);
+        if (uuid) accepted.push({ id: d._id, providerMessageId: uuid });
+      }
+    }
+    const taken = new Set(accepted.map((a) => a.id));
+    await recordSendResults(store, accepted, [], now, 'found at the provider after a lost answer');
+    await releaseReservations(store, open.filter((d) => !taken.has(d._id)).map((d) => d._id), now, 'not found at the provider after a lost answer');
+    logger.warn({ incidentId: scope.incidentId, kind: scope.kind, open: open.length, foundAtProvider: accepted.length }, 'reconciled an unfinished send');
+    return open.length;
+  }
+
+  /** Waits for Plivo's account limits, or asks Temporal to retry later when the wait is long. */
+  async function takeSmsCapacity(messages: number): Promise<void> {
+    const limits = deps.smsLimits;
+    if (!limits) return;
+    const wait = Math.max(await limits.requests.waitFor(1), await limits.messages.waitFor(messages));
+    if (wait > maxInlineWaitMs) throw retryLater(`Plivo account rate: next capacity in ${Math.round(wait / 1000)} s`, 'RateLimited', wait);
+    const reserved = Math.max(await limits.requests.reserve(1), await limits.messages.reserve(messages));
+    if (reserved > 0) await sleep(reserved);
+  }
+
+  return {
+    /** Sends the next batch of planned messages of one kind on one channel; one request per distinct text. */
+    async sendNextBatch(input: SendBatchInput): Promise<SendBatchResult> {
+      const channelName = input.channel ?? 'sms';
+      const scope = { incidentId: input.incidentId, kind: input.kind, channel: channelName };
+      if ((await countInState(store, scope, ['planned', 'sending'])) === 0) return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
+      const channel = deps.channels[channelName];
+      // Retryable: a worker that has the channel may pick the attempt up, or this one once configured.
+      if (!channel) throw retryLater(`channel ${channelName} is not configured on this worker`, 'ChannelNotConfigured', 60_000);
+      const reconciled = await reconcile(scope);
+      const areas = await incidentAreas(input.incidentId);
+      const size = Math.min(input.batchSize ?? channel.maxBatch, channel.maxBatch);
+
+      const waiting = Math.min(size, await countInState(store, scope, ['planned']));
+      if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
+      if (channelName === 'sms') await takeSmsCapacity(waiting);
+
+      const records = await reservePlanned(store, scope, size, new Date());
+      const byText = new Map<string, Delivery[]>();
+      for (const d of records) {
+        const text = renderMessage(input.kind, d.language, { areas });
+        byText.set(text, [...(byText.get(text) ?? []), d]);
+      }
+      const accepted: AcceptedOutcome[] = [];
+      const invalid: { id: string; error: string }[] = [];
+      let failure: ChannelError | undefined;
+      for (const [text, group] of byText) {
+        if (failure) {
+          // An earlier request failed: these were not sent at all.
+          await releaseReservations(store, group.map((d) => d._id), new Date(), `not sent: ${failure.message}`);
+          continue;
+        }
+        const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind } }));
+        try {
+          for (const o of await channel.send(messages)) {
+            if (o.outcome === 'accepted') accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
+            else invalid.push({ id: o.deliveryId, error: o.error });
+          }
+        } catch (err) {
+          const e = err instanceof ChannelError ? err : new ChannelError((err as Error).message ?? String(err), true);
+          const ids = group.map((d) => d._id);
+          if (!e.retryable) {
+            await transition(store, { _id: { $in: ids }, state: 'sending' }, 'failed', new Date(), e.message, { error: e.message });
+          } else if (!mayHaveBeenAccepted(e)) {
+            await releaseReservations(store, ids, new Date(), e.message);
+            failure = e;
+          } else {
+            // The request may have been accepted: leave the records reserved for the next attempt to reconcile.
+            failure = e;
+          }
+        }
+      }
+      await recordSendResults(store, accepted, invalid, new Date());
+      if (failure) {
+        logger.warn({ incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status }, `send failed, will retry: ${failure.message}`);
+        throw retryLater(failure.message, 'ChannelUnavailable', failure.retryAfterMs);
+      }
+      return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining: await countInState(store, scope, ['planned']) };
+    },
+
+    /**
+     * Applies stored receipts, then retries what was not delivered and plans fallbacks for what
+     * expired. The workflow calls it on a timer until nothing is in flight.
+     */
+    async sweepDeliveries(input: SweepInput): Promise<SweepOutput> {
+      await applyStoredReceipts(store);
+      const channel = input.channel ?? 'sms';
+      const now = new Date();
+      const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now);
+      const fallbacks: PlanInput[] = [];
+      for (const d of r.expired) {
+        const next = await fallbackFor(d);
+        if (next) fallbacks.push(next);
+      }
+      const planned = fallbacks.length ? (await planAll(store, fallbacks, now, 'fallback')).planned : 0;
+      const fallbackChannels = [...new Set(fallbacks.map((f) => f.channel))];
+      return { retried: r.retried, expired: r.expired.length, fellBack: planned, fallbackChannels, inFlight: r.inFlight };
+    },
+  };
+
+  /** The next configured channel after the one that expired that can reach this subscriber. */
+  async function fallbackFor(d: Delivery): Promise<PlanInput | null> {
+    const order = deps.fallbackOrder ?? ['sms', 'voice', 'email'];
+    const subscriber = await store.subscribers.findOne({ _id: d.subscriberId });
+    if (!subscriber) return null;
+    for (const channel of order.slice(order.indexOf(d.channel) + 1)) {
+      if (!deps.channels[channel]) continue;
+      const to = channel === 'voice' && !d.invalidRecipient ? d.to : channel === 'email' ? (subscriber as { email?: string }).email : undefined;
+      if (to) return { incidentId: d.incidentId, kind: d.kind, subscriberId: d.subscriberId, channel, to, language: d.language, fallbackOf: d._id };
+    }
+    return null;
+  }
+}
+
+export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;

@@ -1,0 +1,83 @@
+/**
+ * `POST /v1/plivo/inbound`: SMS that subscribers send to our number, signed like receipts.
+ * STOP, ARRESTA or STOP ALL end the alert service for that number; START or ATTIVA bring it back;
+ * INFO or STATO reply with the state of the subscriber's area. Each message is stored before we
+ * answer; replies go out in the subscriber's language.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { MongoServerError } from 'mongodb';
+import type { AppDeps } from '../app';
+import { verifyPlivoRequest } from './verify';
+import { maskPhone } from '../../domain/phone';
+import type { Language, Subscriber } from '../../domain/types';
+import { interpretKeyword, replyText, type InboundAction } from '../../domain/inbound';
+
+interface InboundBody {
+  From: string;
+  To: string;
+  Text?: string;
+  MessageUUID: string;
+  Type?: string;
+}
+
+export const plivoInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
+  const { store } = deps;
+
+  async function areaStatus(subscribers: Subscriber[]): Promise<{ areas: string[]; openIncidents: number }> {
+    const siteIds = [...new Set(subscribers.map((s) => s.siteId))];
+    const open = await store.incidents.find({ affectedSiteIds: { $in: siteIds }, phase: { $ne: 'resolved' } }, { projection: { areas: 1 } }).toArray();
+    return { areas: [...new Set(open.flatMap((i) => i.areas))].sort(), openIncidents: open.length };
+  }
+
+  async function apply(action: InboundAction, subscribers: Subscriber[], now: Date): Promise<void> {
+    const ids = subscribers.map((s) => s._id);
+    if (action === 'stop') await store.subscribers.updateMany({ _id: { $in: ids } }, { $set: { optedOut: true, optedOutAt: now } });
+    if (action === 'start') await store.subscribers.updateMany({ _id: { $in: ids } }, { $set: { optedOut: false }, $unset: { optedOutAt: '' } });
+  }
+
+  app.post<{ Body: InboundBody }>('/v1/plivo/inbound', {
+    schema: {
+      tags: ['plivo'],
+      summary: 'Inbound SMS from subscribers (STOP/ARRESTA, START/ATTIVA, INFO/STATO), signed with signature V2',
+      body: {
+        type: 'object',
+        required: ['From', 'To', 'MessageUUID'],
+        properties: { From: { type: 'string', minLength: 1 }, To: { type: 'string' }, Text: { type: 'string' }, MessageUUID: { type: 'string', minLength: 1 }, Type: { type: 'string' } },
+      },
+      response: { 200: { type: 'object', properties: { ok: { type: 'boolean' }, action: { type: 'string' }, duplicate: { type: 'boolean' } } }, 403: { $ref: 'Error#' } },
+    },
+  }, async (req, reply) => {
+    verifyPlivoRequest(req, deps);
+    const from = `+${req.body.From.replace(/^\+/, '')}`;
+    const text = req.body.Text ?? '';
+    const action = interpretKeyword(text);
+    const now = new Date();
+    try {
+      await store.inbound.insertOne({ messageUuid: req.body.MessageUUID, from, to: req.body.To, text, receivedAt: now, action });
+    } catch (err) {
+      // Plivo may deliver the same inbound message twice: act on it once.
+      if (err instanceof MongoServerError && err.code === 11000) return reply.send({ ok: true, action, duplicate: true });
+      throw err;
+    }
+    const subscribers = await store.subscribers.find({ phones: from }).toArray();
+    await store.inbound.updateOne({ messageUuid: req.body.MessageUUID }, { $set: { subscriberIds: subscribers.map((s) => s._id) } });
+    if (subscribers.length === 0) {
+      req.log.info({ from: maskPhone(from), action }, 'inbound SMS from an unknown number: no reply');
+      return reply.send({ ok: true, action });
+    }
+    await apply(action, subscribers, now);
+    const language: Language = subscribers[0]!.language;
+    const status = action === 'info' ? await areaStatus(subscribers) : undefined;
+    const answer = replyText(action, language, status);
+    if (deps.replySms) {
+      try {
+        await deps.replySms(from, answer);
+      } catch (err) {
+        // The opt-out itself is stored; a lost confirmation must not make Plivo resend the STOP.
+        req.log.warn({ from: maskPhone(from), err: (err as Error).message }, 'could not send the reply to an inbound SMS');
+      }
+    }
+    req.log.info({ from: maskPhone(from), action, subscribers: subscribers.length }, 'inbound SMS handled');
+    return reply.send({ ok: true, action });
+  });
+};

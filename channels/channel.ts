@@ -1,0 +1,50 @@
+/**
+ * The one interface every outbound channel implements (SMS, voice, email, webhook, public status
+ * feed), so that the delivery activities treat them alike and write the same delivery records.
+ */
+import type { Language } from '../domain/types';
+
+export type ChannelName = 'sms' | 'voice' | 'email' | 'webhook' | 'status';
+
+export interface OutboundMessage {
+  /** The delivery record this message fulfils; channels that can carry a reference should. */
+  deliveryId: string;
+  /** Phone number (E.164) for sms and voice, e-mail address, webhook URL; unused by the status feed. */
+  to: string;
+  text: string;
+  /** E-mail subject, status-feed title. */
+  subject?: string;
+  language: Language;
+  /** Free-form facts a channel may use (incident id, kind, areas), e.g. in a webhook's JSON. */
+  meta?: Record<string, unknown>;
+}
+
+export type SendOutcome =
+  /** The provider took the message; a receipt may follow. */
+  | { deliveryId: string; outcome: 'accepted'; providerMessageId?: string; units?: number }
+  /** This recipient can never be reached on this channel (invalid number or address): do not retry, fall back. */
+  | { deliveryId: string; outcome: 'invalid'; error: string };
+
+export interface Channel {
+  readonly name: ChannelName;
+  /** How many messages one call of `send` takes at most. */
+  readonly maxBatch: number;
+  /**
+   * Sends a batch. Returns one outcome per message. Throws `ChannelError` when the whole batch
+   * failed: `retryable` says whether trying again later can succeed.
+   */
+  send(batch: OutboundMessage[]): Promise<SendOutcome[]>;
+}
+
+/** A failure of a whole send. `retryAfterMs` carries a provider's Retry-After when it gave one. */
+export class ChannelError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly retryAfterMs?: number,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'ChannelError';
+  }
+}

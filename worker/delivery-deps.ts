@@ -1,0 +1,38 @@
+/**
+ * Wires the delivery activities to their channels and to the account limits shared through
+ * MongoDB. The worker and the test stack build their dependencies here, the same way.
+ */
+import type { Channel, ChannelName } from '../channels/channel';
+import { PlivoSmsChannel, type PlivoSettings } from '../channels/sms-plivo';
+import type { DeliveryDeps } from '../activities/delivery';
+import type { Store } from '../store/db';
+import { SharedRateLimiter } from '../store/rate-limits';
+import type { Logger } from '../domain/log';
+
+export interface DeliveryWiring {
+  store: Store;
+  plivo: PlivoSettings & { requestsPer5s: number; messagesPerSecond: number; queueSeconds: number };
+  /** Our public address: Plivo posts receipts to `${publicUrl}/v1/plivo/status`. */
+  publicUrl: string;
+  logger: Logger;
+  /** Further channels (voice, email, webhook, status feed) where configured. */
+  otherChannels?: Partial<Record<ChannelName, Channel>>;
+}
+
+export function buildDeliveryDeps(w: DeliveryWiring): DeliveryDeps {
+  const sms = new PlivoSmsChannel(w.plivo, { statusCallbackUrl: `${w.publicUrl}/v1/plivo/status` });
+  const account = `plivo:${w.plivo.authId}`;
+  return {
+    store: w.store,
+    logger: w.logger,
+    sms,
+    channels: { ...w.otherChannels, sms },
+    smsLimits: {
+      // Plivo allows 300 API requests per 5 s per account: no burst beyond one window.
+      requests: new SharedRateLimiter(w.store.rateLimits, `${account}:requests`, { units: w.plivo.requestsPer5s, perMs: 5000, burstMs: 5000 }),
+      // Plivo queues SMS beyond its per-second rate and expires what waits 3 hours: keep at most
+      // `queueSeconds` of sending queued there.
+      messages: new SharedRateLimiter(w.store.rateLimits, `${account}:messages`, { units: w.plivo.messagesPerSecond, perMs: 1000, burstMs: w.plivo.queueSeconds * 1000 }),
+    },
+  };
+}
