@@ -149,6 +149,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           await releaseReservations(store, group.map((d) => d._id), new Date(), `not sent: ${failure.message}`);
           continue;
         }
+        Context.current().heartbeat();
         const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind } }));
         try {
           for (const o of await channel.send(messages)) {

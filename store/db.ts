@@ -32,6 +32,8 @@ export interface Store {
   /** Small bookkeeping documents: how far a background job got. */
   cursors: Collection<{ _id: string; position?: string }>;
   rateLimits: Collection<RateLimitDoc>;
+  /** One document per send attempt of a delivery record: whoever inserts it may send. */
+  sendClaims: Collection<{ _id: string; at: Date }>;
   inbound: Collection<InboundMessage>;
   close(): Promise<void>;
 }
@@ -50,6 +52,7 @@ export async function connectStore(uri: string, dbName: string): Promise<Store> 
     receipts: db.collection<Receipt>('receipts'),
     cursors: db.collection<{ _id: string; position?: string }>('cursors'),
     rateLimits: db.collection<RateLimitDoc>('rate_limits'),
+    sendClaims: db.collection<{ _id: string; at: Date }>('send_claims'),
     inbound: db.collection<InboundMessage>('inbound_messages'),
     close: () => client.close(),
   };
@@ -71,6 +74,7 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.deliveries.createIndex({ incidentId: 1, kind: 1, state: 1, _id: 1 }),
     s.deliveries.createIndex({ providerMessageId: 1 }),
     s.inbound.createIndex({ messageUuid: 1 }, { unique: true }),
+    s.rateLimits.createIndex({ key: 1, version: -1 }),
   ]);
 }
 

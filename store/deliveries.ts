@@ -6,7 +6,7 @@
  * Writes are batched (insertMany, updateMany over id lists): FerretDB writes one statement per
  * updated document, so the hot path does few, large requests.
  */
-import type { AnyBulkWriteOperation, Filter, FindCursor, MongoBulkWriteError } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber } from '../domain/types';
 
@@ -21,15 +21,25 @@ const INSERT_BATCH = 1000;
  * activity) plans nothing new. Returns how many were new.
  */
 async function insertNew(store: Store, docs: Delivery[]): Promise<number> {
-  if (docs.length === 0) return 0;
+  return (await insertIgnoringDuplicates(store.deliveries, docs)).length;
+}
+
+/**
+ * Inserts documents, skipping those whose `_id` exists, and returns the ones this call inserted.
+ * A unique index is the one write FerretDB makes atomic under concurrency, so "whoever inserts
+ * the id first wins" is how this module makes sure two senders never take the same message.
+ */
+async function insertIgnoringDuplicates<T extends { _id: string }>(collection: Collection<T>, docs: T[]): Promise<T[]> {
+  if (docs.length === 0) return [];
   try {
-    const r = await store.deliveries.insertMany(docs, { ordered: false });
-    return r.insertedCount;
+    await collection.insertMany(docs as OptionalUnlessRequiredId<T>[], { ordered: false });
+    return docs;
   } catch (err) {
     const bulk = err as MongoBulkWriteError;
     const writeErrors = bulk.writeErrors ? (Array.isArray(bulk.writeErrors) ? bulk.writeErrors : [bulk.writeErrors]) : [];
-    if (writeErrors.length > 0 && writeErrors.every((e) => e.code === 11000)) return docs.length - writeErrors.length;
-    throw err;
+    if (writeErrors.length === 0 || writeErrors.some((e) => e.code !== 11000)) throw err;
+    const failed = new Set(writeErrors.map((e) => e.index));
+    return docs.filter((_, i) => !failed.has(i));
   }
 }
 
@@ -118,15 +128,35 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
 
 /**
  * Takes up to `limit` planned records and marks them `sending` with the time of the reservation,
- * so that no other attempt sends them and, should the answer be lost, a later attempt can ask the
- * provider what it accepted since then.
+ * so that, should the answer be lost, a later attempt can ask the provider what it accepted since.
+ * Each attempt of each record is first claimed by inserting `recordId#attempt` into `send_claims`:
+ * only one sender can insert it, so two senders (a retried activity and a slow earlier attempt)
+ * never both send the same message.
  */
 export async function reservePlanned(store: Store, scope: Scope, limit: number, now: Date): Promise<Delivery[]> {
-  const candidates = await store.deliveries.find({ ...scope, state: 'planned' }, { projection: { _id: 1 } }).sort({ _id: 1 }).limit(limit).toArray();
+  const candidates = await store.deliveries.find({ ...scope, state: 'planned' }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit).toArray();
   if (candidates.length === 0) return [];
-  const ids = candidates.map((d) => d._id);
+  const claimed = await insertIgnoringDuplicates(store.sendClaims, candidates.map((d) => ({ _id: `${d._id}#${d.attempts + 1}`, at: now })));
+  const ids = claimed.map((c) => c._id.slice(0, c._id.lastIndexOf('#')));
+  if (claimed.length < candidates.length) await skipAbandonedClaims(store, candidates, new Set(ids), now);
+  if (ids.length === 0) return [];
   await transition(store, { _id: { $in: ids }, state: 'planned' }, 'sending', now, undefined, { reservedAt: now }, { attempts: 1 });
-  return store.deliveries.find({ _id: { $in: ids }, state: 'sending', reservedAt: now }).sort({ _id: 1 }).toArray();
+  return store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray();
+}
+
+/**
+ * A claim whose record is still `planned` a minute later belongs to a sender that died between
+ * claiming and marking the record: move the record to its next attempt number so it can be
+ * claimed again (on the next call).
+ */
+async function skipAbandonedClaims(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], won: Set<string>, now: Date): Promise<void> {
+  const lost = candidates.filter((d) => !won.has(d._id));
+  const claims = await store.sendClaims.find({ _id: { $in: lost.map((d) => `${d._id}#${d.attempts + 1}`) }, at: { $lt: new Date(now.getTime() - 60_000) } }).toArray();
+  for (const c of claims) {
+    const id = c._id.slice(0, c._id.lastIndexOf('#'));
+    const attempts = Number(c._id.slice(c._id.lastIndexOf('#') + 1)) - 1;
+    await store.deliveries.updateOne({ _id: id, state: 'planned', attempts }, { $inc: { attempts: 1 }, $push: { history: step('planned', now, 'an earlier sender died after claiming this message; claimed again') } });
+  }
 }
 
 /** Records left in `sending` by an attempt that did not finish (its worker died, or its answer was lost). */

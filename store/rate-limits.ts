@@ -1,14 +1,20 @@
 /**
  * A rate limit shared by every worker, kept in MongoDB: the generic cell rate algorithm (GCRA).
- * One small document per limit holds the "theoretical arrival time" (tat) of the next unit of
- * work; reserving n units moves it n intervals ahead. Updates are compare-and-set on the old
- * tat, so concurrent workers never both take the same capacity (no transactions needed, which
- * FerretDB lacks).
+ * The state is the "theoretical arrival time" (tat) of the next unit of work; reserving n units
+ * moves it n intervals ahead.
+ *
+ * Concurrency without transactions: each change inserts the next version of the state as a new
+ * document whose `_id` is `key#version`. The unique `_id` lets exactly one writer create a given
+ * version, so two workers never take the same capacity. (A conditional update is not enough:
+ * FerretDB applies an update as read-then-write, and two updates of the same old value can both
+ * succeed, as the test of this module showed.)
  */
 import type { Collection } from 'mongodb';
 
 export interface RateLimitDoc {
-  _id: string;
+  _id: string; // `${key}#${version}`
+  key: string;
+  version: number;
   tat: number; // ms since the epoch
 }
 
@@ -19,6 +25,8 @@ export interface RateLimit {
   /** How far ahead of the average rate work may run, in ms (the burst). */
   burstMs: number;
 }
+
+const KEEP_VERSIONS = 100;
 
 export class SharedRateLimiter {
   constructor(
@@ -36,10 +44,14 @@ export class SharedRateLimiter {
     return this.limit.perMs / this.limit.units;
   }
 
+  private async latest(): Promise<RateLimitDoc | null> {
+    return this.collection.findOne({ key: this.key }, { sort: { version: -1 } });
+  }
+
   /** How long until `n` units could be reserved without waiting; reserves nothing. */
   async waitFor(n: number): Promise<number> {
     if (this.unlimited) return 0;
-    const doc = await this.collection.findOne({ _id: this.key });
+    const doc = await this.latest();
     const now = this.now();
     const tat = Math.max(doc?.tat ?? now, now);
     return Math.max(0, tat + n * this.interval() - now - this.limit.burstMs);
@@ -51,15 +63,20 @@ export class SharedRateLimiter {
    */
   async reserve(n: number): Promise<number> {
     if (this.unlimited) return 0;
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const doc = await this.collection.findOne({ _id: this.key });
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const doc = await this.latest();
       const now = this.now();
+      const version = (doc?.version ?? 0) + 1;
       const tat = Math.max(doc?.tat ?? now, now) + n * this.interval();
-      const swapped = doc
-        ? (await this.collection.updateOne({ _id: this.key, tat: doc.tat }, { $set: { tat } })).modifiedCount === 1
-        : await this.collection.insertOne({ _id: this.key, tat }).then(() => true, () => false);
-      if (swapped) return Math.max(0, tat - now - this.limit.burstMs);
+      const won = await this.collection.insertOne({ _id: `${this.key}#${version}`, key: this.key, version, tat }).then(() => true, (err: { code?: number }) => {
+        if (err.code === 11000) return false; // another worker took this version: read again
+        throw err;
+      });
+      if (won) {
+        if (version % KEEP_VERSIONS === 0) await this.collection.deleteMany({ key: this.key, version: { $lt: version - KEEP_VERSIONS } });
+        return Math.max(0, tat - now - this.limit.burstMs);
+      }
     }
-    throw new Error(`rate limit ${this.key}: too much contention, gave up after 50 tries`);
+    throw new Error(`rate limit ${this.key}: too much contention, gave up after 100 tries`);
   }
 }

@@ -1,0 +1,56 @@
+/**
+ * Receipts move delivery records forward only: repeated, late and reordered callbacks leave the
+ * latest state, with parts and cost recorded, whatever order they arrive and are applied in.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isolatedEnv, type IsolatedEnv } from '../support/env';
+import { applyReceipts, applyStoredReceipts, insertReceipts, type Receipt } from '../../store/receipts';
+import { plannedRecord } from '../../store/deliveries';
+
+let env: IsolatedEnv;
+before(async () => (env = await isolatedEnv(__filename)));
+after(async () => env?.close());
+
+const at = new Date('2026-11-24T10:00:00Z');
+async function acceptedRecord(n: number) {
+  const d = plannedRecord({ incidentId: 'inc_r', kind: 'outage', subscriberId: `C-${n}`, channel: 'sms', to: `+39347000${String(n).padStart(4, '0')}`, language: 'it' }, at);
+  await env.store.deliveries.insertOne({ ...d, state: 'accepted', providerMessageId: `uuid-${n}`, attempts: 1 });
+  return d._id;
+}
+const receipt = (n: number, status: string, sequence: number, extra: Partial<Receipt> = {}): Receipt => ({ messageUuid: `uuid-${n}`, status, sequence, receivedAt: at, ...extra });
+
+test('in order, reordered, repeated: the final state wins and parts and cost are kept', async () => {
+  const ids = [await acceptedRecord(1), await acceptedRecord(2), await acceptedRecord(3)];
+  // 1: in order. 2: delivered before sent, in separate flushes. 3: everything twice.
+  await applyReceipts(env.store, [receipt(1, 'sent', 1), receipt(2, 'delivered', 2, { units: 2, totalAmount: '0.01000' })], at);
+  await applyReceipts(env.store, [receipt(1, 'delivered', 2, { units: 1, totalAmount: '0.00500' }), receipt(2, 'sent', 1)], at);
+  await applyReceipts(env.store, [receipt(3, 'sent', 1), receipt(3, 'delivered', 2, { units: 1 }), receipt(3, 'sent', 1), receipt(3, 'delivered', 2, { units: 1 })], at);
+  const docs = await env.store.deliveries.find({ _id: { $in: ids } }).sort({ _id: 1 }).toArray();
+  assert.deepEqual(docs.map((d) => d.state), ['delivered', 'delivered', 'delivered']);
+  assert.equal(docs[0]!.units, 1);
+  assert.equal(docs[0]!.cost, '0.00500');
+  assert.equal(docs[1]!.units, 2, 'the late `sent` did not undo the delivered receipt');
+  assert.deepEqual(docs[0]!.history.map((h) => h.state), ['planned', 'sent', 'delivered']);
+});
+
+test('undelivered then delivered (a later successful attempt by the carrier) ends delivered, with the error kept in history', async () => {
+  const id = await acceptedRecord(4);
+  await applyReceipts(env.store, [receipt(4, 'undelivered', 2, { errorCode: '30' })], at);
+  let d = await env.store.deliveries.findOne({ _id: id });
+  assert.equal(d!.state, 'undelivered');
+  assert.match(d!.error!, /30/);
+  await applyReceipts(env.store, [receipt(4, 'delivered', 3)], at);
+  d = await env.store.deliveries.findOne({ _id: id });
+  assert.equal(d!.state, 'delivered');
+});
+
+test('stored receipts are applied once they settle, and the applier remembers how far it got', async () => {
+  const id = await acceptedRecord(5);
+  await insertReceipts(env.store, [receipt(5, 'sent', 1), receipt(5, 'delivered', 2)]);
+  assert.equal(await applyStoredReceipts(env.store, new Date()), 0, 'receipts younger than a second wait for the next round');
+  const later = new Date(Date.now() + 5000);
+  assert.equal(await applyStoredReceipts(env.store, later), 2);
+  assert.equal((await env.store.deliveries.findOne({ _id: id }))!.state, 'delivered');
+  assert.equal(await applyStoredReceipts(env.store, later), 0, 'nothing is applied twice');
+});
