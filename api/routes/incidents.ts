@@ -4,17 +4,13 @@
  * The incident is stored in MongoDB before the API answers, and its workflow is started with
  * USE_EXISTING, so a retried request neither loses nor doubles anything.
  */
-import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { MongoServerError } from 'mongodb';
 import type { AppDeps } from '../app';
 import { ApiError } from '../errors';
 import type { Incident, IncidentKind, Severity } from '../../domain/types';
-import { unknownSites } from '../../store/network';
 import { deliveryCounts } from '../../store/incidents';
-import { incidentWorkflowId, startIncidentWorkflow } from '../../temporal/client';
-import { resolveUpdate, statusQuery, type IncidentStatus } from '../../workflows/incident';
+import { statusQuery, type IncidentStatus } from '../../workflows/incident';
+import { createIncidentService, IncidentInputError } from '../../services/incidents';
 
 interface OpenBody {
   siteIds: string[];
@@ -71,9 +67,12 @@ const incidentDetail = {
   },
 } as const;
 
-/** Same key, same id: a trigger repeated by a monitoring tool or a retried call finds its incident. */
-export function incidentIdForKey(key: string): string {
-  return `inc_${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+function toApiError(err: unknown): never {
+  if (err instanceof IncidentInputError) {
+    const status = { unknown_site: 422, incident_not_found: 404, incident_closed: 409 }[err.code];
+    throw new ApiError(status, err.code, err.message, err.details && { field: 'body.siteIds', ...err.details });
+  }
+  throw err;
 }
 
 function present(i: Incident) {
@@ -82,7 +81,8 @@ function present(i: Incident) {
 }
 
 export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  const { store, temporal, taskQueue } = deps;
+  const { store, temporal } = deps;
+  const incidents = createIncidentService(deps);
 
   const getIncident = async (id: string): Promise<Incident> => {
     const incident = await store.incidents.findOne({ _id: id });
@@ -112,43 +112,10 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
       response: { 200: incidentSummary, 202: incidentSummary, 422: { $ref: 'Error#' } },
     },
   }, async (req, reply) => {
-    const body = req.body;
-    const key = body.key ?? req.headers['idempotency-key'] ?? randomUUID();
-    const id = incidentIdForKey(key);
-
-    const existing = await store.incidents.findOne({ _id: id });
-    if (existing) return reply.status(200).send(present(existing));
-
-    const missing = await unknownSites(store, body.siteIds);
-    if (missing.length > 0) {
-      throw new ApiError(422, 'unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { field: 'body.siteIds', unknown: missing });
-    }
-
-    const now = new Date();
-    const incident: Incident = {
-      _id: id,
-      key,
-      kind: body.kind ?? 'outage',
-      severity: body.severity ?? 'major',
-      siteIds: body.siteIds,
-      areas: [],
-      title: body.title ?? `Outage on ${body.siteIds.join(', ')}`,
-      source: body.source ?? 'api',
-      phase: 'detected',
-      openedAt: now,
-      workflowId: incidentWorkflowId(id),
-      timeline: [{ at: now, phase: 'detected' }],
-    };
-    try {
-      await store.incidents.insertOne(incident);
-    } catch (err) {
-      // Two identical requests at once: the second finds the first's incident.
-      if (err instanceof MongoServerError && err.code === 11000) return reply.status(200).send(present(await getIncident(id)));
-      throw err;
-    }
-    await startIncidentWorkflow(temporal, taskQueue, { incidentId: id, siteIds: body.siteIds, ...(deps.deliveryPolicy ? { delivery: deps.deliveryPolicy } : {}) });
-    req.log.info({ incidentId: id, sites: body.siteIds.length }, 'incident opened');
-    return reply.status(202).header('location', `/v1/incidents/${id}`).send(present(incident));
+    const key = req.body.key ?? req.headers['idempotency-key'];
+    const { incident, created } = await incidents.open({ ...req.body, key }).catch(toApiError);
+    if (created) req.log.info({ incidentId: incident._id, sites: incident.siteIds.length }, 'incident opened');
+    return reply.status(created ? 202 : 200).header('location', `/v1/incidents/${incident._id}`).send(present(incident));
   });
 
   app.get<{ Params: { id: string } }>('/v1/incidents/:id', {
@@ -176,14 +143,7 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
       response: { 202: { type: 'object', properties: { id: { type: 'string' }, phase: { type: 'string' }, resolveRequested: { type: 'boolean' } } }, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' } },
     },
   }, async (req, reply) => {
-    const incident = await getIncident(req.params.id);
-    if (incident.phase === 'resolved') return reply.status(202).send({ id: incident._id, phase: 'resolved', resolveRequested: true });
-    try {
-      const status = await temporal.workflow.getHandle(incident.workflowId).executeUpdate(resolveUpdate, { args: [{ note: req.body?.note }] });
-      return reply.status(202).send({ id: incident._id, phase: status.phase, resolveRequested: status.resolveRequested });
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'incident_closed', `Incident ${incident._id} has no running workflow; it may have just finished. GET it to see its phase.`);
-      throw err;
-    }
+    const r = await incidents.resolve(req.params.id, req.body?.note).catch(toApiError);
+    return reply.status(202).send({ id: req.params.id, ...r });
   });
 };
