@@ -183,6 +183,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
      * expired. The workflow calls it on a timer until nothing is in flight.
      */
     async sweepDeliveries(input: SweepInput): Promise<SweepOutput> {
+      const started = Date.now();
       await applyStoredReceipts(store);
       const channel = input.channel ?? 'sms';
       const now = new Date();
@@ -194,6 +195,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       }
       const planned = fallbacks.length ? (await planAll(store, fallbacks, now, 'fallback')).planned : 0;
       const fallbackChannels = [...new Set(fallbacks.map((f) => f.channel))];
+      logger.debug({ incidentId: input.incidentId, kind: input.kind, channel, retried: r.retried, expired: r.expired.length, inFlight: r.inFlight, ms: Date.now() - started }, 'delivery sweep');
       return { retried: r.retried, expired: r.expired.length, fellBack: planned, fallbackChannels, inFlight: r.inFlight };
     },
   };

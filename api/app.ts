@@ -14,7 +14,10 @@ import { healthRoutes } from './routes/health';
 import { incidentRoutes } from './routes/incidents';
 import { siteRoutes } from './routes/sites';
 import { plivoStatusRoutes } from './plivo/status';
+import { rulesRoutes } from './routes/rules';
+import type { RulesHolder } from '../rules';
 import { plivoInboundRoutes } from './plivo/inbound';
+import { ingestRoutes } from './routes/ingest';
 import { startReceiptApplier } from '../store/receipts';
 import type { DeliveryPolicy } from '../workflows/incident';
 
@@ -31,6 +34,10 @@ export interface AppDeps {
   deliveryPolicy?: DeliveryPolicy;
   /** How often stored Plivo receipts are applied to delivery records; 0 turns it off. */
   applyReceiptsEveryMs?: number;
+  /** Monitoring integrations; the integrations file (AVVISO_INTEGRATIONS, or the development default) otherwise. */
+  integrations?: import('../ingest/integrations').IntegrationSet;
+  /** The notification rules; the /v1/rules routes are served when given. */
+  rules?: RulesHolder;
 }
 
 export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
@@ -61,7 +68,9 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(incidentRoutes, deps);
   await app.register(siteRoutes, deps);
   await app.register(plivoStatusRoutes, deps);
+  if (deps.rules) await app.register(rulesRoutes, { rules: deps.rules });
   await app.register(plivoInboundRoutes, deps);
+  await app.register(ingestRoutes, deps);
   if (deps.applyReceiptsEveryMs !== 0) {
     const applier = startReceiptApplier(deps.store, (err) => app.log.error({ err }, 'applying receipts failed; will retry'), deps.applyReceiptsEveryMs ?? 500);
     app.addHook('onClose', async () => applier.stop());

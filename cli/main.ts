@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promi
   api: { summary: 'serve the HTTP API (needs TEMPORAL_ADDRESS, MONGODB_URI, PLIVO_*)', run: async () => (require('../api/main') as typeof import('../api/main')).runApi() },
   worker: { summary: 'run a Temporal worker for the incident workflows and their activities', run: async () => (require('../worker/main') as typeof import('../worker/main')).runWorker() },
   sim: { summary: 'run the Plivo simulator alone (SIM_HOST, SIM_PORT, SIM_DATA_FILE)', run: async () => { await (require('../sim/main') as typeof import('../sim/main')).main(); } },
+  rules: { summary: 'check, explain and simulate the notification rules (no database needed; avviso rules --help)', run: async (args) => (require('./rules') as typeof import('./rules')).rulesCommand(args) },
   'check-config': { summary: 'validate the environment and print the configuration (secrets masked)', run: async () => (require('./check-config') as typeof import('./check-config')).checkConfig() },
   test: { summary: 'run the test suite against a Temporal dev server and a FerretDB it starts (npm test adds lint and type check)', run: async (args) => (require('../test/support/run') as typeof import('../test/support/run')).runTests(args) },
 };

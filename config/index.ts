@@ -117,3 +117,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
   };
 }
+
+/**
+ * Only the rules path, for the tools that work on rule files alone (`avviso rules ...`): they
+ * must run where Temporal, MongoDB and Plivo are not configured.
+ */
+export function rulesPathFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env.AVVISO_RULES?.trim();
+  return value ? value : undefined;
+}

@@ -82,22 +82,44 @@ function attemptSignal(parent: AbortSignal, timeoutMs: number): { signal: AbortS
   };
 }
 
-/** Returns undefined on a 2xx answer, else why the attempt failed. */
-async function attempt(req: CallbackRequest): Promise<string | undefined> {
+export interface SignedResponse {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/**
+ * One signed request as Plivo makes it (form-encoded POST, or the fields in the query for
+ * GET; signature V2 over the URL without its query). Rejects on network errors and timeouts.
+ */
+export async function signedRequest(req: CallbackRequest, timeoutMs = ATTEMPT_TIMEOUT_MS): Promise<SignedResponse> {
   const form = new URLSearchParams(req.params).toString();
   const target = req.method === 'GET' ? `${req.url}${req.url.includes('?') ? '&' : '?'}${form}` : req.url;
   const headers: Record<string, string> = { 'User-Agent': 'PlivoSimulator/1.0', ...signatureHeaders(req.url, req.authToken) };
   if (req.method === 'POST') headers['Content-Type'] = 'application/x-www-form-urlencoded';
-  const { signal, done } = attemptSignal(req.signal, ATTEMPT_TIMEOUT_MS);
+  const { signal, done } = attemptSignal(req.signal, timeoutMs);
   try {
     const response = await fetch(target, { method: req.method, headers, body: req.method === 'POST' ? form : undefined, signal });
-    await response.arrayBuffer(); // drain so the socket returns to the pool
-    return response.ok ? undefined : `HTTP ${response.status}`;
-  } catch (err) {
-    if (req.signal.aborted) throw err;
-    return err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    const body = await response.text(); // read whole so the socket returns to the pool
+    return { status: response.status, contentType: response.headers.get('content-type') ?? '', body };
   } finally {
     done();
+  }
+}
+
+/** The useful part of a fetch failure ("connect ECONNREFUSED ..." rather than "fetch failed"). */
+export function failureReason(err: unknown): string {
+  return err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+}
+
+/** Returns undefined on a 2xx answer, else why the attempt failed. */
+async function attempt(req: CallbackRequest): Promise<string | undefined> {
+  try {
+    const response = await signedRequest(req);
+    return response.status >= 200 && response.status < 300 ? undefined : `HTTP ${response.status}`;
+  } catch (err) {
+    if (req.signal.aborted) throw err;
+    return failureReason(err);
   }
 }
 

@@ -1,8 +1,26 @@
 /**
  * Runs the Plivo simulator on its own: `avviso sim` (which calls `main`) or `npx tsx sim/main.ts`.
- * Configuration: SIM_HOST (127.0.0.1), SIM_PORT (8090), PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN, SIM_DATA_FILE.
+ * Configuration: SIM_HOST (127.0.0.1), SIM_PORT (8090), PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN, SIM_DATA_FILE,
+ * SIM_FAULTS (JSON, the body of `PUT /control/faults`: faults and limits in force from the start).
  */
-import { startSimulator } from './plivo-simulator';
+import { parseFaultSettings, startSimulator, type FaultSettingsInput } from './plivo-simulator';
+
+/** SIM_FAULTS as settings; throws with a readable message when it is not valid JSON or not valid settings. */
+export function faultsFromEnv(raw: string | undefined): FaultSettingsInput | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`SIM_FAULTS is not valid JSON: ${(err as Error).message}`);
+  }
+  try {
+    parseFaultSettings(value);
+  } catch (err) {
+    throw new Error(`SIM_FAULTS: ${(err as Error).message}`);
+  }
+  return value as FaultSettingsInput;
+}
 
 /** Starts the simulator and returns once it listens; SIGINT/SIGTERM close it and end the process. */
 export async function main(): Promise<void> {
@@ -13,9 +31,10 @@ export async function main(): Promise<void> {
     authId,
     authToken: process.env.PLIVO_AUTH_TOKEN || 'dev-simulator-token',
     dataFile: process.env.SIM_DATA_FILE || undefined,
+    faults: faultsFromEnv(process.env.SIM_FAULTS),
     logger: true,
   });
-  console.log(`Plivo simulator on ${sim.url} (API base ${sim.url}/v1/Account/${authId}, inbox ${sim.url}/inbox)`);
+  console.log(`Plivo simulator on ${sim.url} (API base ${sim.url}/v1/Account/${authId}, inbox ${sim.url}/inbox, control ${sim.url}/control/faults)`);
 
   let closing = false;
   const shutdown = (signal: string): void => {

@@ -41,3 +41,20 @@ export function maskNumbersIn(text: string): string {
   // The look-arounds leave UUIDs and other identifiers that merely contain digits alone.
   return text.replace(/(?<![\w-])(?:%2B|\+)?\d{7,}(?![\w-])/gi, (match) => maskPhone(match.replace(/^%2B/i, '+')));
 }
+
+/**
+ * Splits `a<b<c`, removes duplicates (comparing valid numbers in E.164 form, so `39...`
+ * and `+39...` are one) and separates the numbers Plivo would refuse.
+ */
+export function splitDestinations(dst: string): { valid: string[]; invalid: string[]; unique: number } {
+  const valid = new Set<string>();
+  const invalid = new Set<string>();
+  for (const part of dst.split('<')) {
+    const raw = part.trim();
+    if (raw === '') continue;
+    const e164 = normalizeDestination(raw);
+    if (e164) valid.add(e164);
+    else invalid.add(raw);
+  }
+  return { valid: [...valid], invalid: [...invalid], unique: valid.size + invalid.size };
+}

@@ -1,37 +1,49 @@
 /**
- * A local stand-in for Plivo's Message API. The project's code talks to it through the
- * real `plivo` SDK (pointed here with the client's `url` option), so the request and
- * response shapes, status codes, status callbacks and their V2 signatures follow Plivo's.
- * Humans and tests read what each phone "received" from /inbox and /inbox.json.
+ * A local stand-in for Plivo's Message API and (outbound) Voice Call API. The project's
+ * code talks to it through the real `plivo` SDK (pointed here with the client's `url`
+ * option), so the request and response shapes, status codes, status callbacks and their
+ * V2 signatures follow Plivo's. Humans and tests read what each phone "received" from
+ * /inbox and /inbox.json.
+ *
+ * Beyond Plivo, a loopback-only control API (sim/control.ts) switches faults and Plivo's
+ * rate limits on and off (`/control/faults`), reports counters (`/control/stats`) and
+ * injects inbound SMS (`/control/inbound`), for tests and fault drills.
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import formbody from '@fastify/formbody';
+import {
+  apiTime,
+  bodyObject,
+  dropConnection,
+  field,
+  httpMethod,
+  isHttpUrl,
+  plivoError,
+  requireAuth,
+  sendGate,
+  tooManyRequests,
+  type Context,
+  type SimulatorOptions,
+} from './context';
+import { registerControl } from './control';
 import { amounts, DeliveryScheduler, isFinal } from './delivery';
-import { renderInboxPage } from './inbox-html';
-import { maskNumbersIn, maskPhone, normalizeDestination, normalizeLookup, plivoNumber } from './phone';
+import { FaultEngine, parseFaultSettings } from './faults';
+import { renderInboxPage, type PhoneTimeline } from './inbox-html';
+import { RequestWindow } from './limits';
+import { maskNumbersIn, maskPhone, normalizeLookup, plivoNumber, splitDestinations } from './phone';
 import { segmentSms, textTooLong } from './sms-units';
-import { MessageStore, NdjsonJournal, type FinalStatus, type SimMessage } from './store';
+import { SimStats, type EndpointKind } from './stats';
+import { CallStore, InboundStore, MessageStore, NdjsonJournal, type InboundMessage, type SimCall, type SimMessage } from './store';
+import { getCallHandler, isFinalCall, makeCallHandler, VoiceScheduler } from './voice';
 
-export type { FinalStatus, MessageStatus, SimMessage } from './store';
+export type { CallStatus, FinalStatus, InboundMessage, MessageStatus, SimCall, SimMessage, SpokenText } from './store';
+export type { SimulatorOptions } from './context';
+export type { FaultSettings, FaultSettingsInput } from './faults';
+export { parseFaultSettings } from './faults';
 export { segmentSms } from './sms-units';
 export { maskPhone } from './phone';
-
-export interface SimulatorOptions {
-  authId: string;
-  authToken: string;
-  logger?: boolean | object;
-  /** NDJSON file: messages are appended as they are recorded and loaded back at start, so the inbox survives a restart. */
-  dataFile?: string;
-  /** Pause before each status change (queued→sent, sent→delivered). Default 50. */
-  callbackDelayMs?: number;
-  /**
-   * How each message ends (default: always `delivered`). Lets tests and benchmarks
-   * exercise undelivered/failed handling; called once per message at acceptance.
-   */
-  deliveryOutcome?: (to: string, text: string) => FinalStatus;
-}
 
 export interface RunningSimulator {
   app: FastifyInstance;
@@ -45,40 +57,6 @@ export const MAX_DESTINATIONS = 1000;
 /** Plivo's list API returns at most 20 records per page. */
 const MAX_PAGE_SIZE = 20;
 
-interface Context {
-  opts: SimulatorOptions;
-  store: MessageStore;
-  journal?: NdjsonJournal;
-  delivery: DeliveryScheduler;
-}
-
-/** Plivo's error bodies are always `{ api_id, error }`. */
-function plivoError(reply: FastifyReply, status: number, error: string, extra: Record<string, unknown> = {}): FastifyReply {
-  return reply.status(status).send({ api_id: randomUUID(), error, ...extra });
-}
-
-// ---------------------------------------------------------------- auth
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
-
-/** Constant-time comparison of the Basic credentials against the configured pair. */
-function basicAuthMatches(header: string | undefined, authId: string, authToken: string): boolean {
-  if (!header?.startsWith('Basic ')) return false;
-  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
-  return timingSafeEqual(digest(decoded), digest(`${authId}:${authToken}`));
-}
-
-function requireAuth(ctx: Context) {
-  return async (request: FastifyRequest<{ Params: { authId: string } }>, reply: FastifyReply): Promise<void> => {
-    const { authId, authToken } = ctx.opts;
-    if (!basicAuthMatches(request.headers.authorization, authId, authToken) || request.params.authId !== authId) {
-      await plivoError(reply, 401, 'Authentication credentials invalid');
-    }
-  };
-}
-
 // ---------------------------------------------------------------- send
 
 interface SendRequest {
@@ -90,45 +68,28 @@ interface SendRequest {
   log: boolean | string;
 }
 
-/** The SDK sends JSON strings; curl users may send numbers or form fields. */
-function field(body: Record<string, unknown>, name: string): string | undefined {
-  const value = body[name];
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number') return String(value);
-  return undefined;
-}
-
 function parseLog(value: unknown): boolean | string {
   if (value === false || value === 'false') return false;
   if (typeof value === 'string' && value !== 'true' && value !== '') return value;
   return true;
 }
 
-function isHttpUrl(value: string): boolean {
-  try {
-    const { protocol } = new URL(value);
-    return protocol === 'http:' || protocol === 'https:';
-  } catch {
-    return false;
-  }
-}
-
 /** Returns the request, or the error message Plivo would answer with. */
 function parseSendBody(raw: unknown): SendRequest | string {
-  const body = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+  const body = bodyObject(raw);
   const src = field(body, 'src');
   const powerpack = field(body, 'powerpack_uuid');
   const dst = field(body, 'dst');
   const text = field(body, 'text');
   const type = field(body, 'type') ?? 'sms';
   const url = field(body, 'url');
-  const method = (field(body, 'method') ?? 'POST').toUpperCase();
+  const method = httpMethod(field(body, 'method'));
   if (!src && !powerpack) return 'src parameter is required';
   if (!dst) return 'dst parameter is required';
   if (text === undefined || text === '') return 'text parameter is required';
   if (type !== 'sms') return `type '${type}' is not supported by the simulator (sms only)`;
   if (url !== undefined && url !== '' && !isHttpUrl(url)) return 'url parameter is not a valid http(s) URL';
-  if (method !== 'GET' && method !== 'POST') return 'method parameter must be GET or POST';
+  if (!method) return 'method parameter must be GET or POST';
   const tooLong = textTooLong(text);
   if (tooLong) return tooLong;
   return {
@@ -141,26 +102,10 @@ function parseSendBody(raw: unknown): SendRequest | string {
   };
 }
 
-/**
- * Splits `a<b<c`, removes duplicates (comparing valid numbers in E.164 form, so `39...`
- * and `+39...` are one) and separates the numbers Plivo would refuse.
- */
-function splitDestinations(dst: string): { valid: string[]; invalid: string[]; unique: number } {
-  const valid = new Set<string>();
-  const invalid = new Set<string>();
-  for (const part of dst.split('<')) {
-    const raw = part.trim();
-    if (raw === '') continue;
-    const e164 = normalizeDestination(raw);
-    if (e164) valid.add(e164);
-    else invalid.add(raw);
-  }
-  return { valid: [...valid], invalid: [...invalid], unique: valid.size + invalid.size };
-}
-
-function createMessage(ctx: Context, req: SendRequest, to: string, requestId: string, now: string): SimMessage {
+function createMessage(ctx: Context, req: SendRequest, to: string, requestId: string, now: string, responseDropped: boolean): SimMessage {
   const { units, encoding } = segmentSms(req.text);
-  return {
+  const fate = ctx.faults.messageFate(ctx.opts.deliveryOutcome?.(to, req.text) ?? 'delivered');
+  const message: SimMessage = {
     messageUuid: randomUUID(),
     from: req.from,
     to,
@@ -168,7 +113,7 @@ function createMessage(ctx: Context, req: SendRequest, to: string, requestId: st
     units,
     encoding,
     status: 'queued',
-    finalStatus: ctx.opts.deliveryOutcome?.(to, req.text) ?? 'delivered',
+    finalStatus: fate.finalStatus,
     errorCode: '',
     acceptedAt: now,
     updatedAt: now,
@@ -177,10 +122,15 @@ function createMessage(ctx: Context, req: SendRequest, to: string, requestId: st
     log: req.log,
     requestId,
   };
+  if (fate.errorCode) message.finalErrorCode = fate.errorCode;
+  if (responseDropped) message.responseDropped = true;
+  return message;
 }
 
 function sendHandler(ctx: Context) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const gate = await sendGate(ctx, 'message', request, reply);
+    if (!gate) return reply;
     const parsed = parseSendBody(request.body);
     if (typeof parsed === 'string') return plivoError(reply, 400, parsed);
     const { valid, invalid, unique } = splitDestinations(parsed.destinations);
@@ -192,16 +142,22 @@ function sendHandler(ctx: Context) {
     }
     const apiId = randomUUID();
     const now = new Date().toISOString();
-    const messages = valid.map((to) => createMessage(ctx, parsed, to, apiId, now));
+    const messages = valid.map((to) => createMessage(ctx, parsed, to, apiId, now, gate.dropAfterAccept));
     for (const message of messages) {
       ctx.store.add(message);
       ctx.journal?.recordMessage(message);
       ctx.delivery.start(message);
     }
-    request.log.info(
-      { apiId, accepted: messages.length, invalid: invalid.length, to: valid.slice(0, 5).map(maskPhone), units: messages[0].units },
-      'messages queued',
-    );
+    ctx.stats.messagesAccepted(messages.length, gate.dropAfterAccept);
+    // Accepted means on disk: a SIGKILL after this point cannot lose what the client was told.
+    await ctx.journal?.flush();
+    const summary = { apiId, accepted: messages.length, invalid: invalid.length, to: valid.slice(0, 5).map(maskPhone), units: messages[0].units };
+    if (gate.dropAfterAccept) request.log.warn(summary, 'fault: messages queued, then the connection dropped without an answer');
+    else request.log.info(summary, 'messages queued');
+    if (gate.dropAfterAccept) {
+      ctx.stats.dropped('message', 'after');
+      return dropConnection(request, reply);
+    }
     const response: Record<string, unknown> = {
       api_id: apiId,
       message: 'message(s) queued',
@@ -213,11 +169,6 @@ function sendHandler(ctx: Context) {
 }
 
 // ---------------------------------------------------------------- message API (read)
-
-/** Plivo's API timestamps: `2024-05-01 10:00:00+00:00`. */
-function apiTime(iso: string | undefined): string | null {
-  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}+00:00` : null;
-}
 
 /** With `log=false` Plivo keeps only a masked number, e.g. `393XXXXXX567`. */
 function apiToNumber(message: SimMessage): string {
@@ -338,13 +289,36 @@ function listMessagesHandler(ctx: Context) {
   };
 }
 
-function registerMessageApi(app: FastifyInstance, ctx: Context): void {
+/** Sends (Message and Call POST) are counted apart from the reads. */
+function endpointKind(request: FastifyRequest): EndpointKind {
+  if (request.method !== 'POST') return 'read';
+  const route = request.routeOptions.url ?? '';
+  return route.endsWith('/Message/') ? 'message' : route.endsWith('/Call/') ? 'call' : 'read';
+}
+
+/** `limits.requestsPer5s`: Plivo answers 429 with Retry-After beyond its REST rate. */
+function enforceRequestLimit(ctx: Context) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const limit = ctx.faults.limits.requestsPer5s;
+    if (!limit) return;
+    const wait = ctx.requestWindow.take(limit);
+    if (wait === 0) return;
+    ctx.stats.limitRejection(endpointKind(request));
+    await tooManyRequests(reply, wait, `too many requests: at most ${limit} API requests per 5 seconds`);
+  };
+}
+
+function registerPlivoApi(app: FastifyInstance, ctx: Context): void {
   void app.register(
     async (api) => {
       api.addHook('onRequest', requireAuth(ctx));
+      api.addHook('preHandler', enforceRequestLimit(ctx));
+      api.addHook('onResponse', async (request, reply) => ctx.stats.response(endpointKind(request), reply.statusCode));
       api.post('/Message/', sendHandler(ctx));
       api.get('/Message/', listMessagesHandler(ctx));
       api.get('/Message/:uuid/', getMessageHandler(ctx));
+      api.post('/Call/', makeCallHandler(ctx));
+      api.get('/Call/:uuid/', getCallHandler(ctx));
     },
     { prefix: '/v1/Account/:authId' },
   );
@@ -353,41 +327,136 @@ function registerMessageApi(app: FastifyInstance, ctx: Context): void {
 // ---------------------------------------------------------------- inbox
 
 function inboxEntry(m: SimMessage): Record<string, unknown> {
-  return { messageUuid: m.messageUuid, from: m.from, text: m.text, units: m.units, status: m.status, acceptedAt: m.acceptedAt };
+  const entry: Record<string, unknown> = {
+    messageUuid: m.messageUuid,
+    from: m.from,
+    text: m.text,
+    units: m.units,
+    status: m.status,
+    errorCode: m.errorCode,
+    acceptedAt: m.acceptedAt,
+    updatedAt: m.updatedAt,
+  };
+  if (m.sentAt) entry.sentAt = m.sentAt;
+  if (m.deliveryReportAt) entry.deliveryReportAt = m.deliveryReportAt;
+  if (m.responseDropped) entry.responseDropped = true;
+  return entry;
+}
+
+function inboundEntry(m: InboundMessage): Record<string, unknown> {
+  const entry: Record<string, unknown> = { messageUuid: m.messageUuid, to: m.to, text: m.text, units: m.units, receivedAt: m.receivedAt };
+  if (m.responseStatus !== undefined) entry.responseStatus = m.responseStatus;
+  if (m.error) entry.error = m.error;
+  return entry;
+}
+
+function callEntry(c: SimCall): Record<string, unknown> {
+  const entry: Record<string, unknown> = {
+    callUuid: c.callUuid,
+    requestUuid: c.requestUuid,
+    from: c.from,
+    status: c.status,
+    spokenText: c.spokenText,
+    speak: c.speak,
+    hangupCause: c.hangupCause,
+    hangupCauseName: c.hangupCauseName,
+    duration: c.duration,
+    firedAt: c.firedAt,
+  };
+  if (c.answeredAt) entry.answeredAt = c.answeredAt;
+  if (c.endedAt) entry.endedAt = c.endedAt;
+  if (c.answerError) entry.answerError = c.answerError;
+  if (c.responseDropped) entry.responseDropped = true;
+  return entry;
+}
+
+interface Selection {
+  messages: ReadonlyMap<string, readonly SimMessage[]>;
+  inbound: ReadonlyMap<string, readonly InboundMessage[]>;
+  calls: ReadonlyMap<string, readonly SimCall[]>;
 }
 
 /** All phones, or just the one in `?to=` (which may lose its `+` to URL decoding). */
-function selectPhones(ctx: Context, to: string | undefined): Map<string, readonly SimMessage[]> {
-  if (to === undefined || to.trim() === '') return new Map(ctx.store.phones());
+function selectPhones(ctx: Context, to: string | undefined): Selection {
+  if (to === undefined || to.trim() === '') return { messages: ctx.store.phones(), inbound: ctx.inbound.phones(), calls: ctx.calls.phones() };
   const phone = normalizeLookup(to);
-  return new Map([[phone, ctx.store.forPhone(phone)]]);
+  const only = <T>(list: readonly T[]): Map<string, readonly T[]> => (list.length > 0 ? new Map([[phone, list]]) : new Map());
+  return {
+    // The message map always names the phone asked for, even when it received nothing.
+    messages: new Map([[phone, ctx.store.forPhone(phone)]]),
+    inbound: only(ctx.inbound.forPhone(phone)),
+    calls: only(ctx.calls.forPhone(phone)),
+  };
 }
 
-function countMessages(phones: ReadonlyMap<string, readonly SimMessage[]>): number {
+function countAll<T>(phones: ReadonlyMap<string, readonly T[]>): number {
   let total = 0;
-  for (const messages of phones.values()) total += messages.length;
+  for (const list of phones.values()) total += list.length;
   return total;
 }
 
+function mapPhones<T>(phones: ReadonlyMap<string, readonly T[]>, entry: (item: T) => Record<string, unknown>): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const [phone, list] of phones) out[phone] = list.map(entry);
+  return out;
+}
+
+function timelines(selection: Selection): PhoneTimeline[] {
+  const byPhone = new Map<string, PhoneTimeline>();
+  const timeline = (phone: string): PhoneTimeline => {
+    let found = byPhone.get(phone);
+    if (!found) {
+      found = { phone, messages: [], inbound: [], calls: [] };
+      byPhone.set(phone, found);
+    }
+    return found;
+  };
+  for (const [phone, list] of selection.messages) if (list.length > 0) timeline(phone).messages = list;
+  for (const [phone, list] of selection.inbound) timeline(phone).inbound = list;
+  for (const [phone, list] of selection.calls) timeline(phone).calls = list;
+  return [...byPhone.values()];
+}
+
 function registerInbox(app: FastifyInstance, ctx: Context): void {
+  /**
+   * Per phone (E.164), oldest first: `phones` = outbound messages as accepted (including
+   * those accepted in the crash window, flagged `responseDropped`), `inbound` = messages
+   * the phone sent us, `calls` = voice calls placed to it.
+   */
   app.get<{ Querystring: { to?: string } }>('/inbox.json', async (request) => {
-    const phones = selectPhones(ctx, request.query.to);
-    const out: Record<string, unknown[]> = {};
-    for (const [phone, messages] of phones) out[phone] = messages.map(inboxEntry);
-    return { phones: out, total: countMessages(phones) };
+    const selection = selectPhones(ctx, request.query.to);
+    const totals = { messages: countAll(selection.messages), inbound: countAll(selection.inbound), calls: countAll(selection.calls) };
+    return {
+      phones: mapPhones(selection.messages, inboxEntry),
+      inbound: mapPhones(selection.inbound, inboundEntry),
+      calls: mapPhones(selection.calls, callEntry),
+      total: totals.messages,
+      totals,
+    };
   });
 
   app.get<{ Querystring: { to?: string } }>('/inbox', async (request, reply) => {
-    const phones = selectPhones(ctx, request.query.to);
-    return reply.type('text/html; charset=utf-8').send(renderInboxPage(phones, countMessages(phones)));
+    const selection = selectPhones(ctx, request.query.to);
+    const page = renderInboxPage(timelines(selection), {
+      messages: countAll(selection.messages),
+      inbound: countAll(selection.inbound),
+      calls: countAll(selection.calls),
+      faults: ctx.faults.active || Object.keys(ctx.faults.limits).length > 0 ? JSON.stringify(ctx.faults.current()) : undefined,
+    });
+    return reply.type('text/html; charset=utf-8').send(page);
   });
 
   app.delete('/inbox', async () => {
     const cleared = ctx.store.size;
+    const clearedInbound = ctx.inbound.size;
+    const clearedCalls = ctx.calls.size;
     ctx.delivery.reset();
+    ctx.voice.reset();
     ctx.store.clear();
+    ctx.inbound.clear();
+    ctx.calls.clear();
     ctx.journal?.clear();
-    return { ok: true, cleared };
+    return { ok: true, cleared, clearedInbound, clearedCalls };
   });
 
   app.get('/healthz', async () => ({ ok: true }));
@@ -422,39 +491,50 @@ function installErrorHandlers(app: FastifyInstance): void {
 /** Loads the journal and resumes the messages that had not reached a final status. */
 async function restore(ctx: Context, app: FastifyInstance): Promise<void> {
   if (!ctx.journal) return;
-  const { loaded, skipped } = await ctx.journal.load(ctx.store);
+  const { loaded, skipped } = await ctx.journal.load({ messages: ctx.store, inbound: ctx.inbound, calls: ctx.calls });
   let resumed = 0;
   for (const message of ctx.store.all()) {
     if (isFinal(message.status)) continue;
     ctx.delivery.start(message);
     resumed += 1;
   }
-  app.log.info({ loaded, skipped, resumed, file: ctx.opts.dataFile }, 'inbox restored');
+  // A call cut short by the restart is not replayed (its answer URL may not expect it twice).
+  let interrupted = 0;
+  for (const call of ctx.calls.all()) {
+    if (isFinalCall(call.status)) continue;
+    Object.assign(call, { status: 'failed', hangupCauseName: 'Simulator Restarted', endedAt: new Date().toISOString() });
+    ctx.journal.recordCall(call);
+    interrupted += 1;
+  }
+  app.log.info({ loaded, skipped, resumed, inbound: ctx.inbound.size, calls: ctx.calls.size, interrupted, file: ctx.opts.dataFile }, 'inbox restored');
 }
 
 export async function buildSimulator(opts: SimulatorOptions): Promise<FastifyInstance> {
+  // Invalid fault settings are a configuration error: refuse to start rather than ignore them.
+  const faults = new FaultEngine(parseFaultSettings(opts.faults ?? {}));
   const app = fastify({ logger: loggerOption(opts.logger), routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 2 * 1024 * 1024 });
   const store = new MessageStore();
+  const inbound = new InboundStore();
+  const calls = new CallStore();
+  const stats = new SimStats();
   const journal = opts.dataFile
     ? new NdjsonJournal(opts.dataFile, (err) => app.log.error({ err }, 'could not write the data file'))
     : undefined;
-  const delivery = new DeliveryScheduler({
-    store,
-    journal,
-    log: app.log,
-    authToken: opts.authToken,
-    delayMs: opts.callbackDelayMs ?? 50,
-  });
-  const ctx: Context = { opts, store, journal, delivery };
+  const delayMs = opts.callbackDelayMs ?? 50;
+  const delivery = new DeliveryScheduler({ store, journal, log: app.log, authToken: opts.authToken, delayMs, faults, stats });
+  const voice = new VoiceScheduler({ calls, journal, log: app.log, authToken: opts.authToken, delayMs, faults, stats });
+  const ctx: Context = { opts, store, inbound, calls, journal, delivery, voice, faults, stats, requestWindow: new RequestWindow() };
 
   await app.register(formbody);
   installErrorHandlers(app);
-  registerMessageApi(app, ctx);
+  registerPlivoApi(app, ctx);
+  registerControl(app, ctx);
   registerInbox(app, ctx);
   app.addHook('onClose', async () => {
-    await delivery.close();
+    await Promise.all([delivery.close(), voice.close()]);
     await journal?.flush();
   });
+  if (faults.active) app.log.warn({ faults: faults.current() }, 'faults active from the start');
   await restore(ctx, app);
   return app;
 }

@@ -29,6 +29,74 @@ export interface SimMessage {
   log: boolean | string;
   /** The `api_id` of the send request that created the message. */
   requestId: string;
+  /**
+   * Set when the message was recorded but the simulator then dropped the connection instead
+   * of answering (the crash-window fault): the client never learnt its UUID.
+   */
+  responseDropped?: boolean;
+  /** Error code the unhappy ending will carry (set by faults); default per status. */
+  finalErrorCode?: string;
+}
+
+/** An SMS a subscriber sent to one of our numbers, injected through the control API. */
+export interface InboundMessage {
+  messageUuid: string;
+  /** The subscriber's number, E.164 with a leading + when it is a number. */
+  from: string;
+  /** Our number, as given. */
+  to: string;
+  text: string;
+  units: number;
+  encoding: SmsEncoding;
+  messageIntent: string;
+  receivedAt: string;
+  url: string;
+  method: 'GET' | 'POST';
+  /** The app's answer; undefined when it could not be reached. */
+  responseStatus?: number;
+  error?: string;
+}
+
+export type CallStatus = 'queued' | 'ringing' | 'in-progress' | 'completed' | 'no-answer' | 'busy' | 'failed';
+
+export interface SpokenText {
+  text: string;
+  language?: string;
+  voice?: string;
+  loop?: number;
+}
+
+export interface SimCall {
+  callUuid: string;
+  requestUuid: string;
+  /** `from` exactly as the client sent it. */
+  from: string;
+  /** E.164 with a leading +. */
+  to: string;
+  status: CallStatus;
+  /** All `<Speak>` texts of the answer XML, joined with a newline. */
+  spokenText: string;
+  speak: SpokenText[];
+  hangupCause: string;
+  hangupCauseCode: number;
+  hangupCauseName: string;
+  hangupSource: string;
+  /** Seconds, estimated from the spoken text (the simulator does not really wait that long). */
+  duration: number;
+  billDuration: number;
+  totalCost: string;
+  firedAt: string;
+  answeredAt?: string;
+  endedAt?: string;
+  answerUrl: string;
+  answerMethod: 'GET' | 'POST';
+  hangupUrl?: string;
+  hangupMethod: 'GET' | 'POST';
+  ringUrl?: string;
+  ringMethod: 'GET' | 'POST';
+  /** Why the answer URL gave no usable XML, when it did not. */
+  answerError?: string;
+  responseDropped?: boolean;
 }
 
 export interface StatusChange {
@@ -99,7 +167,103 @@ export class MessageStore {
   }
 }
 
-type LogEntry = ({ kind: 'message' } & SimMessage) | ({ kind: 'status' } & StatusChange);
+function pushTo<T>(index: Map<string, T[]>, key: string, value: T): void {
+  const list = index.get(key);
+  if (list) list.push(value);
+  else index.set(key, [value]);
+}
+
+/** Inbound messages, by the subscriber's number, in arrival order. */
+export class InboundStore {
+  private readonly byPhone = new Map<string, InboundMessage[]>();
+  private readonly ids = new Set<string>();
+  private count = 0;
+
+  add(message: InboundMessage): void {
+    if (this.ids.has(message.messageUuid)) return;
+    this.ids.add(message.messageUuid);
+    pushTo(this.byPhone, message.from, message);
+    this.count += 1;
+  }
+
+  phones(): ReadonlyMap<string, readonly InboundMessage[]> {
+    return this.byPhone;
+  }
+
+  forPhone(phone: string): readonly InboundMessage[] {
+    return this.byPhone.get(phone) ?? [];
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  clear(): void {
+    this.byPhone.clear();
+    this.ids.clear();
+    this.count = 0;
+  }
+}
+
+/** Voice calls, by call UUID, request UUID and destination; updates mutate in place. */
+export class CallStore {
+  private readonly byUuid = new Map<string, SimCall>();
+  private readonly byRequest = new Map<string, SimCall>();
+  private readonly byPhone = new Map<string, SimCall[]>();
+
+  /** Adds a call, or copies a newer snapshot of a known one onto it. */
+  upsert(call: SimCall): SimCall {
+    const known = this.byUuid.get(call.callUuid);
+    if (known) return Object.assign(known, call);
+    this.byUuid.set(call.callUuid, call);
+    this.byRequest.set(call.requestUuid, call);
+    pushTo(this.byPhone, call.to, call);
+    return call;
+  }
+
+  /** By call UUID or, failing that, by request UUID (what the Make-a-Call answer carries). */
+  get(uuid: string): SimCall | undefined {
+    return this.byUuid.get(uuid) ?? this.byRequest.get(uuid);
+  }
+
+  has(callUuid: string): boolean {
+    return this.byUuid.has(callUuid);
+  }
+
+  all(): IterableIterator<SimCall> {
+    return this.byUuid.values();
+  }
+
+  phones(): ReadonlyMap<string, readonly SimCall[]> {
+    return this.byPhone;
+  }
+
+  forPhone(phone: string): readonly SimCall[] {
+    return this.byPhone.get(phone) ?? [];
+  }
+
+  get size(): number {
+    return this.byUuid.size;
+  }
+
+  clear(): void {
+    this.byUuid.clear();
+    this.byRequest.clear();
+    this.byPhone.clear();
+  }
+}
+
+export interface JournalTargets {
+  messages: MessageStore;
+  inbound?: InboundStore;
+  calls?: CallStore;
+}
+
+type LogEntry =
+  | ({ kind: 'message' } & SimMessage)
+  | ({ kind: 'status' } & StatusChange)
+  | ({ kind: 'inbound' } & InboundMessage)
+  | ({ kind: 'call' } & SimCall);
 
 const CLEAR = Symbol('clear');
 
@@ -126,6 +290,15 @@ export class NdjsonJournal {
     this.enqueue(`${JSON.stringify({ kind: 'status', ...change })}\n`);
   }
 
+  recordInbound(message: InboundMessage): void {
+    this.enqueue(`${JSON.stringify({ kind: 'inbound', ...message })}\n`);
+  }
+
+  /** Calls are journaled as whole snapshots; the last one wins on load. */
+  recordCall(call: SimCall): void {
+    this.enqueue(`${JSON.stringify({ kind: 'call', ...call })}\n`);
+  }
+
   clear(): void {
     this.enqueue(CLEAR);
   }
@@ -135,8 +308,9 @@ export class NdjsonJournal {
     await this.chain;
   }
 
-  /** Replays the journal into the store; a torn last line (crash mid-write) is skipped. */
-  async load(store: MessageStore): Promise<{ loaded: number; skipped: number }> {
+  /** Replays the journal into the stores; a torn last line (crash mid-write) is skipped. */
+  async load(targets: MessageStore | JournalTargets): Promise<{ loaded: number; skipped: number }> {
+    const { messages: store, inbound, calls } = targets instanceof MessageStore ? { messages: targets } : targets;
     await mkdir(dirname(this.file), { recursive: true });
     const content = await readFile(this.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return '';
@@ -148,7 +322,9 @@ export class NdjsonJournal {
       const entry = parseEntry(line);
       if (!entry) skipped += 1;
       else if (entry.kind === 'message') store.add(withoutKind(entry));
-      else store.applyStatus(entry);
+      else if (entry.kind === 'status') store.applyStatus(entry);
+      else if (entry.kind === 'inbound') inbound?.add(withoutKind(entry));
+      else calls?.upsert(withoutKind(entry));
     }
     return { loaded: store.size, skipped };
   }
@@ -177,14 +353,15 @@ function parseEntry(line: string): LogEntry | undefined {
     if (typeof value !== 'object' || value === null) return undefined;
     const kind = (value as { kind?: unknown }).kind;
     const uuid = (value as { messageUuid?: unknown }).messageUuid;
-    if ((kind !== 'message' && kind !== 'status') || typeof uuid !== 'string') return undefined;
+    if (kind === 'call') return typeof (value as { callUuid?: unknown }).callUuid === 'string' ? (value as LogEntry) : undefined;
+    if ((kind !== 'message' && kind !== 'status' && kind !== 'inbound') || typeof uuid !== 'string') return undefined;
     return value as LogEntry;
   } catch {
     return undefined;
   }
 }
 
-function withoutKind(entry: { kind: 'message' } & SimMessage): SimMessage {
-  const { kind: _kind, ...message } = entry;
-  return message;
+function withoutKind<T>(entry: { kind: string } & T): T {
+  const { kind: _kind, ...record } = entry;
+  return record as T;
 }

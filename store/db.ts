@@ -7,6 +7,7 @@ import { MongoClient, type Collection, type Db } from 'mongodb';
 import type { Delivery, Incident, Site, Subscriber } from '../domain/types';
 import type { Receipt } from './receipts';
 import type { RateLimitDoc } from './rate-limits';
+import type { AlertEpisodeDoc, AlertEventDoc, RejectedPayloadDoc } from '../ingest/store';
 
 /** An SMS a subscriber sent us (STOP, START, INFO...), kept as received. */
 export interface InboundMessage {
@@ -35,6 +36,10 @@ export interface Store {
   /** One document per send attempt of a delivery record: whoever inserts it may send. */
   sendClaims: Collection<{ _id: string; at: Date }>;
   inbound: Collection<InboundMessage>;
+  /** Monitoring webhooks (ingest/store.ts): each delivered alert, each alert episode, each refused request. */
+  alertEvents: Collection<AlertEventDoc>;
+  alertIncidents: Collection<AlertEpisodeDoc>;
+  rejectedPayloads: Collection<RejectedPayloadDoc>;
   close(): Promise<void>;
 }
 
@@ -54,6 +59,9 @@ export async function connectStore(uri: string, dbName: string): Promise<Store> 
     rateLimits: db.collection<RateLimitDoc>('rate_limits'),
     sendClaims: db.collection<{ _id: string; at: Date }>('send_claims'),
     inbound: db.collection<InboundMessage>('inbound_messages'),
+    alertEvents: db.collection<AlertEventDoc>('alert_events'),
+    alertIncidents: db.collection<AlertEpisodeDoc>('alert_incidents'),
+    rejectedPayloads: db.collection<RejectedPayloadDoc>('rejected_payloads'),
     close: () => client.close(),
   };
   await ensureIndexes(store);
@@ -75,6 +83,10 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.deliveries.createIndex({ providerMessageId: 1 }),
     s.inbound.createIndex({ messageUuid: 1 }, { unique: true }),
     s.rateLimits.createIndex({ key: 1, version: -1 }),
+    // An alert's history, and its latest episode.
+    s.alertEvents.createIndex({ dedupKey: 1, receivedAt: -1 }),
+    s.alertIncidents.createIndex({ dedupKey: 1, episode: -1 }),
+    s.rejectedPayloads.createIndex({ receivedAt: -1 }),
   ]);
 }
 

@@ -17,6 +17,8 @@ export interface DeliveryPolicy {
   maxAttempts: number;
   /** How often the watchdog looks while messages are in flight. */
   sweepEveryMs: number;
+  /** Recipients per send request (the SMS channel takes up to 1,000). */
+  batchSize?: number;
 }
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { deliveryTimeoutMs: 10 * 60_000, maxAttempts: 3, sweepEveryMs: 60_000 };
@@ -98,7 +100,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   };
   const sendAll = async (kind: MessageKind, channel: DeliveryChannel = 'sms') => {
     for (;;) {
-      const r = await acts.sendNextBatch({ incidentId: input.incidentId, kind, channel });
+      const r = await acts.sendNextBatch({ incidentId: input.incidentId, kind, channel, batchSize: policy.batchSize });
       state.sent[kind] += r.accepted;
       state.failed[kind] += r.invalid;
       if (r.remaining === 0) return;
@@ -117,7 +119,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       wait = policy.sweepEveryMs;
       let again = false;
       for (const channel of channels) {
-        const r = await acts.sweepDeliveries({ incidentId: input.incidentId, kind, channel, ...policy });
+        const r = await acts.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts });
         state.retried += r.retried;
         state.fellBack += r.fellBack;
         for (const c of r.fallbackChannels) channels.add(c);

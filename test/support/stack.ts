@@ -4,8 +4,8 @@
  * harness's Temporal dev server and FerretDB, with this file's own database and task queue.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Worker } from '@temporalio/worker';
-import { buildApp } from '../../api/app';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { buildApp, type AppDeps } from '../../api/app';
 import { buildDeliveryDeps } from '../../worker/delivery-deps';
 import { createLogger } from '../../domain/log';
 import { startSimulator, type SimulatorOptions } from '../../sim/plivo-simulator';
@@ -43,9 +43,20 @@ export interface TestStackOptions {
   deliveryPolicy?: DeliveryPolicy;
   /** Faults and other settings for the simulator. */
   simulator?: Partial<SimulatorOptions>;
+  /** Monitoring integrations for the ingest routes (default: the integrations file). */
+  integrations?: AppDeps['integrations'];
+}
+
+let runtimeInstalled = false;
+/** The SDK logs every worker state change at INFO: keep test output to what matters. */
+function quietTemporalRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
 }
 
 export async function startTestStack(testFile: string, opts: TestStackOptions = {}): Promise<TestStack> {
+  quietTemporalRuntime();
   const env = await isolatedEnv(testFile);
   const sim = await startSimulator({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 20, ...opts.simulator });
   const apiPort = await freePort();
@@ -58,6 +69,7 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     publicUrl: apiUrl,
     plivoAuthToken: SIM_AUTH_TOKEN,
     deliveryPolicy: opts.deliveryPolicy,
+    integrations: opts.integrations,
     applyReceiptsEveryMs: 100,
     replySms: async (to, text) => void (await replies.send([{ deliveryId: 'reply', to, text, language: 'it' }])),
   });

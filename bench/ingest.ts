@@ -1,0 +1,169 @@
+/**
+ * Benchmark of the ingest endpoint: an Alertmanager alert storm on loopback.
+ *
+ *   npm run bench:ingest -- --requests 2000 --concurrency 20 --distinct 200
+ *
+ * Starts its own FerretDB and Temporal dev server (in a temporary folder, on free ports) and the
+ * API in this process, with the demo network. No worker runs: the benchmark measures intake
+ * (normalize, store, deduplicate, open the incident and start its workflow), not SMS delivery,
+ * so the workflows it starts simply wait in Temporal's task queue and vanish with the server.
+ *
+ * The storm: `distinct` alerts (fingerprints spread over the demo sites), each posted
+ * requests/distinct times in a shuffled order, as Alertmanager's resends and retries would: the
+ * first post of an alert opens an incident (202), the others are recognised repeats (200).
+ * Prints requests per second and latency percentiles, and writes them as JSON to
+ * bench/results/ingest-<timestamp>.json.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { buildApp } from '../api/app';
+import { freePort, type ManagedProcess } from '../dev/process';
+import { PROJECT_ROOT, startFerretDb, startTemporalDevServer } from '../dev/services';
+import { parseIntegrations } from '../ingest/integrations';
+import { connectStore } from '../store/db';
+import { DEMO_SITES, loadDemoDataIfEmpty } from '../store/demo';
+import { connectTemporal } from '../temporal/client';
+
+const TOKEN = 'bench-token-alertmanager';
+
+const { values: args } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '20' },
+    distinct: { type: 'string', default: '200' },
+    warmup: { type: 'string', default: '20' },
+  },
+});
+const REQUESTS = Number(args.requests);
+const CONCURRENCY = Number(args.concurrency);
+const DISTINCT = Number(args.distinct);
+const WARMUP = Number(args.warmup);
+for (const [name, v] of Object.entries({ requests: REQUESTS, concurrency: CONCURRENCY, distinct: DISTINCT, warmup: WARMUP })) {
+  if (!Number.isInteger(v) || v < 0 || (name !== 'warmup' && v < 1)) throw new Error(`--${name} must be a positive whole number`);
+}
+if (DISTINCT > REQUESTS) throw new Error('--distinct cannot exceed --requests');
+
+/** A small seeded PRNG (mulberry32), so that two runs post the same storm. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function alertPayload(n: number, tag: string): string {
+  const device = DEMO_SITES[n % DEMO_SITES.length]!._id;
+  const fingerprint = `${tag}${n.toString(16).padStart(15, '0')}`.slice(-16);
+  return JSON.stringify({
+    version: '4', groupKey: `{}:{alertname="TowerDown",device="${device}"}`, truncatedAlerts: 0, status: 'firing', receiver: 'avviso',
+    groupLabels: { alertname: 'TowerDown' }, commonLabels: { alertname: 'TowerDown', device }, commonAnnotations: {}, externalURL: 'http://am.noc:9093',
+    alerts: [{
+      status: 'firing', labels: { alertname: 'TowerDown', device, severity: 'critical', instance: `10.20.${n % 250}.1:9100` },
+      annotations: { summary: `${device} unreachable (bench alert ${n})` }, startsAt: '2026-05-04T13:02:11.4Z', endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prom:9090/graph', fingerprint,
+    }],
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+const round = (v: number) => Math.round(v * 100) / 100;
+
+async function storm(url: string, bodies: string[]): Promise<{ latencies: number[]; statuses: Record<string, number>; wallMs: number }> {
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, bodies.length) }, async () => {
+    while (next < bodies.length) {
+      const body = bodies[next++]!;
+      const t0 = performance.now();
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body });
+      await res.arrayBuffer();
+      latencies.push(performance.now() - t0);
+      statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+    }
+  }));
+  return { latencies, statuses, wallMs: performance.now() - started };
+}
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'avviso-bench-'));
+  const servers: ManagedProcess[] = [];
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await Promise.all(servers.map((s) => s.stop(5000)));
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  try {
+    const [temporalPort, ferretPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    console.log('starting FerretDB and the Temporal dev server...');
+    await Promise.all([
+      startTemporalDevServer({ port: temporalPort, output: 'ignore' }).then((p) => servers.push(p)),
+      startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }).then((p) => servers.push(p)),
+    ]);
+    const store = await connectStore(`mongodb://127.0.0.1:${ferretPort}/`, 'bench_ingest');
+    cleanups.push(() => store.close());
+    const temporal = await connectTemporal({ address: `127.0.0.1:${temporalPort}`, namespace: 'default', taskQueue: 'bench-ingest' });
+    cleanups.push(() => temporal.connection.close());
+    await loadDemoDataIfEmpty(store);
+
+    const integrations = parseIntegrations(`integrations:\n  - { name: bench, source: alertmanager, token: ${TOKEN}, site: { label: device } }\n`, 'bench-integrations.yaml', {});
+    const app = await buildApp({ store, temporal, taskQueue: 'bench-ingest', publicUrl: `http://127.0.0.1:${apiPort}`, plivoAuthToken: 'bench-unused-token', applyReceiptsEveryMs: 0, integrations });
+    cleanups.push(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: apiPort });
+    const url = `http://127.0.0.1:${apiPort}/v1/ingest/alertmanager/bench`;
+
+    // Warm-up on alerts of their own (connection pools, JIT), not counted.
+    await storm(url, Array.from({ length: WARMUP }, (_, i) => alertPayload(i, 'f')));
+
+    const random = prng(42);
+    const bodies = Array.from({ length: REQUESTS }, (_, i) => alertPayload(i % DISTINCT, 'a'));
+    for (let i = bodies.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [bodies[i], bodies[j]] = [bodies[j]!, bodies[i]!];
+    }
+    console.log(`storm: ${REQUESTS} requests (${DISTINCT} distinct alerts, each posted ~${round(REQUESTS / DISTINCT)} times), concurrency ${CONCURRENCY}, loopback`);
+    const { latencies, statuses, wallMs } = await storm(url, bodies);
+
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const incidents = await store.incidents.countDocuments({ source: 'alertmanager/bench', key: { $regex: '^alertmanager:bench:a' } });
+    const result = {
+      benchmark: 'ingest-alertmanager-storm',
+      at: new Date().toISOString(),
+      config: { requests: REQUESTS, concurrency: CONCURRENCY, distinctAlerts: DISTINCT, warmup: WARMUP, worker: false, database: 'FerretDB (SQLite)', transport: 'HTTP/1.1 loopback, keep-alive' },
+      machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, platform: `${os.platform()} ${os.release()}` },
+      requestsPerSecond: round(REQUESTS / (wallMs / 1000)),
+      wallSeconds: round(wallMs / 1000),
+      latencyMs: { p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1)!), mean: round(sorted.reduce((a, b) => a + b, 0) / sorted.length) },
+      statuses,
+      incidentsOpened: incidents,
+    };
+    console.log(`\n${result.requestsPerSecond} requests/s over ${result.wallSeconds} s`);
+    console.log(`latency ms: p50 ${result.latencyMs.p50}  p95 ${result.latencyMs.p95}  p99 ${result.latencyMs.p99}  max ${result.latencyMs.max}`);
+    console.log(`statuses: ${JSON.stringify(statuses)}; incidents opened: ${incidents} (expected ${DISTINCT})`);
+    const dir = path.join(PROJECT_ROOT, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `ingest-${result.at.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`written to ${path.relative(PROJECT_ROOT, file)}`);
+    if (incidents !== DISTINCT || statuses['202'] !== DISTINCT) process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,158 @@
+/**
+ * From one alert event to what happens to incidents: a firing alert opens an incident (or finds
+ * the one its episode opened), a resolved alert resolves it, everything else is recorded.
+ *
+ * Episodes: the tools reuse an alert's identity for the next outage of the same thing
+ * (Alertmanager fingerprints, Uptime Kuma monitor ids...), so the incident key is the alert's
+ * dedupKey plus an episode number that grows each time the alert fires after being resolved.
+ * The same key always reaches the same incident (services/incidents.ts), so handling an event
+ * twice changes nothing.
+ *
+ * `decide` is the seam for correlation across sites (issue 5): given what is known about the
+ * alert, it says what to do and with which incident key. A downstream alert joining an
+ * upstream incident would be one more fact in, one more action out; nothing else here changes.
+ */
+import type { Store } from '../store/db';
+import type { Incident, Severity } from '../domain/types';
+import { IncidentInputError, incidentIdForKey, type IncidentService } from '../services/incidents';
+import { ALERT_SEVERITIES, type AlertEvent, type AlertSeverity } from './alert-event';
+import type { SiteResolution } from './sites';
+import { closeEpisode, latestEpisode, recordEpisode, type AlertEpisodeDoc, type AlertResult } from './store';
+
+export interface DecisionFacts {
+  /** The alert's latest episode, if it ever fired. */
+  episode?: AlertEpisodeDoc;
+  /** When that episode's incident was resolved (or asked to), if it was: by an operator, while the alert still fired. */
+  incidentClosedAt?: Date;
+  /** The episode's incident is not stored: an earlier attempt failed before opening it. */
+  incidentMissing?: boolean;
+  sites: SiteResolution;
+  minSeverity: AlertSeverity;
+}
+
+export type Decision =
+  | { action: 'open'; incidentKey: string; episode: number; siteIds: string[] }
+  | { action: 'resolve'; incidentKey: string; incidentId: string }
+  /** `notOpen`: a resolution with nothing open to resolve (reported as `not_open`). */
+  | { action: 'record'; reason: string; notOpen?: boolean }
+  | { action: 'reject'; reason: string };
+
+/** An alert with no severity is taken as major: it was routed to us to tell customers. */
+function rank(severity: AlertSeverity): number {
+  return ALERT_SEVERITIES.indexOf(severity === 'unknown' ? 'major' : severity);
+}
+
+export function isBelow(severity: AlertSeverity, min: AlertSeverity): boolean {
+  return rank(severity) > rank(min);
+}
+
+/** Whether this event would open an incident, and so needs its sites. */
+export function wouldOpen(event: AlertEvent, minSeverity: AlertSeverity): boolean {
+  return event.kind === 'state' && event.status === 'firing' && !isBelow(event.severity, minSeverity);
+}
+
+export function incidentKeyOf(dedupKey: string, episode: number): string {
+  return `${dedupKey}#${episode}`;
+}
+
+export function decide(event: AlertEvent, facts: DecisionFacts): Decision {
+  if (event.kind !== 'state') return { action: 'record', reason: `${event.kind} events are recorded, they do not open or close incidents` };
+  const { episode } = facts;
+  const open = episode?.state === 'open' ? episode : undefined;
+
+  if (event.status === 'resolved') {
+    if (!open) return { action: 'record', reason: 'no open incident for this alert', notOpen: true };
+    return { action: 'resolve', incidentKey: open._id, incidentId: open.incidentId };
+  }
+
+  if (isBelow(event.severity, facts.minSeverity)) return { action: 'record', reason: `severity ${event.severity} is below the integration's min_severity (${facts.minSeverity})` };
+  if ('problem' in facts.sites) return { action: 'reject', reason: facts.sites.problem };
+  const siteIds = facts.sites.siteIds;
+  const next = (episode?.episode ?? 0) + 1;
+  if (!open) return { action: 'open', incidentKey: incidentKeyOf(event.dedupKey, next), episode: next, siteIds };
+  if (facts.incidentMissing || !facts.incidentClosedAt) return { action: 'open', incidentKey: open._id, episode: open.episode, siteIds };
+  // An operator resolved the incident while the tool still said "firing". A problem that began
+  // after that is a new outage; the same problem reported again must not text everyone twice.
+  if (event.startsAt && event.startsAt > facts.incidentClosedAt) return { action: 'open', incidentKey: incidentKeyOf(event.dedupKey, next), episode: next, siteIds };
+  return { action: 'record', reason: `its incident ${open.incidentId} was resolved by hand while this alert kept firing` };
+}
+
+const INCIDENT_SEVERITY: Record<AlertSeverity, Severity> = { critical: 'critical', major: 'major', unknown: 'major', minor: 'minor', warning: 'minor', info: 'minor' };
+
+function closedAt(incident: Incident): Date | undefined {
+  if (incident.phase !== 'resolving' && incident.phase !== 'resolved') return undefined;
+  return incident.timeline.find((t) => t.phase === 'resolving' || t.phase === 'resolved')?.at ?? incident.resolvedAt ?? new Date(0);
+}
+
+export interface AlertProcessorDeps {
+  store: Store;
+  incidents: IncidentService;
+}
+
+export function createAlertProcessor({ store, incidents }: AlertProcessorDeps) {
+  async function factsFor(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity): Promise<DecisionFacts> {
+    if (event.kind !== 'state') return { sites, minSeverity };
+    const episode = await latestEpisode(store, event.dedupKey);
+    if (episode?.state !== 'open' || event.status === 'resolved') return { episode, sites, minSeverity };
+    const incident = await store.incidents.findOne({ _id: episode.incidentId });
+    if (!incident) return { episode, incidentMissing: true, sites, minSeverity };
+    return { episode, incidentClosedAt: closedAt(incident), sites, minSeverity };
+  }
+
+  return {
+    /** Acts on one event; throws only on failures worth a retry (database, Temporal). */
+    async handle(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity): Promise<AlertResult> {
+      const facts = await factsFor(event, sites, minSeverity);
+      const decision = decide(event, facts);
+      switch (decision.action) {
+        case 'record':
+          return { action: decision.notOpen ? 'not_open' : 'recorded', reason: decision.reason };
+        case 'reject':
+          return { action: 'rejected', reason: decision.reason };
+        case 'resolve': {
+          try {
+            await incidents.resolve(decision.incidentId, `Resolved by ${event.source}/${event.integration}: ${event.summary}`.slice(0, 500));
+          } catch (err) {
+            // Already over (its workflow finished) or never opened: either way there is nothing left to resolve.
+            if (!(err instanceof IncidentInputError) || err.code === 'unknown_site') throw err;
+          }
+          await closeEpisode(store, decision.incidentKey, event.endsAt ?? event.receivedAt);
+          return { action: 'resolved', incidentId: decision.incidentId, episode: facts.episode?.episode };
+        }
+        case 'open': {
+          let opened: { incident: Incident; created: boolean };
+          try {
+            opened = await incidents.open({
+              siteIds: decision.siteIds,
+              kind: 'outage',
+              severity: INCIDENT_SEVERITY[event.severity],
+              title: event.summary.slice(0, 200),
+              source: `${event.source}/${event.integration}`,
+              key: decision.incidentKey,
+            });
+          } catch (err) {
+            if (err instanceof IncidentInputError && err.code === 'unknown_site') return { action: 'rejected', reason: err.message };
+            throw err;
+          }
+          const result: AlertResult = { action: opened.created ? 'opened' : 'already_open', incidentId: opened.incident._id, episode: decision.episode };
+          const previous = facts.episode;
+          if (previous?._id === decision.incidentKey) return result; // this episode is recorded already
+          // A new episode while the previous one is still open: its incident was resolved by hand.
+          if (previous?.state === 'open') await closeEpisode(store, previous._id, event.startsAt ?? event.receivedAt);
+          await recordEpisode(store, {
+            _id: decision.incidentKey,
+            dedupKey: event.dedupKey,
+            episode: decision.episode,
+            incidentId: incidentIdForKey(decision.incidentKey),
+            state: 'open',
+            siteIds: decision.siteIds,
+            openedAt: event.startsAt ?? event.receivedAt,
+          });
+          return result;
+        }
+      }
+    },
+  };
+}
+
+export type AlertProcessor = ReturnType<typeof createAlertProcessor>;

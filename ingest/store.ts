@@ -1,0 +1,117 @@
+/**
+ * What the intake keeps in MongoDB, and the few queries on it. FerretDB's updates are not atomic
+ * under concurrency, so every "only once" decision here is an insert of a unique `_id`:
+ *
+ * - alert_events: one document per delivered alert state, `_id` = its event id. The insert is the
+ *   deduplication: the same delivery again fails with a duplicate key and finds the first one.
+ *   It keeps the raw request and, once handled, the result; a document without a final result
+ *   (the first attempt failed half-way) is handled again by the next delivery, which is safe
+ *   because opening and resolving incidents are idempotent.
+ * - alert_incidents: one document per episode of an alert (`<dedupKey>#<n>`): the incident that
+ *   episode opened, and whether the tool has said it is over.
+ * - rejected_payloads: every refused request (malformed, unknown site, bad token...), with why.
+ */
+import { MongoServerError, type ObjectId } from 'mongodb';
+import type { Store } from '../store/db';
+import type { AlertEvent, RawDelivery } from './alert-event';
+
+/** What became of one alert. */
+export type AlertAction = 'opened' | 'already_open' | 'resolved' | 'not_open' | 'recorded' | 'rejected';
+
+export interface AlertResult {
+  action: AlertAction;
+  incidentId?: string;
+  episode?: number;
+  /** Why it was recorded or rejected rather than acted on. */
+  reason?: string;
+}
+
+/** Results that a repeat of the same delivery should simply report; `rejected` is tried again (the config may have been fixed). */
+export function isFinal(result: AlertResult | undefined): result is AlertResult {
+  return result !== undefined && result.action !== 'rejected';
+}
+
+export interface AlertEventDoc extends AlertEvent {
+  _id: string;
+  raw: RawDelivery;
+  /** The sites the integration's mapping found, or why it found none. */
+  siteIds?: string[];
+  siteProblem?: string;
+  result?: AlertResult;
+  handledAt?: Date;
+}
+
+export interface AlertEpisodeDoc {
+  _id: string; // the incident key: `${dedupKey}#${episode}`
+  dedupKey: string;
+  episode: number;
+  incidentId: string;
+  state: 'open' | 'resolved';
+  siteIds: string[];
+  openedAt: Date;
+  resolvedAt?: Date;
+}
+
+export interface RejectedPayloadDoc {
+  _id?: ObjectId;
+  receivedAt: Date;
+  source: string;
+  integration: string;
+  /** The HTTP status answered, and the error's code and message, as the sender saw them. */
+  status: number;
+  code: string;
+  message: string;
+  field?: string;
+  raw: RawDelivery & { truncated?: boolean };
+  remoteAddress?: string;
+  /** How a token was presented (never the token itself). */
+  tokenVia?: string;
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  return err instanceof MongoServerError && err.code === 11000;
+}
+
+/** Stores a delivered alert; when this delivery was stored before, returns that first document instead. */
+export async function storeAlertEvent(store: Store, doc: AlertEventDoc): Promise<{ first: true } | { first: false; existing: AlertEventDoc }> {
+  // Repeats are most of a storm: a read answers them without taking the database's write lock.
+  // The insert below stays the deciding step for two first deliveries racing each other.
+  const seen = await store.alertEvents.findOne({ _id: doc._id });
+  if (seen) return { first: false, existing: seen };
+  try {
+    await store.alertEvents.insertOne(doc);
+    return { first: true };
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    const existing = await store.alertEvents.findOne({ _id: doc._id });
+    if (!existing) throw err;
+    return { first: false, existing };
+  }
+}
+
+export async function recordAlertResult(store: Store, eventId: string, result: AlertResult): Promise<void> {
+  await store.alertEvents.updateOne({ _id: eventId }, { $set: { result, handledAt: new Date() } });
+}
+
+export async function storeRejectedPayload(store: Store, doc: RejectedPayloadDoc): Promise<void> {
+  await store.rejectedPayloads.insertOne(doc);
+}
+
+/** The latest episode of an alert, open or not. */
+export async function latestEpisode(store: Store, dedupKey: string): Promise<AlertEpisodeDoc | undefined> {
+  const [latest] = await store.alertIncidents.find({ dedupKey }).sort({ episode: -1 }).limit(1).toArray();
+  return latest;
+}
+
+/** Records a new episode; a concurrent delivery that recorded the same one first wins, harmlessly. */
+export async function recordEpisode(store: Store, doc: AlertEpisodeDoc): Promise<void> {
+  try {
+    await store.alertIncidents.insertOne(doc);
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+  }
+}
+
+export async function closeEpisode(store: Store, key: string, at: Date): Promise<void> {
+  await store.alertIncidents.updateOne({ _id: key, state: 'open' }, { $set: { state: 'resolved', resolvedAt: at } });
+}

@@ -1,0 +1,104 @@
+/**
+ * The checked, compiled form of a rule set: what compile.ts produces and the evaluator,
+ * explain and simulate read. Every part remembers where it was written.
+ */
+import type { Liquid } from 'liquidjs';
+import type { Condition } from './conditions';
+import type { SourcePosition } from './errors';
+import type { FactCatalog } from './facts';
+import type { CompiledTemplate } from './templates';
+import type { TimeWindow } from './time';
+import type { Channel, MessageKind, Priority, Severity, StaffChannel } from './types';
+
+export interface GlobalSettings {
+  timeZone: string;
+  senderId: string;
+  /** The language of subscribers whose own language the rules do not have. */
+  language: string;
+  languages: string[];
+  /** The template set of notices that do not name one. */
+  defaultTemplateSet: string;
+  sms: { maxParts: number; transliterate: boolean; costPerPart: number; currency: string; longest: Record<string, string | number> };
+  voice: { costPerCall: number };
+}
+
+export interface NotifyTarget {
+  channel: Channel;
+  templateSet: string;
+  priority: Priority;
+  at: SourcePosition;
+}
+
+/** The settings in force at a rule, after inheriting from `defaults` and enclosing groups. */
+export interface RuleSettings {
+  notify: NotifyTarget[];
+  graceSeconds: number;
+  restoration: boolean;
+  updates: { everySeconds: number | null; onEtaChange: boolean };
+  /** Null: no quiet hours. */
+  quietHours: { window: TimeWindow | null; unlessSeverity: Severity | null; subscriberPreference: boolean } | null;
+  maintenance: { noticeBeforeSeconds: number; reminderBeforeSeconds: number | null; started: boolean; completed: boolean };
+}
+
+export interface EscalationModel {
+  afterSeconds: number;
+  contact: string;
+  channel: StaffChannel;
+  repeat: { everySeconds: number; times: number } | null;
+  templateSet: string;
+  priority: Priority;
+  at: SourcePosition;
+}
+
+export interface RuleNode {
+  name: string;
+  description?: string;
+  at: SourcePosition;
+  depth: number;
+  /** Own condition; undefined matches always. */
+  when?: Condition;
+  /** The conditions of the enclosing groups and its own, all of which must hold. */
+  chain: Condition[];
+  settings: RuleSettings;
+  escalate: EscalationModel[];
+  /** A group (with children) sends nothing itself: its children inherit its condition and settings. */
+  children: RuleNode[];
+  /** Whether later siblings are still considered once this rule applied. Not inherited. */
+  continue: boolean;
+  /** Whether any condition in the chain reads a subscriber fact. */
+  readsSubscriber: boolean;
+}
+
+export interface Contact {
+  name: string;
+  phone?: string;
+  email?: string;
+  url?: string;
+  at: SourcePosition;
+}
+
+export interface TemplateSetModel {
+  name: string;
+  at: SourcePosition;
+  /** Texts by kind and language, inherited ones (`extends`) included. */
+  texts: Map<MessageKind, Map<string, CompiledTemplate>>;
+}
+
+export interface CompiledRules {
+  settings: GlobalSettings;
+  holidays: Set<string>;
+  contacts: Map<string, Contact>;
+  templateSets: Map<string, TemplateSetModel>;
+  /** The rule tree, in order. */
+  roots: RuleNode[];
+  /** Rules without children, in order: each is one json-rules-engine rule. */
+  leaves: RuleNode[];
+  facts: FactCatalog;
+  /** The subscriber facts some condition reads: the key that evaluations are grouped on. */
+  subscriberFactsRead: string[];
+  liquid: Liquid;
+}
+
+export function allNodes(roots: RuleNode[]): RuleNode[] {
+  return roots.flatMap((r) => [r, ...allNodes(r.children)]);
+}

@@ -1,0 +1,63 @@
+/**
+ * Seeded randomness for fault injection, so a drill run with `seed` set replays the same
+ * decisions. Each kind of decision draws from its own stream (derived from the seed and a
+ * name), so turning on duplicate callbacks does not change which messages end undelivered.
+ */
+import { randomInt } from 'node:crypto';
+
+export type Random = () => number;
+
+/** mulberry32: tiny, fast, good enough for test traffic; returns floats in [0, 1). */
+export function mulberry32(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** FNV-1a, to turn a stream name into a 32-bit salt. */
+function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export function randomSeed(): number {
+  return randomInt(0, 2 ** 31);
+}
+
+export class RandomStreams {
+  private readonly streams = new Map<string, Random>();
+
+  constructor(readonly seed: number) {}
+
+  stream(name: string): Random {
+    let stream = this.streams.get(name);
+    if (!stream) {
+      stream = mulberry32((this.seed ^ hash32(name)) >>> 0);
+      this.streams.set(name, stream);
+    }
+    return stream;
+  }
+
+  /** True with probability `rate` (0 never draws, so an unset fault costs no randomness). */
+  chance(name: string, rate: number | undefined): boolean {
+    if (!rate || rate <= 0) return false;
+    return this.stream(name)() < rate;
+  }
+
+  /** Integer uniformly in [min, max]. */
+  between(name: string, range: { min: number; max: number } | undefined): number {
+    if (!range || range.max <= 0) return 0;
+    const { min, max } = range;
+    if (max <= min) return min;
+    return min + Math.floor(this.stream(name)() * (max - min + 1));
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Counters for `GET /control/stats`: what the simulator answered, what it recorded, what
+ * happened to the callbacks. A fault drill compares them with what the app believes.
+ */
+import type { MessageStatus, MessageStore } from './store';
+
+/** Which endpoint a request hit: Message POST, Call POST, or any other Plivo API route. */
+export type EndpointKind = 'message' | 'call' | 'read';
+
+interface EndpointCounters {
+  byStatus: Map<number, number>;
+  droppedBeforeAccept: number;
+  droppedAfterAccept: number;
+  /** 429s caused by `limits.requestsPer5s` (the rest come from the rateLimit fault). */
+  limitRejections: number;
+}
+
+function endpointCounters(): EndpointCounters {
+  return { byStatus: new Map(), droppedBeforeAccept: 0, droppedAfterAccept: 0, limitRejections: 0 };
+}
+
+function bump(map: Map<number, number>, key: number): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+function plainCounts(map: Map<number, number>, keep: (status: number) => boolean): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [status, count] of [...map.entries()].sort(([a], [b]) => a - b)) if (keep(status)) out[String(status)] = count;
+  return out;
+}
+
+export class SimStats {
+  private since = new Date().toISOString();
+  private endpoints: Record<EndpointKind, EndpointCounters> = { message: endpointCounters(), call: endpointCounters(), read: endpointCounters() };
+  private messages = { accepted: 0, acceptedWithoutResponse: 0, expiredInQueue: 0 };
+  private callbacks = { sent: 0, failed: 0, duplicated: 0, reordered: 0, retried: 0 };
+  private inbound = { injected: 0, unreachable: 0, byStatus: new Map<number, number>() };
+  private calls = { fired: 0, completed: 0, noAnswer: 0, busy: 0, answerUrlErrors: 0, hangupCallbacksFailed: 0 };
+
+  response(kind: EndpointKind, status: number): void {
+    bump(this.endpoints[kind].byStatus, status);
+  }
+
+  dropped(kind: EndpointKind, when: 'before' | 'after'): void {
+    if (when === 'before') this.endpoints[kind].droppedBeforeAccept += 1;
+    else this.endpoints[kind].droppedAfterAccept += 1;
+  }
+
+  limitRejection(kind: EndpointKind): void {
+    this.endpoints[kind].limitRejections += 1;
+  }
+
+  messagesAccepted(count: number, responseDropped: boolean): void {
+    this.messages.accepted += count;
+    if (responseDropped) this.messages.acceptedWithoutResponse += count;
+  }
+
+  messageExpired(): void {
+    this.messages.expiredInQueue += 1;
+  }
+
+  callback(outcome: { ok: boolean; attempts: number }, duplicate: boolean): void {
+    if (outcome.ok) this.callbacks.sent += 1;
+    else this.callbacks.failed += 1;
+    this.callbacks.retried += Math.max(0, outcome.attempts - 1);
+    if (duplicate) this.callbacks.duplicated += 1;
+  }
+
+  callbacksReordered(): void {
+    this.callbacks.reordered += 1;
+  }
+
+  inboundInjected(status: number | undefined): void {
+    this.inbound.injected += 1;
+    if (status === undefined) this.inbound.unreachable += 1;
+    else bump(this.inbound.byStatus, status);
+  }
+
+  call(event: 'fired' | 'completed' | 'no-answer' | 'busy' | 'answer-url-error' | 'hangup-callback-failed'): void {
+    const key = ({
+      fired: 'fired',
+      completed: 'completed',
+      'no-answer': 'noAnswer',
+      busy: 'busy',
+      'answer-url-error': 'answerUrlErrors',
+      'hangup-callback-failed': 'hangupCallbacksFailed',
+    } as const)[event];
+    this.calls[key] += 1;
+  }
+
+  reset(): void {
+    const fresh = new SimStats();
+    Object.assign(this, fresh);
+  }
+
+  snapshot(store: MessageStore): Record<string, unknown> {
+    const requests: Record<string, unknown> = {};
+    for (const [kind, c] of Object.entries(this.endpoints)) {
+      let total = c.droppedBeforeAccept + c.droppedAfterAccept;
+      let accepted = 0;
+      for (const [status, count] of c.byStatus) {
+        total += count;
+        if (status >= 200 && status < 300) accepted += count;
+      }
+      requests[kind] = {
+        total,
+        /** Answered 2xx; requests dropped after acceptance are counted apart. */
+        accepted,
+        tooManyRequests: c.byStatus.get(429) ?? 0,
+        limitRejections: c.limitRejections,
+        serverErrors: plainCounts(c.byStatus, (s) => s >= 500),
+        clientErrors: plainCounts(c.byStatus, (s) => s >= 400 && s < 500 && s !== 429),
+        droppedBeforeAccept: c.droppedBeforeAccept,
+        droppedAfterAccept: c.droppedAfterAccept,
+      };
+    }
+    const byStatus: Record<MessageStatus, number> = { queued: 0, sent: 0, delivered: 0, undelivered: 0, failed: 0 };
+    for (const message of store.all()) byStatus[message.status] += 1;
+    return {
+      since: this.since,
+      requests,
+      messages: { ...this.messages, stored: store.size, byStatus },
+      callbacks: { ...this.callbacks },
+      inbound: { injected: this.inbound.injected, unreachable: this.inbound.unreachable, byStatus: plainCounts(this.inbound.byStatus, () => true) },
+      calls: { ...this.calls },
+    };
+  }
+}
