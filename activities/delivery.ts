@@ -20,7 +20,7 @@ import {
   countInState, planAll, recordSendResults, releaseReservations, reservePlanned, sweepUndelivered, transition, unfinishedReservations,
   type AcceptedOutcome, type PlanInput, type SweepPolicy,
 } from '../store/deliveries';
-import { applyStoredReceipts } from '../store/receipts';
+import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, type Receipt } from '../store/receipts';
 import { renderMessage } from '../domain/messages';
 import type { Delivery, DeliveryChannel, MessageKind } from '../domain/types';
 import type { Logger } from '../domain/log';
@@ -102,6 +102,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     }
     const taken = new Set(accepted.map((a) => a.id));
     await recordSendResults(store, accepted, [], now, 'found at the provider after a lost answer');
+    await applyReceiptsFor(store, accepted.map((a) => a.providerMessageId));
     await releaseReservations(store, open.filter((d) => !taken.has(d._id)).map((d) => d._id), now, 'not found at the provider after a lost answer');
     logger.warn({ incidentId: scope.incidentId, kind: scope.kind, open: open.length, foundAtProvider: accepted.length }, 'reconciled an unfinished send');
     return open.length;
@@ -171,6 +172,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         }
       }
       await recordSendResults(store, accepted, invalid, new Date());
+      await applyReceiptsFor(store, accepted.map((a) => a.providerMessageId));
       if (failure) {
         logger.warn({ incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status }, `send failed, will retry: ${failure.message}`);
         throw retryLater(failure.message, 'ChannelUnavailable', failure.retryAfterMs);
@@ -186,6 +188,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const started = Date.now();
       await applyStoredReceipts(store);
       const channel = input.channel ?? 'sms';
+      if (channel === 'sms') await askProviderAboutOverdue({ incidentId: input.incidentId, kind: input.kind, channel }, input.deliveryTimeoutMs);
       const now = new Date();
       const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now);
       const fallbacks: PlanInput[] = [];
@@ -199,6 +202,37 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       return { retried: r.retried, expired: r.expired.length, fellBack: planned, fallbackChannels, inFlight: r.inFlight };
     },
   };
+
+  /**
+   * For SMS whose receipt is overdue, ask Plivo what became of them (a few at a time) and record
+   * the answer as a receipt: only messages Plivo itself reports undelivered, failed or unknown are
+   * then resent by the sweep.
+   */
+  async function askProviderAboutOverdue(scope: { incidentId: string; kind: MessageKind; channel: DeliveryChannel }, timeoutMs: number): Promise<void> {
+    if (!deps.sms) return;
+    const overdue = await store.deliveries
+      .find({ ...scope, state: { $in: ['accepted', 'sent'] }, updatedAt: { $lt: new Date(Date.now() - timeoutMs) }, providerMessageId: { $exists: true } }, { projection: { providerMessageId: 1 } })
+      .limit(200)
+      .toArray();
+    const receipts: Receipt[] = [];
+    for (let i = 0; i < overdue.length; i += 5) {
+      Context.current().heartbeat();
+      const answers = await Promise.all(overdue.slice(i, i + 5).map(async (d) => {
+        try {
+          return { uuid: d.providerMessageId!, ...(await deps.sms!.messageState(d.providerMessageId!)) };
+        } catch {
+          return null; // unreachable now: the sweep treats the message as lost, as before
+        }
+      }));
+      for (const a of answers) {
+        if (a && PROVIDER_STATES[a.state]) receipts.push({ messageUuid: a.uuid, status: a.state, units: a.units, totalAmount: a.totalAmount, errorCode: a.errorCode, receivedAt: new Date() });
+      }
+    }
+    if (receipts.length) await applyReceipts(store, receipts, new Date());
+    // Still queued or sent at the provider: not lost, only slow. Give them another timeout.
+    const slow = receipts.filter((r) => r.status === 'queued' || r.status === 'sent').map((r) => r.messageUuid);
+    if (slow.length) await store.deliveries.updateMany({ providerMessageId: { $in: slow }, state: { $in: ['accepted', 'sent'] } }, { $set: { updatedAt: new Date() } });
+  }
 
   /** The next configured channel after the one that expired that can reach this subscriber. */
   async function fallbackFor(d: Delivery): Promise<PlanInput | null> {

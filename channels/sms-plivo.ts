@@ -75,6 +75,21 @@ export class PlivoSmsChannel implements Channel {
   }
 
   /**
+   * What Plivo says became of one message: its state (queued, sent, delivered, undelivered,
+   * failed), parts and amount. Asked when a receipt is overdue: callbacks can be lost, and
+   * resending a message that was in fact delivered would be a duplicate.
+   */
+  async messageState(messageUuid: string): Promise<{ state: string; units?: number; totalAmount?: string; errorCode?: string }> {
+    try {
+      const m = (await this.client.messages.get(messageUuid)) as { messageState?: string; units?: string | number; totalAmount?: string; errorCode?: string };
+      const units = m.units === undefined || m.units === '' ? undefined : Number(m.units);
+      return { state: String(m.messageState ?? ''), units, totalAmount: m.totalAmount ? String(m.totalAmount) : undefined, errorCode: m.errorCode ? String(m.errorCode) : undefined };
+    } catch (err) {
+      throw classifyPlivoError(err);
+    }
+  }
+
+  /**
    * Messages Plivo accepted for these numbers since `since`, newest first, through the message
    * list API (20 a page, as Plivo serves it). Used to reconcile after a send whose answer was lost.
    */

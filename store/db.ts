@@ -83,6 +83,7 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.deliveries.createIndex({ providerMessageId: 1 }),
     s.inbound.createIndex({ messageUuid: 1 }, { unique: true }),
     s.rateLimits.createIndex({ key: 1, version: -1 }),
+    s.receipts.createIndex({ messageUuid: 1 }),
     // An alert's history, and its latest episode.
     s.alertEvents.createIndex({ dedupKey: 1, receivedAt: -1 }),
     s.alertIncidents.createIndex({ dedupKey: 1, episode: -1 }),

@@ -6,6 +6,7 @@
 import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
+import { bulkWriteInChunks } from './deliveries';
 
 export interface Receipt {
   _id?: ObjectId;
@@ -96,7 +97,7 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
       },
     },
   }));
-  if (ops.length) await store.deliveries.bulkWrite(ops, { ordered: false });
+  await bulkWriteInChunks(store.deliveries, ops);
 }
 
 /** Applies stored receipts every `everyMs` until stopped; errors are logged and retried next round. */
@@ -120,4 +121,15 @@ export function startReceiptApplier(store: Store, onError: (err: unknown) => voi
       await running;
     },
   };
+}
+
+/**
+ * Applies the receipts already stored for these messages. Called right after their ids are
+ * recorded: a receipt can arrive before the id is written (Plivo is fast, or the answer was lost
+ * and the id was found later by reconciliation), and the applier would have found no record for it.
+ */
+export async function applyReceiptsFor(store: Store, messageUuids: string[], now = new Date()): Promise<void> {
+  if (messageUuids.length === 0) return;
+  const early = await store.receipts.find({ $or: [{ messageUuid: { $in: messageUuids } }, { parentMessageUuid: { $in: messageUuids } }] }).toArray();
+  if (early.length) await applyReceipts(store, early, now);
 }

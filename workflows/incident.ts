@@ -52,7 +52,7 @@ const acts = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '1 minute',
   // A provider outage must delay notices, never drop them: retry without a limit, with backoff.
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['IncidentNotFound'] },
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: ['IncidentNotFound'] },
 });
 
 /** The incident's long-lived state: small, and only counts. */
