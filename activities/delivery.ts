@@ -12,6 +12,7 @@ import { ApplicationFailure, type Duration } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { Channel, ChannelName, OutboundMessage } from '../channels/channel';
 import { ChannelError } from '../channels/channel';
+import { PartialSendError } from '../channels/per-recipient';
 import type { PlivoSmsChannel } from '../channels/sms-plivo';
 import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import type { Store } from '../store/db';
@@ -151,6 +152,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           continue;
         }
         Context.current().heartbeat();
+        // A call's words are fetched by Plivo from our answer URL while it rings: store them first.
+        if (channelName === 'voice') await store.deliveries.updateMany({ _id: { $in: group.map((d) => d._id) } }, { $set: { text } });
         const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind } }));
         try {
           for (const o of await channel.send(messages)) {
@@ -159,7 +162,15 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           }
         } catch (err) {
           const e = err instanceof ChannelError ? err : new ChannelError((err as Error).message ?? String(err), true);
-          const ids = group.map((d) => d._id);
+          let ids = group.map((d) => d._id);
+          if (err instanceof PartialSendError) {
+            // Some recipients were reached before the failure: keep them, retry only the rest.
+            for (const o of err.outcomes) {
+              if (o.outcome === 'accepted') accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
+              else invalid.push({ id: o.deliveryId, error: o.error });
+            }
+            ids = err.unsent;
+          }
           if (!e.retryable) {
             await transition(store, { _id: { $in: ids }, state: 'sending' }, 'failed', new Date(), e.message, { error: e.message });
           } else if (!mayHaveBeenAccepted(e)) {

@@ -17,6 +17,9 @@ import { plivoStatusRoutes } from './plivo/status';
 import { rulesRoutes } from './routes/rules';
 import type { RulesHolder } from '../rules';
 import { plivoInboundRoutes } from './plivo/inbound';
+import { voiceRoutes } from './routes/voice';
+import { voiceCallHandlers } from './plivo/voice-calls';
+import { maskPhone } from '../domain/phone';
 import { ingestRoutes } from './routes/ingest';
 import { startReceiptApplier } from '../store/receipts';
 import type { DeliveryPolicy } from '../workflows/incident';
@@ -40,11 +43,16 @@ export interface AppDeps {
   rules?: RulesHolder;
 }
 
+function maskedRequest(req: { method: string; url: string; id?: string }) {
+  return { method: req.method, url: req.url.replace(/(\+|%2B)?\d{8,}/gi, (m) => maskPhone(decodeURIComponent(m))), id: req.id };
+}
+
 export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
-    // Phone numbers can appear in Plivo callbacks' bodies; request logs carry method and URL only.
-    disableRequestLogging: false,
+    // Request logs carry method and URL only, and URLs can hold a phone number (a voice call's
+    // delivery id, a search): mask every run of 8 or more digits.
+    ...(logger ? { logger: typeof logger === 'object' ? { ...logger, serializers: { req: maskedRequest } } : { serializers: { req: maskedRequest } } } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   });
   await app.register(formbody);
@@ -70,6 +78,7 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(plivoStatusRoutes, deps);
   if (deps.rules) await app.register(rulesRoutes, { rules: deps.rules });
   await app.register(plivoInboundRoutes, deps);
+  await app.register(voiceRoutes, { publicUrl: deps.publicUrl, plivoAuthToken: deps.plivoAuthToken, ...voiceCallHandlers(deps.store) });
   await app.register(ingestRoutes, deps);
   if (deps.applyReceiptsEveryMs !== 0) {
     const applier = startReceiptApplier(deps.store, (err) => app.log.error({ err }, 'applying receipts failed; will retry'), deps.applyReceiptsEveryMs ?? 500);

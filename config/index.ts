@@ -37,6 +37,26 @@ const schema = z.object({
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   PORT: port.default(3000),
   AVVISO_PUBLIC_URL: url('the address Plivo calls back, e.g. https://avviso.example.net').optional(),
+  AVVISO_INTEGRATIONS: z.string().trim().min(1).optional(),
+  PLIVO_VOICE_CALLER_ID: z.string().trim().regex(/^\+?\d{6,15}$/, 'must be the Plivo number calls come from, e.g. +390212345678').optional(),
+  SMTP_HOST: z.string().trim().min(1).optional(),
+  SMTP_PORT: port.default(587),
+  SMTP_SECURE: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  SMTP_REQUIRE_TLS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
+  SMTP_USER: z.string().optional(),
+  SMTP_PASS: z.string().optional(),
+  SMTP_FROM: z.string().trim().min(3).optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number({ error: 'must be a number' }).int().min(100).max(120_000).default(10_000),
+  STATUS_PAGE_NAME: z.string().trim().min(1).max(60).default('Avviso'),
+  STATUS_PAGE_TIME_ZONE: z.string().trim().refine((tz) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be an IANA time zone such as Europe/Rome').default('Europe/Rome'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -57,6 +77,14 @@ export interface Config {
   rulesPath?: string;
   http: { host: string; port: number; publicUrl: string };
   logLevel: string;
+  /** Monitoring integrations file (tokens, time zones, site mapping); the development default when unset. */
+  integrationsPath?: string;
+  /** Voice calls through Plivo: on when a caller id is set. */
+  voice?: { callerId: string };
+  /** E-mail through an SMTP relay: on when SMTP_HOST is set. */
+  smtp?: { host: string; port: number; secure: boolean; requireTls: boolean; user?: string; pass?: string; from: string };
+  webhook: { secret?: string; timeoutMs: number };
+  statusPage: { name: string; timeZone: string };
 }
 
 /** Thrown when the environment is wrong; `problems` holds one line per bad variable. */
@@ -115,6 +143,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       publicUrl: (e.AVVISO_PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, ''),
     },
     logLevel: e.LOG_LEVEL,
+    integrationsPath: e.AVVISO_INTEGRATIONS,
+    ...(e.PLIVO_VOICE_CALLER_ID ? { voice: { callerId: e.PLIVO_VOICE_CALLER_ID } } : {}),
+    ...(e.SMTP_HOST
+      ? { smtp: { host: e.SMTP_HOST, port: e.SMTP_PORT, secure: e.SMTP_SECURE === 'true', requireTls: e.SMTP_REQUIRE_TLS === 'true', user: e.SMTP_USER, pass: e.SMTP_PASS, from: e.SMTP_FROM ?? `Avviso <avvisi@${e.SMTP_HOST}>` } }
+      : {}),
+    webhook: { secret: e.WEBHOOK_SECRET, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
+    statusPage: { name: e.STATUS_PAGE_NAME, timeZone: e.STATUS_PAGE_TIME_ZONE },
   };
 }
 

@@ -84,6 +84,8 @@ export interface Delivery {
   language: Language;
   state: DeliveryState;
   providerMessageId?: string;
+  /** The words sent, kept where the channel fetches them later (a voice call's answer URL). */
+  text?: string;
   /** SMS parts billed, from the receipt. */
   units?: number;
   /** What the provider charged, from the receipt, as a decimal string (Plivo's own precision). */

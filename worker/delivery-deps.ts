@@ -8,6 +8,9 @@ import type { DeliveryDeps } from '../activities/delivery';
 import type { Store } from '../store/db';
 import { SharedRateLimiter } from '../store/rate-limits';
 import type { Logger } from '../domain/log';
+import type { Config } from '../config';
+import { createChannels } from '../channels';
+import { statusFeedCollections } from '../channels/status-feed';
 
 export interface DeliveryWiring {
   store: Store;
@@ -17,6 +20,19 @@ export interface DeliveryWiring {
   logger: Logger;
   /** Further channels (voice, email, webhook, status feed) where configured. */
   otherChannels?: Partial<Record<ChannelName, Channel>>;
+}
+
+/** The channels besides SMS that the configuration turns on; the public status feed is always on. */
+export function configuredChannels(config: Config, store: Store): Partial<Record<ChannelName, Channel>> {
+  const channels = createChannels(
+    {
+      ...(config.voice ? { voice: { authId: config.plivo.authId, authToken: config.plivo.authToken, baseUrl: config.plivo.baseUrl, callerId: config.voice.callerId, publicUrl: config.http.publicUrl } } : {}),
+      ...(config.smtp ? { email: config.smtp } : {}),
+      webhook: { secret: config.webhook.secret, timeoutMs: config.webhook.timeoutMs },
+    },
+    { statusFeed: statusFeedCollections(store.db) },
+  );
+  return Object.fromEntries(channels);
 }
 
 export function buildDeliveryDeps(w: DeliveryWiring): DeliveryDeps {

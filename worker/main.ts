@@ -1,7 +1,7 @@
 /** `avviso worker`: connects to Temporal, MongoDB and Plivo, then runs until SIGINT or SIGTERM. */
 import { loadConfig } from '../config';
 import { connectStore } from '../store/db';
-import { buildDeliveryDeps } from './delivery-deps';
+import { buildDeliveryDeps, configuredChannels } from './delivery-deps';
 import { createLogger } from '../domain/log';
 import { bundleWorkflows, createWorker } from './worker';
 import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
@@ -15,7 +15,7 @@ export async function runWorker(): Promise<void> {
   const { worker, connection } = await createWorker({
     temporal: config.temporal,
     workflowBundle,
-    deps: buildDeliveryDeps({ store, plivo: config.plivo, publicUrl: config.http.publicUrl, logger }),
+    deps: buildDeliveryDeps({ store, plivo: config.plivo, publicUrl: config.http.publicUrl, logger, otherChannels: configuredChannels(config, store) }),
   });
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker running');
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM (the Runtime installs those handlers).
