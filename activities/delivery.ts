@@ -18,11 +18,13 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import type { Store } from '../store/db';
 import type { SharedRateLimiter } from '../store/rate-limits';
 import {
-  countInState, planAll, recordSendResults, releaseReservations, reservePlanned, sweepUndelivered, transition, unfinishedReservations,
+  countDue, countInState, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reservePlanned, sweepUndelivered, transition, unfinishedReservations,
   type AcceptedOutcome, type PlanInput, type SweepPolicy,
 } from '../store/deliveries';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, type Receipt } from '../store/receipts';
-import { renderMessage } from '../domain/messages';
+import type { RulesResolver } from '../store/rule-versions';
+import { messageVariables } from '../rules';
+import { incidentFacts } from './notices';
 import type { Delivery, DeliveryChannel, MessageKind } from '../domain/types';
 import type { Logger } from '../domain/log';
 
@@ -38,6 +40,8 @@ export interface DeliveryDeps {
   /** Channels to try, in order, when one expires for a recipient. */
   fallbackOrder?: DeliveryChannel[];
   logger: Logger;
+  /** The rules each incident pinned; their templates write every text. */
+  rules: RulesResolver;
 }
 
 export interface SendBatchInput {
@@ -52,6 +56,23 @@ export interface SendBatchResult {
   invalid: number;
   reconciled: number;
   remaining: number;
+}
+
+const ALL_CHANNELS: DeliveryChannel[] = ['status', 'sms', 'voice', 'email', 'webhook'];
+
+export interface SendDueResult {
+  accepted: Partial<Record<MessageKind, number>>;
+  invalid: number;
+  /** Due messages left for the next call (the time budget ran out). */
+  remaining: number;
+}
+
+export interface SweepAllResult {
+  retried: number;
+  fellBack: number;
+  inFlight: number;
+  /** When the next held message falls due (ISO), or null. */
+  nextDueAt: string | null;
 }
 
 export interface SweepInput extends SweepPolicy {
@@ -81,10 +102,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   const { store, logger } = deps;
   const maxInlineWaitMs = deps.maxInlineWaitMs ?? 20_000;
 
-  async function incidentAreas(incidentId: string): Promise<string[]> {
-    const incident = await store.incidents.findOne({ _id: incidentId }, { projection: { areas: 1 } });
+  async function loadIncident(incidentId: string) {
+    const incident = await store.incidents.findOne({ _id: incidentId });
     if (!incident) throw ApplicationFailure.create({ type: 'IncidentNotFound', message: `incident ${incidentId} is not in the database`, nonRetryable: true });
-    return incident.areas;
+    return incident;
   }
 
   /** Settles records an earlier attempt reserved but did not finish. */
@@ -119,27 +140,35 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     if (reserved > 0) await sleep(reserved);
   }
 
-  return {
+  const api = {
     /** Sends the next batch of planned messages of one kind on one channel; one request per distinct text. */
     async sendNextBatch(input: SendBatchInput): Promise<SendBatchResult> {
       const channelName = input.channel ?? 'sms';
       const scope = { incidentId: input.incidentId, kind: input.kind, channel: channelName };
       if ((await countInState(store, scope, ['planned', 'sending'])) === 0) return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
       const channel = deps.channels[channelName];
-      // Retryable: a worker that has the channel may pick the attempt up, or this one once configured.
-      if (!channel) throw retryLater(`channel ${channelName} is not configured on this worker`, 'ChannelNotConfigured', 60_000);
+      if (!channel) {
+        // Not a reason to hold up the other channels: these give up here, with the reason recorded.
+        const gone = await transition(store, { ...scope, state: 'planned', ...dueBy(new Date()) }, 'expired', new Date(), `channel ${channelName} is not configured on this worker`);
+        logger.warn({ incidentId: input.incidentId, channel: channelName, records: gone }, 'messages for a channel this worker does not have were given up');
+        return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
+      }
       const reconciled = await reconcile(scope);
-      const areas = await incidentAreas(input.incidentId);
+      const incident = await loadIncident(input.incidentId);
+      const rules = await deps.rules(incident.rulesVersion);
+      const facts = incidentFacts(incident);
       const size = Math.min(input.batchSize ?? channel.maxBatch, channel.maxBatch);
 
-      const waiting = Math.min(size, await countInState(store, scope, ['planned']));
+      const waiting = Math.min(size, await countDue(store, scope, new Date()));
       if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
       if (channelName === 'sms') await takeSmsCapacity(waiting);
 
       const records = await reservePlanned(store, scope, size, new Date());
       const byText = new Map<string, Delivery[]>();
+      const now = new Date();
       for (const d of records) {
-        const text = renderMessage(input.kind, d.language, { areas });
+        const vars = messageVariables(facts, { area: d.area }, incident.endedAt ?? now, incident.endedAt ? { end: incident.endedAt.toISOString() } : {});
+        const text = rules.render(d.templateSet ? { set: d.templateSet, kind: input.kind } : input.kind, d.language, vars).text;
         byText.set(text, [...(byText.get(text) ?? []), d]);
       }
       const accepted: AcceptedOutcome[] = [];
@@ -154,7 +183,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         Context.current().heartbeat();
         // A call's words are fetched by Plivo from our answer URL while it rings: store them first.
         if (channelName === 'voice') await store.deliveries.updateMany({ _id: { $in: group.map((d) => d._id) } }, { $set: { text } });
-        const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind } }));
+        const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind, areas: incident.areas, openedAt: incident.openedAt.toISOString(), resolves: input.kind !== 'outage' } }));
         try {
           for (const o of await channel.send(messages)) {
             if (o.outcome === 'accepted') accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
@@ -182,13 +211,15 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           }
         }
       }
-      await recordSendResults(store, accepted, invalid, new Date());
+      // SMS and calls report back; the other channels never will: handing over is all we can know.
+      const withReceipts = channelName === 'sms' || channelName === 'voice';
+      await recordSendResults(store, accepted, invalid, new Date(), withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)', withReceipts ? 'accepted' : 'delivered');
       await applyReceiptsFor(store, accepted.map((a) => a.providerMessageId));
       if (failure) {
         logger.warn({ incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status }, `send failed, will retry: ${failure.message}`);
         throw retryLater(failure.message, 'ChannelUnavailable', failure.retryAfterMs);
       }
-      return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining: await countInState(store, scope, ['planned']) };
+      return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining: await countDue(store, scope, new Date()) };
     },
 
     /**
@@ -211,6 +242,51 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const fallbackChannels = [...new Set(fallbacks.map((f) => f.channel))];
       logger.debug({ incidentId: input.incidentId, kind: input.kind, channel, retried: r.retried, expired: r.expired.length, inFlight: r.inFlight, ms: Date.now() - started }, 'delivery sweep');
       return { retried: r.retried, expired: r.expired.length, fellBack: planned, fallbackChannels, inFlight: r.inFlight };
+    },
+  };
+
+  return {
+    ...api,
+
+    /**
+     * Sends what is due of these kinds on every channel, batch after batch, for at most about
+     * `budgetMs`; one activity instead of one per batch keeps the workflow's history short.
+     */
+    async sendDue(input: { incidentId: string; kinds: MessageKind[]; batchSize?: number; budgetMs?: number }): Promise<SendDueResult> {
+      const started = Date.now();
+      const total: SendDueResult = { accepted: {}, invalid: 0, remaining: 0 };
+      for (const kind of input.kinds) {
+        for (const channel of ALL_CHANNELS) {
+          for (;;) {
+            if (Date.now() - started > (input.budgetMs ?? 60_000)) {
+              total.remaining += await countDue(store, { incidentId: input.incidentId, kind, channel }, new Date());
+              break;
+            }
+            const r = await api.sendNextBatch({ incidentId: input.incidentId, kind, channel, batchSize: input.batchSize });
+            total.accepted[kind] = (total.accepted[kind] ?? 0) + r.accepted;
+            total.invalid += r.invalid;
+            if (r.remaining === 0) break;
+          }
+        }
+      }
+      return total;
+    },
+
+    /** The watchdog over every channel at once: retries, fallbacks, and when to look again. */
+    async sweepAll(input: { incidentId: string; kinds: MessageKind[] } & SweepPolicy): Promise<SweepAllResult> {
+      const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
+      for (const kind of input.kinds) {
+        for (const channel of ALL_CHANNELS) {
+          if ((await store.deliveries.countDocuments({ incidentId: input.incidentId, kind, channel }, { limit: 1 })) === 0) continue;
+          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts });
+          out.retried += r.retried;
+          out.fellBack += r.fellBack;
+          out.inFlight += r.inFlight;
+        }
+      }
+      const next = await nextDueAt(store, input.incidentId, input.kinds, new Date());
+      out.nextDueAt = next ? next.toISOString() : null;
+      return out;
     },
   };
 

@@ -13,6 +13,9 @@ import { errorSchema, installErrorHandler } from './errors';
 import { healthRoutes } from './routes/health';
 import { incidentRoutes } from './routes/incidents';
 import { siteRoutes } from './routes/sites';
+import { subscriberRoutes } from './routes/subscribers';
+import { contactRoutes } from './routes/contacts';
+import { importRoutes } from './routes/import';
 import { plivoStatusRoutes } from './plivo/status';
 import { rulesRoutes } from './routes/rules';
 import type { RulesHolder } from '../rules';
@@ -21,6 +24,13 @@ import { voiceRoutes } from './routes/voice';
 import { voiceCallHandlers } from './plivo/voice-calls';
 import { maskPhone } from '../domain/phone';
 import { ingestRoutes } from './routes/ingest';
+import { billingRoutes } from './routes/billing';
+import { authPlugin, type AuthOptions } from './plugins/auth';
+import { metricsPlugin } from './plugins/metrics';
+import { echoRequestIds, requestIdOf } from './plugins/request-id';
+import { keyRoutes } from './routes/keys';
+import { statusPageRoutes } from './routes/status-page';
+import { statusFeedCollections } from '../channels/status-feed';
 import { startReceiptApplier } from '../store/receipts';
 import type { DeliveryPolicy } from '../workflows/incident';
 
@@ -41,6 +51,12 @@ export interface AppDeps {
   integrations?: import('../ingest/integrations').IntegrationSet;
   /** The notification rules; the /v1/rules routes are served when given. */
   rules?: RulesHolder;
+  /** API keys: requests per minute per key (default 600), failed attempts per address (default 60). */
+  access?: Omit<AuthOptions, 'store'>;
+  /** The largest request body, in bytes (default 1 MiB); some routes take less (api/plugins/auth.ts). */
+  bodyLimit?: number;
+  /** The public status page's name (default "Avviso") and time zone (default Europe/Rome). */
+  statusPage?: { siteName?: string; timeZone?: string };
 }
 
 function maskedRequest(req: { method: string; url: string; id?: string }) {
@@ -54,7 +70,16 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
     // delivery id, a search): mask every run of 8 or more digits.
     ...(logger ? { logger: typeof logger === 'object' ? { ...logger, serializers: { req: maskedRequest } } : { serializers: { req: maskedRequest } } } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    // Every log line of a request carries its id as reqId; callers may bring their own (X-Request-Id).
+    genReqId: requestIdOf,
   });
+  echoRequestIds(app);
+  // Before any route: a route keeps the error handler of when it was declared.
+  installErrorHandler(app);
+  // First, so that their hooks see every route: keys and roles, rate limits, body limits, audit log; metrics.
+  await app.register(authPlugin, { store: deps.store, ...deps.access });
+  await app.register(metricsPlugin, { store: deps.store });
   await app.register(formbody);
   app.addSchema(errorSchema);
   await app.register(swagger, {
@@ -65,21 +90,36 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
         { name: 'incidents', description: 'Outages and their lifecycle' },
         { name: 'network', description: 'Sites and subscribers' },
         { name: 'plivo', description: 'Callbacks from Plivo' },
-        { name: 'operations', description: 'Health and documentation' },
+        { name: 'operations', description: 'Health, readiness, metrics and documentation' },
+        { name: 'access', description: 'API keys (admin) and the audit log' },
+        { name: 'status', description: 'The public status page and its feeds' },
       ],
+      // Most routes want an API key (api/plugins/auth.ts says which role); the docs page offers to send one.
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'avk_<id>_<secret>, from `avviso keys create` or POST /v1/keys' } } },
+      security: [{ apiKey: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  installErrorHandler(app);
   await app.register(healthRoutes, deps);
+  await app.register(keyRoutes, deps);
+  await app.register(statusPageRoutes, {
+    posts: statusFeedCollections(deps.store.db).posts,
+    publicUrl: deps.publicUrl,
+    ...deps.statusPage,
+    areas: async () => (await deps.store.sites.distinct('area')).filter((a): a is string => typeof a === 'string' && a !== '').sort(),
+  });
   await app.register(incidentRoutes, deps);
   await app.register(siteRoutes, deps);
+  await app.register(subscriberRoutes, deps);
+  await app.register(contactRoutes, deps);
+  await app.register(importRoutes, deps);
   await app.register(plivoStatusRoutes, deps);
   if (deps.rules) await app.register(rulesRoutes, { rules: deps.rules });
   await app.register(plivoInboundRoutes, deps);
   await app.register(voiceRoutes, { publicUrl: deps.publicUrl, plivoAuthToken: deps.plivoAuthToken, ...voiceCallHandlers(deps.store) });
   await app.register(ingestRoutes, deps);
+  await app.register(billingRoutes, deps);
   if (deps.applyReceiptsEveryMs !== 0) {
     const applier = startReceiptApplier(deps.store, (err) => app.log.error({ err }, 'applying receipts failed; will retry'), deps.applyReceiptsEveryMs ?? 500);
     app.addHook('onClose', async () => applier.stop());

@@ -4,26 +4,39 @@ import { connectStore } from '../store/db';
 import { connectTemporal } from '../temporal/client';
 import { buildApp } from './app';
 import { PlivoSmsChannel } from '../channels/sms-plivo';
+import { RulesHolder } from '../rules';
+import { DEFAULT_INTEGRATIONS_FILE, loadIntegrations } from '../ingest/integrations';
 
 export async function runApi(): Promise<void> {
   const config = loadConfig();
   const store = await connectStore(config.mongo.uri, config.mongo.db);
   const temporal = await connectTemporal(config.temporal);
   const sms = new PlivoSmsChannel(config.plivo);
+  // The rules reload when their files change (and on SIGHUP); a broken file keeps the old rules.
+  const rules = await RulesHolder.open({ path: config.rulesPath, watch: true });
+  const integrations = await loadIntegrations(config.integrationsPath ?? DEFAULT_INTEGRATIONS_FILE, process.env);
   const app = await buildApp(
     {
       store,
+      rules,
+      integrations,
       temporal,
       taskQueue: config.temporal.taskQueue,
       publicUrl: config.http.publicUrl,
       plivoAuthToken: config.plivo.authToken,
+      access: { rateLimitPerMinute: config.api.rateLimitPerMinute },
+      bodyLimit: config.api.bodyLimitBytes,
+      statusPage: { siteName: config.statusPage.name, timeZone: config.statusPage.timeZone },
       replySms: async (to, text) => {
         await sms.send([{ deliveryId: `reply:${Date.now()}`, to, text, language: 'it' }]);
       },
     },
     { level: config.logLevel, name: 'api' },
   );
+  rules.onReload((outcome) => app.log.info({ outcome }, 'rules reload'));
+  process.on('SIGHUP', () => void rules.reload());
   const stop = async () => {
+    await rules.close();
     await app.close();
     await temporal.connection.close();
     await store.close();

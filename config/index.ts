@@ -5,6 +5,10 @@
  * with what to do about it, instead of failing later deep inside a client library.
  */
 import { z } from 'zod';
+import { API_KEY_FORMAT_HINT, API_KEY_PATTERN } from '../domain/api-keys';
+import { parseDecimal } from '../billing/money';
+import { parseRates } from '../billing/costs';
+import type { BillingSettings } from '../billing/settings';
 
 export const PLIVO_DEFAULT_BASE_URL = 'https://api.plivo.com';
 
@@ -20,7 +24,43 @@ const url = (what: string) =>
 
 const port = z.coerce.number({ error: 'must be a port number' }).int('must be a whole number').min(0).max(65535, 'must be at most 65535');
 
+/** Billing (issue 8): the monthly SMS option's price and VAT, and what providers charge. See the README. */
+const currencyCode = (example: string) => z.string().trim().regex(/^[A-Z]{3}$/, `must be a three-letter currency code such as ${example}`);
+const billingFields = {
+  BILLING_PRICE_CENTS: z.coerce.number({ error: 'must be a number of cents' }).int('must be a whole number of cents, e.g. 100 for 1.00').min(0).max(10_000_000).default(100),
+  BILLING_VAT_PERCENT: z.string().trim().regex(/^\d{1,3}(\.\d{1,2})?$/, 'must be a percentage with at most two decimals, e.g. 22 or 5.5')
+    .refine((v) => (parseDecimal(v, 2) ?? Infinity) <= 10_000, 'must be at most 100').default('22'),
+  BILLING_CURRENCY: currencyCode('EUR').default('EUR'),
+  BILLING_PRORATION: z.enum(['full', 'daily'], { error: 'must be full (the whole price for any month the option was active in) or daily (by days active)' }).default('full'),
+  BILLING_SMS_RATE: z.string().trim().superRefine((v, ctx) => {
+    const r = parseRates(v);
+    if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+  }).default('sms=0.0500,voice=0.0200,email=0,webhook=0,status=0'),
+  BILLING_RATE_CURRENCY: currencyCode('USD').default('USD'),
+  BILLING_FX_RATES: z.string().trim().regex(/^[A-Z]{3}=\d{1,6}(\.\d{1,6})?(,[A-Z]{3}=\d{1,6}(\.\d{1,6})?)*$/, 'must be CUR=rate pairs giving the billing currency per unit, e.g. USD=0.92').optional(),
+};
+
+function billingSettingsOf(e: z.infer<z.ZodObject<typeof billingFields>>): BillingSettings {
+  return {
+    terms: { priceCents: e.BILLING_PRICE_CENTS, vatBasisPoints: parseDecimal(e.BILLING_VAT_PERCENT, 2)!, currency: e.BILLING_CURRENCY, proration: e.BILLING_PRORATION },
+    rates: { currency: e.BILLING_RATE_CURRENCY, rates: parseRates(e.BILLING_SMS_RATE) as Exclude<ReturnType<typeof parseRates>, string> },
+    fx: Object.fromEntries((e.BILLING_FX_RATES ?? '').split(',').filter(Boolean).map((p) => [p.slice(0, 3), parseDecimal(p.slice(4), 6)!])),
+  };
+}
+
+/**
+ * Only the billing settings, for code that may run where the rest is not configured (the billing
+ * activities and routes fall back to it when they are not given settings). Throws ConfigError.
+ */
+export function billingSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): BillingSettings {
+  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('BILLING_') && v !== undefined && v !== ''));
+  const parsed = z.object(billingFields).safeParse(present);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0])} is ${JSON.stringify(present[String(i.path[0])])}: ${i.message}`));
+  return billingSettingsOf(parsed.data);
+}
+
 const schema = z.object({
+  ...billingFields,
   TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233 or my-ns.tmprl.cloud:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('avviso'),
@@ -58,6 +98,9 @@ const schema = z.object({
     }
   }, 'must be an IANA time zone such as Europe/Rome').default('Europe/Rome'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  AVVISO_ADMIN_KEY: z.string().trim().regex(API_KEY_PATTERN, `must be ${API_KEY_FORMAT_HINT}`).optional(),
+  API_RATE_LIMIT_PER_MINUTE: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1_000_000).default(600),
+  API_BODY_LIMIT_BYTES: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1024, 'must be at least 1024').max(100 * 1024 * 1024, 'must be at most 100 MiB').default(1024 * 1024),
 });
 
 export interface Config {
@@ -85,6 +128,11 @@ export interface Config {
   smtp?: { host: string; port: number; secure: boolean; requireTls: boolean; user?: string; pass?: string; from: string };
   webhook: { secret?: string; timeoutMs: number };
   statusPage: { name: string; timeZone: string };
+  /** Requests per minute per API key (a key may have its own), and the largest request body. */
+  api: { rateLimitPerMinute: number; bodyLimitBytes: number };
+  /** `avviso dev` makes this admin key (avk_<id>_<secret>) at start, so that scripts can drive it. */
+  adminKey?: string;
+  billing: BillingSettings;
 }
 
 /** Thrown when the environment is wrong; `problems` holds one line per bad variable. */
@@ -117,7 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       const name = String(issue.path[0]);
       const given = present[name];
       const missing = given === undefined;
-      const what = missing ? 'is not set' : `is ${JSON.stringify(name.includes('TOKEN') ? '***' : given)}: ${issue.message}`;
+      const what = missing ? 'is not set' : `is ${JSON.stringify(/TOKEN|KEY|PASS|SECRET/.test(name) ? '***' : given)}: ${issue.message}`;
       const hint = missing && HINTS[name] ? ` (${HINTS[name]})` : '';
       return `${name} ${what}${hint}`;
     });
@@ -150,6 +198,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : {}),
     webhook: { secret: e.WEBHOOK_SECRET, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     statusPage: { name: e.STATUS_PAGE_NAME, timeZone: e.STATUS_PAGE_TIME_ZONE },
+    api: { rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE, bodyLimitBytes: e.API_BODY_LIMIT_BYTES },
+    ...(e.AVVISO_ADMIN_KEY ? { adminKey: e.AVVISO_ADMIN_KEY } : {}),
+    billing: billingSettingsOf(e),
   };
 }
 
@@ -160,4 +211,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function rulesPathFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const value = env.AVVISO_RULES?.trim();
   return value ? value : undefined;
+}
+
+/**
+ * Only MongoDB, for the tools that need nothing else (`avviso keys ...`): they must run where
+ * Temporal and Plivo are not configured. Throws a ConfigError naming the problem.
+ */
+export function mongoFromEnv(env: NodeJS.ProcessEnv = process.env): { uri: string; db: string } {
+  const uri = env.MONGODB_URI?.trim();
+  if (!uri) throw new ConfigError([`MONGODB_URI is not set (${HINTS.MONGODB_URI})`]);
+  const parsed = schema.pick({ MONGODB_URI: true, MONGODB_DB: true }).safeParse({ MONGODB_URI: uri, ...(env.MONGODB_DB ? { MONGODB_DB: env.MONGODB_DB } : {}) });
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0])} is ${JSON.stringify(env[String(i.path[0])])}: ${i.message}`));
+  return { uri: parsed.data.MONGODB_URI, db: parsed.data.MONGODB_DB ?? databaseFromUri(parsed.data.MONGODB_URI) ?? 'avviso' };
 }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { loadConfig } from '../config';
 import { connectStore } from '../store/db';
 import { loadDemoDataIfEmpty } from '../store/demo';
+import { ensureApiKey } from '../store/api-keys';
 import { assertPortFree, spawnManaged, waitUntilHealthy, type ManagedProcess } from './process';
 import { httpOk, PROJECT_ROOT, requireTool, startFerretDb, startTemporalDevServer } from './services';
 
@@ -60,6 +61,8 @@ async function planStack() {
     PLIVO_AUTH_TOKEN: external.plivo ? process.env.PLIVO_AUTH_TOKEN : SIM_AUTH_TOKEN,
     PLIVO_BASE_URL: external.plivo ? process.env.PLIVO_BASE_URL : `http://${host}:${ports.sim}`,
     HOST: process.env.HOST || host,
+    // A demo answers at once: no grace delay, no quiet hours (rules/default is the policy as sold).
+    AVVISO_RULES: process.env.AVVISO_RULES || path.join(PROJECT_ROOT, 'rules', 'dev'),
     PORT: String(ports.api),
     AVVISO_PARENT_PID: String(process.pid),
   };
@@ -108,13 +111,15 @@ async function runStack({ host, dataDir, ports, external, env, config }: Awaited
 
     const store = await connectStore(config.mongo.uri, config.mongo.db);
     const loaded = await loadDemoDataIfEmpty(store);
+    // AVVISO_ADMIN_KEY: an admin key that scripts driving this stack can use.
+    if (config.adminKey) await ensureApiKey(store, config.adminKey, { name: 'dev admin (AVVISO_ADMIN_KEY)', role: 'admin', createdBy: 'AVVISO_ADMIN_KEY' });
     await store.close();
 
     const worker = node('worker', 'worker');
     procs.push(worker);
     const api = node('api', 'api');
     procs.push(api);
-    await waitUntilHealthy('the API', () => httpOk(`http://${host}:${ports.api}/healthz`), { proc: api });
+    await waitUntilHealthy('the API', () => httpOk(`http://${host}:${ports.api}/readyz`), { proc: api });
     // The worker has no port; it is up once it has bundled the workflows and polls (a few seconds).
     if (!worker.isRunning()) throw new Error(`the worker exited (${await worker.exited}); its output is above.`);
 
@@ -128,7 +133,12 @@ async function runStack({ host, dataDir, ports, external, env, config }: Awaited
         external.temporal ? `  Temporal     ${config.temporal.address} (external)` : `  Temporal UI  http://${host}:${ports.temporalUi}`,
         external.plivo ? `  Plivo        ${config.plivo.baseUrl} (external)` : `  SMS inbox    http://${host}:${ports.sim}/inbox`,
         external.mongo ? '  MongoDB      (external)' : `  Data         ${dataDir} (delete it to start afresh)`,
-        loaded ? '  Demo data    loaded: try  curl -X POST ' + base + "/v1/incidents -H 'content-type: application/json' -d '{\"siteIds\":[\"tower-lodi-02\"]}'" : '  Demo data    already there',
+        config.adminKey
+          ? `  API key      admin key ${config.adminKey.split('_')[1]} from AVVISO_ADMIN_KEY: send -H "authorization: Bearer $AVVISO_ADMIN_KEY"`
+          : `  API key      none: set AVVISO_ADMIN_KEY=avk_dev_<24+ characters> before starting, or MONGODB_URI=${config.mongo.uri} avviso keys create --name me --role admin`,
+        `  Status page  ${base}/status`,
+        loaded ? '  Demo data    loaded: try  curl -X POST ' + base + "/v1/incidents -H \"authorization: Bearer $AVVISO_ADMIN_KEY\" -H 'content-type: application/json' -d '{\"siteIds\":[\"tower-lodi-02\"]}'" : '  Demo data    already there',
+        `  Rules        ${path.relative(PROJECT_ROOT, env.AVVISO_RULES!) || env.AVVISO_RULES} (set AVVISO_RULES=rules/default for the policy as sold)`,
         `  pids         ${procs.map((p) => `${p.name}=${p.pid}`).join(' ')}`,
         'Press Ctrl-C to stop.',
         '',

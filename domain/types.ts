@@ -6,32 +6,87 @@
 export type Language = 'it' | 'en';
 export type Segment = 'residential' | 'business';
 
+/**
+ * Bookkeeping on the records an import or the API writes. `contentHash` digests the fields the
+ * last writer set, so that importing an unchanged row can be recognised without rewriting it.
+ */
+export interface Tracked {
+  contentHash?: string;
+  createdAt?: Date;
+  updatedAt?: Date;
+}
+
+export type SiteKind = 'tower' | 'access_point';
+
 /** A tower or access point. `uplink` is the site that feeds it; null for a root of the network. */
-export interface Site {
+export interface Site extends Tracked {
   _id: string;
   name: string;
+  /** The town it serves: what messages name. */
   area: string;
+  kind?: SiteKind;
   location?: { lat: number; lon: number };
   uplink: string | null;
 }
 
-export interface Subscriber {
+export interface Subscriber extends Tracked {
   _id: string; // contract id
   name: string;
+  phones: string[]; // E.164 mobile numbers, at least one
+  email?: string;
+  language: Language;
+  /** The site or access point that serves this subscriber. */
+  siteId: string;
+  segment: Segment;
+  /**
+   * The paid SMS alert option. It is in force at time t when `active` and `since <= t < until`
+   * (a missing bound is open).
+   */
+  smsAlerts: { active: boolean; since?: Date; until?: Date };
+  /** Set by STOP, by the API or by an import that carries the opt-out column. */
+  optedOut: boolean;
+  optedOutAt?: Date;
+  /**
+   * The subscriber's own quiet hours, `HH:MM-HH:MM` in Europe/Rome time (`22:00-07:00` spans
+   * midnight), in the form the rules read; the rules decide what may break through.
+   */
+  quietHours?: string;
+}
+
+export type ContactKind = 'person' | 'team';
+
+/** Someone staff escalation reaches: an on-call person, or a team with its own number and address. */
+export interface Contact extends Tracked {
+  _id: string;
+  name: string;
+  kind: ContactKind;
   phones: string[]; // E.164
   email?: string;
   language: Language;
-  siteId: string;
-  segment: Segment;
-  smsAlerts: { active: boolean; since?: Date; until?: Date };
-  optedOut: boolean;
+  /** Whether escalations go to this contact now. */
+  onCall: boolean;
+  /** For a team: the ids of the people in it. */
+  members?: string[];
+  /** The areas this contact covers; none means all. */
+  areas?: string[];
+  notes?: string;
 }
 
 export type IncidentKind = 'outage' | 'maintenance';
 export type Severity = 'minor' | 'major' | 'critical';
 
-/** Where an incident is in its lifecycle. */
-export type IncidentPhase = 'detected' | 'notifying' | 'notified' | 'resolving' | 'resolved';
+/** Where an incident is in its lifecycle. `billed`: after `resolved`, its cost is in the ledger. */
+export type IncidentPhase = 'detected' | 'notifying' | 'notified' | 'resolving' | 'resolved' | 'billed';
+
+/** What an incident's messages cost at the providers (written at the billed stage; see billing/costs.ts). */
+export interface IncidentCost {
+  billedAt: Date;
+  /** The month (YYYY-MM, Italian time) it was opened in, which its costs count towards. */
+  period: string;
+  /** Per channel and currency, as in the ledger (entry `ledgerKey`). */
+  channels: { channel: DeliveryChannel; currency: string; messages: number; units: number; amountMicros: number; amountCents: number; fromReceipts: number; fromRateTable: number; unpriced: number; ledgerKey: string }[];
+  totals: { currency: string; amountMicros: number; amountCents: number }[];
+}
 
 export interface Incident {
   _id: string;
@@ -47,13 +102,18 @@ export interface Incident {
   source: string;
   phase: IncidentPhase;
   openedAt: Date;
+  /** When service came back (the resolve request); restoration texts name this time. */
+  endedAt?: Date;
   resolvedAt?: Date;
   workflowId: string;
+  /** The rule set this incident follows, pinned when it opened (a reload applies to new incidents). */
+  rulesVersion?: string;
   timeline: { at: Date; phase: IncidentPhase; note?: string }[];
+  cost?: IncidentCost;
 }
 
 /** What a message tells its reader. */
-export type MessageKind = 'outage' | 'restored';
+export type MessageKind = 'outage' | 'restored' | 'outage-restored';
 
 /** The channels a message can take (see channels/channel.ts). */
 export type DeliveryChannel = 'sms' | 'voice' | 'email' | 'webhook' | 'status';
@@ -84,6 +144,18 @@ export interface Delivery {
   language: Language;
   state: DeliveryState;
   providerMessageId?: string;
+  /** The rules' template set its words come from. */
+  templateSet?: string;
+  /** The subscriber's area (the `area` of the text). */
+  area?: string;
+  /** Not sent before this time: the grace delay, or quiet hours holding it until the morning. */
+  notBefore?: Date;
+  /** The end of the grace delay: resolved before it, the notice is cancelled rather than sent. */
+  graceEndsAt?: Date;
+  /** Quiet hours that apply to this recipient's messages (restoration included). */
+  hold?: { start: string; end: string; timeZone: string; from?: 'rule' | 'subscriber' } | null;
+  /** Whether a restoration notice follows this outage notice. */
+  restoration?: boolean;
   /** The words sent, kept where the channel fetches them later (a voice call's answer URL). */
   text?: string;
   /** SMS parts billed, from the receipt. */

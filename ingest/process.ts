@@ -80,7 +80,7 @@ export function decide(event: AlertEvent, facts: DecisionFacts): Decision {
 const INCIDENT_SEVERITY: Record<AlertSeverity, Severity> = { critical: 'critical', major: 'major', unknown: 'major', minor: 'minor', warning: 'minor', info: 'minor' };
 
 function closedAt(incident: Incident): Date | undefined {
-  if (incident.phase !== 'resolving' && incident.phase !== 'resolved') return undefined;
+  if (incident.phase !== 'resolving' && incident.phase !== 'resolved' && incident.phase !== 'billed') return undefined;
   return incident.timeline.find((t) => t.phase === 'resolving' || t.phase === 'resolved')?.at ?? incident.resolvedAt ?? new Date(0);
 }
 

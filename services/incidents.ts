@@ -11,6 +11,8 @@ import type { Store } from '../store/db';
 import type { Incident, IncidentKind, Severity } from '../domain/types';
 import { unknownSites } from '../store/network';
 import { incidentWorkflowId, startIncidentWorkflow } from '../temporal/client';
+import type { RulesHolder } from '../rules';
+import { saveRuleVersion } from '../store/rule-versions';
 import { resolveUpdate, type DeliveryPolicy, type IncidentStatus } from '../workflows/incident';
 
 export interface IncidentServiceDeps {
@@ -18,6 +20,8 @@ export interface IncidentServiceDeps {
   temporal: Client;
   taskQueue: string;
   deliveryPolicy?: DeliveryPolicy;
+  /** The rules in force: a new incident pins their current version. */
+  rules?: RulesHolder;
 }
 
 export interface OpenIncidentInput {
@@ -58,6 +62,8 @@ export function createIncidentService(deps: IncidentServiceDeps) {
         throw new IncidentInputError('unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { unknown: missing });
       }
       const now = new Date();
+      const rules = deps.rules?.current();
+      if (rules) await saveRuleVersion(store, rules);
       const incident: Incident = {
         _id: id,
         key,
@@ -70,6 +76,7 @@ export function createIncidentService(deps: IncidentServiceDeps) {
         phase: 'detected',
         openedAt: now,
         workflowId: incidentWorkflowId(id),
+        ...(rules ? { rulesVersion: rules.version } : {}),
         timeline: [{ at: now, phase: 'detected' }],
       };
       try {
@@ -88,7 +95,8 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     async resolve(incidentId: string, note?: string): Promise<{ phase: string; resolveRequested: boolean }> {
       const incident = await store.incidents.findOne({ _id: incidentId });
       if (!incident) throw new IncidentInputError('incident_not_found', `No incident ${incidentId}.`);
-      if (incident.phase === 'resolved') return { phase: 'resolved', resolveRequested: true };
+      // Over already (resolved, then billed): resolving again changes nothing.
+      if (incident.resolvedAt || incident.phase === 'resolved' || incident.phase === 'billed') return { phase: incident.phase, resolveRequested: true };
       try {
         const status: IncidentStatus = await temporal.workflow.getHandle(incident.workflowId).executeUpdate(resolveUpdate, { args: [{ note }] });
         return { phase: status.phase, resolveRequested: status.resolveRequested };

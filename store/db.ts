@@ -4,10 +4,14 @@
  * partial indexes are used: see the README).
  */
 import { MongoClient, type Collection, type Db } from 'mongodb';
-import type { Delivery, Incident, Site, Subscriber } from '../domain/types';
+import type { Contact, Delivery, Incident, Site, Subscriber } from '../domain/types';
 import type { Receipt } from './receipts';
 import type { RateLimitDoc } from './rate-limits';
+import type { ApiKeyDoc } from './api-keys';
+import type { AuditEntry } from './audit-log';
+import type { RuleVersionDoc } from './rule-versions';
 import type { AlertEpisodeDoc, AlertEventDoc, RejectedPayloadDoc } from '../ingest/store';
+import type { BillingRunDoc, LedgerEntry } from './ledger';
 
 /** An SMS a subscriber sent us (STOP, START, INFO...), kept as received. */
 export interface InboundMessage {
@@ -27,6 +31,8 @@ export interface Store {
   db: Db;
   sites: Collection<Site>;
   subscribers: Collection<Subscriber>;
+  /** Staff to escalate to (store/contacts.ts). */
+  contacts: Collection<Contact>;
   incidents: Collection<Incident>;
   deliveries: Collection<Delivery>;
   receipts: Collection<Receipt>;
@@ -35,11 +41,18 @@ export interface Store {
   rateLimits: Collection<RateLimitDoc>;
   /** One document per send attempt of a delivery record: whoever inserts it may send. */
   sendClaims: Collection<{ _id: string; at: Date }>;
+  ruleVersions: Collection<RuleVersionDoc>;
   inbound: Collection<InboundMessage>;
   /** Monitoring webhooks (ingest/store.ts): each delivered alert, each alert episode, each refused request. */
   alertEvents: Collection<AlertEventDoc>;
   alertIncidents: Collection<AlertEpisodeDoc>;
   rejectedPayloads: Collection<RejectedPayloadDoc>;
+  /** API keys (store/api-keys.ts), hashed; and the audit log of every change made through the API (insert-only). */
+  apiKeys: Collection<ApiKeyDoc>;
+  auditLog: Collection<AuditEntry>;
+  /** Billing (store/ledger.ts): the append-only ledger of charges and costs, and each month's run. */
+  ledger: Collection<LedgerEntry>;
+  billingRuns: Collection<BillingRunDoc>;
   close(): Promise<void>;
 }
 
@@ -52,16 +65,22 @@ export async function connectStore(uri: string, dbName: string): Promise<Store> 
     db,
     sites: db.collection<Site>('sites'),
     subscribers: db.collection<Subscriber>('subscribers'),
+    contacts: db.collection<Contact>('contacts'),
     incidents: db.collection<Incident>('incidents'),
     deliveries: db.collection<Delivery>('deliveries'),
     receipts: db.collection<Receipt>('receipts'),
     cursors: db.collection<{ _id: string; position?: string }>('cursors'),
     rateLimits: db.collection<RateLimitDoc>('rate_limits'),
     sendClaims: db.collection<{ _id: string; at: Date }>('send_claims'),
+    ruleVersions: db.collection<RuleVersionDoc>('rule_versions'),
     inbound: db.collection<InboundMessage>('inbound_messages'),
     alertEvents: db.collection<AlertEventDoc>('alert_events'),
     alertIncidents: db.collection<AlertEpisodeDoc>('alert_incidents'),
     rejectedPayloads: db.collection<RejectedPayloadDoc>('rejected_payloads'),
+    apiKeys: db.collection<ApiKeyDoc>('api_keys'),
+    auditLog: db.collection<AuditEntry>('audit_log'),
+    ledger: db.collection<LedgerEntry>('ledger'),
+    billingRuns: db.collection<BillingRunDoc>('billing_runs'),
     close: () => client.close(),
   };
   await ensureIndexes(store);
@@ -71,11 +90,17 @@ export async function connectStore(uri: string, dbName: string): Promise<Store> 
 /** Idempotent: creating an index that exists is a no-op. */
 export async function ensureIndexes(s: Store): Promise<void> {
   await Promise.all([
-    // Walking the network downstream asks "which sites does X feed?".
+    // Walking the network downstream asks "which sites does X feed?"; operators list a town's sites.
+    // (FerretDB 1.24 keeps these indexes but answers every query but `{_id: x}` with a scan: see
+    // store/audience.ts and import/ for how the hot paths live with that.)
     s.sites.createIndex({ uplink: 1 }),
-    // The audience of a set of sites, paged by contract id.
+    s.sites.createIndex({ area: 1, _id: 1 }),
+    // The audience of a set of sites, in contract order; search by phone number.
     s.subscribers.createIndex({ siteId: 1, _id: 1 }),
     s.subscribers.createIndex({ phones: 1 }),
+    // Who is on call; which teams a person is in.
+    s.contacts.createIndex({ onCall: 1, _id: 1 }),
+    s.contacts.createIndex({ members: 1 }),
     s.incidents.createIndex({ key: 1 }, { unique: true }),
     s.incidents.createIndex({ openedAt: -1 }),
     // Sending picks the next planned messages of one kind for one incident, in id order.
@@ -88,6 +113,13 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.alertEvents.createIndex({ dedupKey: 1, receivedAt: -1 }),
     s.alertIncidents.createIndex({ dedupKey: 1, episode: -1 }),
     s.rejectedPayloads.createIndex({ receivedAt: -1 }),
+    // A month's invoice lines in key order, reports by entry type and month; an incident's costs.
+    s.ledger.createIndex({ type: 1, period: 1, _id: 1 }),
+    s.ledger.createIndex({ incidentId: 1 }),
+    // The audit log, newest first, whole or for one key; metrics read deliveries changed since their last scrape.
+    s.auditLog.createIndex({ at: -1 }),
+    s.auditLog.createIndex({ 'actor.keyId': 1, at: -1 }),
+    s.deliveries.createIndex({ updatedAt: 1, _id: 1 }),
   ]);
 }
 

@@ -51,6 +51,13 @@ export interface PlanInput {
   to: string;
   language: Language;
   fallbackOf?: string;
+  /** What the rules said for this recipient (see Delivery). */
+  templateSet?: string;
+  area?: string;
+  notBefore?: Date;
+  graceEndsAt?: Date;
+  hold?: Delivery['hold'];
+  restoration?: boolean;
 }
 
 export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery {
@@ -65,6 +72,12 @@ export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery 
     state: 'planned',
     attempts: 0,
     ...(p.fallbackOf ? { fallbackOf: p.fallbackOf } : {}),
+    ...(p.templateSet ? { templateSet: p.templateSet } : {}),
+    ...(p.area ? { area: p.area } : {}),
+    ...(p.notBefore ? { notBefore: p.notBefore } : {}),
+    ...(p.graceEndsAt ? { graceEndsAt: p.graceEndsAt } : {}),
+    ...(p.hold ? { hold: p.hold } : {}),
+    ...(p.restoration !== undefined ? { restoration: p.restoration } : {}),
     history: [{ at: now, state: 'planned', ...(note ? { note } : {}) }],
     createdAt: now,
     updatedAt: now,
@@ -134,7 +147,7 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
  * never both send the same message.
  */
 export async function reservePlanned(store: Store, scope: Scope, limit: number, now: Date): Promise<Delivery[]> {
-  const candidates = await store.deliveries.find({ ...scope, state: 'planned' }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit).toArray();
+  const candidates = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit).toArray();
   if (candidates.length === 0) return [];
   const claimed = await insertIgnoringDuplicates(store.sendClaims, candidates.map((d) => ({ _id: `${d._id}#${d.attempts + 1}`, at: now })));
   const ids = claimed.map((c) => c._id.slice(0, c._id.lastIndexOf('#')));
@@ -175,17 +188,33 @@ export interface AcceptedOutcome {
 }
 
 /** Writes what the provider accepted and what it refused, in few requests. */
-export async function recordSendResults(store: Store, accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note = 'accepted by the provider'): Promise<void> {
+export async function recordSendResults(store: Store, accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note = 'accepted by the provider', acceptedState: DeliveryState = 'accepted'): Promise<void> {
   const ops: AnyBulkWriteOperation<Delivery>[] = accepted.map((o) => ({
     updateOne: {
       filter: { _id: o.id, state: 'sending' },
-      update: { $set: { state: 'accepted', providerMessageId: o.providerMessageId, updatedAt: now }, $unset: { error: '' }, $push: { history: step('accepted', now, note) } },
+      update: { $set: { state: acceptedState, providerMessageId: o.providerMessageId, updatedAt: now }, $unset: { error: '' }, $push: { history: step(acceptedState, now, note) } },
     },
   }));
   await bulkWriteInChunks(store.deliveries, ops);
   for (const [error, ids] of groupBy(invalid, (i) => i.error)) {
     await transition(store, { _id: { $in: ids.map((i) => i.id) }, state: 'sending' }, 'failed', now, error, { error, invalidRecipient: true });
   }
+}
+
+/** Records whose time has come: no `notBefore`, or one that has passed. */
+export function dueBy(now: Date): Filter<Delivery> {
+  return { $or: [{ notBefore: { $exists: false } }, { notBefore: { $lte: now } }] };
+}
+
+/** Planned records of an incident that are due now. */
+export async function countDue(store: Store, scope: Scope, now: Date): Promise<number> {
+  return store.deliveries.countDocuments({ ...scope, state: 'planned', ...dueBy(now) });
+}
+
+/** When the next planned, not yet due record of an incident falls due (any kind and channel), or null. */
+export async function nextDueAt(store: Store, incidentId: string, kinds: MessageKind[], now: Date): Promise<Date | null> {
+  const next = await store.deliveries.find({ incidentId, kind: { $in: kinds }, state: 'planned', notBefore: { $gt: now } }, { projection: { notBefore: 1 } }).sort({ notBefore: 1 }).limit(1).toArray();
+  return next[0]?.notBefore ?? null;
 }
 
 export async function countInState(store: Store, scope: Scope, states: DeliveryState[]): Promise<number> {

@@ -13,18 +13,18 @@ export async function recordPhase(store: Store, incidentId: string, phase: Incid
 }
 
 export interface DeliveryCounts {
-  [kind: string]: { [state: string]: number };
+  [channel: string]: { [kind: string]: { [state: string]: number } };
 }
 
-/** Messages of an incident counted by kind and state. */
+/** Messages of an incident counted by channel, kind and state. */
 export async function deliveryCounts(store: Store, incidentId: string): Promise<DeliveryCounts> {
   const rows = await store.deliveries
-    .aggregate<{ _id: { kind: string; state: string }; n: number }>([
+    .aggregate<{ _id: { channel: string; kind: string; state: string }; n: number }>([
       { $match: { incidentId } },
-      { $group: { _id: { kind: '$kind', state: '$state' }, n: { $sum: 1 } } },
+      { $group: { _id: { channel: '$channel', kind: '$kind', state: '$state' }, n: { $sum: 1 } } },
     ])
     .toArray();
   const counts: DeliveryCounts = {};
-  for (const r of rows) (counts[r._id.kind] ??= {})[r._id.state] = r.n;
+  for (const r of rows) ((counts[r._id.channel] ??= {})[r._id.kind] ??= {})[r._id.state] = r.n;
   return counts;
 }

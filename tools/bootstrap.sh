@@ -49,6 +49,26 @@ if ! fresh ferretdb "$want" || [ ! -x "$TOOLS/bin/avviso-ferretdb" ]; then
   echo "$want" > "$STAMPS/ferretdb"
 fi
 
+# --- Chromium (the status page test loads the page in it, headless) -------------------------
+# Debian's package, from the distribution's own mirror. Not required to run Avviso: without it the
+# browser test of the status page is skipped, saying why.
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM_PATH:-}" ]; then
+  # "$@": nothing as root, "sudo -n" otherwise. The package lists may be stale on a fresh machine: update once if needed.
+  apt_install() { "$@" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { "$@" apt-get update -q >/dev/null 2>&1 && "$@" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }
+  if ! command -v apt-get >/dev/null; then
+    say "chromium is missing and this is not a Debian-like system: install Chromium and set CHROMIUM_PATH, or the status page browser test is skipped"
+  elif [ "$(id -u)" = 0 ]; then
+    say "installing chromium (apt-get) for the status page browser test"
+    apt_install || say "apt-get could not install chromium: the status page browser test will be skipped (try: apt-get install chromium)"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    say "installing chromium (sudo apt-get) for the status page browser test"
+    apt_install sudo -n || say "apt-get could not install chromium: the status page browser test will be skipped (try: sudo apt-get install chromium)"
+  else
+    say "chromium is missing and installing it needs root: run 'sudo apt-get install chromium', or the status page browser test is skipped"
+  fi
+fi
+
 # --- npm packages ----------------------------------------------------------------------------
 want=$(hash_of package.json package-lock.json)
 if ! fresh npm "$want" || [ ! -d node_modules/@temporalio/worker ]; then

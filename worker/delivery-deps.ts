@@ -9,6 +9,7 @@ import type { Store } from '../store/db';
 import { SharedRateLimiter } from '../store/rate-limits';
 import type { Logger } from '../domain/log';
 import type { Config } from '../config';
+import type { RulesResolver } from '../store/rule-versions';
 import { createChannels } from '../channels';
 import { statusFeedCollections } from '../channels/status-feed';
 
@@ -20,6 +21,8 @@ export interface DeliveryWiring {
   logger: Logger;
   /** Further channels (voice, email, webhook, status feed) where configured. */
   otherChannels?: Partial<Record<ChannelName, Channel>>;
+  /** The rules each incident pinned. */
+  rules: RulesResolver;
 }
 
 /** The channels besides SMS that the configuration turns on; the public status feed is always on. */
@@ -41,6 +44,7 @@ export function buildDeliveryDeps(w: DeliveryWiring): DeliveryDeps {
   return {
     store: w.store,
     logger: w.logger,
+    rules: w.rules,
     sms,
     channels: { ...w.otherChannels, sms },
     smsLimits: {

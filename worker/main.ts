@@ -2,8 +2,11 @@
 import { loadConfig } from '../config';
 import { connectStore } from '../store/db';
 import { buildDeliveryDeps, configuredChannels } from './delivery-deps';
+import { RulesHolder } from '../rules';
+import { rulesResolver } from '../store/rule-versions';
 import { createLogger } from '../domain/log';
 import { bundleWorkflows, createWorker } from './worker';
+import { ensureBillingScheduleWith } from '../billing/schedule';
 import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 
 export async function runWorker(): Promise<void> {
@@ -12,16 +15,20 @@ export async function runWorker(): Promise<void> {
   Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
   const store = await connectStore(config.mongo.uri, config.mongo.db);
   const workflowBundle = await bundleWorkflows();
+  const rulesHolder = await RulesHolder.open({ path: config.rulesPath, watch: true });
+  process.on('SIGHUP', () => void rulesHolder.reload());
   const { worker, connection } = await createWorker({
     temporal: config.temporal,
     workflowBundle,
-    deps: buildDeliveryDeps({ store, plivo: config.plivo, publicUrl: config.http.publicUrl, logger, otherChannels: configuredChannels(config, store) }),
+    deps: buildDeliveryDeps({ store, plivo: config.plivo, publicUrl: config.http.publicUrl, logger, otherChannels: configuredChannels(config, store), rules: rulesResolver(store, rulesHolder) }),
   });
+  await ensureBillingScheduleWith(config.temporal, logger);
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker running');
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM (the Runtime installs those handlers).
   try {
     await worker.run();
   } finally {
+    await rulesHolder.close();
     await connection.close();
     await store.close();
     logger.info('worker stopped');

@@ -1,17 +1,23 @@
 /**
  * The lifecycle of one incident: detected -> notifying -> notified -> resolving -> resolved.
  *
+ * The rules (pinned when the incident opened) decide who is told, on which channel and when:
+ * the activities turn that into delivery records with a due time (grace delay, quiet hours).
+ * This workflow only keeps time: it sends what is due, watches what was sent (retry, fall back),
+ * sleeps until the next due time, and on resolution has the restoration (or one combined
+ * message) sent to everyone who was told.
+ *
  * Deterministic: time comes from the workflow API, every side effect is an activity, and
- * per-recipient state lives in MongoDB (the workflow only sees batch counts), so its history
- * stays small however many subscribers an incident reaches.
+ * per-recipient state lives in MongoDB (the workflow sees counts only), so its history stays
+ * small however many subscribers an incident reaches; a long incident continues as new.
  */
-import { condition, defineQuery, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, continueAsNew, defineQuery, defineUpdate, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { DeliveryChannel, IncidentPhase, MessageKind } from '../domain/types';
+import type { IncidentPhase, MessageKind } from '../domain/types';
 
-/** How the delivery watchdog treats messages not delivered (the rules will set these). */
+/** How the delivery watchdog treats messages not delivered. */
 export interface DeliveryPolicy {
-  /** Accepted but no delivery receipt within this long: treated as lost. */
+  /** Accepted but no delivery receipt within this long: ask the provider, then treat as lost. */
   deliveryTimeoutMs: number;
   /** Send attempts on one channel before falling back to the next. */
   maxAttempts: number;
@@ -27,6 +33,8 @@ export interface IncidentInput {
   incidentId: string;
   siteIds: string[];
   delivery?: DeliveryPolicy;
+  /** Set when the workflow continues as new: where it was. */
+  resume?: IncidentSnapshot;
 }
 
 export interface ResolveInput {
@@ -38,10 +46,15 @@ export interface IncidentStatus {
   phase: IncidentPhase;
   recipients: number;
   sent: Record<MessageKind, number>;
-  failed: Record<MessageKind, number>;
+  failed: number;
   retried: number;
   fellBack: number;
   resolveRequested: boolean;
+}
+
+interface IncidentSnapshot extends IncidentStatus {
+  resolveAt?: string;
+  resolveNote?: string;
 }
 
 export const statusQuery = defineQuery<IncidentStatus>('status');
@@ -49,7 +62,7 @@ export const statusQuery = defineQuery<IncidentStatus>('status');
 export const resolveUpdate = defineUpdate<IncidentStatus, [ResolveInput]>('resolve');
 
 const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '1 minute',
   // A provider outage must delay notices, never drop them: retry without a limit, with backoff.
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: ['IncidentNotFound'] },
@@ -59,30 +72,38 @@ const acts = proxyActivities<Activities>({
 class IncidentState {
   phase: IncidentPhase = 'detected';
   recipients = 0;
-  sent: Record<MessageKind, number> = { outage: 0, restored: 0 };
-  failed: Record<MessageKind, number> = { outage: 0, restored: 0 };
+  sent: Record<MessageKind, number> = { outage: 0, restored: 0, 'outage-restored': 0 };
+  failed = 0;
   retried = 0;
   fellBack = 0;
-  resolveNote?: string;
   resolveRequested = false;
+  resolveAt?: string;
+  resolveNote?: string;
 
-  constructor(readonly incidentId: string) {}
+  constructor(readonly incidentId: string, from?: IncidentSnapshot) {
+    if (from) Object.assign(this, { ...from, sent: { ...from.sent } });
+  }
 
   status(): IncidentStatus {
-    const { incidentId, phase, recipients, resolveRequested, retried, fellBack } = this;
-    return { incidentId, phase, recipients, sent: { ...this.sent }, failed: { ...this.failed }, retried, fellBack, resolveRequested };
+    const { incidentId, phase, recipients, resolveRequested, failed, retried, fellBack } = this;
+    return { incidentId, phase, recipients, sent: { ...this.sent }, failed, retried, fellBack, resolveRequested };
+  }
+
+  snapshot(): IncidentSnapshot {
+    return { ...this.status(), resolveAt: this.resolveAt, resolveNote: this.resolveNote };
   }
 }
 
 export async function incidentWorkflow(input: IncidentInput): Promise<IncidentStatus> {
   const policy = input.delivery ?? DEFAULT_DELIVERY_POLICY;
-  const state = new IncidentState(input.incidentId);
+  const state = new IncidentState(input.incidentId, input.resume);
   setHandler(statusQuery, () => state.status());
   setHandler(
     resolveUpdate,
     (r) => {
       if (!state.resolveRequested) {
         state.resolveRequested = true;
+        state.resolveAt = new Date().toISOString();
         state.resolveNote = r.note;
       }
       return state.status();
@@ -98,52 +119,59 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     state.phase = phase;
     await acts.recordIncidentPhase({ incidentId: input.incidentId, phase, at: new Date().toISOString(), note });
   };
-  const sendAll = async (kind: MessageKind, channel: DeliveryChannel = 'sms') => {
-    for (;;) {
-      const r = await acts.sendNextBatch({ incidentId: input.incidentId, kind, channel, batchSize: policy.batchSize });
-      state.sent[kind] += r.accepted;
-      state.failed[kind] += r.invalid;
-      if (r.remaining === 0) return;
+  /** Hands over to a fresh run when the history grows long (a days-long incident under the watchdog). */
+  const continueIfLong = async () => {
+    const info = workflowInfo();
+    if (info.continueAsNewSuggested || info.historyLength > 5000) {
+      await continueAsNew<typeof incidentWorkflow>({ ...input, resume: state.snapshot() });
     }
   };
   /**
-   * Watches one kind of message until every record is delivered or has given up on every
-   * channel: retries what was not delivered, sends fallbacks. Stops early when `stop()` says so.
+   * Sends what is due, watches what was sent, sleeps until the next due time or watchdog round;
+   * returns when nothing is due, held or in flight any more, or when `stop()` says so.
    */
-  const watch = async (kind: MessageKind, stop: () => boolean) => {
-    const channels = new Set<DeliveryChannel>(['sms']);
-    // Receipts usually arrive within seconds: look early once, then at the policy's pace.
-    let wait = Math.min(5000, policy.sweepEveryMs);
+  const deliver = async (kinds: MessageKind[], stop: () => boolean, onAllSent?: () => Promise<void>) => {
     for (;;) {
+      const r = await acts.sendDue({ incidentId: input.incidentId, kinds, batchSize: policy.batchSize });
+      for (const [kind, n] of Object.entries(r.accepted)) state.sent[kind as MessageKind] += n ?? 0;
+      state.failed += r.invalid;
+      if (r.remaining > 0) continue;
+      const sweep = await acts.sweepAll({ incidentId: input.incidentId, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts });
+      state.retried += sweep.retried;
+      state.fellBack += sweep.fellBack;
+      if (sweep.retried > 0 || sweep.fellBack > 0) continue;
+      if (!sweep.nextDueAt && onAllSent) await onAllSent();
+      if (!sweep.nextDueAt && sweep.inFlight === 0) return;
+      const untilDue = sweep.nextDueAt ? Math.max(0, Date.parse(sweep.nextDueAt) - new Date().getTime()) : Infinity;
+      const wait = Math.min(untilDue, sweep.inFlight > 0 ? policy.sweepEveryMs : Infinity);
       if (await condition(stop, wait)) return;
-      wait = policy.sweepEveryMs;
-      let again = false;
-      for (const channel of channels) {
-        const r = await acts.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts });
-        state.retried += r.retried;
-        state.fellBack += r.fellBack;
-        for (const c of r.fallbackChannels) channels.add(c);
-        if (r.retried > 0 || r.fellBack > 0 || r.inFlight > 0) again = true;
-      }
-      if (!again) return;
-      for (const channel of channels) await sendAll(kind, channel);
+      await continueIfLong();
     }
   };
 
-  await enter('detected');
-  await enter('notifying');
-  const audience = await acts.snapshotAudience({ incidentId: input.incidentId, siteIds: input.siteIds });
-  state.recipients = audience.recipients;
-  await sendAll('outage');
-  await enter('notified');
-
-  // Until resolved, keep the outage notices' promise: retry and fall back as needed.
-  await watch('outage', () => state.resolveRequested);
-  await condition(() => state.resolveRequested);
-  await enter('resolving', state.resolveNote);
-  await acts.planRestorationNotices({ incidentId: input.incidentId });
-  for (const channel of ['sms', 'voice', 'email'] as DeliveryChannel[]) await sendAll('restored', channel);
-  await watch('restored', () => false);
+  if (!input.resume) {
+    await enter('detected');
+    const plan = await acts.planNotices({ incidentId: input.incidentId });
+    state.recipients = plan.planned;
+    await enter('notifying', plan.firstDueAt ? `first notices due at ${plan.firstDueAt}` : 'nobody to notify');
+  }
+  if (!state.resolveRequested && state.phase !== 'resolving') {
+    // Until resolved: send as notices fall due (after the grace delay, after quiet hours), retry, fall back.
+    await deliver(['outage'], () => state.resolveRequested, async () => {
+      if (state.phase === 'notifying') await enter('notified');
+    });
+    await condition(() => state.resolveRequested);
+  }
+  if (state.phase !== 'resolving') {
+    await enter('resolving', state.resolveNote);
+    await acts.prepareResolution({ incidentId: input.incidentId, at: state.resolveAt! });
+  }
+  await deliver(['restored', 'outage-restored'], () => false);
   await enter('resolved');
+  // The billed stage: what its messages cost goes to the ledger and the incident (runs started before it skip it).
+  if (patched('billed-stage')) {
+    await acts.billIncident({ incidentId: input.incidentId });
+    await enter('billed');
+  }
   return state.status();
 }

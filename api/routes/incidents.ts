@@ -41,6 +41,8 @@ const incidentSummary = {
     affectedSiteIds: { type: 'array', items: { type: 'string' } },
     areas: { type: 'array', items: { type: 'string' } },
     openedAt: { type: 'string', format: 'date-time' },
+    endedAt: { type: 'string', format: 'date-time' },
+    rulesVersion: { type: 'string' },
     resolvedAt: { type: 'string', format: 'date-time' },
     workflowId: { type: 'string' },
   },
@@ -51,7 +53,11 @@ const incidentDetail = {
   properties: {
     ...incidentSummary.properties,
     timeline: { type: 'array', items: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, phase: { type: 'string' }, note: { type: 'string' } } } },
-    deliveries: { type: 'object', additionalProperties: { type: 'object', additionalProperties: { type: 'integer' } }, description: 'Messages by kind, then by state' },
+    deliveries: {
+      type: 'object',
+      additionalProperties: { type: 'object', additionalProperties: { type: 'object', additionalProperties: { type: 'integer' } } },
+      description: 'Messages by channel, then kind (outage, restored, outage-restored), then state',
+    },
     live: {
       type: 'object',
       nullable: true,
@@ -60,8 +66,29 @@ const incidentDetail = {
         phase: { type: 'string' },
         recipients: { type: 'integer' },
         sent: { type: 'object', additionalProperties: { type: 'integer' } },
-        failed: { type: 'object', additionalProperties: { type: 'integer' } },
+        failed: { type: 'integer' },
+        retried: { type: 'integer' },
+        fellBack: { type: 'integer' },
         resolveRequested: { type: 'boolean' },
+      },
+    },
+    cost: {
+      type: 'object',
+      description: 'What its messages cost at the providers, from the billed stage on (see /v1/billing/reports/incidents)',
+      properties: {
+        billedAt: { type: 'string', format: 'date-time' },
+        period: { type: 'string', description: 'The month (YYYY-MM, Italian time) its cost counts towards' },
+        channels: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              channel: { type: 'string' }, currency: { type: 'string' }, messages: { type: 'integer' }, units: { type: 'integer', description: 'SMS parts on sms' },
+              amountMicros: { type: 'integer' }, amountCents: { type: 'integer' }, fromReceipts: { type: 'integer' }, fromRateTable: { type: 'integer' }, unpriced: { type: 'integer' }, ledgerKey: { type: 'string' },
+            },
+          },
+        },
+        totals: { type: 'array', items: { type: 'object', properties: { currency: { type: 'string' }, amountMicros: { type: 'integer' }, amountCents: { type: 'integer' } } } },
       },
     },
   },
@@ -123,7 +150,7 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
   }, async (req) => {
     const incident = await getIncident(req.params.id);
     let live: IncidentStatus | null = null;
-    if (incident.phase !== 'resolved') {
+    if (incident.phase !== 'resolved' && incident.phase !== 'billed') {
       try {
         live = await temporal.workflow.getHandle(incident.workflowId).query(statusQuery);
       } catch {

@@ -123,7 +123,9 @@ export const ingestRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const integration = req.validationError ? undefined : integrations.find(req.params.source, req.params.integration);
     const token = presentedToken(req.headers, req.query ?? {});
-    const authenticated = integration !== undefined && token !== undefined && secretsEqual(token.token, integration.token);
+    // An ingest API key bound to this integration (verified by api/plugins/auth.ts) stands for its token.
+    const keyed = integration !== undefined && req.apiKey?.role === 'ingest' && req.apiKey.integration === `${integration.source}/${integration.name}`;
+    const authenticated = keyed || (integration !== undefined && token !== undefined && secretsEqual(token.token, integration.token));
     const raw: RawDelivery = { body: body.toString('utf8'), contentType: req.headers['content-type'] ?? '', headers: keptHeaders(req, integration) };
 
     const refuse = async (err: IngestError): Promise<never> => {
@@ -148,7 +150,7 @@ export const ingestRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     if (!integration) {
       return refuse(new IngestError('unknown_integration', `No integration ${req.params.source}/${req.params.integration} is configured: the URL is /v1/ingest/<source>/<name>, with source one of ${ALERT_SOURCES.join(', ')} and a name from the integrations file.`));
     }
-    if (!token) return refuse(new IngestError('bad_token', 'No token: send it as "Authorization: Bearer <token>", as the Basic auth password, in X-Avviso-Token, or as ?token='));
+    if (!token && !keyed) return refuse(new IngestError('bad_token', 'No token: send it as "Authorization: Bearer <token>", as the Basic auth password, in X-Avviso-Token, or as ?token='));
     if (!authenticated) return refuse(new IngestError('bad_token', `The token does not match integration ${integration.source}/${integration.name}.`));
     if (integration.signature) {
       const problem = signatureProblem(integration.signature, body, req.headers, receivedAt);

@@ -1,6 +1,8 @@
 /**
- * The public status page, free and without sign-up: what is down now, then what happened in the
- * last 30 days, from the posts the status channel writes (channels/status-feed.ts).
+ * The public status page, free and without sign-up: the state of each area, what is down now,
+ * the planned maintenance, then what happened in the last 30 days, from the posts the status
+ * channel writes (channels/status-feed.ts). It shows areas, titles and the public texts only — no
+ * subscriber, no site id, no phone number (a number typed into a text is hidden as well).
  * - `GET /status`: a self-contained HTML page (no scripts, no external assets);
  * - `GET /status.json`: the same, for programs;
  * - `GET /status/feed.atom`, `GET /status/feed.rss`: one entry per update, for feed readers.
@@ -22,6 +24,8 @@ export interface StatusPageOptions {
   timeZone?: string;
   /** How far back resolved incidents are shown (default 30 days). */
   days?: number;
+  /** Every area of the network, so the page can say which are fine too (default: only the affected ones). */
+  areas?: () => Promise<string[]>;
 }
 
 const WORDS = {
@@ -33,6 +37,12 @@ const WORDS = {
     noneRecent: (days: number) => `Nessun disservizio negli ultimi ${days} giorni.`,
     open: 'In corso',
     resolved: 'Risolto',
+    planned: 'Programmata',
+    byArea: 'Stato per zona',
+    areaState: { outage: 'Disservizio in corso', maintenance: 'Manutenzione programmata', ok: 'Regolare' } as Record<AreaState, string>,
+    maintenance: 'Manutenzioni programmate',
+    noneMaintenance: 'Nessuna manutenzione programmata.',
+    hidden: '[numero nascosto]',
     areas: 'Zone',
     updated: 'Pagina aggiornata',
     times: (tz: string) => `Orari nel fuso ${tz}.`,
@@ -47,6 +57,12 @@ const WORDS = {
     noneRecent: (days: number) => `No incidents in the last ${days} days.`,
     open: 'Ongoing',
     resolved: 'Resolved',
+    planned: 'Planned',
+    byArea: 'Status by area',
+    areaState: { outage: 'Outage', maintenance: 'Planned maintenance', ok: 'Operational' } as Record<AreaState, string>,
+    maintenance: 'Planned maintenance',
+    noneMaintenance: 'No maintenance planned.',
+    hidden: '[number hidden]',
     areas: 'Areas',
     updated: 'Page updated',
     times: (tz: string) => `Times in ${tz}.`,
@@ -55,9 +71,13 @@ const WORDS = {
   },
 } as const;
 
+type AreaState = 'outage' | 'maintenance' | 'ok';
+
 /** A post as the public sees it: one language, no internal fields. */
 export interface PublicPost {
   id: string;
+  /** Maintenance when its first update announced one. */
+  kind: 'outage' | 'maintenance';
   title: string;
   state: StatusPost['state'];
   areas: string[];
@@ -71,30 +91,44 @@ export interface PublicPost {
 export interface StatusView {
   language: Language;
   generatedAt: string;
+  /** Open outages. */
   current: PublicPost[];
+  /** Open maintenance (announced, or under way). */
+  maintenance: PublicPost[];
+  /** Resolved outages and completed maintenance of the last days. */
   recent: PublicPost[];
+  /** Each area, the worst first: outage, maintenance, ok. */
+  areas: { name: string; state: AreaState }[];
 }
 
 function pick(texts: Partial<Record<Language, string>>, lang: Language): string | undefined {
   return texts[lang] ?? texts[lang === 'it' ? 'en' : 'it'];
 }
 
+/** Public texts never carry a phone number, even one typed into an incident's title. */
+export function hidePhoneNumbers(text: string, lang: Language): string {
+  return text.replace(/(\+|00)\d[\d .-]{6,}\d/g, WORDS[lang].hidden);
+}
+
 function publicPost(p: StatusPost, lang: Language): PublicPost {
   const label = (u: StatusUpdate) => WORDS[lang].kinds[u.kind] ?? u.kind;
+  const kind = p.updates[0]?.kind === 'maintenance' ? 'maintenance' : 'outage';
+  const fallbackTitle = `${WORDS[lang].kinds[kind]}${p.areas.length ? `: ${p.areas.join(', ')}` : ''}`;
   return {
     id: p._id,
-    title: pick(p.title, lang) ?? (p.areas.length ? `${WORDS[lang].kinds.outage}: ${p.areas.join(', ')}` : WORDS[lang].kinds.outage!),
+    kind,
+    title: hidePhoneNumbers(pick(p.title, lang) ?? fallbackTitle, lang),
     state: p.state,
     areas: p.areas,
     openedAt: p.openedAt.toISOString(),
     updatedAt: p.updatedAt.toISOString(),
     ...(p.resolvedAt ? { resolvedAt: p.resolvedAt.toISOString() } : {}),
-    updates: [...p.updates].reverse().map((u) => ({ id: u.id, at: u.at.toISOString(), kind: u.kind, label: label(u), text: pick(u.text, lang) ?? '' })),
+    updates: [...p.updates].reverse().map((u) => ({ id: u.id, at: u.at.toISOString(), kind: u.kind, label: label(u), text: hidePhoneNumbers(pick(u.text, lang) ?? '', lang) })),
   };
 }
 
-/** Open posts of any age, and the others updated within `days`. */
-async function loadView(posts: Collection<StatusPost>, lang: Language, days: number, now: Date): Promise<StatusView> {
+/** Open posts of any age, and the others updated within `days`; every known area with its state. */
+async function loadView(posts: Collection<StatusPost>, lang: Language, days: number, now: Date, knownAreas: string[]): Promise<StatusView> {
   const since = new Date(now.getTime() - days * 86_400_000);
   const found = await posts
     .find({ $or: [{ state: 'open' }, { updatedAt: { $gte: since } }] })
@@ -102,11 +136,20 @@ async function loadView(posts: Collection<StatusPost>, lang: Language, days: num
     .limit(500)
     .toArray();
   const view = found.map((p) => publicPost(p, lang));
+  const current = view.filter((p) => p.state === 'open' && p.kind === 'outage');
+  const maintenance = view.filter((p) => p.state === 'open' && p.kind === 'maintenance');
+  const state = new Map<string, AreaState>(knownAreas.map((a) => [a, 'ok']));
+  for (const p of maintenance) for (const a of p.areas) state.set(a, 'maintenance');
+  for (const p of current) for (const a of p.areas) state.set(a, 'outage');
+  const rank: Record<AreaState, number> = { outage: 0, maintenance: 1, ok: 2 };
+  const areas = [...state].map(([name, s]) => ({ name, state: s })).sort((a, b) => rank[a.state] - rank[b.state] || a.name.localeCompare(b.name, 'it'));
   return {
     language: lang,
     generatedAt: now.toISOString(),
-    current: view.filter((p) => p.state === 'open'),
+    current,
+    maintenance,
     recent: view.filter((p) => p.state !== 'open'),
+    areas,
   };
 }
 
@@ -121,7 +164,7 @@ body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif
 header,main,footer{max-width:46rem;margin:0 auto;padding:1rem}
 header{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:baseline;gap:.5rem}
 h1{font-size:1.5rem;margin:0} h2{font-size:1.15rem;margin:1.5rem 0 .5rem} h3{font-size:1.05rem;margin:0}
-nav a{margin-left:.75rem;color:#0b5cad}
+nav{display:flex;flex-wrap:wrap;gap:.75rem} nav a{color:#0b5cad}
 .ok{background:#e3f4e8;border-left:4px solid #1e7d3a;padding:.75rem 1rem;border-radius:4px}
 .none{color:#5f6368}
 article{background:#fff;border-radius:6px;padding:1rem;margin:.75rem 0;box-shadow:0 1px 2px rgba(0,0,0,.08)}
@@ -129,6 +172,11 @@ article.open{border-left:4px solid #c5221f} article.resolved{border-left:4px sol
 .badge{display:inline-block;font-size:.8rem;font-weight:600;padding:0 .5rem;border-radius:1rem;margin-left:.5rem}
 .open .badge{background:#fce8e6;color:#a50e0e} .resolved .badge{background:#e6f4ea;color:#137333}
 .areas{color:#5f6368;margin:.25rem 0 .5rem}
+ul.zones{list-style:none;padding:0;margin:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:.5rem}
+ul.zones li{background:#fff;border-radius:6px;padding:.5rem .75rem;display:flex;justify-content:space-between;gap:.5rem;box-shadow:0 1px 2px rgba(0,0,0,.08);border-left:4px solid #1e7d3a}
+ul.zones li.outage{border-left-color:#c5221f} ul.zones li.maintenance{border-left-color:#b06000}
+ul.zones .state{font-size:.85rem;color:#5f6368} ul.zones .outage .state{color:#a50e0e;font-weight:600}
+article.maintenance{border-left:4px solid #b06000} .maintenance .badge{background:#fef7e0;color:#8a4b00}
 ol{list-style:none;padding:0;margin:0} li{border-top:1px solid #eee;padding:.5rem 0}
 time,.label{font-size:.85rem;color:#5f6368} .label{font-weight:600;margin-left:.5rem}
 li p{margin:.25rem 0 0}
@@ -139,8 +187,9 @@ function renderPost(p: PublicPost, lang: Language, when: (iso: string) => string
   const updates = p.updates
     .map((u) => `<li><time datetime="${u.at}">${escapeHtml(when(u.at))}</time><span class="label">${escapeHtml(u.label)}</span><p>${escapeHtml(u.text)}</p></li>`)
     .join('');
-  return `<article id="inc-${escapeHtml(p.id)}" class="${p.state}">
-<h3>${escapeHtml(p.title)}<span class="badge">${p.state === 'open' ? w.open : w.resolved}</span></h3>
+  const planned = p.state === 'open' && p.kind === 'maintenance';
+  return `<article id="inc-${escapeHtml(p.id)}" class="${planned ? 'maintenance' : p.state}" data-state="${p.state}">
+<h3>${escapeHtml(p.title)}<span class="badge">${planned ? w.planned : p.state === 'open' ? w.open : w.resolved}</span></h3>
 ${p.areas.length ? `<p class="areas">${w.areas}: ${escapeHtml(p.areas.join(', '))}</p>` : ''}
 <ol>${updates}</ol>
 </article>`;
@@ -167,10 +216,16 @@ export function renderStatusPage(view: StatusView, opts: { siteName: string; tim
 <body>
 <header><h1>${escapeHtml(title)}</h1><nav><a href="/status?lang=${other}" hreflang="${other}">${w.other}</a><a href="/status/feed.atom?lang=${lang}">Atom</a><a href="/status/feed.rss?lang=${lang}">RSS</a><a href="/status.json?lang=${lang}">JSON</a></nav></header>
 <main>
-<section><h2>${w.current}</h2>
+${view.areas.length ? `<section id="areas"><h2>${w.byArea}</h2>
+<ul class="zones">${view.areas.map((a) => `<li class="${a.state}"><span class="zone">${escapeHtml(a.name)}</span><span class="state">${w.areaState[a.state]}</span></li>`).join('')}</ul>
+</section>` : ''}
+<section id="current"><h2>${w.current}</h2>
 ${view.current.length ? view.current.map((p) => renderPost(p, lang, when)).join('\n') : `<p class="ok">${w.noneCurrent}</p>`}
 </section>
-<section><h2>${w.recent(opts.days)}</h2>
+<section id="maintenance"><h2>${w.maintenance}</h2>
+${view.maintenance.length ? view.maintenance.map((p) => renderPost(p, lang, when)).join('\n') : `<p class="none">${w.noneMaintenance}</p>`}
+</section>
+<section id="recent"><h2>${w.recent(opts.days)}</h2>
 ${view.recent.length ? view.recent.map((p) => renderPost(p, lang, when)).join('\n') : `<p class="none">${w.noneRecent(opts.days)}</p>`}
 </section>
 </main>
@@ -196,7 +251,7 @@ function buildFeed(view: StatusView, opts: { publicUrl: string; siteName: string
     copyright: opts.siteName,
     feedLinks: { atom: `${opts.publicUrl}/status/feed.atom?lang=${lang}`, rss: `${opts.publicUrl}/status/feed.rss?lang=${lang}` },
   });
-  const entries = [...view.current, ...view.recent]
+  const entries = [...view.current, ...view.maintenance, ...view.recent]
     .flatMap((p) => p.updates.map((u) => ({ p, u })))
     .sort((a, b) => b.u.at.localeCompare(a.u.at))
     .slice(0, 100);
@@ -229,6 +284,7 @@ const publicPostSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' },
+    kind: { type: 'string', enum: ['outage', 'maintenance'] },
     title: { type: 'string' },
     state: { type: 'string', enum: ['open', 'resolved'] },
     areas: { type: 'array', items: { type: 'string' } },
@@ -251,7 +307,14 @@ export const statusPageRoutes: FastifyPluginAsync<StatusPageOptions> = async (ap
   const timeZone = opts.timeZone ?? 'Europe/Rome';
   const days = opts.days ?? 30;
   const publicUrl = opts.publicUrl.replace(/\/+$/, '');
-  const view = (q: { lang?: string }) => loadView(opts.posts, language(q), days, new Date());
+  // The network's areas change rarely: read them at most once a minute.
+  let known: { at: number; areas: Promise<string[]> } | undefined;
+  const knownAreas = (): Promise<string[]> => {
+    if (!opts.areas) return Promise.resolve([]);
+    if (!known || Date.now() - known.at > 60_000) known = { at: Date.now(), areas: opts.areas().catch(() => []) };
+    return known.areas;
+  };
+  const view = async (q: { lang?: string }) => loadView(opts.posts, language(q), days, new Date(), await knownAreas());
 
   // Everyone may look, and a flood of readers during an outage should mostly hit caches.
   app.addHook('onSend', async (_req, reply) => {
@@ -265,12 +328,19 @@ export const statusPageRoutes: FastifyPluginAsync<StatusPageOptions> = async (ap
   app.get<{ Querystring: { lang?: string } }>('/status.json', {
     schema: {
       tags: ['status'],
-      summary: 'Current incidents and those of the last 30 days',
+      summary: 'The state of each area, current outages, planned maintenance, and those of the last 30 days',
       querystring: langQuery,
       response: {
         200: {
           type: 'object',
-          properties: { language: { type: 'string' }, generatedAt: { type: 'string', format: 'date-time' }, current: { type: 'array', items: publicPostSchema }, recent: { type: 'array', items: publicPostSchema } },
+          properties: {
+            language: { type: 'string' },
+            generatedAt: { type: 'string', format: 'date-time' },
+            areas: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, state: { type: 'string', enum: ['outage', 'maintenance', 'ok'] } } } },
+            current: { type: 'array', items: publicPostSchema },
+            maintenance: { type: 'array', items: publicPostSchema },
+            recent: { type: 'array', items: publicPostSchema },
+          },
         },
       },
     },

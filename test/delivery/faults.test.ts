@@ -53,18 +53,18 @@ describe('delivery under provider faults', () => {
     // Resolve only once every outage notice is delivered: the restoration must follow it.
     await eventually('all outage notices delivered', async () => {
       const d = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
-      return d.outage?.delivered === SUBSCRIBERS ? true : undefined;
+      return d.sms?.outage?.delivered === SUBSCRIBERS ? true : undefined;
     }, 120_000);
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
     const done = await eventually('resolved', async () => {
       const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
-      return r.phase === 'resolved' ? r : undefined;
+      return r.phase === 'billed' ? r : undefined;
     }, 120_000).catch(async (err) => {
       const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
       const stuck = await stack.store.deliveries.find({ incidentId: id, kind: 'restored', state: { $ne: 'delivered' } }).limit(3).toArray();
       throw new Error(`${(err as Error).message}\n${JSON.stringify({ phase: r.phase, deliveries: r.deliveries, live: r.live, stuck }, null, 1)}`);
     });
-    assert.deepEqual(done.deliveries, { outage: { delivered: SUBSCRIBERS }, restored: { delivered: SUBSCRIBERS } });
+    assert.deepEqual(done.deliveries.sms, { outage: { delivered: SUBSCRIBERS }, restored: { delivered: SUBSCRIBERS } });
 
     const inbox = await stack.inbox();
     let resends = 0;
@@ -86,7 +86,7 @@ describe('delivery under provider faults', () => {
 
     // The report of the attempts: what the records and the simulator say happened.
     const stats = (await (await fetch(`${stack.simUrl}/control/stats`)).json()) as Record<string, unknown>;
-    const attempts = await stack.store.deliveries.aggregate<{ _id: number; n: number }>([{ $group: { _id: '$attempts', n: { $sum: 1 } } }, { $sort: { _id: 1 } }]).toArray();
+    const attempts = await stack.store.deliveries.aggregate<{ _id: number; n: number }>([{ $match: { channel: 'sms' } }, { $group: { _id: '$attempts', n: { $sum: 1 } } }, { $sort: { _id: 1 } }]).toArray();
     console.log(`fault drill: ${SUBSCRIBERS} subscribers x 2 notices; resends after undelivered: ${resends}; records by attempts: ${attempts.map((a) => `${a._id}:${a.n}`).join(' ')}; simulator: ${JSON.stringify(stats)}`);
     assert.ok(resends > 0, 'the fault mix did make some messages undelivered');
     const sends = (stats as { requests: { message: { total: number; tooManyRequests: number; serverErrors: Record<string, number>; droppedBeforeAccept: number; droppedAfterAccept: number } } }).requests.message;

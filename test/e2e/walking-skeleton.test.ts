@@ -35,7 +35,8 @@ describe('walking skeleton: incident to SMS', () => {
     const expected = phonesOf(['C-1005', 'C-1007']);
     assert.deepEqual(notified.affectedSiteIds, ['ap-lodi-02-a', 'tower-lodi-02']);
     assert.deepEqual(notified.areas, ['Lodi Vecchio']);
-    assert.equal(notified.deliveries.outage.planned ?? 0, 0);
+    assert.equal(notified.deliveries.sms.outage.planned ?? 0, 0);
+    assert.match(notified.rulesVersion, /^[0-9a-f]{12}$/, 'the incident pinned its rules');
 
     let inbox = await stack.inbox();
     assert.deepEqual(Object.keys(inbox).sort(), expected, 'only the affected paying subscribers get an SMS');
@@ -51,9 +52,9 @@ describe('walking skeleton: incident to SMS', () => {
 
     const done = await eventually('the incident to be resolved', async () => {
       const r = await call(stack, 'GET', `/v1/incidents/${id}`);
-      return r.body.phase === 'resolved' ? r.body : undefined;
+      return r.body.phase === 'billed' ? r.body : undefined;
     });
-    assert.deepEqual(done.timeline.map((t: { phase: string }) => t.phase), ['detected', 'notifying', 'notified', 'resolving', 'resolved']);
+    assert.deepEqual(done.timeline.map((t: { phase: string }) => t.phase), ['detected', 'notifying', 'notified', 'resolving', 'resolved', 'billed']);
     assert.ok(done.resolvedAt);
 
     inbox = await stack.inbox();
@@ -69,14 +70,16 @@ describe('walking skeleton: incident to SMS', () => {
     const counts = await eventually('delivery receipts', async () => {
       const r = await call(stack, 'GET', `/v1/incidents/${id}`);
       const d = r.body.deliveries;
-      return d.outage?.delivered === 2 && d.restored?.delivered === 2 ? d : undefined;
+      return d.sms?.outage?.delivered === 2 && d.sms?.restored?.delivered === 2 ? d : undefined;
     });
-    assert.deepEqual(counts, { outage: { delivered: 2 }, restored: { delivered: 2 } });
+    assert.deepEqual(counts.sms, { outage: { delivered: 2 }, restored: { delivered: 2 } });
+    // The free public channel: the status feed got the outage and the restoration, in both languages.
+    assert.deepEqual(counts.status, { outage: { delivered: 2 }, restored: { delivered: 2 } });
 
     // Resolving again is harmless and sends nothing more.
     const again = await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
     assert.equal(again.status, 202);
-    assert.equal(again.body.phase, 'resolved');
+    assert.equal(again.body.phase, 'billed');
   });
 
   test('an English-speaking subscriber upstream gets English; the same key opens the same incident once', async () => {
@@ -92,13 +95,16 @@ describe('walking skeleton: incident to SMS', () => {
     await eventually('notified', async () => ((await call(stack, 'GET', `/v1/incidents/${first.body.id}`)).body.phase === 'notified' ? true : undefined));
     const inbox = await stack.inbox();
     const english = DEMO_SUBSCRIBERS.find((s) => s._id === 'C-1004')!.phones[0]!;
-    const outage = inbox[english]!.filter((m) => /Outage notice/.test(m.text));
+    const outage = inbox[english]!.filter((m) => /^Outage: internet is down in Lodi/.test(m.text));
     assert.equal(outage.length, 1, 'one outage SMS, in English, despite three triggers');
-    // tower-lodi-01 feeds everything in Lodi: C-1001, C-1002 (ap-lodi-01-a), C-1004, and Lodi Vecchio's payers.
-    const lodi = phonesOf(['C-1001', 'C-1002', 'C-1004', 'C-1005', 'C-1007']);
-    for (const phone of lodi) assert.ok(inbox[phone]!.some((m) => /Lodi, Lodi Vecchio/.test(m.text)), `${phone} told of the Lodi outage`);
+    // tower-lodi-01 feeds everything in Lodi: C-1001, C-1002 (ap-lodi-01-a), C-1004, and Lodi
+    // Vecchio's payers; each text names the reader's own area.
+    const told = async () => (await stack.store.deliveries.find({ incidentId: first.body.id, channel: 'sms', kind: 'outage' }).toArray()).map((d) => d.subscriberId).sort();
+    assert.deepEqual(await told(), ['C-1001', 'C-1002', 'C-1004', 'C-1005', 'C-1007']);
+    for (const phone of phonesOf(['C-1001', 'C-1002'])) assert.ok(inbox[phone]!.some((m) => /guasto: internet interrotto a Lodi dalle/.test(m.text)), `${phone} told of the Lodi outage`);
+    for (const phone of phonesOf(['C-1005', 'C-1007'])) assert.equal(inbox[phone]!.filter((m) => /guasto/.test(m.text)).length, 2, `${phone}: one notice per incident`);
     for (const phone of phonesOf(['C-1003', 'C-1006', 'C-2001', 'C-2002', 'C-2003'])) {
-      assert.ok(!inbox[phone]?.some((m) => /Lodi, Lodi Vecchio/.test(m.text)), `${phone} must not be told`);
+      assert.ok(!inbox[phone]?.some((m) => /guasto/.test(m.text)), `${phone} must not be told`);
     }
     await call(stack, 'POST', `/v1/incidents/${first.body.id}/resolve`, {});
   });
@@ -140,7 +146,9 @@ describe('walking skeleton: incident to SMS', () => {
     assert.ok(doc.body.paths['/v1/incidents/{id}/resolve'].post);
     const docs = await fetch(`${stack.apiUrl}/docs/`);
     assert.equal(docs.status, 200);
-    const health = await call(stack, 'GET', '/healthz');
-    assert.deepEqual(health.body, { ok: true, mongodb: 'ok', temporal: 'ok' });
+    const ready = await call(stack, 'GET', '/readyz');
+    assert.equal(ready.status, 200);
+    assert.equal(ready.body.mongodb, 'ok');
+    assert.equal(ready.body.temporal, 'ok');
   });
 });

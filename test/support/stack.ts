@@ -7,6 +7,14 @@ import type { FastifyInstance } from 'fastify';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { buildApp, type AppDeps } from '../../api/app';
 import { buildDeliveryDeps } from '../../worker/delivery-deps';
+import { RulesHolder } from '../../rules';
+import { createChannels } from '../../channels';
+import { statusFeedCollections } from '../../channels/status-feed';
+import { rulesResolver } from '../../store/rule-versions';
+import path from 'node:path';
+
+/** The end-to-end tests' rules (those of `avviso dev`): the service as sold, without grace delay or quiet hours. */
+export const TEST_RULES = path.join(__dirname, '..', '..', 'rules', 'dev');
 import { createLogger } from '../../domain/log';
 import { startSimulator, type SimulatorOptions } from '../../sim/plivo-simulator';
 import type { DeliveryPolicy } from '../../workflows/incident';
@@ -14,6 +22,7 @@ import { PlivoSmsChannel } from '../../channels/sms-plivo';
 import { createWorker } from '../../worker/worker';
 import { freePort } from '../../dev/process';
 import { isolatedEnv, type IsolatedEnv } from './env';
+import { createApiKey } from '../../store/api-keys';
 
 export const SIM_AUTH_ID = 'MATESTSIMULATOR000001';
 export const SIM_AUTH_TOKEN = 'test-simulator-token';
@@ -34,6 +43,10 @@ export interface TestStack extends IsolatedEnv {
   worker: Worker;
   /** What each phone received, in order, from the simulator's own record. */
   inbox(): Promise<Record<string, InboxMessage[]>>;
+  /** An admin API key, which `call` sends unless told otherwise. */
+  adminKey: string;
+  /** Makes another API key (role operator, viewer, admin, or ingest with an integration). */
+  createKey(role: string, opts?: { name?: string; integration?: string; rateLimitPerMinute?: number }): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -43,8 +56,12 @@ export interface TestStackOptions {
   deliveryPolicy?: DeliveryPolicy;
   /** Faults and other settings for the simulator. */
   simulator?: Partial<SimulatorOptions>;
+  /** Rule file or folder; the test rules (no grace delay, no quiet hours) by default. */
+  rulesPath?: string;
   /** Monitoring integrations for the ingest routes (default: the integrations file). */
   integrations?: AppDeps['integrations'];
+  /** API key limits (default: no practical rate limit, so that polling tests are not throttled). */
+  access?: AppDeps['access'];
 }
 
 let runtimeInstalled = false;
@@ -58,9 +75,13 @@ function quietTemporalRuntime(): void {
 export async function startTestStack(testFile: string, opts: TestStackOptions = {}): Promise<TestStack> {
   quietTemporalRuntime();
   const env = await isolatedEnv(testFile);
+  const createKey = async (role: string, o: { name?: string; integration?: string; rateLimitPerMinute?: number } = {}) =>
+    (await createApiKey(env.store, { name: o.name ?? `test ${role}`, role, integration: o.integration, rateLimitPerMinute: o.rateLimitPerMinute, createdBy: 'test' })).key;
+  const adminKey = await createKey('admin');
   const sim = await startSimulator({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 20, ...opts.simulator });
   const apiPort = await freePort();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const rules = await RulesHolder.open({ path: opts.rulesPath ?? TEST_RULES });
   const replies = new PlivoSmsChannel({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso' });
   const api = await buildApp({
     store: env.store,
@@ -68,9 +89,11 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     taskQueue: env.taskQueue,
     publicUrl: apiUrl,
     plivoAuthToken: SIM_AUTH_TOKEN,
+    rules,
     deliveryPolicy: opts.deliveryPolicy,
     integrations: opts.integrations,
     applyReceiptsEveryMs: 100,
+    access: { rateLimitPerMinute: 1_000_000, ...opts.access },
     replySms: async (to, text) => void (await replies.send([{ deliveryId: 'reply', to, text, language: 'it' }])),
   });
   await api.listen({ host: '127.0.0.1', port: apiPort });
@@ -82,6 +105,8 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     deps: buildDeliveryDeps({
       store: env.store,
       logger,
+      rules: rulesResolver(env.store, rules),
+      otherChannels: Object.fromEntries(createChannels({}, { statusFeed: statusFeedCollections(env.store.db) })),
       publicUrl: apiUrl,
       plivo: { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: 0, messagesPerSecond: 0, queueSeconds: 600, ...opts.plivoLimits },
     }),
@@ -95,6 +120,8 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     simUrl: sim.url,
     api,
     worker,
+    adminKey,
+    createKey,
     async inbox() {
       const res = await fetch(`${sim.url}/inbox.json`);
       return ((await res.json()) as { phones: Record<string, InboxMessage[]> }).phones;
@@ -112,11 +139,17 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
   };
 }
 
-/** JSON over HTTP against the test API. */
-export async function call(stack: TestStack, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+/**
+ * JSON over HTTP against the test API, with the stack's admin key unless `opts.key` says another
+ * (null: no key) or the headers carry their own Authorization or X-Api-Key.
+ */
+export async function call(stack: TestStack, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, opts: { key?: string | null } = {}) {
+  const key = opts.key === undefined ? stack.adminKey : opts.key;
+  const own = Object.keys(headers).some((h) => ['authorization', 'x-api-key'].includes(h.toLowerCase()));
+  const auth: Record<string, string> = key && !own ? { authorization: `Bearer ${key}` } : {};
   const res = await fetch(stack.apiUrl + path, {
     method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    headers: body === undefined ? { ...auth, ...headers } : { 'content-type': 'application/json', ...auth, ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();

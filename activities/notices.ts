@@ -1,0 +1,171 @@
+/**
+ * Who is told what, when: the rules' decisions turned into delivery records.
+ *
+ * `planNotices` runs once per incident: it walks the affected sites and every site they feed,
+ * asks the incident's pinned rules about each subscriber there (grouped: the engine runs once
+ * per distinct combination of facts), and plans one record per recipient and channel with its
+ * due time (grace delay, then quiet hours). The records are the audience snapshot: planning
+ * again adds nothing, so a retried activity cannot change who is told.
+ *
+ * `prepareResolution` runs when service is back: notices still waiting in the grace delay are
+ * cancelled; notices held or still being retried become one combined outage-and-restored
+ * message; everyone whose outage notice went out gets the restoration notice (after quiet hours).
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Store } from '../store/db';
+import type { Delivery, DeliveryChannel, Language, Subscriber } from '../domain/types';
+import { downstreamSites } from '../store/network';
+import { planAll, transition, type PlanInput } from '../store/deliveries';
+import type { RulesResolver } from '../store/rule-versions';
+import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type SubscriberFacts } from '../rules';
+import type { Logger } from '../domain/log';
+
+export interface NoticeDeps {
+  store: Store;
+  rules: RulesResolver;
+  logger: Logger;
+}
+
+export interface PlanResult {
+  sites: number;
+  subscribers: number;
+  planned: number;
+  /** The earliest time a planned notice falls due (ISO), or null when nobody is to be told. */
+  firstDueAt: string | null;
+}
+
+/** Languages the public status feed is written in. */
+const FEED_LANGUAGES: Language[] = ['it', 'en'];
+
+export function incidentFacts(incident: { _id: string; kind: 'outage' | 'maintenance'; severity: IncidentFacts['severity']; source: string; areas: string[]; affectedSiteIds?: string[]; siteIds: string[]; openedAt: Date; title: string }): IncidentFacts {
+  return {
+    id: incident._id,
+    kind: incident.kind,
+    severity: incident.severity,
+    source: incident.source,
+    areas: incident.areas,
+    siteIds: incident.affectedSiteIds ?? incident.siteIds,
+    openedAt: incident.openedAt.toISOString(),
+    title: incident.title,
+  };
+}
+
+function subscriberFacts(s: Subscriber, area: string | undefined): SubscriberFacts {
+  const extra = s as Subscriber & { quietHours?: string; email?: string };
+  const channels: SubscriberFacts['channels'] = ['sms', 'voice', ...(extra.email ? (['email'] as const) : [])];
+  return {
+    id: s._id,
+    paidSms: s.smsAlerts.active && !s.optedOut,
+    language: s.language,
+    segment: s.segment,
+    siteId: s.siteId,
+    area,
+    channels,
+    ...(extra.quietHours ? { quietHours: extra.quietHours } : {}),
+  };
+}
+
+function recipientsOn(channel: string, s: Subscriber): string[] {
+  if (channel === 'sms' || channel === 'voice') return s.phones;
+  const email = (s as Subscriber & { email?: string }).email;
+  return channel === 'email' && email ? [email] : [];
+}
+
+export function createNoticeActivities(deps: NoticeDeps) {
+  const { store, logger } = deps;
+
+  async function loadIncident(incidentId: string) {
+    const incident = await store.incidents.findOne({ _id: incidentId });
+    if (!incident) throw ApplicationFailure.create({ type: 'IncidentNotFound', message: `incident ${incidentId} is not in the database`, nonRetryable: true });
+    return incident;
+  }
+
+  return {
+    async planNotices(input: { incidentId: string }): Promise<PlanResult> {
+      const incident = await loadIncident(input.incidentId);
+      const rules = await deps.rules(incident.rulesVersion);
+      const sites = await downstreamSites(store, incident.siteIds);
+      const affected = sites.map((s) => s._id);
+      const areaOf = new Map(sites.map((s) => [s._id, s.area]));
+      const areas = [...new Set(sites.map((s) => s.area))].sort();
+      await store.incidents.updateOne({ _id: incident._id }, { $set: { areas, affectedSiteIds: affected } });
+      const facts = incidentFacts({ ...incident, areas, affectedSiteIds: affected });
+      // Decided as of the opening, so that a retry, hours later, decides the same.
+      const decider = rules.decider(facts, { at: incident.openedAt });
+      let subscribers = 0;
+      let firstDue: number | null = null;
+      const due = (d: Date) => (firstDue = firstDue === null ? d.getTime() : Math.min(firstDue, d.getTime()));
+
+      async function* inputs(): AsyncIterable<PlanInput> {
+        const cursor = store.subscribers.find({ siteId: { $in: affected } }).sort({ _id: 1 });
+        for await (const s of cursor) {
+          subscribers++;
+          const sf = subscriberFacts(s, areaOf.get(s.siteId));
+          const decision = decider.known(sf) ?? (await decider.decide(sf));
+          if (!decision.notify) continue;
+          for (const plan of decision.notices) {
+            const when = firstNoticeTime(plan, facts, incident!.openedAt);
+            for (const to of recipientsOn(plan.channel, s)) {
+              due(when.sendAt);
+              yield {
+                incidentId: incident!._id, kind: 'outage', subscriberId: s._id, channel: plan.channel as DeliveryChannel, to, language: decision.language as Language,
+                templateSet: plan.templateSet, area: sf.area, notBefore: when.sendAt, graceEndsAt: when.plannedAt, hold: plan.hold, restoration: plan.restoration,
+              };
+            }
+          }
+        }
+        // The free public channel: one status post per incident, in each language.
+        const feed = (await decider.incident()).feed;
+        if (feed) {
+          const at = new Date(incident!.openedAt.getTime() + feed.graceSeconds * 1000);
+          for (const language of FEED_LANGUAGES) {
+            due(at);
+            yield { incidentId: incident!._id, kind: 'outage', subscriberId: `public-${language}`, channel: 'status', to: 'public', language, templateSet: feed.templateSet, notBefore: at, graceEndsAt: at, restoration: feed.restoration };
+          }
+        }
+      }
+      const r = await planAll(store, inputs(), new Date());
+      logger.info({ incidentId: incident._id, rules: rules.version, sites: affected.length, subscribers, recipients: r.recipients, planned: r.planned }, 'notices planned');
+      // On a repeat nothing new is planned; the due time still comes from the records.
+      if (r.planned === 0) {
+        const next = await store.deliveries.find({ incidentId: incident._id, kind: 'outage', state: 'planned' }, { projection: { notBefore: 1 } }).sort({ notBefore: 1 }).limit(1).toArray();
+        firstDue = next[0]?.notBefore ? next[0].notBefore.getTime() : null;
+      }
+      return { sites: affected.length, subscribers, planned: r.recipients, firstDueAt: firstDue === null ? null : new Date(firstDue).toISOString() };
+    },
+
+    async prepareResolution(input: { incidentId: string; at: string }): Promise<{ cancelled: number; combined: number; restored: number }> {
+      const at = new Date(input.at);
+      const incident = await loadIncident(input.incidentId);
+      if (!incident.endedAt) await store.incidents.updateOne({ _id: incident._id, endedAt: { $exists: false } }, { $set: { endedAt: at } });
+      const now = new Date();
+      const afterQuietHours = (d: Delivery) => holdUntil((d.hold ?? null) as HoldWindow | null, at) ?? undefined;
+      const follow = (d: Delivery, kind: 'restored' | 'outage-restored'): PlanInput => ({
+        incidentId: d.incidentId, kind, subscriberId: d.subscriberId, channel: d.channel, to: d.to, language: d.language,
+        templateSet: d.templateSet, area: d.area, hold: d.hold, notBefore: afterQuietHours(d),
+      });
+
+      // Not yet read by anyone: waiting (grace, quiet hours, a retry) or reported not delivered.
+      const waiting = await store.deliveries.find({ incidentId: incident._id, kind: 'outage', state: { $in: ['planned', 'undelivered', 'failed'] }, invalidRecipient: { $ne: true } }).toArray();
+      // Resolved within the grace delay: a blip costs nothing.
+      const inGrace = waiting.filter((d) => d.attempts === 0 && d.graceEndsAt && d.graceEndsAt > at);
+      const cancelled = await transition(store, { _id: { $in: inGrace.map((d) => d._id) }, state: 'planned' }, 'expired', now, 'cancelled: resolved within the grace delay');
+      for (const state of ['planned', 'undelivered', 'failed'] as const) {
+        const ids = waiting.filter((d) => d.state === state && !inGrace.includes(d)).map((d) => d._id);
+        if (ids.length) await transition(store, { _id: { $in: ids }, state }, 'expired', now, 'replaced by one combined outage-and-restored message');
+      }
+      // Held by quiet hours, or being retried: one message instead of two, never "restored" before "down".
+      const graceIds = new Set(inGrace.map((d) => d._id));
+      const toCombine = waiting.filter((d) => !graceIds.has(d._id));
+      const combined = (await planAll(store, toCombine.map((d) => follow(d, 'outage-restored')), now)).planned;
+
+      async function* reached(): AsyncIterable<PlanInput> {
+        const cursor = store.deliveries.find({ incidentId: incident!._id, kind: 'outage', state: { $in: ['accepted', 'sent', 'delivered'] }, restoration: { $ne: false } }).sort({ _id: 1 });
+        for await (const d of cursor) yield follow(d, 'restored');
+      }
+      const restored = (await planAll(store, reached(), now)).planned;
+      logger.info({ incidentId: incident._id, cancelled, combined, restored }, 'resolution planned');
+      return { cancelled, combined, restored };
+    },
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * Fan-out benchmark: an outage on a tower with N paying subscribers, from the API call to the last
+ * outage SMS accepted by the Plivo simulator, then from resolve to the last restoration SMS; side
+ * by side, in the same run, a plain script that sends the same N messages through the same SDK to
+ * the same simulator in bulk requests of 1,000 with no durability. Prints a table with the ratio
+ * and writes JSON to bench/results/fanout-<timestamp>.json.
+ *
+ *   npm run bench:fanout -- --n 4000
+ *
+ * Everything is real and on loopback: a Temporal dev server and FerretDB started here (temporary
+ * folder, free ports), the simulator without artificial limits, the API and one worker in this
+ * process. The worker's peak memory is this process's peak RSS (API, worker and simulator together).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { Client } from 'plivo';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { buildApp } from '../api/app';
+import { freePort, type ManagedProcess } from '../dev/process';
+import { PROJECT_ROOT, startFerretDb, startTemporalDevServer } from '../dev/services';
+import { connectStore } from '../store/db';
+import { connectTemporal } from '../temporal/client';
+import { startSimulator } from '../sim/plivo-simulator';
+import { createWorker, bundleWorkflows } from '../worker/worker';
+import { buildDeliveryDeps } from '../worker/delivery-deps';
+import { RulesHolder } from '../rules';
+import { rulesResolver } from '../store/rule-versions';
+import { createLogger } from '../domain/log';
+import type { Subscriber } from '../domain/types';
+import { createApiKey } from '../store/api-keys';
+import { createChannels } from '../channels';
+import { statusFeedCollections } from '../channels/status-feed';
+
+const { values: args } = parseArgs({ options: { n: { type: 'string', default: '4000' } } });
+const N = Number(args.n);
+if (!Number.isInteger(N) || N < 1) throw new Error('--n must be a positive whole number');
+const AUTH_ID = 'MABENCHSIMULATOR00001';
+const AUTH_TOKEN = 'bench-simulator-token';
+
+/** An admin key for this run's API (the API answers nothing without one). */
+async function benchKey(store: Awaited<ReturnType<typeof connectStore>>): Promise<string> {
+  return (await createApiKey(store, { name: 'bench', role: 'operator', createdBy: 'bench' })).key;
+}
+
+const phone = (i: number) => `+39347${String(3000000 + i).padStart(7, '0')}`;
+
+async function waitForAccepted(simUrl: string, total: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const stats = (await (await fetch(`${simUrl}/control/stats`)).json()) as { messages: { accepted: number } };
+    if (stats.messages.accepted >= total) return;
+    if (Date.now() > deadline) throw new Error(`only ${stats.messages.accepted} of ${total} messages accepted after ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'avviso-bench-fanout-'));
+  const servers: ManagedProcess[] = [];
+  try {
+    const [tPort, fPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    servers.push(await startTemporalDevServer({ port: tPort, output: 'ignore' }));
+    servers.push(await startFerretDb({ port: fPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }));
+    const store = await connectStore(`mongodb://127.0.0.1:${fPort}/`, 'bench');
+    const temporal = await connectTemporal({ address: `127.0.0.1:${tPort}`, namespace: 'default', taskQueue: 'bench' });
+    const sim = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 50 });
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const rules = await RulesHolder.open({ path: path.join(PROJECT_ROOT, 'rules', 'dev') });
+    const app = await buildApp({ store, temporal, taskQueue: 'bench', publicUrl: apiUrl, plivoAuthToken: AUTH_TOKEN, rules, deliveryPolicy: { deliveryTimeoutMs: 600_000, maxAttempts: 3, sweepEveryMs: 1000 } });
+    await app.listen({ host: '127.0.0.1', port: apiPort });
+    const plivo = { authId: AUTH_ID, authToken: AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: 0, messagesPerSecond: 0, queueSeconds: 600 };
+    const { worker, connection } = await createWorker({
+      temporal: { address: `127.0.0.1:${tPort}`, namespace: 'default', taskQueue: 'bench' },
+      workflowBundle: await bundleWorkflows(),
+      deps: buildDeliveryDeps({ store, plivo, publicUrl: apiUrl, logger: createLogger('bench', 'warn'), rules: rulesResolver(store, rules), otherChannels: Object.fromEntries(createChannels({}, { statusFeed: statusFeedCollections(store.db) })) }),
+    });
+    const running = worker.run();
+
+    await store.sites.insertOne({ _id: 'tower-bench', name: 'Bench tower', area: 'Borgo Bench', uplink: null });
+    const subs: Subscriber[] = Array.from({ length: N }, (_, i) => ({ _id: `B-${String(i).padStart(6, '0')}`, name: `S${i}`, phones: [phone(i)], language: 'it', siteId: 'tower-bench', segment: 'residential', smsAlerts: { active: true }, optedOut: false }));
+    for (let i = 0; i < subs.length; i += 5000) await store.subscribers.insertMany(subs.slice(i, i + 5000));
+
+    // The plain sender: same SDK, same simulator, bulk requests of 1,000, nothing stored.
+    await fetch(`${sim.url}/inbox`, { method: 'DELETE' });
+    const client = new Client(AUTH_ID, AUTH_TOKEN, { url: `${sim.url}/v1/Account/${AUTH_ID}` });
+    let t = performance.now();
+    for (let i = 0; i < N; i += 1000) await client.messages.create('Avviso', subs.slice(i, i + 1000).map((s) => s.phones[0]!.slice(1)), 'Avviso guasto: internet interrotto a Borgo Bench. Vi avviseremo al ripristino.');
+    const plainMs = performance.now() - t;
+    await fetch(`${sim.url}/inbox`, { method: 'DELETE' });
+    await fetch(`${sim.url}/control/stats`, { method: 'DELETE' });
+
+    // Avviso: the API call, the workflow, the audience, the rules, the records, the SDK.
+    const auth: Record<string, string> = { authorization: `Bearer ${await benchKey(store)}` };
+    t = performance.now();
+    const opened = await fetch(`${apiUrl}/v1/incidents`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ siteIds: ['tower-bench'] }) });
+    if (opened.status !== 202) throw new Error(`opening the incident answered ${opened.status}: ${await opened.text()}`);
+    const { id } = (await opened.json()) as { id: string };
+    // Two status-feed posts (it, en) go to our own database, not to Plivo.
+    await waitForAccepted(sim.url, N, 30 * 60_000);
+    const outageMs = performance.now() - t;
+    t = performance.now();
+    await fetch(`${apiUrl}/v1/incidents/${id}/resolve`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{}' });
+    await waitForAccepted(sim.url, 2 * N, 30 * 60_000);
+    const restoreMs = performance.now() - t;
+    const history = await temporal.workflow.getHandle(`incident:${id}`).fetchHistory();
+    const peakRssMb = process.resourceUsage().maxRSS / 1024;
+
+    const result = {
+      n: N, at: new Date().toISOString(),
+      plainSenderSeconds: +(plainMs / 1000).toFixed(2),
+      avvisoOutageSeconds: +(outageMs / 1000).toFixed(2),
+      avvisoRestorationSeconds: +(restoreMs / 1000).toFixed(2),
+      outageMessagesPerSecond: Math.round(N / (outageMs / 1000)),
+      ratioToPlain: +(outageMs / plainMs).toFixed(2),
+      peakRssMb: Math.round(peakRssMb),
+      historyEvents: history.events?.length ?? 0,
+    };
+    console.log(`\nfan-out, ${N} paying subscribers (simulator without limits)`);
+    console.table({
+      'plain SDK sender': { seconds: result.plainSenderSeconds, 'msg/s': Math.round(N / (plainMs / 1000)) },
+      'Avviso outage': { seconds: result.avvisoOutageSeconds, 'msg/s': result.outageMessagesPerSecond },
+      'Avviso restoration': { seconds: result.avvisoRestorationSeconds, 'msg/s': Math.round(N / (restoreMs / 1000)) },
+    });
+    console.log(`ratio Avviso/plain (outage): ${result.ratioToPlain}x; peak RSS ${result.peakRssMb} MB; workflow history ${result.historyEvents} events`);
+    mkdirSync(path.join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
+    const file = path.join(PROJECT_ROOT, 'bench', 'results', `fanout-${result.at.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify(result, null, 2));
+    console.log(`written to ${path.relative(PROJECT_ROOT, file)}`);
+
+    worker.shutdown();
+    await running;
+    await connection.close();
+    await app.close();
+    await sim.close();
+    await rules.close();
+    await temporal.connection.close();
+    await store.close();
+  } finally {
+    await Promise.all(servers.map((s) => s.stop(5000)));
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,55 @@
+/**
+ * Replay: the recorded histories of real incident runs (test/replay/histories/) must replay
+ * against the current workflow code without a determinism error. A change to workflow logic that
+ * running incidents would trip on fails here: guard it with `patched()` and keep the old history.
+ *
+ * Recording new histories (after a deliberate, patched change):
+ *   AVVISO_RECORD_HISTORIES=1 node bin/avviso.js test test/replay/replay.test.ts
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { TOOL_PATHS } from '../../dev/services';
+
+const run = promisify(execFile);
+import { loadDemoDataIfEmpty } from '../../store/demo';
+import { eventually, sharedServers } from '../support/env';
+import { call, startTestStack } from '../support/stack';
+
+const DIR = path.join(__dirname, 'histories');
+
+test('recorded incident histories replay against the current workflow code', { skip: !!process.env.AVVISO_RECORD_HISTORIES }, async () => {
+  const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+  assert.ok(files.length > 0, 'there are recorded histories to replay');
+  const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(readFileSync(path.join(DIR, f), 'utf8'))) }));
+  const failures: string[] = [];
+  for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: sharedServers().workflowBundlePath }, replayName: 'avviso-replay' }, histories)) {
+    if (r.error) failures.push(`${r.workflowId}: ${r.error.message}`);
+  }
+  assert.deepEqual(failures, []);
+});
+
+test('record histories of typical incidents', { skip: !process.env.AVVISO_RECORD_HISTORIES }, async () => {
+  const stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 } });
+  try {
+    await loadDemoDataIfEmpty(stack.store);
+    const record = async (name: string, siteIds: string[]) => {
+      const opened = await call(stack, 'POST', '/v1/incidents', { siteIds });
+      const id = opened.body.id;
+      await eventually('notified', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined));
+      await call(stack, 'POST', `/v1/incidents/${id}/resolve`, { note: 'recorded' });
+      await eventually('over', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'billed' ? true : undefined));
+      // The CLI's JSON export is the format the Temporal UI downloads and historyFromJSON reads.
+      const { stdout } = await run(TOOL_PATHS.temporal, ['workflow', 'show', '--workflow-id', `incident:${id}`, '--address', sharedServers().temporalAddress, '--output', 'json'], { maxBuffer: 64 * 1024 * 1024 });
+      writeFileSync(path.join(DIR, `${name}.json`), JSON.stringify(JSON.parse(stdout), null, 1));
+    };
+    await record('incident-open-notify-resolve', ['tower-lodi-02']);
+  } finally {
+    await stack.stop();
+  }
+});
