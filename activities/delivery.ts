@@ -63,8 +63,10 @@ const ALL_CHANNELS: DeliveryChannel[] = ['status', 'sms', 'voice', 'email', 'web
 export interface SendDueResult {
   accepted: Partial<Record<MessageKind, number>>;
   invalid: number;
-  /** Due messages left for the next call (the time budget ran out). */
+  /** Due messages left for the next call (the time budget ran out, or a send failed). */
   remaining: number;
+  /** When a send failed after others went out: wait this long before the next call. */
+  retryAfterMs?: number;
 }
 
 export interface SweepAllResult {
@@ -262,7 +264,19 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
               total.remaining += await countDue(store, { incidentId: input.incidentId, kind, channel }, new Date());
               break;
             }
-            const r = await api.sendNextBatch({ incidentId: input.incidentId, kind, channel, batchSize: input.batchSize });
+            let r: SendBatchResult;
+            try {
+              r = await api.sendNextBatch({ incidentId: input.incidentId, kind, channel, batchSize: input.batchSize });
+            } catch (err) {
+              // With progress made, hand back instead of failing the whole call: Temporal's backoff
+              // grows with every failed attempt of one activity, and one failed batch in twenty
+              // must not make the next ones wait ten seconds each.
+              const progress = Object.values(total.accepted).some((n) => (n ?? 0) > 0);
+              if (!progress || !(err instanceof ApplicationFailure) || err.nonRetryable) throw err;
+              total.remaining += Math.max(1, await countDue(store, { incidentId: input.incidentId, kind, channel }, new Date()));
+              total.retryAfterMs = Math.max(1000, Number(err.nextRetryDelay ?? 0) || 0);
+              return total;
+            }
             total.accepted[kind] = (total.accepted[kind] ?? 0) + r.accepted;
             total.invalid += r.invalid;
             if (r.remaining === 0) break;

@@ -15,6 +15,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Store } from '../store/db';
 import type { Delivery, DeliveryChannel, Language, Subscriber } from '../domain/types';
 import { downstreamSites } from '../store/network';
+import { smsAlertsInForce } from '../store/audience';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
 import type { RulesResolver } from '../store/rule-versions';
 import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type SubscriberFacts } from '../rules';
@@ -50,12 +51,13 @@ export function incidentFacts(incident: { _id: string; kind: 'outage' | 'mainten
   };
 }
 
-function subscriberFacts(s: Subscriber, area: string | undefined): SubscriberFacts {
+function subscriberFacts(s: Subscriber, area: string | undefined, at: Date): SubscriberFacts {
   const extra = s as Subscriber & { quietHours?: string; email?: string };
   const channels: SubscriberFacts['channels'] = ['sms', 'voice', ...(extra.email ? (['email'] as const) : [])];
   return {
     id: s._id,
-    paidSms: s.smsAlerts.active && !s.optedOut,
+    // Judged at the incident's opening: a retry, or a change of plan since, gives the same answer.
+    paidSms: smsAlertsInForce(s, at) && !s.optedOut,
     language: s.language,
     segment: s.segment,
     siteId: s.siteId,
@@ -100,7 +102,7 @@ export function createNoticeActivities(deps: NoticeDeps) {
         const cursor = store.subscribers.find({ siteId: { $in: affected } }).sort({ _id: 1 });
         for await (const s of cursor) {
           subscribers++;
-          const sf = subscriberFacts(s, areaOf.get(s.siteId));
+          const sf = subscriberFacts(s, areaOf.get(s.siteId), incident!.openedAt);
           const decision = decider.known(sf) ?? (await decider.decide(sf));
           if (!decision.notify) continue;
           for (const plan of decision.notices) {

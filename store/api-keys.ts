@@ -28,8 +28,6 @@ export interface ApiKeyDoc {
   createdBy: string;
   revokedAt?: Date;
   revokedBy?: string;
-  /** Updated at most once a minute per API process. */
-  lastUsedAt?: Date;
 }
 
 /** A key as shown to people: everything but the hash. */
@@ -43,6 +41,7 @@ export interface ApiKeyInfo {
   createdBy: string;
   revokedAt?: Date;
   revokedBy?: string;
+  /** From `api_key_uses`, updated at most once a minute per API process. */
   lastUsedAt?: Date;
 }
 
@@ -131,7 +130,8 @@ export async function ensureApiKey(store: Store, key: string, input: Omit<NewApi
 
 export async function listApiKeys(store: Store, opts: { includeRevoked?: boolean } = {}): Promise<ApiKeyInfo[]> {
   const docs = await store.apiKeys.find(opts.includeRevoked ? {} : { revokedAt: { $exists: false } }).sort({ createdAt: 1, _id: 1 }).toArray();
-  return docs.map(info);
+  const uses = new Map((await store.apiKeyUses.find({ _id: { $in: docs.map((d) => d._id) } }).toArray()).map((u) => [u._id, u.lastUsedAt]));
+  return docs.map((d) => ({ ...info(d), ...(uses.get(d._id) ? { lastUsedAt: uses.get(d._id) } : {}) }));
 }
 
 export async function getApiKey(store: Store, id: string): Promise<ApiKeyInfo | null> {
@@ -168,6 +168,15 @@ export async function verifyApiKey(store: Store, presented: string): Promise<Api
   };
 }
 
+/**
+ * Records that a key was used. Not on the key's own document: FerretDB writes an update back whole,
+ * so an update racing a revocation there could bring the key back to life.
+ */
 export async function touchApiKey(store: Store, id: string, at: Date): Promise<void> {
-  await store.apiKeys.updateOne({ _id: id }, { $set: { lastUsedAt: at } });
+  try {
+    await store.apiKeyUses.updateOne({ _id: id }, { $set: { lastUsedAt: at } }, { upsert: true });
+  } catch (err) {
+    // Two first uses at once: the other one recorded it.
+    if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+  }
 }

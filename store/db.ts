@@ -49,6 +49,8 @@ export interface Store {
   rejectedPayloads: Collection<RejectedPayloadDoc>;
   /** API keys (store/api-keys.ts), hashed; and the audit log of every change made through the API (insert-only). */
   apiKeys: Collection<ApiKeyDoc>;
+  /** When each key was last used: apart from the key, so that this frequent write can never undo a revocation. */
+  apiKeyUses: Collection<{ _id: string; lastUsedAt: Date }>;
   auditLog: Collection<AuditEntry>;
   /** Billing (store/ledger.ts): the append-only ledger of charges and costs, and each month's run. */
   ledger: Collection<LedgerEntry>;
@@ -78,6 +80,7 @@ export async function connectStore(uri: string, dbName: string): Promise<Store> 
     alertIncidents: db.collection<AlertEpisodeDoc>('alert_incidents'),
     rejectedPayloads: db.collection<RejectedPayloadDoc>('rejected_payloads'),
     apiKeys: db.collection<ApiKeyDoc>('api_keys'),
+    apiKeyUses: db.collection<{ _id: string; lastUsedAt: Date }>('api_key_uses'),
     auditLog: db.collection<AuditEntry>('audit_log'),
     ledger: db.collection<LedgerEntry>('ledger'),
     billingRuns: db.collection<BillingRunDoc>('billing_runs'),

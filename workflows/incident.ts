@@ -11,7 +11,7 @@
  * per-recipient state lives in MongoDB (the workflow sees counts only), so its history stays
  * small however many subscribers an incident reaches; a long incident continues as new.
  */
-import { condition, continueAsNew, defineQuery, defineUpdate, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, defineQuery, defineUpdate, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { IncidentPhase, MessageKind } from '../domain/types';
 
@@ -131,11 +131,16 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
    * returns when nothing is due, held or in flight any more, or when `stop()` says so.
    */
   const deliver = async (kinds: MessageKind[], stop: () => boolean, onAllSent?: () => Promise<void>) => {
+    // Receipts usually arrive within seconds: look early once, then at the policy's pace.
+    let look = Math.min(5000, policy.sweepEveryMs);
     for (;;) {
       const r = await acts.sendDue({ incidentId: input.incidentId, kinds, batchSize: policy.batchSize });
       for (const [kind, n] of Object.entries(r.accepted)) state.sent[kind as MessageKind] += n ?? 0;
       state.failed += r.invalid;
-      if (r.remaining > 0) continue;
+      if (r.remaining > 0) {
+        if (r.retryAfterMs) await sleep(r.retryAfterMs);
+        continue;
+      }
       const sweep = await acts.sweepAll({ incidentId: input.incidentId, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts });
       state.retried += sweep.retried;
       state.fellBack += sweep.fellBack;
@@ -143,7 +148,8 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       if (!sweep.nextDueAt && onAllSent) await onAllSent();
       if (!sweep.nextDueAt && sweep.inFlight === 0) return;
       const untilDue = sweep.nextDueAt ? Math.max(0, Date.parse(sweep.nextDueAt) - new Date().getTime()) : Infinity;
-      const wait = Math.min(untilDue, sweep.inFlight > 0 ? policy.sweepEveryMs : Infinity);
+      const wait = Math.min(untilDue, sweep.inFlight > 0 ? look : Infinity);
+      if (sweep.inFlight > 0) look = policy.sweepEveryMs;
       if (await condition(stop, wait)) return;
       await continueIfLong();
     }

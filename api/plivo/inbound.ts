@@ -25,7 +25,7 @@ export const plivoInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps)
 
   async function areaStatus(subscribers: Subscriber[]): Promise<{ areas: string[]; openIncidents: number }> {
     const siteIds = [...new Set(subscribers.map((s) => s.siteId))];
-    const open = await store.incidents.find({ affectedSiteIds: { $in: siteIds }, phase: { $ne: 'resolved' } }, { projection: { areas: 1 } }).toArray();
+    const open = await store.incidents.find({ affectedSiteIds: { $in: siteIds }, phase: { $nin: ['resolved', 'billed'] } }, { projection: { areas: 1 } }).toArray();
     return { areas: [...new Set(open.flatMap((i) => i.areas))].sort(), openIncidents: open.length };
   }
 

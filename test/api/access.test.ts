@@ -177,6 +177,7 @@ describe('access control', () => {
 
     const temp = await call(stack, 'POST', '/v1/keys', { name: 'temp', role: 'viewer' });
     assert.equal((await call(stack, 'GET', '/v1/sites', undefined, {}, { key: temp.body.key })).status, 200);
+    await eventually('the key\'s last use', async () => ((await call(stack, 'GET', '/v1/keys')).body.items.find((k: { id: string }) => k.id === temp.body.id)?.lastUsedAt ? true : undefined));
     const revoked = await call(stack, 'DELETE', `/v1/keys/${temp.body.id}`);
     assert.equal(revoked.status, 200);
     assert.ok(revoked.body.revokedAt);

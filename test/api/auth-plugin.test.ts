@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { authPlugin } from '../../api/plugins/auth';
 import { installErrorHandler } from '../../api/errors';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
-import { createApiKey, ensureApiKey, listApiKeys, revokeApiKey, verifyApiKey } from '../../store/api-keys';
+import { createApiKey, ensureApiKey, listApiKeys, revokeApiKey, touchApiKey, verifyApiKey } from '../../store/api-keys';
 import { apiKeySecretMatches, hashApiKeySecret, parseApiKey, presentedApiKey, roleAllows } from '../../domain/api-keys';
 import { summarizeBody } from '../../store/audit-log';
 
@@ -82,6 +82,14 @@ test('keys: parsed, hashed and compared in constant time; revoked keys and wrong
   await assert.rejects(createApiKey(env.store, { name: 'x', role: 'root', createdBy: 'test' }), /role must be one of admin, operator, viewer, ingest/);
   await assert.rejects(createApiKey(env.store, { name: 'x', role: 'ingest', integration: 'nosuchtool/noc', createdBy: 'test' }), /<source>\/<name>/);
   await assert.rejects(createApiKey(env.store, { name: 'x', role: 'viewer', integration: 'alertmanager/noc', createdBy: 'test' }), /Only ingest keys/);
+});
+
+test('a revocation sticks even while the key is being used (FerretDB updates are not atomic)', async () => {
+  for (let i = 0; i < 10; i++) {
+    const { key, info } = await createApiKey(env.store, { name: `busy ${i}`, role: 'operator', createdBy: 'test' });
+    await Promise.all([...Array.from({ length: 5 }, () => touchApiKey(env.store, info.id, new Date())), revokeApiKey(env.store, info.id, 'test')]);
+    assert.equal((await verifyApiKey(env.store, key)).ok, false, `key ${i} stays revoked`);
+  }
 });
 
 test('AVVISO_ADMIN_KEY: made once, kept, replaced when the secret changes, brought back when revoked', async () => {
