@@ -54,12 +54,12 @@ describe('delivery under provider faults', () => {
     await eventually('all outage notices delivered', async () => {
       const d = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
       return d.sms?.outage?.delivered === SUBSCRIBERS ? true : undefined;
-    }, 120_000);
+    }, 300_000);
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
     const done = await eventually('resolved', async () => {
       const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
       return r.phase === 'billed' ? r : undefined;
-    }, 120_000).catch(async (err) => {
+    }, 300_000).catch(async (err) => {
       const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
       const stuck = await stack.store.deliveries.find({ incidentId: id, kind: 'restored', state: { $ne: 'delivered' } }).limit(3).toArray();
       throw new Error(`${(err as Error).message}\n${JSON.stringify({ phase: r.phase, deliveries: r.deliveries, live: r.live, stuck }, null, 1)}`);
