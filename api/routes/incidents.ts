@@ -7,19 +7,13 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from '../app';
 import { ApiError } from '../errors';
-import type { Incident, IncidentKind, Severity } from '../../domain/types';
+import type { Incident } from '../../domain/types';
 import { deliveryCounts } from '../../store/incidents';
 import { statusQuery, type IncidentStatus } from '../../workflows/incident';
-import { createIncidentService, IncidentInputError } from '../../services/incidents';
+import { createIncidentService, IncidentInputError, type OpenIncidentInput } from '../../services/incidents';
 
-interface OpenBody {
-  siteIds: string[];
-  kind?: IncidentKind;
-  severity?: Severity;
-  title?: string;
-  source?: string;
-  key?: string;
-}
+/** The body is what the service takes. */
+type OpenBody = OpenIncidentInput;
 
 const incidentIdParam = {
   type: 'object',
