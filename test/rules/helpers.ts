@@ -21,9 +21,10 @@ export function templateSet(name = 'standard', indent = '  '): string {
 
 export const TEMPLATES_FILE = `templates:\n${templateSet()}\n`;
 
-/** Writes `files` (name to text) into a new folder; returns the folder. */
+/** Writes `files` (name to text) into a new folder; returns the folder. Under the harness's own
+ * temporary folder when there is one, which it removes at the end of the run. */
 export function writeRules(files: Record<string, string>): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'avviso-rules-'));
+  const dir = mkdtempSync(path.join(process.env.AVVISO_TEST_TMP ?? tmpdir(), 'avviso-rules-'));
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     writeFileSync(path.join(dir, name), text);
