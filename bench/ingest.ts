@@ -26,6 +26,7 @@ import { parseIntegrations } from '../ingest/integrations';
 import { connectStore } from '../store/db';
 import { DEMO_SITES, loadDemoDataIfEmpty } from '../store/demo';
 import { connectTemporal } from '../temporal/client';
+import { mulberry32 } from '../domain/prng';
 
 const TOKEN = 'bench-token-alertmanager';
 
@@ -46,15 +47,8 @@ for (const [name, v] of Object.entries({ requests: REQUESTS, concurrency: CONCUR
 }
 if (DISTINCT > REQUESTS) throw new Error('--distinct cannot exceed --requests');
 
-/** A small seeded PRNG (mulberry32), so that two runs post the same storm. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so that two runs post the same storm. */
+const prng = mulberry32;
 
 function alertPayload(n: number, tag: string): string {
   const device = DEMO_SITES[n % DEMO_SITES.length]!._id;

@@ -3,18 +3,10 @@
  * tests: deterministic for a given seed, so runs can be compared.
  */
 import type { SubscriberFacts } from './types';
+import { mulberry32 } from '../domain/prng';
 
-/** mulberry32: small, fast and good enough to spread synthetic subscribers. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small, fast and good enough to spread synthetic subscribers. */
+const random = mulberry32;
 
 export interface PopulationOptions {
   siteIds: string[];

@@ -5,19 +5,9 @@
  */
 import { randomInt } from 'node:crypto';
 
-export type Random = () => number;
+import { mulberry32, type Random } from '../domain/prng';
 
-/** mulberry32: tiny, fast, good enough for test traffic; returns floats in [0, 1). */
-export function mulberry32(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32, type Random };
 
 /** FNV-1a, to turn a stream name into a 32-bit salt. */
 function hash32(text: string): number {
