@@ -25,7 +25,7 @@ import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, 
 import type { RulesResolver } from '../store/rule-versions';
 import { messageVariables } from '../rules';
 import { incidentFacts } from './notices';
-import type { Delivery, DeliveryChannel, MessageKind } from '../domain/types';
+import { CLOSING_KINDS, type Delivery, type DeliveryChannel, type Incident, type MessageKind } from '../domain/types';
 import type { Logger } from '../domain/log';
 
 export interface DeliveryDeps {
@@ -169,8 +169,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const byText = new Map<string, Delivery[]>();
       const now = new Date();
       for (const d of records) {
-        const vars = messageVariables(facts, { area: d.area }, incident.endedAt ?? now, incident.endedAt ? { end: incident.endedAt.toISOString() } : {});
-        const text = rules.render(d.templateSet ? { set: d.templateSet, kind: input.kind } : input.kind, d.language, vars).text;
+        const vars = messageVariables(facts, { area: d.area }, incident.endedAt ?? now, endVariables(incident));
+        const kind = d.templateKind ?? (input.kind === 'escalation' ? incident.kind : input.kind);
+        const text = rules.render(d.templateSet ? { set: d.templateSet, kind } : kind, d.language, vars).text;
         byText.set(text, [...(byText.get(text) ?? []), d]);
       }
       const accepted: AcceptedOutcome[] = [];
@@ -185,7 +186,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         Context.current().heartbeat();
         // A call's words are fetched by Plivo from our answer URL while it rings: store them first.
         if (channelName === 'voice') await store.deliveries.updateMany({ _id: { $in: group.map((d) => d._id) } }, { $set: { text } });
-        const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind, areas: incident.areas, openedAt: incident.openedAt.toISOString(), resolves: input.kind !== 'outage' } }));
+        const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind, areas: incident.areas, openedAt: incident.openedAt.toISOString(), resolves: CLOSING_KINDS.includes(input.kind) } }));
         try {
           for (const o of await channel.send(messages)) {
             if (o.outcome === 'accepted') accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
@@ -350,3 +351,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
 }
 
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;
+
+/** The variables only some messages have: the end of an outage, the earlier window of moved maintenance. */
+function endVariables(incident: Incident): { end?: string; previousStart?: string; previousEnd?: string } {
+  return {
+    ...(incident.endedAt ? { end: incident.endedAt.toISOString() } : {}),
+    ...(incident.previousWindow ? { previousStart: incident.previousWindow.startsAt.toISOString(), previousEnd: incident.previousWindow.endsAt.toISOString() } : {}),
+  };
+}

@@ -13,7 +13,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Store } from '../store/db';
-import type { Delivery, DeliveryChannel, Language, Subscriber } from '../domain/types';
+import type { Delivery, DeliveryChannel, Incident, Language, Subscriber } from '../domain/types';
 import { downstreamSites } from '../store/network';
 import { smsAlertsInForce } from '../store/audience';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
@@ -38,7 +38,8 @@ export interface PlanResult {
 /** Languages the public status feed is written in. */
 const FEED_LANGUAGES: Language[] = ['it', 'en'];
 
-export function incidentFacts(incident: { _id: string; kind: 'outage' | 'maintenance'; severity: IncidentFacts['severity']; source: string; areas: string[]; affectedSiteIds?: string[]; siteIds: string[]; openedAt: Date; title: string }): IncidentFacts {
+export function incidentFacts(incident: Pick<Incident, '_id' | 'kind' | 'severity' | 'source' | 'areas' | 'affectedSiteIds' | 'siteIds' | 'openedAt' | 'title' | 'estimatedEnd' | 'window'>): IncidentFacts {
+  const estimatedEnd = incident.window?.endsAt ?? incident.estimatedEnd;
   return {
     id: incident._id,
     kind: incident.kind,
@@ -48,6 +49,8 @@ export function incidentFacts(incident: { _id: string; kind: 'outage' | 'mainten
     siteIds: incident.affectedSiteIds ?? incident.siteIds,
     openedAt: incident.openedAt.toISOString(),
     title: incident.title,
+    ...(estimatedEnd ? { estimatedEnd: estimatedEnd.toISOString() } : {}),
+    ...(incident.window ? { startsAt: incident.window.startsAt.toISOString() } : {}),
   };
 }
 

@@ -104,6 +104,20 @@ export interface Incident {
   openedAt: Date;
   /** When service came back (the resolve request); restoration texts name this time. */
   endedAt?: Date;
+  /** The latest estimate of when service is back (an outage), set by `addUpdate`. */
+  estimatedEnd?: Date;
+  /** Operator updates, newest last: what the `update` messages and the status page say. */
+  updates?: { at: Date; text?: string; estimatedEnd?: Date }[];
+  /** A maintenance's planned window (the `start` and `eta` of its texts). */
+  window?: { startsAt: Date; endsAt: Date };
+  /** A maintenance's window before its last reschedule (`previousStart`/`previousEnd`). */
+  previousWindow?: { startsAt: Date; endsAt: Date };
+  /** Set when it was cancelled (a false alarm, or maintenance called off). */
+  cancelledAt?: Date;
+  /** Incidents that were absorbed into this one by correlation (an upstream site went down). */
+  absorbed?: string[];
+  /** Set on an incident absorbed into another: that one carries on for it. */
+  mergedInto?: string;
   resolvedAt?: Date;
   workflowId: string;
   /** The rule set this incident follows, pinned when it opened (a reload applies to new incidents). */
@@ -112,8 +126,21 @@ export interface Incident {
   cost?: IncidentCost;
 }
 
-/** What a message tells its reader. */
-export type MessageKind = 'outage' | 'restored' | 'outage-restored';
+/**
+ * What a message tells its reader. Outages: `outage`, then `update`s while open, then `restored`
+ * (or one `outage-restored` when the first never went out), or `withdrawn` for a false alarm;
+ * `escalation` is a message to staff. Maintenance: `maintenance` (the notice), `reminder`,
+ * `started`, `completed`, `rescheduled`, `cancelled`.
+ */
+export type MessageKind =
+  | 'outage' | 'update' | 'restored' | 'outage-restored' | 'withdrawn' | 'escalation'
+  | 'maintenance' | 'reminder' | 'started' | 'completed' | 'rescheduled' | 'cancelled';
+
+/** The kinds a template set has texts for: escalation messages read the incident's own kind (`templateKind`). */
+export type TemplateKind = Exclude<MessageKind, 'escalation'>;
+
+/** Kinds that tell the reader the trouble is over (the status feed closes the entry on these). */
+export const CLOSING_KINDS: readonly MessageKind[] = ['restored', 'outage-restored', 'withdrawn', 'completed', 'cancelled'];
 
 /** The channels a message can take (see channels/channel.ts). */
 export type DeliveryChannel = 'sms' | 'voice' | 'email' | 'webhook' | 'status';
@@ -148,6 +175,10 @@ export interface Delivery {
   templateSet?: string;
   /** The subscriber's area (the `area` of the text). */
   area?: string;
+  /** For kinds sent more than once per recipient (updates, reminders, escalation repeats): which one. */
+  round?: number;
+  /** The template kind its words come from when it is not `kind` (staff escalation reads `outage` or `maintenance`). */
+  templateKind?: TemplateKind;
   /** Not sent before this time: the grace delay, or quiet hours holding it until the morning. */
   notBefore?: Date;
   /** The end of the grace delay: resolved before it, the notice is cancelled rather than sent. */

@@ -122,6 +122,11 @@ export class RuleSet {
    * The text of one message. `kind` alone uses the default template set (`defaults.template`). A language the
    * rule set does not have falls back to its default language.
    */
+  /** Whether a template set has a text for this kind (optional kinds, like `withdrawn`, may be absent). */
+  hasTemplate(set: string | undefined, kind: MessageKind): boolean {
+    return this.compiled.templateSets.get(set ?? this.settings.defaultTemplateSet)?.texts.has(kind) ?? false;
+  }
+
   render(ref: MessageKind | TemplateRef, language: string, vars: MessageVariables): RenderedMessage {
     const { set, kind } = typeof ref === 'string' ? { set: this.settings.defaultTemplateSet, kind: ref } : ref;
     const templates = this.compiled.templateSets.get(set);

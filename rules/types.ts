@@ -12,6 +12,7 @@
  *  - while unresolved, an `update` every `updates.everySeconds`, and one when the estimated
  *    restoration time changes if `updates.onEtaChange`; updates respect `hold` too;
  *  - `restored` when the incident resolves, if `restoration` and the first notice was sent;
+ *  - `withdrawn` instead when it is cancelled as a false alarm (optional: a set without it sends `restored`);
  *  - maintenance: `maintenance` as soon as decided (or `noticeBeforeSeconds` before the start),
  *    `reminder` `reminderBeforeSeconds` before the start, `started`/`completed` when enabled,
  *    `rescheduled`/`cancelled` when the work moves or is called off;
@@ -38,7 +39,7 @@ export type Priority = (typeof PRIORITIES)[number];
 
 /** Every kind of message a template set can hold. */
 export const MESSAGE_KINDS = [
-  'outage', 'update', 'restored', 'outage-restored',
+  'outage', 'update', 'restored', 'outage-restored', 'withdrawn',
   'maintenance', 'reminder', 'started', 'completed', 'rescheduled', 'cancelled',
 ] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];

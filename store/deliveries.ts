@@ -8,10 +8,10 @@
  */
 import type { AnyBulkWriteOperation, Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId } from 'mongodb';
 import type { Store } from './db';
-import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber } from '../domain/types';
+import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber, TemplateKind } from '../domain/types';
 
-export function deliveryId(incidentId: string, kind: MessageKind, subscriberId: string, channel: DeliveryChannel, to: string): string {
-  return `${incidentId}|${kind}|${subscriberId}|${channel}:${to}`;
+export function deliveryId(incidentId: string, kind: MessageKind, subscriberId: string, channel: DeliveryChannel, to: string, round?: number): string {
+  return `${incidentId}|${kind}${round !== undefined ? `#${round}` : ''}|${subscriberId}|${channel}:${to}`;
 }
 
 const INSERT_BATCH = 1000;
@@ -58,11 +58,13 @@ export interface PlanInput {
   graceEndsAt?: Date;
   hold?: Delivery['hold'];
   restoration?: boolean;
+  round?: number;
+  templateKind?: TemplateKind;
 }
 
 export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery {
   return {
-    _id: deliveryId(p.incidentId, p.kind, p.subscriberId, p.channel, p.to),
+    _id: deliveryId(p.incidentId, p.kind, p.subscriberId, p.channel, p.to, p.round),
     incidentId: p.incidentId,
     kind: p.kind,
     subscriberId: p.subscriberId,
@@ -78,6 +80,8 @@ export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery 
     ...(p.graceEndsAt ? { graceEndsAt: p.graceEndsAt } : {}),
     ...(p.hold ? { hold: p.hold } : {}),
     ...(p.restoration !== undefined ? { restoration: p.restoration } : {}),
+    ...(p.round !== undefined ? { round: p.round } : {}),
+    ...(p.templateKind ? { templateKind: p.templateKind } : {}),
     history: [{ at: now, state: 'planned', ...(note ? { note } : {}) }],
     createdAt: now,
     updatedAt: now,

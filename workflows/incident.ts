@@ -45,7 +45,7 @@ export interface IncidentStatus {
   incidentId: string;
   phase: IncidentPhase;
   recipients: number;
-  sent: Record<MessageKind, number>;
+  sent: Partial<Record<MessageKind, number>>;
   failed: number;
   retried: number;
   fellBack: number;
@@ -72,7 +72,7 @@ const acts = proxyActivities<Activities>({
 class IncidentState {
   phase: IncidentPhase = 'detected';
   recipients = 0;
-  sent: Record<MessageKind, number> = { outage: 0, restored: 0, 'outage-restored': 0 };
+  sent: Partial<Record<MessageKind, number>> = { outage: 0, restored: 0, 'outage-restored': 0 };
   failed = 0;
   retried = 0;
   fellBack = 0;
@@ -135,7 +135,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     let look = Math.min(5000, policy.sweepEveryMs);
     for (;;) {
       const r = await acts.sendDue({ incidentId: input.incidentId, kinds, batchSize: policy.batchSize });
-      for (const [kind, n] of Object.entries(r.accepted)) state.sent[kind as MessageKind] += n ?? 0;
+      for (const [kind, n] of Object.entries(r.accepted)) state.sent[kind as MessageKind] = (state.sent[kind as MessageKind] ?? 0) + (n ?? 0);
       state.failed += r.invalid;
       if (r.remaining > 0) {
         if (r.retryAfterMs) await sleep(r.retryAfterMs);
