@@ -9,6 +9,7 @@ import { nextDueAt } from '../store/deliveries';
 import type { MessageKind } from '../domain/types';
 import { createDeliveryActivities, type DeliveryDeps } from './delivery';
 import { createNoticeActivities } from './notices';
+import { createIncidentActionActivities } from './incident-actions';
 import { createBillingActivities } from './billing';
 
 export type ActivityDeps = DeliveryDeps;
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createDeliveryActivities(deps),
     ...createNoticeActivities(deps),
+    ...createIncidentActionActivities(deps),
     ...createBillingActivities(deps),
 
     async recordIncidentPhase(input: { incidentId: string; phase: IncidentPhase; at: string; note?: string }): Promise<void> {

@@ -13,12 +13,13 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Store } from '../store/db';
-import type { Delivery, DeliveryChannel, Incident, Language, Subscriber } from '../domain/types';
+import type { Delivery, DeliveryChannel, Incident, Language, Site, Subscriber } from '../domain/types';
+import type { IncidentSchedule } from '../workflows/incident-api';
 import { downstreamSites } from '../store/network';
 import { smsAlertsInForce } from '../store/audience';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
 import type { RulesResolver } from '../store/rule-versions';
-import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type SubscriberFacts } from '../rules';
+import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet, type SubscriberFacts } from '../rules';
 import type { Logger } from '../domain/log';
 
 export interface NoticeDeps {
@@ -33,6 +34,8 @@ export interface PlanResult {
   planned: number;
   /** The earliest time a planned notice falls due (ISO), or null when nobody is to be told. */
   firstDueAt: string | null;
+  /** The rules' timers: periodic updates and staff escalation. */
+  schedule: IncidentSchedule;
 }
 
 /** Languages the public status feed is written in. */
@@ -54,7 +57,7 @@ export function incidentFacts(incident: Pick<Incident, '_id' | 'kind' | 'severit
   };
 }
 
-function subscriberFacts(s: Subscriber, area: string | undefined, at: Date): SubscriberFacts {
+export function subscriberFacts(s: Subscriber, area: string | undefined, at: Date): SubscriberFacts {
   const extra = s as Subscriber & { quietHours?: string; email?: string };
   const channels: SubscriberFacts['channels'] = ['sms', 'voice', ...(extra.email ? (['email'] as const) : [])];
   return {
@@ -70,20 +73,92 @@ function subscriberFacts(s: Subscriber, area: string | undefined, at: Date): Sub
   };
 }
 
-function recipientsOn(channel: string, s: Subscriber): string[] {
+export function recipientsOn(channel: string, s: Subscriber): string[] {
   if (channel === 'sms' || channel === 'voice') return s.phones;
   const email = (s as Subscriber & { email?: string }).email;
   return channel === 'email' && email ? [email] : [];
 }
 
+/**
+ * Plans the first notice for every subscriber on `sites` (and the public feed when `withFeed`),
+ * as the rules decide with the incident's facts as of `decidedAt`. Existing records are left
+ * alone, so planning again plans nothing new.
+ */
+export async function planAudience(deps: NoticeDeps, incident: Incident, facts: IncidentFacts, sites: Site[], decidedAt: Date, withFeed: boolean) {
+  const { store, logger } = deps;
+  const rules = await deps.rules(incident.rulesVersion);
+  const areaOf = new Map(sites.map((s) => [s._id, s.area]));
+  const decider = rules.decider(facts, { at: decidedAt });
+  let subscribers = 0;
+  let firstDue: number | null = null;
+  const updatePeriods = new Set<number>();
+  const due = (d: Date) => (firstDue = firstDue === null ? d.getTime() : Math.min(firstDue, d.getTime()));
+  // Grace and maintenance notice times count from the decision: for sites added later, from when they were added.
+  const timingFacts = { ...facts, openedAt: decidedAt.toISOString() };
+
+  async function* inputs(): AsyncIterable<PlanInput> {
+    const cursor = store.subscribers.find({ siteId: { $in: sites.map((s) => s._id) } }).sort({ _id: 1 });
+    for await (const s of cursor) {
+      subscribers++;
+      const sf = subscriberFacts(s, areaOf.get(s.siteId), incident.openedAt);
+      const decision = decider.known(sf) ?? (await decider.decide(sf));
+      if (!decision.notify) continue;
+      for (const plan of decision.notices) {
+        const when = firstNoticeTime(plan, timingFacts, decidedAt);
+        if (plan.updates.everySeconds) updatePeriods.add(plan.updates.everySeconds);
+        for (const to of recipientsOn(plan.channel, s)) {
+          due(when.sendAt);
+          yield {
+            incidentId: incident._id, kind: firstKind(incident), subscriberId: s._id, channel: plan.channel as DeliveryChannel, to, language: decision.language as Language,
+            templateSet: plan.templateSet, area: sf.area, notBefore: when.sendAt, graceEndsAt: when.plannedAt, hold: plan.hold, restoration: plan.restoration, updates: plan.updates,
+          };
+        }
+      }
+    }
+    // The free public channel: one status post per incident, in each language.
+    const feed = withFeed ? (await decider.incident()).feed : null;
+    if (feed) {
+      const at = new Date(decidedAt.getTime() + feed.graceSeconds * 1000);
+      if (feed.updates.everySeconds) updatePeriods.add(feed.updates.everySeconds);
+      for (const language of FEED_LANGUAGES) {
+        due(at);
+        yield { incidentId: incident._id, kind: firstKind(incident), subscriberId: `public-${language}`, channel: 'status', to: 'public', language, templateSet: feed.templateSet, notBefore: at, graceEndsAt: at, restoration: feed.restoration, updates: feed.updates };
+      }
+    }
+  }
+  const r = await planAll(store, inputs(), new Date());
+  logger.info({ incidentId: incident._id, rules: rules.version, sites: sites.length, subscribers, recipients: r.recipients, planned: r.planned }, 'notices planned');
+  return { subscribers, recipients: r.recipients, planned: r.planned, firstDue: firstDue as number | null, updatePeriods: [...updatePeriods].sort((a, b) => a - b) };
+}
+
+/** The first message of an incident: the outage notice, or the maintenance notice. */
+export function firstKind(incident: Pick<Incident, 'kind'>): 'outage' | 'maintenance' {
+  return incident.kind === 'maintenance' ? 'maintenance' : 'outage';
+}
+
+/** The rules' timers for an incident: its update periods and its escalations, repeats included, in time order. */
+export async function scheduleOf(rules: RuleSet, facts: IncidentFacts, incident: Incident, updatePeriods: number[]): Promise<IncidentSchedule> {
+  const decision = await rules.decider(facts, { at: incident.openedAt }).incident();
+  const escalations: IncidentSchedule['escalations'] = [];
+  decision.escalations.forEach((e, step) => {
+    escalations.push({ afterSeconds: e.afterSeconds, step });
+    for (let i = 1; e.repeat && i <= e.repeat.times; i++) escalations.push({ afterSeconds: e.afterSeconds + i * e.repeat.everySeconds, step });
+  });
+  escalations.sort((a, b) => a.afterSeconds - b.afterSeconds || a.step - b.step);
+  return { openedAt: incident.openedAt.toISOString(), updateEverySeconds: updatePeriods, escalations };
+}
+
+/** The incident, or a failure Temporal does not retry: without its document there is nothing to do. */
+export async function loadIncidentOrFail(store: Store, incidentId: string): Promise<Incident> {
+  const incident = await store.incidents.findOne({ _id: incidentId });
+  if (!incident) throw ApplicationFailure.create({ type: 'IncidentNotFound', message: `incident ${incidentId} is not in the database`, nonRetryable: true });
+  return incident;
+}
+
 export function createNoticeActivities(deps: NoticeDeps) {
   const { store, logger } = deps;
 
-  async function loadIncident(incidentId: string) {
-    const incident = await store.incidents.findOne({ _id: incidentId });
-    if (!incident) throw ApplicationFailure.create({ type: 'IncidentNotFound', message: `incident ${incidentId} is not in the database`, nonRetryable: true });
-    return incident;
-  }
+  const loadIncident = (incidentId: string) => loadIncidentOrFail(store, incidentId);
 
   return {
     async planNotices(input: { incidentId: string }): Promise<PlanResult> {
@@ -91,52 +166,18 @@ export function createNoticeActivities(deps: NoticeDeps) {
       const rules = await deps.rules(incident.rulesVersion);
       const sites = await downstreamSites(store, incident.siteIds);
       const affected = sites.map((s) => s._id);
-      const areaOf = new Map(sites.map((s) => [s._id, s.area]));
       const areas = [...new Set(sites.map((s) => s.area))].sort();
       await store.incidents.updateOne({ _id: incident._id }, { $set: { areas, affectedSiteIds: affected } });
       const facts = incidentFacts({ ...incident, areas, affectedSiteIds: affected });
       // Decided as of the opening, so that a retry, hours later, decides the same.
-      const decider = rules.decider(facts, { at: incident.openedAt });
-      let subscribers = 0;
-      let firstDue: number | null = null;
-      const due = (d: Date) => (firstDue = firstDue === null ? d.getTime() : Math.min(firstDue, d.getTime()));
-
-      async function* inputs(): AsyncIterable<PlanInput> {
-        const cursor = store.subscribers.find({ siteId: { $in: affected } }).sort({ _id: 1 });
-        for await (const s of cursor) {
-          subscribers++;
-          const sf = subscriberFacts(s, areaOf.get(s.siteId), incident!.openedAt);
-          const decision = decider.known(sf) ?? (await decider.decide(sf));
-          if (!decision.notify) continue;
-          for (const plan of decision.notices) {
-            const when = firstNoticeTime(plan, facts, incident!.openedAt);
-            for (const to of recipientsOn(plan.channel, s)) {
-              due(when.sendAt);
-              yield {
-                incidentId: incident!._id, kind: 'outage', subscriberId: s._id, channel: plan.channel as DeliveryChannel, to, language: decision.language as Language,
-                templateSet: plan.templateSet, area: sf.area, notBefore: when.sendAt, graceEndsAt: when.plannedAt, hold: plan.hold, restoration: plan.restoration,
-              };
-            }
-          }
-        }
-        // The free public channel: one status post per incident, in each language.
-        const feed = (await decider.incident()).feed;
-        if (feed) {
-          const at = new Date(incident!.openedAt.getTime() + feed.graceSeconds * 1000);
-          for (const language of FEED_LANGUAGES) {
-            due(at);
-            yield { incidentId: incident!._id, kind: 'outage', subscriberId: `public-${language}`, channel: 'status', to: 'public', language, templateSet: feed.templateSet, notBefore: at, graceEndsAt: at, restoration: feed.restoration };
-          }
-        }
-      }
-      const r = await planAll(store, inputs(), new Date());
-      logger.info({ incidentId: incident._id, rules: rules.version, sites: affected.length, subscribers, recipients: r.recipients, planned: r.planned }, 'notices planned');
+      const r = await planAudience(deps, incident, facts, sites, incident.openedAt, true);
+      let firstDue = r.firstDue;
       // On a repeat nothing new is planned; the due time still comes from the records.
       if (r.planned === 0) {
         const next = await store.deliveries.find({ incidentId: incident._id, kind: 'outage', state: 'planned' }, { projection: { notBefore: 1 } }).sort({ notBefore: 1 }).limit(1).toArray();
         firstDue = next[0]?.notBefore ? next[0].notBefore.getTime() : null;
       }
-      return { sites: affected.length, subscribers, planned: r.recipients, firstDueAt: firstDue === null ? null : new Date(firstDue).toISOString() };
+      return { sites: affected.length, subscribers: r.subscribers, planned: r.recipients, firstDueAt: firstDue === null ? null : new Date(firstDue).toISOString(), schedule: await scheduleOf(rules, facts, incident, r.updatePeriods) };
     },
 
     async prepareResolution(input: { incidentId: string; at: string }): Promise<{ cancelled: number; combined: number; restored: number }> {
@@ -150,6 +191,8 @@ export function createNoticeActivities(deps: NoticeDeps) {
         templateSet: d.templateSet, area: d.area, hold: d.hold, notBefore: afterQuietHours(d),
       });
 
+      // An update or a call to staff still waiting is old news now.
+      await transition(store, { incidentId: incident._id, kind: { $in: ['update', 'escalation'] }, state: 'planned' }, 'expired', now, 'not sent: the incident was resolved first');
       // Not yet read by anyone: waiting (grace, quiet hours, a retry) or reported not delivered.
       const waiting = await store.deliveries.find({ incidentId: incident._id, kind: 'outage', state: { $in: ['planned', 'undelivered', 'failed'] }, invalidRecipient: { $ne: true } }).toArray();
       // Resolved within the grace delay: a blip costs nothing.

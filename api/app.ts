@@ -12,6 +12,7 @@ import type { Store } from '../store/db';
 import { errorSchema, installErrorHandler } from './errors';
 import { healthRoutes } from './routes/health';
 import { incidentRoutes } from './routes/incidents';
+import { incidentActionRoutes } from './routes/incident-actions';
 import { siteRoutes } from './routes/sites';
 import { subscriberRoutes } from './routes/subscribers';
 import { contactRoutes } from './routes/contacts';
@@ -110,6 +111,7 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
     areas: async () => (await deps.store.sites.distinct('area')).filter((a): a is string => typeof a === 'string' && a !== '').sort(),
   });
   await app.register(incidentRoutes, deps);
+  await app.register(incidentActionRoutes, deps);
   await app.register(siteRoutes, deps);
   await app.register(subscriberRoutes, deps);
   await app.register(contactRoutes, deps);

@@ -75,8 +75,12 @@ export interface Contact extends Tracked {
 export type IncidentKind = 'outage' | 'maintenance';
 export type Severity = 'minor' | 'major' | 'critical';
 
-/** Where an incident is in its lifecycle. `billed`: after `resolved`, its cost is in the ledger. */
-export type IncidentPhase = 'detected' | 'notifying' | 'notified' | 'resolving' | 'resolved' | 'billed';
+/**
+ * Where an incident is in its lifecycle. `escalated`: staff were called while it is open;
+ * `cancelled`: ended as a false alarm instead of `resolved`; `billed`: after either, its cost is
+ * in the ledger.
+ */
+export type IncidentPhase = 'detected' | 'notifying' | 'notified' | 'escalated' | 'resolving' | 'resolved' | 'cancelled' | 'billed';
 
 /** What an incident's messages cost at the providers (written at the billed stage; see billing/costs.ts). */
 export interface IncidentCost {
@@ -187,6 +191,8 @@ export interface Delivery {
   hold?: { start: string; end: string; timeZone: string; from?: 'rule' | 'subscriber' } | null;
   /** Whether a restoration notice follows this outage notice. */
   restoration?: boolean;
+  /** What the rules said about updates for this recipient (on the first notice's record). */
+  updates?: { everySeconds: number | null; onEtaChange: boolean };
   /** The words sent, kept where the channel fetches them later (a voice call's answer URL). */
   text?: string;
   /** SMS parts billed, from the receipt. */

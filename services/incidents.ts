@@ -7,13 +7,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { MongoServerError } from 'mongodb';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import type { Store } from '../store/db';
 import type { Incident, IncidentKind, Severity } from '../domain/types';
 import { unknownSites } from '../store/network';
 import { incidentWorkflowId, startIncidentWorkflow } from '../temporal/client';
 import type { RulesHolder } from '../rules';
 import { saveRuleVersion } from '../store/rule-versions';
-import { resolveUpdate, type DeliveryPolicy, type IncidentStatus } from '../workflows/incident';
+import {
+  addUpdateUpdate, cancelUpdate, escalateUpdate, extendScopeUpdate, reopenUpdate, resolveUpdate,
+  type AddUpdateInput, type DeliveryPolicy, type IncidentStatus,
+} from '../workflows/incident-api';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 
 export interface IncidentServiceDeps {
   store: Store;
@@ -36,7 +41,7 @@ export interface OpenIncidentInput {
 
 /** Why an incident cannot be opened or resolved, for the caller to turn into a 4xx. */
 export class IncidentInputError extends Error {
-  constructor(readonly code: 'unknown_site' | 'incident_not_found' | 'incident_closed', message: string, readonly details?: Record<string, unknown>) {
+  constructor(readonly code: 'unknown_site' | 'incident_not_found' | 'incident_closed' | 'incident_rejected', message: string, readonly details?: Record<string, unknown>) {
     super(message);
   }
 }
@@ -49,7 +54,7 @@ export function incidentIdForKey(key: string): string {
 export function createIncidentService(deps: IncidentServiceDeps) {
   const { store, temporal, taskQueue } = deps;
 
-  return {
+  const service = {
     /** Opens an incident, or returns the one this key already opened (`created: false`). */
     async open(input: OpenIncidentInput): Promise<{ incident: Incident; created: boolean }> {
       const key = input.key ?? randomUUID();
@@ -91,21 +96,76 @@ export function createIncidentService(deps: IncidentServiceDeps) {
       return { incident, created: true };
     },
 
-    /** Asks the incident's workflow to resolve; harmless when it is resolving or resolved already. */
-    async resolve(incidentId: string, note?: string): Promise<{ phase: string; resolveRequested: boolean }> {
-      const incident = await store.incidents.findOne({ _id: incidentId });
-      if (!incident) throw new IncidentInputError('incident_not_found', `No incident ${incidentId}.`);
-      // Over already (resolved, then billed): resolving again changes nothing.
-      if (incident.resolvedAt || incident.phase === 'resolved' || incident.phase === 'billed') return { phase: incident.phase, resolveRequested: true };
-      try {
-        const status: IncidentStatus = await temporal.workflow.getHandle(incident.workflowId).executeUpdate(resolveUpdate, { args: [{ note }] });
-        return { phase: status.phase, resolveRequested: status.resolveRequested };
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw new IncidentInputError('incident_closed', `Incident ${incidentId} has no running workflow; it may have just finished. GET it to see its phase.`);
-        throw err;
-      }
+    /**
+     * Asks the incident's workflow to resolve; harmless when it is resolving or resolved already.
+     * `settleSeconds` (monitoring resolves) holds the restoration notices that long in case the
+     * site goes down again; `reopen` within it carries on as if nothing happened.
+     */
+    async resolve(incidentId: string, note?: string, options: { settleSeconds?: number } = {}): Promise<{ phase: string; resolveRequested: boolean; settlingUntil?: string }> {
+      const incident = await load(incidentId);
+      // Over already (resolved or cancelled, then billed): resolving again changes nothing.
+      if (isOver(incident)) return { phase: incident.phase, resolveRequested: true };
+      const status = await send(incident, resolveUpdate, { note, ...(options.settleSeconds ? { settleSeconds: options.settleSeconds } : {}) });
+      if (status.settlingUntil) await store.incidents.updateOne({ _id: incidentId }, { $set: { settlingUntil: new Date(status.settlingUntil) } });
+      return { phase: status.phase, resolveRequested: status.resolveRequested, ...(status.settlingUntil ? { settlingUntil: status.settlingUntil } : {}) };
+    },
+
+    /** The trouble came back while a resolve was settling: the incident carries on, nobody is told twice. */
+    async reopen(incidentId: string, note?: string): Promise<IncidentStatus> {
+      const incident = await load(incidentId);
+      const status = await send(incident, reopenUpdate, { note });
+      await store.incidents.updateOne({ _id: incidentId }, { $unset: { settlingUntil: '' } });
+      return status;
+    },
+
+    /** A word for the public and, when `estimatedEnd` changes, an update to those the rules say. */
+    async addUpdate(incidentId: string, update: AddUpdateInput): Promise<IncidentStatus> {
+      return send(await load(incidentId), addUpdateUpdate, update);
+    },
+
+    /** Calls the staff the rules escalate this incident to, now. */
+    async escalate(incidentId: string, reason?: string): Promise<IncidentStatus> {
+      return send(await load(incidentId), escalateUpdate, { reason });
+    },
+
+    /** More sites are affected: their subscribers who were not told are told; nobody is told twice. */
+    async extendScope(incidentId: string, siteIds: string[]): Promise<IncidentStatus> {
+      const incident = await load(incidentId);
+      const missing = await unknownSites(store, siteIds);
+      if (missing.length > 0) throw new IncidentInputError('unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { unknown: missing });
+      return send(incident, extendScopeUpdate, { siteIds });
+    },
+
+    /** A false alarm: nothing more is sent, and those already told are told so. */
+    async cancel(incidentId: string, reason?: string): Promise<IncidentStatus> {
+      return send(await load(incidentId), cancelUpdate, { reason });
     },
   };
+
+  async function load(incidentId: string): Promise<Incident> {
+    const incident = await store.incidents.findOne({ _id: incidentId });
+    if (!incident) throw new IncidentInputError('incident_not_found', `No incident ${incidentId}.`);
+    return incident;
+  }
+
+  /** Sends an Update to the incident's workflow; its validator's refusal becomes a 409 that says why. */
+  async function send<A>(incident: Incident, update: UpdateDefinition<IncidentStatus, [A]>, arg: A): Promise<IncidentStatus> {
+    if (isOver(incident) && update.name !== 'resolve') throw new IncidentInputError('incident_closed', `Incident ${incident._id} is ${incident.phase}; it takes no more changes.`);
+    try {
+      return await temporal.workflow.getHandle(incident.workflowId).executeUpdate(update, { args: [arg] });
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new IncidentInputError('incident_closed', `Incident ${incident._id} has no running workflow; it may have just finished. GET it to see its phase.`);
+      if (err instanceof WorkflowUpdateFailedError) throw new IncidentInputError('incident_rejected', `Incident ${incident._id}: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+      throw err;
+    }
+  }
+
+  return service;
+}
+
+/** Resolved or cancelled: nothing more will happen to it but its bill. */
+function isOver(incident: Incident): boolean {
+  return Boolean(incident.resolvedAt) || incident.phase === 'resolved' || incident.phase === 'cancelled' || incident.phase === 'billed';
 }
 
 export type IncidentService = ReturnType<typeof createIncidentService>;

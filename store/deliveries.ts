@@ -60,6 +60,7 @@ export interface PlanInput {
   restoration?: boolean;
   round?: number;
   templateKind?: TemplateKind;
+  updates?: Delivery['updates'];
 }
 
 export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery {
@@ -81,6 +82,7 @@ export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery 
     ...(p.hold ? { hold: p.hold } : {}),
     ...(p.restoration !== undefined ? { restoration: p.restoration } : {}),
     ...(p.round !== undefined ? { round: p.round } : {}),
+    ...(p.updates ? { updates: p.updates } : {}),
     ...(p.templateKind ? { templateKind: p.templateKind } : {}),
     history: [{ at: now, state: 'planned', ...(note ? { note } : {}) }],
     createdAt: now,

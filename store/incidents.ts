@@ -4,7 +4,7 @@ import type { Incident, IncidentPhase } from '../domain/types';
 /** Moves an incident to a phase and appends it to the timeline; repeating the same move is a no-op. */
 export async function recordPhase(store: Store, incidentId: string, phase: IncidentPhase, at: Date, note?: string): Promise<void> {
   const set: Partial<Incident> = { phase };
-  if (phase === 'resolved') set.resolvedAt = at;
+  if (phase === 'resolved' || phase === 'cancelled') set.resolvedAt = at;
   // The `timeline.phase: {$ne}` guard makes a retried activity leave one timeline entry.
   await store.incidents.updateOne(
     { _id: incidentId, 'timeline.phase': { $ne: phase } },

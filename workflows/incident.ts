@@ -1,65 +1,28 @@
 /**
- * The lifecycle of one incident: detected -> notifying -> notified -> resolving -> resolved.
+ * The lifecycle of one incident: detected -> notifying -> notified -> (escalated) -> resolving ->
+ * resolved (or cancelled, for a false alarm) -> billed.
  *
  * The rules (pinned when the incident opened) decide who is told, on which channel and when:
  * the activities turn that into delivery records with a due time (grace delay, quiet hours).
  * This workflow only keeps time: it sends what is due, watches what was sent (retry, fall back),
- * sleeps until the next due time, and on resolution has the restoration (or one combined
- * message) sent to everyone who was told.
+ * fires the rules' timers (an update every N, staff escalation), acts on what operators and
+ * monitoring send it (a new estimate, escalate, more sites, cancel, resolve, reopen), and on
+ * resolution has the restoration (or one combined message) sent to everyone who was told.
  *
  * Deterministic: time comes from the workflow API, every side effect is an activity, and
  * per-recipient state lives in MongoDB (the workflow sees counts only), so its history stays
  * small however many subscribers an incident reaches; a long incident continues as new.
  */
-import { condition, continueAsNew, defineQuery, defineUpdate, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { IncidentPhase, MessageKind } from '../domain/types';
+import {
+  DEFAULT_DELIVERY_POLICY, addUpdateUpdate, cancelUpdate, escalateUpdate, extendScopeUpdate, reopenUpdate, resolveUpdate, statusQuery,
+  type IncidentInput, type IncidentSchedule, type IncidentSnapshot, type IncidentStatus, type PendingAction,
+} from './incident-api';
+import { legacyIncidentLifecycle } from './incident-legacy';
 
-/** How the delivery watchdog treats messages not delivered. */
-export interface DeliveryPolicy {
-  /** Accepted but no delivery receipt within this long: ask the provider, then treat as lost. */
-  deliveryTimeoutMs: number;
-  /** Send attempts on one channel before falling back to the next. */
-  maxAttempts: number;
-  /** How often the watchdog looks while messages are in flight. */
-  sweepEveryMs: number;
-  /** Recipients per send request (the SMS channel takes up to 1,000). */
-  batchSize?: number;
-}
-
-export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { deliveryTimeoutMs: 10 * 60_000, maxAttempts: 3, sweepEveryMs: 60_000 };
-
-export interface IncidentInput {
-  incidentId: string;
-  siteIds: string[];
-  delivery?: DeliveryPolicy;
-  /** Set when the workflow continues as new: where it was. */
-  resume?: IncidentSnapshot;
-}
-
-export interface ResolveInput {
-  note?: string;
-}
-
-export interface IncidentStatus {
-  incidentId: string;
-  phase: IncidentPhase;
-  recipients: number;
-  sent: Partial<Record<MessageKind, number>>;
-  failed: number;
-  retried: number;
-  fellBack: number;
-  resolveRequested: boolean;
-}
-
-interface IncidentSnapshot extends IncidentStatus {
-  resolveAt?: string;
-  resolveNote?: string;
-}
-
-export const statusQuery = defineQuery<IncidentStatus>('status');
-/** Resolving answers at once with the status; the restoration notices follow. Repeating it is harmless. */
-export const resolveUpdate = defineUpdate<IncidentStatus, [ResolveInput]>('resolve');
+export * from './incident-api';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
@@ -68,56 +31,163 @@ const acts = proxyActivities<Activities>({
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: ['IncidentNotFound'] },
 });
 
+/** Messages sent while the incident is open, and those that close it. */
+const OPEN_KINDS: MessageKind[] = ['outage', 'update', 'escalation'];
+const CLOSING_KINDS: MessageKind[] = ['restored', 'outage-restored', 'withdrawn'];
+const MAX_TEXT = 500;
+
 /** The incident's long-lived state: small, and only counts. */
 class IncidentState {
   phase: IncidentPhase = 'detected';
   recipients = 0;
-  sent: Partial<Record<MessageKind, number>> = { outage: 0, restored: 0, 'outage-restored': 0 };
+  sent: Partial<Record<MessageKind, number>> = {};
   failed = 0;
   retried = 0;
   fellBack = 0;
   resolveRequested = false;
   resolveAt?: string;
   resolveNote?: string;
+  settlingUntil?: string;
+  cancelRequested = false;
+  cancelReason?: string;
+  estimatedEnd?: string;
+  updates = 0;
+  escalations = 0;
+  addedSites = 0;
+  schedule?: IncidentSchedule;
+  /** Per update period (seconds): how many periodic rounds were planned. */
+  periodicRounds: Record<string, number> = {};
+  /** How many of the schedule's escalations fired. */
+  escalationsFired = 0;
+  pending: PendingAction[] = [];
 
   constructor(readonly incidentId: string, from?: IncidentSnapshot) {
-    if (from) Object.assign(this, { ...from, sent: { ...from.sent } });
+    if (from) Object.assign(this, { ...from, sent: { ...from.sent }, periodicRounds: { ...from.periodicRounds }, pending: [...(from.pending ?? [])] });
+  }
+
+  /** Open: nothing has started the end (a settling resolve still counts as open). */
+  get open(): boolean {
+    return !this.cancelRequested && this.phase !== 'resolving' && this.phase !== 'resolved' && this.phase !== 'cancelled' && this.phase !== 'billed';
   }
 
   status(): IncidentStatus {
-    const { incidentId, phase, recipients, resolveRequested, failed, retried, fellBack } = this;
-    return { incidentId, phase, recipients, sent: { ...this.sent }, failed, retried, fellBack, resolveRequested };
+    const { incidentId, phase, recipients, resolveRequested, failed, retried, fellBack, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites } = this;
+    return { incidentId, phase, recipients, sent: { ...this.sent }, failed, retried, fellBack, resolveRequested, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites };
   }
 
   snapshot(): IncidentSnapshot {
-    return { ...this.status(), resolveAt: this.resolveAt, resolveNote: this.resolveNote };
+    const { resolveAt, resolveNote, cancelReason, schedule, periodicRounds, escalationsFired, pending } = this;
+    return { ...this.status(), resolveAt, resolveNote, cancelReason, schedule, periodicRounds, escalationsFired, pending };
   }
 }
 
+const now = () => Date.now();
+
 export async function incidentWorkflow(input: IncidentInput): Promise<IncidentStatus> {
+  // Runs that started before updates, escalation, scope and cancel keep their first steps.
+  if (!patched('lifecycle-v2')) return legacyIncidentLifecycle(input);
   const policy = input.delivery ?? DEFAULT_DELIVERY_POLICY;
   const state = new IncidentState(input.incidentId, input.resume);
+  const notOpen = () => {
+    if (!state.open) throw new Error(`incident ${input.incidentId} is ${state.cancelRequested ? 'cancelled' : state.phase}; it takes no more changes`);
+  };
+
   setHandler(statusQuery, () => state.status());
   setHandler(
     resolveUpdate,
     (r) => {
-      if (!state.resolveRequested) {
+      if (!state.resolveRequested && !state.cancelRequested) {
         state.resolveRequested = true;
-        state.resolveAt = new Date().toISOString();
+        state.resolveAt = new Date(now()).toISOString();
         state.resolveNote = r.note;
+        state.settlingUntil = r.settleSeconds ? new Date(now() + r.settleSeconds * 1000).toISOString() : undefined;
+      } else if (state.settlingUntil && !r.settleSeconds) {
+        // An operator confirms what monitoring said: no need to wait any longer.
+        state.settlingUntil = undefined;
       }
       return state.status();
     },
     {
       validator: (r) => {
-        if (r.note !== undefined && (typeof r.note !== 'string' || r.note.length > 500)) throw new Error('note must be a string of at most 500 characters');
+        if (r.note !== undefined && (typeof r.note !== 'string' || r.note.length > MAX_TEXT)) throw new Error(`note must be a string of at most ${MAX_TEXT} characters`);
+        if (r.settleSeconds !== undefined && !(Number.isFinite(r.settleSeconds) && r.settleSeconds >= 0 && r.settleSeconds <= 3600)) throw new Error('settleSeconds must be between 0 and 3600');
+      },
+    },
+  );
+  setHandler(
+    reopenUpdate,
+    (_r: { note?: string }) => {
+      state.resolveRequested = false;
+      state.resolveAt = state.resolveNote = state.settlingUntil = undefined;
+      return state.status();
+    },
+    {
+      validator: (_r: { note?: string }) => {
+        notOpen();
+        if (!state.resolveRequested || !state.settlingUntil) throw new Error('only a resolve that is still settling can be reopened');
+      },
+    },
+  );
+  setHandler(
+    addUpdateUpdate,
+    (u) => {
+      const etaChanged = u.estimatedEnd !== undefined && u.estimatedEnd !== state.estimatedEnd;
+      if (u.estimatedEnd !== undefined) state.estimatedEnd = u.estimatedEnd;
+      state.pending.push({ type: 'update', at: new Date(now()).toISOString(), text: u.text, estimatedEnd: u.estimatedEnd, etaChanged });
+      return state.status();
+    },
+    {
+      validator: (u) => {
+        notOpen();
+        if (state.resolveRequested) throw new Error('the incident is being resolved; reopen it first');
+        if (u.text === undefined && u.estimatedEnd === undefined) throw new Error('give text, estimatedEnd or both');
+        if (u.text !== undefined && (typeof u.text !== 'string' || u.text.length > MAX_TEXT)) throw new Error(`text must be a string of at most ${MAX_TEXT} characters`);
+        if (u.estimatedEnd !== undefined && !Number.isFinite(Date.parse(u.estimatedEnd))) throw new Error('estimatedEnd must be an ISO date-time');
+      },
+    },
+  );
+  setHandler(
+    escalateUpdate,
+    (e) => {
+      state.pending.push({ type: 'escalate', at: new Date(now()).toISOString(), reason: e.reason });
+      return state.status();
+    },
+    { validator: (e) => { notOpen(); if (e.reason !== undefined && (typeof e.reason !== 'string' || e.reason.length > MAX_TEXT)) throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`); } },
+  );
+  setHandler(
+    extendScopeUpdate,
+    (s) => {
+      state.pending.push({ type: 'scope', at: new Date(now()).toISOString(), siteIds: [...new Set(s.siteIds)] });
+      return state.status();
+    },
+    {
+      validator: (s) => {
+        notOpen();
+        if (!Array.isArray(s.siteIds) || s.siteIds.length === 0 || s.siteIds.some((id: unknown) => typeof id !== 'string' || id.length === 0)) throw new Error('siteIds must be a non-empty list of site ids');
+      },
+    },
+  );
+  setHandler(
+    cancelUpdate,
+    (c) => {
+      state.cancelRequested = true;
+      state.cancelReason = c.reason;
+      state.resolveAt ??= new Date(now()).toISOString();
+      return state.status();
+    },
+    {
+      validator: (c) => {
+        if (state.cancelRequested) return;
+        notOpen();
+        if (state.resolveRequested && !state.settlingUntil) throw new Error('the incident is resolved already; a false alarm must be cancelled before it is resolved');
+        if (c.reason !== undefined && (typeof c.reason !== 'string' || c.reason.length > MAX_TEXT)) throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`);
       },
     },
   );
 
   const enter = async (phase: IncidentPhase, note?: string) => {
     state.phase = phase;
-    await acts.recordIncidentPhase({ incidentId: input.incidentId, phase, at: new Date().toISOString(), note });
+    await acts.recordIncidentPhase({ incidentId: input.incidentId, phase, at: new Date(now()).toISOString(), note });
   };
   /** Hands over to a fresh run when the history grows long (a days-long incident under the watchdog). */
   const continueIfLong = async () => {
@@ -126,56 +196,132 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       await continueAsNew<typeof incidentWorkflow>({ ...input, resume: state.snapshot() });
     }
   };
+
+  // Receipts usually arrive within seconds: look early once, then at the policy's pace.
+  let look = Math.min(5000, policy.sweepEveryMs);
   /**
-   * Sends what is due, watches what was sent, sleeps until the next due time or watchdog round;
-   * returns when nothing is due, held or in flight any more, or when `stop()` says so.
+   * One round of delivery: sends what is due, watches what was sent. `busy` when more can be
+   * done at once; otherwise how long until something is due or worth a look (Infinity: nothing).
    */
-  const deliver = async (kinds: MessageKind[], stop: () => boolean, onAllSent?: () => Promise<void>) => {
-    // Receipts usually arrive within seconds: look early once, then at the policy's pace.
-    let look = Math.min(5000, policy.sweepEveryMs);
-    for (;;) {
-      const r = await acts.sendDue({ incidentId: input.incidentId, kinds, batchSize: policy.batchSize });
-      for (const [kind, n] of Object.entries(r.accepted)) state.sent[kind as MessageKind] = (state.sent[kind as MessageKind] ?? 0) + (n ?? 0);
-      state.failed += r.invalid;
-      if (r.remaining > 0) {
-        if (r.retryAfterMs) await sleep(r.retryAfterMs);
-        continue;
+  const deliveryRound = async (kinds: MessageKind[]): Promise<{ busy: boolean; waitMs: number; allSent: boolean; idle: boolean }> => {
+    const r = await acts.sendDue({ incidentId: input.incidentId, kinds, batchSize: policy.batchSize });
+    for (const [kind, n] of Object.entries(r.accepted)) state.sent[kind as MessageKind] = (state.sent[kind as MessageKind] ?? 0) + (n ?? 0);
+    state.failed += r.invalid;
+    if (r.remaining > 0) {
+      if (r.retryAfterMs) await sleep(r.retryAfterMs);
+      return { busy: true, waitMs: 0, allSent: false, idle: false };
+    }
+    const sweep = await acts.sweepAll({ incidentId: input.incidentId, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts });
+    state.retried += sweep.retried;
+    state.fellBack += sweep.fellBack;
+    if (sweep.retried > 0 || sweep.fellBack > 0) return { busy: true, waitMs: 0, allSent: false, idle: false };
+    const untilDue = sweep.nextDueAt ? Math.max(0, Date.parse(sweep.nextDueAt) - now()) : Infinity;
+    const waitMs = Math.min(untilDue, sweep.inFlight > 0 ? look : Infinity);
+    if (sweep.inFlight > 0) look = policy.sweepEveryMs;
+    return { busy: false, waitMs, allSent: !sweep.nextDueAt, idle: !sweep.nextDueAt && sweep.inFlight === 0 };
+  };
+
+  /** The rules' timers: periodic updates and escalations whose time has come. */
+  const fireTimers = async () => {
+    const s = state.schedule!;
+    const opened = Date.parse(s.openedAt);
+    for (const every of s.updateEverySeconds) {
+      const due = Math.floor((now() - opened) / (every * 1000));
+      if (due > (state.periodicRounds[every] ?? 0)) {
+        // Late (a worker was down): one update now, not one per missed period.
+        state.periodicRounds[every] = due;
+        await acts.planIncidentUpdate({ incidentId: input.incidentId, round: ++state.updates, everySeconds: every, at: new Date(now()).toISOString() });
       }
-      const sweep = await acts.sweepAll({ incidentId: input.incidentId, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts });
-      state.retried += sweep.retried;
-      state.fellBack += sweep.fellBack;
-      if (sweep.retried > 0 || sweep.fellBack > 0) continue;
-      if (!sweep.nextDueAt && onAllSent) await onAllSent();
-      if (!sweep.nextDueAt && sweep.inFlight === 0) return;
-      const untilDue = sweep.nextDueAt ? Math.max(0, Date.parse(sweep.nextDueAt) - new Date().getTime()) : Infinity;
-      const wait = Math.min(untilDue, sweep.inFlight > 0 ? look : Infinity);
-      if (sweep.inFlight > 0) look = policy.sweepEveryMs;
-      if (await condition(stop, wait)) return;
-      await continueIfLong();
+    }
+    const steps: number[] = [];
+    while (state.escalationsFired < s.escalations.length && opened + s.escalations[state.escalationsFired].afterSeconds * 1000 <= now()) {
+      steps.push(s.escalations[state.escalationsFired].step);
+      state.escalationsFired++;
+    }
+    if (steps.length > 0) await escalate({ steps: [...new Set(steps)] }, `escalated by the rules after ${Math.round((now() - opened) / 60000)} min`);
+  };
+  const untilNextTimer = (): number => {
+    const s = state.schedule!;
+    const opened = Date.parse(s.openedAt);
+    const next = [
+      ...s.updateEverySeconds.map((every) => opened + ((state.periodicRounds[every] ?? 0) + 1) * every * 1000),
+      ...(state.escalationsFired < s.escalations.length ? [opened + s.escalations[state.escalationsFired].afterSeconds * 1000] : []),
+      ...(state.settlingUntil ? [Date.parse(state.settlingUntil)] : []),
+    ];
+    return next.length ? Math.max(0, Math.min(...next) - now()) : Infinity;
+  };
+  const escalate = async (which: { steps?: number[]; reason?: string }, note: string) => {
+    const r = await acts.planEscalation({ incidentId: input.incidentId, round: ++state.escalations, ...which });
+    if (r.planned > 0 && (state.phase === 'notifying' || state.phase === 'notified')) await enter('escalated', note);
+  };
+  /** Acts on what operators and monitoring asked for, in the order they asked. */
+  const actOnRequests = async () => {
+    while (state.pending.length > 0) {
+      const a = state.pending[0];
+      if (a.type === 'update') {
+        await acts.recordIncidentUpdate({ incidentId: input.incidentId, at: a.at, text: a.text, estimatedEnd: a.estimatedEnd });
+        // A new estimate is news for those who asked for it; a text alone goes to the status page and feed.
+        await acts.planIncidentUpdate({ incidentId: input.incidentId, round: ++state.updates, onEtaChange: a.etaChanged, at: a.at });
+      } else if (a.type === 'escalate') {
+        await escalate({ reason: a.reason }, `escalated by hand${a.reason ? `: ${a.reason}` : ''}`);
+      } else {
+        const r = await acts.extendIncidentScope({ incidentId: input.incidentId, siteIds: a.siteIds, at: a.at });
+        state.recipients += r.planned;
+        state.addedSites += r.newSites;
+      }
+      state.pending.shift();
     }
   };
+  const closing = () => state.cancelRequested || (state.resolveRequested && (!state.settlingUntil || now() >= Date.parse(state.settlingUntil)));
 
   if (!input.resume) {
     await enter('detected');
     const plan = await acts.planNotices({ incidentId: input.incidentId });
     state.recipients = plan.planned;
+    state.schedule = plan.schedule;
     await enter('notifying', plan.firstDueAt ? `first notices due at ${plan.firstDueAt}` : 'nobody to notify');
   }
-  if (!state.resolveRequested && state.phase !== 'resolving') {
-    // Until resolved: send as notices fall due (after the grace delay, after quiet hours), retry, fall back.
-    await deliver(['outage'], () => state.resolveRequested, async () => {
-      if (state.phase === 'notifying') await enter('notified');
-    });
-    await condition(() => state.resolveRequested);
+  state.schedule ??= await acts.incidentSchedule({ incidentId: input.incidentId });
+
+  // Open: send as notices fall due (after the grace delay, after quiet hours), retry, fall back;
+  // fire the rules' timers and act on requests, until resolved (and settled) or cancelled.
+  while (state.open && !closing()) {
+    await actOnRequests();
+    await fireTimers();
+    if (closing()) break;
+    const round = await deliveryRound(OPEN_KINDS);
+    if (round.busy) continue;
+    if (round.allSent && state.phase === 'notifying') await enter('notified');
+    const wait = Math.min(round.waitMs, untilNextTimer());
+    const wake = () => state.pending.length > 0 || closing();
+    if (wait === Infinity) await condition(wake);
+    else await condition(wake, wait);
+    await continueIfLong();
   }
-  if (state.phase !== 'resolving') {
-    await enter('resolving', state.resolveNote);
-    await acts.prepareResolution({ incidentId: input.incidentId, at: state.resolveAt! });
+  await actOnRequests(); // accepted before the end: an estimate still reaches the page, added sites their records
+
+  if (state.phase !== 'resolving' && state.phase !== 'resolved' && state.phase !== 'cancelled' && state.phase !== 'billed') {
+    state.settlingUntil = undefined;
+    if (state.cancelRequested) {
+      await enter('resolving', `cancelled${state.cancelReason ? `: ${state.cancelReason}` : ''}`);
+      await acts.prepareCancellation({ incidentId: input.incidentId, at: state.resolveAt!, reason: state.cancelReason });
+    } else {
+      await enter('resolving', state.resolveNote);
+      await acts.prepareResolution({ incidentId: input.incidentId, at: state.resolveAt! });
+    }
   }
-  await deliver(['restored', 'outage-restored'], () => false);
-  await enter('resolved');
-  // The billed stage: what its messages cost goes to the ledger and the incident (runs started before it skip it).
-  if (patched('billed-stage')) {
+  if (state.phase === 'resolving') {
+    for (;;) {
+      const round = await deliveryRound(CLOSING_KINDS);
+      if (round.busy) continue;
+      if (round.idle) break;
+      await sleep(round.waitMs);
+      await continueIfLong();
+    }
+    await enter(state.cancelRequested ? 'cancelled' : 'resolved');
+  }
+  // The billed stage: what its messages cost goes to the ledger and the incident.
+  if (state.phase !== 'billed') {
     await acts.billIncident({ incidentId: input.incidentId });
     await enter('billed');
   }

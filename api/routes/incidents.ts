@@ -90,7 +90,7 @@ const incidentDetail = {
 
 function toApiError(err: unknown): never {
   if (err instanceof IncidentInputError) {
-    const status = { unknown_site: 422, incident_not_found: 404, incident_closed: 409 }[err.code];
+    const status = { unknown_site: 422, incident_not_found: 404, incident_closed: 409, incident_rejected: 409 }[err.code];
     throw new ApiError(status, err.code, err.message, err.details && { field: 'body.siteIds', ...err.details });
   }
   throw err;

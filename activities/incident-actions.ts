@@ -1,0 +1,146 @@
+/**
+ * What happens to an open incident besides its first notices: a new estimate or a word from
+ * operators (updates), calls to staff (escalation), more sites affected (scope), and a false
+ * alarm (cancellation). Each plans delivery records; the workflow's delivery loop sends them.
+ *
+ * Every activity here is safe to repeat: records have ids fixed by their round, so planning the
+ * same round again plans nothing new.
+ */
+import type { Delivery, Incident } from '../domain/types';
+import { downstreamSites } from '../store/network';
+import { planAll, transition, type PlanInput } from '../store/deliveries';
+import { holdUntil, type HoldWindow } from '../rules';
+import type { IncidentSchedule } from '../workflows/incident-api';
+import { incidentFacts, loadIncidentOrFail, planAudience, scheduleOf, type NoticeDeps } from './notices';
+
+/** Notices whose reader has (or soon will have) the first message: an update or withdrawal makes sense to them. */
+const REACHED = ['accepted', 'sent', 'delivered'] as const;
+/** Channels that get updates: a phone call every two hours would be a nuisance, not a service. */
+const UPDATE_CHANNELS = ['sms', 'email', 'webhook', 'status'] as const;
+
+export function createIncidentActionActivities(deps: NoticeDeps) {
+  const { store, logger } = deps;
+
+  /** Plans one follow-up message for every record the filter finds, after the recipient's quiet hours. */
+  async function follow(incident: Incident, filter: Record<string, unknown>, make: (d: Delivery) => Partial<PlanInput> & Pick<PlanInput, 'kind'>, at: Date): Promise<number> {
+    async function* inputs(): AsyncIterable<PlanInput> {
+      const cursor = store.deliveries.find({ incidentId: incident._id, ...filter }).sort({ _id: 1 });
+      for await (const d of cursor) {
+        yield {
+          incidentId: d.incidentId, subscriberId: d.subscriberId, channel: d.channel, to: d.to, language: d.language,
+          templateSet: d.templateSet, area: d.area, hold: d.hold, notBefore: holdUntil((d.hold ?? null) as HoldWindow | null, at) ?? undefined,
+          ...make(d),
+        };
+      }
+    }
+    return (await planAll(store, inputs(), new Date())).planned;
+  }
+
+  return {
+    /** The rules' timers, for a run that continued from one which did not keep them. */
+    async incidentSchedule(input: { incidentId: string }): Promise<IncidentSchedule> {
+      const incident = await loadIncidentOrFail(store, input.incidentId);
+      const rules = await deps.rules(incident.rulesVersion);
+      const periods = await store.deliveries.distinct('updates.everySeconds', { incidentId: incident._id, kind: 'outage' });
+      return scheduleOf(rules, incidentFacts(incident), incident, (periods as (number | null)[]).filter((p): p is number => typeof p === 'number').sort((a, b) => a - b));
+    },
+
+    /** Keeps an operator's update (text, new estimate) on the incident: the page, the feed and later texts read it. */
+    async recordIncidentUpdate(input: { incidentId: string; at: string; text?: string; estimatedEnd?: string }): Promise<void> {
+      const at = new Date(input.at);
+      const entry = { at, ...(input.text ? { text: input.text } : {}), ...(input.estimatedEnd ? { estimatedEnd: new Date(input.estimatedEnd) } : {}) };
+      // The `updates.at` guard makes a retried activity add the entry once.
+      await store.incidents.updateOne(
+        { _id: input.incidentId, 'updates.at': { $ne: at } },
+        { $push: { updates: entry }, ...(input.estimatedEnd ? { $set: { estimatedEnd: new Date(input.estimatedEnd) } } : {}) },
+      );
+    },
+
+    /**
+     * Plans update round `round` for those whose first notice went out: the periodic update of
+     * period `everySeconds`, or, with `onEtaChange`, the update on a new estimate. A round asked
+     * for neither reason (a text alone) reaches only the public feed.
+     */
+    async planIncidentUpdate(input: { incidentId: string; round: number; at: string; everySeconds?: number; onEtaChange?: boolean }): Promise<{ planned: number }> {
+      const incident = await loadIncidentOrFail(store, input.incidentId);
+      const who = input.everySeconds
+        ? { 'updates.everySeconds': input.everySeconds }
+        : input.onEtaChange
+          ? { 'updates.onEtaChange': true }
+          : { channel: 'status' };
+      const planned = await follow(incident, { kind: 'outage', state: { $in: REACHED }, channel: { $in: UPDATE_CHANNELS }, ...who }, () => ({ kind: 'update', round: input.round }), new Date(input.at));
+      logger.info({ incidentId: incident._id, round: input.round, everySeconds: input.everySeconds, onEtaChange: input.onEtaChange, planned }, 'update planned');
+      return { planned };
+    },
+
+    /**
+     * Plans escalation round `round`: the rules' escalation `steps` (their timers fired), or,
+     * by hand, every contact the rules escalate this incident to.
+     */
+    async planEscalation(input: { incidentId: string; round: number; steps?: number[]; reason?: string }): Promise<{ planned: number }> {
+      const incident = await loadIncidentOrFail(store, input.incidentId);
+      const rules = await deps.rules(incident.rulesVersion);
+      const decision = await rules.decider(incidentFacts(incident), { at: incident.openedAt }).incident();
+      const steps = input.steps ? input.steps.map((i) => decision.escalations[i]).filter((e) => e !== undefined) : decision.escalations;
+      const seen = new Set<string>();
+      const inputs: PlanInput[] = [];
+      for (const e of steps) {
+        const key = `${e.contact}|${e.channel}|${e.address}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        inputs.push({
+          incidentId: incident._id, kind: 'escalation', templateKind: incident.kind === 'maintenance' ? 'maintenance' : 'outage', round: input.round,
+          subscriberId: `staff-${e.contact}`, channel: e.channel, to: e.address, language: rules.settings.language as PlanInput['language'], templateSet: e.templateSet,
+        });
+      }
+      const planned = (await planAll(store, inputs, new Date(), input.reason ? `escalated by hand: ${input.reason}` : undefined)).planned;
+      logger.info({ incidentId: incident._id, round: input.round, contacts: inputs.length, planned, byHand: !input.steps }, 'escalation planned');
+      return { planned };
+    },
+
+    /**
+     * More sites are affected: the new sites and those downstream of them join the incident, and
+     * their subscribers who were not told yet are told (their grace delay counts from now).
+     * Planned before the incident's site list changes, so that a retry after a crash plans the same.
+     */
+    async extendIncidentScope(input: { incidentId: string; siteIds: string[]; at: string }): Promise<{ newSites: number; planned: number }> {
+      const incident = await loadIncidentOrFail(store, input.incidentId);
+      const known = new Set(incident.affectedSiteIds ?? incident.siteIds);
+      const added = (await downstreamSites(store, input.siteIds)).filter((s) => !known.has(s._id));
+      const siteIds = [...new Set([...incident.siteIds, ...input.siteIds])];
+      const affectedSiteIds = [...known, ...added.map((s) => s._id)];
+      const areas = [...new Set([...incident.areas, ...added.map((s) => s.area)])].sort();
+      const widened: Incident = { ...incident, siteIds, affectedSiteIds, areas };
+      const r = added.length ? await planAudience(deps, widened, incidentFacts(widened), added, new Date(input.at), false) : { recipients: 0 };
+      await store.incidents.updateOne({ _id: incident._id }, { $set: { siteIds, affectedSiteIds, areas } });
+      logger.info({ incidentId: incident._id, newSites: added.length, planned: r.recipients }, 'incident scope extended');
+      return { newSites: added.length, planned: r.recipients };
+    },
+
+    /**
+     * A false alarm: nothing waiting is sent any more, and whoever was told of the outage is told
+     * it was a false alarm (the `withdrawn` text; `restored` where the rules' texts have none),
+     * unless the rules said no restoration notice for them.
+     */
+    async prepareCancellation(input: { incidentId: string; at: string; reason?: string }): Promise<{ expired: number; withdrawn: number }> {
+      const at = new Date(input.at);
+      const now = new Date();
+      const incident = await loadIncidentOrFail(store, input.incidentId);
+      const rules = await deps.rules(incident.rulesVersion);
+      await store.incidents.updateOne({ _id: incident._id, cancelledAt: { $exists: false } }, { $set: { cancelledAt: at, endedAt: at } });
+      const why = `not sent: cancelled as a false alarm${input.reason ? ` (${input.reason})` : ''}`;
+      let expired = 0;
+      for (const state of ['planned', 'undelivered', 'failed'] as const) {
+        expired += await transition(store, { incidentId: incident._id, kind: { $in: ['outage', 'update', 'escalation'] }, state }, 'expired', now, why);
+      }
+      const withdrawn = await follow(
+        incident,
+        { kind: 'outage', state: { $in: REACHED }, restoration: { $ne: false } },
+        (d) => ({ kind: 'withdrawn', ...(rules.hasTemplate(d.templateSet, 'withdrawn') ? {} : { templateKind: 'restored' as const }) }),
+        at,
+      );
+      logger.info({ incidentId: incident._id, expired, withdrawn }, 'cancellation planned');
+      return { expired, withdrawn };
+    },
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * What operators do to an open incident: post an update (a word and a new estimate), escalate
+ * to staff, add affected sites, cancel a false alarm, reopen a resolve that is still settling.
+ * Each is a Temporal Update: the workflow's validator answers at once (409 with its reason when
+ * the incident can no longer take it), and the messages follow from the workflow.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { AppDeps } from '../app';
+import { ApiError } from '../errors';
+import { createIncidentService, IncidentInputError } from '../../services/incidents';
+import type { IncidentStatus } from '../../workflows/incident-api';
+
+const params = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^inc_[a-z0-9]{16}$', description: 'The incident id, as returned when it was opened' } },
+} as const;
+
+const reason = { type: 'string', minLength: 1, maxLength: 500 } as const;
+
+/** The workflow's answer: where the incident is, and what it has done so far. */
+const statusReply = {
+  type: 'object',
+  properties: {
+    incidentId: { type: 'string' },
+    phase: { type: 'string' },
+    recipients: { type: 'integer' },
+    sent: { type: 'object', additionalProperties: { type: 'integer' } },
+    failed: { type: 'integer' },
+    retried: { type: 'integer' },
+    fellBack: { type: 'integer' },
+    resolveRequested: { type: 'boolean' },
+    settlingUntil: { type: 'string', format: 'date-time' },
+    cancelRequested: { type: 'boolean' },
+    estimatedEnd: { type: 'string', format: 'date-time' },
+    updates: { type: 'integer', description: 'Update rounds planned so far' },
+    escalations: { type: 'integer', description: 'Escalation rounds planned so far' },
+    addedSites: { type: 'integer', description: 'Sites added after opening (downstream ones included)' },
+  },
+} as const;
+
+const errors = { 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, 422: { $ref: 'Error#' } } as const;
+
+const STATUS: Record<IncidentInputError['code'], number> = { unknown_site: 422, incident_not_found: 404, incident_closed: 409, incident_rejected: 409 };
+
+function toApiError(err: unknown): never {
+  if (err instanceof IncidentInputError) throw new ApiError(STATUS[err.code], err.code, err.message, err.details && { field: 'body.siteIds', ...err.details });
+  throw err;
+}
+
+export const incidentActionRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
+  const incidents = createIncidentService(deps);
+  const accepted = (status: IncidentStatus) => status;
+
+  app.post<{ Params: { id: string }; Body: { text?: string; estimatedEnd?: string } }>('/v1/incidents/:id/updates', {
+    schema: {
+      tags: ['incidents'],
+      summary: 'Post an update: a word for the public, a new estimated restoration time, or both',
+      description: 'The text goes to the status page and feed. A changed estimate also sends an update to the subscribers whose rules ask for one (`updates.onEtaChange`), after their quiet hours.',
+      params,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        minProperties: 1,
+        properties: { text: reason, estimatedEnd: { type: 'string', format: 'date-time', description: 'When service is expected back (ISO 8601)' } },
+      },
+      response: { 202: statusReply, ...errors },
+    },
+  }, async (req, reply) => {
+    if (req.body.estimatedEnd && Date.parse(req.body.estimatedEnd) < Date.now() - 60_000) {
+      throw new ApiError(422, 'estimate_in_past', 'body.estimatedEnd is in the past; give when service is expected back.', { field: 'body.estimatedEnd' });
+    }
+    const estimatedEnd = req.body.estimatedEnd ? new Date(req.body.estimatedEnd).toISOString() : undefined;
+    return reply.status(202).send(accepted(await incidents.addUpdate(req.params.id, { text: req.body.text, estimatedEnd }).catch(toApiError)));
+  });
+
+  app.post<{ Params: { id: string }; Body: { reason?: string } | null }>('/v1/incidents/:id/escalate', {
+    schema: {
+      tags: ['incidents'],
+      summary: 'Escalate to staff now',
+      description: 'Calls or messages every staff contact the rules escalate this incident to, without waiting for the rules\' timers.',
+      params,
+      body: { type: 'object', nullable: true, additionalProperties: false, properties: { reason } },
+      response: { 202: statusReply, ...errors },
+    },
+  }, async (req, reply) => reply.status(202).send(await incidents.escalate(req.params.id, req.body?.reason).catch(toApiError)));
+
+  app.post<{ Params: { id: string }; Body: { siteIds: string[] } }>('/v1/incidents/:id/scope', {
+    schema: {
+      tags: ['incidents'],
+      summary: 'Add affected sites',
+      description: 'The sites (and every site they feed) join the incident; only subscribers not told yet are notified.',
+      params,
+      body: {
+        type: 'object',
+        required: ['siteIds'],
+        additionalProperties: false,
+        properties: { siteIds: { type: 'array', minItems: 1, maxItems: 500, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 100 } } },
+      },
+      response: { 202: statusReply, ...errors },
+    },
+  }, async (req, reply) => reply.status(202).send(await incidents.extendScope(req.params.id, req.body.siteIds).catch(toApiError)));
+
+  app.post<{ Params: { id: string }; Body: { reason?: string } | null }>('/v1/incidents/:id/cancel', {
+    schema: {
+      tags: ['incidents'],
+      summary: 'Cancel a false alarm',
+      description: 'Nothing more is sent; whoever was told of the outage is told it was a false alarm. Only an incident not yet resolved can be cancelled.',
+      params,
+      body: { type: 'object', nullable: true, additionalProperties: false, properties: { reason } },
+      response: { 202: statusReply, ...errors },
+    },
+  }, async (req, reply) => reply.status(202).send(await incidents.cancel(req.params.id, req.body?.reason).catch(toApiError)));
+
+  app.post<{ Params: { id: string }; Body: { note?: string } | null }>('/v1/incidents/:id/reopen', {
+    schema: {
+      tags: ['incidents'],
+      summary: 'Reopen a resolve that is still settling',
+      description: 'A monitoring resolve waits a few minutes before the restoration notices in case the site goes down again; reopening within that time carries on as one incident.',
+      params,
+      body: { type: 'object', nullable: true, additionalProperties: false, properties: { note: reason } },
+      response: { 202: statusReply, ...errors },
+    },
+  }, async (req, reply) => reply.status(202).send(await incidents.reopen(req.params.id, req.body?.note).catch(toApiError)));
+};

@@ -1,0 +1,116 @@
+/**
+ * What the incident workflow takes, answers and accepts: its input, its status, and the messages
+ * (Updates and a query) that the API, the alert intake and the CLI send it. Declared apart from
+ * the workflow so that clients import the definitions without the workflow's code.
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { IncidentPhase, MessageKind } from '../domain/types';
+
+/** How the delivery watchdog treats messages not delivered. */
+export interface DeliveryPolicy {
+  /** Accepted but no delivery receipt within this long: ask the provider, then treat as lost. */
+  deliveryTimeoutMs: number;
+  /** Send attempts on one channel before falling back to the next. */
+  maxAttempts: number;
+  /** How often the watchdog looks while messages are in flight. */
+  sweepEveryMs: number;
+  /** Recipients per send request (the SMS channel takes up to 1,000). */
+  batchSize?: number;
+}
+
+export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { deliveryTimeoutMs: 10 * 60_000, maxAttempts: 3, sweepEveryMs: 60_000 };
+
+/** When the periodic updates and the staff escalations of an incident fall due, from its rules. */
+export interface IncidentSchedule {
+  /** ISO time the incident opened: the timers count from it. */
+  openedAt: string;
+  /** Distinct periods, in seconds, of the `update` messages the rules ask for while unresolved. */
+  updateEverySeconds: number[];
+  /** Each escalation the rules ask for, repeats included, in time order: seconds after opening, and the rules' step. */
+  escalations: { afterSeconds: number; step: number }[];
+}
+
+export interface IncidentInput {
+  incidentId: string;
+  siteIds: string[];
+  delivery?: DeliveryPolicy;
+  /** Set when the workflow continues as new: where it was. */
+  resume?: IncidentSnapshot;
+}
+
+export interface ResolveInput {
+  note?: string;
+  /**
+   * Wait this long before the restoration notices, in case the trouble comes back (a flapping
+   * site): a `reopen` within it carries on as if nothing was resolved. Monitoring resolves use it.
+   */
+  settleSeconds?: number;
+}
+
+export interface AddUpdateInput {
+  /** What operators tell the public (status page and feed). */
+  text?: string;
+  /** ISO time: the new estimate of when service is back. A change notifies as the rules say. */
+  estimatedEnd?: string;
+}
+
+export interface EscalateInput {
+  reason?: string;
+}
+
+export interface ExtendScopeInput {
+  /** More sites affected; subscribers on them (and downstream) who were not told yet are told now. */
+  siteIds: string[];
+}
+
+export interface CancelInput {
+  /** Why: a false alarm, opened by mistake. Those already told are told it was a false alarm. */
+  reason?: string;
+}
+
+export interface IncidentStatus {
+  incidentId: string;
+  phase: IncidentPhase;
+  recipients: number;
+  sent: Partial<Record<MessageKind, number>>;
+  failed: number;
+  retried: number;
+  fellBack: number;
+  resolveRequested: boolean;
+  /** While a monitoring resolve waits for the site to stay up (ISO). */
+  settlingUntil?: string;
+  cancelRequested?: boolean;
+  estimatedEnd?: string;
+  /** Update rounds planned (periodic and on a new estimate). */
+  updates?: number;
+  /** Escalation rounds planned (by the rules' timers and by hand). */
+  escalations?: number;
+  /** Sites added after the incident opened. */
+  addedSites?: number;
+}
+
+export interface IncidentSnapshot extends IncidentStatus {
+  resolveAt?: string;
+  resolveNote?: string;
+  cancelReason?: string;
+  schedule?: IncidentSchedule;
+  periodicRounds?: Record<string, number>;
+  escalationsFired?: number;
+  pending?: PendingAction[];
+}
+
+/** A request the workflow has accepted and not yet acted on (it survives continue-as-new). */
+export type PendingAction =
+  | { type: 'update'; at: string; text?: string; estimatedEnd?: string; etaChanged: boolean }
+  | { type: 'escalate'; at: string; reason?: string }
+  | { type: 'scope'; at: string; siteIds: string[] };
+
+export const statusQuery = defineQuery<IncidentStatus>('status');
+/** Resolving answers at once with the status; the restoration notices follow. Repeating it is harmless. */
+export const resolveUpdate = defineUpdate<IncidentStatus, [ResolveInput]>('resolve');
+/** The trouble came back while a resolve was settling: carry on as open. Rejected once restoration began. */
+export const reopenUpdate = defineUpdate<IncidentStatus, [{ note?: string }]>('reopen');
+export const addUpdateUpdate = defineUpdate<IncidentStatus, [AddUpdateInput]>('addUpdate');
+export const escalateUpdate = defineUpdate<IncidentStatus, [EscalateInput]>('escalate');
+export const extendScopeUpdate = defineUpdate<IncidentStatus, [ExtendScopeInput]>('extendScope');
+export const cancelUpdate = defineUpdate<IncidentStatus, [CancelInput]>('cancel');
