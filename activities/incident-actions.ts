@@ -105,11 +105,15 @@ export function createIncidentActionActivities(deps: NoticeDeps) {
      */
     async extendIncidentScope(input: { incidentId: string; siteIds: string[]; at: string }): Promise<{ newSites: number; planned: number }> {
       const incident = await loadIncidentOrFail(store, input.incidentId);
+      // Sites of incidents merged into this one: their subscribers were told by those incidents.
+      const merged = await store.incidents.find({ mergedInto: incident._id }, { projection: { affectedSiteIds: 1, siteIds: 1 } }).toArray();
+      const covered = new Set([...(incident.affectedSiteIds ?? incident.siteIds), ...merged.flatMap((m) => m.affectedSiteIds ?? m.siteIds)]);
       const known = new Set(incident.affectedSiteIds ?? incident.siteIds);
-      const added = (await downstreamSites(store, input.siteIds)).filter((s) => !known.has(s._id));
+      const widening = (await downstreamSites(store, input.siteIds)).filter((s) => !known.has(s._id));
+      const added = widening.filter((s) => !covered.has(s._id));
       const siteIds = [...new Set([...incident.siteIds, ...input.siteIds])];
-      const affectedSiteIds = [...known, ...added.map((s) => s._id)];
-      const areas = [...new Set([...incident.areas, ...added.map((s) => s.area)])].sort();
+      const affectedSiteIds = [...known, ...widening.map((s) => s._id)];
+      const areas = [...new Set([...incident.areas, ...widening.map((s) => s.area)])].sort();
       const widened: Incident = { ...incident, siteIds, affectedSiteIds, areas };
       const r = added.length ? await planAudience(deps, widened, incidentFacts(widened), added, new Date(input.at), false) : { recipients: 0 };
       await store.incidents.updateOne({ _id: incident._id }, { $set: { siteIds, affectedSiteIds, areas } });

@@ -46,6 +46,8 @@ export interface AppDeps {
   replySms?: (to: string, text: string) => Promise<void>;
   /** Given to each new incident's workflow; the workflow's defaults otherwise. */
   deliveryPolicy?: DeliveryPolicy;
+  /** How long a monitoring resolve settles before restoration notices (default 300 s; ingest/process.ts). */
+  alertSettleSeconds?: number;
   /** How often stored Plivo receipts are applied to delivery records; 0 turns it off. */
   applyReceiptsEveryMs?: number;
   /** Monitoring integrations; the integrations file (AVVISO_INTEGRATIONS, or the development default) otherwise. */

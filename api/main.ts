@@ -25,6 +25,7 @@ export async function runApi(): Promise<void> {
       publicUrl: config.http.publicUrl,
       plivoAuthToken: config.plivo.authToken,
       access: { rateLimitPerMinute: config.api.rateLimitPerMinute },
+      alertSettleSeconds: config.alertSettleSeconds,
       bodyLimit: config.api.bodyLimitBytes,
       statusPage: { siteName: config.statusPage.name, timeZone: config.statusPage.timeZone },
       replySms: async (to, text) => {

@@ -88,6 +88,8 @@ const schema = z.object({
   SMTP_FROM: z.string().trim().min(3).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   WEBHOOK_TIMEOUT_MS: z.coerce.number({ error: 'must be a number' }).int().min(100).max(120_000).default(10_000),
+  // A monitoring resolve waits this long before restoration notices: a flapping site texts once.
+  AVVISO_ALERT_SETTLE_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int().min(0).max(3600).default(300),
   STATUS_PAGE_NAME: z.string().trim().min(1).max(60).default('Avviso'),
   STATUS_PAGE_TIME_ZONE: z.string().trim().refine((tz) => {
     try {
@@ -127,6 +129,8 @@ export interface Config {
   /** E-mail through an SMTP relay: on when SMTP_HOST is set. */
   smtp?: { host: string; port: number; secure: boolean; requireTls: boolean; user?: string; pass?: string; from: string };
   webhook: { secret?: string; timeoutMs: number };
+  /** How long a monitoring resolve settles before restoration notices (a flapping site reopens it). */
+  alertSettleSeconds: number;
   statusPage: { name: string; timeZone: string };
   /** Requests per minute per API key (a key may have its own), and the largest request body. */
   api: { rateLimitPerMinute: number; bodyLimitBytes: number };
@@ -197,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? { smtp: { host: e.SMTP_HOST, port: e.SMTP_PORT, secure: e.SMTP_SECURE === 'true', requireTls: e.SMTP_REQUIRE_TLS === 'true', user: e.SMTP_USER, pass: e.SMTP_PASS, from: e.SMTP_FROM ?? `Avviso <avvisi@${e.SMTP_HOST}>` } }
       : {}),
     webhook: { secret: e.WEBHOOK_SECRET, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
+    alertSettleSeconds: e.AVVISO_ALERT_SETTLE_SECONDS,
     statusPage: { name: e.STATUS_PAGE_NAME, timeZone: e.STATUS_PAGE_TIME_ZONE },
     api: { rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE, bodyLimitBytes: e.API_BODY_LIMIT_BYTES },
     ...(e.AVVISO_ADMIN_KEY ? { adminKey: e.AVVISO_ADMIN_KEY } : {}),

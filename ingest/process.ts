@@ -8,16 +8,23 @@
  * The same key always reaches the same incident (services/incidents.ts), so handling an event
  * twice changes nothing.
  *
- * `decide` is the seam for correlation across sites (issue 5): given what is known about the
- * alert, it says what to do and with which incident key. A downstream alert joining an
- * upstream incident would be one more fact in, one more action out; nothing else here changes.
+ * Correlation across sites and time (`decide`, pure; `factsFor` gathers what it reads):
+ * - an alert for a site that an open incident already covers (a site below one that is down)
+ *   joins that incident: nobody is told twice, and its resolution leaves the incident open;
+ * - an alert for a site above open incidents absorbs them: the oldest carries on with the new
+ *   sites added (only subscribers not told yet are told), the others are merged into it and
+ *   resolve with it;
+ * - a flapping site (down, up, down within minutes) does not text everyone each time: a
+ *   monitoring resolve settles for `settleSeconds` before the restoration notices, and the
+ *   alert firing again within it reopens the same incident.
  */
 import type { Store } from '../store/db';
-import type { Incident, Severity } from '../domain/types';
+import type { Incident, IncidentPhase, Severity } from '../domain/types';
 import { IncidentInputError, incidentIdForKey, type IncidentService } from '../services/incidents';
 import { ALERT_SEVERITIES, type AlertEvent, type AlertSeverity } from './alert-event';
 import type { SiteResolution } from './sites';
-import { closeEpisode, latestEpisode, recordEpisode, type AlertEpisodeDoc, type AlertResult } from './store';
+import { downstreamSites } from '../store/network';
+import { closeEpisode, latestEpisode, recordEpisode, reopenEpisode, type AlertEpisodeDoc, type AlertResult } from './store';
 
 export interface DecisionFacts {
   /** The alert's latest episode, if it ever fired. */
@@ -28,11 +35,22 @@ export interface DecisionFacts {
   incidentMissing?: boolean;
   sites: SiteResolution;
   minSeverity: AlertSeverity;
+  /** The latest episode is resolved but its incident is still settling: it can be reopened. */
+  settling?: { incidentId: string };
+  /** An open incident already covers every site of this alert. */
+  covering?: { incidentId: string };
+  /** Open incidents whose sites all lie below this alert's sites, oldest first. */
+  downstreamOpen?: string[];
 }
 
 export type Decision =
   | { action: 'open'; incidentKey: string; episode: number; siteIds: string[] }
   | { action: 'resolve'; incidentKey: string; incidentId: string }
+  | { action: 'reopen'; incidentKey: string; incidentId: string }
+  | { action: 'join'; incidentKey: string; episode: number; incidentId: string; siteIds: string[] }
+  | { action: 'absorb'; incidentKey: string; episode: number; incidentId: string; absorbed: string[]; siteIds: string[] }
+  /** The alert's episode ends, the incident it joined carries on. */
+  | { action: 'leave'; incidentKey: string; incidentId: string }
   /** `notOpen`: a resolution with nothing open to resolve (reported as `not_open`). */
   | { action: 'record'; reason: string; notOpen?: boolean }
   | { action: 'reject'; reason: string };
@@ -62,6 +80,7 @@ export function decide(event: AlertEvent, facts: DecisionFacts): Decision {
 
   if (event.status === 'resolved') {
     if (!open) return { action: 'record', reason: 'no open incident for this alert', notOpen: true };
+    if (open.joined) return { action: 'leave', incidentKey: open._id, incidentId: open.incidentId };
     return { action: 'resolve', incidentKey: open._id, incidentId: open.incidentId };
   }
 
@@ -69,7 +88,13 @@ export function decide(event: AlertEvent, facts: DecisionFacts): Decision {
   if ('problem' in facts.sites) return { action: 'reject', reason: facts.sites.problem };
   const siteIds = facts.sites.siteIds;
   const next = (episode?.episode ?? 0) + 1;
-  if (!open) return { action: 'open', incidentKey: incidentKeyOf(event.dedupKey, next), episode: next, siteIds };
+  if (!open) {
+    if (facts.settling && episode) return { action: 'reopen', incidentKey: episode._id, incidentId: facts.settling.incidentId };
+    const incidentKey = incidentKeyOf(event.dedupKey, next);
+    if (facts.covering) return { action: 'join', incidentKey, episode: next, incidentId: facts.covering.incidentId, siteIds };
+    if (facts.downstreamOpen?.length) return { action: 'absorb', incidentKey, episode: next, incidentId: facts.downstreamOpen[0], absorbed: facts.downstreamOpen.slice(1), siteIds };
+    return { action: 'open', incidentKey, episode: next, siteIds };
+  }
   if (facts.incidentMissing || !facts.incidentClosedAt) return { action: 'open', incidentKey: open._id, episode: open.episode, siteIds };
   // An operator resolved the incident while the tool still said "firing". A problem that began
   // after that is a new outage; the same problem reported again must not text everyone twice.
@@ -87,12 +112,37 @@ function closedAt(incident: Incident): Date | undefined {
 export interface AlertProcessorDeps {
   store: Store;
   incidents: IncidentService;
+  /** How long a monitoring resolve waits for the alert to stay quiet before restoration notices (default 300). */
+  settleSeconds?: number;
 }
 
-export function createAlertProcessor({ store, incidents }: AlertProcessorDeps) {
+const OPEN_PHASES: IncidentPhase[] = ['detected', 'notifying', 'notified', 'escalated'];
+
+export const DEFAULT_SETTLE_SECONDS = 300;
+
+export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT_SETTLE_SECONDS }: AlertProcessorDeps) {
+  /** How this alert's sites relate to the incidents open now. */
+  async function correlation(siteIds: string[], now: Date): Promise<Pick<DecisionFacts, 'covering' | 'downstreamOpen'>> {
+    const open = (await store.incidents.find({ phase: { $in: OPEN_PHASES }, kind: 'outage', mergedInto: { $exists: false } }).toArray())
+      // A resolve that is settling is on its way out: new trouble below it is not covered by it.
+      .filter((i) => !(i.settlingUntil && i.settlingUntil > now))
+      .sort((a, b) => a.openedAt.getTime() - b.openedAt.getTime() || a._id.localeCompare(b._id));
+    const covering = open.find((i) => siteIds.every((id) => (i.affectedSiteIds ?? i.siteIds).includes(id)));
+    if (covering) return { covering: { incidentId: covering._id } };
+    const below = new Set((await downstreamSites(store, siteIds)).map((s) => s._id));
+    const downstreamOpen = open.filter((i) => i.siteIds.every((id) => below.has(id))).map((i) => i._id);
+    return downstreamOpen.length ? { downstreamOpen } : {};
+  }
+
   async function factsFor(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity): Promise<DecisionFacts> {
     if (event.kind !== 'state') return { sites, minSeverity };
     const episode = await latestEpisode(store, event.dedupKey);
+    if (event.status === 'firing' && episode?.state !== 'open' && 'siteIds' in sites && wouldOpen(event, minSeverity)) {
+      const now = new Date();
+      const last = episode && !episode.joined ? await store.incidents.findOne({ _id: episode.incidentId }) : null;
+      if (last?.settlingUntil && last.settlingUntil > now && OPEN_PHASES.includes(last.phase)) return { episode, sites, minSeverity, settling: { incidentId: last._id } };
+      return { episode, sites, minSeverity, ...(await correlation(sites.siteIds, now)) };
+    }
     if (episode?.state !== 'open' || event.status === 'resolved') return { episode, sites, minSeverity };
     const incident = await store.incidents.findOne({ _id: episode.incidentId });
     if (!incident) return { episode, incidentMissing: true, sites, minSeverity };
@@ -103,7 +153,11 @@ export function createAlertProcessor({ store, incidents }: AlertProcessorDeps) {
     /** Acts on one event; throws only on failures worth a retry (database, Temporal). */
     async handle(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity): Promise<AlertResult> {
       const facts = await factsFor(event, sites, minSeverity);
-      const decision = decide(event, facts);
+      return handleDecision(event, facts, decide(event, facts));
+    },
+  };
+
+  async function handleDecision(event: AlertEvent, facts: DecisionFacts, decision: Decision): Promise<AlertResult> {
       switch (decision.action) {
         case 'record':
           return { action: decision.notOpen ? 'not_open' : 'recorded', reason: decision.reason };
@@ -111,13 +165,34 @@ export function createAlertProcessor({ store, incidents }: AlertProcessorDeps) {
           return { action: 'rejected', reason: decision.reason };
         case 'resolve': {
           try {
-            await incidents.resolve(decision.incidentId, `Resolved by ${event.source}/${event.integration}: ${event.summary}`.slice(0, 500));
+            await incidents.resolve(decision.incidentId, `Resolved by ${event.source}/${event.integration}: ${event.summary}`.slice(0, 500), { settleSeconds });
           } catch (err) {
             // Already over (its workflow finished) or never opened: either way there is nothing left to resolve.
             if (!(err instanceof IncidentInputError) || err.code === 'unknown_site') throw err;
           }
           await closeEpisode(store, decision.incidentKey, event.endsAt ?? event.receivedAt);
           return { action: 'resolved', incidentId: decision.incidentId, episode: facts.episode?.episode };
+        }
+        case 'leave':
+          await closeEpisode(store, decision.incidentKey, event.endsAt ?? event.receivedAt);
+          return { action: 'recorded', incidentId: decision.incidentId, reason: `this alert had joined incident ${decision.incidentId}, which stays open for the site above it` };
+        case 'reopen': {
+          try {
+            await incidents.reopen(decision.incidentId, `${event.source}/${event.integration} fired again: ${event.summary}`.slice(0, 500));
+          } catch (err) {
+            // Too late: its restoration notices have begun. This is a new outage.
+            if (!(err instanceof IncidentInputError)) throw err;
+            const fresh: DecisionFacts = { ...facts, settling: undefined, ...(await correlation('siteIds' in facts.sites ? facts.sites.siteIds : [], new Date())) };
+            return handleDecision(event, fresh, decide(event, fresh));
+          }
+          await reopenEpisode(store, decision.incidentKey);
+          return { action: 'reopened', incidentId: decision.incidentId, episode: facts.episode?.episode };
+        }
+        case 'join':
+        case 'absorb': {
+          if (decision.action === 'absorb') await incidents.absorb(decision.incidentId, decision.absorbed, decision.siteIds);
+          await recordEpisode(store, { _id: decision.incidentKey, dedupKey: event.dedupKey, episode: decision.episode, incidentId: decision.incidentId, state: 'open', siteIds: decision.siteIds, openedAt: event.startsAt ?? event.receivedAt, ...(decision.action === 'join' ? { joined: true } : {}) });
+          return { action: decision.action === 'join' ? 'joined' : 'absorbed', incidentId: decision.incidentId, episode: decision.episode };
         }
         case 'open': {
           let opened: { incident: Incident; created: boolean };
@@ -151,8 +226,7 @@ export function createAlertProcessor({ store, incidents }: AlertProcessorDeps) {
           return result;
         }
       }
-    },
-  };
+  }
 }
 
 export type AlertProcessor = ReturnType<typeof createAlertProcessor>;

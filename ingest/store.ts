@@ -16,7 +16,7 @@ import type { Store } from '../store/db';
 import type { AlertEvent, RawDelivery } from './alert-event';
 
 /** What became of one alert. */
-export type AlertAction = 'opened' | 'already_open' | 'resolved' | 'not_open' | 'recorded' | 'rejected';
+export type AlertAction = 'opened' | 'already_open' | 'resolved' | 'not_open' | 'recorded' | 'rejected' | 'joined' | 'absorbed' | 'reopened';
 
 export interface AlertResult {
   action: AlertAction;
@@ -50,6 +50,8 @@ export interface AlertEpisodeDoc {
   siteIds: string[];
   openedAt: Date;
   resolvedAt?: Date;
+  /** The alert joined an incident opened for a site upstream: its resolution does not resolve that incident. */
+  joined?: boolean;
 }
 
 export interface RejectedPayloadDoc {
@@ -114,4 +116,9 @@ export async function recordEpisode(store: Store, doc: AlertEpisodeDoc): Promise
 
 export async function closeEpisode(store: Store, key: string, at: Date): Promise<void> {
   await store.alertIncidents.updateOne({ _id: key, state: 'open' }, { $set: { state: 'resolved', resolvedAt: at } });
+}
+
+/** A resolve that was still settling was reopened: the episode is open again. */
+export async function reopenEpisode(store: Store, key: string): Promise<void> {
+  await store.alertIncidents.updateOne({ _id: key }, { $set: { state: 'open' }, $unset: { resolvedAt: '' } });
 }

@@ -107,7 +107,27 @@ export function createIncidentService(deps: IncidentServiceDeps) {
       if (isOver(incident)) return { phase: incident.phase, resolveRequested: true };
       const status = await send(incident, resolveUpdate, { note, ...(options.settleSeconds ? { settleSeconds: options.settleSeconds } : {}) });
       if (status.settlingUntil) await store.incidents.updateOne({ _id: incidentId }, { $set: { settlingUntil: new Date(status.settlingUntil) } });
+      // Incidents merged into this one end with it.
+      for (const merged of await store.incidents.find({ mergedInto: incidentId, phase: { $nin: ['resolving', 'resolved', 'cancelled', 'billed'] } }).toArray()) {
+        await service.resolve(merged._id, note, options).catch((err) => {
+          if (!(err instanceof IncidentInputError)) throw err;
+        });
+      }
       return { phase: status.phase, resolveRequested: status.resolveRequested, ...(status.settlingUntil ? { settlingUntil: status.settlingUntil } : {}) };
+    },
+
+    /**
+     * A site above open incidents went down: `survivorId` carries on with `siteIds` added, and the
+     * others are merged into it (they resolve with it). Their subscribers were told already, so
+     * the scope extension skips their sites.
+     */
+    async absorb(survivorId: string, absorbedIds: string[], siteIds: string[]): Promise<IncidentStatus> {
+      const survivor = await load(survivorId);
+      if (absorbedIds.length) {
+        await store.incidents.updateMany({ _id: { $in: absorbedIds }, mergedInto: { $exists: false } }, { $set: { mergedInto: survivorId } });
+        await store.incidents.updateOne({ _id: survivorId }, { $addToSet: { absorbed: { $each: absorbedIds } } });
+      }
+      return service.extendScope(survivor._id, siteIds);
     },
 
     /** The trouble came back while a resolve was settling: the incident carries on, nobody is told twice. */

@@ -60,6 +60,8 @@ class IncidentState {
   /** How many of the schedule's escalations fired. */
   escalationsFired = 0;
   pending: PendingAction[] = [];
+  /** Bumped by every accepted request, so that a waiting loop wakes up to recompute its timers. */
+  changes = 0;
 
   constructor(readonly incidentId: string, from?: IncidentSnapshot) {
     if (from) Object.assign(this, { ...from, sent: { ...from.sent }, periodicRounds: { ...from.periodicRounds }, pending: [...(from.pending ?? [])] });
@@ -81,7 +83,8 @@ class IncidentState {
   }
 }
 
-const now = () => Date.now();
+// Workflow time: the SDK makes `Date` replay-safe inside workflows.
+const now = () => new Date().getTime();
 
 export async function incidentWorkflow(input: IncidentInput): Promise<IncidentStatus> {
   // Runs that started before updates, escalation, scope and cancel keep their first steps.
@@ -105,6 +108,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
         // An operator confirms what monitoring said: no need to wait any longer.
         state.settlingUntil = undefined;
       }
+      state.changes++;
       return state.status();
     },
     {
@@ -119,6 +123,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     (_r: { note?: string }) => {
       state.resolveRequested = false;
       state.resolveAt = state.resolveNote = state.settlingUntil = undefined;
+      state.changes++;
       return state.status();
     },
     {
@@ -134,6 +139,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       const etaChanged = u.estimatedEnd !== undefined && u.estimatedEnd !== state.estimatedEnd;
       if (u.estimatedEnd !== undefined) state.estimatedEnd = u.estimatedEnd;
       state.pending.push({ type: 'update', at: new Date(now()).toISOString(), text: u.text, estimatedEnd: u.estimatedEnd, etaChanged });
+      state.changes++;
       return state.status();
     },
     {
@@ -150,6 +156,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     escalateUpdate,
     (e) => {
       state.pending.push({ type: 'escalate', at: new Date(now()).toISOString(), reason: e.reason });
+      state.changes++;
       return state.status();
     },
     { validator: (e) => { notOpen(); if (e.reason !== undefined && (typeof e.reason !== 'string' || e.reason.length > MAX_TEXT)) throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`); } },
@@ -158,6 +165,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     extendScopeUpdate,
     (s) => {
       state.pending.push({ type: 'scope', at: new Date(now()).toISOString(), siteIds: [...new Set(s.siteIds)] });
+      state.changes++;
       return state.status();
     },
     {
@@ -173,6 +181,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       state.cancelRequested = true;
       state.cancelReason = c.reason;
       state.resolveAt ??= new Date(now()).toISOString();
+      state.changes++;
       return state.status();
     },
     {
@@ -293,7 +302,8 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     if (round.busy) continue;
     if (round.allSent && state.phase === 'notifying') await enter('notified');
     const wait = Math.min(round.waitMs, untilNextTimer());
-    const wake = () => state.pending.length > 0 || closing();
+    const seen = state.changes;
+    const wake = () => state.pending.length > 0 || closing() || state.changes !== seen;
     if (wait === Infinity) await condition(wake);
     else await condition(wake, wait);
     await continueIfLong();

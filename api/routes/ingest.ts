@@ -44,7 +44,7 @@ const outcome = {
   properties: {
     dedupKey: { type: 'string', description: 'The alert identity: <source>:<integration>:<native key>' },
     eventId: { type: 'string', description: 'This delivery of this alert state; a repeat has the same id' },
-    action: { type: 'string', enum: ['opened', 'already_open', 'resolved', 'not_open', 'recorded', 'rejected'] },
+    action: { type: 'string', enum: ['opened', 'already_open', 'resolved', 'not_open', 'recorded', 'rejected', 'joined', 'absorbed', 'reopened'] },
     incidentId: { type: 'string' },
     episode: { type: 'integer', description: 'Which outage of this alert (the next firing after a resolution is a new one)' },
     duplicate: { type: 'boolean', description: 'Received before: the first result is reported' },
@@ -82,7 +82,7 @@ function lowerCaseHeaders(req: FastifyRequest): Record<string, string | undefine
 export const ingestRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const integrations = deps.integrations ?? (await loadIntegrations(integrationsPathFromEnv(process.env), process.env));
   for (const warning of integrations.warnings) app.log.warn(warning);
-  const processor = createAlertProcessor({ store: deps.store, incidents: createIncidentService(deps) });
+  const processor = createAlertProcessor({ store: deps.store, incidents: createIncidentService(deps), settleSeconds: deps.alertSettleSeconds });
   const intake = createIntake({ store: deps.store, processor });
 
   // Tools send JSON, forms, multipart and text: keep every body as raw bytes, decode per tool.

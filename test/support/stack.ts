@@ -8,7 +8,8 @@ import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { buildApp, type AppDeps } from '../../api/app';
 import { buildDeliveryDeps } from '../../worker/delivery-deps';
 import { RulesHolder } from '../../rules';
-import { createChannels } from '../../channels';
+import { closeChannels, createChannels } from '../../channels';
+import type { SmtpEmailSettings } from '../../channels/email-smtp';
 import { statusFeedCollections } from '../../channels/status-feed';
 import { rulesResolver } from '../../store/rule-versions';
 import path from 'node:path';
@@ -60,8 +61,12 @@ export interface TestStackOptions {
   rulesPath?: string;
   /** Monitoring integrations for the ingest routes (default: the integrations file). */
   integrations?: AppDeps['integrations'];
+  /** How long monitoring resolves settle (default 0: restoration at once, as most tests expect). */
+  alertSettleSeconds?: number;
   /** API key limits (default: no practical rate limit, so that polling tests are not throttled). */
   access?: AppDeps['access'];
+  /** Channels besides SMS and the status feed (default: none): voice calls through the simulator, e-mail through an SMTP relay. */
+  channels?: { voiceCallerId?: string; email?: SmtpEmailSettings };
 }
 
 let runtimeInstalled = false;
@@ -92,6 +97,7 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     rules,
     deliveryPolicy: opts.deliveryPolicy,
     integrations: opts.integrations,
+    alertSettleSeconds: opts.alertSettleSeconds ?? 0,
     applyReceiptsEveryMs: 100,
     access: { rateLimitPerMinute: 1_000_000, ...opts.access },
     replySms: async (to, text) => void (await replies.send([{ deliveryId: 'reply', to, text, language: 'it' }])),
@@ -99,6 +105,13 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
   await api.listen({ host: '127.0.0.1', port: apiPort });
 
   const logger = createLogger(`test-worker-${env.name}`, process.env.LOG_LEVEL ?? 'warn');
+  const otherChannels = createChannels(
+    {
+      ...(opts.channels?.voiceCallerId ? { voice: { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, callerId: opts.channels.voiceCallerId, publicUrl: apiUrl } } : {}),
+      ...(opts.channels?.email ? { email: opts.channels.email } : {}),
+    },
+    { statusFeed: statusFeedCollections(env.store.db) },
+  );
   const { worker, connection } = await createWorker({
     temporal: { address: env.servers.temporalAddress, namespace: 'default', taskQueue: env.taskQueue },
     workflowBundle: { codePath: env.servers.workflowBundlePath },
@@ -106,7 +119,7 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
       store: env.store,
       logger,
       rules: rulesResolver(env.store, rules),
-      otherChannels: Object.fromEntries(createChannels({}, { statusFeed: statusFeedCollections(env.store.db) })),
+      otherChannels: Object.fromEntries(otherChannels),
       publicUrl: apiUrl,
       plivo: { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: 0, messagesPerSecond: 0, queueSeconds: 600, ...opts.plivoLimits },
     }),
@@ -131,6 +144,7 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
         worker.shutdown();
         await running;
         await connection.close();
+        await closeChannels(otherChannels);
         await api.close();
         await sim.close();
         await env.close();
