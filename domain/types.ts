@@ -116,6 +116,8 @@ export interface Incident {
   window?: { startsAt: Date; endsAt: Date };
   /** A maintenance's window before its last reschedule (`previousStart`/`previousEnd`). */
   previousWindow?: { startsAt: Date; endsAt: Date };
+  /** When a resolve was asked for (cleared by a reopen): from then on, new alerts do not join it. */
+  resolveRequestedAt?: Date;
   /** A monitoring resolve waits until then for the site to stay up before restoration notices. */
   settlingUntil?: Date;
   /** Set when it was cancelled (a false alarm, or maintenance called off). */

@@ -122,10 +122,10 @@ export const DEFAULT_SETTLE_SECONDS = 300;
 
 export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT_SETTLE_SECONDS }: AlertProcessorDeps) {
   /** How this alert's sites relate to the incidents open now. */
-  async function correlation(siteIds: string[], now: Date): Promise<Pick<DecisionFacts, 'covering' | 'downstreamOpen'>> {
+  async function correlation(siteIds: string[], _now: Date): Promise<Pick<DecisionFacts, 'covering' | 'downstreamOpen'>> {
     const open = (await store.incidents.find({ phase: { $in: OPEN_PHASES }, kind: 'outage', mergedInto: { $exists: false } }).toArray())
-      // A resolve that is settling is on its way out: new trouble below it is not covered by it.
-      .filter((i) => !(i.settlingUntil && i.settlingUntil > now))
+      // A resolved incident (settling or not) is on its way out: new trouble below it is not covered by it.
+      .filter((i) => !i.resolveRequestedAt)
       .sort((a, b) => a.openedAt.getTime() - b.openedAt.getTime() || a._id.localeCompare(b._id));
     const covering = open.find((i) => siteIds.every((id) => (i.affectedSiteIds ?? i.siteIds).includes(id)));
     if (covering) return { covering: { incidentId: covering._id } };
@@ -190,7 +190,15 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
         }
         case 'join':
         case 'absorb': {
-          if (decision.action === 'absorb') await incidents.absorb(decision.incidentId, decision.absorbed, decision.siteIds);
+          if (decision.action === 'absorb') {
+            try {
+              await incidents.absorb(decision.incidentId, decision.absorbed, decision.siteIds);
+            } catch (err) {
+              // It was resolved a moment ago: this alert is an incident of its own.
+              if (!(err instanceof IncidentInputError) || err.code === 'unknown_site') throw err;
+              return handleDecision(event, facts, { action: 'open', incidentKey: decision.incidentKey, episode: decision.episode, siteIds: decision.siteIds });
+            }
+          }
           await recordEpisode(store, { _id: decision.incidentKey, dedupKey: event.dedupKey, episode: decision.episode, incidentId: decision.incidentId, state: 'open', siteIds: decision.siteIds, openedAt: event.startsAt ?? event.receivedAt, ...(decision.action === 'join' ? { joined: true } : {}) });
           return { action: decision.action === 'join' ? 'joined' : 'absorbed', incidentId: decision.incidentId, episode: decision.episode };
         }

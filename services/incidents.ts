@@ -106,7 +106,7 @@ export function createIncidentService(deps: IncidentServiceDeps) {
       // Over already (resolved or cancelled, then billed): resolving again changes nothing.
       if (isOver(incident)) return { phase: incident.phase, resolveRequested: true };
       const status = await send(incident, resolveUpdate, { note, ...(options.settleSeconds ? { settleSeconds: options.settleSeconds } : {}) });
-      if (status.settlingUntil) await store.incidents.updateOne({ _id: incidentId }, { $set: { settlingUntil: new Date(status.settlingUntil) } });
+      await store.incidents.updateOne({ _id: incidentId }, { $set: { resolveRequestedAt: new Date(), ...(status.settlingUntil ? { settlingUntil: new Date(status.settlingUntil) } : {}) } });
       // Incidents merged into this one end with it.
       for (const merged of await store.incidents.find({ mergedInto: incidentId, phase: { $nin: ['resolving', 'resolved', 'cancelled', 'billed'] } }).toArray()) {
         await service.resolve(merged._id, note, options).catch((err) => {
@@ -134,7 +134,7 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     async reopen(incidentId: string, note?: string): Promise<IncidentStatus> {
       const incident = await load(incidentId);
       const status = await send(incident, reopenUpdate, { note });
-      await store.incidents.updateOne({ _id: incidentId }, { $unset: { settlingUntil: '' } });
+      await store.incidents.updateOne({ _id: incidentId }, { $unset: { settlingUntil: '', resolveRequestedAt: '' } });
       return status;
     },
 

@@ -3,7 +3,7 @@
  * simulator): each tool's payload opens, finds or resolves the incident it should; repeats are
  * recognised; refused requests get the 4xx that says why and are kept for inspection.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadDemoDataIfEmpty, DEMO_SUBSCRIBERS } from '../../store/demo';
 import { eventually } from '../support/env';
@@ -48,6 +48,13 @@ describe('monitoring webhooks', () => {
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
+  // Each test starts with no incident open: alert correlation would otherwise join a new alert
+  // to an incident a previous test left open on the same or an upstream site.
+  const OPEN = ['detected', 'notifying', 'notified', 'escalated'];
+  beforeEach(async () => {
+    for (const i of await stack.store.incidents.find({ phase: { $in: OPEN as never[] } }).toArray()) await call(stack, 'POST', `/v1/incidents/${i._id}/resolve`, {});
+    await eventually('no incident open', async () => ((await stack.store.incidents.countDocuments({ phase: { $in: OPEN as never[] } })) === 0 ? true : undefined));
+  });
 
   const TOKENS: Record<string, string> = { alertmanager: 'am-token-123', grafana: 'grafana-token-1', zabbix: 'zabbix-token-1', 'uptime-kuma': 'kuma-token-1', librenms: 'librenms-token', icinga2: 'icinga-token-1', nagios: 'nagios-token-1', healthchecks: 'hc-token-123', prtg: 'prtg-token-123', cloudevents: 'ce-token-123' };
 

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
@@ -38,10 +38,13 @@ test('record histories of typical incidents', { skip: !process.env.AVVISO_RECORD
   const stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 } });
   try {
     await loadDemoDataIfEmpty(stack.store);
-    const record = async (name: string, siteIds: string[]) => {
+    // A history of older code is kept as it is: it is what running incidents of that code replay.
+    const record = async (name: string, siteIds: string[], whileOpen: (id: string) => Promise<void> = async () => undefined) => {
+      if (existsSync(path.join(DIR, `${name}.json`))) return;
       const opened = await call(stack, 'POST', '/v1/incidents', { siteIds });
       const id = opened.body.id;
       await eventually('notified', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined));
+      await whileOpen(id);
       await call(stack, 'POST', `/v1/incidents/${id}/resolve`, { note: 'recorded' });
       await eventually('over', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'billed' ? true : undefined));
       // The CLI's JSON export is the format the Temporal UI downloads and historyFromJSON reads.
@@ -49,6 +52,19 @@ test('record histories of typical incidents', { skip: !process.env.AVVISO_RECORD
       writeFileSync(path.join(DIR, `${name}.json`), JSON.stringify(JSON.parse(stdout), null, 1));
     };
     await record('incident-open-notify-resolve', ['tower-lodi-02']);
+    // Lifecycle v2: a new estimate, an escalation by hand and an added site before the resolution.
+    await record('incident-v2-update-escalate-scope-resolve', ['ap-lodi-02-a'], async (id) => {
+      await call(stack, 'POST', `/v1/incidents/${id}/updates`, { text: 'recorded', estimatedEnd: new Date(Date.now() + 3600_000).toISOString() });
+      await call(stack, 'POST', `/v1/incidents/${id}/escalate`, { reason: 'recorded' });
+      await call(stack, 'POST', `/v1/incidents/${id}/scope`, { siteIds: ['tower-lodi-02'] });
+      await eventually('the update and the added site sent', async () => {
+        const d = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
+        return d.sms?.update && d.sms?.outage?.delivered >= 2 ? true : undefined;
+      });
+    });
+    await record('incident-v2-cancelled', ['tower-crema-01'], async (id) => {
+      await call(stack, 'POST', `/v1/incidents/${id}/cancel`, { reason: 'recorded' });
+    });
   } finally {
     await stack.stop();
   }
