@@ -96,6 +96,11 @@ function sleep(ms: number): Promise<void> {
   return Context.current().sleep(ms);
 }
 
+/** Between the chunks of long writes: a slow database must not look like a dead worker to Temporal. */
+function heartbeat(): void {
+  Context.current().heartbeat();
+}
+
 function retryLater(message: string, type: string, delayMs?: number): ApplicationFailure {
   return ApplicationFailure.create({ message, type, nonRetryable: false, ...(delayMs ? { nextRetryDelay: delayMs as Duration } : {}) });
 }
@@ -119,13 +124,18 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     if (scope.channel === 'sms' && deps.sms) {
       const since = new Date(Math.min(...open.map((d) => (d.reservedAt ?? d.updatedAt).getTime())) - 2000);
       const found = await deps.sms.acceptedSince(since, new Set(open.map((d) => d.to)));
+      // The list holds every message to these numbers since then, ours for other records too (the
+      // outage notice a moment before the restoration, an earlier attempt of this one): a message
+      // some record already carries is not the one whose answer was lost.
+      const listed = [...found.values()].flat();
+      const known = new Set(listed.length === 0 ? [] : (await store.deliveries.find({ providerMessageId: { $in: listed } }, { projection: { providerMessageId: 1 } }).toArray()).map((d) => d.providerMessageId));
       for (const d of open) {
-        const uuid = found.get(d.to);
+        const uuid = found.get(d.to)?.find((u) => !known.has(u));
         if (uuid) accepted.push({ id: d._id, providerMessageId: uuid });
       }
     }
     const taken = new Set(accepted.map((a) => a.id));
-    await recordSendResults(store, accepted, [], now, 'found at the provider after a lost answer');
+    await recordSendResults(store, accepted, [], now, 'found at the provider after a lost answer', 'accepted', heartbeat);
     await applyReceiptsFor(store, accepted.map((a) => a.providerMessageId));
     await releaseReservations(store, open.filter((d) => !taken.has(d._id)).map((d) => d._id), now, 'not found at the provider after a lost answer');
     logger.warn({ incidentId: scope.incidentId, kind: scope.kind, open: open.length, foundAtProvider: accepted.length }, 'reconciled an unfinished send');
@@ -165,7 +175,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
       if (channelName === 'sms') await takeSmsCapacity(waiting);
 
-      const records = await reservePlanned(store, scope, size, new Date());
+      const records = await reservePlanned(store, scope, size, new Date(), heartbeat);
       const byText = new Map<string, Delivery[]>();
       const now = new Date();
       for (const d of records) {
@@ -216,7 +226,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       }
       // SMS and calls report back; the other channels never will: handing over is all we can know.
       const withReceipts = channelName === 'sms' || channelName === 'voice';
-      await recordSendResults(store, accepted, invalid, new Date(), withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)', withReceipts ? 'accepted' : 'delivered');
+      await recordSendResults(store, accepted, invalid, new Date(), withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)', withReceipts ? 'accepted' : 'delivered', heartbeat);
       await applyReceiptsFor(store, accepted.map((a) => a.providerMessageId));
       if (failure) {
         logger.warn({ incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status }, `send failed, will retry: ${failure.message}`);

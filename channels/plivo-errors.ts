@@ -34,6 +34,16 @@ function statusFromSdkClass(err: unknown): number | undefined {
   return ({ InvalidRequestError: 400, AuthenticationError: 401, ResourceNotFoundError: 404, NotAcceptableError: 406, ServerError: 500 } as Record<string, number>)[name];
 }
 
+/**
+ * How many numbers a refused send named as invalid (`invalid_number` of Plivo's 400 answer when no
+ * destination was valid), as `installRetryAfterCapture` noted it; undefined when it did not say.
+ */
+export function invalidNumbersIn(err: unknown): number | undefined {
+  const message = typeof err === 'string' ? err : err instanceof Error ? err.message : String(err);
+  const n = /\[invalid-numbers=(\d+)\]/.exec(message)?.[1];
+  return n === undefined ? undefined : Number(n);
+}
+
 /** True when the request may have reached Plivo and been accepted although we saw no answer. */
 export function mayHaveBeenAccepted(err: ChannelError): boolean {
   return err.status === undefined;
@@ -43,7 +53,9 @@ let installed = false;
 /**
  * The SDK turns an HTTP error into `new Error(axiosError)`, keeping only the message. This adds
  * an interceptor to the axios instance the SDK uses that appends `[retry-after=N]` to that
- * message, so that a 429's Retry-After reaches `classifyPlivoError`.
+ * message, so that a 429's Retry-After reaches `classifyPlivoError`, and `[invalid-numbers=N]`
+ * when the answer listed invalid numbers (their count only: messages are logged, numbers must not
+ * be), so that a send whose every number is invalid is told apart from a malformed request.
  */
 export function installRetryAfterCapture(): void {
   if (installed) return;
@@ -51,12 +63,20 @@ export function installRetryAfterCapture(): void {
   const axiosPath = require.resolve('axios', { paths: [require.resolve('plivo')] });
   const axios = require(axiosPath) as { default?: AxiosLike } & AxiosLike;
   const instance = axios.default ?? axios;
-  instance.interceptors.response.use(undefined, (error: { message?: string; response?: { headers?: Record<string, unknown> } }) => {
+  instance.interceptors.response.use(undefined, (error: { message?: string; response?: { headers?: Record<string, unknown>; data?: unknown } }) => {
     const retryAfter = error?.response?.headers?.['retry-after'];
     if (retryAfter !== undefined && error.message && !error.message.includes('[retry-after=')) {
       const seconds = Number(retryAfter);
       const value = Number.isFinite(seconds) ? seconds : Math.max(0, (Date.parse(String(retryAfter)) - Date.now()) / 1000);
       error.message += ` [retry-after=${value}]`;
+    }
+    // A 400 becomes the SDK's PlivoRestError, whose message is the body's `error`: mark it there too.
+    const data = error?.response?.data as { invalid_number?: unknown; error?: unknown } | undefined;
+    const invalid = typeof data === 'object' && data !== null ? data.invalid_number : undefined;
+    if (Array.isArray(invalid)) {
+      const mark = ` [invalid-numbers=${invalid.length}]`;
+      if (error.message && !error.message.includes('[invalid-numbers=')) error.message += mark;
+      if (typeof data!.error === 'string' && !data!.error.includes('[invalid-numbers=')) data!.error += mark;
     }
     return Promise.reject(error);
   });

@@ -4,7 +4,7 @@
  */
 import { Client } from 'plivo';
 import type { Channel, OutboundMessage, SendOutcome } from './channel';
-import { classifyPlivoError, installRetryAfterCapture } from './plivo-errors';
+import { classifyPlivoError, installRetryAfterCapture, invalidNumbersIn } from './plivo-errors';
 
 export interface PlivoSettings {
   authId: string;
@@ -57,7 +57,13 @@ export class PlivoSmsChannel implements Channel {
         ...(this.options.statusCallbackUrl ? { url: this.options.statusCallbackUrl, method: 'POST' as const } : {}),
       });
     } catch (err) {
-      throw classifyPlivoError(err);
+      const e = classifyPlivoError(err);
+      // Plivo refuses a request none of whose numbers is valid (400, every one in `invalid_number`):
+      // that is an answer about the recipients, not a failed request; they must not be retried.
+      if (e.status === 400 && invalidNumbersIn(err) === phones.length) {
+        return batch.map((m): SendOutcome => ({ deliveryId: m.deliveryId, outcome: 'invalid', error: 'Plivo reports the number as invalid' }));
+      }
+      throw e;
     }
     const invalid = new Set((res.invalid_number ?? []).map((n) => `+${String(n).replace(/^\+/, '')}`));
     const valid = phones.filter((p) => !invalid.has(p));
@@ -90,11 +96,13 @@ export class PlivoSmsChannel implements Channel {
   }
 
   /**
-   * Messages Plivo accepted for these numbers since `since`, newest first, through the message
-   * list API (20 a page, as Plivo serves it). Used to reconcile after a send whose answer was lost.
+   * Messages Plivo accepted for these numbers since `since`: per number, every message id, newest
+   * first, through the message list API (20 a page, as Plivo serves it). Used to reconcile after a
+   * send whose answer was lost; the caller tells which of them it knows already (a number may have
+   * had other messages from us in that time).
    */
-  async acceptedSince(since: Date, phones: Set<string>): Promise<Map<string, string>> {
-    const found = new Map<string, string>();
+  async acceptedSince(since: Date, phones: Set<string>): Promise<Map<string, string[]>> {
+    const found = new Map<string, string[]>();
     const gte = since.toISOString().replace('T', ' ').replace('Z', '').slice(0, 19);
     for (let offset = 0; ; offset += 20) {
       let page;
@@ -106,8 +114,10 @@ export class PlivoSmsChannel implements Channel {
       for (const m of page) {
         const to = `+${String(m.toNumber ?? m.to_number ?? '').replace(/^\+/, '')}`;
         const uuid = String(m.messageUuid ?? m.message_uuid ?? '');
-        // Newest first: keep the first seen, so a number messaged twice maps to its latest message.
-        if (phones.has(to) && uuid && !found.has(to)) found.set(to, uuid);
+        if (!phones.has(to) || !uuid) continue;
+        const list = found.get(to) ?? [];
+        if (!list.includes(uuid)) list.push(uuid);
+        found.set(to, list);
       }
       if (page.length < 20) return found;
     }

@@ -135,11 +135,12 @@ export async function sendGate(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<{ dropAfterAccept: boolean } | undefined> {
-  const { latencyMs, fault } = ctx.faults.sendRequest();
+  const { latencyMs, fault } = ctx.faults.sendRequest(kind === 'call' ? 'call' : 'message');
   if (latencyMs > 0) await sleep(latencyMs);
   switch (fault.kind) {
     case 'dropBeforeAccept':
       ctx.stats.dropped(kind, 'before');
+      ctx.stats.requests.dropped(request, 'before');
       request.log.warn({ fault: fault.kind }, 'fault: connection dropped before accepting');
       dropConnection(request, reply);
       return undefined;

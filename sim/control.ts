@@ -6,7 +6,9 @@
  *   PUT    /control/faults    replace them (body: FaultSettingsInput); restarts the seeded streams
  *   DELETE /control/faults    clear them
  *   GET    /control/stats     counters
- *   DELETE /control/stats     zero the counters
+ *   DELETE /control/stats     zero the counters (and the request record)
+ *   GET    /control/requests  every Plivo API request, oldest first (`?kind=message|call|read`):
+ *                             arrival and answer times, status, Retry-After, destinations, text
  *   POST   /control/inbound   { from, to, text, url, method?, messageIntent? }
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -53,6 +55,12 @@ export function registerControl(app: FastifyInstance, ctx: Context): void {
       control.delete('/stats', async () => {
         ctx.stats.reset();
         return ctx.stats.snapshot(ctx.store);
+      });
+
+      control.get<{ Querystring: { kind?: string } }>('/requests', async (request) => {
+        const kind = request.query.kind;
+        const all = ctx.stats.requests.list();
+        return { requests: kind ? all.filter((r) => r.kind === kind) : all };
       });
 
       control.post('/inbound', injectInboundHandler(ctx));

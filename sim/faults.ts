@@ -5,6 +5,7 @@
  * but are switched on the same way.
  */
 import { z } from 'zod';
+import { plivoNumber } from './phone';
 import { RandomStreams, randomSeed } from './prng';
 import type { FinalStatus } from './store';
 
@@ -35,6 +36,25 @@ const burstLimit = z
   .refine((b) => b.burstLength <= b.burstEvery, { message: 'burstLength must not exceed burstEvery' });
 
 const randomLimit = z.strictObject({ rate429: rate, retryAfterSeconds: seconds.optional() });
+
+/** What one scripted send request meets: as usual, a dropped connection, or an HTTP error status. */
+const scriptStep = z.union([z.enum(['ok', 'dropBeforeAccept', 'dropAfterAccept']), z.number().int().min(400).max(599)]);
+const script = z.array(scriptStep).max(10_000);
+
+/** Faults for one number, whatever the shares say. */
+const numberFault = z.strictObject({
+  /** Messages to this number end so (undelivered: the carrier could not deliver; failed: never sent). */
+  sms: z.enum(['undelivered', 'failed']).optional(),
+  /** Only the first this many messages to it end so; later ones are delivered (default: every one). */
+  smsTimes: z.number().int().min(1).optional(),
+  smsErrorCode: z.string().regex(/^\d{1,4}$/).optional(),
+  /** Calls to this number are not answered. */
+  call: z.enum(['no-answer', 'busy']).optional(),
+  /** Only the first this many calls to it end so (default: every one). */
+  callTimes: z.number().int().min(1).optional(),
+  /** Plivo refuses the number as invalid: it comes back in `invalid_number`, nothing is sent to it. */
+  invalid: z.boolean().optional(),
+});
 
 const errorCodes = z
   .record(z.string().regex(/^[45]\d\d$/, 'errorRate keys are HTTP status codes 400-599'), rate)
@@ -72,6 +92,14 @@ export const faultSettingsSchema = z
       .optional(),
     /** Share of voice calls that end `no-answer` or `busy` instead of being answered. */
     callFailRate: rate.optional(),
+    /**
+     * The fates of the first send requests, in order, per endpoint (Message POST, Call POST):
+     * `['ok', 'dropAfterAccept']` answers the first request and drops the second's connection once
+     * its messages are recorded (the crash window). After the script the shares apply.
+     */
+    script: z.strictObject({ message: script.optional(), call: script.optional() }).optional(),
+    /** Faults for particular numbers (E.164 with +): `{ "+393331234567": { "sms": "undelivered" } }`. */
+    numbers: z.record(z.string().regex(/^\+\d{8,15}$/, 'numbers are keyed by E.164 numbers with a leading +'), numberFault).optional(),
     /** Plivo's own limits, enforced as Plivo does (off unless set). */
     limits: z
       .strictObject({
@@ -128,10 +156,15 @@ const DEFAULT_RETRY_AFTER_SECONDS = 1;
 const DEFAULT_UNDELIVERED_CODE = '80';
 const DEFAULT_FAILED_CODE = '300';
 
+export type SendKind = 'message' | 'call';
+
 export class FaultEngine {
   private settings: FaultSettings = {};
   private random = new RandomStreams(randomSeed());
   private sendRequests = 0;
+  private scripted: Record<SendKind, number> = { message: 0, call: 0 };
+  /** Messages and calls seen per targeted number, for `smsTimes` and `callTimes`. */
+  private seen = new Map<string, { sms: number; call: number }>();
 
   constructor(initial?: FaultSettings) {
     this.set(initial ?? {});
@@ -142,6 +175,8 @@ export class FaultEngine {
     this.settings = settings;
     this.random = new RandomStreams(settings.seed ?? randomSeed());
     this.sendRequests = 0;
+    this.scripted = { message: 0, call: 0 };
+    this.seen = new Map();
   }
 
   clear(): void {
@@ -164,15 +199,25 @@ export class FaultEngine {
   }
 
   /**
-   * Decides a send request's fate. One draw picks among the mutually exclusive outcomes, so
-   * each configured share is exact; a configured burst of 429s overrides it.
+   * Decides a send request's fate. A scripted step comes first; then one draw picks among the
+   * mutually exclusive outcomes, so each configured share is exact; a configured burst of 429s
+   * overrides it.
    */
-  sendRequest(): { latencyMs: number; fault: RequestFault } {
+  sendRequest(kind: SendKind = 'message'): { latencyMs: number; fault: RequestFault } {
     const s = this.settings;
     const index = this.sendRequests;
     this.sendRequests += 1;
     const latencyMs = this.random.between('latency', s.latencyMs);
     const retryAfterSeconds = s.rateLimit?.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
+    const steps = s.script?.[kind];
+    if (steps && this.scripted[kind] < steps.length) {
+      const step = steps[this.scripted[kind]];
+      this.scripted[kind] += 1;
+      if (step === 'ok') return { latencyMs, fault: { kind: 'none' } };
+      if (step === 'dropBeforeAccept' || step === 'dropAfterAccept') return { latencyMs, fault: { kind: step } };
+      if (step === 429) return { latencyMs, fault: { kind: 'tooManyRequests', retryAfterSeconds } };
+      return { latencyMs, fault: { kind: 'error', status: step } };
+    }
     if (s.rateLimit && 'burstEvery' in s.rateLimit) {
       const { burstEvery, burstLength } = s.rateLimit;
       if (index % burstEvery >= burstEvery - burstLength) return { latencyMs, fault: { kind: 'tooManyRequests', retryAfterSeconds } };
@@ -193,9 +238,30 @@ export class FaultEngine {
     return { latencyMs, fault: { kind: 'none' } };
   }
 
-  /** How a message that would otherwise end `base` ends; only `delivered` is degraded. */
-  messageFate(base: FinalStatus): MessageFate {
+  /** Whether Plivo is to refuse this number (E.164) as invalid. */
+  invalidNumber(to: string): boolean {
+    return this.settings.numbers?.[to]?.invalid === true;
+  }
+
+  /** Counts a message or call to a targeted number; true while its fault still applies. */
+  private targeted(to: string, what: 'sms' | 'call', times: number | undefined): boolean {
+    const seen = this.seen.get(to) ?? { sms: 0, call: 0 };
+    this.seen.set(to, seen);
+    seen[what] += 1;
+    return times === undefined || seen[what] <= times;
+  }
+
+  /**
+   * How a message that would otherwise end `base` ends; only `delivered` is degraded. A fault
+   * set for the number (`to`) wins over the shares.
+   */
+  messageFate(base: FinalStatus, to?: string): MessageFate {
     const s = this.settings;
+    const target = to === undefined ? undefined : s.numbers?.[to];
+    if (target?.sms && base === 'delivered' && this.targeted(to!, 'sms', target.smsTimes)) {
+      const errorCode = target.smsErrorCode ?? (target.sms === 'undelivered' ? (s.undeliveredErrorCode ?? DEFAULT_UNDELIVERED_CODE) : (s.failedErrorCode ?? DEFAULT_FAILED_CODE));
+      return { finalStatus: target.sms, errorCode };
+    }
     if (base !== 'delivered' || (!s.undeliveredRate && !s.failedRate)) return { finalStatus: base };
     const draw = this.random.stream('outcome')();
     const undelivered = s.undeliveredRate ?? 0;
@@ -218,9 +284,18 @@ export class FaultEngine {
     return this.random.chance('duplicate', this.settings.callbacks?.duplicateRate);
   }
 
-  /** A call that is not answered is, half the time each, `no-answer` or `busy`. */
-  callOutcome(): 'answered' | 'no-answer' | 'busy' {
+  /** A call that is not answered is, half the time each, `no-answer` or `busy`; a fault set for the number (`to`) wins. */
+  callOutcome(to?: string): 'answered' | 'no-answer' | 'busy' {
+    const target = to === undefined ? undefined : this.settings.numbers?.[to];
+    if (target?.call && this.targeted(to!, 'call', target.callTimes)) return target.call;
     if (!this.random.chance('call', this.settings.callFailRate)) return 'answered';
     return this.random.stream('call-kind')() < 0.5 ? 'no-answer' : 'busy';
   }
+}
+
+/** Numbers the `numbers` fault marks invalid move from `valid` to `invalid`, written as Plivo writes them (no +). */
+export function withTargetedInvalid(faults: FaultEngine, split: { valid: string[]; invalid: string[]; unique: number }): { valid: string[]; invalid: string[]; unique: number } {
+  const refused = split.valid.filter((to) => faults.invalidNumber(to));
+  if (refused.length === 0) return split;
+  return { valid: split.valid.filter((to) => !faults.invalidNumber(to)), invalid: [...split.invalid, ...refused.map(plivoNumber)], unique: split.unique };
 }

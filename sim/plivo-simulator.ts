@@ -29,7 +29,7 @@ import {
 } from './context';
 import { registerControl } from './control';
 import { amounts, DeliveryScheduler, isFinal } from './delivery';
-import { FaultEngine, parseFaultSettings } from './faults';
+import { FaultEngine, parseFaultSettings, withTargetedInvalid } from './faults';
 import { renderInboxPage, type PhoneTimeline } from './inbox-html';
 import { RequestWindow } from './limits';
 import { maskNumbersIn, maskPhone, normalizeLookup, plivoNumber, splitDestinations } from './phone';
@@ -104,7 +104,7 @@ function parseSendBody(raw: unknown): SendRequest | string {
 
 function createMessage(ctx: Context, req: SendRequest, to: string, requestId: string, now: string, responseDropped: boolean): SimMessage {
   const { units, encoding } = segmentSms(req.text);
-  const fate = ctx.faults.messageFate(ctx.opts.deliveryOutcome?.(to, req.text) ?? 'delivered');
+  const fate = ctx.faults.messageFate(ctx.opts.deliveryOutcome?.(to, req.text) ?? 'delivered', to);
   const message: SimMessage = {
     messageUuid: randomUUID(),
     from: req.from,
@@ -133,7 +133,8 @@ function sendHandler(ctx: Context) {
     if (!gate) return reply;
     const parsed = parseSendBody(request.body);
     if (typeof parsed === 'string') return plivoError(reply, 400, parsed);
-    const { valid, invalid, unique } = splitDestinations(parsed.destinations);
+    const { valid, invalid, unique } = withTargetedInvalid(ctx.faults, splitDestinations(parsed.destinations));
+    ctx.stats.requests.note(request, { destinations: [...valid, ...invalid], text: parsed.text, invalid });
     if (unique > MAX_DESTINATIONS) {
       return plivoError(reply, 400, `too many destination numbers: ${unique} unique, at most ${MAX_DESTINATIONS} per request`);
     }
@@ -149,6 +150,7 @@ function sendHandler(ctx: Context) {
       ctx.delivery.start(message);
     }
     ctx.stats.messagesAccepted(messages.length, gate.dropAfterAccept);
+    ctx.stats.requests.note(request, { apiId });
     // Accepted means on disk: a SIGKILL after this point cannot lose what the client was told.
     await ctx.journal?.flush();
     const summary = { apiId, accepted: messages.length, invalid: invalid.length, to: valid.slice(0, 5).map(maskPhone), units: messages[0].units };
@@ -156,6 +158,7 @@ function sendHandler(ctx: Context) {
     else request.log.info(summary, 'messages queued');
     if (gate.dropAfterAccept) {
       ctx.stats.dropped('message', 'after');
+      ctx.stats.requests.dropped(request, 'after');
       return dropConnection(request, reply);
     }
     const response: Record<string, unknown> = {
@@ -304,6 +307,7 @@ function enforceRequestLimit(ctx: Context) {
     const wait = ctx.requestWindow.take(limit);
     if (wait === 0) return;
     ctx.stats.limitRejection(endpointKind(request));
+    ctx.stats.requests.note(request, { limited: true });
     await tooManyRequests(reply, wait, `too many requests: at most ${limit} API requests per 5 seconds`);
   };
 }
@@ -311,9 +315,13 @@ function enforceRequestLimit(ctx: Context) {
 function registerPlivoApi(app: FastifyInstance, ctx: Context): void {
   void app.register(
     async (api) => {
+      api.addHook('onRequest', async (request) => ctx.stats.requests.begin(request, { kind: endpointKind(request), method: request.method, route: request.routeOptions.url ?? request.url }));
       api.addHook('onRequest', requireAuth(ctx));
       api.addHook('preHandler', enforceRequestLimit(ctx));
-      api.addHook('onResponse', async (request, reply) => ctx.stats.response(endpointKind(request), reply.statusCode));
+      api.addHook('onResponse', async (request, reply) => {
+        ctx.stats.response(endpointKind(request), reply.statusCode);
+        ctx.stats.requests.answered(request, reply.statusCode, reply.getHeader('retry-after'));
+      });
       api.post('/Message/', sendHandler(ctx));
       api.get('/Message/', listMessagesHandler(ctx));
       api.get('/Message/:uuid/', getMessageHandler(ctx));
@@ -340,6 +348,7 @@ function inboxEntry(m: SimMessage): Record<string, unknown> {
   if (m.sentAt) entry.sentAt = m.sentAt;
   if (m.deliveryReportAt) entry.deliveryReportAt = m.deliveryReportAt;
   if (m.responseDropped) entry.responseDropped = true;
+  entry.requestId = m.requestId;
   return entry;
 }
 

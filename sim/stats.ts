@@ -1,11 +1,85 @@
 /**
  * Counters for `GET /control/stats`: what the simulator answered, what it recorded, what
  * happened to the callbacks. A fault drill compares them with what the app believes.
+ * And the record of every Plivo API request (`GET /control/requests`), with the simulator's own
+ * timestamps, so that a test can check the rate it was sent at and what each bulk send carried.
  */
 import type { MessageStatus, MessageStore } from './store';
 
 /** Which endpoint a request hit: Message POST, Call POST, or any other Plivo API route. */
 export type EndpointKind = 'message' | 'call' | 'read';
+
+/** One Plivo API request as the simulator saw it. */
+export interface RequestEntry {
+  /** 1, 2, ... in order of arrival. */
+  seq: number;
+  kind: EndpointKind;
+  method: string;
+  /** The route pattern, e.g. `/v1/Account/:authId/Message/`. */
+  route: string;
+  /** Arrival, ms since the epoch. */
+  at: number;
+  /** When the answer went out, or the connection was dropped; absent while in progress. */
+  answeredAt?: number;
+  /** The HTTP status answered; absent when the connection was dropped. */
+  status?: number;
+  /** The connection was dropped instead of answered: before or after the request was recorded. */
+  dropped?: 'before' | 'after';
+  /** Seconds, on a 429. */
+  retryAfterSeconds?: number;
+  /** The 429 came from the account limit (`limits.requestsPer5s`), not from a fault. */
+  limited?: boolean;
+  /** Sends: every destination named (valid in E.164, invalid as given), and the text (SMS). */
+  destinations?: string[];
+  text?: string;
+  /** Sends: what the simulator refused as invalid numbers. */
+  invalid?: string[];
+  /** Sends that were recorded: the `api_id` that the created messages carry as `requestId`. */
+  apiId?: string;
+}
+
+/** Keeps the last `max` requests. */
+export class RequestLog {
+  private entries: RequestEntry[] = [];
+  private readonly open = new WeakMap<object, RequestEntry>();
+  private seq = 0;
+
+  constructor(private readonly max = 20_000) {}
+
+  begin(request: object, entry: Pick<RequestEntry, 'kind' | 'method' | 'route'>, at = Date.now()): void {
+    this.seq += 1;
+    const full: RequestEntry = { seq: this.seq, at, ...entry };
+    this.entries.push(full);
+    if (this.entries.length > this.max) this.entries.splice(0, this.entries.length - this.max);
+    this.open.set(request, full);
+  }
+
+  /** Adds what the handler learnt (destinations, text, api id); ignored for unknown requests. */
+  note(request: object, details: Partial<Pick<RequestEntry, 'destinations' | 'text' | 'invalid' | 'apiId' | 'limited'>>): void {
+    const entry = this.open.get(request);
+    if (entry) Object.assign(entry, details);
+  }
+
+  answered(request: object, status: number, retryAfter: unknown, at = Date.now()): void {
+    const entry = this.open.get(request);
+    if (!entry || entry.answeredAt !== undefined) return;
+    entry.answeredAt = at;
+    entry.status = status;
+    const seconds = Number(retryAfter);
+    if (status === 429 && retryAfter !== undefined && Number.isFinite(seconds)) entry.retryAfterSeconds = seconds;
+  }
+
+  dropped(request: object, when: 'before' | 'after', at = Date.now()): void {
+    const entry = this.open.get(request);
+    if (!entry || entry.answeredAt !== undefined) return;
+    entry.answeredAt = at;
+    entry.dropped = when;
+  }
+
+  list(): readonly RequestEntry[] {
+    return this.entries;
+  }
+}
 
 interface EndpointCounters {
   byStatus: Map<number, number>;
@@ -30,6 +104,8 @@ function plainCounts(map: Map<number, number>, keep: (status: number) => boolean
 }
 
 export class SimStats {
+  /** Every Plivo API request, in arrival order. */
+  readonly requests = new RequestLog();
   private since = new Date().toISOString();
   private endpoints: Record<EndpointKind, EndpointCounters> = { message: endpointCounters(), call: endpointCounters(), read: endpointCounters() };
   private messages = { accepted: 0, acceptedWithoutResponse: 0, expiredInQueue: 0 };

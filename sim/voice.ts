@@ -12,7 +12,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { deliverCallback, failureReason, signedRequest } from './callbacks';
 import { apiTime, bodyObject, dropConnection, field, httpMethod, isHttpUrl, plivoError, sendGate, type Context } from './context';
 import { callbackTime } from './delivery';
-import type { FaultEngine } from './faults';
+import { withTargetedInvalid, type FaultEngine } from './faults';
 import { maskNumbersIn, maskPhone, plivoNumber, splitDestinations } from './phone';
 import type { SimStats } from './stats';
 import type { CallStatus, CallStore, NdjsonJournal, SimCall, SpokenText } from './store';
@@ -200,7 +200,7 @@ export class VoiceScheduler {
     if (!this.update(call, { status: 'ringing' })) return;
     if (call.ringUrl) await this.notify(call, call.ringUrl, call.ringMethod, { ...this.baseParams(call, 'ringing'), Event: 'Ring' }, signal);
 
-    const outcome = faults.callOutcome();
+    const outcome = faults.callOutcome(call.to);
     await sleep(delayMs, undefined, { signal });
     if (outcome !== 'answered') {
       await this.hangup(call, outcome === 'busy' ? ENDINGS.busy : ENDINGS.noAnswer, 0, signal);
@@ -360,7 +360,8 @@ export function makeCallHandler(ctx: Context) {
     if (!gate) return reply;
     const parsed = parseCallBody(request.body);
     if (typeof parsed === 'string') return plivoError(reply, 400, parsed);
-    const { valid, invalid, unique } = splitDestinations(parsed.destinations);
+    const { valid, invalid, unique } = withTargetedInvalid(ctx.faults, splitDestinations(parsed.destinations));
+    ctx.stats.requests.note(request, { destinations: [...valid, ...invalid], invalid });
     if (unique > MAX_CALL_DESTINATIONS) return plivoError(reply, 400, `too many destinations: at most ${MAX_CALL_DESTINATIONS} per request`);
     if (valid.length === 0) return plivoError(reply, 400, 'no valid destination number in to', { invalid_number: invalid });
     const now = new Date().toISOString();
@@ -375,6 +376,7 @@ export function makeCallHandler(ctx: Context) {
     request.log.info({ calls: calls.length, to: valid.slice(0, 5).map(maskPhone), dropped: gate.dropAfterAccept }, 'calls fired');
     if (gate.dropAfterAccept) {
       ctx.stats.dropped('call', 'after');
+      ctx.stats.requests.dropped(request, 'after');
       return dropConnection(request, reply);
     }
     const response: Record<string, unknown> = {

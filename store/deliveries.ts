@@ -152,14 +152,28 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
  * only one sender can insert it, so two senders (a retried activity and a slow earlier attempt)
  * never both send the same message.
  */
-export async function reservePlanned(store: Store, scope: Scope, limit: number, now: Date): Promise<Delivery[]> {
+/** Called between the chunks of a long write: the delivery activities heartbeat there. */
+export type Progress = () => void;
+
+/**
+ * Records reserved per update. FerretDB takes 15-90 ms per updated record once a collection holds
+ * a few thousand (measured here), so one update of a 1,000-record batch could outlast an activity's
+ * heartbeat timeout; Temporal would then start another attempt beside the live one, whose
+ * reconciliation would hand back reservations the live one is about to send.
+ */
+const RESERVE_CHUNK = 100;
+
+export async function reservePlanned(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<Delivery[]> {
   const candidates = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit).toArray();
   if (candidates.length === 0) return [];
   const claimed = await insertIgnoringDuplicates(store.sendClaims, candidates.map((d) => ({ _id: `${d._id}#${d.attempts + 1}`, at: now })));
   const ids = claimed.map((c) => c._id.slice(0, c._id.lastIndexOf('#')));
   if (claimed.length < candidates.length) await skipAbandonedClaims(store, candidates, new Set(ids), now);
   if (ids.length === 0) return [];
-  await transition(store, { _id: { $in: ids }, state: 'planned' }, 'sending', now, undefined, { reservedAt: now }, { attempts: 1 });
+  for (let i = 0; i < ids.length; i += RESERVE_CHUNK) {
+    await transition(store, { _id: { $in: ids.slice(i, i + RESERVE_CHUNK) }, state: 'planned' }, 'sending', now, undefined, { reservedAt: now }, { attempts: 1 });
+    progress?.();
+  }
   return store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray();
 }
 
@@ -194,14 +208,14 @@ export interface AcceptedOutcome {
 }
 
 /** Writes what the provider accepted and what it refused, in few requests. */
-export async function recordSendResults(store: Store, accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note = 'accepted by the provider', acceptedState: DeliveryState = 'accepted'): Promise<void> {
+export async function recordSendResults(store: Store, accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note = 'accepted by the provider', acceptedState: DeliveryState = 'accepted', progress?: Progress): Promise<void> {
   const ops: AnyBulkWriteOperation<Delivery>[] = accepted.map((o) => ({
     updateOne: {
       filter: { _id: o.id, state: 'sending' },
       update: { $set: { state: acceptedState, providerMessageId: o.providerMessageId, updatedAt: now }, $unset: { error: '' }, $push: { history: step(acceptedState, now, note) } },
     },
   }));
-  await bulkWriteInChunks(store.deliveries, ops);
+  await bulkWriteInChunks(store.deliveries, ops, 50, progress);
   for (const [error, ids] of groupBy(invalid, (i) => i.error)) {
     await transition(store, { _id: { $in: ids.map((i) => i.id) }, state: 'sending' }, 'failed', now, error, { error, invalidRecipient: true });
   }
@@ -231,8 +245,11 @@ export async function countInState(store: Store, scope: Scope, states: DeliveryS
  * FerretDB 1.24 stalls on a bulkWrite of 100 or more updates (measured here: 50 take 0.2 s,
  * 100 did not finish in two minutes), so large bulk writes go in chunks of 50.
  */
-export async function bulkWriteInChunks<T extends { _id: string }>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[], chunk = 50): Promise<void> {
-  for (let i = 0; i < ops.length; i += chunk) await collection.bulkWrite(ops.slice(i, i + chunk), { ordered: false });
+export async function bulkWriteInChunks<T extends { _id: string }>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[], chunk = 50, progress?: Progress): Promise<void> {
+  for (let i = 0; i < ops.length; i += chunk) {
+    await collection.bulkWrite(ops.slice(i, i + chunk), { ordered: false });
+    progress?.();
+  }
 }
 
 function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {
@@ -256,9 +273,25 @@ export interface SweepResult {
 }
 
 /**
+ * The attempts of a record that reached the provider, or may have: its reservations (`sending`)
+ * that were not handed back untried. A send refused before the provider took anything (429, 5xx,
+ * a lost request that reconciliation did not find at the provider) moves the record from `sending`
+ * straight back to `planned`: that costs the message none of its resends. (`attempts` counts every
+ * reservation, since each one is claimed under its own number.)
+ */
+export function providerAttempts(d: Pick<Delivery, 'history'>): number {
+  let n = 0;
+  d.history.forEach((h, i) => {
+    if (h.state === 'sending' && d.history[i + 1]?.state !== 'planned') n++;
+  });
+  return n;
+}
+
+/**
  * The delivery watchdog: a message reported undelivered or failed, or with no receipt within the
- * timeout, goes back to `planned` for another attempt; after `maxAttempts` it expires on this
- * channel, and the caller plans a fallback. An invalid recipient expires at once.
+ * timeout, goes back to `planned` for another attempt; after `maxAttempts` that reached the
+ * provider it expires on this channel, and the caller plans a fallback. An invalid recipient
+ * expires at once.
  */
 export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date): Promise<SweepResult> {
   const stale = new Date(now.getTime() - policy.deliveryTimeoutMs);
@@ -273,9 +306,10 @@ export async function sweepUndelivered(store: Store, scope: Scope, policy: Sweep
   const moves = new Map<string, { from: DeliveryState; to: DeliveryState; note: string; docs: Delivery[] }>();
   for await (const d of store.deliveries.find(lost).sort({ _id: 1 })) {
     const why = d.state === 'accepted' || d.state === 'sent' ? `no delivery receipt within ${Math.round(policy.deliveryTimeoutMs / 1000)} s` : `${d.state}${d.error ? ` (${d.error})` : ''}`;
-    const giveUp = d.invalidRecipient || d.attempts >= policy.maxAttempts;
+    const attempts = providerAttempts(d);
+    const giveUp = d.invalidRecipient || attempts >= policy.maxAttempts;
     const to: DeliveryState = giveUp ? 'expired' : 'planned';
-    const note = giveUp ? `gave up on ${d.channel} after ${d.attempts} attempt(s): ${why}` : `retry: ${why}`;
+    const note = giveUp ? `gave up on ${d.channel} after ${attempts} attempt(s): ${why}` : `retry: ${why}`;
     const key = `${d.state}|${to}|${note}`;
     const m = moves.get(key) ?? { from: d.state, to, note, docs: [] };
     m.docs.push(d);

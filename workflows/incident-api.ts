@@ -16,6 +16,8 @@ export interface DeliveryPolicy {
   sweepEveryMs: number;
   /** Recipients per send request (the SMS channel takes up to 1,000). */
   batchSize?: number;
+  /** Continue as new once the history has this many events (default 5,000; Temporal's own limit is 51,200). */
+  historyLimit?: number;
 }
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { deliveryTimeoutMs: 10 * 60_000, maxAttempts: 3, sweepEveryMs: 60_000 };

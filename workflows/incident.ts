@@ -201,20 +201,25 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   /** Hands over to a fresh run when the history grows long (a days-long incident under the watchdog). */
   const continueIfLong = async () => {
     const info = workflowInfo();
-    if (info.continueAsNewSuggested || info.historyLength > 5000) {
+    if (info.continueAsNewSuggested || info.historyLength > (policy.historyLimit ?? 5000)) {
       await continueAsNew<typeof incidentWorkflow>({ ...input, resume: state.snapshot() });
     }
   };
 
-  // Receipts usually arrive within seconds: look early once, then at the policy's pace.
-  let look = Math.min(5000, policy.sweepEveryMs);
+  // Receipts usually arrive within seconds: look early once after messages went out (the outage
+  // notices, an update, the restoration), then at the policy's pace.
+  const EARLY_LOOK_MS = Math.min(5000, policy.sweepEveryMs);
+  let look = EARLY_LOOK_MS;
   /**
    * One round of delivery: sends what is due, watches what was sent. `busy` when more can be
    * done at once; otherwise how long until something is due or worth a look (Infinity: nothing).
    */
   const deliveryRound = async (kinds: MessageKind[]): Promise<{ busy: boolean; waitMs: number; allSent: boolean; idle: boolean }> => {
     const r = await acts.sendDue({ incidentId: input.incidentId, kinds, batchSize: policy.batchSize });
-    for (const [kind, n] of Object.entries(r.accepted)) state.sent[kind as MessageKind] = (state.sent[kind as MessageKind] ?? 0) + (n ?? 0);
+    for (const [kind, n] of Object.entries(r.accepted)) {
+      state.sent[kind as MessageKind] = (state.sent[kind as MessageKind] ?? 0) + (n ?? 0);
+      if (n) look = EARLY_LOOK_MS;
+    }
     state.failed += r.invalid;
     if (r.remaining > 0) {
       if (r.retryAfterMs) await sleep(r.retryAfterMs);
@@ -299,7 +304,10 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     await fireTimers();
     if (closing()) break;
     const round = await deliveryRound(OPEN_KINDS);
-    if (round.busy) continue;
+    if (round.busy) {
+      await continueIfLong(); // a large audience: many batches in a row
+      continue;
+    }
     if (round.allSent && state.phase === 'notifying') await enter('notified');
     const wait = Math.min(round.waitMs, untilNextTimer());
     const seen = state.changes;
@@ -323,7 +331,10 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   if (state.phase === 'resolving') {
     for (;;) {
       const round = await deliveryRound(CLOSING_KINDS);
-      if (round.busy) continue;
+      if (round.busy) {
+        await continueIfLong();
+        continue;
+      }
       if (round.idle) break;
       await sleep(round.waitMs);
       await continueIfLong();
