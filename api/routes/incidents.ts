@@ -9,6 +9,7 @@ import type { AppDeps } from '../app';
 import { ApiError } from '../errors';
 import type { Incident } from '../../domain/types';
 import { deliveryCounts } from '../../store/incidents';
+import { CursorError, listDeliveries, listIncidents } from '../../store/incident-queries';
 import { statusQuery, type IncidentStatus } from '../../workflows/incident';
 import { createIncidentService, IncidentInputError, type OpenIncidentInput } from '../../services/incidents';
 
@@ -96,6 +97,74 @@ function toApiError(err: unknown): never {
   throw err;
 }
 
+const PHASES = ['detected', 'notifying', 'notified', 'escalated', 'resolving', 'resolved', 'cancelled', 'billed'] as const;
+const DELIVERY_STATES = ['planned', 'sending', 'accepted', 'sent', 'delivered', 'undelivered', 'failed', 'expired'] as const;
+const MESSAGE_KINDS = ['outage', 'update', 'restored', 'outage-restored', 'withdrawn', 'escalation', 'maintenance', 'reminder', 'started', 'completed', 'rescheduled', 'cancelled'] as const;
+
+interface ListQuery {
+  status?: 'open' | 'closed';
+  phase?: (typeof PHASES)[number][];
+  kind?: 'outage' | 'maintenance';
+  severity?: ('minor' | 'major' | 'critical')[];
+  siteId?: string;
+  area?: string;
+  source?: string;
+  since?: string;
+  until?: string;
+  includeMerged?: boolean;
+  limit: number;
+  after?: string;
+}
+
+interface DeliveryQuery {
+  state?: (typeof DELIVERY_STATES)[number][];
+  kind?: (typeof MESSAGE_KINDS)[number][];
+  channel?: 'sms' | 'voice' | 'email' | 'webhook' | 'status';
+  limit: number;
+  after?: string;
+}
+
+const deliverySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    kind: { type: 'string' },
+    round: { type: 'integer' },
+    subscriberId: { type: 'string' },
+    channel: { type: 'string' },
+    to: { type: 'string', description: 'Phone number (E.164), e-mail address or URL' },
+    language: { type: 'string' },
+    state: { type: 'string', enum: DELIVERY_STATES },
+    attempts: { type: 'integer' },
+    providerMessageId: { type: 'string' },
+    units: { type: 'integer', description: 'SMS parts billed' },
+    cost: { type: 'string' },
+    currency: { type: 'string' },
+    error: { type: 'string' },
+    invalidRecipient: { type: 'boolean' },
+    fallbackOf: { type: 'string', description: 'The record (on another channel) this one replaces' },
+    notBefore: { type: 'string', format: 'date-time', description: 'Held until then (grace delay, quiet hours)' },
+    history: { type: 'array', items: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, state: { type: 'string' }, note: { type: 'string' } } } },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+/** An ISO date-time from the query string, or a 400 naming the parameter. */
+function queryDate(value: string | undefined, name: string): Date | undefined {
+  if (value === undefined || value === '') return undefined;
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new ApiError(400, 'invalid_request', `querystring.${name} must be an ISO date-time, e.g. 2026-12-01T00:00:00Z`, { field: `querystring.${name}` });
+  return d;
+}
+
+function cursorCall<T>(f: () => Promise<T>): Promise<T> {
+  return f().catch((err: unknown) => {
+    if (err instanceof CursorError) throw new ApiError(400, 'invalid_cursor', err.message, { field: 'querystring.after' });
+    throw err;
+  });
+}
+
 function present(i: Incident) {
   const { _id, ...rest } = i;
   return { id: _id, ...rest };
@@ -137,6 +206,66 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
     const { incident, created } = await incidents.open({ ...req.body, key }).catch(toApiError);
     if (created) req.log.info({ incidentId: incident._id, sites: incident.siteIds.length }, 'incident opened');
     return reply.status(created ? 202 : 200).header('location', `/v1/incidents/${incident._id}`).send(present(incident));
+  });
+
+  app.get<{ Querystring: ListQuery }>('/v1/incidents', {
+    schema: {
+      tags: ['incidents'],
+      summary: 'List incidents, newest first, with filters; paged',
+      description: 'Reads the stored incidents only (never Temporal). Filters combine with AND; a list parameter (phase, severity) may be repeated: ?phase=notified&phase=escalated. Pass `next` as `after` for the following page.',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          status: { type: 'string', enum: ['open', 'closed'], description: 'open: not yet resolved, cancelled or billed' },
+          phase: { type: 'array', items: { type: 'string', enum: PHASES } },
+          kind: { type: 'string', enum: ['outage', 'maintenance'] },
+          severity: { type: 'array', items: { type: 'string', enum: ['minor', 'major', 'critical'] } },
+          siteId: { type: 'string', maxLength: 100, description: 'Named when opened, or downstream of a site that was' },
+          area: { type: 'string', maxLength: 100 },
+          source: { type: 'string', maxLength: 100, description: 'api, or the monitoring integration (e.g. alertmanager/noc)' },
+          since: { type: 'string', maxLength: 40, description: 'Opened at or after (ISO date-time)' },
+          until: { type: 'string', maxLength: 40, description: 'Opened before (ISO date-time)' },
+          includeMerged: { type: 'boolean', default: false, description: 'Also list incidents absorbed into another by correlation' },
+          limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+          after: { type: 'string', maxLength: 300, description: 'The previous page\'s `next`' },
+        },
+      },
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: incidentSummary }, next: { type: 'string', nullable: true } } }, 400: { $ref: 'Error#' } },
+    },
+  }, async (req) => {
+    const q = req.query;
+    const page = await cursorCall(() => listIncidents(store, {
+      status: q.status, phases: q.phase, kind: q.kind, severities: q.severity, siteId: q.siteId || undefined, area: q.area || undefined, source: q.source || undefined,
+      since: queryDate(q.since, 'since'), until: queryDate(q.until, 'until'), includeMerged: q.includeMerged, limit: q.limit, after: q.after || undefined,
+    }));
+    return { items: page.items.map(present), next: page.next };
+  });
+
+  app.get<{ Params: { id: string }; Querystring: DeliveryQuery }>('/v1/incidents/:id/deliveries', {
+    schema: {
+      tags: ['incidents'],
+      summary: 'An incident\'s messages, one record per recipient and message, filtered by state, kind or channel; paged',
+      description: 'Each record carries its history (planned, sending, accepted, delivered, retries, fallbacks) with the provider\'s id, parts and cost.',
+      params: incidentIdParam,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          state: { type: 'array', items: { type: 'string', enum: DELIVERY_STATES } },
+          kind: { type: 'array', items: { type: 'string', enum: MESSAGE_KINDS } },
+          channel: { type: 'string', enum: ['sms', 'voice', 'email', 'webhook', 'status'] },
+          limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          after: { type: 'string', maxLength: 600, description: 'The previous page\'s `next`' },
+        },
+      },
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: deliverySchema }, next: { type: 'string', nullable: true } } }, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' } },
+    },
+  }, async (req) => {
+    await getIncident(req.params.id);
+    const q = req.query;
+    const page = await cursorCall(() => listDeliveries(store, req.params.id, { states: q.state, kinds: q.kind, channel: q.channel, limit: q.limit, after: q.after || undefined }));
+    return { items: page.items.map(({ _id, ...d }) => ({ id: _id, ...d })), next: page.next };
   });
 
   app.get<{ Params: { id: string } }>('/v1/incidents/:id', {

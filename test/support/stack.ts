@@ -41,7 +41,10 @@ export interface TestStack extends IsolatedEnv {
   apiUrl: string;
   simUrl: string;
   api: FastifyInstance;
-  worker: Worker;
+  /** The in-process worker; undefined with `inProcessWorker: false` (the test runs its own, see `workerEnv`). */
+  worker: Worker | undefined;
+  /** The environment an `avviso worker` process needs to serve this stack (its database, task queue, simulator). */
+  workerEnv: NodeJS.ProcessEnv;
   /** What each phone received, in order, from the simulator's own record. */
   inbox(): Promise<Record<string, InboxMessage[]>>;
   /** An admin API key, which `call` sends unless told otherwise. */
@@ -67,6 +70,8 @@ export interface TestStackOptions {
   access?: AppDeps['access'];
   /** Channels besides SMS and the status feed (default: none): voice calls through the simulator, e-mail through an SMTP relay. */
   channels?: { voiceCallerId?: string; email?: SmtpEmailSettings };
+  /** Run a worker in this process (default true); false when the test starts `avviso worker` processes itself. */
+  inProcessWorker?: boolean;
 }
 
 let runtimeInstalled = false;
@@ -112,7 +117,8 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     },
     { statusFeed: statusFeedCollections(env.store.db) },
   );
-  const { worker, connection } = await createWorker({
+  const plivo = { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: 0, messagesPerSecond: 0, queueSeconds: 600, ...opts.plivoLimits };
+  const inProcess = opts.inProcessWorker === false ? undefined : await createWorker({
     temporal: { address: env.servers.temporalAddress, namespace: 'default', taskQueue: env.taskQueue },
     workflowBundle: { codePath: env.servers.workflowBundlePath },
     deps: buildDeliveryDeps({
@@ -121,10 +127,26 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
       rules: rulesResolver(env.store, rules),
       otherChannels: Object.fromEntries(otherChannels),
       publicUrl: apiUrl,
-      plivo: { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: 0, messagesPerSecond: 0, queueSeconds: 600, ...opts.plivoLimits },
+      plivo,
     }),
   });
-  const running = worker.run();
+  const running = inProcess?.worker.run();
+  const workerEnv: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TEMPORAL_ADDRESS: env.servers.temporalAddress,
+    TEMPORAL_TASK_QUEUE: env.taskQueue,
+    MONGODB_URI: env.servers.mongoUri,
+    MONGODB_DB: env.dbName,
+    PLIVO_AUTH_ID: SIM_AUTH_ID,
+    PLIVO_AUTH_TOKEN: SIM_AUTH_TOKEN,
+    PLIVO_BASE_URL: sim.url,
+    PLIVO_REQUESTS_PER_5S: String(plivo.requestsPer5s),
+    PLIVO_MESSAGES_PER_SECOND: String(plivo.messagesPerSecond),
+    AVVISO_RULES: opts.rulesPath ?? TEST_RULES,
+    AVVISO_PUBLIC_URL: apiUrl,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  };
 
   let stopped: Promise<void> | undefined;
   return {
@@ -132,7 +154,8 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     apiUrl,
     simUrl: sim.url,
     api,
-    worker,
+    worker: inProcess?.worker,
+    workerEnv,
     adminKey,
     createKey,
     async inbox() {
@@ -141,9 +164,9 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     },
     stop() {
       return (stopped ??= (async () => {
-        worker.shutdown();
+        inProcess?.worker.shutdown();
         await running;
-        await connection.close();
+        await inProcess?.connection.close();
         await closeChannels(otherChannels);
         await api.close();
         await sim.close();
