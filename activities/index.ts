@@ -11,6 +11,7 @@ import { createDeliveryActivities, type DeliveryDeps } from './delivery';
 import { createNoticeActivities } from './notices';
 import { createIncidentActionActivities } from './incident-actions';
 import { createBillingActivities } from './billing';
+import { createMaintenanceActivities } from './maintenance';
 
 export type ActivityDeps = DeliveryDeps;
 
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createNoticeActivities(deps),
     ...createIncidentActionActivities(deps),
     ...createBillingActivities(deps),
+    ...createMaintenanceActivities(deps),
 
     async recordIncidentPhase(input: { incidentId: string; phase: IncidentPhase; at: string; note?: string }): Promise<void> {
       await recordPhase(store, input.incidentId, input.phase, new Date(input.at), input.note);

@@ -13,6 +13,7 @@ import { errorSchema, installErrorHandler } from './errors';
 import { healthRoutes } from './routes/health';
 import { incidentRoutes } from './routes/incidents';
 import { incidentActionRoutes } from './routes/incident-actions';
+import { maintenanceRoutes } from './routes/maintenances';
 import { siteRoutes } from './routes/sites';
 import { subscriberRoutes } from './routes/subscribers';
 import { contactRoutes } from './routes/contacts';
@@ -91,6 +92,7 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
       info: { title: 'Avviso API', version: '0.1.0', description: 'Open and resolve network incidents; Avviso tells the affected subscribers by SMS.' },
       tags: [
         { name: 'incidents', description: 'Outages and their lifecycle' },
+        { name: 'maintenance', description: 'Planned maintenance: notice, reminders, start, completion, reschedule, cancel' },
         { name: 'network', description: 'Sites and subscribers' },
         { name: 'plivo', description: 'Callbacks from Plivo' },
         { name: 'operations', description: 'Health, readiness, metrics and documentation' },
@@ -114,6 +116,7 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   });
   await app.register(incidentRoutes, deps);
   await app.register(incidentActionRoutes, deps);
+  await app.register(maintenanceRoutes, deps);
   await app.register(siteRoutes, deps);
   await app.register(subscriberRoutes, deps);
   await app.register(contactRoutes, deps);

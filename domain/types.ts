@@ -80,7 +80,30 @@ export type Severity = 'minor' | 'major' | 'critical';
  * `cancelled`: ended as a false alarm instead of `resolved`; `billed`: after either, its cost is
  * in the ledger.
  */
-export type IncidentPhase = 'detected' | 'notifying' | 'notified' | 'escalated' | 'resolving' | 'resolved' | 'cancelled' | 'billed';
+export type OutagePhase = 'detected' | 'notifying' | 'notified' | 'escalated' | 'resolving' | 'resolved' | 'cancelled' | 'billed';
+
+/**
+ * Where a planned maintenance is: `scheduled` (announced, not begun) -> `in_progress` (its window
+ * began) -> `overrun` (its window ended before it was completed) -> `completed`; or `cancelled`
+ * before it began; then `billed`. A reschedule keeps the phase and is an event on the timeline.
+ */
+export type MaintenancePhase = 'scheduled' | 'in_progress' | 'overrun' | 'completed' | 'cancelled' | 'billed';
+
+export type IncidentPhase = OutagePhase | MaintenancePhase;
+
+/** One step on an incident's (or maintenance's) timeline. */
+export interface TimelineEntry {
+  at: Date;
+  phase: IncidentPhase;
+  note?: string;
+  /**
+   * Maintenance: what happened, unique on its timeline (`scheduled`, `rescheduled#2`, `reminder#1`,
+   * `in_progress`, `overrun#0`, `escalated#1`, `completed`...), so that a retried activity adds it once.
+   */
+  event?: string;
+  /** Maintenance: the window in force after this step (a reschedule's new window). */
+  window?: { startsAt: Date; endsAt: Date };
+}
 
 /** What an incident's messages cost at the providers (written at the billed stage; see billing/costs.ts). */
 export interface IncidentCost {
@@ -116,6 +139,12 @@ export interface Incident {
   window?: { startsAt: Date; endsAt: Date };
   /** A maintenance's window before its last reschedule (`previousStart`/`previousEnd`). */
   previousWindow?: { startsAt: Date; endsAt: Date };
+  /** A maintenance: what the work is, for operators (not sent to subscribers). */
+  description?: string;
+  /** A maintenance: how many times its window moved. */
+  reschedules?: number;
+  /** A maintenance: when it was reported completed. */
+  completedAt?: Date;
   /** When a resolve was asked for (cleared by a reopen): from then on, new alerts do not join it. */
   resolveRequestedAt?: Date;
   /** A monitoring resolve waits until then for the site to stay up before restoration notices. */
@@ -130,7 +159,7 @@ export interface Incident {
   workflowId: string;
   /** The rule set this incident follows, pinned when it opened (a reload applies to new incidents). */
   rulesVersion?: string;
-  timeline: { at: Date; phase: IncidentPhase; note?: string }[];
+  timeline: TimelineEntry[];
   cost?: IncidentCost;
 }
 
@@ -197,6 +226,8 @@ export interface Delivery {
   restoration?: boolean;
   /** What the rules said about updates for this recipient (on the first notice's record). */
   updates?: { everySeconds: number | null; onEtaChange: boolean };
+  /** Maintenance: what the rules said for this recipient (on the notice's record): reminders, start and completion notices. */
+  maintenance?: { noticeBeforeSeconds: number; remindersBeforeSeconds: number[]; started: boolean; completed: boolean };
   /** The words sent, kept where the channel fetches them later (a voice call's answer URL). */
   text?: string;
   /** SMS parts billed, from the receipt. */

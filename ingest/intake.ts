@@ -19,6 +19,8 @@ export interface AlertOutcome {
   action: AlertAction;
   incidentId?: string;
   episode?: number;
+  /** `silenced`: the planned maintenance its site is under. */
+  maintenanceId?: string;
   /** This delivery was received before: its first result is reported. */
   duplicate?: boolean;
   reason?: string;

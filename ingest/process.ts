@@ -17,6 +17,11 @@
  * - a flapping site (down, up, down within minutes) does not text everyone each time: a
  *   monitoring resolve settles for `settleSeconds` before the restoration notices, and the
  *   alert firing again within it reopens the same incident.
+ *
+ * Planned maintenance works like a silence: an alert that fires for a site under maintenance
+ * (its window has begun and it is not completed or cancelled), or below such a site, is recorded
+ * as `silenced` with the maintenance's id and opens no incident; when only some of its sites are
+ * under maintenance, the others go on as usual.
  */
 import type { Store } from '../store/db';
 import type { Incident, IncidentPhase, Severity } from '../domain/types';
@@ -25,6 +30,7 @@ import { ALERT_SEVERITIES, type AlertEvent, type AlertSeverity } from './alert-e
 import type { SiteResolution } from './sites';
 import { downstreamSites } from '../store/network';
 import { closeEpisode, latestEpisode, recordEpisode, reopenEpisode, type AlertEpisodeDoc, type AlertResult } from './store';
+import { maintenanceCovering } from '../store/maintenances';
 
 export interface DecisionFacts {
   /** The alert's latest episode, if it ever fired. */
@@ -41,6 +47,8 @@ export interface DecisionFacts {
   covering?: { incidentId: string };
   /** Open incidents whose sites all lie below this alert's sites, oldest first. */
   downstreamOpen?: string[];
+  /** Maintenance under way on some of this alert's sites (or above them): which, and the sites it covers. */
+  maintenance?: { maintenanceId: string; siteIds: string[] }[];
 }
 
 export type Decision =
@@ -53,6 +61,8 @@ export type Decision =
   | { action: 'leave'; incidentKey: string; incidentId: string }
   /** `notOpen`: a resolution with nothing open to resolve (reported as `not_open`). */
   | { action: 'record'; reason: string; notOpen?: boolean }
+  /** Every site of the alert is under planned maintenance: recorded, no incident. */
+  | { action: 'silence'; maintenanceId: string; reason: string }
   | { action: 'reject'; reason: string };
 
 /** An alert with no severity is taken as major: it was routed to us to tell customers. */
@@ -86,10 +96,17 @@ export function decide(event: AlertEvent, facts: DecisionFacts): Decision {
 
   if (isBelow(event.severity, facts.minSeverity)) return { action: 'record', reason: `severity ${event.severity} is below the integration's min_severity (${facts.minSeverity})` };
   if ('problem' in facts.sites) return { action: 'reject', reason: facts.sites.problem };
-  const siteIds = facts.sites.siteIds;
+  let siteIds = facts.sites.siteIds;
   const next = (episode?.episode ?? 0) + 1;
   if (!open) {
     if (facts.settling && episode) return { action: 'reopen', incidentKey: episode._id, incidentId: facts.settling.incidentId };
+    if (facts.maintenance?.length) {
+      const covered = new Set(facts.maintenance.flatMap((m) => m.siteIds));
+      const rest = siteIds.filter((id) => !covered.has(id));
+      const first = facts.maintenance[0]!;
+      if (rest.length === 0) return { action: 'silence', maintenanceId: first.maintenanceId, reason: `${siteIds.length > 1 ? 'its sites are' : `${siteIds[0]} is`} under planned maintenance (${facts.maintenance.map((m) => m.maintenanceId).join(', ')})` };
+      siteIds = rest; // the sites under maintenance are expected to be down
+    }
     const incidentKey = incidentKeyOf(event.dedupKey, next);
     if (facts.covering) return { action: 'join', incidentKey, episode: next, incidentId: facts.covering.incidentId, siteIds };
     if (facts.downstreamOpen?.length) return { action: 'absorb', incidentKey, episode: next, incidentId: facts.downstreamOpen[0], absorbed: facts.downstreamOpen.slice(1), siteIds };
@@ -141,7 +158,12 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
       const now = new Date();
       const last = episode && !episode.joined ? await store.incidents.findOne({ _id: episode.incidentId }) : null;
       if (last?.settlingUntil && last.settlingUntil > now && OPEN_PHASES.includes(last.phase)) return { episode, sites, minSeverity, settling: { incidentId: last._id } };
-      return { episode, sites, minSeverity, ...(await correlation(sites.siteIds, now)) };
+      // Side by side: the common case (no maintenance) costs no extra round trip before the correlation.
+      const [maintenance, correlated] = await Promise.all([maintenanceCovering(store, sites.siteIds, now), correlation(sites.siteIds, now)]);
+      if (maintenance.length === 0) return { episode, sites, minSeverity, ...correlated };
+      const covered = new Set(maintenance.flatMap((m) => m.siteIds));
+      const rest = sites.siteIds.filter((id) => !covered.has(id));
+      return { episode, sites, minSeverity, maintenance, ...(rest.length ? await correlation(rest, now) : {}) };
     }
     if (episode?.state !== 'open' || event.status === 'resolved') return { episode, sites, minSeverity };
     const incident = await store.incidents.findOne({ _id: episode.incidentId });
@@ -163,6 +185,8 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
           return { action: decision.notOpen ? 'not_open' : 'recorded', reason: decision.reason };
         case 'reject':
           return { action: 'rejected', reason: decision.reason };
+        case 'silence':
+          return { action: 'silenced', maintenanceId: decision.maintenanceId, reason: decision.reason };
         case 'resolve': {
           try {
             await incidents.resolve(decision.incidentId, `Resolved by ${event.source}/${event.integration}: ${event.summary}`.slice(0, 500), { settleSeconds });

@@ -16,12 +16,14 @@ import type { Store } from '../store/db';
 import type { AlertEvent, RawDelivery } from './alert-event';
 
 /** What became of one alert. */
-export type AlertAction = 'opened' | 'already_open' | 'resolved' | 'not_open' | 'recorded' | 'rejected' | 'joined' | 'absorbed' | 'reopened';
+export type AlertAction = 'opened' | 'already_open' | 'resolved' | 'not_open' | 'recorded' | 'rejected' | 'joined' | 'absorbed' | 'reopened' | 'silenced';
 
 export interface AlertResult {
   action: AlertAction;
   incidentId?: string;
   episode?: number;
+  /** `silenced`: the planned maintenance its site is under. */
+  maintenanceId?: string;
   /** Why it was recorded or rejected rather than acted on. */
   reason?: string;
 }

@@ -128,7 +128,7 @@ function rootSettings(entry: ShapedFile, problems: ProblemList): Inherited {
     restoration: true,
     updates: { everySeconds: null, onEtaChange: true },
     quietHours: null,
-    maintenance: { noticeBeforeSeconds: 0, reminderBeforeSeconds: null, started: false, completed: true },
+    maintenance: { noticeBeforeSeconds: 0, reminderBeforeSeconds: null, remindersBeforeSeconds: [], started: false, completed: true },
   };
   return entry.data.defaults ? applySettings(base, entry.data.defaults, entry.src, ['defaults'], problems) : base;
 }
@@ -168,9 +168,17 @@ function applySettings(parent: Inherited, raw: RawSettings, src: SourceFile, at:
   }
   if (raw.maintenance) {
     const m = raw.maintenance;
+    let reminders = parent.maintenance.remindersBeforeSeconds;
+    if (m.reminder !== undefined) {
+      const list = (Array.isArray(m.reminder) ? m.reminder : [m.reminder]).map(seconds).filter((r): r is number => r !== null);
+      reminders = [...new Set(list)].sort((a, b) => b - a);
+      if (reminders.includes(0)) problems.error(src.at([...at, 'maintenance', 'reminder']), 'a reminder 0 before the start is the start itself: use started: true');
+      if (Array.isArray(m.reminder) && reminders.length < m.reminder.length) problems.warning(src.at([...at, 'maintenance', 'reminder']), 'the same reminder is listed twice; it is sent once');
+    }
     next.maintenance = {
       noticeBeforeSeconds: m.notice !== undefined ? seconds(m.notice)! : parent.maintenance.noticeBeforeSeconds,
-      reminderBeforeSeconds: m.reminder !== undefined ? seconds(m.reminder) : parent.maintenance.reminderBeforeSeconds,
+      reminderBeforeSeconds: reminders[0] ?? null,
+      remindersBeforeSeconds: reminders,
       started: m.started ?? parent.maintenance.started,
       completed: m.completed ?? parent.maintenance.completed,
     };
@@ -421,7 +429,7 @@ function neededKinds(rule: RuleNode, s: Pick<RuleSettings, 'restoration' | 'upda
   if (incidentKinds.includes('maintenance')) {
     kinds.push('maintenance');
     if (!staff) {
-      if (s.maintenance.reminderBeforeSeconds !== null) kinds.push('reminder');
+      if (s.maintenance.remindersBeforeSeconds.length > 0) kinds.push('reminder');
       if (s.maintenance.started) kinds.push('started');
       if (s.maintenance.completed) kinds.push('completed');
       kinds.push('rescheduled', 'cancelled');

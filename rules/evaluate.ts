@@ -215,7 +215,7 @@ export function subscriberDecision(applied: RuleNode[], s: SubscriberFacts, lang
         hold: holdWindow(rule, s, ctx, compiled.settings.timeZone),
         restoration: rule.settings.restoration,
         updates: { ...rule.settings.updates },
-        maintenance: { ...rule.settings.maintenance },
+        maintenance: { ...rule.settings.maintenance, remindersBeforeSeconds: [...rule.settings.maintenance.remindersBeforeSeconds] },
         maxParts: first?.maxParts ?? compiled.settings.sms.maxParts,
       }));
     }

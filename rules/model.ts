@@ -37,7 +37,8 @@ export interface RuleSettings {
   updates: { everySeconds: number | null; onEtaChange: boolean };
   /** Null: no quiet hours. */
   quietHours: { window: TimeWindow | null; unlessSeverity: Severity | null; subscriberPreference: boolean } | null;
-  maintenance: { noticeBeforeSeconds: number; reminderBeforeSeconds: number | null; started: boolean; completed: boolean };
+  /** `reminderBeforeSeconds`: the earliest reminder (kept for those who read one); `remindersBeforeSeconds`: all, earliest first. */
+  maintenance: { noticeBeforeSeconds: number; reminderBeforeSeconds: number | null; remindersBeforeSeconds: number[]; started: boolean; completed: boolean };
 }
 
 export interface EscalationModel {

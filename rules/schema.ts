@@ -54,9 +54,15 @@ const updates = z.preprocess(
   z.strictObject({ every: durationOrOff.optional(), onEtaChange: z.boolean().optional() }, { error: 'updates takes a duration (2h), off, or {every: 2h, onEtaChange: true}' }),
 );
 
+/** One reminder (`2h`), several (`[24h, 1h]`), or `off`. */
+const reminders = z.preprocess(
+  (v) => (off(v) ? 'off' : v),
+  z.union([z.literal('off'), duration, z.array(duration).min(1).max(10)], { error: `expected ${DURATION_HINT}, a list of them such as [24h, 1h], or off` }),
+);
+
 const maintenance = z.strictObject({
   notice: duration.optional(),
-  reminder: durationOrOff.optional(),
+  reminder: reminders.optional(),
   started: z.boolean().optional(),
   completed: z.boolean().optional(),
 });
@@ -110,7 +116,7 @@ export interface RawSettings {
   restoration?: boolean;
   updates?: { every?: string; onEtaChange?: boolean };
   quietHours?: RawQuietHours;
-  maintenance?: { notice?: string; reminder?: string; started?: boolean; completed?: boolean };
+  maintenance?: { notice?: string; reminder?: string | string[]; started?: boolean; completed?: boolean };
   continue?: boolean;
 }
 export interface RawEscalationStep {

@@ -14,7 +14,7 @@
  *  - `restored` when the incident resolves, if `restoration` and the first notice was sent;
  *  - `withdrawn` instead when it is cancelled as a false alarm (optional: a set without it sends `restored`);
  *  - maintenance: `maintenance` as soon as decided (or `noticeBeforeSeconds` before the start),
- *    `reminder` `reminderBeforeSeconds` before the start, `started`/`completed` when enabled,
+ *    a `reminder` at each of `remindersBeforeSeconds` before the start, `started`/`completed` when enabled,
  *    `rescheduled`/`cancelled` when the work moves or is called off;
  *  - texts come from `RuleSet.render({ set: plan.templateSet, kind }, decision.language, vars)`.
  */
@@ -116,7 +116,10 @@ export interface NoticePlan {
   maintenance: {
     /** Send the maintenance notice this long before the start (at once if that is already past). */
     noticeBeforeSeconds: number;
+    /** The earliest reminder (the largest time before the start), or null for none. */
     reminderBeforeSeconds: number | null;
+    /** Every reminder, in seconds before the start, earliest first (`reminder: [24h, 1h]`: [86400, 3600]). */
+    remindersBeforeSeconds: number[];
     started: boolean;
     completed: boolean;
   };
@@ -154,7 +157,7 @@ export interface EscalationStep {
   channel: StaffChannel;
   /** Phone number, e-mail address or URL, as the channel needs. */
   address: string;
-  /** Seconds after the incident opened. */
+  /** Seconds after the incident opened; for a maintenance, after its planned end (an overrun). */
   afterSeconds: number;
   /** Repeat the call this often, this many more times, while still unresolved. */
   repeat: { everySeconds: number; times: number } | null;

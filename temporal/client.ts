@@ -4,6 +4,7 @@
  */
 import { Client, Connection, WorkflowIdConflictPolicy } from '@temporalio/client';
 import type { IncidentInput } from '../workflows/incident';
+import type { MaintenanceInput } from '../workflows/maintenance-api';
 
 export interface TemporalSettings {
   address: string;
@@ -25,6 +26,23 @@ export function incidentWorkflowId(incidentId: string): string {
 export async function startIncidentWorkflow(client: Client, taskQueue: string, input: IncidentInput): Promise<string> {
   const workflowId = incidentWorkflowId(input.incidentId);
   await client.workflow.start('incidentWorkflow', {
+    taskQueue,
+    workflowId,
+    args: [input],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+  });
+  return workflowId;
+}
+
+/** A maintenance's workflow id follows from its id, as an incident's does. */
+export function maintenanceWorkflowId(maintenanceId: string): string {
+  return `maintenance:${maintenanceId}`;
+}
+
+/** Starts the maintenance's workflow, or finds the running one: starting twice starts one workflow. */
+export async function startMaintenanceWorkflow(client: Client, taskQueue: string, input: MaintenanceInput): Promise<string> {
+  const workflowId = maintenanceWorkflowId(input.maintenanceId);
+  await client.workflow.start('maintenanceWorkflow', {
     taskQueue,
     workflowId,
     args: [input],

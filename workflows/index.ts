@@ -1,3 +1,4 @@
 // The workflows the worker registers. Only workflow code and pure helpers may be imported here.
 export { incidentWorkflow } from './incident';
 export { billingMonthWorkflow } from './billing';
+export { maintenanceWorkflow } from './maintenance';

@@ -44,8 +44,9 @@ const outcome = {
   properties: {
     dedupKey: { type: 'string', description: 'The alert identity: <source>:<integration>:<native key>' },
     eventId: { type: 'string', description: 'This delivery of this alert state; a repeat has the same id' },
-    action: { type: 'string', enum: ['opened', 'already_open', 'resolved', 'not_open', 'recorded', 'rejected', 'joined', 'absorbed', 'reopened'] },
+    action: { type: 'string', enum: ['opened', 'already_open', 'resolved', 'not_open', 'recorded', 'rejected', 'joined', 'absorbed', 'reopened', 'silenced'] },
     incidentId: { type: 'string' },
+    maintenanceId: { type: 'string', description: 'silenced: the planned maintenance its site is under' },
     episode: { type: 'integer', description: 'Which outage of this alert (the next firing after a resolution is a new one)' },
     duplicate: { type: 'boolean', description: 'Received before: the first result is reported' },
     reason: { type: 'string', description: 'Why it was recorded or rejected rather than acted on' },

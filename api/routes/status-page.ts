@@ -47,7 +47,7 @@ const WORDS = {
     updated: 'Pagina aggiornata',
     times: (tz: string) => `Orari nel fuso ${tz}.`,
     other: 'English',
-    kinds: { outage: 'Disservizio', update: 'Aggiornamento', restored: 'Servizio ripristinato', maintenance: 'Manutenzione', completed: 'Manutenzione completata' } as Record<string, string>,
+    kinds: { outage: 'Disservizio', update: 'Aggiornamento', restored: 'Servizio ripristinato', maintenance: 'Manutenzione', started: 'Manutenzione iniziata', rescheduled: 'Manutenzione spostata', cancelled: 'Manutenzione annullata', completed: 'Manutenzione completata' } as Record<string, string>,
   },
   en: {
     title: 'Service status',
@@ -67,7 +67,7 @@ const WORDS = {
     updated: 'Page updated',
     times: (tz: string) => `Times in ${tz}.`,
     other: 'Italiano',
-    kinds: { outage: 'Outage', update: 'Update', restored: 'Service restored', maintenance: 'Maintenance', completed: 'Maintenance completed' } as Record<string, string>,
+    kinds: { outage: 'Outage', update: 'Update', restored: 'Service restored', maintenance: 'Maintenance', started: 'Maintenance started', rescheduled: 'Maintenance rescheduled', cancelled: 'Maintenance cancelled', completed: 'Maintenance completed' } as Record<string, string>,
   },
 } as const;
 

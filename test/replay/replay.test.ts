@@ -1,5 +1,5 @@
 /**
- * Replay: the recorded histories of real incident runs (test/replay/histories/) must replay
+ * Replay: the recorded histories of real incident and maintenance runs (test/replay/histories/) must replay
  * against the current workflow code without a determinism error. A change to workflow logic that
  * running incidents would trip on fails here: guard it with `patched()` and keep the old history.
  *
@@ -23,7 +23,7 @@ import { call, startTestStack } from '../support/stack';
 
 const DIR = path.join(__dirname, 'histories');
 
-test('recorded incident histories replay against the current workflow code', { skip: !!process.env.AVVISO_RECORD_HISTORIES }, async () => {
+test('recorded incident and maintenance histories replay against the current workflow code', { skip: !!process.env.AVVISO_RECORD_HISTORIES }, async () => {
   const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
   assert.ok(files.length > 0, 'there are recorded histories to replay');
   const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(readFileSync(path.join(DIR, f), 'utf8'))) }));
@@ -34,7 +34,7 @@ test('recorded incident histories replay against the current workflow code', { s
   assert.deepEqual(failures, []);
 });
 
-test('record histories of typical incidents', { skip: !process.env.AVVISO_RECORD_HISTORIES }, async () => {
+test('record histories of typical incidents and maintenances', { skip: !process.env.AVVISO_RECORD_HISTORIES }, async () => {
   const stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 } });
   try {
     await loadDemoDataIfEmpty(stack.store);
@@ -64,6 +64,27 @@ test('record histories of typical incidents', { skip: !process.env.AVVISO_RECORD
     });
     await record('incident-v2-cancelled', ['tower-crema-01'], async (id) => {
       await call(stack, 'POST', `/v1/incidents/${id}/cancel`, { reason: 'recorded' });
+    });
+
+    // Maintenance: created, rescheduled, started, completed; and one cancelled before it began.
+    const recordMaintenance = async (name: string, siteIds: string[], startInSeconds: number, steps: (id: string) => Promise<void>) => {
+      if (existsSync(path.join(DIR, `${name}.json`))) return;
+      const at = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+      const created = await call(stack, 'POST', '/v1/maintenances', { siteIds, startsAt: at(startInSeconds), endsAt: at(3600), title: 'recorded' });
+      const id = created.body.id;
+      await eventually('announced', async () => ((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.timeline.some((t: { event: string }) => t.event === 'announced') ? true : undefined));
+      await steps(id);
+      await eventually('over', async () => ((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.phase === 'billed' ? true : undefined));
+      const { stdout } = await run(TOOL_PATHS.temporal, ['workflow', 'show', '--workflow-id', `maintenance:${id}`, '--address', sharedServers().temporalAddress, '--output', 'json'], { maxBuffer: 64 * 1024 * 1024 });
+      writeFileSync(path.join(DIR, `${name}.json`), JSON.stringify(JSON.parse(stdout), null, 1));
+    };
+    await recordMaintenance('maintenance-reschedule-start-complete', ['tower-lodi-02'], 600, async (id) => {
+      await call(stack, 'POST', `/v1/maintenances/${id}/reschedule`, { startsAt: new Date(Date.now() + 3000).toISOString(), endsAt: new Date(Date.now() + 1800_000).toISOString(), reason: 'recorded' });
+      await eventually('in progress', async () => ((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.phase === 'in_progress' ? true : undefined));
+      await call(stack, 'POST', `/v1/maintenances/${id}/complete`, { note: 'recorded' });
+    });
+    await recordMaintenance('maintenance-cancelled', ['tower-crema-01'], 600, async (id) => {
+      await call(stack, 'POST', `/v1/maintenances/${id}/cancel`, { reason: 'recorded' });
     });
   } finally {
     await stack.stop();

@@ -76,15 +76,16 @@ describe('who gets what', () => {
     assert.deepEqual(d.incident.escalations.map((e) => [e.contact, e.channel, e.afterSeconds, e.repeat]), [['noc-oncall', 'voice', 1800, { everySeconds: 900, times: 4 }]]);
   });
 
-  test('maintenance: the notice 48 hours ahead, a reminder 2 hours before; the NOC is not called', async () => {
+  test('maintenance: the notice 48 hours ahead, reminders 24 hours and 1 hour before, start and completion; the NOC is told of an overrun', async () => {
     const monday = romeTime('2025-03-10T10:00');
     const incident: IncidentFacts = { kind: 'maintenance', severity: 'minor', siteIds: ['S1'], areas: ['Siena'], startsAt: romeTime('2025-03-13T02:00').toISOString(), estimatedEnd: romeTime('2025-03-13T04:00').toISOString() };
     const d = await rules.decide(incident, [subscriber()], { at: monday });
     const sms = d.groups[0]!.decision.notices[0]!;
     assert.equal(sms.rule, 'paid-sms-maintenance');
-    assert.deepEqual([sms.maintenance.noticeBeforeSeconds, sms.maintenance.reminderBeforeSeconds, sms.maintenance.completed], [172800, 7200, true]);
+    assert.deepEqual([sms.maintenance.noticeBeforeSeconds, sms.maintenance.remindersBeforeSeconds, sms.maintenance.started, sms.maintenance.completed], [172800, [86400, 3600], true, true]);
     assert.equal(rome(firstNoticeTime(sms, incident, monday).sendAt), '2025-03-11T07:00', '48 hours before 02:00 is night: held until 07:00');
-    assert.deepEqual(d.incident.escalations, []);
+    // For maintenance, `after` counts from the planned end: 15 minutes into an overrun, then twice more.
+    assert.deepEqual(d.incident.escalations.map((e) => [e.rule, e.contact, e.channel, e.afterSeconds, e.repeat]), [['noc-maintenance-overrun', 'noc-oncall', 'sms', 900, { everySeconds: 1800, times: 2 }]]);
     const text = rules.render({ set: sms.templateSet, kind: 'maintenance' }, 'it', { area: 'Siena', start: incident.startsAt, eta: incident.estimatedEnd });
     assert.equal(text.text, 'Manutenzione programmata a Siena: internet sospeso dal gio 13 mar 02:00 al gio 13 mar 04:00. Ci scusiamo per il disagio.');
   });
@@ -94,7 +95,7 @@ describe('explain', () => {
   test('says which rules matched, which did not and why, with the facts\' values', async () => {
     const e = await rules.explain(outageAt('major', at2300), subscriber({ paidSms: false }), { at: at2300 });
     const outcome = Object.fromEntries(e.rules.map((r) => [r.name, r.outcome.status]));
-    assert.deepEqual(outcome, { 'status-feed': 'applied', 'noc-oncall': 'applied', 'paid-sms': 'no-match', 'paid-sms-outage': 'no-match', 'paid-sms-maintenance': 'no-match' });
+    assert.deepEqual(outcome, { 'status-feed': 'applied', 'noc-oncall': 'applied', 'noc-maintenance-overrun': 'no-match', 'paid-sms': 'no-match', 'paid-sms-outage': 'no-match', 'paid-sms-maintenance': 'no-match' });
     const paid = e.rules.find((r) => r.name === 'paid-sms')!;
     const failing = paid.conditions!.children!.find((c) => c.result === false)!;
     assert.deepEqual([failing.text, failing.actual, failing.at.line], ['subscriber.paidSms is true', 'false', lineOf('subscriber.paidSms: true')]);

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncidentFacts } from '../../rules';
-import { load, romeTime, subscriber, writeRules, TEMPLATES_FILE } from './helpers';
+import { errorsOf, load, romeTime, subscriber, writeRules, TEMPLATES_FILE } from './helpers';
 import { loadRuleSet } from '../../rules';
 
 const outage: IncidentFacts = { kind: 'outage', severity: 'major', siteIds: ['S1'], areas: ['Siena'], source: 'zabbix', openedAt: '2025-03-12T10:00:00Z' };
@@ -186,7 +186,48 @@ rules:
     maintenance: { notice: 48h, reminder: 2h, started: true }
 `);
     const plan = (await rules.decideOne({ ...outage, kind: 'maintenance' }, subscriber(), { at: noon })).notices[0]!;
-    assert.deepEqual(plan.maintenance, { noticeBeforeSeconds: 172800, reminderBeforeSeconds: 7200, started: true, completed: true });
+    assert.deepEqual(plan.maintenance, { noticeBeforeSeconds: 172800, reminderBeforeSeconds: 7200, remindersBeforeSeconds: [7200], started: true, completed: true });
+  });
+
+  test('maintenance: several reminders as a list, earliest first; a group sets them, a rule turns them off', async () => {
+    const rules = await load(`defaults:
+  maintenance: { notice: 72h, reminder: [1h, 24h, 30m] }
+rules:
+  - name: quiet
+    when: { subscriber.segment: business }
+    notify: sms
+    maintenance: { reminder: off }
+  - name: m
+    notify: sms
+`);
+    const incident: IncidentFacts = { ...outage, kind: 'maintenance' };
+    const plan = (await rules.decideOne(incident, subscriber(), { at: noon })).notices[0]!;
+    assert.deepEqual(plan.maintenance, { noticeBeforeSeconds: 259200, reminderBeforeSeconds: 86400, remindersBeforeSeconds: [86400, 3600, 1800], started: false, completed: true });
+    const business = (await rules.decideOne(incident, subscriber({ segment: 'business' }), { at: noon })).notices[0]!;
+    assert.deepEqual([business.maintenance.reminderBeforeSeconds, business.maintenance.remindersBeforeSeconds], [null, []]);
+  });
+
+  test('maintenance reminders: a bad duration, an empty list and a zero are errors, at their line', async () => {
+    const bad = await errorsOf(`rules:
+  - name: m
+    notify: sms
+    maintenance: { reminder: [24h, soon] }
+`);
+    assert.equal(bad.length, 1, JSON.stringify(bad));
+    assert.match(bad[0]!.message, /"soon" is not a duration/);
+    assert.equal(bad[0]!.line, 5, "the reminder line (after the include line the helper adds)");
+    const empty = await errorsOf(`rules:
+  - name: m
+    notify: sms
+    maintenance: { reminder: [] }
+`);
+    assert.match(empty[0]!.message, /empty|reminder|duration/, JSON.stringify(empty));
+    const zero = await errorsOf(`rules:
+  - name: m
+    notify: sms
+    maintenance: { reminder: [1h, 0] }
+`);
+    assert.match(zero[0]!.message, /started: true/, JSON.stringify(zero));
   });
 
   test('escalate: to a contact, after a delay, on a channel, repeated', async () => {
