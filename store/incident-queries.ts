@@ -9,7 +9,7 @@ import type { Store } from './db';
 import type { Delivery, DeliveryChannel, DeliveryState, Incident, IncidentKind, IncidentPhase, MessageKind, Severity } from '../domain/types';
 
 /** Phases after which an incident takes no more changes. */
-export const CLOSED_PHASES: IncidentPhase[] = ['resolved', 'cancelled', 'billed'];
+export const CLOSED_PHASES: IncidentPhase[] = ['resolved', 'cancelled', 'billed', 'completed'];
 
 export interface IncidentListQuery {
   /** `open`: still in progress (resolving included); `closed`: resolved, cancelled or billed. */

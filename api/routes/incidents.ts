@@ -97,7 +97,7 @@ function toApiError(err: unknown): never {
   throw err;
 }
 
-const PHASES = ['detected', 'notifying', 'notified', 'escalated', 'resolving', 'resolved', 'cancelled', 'billed'] as const;
+const PHASES = ['detected', 'notifying', 'notified', 'escalated', 'resolving', 'resolved', 'cancelled', 'billed', 'scheduled', 'in_progress', 'overrun', 'completed'] as const;
 const DELIVERY_STATES = ['planned', 'sending', 'accepted', 'sent', 'delivered', 'undelivered', 'failed', 'expired'] as const;
 const MESSAGE_KINDS = ['outage', 'update', 'restored', 'outage-restored', 'withdrawn', 'escalation', 'maintenance', 'reminder', 'started', 'completed', 'rescheduled', 'cancelled'] as const;
 
@@ -192,7 +192,7 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
         additionalProperties: false,
         properties: {
           siteIds: { type: 'array', minItems: 1, maxItems: 500, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 100 }, description: 'Ids of the sites that are down' },
-          kind: { type: 'string', enum: ['outage', 'maintenance'], default: 'outage' },
+          kind: { type: 'string', enum: ['outage'], default: 'outage', description: 'Planned work is created with POST /v1/maintenances, which knows its window' },
           severity: { type: 'string', enum: ['minor', 'major', 'critical'], default: 'major' },
           title: { type: 'string', maxLength: 200 },
           source: { type: 'string', maxLength: 100, default: 'api' },
@@ -212,14 +212,14 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
     schema: {
       tags: ['incidents'],
       summary: 'List incidents, newest first, with filters; paged',
-      description: 'Reads the stored incidents only (never Temporal). Filters combine with AND; a list parameter (phase, severity) may be repeated: ?phase=notified&phase=escalated. Pass `next` as `after` for the following page.',
+      description: 'Outages by default (kind=maintenance for planned work). Reads the stored incidents only (never Temporal). Filters combine with AND; a list parameter (phase, severity) may be repeated: ?phase=notified&phase=escalated. Pass `next` as `after` for the following page.',
       querystring: {
         type: 'object',
         additionalProperties: false,
         properties: {
           status: { type: 'string', enum: ['open', 'closed'], description: 'open: not yet resolved, cancelled or billed' },
           phase: { type: 'array', items: { type: 'string', enum: PHASES } },
-          kind: { type: 'string', enum: ['outage', 'maintenance'] },
+          kind: { type: 'string', enum: ['outage', 'maintenance'], default: 'outage', description: 'maintenance lists planned work too (ids mnt_…, details at /v1/maintenances/{id})' },
           severity: { type: 'array', items: { type: 'string', enum: ['minor', 'major', 'critical'] } },
           siteId: { type: 'string', maxLength: 100, description: 'Named when opened, or downstream of a site that was' },
           area: { type: 'string', maxLength: 100 },
