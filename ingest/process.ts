@@ -29,6 +29,7 @@ import { IncidentInputError, incidentIdForKey, type IncidentService } from '../s
 import { ALERT_SEVERITIES, type AlertEvent, type AlertSeverity } from './alert-event';
 import type { SiteResolution } from './sites';
 import { downstreamSites } from '../store/network';
+import { loadUplinks } from '../store/sites';
 import { closeEpisode, latestEpisode, recordEpisode, reopenEpisode, type AlertEpisodeDoc, type AlertResult } from './store';
 import { maintenanceCovering } from '../store/maintenances';
 
@@ -144,7 +145,17 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
       // A resolved incident (settling or not) is on its way out: new trouble below it is not covered by it.
       .filter((i) => !i.resolveRequestedAt)
       .sort((a, b) => a.openedAt.getTime() - b.openedAt.getTime() || a._id.localeCompare(b._id));
-    const covering = open.find((i) => siteIds.every((id) => (i.affectedSiteIds ?? i.siteIds).includes(id)));
+    // An incident covers a site it named, or one below a site it named. Its `affectedSiteIds` are
+    // written only once its workflow has planned the audience, so the network is walked here too:
+    // an alert for an access point right after its tower's alert must join, however fast it came.
+    const uplinks = open.length > 0 ? await loadUplinks(store) : new Map<string, string | null>();
+    const lineage = (id: string): Set<string> => {
+      const seen = new Set<string>();
+      for (let s: string | null | undefined = id; s && !seen.has(s); s = uplinks.get(s)) seen.add(s);
+      return seen;
+    };
+    const lines = new Map(siteIds.map((id) => [id, lineage(id)]));
+    const covering = open.find((i) => siteIds.every((id) => (i.affectedSiteIds ?? []).includes(id) || i.siteIds.some((named) => lines.get(id)!.has(named))));
     if (covering) return { covering: { incidentId: covering._id } };
     const below = new Set((await downstreamSites(store, siteIds)).map((s) => s._id));
     const downstreamOpen = open.filter((i) => i.siteIds.every((id) => below.has(id))).map((i) => i._id);

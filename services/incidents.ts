@@ -5,7 +5,7 @@
  * reaches the same incident and the same workflow.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { MongoServerError } from 'mongodb';
+import { MongoServerError, type UpdateFilter } from 'mongodb';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { Store } from '../store/db';
@@ -39,6 +39,10 @@ export interface OpenIncidentInput {
   key?: string;
 }
 
+/** How long after writing a correlation marker the service looks whether it stayed, and how often it writes it again. */
+const CONFIRM_AFTER_MS = 150;
+const CONFIRM_TRIES = 3;
+
 /** Why an incident cannot be opened or resolved, for the caller to turn into a 4xx. */
 export class IncidentInputError extends Error {
   constructor(readonly code: 'unknown_site' | 'incident_not_found' | 'incident_closed' | 'incident_rejected', message: string, readonly details?: Record<string, unknown>) {
@@ -53,6 +57,24 @@ export function incidentIdForKey(key: string): string {
 
 export function createIncidentService(deps: IncidentServiceDeps) {
   const { store, temporal, taskQueue } = deps;
+
+  /**
+   * Writes one of the markers alert correlation reads (resolving, reopened) and makes sure it
+   * stays. FerretDB 1.x applies an update by reading the whole document, changing it in its own
+   * process and writing it back, so the workflow's own write to the incident at the same moment
+   * (its phase, right after our Update) can undo ours; a lost resolve marker let the next alert
+   * for the site join the incident being resolved. So: look again a moment later, once the
+   * workflow's write has landed, and write again if the change is gone. On MongoDB the first look
+   * always finds it.
+   */
+  const writeAndConfirm = async (incidentId: string, update: UpdateFilter<Incident>, present: (i: Incident) => boolean) => {
+    for (let attempt = 0; ; attempt++) {
+      await store.incidents.updateOne({ _id: incidentId }, update);
+      await new Promise((r) => setTimeout(r, CONFIRM_AFTER_MS));
+      const now = await store.incidents.findOne({ _id: incidentId });
+      if (!now || present(now) || attempt === CONFIRM_TRIES) return;
+    }
+  };
 
   const service = {
     /** Opens an incident, or returns the one this key already opened (`created: false`). */
@@ -106,7 +128,8 @@ export function createIncidentService(deps: IncidentServiceDeps) {
       // Over already (resolved or cancelled, then billed): resolving again changes nothing.
       if (isOver(incident)) return { phase: incident.phase, resolveRequested: true };
       const status = await send(incident, resolveUpdate, { note, ...(options.settleSeconds ? { settleSeconds: options.settleSeconds } : {}) });
-      await store.incidents.updateOne({ _id: incidentId }, { $set: { resolveRequestedAt: new Date(), ...(status.settlingUntil ? { settlingUntil: new Date(status.settlingUntil) } : {}) } });
+      const marks = { resolveRequestedAt: new Date(), ...(status.settlingUntil ? { settlingUntil: new Date(status.settlingUntil) } : {}) };
+      await writeAndConfirm(incidentId, { $set: marks }, (i) => i.resolveRequestedAt !== undefined);
       // Incidents merged into this one end with it.
       for (const merged of await store.incidents.find({ mergedInto: incidentId, phase: { $nin: ['resolving', 'resolved', 'cancelled', 'billed'] } }).toArray()) {
         await service.resolve(merged._id, note, options).catch((err) => {
@@ -134,7 +157,7 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     async reopen(incidentId: string, note?: string): Promise<IncidentStatus> {
       const incident = await load(incidentId);
       const status = await send(incident, reopenUpdate, { note });
-      await store.incidents.updateOne({ _id: incidentId }, { $unset: { settlingUntil: '', resolveRequestedAt: '' } });
+      await writeAndConfirm(incidentId, { $unset: { settlingUntil: '', resolveRequestedAt: '' } }, (i) => i.resolveRequestedAt === undefined);
       return status;
     },
 

@@ -3,10 +3,11 @@
  * are the per-recipient state of an incident, kept here rather than in workflow history so that an
  * incident with 100,000 recipients costs the workflow a handful of events per batch.
  *
- * Writes are batched (insertMany, updateMany over id lists): FerretDB writes one statement per
- * updated document, so the hot path does few, large requests.
+ * Writes are batched (insertMany, updateMany over id lists, bulk writes of per-record updates), so
+ * the hot path does few, large requests. On FerretDB the per-record updates of the send path use
+ * filters it can hand to SQLite (`{_id}` alone): see updateEachInState.
  */
-import type { AnyBulkWriteOperation, Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber, TemplateKind } from '../domain/types';
 
@@ -135,14 +136,69 @@ function step(state: DeliveryState, now: Date, note?: string) {
   return { at: now, state, ...(note ? { note } : {}) };
 }
 
-/** Moves records in `from` states to `to`, appending a history step; returns how many moved. */
-export async function transition(store: Store, filter: Filter<Delivery>, to: DeliveryState, now: Date, note?: string, extra: Partial<Delivery> = {}, inc: Partial<Record<'attempts', number>> = {}): Promise<number> {
-  const r = await store.deliveries.updateMany(filter, {
+function transitionUpdate(to: DeliveryState, now: Date, note?: string, extra: Partial<Delivery> = {}, inc: Partial<Record<'attempts', number>> = {}): UpdateFilter<Delivery> {
+  return {
     $set: { state: to, updatedAt: now, ...extra },
     $push: { history: step(to, now, note) },
     ...(Object.keys(inc).length ? { $inc: inc } : {}),
-  });
+  };
+}
+
+/** Moves records in `from` states to `to`, appending a history step; returns how many moved. */
+export async function transition(store: Store, filter: Filter<Delivery>, to: DeliveryState, now: Date, note?: string, extra: Partial<Delivery> = {}, inc: Partial<Record<'attempts', number>> = {}): Promise<number> {
+  const r = await store.deliveries.updateMany(filter, transitionUpdate(to, now, note, extra, inc));
   return r.modifiedCount;
+}
+
+const ferretDbByStore = new WeakMap<Store, Promise<boolean>>();
+
+/** Whether the server is FerretDB (its buildInfo carries `ferretdbVersion`); asked once per store. */
+export function isFerretDb(store: Store): Promise<boolean> {
+  let known = ferretDbByStore.get(store);
+  if (!known) {
+    known = store.db.admin().command({ buildInfo: 1 }).then(
+      (info) => typeof info.ferretdbVersion === 'string',
+      () => {
+        ferretDbByStore.delete(store); // ask again next time; meanwhile, the conditional filters
+        return false;
+      },
+    );
+    ferretDbByStore.set(store, known);
+  }
+  return known;
+}
+
+/**
+ * Updates records one by one, each only if it is in one of the `from` states, 50 per request
+ * (FerretDB stalls on larger bulk writes), calling `progress` after each request.
+ *
+ * On MongoDB each update is `{_id, state: {$in: from}}`: atomic, and served by the _id index.
+ * FerretDB 1.24 hands a filter to SQLite only when it is exactly `{_id: <id>}`; any other filter,
+ * `{_id, state}` or `{_id: {$in}}` included, reads and decodes the whole collection for each
+ * update (5.7 s per update at 100,000 records, against 1.6 ms for `{_id}`: bench/ferretdb.ts), so
+ * a 1,000-record batch would take hours. There each record's state is read by `{_id}` just before
+ * its chunk is written, and the records found in `from` are written with `{_id}` alone. That check
+ * and the write are not atomic, but neither is FerretDB's own conditional update: it finds the
+ * document, then writes the whole changed document back in a separate statement. What keeps two
+ * senders apart is the send claim (a unique insert), not this condition.
+ */
+async function updateEachInState(store: Store, items: { id: string; update: UpdateFilter<Delivery> }[], from: DeliveryState[], progress?: Progress): Promise<void> {
+  if (items.length === 0) return;
+  const ferret = await isFerretDb(store);
+  for (let i = 0; i < items.length; i += 50) {
+    let chunk = items.slice(i, i + 50);
+    if (ferret) {
+      const found = await Promise.all(chunk.map((c) => store.deliveries.findOne({ _id: c.id }, { projection: { state: 1 } })));
+      chunk = chunk.filter((_, k) => found[k] && from.includes(found[k].state));
+    }
+    if (chunk.length) {
+      await store.deliveries.bulkWrite(
+        chunk.map((c) => ({ updateOne: { filter: ferret ? { _id: c.id } : { _id: c.id, state: { $in: from } }, update: c.update } })),
+        { ordered: false },
+      );
+    }
+    progress?.();
+  }
 }
 
 /**
@@ -155,13 +211,12 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
 /** Called between the chunks of a long write: the delivery activities heartbeat there. */
 export type Progress = () => void;
 
-/**
- * Records reserved per update. FerretDB takes 15-90 ms per updated record once a collection holds
- * a few thousand (measured here), so one update of a 1,000-record batch could outlast an activity's
- * heartbeat timeout; Temporal would then start another attempt beside the live one, whose
- * reconciliation would hand back reservations the live one is about to send.
+/*
+ * Reservations are written one record per update, `progress` called every 50 (updateEachInState):
+ * a long write of a 1,000-record batch must not outlast an activity's heartbeat timeout, or
+ * Temporal would start another attempt beside the live one, whose reconciliation would hand back
+ * reservations the live one is about to send.
  */
-const RESERVE_CHUNK = 100;
 
 export async function reservePlanned(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<Delivery[]> {
   const candidates = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit).toArray();
@@ -170,10 +225,8 @@ export async function reservePlanned(store: Store, scope: Scope, limit: number, 
   const ids = claimed.map((c) => c._id.slice(0, c._id.lastIndexOf('#')));
   if (claimed.length < candidates.length) await skipAbandonedClaims(store, candidates, new Set(ids), now);
   if (ids.length === 0) return [];
-  for (let i = 0; i < ids.length; i += RESERVE_CHUNK) {
-    await transition(store, { _id: { $in: ids.slice(i, i + RESERVE_CHUNK) }, state: 'planned' }, 'sending', now, undefined, { reservedAt: now }, { attempts: 1 });
-    progress?.();
-  }
+  const reserve = transitionUpdate('sending', now, undefined, { reservedAt: now }, { attempts: 1 });
+  await updateEachInState(store, ids.map((id) => ({ id, update: reserve })), ['planned'], progress);
   return store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray();
 }
 
@@ -209,13 +262,12 @@ export interface AcceptedOutcome {
 
 /** Writes what the provider accepted and what it refused, in few requests. */
 export async function recordSendResults(store: Store, accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note = 'accepted by the provider', acceptedState: DeliveryState = 'accepted', progress?: Progress): Promise<void> {
-  const ops: AnyBulkWriteOperation<Delivery>[] = accepted.map((o) => ({
-    updateOne: {
-      filter: { _id: o.id, state: 'sending' },
-      update: { $set: { state: acceptedState, providerMessageId: o.providerMessageId, updatedAt: now }, $unset: { error: '' }, $push: { history: step(acceptedState, now, note) } },
-    },
-  }));
-  await bulkWriteInChunks(store.deliveries, ops, 50, progress);
+  await updateEachInState(
+    store,
+    accepted.map((o) => ({ id: o.id, update: { $set: { state: acceptedState, providerMessageId: o.providerMessageId, updatedAt: now }, $unset: { error: '' }, $push: { history: step(acceptedState, now, note) } } })),
+    ['sending'],
+    progress,
+  );
   for (const [error, ids] of groupBy(invalid, (i) => i.error)) {
     await transition(store, { _id: { $in: ids.map((i) => i.id) }, state: 'sending' }, 'failed', now, error, { error, invalidRecipient: true });
   }

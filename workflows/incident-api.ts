@@ -16,6 +16,8 @@ export interface DeliveryPolicy {
   sweepEveryMs: number;
   /** Recipients per send request (the SMS channel takes up to 1,000). */
   batchSize?: number;
+  /** How long one sendDue activity keeps sending batches before it reports back (default 60 s). */
+  sendBudgetMs?: number;
   /** Continue as new once the history has this many events (default 5,000; Temporal's own limit is 51,200). */
   historyLimit?: number;
 }

@@ -215,7 +215,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
    * done at once; otherwise how long until something is due or worth a look (Infinity: nothing).
    */
   const deliveryRound = async (kinds: MessageKind[]): Promise<{ busy: boolean; waitMs: number; allSent: boolean; idle: boolean }> => {
-    const r = await acts.sendDue({ incidentId: input.incidentId, kinds, batchSize: policy.batchSize });
+    const r = await acts.sendDue({ incidentId: input.incidentId, kinds, batchSize: policy.batchSize, ...(policy.sendBudgetMs !== undefined ? { budgetMs: policy.sendBudgetMs } : {}) });
     for (const [kind, n] of Object.entries(r.accepted)) {
       state.sent[kind as MessageKind] = (state.sent[kind as MessageKind] ?? 0) + (n ?? 0);
       if (n) look = EARLY_LOOK_MS;

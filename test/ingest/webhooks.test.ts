@@ -133,7 +133,8 @@ describe('monitoring webhooks', () => {
   test('Alertmanager: each alert of a mixed batch is handled on its own', async () => {
     const batch = p.alertmanager(
       { device: 'tower-lodi-01', fingerprint: 'b100000000000001' },
-      { device: 'ap-lodi-02-a', fingerprint: 'b100000000000002', severity: 'major' },
+      // Not below tower-lodi-01 (that would join its incident: see the correlation tests).
+      { device: 'ap-crema-01-a', fingerprint: 'b100000000000002', severity: 'major' },
       { device: 'tower-lodi-02', fingerprint: 'b100000000000003', status: 'resolved' },
       { device: 'tower-lodi-02', fingerprint: 'b100000000000004', severity: 'warning' },
       { device: 'tower-nowhere', fingerprint: 'b100000000000005' },
@@ -148,13 +149,13 @@ describe('monitoring webhooks', () => {
 
     const next = await post('alertmanager', p.alertmanager(
       { device: 'tower-lodi-01', fingerprint: 'b100000000000001', status: 'resolved' },
-      { device: 'ap-lodi-02-a', fingerprint: 'b100000000000002', severity: 'major' },
+      { device: 'ap-crema-01-a', fingerprint: 'b100000000000002', severity: 'major' },
     ));
     assert.equal(next.status, 202);
     assert.equal(next.body.results[0].action, 'resolved');
     assert.deepEqual([next.body.results[1].action, next.body.results[1].duplicate], ['opened', true]);
     await phaseOf(res.body.results[0].incidentId, 'resolved');
-    await post('alertmanager', p.alertmanager({ device: 'ap-lodi-02-a', fingerprint: 'b100000000000002', status: 'resolved' }));
+    await post('alertmanager', p.alertmanager({ device: 'ap-crema-01-a', fingerprint: 'b100000000000002', status: 'resolved' }));
   });
 
   test('Grafana: a signed payload is accepted; a bad or missing signature is refused with 403 and kept', async () => {
