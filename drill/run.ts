@@ -204,7 +204,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     const deadline = started + o.timeoutMs;
     const counts = async () => persist('read the incident', async () => {
       const r = await fetch(`${apiUrl}/v1/incidents/${opened.id}`, { headers });
-      if (r.status !== 200) throw new Error(`GET incident: ${r.status}`);
+      if (r.status !== 200) throw new Error(`GET incident: ${r.status} ${(await r.text()).slice(0, 500)}`);
       return (await r.json()) as { phase: string; deliveries: { sms?: Record<string, Record<string, number>> } };
     }, 600_000);
     let timedOut = false;

@@ -10,10 +10,10 @@ import type { Site, Subscriber } from '../../domain/types';
 import { eventually } from '../support/env';
 import { call, startTestStack, type TestStack } from '../support/stack';
 
-const SUBSCRIBERS = Number(process.env.AVVISO_TEST_AUDIENCE ?? 1000);
+const SUBSCRIBERS = Number(process.env.AVVISO_TEST_AUDIENCE ?? 600);
 // One batch per sendDue activity (a budget of 1 ms), so that the history grows with the audience
 // as it would for 100,000 recipients, and a low history limit: the workflow must continue as new.
-const policy = { deliveryTimeoutMs: 20_000, maxAttempts: 3, sweepEveryMs: 300, batchSize: 100, sendBudgetMs: 1, historyLimit: 60 };
+const policy = { deliveryTimeoutMs: 20_000, maxAttempts: 3, sweepEveryMs: 300, batchSize: 50, sendBudgetMs: 1, historyLimit: 60 };
 
 describe('a large audience', () => {
   let stack: TestStack;
