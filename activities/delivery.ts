@@ -63,7 +63,7 @@ const ALL_CHANNELS: DeliveryChannel[] = ['status', 'sms', 'voice', 'email', 'web
 export interface SendDueResult {
   accepted: Partial<Record<MessageKind, number>>;
   invalid: number;
-  /** Due messages left for the next call (the time budget ran out, or a send failed). */
+  /** Due messages left for the next call (the time budget ran out, or a send failed); with the budget spent, only those of the first kind and channel still due are counted: more than 0 means "call again". */
   remaining: number;
   /** When a send failed after others went out: wait this long before the next call. */
   retryAfterMs?: number;
@@ -268,11 +268,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     async sendDue(input: { incidentId: string; kinds: MessageKind[]; batchSize?: number; budgetMs?: number }): Promise<SendDueResult> {
       const started = Date.now();
       const total: SendDueResult = { accepted: {}, invalid: 0, remaining: 0 };
+      // At least one batch per call, however small the budget: a budget spent on looking at empty
+      // channels would otherwise hand back without sending anything, again and again.
+      let batches = 0;
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
           for (;;) {
-            if (Date.now() - started > (input.budgetMs ?? 60_000)) {
-              total.remaining += await countDue(store, { incidentId: input.incidentId, kind, channel }, new Date());
+            if (batches > 0 && Date.now() - started > (input.budgetMs ?? 60_000)) {
+              // That something is left is all the caller needs: one count, not one per channel
+              // and kind (each is a scan of the records on FerretDB).
+              if (total.remaining === 0) total.remaining += await countDue(store, { incidentId: input.incidentId, kind, channel }, new Date());
               break;
             }
             let r: SendBatchResult;
@@ -290,6 +295,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             }
             total.accepted[kind] = (total.accepted[kind] ?? 0) + r.accepted;
             total.invalid += r.invalid;
+            if (r.accepted + r.invalid > 0) batches++;
             if (r.remaining === 0) break;
           }
         }

@@ -141,7 +141,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
       store, temporal: temporalClient, taskQueue: 'drill', publicUrl: apiUrl, plivoAuthToken: AUTH_TOKEN, rules,
       deliveryPolicy: { deliveryTimeoutMs: 20_000, maxAttempts: 8, sweepEveryMs: 2000, batchSize: o.batchSize },
       alertSettleSeconds: 0, applyReceiptsEveryMs: 200, access: { rateLimitPerMinute: 1_000_000 },
-    });
+    }, { level: 'error', name: 'drill-api' });
     await api.listen({ host: '127.0.0.1', port: apiPort });
     cleanup.unshift(() => api.close());
     const key = (await createApiKey(store, { name: 'drill', role: 'operator', createdBy: 'drill' })).key;
