@@ -15,6 +15,7 @@
  * workers as child processes exactly as production runs them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, spawnManaged, type ManagedProcess } from '../dev/process';
@@ -77,6 +78,19 @@ export function noticeKind(text: string): NoticeKind {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A free port in 20000-32767, below Linux's ephemeral range (32768-60999). */
+async function stablePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
 /** Retries a call that may meet a server being restarted. */
 async function persist<T>(what: string, f: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -94,7 +108,9 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   const log = o.log ?? ((line: string) => process.stderr.write(`drill: ${line}\n`));
   const random = mulberry32(o.seed);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'avviso-drill-'));
-  const [temporalPort, ferretPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  // The servers it restarts listen below the ephemeral range: a port the kernel hands out for
+  // outgoing connections (as freePort's are) can be taken by one while its server is down.
+  const [temporalPort, ferretPort, apiPort] = [await stablePort(), await stablePort(), await freePort()];
   const temporalAddress = `127.0.0.1:${temporalPort}`;
   const mongoUri = `mongodb://127.0.0.1:${ferretPort}/`;
   const dbName = 'drill';

@@ -59,7 +59,9 @@ export interface Store {
 }
 
 export async function connectStore(uri: string, dbName: string): Promise<Store> {
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, appName: 'avviso' });
+  // Polling monitor: FerretDB speaks no streaming hello (exhaust), and a process whose monitor had
+  // been streaming was seen never to reconnect after FerretDB restarted (the fault drill).
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, appName: 'avviso', serverMonitoringMode: 'poll' });
   await client.connect();
   const db = client.db(dbName);
   const store: Store = {
