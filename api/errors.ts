@@ -3,6 +3,7 @@
  * says what to fix. Validation errors name the field that is wrong.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { MongoNetworkError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 
 export class ApiError extends Error {
   constructor(readonly statusCode: number, readonly code: string, message: string, readonly details?: unknown) {
@@ -38,6 +39,13 @@ export function installErrorHandler(app: FastifyInstance): void {
       const details = fe.validation!.map((v) => ({ field: `${where}${v.instancePath.replace(/\//g, '.')}`, problem: v.message }));
       return reply.status(400).send({ error: { code: 'invalid_request', message: details.map((d) => `${d.field} ${d.problem}`).join('; '), details } });
     }
+    const down = unavailableDependency(err);
+    if (down) {
+      // A database or Temporal being restarted is a moment, not a bug: callers (monitoring tools,
+      // Plivo) retry on 503, and nothing was accepted, so nothing is lost.
+      req.log.error({ err }, `${down} unavailable`);
+      return reply.status(503).header('retry-after', '5').send({ error: { code: 'unavailable', message: `${down} is unavailable for a moment; nothing was accepted. Retry shortly.` } });
+    }
     const status = (err as FastifyError).statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
     return reply.status(status).send({
@@ -47,4 +55,16 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).send({ error: { code: 'not_found', message: `No route ${req.method} ${req.url}; /docs lists the API.` } });
   });
+}
+
+/** Which dependency an error says is out of reach ("the database", "Temporal"), if any. */
+export function unavailableDependency(err: unknown): string | undefined {
+  if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError || err instanceof MongoTopologyClosedError) return 'the database';
+  const labelled = err as { hasErrorLabel?: (label: string) => boolean; cause?: unknown; code?: unknown };
+  // A bulk write or a command cut by a closing connection carries the driver's retry labels.
+  if (typeof labelled.hasErrorLabel === 'function' && (labelled.hasErrorLabel('ResetPool') || labelled.hasErrorLabel('RetryableWriteError'))) return 'the database';
+  // @temporalio/client's ServiceError wraps the gRPC error: 14 is UNAVAILABLE.
+  const grpc = (labelled.cause ?? err) as { code?: unknown; name?: string };
+  if ((err as Error)?.name === 'ServiceError' && grpc.code === 14) return 'Temporal';
+  return undefined;
 }

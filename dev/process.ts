@@ -101,3 +101,20 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/**
+ * A free port in 20000-32767, below Linux's ephemeral range (32768-60999), for a server that is
+ * restarted on the same port: a port the kernel hands out for outgoing connections (as
+ * freePort's are) can be taken by one while its server is down.
+ */
+export async function restartablePort(host = '127.0.0.1'): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, host, () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}

@@ -15,10 +15,9 @@
  * workers as child processes exactly as production runs them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, spawnManaged, type ManagedProcess } from '../dev/process';
+import { freePort, restartablePort, spawnManaged, type ManagedProcess } from '../dev/process';
 import { PROJECT_ROOT, startFerretDb, startTemporalDevServer } from '../dev/services';
 import { buildApp } from '../api/app';
 import { connectStore, type Store } from '../store/db';
@@ -78,19 +77,6 @@ export function noticeKind(text: string): NoticeKind {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A free port in 20000-32767, below Linux's ephemeral range (32768-60999). */
-async function stablePort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
-
 /** Retries a call that may meet a server being restarted. */
 async function persist<T>(what: string, f: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -108,9 +94,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   const log = o.log ?? ((line: string) => process.stderr.write(`drill: ${line}\n`));
   const random = mulberry32(o.seed);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'avviso-drill-'));
-  // The servers it restarts listen below the ephemeral range: a port the kernel hands out for
-  // outgoing connections (as freePort's are) can be taken by one while its server is down.
-  const [temporalPort, ferretPort, apiPort] = [await stablePort(), await stablePort(), await freePort()];
+  const [temporalPort, ferretPort, apiPort] = [await restartablePort(), await restartablePort(), await freePort()];
   const temporalAddress = `127.0.0.1:${temporalPort}`;
   const mongoUri = `mongodb://127.0.0.1:${ferretPort}/`;
   const dbName = 'drill';
@@ -125,6 +109,20 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   let cleanup: (() => Promise<void>)[] = [];
   const started = Date.now();
   const events: DrillEvent[] = [];
+  // The API's error log, printed as it comes and kept: a call that keeps failing says why.
+  const apiErrors: string[] = [];
+  const apiLog = {
+    write(line: string) {
+      let brief = line.trim();
+      try {
+        const entry = JSON.parse(line) as { msg?: string; err?: { type?: string; message?: string }; req?: { method?: string; url?: string } };
+        brief = `${entry.msg ?? ''}${entry.req ? ` (${entry.req.method} ${entry.req.url})` : ''}: ${entry.err?.type ?? ''} ${entry.err?.message ?? ''}`;
+      } catch { /* not JSON: keep the line */ }
+      apiErrors.push(brief);
+      if (apiErrors.length > 20) apiErrors.shift();
+      log(`api: ${brief}`);
+    },
+  };
   try {
     store = await connectStore(mongoUri, dbName);
     await store.sites.insertOne(SITE);
@@ -157,7 +155,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
       store, temporal: temporalClient, taskQueue: 'drill', publicUrl: apiUrl, plivoAuthToken: AUTH_TOKEN, rules,
       deliveryPolicy: { deliveryTimeoutMs: 20_000, maxAttempts: 8, sweepEveryMs: 2000, batchSize: o.batchSize },
       alertSettleSeconds: 0, applyReceiptsEveryMs: 200, access: { rateLimitPerMinute: 1_000_000 },
-    }, { level: 'error', name: 'drill-api' });
+    }, { level: 'error', name: 'drill-api', stream: apiLog });
     await api.listen({ host: '127.0.0.1', port: apiPort });
     cleanup.unshift(() => api.close());
     const key = (await createApiKey(store, { name: 'drill', role: 'operator', createdBy: 'drill' })).key;
@@ -183,6 +181,19 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     log(`${o.subscribers} subscribers, ${o.workers} workers; faults at ${plan.map((p) => `${Math.round(p.at * 100)}% (${p.what})`).join(', ')}`);
     const accepted = async () => ((await (await fetch(`${sim.url}/control/stats`)).json()) as { messages: { accepted: number } }).messages.accepted;
     let chaosDone = false;
+    let chaosError: Error | undefined;
+    // A server that does not come back is the drill's failure, not the system's: try again, say so.
+    const startAgain = async (what: string, start: () => Promise<ManagedProcess>): Promise<ManagedProcess> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await start();
+        } catch (err) {
+          log(`${what} did not start again (attempt ${attempt}): ${(err as Error).message}`);
+          if (attempt >= 5) throw err;
+          await sleep(2000);
+        }
+      }
+    };
     const chaos = (async () => {
       let floor = 0;
       for (const step of plan) {
@@ -201,16 +212,19 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
           workers[i] = startWorker();
         } else if (step.what === 'restart FerretDB') {
           await ferret.stop();
-          ferret = await startFerret();
+          ferret = await startAgain('FerretDB', startFerret);
         } else {
           await temporal.stop();
-          temporal = await startTemporal();
+          temporal = await startAgain('Temporal', startTemporal);
         }
         floor = progress;
         events.push({ atMs: t - started, what: step.what, progress });
         log(`${step.what} at ${(progress * 100).toFixed(0)}% of the messages (${((Date.now() - t) / 1000).toFixed(1)} s)`);
       }
-    })();
+    })().catch((err: Error) => {
+      chaosError = err;
+      log(`the faults stopped: ${err.message}`);
+    });
 
     const opened = await persist('open the incident', async () => {
       const r = await fetch(`${apiUrl}/v1/incidents`, { method: 'POST', headers, body: JSON.stringify({ siteIds: [SITE._id], key: `drill-${o.seed}` }) });
@@ -220,13 +234,14 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     const deadline = started + o.timeoutMs;
     const counts = async () => persist('read the incident', async () => {
       const r = await fetch(`${apiUrl}/v1/incidents/${opened.id}`, { headers });
-      if (r.status !== 200) throw new Error(`GET incident: ${r.status} ${(await r.text()).slice(0, 500)}`);
+      if (r.status !== 200) throw new Error(`GET incident: ${r.status} ${(await r.text()).slice(0, 500)}; the API's last errors: ${apiErrors.slice(-3).join(' | ')}`);
       return (await r.json()) as { phase: string; deliveries: { sms?: Record<string, Record<string, number>> } };
     }, 600_000);
     let timedOut = false;
     const waitFor = async (what: string, done: (i: Awaited<ReturnType<typeof counts>>) => boolean) => {
       let last = 0;
       for (;;) {
+        if (chaosError) throw new Error(`a fault could not be carried out: ${chaosError.message}`);
         const i = await counts();
         if (done(i)) return;
         if (Date.now() > deadline) {
