@@ -109,7 +109,7 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(healthRoutes, deps);
   await app.register(keyRoutes, deps);
   await app.register(statusPageRoutes, {
-    posts: statusFeedCollections(deps.store.db).posts,
+    feed: statusFeedCollections(deps.store),
     publicUrl: deps.publicUrl,
     ...deps.statusPage,
     areas: async () => (await deps.store.sites.distinct('area')).filter((a): a is string => typeof a === 'string' && a !== '').sort(),

@@ -58,13 +58,14 @@ export function installErrorHandler(app: FastifyInstance): void {
 }
 
 /** Which dependency an error says is out of reach ("the database", "Temporal"), if any. */
-export function unavailableDependency(err: unknown): string | undefined {
+export function unavailableDependency(err: unknown, depth = 0): string | undefined {
+  if (err == null || typeof err !== 'object' || depth > 3) return undefined;
   if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError || err instanceof MongoTopologyClosedError) return 'the database';
-  const labelled = err as { hasErrorLabel?: (label: string) => boolean; cause?: unknown; code?: unknown };
-  // A bulk write or a command cut by a closing connection carries the driver's retry labels.
-  if (typeof labelled.hasErrorLabel === 'function' && (labelled.hasErrorLabel('ResetPool') || labelled.hasErrorLabel('RetryableWriteError'))) return 'the database';
+  const e = err as { hasErrorLabel?: (label: string) => boolean; cause?: unknown; errorResponse?: unknown; code?: unknown; name?: string };
+  // A command cut by a closing connection carries the driver's pool-reset label.
+  if (typeof e.hasErrorLabel === 'function' && e.hasErrorLabel('ResetPool')) return 'the database';
   // @temporalio/client's ServiceError wraps the gRPC error: 14 is UNAVAILABLE.
-  const grpc = (labelled.cause ?? err) as { code?: unknown; name?: string };
-  if ((err as Error)?.name === 'ServiceError' && grpc.code === 14) return 'Temporal';
-  return undefined;
+  if (e.name === 'ServiceError' && (e.cause as { code?: unknown } | undefined)?.code === 14) return 'Temporal';
+  // A bulk write keeps the driver's error it failed on as errorResponse.
+  return unavailableDependency(e.errorResponse, depth + 1) ?? unavailableDependency(e.cause, depth + 1);
 }

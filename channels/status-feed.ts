@@ -74,8 +74,13 @@ export interface StatusFeedCollections {
 export const STATUS_POSTS_COLLECTION = 'status_posts';
 export const STATUS_ENTRIES_COLLECTION = 'status_post_entries';
 
-export function statusFeedCollections(db: Db): StatusFeedCollections {
-  return { posts: db.collection<StatusPost>(STATUS_POSTS_COLLECTION), entries: db.collection<StatusEntry>(STATUS_ENTRIES_COLLECTION) };
+/** From a database, or from the store (then always through its current client: see store/db.ts replaceClient). */
+export function statusFeedCollections(source: Db | { readonly db: Db }): StatusFeedCollections {
+  const db = () => ('collection' in source ? source : source.db);
+  return {
+    get posts() { return db().collection<StatusPost>(STATUS_POSTS_COLLECTION); },
+    get entries() { return db().collection<StatusEntry>(STATUS_ENTRIES_COLLECTION); },
+  };
 }
 
 /** Idempotent: creating an index that exists is a no-op. */

@@ -125,6 +125,15 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   };
   try {
     store = await connectStore(mongoUri, dbName);
+    // How the API's database client sees FerretDB come and go: the first thing to read when the
+    // API stays unavailable after a restart.
+    let lastType = '';
+    store.client.on('serverDescriptionChanged', (e) => {
+      if (e.newDescription.type === lastType) return;
+      lastType = e.newDescription.type;
+      log(`api database client: ${lastType}${e.newDescription.error ? ` (${e.newDescription.error.message})` : ''}`);
+    });
+    store.client.on('serverHeartbeatFailed', (e) => log(`api database client: heartbeat failed: ${e.failure.message}`));
     await store.sites.insertOne(SITE);
     const audience = Array.from({ length: o.subscribers }, (_, i) => phone(i));
     for (let i = 0; i < o.subscribers; i += 1000) {

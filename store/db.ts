@@ -55,41 +55,125 @@ export interface Store {
   /** Billing (store/ledger.ts): the append-only ledger of charges and costs, and each month's run. */
   ledger: Collection<LedgerEntry>;
   billingRuns: Collection<BillingRunDoc>;
+  /** Connects a new client and puts it in place of the current one, which is closed (see superviseClient). */
+  replaceClient(why: string): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function connectStore(uri: string, dbName: string): Promise<Store> {
+const COLLECTIONS = {
+  sites: 'sites', subscribers: 'subscribers', contacts: 'contacts', incidents: 'incidents', deliveries: 'deliveries',
+  receipts: 'receipts', cursors: 'cursors', rateLimits: 'rate_limits', sendClaims: 'send_claims', ruleVersions: 'rule_versions',
+  inbound: 'inbound_messages', alertEvents: 'alert_events', alertIncidents: 'alert_incidents', rejectedPayloads: 'rejected_payloads',
+  apiKeys: 'api_keys', apiKeyUses: 'api_key_uses', auditLog: 'audit_log', ledger: 'ledger', billingRuns: 'billing_runs',
+} as const;
+
+export interface StoreOptions {
+  /** Replace a client whose server has been unreachable this long while a fresh connection works (default 30 s; 0: never). */
+  replaceWedgedAfterMs?: number;
+  /** Where the supervisor says what it did (default: a JSON line on stderr). */
+  log?: (level: 'warn' | 'error', msg: string) => void;
+}
+
+function newClient(uri: string): MongoClient {
   // Polling monitor: FerretDB speaks no streaming hello (exhaust), and a process whose monitor had
   // been streaming was seen never to reconnect after FerretDB restarted (the fault drill).
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, appName: 'avviso', serverMonitoringMode: 'poll' });
+  return new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, appName: 'avviso', serverMonitoringMode: 'poll' });
+}
+
+export async function connectStore(uri: string, dbName: string, options: StoreOptions = {}): Promise<Store> {
+  let client = newClient(uri);
   await client.connect();
-  const db = client.db(dbName);
-  const store: Store = {
-    client,
-    db,
-    sites: db.collection<Site>('sites'),
-    subscribers: db.collection<Subscriber>('subscribers'),
-    contacts: db.collection<Contact>('contacts'),
-    incidents: db.collection<Incident>('incidents'),
-    deliveries: db.collection<Delivery>('deliveries'),
-    receipts: db.collection<Receipt>('receipts'),
-    cursors: db.collection<{ _id: string; position?: string }>('cursors'),
-    rateLimits: db.collection<RateLimitDoc>('rate_limits'),
-    sendClaims: db.collection<{ _id: string; at: Date }>('send_claims'),
-    ruleVersions: db.collection<RuleVersionDoc>('rule_versions'),
-    inbound: db.collection<InboundMessage>('inbound_messages'),
-    alertEvents: db.collection<AlertEventDoc>('alert_events'),
-    alertIncidents: db.collection<AlertEpisodeDoc>('alert_incidents'),
-    rejectedPayloads: db.collection<RejectedPayloadDoc>('rejected_payloads'),
-    apiKeys: db.collection<ApiKeyDoc>('api_keys'),
-    apiKeyUses: db.collection<{ _id: string; lastUsedAt: Date }>('api_key_uses'),
-    auditLog: db.collection<AuditEntry>('audit_log'),
-    ledger: db.collection<LedgerEntry>('ledger'),
-    billingRuns: db.collection<BillingRunDoc>('billing_runs'),
-    close: () => client.close(),
-  };
+  let db = client.db(dbName);
+  // Collections are looked up through the current client, so a replaced client is used at once
+  // by every caller that reaches them through the store.
+  const cache = new Map<string, Collection<never>>();
+  const store = {
+    get client() { return client; },
+    get db() { return db; },
+    async replaceClient(why: string) {
+      const next = newClient(uri);
+      await next.connect();
+      const old = client;
+      client = next;
+      db = next.db(dbName);
+      cache.clear();
+      supervisor.watch(next);
+      log('warn', `database client replaced: ${why}`);
+      await old.close(true).catch(() => undefined);
+    },
+    async close() {
+      supervisor.stop();
+      await client.close();
+    },
+  } as Store;
+  for (const [field, name] of Object.entries(COLLECTIONS)) {
+    Object.defineProperty(store, field, {
+      enumerable: true,
+      get: () => {
+        let c = cache.get(name);
+        if (!c) cache.set(name, (c = db.collection<never>(name)));
+        return c;
+      },
+    });
+  }
+  const log = options.log ?? ((level, msg) => process.stderr.write(`${JSON.stringify({ level, time: Date.now(), name: 'store', msg })}\n`));
+  const supervisor = superviseClient(store, uri, options.replaceWedgedAfterMs ?? 30_000, log);
+  supervisor.watch(client);
   await ensureIndexes(store);
   return store;
+}
+
+/**
+ * The driver reconnects by itself after the database restarts, within a heartbeat. Once, under
+ * load, a process's client was seen to stay "server unknown" for ten minutes after FerretDB came
+ * back, while every other process had reconnected (the fault drill, issue 9). So: when the client
+ * has seen no server for `afterMs` and a fresh connection answers a ping, the client is wedged,
+ * and it is replaced. A database that is really down is left alone: nothing better can be done.
+ */
+function superviseClient(store: Store, uri: string, afterMs: number, log: NonNullable<StoreOptions['log']>) {
+  let unknownSince: number | undefined;
+  let busy = false;
+  const timer = afterMs > 0 ? setInterval(() => void check(), Math.max(1000, Math.min(5000, afterMs / 3))) : undefined;
+  timer?.unref();
+  async function check() {
+    if (busy || unknownSince === undefined || Date.now() - unknownSince < afterMs) return;
+    busy = true;
+    try {
+      if (!(await freshPingWorks(uri))) return; // really down: the client will reconnect when it is back
+      const stuckFor = Math.round((Date.now() - unknownSince) / 1000);
+      await store.replaceClient(`it had seen no database for ${stuckFor} s while a new connection worked`);
+      unknownSince = undefined;
+    } catch (err) {
+      log('error', `database client could not be replaced: ${(err as Error).message}`);
+    } finally {
+      busy = false;
+    }
+  }
+  return {
+    watch(client: MongoClient) {
+      client.on('serverDescriptionChanged', (e) => {
+        if (client !== store.client) return;
+        if (e.newDescription.type === 'Unknown') unknownSince ??= Date.now();
+        else unknownSince = undefined;
+      });
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+    },
+  };
+}
+
+async function freshPingWorks(uri: string): Promise<boolean> {
+  const probe = new MongoClient(uri, { serverSelectionTimeoutMS: 2000, connectTimeoutMS: 2000 });
+  try {
+    await probe.connect();
+    await probe.db('admin').command({ ping: 1 });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await probe.close().catch(() => undefined);
+  }
 }
 
 /** Idempotent: creating an index that exists is a no-op. */

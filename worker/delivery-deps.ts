@@ -33,7 +33,7 @@ export function configuredChannels(config: Config, store: Store): Partial<Record
       ...(config.smtp ? { email: config.smtp } : {}),
       webhook: { secret: config.webhook.secret, timeoutMs: config.webhook.timeoutMs },
     },
-    { statusFeed: statusFeedCollections(store.db) },
+    { statusFeed: statusFeedCollections(store) },
   );
   return Object.fromEntries(channels);
 }

@@ -15,7 +15,7 @@ import type { StatusPost, StatusUpdate } from '../../channels/status-feed';
 import type { Language } from '../../domain/types';
 
 export interface StatusPageOptions {
-  posts: Collection<StatusPost>;
+  feed: { readonly posts: Collection<StatusPost> };
   /** Our public address: feeds need absolute links. */
   publicUrl: string;
   /** Who the page speaks for, e.g. the ISP's name (default "Avviso"). */
@@ -314,7 +314,7 @@ export const statusPageRoutes: FastifyPluginAsync<StatusPageOptions> = async (ap
     if (!known || Date.now() - known.at > 60_000) known = { at: Date.now(), areas: opts.areas().catch(() => []) };
     return known.areas;
   };
-  const view = async (q: { lang?: string }) => loadView(opts.posts, language(q), days, new Date(), await knownAreas());
+  const view = async (q: { lang?: string }) => loadView(opts.feed.posts, language(q), days, new Date(), await knownAreas());
 
   // Everyone may look, and a flood of readers during an outage should mostly hit caches.
   app.addHook('onSend', async (_req, reply) => {

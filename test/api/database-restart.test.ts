@@ -15,6 +15,7 @@ import { connectStore, type Store } from '../../store/db';
 import { connectTemporal } from '../../temporal/client';
 import { createApiKey } from '../../store/api-keys';
 import { eventually, sharedServers } from '../support/env';
+import { statusFeedCollections } from '../../channels/status-feed';
 
 let ferret: ManagedProcess;
 let store: Store;
@@ -22,13 +23,15 @@ let app: FastifyInstance;
 let temporalClose: () => Promise<void>;
 let key: string;
 let startFerret: () => Promise<ManagedProcess>;
+let ownUri: string;
 
 before(async () => {
   const servers = sharedServers();
   const port = await restartablePort();
   startFerret = () => startFerretDb({ port, dir: path.join(servers.tmpDir, `ferretdb-restart-${port}`), output: 'ignore' });
   ferret = await startFerret();
-  store = await connectStore(`mongodb://127.0.0.1:${port}/`, 'restart');
+  ownUri = `mongodb://127.0.0.1:${port}/`;
+  store = await connectStore(ownUri, 'restart');
   const temporal = await connectTemporal({ address: servers.temporalAddress, namespace: 'default', taskQueue: 'database-restart' });
   temporalClose = () => temporal.connection.close();
   app = await buildApp({ store, temporal, taskQueue: 'database-restart', publicUrl: 'http://127.0.0.1:1', plivoAuthToken: 'token', applyReceiptsEveryMs: 0 });
@@ -61,4 +64,42 @@ test('while the database is down: 503 with Retry-After, saying what is unavailab
   assert.deepEqual(back.json().items, []);
   // Not a lucky moment: it keeps serving.
   for (let i = 0; i < 5; i++) assert.equal((await listIncidents()).statusCode, 200);
+});
+
+test('a client that stays without a server while a fresh connection works is replaced, and the store keeps serving through the new one', { timeout: 60_000 }, async () => {
+  const servers = sharedServers();
+  const warnings: string[] = [];
+  const own = await connectStore(servers.mongoUri, `t_wedge_${process.pid}`, { replaceWedgedAfterMs: 1000, log: (_level, msg) => warnings.push(msg) });
+  try {
+    await own.cursors.insertOne({ _id: 'before' });
+    const feed = statusFeedCollections(own);
+    const wedged = own.client;
+    // What the driver reports when it has lost the server; here FerretDB is in fact fine, as it
+    // was when the drill's API stayed stuck.
+    wedged.emit('serverDescriptionChanged', { newDescription: { type: 'Unknown' } } as never);
+    await eventually('the client replaced', async () => (own.client !== wedged ? true : undefined), 20_000);
+    assert.match(warnings.join('\n'), /database client replaced: it had seen no database for \d+ s while a new connection worked/);
+    assert.deepEqual(await own.cursors.find({}).toArray(), [{ _id: 'before' }]);
+    await feed.posts.countDocuments({});
+    await assert.rejects(wedged.db('x').collection('y').findOne({}), 'the old client is closed');
+  } finally {
+    await own.db.dropDatabase().catch(() => undefined);
+    await own.close();
+  }
+});
+
+test('a database that is really down is not "fixed" by replacing the client', { timeout: 60_000 }, async () => {
+  const warnings: string[] = [];
+  const own = await connectStore(ownUri, 'restart_down', { replaceWedgedAfterMs: 1000, log: (_level, msg) => warnings.push(msg) });
+  try {
+    await ferret.stop();
+    const before = own.client;
+    await own.cursors.findOne({}).catch(() => undefined); // the client finds the server gone
+    await new Promise((r) => setTimeout(r, 6000));
+    assert.equal(own.client, before);
+    assert.deepEqual(warnings, []);
+  } finally {
+    ferret = await startFerret();
+    await own.close();
+  }
 });

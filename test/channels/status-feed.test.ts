@@ -19,7 +19,7 @@ before(async () => {
   feed = statusFeedCollections(env.store.db);
   await ensureStatusFeedIndexes(feed);
   app = Fastify();
-  await app.register(statusPageRoutes, { posts: feed.posts, publicUrl: 'https://avviso.example.net', siteName: 'Rete Lodigiana' });
+  await app.register(statusPageRoutes, { feed, publicUrl: 'https://avviso.example.net', siteName: 'Rete Lodigiana' });
   await app.ready();
 });
 after(async () => {

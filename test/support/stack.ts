@@ -115,7 +115,7 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
       ...(opts.channels?.voiceCallerId ? { voice: { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, callerId: opts.channels.voiceCallerId, publicUrl: apiUrl } } : {}),
       ...(opts.channels?.email ? { email: opts.channels.email } : {}),
     },
-    { statusFeed: statusFeedCollections(env.store.db) },
+    { statusFeed: statusFeedCollections(env.store) },
   );
   const plivo = { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: 0, messagesPerSecond: 0, queueSeconds: 600, ...opts.plivoLimits };
   const inProcess = opts.inProcessWorker === false ? undefined : await createWorker({
