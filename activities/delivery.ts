@@ -18,7 +18,7 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import type { Store } from '../store/db';
 import type { SharedRateLimiter } from '../store/rate-limits';
 import {
-  countDue, countInState, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reservePlanned, sweepUndelivered, transition, unfinishedReservations,
+  countDue, countInState, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reservePlanned, sweepUndelivered, transition, unfinishedReservations,
   type AcceptedOutcome, type PlanInput, type SweepPolicy,
 } from '../store/deliveries';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, type Receipt } from '../store/receipts';
@@ -152,12 +152,15 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     if (reserved > 0) await sleep(reserved);
   }
 
-  const api = {
-    /** Sends the next batch of planned messages of one kind on one channel; one request per distinct text. */
-    async sendNextBatch(input: SendBatchInput): Promise<SendBatchResult> {
+  /**
+   * One batch of one kind on one channel; one request per distinct text. `knownOpen`: the caller
+   * has just seen planned or sending records there, so the count that would say so is skipped
+   * (every count is a scan of the incident's records on FerretDB).
+   */
+  async function sendBatch(input: SendBatchInput, knownOpen: boolean): Promise<SendBatchResult> {
       const channelName = input.channel ?? 'sms';
       const scope = { incidentId: input.incidentId, kind: input.kind, channel: channelName };
-      if ((await countInState(store, scope, ['planned', 'sending'])) === 0) return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
+      if (!knownOpen && (await countInState(store, scope, ['planned', 'sending'])) === 0) return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
       const channel = deps.channels[channelName];
       if (!channel) {
         // Not a reason to hold up the other channels: these give up here, with the reason recorded.
@@ -171,11 +174,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const facts = incidentFacts(incident);
       const size = Math.min(input.batchSize ?? channel.maxBatch, channel.maxBatch);
 
-      const waiting = Math.min(size, await countDue(store, scope, new Date()));
-      if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
-      if (channelName === 'sms') await takeSmsCapacity(waiting);
+      // The account's limits are taken for what will be sent, before reserving it (counting is a
+      // scan: only when there are limits to respect).
+      if (channelName === 'sms' && deps.smsLimits) {
+        const waiting = Math.min(size, await countDue(store, scope, new Date()));
+        if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
+        await takeSmsCapacity(waiting);
+      }
 
       const records = await reservePlanned(store, scope, size, new Date(), heartbeat);
+      if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
       const byText = new Map<string, Delivery[]>();
       const now = new Date();
       for (const d of records) {
@@ -232,7 +240,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         logger.warn({ incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status }, `send failed, will retry: ${failure.message}`);
         throw retryLater(failure.message, 'ChannelUnavailable', failure.retryAfterMs);
       }
-      return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining: await countDue(store, scope, new Date()) };
+      // A batch that was not full took every record that was due: nothing is left to count.
+      return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining: records.length < size ? 0 : await countDue(store, scope, new Date()) };
+  }
+
+  const api = {
+    /** Sends the next batch of planned messages of one kind on one channel; one request per distinct text. */
+    async sendNextBatch(input: SendBatchInput): Promise<SendBatchResult> {
+      return sendBatch(input, false);
     },
 
     /**
@@ -271,8 +286,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // At least one batch per call, however small the budget: a budget spent on looking at empty
       // channels would otherwise hand back without sending anything, again and again.
       let batches = 0;
+      const open = new Set((await scopesWithRecords(store, input.incidentId, input.kinds, ['planned', 'sending'])).map((p) => `${p.kind}/${p.channel}`));
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
+          if (!open.has(`${kind}/${channel}`)) continue;
           for (;;) {
             if (batches > 0 && Date.now() - started > (input.budgetMs ?? 60_000)) {
               // That something is left is all the caller needs: one count, not one per channel
@@ -282,7 +299,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             }
             let r: SendBatchResult;
             try {
-              r = await api.sendNextBatch({ incidentId: input.incidentId, kind, channel, batchSize: input.batchSize });
+              r = await sendBatch({ incidentId: input.incidentId, kind, channel, batchSize: input.batchSize }, true);
             } catch (err) {
               // With progress made, hand back instead of failing the whole call: Temporal's backoff
               // grows with every failed attempt of one activity, and one failed batch in twenty
@@ -306,9 +323,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     /** The watchdog over every channel at once: retries, fallbacks, and when to look again. */
     async sweepAll(input: { incidentId: string; kinds: MessageKind[] } & SweepPolicy): Promise<SweepAllResult> {
       const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
+      const used = new Set((await scopesWithRecords(store, input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`));
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
-          if ((await store.deliveries.countDocuments({ incidentId: input.incidentId, kind, channel }, { limit: 1 })) === 0) continue;
+          if (!used.has(`${kind}/${channel}`)) continue;
           const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts });
           out.retried += r.retried;
           out.fellBack += r.fellBack;
