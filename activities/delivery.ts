@@ -11,7 +11,7 @@
 import { ApplicationFailure, type Duration } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { Channel, ChannelName, OutboundMessage } from '../channels/channel';
-import { ChannelError } from '../channels/channel';
+import { canListAccepted, ChannelError } from '../channels/channel';
 import { PartialSendError } from '../channels/per-recipient';
 import type { PlivoSmsChannel } from '../channels/sms-plivo';
 import { mayHaveBeenAccepted } from '../channels/plivo-errors';
@@ -121,9 +121,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     if (open.length === 0) return 0;
     const now = new Date();
     const accepted: AcceptedOutcome[] = [];
-    if (scope.channel === 'sms' && deps.sms) {
+    // Plivo answers for SMS (its message list) and for calls (its call listings).
+    const provider = scope.channel === 'sms' ? deps.sms : deps.channels[scope.channel];
+    if (canListAccepted(provider)) {
       const since = new Date(Math.min(...open.map((d) => (d.reservedAt ?? d.updatedAt).getTime())) - 2000);
-      const found = await deps.sms.acceptedSince(since, new Set(open.map((d) => d.to)));
+      const found = await provider.acceptedSince(since, new Set(open.map((d) => d.to)));
       // The list holds every message to these numbers since then, ours for other records too (the
       // outage notice a moment before the restoration, an earlier attempt of this one): a message
       // some record already carries is not the one whose answer was lost.
@@ -138,7 +140,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     await recordSendResults(store, accepted, [], now, 'found at the provider after a lost answer', 'accepted', heartbeat);
     await applyReceiptsFor(store, accepted.map((a) => a.providerMessageId));
     await releaseReservations(store, open.filter((d) => !taken.has(d._id)).map((d) => d._id), now, 'not found at the provider after a lost answer');
-    logger.warn({ incidentId: scope.incidentId, kind: scope.kind, open: open.length, foundAtProvider: accepted.length }, 'reconciled an unfinished send');
+    logger.warn({ incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, open: open.length, foundAtProvider: accepted.length }, 'reconciled an unfinished send');
     return open.length;
   }
 
