@@ -81,6 +81,8 @@ export interface SweepInput extends SweepPolicy {
   incidentId: string;
   kind: MessageKind;
   channel?: DeliveryChannel;
+  /** The channels to fall back to, in order (from the rules); wins over the worker's `fallbackOrder`. */
+  fallback?: DeliveryChannel[];
 }
 
 export interface SweepOutput {
@@ -250,7 +252,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now);
       const fallbacks: PlanInput[] = [];
       for (const d of r.expired) {
-        const next = await fallbackFor(d);
+        const next = await fallbackFor(d, input.fallback);
         if (next) fallbacks.push(next);
       }
       const planned = fallbacks.length ? (await planAll(store, fallbacks, now, 'fallback')).planned : 0;
@@ -306,12 +308,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     },
 
     /** The watchdog over every channel at once: retries, fallbacks, and when to look again. */
-    async sweepAll(input: { incidentId: string; kinds: MessageKind[] } & SweepPolicy): Promise<SweepAllResult> {
+    async sweepAll(input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & SweepPolicy): Promise<SweepAllResult> {
       const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
           if ((await store.deliveries.countDocuments({ incidentId: input.incidentId, kind, channel }, { limit: 1 })) === 0) continue;
-          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts });
+          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts, ...(input.fallback ? { fallback: input.fallback } : {}) });
           out.retried += r.retried;
           out.fellBack += r.fellBack;
           out.inFlight += r.inFlight;
@@ -354,14 +356,23 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     if (slow.length) await store.deliveries.updateMany({ providerMessageId: { $in: slow }, state: { $in: ['accepted', 'sent'] } }, { $set: { updatedAt: new Date() } });
   }
 
-  /** The next configured channel after the one that expired that can reach this subscriber. */
-  async function fallbackFor(d: Delivery): Promise<PlanInput | null> {
-    const order = deps.fallbackOrder ?? ['sms', 'voice', 'email'];
+  /**
+   * The next channel of the order after the one that expired (the whole order when it is not in
+   * it) that this worker has and that can reach this subscriber. The rules' order (`fallback`)
+   * wins over the worker's.
+   */
+  async function fallbackFor(d: Delivery, fallback?: DeliveryChannel[]): Promise<PlanInput | null> {
+    const order = fallback ?? deps.fallbackOrder ?? ['sms', 'voice', 'email'];
+    // The public feed and webhooks reach no subscriber of their own: nothing to fall back from.
+    if (d.channel !== 'sms' && d.channel !== 'voice' && d.channel !== 'email') return null;
     const subscriber = await store.subscribers.findOne({ _id: d.subscriberId });
     if (!subscriber) return null;
+    // The number this record used, unless the provider called it invalid; from another channel, the subscriber's own.
+    const phone = d.channel === 'sms' || d.channel === 'voice' ? (d.invalidRecipient ? undefined : d.to) : subscriber.phones[0];
     for (const channel of order.slice(order.indexOf(d.channel) + 1)) {
       if (!deps.channels[channel]) continue;
-      const to = channel === 'voice' && !d.invalidRecipient ? d.to : channel === 'email' ? (subscriber as { email?: string }).email : undefined;
+      // A subscriber who sent STOP gets no SMS, not even as a fallback.
+      const to = channel === 'voice' ? phone : channel === 'sms' ? (subscriber.optedOut ? undefined : phone) : channel === 'email' ? (subscriber as { email?: string }).email : undefined;
       if (to) return { incidentId: d.incidentId, kind: d.kind, subscriberId: d.subscriberId, channel, to, language: d.language, fallbackOf: d._id };
     }
     return null;
