@@ -11,7 +11,7 @@
 import { ApplicationFailure, type Duration } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { Channel, ChannelName, OutboundMessage } from '../channels/channel';
-import { ChannelError } from '../channels/channel';
+import { canListAccepted, ChannelError } from '../channels/channel';
 import { PartialSendError } from '../channels/per-recipient';
 import type { PlivoSmsChannel } from '../channels/sms-plivo';
 import { mayHaveBeenAccepted } from '../channels/plivo-errors';
@@ -81,6 +81,8 @@ export interface SweepInput extends SweepPolicy {
   incidentId: string;
   kind: MessageKind;
   channel?: DeliveryChannel;
+  /** The channels to fall back to, in order (from the rules); wins over the worker's `fallbackOrder`. */
+  fallback?: DeliveryChannel[];
 }
 
 export interface SweepOutput {
@@ -121,9 +123,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     if (open.length === 0) return 0;
     const now = new Date();
     const accepted: AcceptedOutcome[] = [];
-    if (scope.channel === 'sms' && deps.sms) {
+    // Plivo answers for SMS (its message list) and for calls (its call listings).
+    const provider = scope.channel === 'sms' ? deps.sms : deps.channels[scope.channel];
+    if (canListAccepted(provider)) {
       const since = new Date(Math.min(...open.map((d) => (d.reservedAt ?? d.updatedAt).getTime())) - 2000);
-      const found = await deps.sms.acceptedSince(since, new Set(open.map((d) => d.to)));
+      const found = await provider.acceptedSince(since, new Set(open.map((d) => d.to)));
       // The list holds every message to these numbers since then, ours for other records too (the
       // outage notice a moment before the restoration, an earlier attempt of this one): a message
       // some record already carries is not the one whose answer was lost.
@@ -138,7 +142,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     await recordSendResults(store, accepted, [], now, 'found at the provider after a lost answer', 'accepted', heartbeat);
     await applyReceiptsFor(store, accepted.map((a) => a.providerMessageId));
     await releaseReservations(store, open.filter((d) => !taken.has(d._id)).map((d) => d._id), now, 'not found at the provider after a lost answer');
-    logger.warn({ incidentId: scope.incidentId, kind: scope.kind, open: open.length, foundAtProvider: accepted.length }, 'reconciled an unfinished send');
+    logger.warn({ incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, open: open.length, foundAtProvider: accepted.length }, 'reconciled an unfinished send');
     return open.length;
   }
 
@@ -263,7 +267,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now);
       const fallbacks: PlanInput[] = [];
       for (const d of r.expired) {
-        const next = await fallbackFor(d);
+        const next = await fallbackFor(d, input.fallback);
         if (next) fallbacks.push(next);
       }
       const planned = fallbacks.length ? (await planAll(store, fallbacks, now, 'fallback')).planned : 0;
@@ -321,13 +325,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     },
 
     /** The watchdog over every channel at once: retries, fallbacks, and when to look again. */
-    async sweepAll(input: { incidentId: string; kinds: MessageKind[] } & SweepPolicy): Promise<SweepAllResult> {
+    async sweepAll(input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & SweepPolicy): Promise<SweepAllResult> {
       const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
       const used = new Set((await scopesWithRecords(store, input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`));
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
           if (!used.has(`${kind}/${channel}`)) continue;
-          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts });
+          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts, ...(input.fallback ? { fallback: input.fallback } : {}) });
           out.retried += r.retried;
           out.fellBack += r.fellBack;
           out.inFlight += r.inFlight;
@@ -370,14 +374,23 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     if (slow.length) await store.deliveries.updateMany({ providerMessageId: { $in: slow }, state: { $in: ['accepted', 'sent'] } }, { $set: { updatedAt: new Date() } });
   }
 
-  /** The next configured channel after the one that expired that can reach this subscriber. */
-  async function fallbackFor(d: Delivery): Promise<PlanInput | null> {
-    const order = deps.fallbackOrder ?? ['sms', 'voice', 'email'];
+  /**
+   * The next channel of the order after the one that expired (the whole order when it is not in
+   * it) that this worker has and that can reach this subscriber. The rules' order (`fallback`)
+   * wins over the worker's.
+   */
+  async function fallbackFor(d: Delivery, fallback?: DeliveryChannel[]): Promise<PlanInput | null> {
+    const order = fallback ?? deps.fallbackOrder ?? ['sms', 'voice', 'email'];
+    // The public feed and webhooks reach no subscriber of their own: nothing to fall back from.
+    if (d.channel !== 'sms' && d.channel !== 'voice' && d.channel !== 'email') return null;
     const subscriber = await store.subscribers.findOne({ _id: d.subscriberId });
     if (!subscriber) return null;
+    // The number this record used, unless the provider called it invalid; from another channel, the subscriber's own.
+    const phone = d.channel === 'sms' || d.channel === 'voice' ? (d.invalidRecipient ? undefined : d.to) : subscriber.phones[0];
     for (const channel of order.slice(order.indexOf(d.channel) + 1)) {
       if (!deps.channels[channel]) continue;
-      const to = channel === 'voice' && !d.invalidRecipient ? d.to : channel === 'email' ? (subscriber as { email?: string }).email : undefined;
+      // A subscriber who sent STOP gets no SMS, not even as a fallback.
+      const to = channel === 'voice' ? phone : channel === 'sms' ? (subscriber.optedOut ? undefined : phone) : channel === 'email' ? (subscriber as { email?: string }).email : undefined;
       if (to) return { incidentId: d.incidentId, kind: d.kind, subscriberId: d.subscriberId, channel, to, language: d.language, fallbackOf: d._id };
     }
     return null;

@@ -48,3 +48,16 @@ export class ChannelError extends Error {
     this.name = 'ChannelError';
   }
 }
+
+/**
+ * A provider that can say which messages (or calls) it accepted: after a request whose answer
+ * was lost, the delivery activities ask it before sending again (Plivo's message list, its call
+ * listings). Per number, the provider's ids, newest first.
+ */
+export interface AcceptedLister {
+  acceptedSince(since: Date, to: Set<string>): Promise<Map<string, string[]>>;
+}
+
+export function canListAccepted(channel: unknown): channel is AcceptedLister {
+  return typeof (channel as Partial<AcceptedLister> | undefined)?.acceptedSince === 'function';
+}

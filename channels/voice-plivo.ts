@@ -106,6 +106,83 @@ export class PlivoVoiceChannel implements Channel {
     }
     return { kind: 'invalid', error: `Plivo refused the call to ${maskPhone(to)} (${res.status}): ${reason}` };
   }
+
+  /**
+   * Calls Plivo took for these numbers since `since`: per number, the request UUID of each (the
+   * id `send` records; a call detail record without one gives its call UUID), newest first.
+   * Used to reconcile after a request whose answer was lost. A call is in one of three listings
+   * depending on how far it got, so they are read in the order a call moves through them
+   * (queued, live, then the records of ended calls): a call that moves on while we read is
+   * found in the next one. The caller tells which of them it knows already (a number may have
+   * had other calls from us in that time).
+   */
+  async acceptedSince(since: Date, phones: Set<string>): Promise<Map<string, string[]>> {
+    const found = new Map<string, string[]>();
+    const add = (to: unknown, requestUuid: unknown, callUuid: unknown, startedAt: unknown) => {
+      const phone = `+${String(to ?? '').replace(/^\+/, '')}`;
+      const id = typeof requestUuid === 'string' && requestUuid ? requestUuid : typeof callUuid === 'string' ? callUuid : '';
+      if (!phones.has(phone) || !id) return;
+      // A call placed before the reservation cannot be the one reserved (Plivo's times are to the second).
+      const started = typeof startedAt === 'string' ? plivoTime(startedAt) : NaN;
+      if (!Number.isNaN(started) && started < Math.floor(since.getTime() / 1000) * 1000) return;
+      const list = found.get(phone) ?? [];
+      if (!list.includes(id)) list.push(id);
+      found.set(phone, list);
+    };
+    // With one number, Plivo can filter for us (live calls and call records take to_number).
+    const only: Record<string, string> = phones.size === 1 ? { to_number: [...phones][0]!.replace(/^\+/, '') } : {};
+
+    for (const status of ['queued', 'live'] as const) {
+      const listing = await this.read('', { status, ...(status === 'live' ? { call_direction: 'outbound', ...only } : {}) });
+      const uuids = Array.isArray(listing.calls) ? listing.calls.filter((u): u is string => typeof u === 'string') : [];
+      for (const uuid of uuids) {
+        // Gone from the listing since (a queued call dialled, a live one hung up): the next listing has it.
+        const detail = await this.read(`${encodeURIComponent(uuid)}/`, { status }, true);
+        if (detail) add(detail.to, detail.request_uuid, detail.call_uuid, status === 'live' ? detail.session_start : undefined);
+      }
+    }
+    const gte = since.toISOString().replace('T', ' ').slice(0, 19);
+    for (let offset = 0; ; offset += PAGE) {
+      const page = await this.read('', { call_direction: 'outbound', end_time__gte: gte, ...only, limit: String(PAGE), offset: String(offset) });
+      const objects = Array.isArray(page.objects) ? (page.objects as Record<string, unknown>[]) : [];
+      for (const c of objects) add(c.to_number, c.request_uuid, c.call_uuid, c.initiation_time);
+      const next = (page.meta as { next?: unknown } | undefined)?.next;
+      if (objects.length < PAGE || !next) return found;
+    }
+  }
+
+  /** One GET of the Call API (`path` under `/Call/`); with `missingOk`, a 404 gives null. Throws a ChannelError otherwise. */
+  private async read(path: string, query: Record<string, string>, missingOk: true): Promise<Record<string, unknown> | null>;
+  private async read(path: string, query: Record<string, string>): Promise<Record<string, unknown>>;
+  private async read(path: string, query: Record<string, string>, missingOk = false): Promise<Record<string, unknown> | null> {
+    const url = `${this.callUrl}${path}?${new URLSearchParams(query).toString()}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { authorization: this.authorization, accept: 'application/json' }, signal: AbortSignal.timeout(this.settings.requestTimeoutMs ?? 15_000) });
+    } catch (err) {
+      throw new ChannelError(`Plivo Call API unreachable: ${describeError(err)}`, true);
+    }
+    const answer = await readJson(res);
+    if (res.ok) return answer;
+    if (res.status === 404 && missingOk) return null;
+    const reason = maskNumbers(typeof answer.error === 'string' ? answer.error : `HTTP ${res.status}`);
+    const what = `Plivo Call API listing (GET /Call/${path}?status=${query.status ?? ''})`;
+    if (isRetryableStatus(res.status)) throw new ChannelError(`${what} answered ${res.status}: ${reason}`, true, parseRetryAfter(res.headers.get('retry-after')), res.status);
+    if (res.status === 401 || res.status === 403) throw new ChannelError(`Plivo refused the credentials (${res.status}): check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN`, true, CREDENTIALS_RETRY_MS, res.status);
+    throw new ChannelError(`${what} answered ${res.status}: ${reason}; check PLIVO_BASE_URL`, false, undefined, res.status);
+  }
+}
+
+/** Plivo's call listings serve at most 20 records a page. */
+const PAGE = 20;
+
+/** Plivo's times: `2024-05-01 10:00:00+00:00`, `2014-08-05 13:11:49.180356` (UTC when no offset is given). Epoch ms, or NaN. */
+function plivoTime(text: string): number {
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?\s*(Z|[+-]\d{2}:?\d{2})?$/.exec(text.trim());
+  if (!m) return NaN;
+  const millis = (m[3] ?? '').padEnd(3, '0').slice(0, 3);
+  const zone = !m[4] || m[4] === 'Z' ? 'Z' : m[4].includes(':') ? m[4] : `${m[4].slice(0, 3)}:${m[4].slice(3)}`;
+  return Date.parse(`${m[1]}T${m[2]}.${millis}${zone}`);
 }
 
 async function readJson(res: Response): Promise<Record<string, unknown>> {

@@ -10,7 +10,7 @@ import { compileCondition, factChecks, type Condition, type ConditionCompiler } 
 import { ProblemList, suggest, type SourcePosition } from './errors';
 import { FactCatalog } from './facts';
 import type { CompiledRules, Contact, EscalationModel, GlobalSettings, NotifyTarget, RuleNode, RuleSettings, TemplateSetModel } from './model';
-import { checkFileShape, type RawDefaults, type RawFile, type RawRule, type RawSettings, type RawTemplateSet } from './schema';
+import { checkFileShape, type RawDefaults, type RawDelivery, type RawFile, type RawRule, type RawSettings, type RawTemplateSet } from './schema';
 import { checkMessageLengths } from './sms-check';
 import type { LoadedSources, PathSegment, SourceFile } from './source';
 import { compileTemplate, createLiquid, languageHasWords, TEMPLATE_VARIABLES, type CompiledTemplate } from './templates';
@@ -102,6 +102,7 @@ function globalSettings(entry: ShapedFile, problems: ProblemList): GlobalSetting
     if (!languageHasWords(l)) problems.warning(at('languages', i), `Avviso has no words for durations and lists in "${l}": | duration writes 2h 15m`);
   }
   return {
+    delivery: deliverySettings(d.delivery, entry, problems),
     timeZone,
     senderId: d.senderId ?? 'Avviso',
     language,
@@ -116,6 +117,25 @@ function globalSettings(entry: ShapedFile, problems: ProblemList): GlobalSetting
     },
     voice: { costPerCall: d.voice?.costPerCall ?? 0 },
   };
+}
+
+/** Below this, a receipt that is only slow gets its message sent again. */
+const SHORT_RECEIPT_TIMEOUT_SECONDS = 60;
+
+/** `defaults.delivery`: what it does not say is null, and the configured delivery policy applies. */
+function deliverySettings(raw: RawDelivery | undefined, entry: ShapedFile, problems: ProblemList): GlobalSettings['delivery'] {
+  const at = (...p: PathSegment[]) => entry.src.at(['defaults', 'delivery', ...p]);
+  const receiptTimeoutSeconds = raw?.receiptTimeout === undefined ? null : parseDuration(raw.receiptTimeout)!;
+  if (receiptTimeoutSeconds === 0) problems.error(at('receiptTimeout'), 'a receiptTimeout of 0 would send every message again at once; write how long a receipt may take, e.g. 10m');
+  else if (receiptTimeoutSeconds !== null && receiptTimeoutSeconds < SHORT_RECEIPT_TIMEOUT_SECONDS) {
+    problems.warning(at('receiptTimeout'), `receipts often take longer than ${receiptTimeoutSeconds} s: messages that are only slow will be sent again; 1m or more is safer`);
+  }
+  const fallback = raw?.fallback ?? null;
+  fallback?.forEach((channel, i) => {
+    const first = fallback.indexOf(channel);
+    if (first < i) problems.error(at('fallback', i), `${channel} is already in the fallback list (position ${first + 1}); each channel is tried once`);
+  });
+  return { receiptTimeoutSeconds, attempts: raw?.attempts ?? null, fallback };
 }
 
 /** What a rule inherits when neither it, its groups nor `defaults` say otherwise. */

@@ -8,9 +8,15 @@ import type { SourcePosition } from './errors';
 import type { FactCatalog } from './facts';
 import type { CompiledTemplate } from './templates';
 import type { TimeWindow } from './time';
-import type { Channel, MessageKind, Priority, Severity, StaffChannel } from './types';
+import type { Channel, FallbackChannel, MessageKind, Priority, Severity, StaffChannel } from './types';
 
 export interface GlobalSettings {
+  /**
+   * `defaults.delivery`, how the delivery watchdog treats a message not delivered; null where the
+   * rules say nothing (the configured delivery policy applies): how long a receipt may take, the
+   * sends per channel, and the channels to fall back to, in order.
+   */
+  delivery: { receiptTimeoutSeconds: number | null; attempts: number | null; fallback: FallbackChannel[] | null };
   timeZone: string;
   senderId: string;
   /** The language of subscribers whose own language the rules do not have. */

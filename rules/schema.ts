@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { suggest } from './errors';
 import type { PathSegment } from './source';
 import { parseDuration } from './time';
-import { CHANNELS, MESSAGE_KINDS, PRIORITIES, SEVERITIES, STAFF_CHANNELS } from './types';
+import { CHANNELS, FALLBACK_CHANNELS, MESSAGE_KINDS, PRIORITIES, SEVERITIES, STAFF_CHANNELS, type FallbackChannel } from './types';
 
 const DURATION_HINT = 'a duration such as 90s, 30m, 2h, 1h30m or 1d';
 
@@ -89,6 +89,16 @@ const settings = {
   continue: z.boolean().optional(),
 };
 
+/** How the delivery watchdog treats a message not delivered: `{receiptTimeout: 10m, attempts: 3, fallback: [voice, email]}`. */
+const delivery = z.strictObject({
+  receiptTimeout: duration.optional(),
+  attempts: z.number({ error: (iss) => `${describe(iss.input)} is not a number of sends per channel: write a whole number from 1 to 20, e.g. 3` }).int().min(1).max(20).optional(),
+  fallback: z.preprocess(
+    (v) => (off(v) ? [] : asList(v)),
+    z.array(z.enum(FALLBACK_CHANNELS, { error: (iss) => `${JSON.stringify(iss.input)} is not a channel a message can fall back to (${FALLBACK_CHANNELS.join(', ')})${typeof iss.input === 'string' ? suggest(iss.input, FALLBACK_CHANNELS) : ''}` }), { error: `fallback takes a list of channels (${FALLBACK_CHANNELS.join(', ')}), or none` }),
+  ).optional(),
+}, { error: 'delivery takes {receiptTimeout: 10m, attempts: 3, fallback: [voice, email]}' });
+
 const defaults = z.strictObject({
   ...settings,
   timeZone: z.string().optional(),
@@ -104,6 +114,7 @@ const defaults = z.strictObject({
     longest: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
   }).optional(),
   voice: z.strictObject({ costPerCall: z.number().min(0).optional() }).optional(),
+  delivery: delivery.optional(),
 });
 
 export interface RawNotifyEntry { channel: (typeof CHANNELS)[number]; template?: string; priority?: (typeof PRIORITIES)[number] }
@@ -141,7 +152,9 @@ export interface RawDefaults extends RawSettings {
   languages?: string[];
   sms?: { maxParts?: number; transliterate?: boolean; costPerPart?: number; currency?: string; longest?: Record<string, string | number> };
   voice?: { costPerCall?: number };
+  delivery?: RawDelivery;
 }
+export interface RawDelivery { receiptTimeout?: string; attempts?: number; fallback?: FallbackChannel[] }
 export interface RawContact { name?: string; phone?: string; email?: string; url?: string }
 /** A template set: per message kind, a text per language (and optionally `maxParts`). */
 export type RawTemplateSet = { extends?: string; maxParts?: number } & Partial<Record<(typeof MESSAGE_KINDS)[number], Record<string, string | number>>>;
@@ -232,6 +245,7 @@ function allowedKeysAt(path: PathSegment[]): string[] {
   if (last === 'quietHours') return ['window', 'unlessSeverity', 'subscriberPreference'];
   if (last === 'updates') return ['every', 'onEtaChange'];
   if (last === 'repeat') return ['every', 'times'];
+  if (last === 'delivery') return Object.keys(delivery.shape);
   if (names.includes('templates') && path.length === 2) return ['extends', 'maxParts', ...MESSAGE_KINDS];
   if (names.includes('contacts') && path.length === 2) return Object.keys(contact.shape);
   if (last === 'escalate') return Object.keys(escalationStep.shape);

@@ -27,6 +27,9 @@ export const SEVERITIES: readonly Severity[] = ['minor', 'major', 'critical'];
 /** Channels that reach one subscriber. */
 export const SUBSCRIBER_CHANNELS = ['sms', 'voice', 'email', 'webhook'] as const;
 export type SubscriberChannel = (typeof SUBSCRIBER_CHANNELS)[number];
+/** Channels a message that was not delivered can fall back to (`defaults.delivery.fallback`): those that reach a subscriber's own phone or mailbox. */
+export const FALLBACK_CHANNELS = ['sms', 'voice', 'email'] as const;
+export type FallbackChannel = (typeof FALLBACK_CHANNELS)[number];
 /** `feed` is the public status feed: one post per incident, for everyone. */
 export const CHANNELS = [...SUBSCRIBER_CHANNELS, 'feed'] as const;
 export type Channel = (typeof CHANNELS)[number];

@@ -14,6 +14,7 @@ import { unknownSites } from '../store/network';
 import { incidentWorkflowId, startIncidentWorkflow } from '../temporal/client';
 import type { RulesHolder } from '../rules';
 import { saveRuleVersion } from '../store/rule-versions';
+import { deliveryPolicyFor } from './delivery-policy';
 import {
   addUpdateUpdate, cancelUpdate, escalateUpdate, extendScopeUpdate, reopenUpdate, resolveUpdate,
   type AddUpdateInput, type DeliveryPolicy, type IncidentStatus,
@@ -24,6 +25,7 @@ export interface IncidentServiceDeps {
   store: Store;
   temporal: Client;
   taskQueue: string;
+  /** The configured delivery policy; the rules in force (`defaults.delivery`) override its timeout, attempts and fallback order. */
   deliveryPolicy?: DeliveryPolicy;
   /** The rules in force: a new incident pins their current version. */
   rules?: RulesHolder;
@@ -114,7 +116,8 @@ export function createIncidentService(deps: IncidentServiceDeps) {
         throw err;
       }
       // Stored first: should this start fail, the same trigger again starts it (the id is stable).
-      await startIncidentWorkflow(temporal, taskQueue, { incidentId: id, siteIds: input.siteIds, ...(deps.deliveryPolicy ? { delivery: deps.deliveryPolicy } : {}) });
+      const delivery = deliveryPolicyFor(rules, deps.deliveryPolicy);
+      await startIncidentWorkflow(temporal, taskQueue, { incidentId: id, siteIds: input.siteIds, ...(delivery ? { delivery } : {}) });
       return { incident, created: true };
     },
 

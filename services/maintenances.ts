@@ -15,6 +15,7 @@ import { downstreamSites, unknownSites } from '../store/network';
 import { maintenanceWorkflowId, startMaintenanceWorkflow } from '../temporal/client';
 import type { RulesHolder } from '../rules';
 import { saveRuleVersion } from '../store/rule-versions';
+import { deliveryPolicyFor } from './delivery-policy';
 import type { DeliveryPolicy } from '../workflows/incident-api';
 import {
   cancelMaintenanceUpdate, completeMaintenanceUpdate, rescheduleUpdate,
@@ -25,6 +26,7 @@ export interface MaintenanceServiceDeps {
   store: Store;
   temporal: Client;
   taskQueue: string;
+  /** The configured delivery policy; the rules in force (`defaults.delivery`) override its timeout, attempts and fallback order. */
   deliveryPolicy?: DeliveryPolicy;
   /** The rules in force: a new maintenance pins their current version. */
   rules?: RulesHolder;
@@ -167,10 +169,11 @@ export function createMaintenanceService(deps: MaintenanceServiceDeps) {
         throw err;
       }
       // Stored first: should this start fail, the same request again starts it (the id is stable).
+      const delivery = deliveryPolicyFor(rules, deps.deliveryPolicy);
       await startMaintenanceWorkflow(temporal, taskQueue, {
         maintenanceId: id,
         window: { startsAt: window.startsAt.toISOString(), endsAt: window.endsAt.toISOString() },
-        ...(deps.deliveryPolicy ? { delivery: deps.deliveryPolicy } : {}),
+        ...(delivery ? { delivery } : {}),
       });
       return { maintenance, created: true };
     },

@@ -103,6 +103,44 @@ export function apiTime(iso: string | undefined): string | null {
   return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}+00:00` : null;
 }
 
+// ---------------------------------------------------------------- list APIs
+
+/** Plivo's list APIs return at most 20 records per page. */
+export const MAX_PAGE_SIZE = 20;
+
+export type Query = Record<string, string | undefined>;
+
+/**
+ * Plivo takes `YYYY-MM-DD HH:MM[:ss[.uuuuuu]]` in UTC; ISO 8601 is accepted too because
+ * people try it. Returns epoch ms, or NaN when unreadable.
+ */
+export function parseFilterTime(value: string): number {
+  const plivo = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?$/.exec(value.trim());
+  if (plivo) {
+    const millis = (plivo[4] ?? '').padEnd(3, '0').slice(0, 3);
+    return Date.parse(`${plivo[1]}T${plivo[2]}:${plivo[3] ?? '00'}.${millis}Z`);
+  }
+  return Date.parse(value);
+}
+
+export function parseIntParam(value: string | undefined, fallback: number, min: number, max: number): number | undefined {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) return undefined;
+  const n = Number(value);
+  return n >= min && n <= max ? n : undefined;
+}
+
+/** The `next`/`previous` links of a list page: the same query at another offset. */
+export function pageLink(resource: string, query: Query, limit: number, offset: number): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && key !== 'limit' && key !== 'offset') params.set(key, value);
+  }
+  params.set('limit', String(limit));
+  params.set('offset', String(offset));
+  return `${resource}?${params.toString()}`;
+}
+
 // ---------------------------------------------------------------- faults on send requests
 
 const ERROR_TEXT: Record<number, string> = {

@@ -20,11 +20,16 @@ import {
   field,
   httpMethod,
   isHttpUrl,
+  MAX_PAGE_SIZE,
+  pageLink,
+  parseFilterTime,
+  parseIntParam,
   plivoError,
   requireAuth,
   sendGate,
   tooManyRequests,
   type Context,
+  type Query,
   type SimulatorOptions,
 } from './context';
 import { registerControl } from './control';
@@ -36,7 +41,7 @@ import { maskNumbersIn, maskPhone, normalizeLookup, plivoNumber, splitDestinatio
 import { segmentSms, textTooLong } from './sms-units';
 import { SimStats, type EndpointKind } from './stats';
 import { CallStore, InboundStore, MessageStore, NdjsonJournal, type InboundMessage, type SimCall, type SimMessage } from './store';
-import { getCallHandler, isFinalCall, makeCallHandler, VoiceScheduler } from './voice';
+import { getCallHandler, isFinalCall, listCallsHandler, makeCallHandler, VoiceScheduler } from './voice';
 
 export type { CallStatus, FinalStatus, InboundMessage, MessageStatus, SimCall, SimMessage, SpokenText } from './store';
 export type { SimulatorOptions } from './context';
@@ -44,6 +49,7 @@ export type { FaultSettings, FaultSettingsInput } from './faults';
 export { parseFaultSettings } from './faults';
 export { segmentSms } from './sms-units';
 export { maskPhone } from './phone';
+export { parseFilterTime } from './context';
 
 export interface RunningSimulator {
   app: FastifyInstance;
@@ -54,8 +60,6 @@ export interface RunningSimulator {
 
 /** Plivo refuses bulk requests above this many unique destinations. */
 export const MAX_DESTINATIONS = 1000;
-/** Plivo's list API returns at most 20 records per page. */
-const MAX_PAGE_SIZE = 20;
 
 // ---------------------------------------------------------------- send
 
@@ -209,21 +213,6 @@ function getMessageHandler(ctx: Context) {
   };
 }
 
-type Query = Record<string, string | undefined>;
-
-/**
- * Plivo takes `YYYY-MM-DD HH:MM[:ss[.uuuuuu]]` in UTC; ISO 8601 is accepted too because
- * people try it. Returns epoch ms, or NaN when unreadable.
- */
-export function parseFilterTime(value: string): number {
-  const plivo = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?$/.exec(value.trim());
-  if (plivo) {
-    const millis = (plivo[4] ?? '').padEnd(3, '0').slice(0, 3);
-    return Date.parse(`${plivo[1]}T${plivo[2]}:${plivo[3] ?? '00'}.${millis}Z`);
-  }
-  return Date.parse(value);
-}
-
 const TIME_FILTERS: Record<string, (t: number, bound: number) => boolean> = {
   message_time__gt: (t, b) => t > b,
   message_time__gte: (t, b) => t >= b,
@@ -249,23 +238,6 @@ function listFilter(query: Query): ((m: SimMessage) => boolean) | string {
   return (m) => checks.every((check) => check(m));
 }
 
-function parseIntParam(value: string | undefined, fallback: number, min: number, max: number): number | undefined {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) return undefined;
-  const n = Number(value);
-  return n >= min && n <= max ? n : undefined;
-}
-
-function pageLink(authId: string, query: Query, limit: number, offset: number): string {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined && key !== 'limit' && key !== 'offset') params.set(key, value);
-  }
-  params.set('limit', String(limit));
-  params.set('offset', String(offset));
-  return `/v1/Account/${authId}/Message/?${params.toString()}`;
-}
-
 function listMessagesHandler(ctx: Context) {
   return async (request: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply): Promise<FastifyReply> => {
     const query = request.query;
@@ -284,8 +256,8 @@ function listMessagesHandler(ctx: Context) {
         limit,
         offset,
         total_count: matching.length,
-        next: offset + limit < matching.length ? pageLink(authId, query, limit, offset + limit) : null,
-        previous: offset > 0 ? pageLink(authId, query, limit, Math.max(0, offset - limit)) : null,
+        next: offset + limit < matching.length ? pageLink(`/v1/Account/${authId}/Message/`, query, limit, offset + limit) : null,
+        previous: offset > 0 ? pageLink(`/v1/Account/${authId}/Message/`, query, limit, Math.max(0, offset - limit)) : null,
       },
       objects: matching.slice(offset, offset + limit).map((m) => messageRecord(m, authId)),
     });
@@ -326,6 +298,7 @@ function registerPlivoApi(app: FastifyInstance, ctx: Context): void {
       api.get('/Message/', listMessagesHandler(ctx));
       api.get('/Message/:uuid/', getMessageHandler(ctx));
       api.post('/Call/', makeCallHandler(ctx));
+      api.get('/Call/', listCallsHandler(ctx));
       api.get('/Call/:uuid/', getCallHandler(ctx));
     },
     { prefix: '/v1/Account/:authId' },

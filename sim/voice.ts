@@ -1,6 +1,8 @@
 /**
  * Plivo's Voice Call API, as far as a notification service uses it: Make a Call, fetch the
- * answer XML, "speak" it, hang up and report to the hangup URL; plus the call detail.
+ * answer XML, "speak" it, hang up and report to the hangup URL; plus the call detail and the
+ * listings (records of ended calls with Plivo's filters, live calls, queued calls), which tell
+ * a client whose answer was lost which calls Plivo took.
  * Every request to the app is signed with signature V2 like the messaging callbacks.
  * Calls are not really placed and the simulator does not wait out a call's duration: each
  * step takes `callbackDelayMs`, and the duration is estimated from the spoken text.
@@ -10,7 +12,7 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { deliverCallback, failureReason, signedRequest } from './callbacks';
-import { apiTime, bodyObject, dropConnection, field, httpMethod, isHttpUrl, plivoError, sendGate, type Context } from './context';
+import { apiTime, bodyObject, dropConnection, field, httpMethod, isHttpUrl, MAX_PAGE_SIZE, pageLink, parseFilterTime, parseIntParam, plivoError, sendGate, type Context, type Query } from './context';
 import { callbackTime } from './delivery';
 import { withTargetedInvalid, type FaultEngine } from './faults';
 import { maskNumbersIn, maskPhone, plivoNumber, splitDestinations } from './phone';
@@ -416,10 +418,189 @@ export function callRecord(call: SimCall, authId: string): Record<string, unknow
   };
 }
 
+/** A call Plivo has dialled and not yet hung up: what `status=live` lists. */
+function isLiveCall(call: SimCall): boolean {
+  return call.status === 'ringing' || call.status === 'in-progress';
+}
+
+/** Plivo's live call detail (`GET /Call/{call_uuid}/?status=live`). */
+function liveCallRecord(call: SimCall): Record<string, unknown> {
+  return {
+    direction: 'outbound',
+    from: plivoNumber(call.from),
+    to: plivoNumber(call.to),
+    call_status: call.status,
+    caller_name: plivoNumber(call.from),
+    call_uuid: call.callUuid,
+    request_uuid: call.requestUuid,
+    session_start: sessionTime(call.firedAt),
+    stir_verification: 'Not Applicable',
+  };
+}
+
+/** Plivo's queued call detail (`GET /Call/{call_uuid}/?status=queued`). */
+function queuedCallRecord(call: SimCall): Record<string, unknown> {
+  return {
+    direction: 'outbound',
+    from: plivoNumber(call.from),
+    to: plivoNumber(call.to),
+    call_status: 'queued',
+    caller_name: plivoNumber(call.from),
+    call_uuid: call.callUuid,
+    request_uuid: call.requestUuid,
+  };
+}
+
+/** `2014-08-05 13:11:49.180356`, as Plivo writes a live call's session start (UTC). */
+function sessionTime(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}000`;
+}
+
+/**
+ * Plivo's three readings of one call: the call detail record (no `status`; kept here for calls
+ * still going too), and, while the call lasts, its live (`status=live`) or queued
+ * (`status=queued`) detail, which 404 once it is no longer live or queued.
+ */
 export function getCallHandler(ctx: Context) {
-  return async (request: FastifyRequest<{ Params: { uuid: string } }>, reply: FastifyReply): Promise<FastifyReply> => {
+  return async (request: FastifyRequest<{ Params: { uuid: string }; Querystring: Query }>, reply: FastifyReply): Promise<FastifyReply> => {
+    const status = request.query.status;
+    if (status !== undefined && status !== 'live' && status !== 'queued') return plivoError(reply, 400, 'status must be live or queued');
     const call = ctx.calls.get(request.params.uuid);
     if (!call) return plivoError(reply, 404, 'not found');
+    if (status === 'live') return isLiveCall(call) ? reply.send({ api_id: randomUUID(), ...liveCallRecord(call) }) : plivoError(reply, 404, 'call not found or not live');
+    if (status === 'queued') return call.status === 'queued' ? reply.send({ api_id: randomUUID(), ...queuedCallRecord(call) }) : plivoError(reply, 404, 'call not found or not queued');
     return reply.send({ api_id: randomUUID(), ...callRecord(call, ctx.opts.authId) });
+  };
+}
+
+// ---------------------------------------------------------------- call listings
+
+const DAY_MS = 86_400_000;
+/** Plivo searches this far back when no `end_time` filter is given... */
+const DEFAULT_WINDOW_MS = 7 * DAY_MS;
+/** ...and at most this wide a window of end times. */
+const MAX_WINDOW_MS = 30 * DAY_MS;
+
+type Compare = (value: number, bound: number) => boolean;
+const COMPARISONS: Record<string, Compare> = {
+  '': (v, b) => v === b,
+  __gt: (v, b) => v > b,
+  __gte: (v, b) => v >= b,
+  __lt: (v, b) => v < b,
+  __lte: (v, b) => v <= b,
+};
+
+/** Exact number or prefix, as Plivo matches `from_number` and `to_number` (with or without the +). */
+function numberMatches(number: string, wanted: string): boolean {
+  return plivoNumber(number).startsWith(wanted.trim().replace(/^\+/, ''));
+}
+
+/** `call_direction`: our calls are all outbound. */
+function directionFilter(query: Query): ((call: SimCall) => boolean) | string {
+  const direction = query.call_direction;
+  if (direction === undefined) return () => true;
+  if (direction !== 'inbound' && direction !== 'outbound') return 'call_direction must be inbound or outbound';
+  return () => direction === 'outbound';
+}
+
+function numberFilters(query: Query): Array<(call: SimCall) => boolean> {
+  const checks: Array<(call: SimCall) => boolean> = [];
+  if (query.from_number !== undefined) checks.push((c) => numberMatches(c.from, query.from_number!));
+  if (query.to_number !== undefined) checks.push((c) => numberMatches(c.to, query.to_number!));
+  return checks;
+}
+
+/**
+ * The filter of Plivo's call detail records (`GET /Call/`), or the message to answer 400 with:
+ * `end_time` and `bill_duration` in their five forms, numbers exact or by prefix, direction,
+ * hangup cause and source, parent call; the default search window of 7 days without an
+ * `end_time` filter, 30 days from or to a one-sided one, and no wider range than 30 days.
+ */
+function recordFilter(query: Query, now: number): ((call: SimCall) => boolean) | string {
+  const direction = directionFilter(query);
+  if (typeof direction === 'string') return direction;
+  const checks: Array<(call: SimCall) => boolean> = [isFinalCallRecord, direction, ...numberFilters(query)];
+  let lower: number | undefined;
+  let upper: number | undefined;
+  let exactEnd = false;
+  for (const [suffix, compare] of Object.entries(COMPARISONS)) {
+    const end = query[`end_time${suffix}`];
+    if (end !== undefined) {
+      const bound = parseFilterTime(end);
+      if (Number.isNaN(bound)) return `end_time${suffix} must look like YYYY-MM-DD HH:MM[:ss[.uuuuuu]]`;
+      if (suffix === '') {
+        exactEnd = true;
+        checks.push((c) => Math.floor(Date.parse(c.endedAt!) / 1000) === Math.floor(bound / 1000));
+      } else {
+        checks.push((c) => compare(Date.parse(c.endedAt!), bound));
+        if (suffix.startsWith('__g')) lower = Math.max(lower ?? -Infinity, bound);
+        else upper = Math.min(upper ?? Infinity, bound);
+      }
+    }
+    const billed = query[`bill_duration${suffix}`];
+    if (billed !== undefined) {
+      if (!/^\d+$/.test(billed)) return `bill_duration${suffix} must be a whole number of seconds`;
+      checks.push((c) => compare(c.billDuration, Number(billed)));
+    }
+  }
+  if (!exactEnd) {
+    if (lower !== undefined && upper !== undefined && upper - lower > MAX_WINDOW_MS) return 'the end_time range may span at most 30 days';
+    const from = lower ?? (upper !== undefined ? upper - MAX_WINDOW_MS : now - DEFAULT_WINDOW_MS);
+    const to = upper ?? (lower !== undefined ? lower + MAX_WINDOW_MS : Infinity);
+    checks.push((c) => Date.parse(c.endedAt!) >= from && Date.parse(c.endedAt!) <= to);
+  }
+  if (query.hangup_cause_code !== undefined) checks.push((c) => String(c.hangupCauseCode) === query.hangup_cause_code);
+  if (query.hangup_source !== undefined) checks.push((c) => c.hangupSource === query.hangup_source);
+  // Every call here is an A leg: none has a parent.
+  if (query.parent_call_uuid !== undefined) checks.push(() => false);
+  return (c) => checks.every((check) => check(c));
+}
+
+/** A call with a detail record: ended, with its end time. */
+function isFinalCallRecord(call: SimCall): boolean {
+  return isFinalCall(call.status) && call.endedAt !== undefined;
+}
+
+/**
+ * `GET /Call/`: without `status`, the detail records of ended calls, newest first, 20 a page
+ * (`api_id`, `meta`, `objects`); with `status=live`, the UUIDs of the calls going on now
+ * (filters `call_direction`, `from_number`, `to_number`); with `status=queued`, those of the
+ * calls accepted and not yet dialled (Plivo's queued listing takes no filter). Both answer
+ * `{api_id, calls: [call_uuid, ...]}`.
+ */
+export function listCallsHandler(ctx: Context) {
+  return async (request: FastifyRequest<{ Querystring: Query }>, reply: FastifyReply): Promise<FastifyReply> => {
+    const query = request.query;
+    const all = [...ctx.calls.all()];
+    if (query.status === 'live') {
+      const direction = directionFilter(query);
+      if (typeof direction === 'string') return plivoError(reply, 400, direction);
+      const checks = [isLiveCall, direction, ...numberFilters(query)];
+      return reply.send({ api_id: randomUUID(), calls: all.filter((c) => checks.every((check) => check(c))).map((c) => c.callUuid) });
+    }
+    if (query.status === 'queued') {
+      return reply.send({ api_id: randomUUID(), calls: all.filter((c) => c.status === 'queued').map((c) => c.callUuid) });
+    }
+    if (query.status !== undefined) return plivoError(reply, 400, 'status must be live or queued (or absent, for the records of ended calls)');
+    const limit = parseIntParam(query.limit, MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE);
+    if (limit === undefined) return plivoError(reply, 400, `limit must be an integer between 1 and ${MAX_PAGE_SIZE}`);
+    const offset = parseIntParam(query.offset, 0, 0, Number.MAX_SAFE_INTEGER);
+    if (offset === undefined) return plivoError(reply, 400, 'offset must be a non-negative integer');
+    const filter = recordFilter(query, Date.now());
+    if (typeof filter === 'string') return plivoError(reply, 400, filter);
+    const matching = all.filter(filter).sort((a, b) => Date.parse(b.endedAt!) - Date.parse(a.endedAt!));
+    const { authId } = ctx.opts;
+    const resource = `/v1/Account/${authId}/Call/`;
+    return reply.send({
+      api_id: randomUUID(),
+      meta: {
+        limit,
+        offset,
+        total_count: matching.length,
+        next: offset + limit < matching.length ? pageLink(resource, query, limit, offset + limit) : null,
+        previous: offset > 0 ? pageLink(resource, query, limit, Math.max(0, offset - limit)) : null,
+      },
+      objects: matching.slice(offset, offset + limit).map((c) => callRecord(c, authId)),
+    });
   };
 }

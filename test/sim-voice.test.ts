@@ -373,3 +373,125 @@ describe('Voice Call API', () => {
     assert.equal((await getInbox(sim)).totals.calls, 0);
   });
 });
+
+// ---------------------------------------------------------------- call listings
+
+describe('Call listings: records of ended calls, live calls, queued calls', () => {
+  let fast: RunningSimulator;
+  let slow: RunningSimulator;
+  let app: Awaited<ReturnType<typeof startApp>>;
+  before(async () => {
+    fast = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 5 });
+    // Each step of a call takes 400 ms here: long enough to see it queued, then live.
+    slow = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 400 });
+    app = await startApp({ '/a': XML('<Speak>Avviso di guasto</Speak>') });
+  });
+  after(async () => {
+    await Promise.all([fast.close(), slow.close(), app.close()]);
+  });
+  beforeEach(async () => {
+    for (const sim of [fast, slow]) await fetch(`${sim.url}/inbox`, { method: 'DELETE' });
+    app.received.length = 0;
+  });
+
+  const get = async (sim: RunningSimulator, path: string, query: Record<string, string> = {}) => {
+    const res = await fetch(`${sim.url}/v1/Account/${AUTH_ID}/Call/${path}?${new URLSearchParams(query).toString()}`, { headers: { authorization: basicAuth() } });
+    return { status: res.status, body: await json(res) };
+  };
+  const fire = async (sim: RunningSimulator, to: string): Promise<string> =>
+    String((await json(await makeCall(sim, { from: OUR_NUMBER, to, answer_url: `${app.url}/a`, hangup_url: `${app.url}/h` }))).request_uuid);
+  const plivoTime = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 19);
+
+  test('a call is listed queued, then live, then among the records of ended calls, each with its request UUID', async () => {
+    const requestUuid = await fire(slow, PHONE_A);
+    const [call] = (await getInbox(slow)).calls[PHONE_A];
+    assert.equal(call.requestUuid, requestUuid);
+
+    const queued = await get(slow, '', { status: 'queued' });
+    assert.equal(queued.status, 200);
+    assert.deepEqual(queued.body.calls, [call.callUuid]);
+    assert.equal(typeof queued.body.api_id, 'string');
+    const queuedDetail = await get(slow, `${call.callUuid}/`, { status: 'queued' });
+    assert.deepEqual({ ...queuedDetail.body, api_id: undefined }, {
+      api_id: undefined, direction: 'outbound', from: OUR_NUMBER.slice(1), to: PHONE_A.slice(1), call_status: 'queued', caller_name: OUR_NUMBER.slice(1), call_uuid: call.callUuid, request_uuid: requestUuid,
+    });
+    assert.deepEqual((await get(slow, '', { status: 'live' })).body.calls, [], 'not live while queued');
+    assert.equal((await get(slow, `${call.callUuid}/`, { status: 'live' })).status, 404);
+
+    await waitFor('the call to ring', async () => ((await getInbox(slow)).calls[PHONE_A][0].status === 'ringing' ? true : undefined));
+    assert.deepEqual((await get(slow, '', { status: 'queued' })).body.calls, [], 'no longer queued once dialled');
+    assert.deepEqual((await get(slow, '', { status: 'live' })).body.calls, [call.callUuid]);
+    assert.deepEqual((await get(slow, '', { status: 'live', call_direction: 'outbound', to_number: PHONE_A.slice(1) })).body.calls, [call.callUuid]);
+    assert.deepEqual((await get(slow, '', { status: 'live', to_number: PHONE_B })).body.calls, [], 'to_number filters');
+    assert.deepEqual((await get(slow, '', { status: 'live', call_direction: 'inbound' })).body.calls, [], 'our calls are outbound');
+    const live = await get(slow, `${call.callUuid}/`, { status: 'live' });
+    assert.equal(live.body.call_uuid, call.callUuid);
+    assert.equal(live.body.request_uuid, requestUuid);
+    assert.equal(live.body.to, PHONE_A.slice(1));
+    assert.equal(live.body.direction, 'outbound');
+    assert.match(String(live.body.session_start), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/);
+    assert.deepEqual((await get(slow, '', { call_direction: 'outbound' })).body.objects, [], 'no record before it ends');
+
+    await waitFor('the hangup', () => app.received.find((r) => r.path === '/h'), 10_000);
+    assert.deepEqual((await get(slow, '', { status: 'live' })).body.calls, []);
+    assert.equal((await get(slow, `${call.callUuid}/`, { status: 'live' })).status, 404);
+    const records = await get(slow, '', { call_direction: 'outbound', to_number: PHONE_A.slice(1), end_time__gte: plivoTime(new Date(Date.now() - 60_000)) });
+    assert.equal(records.status, 200);
+    const objects = records.body.objects as Record<string, unknown>[];
+    assert.equal(objects.length, 1);
+    assert.equal(objects[0]!.call_uuid, call.callUuid);
+    assert.equal(objects[0]!.request_uuid, requestUuid);
+    assert.equal(objects[0]!.call_status, 'completed');
+    assert.equal(objects[0]!.to_number, PHONE_A.slice(1));
+    assert.deepEqual(records.body.meta, { limit: 20, offset: 0, total_count: 1, next: null, previous: null });
+  });
+
+  test("records of ended calls: Plivo's filters, newest first, paged by 20 at most", async () => {
+    const start = new Date(Date.now() - 1000);
+    const numbers = Array.from({ length: 5 }, (_, i) => `+3933300000${10 + i}`);
+    for (const n of numbers) await fire(fast, n);
+    await waitFor('five hangups', () => app.received.filter((r) => r.path === '/h').length === 5);
+    const since = { end_time__gte: plivoTime(start) };
+
+    const all = await get(fast, '', { ...since, call_direction: 'outbound' });
+    assert.equal((all.body.objects as unknown[]).length, 5);
+    const ends = (all.body.objects as { end_time: string }[]).map((o) => o.end_time);
+    assert.deepEqual(ends, [...ends].sort().reverse(), 'newest first');
+    assert.equal(((await get(fast, '', { ...since, call_direction: 'inbound' })).body.objects as unknown[]).length, 0);
+    assert.equal(((await get(fast, '', { ...since, to_number: '393330000012' })).body.objects as unknown[]).length, 1, 'an exact number');
+    assert.equal(((await get(fast, '', { ...since, to_number: '+39333000001' })).body.objects as unknown[]).length, 5, 'a prefix');
+    assert.equal(((await get(fast, '', { end_time__gte: plivoTime(new Date(Date.now() + 60_000)) })).body.objects as unknown[]).length, 0, 'ended before the bound');
+    assert.equal(((await get(fast, '', { ...since, bill_duration: '60' })).body.objects as unknown[]).length, 5, 'answered calls bill a minute');
+    assert.equal(((await get(fast, '', { ...since, bill_duration__gt: '60' })).body.objects as unknown[]).length, 0);
+
+    const page1 = await get(fast, '', { ...since, limit: '2' });
+    const meta1 = page1.body.meta as Record<string, unknown>;
+    assert.equal(meta1.total_count, 5);
+    assert.equal(meta1.previous, null);
+    assert.match(String(meta1.next), new RegExp(`^/v1/Account/${AUTH_ID}/Call/\\?.*limit=2&offset=2$`));
+    const page3 = await get(fast, '', { ...since, limit: '2', offset: '4' });
+    assert.equal((page3.body.objects as unknown[]).length, 1);
+    assert.equal((page3.body.meta as Record<string, unknown>).next, null);
+    const listed = [...(page1.body.objects as { call_uuid: string }[]), ...((await get(fast, '', { ...since, limit: '2', offset: '2' })).body.objects as { call_uuid: string }[]), ...(page3.body.objects as { call_uuid: string }[])];
+    assert.deepEqual(listed.map((o) => o.call_uuid), (all.body.objects as { call_uuid: string }[]).map((o) => o.call_uuid), 'the pages add up to the whole list');
+  });
+
+  test('bad listing parameters are refused with a 400 that names them', async () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ limit: '21' }, /limit must be an integer between 1 and 20/],
+      [{ offset: '-1' }, /offset/],
+      [{ end_time__gte: 'yesterday' }, /end_time__gte must look like YYYY-MM-DD/],
+      [{ end_time__gte: '2025-01-01 00:00', end_time__lte: '2025-03-01 00:00' }, /at most 30 days/],
+      [{ bill_duration__gt: 'long' }, /bill_duration__gt must be a whole number/],
+      [{ call_direction: 'sideways' }, /call_direction must be inbound or outbound/],
+      [{ status: 'ringing' }, /status must be live or queued/],
+    ];
+    for (const [query, message] of cases) {
+      const r = await get(fast, '', query);
+      assert.equal(r.status, 400, JSON.stringify(query));
+      assert.match(String(r.body.error), message, JSON.stringify(query));
+    }
+    assert.equal((await get(fast, '00000000-0000-4000-8000-000000000000/', { status: 'live' })).status, 404);
+    assert.equal((await get(fast, '00000000-0000-4000-8000-000000000000/', { status: 'sideways' })).status, 400);
+  });
+});

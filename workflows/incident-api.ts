@@ -4,7 +4,7 @@
  * the workflow so that clients import the definitions without the workflow's code.
  */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { IncidentPhase, MessageKind } from '../domain/types';
+import type { DeliveryChannel, IncidentPhase, MessageKind } from '../domain/types';
 
 /** How the delivery watchdog treats messages not delivered. */
 export interface DeliveryPolicy {
@@ -12,6 +12,11 @@ export interface DeliveryPolicy {
   deliveryTimeoutMs: number;
   /** Send attempts on one channel before falling back to the next. */
   maxAttempts: number;
+  /**
+   * The channels to fall back to, in order (the rules' `defaults.delivery.fallback`); absent: the
+   * worker's own order. Passed to the delivery sweep in its input.
+   */
+  fallback?: DeliveryChannel[];
   /** How often the watchdog looks while messages are in flight. */
   sweepEveryMs: number;
   /** Recipients per send request (the SMS channel takes up to 1,000). */

@@ -225,7 +225,8 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       if (r.retryAfterMs) await sleep(r.retryAfterMs);
       return { busy: true, waitMs: 0, allSent: false, idle: false };
     }
-    const sweep = await acts.sweepAll({ incidentId: input.incidentId, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts });
+    // The fallback order rides in the activity's input: the same command, so no patch is needed.
+    const sweep = await acts.sweepAll({ incidentId: input.incidentId, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts, ...(policy.fallback ? { fallback: policy.fallback } : {}) });
     state.retried += sweep.retried;
     state.fellBack += sweep.fellBack;
     if (sweep.retried > 0 || sweep.fellBack > 0) return { busy: true, waitMs: 0, allSent: false, idle: false };

@@ -238,7 +238,8 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
       if (r.retryAfterMs) await sleep(r.retryAfterMs);
       return { busy: true, waitMs: 0, idle: false };
     }
-    const sweep = await acts.sweepAll({ incidentId: id, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts });
+    // The fallback order rides in the activity's input: the same command, so no patch is needed.
+    const sweep = await acts.sweepAll({ incidentId: id, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts, ...(policy.fallback ? { fallback: policy.fallback } : {}) });
     state.retried += sweep.retried;
     state.fellBack += sweep.fellBack;
     if (sweep.retried > 0 || sweep.fellBack > 0) return { busy: true, waitMs: 0, idle: false };

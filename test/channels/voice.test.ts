@@ -208,6 +208,34 @@ describe('calls through the Plivo simulator', () => {
     assert.deepEqual(await callsTo(sim, PHONE_B), [], 'no call is fired after the first refusal');
   });
 
+  test('acceptedSince finds a call Plivo took, whether still queued, live or ended, and nothing placed before', async () => {
+    // 300 ms a step: queued, then ringing, then answered, then hung up.
+    const sim = await simulator();
+    const slow = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 300 });
+    sims.push(slow);
+    const voice = channel(slow);
+    const [earlier] = await voice.send([message(PHONE_A, 1)]);
+    await eventually('the earlier call to end', async () => ((await callsTo(slow, PHONE_A))[0]?.status === 'completed' ? true : undefined));
+    await new Promise((r) => setTimeout(r, 1100)); // Plivo's times are to the second
+    const since = new Date();
+    const [later] = await voice.send([message(PHONE_A, 2)]);
+    const id = (later as { providerMessageId: string }).providerMessageId;
+    assert.notEqual(id, (earlier as { providerMessageId: string }).providerMessageId);
+
+    const phones = new Set([PHONE_A, PHONE_B]);
+    assert.deepEqual(await voice.acceptedSince(since, phones), new Map([[PHONE_A, [id]]]), 'queued');
+    await eventually('the call to ring', async () => ((await callsTo(slow, PHONE_A))[1]?.status === 'ringing' ? true : undefined));
+    assert.deepEqual(await voice.acceptedSince(since, phones), new Map([[PHONE_A, [id]]]), 'live');
+    assert.deepEqual(await voice.acceptedSince(since, new Set([PHONE_A])), new Map([[PHONE_A, [id]]]), 'live, asked for one number');
+    await eventually('the call to end', async () => ((await callsTo(slow, PHONE_A))[1]?.status === 'completed' ? true : undefined), 10_000);
+    assert.deepEqual(await voice.acceptedSince(since, phones), new Map([[PHONE_A, [id]]]), 'ended');
+    assert.deepEqual(await voice.acceptedSince(since, new Set([PHONE_B])), new Map(), 'nothing for a number not called');
+    const before = new Date(since.getTime() - 60_000);
+    assert.deepEqual(new Set((await voice.acceptedSince(before, new Set([PHONE_A]))).get(PHONE_A)), new Set([id, (earlier as { providerMessageId: string }).providerMessageId]), 'both, from further back');
+
+    await assert.rejects(channel(sim, { authToken: 'wrong-token' }).acceptedSince(since, phones), (err: ChannelError) => err.retryable && err.status === 401);
+  });
+
   test('a failure part-way stops firing calls and names the ones already ringing', async () => {
     // Every third request gets a 429: with one call at a time, two are fired and the third is refused.
     const sim = await simulator({ rateLimit: { burstEvery: 3, burstLength: 1, retryAfterSeconds: 2 } });

@@ -215,3 +215,58 @@ describe('warnings', () => {
     assert.match(warnings[0]!.message, /"paying" is never reached: "everyone" \(line 3\) applies to everything and stops/);
   });
 });
+
+describe('defaults.delivery: receipt timeout, attempts, fallback', () => {
+  const RULES = 'rules:\n  - name: r\n    notify: sms\n';
+
+  test('an unknown channel in fallback, with a suggestion, at its place in the list', async () => {
+    const text = `${HEAD}defaults:\n  delivery:\n    fallback: [voice, emial, webhook]\n${RULES}`;
+    const { errors } = await problems(text);
+    assert.deepEqual(errors.map((e) => [where(e), e.message]), [
+      [at(text, 'emial'), '"emial" is not a channel a message can fall back to (sms, voice, email); did you mean "email"?'],
+      [at(text, 'webhook'), '"webhook" is not a channel a message can fall back to (sms, voice, email)'],
+    ]);
+  });
+
+  test('a timeout that is not a duration, attempts that are not a count, a misspelt setting', async () => {
+    const text = `${HEAD}defaults:\n  delivery:\n    receiptTimeout: ten minutes\n    attempts: 2.5\n    fallbak: [voice]\n${RULES}`;
+    const { errors } = await problems(text);
+    assert.deepEqual(errors.map((e) => [where(e), e.message]), [
+      [at(text, 'ten minutes'), '"ten minutes" is not a duration such as 90s, 30m, 2h, 1h30m or 1d'],
+      [at(text, '2.5'), '2.5 is not a number of sends per channel: write a whole number from 1 to 20, e.g. 3'],
+      [at(text, 'fallbak'), 'unknown setting "fallbak"; did you mean "fallback"? (here: receiptTimeout, attempts, fallback)'],
+    ]);
+    const zero = `${HEAD}defaults:\n  delivery: { attempts: 0 }\n${RULES}`;
+    assert.deepEqual((await problems(zero)).errors.map((e) => [where(e), e.message]), [[at(zero, '0 }'), '0 is not a number of sends per channel: write a whole number from 1 to 20, e.g. 3']]);
+  });
+
+  test('a timeout of 0 and a channel listed twice are errors; a short timeout is a warning', async () => {
+    const text = `${HEAD}defaults:\n  delivery:\n    receiptTimeout: 0\n    fallback: [voice, email, voice]\n${RULES}`;
+    const { errors } = await problems(text);
+    assert.deepEqual(errors.map(where), [at(text, '0\n'), at(text, 'voice', 2)]);
+    assert.match(errors[0]!.message, /receiptTimeout of 0 would send every message again at once/);
+    assert.match(errors[1]!.message, /voice is already in the fallback list \(position 1\)/);
+
+    const short = `${HEAD}defaults:\n  delivery: { receiptTimeout: 20s }\n${RULES}`;
+    const report = await problems(short);
+    assert.deepEqual(report.errors, []);
+    assert.deepEqual(report.warnings.map(where), [at(short, '20s')]);
+    assert.match(report.warnings[0]!.message, /receipts often take longer than 20 s/);
+  });
+
+  test('delivery belongs in defaults, not in a rule', async () => {
+    const text = `${HEAD}rules:\n  - name: r\n    notify: sms\n    delivery: { attempts: 2 }\n`;
+    const e = await onlyError(text);
+    assert.equal(where(e), at(text, 'delivery'));
+    assert.match(e.message, /unknown setting "delivery"/);
+  });
+
+  test('what the rules say reaches the rule set; what they do not say is null (the configured policy applies)', async () => {
+    const given = await loadRuleSet(writeRules({ 'avviso.yaml': `${HEAD}defaults:\n  delivery: { receiptTimeout: 10m, attempts: 3, fallback: [voice, email] }\n${RULES}`, 'templates.yaml': TEMPLATES_FILE }));
+    assert.deepEqual(given.settings.delivery, { receiptTimeoutSeconds: 600, attempts: 3, fallback: ['voice', 'email'] });
+    const partly = await loadRuleSet(writeRules({ 'avviso.yaml': `${HEAD}defaults:\n  delivery: { fallback: none }\n${RULES}`, 'templates.yaml': TEMPLATES_FILE }));
+    assert.deepEqual(partly.settings.delivery, { receiptTimeoutSeconds: null, attempts: null, fallback: [] }, 'none: no fallback at all');
+    const silent = await loadRuleSet(writeRules({ 'avviso.yaml': `${HEAD}${RULES}`, 'templates.yaml': TEMPLATES_FILE }));
+    assert.deepEqual(silent.settings.delivery, { receiptTimeoutSeconds: null, attempts: null, fallback: null });
+  });
+});
