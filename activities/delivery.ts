@@ -18,7 +18,7 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import type { Store } from '../store/db';
 import type { SharedRateLimiter } from '../store/rate-limits';
 import {
-  countDue, countInState, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reservePlanned, sweepUndelivered, transition, unfinishedReservations,
+  countDue, countInState, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, unfinishedReservations,
   type AcceptedOutcome, type PlanInput, type SweepPolicy,
 } from '../store/deliveries';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, type Receipt } from '../store/receipts';
@@ -157,14 +157,19 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /**
-   * One batch of one kind on one channel; one request per distinct text. `knownOpen`: the caller
-   * has just seen planned or sending records there, so the count that would say so is skipped
-   * (every count is a scan of the incident's records on FerretDB).
+   * One batch of one kind on one channel; one request per distinct text. Every count and every
+   * filtered find is a scan of the incident's records on FerretDB, so `how` lets a caller that
+   * sends batch after batch skip what it already knows: `knownOpen`, it has just seen planned or
+   * sending records there; `reconcile: false`, an earlier batch of the same call has settled what
+   * earlier attempts left reserved (this call leaves none behind: it returns or throws first);
+   * `exactRemaining: false`, "more are due" is enough (then `remaining` is 1 for "some");
+   * `loaded`, the incident and its rules as the call read them (an incident's texts do not change
+   * while one call sends).
    */
-  async function sendBatch(input: SendBatchInput, knownOpen: boolean): Promise<SendBatchResult> {
+  async function sendBatch(input: SendBatchInput, how: { knownOpen: boolean; reconcile?: boolean; exactRemaining?: boolean; loaded?: Map<string, Promise<{ incident: Incident; rules: Awaited<ReturnType<RulesResolver>> }>> }): Promise<SendBatchResult> {
       const channelName = input.channel ?? 'sms';
       const scope = { incidentId: input.incidentId, kind: input.kind, channel: channelName };
-      if (!knownOpen && (await countInState(store, scope, ['planned', 'sending'])) === 0) return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
+      if (!how.knownOpen && (await countInState(store, scope, ['planned', 'sending'])) === 0) return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
       const channel = deps.channels[channelName];
       if (!channel) {
         // Not a reason to hold up the other channels: these give up here, with the reason recorded.
@@ -172,21 +177,42 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         logger.warn({ incidentId: input.incidentId, channel: channelName, records: gone }, 'messages for a channel this worker does not have were given up');
         return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
       }
-      const reconciled = await reconcile(scope);
-      const incident = await loadIncident(input.incidentId);
-      const rules = await deps.rules(incident.rulesVersion);
+      // Where a batch's time goes, for the debug log (the fan-out benchmark reads it).
+      const phases: Record<string, number> = {};
+      let mark = Date.now();
+      const lap = (name: string) => {
+        const t = Date.now();
+        phases[name] = (phases[name] ?? 0) + t - mark;
+        mark = t;
+      };
+      const reconciled = how.reconcile === false ? 0 : await reconcile(scope);
+      lap('reconcile');
+      const load = async () => {
+        const incident = await loadIncident(input.incidentId);
+        return { incident, rules: await deps.rules(incident.rulesVersion) };
+      };
+      let loading = how.loaded?.get(input.incidentId);
+      if (!loading) {
+        loading = load();
+        how.loaded?.set(input.incidentId, loading);
+        loading.catch(() => how.loaded?.delete(input.incidentId));
+      }
+      const { incident, rules } = await loading;
       const facts = incidentFacts(incident);
       const size = Math.min(input.batchSize ?? channel.maxBatch, channel.maxBatch);
 
       // The account's limits are taken for what will be sent, before reserving it (counting is a
       // scan: only when there are limits to respect).
-      if (channelName === 'sms' && deps.smsLimits) {
+      if (channelName === 'sms' && deps.smsLimits && !(deps.smsLimits.requests.unlimited && deps.smsLimits.messages.unlimited)) {
         const waiting = Math.min(size, await countDue(store, scope, new Date()));
         if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
         await takeSmsCapacity(waiting);
       }
 
-      const records = await reservePlanned(store, scope, size, new Date(), heartbeat);
+      lap('load');
+      const batchStarted = new Date();
+      const { records, more } = await reserveNextBatch(store, scope, size, batchStarted, heartbeat);
+      lap('reserve');
       if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
       const byText = new Map<string, Delivery[]>();
       const now = new Date();
@@ -194,8 +220,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         const vars = messageVariables(facts, { area: d.area }, incident.endedAt ?? now, endVariables(incident));
         const kind = d.templateKind ?? (input.kind === 'escalation' ? incident.kind : input.kind);
         const text = rules.render(d.templateSet ? { set: d.templateSet, kind } : kind, d.language, vars).text;
-        byText.set(text, [...(byText.get(text) ?? []), d]);
+        const same = byText.get(text);
+        if (same) same.push(d);
+        else byText.set(text, [d]);
       }
+      lap('render');
       const accepted: AcceptedOutcome[] = [];
       const invalid: { id: string; error: string }[] = [];
       let failure: ChannelError | undefined;
@@ -210,7 +239,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         if (channelName === 'voice') await store.deliveries.updateMany({ _id: { $in: group.map((d) => d._id) } }, { $set: { text } });
         const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind, areas: incident.areas, openedAt: incident.openedAt.toISOString(), resolves: CLOSING_KINDS.includes(input.kind) } }));
         try {
-          for (const o of await channel.send(messages)) {
+          const answers = await channel.send(messages);
+          lap('provider');
+          for (const o of answers) {
             if (o.outcome === 'accepted') accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
             else invalid.push({ id: o.deliveryId, error: o.error });
           }
@@ -238,20 +269,26 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       }
       // SMS and calls report back; the other channels never will: handing over is all we can know.
       const withReceipts = channelName === 'sms' || channelName === 'voice';
+      lap('provider');
       await recordSendResults(store, accepted, invalid, new Date(), withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)', withReceipts ? 'accepted' : 'delivered', heartbeat);
-      await applyReceiptsFor(store, accepted.map((a) => a.providerMessageId));
+      lap('record');
+      await applyReceiptsFor(store, accepted.map((a) => a.providerMessageId), new Date(), true);
+      lap('earlyReceipts');
       if (failure) {
         logger.warn({ incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status }, `send failed, will retry: ${failure.message}`);
         throw retryLater(failure.message, 'ChannelUnavailable', failure.retryAfterMs);
       }
       // A batch that was not full took every record that was due: nothing is left to count.
-      return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining: records.length < size ? 0 : await countDue(store, scope, new Date()) };
+      const remaining = records.length < size || !more ? 0 : how.exactRemaining === false ? 1 : await countDue(store, scope, new Date());
+      lap('count');
+      logger.debug({ incidentId: input.incidentId, kind: input.kind, channel: channelName, records: records.length, accepted: accepted.length, ms: phases }, 'batch sent');
+      return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining };
   }
 
   const api = {
     /** Sends the next batch of planned messages of one kind on one channel; one request per distinct text. */
     async sendNextBatch(input: SendBatchInput): Promise<SendBatchResult> {
-      return sendBatch(input, false);
+      return sendBatch(input, { knownOpen: false });
     },
 
     /**
@@ -290,11 +327,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // At least one batch per call, however small the budget: a budget spent on looking at empty
       // channels would otherwise hand back without sending anything, again and again.
       let batches = 0;
+      const loaded = new Map<string, Promise<{ incident: Incident; rules: Awaited<ReturnType<RulesResolver>> }>>();
       const open = new Set((await scopesWithRecords(store, input.incidentId, input.kinds, ['planned', 'sending'])).map((p) => `${p.kind}/${p.channel}`));
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
           if (!open.has(`${kind}/${channel}`)) continue;
-          for (;;) {
+          for (let first = true; ; first = false) {
             if (batches > 0 && Date.now() - started > (input.budgetMs ?? 60_000)) {
               // That something is left is all the caller needs: one count, not one per channel
               // and kind (each is a scan of the records on FerretDB).
@@ -303,7 +341,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             }
             let r: SendBatchResult;
             try {
-              r = await sendBatch({ incidentId: input.incidentId, kind, channel, batchSize: input.batchSize }, true);
+              r = await sendBatch({ incidentId: input.incidentId, kind, channel, batchSize: input.batchSize }, { knownOpen: true, reconcile: first, exactRemaining: false, loaded });
             } catch (err) {
               // With progress made, hand back instead of failing the whole call: Temporal's backoff
               // grows with every failed attempt of one activity, and one failed batch in twenty

@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     const { worker, connection } = await createWorker({
       temporal: { address: `127.0.0.1:${tPort}`, namespace: 'default', taskQueue: 'bench' },
       workflowBundle: await bundleWorkflows(),
-      deps: buildDeliveryDeps({ store, plivo, publicUrl: apiUrl, logger: createLogger('bench', 'warn'), rules: rulesResolver(store, rules), otherChannels: Object.fromEntries(createChannels({}, { statusFeed: statusFeedCollections(store) })) }),
+      deps: buildDeliveryDeps({ store, plivo, publicUrl: apiUrl, logger: createLogger('bench', process.env.BENCH_LOG_LEVEL ?? 'warn'), rules: rulesResolver(store, rules), otherChannels: Object.fromEntries(createChannels({}, { statusFeed: statusFeedCollections(store) })) }),
     });
     const running = worker.run();
 

@@ -36,6 +36,8 @@ export interface Store {
   incidents: Collection<Incident>;
   deliveries: Collection<Delivery>;
   receipts: Collection<Receipt>;
+  /** Receipts that named a message no record carried yet (its id is written moments after Plivo answers): the applier tries them again. */
+  pendingReceipts: Collection<Receipt>;
   /** Small bookkeeping documents: how far a background job got. */
   cursors: Collection<{ _id: string; position?: string }>;
   rateLimits: Collection<RateLimitDoc>;
@@ -62,7 +64,7 @@ export interface Store {
 
 const COLLECTIONS = {
   sites: 'sites', subscribers: 'subscribers', contacts: 'contacts', incidents: 'incidents', deliveries: 'deliveries',
-  receipts: 'receipts', cursors: 'cursors', rateLimits: 'rate_limits', sendClaims: 'send_claims', ruleVersions: 'rule_versions',
+  receipts: 'receipts', pendingReceipts: 'pending_receipts', cursors: 'cursors', rateLimits: 'rate_limits', sendClaims: 'send_claims', ruleVersions: 'rule_versions',
   inbound: 'inbound_messages', alertEvents: 'alert_events', alertIncidents: 'alert_incidents', rejectedPayloads: 'rejected_payloads',
   apiKeys: 'api_keys', apiKeyUses: 'api_key_uses', auditLog: 'audit_log', ledger: 'ledger', billingRuns: 'billing_runs',
 } as const;

@@ -182,14 +182,20 @@ export function isFerretDb(store: Store): Promise<boolean> {
  * document, then writes the whole changed document back in a separate statement. What keeps two
  * senders apart is the send claim (a unique insert), not this condition.
  */
-async function updateEachInState(store: Store, items: { id: string; update: UpdateFilter<Delivery> }[], from: DeliveryState[], progress?: Progress): Promise<void> {
-  if (items.length === 0) return;
+async function updateEachInState(store: Store, items: { id: string; update: UpdateFilter<Delivery> }[], from: DeliveryState[], progress?: Progress, opts: { checkOnFerretDb?: boolean } = {}): Promise<Map<string, Delivery> | null> {
+  if (items.length === 0) return new Map();
   const ferret = await isFerretDb(store);
+  const check = ferret && opts.checkOnFerretDb !== false;
+  // On FerretDB the documents read for the check are handed back (as they were before this
+  // write): a caller that needs them after the write applies its update itself instead of
+  // reading them again.
+  const seen = check ? new Map<string, Delivery>() : null;
   for (let i = 0; i < items.length; i += 50) {
     let chunk = items.slice(i, i + 50);
-    if (ferret) {
-      const found = await Promise.all(chunk.map((c) => store.deliveries.findOne({ _id: c.id }, { projection: { state: 1 } })));
+    if (check) {
+      const found = await Promise.all(chunk.map((c) => store.deliveries.findOne({ _id: c.id })));
       chunk = chunk.filter((_, k) => found[k] && from.includes(found[k].state));
+      for (const d of found) if (d && from.includes(d.state)) seen!.set(d._id, d);
     }
     if (chunk.length) {
       await store.deliveries.bulkWrite(
@@ -199,6 +205,7 @@ async function updateEachInState(store: Store, items: { id: string; update: Upda
     }
     progress?.();
   }
+  return seen;
 }
 
 /**
@@ -219,24 +226,34 @@ export type Progress = () => void;
  */
 
 export async function reservePlanned(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<Delivery[]> {
-  const candidates = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit).toArray();
+  return (await reserveNextBatch(store, scope, limit, now, progress)).records;
+}
+
+/**
+ * reservePlanned, also saying whether more due records were waiting beyond `limit`: the same
+ * query, one record longer, answers what a count would (a count is another scan on FerretDB).
+ */
+export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean }> {
+  const found = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit + 1).toArray();
+  const more = found.length > limit;
+  return { records: await reserveCandidates(store, found.slice(0, limit), now, progress), more };
+}
+
+async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], now: Date, progress?: Progress): Promise<Delivery[]> {
   if (candidates.length === 0) return [];
   const claimed = await insertIgnoringDuplicates(store.sendClaims, candidates.map((d) => ({ _id: `${d._id}#${d.attempts + 1}`, at: now })));
   const ids = claimed.map((c) => c._id.slice(0, c._id.lastIndexOf('#')));
   if (claimed.length < candidates.length) await skipAbandonedClaims(store, candidates, new Set(ids), now);
   if (ids.length === 0) return [];
   const reserve = transitionUpdate('sending', now, undefined, { reservedAt: now }, { attempts: 1 });
-  await updateEachInState(store, ids.map((id) => ({ id, update: reserve })), ['planned'], progress);
-  if (!(await isFerretDb(store))) return store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray();
-  // FerretDB answers `{_id: {$in}}` with a scan of every record, `{_id}` from its index: 50 point
-  // reads at a time cost less than one scan once an incident has a few thousand records.
-  const found: Delivery[] = [];
-  for (let i = 0; i < ids.length; i += 50) {
-    const docs = await Promise.all(ids.slice(i, i + 50).map((id) => store.deliveries.findOne({ _id: id })));
-    for (const d of docs) if (d && d.state === 'sending') found.push(d);
-    progress?.();
-  }
-  return found.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+  const before = await updateEachInState(store, ids.map((id) => ({ id, update: reserve })), ['planned'], progress);
+  if (!before) return store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray();
+  // FerretDB: the records as they were just before this write (read by `{_id}` for the state
+  // check), with the reservation applied here: reading them back would be another point read each
+  // (\`{_id: {$in}}\` is a scan of every record there).
+  return [...before.values()]
+    .map((d): Delivery => ({ ...d, state: 'sending', reservedAt: now, updatedAt: now, attempts: d.attempts + 1, history: [...d.history, step('sending', now)] }))
+    .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
 }
 
 /**
@@ -276,6 +293,12 @@ export async function recordSendResults(store: Store, accepted: AcceptedOutcome[
     accepted.map((o) => ({ id: o.id, update: { $set: { state: acceptedState, providerMessageId: o.providerMessageId, updatedAt: now }, $unset: { error: '' }, $push: { history: step(acceptedState, now, note) } } })),
     ['sending'],
     progress,
+    // On FerretDB, written without reading each record first: these are the records this sender
+    // reserved moments ago, and what the provider accepted is true whatever else touched them in
+    // between (another attempt's reconciliation can only have found the same message). The worst
+    // case, a receipt applied in between, is a record set back to accepted, which the watchdog
+    // settles by asking the provider; the check would cost a point read per message.
+    { checkOnFerretDb: false },
   );
   for (const [error, ids] of groupBy(invalid, (i) => i.error)) {
     await transition(store, { _id: { $in: ids.map((i) => i.id) }, state: 'sending' }, 'failed', now, error, { error, invalidRecipient: true });

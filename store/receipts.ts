@@ -1,12 +1,12 @@
 /**
  * Delivery receipts from the provider. The API stores each receipt as it arrives (one insert,
  * batched with its neighbours) before answering, and an applier moves the delivery records forward
- * in grouped updates: a receipt storm costs a few large writes, not one update per callback.
+ * in rounds: one read of the records a round's receipts name, then one write per record that moves.
  */
 import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
-import { bulkWriteInChunks } from './deliveries';
+import { bulkWriteInChunks, isFerretDb } from './deliveries';
 
 export interface Receipt {
   _id?: ObjectId;
@@ -46,24 +46,50 @@ export async function insertReceipts(store: Store, receipts: Receipt[]): Promise
 const CURSOR_ID = 'receipts-applied';
 /** Receipts younger than this are left for the next round: inserts from several API processes may land slightly out of id order. */
 const SETTLE_MS = 1000;
+/** How long a receipt for a message no record carries yet is tried again. */
+const PENDING_MAX_AGE_MS = 10 * 60_000;
 
 /**
  * Applies the receipts stored since the last call, in id order, and remembers how far it got.
- * Safe to run in several processes at once: every update is conditional on the record's state.
+ * Safe to run in several processes at once: a receipt only moves a record forward.
+ *
+ * A receipt can arrive before the record of its message carries the message's id (Plivo answers
+ * the request, its first callbacks come, and only then is the batch's answer written): such a
+ * receipt is kept in `pending_receipts` and tried again on every round for PENDING_MAX_AGE_MS.
+ * (Finding the early ones from the sender's side instead meant a scan of every receipt per batch.)
+ * One older than that belongs to no message of ours, or to one whose answer was lost and found
+ * later by reconciliation, which applies its receipts itself (applyReceiptsFor); the watchdog asks
+ * Plivo about any message whose receipt is overdue.
  */
 export async function applyStoredReceipts(store: Store, now = new Date(), limit = 5000): Promise<number> {
   const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
   const after = cursor?.position ? new ObjectId(cursor.position) : new ObjectId('000000000000000000000000');
   const settled = ObjectId.createFromTime(Math.floor((now.getTime() - SETTLE_MS) / 1000));
   const batch = await store.receipts.find({ _id: { $gt: after, $lt: settled } }).sort({ _id: 1 }).limit(limit).toArray();
-  if (batch.length === 0) return 0;
-  await applyReceipts(store, batch, now);
-  await store.cursors.updateOne({ _id: CURSOR_ID }, { $set: { position: batch[batch.length - 1]!._id!.toHexString() } }, { upsert: true });
+  const pending = await store.pendingReceipts.find({}).limit(limit).toArray();
+  if (batch.length === 0 && pending.length === 0) return 0;
+  const unmatched = await applyReceipts(store, [...pending, ...batch], now);
+  const messageOf = (r: Receipt) => r.parentMessageUuid || r.messageUuid;
+  const keep = (r: Receipt) => unmatched.has(messageOf(r)) && now.getTime() - r.receivedAt.getTime() < PENDING_MAX_AGE_MS;
+  const settledPending = pending.filter((r) => !keep(r)).map((r) => r._id!);
+  if (settledPending.length) await store.pendingReceipts.deleteMany({ _id: { $in: settledPending } });
+  const newlyPending = batch.filter(keep);
+  if (newlyPending.length) await store.pendingReceipts.insertMany(newlyPending, { ordered: false }).catch((err: { code?: number; writeErrors?: unknown }) => {
+    // Another applier got there first: the copy it kept is the same receipt.
+    if (err.code !== 11000 && !err.writeErrors) throw err;
+  });
+  if (batch.length) await store.cursors.updateOne({ _id: CURSOR_ID }, { $set: { position: batch[batch.length - 1]!._id!.toHexString() } }, { upsert: true });
   return batch.length;
 }
 
-/** Groups receipts by what they write, so that one update carries many records. */
-export async function applyReceipts(store: Store, receipts: Receipt[], now: Date): Promise<void> {
+/**
+ * Applies receipts, grouped by message (the latest word on each wins), and returns the messages
+ * no record carries. One read finds the records of all these messages (on FerretDB any filter
+ * but `{_id}` is a scan, so one scan instead of one per kind of update); each record is then
+ * written by `_id` (on MongoDB with its state in the filter, so that the move stays forward-only
+ * even against a concurrent writer).
+ */
+export async function applyReceipts(store: Store, receipts: Receipt[], now: Date): Promise<Set<string>> {
   // Within one batch the latest word on a message wins: order by Plivo's Sequence, then arrival.
   const latest = new Map<string, Receipt>();
   for (const r of [...receipts].sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0))) {
@@ -74,51 +100,73 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
     // Keep the most advanced state; a final state is never replaced by an earlier one.
     if (!prev || MAY_REPLACE[state].includes(PROVIDER_STATES[prev.status]!) || state === PROVIDER_STATES[prev.status]) latest.set(id, r);
   }
-  const groups = new Map<string, { state: DeliveryState; units?: number; amount?: string; error?: string; ids: string[] }>();
-  for (const [id, r] of latest) {
+  const unmatched = new Set(latest.keys());
+  if (latest.size === 0) return unmatched;
+  const records = await store.deliveries.find({ providerMessageId: { $in: [...latest.keys()] } }, { projection: { _id: 1, state: 1, providerMessageId: 1 } }).toArray();
+  const ferret = await isFerretDb(store);
+  const ops: AnyBulkWriteOperation<Delivery>[] = [];
+  for (const d of records) {
+    const r = latest.get(d.providerMessageId!);
+    if (!r) continue;
+    unmatched.delete(d.providerMessageId!);
     const state = PROVIDER_STATES[r.status]!;
-    const key = JSON.stringify([state, r.units, r.totalAmount, r.errorCode]);
-    const g = groups.get(key) ?? { state, units: r.units, amount: r.totalAmount, error: r.errorCode || undefined, ids: [] };
-    g.ids.push(id);
-    groups.set(key, g);
-  }
-  const ops: AnyBulkWriteOperation<Delivery>[] = [...groups.values()].map((g) => ({
-    updateMany: {
-      filter: { providerMessageId: { $in: g.ids }, state: { $in: MAY_REPLACE[g.state] } },
-      update: {
-        $set: {
-          state: g.state,
-          updatedAt: now,
-          ...(g.units !== undefined ? { units: g.units } : {}),
-          ...(g.amount !== undefined ? { cost: g.amount, currency: 'USD' } : {}),
-          ...(g.error ? { error: `provider error ${g.error}` } : {}),
+    if (!MAY_REPLACE[state].includes(d.state)) continue; // repeated, late or out of order: changes nothing
+    const error = r.errorCode || undefined;
+    ops.push({
+      updateOne: {
+        filter: ferret ? { _id: d._id } : { _id: d._id, state: { $in: MAY_REPLACE[state] } },
+        update: {
+          $set: {
+            state,
+            updatedAt: now,
+            ...(r.units !== undefined ? { units: r.units } : {}),
+            ...(r.totalAmount !== undefined ? { cost: r.totalAmount, currency: 'USD' } : {}),
+            ...(error ? { error: `provider error ${error}` } : {}),
+          },
+          $push: { history: { at: now, state, note: error ? `receipt: ${state}, error ${error}` : `receipt: ${state}` } },
         },
-        $push: { history: { at: now, state: g.state, note: g.error ? `receipt: ${g.state}, error ${g.error}` : `receipt: ${g.state}` } },
       },
-    },
-  }));
+    });
+  }
   await bulkWriteInChunks(store.deliveries, ops);
+  return unmatched;
 }
 
-/** Applies stored receipts every `everyMs` until stopped; errors are logged and retried next round. */
+/**
+ * Applies stored receipts every `everyMs` until stopped; errors are logged and retried next round.
+ *
+ * Each round reads the receipts since the last one and scans the delivery records they name (on
+ * FerretDB every filtered read is a scan): the pause after a round is at least as long as the
+ * round took, so that under a storm the applier takes at most half of the database's time and
+ * the senders keep the rest. (A timer firing every `everyMs` regardless queued rounds back to back
+ * once one took longer than that.)
+ */
 export function startReceiptApplier(store: Store, onError: (err: unknown) => void, everyMs = 500): { stop(): Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
   let stopped = false;
-  const timer = setInterval(() => {
-    running = running.then(async () => {
-      if (stopped) return;
+  let wake: (() => void) | undefined;
+  const pause = (ms: number) => new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    wake = () => {
+      clearTimeout(t);
+      resolve();
+    };
+  });
+  const loop = (async () => {
+    while (!stopped) {
+      const started = Date.now();
       try {
         while ((await applyStoredReceipts(store)) === 5000 && !stopped);
       } catch (err) {
         onError(err);
       }
-    });
-  }, everyMs);
+      if (!stopped) await pause(Math.max(everyMs, Date.now() - started));
+    }
+  })();
   return {
     async stop() {
       stopped = true;
-      clearInterval(timer);
-      await running;
+      wake?.();
+      await loop;
     },
   };
 }
@@ -126,10 +174,24 @@ export function startReceiptApplier(store: Store, onError: (err: unknown) => voi
 /**
  * Applies the receipts already stored for these messages. Called right after their ids are
  * recorded: a receipt can arrive before the id is written (Plivo is fast, or the answer was lost
- * and the id was found later by reconciliation), and the applier would have found no record for it.
+ * and the id was found later by reconciliation).
+ *
+ * `pendingOnly`: look only among the receipts the applier could not match (pending_receipts, a
+ * small collection), the cheap check a sender makes after every batch; what arrived too recently
+ * to be there is matched by the applier's next round. Otherwise every stored receipt is searched
+ * (reconciliation after a lost answer, whose receipts may be older than the pending ones kept).
  */
-export async function applyReceiptsFor(store: Store, messageUuids: string[], now = new Date()): Promise<void> {
+export async function applyReceiptsFor(store: Store, messageUuids: string[], now = new Date(), pendingOnly = false): Promise<void> {
   if (messageUuids.length === 0) return;
-  const early = await store.receipts.find({ $or: [{ messageUuid: { $in: messageUuids } }, { parentMessageUuid: { $in: messageUuids } }] }).toArray();
-  if (early.length) await applyReceipts(store, early, now);
+  let early: Receipt[];
+  if (pendingOnly) {
+    const wanted = new Set(messageUuids);
+    early = (await store.pendingReceipts.find({}).toArray()).filter((r) => wanted.has(r.parentMessageUuid || r.messageUuid));
+  } else {
+    early = await store.receipts.find({ $or: [{ messageUuid: { $in: messageUuids } }, { parentMessageUuid: { $in: messageUuids } }] }).toArray();
+  }
+  if (early.length === 0) return;
+  await applyReceipts(store, early, now);
+  // Applied (or found obsolete): the applier need not try them again.
+  if (pendingOnly) await store.pendingReceipts.deleteMany({ _id: { $in: early.map((r) => r._id!) } });
 }

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
-import { applyReceipts, applyStoredReceipts, insertReceipts, type Receipt } from '../../store/receipts';
+import { applyReceipts, applyReceiptsFor, applyStoredReceipts, insertReceipts, type Receipt } from '../../store/receipts';
 import { plannedRecord } from '../../store/deliveries';
 
 let env: IsolatedEnv;
@@ -53,4 +53,42 @@ test('stored receipts are applied once they settle, and the applier remembers ho
   assert.equal(await applyStoredReceipts(env.store, later), 2);
   assert.equal((await env.store.deliveries.findOne({ _id: id }))!.state, 'delivered');
   assert.equal(await applyStoredReceipts(env.store, later), 0, 'nothing is applied twice');
+});
+
+test('a receipt that comes before its record carries the message id is kept and applied once the id is written', async () => {
+  const d = plannedRecord({ incidentId: 'inc_r', kind: 'outage', subscriberId: 'C-6', channel: 'sms', to: '+393470000006', language: 'it' }, at);
+  await env.store.deliveries.insertOne({ ...d, state: 'sending', attempts: 1 });
+  const d7 = plannedRecord({ incidentId: 'inc_r', kind: 'outage', subscriberId: 'C-7', channel: 'sms', to: '+393470000007', language: 'it' }, at);
+  await env.store.deliveries.insertOne({ ...d7, state: 'sending', attempts: 1 });
+  const now = new Date();
+  // Plivo's callbacks for both messages, before the batch's answer is written.
+  await insertReceipts(env.store, [receipt(6, 'sent', 1, { receivedAt: now }), receipt(6, 'delivered', 2, { receivedAt: now, units: 1 }), receipt(7, 'delivered', 2, { receivedAt: now })]);
+  const later = new Date(now.getTime() + 5000);
+  assert.equal(await applyStoredReceipts(env.store, later), 3);
+  assert.equal((await env.store.deliveries.findOne({ _id: d._id }))!.state, 'sending', 'no record carried the id yet');
+  assert.equal(await env.store.pendingReceipts.countDocuments({}), 3, 'kept for another try');
+
+  // The sender writes the answer, then looks among the pending receipts for its messages.
+  await env.store.deliveries.updateOne({ _id: d._id }, { $set: { state: 'accepted', providerMessageId: 'uuid-6' } });
+  await applyReceiptsFor(env.store, ['uuid-6'], later, true);
+  const six = (await env.store.deliveries.findOne({ _id: d._id }))!;
+  assert.equal(six.state, 'delivered');
+  assert.equal(six.units, 1);
+  assert.equal(await env.store.pendingReceipts.countDocuments({}), 1, 'applied receipts are not tried again');
+
+  // A sender that died before looking: the applier's next round applies the pending receipt itself.
+  await env.store.deliveries.updateOne({ _id: d7._id }, { $set: { state: 'accepted', providerMessageId: 'uuid-7' } });
+  assert.equal(await applyStoredReceipts(env.store, later), 0, 'no new receipts');
+  assert.equal((await env.store.deliveries.findOne({ _id: d7._id }))!.state, 'delivered');
+  assert.equal(await env.store.pendingReceipts.countDocuments({}), 0);
+});
+
+test('a receipt for a message that never gets a record is dropped from the pending ones after ten minutes', async () => {
+  const now = new Date();
+  await insertReceipts(env.store, [receipt(99, 'delivered', 1, { receivedAt: now })]);
+  await applyStoredReceipts(env.store, new Date(now.getTime() + 5000));
+  assert.equal(await env.store.pendingReceipts.countDocuments({ messageUuid: 'uuid-99' }), 1);
+  await applyStoredReceipts(env.store, new Date(now.getTime() + 11 * 60_000));
+  assert.equal(await env.store.pendingReceipts.countDocuments({ messageUuid: 'uuid-99' }), 0);
+  assert.equal(await env.store.receipts.countDocuments({ messageUuid: 'uuid-99' }), 1, 'the stored receipt itself stays');
 });

@@ -34,6 +34,7 @@ func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	dir := flag.String("sqlite-dir", "", "directory for the SQLite files (one per database); created if missing")
 	level := flag.String("log-level", "warn", "debug, info, warn or error")
+	synchronous := flag.String("sqlite-synchronous", "normal", "SQLite's synchronous pragma for every database file: full (fsync at every commit), normal (WAL: fsync at checkpoints; survives a killed server, not a power cut) or off")
 	idIndex := flag.Bool("avviso-id-index", true, "keep an index matching FerretDB's lookups by _id on every collection table (see keepIDIndexes)")
 	flag.Parse()
 
@@ -57,6 +58,15 @@ func main() {
 	url := "file:" + *dir
 	if url[len(url)-1] != '/' {
 		url += "/"
+	}
+	switch *synchronous {
+	case "full", "normal", "off":
+		// FerretDB passes the URI's query to every database file it opens; it sets busy_timeout,
+		// journal_mode(wal) and auto_vacuum itself and leaves synchronous at SQLite's default (full).
+		url += "?_pragma=synchronous(" + *synchronous + ")"
+	default:
+		fmt.Fprintf(os.Stderr, "avviso-ferretdb: bad --sqlite-synchronous %q: want full, normal or off\n", *synchronous)
+		os.Exit(2)
 	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
