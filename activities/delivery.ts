@@ -272,8 +272,6 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       lap('provider');
       await recordSendResults(store, accepted, invalid, new Date(), withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)', withReceipts ? 'accepted' : 'delivered', heartbeat);
       lap('record');
-      await applyReceiptsFor(store, accepted.map((a) => a.providerMessageId), new Date(), true);
-      lap('earlyReceipts');
       if (failure) {
         logger.warn({ incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status }, `send failed, will retry: ${failure.message}`);
         throw retryLater(failure.message, 'ChannelUnavailable', failure.retryAfterMs);

@@ -31,11 +31,14 @@ export const PROVIDER_STATES: Record<string, DeliveryState> = { queued: 'accepte
 const MAY_REPLACE: Record<DeliveryState, DeliveryState[]> = {
   planned: [],
   sending: [],
-  accepted: ['sending'],
-  sent: ['sending', 'accepted'],
-  delivered: ['sending', 'accepted', 'sent', 'undelivered'],
-  undelivered: ['sending', 'accepted', 'sent'],
-  failed: ['sending', 'accepted', 'sent'],
+  // Not from `sending`: a record gets its message id together with `accepted`, so a record that is
+  // `sending` and carries an id carries an earlier attempt's, and a late receipt for that one must
+  // not settle the attempt under way.
+  accepted: [],
+  sent: ['accepted'],
+  delivered: ['accepted', 'sent', 'undelivered'],
+  undelivered: ['accepted', 'sent'],
+  failed: ['accepted', 'sent'],
   expired: [],
 };
 
@@ -57,6 +60,8 @@ const PENDING_MAX_AGE_MS = 10 * 60_000;
  * the request, its first callbacks come, and only then is the batch's answer written): such a
  * receipt is kept in `pending_receipts` and tried again on every round for PENDING_MAX_AGE_MS.
  * (Finding the early ones from the sender's side instead meant a scan of every receipt per batch.)
+ * Several API processes may each run an applier: a pending receipt two of them apply at once
+ * moves its record to the same state twice (one history step too many), nothing worse.
  * One older than that belongs to no message of ours, or to one whose answer was lost and found
  * later by reconciliation, which applies its receipts itself (applyReceiptsFor); the watchdog asks
  * Plivo about any message whose receipt is overdue.
@@ -172,26 +177,14 @@ export function startReceiptApplier(store: Store, onError: (err: unknown) => voi
 }
 
 /**
- * Applies the receipts already stored for these messages. Called right after their ids are
- * recorded: a receipt can arrive before the id is written (Plivo is fast, or the answer was lost
- * and the id was found later by reconciliation).
- *
- * `pendingOnly`: look only among the receipts the applier could not match (pending_receipts, a
- * small collection), the cheap check a sender makes after every batch; what arrived too recently
- * to be there is matched by the applier's next round. Otherwise every stored receipt is searched
- * (reconciliation after a lost answer, whose receipts may be older than the pending ones kept).
+ * Applies the receipts already stored for these messages, wherever they are: reconciliation calls
+ * it once it has found, at the provider, messages whose answer was lost; their receipts came while
+ * no record carried their ids. (After an ordinary batch the sender does not look: the receipts that
+ * came before its answer was written wait in pending_receipts for the applier's next round, and
+ * one applier means no receipt is applied twice at once.)
  */
-export async function applyReceiptsFor(store: Store, messageUuids: string[], now = new Date(), pendingOnly = false): Promise<void> {
+export async function applyReceiptsFor(store: Store, messageUuids: string[], now = new Date()): Promise<void> {
   if (messageUuids.length === 0) return;
-  let early: Receipt[];
-  if (pendingOnly) {
-    const wanted = new Set(messageUuids);
-    early = (await store.pendingReceipts.find({}).toArray()).filter((r) => wanted.has(r.parentMessageUuid || r.messageUuid));
-  } else {
-    early = await store.receipts.find({ $or: [{ messageUuid: { $in: messageUuids } }, { parentMessageUuid: { $in: messageUuids } }] }).toArray();
-  }
-  if (early.length === 0) return;
-  await applyReceipts(store, early, now);
-  // Applied (or found obsolete): the applier need not try them again.
-  if (pendingOnly) await store.pendingReceipts.deleteMany({ _id: { $in: early.map((r) => r._id!) } });
+  const early = await store.receipts.find({ $or: [{ messageUuid: { $in: messageUuids } }, { parentMessageUuid: { $in: messageUuids } }] }).toArray();
+  if (early.length) await applyReceipts(store, early, now);
 }

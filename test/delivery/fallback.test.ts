@@ -113,7 +113,7 @@ describe('retry, then voice, then e-mail', () => {
     assert.equal(a.sms!.state, 'expired');
     assert.equal(a.sms!.attempts, MAX_ATTEMPTS);
     assert.equal(count(states(a.sms), 'sending'), MAX_ATTEMPTS, `sent ${MAX_ATTEMPTS} times: ${states(a.sms).join(' > ')}`);
-    assert.equal(count(states(a.sms), 'undelivered'), MAX_ATTEMPTS, 'each reported undelivered');
+    assert.equal(count(states(a.sms), 'undelivered'), MAX_ATTEMPTS, `each reported undelivered: ${a.sms!.history.map((h) => `${h.state}${h.note ? ` (${h.note})` : ''}`).join(' > ')}`);
     assert.match(a.sms!.history.at(-1)!.note ?? '', new RegExp(`gave up on sms after ${MAX_ATTEMPTS} attempt`));
     assert.equal(a.voice!.fallbackOf, a.sms!._id, 'the call replaces the SMS');
     assert.equal(a.voice!.history[0]!.note, 'fallback');

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
-import { applyReceipts, applyReceiptsFor, applyStoredReceipts, insertReceipts, type Receipt } from '../../store/receipts';
+import { applyReceipts, applyStoredReceipts, insertReceipts, type Receipt } from '../../store/receipts';
 import { plannedRecord } from '../../store/deliveries';
 
 let env: IsolatedEnv;
@@ -68,19 +68,26 @@ test('a receipt that comes before its record carries the message id is kept and 
   assert.equal((await env.store.deliveries.findOne({ _id: d._id }))!.state, 'sending', 'no record carried the id yet');
   assert.equal(await env.store.pendingReceipts.countDocuments({}), 3, 'kept for another try');
 
-  // The sender writes the answer, then looks among the pending receipts for its messages.
+  // The sender writes the answer; the applier's next round applies the pending receipts.
   await env.store.deliveries.updateOne({ _id: d._id }, { $set: { state: 'accepted', providerMessageId: 'uuid-6' } });
-  await applyReceiptsFor(env.store, ['uuid-6'], later, true);
+  await env.store.deliveries.updateOne({ _id: d7._id }, { $set: { state: 'accepted', providerMessageId: 'uuid-7' } });
+  assert.equal(await applyStoredReceipts(env.store, later), 0, 'no new receipts');
   const six = (await env.store.deliveries.findOne({ _id: d._id }))!;
   assert.equal(six.state, 'delivered');
   assert.equal(six.units, 1);
-  assert.equal(await env.store.pendingReceipts.countDocuments({}), 1, 'applied receipts are not tried again');
-
-  // A sender that died before looking: the applier's next round applies the pending receipt itself.
-  await env.store.deliveries.updateOne({ _id: d7._id }, { $set: { state: 'accepted', providerMessageId: 'uuid-7' } });
-  assert.equal(await applyStoredReceipts(env.store, later), 0, 'no new receipts');
+  assert.deepEqual(six.history.map((h) => h.state), ['planned', 'delivered'], 'applied once');
   assert.equal((await env.store.deliveries.findOne({ _id: d7._id }))!.state, 'delivered');
-  assert.equal(await env.store.pendingReceipts.countDocuments({}), 0);
+  assert.equal(await env.store.pendingReceipts.countDocuments({}), 0, 'applied receipts are not tried again');
+  assert.equal(await applyStoredReceipts(env.store, later), 0);
+  assert.equal((await env.store.deliveries.findOne({ _id: d._id }))!.history.length, 2, 'nothing is applied twice');
+});
+
+test('a late receipt for an earlier attempt does not settle the attempt under way', async () => {
+  const d = plannedRecord({ incidentId: 'inc_r', kind: 'outage', subscriberId: 'C-8', channel: 'sms', to: '+393470000008', language: 'it' }, at);
+  // Attempt 1 (uuid-8) was undelivered and is being resent: reserved, not yet answered.
+  await env.store.deliveries.insertOne({ ...d, state: 'sending', attempts: 2, providerMessageId: 'uuid-8' });
+  await applyReceipts(env.store, [receipt(8, 'undelivered', 3, { errorCode: '30' }), receipt(8, 'delivered', 4)], at);
+  assert.equal((await env.store.deliveries.findOne({ _id: d._id }))!.state, 'sending');
 });
 
 test('a receipt for a message that never gets a record is dropped from the pending ones after ten minutes', async () => {
