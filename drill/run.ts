@@ -177,7 +177,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
       AVVISO_RULES: path.join(PROJECT_ROOT, 'rules', 'dev'), AVVISO_PUBLIC_URL: apiUrl, LOG_LEVEL: 'error',
     };
     let workerCount = 0;
-    const startWorker = () => spawnManaged(`worker-${++workerCount}`, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'avviso.js'), 'worker'], { env: workerEnv, output: 'ignore' });
+    const startWorker = () => spawnManaged(`worker-${++workerCount}`, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'avviso.js'), 'worker'], { env: workerEnv, output: process.env.DRILL_WORKER_OUTPUT === 'prefix' ? 'prefix' : 'ignore' });
     for (let i = 0; i < o.workers; i++) workers.push(startWorker());
 
     // The faults, each at a random point of the sending (a share of the messages expected).
