@@ -18,7 +18,7 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import type { Store } from '../store/db';
 import type { SharedRateLimiter } from '../store/rate-limits';
 import {
-  countDue, countInState, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, transitionIds, unfinishedReservations,
+  countDue, countInState, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, unfinishedReservations,
   type AcceptedOutcome, type PlanInput, type SweepPolicy,
 } from '../store/deliveries';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, type Receipt } from '../store/receipts';
@@ -257,7 +257,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             ids = err.unsent;
           }
           if (!e.retryable) {
-            await transitionIds(store, ids, ['sending'], 'failed', new Date(), e.message, { error: e.message }, heartbeat);
+            await transition(store, { _id: { $in: ids }, state: 'sending' }, 'failed', new Date(), e.message, { error: e.message });
           } else if (!mayHaveBeenAccepted(e)) {
             await releaseReservations(store, ids, new Date(), e.message);
             failure = e;
@@ -293,13 +293,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
      * Applies stored receipts, then retries what was not delivered and plans fallbacks for what
      * expired. The workflow calls it on a timer until nothing is in flight.
      */
-    async sweepDeliveries(input: SweepInput, receiptsApplied = false): Promise<SweepOutput> {
+    async sweepDeliveries(input: SweepInput): Promise<SweepOutput> {
       const started = Date.now();
-      if (!receiptsApplied) await applyStoredReceipts(store);
+      await applyStoredReceipts(store);
       const channel = input.channel ?? 'sms';
       if (channel === 'sms') await askProviderAboutOverdue({ incidentId: input.incidentId, kind: input.kind, channel }, input.deliveryTimeoutMs);
       const now = new Date();
-      const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now, heartbeat);
+      const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now);
       const fallbacks: PlanInput[] = [];
       for (const d of r.expired) {
         const next = await fallbackFor(d, input.fallback);
@@ -364,12 +364,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     async sweepAll(input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & SweepPolicy): Promise<SweepAllResult> {
       const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
       const used = new Set((await scopesWithRecords(store, input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`));
-      // Once for every channel: each round reads the new receipts and the records they name.
-      await applyStoredReceipts(store);
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
           if (!used.has(`${kind}/${channel}`)) continue;
-          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts, ...(input.fallback ? { fallback: input.fallback } : {}) }, true);
+          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts, ...(input.fallback ? { fallback: input.fallback } : {}) });
           out.retried += r.retried;
           out.fellBack += r.fellBack;
           out.inFlight += r.inFlight;
