@@ -58,6 +58,9 @@ export interface SendBatchResult {
   remaining: number;
 }
 
+/** The incidents (and their rules) one sendDue call has read, shared by its batches. */
+type LoadedIncidents = Map<string, Promise<{ incident: Incident; rules: Awaited<ReturnType<RulesResolver>> }>>;
+
 const ALL_CHANNELS: DeliveryChannel[] = ['status', 'sms', 'voice', 'email', 'webhook'];
 
 export interface SendDueResult {
@@ -166,7 +169,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    * `loaded`, the incident and its rules as the call read them (an incident's texts do not change
    * while one call sends).
    */
-  async function sendBatch(input: SendBatchInput, how: { knownOpen: boolean; reconcile?: boolean; exactRemaining?: boolean; loaded?: Map<string, Promise<{ incident: Incident; rules: Awaited<ReturnType<RulesResolver>> }>> }): Promise<SendBatchResult> {
+  async function sendBatch(input: SendBatchInput, how: { knownOpen: boolean; reconcile?: boolean; exactRemaining?: boolean; loaded?: LoadedIncidents }): Promise<SendBatchResult> {
       const channelName = input.channel ?? 'sms';
       const scope = { incidentId: input.incidentId, kind: input.kind, channel: channelName };
       if (!how.knownOpen && (await countInState(store, scope, ['planned', 'sending'])) === 0) return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
@@ -210,8 +213,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       }
 
       lap('load');
-      const batchStarted = new Date();
-      const { records, more } = await reserveNextBatch(store, scope, size, batchStarted, heartbeat);
+      const { records, more } = await reserveNextBatch(store, scope, size, new Date(), heartbeat);
       lap('reserve');
       if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
       const byText = new Map<string, Delivery[]>();
@@ -325,7 +327,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // At least one batch per call, however small the budget: a budget spent on looking at empty
       // channels would otherwise hand back without sending anything, again and again.
       let batches = 0;
-      const loaded = new Map<string, Promise<{ incident: Incident; rules: Awaited<ReturnType<RulesResolver>> }>>();
+      const loaded: LoadedIncidents = new Map();
       const open = new Set((await scopesWithRecords(store, input.incidentId, input.kinds, ['planned', 'sending'])).map((p) => `${p.kind}/${p.channel}`));
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {

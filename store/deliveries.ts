@@ -225,13 +225,10 @@ export type Progress = () => void;
  * reservations the live one is about to send.
  */
 
-export async function reservePlanned(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<Delivery[]> {
-  return (await reserveNextBatch(store, scope, limit, now, progress)).records;
-}
-
 /**
- * reservePlanned, also saying whether more due records were waiting beyond `limit`: the same
- * query, one record longer, answers what a count would (a count is another scan on FerretDB).
+ * Reserves the next batch as described above, and says whether more due records were waiting
+ * beyond `limit`: the same query, one record longer, answers what a count would (a count is
+ * another scan on FerretDB).
  */
 export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean }> {
   const found = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit + 1).toArray();
@@ -250,7 +247,7 @@ async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' 
   if (!before) return store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray();
   // FerretDB: the records as they were just before this write (read by `{_id}` for the state
   // check), with the reservation applied here: reading them back would be another point read each
-  // (\`{_id: {$in}}\` is a scan of every record there).
+  // (`{_id: {$in}}` is a scan of every record there).
   return [...before.values()]
     .map((d): Delivery => ({ ...d, state: 'sending', reservedAt: now, updatedAt: now, attempts: d.attempts + 1, history: [...d.history, step('sending', now)] }))
     .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
