@@ -92,6 +92,10 @@ const CASES: Case[] = [
   { name: 'bulkWrite 50 x {_id}', docs: 50, basis: ['updateOne {_id}', 50], run: (c, ids, n) => c.bulkWrite(ids().map((id): AnyBulkWriteOperation<Doc> => ({ updateOne: { filter: { _id: id }, update: update(n) } })), { ordered: false }) },
   { name: 'bulkWrite 50 x {_id, state}', docs: 50, basis: ['updateOne {_id, state}', 50], run: (c, ids, n) => c.bulkWrite(ids().map((id): AnyBulkWriteOperation<Doc> => ({ updateOne: { filter: { _id: id, state: { $in: ['planned', 'accepted'] } }, update: update(n) } })), { ordered: false }) },
   { name: 'updateMany $in 1000', docs: 1000, basis: ['updateMany $in 50', 20], run: (c, ids, n) => c.updateMany({ _id: { $in: ids() } }, update(n)) },
+  // The shapes of the receipt applier and the watchdog at scale: a find of thousands of message
+  // ids, and a transition of thousands of listed records.
+  { name: 'find {to: $in 5000}', docs: 5000, run: (c, ids) => c.find({ to: { $in: ids().map((id) => id.slice(id.lastIndexOf(':') + 1)) } }, { projection: { _id: 1 } }).toArray() },
+  { name: 'updateMany $in 5000', docs: 5000, basis: ['updateMany $in 1000', 5], run: (c, ids, n) => c.updateMany({ _id: { $in: ids() } }, update(n)) },
 ];
 
 /** ms per run: the median of the runs made. `skipped` carries the prediction that stopped it. */
