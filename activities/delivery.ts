@@ -18,7 +18,7 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import type { Store } from '../store/db';
 import type { SharedRateLimiter } from '../store/rate-limits';
 import {
-  countDue, countInState, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, unfinishedReservations,
+  countDue, countInState, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, transitionIds, unfinishedReservations,
   type AcceptedOutcome, type PlanInput, type SweepPolicy,
 } from '../store/deliveries';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, type Receipt } from '../store/receipts';
@@ -56,7 +56,12 @@ export interface SendBatchResult {
   invalid: number;
   reconciled: number;
   remaining: number;
+  /** Due records another sender's claim holds (see reserveNextBatch): not sent, not done. */
+  held?: number;
 }
+
+/** How long to wait before looking again at due records another sender's claims hold. */
+const HELD_RETRY_MS = 10_000;
 
 /** The incidents (and their rules) one sendDue call has read, shared by its batches. */
 type LoadedIncidents = Map<string, Promise<{ incident: Incident; rules: Awaited<ReturnType<RulesResolver>> }>>;
@@ -213,9 +218,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       }
 
       lap('load');
-      const { records, more } = await reserveNextBatch(store, scope, size, new Date(), heartbeat);
+      const { records, more, held } = await reserveNextBatch(store, scope, size, new Date(), heartbeat);
       lap('reserve');
-      if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
+      // Nothing taken is not "nothing left": records a claim holds are still due.
+      if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: held, ...(held ? { held } : {}) };
       const byText = new Map<string, Delivery[]>();
       const now = new Date();
       for (const d of records) {
@@ -259,7 +265,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             ids = err.unsent;
           }
           if (!e.retryable) {
-            await transition(store, { _id: { $in: ids }, state: 'sending' }, 'failed', new Date(), e.message, { error: e.message });
+            await transitionIds(store, ids, ['sending'], 'failed', new Date(), e.message, { error: e.message }, heartbeat);
           } else if (!mayHaveBeenAccepted(e)) {
             await releaseReservations(store, ids, new Date(), e.message);
             failure = e;
@@ -295,13 +301,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
      * Applies stored receipts, then retries what was not delivered and plans fallbacks for what
      * expired. The workflow calls it on a timer until nothing is in flight.
      */
-    async sweepDeliveries(input: SweepInput): Promise<SweepOutput> {
+    async sweepDeliveries(input: SweepInput, receiptsApplied = false): Promise<SweepOutput> {
       const started = Date.now();
-      await applyStoredReceipts(store);
+      if (!receiptsApplied) await applyStoredReceipts(store);
       const channel = input.channel ?? 'sms';
       if (channel === 'sms') await askProviderAboutOverdue({ incidentId: input.incidentId, kind: input.kind, channel }, input.deliveryTimeoutMs);
       const now = new Date();
-      const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now);
+      const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now, heartbeat);
       const fallbacks: PlanInput[] = [];
       for (const d of r.expired) {
         const next = await fallbackFor(d, input.fallback);
@@ -354,6 +360,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             }
             total.accepted[kind] = (total.accepted[kind] ?? 0) + r.accepted;
             total.invalid += r.invalid;
+            if (r.held) {
+              // Claimed by a sender that is live or died a moment ago: come back once its claims
+              // have either become reservations or aged into abandoned ones. Other channels go on.
+              total.remaining += r.held;
+              total.retryAfterMs = Math.max(total.retryAfterMs ?? 0, HELD_RETRY_MS);
+              break;
+            }
             if (r.accepted + r.invalid > 0) batches++;
             if (r.remaining === 0) break;
           }
@@ -366,10 +379,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     async sweepAll(input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & SweepPolicy): Promise<SweepAllResult> {
       const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
       const used = new Set((await scopesWithRecords(store, input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`));
+      // Once for every channel: each round reads the new receipts and the records they name.
+      await applyStoredReceipts(store);
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
           if (!used.has(`${kind}/${channel}`)) continue;
-          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts, ...(input.fallback ? { fallback: input.fallback } : {}) });
+          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts, ...(input.fallback ? { fallback: input.fallback } : {}) }, true);
           out.retried += r.retried;
           out.fellBack += r.fellBack;
           out.inFlight += r.inFlight;

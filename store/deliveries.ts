@@ -150,6 +150,21 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
   return r.modifiedCount;
 }
 
+/**
+ * Moves the listed records that are in a `from` state to `to`. On MongoDB one updateMany; on
+ * FerretDB one point read and one write by `_id` per record (updateEachInState): there an
+ * `updateMany({_id: {$in}})` tests every record of the collection against the whole list, which
+ * at 40,000 records and a list of a thousand (the retries after a wave of undelivered receipts)
+ * kept the server busy for minutes.
+ */
+export async function transitionIds(store: Store, ids: string[], from: DeliveryState[], to: DeliveryState, now: Date, note?: string, extra: Partial<Delivery> = {}, progress?: Progress): Promise<number> {
+  if (ids.length === 0) return 0;
+  if (!(await isFerretDb(store))) return transition(store, { _id: { $in: ids }, state: { $in: from } }, to, now, note, extra);
+  const update = transitionUpdate(to, now, note, extra);
+  const moved = await updateEachInState(store, ids.map((id) => ({ id, update })), from, progress);
+  return moved?.size ?? 0;
+}
+
 const ferretDbByStore = new WeakMap<Store, Promise<boolean>>();
 
 /** Whether the server is FerretDB (its buildInfo carries `ferretdbVersion`); asked once per store. */
@@ -228,44 +243,54 @@ export type Progress = () => void;
 /**
  * Reserves the next batch as described above, and says whether more due records were waiting
  * beyond `limit`: the same query, one record longer, answers what a count would (a count is
- * another scan on FerretDB).
+ * another scan on FerretDB). `held` counts due records this call could not take because a claim
+ * younger than a minute holds them (a live sender, or one that died a moment ago): they are not
+ * done, and the caller must come back for them.
  */
-export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean }> {
-  const found = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit + 1).toArray();
-  const more = found.length > limit;
-  return { records: await reserveCandidates(store, found.slice(0, limit), now, progress), more };
+export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean; held: number }> {
+  // A second round only after abandoned claims were skipped: those records can be claimed at once.
+  for (let round = 0; ; round++) {
+    const found = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit + 1).toArray();
+    const r = await reserveCandidates(store, found.slice(0, limit), now, progress);
+    if (r.records.length > 0 || r.skipped === 0 || round === 1) return { records: r.records, more: found.length > limit, held: r.held };
+  }
 }
 
-async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], now: Date, progress?: Progress): Promise<Delivery[]> {
-  if (candidates.length === 0) return [];
+async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], now: Date, progress?: Progress): Promise<{ records: Delivery[]; skipped: number; held: number }> {
+  if (candidates.length === 0) return { records: [], skipped: 0, held: 0 };
   const claimed = await insertIgnoringDuplicates(store.sendClaims, candidates.map((d) => ({ _id: `${d._id}#${d.attempts + 1}`, at: now })));
   const ids = claimed.map((c) => c._id.slice(0, c._id.lastIndexOf('#')));
-  if (claimed.length < candidates.length) await skipAbandonedClaims(store, candidates, new Set(ids), now);
-  if (ids.length === 0) return [];
+  const skipped = claimed.length < candidates.length ? await skipAbandonedClaims(store, candidates, new Set(ids), now) : 0;
+  const held = candidates.length - claimed.length - skipped;
+  if (ids.length === 0) return { records: [], skipped, held };
   const reserve = transitionUpdate('sending', now, undefined, { reservedAt: now }, { attempts: 1 });
   const before = await updateEachInState(store, ids.map((id) => ({ id, update: reserve })), ['planned'], progress);
-  if (!before) return store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray();
+  if (!before) return { records: await store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray(), skipped, held };
   // FerretDB: the records as they were just before this write (read by `{_id}` for the state
   // check), with the reservation applied here: reading them back would be another point read each
   // (`{_id: {$in}}` is a scan of every record there).
-  return [...before.values()]
+  const records = [...before.values()]
     .map((d): Delivery => ({ ...d, state: 'sending', reservedAt: now, updatedAt: now, attempts: d.attempts + 1, history: [...d.history, step('sending', now)] }))
     .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+  return { records, skipped, held };
 }
 
 /**
  * A claim whose record is still `planned` a minute later belongs to a sender that died between
  * claiming and marking the record: move the record to its next attempt number so it can be
- * claimed again (on the next call).
+ * claimed again. Returns how many records were moved on.
  */
-async function skipAbandonedClaims(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], won: Set<string>, now: Date): Promise<void> {
+async function skipAbandonedClaims(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], won: Set<string>, now: Date): Promise<number> {
   const lost = candidates.filter((d) => !won.has(d._id));
   const claims = await store.sendClaims.find({ _id: { $in: lost.map((d) => `${d._id}#${d.attempts + 1}`) }, at: { $lt: new Date(now.getTime() - 60_000) } }).toArray();
+  let skipped = 0;
   for (const c of claims) {
     const id = c._id.slice(0, c._id.lastIndexOf('#'));
     const attempts = Number(c._id.slice(c._id.lastIndexOf('#') + 1)) - 1;
-    await store.deliveries.updateOne({ _id: id, state: 'planned', attempts }, { $inc: { attempts: 1 }, $push: { history: step('planned', now, 'an earlier sender died after claiming this message; claimed again') } });
+    const r = await store.deliveries.updateOne({ _id: id, state: 'planned', attempts }, { $inc: { attempts: 1 }, $push: { history: step('planned', now, 'an earlier sender died after claiming this message; claimed again') } });
+    skipped += r.modifiedCount;
   }
+  return skipped;
 }
 
 /** Records left in `sending` by an attempt that did not finish (its worker died, or its answer was lost). */
@@ -275,7 +300,7 @@ export async function unfinishedReservations(store: Store, scope: Scope): Promis
 
 /** The request certainly failed before the provider accepted anything: the records go back to planned. */
 export async function releaseReservations(store: Store, ids: string[], now: Date, why: string): Promise<void> {
-  if (ids.length) await transition(store, { _id: { $in: ids }, state: 'sending' }, 'planned', now, why, { error: why });
+  await transitionIds(store, ids, ['sending'], 'planned', now, why, { error: why });
 }
 
 export interface AcceptedOutcome {
@@ -298,7 +323,7 @@ export async function recordSendResults(store: Store, accepted: AcceptedOutcome[
     { checkOnFerretDb: false },
   );
   for (const [error, ids] of groupBy(invalid, (i) => i.error)) {
-    await transition(store, { _id: { $in: ids.map((i) => i.id) }, state: 'sending' }, 'failed', now, error, { error, invalidRecipient: true });
+    await transitionIds(store, ids.map((i) => i.id), ['sending'], 'failed', now, error, { error, invalidRecipient: true }, progress);
   }
 }
 
@@ -389,7 +414,7 @@ export function providerAttempts(d: Pick<Delivery, 'history'>): number {
  * provider it expires on this channel, and the caller plans a fallback. An invalid recipient
  * expires at once.
  */
-export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date): Promise<SweepResult> {
+export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date, progress?: Progress): Promise<SweepResult> {
   const stale = new Date(now.getTime() - policy.deliveryTimeoutMs);
   const lost = {
     ...scope,
@@ -415,10 +440,14 @@ export async function sweepUndelivered(store: Store, scope: Scope, policy: Sweep
   let retried = 0;
   for (const m of moves.values()) {
     const ids = m.docs.map((d) => d._id);
-    const moved = await transition(store, { _id: { $in: ids }, state: m.from }, m.to, now, m.note);
+    const moved = await transitionIds(store, ids, [m.from], m.to, now, m.note, {}, progress);
     if (m.to === 'expired') {
       // Only those this call moved: a receipt may have settled one in between.
-      const nowExpired = new Set((await store.deliveries.find({ _id: { $in: ids }, state: 'expired' }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+      const nowExpired = new Set<string>();
+      for (let i = 0; i < ids.length; i += 50) {
+        const docs = await Promise.all(ids.slice(i, i + 50).map((id) => store.deliveries.findOne({ _id: id }, { projection: { state: 1 } })));
+        for (const d of docs) if (d?.state === 'expired') nowExpired.add(d._id);
+      }
       expired.push(...m.docs.filter((d) => nowExpired.has(d._id)));
     } else retried += moved;
   }

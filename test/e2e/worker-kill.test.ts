@@ -58,6 +58,15 @@ describe('a worker killed while sending', () => {
     return { outage, restored };
   }
 
+  /** For a timeout's message: where the records stand, and one history of a record left behind. */
+  async function recordsByState(): Promise<string> {
+    const records = await stack.store.deliveries.find({ channel: 'sms' }).toArray();
+    const counts: Record<string, number> = {};
+    for (const d of records) counts[`${d.kind}/${d.state}`] = (counts[`${d.kind}/${d.state}`] ?? 0) + 1;
+    const behind = records.find((d) => d.state !== 'delivered');
+    return `records: ${JSON.stringify(counts)}${behind ? `\n${behind._id}: ${JSON.stringify(behind.history)}` : ''}`;
+  }
+
   before(async () => {
     stack = await startTestStack(__filename, {
       inProcessWorker: false,
@@ -102,7 +111,7 @@ describe('a worker killed while sending', () => {
     await eventually('every outage notice delivered', async () => {
       const d = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
       return d.sms?.outage?.delivered === SUBSCRIBERS ? true : undefined;
-    }, 300_000).catch((err) => { throw new Error(`${(err as Error).message}\nworker output:\n${worker.output()}`); });
+    }, 300_000).catch(async (err) => { throw new Error(`${(err as Error).message}\n${await recordsByState()}\nworker output:\n${worker.output()}`); });
 
     const resolved = await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
     assert.equal(resolved.status, 202);
@@ -117,7 +126,7 @@ describe('a worker killed while sending', () => {
     const done = await eventually('the incident billed', async () => {
       const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
       return r.phase === 'billed' ? r : undefined;
-    }, 300_000).catch((err) => { throw new Error(`${(err as Error).message}\nworker output:\n${worker.output()}`); });
+    }, 300_000).catch(async (err) => { throw new Error(`${(err as Error).message}\n${await recordsByState()}\nworker output:\n${worker.output()}`); });
     assert.deepEqual(done.deliveries.sms, { outage: { delivered: SUBSCRIBERS }, restored: { delivered: SUBSCRIBERS } });
 
     // The simulator's own record: one outage notice, then one restoration notice, per phone.
