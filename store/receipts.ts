@@ -49,6 +49,12 @@ export async function insertReceipts(store: Store, receipts: Receipt[]): Promise
 const CURSOR_ID = 'receipts-applied';
 /** Receipts younger than this are left for the next round: inserts from several API processes may land slightly out of id order. */
 const SETTLE_MS = 1000;
+/**
+ * On FerretDB, receipts are matched against the records changed this recently (a record's
+ * `updatedAt` moves when it is sent and with every receipt). Plivo reports within minutes, at most
+ * hours; a later one stays pending, and the watchdog asks Plivo about the message anyway.
+ */
+const RECENT_SENDS_MS = 3 * 24 * 3600_000;
 /** How long a receipt for a message no record carries yet is tried again. */
 const PENDING_MAX_AGE_MS = 10 * 60_000;
 
@@ -107,8 +113,14 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
   }
   const unmatched = new Set(latest.keys());
   if (latest.size === 0) return unmatched;
-  const records = await store.deliveries.find({ providerMessageId: { $in: [...latest.keys()] } }, { projection: { _id: 1, state: 1, providerMessageId: 1 } }).toArray();
   const ferret = await isFerretDb(store);
+  const projection = { _id: 1, state: 1, providerMessageId: 1 } as const;
+  // On FerretDB `{providerMessageId: {$in: list}}` tests every record against the whole list: at
+  // 40,000 records and a round of 5,000 receipts that outlasted the sweep's heartbeat timeout. One
+  // pass over the recently sent records, matched here, costs the same scan without the list.
+  const records = ferret
+    ? (await store.deliveries.find({ providerMessageId: { $exists: true }, updatedAt: { $gte: new Date(now.getTime() - RECENT_SENDS_MS) } }, { projection }).toArray()).filter((d) => latest.has(d.providerMessageId!))
+    : await store.deliveries.find({ providerMessageId: { $in: [...latest.keys()] } }, { projection }).toArray();
   const ops: AnyBulkWriteOperation<Delivery>[] = [];
   for (const d of records) {
     const r = latest.get(d.providerMessageId!);
