@@ -8,7 +8,7 @@
  * provider which of the reserved numbers it accepted since the reservation, and resends only
  * the others.
  */
-import { ApplicationFailure, type Duration } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure, type Duration } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { Channel, ChannelName, OutboundMessage } from '../channels/channel';
 import { canListAccepted, ChannelError } from '../channels/channel';
@@ -106,9 +106,17 @@ function sleep(ms: number): Promise<void> {
   return Context.current().sleep(ms);
 }
 
-/** Between the chunks of long writes: a slow database must not look like a dead worker to Temporal. */
+/**
+ * Between the chunks of long writes and the steps of a sweep: a slow database must not look like
+ * a dead worker to Temporal. An attempt Temporal has already given up on (its heartbeat timed out,
+ * or the workflow cancelled it) stops here instead of working on beside the attempt that replaced
+ * it: on FerretDB every scan of such a zombie slows the live attempt's scans, which made them time
+ * out in turn (a 20,000-subscriber drill went round so for minutes).
+ */
 function heartbeat(): void {
-  Context.current().heartbeat();
+  const ctx = Context.current();
+  if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new CancelledFailure('activity cancelled');
+  ctx.heartbeat();
 }
 
 function retryLater(message: string, type: string, delayMs?: number): ApplicationFailure {
@@ -303,13 +311,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
      */
     async sweepDeliveries(input: SweepInput, receiptsApplied = false): Promise<SweepOutput> {
       const started = Date.now();
-      if (!receiptsApplied) await applyStoredReceipts(store);
+      if (!receiptsApplied) await applyStoredReceipts(store, new Date(), undefined, heartbeat);
       const channel = input.channel ?? 'sms';
       if (channel === 'sms') await askProviderAboutOverdue({ incidentId: input.incidentId, kind: input.kind, channel }, input.deliveryTimeoutMs);
+      heartbeat();
       const now = new Date();
       const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now, heartbeat);
       const fallbacks: PlanInput[] = [];
+      heartbeat();
       for (const d of r.expired) {
+        heartbeat();
         const next = await fallbackFor(d, input.fallback);
         if (next) fallbacks.push(next);
       }
@@ -379,8 +390,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     async sweepAll(input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & SweepPolicy): Promise<SweepAllResult> {
       const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
       const used = new Set((await scopesWithRecords(store, input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`));
+      heartbeat();
       // Once for every channel: each round reads the new receipts and the records they name.
-      await applyStoredReceipts(store);
+      await applyStoredReceipts(store, new Date(), undefined, heartbeat);
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
           if (!used.has(`${kind}/${channel}`)) continue;
@@ -390,6 +402,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           out.inFlight += r.inFlight;
         }
       }
+      heartbeat();
       const next = await nextDueAt(store, input.incidentId, input.kinds, new Date());
       out.nextDueAt = next ? next.toISOString() : null;
       return out;
@@ -421,7 +434,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         if (a && PROVIDER_STATES[a.state]) receipts.push({ messageUuid: a.uuid, status: a.state, units: a.units, totalAmount: a.totalAmount, errorCode: a.errorCode, receivedAt: new Date() });
       }
     }
-    if (receipts.length) await applyReceipts(store, receipts, new Date());
+    if (receipts.length) await applyReceipts(store, receipts, new Date(), heartbeat);
     // Still queued or sent at the provider: not lost, only slow. Give them another timeout.
     const slow = receipts.filter((r) => r.status === 'queued' || r.status === 'sent').map((r) => r.messageUuid);
     if (slow.length) await store.deliveries.updateMany({ providerMessageId: { $in: slow }, state: { $in: ['accepted', 'sent'] } }, { $set: { updatedAt: new Date() } });

@@ -6,7 +6,7 @@
 import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
-import { bulkWriteInChunks, isFerretDb } from './deliveries';
+import { bulkWriteInChunks, isFerretDb, type Progress } from './deliveries';
 
 export interface Receipt {
   _id?: ObjectId;
@@ -72,14 +72,15 @@ const PENDING_MAX_AGE_MS = 10 * 60_000;
  * later by reconciliation, which applies its receipts itself (applyReceiptsFor); the watchdog asks
  * Plivo about any message whose receipt is overdue.
  */
-export async function applyStoredReceipts(store: Store, now = new Date(), limit = 5000): Promise<number> {
+export async function applyStoredReceipts(store: Store, now = new Date(), limit = 5000, progress?: Progress): Promise<number> {
   const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
   const after = cursor?.position ? new ObjectId(cursor.position) : new ObjectId('000000000000000000000000');
   const settled = ObjectId.createFromTime(Math.floor((now.getTime() - SETTLE_MS) / 1000));
   const batch = await store.receipts.find({ _id: { $gt: after, $lt: settled } }).sort({ _id: 1 }).limit(limit).toArray();
   const pending = await store.pendingReceipts.find({}).limit(limit).toArray();
   if (batch.length === 0 && pending.length === 0) return 0;
-  const unmatched = await applyReceipts(store, [...pending, ...batch], now);
+  progress?.();
+  const unmatched = await applyReceipts(store, [...pending, ...batch], now, progress);
   const messageOf = (r: Receipt) => r.parentMessageUuid || r.messageUuid;
   const keep = (r: Receipt) => unmatched.has(messageOf(r)) && now.getTime() - r.receivedAt.getTime() < PENDING_MAX_AGE_MS;
   const settledPending = pending.filter((r) => !keep(r)).map((r) => r._id!);
@@ -100,7 +101,7 @@ export async function applyStoredReceipts(store: Store, now = new Date(), limit 
  * written by `_id` (on MongoDB with its state in the filter, so that the move stays forward-only
  * even against a concurrent writer).
  */
-export async function applyReceipts(store: Store, receipts: Receipt[], now: Date): Promise<Set<string>> {
+export async function applyReceipts(store: Store, receipts: Receipt[], now: Date, progress?: Progress): Promise<Set<string>> {
   // Within one batch the latest word on a message wins: order by Plivo's Sequence, then arrival.
   const latest = new Map<string, Receipt>();
   for (const r of [...receipts].sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0))) {
@@ -121,6 +122,7 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
   const records = ferret
     ? (await store.deliveries.find({ providerMessageId: { $exists: true }, updatedAt: { $gte: new Date(now.getTime() - RECENT_SENDS_MS) } }, { projection }).toArray()).filter((d) => latest.has(d.providerMessageId!))
     : await store.deliveries.find({ providerMessageId: { $in: [...latest.keys()] } }, { projection }).toArray();
+  progress?.();
   const ops: AnyBulkWriteOperation<Delivery>[] = [];
   for (const d of records) {
     const r = latest.get(d.providerMessageId!);
@@ -145,7 +147,7 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
       },
     });
   }
-  await bulkWriteInChunks(store.deliveries, ops);
+  await bulkWriteInChunks(store.deliveries, ops, 50, progress);
   return unmatched;
 }
 
