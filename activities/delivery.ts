@@ -18,7 +18,7 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import type { Store } from '../store/db';
 import type { SharedRateLimiter } from '../store/rate-limits';
 import {
-  countDue, countInState, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, transitionIds, unfinishedReservations,
+  countDue, countInState, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, unfinishedReservations,
   type AcceptedOutcome, type PlanInput, type SweepPolicy,
 } from '../store/deliveries';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, type Receipt } from '../store/receipts';
@@ -106,11 +106,7 @@ function sleep(ms: number): Promise<void> {
   return Context.current().sleep(ms);
 }
 
-/**
- * Between the chunks of long writes and the steps of a sweep: a slow database must not look like
- * a dead worker to Temporal (at 20,000 subscribers one sweep's scans on FerretDB add up to more
- * than the 1-minute heartbeat timeout).
- */
+/** Between the chunks of long writes: a slow database must not look like a dead worker to Temporal. */
 function heartbeat(): void {
   Context.current().heartbeat();
 }
@@ -269,7 +265,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             ids = err.unsent;
           }
           if (!e.retryable) {
-            await transitionIds(store, ids, ['sending'], 'failed', new Date(), e.message, { error: e.message }, heartbeat);
+            await transition(store, { _id: { $in: ids }, state: 'sending' }, 'failed', new Date(), e.message, { error: e.message });
           } else if (!mayHaveBeenAccepted(e)) {
             await releaseReservations(store, ids, new Date(), e.message);
             failure = e;
@@ -305,18 +301,15 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
      * Applies stored receipts, then retries what was not delivered and plans fallbacks for what
      * expired. The workflow calls it on a timer until nothing is in flight.
      */
-    async sweepDeliveries(input: SweepInput, receiptsApplied = false): Promise<SweepOutput> {
+    async sweepDeliveries(input: SweepInput): Promise<SweepOutput> {
       const started = Date.now();
-      if (!receiptsApplied) await applyStoredReceipts(store, new Date(), undefined, heartbeat);
+      await applyStoredReceipts(store);
       const channel = input.channel ?? 'sms';
       if (channel === 'sms') await askProviderAboutOverdue({ incidentId: input.incidentId, kind: input.kind, channel }, input.deliveryTimeoutMs);
-      heartbeat();
       const now = new Date();
-      const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now, heartbeat);
+      const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now);
       const fallbacks: PlanInput[] = [];
-      heartbeat();
       for (const d of r.expired) {
-        heartbeat();
         const next = await fallbackFor(d, input.fallback);
         if (next) fallbacks.push(next);
       }
@@ -386,19 +379,15 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     async sweepAll(input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & SweepPolicy): Promise<SweepAllResult> {
       const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
       const used = new Set((await scopesWithRecords(store, input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`));
-      heartbeat();
-      // Once for every channel: each round reads the new receipts and the records they name.
-      await applyStoredReceipts(store, new Date(), undefined, heartbeat);
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
           if (!used.has(`${kind}/${channel}`)) continue;
-          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts, ...(input.fallback ? { fallback: input.fallback } : {}) }, true);
+          const r = await api.sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts, ...(input.fallback ? { fallback: input.fallback } : {}) });
           out.retried += r.retried;
           out.fellBack += r.fellBack;
           out.inFlight += r.inFlight;
         }
       }
-      heartbeat();
       const next = await nextDueAt(store, input.incidentId, input.kinds, new Date());
       out.nextDueAt = next ? next.toISOString() : null;
       return out;
@@ -430,7 +419,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         if (a && PROVIDER_STATES[a.state]) receipts.push({ messageUuid: a.uuid, status: a.state, units: a.units, totalAmount: a.totalAmount, errorCode: a.errorCode, receivedAt: new Date() });
       }
     }
-    if (receipts.length) await applyReceipts(store, receipts, new Date(), heartbeat);
+    if (receipts.length) await applyReceipts(store, receipts, new Date());
     // Still queued or sent at the provider: not lost, only slow. Give them another timeout.
     const slow = receipts.filter((r) => r.status === 'queued' || r.status === 'sent').map((r) => r.messageUuid);
     if (slow.length) await store.deliveries.updateMany({ providerMessageId: { $in: slow }, state: { $in: ['accepted', 'sent'] } }, { $set: { updatedAt: new Date() } });

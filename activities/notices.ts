@@ -17,7 +17,7 @@ import type { Delivery, DeliveryChannel, Incident, Language, Site, Subscriber } 
 import type { IncidentSchedule } from '../workflows/incident-api';
 import { downstreamSites } from '../store/network';
 import { smsAlertsInForce } from '../store/audience';
-import { planAll, transition, transitionIds, type PlanInput } from '../store/deliveries';
+import { planAll, transition, type PlanInput } from '../store/deliveries';
 import type { RulesResolver } from '../store/rule-versions';
 import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet, type SubscriberFacts } from '../rules';
 import type { Logger } from '../domain/log';
@@ -181,7 +181,6 @@ export function createNoticeActivities(deps: NoticeDeps) {
     },
 
     async prepareResolution(input: { incidentId: string; at: string }): Promise<{ cancelled: number; combined: number; restored: number }> {
-      const started = Date.now();
       const at = new Date(input.at);
       const incident = await loadIncident(input.incidentId);
       if (!incident.endedAt) await store.incidents.updateOne({ _id: incident._id, endedAt: { $exists: false } }, { $set: { endedAt: at } });
@@ -198,10 +197,10 @@ export function createNoticeActivities(deps: NoticeDeps) {
       const waiting = await store.deliveries.find({ incidentId: incident._id, kind: 'outage', state: { $in: ['planned', 'undelivered', 'failed'] }, invalidRecipient: { $ne: true } }).toArray();
       // Resolved within the grace delay: a blip costs nothing.
       const inGrace = waiting.filter((d) => d.attempts === 0 && d.graceEndsAt && d.graceEndsAt > at);
-      const cancelled = await transitionIds(store, inGrace.map((d) => d._id), ['planned'], 'expired', now, 'cancelled: resolved within the grace delay');
+      const cancelled = await transition(store, { _id: { $in: inGrace.map((d) => d._id) }, state: 'planned' }, 'expired', now, 'cancelled: resolved within the grace delay');
       for (const state of ['planned', 'undelivered', 'failed'] as const) {
         const ids = waiting.filter((d) => d.state === state && !inGrace.includes(d)).map((d) => d._id);
-        await transitionIds(store, ids, [state], 'expired', now, 'replaced by one combined outage-and-restored message');
+        if (ids.length) await transition(store, { _id: { $in: ids }, state }, 'expired', now, 'replaced by one combined outage-and-restored message');
       }
       // Held by quiet hours, or being retried: one message instead of two, never "restored" before "down".
       const graceIds = new Set(inGrace.map((d) => d._id));
@@ -213,7 +212,7 @@ export function createNoticeActivities(deps: NoticeDeps) {
         for await (const d of cursor) yield follow(d, 'restored');
       }
       const restored = (await planAll(store, reached(), now)).planned;
-      logger.info({ incidentId: incident._id, cancelled, combined, restored, ms: Date.now() - started }, 'resolution planned');
+      logger.info({ incidentId: incident._id, cancelled, combined, restored }, 'resolution planned');
       return { cancelled, combined, restored };
     },
   };

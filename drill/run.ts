@@ -100,7 +100,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   const dbName = 'drill';
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const startTemporal = () => startTemporalDevServer({ port: temporalPort, dbFile: path.join(tmp, 'temporal.db'), output: 'ignore' });
-  const startFerret = () => startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' });
+  const startFerret = () => startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: process.env.DRILL_WORKER_OUTPUT === 'prefix' ? 'prefix' : 'ignore' });
 
   let temporal: ManagedProcess = await startTemporal();
   let ferret: ManagedProcess = await startFerret();

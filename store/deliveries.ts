@@ -150,21 +150,6 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
   return r.modifiedCount;
 }
 
-/**
- * Moves the listed records that are in a `from` state to `to`. On MongoDB one updateMany; on
- * FerretDB one point read and one write by `_id` per record (updateEachInState): there an
- * `updateMany({_id: {$in}})` tests every record of the collection against the whole list, which
- * at 40,000 records and a list of a thousand (the retries after a wave of undelivered receipts)
- * kept the server busy for minutes.
- */
-export async function transitionIds(store: Store, ids: string[], from: DeliveryState[], to: DeliveryState, now: Date, note?: string, extra: Partial<Delivery> = {}, progress?: Progress): Promise<number> {
-  if (ids.length === 0) return 0;
-  if (!(await isFerretDb(store))) return transition(store, { _id: { $in: ids }, state: { $in: from } }, to, now, note, extra);
-  const update = transitionUpdate(to, now, note, extra);
-  const moved = await updateEachInState(store, ids.map((id) => ({ id, update })), from, progress);
-  return moved?.size ?? 0;
-}
-
 const ferretDbByStore = new WeakMap<Store, Promise<boolean>>();
 
 /** Whether the server is FerretDB (its buildInfo carries `ferretdbVersion`); asked once per store. */
@@ -300,7 +285,7 @@ export async function unfinishedReservations(store: Store, scope: Scope): Promis
 
 /** The request certainly failed before the provider accepted anything: the records go back to planned. */
 export async function releaseReservations(store: Store, ids: string[], now: Date, why: string): Promise<void> {
-  await transitionIds(store, ids, ['sending'], 'planned', now, why, { error: why });
+  if (ids.length) await transition(store, { _id: { $in: ids }, state: 'sending' }, 'planned', now, why, { error: why });
 }
 
 export interface AcceptedOutcome {
@@ -323,7 +308,7 @@ export async function recordSendResults(store: Store, accepted: AcceptedOutcome[
     { checkOnFerretDb: false },
   );
   for (const [error, ids] of groupBy(invalid, (i) => i.error)) {
-    await transitionIds(store, ids.map((i) => i.id), ['sending'], 'failed', now, error, { error, invalidRecipient: true }, progress);
+    await transition(store, { _id: { $in: ids.map((i) => i.id) }, state: 'sending' }, 'failed', now, error, { error, invalidRecipient: true });
   }
 }
 
@@ -414,7 +399,7 @@ export function providerAttempts(d: Pick<Delivery, 'history'>): number {
  * provider it expires on this channel, and the caller plans a fallback. An invalid recipient
  * expires at once.
  */
-export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date, progress?: Progress): Promise<SweepResult> {
+export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date): Promise<SweepResult> {
   const stale = new Date(now.getTime() - policy.deliveryTimeoutMs);
   const lost = {
     ...scope,
@@ -440,14 +425,10 @@ export async function sweepUndelivered(store: Store, scope: Scope, policy: Sweep
   let retried = 0;
   for (const m of moves.values()) {
     const ids = m.docs.map((d) => d._id);
-    const moved = await transitionIds(store, ids, [m.from], m.to, now, m.note, {}, progress);
+    const moved = await transition(store, { _id: { $in: ids }, state: m.from }, m.to, now, m.note);
     if (m.to === 'expired') {
       // Only those this call moved: a receipt may have settled one in between.
-      const nowExpired = new Set<string>();
-      for (let i = 0; i < ids.length; i += 50) {
-        const docs = await Promise.all(ids.slice(i, i + 50).map((id) => store.deliveries.findOne({ _id: id }, { projection: { state: 1 } })));
-        for (const d of docs) if (d?.state === 'expired') nowExpired.add(d._id);
-      }
+      const nowExpired = new Set((await store.deliveries.find({ _id: { $in: ids }, state: 'expired' }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
       expired.push(...m.docs.filter((d) => nowExpired.has(d._id)));
     } else retried += moved;
   }

@@ -6,7 +6,7 @@
 import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
-import { bulkWriteInChunks, isFerretDb, type Progress } from './deliveries';
+import { bulkWriteInChunks, isFerretDb } from './deliveries';
 
 export interface Receipt {
   _id?: ObjectId;
@@ -49,12 +49,6 @@ export async function insertReceipts(store: Store, receipts: Receipt[]): Promise
 const CURSOR_ID = 'receipts-applied';
 /** Receipts younger than this are left for the next round: inserts from several API processes may land slightly out of id order. */
 const SETTLE_MS = 1000;
-/**
- * On FerretDB, receipts are matched against the records changed this recently (a record's
- * `updatedAt` moves when it is sent and with every receipt). Plivo reports within minutes, at most
- * hours; a later one stays pending, and the watchdog asks Plivo about the message anyway.
- */
-const RECENT_SENDS_MS = 3 * 24 * 3600_000;
 /** How long a receipt for a message no record carries yet is tried again. */
 const PENDING_MAX_AGE_MS = 10 * 60_000;
 
@@ -72,15 +66,14 @@ const PENDING_MAX_AGE_MS = 10 * 60_000;
  * later by reconciliation, which applies its receipts itself (applyReceiptsFor); the watchdog asks
  * Plivo about any message whose receipt is overdue.
  */
-export async function applyStoredReceipts(store: Store, now = new Date(), limit = 5000, progress?: Progress): Promise<number> {
+export async function applyStoredReceipts(store: Store, now = new Date(), limit = 5000): Promise<number> {
   const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
   const after = cursor?.position ? new ObjectId(cursor.position) : new ObjectId('000000000000000000000000');
   const settled = ObjectId.createFromTime(Math.floor((now.getTime() - SETTLE_MS) / 1000));
   const batch = await store.receipts.find({ _id: { $gt: after, $lt: settled } }).sort({ _id: 1 }).limit(limit).toArray();
   const pending = await store.pendingReceipts.find({}).limit(limit).toArray();
   if (batch.length === 0 && pending.length === 0) return 0;
-  progress?.();
-  const unmatched = await applyReceipts(store, [...pending, ...batch], now, progress);
+  const unmatched = await applyReceipts(store, [...pending, ...batch], now);
   const messageOf = (r: Receipt) => r.parentMessageUuid || r.messageUuid;
   const keep = (r: Receipt) => unmatched.has(messageOf(r)) && now.getTime() - r.receivedAt.getTime() < PENDING_MAX_AGE_MS;
   const settledPending = pending.filter((r) => !keep(r)).map((r) => r._id!);
@@ -101,7 +94,7 @@ export async function applyStoredReceipts(store: Store, now = new Date(), limit 
  * written by `_id` (on MongoDB with its state in the filter, so that the move stays forward-only
  * even against a concurrent writer).
  */
-export async function applyReceipts(store: Store, receipts: Receipt[], now: Date, progress?: Progress): Promise<Set<string>> {
+export async function applyReceipts(store: Store, receipts: Receipt[], now: Date): Promise<Set<string>> {
   // Within one batch the latest word on a message wins: order by Plivo's Sequence, then arrival.
   const latest = new Map<string, Receipt>();
   for (const r of [...receipts].sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0))) {
@@ -114,15 +107,8 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
   }
   const unmatched = new Set(latest.keys());
   if (latest.size === 0) return unmatched;
+  const records = await store.deliveries.find({ providerMessageId: { $in: [...latest.keys()] } }, { projection: { _id: 1, state: 1, providerMessageId: 1 } }).toArray();
   const ferret = await isFerretDb(store);
-  const projection = { _id: 1, state: 1, providerMessageId: 1 } as const;
-  // On FerretDB `{providerMessageId: {$in: list}}` tests every record against the whole list: at
-  // 40,000 records and a round of 5,000 receipts that outlasted the sweep's heartbeat timeout. One
-  // pass over the recently sent records, matched here, costs the same scan without the list.
-  const records = ferret
-    ? (await store.deliveries.find({ providerMessageId: { $exists: true }, updatedAt: { $gte: new Date(now.getTime() - RECENT_SENDS_MS) } }, { projection }).toArray()).filter((d) => latest.has(d.providerMessageId!))
-    : await store.deliveries.find({ providerMessageId: { $in: [...latest.keys()] } }, { projection }).toArray();
-  progress?.();
   const ops: AnyBulkWriteOperation<Delivery>[] = [];
   for (const d of records) {
     const r = latest.get(d.providerMessageId!);
@@ -147,7 +133,7 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
       },
     });
   }
-  await bulkWriteInChunks(store.deliveries, ops, 50, progress);
+  await bulkWriteInChunks(store.deliveries, ops);
   return unmatched;
 }
 

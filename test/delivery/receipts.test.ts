@@ -15,7 +15,7 @@ after(async () => env?.close());
 const at = new Date('2026-11-24T10:00:00Z');
 async function acceptedRecord(n: number) {
   const d = plannedRecord({ incidentId: 'inc_r', kind: 'outage', subscriberId: `C-${n}`, channel: 'sms', to: `+39347000${String(n).padStart(4, '0')}`, language: 'it' }, at);
-  await env.store.deliveries.insertOne({ ...d, state: 'accepted', providerMessageId: `uuid-${n}`, attempts: 1, updatedAt: new Date() });
+  await env.store.deliveries.insertOne({ ...d, state: 'accepted', providerMessageId: `uuid-${n}`, attempts: 1 });
   return d._id;
 }
 const receipt = (n: number, status: string, sequence: number, extra: Partial<Receipt> = {}): Receipt => ({ messageUuid: `uuid-${n}`, status, sequence, receivedAt: at, ...extra });
@@ -69,8 +69,8 @@ test('a receipt that comes before its record carries the message id is kept and 
   assert.equal(await env.store.pendingReceipts.countDocuments({}), 3, 'kept for another try');
 
   // The sender writes the answer; the applier's next round applies the pending receipts.
-  await env.store.deliveries.updateOne({ _id: d._id }, { $set: { state: 'accepted', providerMessageId: 'uuid-6', updatedAt: new Date() } });
-  await env.store.deliveries.updateOne({ _id: d7._id }, { $set: { state: 'accepted', providerMessageId: 'uuid-7', updatedAt: new Date() } });
+  await env.store.deliveries.updateOne({ _id: d._id }, { $set: { state: 'accepted', providerMessageId: 'uuid-6' } });
+  await env.store.deliveries.updateOne({ _id: d7._id }, { $set: { state: 'accepted', providerMessageId: 'uuid-7' } });
   assert.equal(await applyStoredReceipts(env.store, later), 0, 'no new receipts');
   const six = (await env.store.deliveries.findOne({ _id: d._id }))!;
   assert.equal(six.state, 'delivered');
