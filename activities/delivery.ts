@@ -56,12 +56,7 @@ export interface SendBatchResult {
   invalid: number;
   reconciled: number;
   remaining: number;
-  /** Due records another sender's claim holds (see reserveNextBatch): not sent, not done. */
-  held?: number;
 }
-
-/** How long to wait before looking again at due records another sender's claims hold. */
-const HELD_RETRY_MS = 10_000;
 
 /** The incidents (and their rules) one sendDue call has read, shared by its batches. */
 type LoadedIncidents = Map<string, Promise<{ incident: Incident; rules: Awaited<ReturnType<RulesResolver>> }>>;
@@ -218,10 +213,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       }
 
       lap('load');
-      const { records, more, held } = await reserveNextBatch(store, scope, size, new Date(), heartbeat);
+      const { records, more } = await reserveNextBatch(store, scope, size, new Date(), heartbeat);
       lap('reserve');
-      // Nothing taken is not "nothing left": records a claim holds are still due.
-      if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: held, ...(held ? { held } : {}) };
+      if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
       const byText = new Map<string, Delivery[]>();
       const now = new Date();
       for (const d of records) {
@@ -360,13 +354,6 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             }
             total.accepted[kind] = (total.accepted[kind] ?? 0) + r.accepted;
             total.invalid += r.invalid;
-            if (r.held) {
-              // Claimed by a sender that is live or died a moment ago: come back once its claims
-              // have either become reservations or aged into abandoned ones. Other channels go on.
-              total.remaining += r.held;
-              total.retryAfterMs = Math.max(total.retryAfterMs ?? 0, HELD_RETRY_MS);
-              break;
-            }
             if (r.accepted + r.invalid > 0) batches++;
             if (r.remaining === 0) break;
           }

@@ -228,54 +228,44 @@ export type Progress = () => void;
 /**
  * Reserves the next batch as described above, and says whether more due records were waiting
  * beyond `limit`: the same query, one record longer, answers what a count would (a count is
- * another scan on FerretDB). `held` counts due records this call could not take because a claim
- * younger than a minute holds them (a live sender, or one that died a moment ago): they are not
- * done, and the caller must come back for them.
+ * another scan on FerretDB).
  */
-export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean; held: number }> {
-  // A second round only after abandoned claims were skipped: those records can be claimed at once.
-  for (let round = 0; ; round++) {
-    const found = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit + 1).toArray();
-    const r = await reserveCandidates(store, found.slice(0, limit), now, progress);
-    if (r.records.length > 0 || r.skipped === 0 || round === 1) return { records: r.records, more: found.length > limit, held: r.held };
-  }
+export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean }> {
+  const found = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit + 1).toArray();
+  const more = found.length > limit;
+  return { records: await reserveCandidates(store, found.slice(0, limit), now, progress), more };
 }
 
-async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], now: Date, progress?: Progress): Promise<{ records: Delivery[]; skipped: number; held: number }> {
-  if (candidates.length === 0) return { records: [], skipped: 0, held: 0 };
+async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], now: Date, progress?: Progress): Promise<Delivery[]> {
+  if (candidates.length === 0) return [];
   const claimed = await insertIgnoringDuplicates(store.sendClaims, candidates.map((d) => ({ _id: `${d._id}#${d.attempts + 1}`, at: now })));
   const ids = claimed.map((c) => c._id.slice(0, c._id.lastIndexOf('#')));
-  const skipped = claimed.length < candidates.length ? await skipAbandonedClaims(store, candidates, new Set(ids), now) : 0;
-  const held = candidates.length - claimed.length - skipped;
-  if (ids.length === 0) return { records: [], skipped, held };
+  if (claimed.length < candidates.length) await skipAbandonedClaims(store, candidates, new Set(ids), now);
+  if (ids.length === 0) return [];
   const reserve = transitionUpdate('sending', now, undefined, { reservedAt: now }, { attempts: 1 });
   const before = await updateEachInState(store, ids.map((id) => ({ id, update: reserve })), ['planned'], progress);
-  if (!before) return { records: await store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray(), skipped, held };
+  if (!before) return store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray();
   // FerretDB: the records as they were just before this write (read by `{_id}` for the state
   // check), with the reservation applied here: reading them back would be another point read each
   // (`{_id: {$in}}` is a scan of every record there).
-  const records = [...before.values()]
+  return [...before.values()]
     .map((d): Delivery => ({ ...d, state: 'sending', reservedAt: now, updatedAt: now, attempts: d.attempts + 1, history: [...d.history, step('sending', now)] }))
     .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
-  return { records, skipped, held };
 }
 
 /**
  * A claim whose record is still `planned` a minute later belongs to a sender that died between
  * claiming and marking the record: move the record to its next attempt number so it can be
- * claimed again. Returns how many records were moved on.
+ * claimed again (on the next call).
  */
-async function skipAbandonedClaims(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], won: Set<string>, now: Date): Promise<number> {
+async function skipAbandonedClaims(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], won: Set<string>, now: Date): Promise<void> {
   const lost = candidates.filter((d) => !won.has(d._id));
   const claims = await store.sendClaims.find({ _id: { $in: lost.map((d) => `${d._id}#${d.attempts + 1}`) }, at: { $lt: new Date(now.getTime() - 60_000) } }).toArray();
-  let skipped = 0;
   for (const c of claims) {
     const id = c._id.slice(0, c._id.lastIndexOf('#'));
     const attempts = Number(c._id.slice(c._id.lastIndexOf('#') + 1)) - 1;
-    const r = await store.deliveries.updateOne({ _id: id, state: 'planned', attempts }, { $inc: { attempts: 1 }, $push: { history: step('planned', now, 'an earlier sender died after claiming this message; claimed again') } });
-    skipped += r.modifiedCount;
+    await store.deliveries.updateOne({ _id: id, state: 'planned', attempts }, { $inc: { attempts: 1 }, $push: { history: step('planned', now, 'an earlier sender died after claiming this message; claimed again') } });
   }
-  return skipped;
 }
 
 /** Records left in `sending` by an attempt that did not finish (its worker died, or its answer was lost). */
