@@ -56,7 +56,12 @@ export interface SendBatchResult {
   invalid: number;
   reconciled: number;
   remaining: number;
+  /** Due records another sender had claimed (it is sending them, or died less than a minute ago): call again later. */
+  held?: number;
 }
+
+/** How long to wait before looking again at records another sender holds. */
+const HELD_RETRY_MS = 10_000;
 
 /** The incidents (and their rules) one sendDue call has read, shared by its batches. */
 type LoadedIncidents = Map<string, Promise<{ incident: Incident; rules: Awaited<ReturnType<RulesResolver>> }>>;
@@ -213,9 +218,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       }
 
       lap('load');
-      const { records, more } = await reserveNextBatch(store, scope, size, new Date(), heartbeat);
+      const { records, more, held } = await reserveNextBatch(store, scope, size, new Date(), heartbeat);
       lap('reserve');
-      if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
+      if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0, held };
       const byText = new Map<string, Delivery[]>();
       const now = new Date();
       for (const d of records) {
@@ -281,14 +286,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // A batch that was not full took every record that was due: nothing is left to count.
       const remaining = records.length < size || !more ? 0 : how.exactRemaining === false ? 1 : await countDue(store, scope, new Date());
       lap('count');
-      logger.debug({ incidentId: input.incidentId, kind: input.kind, channel: channelName, records: records.length, accepted: accepted.length, ms: phases }, 'batch sent');
-      return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining };
+      logger.debug({ incidentId: input.incidentId, kind: input.kind, channel: channelName, records: records.length, accepted: accepted.length, held, ms: phases }, 'batch sent');
+      return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining, held };
   }
 
   const api = {
     /** Sends the next batch of planned messages of one kind on one channel; one request per distinct text. */
     async sendNextBatch(input: SendBatchInput): Promise<SendBatchResult> {
-      return sendBatch(input, { knownOpen: false });
+      const r = await sendBatch(input, { knownOpen: false });
+      // Held records are still to be sent: "remaining" for a caller that knows nothing of claims.
+      return { ...r, remaining: r.remaining + (r.held ?? 0) };
     },
 
     /**
@@ -327,6 +334,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // At least one batch per call, however small the budget: a budget spent on looking at empty
       // channels would otherwise hand back without sending anything, again and again.
       let batches = 0;
+      // Due records other senders had claimed, as last seen per kind and channel.
+      const held = new Map<string, number>();
       const loaded: LoadedIncidents = new Map();
       const open = new Set((await scopesWithRecords(store, input.incidentId, input.kinds, ['planned', 'sending'])).map((p) => `${p.kind}/${p.channel}`));
       for (const kind of input.kinds) {
@@ -354,10 +363,19 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             }
             total.accepted[kind] = (total.accepted[kind] ?? 0) + r.accepted;
             total.invalid += r.invalid;
+            held.set(`${kind}/${channel}`, r.held ?? 0);
             if (r.accepted + r.invalid > 0) batches++;
             if (r.remaining === 0) break;
           }
         }
+      }
+      // Records another sender holds are not sent yet: the workflow must come back for them (that
+      // sender may be a dead one, whose claims can be taken over once a minute old).
+      const stillHeld = [...held.values()].reduce((a, b) => a + b, 0);
+      if (stillHeld > 0 && total.remaining === 0) {
+        total.remaining = stillHeld;
+        total.retryAfterMs = HELD_RETRY_MS;
+        logger.info({ incidentId: input.incidentId, held: stillHeld }, 'due messages claimed by another sender: looking again later');
       }
       return total;
     },

@@ -1,8 +1,9 @@
 /**
- * FerretDB (SQLite backend) write benchmark: how long the updates the delivery records go through
- * take once a collection holds 1k, 10k and 100k documents, for the filter shapes the store uses.
+ * FerretDB write benchmark: how long the updates the delivery records go through take once a
+ * collection holds 1k, 10k and 100k documents, for the filter shapes the store uses.
  *
  *   node --import tsx bench/ferretdb.ts [--sizes 1000,10000,100000] [--bin label=path ...] [--budget 30]
+ *   node --import tsx bench/ferretdb.ts --backends postgresql,sqlite   (the two storage backends side by side)
  *
  * Each `--bin` is an avviso-ferretdb binary (default: the one tools/bootstrap.sh built); with two,
  * the table shows them side by side with the ratio first/second (e.g. the build before a change,
@@ -19,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { MongoClient, type AnyBulkWriteOperation, type Collection } from 'mongodb';
 import { freePort } from '../dev/process';
-import { startFerretDb, TOOL_PATHS } from '../dev/services';
+import { startFerretDb, TOOL_PATHS, type FerretDbBackend } from '../dev/services';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,15 +28,18 @@ const { values: args } = parseArgs({
     bin: { type: 'string', multiple: true },
     budget: { type: 'string', default: '30' },
     reps: { type: 'string', default: '10' },
+    backends: { type: 'string' },
   },
 });
 const SIZES = args.sizes.split(',').map(Number);
 const BUDGET_MS = Number(args.budget) * 1000;
 const REPS = Number(args.reps);
-const BINS = (args.bin?.length ? args.bin : [`current=${TOOL_PATHS.ferretdb}`]).map((b) => {
-  const i = b.indexOf('=');
-  return i > 0 ? { label: b.slice(0, i), path: b.slice(i + 1) } : { label: path.basename(b), path: b };
-});
+const BINS: { label: string; path: string; backend?: FerretDbBackend }[] = args.backends
+  ? args.backends.split(',').map((b) => ({ label: b, path: TOOL_PATHS.ferretdb, backend: b as FerretDbBackend }))
+  : (args.bin?.length ? args.bin : [`current=${TOOL_PATHS.ferretdb}`]).map((b) => {
+      const i = b.indexOf('=');
+      return i > 0 ? { label: b.slice(0, i), path: b.slice(i + 1) } : { label: path.basename(b), path: b };
+    });
 
 interface Doc {
   _id: string;
@@ -115,12 +119,12 @@ async function load(c: Collection<Doc>, n: number): Promise<number> {
   return performance.now() - t0;
 }
 
-async function benchBinary(bin: { label: string; path: string }): Promise<Map<string, Result>> {
+async function benchBinary(bin: (typeof BINS)[number]): Promise<Map<string, Result>> {
   const results = new Map<string, Result>();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'avviso-bench-ferretdb-'));
   TOOL_PATHS.ferretdb = bin.path;
   const port = await freePort();
-  const server = await startFerretDb({ port, dir: path.join(tmp, 'ferretdb'), output: 'ignore' });
+  const server = await startFerretDb({ port, dir: path.join(tmp, 'ferretdb'), output: 'ignore', ...(bin.backend ? { backend: bin.backend } : {}) });
   const client = new MongoClient(`mongodb://127.0.0.1:${port}/`);
   try {
     await client.connect();

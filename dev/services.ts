@@ -55,16 +55,35 @@ export async function startTemporalDevServer(o: TemporalServerOptions): Promise<
   return proc;
 }
 
+/**
+ * FerretDB's storage: `postgresql` (the default) is a private PostgreSQL cluster that
+ * avviso-ferretdb creates and runs in `<dir>/postgresql`; `sqlite` keeps one SQLite file per
+ * database in `<dir>`, needs nothing else, and reads the whole collection for every filter but
+ * {_id} (README, "Notes on FerretDB"). AVVISO_FERRETDB_BACKEND chooses for every script.
+ */
+export type FerretDbBackend = 'postgresql' | 'sqlite';
+
+export function ferretDbBackend(): FerretDbBackend {
+  const v = process.env.AVVISO_FERRETDB_BACKEND || 'postgresql';
+  if (v !== 'postgresql' && v !== 'sqlite') throw new Error(`AVVISO_FERRETDB_BACKEND=${v}: want postgresql or sqlite`);
+  return v;
+}
+
 export interface FerretDbOptions {
   port: number;
+  /** Where its data lives; kept across restarts. */
   dir: string;
+  backend?: FerretDbBackend;
   output?: SpawnOptions['output'];
 }
 
 export async function startFerretDb(o: FerretDbOptions): Promise<ManagedProcess> {
   mkdirSync(o.dir, { recursive: true });
-  const proc = spawnManaged('ferretdb', requireTool('ferretdb'), ['--listen-addr', `127.0.0.1:${o.port}`, '--sqlite-dir', o.dir, '--log-level', 'warn'], { output: o.output });
-  await waitUntilHealthy(`FerretDB on 127.0.0.1:${o.port}`, () => pingMongo(`mongodb://127.0.0.1:${o.port}/`), { proc, timeoutMs: 30_000 });
+  const backend = o.backend ?? ferretDbBackend();
+  const storage = backend === 'sqlite' ? ['--sqlite-dir', o.dir] : ['--postgresql-dir', path.join(o.dir, 'postgresql')];
+  const proc = spawnManaged('ferretdb', requireTool('ferretdb'), ['--listen-addr', `127.0.0.1:${o.port}`, ...storage, '--log-level', 'warn'], { output: o.output });
+  // The first start of a PostgreSQL backend runs initdb (about a second; more on a busy machine).
+  await waitUntilHealthy(`FerretDB (${backend}) on 127.0.0.1:${o.port}`, () => pingMongo(`mongodb://127.0.0.1:${o.port}/`), { proc, timeoutMs: 90_000 });
   return proc;
 }
 

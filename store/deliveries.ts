@@ -227,45 +227,67 @@ export type Progress = () => void;
 
 /**
  * Reserves the next batch as described above, and says whether more due records were waiting
- * beyond `limit`: the same query, one record longer, answers what a count would (a count is
- * another scan on FerretDB).
+ * beyond `limit` (the same query, one record longer, answers what a count would), and how many
+ * due records it found but could not take: `held`, claimed by another sender that is sending them
+ * now or died less than a minute ago. Those are not "nothing left": the caller must come back.
  */
-export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean }> {
+export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean; held: number }> {
   const found = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit + 1).toArray();
   const more = found.length > limit;
-  return { records: await reserveCandidates(store, found.slice(0, limit), now, progress), more };
+  return { ...(await reserveCandidates(store, found.slice(0, limit), now, progress)), more };
 }
 
-async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], now: Date, progress?: Progress): Promise<Delivery[]> {
-  if (candidates.length === 0) return [];
-  const claimed = await insertIgnoringDuplicates(store.sendClaims, candidates.map((d) => ({ _id: `${d._id}#${d.attempts + 1}`, at: now })));
-  const ids = claimed.map((c) => c._id.slice(0, c._id.lastIndexOf('#')));
-  if (claimed.length < candidates.length) await skipAbandonedClaims(store, candidates, new Set(ids), now);
-  if (ids.length === 0) return [];
+async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], now: Date, progress?: Progress): Promise<{ records: Delivery[]; held: number }> {
+  if (candidates.length === 0) return { records: [], held: 0 };
+  const claimed = await claimAttempts(store, candidates, now);
+  let held = candidates.length - claimed.length;
+  if (held > 0) {
+    // Claims a minute old belong to a sender that died between claiming and reserving: move those
+    // records to their next attempt and claim that, in this same call.
+    const won = new Set(claimed);
+    const skipped = await skipAbandonedClaims(store, candidates.filter((d) => !won.has(d._id)), now);
+    const reclaimed = await claimAttempts(store, skipped, now);
+    claimed.push(...reclaimed);
+    held -= reclaimed.length;
+  }
+  const ids = claimed;
+  if (ids.length === 0) return { records: [], held };
   const reserve = transitionUpdate('sending', now, undefined, { reservedAt: now }, { attempts: 1 });
   const before = await updateEachInState(store, ids.map((id) => ({ id, update: reserve })), ['planned'], progress);
-  if (!before) return store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray();
+  if (!before) return { records: await store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray(), held };
   // FerretDB: the records as they were just before this write (read by `{_id}` for the state
-  // check), with the reservation applied here: reading them back would be another point read each
-  // (`{_id: {$in}}` is a scan of every record there).
-  return [...before.values()]
+  // check), with the reservation applied here: reading them back would be another read each.
+  const records = [...before.values()]
     .map((d): Delivery => ({ ...d, state: 'sending', reservedAt: now, updatedAt: now, attempts: d.attempts + 1, history: [...d.history, step('sending', now)] }))
     .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+  return { records, held };
+}
+
+/** Claims the next attempt of each record (`id#attempts+1`); returns the ids of the records won. */
+async function claimAttempts(store: Store, records: Pick<Delivery, '_id' | 'attempts'>[], now: Date): Promise<string[]> {
+  if (records.length === 0) return [];
+  const claimed = await insertIgnoringDuplicates(store.sendClaims, records.map((d) => ({ _id: `${d._id}#${d.attempts + 1}`, at: now })));
+  return claimed.map((c) => c._id.slice(0, c._id.lastIndexOf('#')));
 }
 
 /**
  * A claim whose record is still `planned` a minute later belongs to a sender that died between
- * claiming and marking the record: move the record to its next attempt number so it can be
- * claimed again (on the next call).
+ * claiming and marking the record: the record moves to its next attempt number, so that it can be
+ * claimed again. Returns the records moved, with their new attempt number.
  */
-async function skipAbandonedClaims(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], won: Set<string>, now: Date): Promise<void> {
-  const lost = candidates.filter((d) => !won.has(d._id));
-  const claims = await store.sendClaims.find({ _id: { $in: lost.map((d) => `${d._id}#${d.attempts + 1}`) }, at: { $lt: new Date(now.getTime() - 60_000) } }).toArray();
+async function skipAbandonedClaims(store: Store, lost: Pick<Delivery, '_id' | 'attempts'>[], now: Date): Promise<Pick<Delivery, '_id' | 'attempts'>[]> {
+  if (lost.length === 0) return [];
+  const attemptsOf = new Map(lost.map((d) => [d._id, d.attempts]));
+  const stale = new Date(now.getTime() - 60_000);
+  const claims = (await Promise.all(lost.map((d) => store.sendClaims.findOne({ _id: `${d._id}#${d.attempts + 1}` })))).filter((c) => c && c.at < stale);
+  const moved: Pick<Delivery, '_id' | 'attempts'>[] = [];
   for (const c of claims) {
-    const id = c._id.slice(0, c._id.lastIndexOf('#'));
-    const attempts = Number(c._id.slice(c._id.lastIndexOf('#') + 1)) - 1;
-    await store.deliveries.updateOne({ _id: id, state: 'planned', attempts }, { $inc: { attempts: 1 }, $push: { history: step('planned', now, 'an earlier sender died after claiming this message; claimed again') } });
+    const id = c!._id.slice(0, c!._id.lastIndexOf('#'));
+    const attempts = attemptsOf.get(id)!;
+    const r = await store.deliveries.updateOne({ _id: id, state: 'planned', attempts }, { $inc: { attempts: 1 }, $push: { history: step('planned', now, 'an earlier sender died after claiming this message; claimed again') } });
+    if (r.modifiedCount === 1) moved.push({ _id: id, attempts: attempts + 1 });
   }
+  return moved;
 }
 
 /** Records left in `sending` by an attempt that did not finish (its worker died, or its answer was lost). */

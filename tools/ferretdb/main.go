@@ -1,254 +1,112 @@
-// Command avviso-ferretdb runs FerretDB (a MongoDB-compatible server) on SQLite for
-// Avviso's dev stack and tests.
+// Command avviso-ferretdb runs FerretDB (a MongoDB-compatible server) for Avviso's dev stack, tests,
+// benchmarks and drill, on one of FerretDB's two backends:
+//
+//   - PostgreSQL (--postgresql-dir DIR, the default of Avviso's scripts): this program runs a private
+//     PostgreSQL cluster in DIR (initdb on first start, stopped with us; see postgres.go) and keeps
+//     GIN indexes that FerretDB's pushed-down filters can use (see postgres_index.go);
+//     --postgresql-url URL uses a server run by someone else instead.
+//   - SQLite (--sqlite-dir DIR): one file per database, nothing else to run; every filter but {_id}
+//     reads the whole collection (see sqlite_index.go), which is why Avviso moved off it.
 //
 // Why our own main instead of FerretDB's cmd/ferretdb: a FerretDB binary built from its own
 // main package insists on generated version files (build/version/version.txt) that only its
 // repository's task runner writes, so `go install .../cmd/ferretdb@v1.24.2` panics at start.
 // The embeddable package below skips that check when FerretDB is not the main module.
-//
-// Besides FerretDB, this program keeps one index of its own on every collection table: see
-// keepIDIndexes below for why. (Everything is in this one file because tools/bootstrap.sh rebuilds
-// the binary when go.mod, go.sum or main.go change.)
+// (tools/bootstrap.sh rebuilds the binary when go.mod, go.sum or any .go file here changes.)
 package main
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
-	_ "modernc.org/sqlite" // FerretDB's SQLite driver, registered as "sqlite"
 )
 
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
-	dir := flag.String("sqlite-dir", "", "directory for the SQLite files (one per database); created if missing")
 	level := flag.String("log-level", "warn", "debug, info, warn or error")
-	synchronous := flag.String("sqlite-synchronous", "normal", "SQLite's synchronous pragma for every database file: full (fsync at every commit), normal (WAL: fsync at checkpoints; survives a killed server, not a power cut) or off")
-	idIndex := flag.Bool("avviso-id-index", true, "keep an index matching FerretDB's lookups by _id on every collection table (see keepIDIndexes)")
-	flag.Parse()
 
-	if *dir == "" {
-		fmt.Fprintln(os.Stderr, "avviso-ferretdb: --sqlite-dir is required")
-		os.Exit(2)
-	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		fmt.Fprintf(os.Stderr, "avviso-ferretdb: cannot create %s: %v\n", *dir, err)
-		os.Exit(1)
-	}
+	dir := flag.String("sqlite-dir", "", "SQLite backend: directory for the SQLite files (one per database); created if missing")
+	synchronous := flag.String("sqlite-synchronous", "normal", "SQLite's synchronous pragma for every database file: full (fsync at every commit), normal (WAL: fsync at checkpoints; survives a killed server, not a power cut) or off")
+	idIndex := flag.Bool("avviso-id-index", true, "SQLite backend: keep an index matching FerretDB's lookups by _id on every collection table (see keepIDIndexes)")
+
+	pgDir := flag.String("postgresql-dir", "", "PostgreSQL backend: data directory of a private PostgreSQL cluster that this program creates (initdb), starts and stops")
+	pgURL := flag.String("postgresql-url", "", "PostgreSQL backend: URL of a PostgreSQL database run by someone else (instead of --postgresql-dir)")
+	pgBin := flag.String("postgresql-bin", "", "directory holding PostgreSQL's initdb and postgres (default: found on PATH or in /usr/lib/postgresql/<newest>/bin)")
+	pgUser := flag.String("postgresql-os-user", "postgres", "when run as root: the system user that runs the private cluster (PostgreSQL refuses to run as root)")
+	pgDurability := flag.String("postgresql-durability", "process", "private cluster: full (fsync at every commit) or process (a commit is written to the OS before it is acknowledged, so a killed server loses nothing, but a power cut can: the trade-off of --sqlite-synchronous=normal)")
+	ginIndexes := flag.Bool("avviso-gin-indexes", true, "PostgreSQL backend: keep GIN indexes on the fields of every index, which FerretDB's pushed-down equality filters can use (see postgres_index.go)")
+	flag.Parse()
 
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintf(os.Stderr, "avviso-ferretdb: bad --log-level %q: %v\n", *level, err)
-		os.Exit(2)
+		fail(2, "bad --log-level %q: %v", *level, err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
-	// FerretDB wants a URI naming a directory, with a trailing slash.
-	url := "file:" + *dir
-	if url[len(url)-1] != '/' {
-		url += "/"
+	backends := 0
+	for _, set := range []bool{*dir != "", *pgDir != "", *pgURL != ""} {
+		if set {
+			backends++
+		}
 	}
-	switch *synchronous {
-	case "full", "normal", "off":
-		// FerretDB passes the URI's query to every database file it opens; it sets busy_timeout,
-		// journal_mode(wal) and auto_vacuum itself and leaves synchronous at SQLite's default (full).
-		url += "?_pragma=synchronous(" + *synchronous + ")"
-	default:
-		fmt.Fprintf(os.Stderr, "avviso-ferretdb: bad --sqlite-synchronous %q: want full, normal or off\n", *synchronous)
-		os.Exit(2)
-	}
-
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: url,
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "avviso-ferretdb: %v\n", err)
-		os.Exit(1)
+	if backends != 1 {
+		fail(2, "give exactly one of --postgresql-dir, --postgresql-url or --sqlite-dir")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if *idIndex {
-		go keepIDIndexes(ctx, *dir, logger, time.Second)
-	}
-
-	logger.Info("listening", "addr", *listen, "dir", *dir)
-	if err := f.Run(ctx); err != nil && ctx.Err() == nil {
-		fmt.Fprintf(os.Stderr, "avviso-ferretdb: %v\n", err)
-		os.Exit(1)
-	}
-}
-
-// The _id index. Why it exists: FerretDB 1.24.2's SQLite backend looks documents up by _id with
-//
-//	... WHERE _ferretdb_sjson->'$._id' = ?
-//
-// (metadata.IDColumn: every pushed-down query, every UPDATE of a document it has changed, every
-// DELETE), but creates the unique _id index as
-//
-//	CREATE UNIQUE INDEX ... ON tbl (_ferretdb_sjson->"_id")
-//
-// (metadata/registry.go, indexesCreate). SQLite uses an expression index only when the query's
-// expression is the same expression, and '$._id' is not "_id", so that index only enforces
-// uniqueness: every lookup and every per-document UPDATE is a full table scan, about a second per
-// updated document at 100,000 documents (bench/ferretdb.ts).
-//
-// Without forking FerretDB, we add the index its statements can use: for every collection table
-// listed in a database's metadata table (_ferretdb_collections), an ordinary (non-unique: FerretDB's
-// own index still enforces uniqueness) index on exactly FerretDB's expression, named so that it
-// cannot collide with FerretDB's own index names (those are "<table>_<mongo index name>").
-//
-// FerretDB never sees it: listIndexes, createIndexes and dropIndexes work from the index list in
-// each collection's metadata settings, not from sqlite_master; dropping a collection drops its
-// table and the index with it; renaming one only renames it in the metadata.
-//
-// How: every `every`, each <db>.sqlite file whose main or -wal file changed since the last look is
-// opened with the same driver FerretDB uses (modernc.org/sqlite), with mode=rw so that a file
-// dropped in between is not re-created, and busy_timeout like FerretDB's own connections (the
-// database is already in WAL mode, which is persistent; we do not touch journal_mode). The
-// connection is closed after each look: a connection held while FerretDB drops a database would
-// keep its -wal file alive for a database re-created under the same name. (A drop and re-create of
-// the same name within the few milliseconds of one look remains possible; Avviso's tests use fresh
-// names.) A missing index is created once per table, normally right after FerretDB creates the
-// table, so on an empty table; on an existing large database at first start it takes a moment,
-// during which FerretDB's writers wait on the lock (their busy_timeout is 10 s).
-
-const (
-	// The expression of FerretDB's metadata.IDColumn, as its statements spell it.
-	ferretIDExpr = `_ferretdb_sjson->'$._id'`
-	// FerretDB's per-database list of collections and their tables.
-	ferretCollectionsTable = "_ferretdb_collections"
-	idIndexPrefix          = "avviso_id_of_"
-)
-
-var errNotReady = errors.New("database not ready")
-
-type fileState struct {
-	mainMod, walMod time.Time
-	mainSize, walSz int64
-}
-
-func statOf(path string) (fileState, bool) {
-	m, err := os.Stat(path)
-	if err != nil {
-		return fileState{}, false
-	}
-	st := fileState{mainMod: m.ModTime(), mainSize: m.Size()}
-	if w, err := os.Stat(path + "-wal"); err == nil {
-		st.walMod, st.walSz = w.ModTime(), w.Size()
-	}
-	return st, true
-}
-
-// keepIDIndexes runs until ctx ends, adding the _id index to collection tables that lack it.
-func keepIDIndexes(ctx context.Context, dir string, l *slog.Logger, every time.Duration) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		l.Error("avviso id index: bad directory", "dir", dir, "error", err)
-		return
-	}
-	seen := map[string]fileState{}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		files, _ := filepath.Glob(filepath.Join(abs, "*.sqlite"))
-		live := map[string]bool{}
-		for _, f := range files {
-			live[f] = true
-			st, ok := statOf(f)
-			if !ok || seen[f] == st {
-				continue
-			}
-			if err := ensureIDIndexes(ctx, f, l); err != nil {
-				if !errors.Is(err, errNotReady) && ctx.Err() == nil {
-					l.Warn("avviso id index: will retry", "file", f, "error", err)
-				}
-				delete(seen, f)
-				continue
-			}
-			// Stat again after our own write, so that our index does not count as a change.
-			if st, ok = statOf(f); ok {
-				seen[f] = st
-			}
-		}
-		for f := range seen {
-			if !live[f] {
-				delete(seen, f)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func ensureIDIndexes(ctx context.Context, file string, l *slog.Logger) error {
-	q := url.Values{}
-	q.Set("mode", "rw") // never create a file FerretDB has just dropped
-	q.Add("_pragma", "busy_timeout(10000)")
-	dsn := (&url.URL{Scheme: "file", Path: file, RawQuery: q.Encode()}).String()
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(
-		`SELECT c.table_name FROM %q c
-		 WHERE EXISTS (SELECT 1 FROM sqlite_master m WHERE m.type = 'table' AND m.name = c.table_name)
-		   AND NOT EXISTS (SELECT 1 FROM sqlite_master m WHERE m.type = 'index' AND m.name = '%s' || c.table_name)`,
-		ferretCollectionsTable, idIndexPrefix))
-	if err != nil {
-		// A database FerretDB is creating (or dropping) right now: look again at the next tick.
-		if _, statErr := os.Stat(file); statErr != nil || strings.Contains(err.Error(), "no such table") {
-			return errNotReady
-		}
-		return err
-	}
-	var tables []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			rows.Close()
-			return err
-		}
-		tables = append(tables, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-
-	for _, t := range tables {
-		start := time.Now()
-		_, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, idIndexPrefix+t, t, ferretIDExpr))
+	cfg := &ferretdb.Config{Listener: ferretdb.ListenerConfig{TCP: *listen}, Logger: logger}
+	var cluster *pgCluster
+	switch {
+	case *dir != "":
+		url, err := sqliteURL(*dir, *synchronous)
 		if err != nil {
-			// The collection may have been dropped in between.
-			var n int
-			if db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, t).Scan(&n) == nil && n == 0 {
-				continue
-			}
-			return fmt.Errorf("%s: %w", t, err)
+			fail(2, "%v", err)
 		}
-		l.Debug("avviso id index created", "file", filepath.Base(file), "table", t, "took", time.Since(start))
+		cfg.Handler, cfg.SQLiteURL = "sqlite", url
+		if *idIndex {
+			go keepIDIndexes(ctx, *dir, logger, time.Second)
+		}
+
+	default:
+		url := *pgURL
+		if *pgDir != "" {
+			var err error
+			cluster, err = startCluster(ctx, clusterOptions{dir: *pgDir, bin: *pgBin, osUser: *pgUser, durability: *pgDurability}, logger)
+			if err != nil {
+				fail(1, "PostgreSQL in %s: %v", *pgDir, err)
+			}
+			url = cluster.url
+		}
+		cfg.Handler, cfg.PostgreSQLURL = "postgresql", withPoolSize(url, ferretPoolSize)
+		if *ginIndexes {
+			go keepGinIndexes(ctx, url, logger, time.Second)
+		}
 	}
-	return nil
+
+	f, err := ferretdb.New(cfg)
+	if err != nil {
+		cluster.stop(logger)
+		fail(1, "%v", err)
+	}
+
+	logger.Info("listening", "addr", *listen, "handler", cfg.Handler)
+	runErr := f.Run(ctx)
+	cluster.stop(logger)
+	if runErr != nil && ctx.Err() == nil {
+		fail(1, "%v", runErr)
+	}
+}
+
+func fail(code int, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "avviso-ferretdb: "+format+"\n", args...)
+	os.Exit(code)
 }
