@@ -150,48 +150,76 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
   return r.modifiedCount;
 }
 
-const ferretDbByStore = new WeakMap<Store, Promise<boolean>>();
+/**
+ * What the server does with a filter: a real MongoDB uses its indexes for any shape; FerretDB on
+ * PostgreSQL hands equality filters down (and our GIN indexes serve them: README, "Notes on
+ * FerretDB"); FerretDB on SQLite hands down `{_id}` alone and reads the whole collection for
+ * anything else. Asked once per store (buildInfo says FerretDB; its startup log names the backend).
+ */
+export type ServerKind = 'mongodb' | 'ferretdb-postgresql' | 'ferretdb-sqlite';
 
-/** Whether the server is FerretDB (its buildInfo carries `ferretdbVersion`); asked once per store. */
-export function isFerretDb(store: Store): Promise<boolean> {
-  let known = ferretDbByStore.get(store);
+const serverKindByStore = new WeakMap<Store, Promise<ServerKind>>();
+
+export function serverKind(store: Store): Promise<ServerKind> {
+  let known = serverKindByStore.get(store);
   if (!known) {
-    known = store.db.admin().command({ buildInfo: 1 }).then(
-      (info) => typeof info.ferretdbVersion === 'string',
-      () => {
-        ferretDbByStore.delete(store); // ask again next time; meanwhile, the conditional filters
-        return false;
-      },
-    );
-    ferretDbByStore.set(store, known);
+    known = (async (): Promise<ServerKind> => {
+      const info = await store.db.admin().command({ buildInfo: 1 });
+      if (typeof info.ferretdbVersion !== 'string') return 'mongodb';
+      const log = await store.db.admin().command({ getLog: 'startupWarnings' }).catch(() => ({ log: [] }));
+      // "Powered by FerretDB <version> and PostgreSQL 15.18." (SQLite is named the same way).
+      return (log.log as string[]).some((l) => /Powered by FerretDB .* and PostgreSQL/.test(l)) ? 'ferretdb-postgresql' : 'ferretdb-sqlite';
+    })();
+    known.catch(() => serverKindByStore.delete(store)); // ask again next time; meanwhile the caller's call fails
+    serverKindByStore.set(store, known);
   }
   return known;
 }
 
+/** Whether the server is FerretDB (either backend). */
+export async function isFerretDb(store: Store): Promise<boolean> {
+  return (await serverKind(store)) !== 'mongodb';
+}
+
+/** Runs `fn` over `items` in chunks of `size`, at most `parallel` chunks at a time, in order of start. */
+async function forEachChunk<T>(items: T[], size: number, parallel: number, fn: (chunk: T[]) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const chunk = items.slice(next, next + size);
+      next += size;
+      await fn(chunk);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, parallel) }, lane));
+}
+
 /**
  * Updates records one by one, each only if it is in one of the `from` states, 50 per request
- * (FerretDB stalls on larger bulk writes), calling `progress` after each request.
+ * (25 on PostgreSQL, three requests at a time: FerretDB holds a connection per statement of a bulk
+ * until it ends, README "Notes on FerretDB", so one call never holds more than about 80 of its
+ * 500), calling `progress` after each request.
  *
- * On MongoDB each update is `{_id, state: {$in: from}}`: atomic, and served by the _id index.
- * FerretDB 1.24 hands a filter to SQLite only when it is exactly `{_id: <id>}`; any other filter,
- * `{_id, state}` or `{_id: {$in}}` included, reads and decodes the whole collection for each
- * update (5.7 s per update at 100,000 records, against 1.6 ms for `{_id}`: bench/ferretdb.ts), so
- * a 1,000-record batch would take hours. There each record's state is read by `{_id}` just before
- * its chunk is written, and the records found in `from` are written with `{_id}` alone. That check
- * and the write are not atomic, but neither is FerretDB's own conditional update: it finds the
- * document, then writes the whole changed document back in a separate statement. What keeps two
- * senders apart is the send claim (a unique insert), not this condition.
+ * On MongoDB and on FerretDB over PostgreSQL each update is `{_id, state: {$in: from}}`: served by
+ * the _id index there, and by the GIN index on `_id` here (the `$in` is then tested on that one
+ * document). Three requests run at once on PostgreSQL: it and FerretDB then use more than one core.
+ *
+ * FerretDB on SQLite hands a filter down only when it is exactly `{_id: <id>}`: `{_id, state}` reads
+ * and decodes the whole collection for each update (763 ms at 40,000 records, against 2 ms for
+ * `{_id}`). There each record's state is read by `{_id}` just before its chunk is written, and the
+ * records found in `from` are written with `{_id}` alone, and those reads are handed back (null
+ * elsewhere). Check and write are not atomic, but neither is FerretDB's own conditional update: it
+ * finds the document, then writes it back whole in a separate statement. What keeps two senders
+ * apart is the send claim (a unique insert), not this condition.
  */
 async function updateEachInState(store: Store, items: { id: string; update: UpdateFilter<Delivery> }[], from: DeliveryState[], progress?: Progress, opts: { checkOnFerretDb?: boolean } = {}): Promise<Map<string, Delivery> | null> {
   if (items.length === 0) return new Map();
-  const ferret = await isFerretDb(store);
-  const check = ferret && opts.checkOnFerretDb !== false;
-  // On FerretDB the documents read for the check are handed back (as they were before this
-  // write): a caller that needs them after the write applies its update itself instead of
-  // reading them again.
+  const kind = await serverKind(store);
+  const sqlite = kind === 'ferretdb-sqlite';
+  const check = sqlite && opts.checkOnFerretDb !== false;
   const seen = check ? new Map<string, Delivery>() : null;
-  for (let i = 0; i < items.length; i += 50) {
-    let chunk = items.slice(i, i + 50);
+  const [size, parallel] = kind === 'ferretdb-postgresql' ? [25, 3] : [50, 1];
+  await forEachChunk(items, size, parallel, async (chunk) => {
     if (check) {
       const found = await Promise.all(chunk.map((c) => store.deliveries.findOne({ _id: c.id })));
       chunk = chunk.filter((_, k) => found[k] && from.includes(found[k].state));
@@ -199,12 +227,12 @@ async function updateEachInState(store: Store, items: { id: string; update: Upda
     }
     if (chunk.length) {
       await store.deliveries.bulkWrite(
-        chunk.map((c) => ({ updateOne: { filter: ferret ? { _id: c.id } : { _id: c.id, state: { $in: from } }, update: c.update } })),
+        chunk.map((c) => ({ updateOne: { filter: sqlite ? { _id: c.id } : { _id: c.id, state: { $in: from } }, update: c.update } })),
         { ordered: false },
       );
     }
     progress?.();
-  }
+  });
   return seen;
 }
 
@@ -255,8 +283,8 @@ async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' 
   const reserve = transitionUpdate('sending', now, undefined, { reservedAt: now }, { attempts: 1 });
   const before = await updateEachInState(store, ids.map((id) => ({ id, update: reserve })), ['planned'], progress);
   if (!before) return { records: await store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray(), held };
-  // FerretDB: the records as they were just before this write (read by `{_id}` for the state
-  // check), with the reservation applied here: reading them back would be another read each.
+  // FerretDB on SQLite: the records as they were just before this write (read by `{_id}` for the
+  // state check), with the reservation applied here: reading them back would be a scan each.
   const records = [...before.values()]
     .map((d): Delivery => ({ ...d, state: 'sending', reservedAt: now, updatedAt: now, attempts: d.attempts + 1, history: [...d.history, step('sending', now)] }))
     .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
@@ -312,11 +340,11 @@ export async function recordSendResults(store: Store, accepted: AcceptedOutcome[
     accepted.map((o) => ({ id: o.id, update: { $set: { state: acceptedState, providerMessageId: o.providerMessageId, updatedAt: now }, $unset: { error: '' }, $push: { history: step(acceptedState, now, note) } } })),
     ['sending'],
     progress,
-    // On FerretDB, written without reading each record first: these are the records this sender
-    // reserved moments ago, and what the provider accepted is true whatever else touched them in
-    // between (another attempt's reconciliation can only have found the same message). The worst
-    // case, a receipt applied in between, is a record set back to accepted, which the watchdog
-    // settles by asking the provider; the check would cost a point read per message.
+    // On FerretDB over SQLite, written without reading each record first: these are the records
+    // this sender reserved moments ago, and what the provider accepted is true whatever else
+    // touched them in between (another attempt's reconciliation can only have found the same
+    // message). The worst case, a receipt applied in between, is a record set back to accepted,
+    // which the watchdog settles by asking the provider; the check would cost a point read each.
     { checkOnFerretDb: false },
   );
   for (const [error, ids] of groupBy(invalid, (i) => i.error)) {

@@ -6,7 +6,7 @@
 import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
-import { bulkWriteInChunks, isFerretDb } from './deliveries';
+import { bulkWriteInChunks, serverKind } from './deliveries';
 
 export interface Receipt {
   _id?: ObjectId;
@@ -108,7 +108,8 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
   const unmatched = new Set(latest.keys());
   if (latest.size === 0) return unmatched;
   const records = await store.deliveries.find({ providerMessageId: { $in: [...latest.keys()] } }, { projection: { _id: 1, state: 1, providerMessageId: 1 } }).toArray();
-  const ferret = await isFerretDb(store);
+  // Only FerretDB on SQLite needs the bare `{_id}` (any other filter is a scan there).
+  const ferret = (await serverKind(store)) === 'ferretdb-sqlite';
   const ops: AnyBulkWriteOperation<Delivery>[] = [];
   for (const d of records) {
     const r = latest.get(d.providerMessageId!);

@@ -1,0 +1,58 @@
+/**
+ * FerretDB's storage as Avviso runs it (tools/ferretdb): on PostgreSQL, an equality filter on an
+ * indexed field is answered from the GIN index avviso-ferretdb keeps (without it, every filtered
+ * query reads the whole table); a bulk of more updates than FerretDB's old pool of 50 connections
+ * goes through (FerretDB holds one connection per statement of a bulk until it ends, and a bulk
+ * larger than the pool hung the server); and the store knows which backend it talks to, since the
+ * hot paths pick their filter shapes by it.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, isolatedEnv, type IsolatedEnv } from '../support/env';
+import { serverKind } from '../../store/deliveries';
+import { ferretDbBackend } from '../../dev/services';
+
+let env: IsolatedEnv;
+before(async () => (env = await isolatedEnv(__filename)));
+after(async () => env?.close());
+
+const postgres = ferretDbBackend() === 'postgresql';
+
+test('the store knows the backend the harness started', async () => {
+  assert.equal(await serverKind(env.store), postgres ? 'ferretdb-postgresql' : 'ferretdb-sqlite');
+});
+
+/** The index PostgreSQL chose for a find, from FerretDB's explain (its queryPlanner is PostgreSQL's plan). */
+function indexesUsed(plan: unknown): string[] {
+  const found: string[] = [];
+  const walk = (p: unknown) => {
+    if (!p || typeof p !== 'object') return;
+    const node = p as Record<string, unknown>;
+    if (typeof node['Index Name'] === 'string') found.push(node['Index Name']);
+    for (const v of Object.values(node)) walk(v);
+  };
+  walk(plan);
+  return found;
+}
+
+test('on PostgreSQL, equality filters on indexed fields and on _id are served by a GIN index; others are not', { skip: postgres ? false : 'FerretDB runs on SQLite here' }, async () => {
+  const c = env.store.db.collection<{ _id: string; state: string; n: number }>('gin_probe');
+  await c.createIndex({ state: 1 });
+  await c.insertMany(Array.from({ length: 5000 }, (_, i) => ({ _id: `r${i}`, state: `s${i % 500}`, n: i })));
+  // avviso-ferretdb looks for new indexes every second.
+  const plan = await eventually('a GIN index on state', async () => {
+    const p = (await c.find({ state: 's7' }).explain()).queryPlanner;
+    return indexesUsed(p).some((n) => n.startsWith('avviso_gin_')) ? p : undefined;
+  }, 20_000);
+  assert.ok(indexesUsed(plan).length > 0);
+  assert.ok(indexesUsed((await c.find({ _id: 'r42' }).explain()).queryPlanner).some((n) => n.startsWith('avviso_gin_')), 'the _id lookup uses the GIN index');
+  assert.deepEqual(indexesUsed((await c.find({ n: 42 }).explain()).queryPlanner), [], 'a field no index names is read from the table');
+  assert.equal((await c.find({ state: 's7' }).toArray()).length, 10, 'and the answers are right');
+});
+
+test('a bulk of 120 updates goes through (more than FerretDB\'s default pool of 50 connections)', { skip: postgres ? false : 'on SQLite FerretDB\'s pool is 100 connections: such a bulk hangs there' }, async () => {
+  const c = env.store.db.collection<{ _id: string; n: number }>('bulk_probe');
+  await c.insertMany(Array.from({ length: 120 }, (_, i) => ({ _id: `b${i}`, n: 0 })));
+  const r = await c.bulkWrite(Array.from({ length: 120 }, (_, i) => ({ updateOne: { filter: { _id: `b${i}` }, update: { $inc: { n: 1 } } } })), { ordered: false });
+  assert.equal(r.modifiedCount, 120);
+});
