@@ -383,8 +383,10 @@ export async function scopesWithRecords(store: Store, incidentId: string, kinds:
   return rows.map((r) => r._id);
 }
 
+/** One count per state: an equality FerretDB hands down, where `state: {$in}` would read every record of the incident. */
 export async function countInState(store: Store, scope: Scope, states: DeliveryState[]): Promise<number> {
-  return store.deliveries.countDocuments({ ...scope, state: { $in: states } });
+  const counts = await Promise.all(states.map((state) => store.deliveries.countDocuments({ ...scope, state })));
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 /**
@@ -441,16 +443,19 @@ export function providerAttempts(d: Pick<Delivery, 'history'>): number {
  */
 export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date): Promise<SweepResult> {
   const stale = new Date(now.getTime() - policy.deliveryTimeoutMs);
-  const lost = {
-    ...scope,
-    $or: [
-      { state: { $in: ['undelivered', 'failed'] as DeliveryState[] } },
-      { state: { $in: ['accepted', 'sent'] as DeliveryState[] }, updatedAt: { $lt: stale } },
-    ],
-  } as Filter<Delivery>;
+  // One query per state, each an equality FerretDB can hand down (an `$or` of them would read every
+  // record of the incident there), merged in record order.
+  const lost = (
+    await Promise.all([
+      ...(['undelivered', 'failed'] as DeliveryState[]).map((state) => store.deliveries.find({ ...scope, state }).toArray()),
+      ...(['accepted', 'sent'] as DeliveryState[]).map((state) => store.deliveries.find({ ...scope, state, updatedAt: { $lt: stale } }).toArray()),
+    ])
+  )
+    .flat()
+    .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
   // Decide in memory, then write one update per (from state, outcome, reason): few requests.
   const moves = new Map<string, { from: DeliveryState; to: DeliveryState; note: string; docs: Delivery[] }>();
-  for await (const d of store.deliveries.find(lost).sort({ _id: 1 })) {
+  for (const d of lost) {
     const why = d.state === 'accepted' || d.state === 'sent' ? `no delivery receipt within ${Math.round(policy.deliveryTimeoutMs / 1000)} s` : `${d.state}${d.error ? ` (${d.error})` : ''}`;
     const attempts = providerAttempts(d);
     const giveUp = d.invalidRecipient || attempts >= policy.maxAttempts;
@@ -465,13 +470,13 @@ export async function sweepUndelivered(store: Store, scope: Scope, policy: Sweep
   let retried = 0;
   for (const m of moves.values()) {
     const ids = m.docs.map((d) => d._id);
-    const moved = await transition(store, { _id: { $in: ids }, state: m.from }, m.to, now, m.note);
+    const moved = await transition(store, { ...scope, _id: { $in: ids }, state: m.from }, m.to, now, m.note);
     if (m.to === 'expired') {
       // Only those this call moved: a receipt may have settled one in between.
-      const nowExpired = new Set((await store.deliveries.find({ _id: { $in: ids }, state: 'expired' }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+      const nowExpired = new Set((await store.deliveries.find({ ...scope, _id: { $in: ids }, state: 'expired' }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
       expired.push(...m.docs.filter((d) => nowExpired.has(d._id)));
     } else retried += moved;
   }
-  const inFlight = await store.deliveries.countDocuments({ ...scope, state: { $in: ['accepted', 'sent'] } });
+  const inFlight = await countInState(store, scope, ['accepted', 'sent']);
   return { retried, expired, inFlight };
 }
