@@ -9,6 +9,9 @@
  */
 import type { AnyBulkWriteOperation, Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
+import { serverKind } from './server';
+
+export { isFerretDb, serverKind, type ServerKind } from './server';
 import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber, TemplateKind } from '../domain/types';
 
 export function deliveryId(incidentId: string, kind: MessageKind, subscriberId: string, channel: DeliveryChannel, to: string, round?: number): string {
@@ -148,37 +151,6 @@ function transitionUpdate(to: DeliveryState, now: Date, note?: string, extra: Pa
 export async function transition(store: Store, filter: Filter<Delivery>, to: DeliveryState, now: Date, note?: string, extra: Partial<Delivery> = {}, inc: Partial<Record<'attempts', number>> = {}): Promise<number> {
   const r = await store.deliveries.updateMany(filter, transitionUpdate(to, now, note, extra, inc));
   return r.modifiedCount;
-}
-
-/**
- * What the server does with a filter: a real MongoDB uses its indexes for any shape; FerretDB on
- * PostgreSQL hands equality filters down (and our GIN indexes serve them: README, "Notes on
- * FerretDB"); FerretDB on SQLite hands down `{_id}` alone and reads the whole collection for
- * anything else. Asked once per store (buildInfo says FerretDB; its startup log names the backend).
- */
-export type ServerKind = 'mongodb' | 'ferretdb-postgresql' | 'ferretdb-sqlite';
-
-const serverKindByStore = new WeakMap<Store, Promise<ServerKind>>();
-
-export function serverKind(store: Store): Promise<ServerKind> {
-  let known = serverKindByStore.get(store);
-  if (!known) {
-    known = (async (): Promise<ServerKind> => {
-      const info = await store.db.admin().command({ buildInfo: 1 });
-      if (typeof info.ferretdbVersion !== 'string') return 'mongodb';
-      const log = await store.db.admin().command({ getLog: 'startupWarnings' }).catch(() => ({ log: [] }));
-      // "Powered by FerretDB <version> and PostgreSQL 15.18." (SQLite is named the same way).
-      return (log.log as string[]).some((l) => /Powered by FerretDB .* and PostgreSQL/.test(l)) ? 'ferretdb-postgresql' : 'ferretdb-sqlite';
-    })();
-    known.catch(() => serverKindByStore.delete(store)); // ask again next time; meanwhile the caller's call fails
-    serverKindByStore.set(store, known);
-  }
-  return known;
-}
-
-/** Whether the server is FerretDB (either backend). */
-export async function isFerretDb(store: Store): Promise<boolean> {
-  return (await serverKind(store)) !== 'mongodb';
 }
 
 /** Runs `fn` over `items` in chunks of `size`, at most `parallel` chunks at a time, in order of start. */
@@ -360,6 +332,12 @@ export function dueBy(now: Date): Filter<Delivery> {
 /** Planned records of an incident that are due now. */
 export async function countDue(store: Store, scope: Scope, now: Date): Promise<number> {
   return store.deliveries.countDocuments({ ...scope, state: 'planned', ...dueBy(now) });
+}
+
+/** Whether a planned record of these kinds of an incident is due now (any channel). */
+export async function anyDueNow(store: Store, incidentId: string, kinds: MessageKind[], now: Date): Promise<boolean> {
+  const one = await store.deliveries.find({ incidentId, state: 'planned', kind: { $in: kinds }, ...dueBy(now) }, { projection: { _id: 1 } }).limit(1).toArray();
+  return one.length > 0;
 }
 
 /** When the next planned, not yet due record of an incident falls due (any kind and channel), or null. */

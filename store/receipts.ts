@@ -6,7 +6,8 @@
 import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
-import { bulkWriteInChunks, serverKind } from './deliveries';
+import { bulkWriteInChunks } from './deliveries';
+import { findByValues, serverKind } from './server';
 
 export interface Receipt {
   _id?: ObjectId;
@@ -89,8 +90,8 @@ export async function applyStoredReceipts(store: Store, now = new Date(), limit 
 
 /**
  * Applies receipts, grouped by message (the latest word on each wins), and returns the messages
- * no record carries. One read finds the records of all these messages (on FerretDB any filter
- * but `{_id}` is a scan, so one scan instead of one per kind of update); each record is then
+ * no record carries. The records of all these messages are read at once (findByValues: one `$in`
+ * query, or on FerretDB over PostgreSQL one indexed query per message); each record is then
  * written by `_id` (on MongoDB with its state in the filter, so that the move stays forward-only
  * even against a concurrent writer).
  */
@@ -107,7 +108,7 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
   }
   const unmatched = new Set(latest.keys());
   if (latest.size === 0) return unmatched;
-  const records = await store.deliveries.find({ providerMessageId: { $in: [...latest.keys()] } }, { projection: { _id: 1, state: 1, providerMessageId: 1 } }).toArray();
+  const records = await findByValues(store, store.deliveries, 'providerMessageId', [...latest.keys()], {}, { projection: { _id: 1, state: 1, providerMessageId: 1 } });
   // Only FerretDB on SQLite needs the bare `{_id}` (any other filter is a scan there).
   const ferret = (await serverKind(store)) === 'ferretdb-sqlite';
   const ops: AnyBulkWriteOperation<Delivery>[] = [];
@@ -186,6 +187,10 @@ export function startReceiptApplier(store: Store, onError: (err: unknown) => voi
  */
 export async function applyReceiptsFor(store: Store, messageUuids: string[], now = new Date()): Promise<void> {
   if (messageUuids.length === 0) return;
-  const early = await store.receipts.find({ $or: [{ messageUuid: { $in: messageUuids } }, { parentMessageUuid: { $in: messageUuids } }] }).toArray();
+  // Parts of a long message carry the first part's id as their parent.
+  const early = [
+    ...(await findByValues(store, store.receipts, 'messageUuid', messageUuids)),
+    ...(await findByValues(store, store.receipts, 'parentMessageUuid', messageUuids)),
+  ];
   if (early.length) await applyReceipts(store, early, now);
 }

@@ -4,12 +4,17 @@
  * take them over once the claims are a minute old, in the same call, and must never report "no
  * more due" while claims younger than that hold due records: the incident's workflow would take
  * that for "all sent" and the held subscribers would never be told (a worker-kill run stalled so,
- * with 170 of 200 outage notices never sent).
+ * with 170 of 200 outage notices never sent). Likewise the watchdog must not report "nothing
+ * due" while planned records are due now (a 20,000 drill stopped so with 2,877 retries planned).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { plannedRecord, reserveNextBatch } from '../../store/deliveries';
+import { createDeliveryActivities, type SweepAllResult } from '../../activities/delivery';
+import { createLogger } from '../../domain/log';
+import type { RulesResolver } from '../../store/rule-versions';
 
 let env: IsolatedEnv;
 before(async () => (env = await isolatedEnv(__filename)));
@@ -74,4 +79,24 @@ test('claims younger than a minute hold their records: nothing reserved, and the
   // A minute later the claims are abandoned: the next look takes them all.
   const later = await reserveNextBatch(env.store, scope('inc_live'), 10, new Date(now.getTime() + 60_000));
   assert.equal(later.records.length, 5);
+});
+
+test('the watchdog reports records already due as due now, not "nothing due": the workflow must send them before calling the notices sent', async () => {
+  const now = new Date();
+  // Retries an earlier attempt of the sweep moved back to planned, on a channel of their own.
+  const docs = Array.from({ length: 3 }, (_, i) => plannedRecord({ incidentId: 'inc_due_now', kind: 'outage', subscriberId: `D-${i}`, channel: 'email', to: `d${i}@example.org`, language: 'it' }, now));
+  await env.store.deliveries.insertMany(docs);
+  const noRules: RulesResolver = async () => {
+    throw new Error('the sweep renders no text');
+  };
+  const acts = createDeliveryActivities({ store: env.store, channels: {}, logger: createLogger('abandoned-claims-test', 'warn'), rules: noRules });
+  const r: SweepAllResult = await new MockActivityEnvironment().run(acts.sweepAll, { incidentId: 'inc_due_now', kinds: ['outage' as const], deliveryTimeoutMs: 60_000, maxAttempts: 3 });
+  assert.equal(r.inFlight, 0);
+  assert.ok(r.nextDueAt, 'something is due');
+  assert.ok(Math.abs(Date.parse(r.nextDueAt) - Date.now()) < 10_000, `due now, not later: ${r.nextDueAt}`);
+
+  // Once they are gone (sent), nothing is due.
+  await env.store.deliveries.updateMany({ incidentId: 'inc_due_now' }, { $set: { state: 'delivered' } });
+  const after: SweepAllResult = await new MockActivityEnvironment().run(acts.sweepAll, { incidentId: 'inc_due_now', kinds: ['outage' as const], deliveryTimeoutMs: 60_000, maxAttempts: 3 });
+  assert.equal(after.nextDueAt, null);
 });

@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, isolatedEnv, type IsolatedEnv } from '../support/env';
-import { serverKind } from '../../store/deliveries';
+import { findByValues, serverKind } from '../../store/server';
 import { ferretDbBackend } from '../../dev/services';
 
 let env: IsolatedEnv;
@@ -55,4 +55,13 @@ test('a bulk of 120 updates goes through (more than FerretDB\'s default pool of 
   await c.insertMany(Array.from({ length: 120 }, (_, i) => ({ _id: `b${i}`, n: 0 })));
   const r = await c.bulkWrite(Array.from({ length: 120 }, (_, i) => ({ updateOne: { filter: { _id: `b${i}` }, update: { $inc: { n: 1 } } } })), { ordered: false });
   assert.equal(r.modifiedCount, 120);
+});
+
+test('findByValues finds the same documents whatever the server (one $in, or one indexed query per value)', async () => {
+  const c = env.store.db.collection<{ _id: string; uuid: string; state: string }>('by_values');
+  await c.createIndex({ uuid: 1 });
+  await c.insertMany(Array.from({ length: 200 }, (_, i) => ({ _id: `m${i}`, uuid: `u${i % 100}`, state: i % 2 ? 'sent' : 'accepted' })));
+  const found = await findByValues(env.store, c, 'uuid', ['u1', 'u2', 'u2', 'nope'], { state: 'sent' });
+  assert.deepEqual(found.map((d) => d._id).sort(), ['m1', 'm101']);
+  assert.deepEqual(await findByValues(env.store, c, 'uuid', []), []);
 });
