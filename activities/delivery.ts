@@ -61,6 +61,9 @@ export interface SendBatchResult {
   held?: number;
 }
 
+/** Overdue SMS asked about at Plivo in one round of the watchdog (ten at a time). */
+const OVERDUE_CHECKS = 1000;
+
 /** How long to wait before looking again at records another sender holds. */
 const HELD_RETRY_MS = 10_000;
 
@@ -308,10 +311,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       await applyStoredReceipts(store);
       heartbeat();
       const channel = input.channel ?? 'sms';
-      if (channel === 'sms') await askProviderAboutOverdue({ incidentId: input.incidentId, kind: input.kind, channel }, input.deliveryTimeoutMs);
+      // SMS: an overdue message is resent only when Plivo says it does not know it (or, through its
+      // receipt, that it was not delivered). Other channels have no such check: overdue is lost.
+      const lostAtProvider = channel === 'sms' && deps.sms ? await askProviderAboutOverdue({ incidentId: input.incidentId, kind: input.kind, channel }, input.deliveryTimeoutMs) : undefined;
       heartbeat();
       const now = new Date();
-      const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now);
+      const overdueMayRetry = lostAtProvider ? (d: Delivery) => !!d.providerMessageId && lostAtProvider.has(d.providerMessageId) : undefined;
+      const r = await sweepUndelivered(store, { incidentId: input.incidentId, kind: input.kind, channel }, input, now, overdueMayRetry);
       const fallbacks: PlanInput[] = [];
       for (const d of r.expired) {
         const next = await fallbackFor(d, input.fallback);
@@ -410,30 +416,38 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   };
 
   /**
-   * For SMS whose receipt is overdue, ask Plivo what became of them (a few at a time) and record
-   * the answer as a receipt: only messages Plivo itself reports undelivered, failed or unknown are
-   * then resent by the sweep.
+   * For SMS whose receipt is overdue, ask Plivo what became of them (ten at a time, at most
+   * OVERDUE_CHECKS a round) and record each answer as a receipt: Plivo's undelivered and failed
+   * are then resent by the sweep, its queued and sent get another timeout. Returns the messages
+   * that may be resent as lost: only those Plivo says it does not know (404). A message whose check
+   * failed (Plivo unreachable, 5xx, 429) or was not reached this round is never taken for lost: it
+   * may well have been delivered, its receipt late (at 20,000 recipients the receipts queue up), and
+   * a resend would text the subscriber twice; the next round asks again.
    */
-  async function askProviderAboutOverdue(scope: { incidentId: string; kind: MessageKind; channel: DeliveryChannel }, timeoutMs: number): Promise<void> {
-    if (!deps.sms) return;
-    const overdue = await store.deliveries
-      .find({ ...scope, state: { $in: ['accepted', 'sent'] }, updatedAt: { $lt: new Date(Date.now() - timeoutMs) }, providerMessageId: { $exists: true } }, { projection: { providerMessageId: 1 } })
-      .limit(200)
-      .toArray();
+  async function askProviderAboutOverdue(scope: { incidentId: string; kind: MessageKind; channel: DeliveryChannel }, timeoutMs: number): Promise<Set<string>> {
+    const lost = new Set<string>();
+    if (!deps.sms) return lost;
+    const stale = new Date(Date.now() - timeoutMs);
+    const overdue = (
+      await Promise.all((['accepted', 'sent'] as DeliveryState[]).map((state) => store.deliveries.find({ ...scope, state, updatedAt: { $lt: stale } }, { projection: { providerMessageId: 1, updatedAt: 1 } }).toArray()))
+    )
+      .flat()
+      .filter((d) => d.providerMessageId)
+      .sort((x, y) => x.updatedAt.getTime() - y.updatedAt.getTime())
+      .slice(0, OVERDUE_CHECKS);
     const receipts: Receipt[] = [];
-    for (let i = 0; i < overdue.length; i += 5) {
-      Context.current().heartbeat();
-      const answers = await Promise.all(overdue.slice(i, i + 5).map(async (d) => {
-        try {
-          return { uuid: d.providerMessageId!, ...(await deps.sms!.messageState(d.providerMessageId!)) };
-        } catch {
-          return null; // unreachable now: the sweep treats the message as lost, as before
-        }
-      }));
-      for (const a of answers) {
-        if (a && PROVIDER_STATES[a.state]) receipts.push({ messageUuid: a.uuid, status: a.state, units: a.units, totalAmount: a.totalAmount, errorCode: a.errorCode, receivedAt: new Date() });
+    let unreachable = 0;
+    await eachParallel(overdue, 10, async (d) => {
+      heartbeat();
+      try {
+        const a = await deps.sms!.messageState(d.providerMessageId!);
+        if (PROVIDER_STATES[a.state]) receipts.push({ messageUuid: d.providerMessageId!, status: a.state, units: a.units, totalAmount: a.totalAmount, errorCode: a.errorCode, receivedAt: new Date() });
+      } catch (err) {
+        if (err instanceof ChannelError && err.status === 404) lost.add(d.providerMessageId!);
+        else unreachable++;
       }
-    }
+    });
+    if (unreachable) logger.info({ incidentId: scope.incidentId, kind: scope.kind, unreachable }, 'overdue messages Plivo could not be asked about: asking again next round, not resending');
     if (receipts.length) await applyReceipts(store, receipts, new Date());
     // Still queued or sent at the provider: not lost, only slow. Give them another timeout.
     const slow = receipts.filter((r) => r.status === 'queued' || r.status === 'sent').map((r) => r.messageUuid);
@@ -444,7 +458,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       if ((await serverKind(store)) === 'ferretdb-postgresql') await eachParallel(slow, 16, async (id) => void (await store.deliveries.updateMany({ providerMessageId: id, ...stillOpen }, later)));
       else await store.deliveries.updateMany({ providerMessageId: { $in: slow }, ...stillOpen }, later);
     }
+    return lost;
   }
+
 
   /**
    * The next channel of the order after the one that expired (the whole order when it is not in

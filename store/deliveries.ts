@@ -241,11 +241,14 @@ async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' 
   if (candidates.length === 0) return { records: [], held: 0 };
   const claimed = await claimAttempts(store, candidates, now);
   let held = candidates.length - claimed.length;
+  // Records taken over from a dead sender, with their new attempt number (it overrides the candidate's).
+  const reclaimedWith: Pick<Delivery, '_id' | 'attempts'>[] = [];
   if (held > 0) {
     // Claims a minute old belong to a sender that died between claiming and reserving: move those
     // records to their next attempt and claim that, in this same call.
     const won = new Set(claimed);
     const skipped = await skipAbandonedClaims(store, candidates.filter((d) => !won.has(d._id)), now);
+    reclaimedWith.push(...skipped);
     const reclaimed = await claimAttempts(store, skipped, now);
     claimed.push(...reclaimed);
     held -= reclaimed.length;
@@ -254,7 +257,14 @@ async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' 
   if (ids.length === 0) return { records: [], held };
   const reserve = transitionUpdate('sending', now, undefined, { reservedAt: now }, { attempts: 1 });
   const before = await updateEachInState(store, ids.map((id) => ({ id, update: reserve })), ['planned'], progress);
-  if (!before) return { records: await store.deliveries.find({ _id: { $in: ids }, state: 'sending' }).sort({ _id: 1 }).toArray(), held };
+  if (!before) {
+    // Read back only what this call reserved: the attempt it claimed, at its time. A record this
+    // call found no longer planned may be another sender's by now (one that took over claims it
+    // thought abandoned while this call was stalled): sending it here would text it twice.
+    const attemptOf = new Map([...candidates, ...reclaimedWith].map((d) => [d._id, d.attempts + 1]));
+    const mine = await store.deliveries.find({ _id: { $in: ids }, state: 'sending', reservedAt: now }).sort({ _id: 1 }).toArray();
+    return { records: mine.filter((d) => d.attempts === attemptOf.get(d._id)), held };
+  }
   // FerretDB on SQLite: the records as they were just before this write (read by `{_id}` for the
   // state check), with the reservation applied here: reading them back would be a scan each.
   const records = [...before.values()]
@@ -417,9 +427,10 @@ export function providerAttempts(d: Pick<Delivery, 'history'>): number {
  * The delivery watchdog: a message reported undelivered or failed, or with no receipt within the
  * timeout, goes back to `planned` for another attempt; after `maxAttempts` that reached the
  * provider it expires on this channel, and the caller plans a fallback. An invalid recipient
- * expires at once.
+ * expires at once. `overdueMayRetry`, when given, decides which messages without a receipt may be
+ * taken for lost (SMS: only those the provider does not know); the others wait for their receipt.
  */
-export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date): Promise<SweepResult> {
+export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date, overdueMayRetry?: (d: Delivery) => boolean): Promise<SweepResult> {
   const stale = new Date(now.getTime() - policy.deliveryTimeoutMs);
   // One query per state, each an equality FerretDB can hand down (an `$or` of them would read every
   // record of the incident there), merged in record order.
@@ -430,6 +441,8 @@ export async function sweepUndelivered(store: Store, scope: Scope, policy: Sweep
     ])
   )
     .flat()
+    // An overdue message the caller could not confirm lost stays where it is (see overdueMayRetry).
+    .filter((d) => !overdueMayRetry || (d.state !== 'accepted' && d.state !== 'sent') || overdueMayRetry(d))
     .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
   // Decide in memory, then write one update per (from state, outcome, reason): few requests.
   const moves = new Map<string, { from: DeliveryState; to: DeliveryState; note: string; docs: Delivery[] }>();
