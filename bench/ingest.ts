@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { buildApp } from '../api/app';
 import { freePort, type ManagedProcess } from '../dev/process';
-import { PROJECT_ROOT, startFerretDb, startTemporalDevServer } from '../dev/services';
+import { ferretDbBackend, PROJECT_ROOT, startFerretDb, startTemporalDevServer } from '../dev/services';
 import { parseIntegrations } from '../ingest/integrations';
 import { connectStore } from '../store/db';
 import { DEMO_SITES, loadDemoDataIfEmpty } from '../store/demo';
@@ -132,26 +132,30 @@ async function main(): Promise<void> {
 
     const sorted = [...latencies].sort((a, b) => a - b);
     const incidents = await store.incidents.countDocuments({ source: 'alertmanager/bench', key: { $regex: '^alertmanager:bench:a' } });
+    // Every distinct alert must be tracked on an incident; alerts on the same tower (or downstream of
+    // one already down) share that tower's incident (correlation), so incidents are fewer.
+    const alertsTracked = await store.alertIncidents.countDocuments({ dedupKey: { $regex: '^alertmanager:bench:a' } });
     const result = {
       benchmark: 'ingest-alertmanager-storm',
       at: new Date().toISOString(),
-      config: { requests: REQUESTS, concurrency: CONCURRENCY, distinctAlerts: DISTINCT, warmup: WARMUP, worker: false, database: 'FerretDB (SQLite)', transport: 'HTTP/1.1 loopback, keep-alive' },
+      config: { requests: REQUESTS, concurrency: CONCURRENCY, distinctAlerts: DISTINCT, warmup: WARMUP, worker: false, database: `FerretDB (${ferretDbBackend()})`, transport: 'HTTP/1.1 loopback, keep-alive' },
       machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, platform: `${os.platform()} ${os.release()}` },
       requestsPerSecond: round(REQUESTS / (wallMs / 1000)),
       wallSeconds: round(wallMs / 1000),
       latencyMs: { p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1)!), mean: round(sorted.reduce((a, b) => a + b, 0) / sorted.length) },
       statuses,
       incidentsOpened: incidents,
+      alertsTracked,
     };
     console.log(`\n${result.requestsPerSecond} requests/s over ${result.wallSeconds} s`);
     console.log(`latency ms: p50 ${result.latencyMs.p50}  p95 ${result.latencyMs.p95}  p99 ${result.latencyMs.p99}  max ${result.latencyMs.max}`);
-    console.log(`statuses: ${JSON.stringify(statuses)}; incidents opened: ${incidents} (expected ${DISTINCT})`);
+    console.log(`statuses: ${JSON.stringify(statuses)}; alerts tracked on an incident: ${alertsTracked} (expected ${DISTINCT}); incidents opened: ${incidents} (alerts on one tower share its incident)`);
     const dir = path.join(PROJECT_ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `ingest-${result.at.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`written to ${path.relative(PROJECT_ROOT, file)}`);
-    if (incidents !== DISTINCT || statuses['202'] !== DISTINCT) process.exitCode = 1;
+    if (alertsTracked !== DISTINCT || statuses['202'] !== DISTINCT) process.exitCode = 1;
   } finally {
     await cleanup();
   }
