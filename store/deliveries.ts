@@ -9,7 +9,7 @@
  */
 import type { AnyBulkWriteOperation, Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
-import { serverKind } from './server';
+import { eachParallel, serverKind } from './server';
 
 export { isFerretDb, serverKind, type ServerKind } from './server';
 import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber, TemplateKind } from '../domain/types';
@@ -153,19 +153,6 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
   return r.modifiedCount;
 }
 
-/** Runs `fn` over `items` in chunks of `size`, at most `parallel` chunks at a time, in order of start. */
-async function forEachChunk<T>(items: T[], size: number, parallel: number, fn: (chunk: T[]) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const chunk = items.slice(next, next + size);
-      next += size;
-      await fn(chunk);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, parallel) }, lane));
-}
-
 /**
  * Updates records one by one, each only if it is in one of the `from` states, 50 per request
  * (25 on PostgreSQL, three requests at a time: FerretDB holds a connection per statement of a bulk
@@ -191,7 +178,8 @@ async function updateEachInState(store: Store, items: { id: string; update: Upda
   const check = sqlite && opts.checkOnFerretDb !== false;
   const seen = check ? new Map<string, Delivery>() : null;
   const [size, parallel] = kind === 'ferretdb-postgresql' ? [25, 3] : [50, 1];
-  await forEachChunk(items, size, parallel, async (chunk) => {
+  const chunks = Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+  await eachParallel(chunks, parallel, async (chunk) => {
     if (check) {
       const found = await Promise.all(chunk.map((c) => store.deliveries.findOne({ _id: c.id })));
       chunk = chunk.filter((_, k) => found[k] && from.includes(found[k].state));
