@@ -18,7 +18,7 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import type { Store } from '../store/db';
 import type { SharedRateLimiter } from '../store/rate-limits';
 import {
-  anyDueNow, countDue, countInState, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, unfinishedReservations,
+  anyDue, anyDueNow, countDue, countInState, dueCandidates, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, unfinishedReservations,
   type AcceptedOutcome, type PlanInput, type SweepPolicy,
 } from '../store/deliveries';
 import { eachParallel, findByValues, serverKind } from '../store/server';
@@ -216,7 +216,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // The account's limits are taken for what will be sent, before reserving it (counting is a
       // scan: only when there are limits to respect).
       if (channelName === 'sms' && deps.smsLimits && !(deps.smsLimits.requests.unlimited && deps.smsLimits.messages.unlimited)) {
-        const waiting = Math.min(size, await countDue(store, scope, new Date()));
+        const waiting = (await dueCandidates(store, scope, size, new Date())).length;
         if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
         await takeSmsCapacity(waiting);
       }
@@ -352,9 +352,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           if (!open.has(`${kind}/${channel}`)) continue;
           for (let first = true; ; first = false) {
             if (batches > 0 && Date.now() - started > (input.budgetMs ?? 60_000)) {
-              // That something is left is all the caller needs: one count, not one per channel
-              // and kind (each is a scan of the records on FerretDB).
-              if (total.remaining === 0) total.remaining += await countDue(store, { incidentId: input.incidentId, kind, channel }, new Date());
+              // That something is left is all the caller needs: one look, not a count per channel
+              // and kind (a count reads every planned record on FerretDB).
+              if (total.remaining === 0 && (await anyDue(store, { incidentId: input.incidentId, kind, channel }, new Date()))) total.remaining = 1;
               break;
             }
             let r: SendBatchResult;
@@ -366,7 +366,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
               // must not make the next ones wait ten seconds each.
               const progress = Object.values(total.accepted).some((n) => (n ?? 0) > 0);
               if (!progress || !(err instanceof ApplicationFailure) || err.nonRetryable) throw err;
-              total.remaining += Math.max(1, await countDue(store, { incidentId: input.incidentId, kind, channel }, new Date()));
+              // What failed is still due: "some are left" is what the workflow needs.
+              total.remaining += 1;
               total.retryAfterMs = Math.max(1000, Number(err.nextRetryDelay ?? 0) || 0);
               return total;
             }

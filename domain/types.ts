@@ -235,6 +235,8 @@ export interface Delivery {
   /** What the provider charged, from the receipt, as a decimal string (Plivo's own precision). */
   cost?: string;
   currency?: string;
+  /** Which page of its incident's plan it is on: the sender reads planned records page by page (store/deliveries.ts). */
+  page?: number;
   /** Send attempts that reached the provider (or may have). */
   attempts: number;
   /** When the current reservation was taken, for reconciliation after a lost answer. */

@@ -41,6 +41,8 @@ export interface Store {
   /** Small bookkeeping documents: how far a background job got. */
   cursors: Collection<{ _id: string; position?: string }>;
   rateLimits: Collection<RateLimitDoc>;
+  /** Per incident, the last page number its delivery records were planned on (store/deliveries.ts). */
+  deliveryPages: Collection<{ _id: string; last: number }>;
   /** One document per send attempt of a delivery record: whoever inserts it may send. */
   sendClaims: Collection<{ _id: string; at: Date }>;
   ruleVersions: Collection<RuleVersionDoc>;
@@ -64,7 +66,7 @@ export interface Store {
 
 const COLLECTIONS = {
   sites: 'sites', subscribers: 'subscribers', contacts: 'contacts', incidents: 'incidents', deliveries: 'deliveries',
-  receipts: 'receipts', pendingReceipts: 'pending_receipts', cursors: 'cursors', rateLimits: 'rate_limits', sendClaims: 'send_claims', ruleVersions: 'rule_versions',
+  receipts: 'receipts', pendingReceipts: 'pending_receipts', cursors: 'cursors', rateLimits: 'rate_limits', sendClaims: 'send_claims', deliveryPages: 'delivery_pages', ruleVersions: 'rule_versions',
   inbound: 'inbound_messages', alertEvents: 'alert_events', alertIncidents: 'alert_incidents', rejectedPayloads: 'rejected_payloads',
   apiKeys: 'api_keys', apiKeyUses: 'api_key_uses', auditLog: 'audit_log', ledger: 'ledger', billingRuns: 'billing_runs',
 } as const;
@@ -122,7 +124,20 @@ export async function connectStore(uri: string, dbName: string, options: StoreOp
   const supervisor = superviseClient(store, uri, options.replaceWedgedAfterMs ?? 30_000, log);
   supervisor.watch(client);
   await ensureIndexes(store);
+  await pageOldDeliveries(store);
   return store;
+}
+
+/**
+ * Delivery records planned before pages existed (store/deliveries.ts) go on page 0, where the
+ * sender looks for them first; once per database, remembered in `cursors` (the query cannot be
+ * handed down on FerretDB: it reads every record once).
+ */
+async function pageOldDeliveries(s: Store): Promise<void> {
+  const marker = 'migration:delivery-pages';
+  if (await s.cursors.findOne({ _id: marker })) return;
+  await s.deliveries.updateMany({ page: { $exists: false } }, { $set: { page: 0 } });
+  await s.cursors.updateOne({ _id: marker }, { $set: { position: 'done' } }, { upsert: true });
 }
 
 /**
@@ -196,6 +211,8 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.incidents.createIndex({ openedAt: -1 }),
     // Sending picks the next planned messages of one kind for one incident, in id order.
     s.deliveries.createIndex({ incidentId: 1, kind: 1, state: 1, _id: 1 }),
+    // ... page by page (store/deliveries.ts dueCandidates): on FerretDB this is what keeps a batch's read to one page.
+    s.deliveries.createIndex({ incidentId: 1, page: 1, state: 1 }),
     s.deliveries.createIndex({ providerMessageId: 1 }),
     s.inbound.createIndex({ messageUuid: 1 }, { unique: true }),
     s.rateLimits.createIndex({ key: 1, version: -1 }),

@@ -6,6 +6,13 @@
  * Writes are batched (insertMany, updateMany over id lists, bulk writes of per-record updates), so
  * the hot path does few, large requests. On FerretDB the per-record updates of the send path use
  * filters it can hand to SQLite (`{_id}` alone): see updateEachInState.
+ *
+ * Records are planned in pages: each insert of up to 1,000 records gets the incident's next page
+ * number (`page`, counted in `delivery_pages`), and the sender looks for due records page by page,
+ * oldest first (dueCandidates). FerretDB hands a query's equalities to its backend but applies any
+ * other condition, its sort and its limit itself, after reading every record the equalities match:
+ * "the first 1,000 planned records" read all 100,000 planned records of a large incident for each
+ * batch (about 22 messages a second), where "the planned records of page 7" read at most 1,000.
  */
 import type { AnyBulkWriteOperation, Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
@@ -21,11 +28,33 @@ export function deliveryId(incidentId: string, kind: MessageKind, subscriberId: 
 const INSERT_BATCH = 1000;
 
 /**
- * Inserts records, skipping those that exist: planning the same audience twice (a retried
- * activity) plans nothing new. Returns how many were new.
+ * Inserts planned records (up to a page's worth, INSERT_BATCH), skipping those that exist:
+ * planning the same audience twice (a retried activity) plans nothing new. The records are put on
+ * their incident's next page first. Returns how many were new.
  */
-async function insertNew(store: Store, docs: Delivery[]): Promise<number> {
+export async function insertPlanned(store: Store, docs: Delivery[]): Promise<number> {
+  if (docs.length === 0) return 0;
+  for (const [incidentId, ofIncident] of groupBy(docs, (d) => d.incidentId)) {
+    const page = await nextPage(store, incidentId);
+    for (const d of ofIncident) d.page = page;
+  }
   return (await insertIgnoringDuplicates(store.deliveries, docs)).length;
+}
+
+/**
+ * Allocates an incident's next page number (1, 2, ...; 0 is the page of records planned before
+ * pages existed, see store/db.ts). Two planners that read the same number share a page: pages
+ * only bound what one query reads, they decide nothing else. A retried planning takes new pages
+ * for records that exist already; those pages stay empty.
+ */
+async function nextPage(store: Store, incidentId: string): Promise<number> {
+  const r = await store.deliveryPages.findOneAndUpdate({ _id: incidentId }, { $inc: { last: 1 } }, { upsert: true, returnDocument: 'after' });
+  return r?.last ?? 1;
+}
+
+/** The highest page number an incident has used (0 when none). */
+async function lastPage(store: Store, incidentId: string): Promise<number> {
+  return (await store.deliveryPages.findOne({ _id: incidentId }))?.last ?? 0;
 }
 
 /**
@@ -88,6 +117,7 @@ export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery 
     ...(p.round !== undefined ? { round: p.round } : {}),
     ...(p.updates ? { updates: p.updates } : {}),
     ...(p.templateKind ? { templateKind: p.templateKind } : {}),
+    page: 0,
     history: [{ at: now, state: 'planned', ...(note ? { note } : {}) }],
     createdAt: now,
     updatedAt: now,
@@ -103,11 +133,11 @@ export async function planAll(store: Store, inputs: AsyncIterable<PlanInput> | I
     batch.push(plannedRecord(p, now, note));
     recipients++;
     if (batch.length >= INSERT_BATCH) {
-      planned += await insertNew(store, batch);
+      planned += await insertPlanned(store, batch);
       batch = [];
     }
   }
-  planned += await insertNew(store, batch);
+  planned += await insertPlanned(store, batch);
   return { recipients, planned };
 }
 
@@ -220,9 +250,34 @@ export type Progress = () => void;
  * now or died less than a minute ago. Those are not "nothing left": the caller must come back.
  */
 export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean; held: number }> {
-  const found = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).limit(limit + 1).toArray();
+  const found = await dueCandidates(store, scope, limit + 1, now);
   const more = found.length > limit;
   return { ...(await reserveCandidates(store, found.slice(0, limit), now, progress)), more };
+}
+
+/** Pages looked at side by side: a sent page answers in about a millisecond, and most pages of a long send are sent. */
+const PAGES_AT_ONCE = 8;
+
+/**
+ * Up to `want` planned records of a scope that are due, by page (oldest first: a message retried
+ * goes back to planned on its own page, so it goes before the pages not yet sent) and by `_id`
+ * within a page. One query per page, each matching at most a page of records (see the top of this
+ * file); the pages are asked PAGES_AT_ONCE at a time until enough are found.
+ */
+export async function dueCandidates(store: Store, scope: Scope, want: number, now: Date): Promise<Pick<Delivery, '_id' | 'attempts'>[]> {
+  const last = await lastPage(store, scope.incidentId);
+  const found: Pick<Delivery, '_id' | 'attempts'>[] = [];
+  for (let first = 0; first <= last && found.length < want; first += PAGES_AT_ONCE) {
+    const pages = Array.from({ length: Math.min(PAGES_AT_ONCE, last - first + 1) }, (_, i) => first + i);
+    const each = await Promise.all(pages.map((page) => store.deliveries.find({ ...scope, state: 'planned', page, ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).toArray()));
+    for (const records of each) found.push(...records);
+  }
+  return found.slice(0, want);
+}
+
+/** Whether a planned record of this scope is due now (found page by page, like a batch). */
+export async function anyDue(store: Store, scope: Scope, now: Date): Promise<boolean> {
+  return (await dueCandidates(store, scope, 1, now)).length > 0;
 }
 
 async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], now: Date, progress?: Progress): Promise<{ records: Delivery[]; held: number }> {
@@ -378,7 +433,12 @@ export async function bulkWriteInChunks<T extends { _id: string }>(collection: C
 
 function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {
   const m = new Map<K, T[]>();
-  for (const i of items) m.set(key(i), [...(m.get(key(i)) ?? []), i]);
+  for (const i of items) {
+    const k = key(i);
+    const group = m.get(k);
+    if (group) group.push(i);
+    else m.set(k, [i]);
+  }
   return m;
 }
 

@@ -6,10 +6,10 @@
  * repeat, unlike an outage's phases), the delivery records that carry the rules' maintenance
  * plan for each recipient, the listing, and which sites are under maintenance now (the silence).
  */
-import type { Filter, MongoBulkWriteError } from 'mongodb';
+import type { Filter } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery, Incident, IncidentPhase, MaintenancePhase, TimelineEntry } from '../domain/types';
-import { plannedRecord, type PlanInput } from './deliveries';
+import { insertPlanned, plannedRecord, type PlanInput } from './deliveries';
 import { downstreamSites } from './network';
 
 export const MAINTENANCE_PHASES: readonly MaintenancePhase[] = ['scheduled', 'in_progress', 'overrun', 'completed', 'cancelled', 'billed'];
@@ -51,16 +51,7 @@ export async function planMaintenanceRecords(store: Store, inputs: AsyncIterable
   let recipients = 0;
   let planned = 0;
   const flush = async () => {
-    if (batch.length === 0) return;
-    try {
-      await store.deliveries.insertMany(batch, { ordered: false });
-      planned += batch.length;
-    } catch (err) {
-      const bulk = err as MongoBulkWriteError;
-      const writeErrors = bulk.writeErrors ? (Array.isArray(bulk.writeErrors) ? bulk.writeErrors : [bulk.writeErrors]) : [];
-      if (writeErrors.length === 0 || writeErrors.some((e) => e.code !== 11000)) throw err;
-      planned += batch.length - writeErrors.length;
-    }
+    planned += await insertPlanned(store, batch);
     batch = [];
   };
   for await (const p of inputs) {

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { eventually, isolatedEnv, type IsolatedEnv } from '../support/env';
 import { findByValues, serverKind } from '../../store/server';
 import { ferretDbBackend } from '../../dev/services';
+import { planValues } from '../support/explain';
 
 let env: IsolatedEnv;
 before(async () => (env = await isolatedEnv(__filename)));
@@ -22,18 +23,8 @@ test('the store knows the backend the harness started', async () => {
   assert.equal(await serverKind(env.store), postgres ? 'ferretdb-postgresql' : 'ferretdb-sqlite');
 });
 
-/** The index PostgreSQL chose for a find, from FerretDB's explain (its queryPlanner is PostgreSQL's plan). */
-function indexesUsed(plan: unknown): string[] {
-  const found: string[] = [];
-  const walk = (p: unknown) => {
-    if (!p || typeof p !== 'object') return;
-    const node = p as Record<string, unknown>;
-    if (typeof node['Index Name'] === 'string') found.push(node['Index Name']);
-    for (const v of Object.values(node)) walk(v);
-  };
-  walk(plan);
-  return found;
-}
+/** The indexes PostgreSQL chose for a find. */
+const indexesUsed = (plan: unknown) => planValues(plan, 'Index Name');
 
 test('on PostgreSQL, equality filters on indexed fields and on _id are served by a GIN index; others are not', { skip: postgres ? false : 'FerretDB runs on SQLite here' }, async () => {
   const c = env.store.db.collection<{ _id: string; state: string; n: number }>('gin_probe');

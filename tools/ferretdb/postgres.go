@@ -122,6 +122,12 @@ func startCluster(ctx context.Context, o clusterOptions, l *slog.Logger) (*pgClu
 		// (`_jsonb->$1 @> $2`); a generic plan cannot match an index on `_jsonb->'state'`, a plan
 		// made for the actual parameters can. Planning costs well under a millisecond.
 		"-c", "plan_cache_mode=force_custom_plan",
+		// Those plans pick an index by the statistics of its expression: a delivery page
+		// (`_jsonb->'page' @> 7`) is one thousandth of the records, `state = planned` may be all of
+		// them. Statistics come from autovacuum's ANALYZE: look for tables that changed every few
+		// seconds rather than every minute, since an incident plans its records moments before
+		// sending them.
+		"-c", "autovacuum_naptime=5s",
 		"-c", fmt.Sprintf("max_connections=%d", ferretPoolSize+50), "-c", "shared_buffers=256MB",
 		"-c", "log_min_messages=warning", "-c", "log_line_prefix=%m [%p] ",
 	}
