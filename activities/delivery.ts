@@ -18,7 +18,7 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import type { Store } from '../store/db';
 import type { SharedRateLimiter } from '../store/rate-limits';
 import {
-  anyDue, anyDueNow, countDue, countInState, dueCandidates, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, unfinishedReservations,
+  anyDue, anyDueIn, countDue, countInState, dueCandidates, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, unfinishedReservations,
   type AcceptedOutcome, type PlanInput, type SweepPolicy,
 } from '../store/deliveries';
 import { eachParallel, findByValues, serverKind } from '../store/server';
@@ -216,7 +216,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // The account's limits are taken for what will be sent, before reserving it (counting is a
       // scan: only when there are limits to respect).
       if (channelName === 'sms' && deps.smsLimits && !(deps.smsLimits.requests.unlimited && deps.smsLimits.messages.unlimited)) {
-        const waiting = (await dueCandidates(store, scope, size, new Date())).length;
+        const waiting = (await dueCandidates(store, scope, size, new Date())).found.length;
         if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
         await takeSmsCapacity(waiting);
       }
@@ -346,7 +346,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // Due records other senders had claimed, as last seen per kind and channel.
       const held = new Map<string, number>();
       const loaded: LoadedIncidents = new Map();
-      const open = new Set((await scopesWithRecords(store, input.incidentId, input.kinds, ['planned', 'sending'])).map((p) => `${p.kind}/${p.channel}`));
+      // Every pair planned on: one with nothing left costs a look at its unfinished reservations
+      // and at its pages, a few milliseconds (asking the records which pairs have work left would
+      // read all of them on FerretDB).
+      const open = new Set((await scopesWithRecords(store, input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`));
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
           if (!open.has(`${kind}/${channel}`)) continue;
@@ -393,7 +396,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     /** The watchdog over every channel at once: retries, fallbacks, and when to look again. */
     async sweepAll(input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & SweepPolicy): Promise<SweepAllResult> {
       const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
-      const used = new Set((await scopesWithRecords(store, input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`));
+      const pairs = await scopesWithRecords(store, input.incidentId, input.kinds);
+      const used = new Set(pairs.map((p) => `${p.kind}/${p.channel}`));
       for (const kind of input.kinds) {
         for (const channel of ALL_CHANNELS) {
           if (!used.has(`${kind}/${channel}`)) continue;
@@ -410,7 +414,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // send before it may call the notices sent. (Without this, a 20,000 drill took 2,877 retries
       // for "all sent" and never sent them.)
       const now = new Date();
-      const next = (await anyDueNow(store, input.incidentId, input.kinds, now)) ? now : await nextDueAt(store, input.incidentId, input.kinds, now);
+      const dueNow = await anyDueIn(store, pairs.map((p) => ({ incidentId: input.incidentId, ...p })), now);
+      const next = dueNow ? now : await nextDueAt(store, input.incidentId, input.kinds, now);
       out.nextDueAt = next ? next.toISOString() : null;
       return out;
     },

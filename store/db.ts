@@ -5,7 +5,8 @@
  */
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import type { Contact, Delivery, Incident, Site, Subscriber } from '../domain/types';
-import type { Receipt } from './receipts';
+import { giveOldReceiptsMinutes, type Receipt } from './receipts';
+import { noteUnpagedScopes } from './deliveries';
 import type { RateLimitDoc } from './rate-limits';
 import type { ApiKeyDoc } from './api-keys';
 import type { AuditEntry } from './audit-log';
@@ -41,8 +42,8 @@ export interface Store {
   /** Small bookkeeping documents: how far a background job got. */
   cursors: Collection<{ _id: string; position?: string }>;
   rateLimits: Collection<RateLimitDoc>;
-  /** Per incident, the last page number its delivery records were planned on (store/deliveries.ts). */
-  deliveryPages: Collection<{ _id: string; last: number }>;
+  /** Per incident, the last page number its delivery records were planned on, and the kinds and channels planned (store/deliveries.ts). */
+  deliveryPages: Collection<{ _id: string; last: number; scopes?: string[] }>;
   /** One document per send attempt of a delivery record: whoever inserts it may send. */
   sendClaims: Collection<{ _id: string; at: Date }>;
   ruleVersions: Collection<RuleVersionDoc>;
@@ -124,19 +125,21 @@ export async function connectStore(uri: string, dbName: string, options: StoreOp
   const supervisor = superviseClient(store, uri, options.replaceWedgedAfterMs ?? 30_000, log);
   supervisor.watch(client);
   await ensureIndexes(store);
-  await pageOldDeliveries(store);
+  // Delivery records planned before pages existed (store/deliveries.ts) go on page 0, where the
+  // sender looks for them first, and their kinds and channels are noted for their incidents.
+  await oncePerDatabase(store, 'migration:delivery-pages', () => noteUnpagedScopes(store));
+  await oncePerDatabase(store, 'migration:receipt-minutes', () => giveOldReceiptsMinutes(store));
   return store;
 }
 
 /**
- * Delivery records planned before pages existed (store/deliveries.ts) go on page 0, where the
- * sender looks for them first; once per database, remembered in `cursors` (the query cannot be
- * handed down on FerretDB: it reads every record once).
+ * Runs a data migration the first time a process connects to a database that has not had it,
+ * remembered in `cursors`: these read every document once (their filters cannot be handed down
+ * on FerretDB), which must not happen at every start.
  */
-async function pageOldDeliveries(s: Store): Promise<void> {
-  const marker = 'migration:delivery-pages';
+async function oncePerDatabase(s: Store, marker: string, migrate: () => Promise<unknown>): Promise<void> {
   if (await s.cursors.findOne({ _id: marker })) return;
-  await s.deliveries.updateMany({ page: { $exists: false } }, { $set: { page: 0 } });
+  await migrate();
   await s.cursors.updateOne({ _id: marker }, { $set: { position: 'done' } }, { upsert: true });
 }
 
@@ -217,6 +220,8 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.inbound.createIndex({ messageUuid: 1 }, { unique: true }),
     s.rateLimits.createIndex({ key: 1, version: -1 }),
     s.receipts.createIndex({ messageUuid: 1 }),
+    // The applier reads receipts minute by minute, in id order (store/receipts.ts).
+    s.receipts.createIndex({ minute: 1, _id: 1 }),
     // An alert's history, and its latest episode.
     s.alertEvents.createIndex({ dedupKey: 1, receivedAt: -1 }),
     s.alertIncidents.createIndex({ dedupKey: 1, episode: -1 }),

@@ -16,7 +16,7 @@
  */
 import type { AnyBulkWriteOperation, Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
-import { eachParallel, serverKind } from './server';
+import { eachParallel, readPagesInOrder, serverKind } from './server';
 
 export { isFerretDb, serverKind, type ServerKind } from './server';
 import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber, TemplateKind } from '../domain/types';
@@ -35,20 +35,26 @@ const INSERT_BATCH = 1000;
 export async function insertPlanned(store: Store, docs: Delivery[]): Promise<number> {
   if (docs.length === 0) return 0;
   for (const [incidentId, ofIncident] of groupBy(docs, (d) => d.incidentId)) {
-    const page = await nextPage(store, incidentId);
+    const page = await nextPage(store, incidentId, [...new Set(ofIncident.map((d) => scopeKey(d)))]);
     for (const d of ofIncident) d.page = page;
   }
   return (await insertIgnoringDuplicates(store.deliveries, docs)).length;
 }
 
+/** A kind and channel, as `delivery_pages` lists them: `outage/sms`. */
+function scopeKey(d: { kind: MessageKind; channel: DeliveryChannel }): string {
+  return `${d.kind}/${d.channel}`;
+}
+
 /**
  * Allocates an incident's next page number (1, 2, ...; 0 is the page of records planned before
- * pages existed, see store/db.ts). Two planners that read the same number share a page: pages
- * only bound what one query reads, they decide nothing else. A retried planning takes new pages
- * for records that exist already; those pages stay empty.
+ * pages existed, see store/db.ts) and notes the kinds and channels planned on it. Two planners
+ * that read the same number share a page: pages only bound what one query reads, they decide
+ * nothing else. A retried planning takes new pages for records that exist already; those pages
+ * stay empty.
  */
-async function nextPage(store: Store, incidentId: string): Promise<number> {
-  const r = await store.deliveryPages.findOneAndUpdate({ _id: incidentId }, { $inc: { last: 1 } }, { upsert: true, returnDocument: 'after' });
+async function nextPage(store: Store, incidentId: string, scopes: string[]): Promise<number> {
+  const r = await store.deliveryPages.findOneAndUpdate({ _id: incidentId }, { $inc: { last: 1 }, $addToSet: { scopes: { $each: scopes } } }, { upsert: true, returnDocument: 'after' });
   return r?.last ?? 1;
 }
 
@@ -250,34 +256,26 @@ export type Progress = () => void;
  * now or died less than a minute ago. Those are not "nothing left": the caller must come back.
  */
 export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean; held: number }> {
-  const found = await dueCandidates(store, scope, limit + 1, now);
-  const more = found.length > limit;
-  return { ...(await reserveCandidates(store, found.slice(0, limit), now, progress)), more };
+  // "More" when pages were left unread: the next call finds out, cheaply, whether they hold any.
+  const { found, complete } = await dueCandidates(store, scope, limit, now);
+  return { ...(await reserveCandidates(store, found, now, progress)), more: !complete };
 }
-
-/** Pages looked at side by side: a sent page answers in about a millisecond, and most pages of a long send are sent. */
-const PAGES_AT_ONCE = 8;
 
 /**
  * Up to `want` planned records of a scope that are due, by page (oldest first: a message retried
  * goes back to planned on its own page, so it goes before the pages not yet sent) and by `_id`
  * within a page. One query per page, each matching at most a page of records (see the top of this
- * file); the pages are asked PAGES_AT_ONCE at a time until enough are found.
+ * file).
  */
-export async function dueCandidates(store: Store, scope: Scope, want: number, now: Date): Promise<Pick<Delivery, '_id' | 'attempts'>[]> {
+export async function dueCandidates(store: Store, scope: Scope, want: number, now: Date): Promise<{ found: Pick<Delivery, '_id' | 'attempts'>[]; complete: boolean }> {
   const last = await lastPage(store, scope.incidentId);
-  const found: Pick<Delivery, '_id' | 'attempts'>[] = [];
-  for (let first = 0; first <= last && found.length < want; first += PAGES_AT_ONCE) {
-    const pages = Array.from({ length: Math.min(PAGES_AT_ONCE, last - first + 1) }, (_, i) => first + i);
-    const each = await Promise.all(pages.map((page) => store.deliveries.find({ ...scope, state: 'planned', page, ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).toArray()));
-    for (const records of each) found.push(...records);
-  }
-  return found.slice(0, want);
+  const r = await readPagesInOrder(0, last, want, (page) => store.deliveries.find({ ...scope, state: 'planned', page, ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).toArray());
+  return { found: r.items, complete: r.complete };
 }
 
 /** Whether a planned record of this scope is due now (found page by page, like a batch). */
 export async function anyDue(store: Store, scope: Scope, now: Date): Promise<boolean> {
-  return (await dueCandidates(store, scope, 1, now)).length > 0;
+  return (await dueCandidates(store, scope, 1, now)).found.length > 0;
 }
 
 async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], now: Date, progress?: Progress): Promise<{ records: Delivery[]; held: number }> {
@@ -387,10 +385,10 @@ export async function countDue(store: Store, scope: Scope, now: Date): Promise<n
   return store.deliveries.countDocuments({ ...scope, state: 'planned', ...dueBy(now) });
 }
 
-/** Whether a planned record of these kinds of an incident is due now (any channel). */
-export async function anyDueNow(store: Store, incidentId: string, kinds: MessageKind[], now: Date): Promise<boolean> {
-  const one = await store.deliveries.find({ incidentId, state: 'planned', kind: { $in: kinds }, ...dueBy(now) }, { projection: { _id: 1 } }).limit(1).toArray();
-  return one.length > 0;
+/** Whether a planned record of any of these scopes is due now. */
+export async function anyDueIn(store: Store, scopes: Scope[], now: Date): Promise<boolean> {
+  for (const scope of scopes) if (await anyDue(store, scope, now)) return true;
+  return false;
 }
 
 /** When the next planned, not yet due record of an incident falls due (any kind and channel), or null. */
@@ -400,18 +398,38 @@ export async function nextDueAt(store: Store, incidentId: string, kinds: Message
 }
 
 /**
- * The (kind, channel) pairs of an incident that have records, in these states if given: one pass
- * over the records, where asking pair by pair would be one scan each on FerretDB (most pairs of
- * an incident are empty: few incidents use every channel for every kind).
+ * The (kind, channel) pairs of these kinds an incident has planned records on, as its planning
+ * noted them in `delivery_pages` (store/db.ts notes those of records planned before that). Asking
+ * the records instead reads every record of the incident on FerretDB: 100,000 documents, several
+ * seconds, once per sending call. An incident none of whose records were planned through here
+ * (written directly, as tests do) is asked the records.
  */
-export async function scopesWithRecords(store: Store, incidentId: string, kinds: MessageKind[], states?: DeliveryState[]): Promise<{ kind: MessageKind; channel: DeliveryChannel }[]> {
+export async function scopesWithRecords(store: Store, incidentId: string, kinds: MessageKind[]): Promise<{ kind: MessageKind; channel: DeliveryChannel }[]> {
+  const noted = (await store.deliveryPages.findOne({ _id: incidentId }))?.scopes;
+  if (noted) {
+    return noted.map((key) => {
+      const [kind, channel] = key.split('/') as [MessageKind, DeliveryChannel];
+      return { kind, channel };
+    }).filter((p) => kinds.includes(p.kind));
+  }
   const rows = await store.deliveries
-    .aggregate<{ _id: { kind: MessageKind; channel: DeliveryChannel } }>([
-      { $match: { incidentId, kind: { $in: kinds }, ...(states ? { state: { $in: states } } : {}) } },
-      { $group: { _id: { kind: '$kind', channel: '$channel' } } },
-    ])
+    .aggregate<{ _id: { kind: MessageKind; channel: DeliveryChannel } }>([{ $match: { incidentId, kind: { $in: kinds } } }, { $group: { _id: { kind: '$kind', channel: '$channel' } } }])
     .toArray();
   return rows.map((r) => r._id);
+}
+
+/**
+ * Notes the kinds and channels of records planned before pages existed, per incident, in
+ * `delivery_pages` (their records go on page 0): the migration of store/db.ts, once per database.
+ */
+export async function noteUnpagedScopes(store: Store): Promise<void> {
+  const rows = await store.deliveries
+    .aggregate<{ _id: { incidentId: string; kind: MessageKind; channel: DeliveryChannel } }>([{ $match: { page: { $exists: false } } }, { $group: { _id: { incidentId: '$incidentId', kind: '$kind', channel: '$channel' } } }])
+    .toArray();
+  for (const [incidentId, pairs] of groupBy(rows.map((r) => r._id), (p) => p.incidentId)) {
+    await store.deliveryPages.updateOne({ _id: incidentId }, { $addToSet: { scopes: { $each: pairs.map((p) => scopeKey({ kind: p.kind, channel: p.channel ?? 'sms' })) } }, $setOnInsert: { last: 0 } }, { upsert: true });
+  }
+  await store.deliveries.updateMany({ page: { $exists: false } }, { $set: { page: 0 } });
 }
 
 /** One count per state: an equality FerretDB hands down, where `state: {$in}` would read every record of the incident. */

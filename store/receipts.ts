@@ -7,7 +7,7 @@ import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
 import { bulkWriteInChunks } from './deliveries';
-import { findByValues, serverKind } from './server';
+import { findByValues, readPagesInOrder, serverKind } from './server';
 
 export interface Receipt {
   _id?: ObjectId;
@@ -20,6 +20,8 @@ export interface Receipt {
   totalAmount?: string;
   errorCode?: string;
   receivedAt: Date;
+  /** The minute its `_id` was made in (Unix minutes): the applier reads receipts minute by minute (receiptsBetween). */
+  minute?: number;
 }
 
 /** Plivo's status words, as delivery states. */
@@ -43,8 +45,44 @@ const MAY_REPLACE: Record<DeliveryState, DeliveryState[]> = {
   expired: [],
 };
 
+/** The minute an id was made in, in Unix minutes. */
+export function minuteOf(id: ObjectId): number {
+  return Math.floor(id.getTimestamp().getTime() / 60_000);
+}
+
+/** Stores receipts, each with its id made here and the minute of that id. */
 export async function insertReceipts(store: Store, receipts: Receipt[]): Promise<void> {
+  for (const r of receipts) {
+    r._id ??= new ObjectId();
+    r.minute = minuteOf(r._id);
+  }
   if (receipts.length) await store.receipts.insertMany(receipts, { ordered: false });
+}
+
+/**
+ * Receipts with `after` < `_id` < `before`, in id order, at most `limit`, read minute by minute:
+ * a range of ids is something FerretDB would test on every receipt ever stored, each round, where
+ * `{minute}` is an equality its backend answers from an index (see readPagesInOrder).
+ */
+async function receiptsBetween(store: Store, after: ObjectId | null, before: ObjectId, limit: number): Promise<Receipt[]> {
+  // With nothing applied yet, from the oldest receipt: one full read, before the first round only.
+  const first = after ? minuteOf(after) : (await store.receipts.find({}, { projection: { minute: 1 } }).sort({ _id: 1 }).limit(1).toArray())[0]?.minute;
+  if (first === undefined) return [];
+  const range = after ? { $gt: after, $lt: before } : { $lt: before };
+  return (await readPagesInOrder(first, minuteOf(before), limit, (minute) => store.receipts.find({ minute, _id: range }).sort({ _id: 1 }).toArray())).items;
+}
+
+/**
+ * Receipts stored before receipts had minutes, and not applied yet, get theirs: once per database
+ * (store/db.ts), when a process first connects to it after the upgrade.
+ */
+export async function giveOldReceiptsMinutes(store: Store): Promise<void> {
+  const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
+  const after = cursor?.position ? new ObjectId(cursor.position) : undefined;
+  const old = await store.receipts.find({ ...(after ? { _id: { $gt: after } } : {}), minute: { $exists: false } }, { projection: { _id: 1 } }).toArray();
+  for (let i = 0; i < old.length; i += 50) {
+    await store.receipts.bulkWrite(old.slice(i, i + 50).map((r) => ({ updateOne: { filter: { _id: r._id }, update: { $set: { minute: minuteOf(r._id!) } } } })), { ordered: false });
+  }
 }
 
 const CURSOR_ID = 'receipts-applied';
@@ -69,9 +107,9 @@ const PENDING_MAX_AGE_MS = 10 * 60_000;
  */
 export async function applyStoredReceipts(store: Store, now = new Date(), limit = 5000): Promise<number> {
   const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
-  const after = cursor?.position ? new ObjectId(cursor.position) : new ObjectId('000000000000000000000000');
+  const after = cursor?.position ? new ObjectId(cursor.position) : null;
   const settled = ObjectId.createFromTime(Math.floor((now.getTime() - SETTLE_MS) / 1000));
-  const batch = await store.receipts.find({ _id: { $gt: after, $lt: settled } }).sort({ _id: 1 }).limit(limit).toArray();
+  const batch = await receiptsBetween(store, after, settled, limit);
   const pending = await store.pendingReceipts.find({}).limit(limit).toArray();
   if (batch.length === 0 && pending.length === 0) return 0;
   const unmatched = await applyReceipts(store, [...pending, ...batch], now);

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
 import { applyReceipts, applyStoredReceipts, insertReceipts, type Receipt } from '../../store/receipts';
 import { plannedRecord } from '../../store/deliveries';
+import { connectStore } from '../../store/db';
+import { ObjectId } from 'mongodb';
 
 let env: IsolatedEnv;
 before(async () => (env = await isolatedEnv(__filename)));
@@ -98,4 +100,35 @@ test('a receipt for a message that never gets a record is dropped from the pendi
   await applyStoredReceipts(env.store, new Date(now.getTime() + 11 * 60_000));
   assert.equal(await env.store.pendingReceipts.countDocuments({ messageUuid: 'uuid-99' }), 0);
   assert.equal(await env.store.receipts.countDocuments({ messageUuid: 'uuid-99' }), 1, 'the stored receipt itself stays');
+});
+
+// Last in this file: it moves the applier's cursor minutes ahead of the clock.
+test('receipts of several minutes are applied in id order in one round, and receipts stored before minutes existed are found after the upgrade', async () => {
+  const ids = [await acceptedRecord(10), await acceptedRecord(11), await acceptedRecord(12)];
+  const t = Math.floor(Date.now() / 1000);
+  const idAt = (seconds: number) => ObjectId.createFromTime(t + seconds);
+  // Stored while no applier ran: minutes apart, record 12's words out of order across minutes.
+  await insertReceipts(env.store, [
+    receipt(10, 'delivered', 2, { _id: idAt(120) }),
+    receipt(12, 'undelivered', 2, { _id: idAt(240), errorCode: '30' }),
+    receipt(11, 'delivered', 2, { _id: idAt(300) }),
+    receipt(12, 'delivered', 3, { _id: idAt(360) }),
+  ]);
+  assert.equal(await applyStoredReceipts(env.store, new Date((t + 600) * 1000)), 4);
+  const docs = await env.store.deliveries.find({ _id: { $in: ids } }).sort({ _id: 1 }).toArray();
+  assert.deepEqual(docs.map((d) => d.state), ['delivered', 'delivered', 'delivered']);
+  assert.deepEqual(docs[2]!.history.map((h) => h.state), ['planned', 'delivered'], 'one round, latest word');
+
+  // A receipt an older version stored (no minute), not applied yet when the new version starts.
+  const old = await acceptedRecord(13);
+  await env.store.receipts.insertOne({ _id: idAt(700), messageUuid: 'uuid-13', status: 'delivered', sequence: 2, receivedAt: at });
+  assert.equal(await applyStoredReceipts(env.store, new Date((t + 900) * 1000)), 0, 'without its minute it is not found');
+  await env.store.cursors.deleteOne({ _id: 'migration:receipt-minutes' });
+  const upgraded = await connectStore(env.servers.mongoUri, env.dbName);
+  try {
+    assert.equal(await applyStoredReceipts(upgraded, new Date((t + 900) * 1000)), 1);
+    assert.equal((await upgraded.deliveries.findOne({ _id: old }))!.state, 'delivered');
+  } finally {
+    await upgraded.close();
+  }
 });

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, isolatedEnv, type IsolatedEnv } from '../support/env';
 import { connectStore } from '../../store/db';
-import { dueCandidates, planAll, plannedRecord, reserveNextBatch, transition, type PlanInput } from '../../store/deliveries';
+import { dueCandidates, planAll, plannedRecord, reserveNextBatch, scopesWithRecords, transition, type PlanInput } from '../../store/deliveries';
 import { ferretDbBackend } from '../../dev/services';
 import { planValues } from '../support/explain';
 
@@ -33,9 +33,10 @@ test('2,500 records are planned on three pages; a retried planning adds nothing 
 
   assert.deepEqual(await planAll(env.store, inputs('inc_pages', 2500), now), { recipients: 2500, planned: 0 }, 'the retry plans nothing new');
   assert.ok(((await env.store.deliveryPages.findOne({ _id: 'inc_pages' }))?.last ?? 0) >= 6, 'the retry took pages of its own, left empty');
-  const all = await dueCandidates(env.store, scope('inc_pages'), 5000, now);
+  const all = (await dueCandidates(env.store, scope('inc_pages'), 5000, now)).found;
   assert.equal(all.length, 2500);
   assert.equal(new Set(all.map((d) => d._id)).size, 2500, 'each record once');
+  assert.deepEqual(await scopesWithRecords(env.store, 'inc_pages', ['outage', 'restored']), [{ kind: 'outage', channel: 'sms' }], 'the planning noted what it planned');
 });
 
 test('a retried message on an old page goes before the pages not sent yet; within a page, id order', async () => {
@@ -48,12 +49,15 @@ test('a retried message on an old page goes before the pages not sent yet; withi
   const retried = onPage(1)[500];
   await transition(env.store, { _id: retried }, 'planned', now, 'retry: undelivered');
 
-  const next = await dueCandidates(env.store, scope('inc_order'), 4, now);
+  const next = (await dueCandidates(env.store, scope('inc_order'), 4, now)).found;
   assert.deepEqual(next.map((d) => d._id), [retried, ...onPage(3).slice(0, 3)]);
 
   const batch = await reserveNextBatch(env.store, scope('inc_order'), 1000, now);
   assert.equal(batch.records.length, 101, 'the retry and page 3');
-  assert.equal(batch.more, false);
+  assert.equal(batch.more, false, 'every page was read');
+  const first = await reserveNextBatch(env.store, scope('inc_pages'), 1000, now);
+  assert.equal(first.records.length, 1000);
+  assert.equal(first.more, true, 'pages are left: the caller comes back');
 });
 
 test('records planned one by one, and records planned before pages existed, are found too', async () => {
@@ -61,13 +65,14 @@ test('records planned one by one, and records planned before pages existed, are 
   const single = plannedRecord({ incidentId: 'inc_old', kind: 'outage', subscriberId: 'O-1', channel: 'sms', to: '+393470000001', language: 'it' }, now);
   const { page: _page, ...unpaged } = plannedRecord({ incidentId: 'inc_old', kind: 'outage', subscriberId: 'O-2', channel: 'sms', to: '+393470000002', language: 'it' }, now);
   await env.store.deliveries.insertMany([single, unpaged]);
-  assert.deepEqual((await dueCandidates(env.store, scope('inc_old'), 10, now)).map((d) => d._id), [single._id], 'the one without a page is not found before the migration');
+  assert.deepEqual((await dueCandidates(env.store, scope('inc_old'), 10, now)).found.map((d) => d._id), [single._id], 'the one without a page is not found before the migration');
 
   // The migration runs when a process connects to a database that has not had it.
   await env.store.cursors.deleteOne({ _id: 'migration:delivery-pages' });
   const again = await connectStore(env.servers.mongoUri, env.dbName);
   try {
-    assert.deepEqual((await dueCandidates(again, scope('inc_old'), 10, now)).map((d) => d._id).sort(), [single._id, unpaged._id].sort());
+    assert.deepEqual((await dueCandidates(again, scope('inc_old'), 10, now)).found.map((d) => d._id).sort(), [single._id, unpaged._id].sort());
+    assert.deepEqual(await scopesWithRecords(again, 'inc_old', ['outage']), [{ kind: 'outage', channel: 'sms' }], 'and the sender knows the incident has outage SMS to send');
   } finally {
     await again.close();
   }
@@ -76,8 +81,8 @@ test('records planned one by one, and records planned before pages existed, are 
 test('records held for later are not due; they are found when their time comes', async () => {
   const now = new Date();
   await planAll(env.store, inputs('inc_held', 3).map((p, i) => (i === 1 ? { ...p, notBefore: new Date(now.getTime() + 3600_000) } : p)), now);
-  assert.equal((await dueCandidates(env.store, scope('inc_held'), 10, now)).length, 2);
-  assert.equal((await dueCandidates(env.store, scope('inc_held'), 10, new Date(now.getTime() + 3600_000))).length, 3);
+  assert.equal((await dueCandidates(env.store, scope('inc_held'), 10, now)).found.length, 2);
+  assert.equal((await dueCandidates(env.store, scope('inc_held'), 10, new Date(now.getTime() + 3600_000))).found.length, 3);
 });
 
 test('on PostgreSQL a page query is answered from an index on the page', { skip: ferretDbBackend() === 'postgresql' ? false : 'FerretDB runs on SQLite here' }, async () => {
