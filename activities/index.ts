@@ -12,6 +12,7 @@ import { createNoticeActivities } from './notices';
 import { createIncidentActionActivities } from './incident-actions';
 import { createBillingActivities } from './billing';
 import { createMaintenanceActivities } from './maintenance';
+import { keptAlive } from './keep-alive';
 
 export type ActivityDeps = DeliveryDeps;
 
@@ -20,10 +21,11 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     ...createDeliveryActivities(deps),
-    ...createNoticeActivities(deps),
-    ...createIncidentActionActivities(deps),
+    // Planning for a whole audience takes minutes at the largest: these heartbeat while they run.
+    ...keptAlive(createNoticeActivities(deps)),
+    ...keptAlive(createIncidentActionActivities(deps)),
     ...createBillingActivities(deps),
-    ...createMaintenanceActivities(deps),
+    ...keptAlive(createMaintenanceActivities(deps)),
 
     async recordIncidentPhase(input: { incidentId: string; phase: IncidentPhase; at: string; note?: string }): Promise<void> {
       await recordPhase(store, input.incidentId, input.phase, new Date(input.at), input.note);

@@ -13,7 +13,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Store } from '../store/db';
-import type { Delivery, DeliveryChannel, Incident, Language, Site, Subscriber } from '../domain/types';
+import type { Delivery, DeliveryChannel, DeliveryState, Incident, Language, Site, Subscriber } from '../domain/types';
 import type { IncidentSchedule } from '../workflows/incident-api';
 import { downstreamSites } from '../store/network';
 import { smsAlertsInForce } from '../store/audience';
@@ -155,6 +155,10 @@ export async function loadIncidentOrFail(store: Store, incidentId: string): Prom
   return incident;
 }
 
+/** Outage notices no one has read yet at the resolution, and those that reached the provider. */
+const WAITING: DeliveryState[] = ['planned', 'undelivered', 'failed'];
+const REACHED: DeliveryState[] = ['accepted', 'sent', 'delivered'];
+
 export function createNoticeActivities(deps: NoticeDeps) {
   const { store, logger } = deps;
 
@@ -193,29 +197,34 @@ export function createNoticeActivities(deps: NoticeDeps) {
 
       // An update or a call to staff still waiting is old news now.
       await transition(store, { incidentId: incident._id, kind: { $in: ['update', 'escalation'] }, state: 'planned' }, 'expired', now, 'not sent: the incident was resolved first');
-      // Not yet read by anyone: waiting (grace, quiet hours, a retry) or reported not delivered.
-      // One query per state: each an equality FerretDB hands down, where `state: {$in}` would read
-      // every outage notice of the incident (100,000 at the largest), and these are few.
-      const waiting = (await Promise.all((['planned', 'undelivered', 'failed'] as const).map((state) => store.deliveries.find({ incidentId: incident._id, kind: 'outage', state, invalidRecipient: { $ne: true } }).sort({ _id: 1 }).toArray()))).flat();
-      // Resolved within the grace delay: a blip costs nothing.
-      const inGrace = waiting.filter((d) => d.attempts === 0 && d.graceEndsAt && d.graceEndsAt > at);
-      const cancelled = await transition(store, { _id: { $in: inGrace.map((d) => d._id) }, state: 'planned' }, 'expired', now, 'cancelled: resolved within the grace delay');
-      for (const state of ['planned', 'undelivered', 'failed'] as const) {
-        const ids = waiting.filter((d) => d.state === state && !inGrace.includes(d)).map((d) => d._id);
-        if (ids.length) await transition(store, { _id: { $in: ids }, state }, 'expired', now, 'replaced by one combined outage-and-restored message');
-      }
-      // Held by quiet hours, or being retried: one message instead of two, never "restored" before "down".
-      const graceIds = new Set(inGrace.map((d) => d._id));
-      const toCombine = waiting.filter((d) => !graceIds.has(d._id));
-      const combined = (await planAll(store, toCombine.map((d) => follow(d, 'outage-restored')), now)).planned;
-
+      // One read of the incident's outage notices (100,000 at the largest), sorted out as it goes:
+      // those that reached the provider get a restoration notice; those not yet read by anyone
+      // (waiting for the grace delay, quiet hours or a retry, or reported not delivered) are kept
+      // apart. One read, not one per state: a receipt that moves a notice from one state to another
+      // between two reads would hide it from both, and its subscriber would never hear of the end.
+      const waiting: Delivery[] = [];
       async function* reached(): AsyncIterable<PlanInput> {
-        for (const state of ['delivered', 'sent', 'accepted'] as const) {
-          const cursor = store.deliveries.find({ incidentId: incident!._id, kind: 'outage', state, restoration: { $ne: false } }).sort({ _id: 1 });
-          for await (const d of cursor) yield follow(d, 'restored');
+        for await (const d of store.deliveries.find({ incidentId: incident!._id, kind: 'outage' })) {
+          if (WAITING.includes(d.state)) {
+            if (!d.invalidRecipient) waiting.push(d);
+          } else if (REACHED.includes(d.state) && d.restoration !== false) yield follow(d, 'restored');
         }
       }
       const restored = (await planAll(store, reached(), now)).planned;
+      waiting.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+      // Resolved within the grace delay: a blip costs nothing.
+      const inGrace = waiting.filter((d) => d.attempts === 0 && d.graceEndsAt && d.graceEndsAt > at);
+      const graceIds = new Set(inGrace.map((d) => d._id));
+      // Held by quiet hours, or being retried: one message instead of two, never "restored" before
+      // "down". Planned before the notices it replaces are given up, so that a retry after a crash
+      // in between still finds them waiting and plans (nothing new) again.
+      const toCombine = waiting.filter((d) => !graceIds.has(d._id));
+      const combined = (await planAll(store, toCombine.map((d) => follow(d, 'outage-restored')), now)).planned;
+      const cancelled = await transition(store, { _id: { $in: inGrace.map((d) => d._id) }, state: 'planned' }, 'expired', now, 'cancelled: resolved within the grace delay');
+      for (const state of WAITING) {
+        const ids = toCombine.filter((d) => d.state === state).map((d) => d._id);
+        if (ids.length) await transition(store, { _id: { $in: ids }, state }, 'expired', now, 'replaced by one combined outage-and-restored message');
+      }
       logger.info({ incidentId: incident._id, cancelled, combined, restored }, 'resolution planned');
       return { cancelled, combined, restored };
     },

@@ -5,8 +5,9 @@
  */
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import type { Contact, Delivery, Incident, Site, Subscriber } from '../domain/types';
-import { giveOldReceiptsMinutes, type Receipt } from './receipts';
+import { giveOldReceiptsSlots, type Receipt } from './receipts';
 import { noteUnpagedScopes } from './deliveries';
+import { isFerretDb } from './server';
 import type { RateLimitDoc } from './rate-limits';
 import type { ApiKeyDoc } from './api-keys';
 import type { AuditEntry } from './audit-log';
@@ -128,7 +129,7 @@ export async function connectStore(uri: string, dbName: string, options: StoreOp
   // Delivery records planned before pages existed (store/deliveries.ts) go on page 0, where the
   // sender looks for them first, and their kinds and channels are noted for their incidents.
   await oncePerDatabase(store, 'migration:delivery-pages', () => noteUnpagedScopes(store));
-  await oncePerDatabase(store, 'migration:receipt-minutes', () => giveOldReceiptsMinutes(store));
+  await oncePerDatabase(store, 'migration:receipt-slots', () => giveOldReceiptsSlots(store));
   return store;
 }
 
@@ -198,7 +199,21 @@ async function freshPingWorks(uri: string): Promise<boolean> {
 
 /** Idempotent: creating an index that exists is a no-op. */
 export async function ensureIndexes(s: Store): Promise<void> {
+  // Indexes only a real MongoDB uses. On FerretDB a filter reaches PostgreSQL as `field @> value`,
+  // which its B-trees cannot serve (avviso-ferretdb adds a GIN index per indexed field instead),
+  // and a range on updatedAt is not handed down at all; yet every index is written again on every
+  // update, since FerretDB rewrites the whole document: these two cost four index writes per update
+  // of a delivery record (100,000 records are updated three times each in a large incident).
+  const mongoOnly = (await isFerretDb(s))
+    ? []
+    : [
+      // Sending picks the next planned messages of one kind for one incident, in id order; metrics
+      // read deliveries changed since their last scrape.
+      s.deliveries.createIndex({ incidentId: 1, kind: 1, state: 1, _id: 1 }),
+      s.deliveries.createIndex({ updatedAt: 1, _id: 1 }),
+    ];
   await Promise.all([
+    ...mongoOnly,
     // Walking the network downstream asks "which sites does X feed?"; operators list a town's sites.
     // (FerretDB 1.24 keeps these indexes but answers every query but `{_id: x}` with a scan: see
     // store/audience.ts and import/ for how the hot paths live with that.)
@@ -212,16 +227,16 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.contacts.createIndex({ members: 1 }),
     s.incidents.createIndex({ key: 1 }, { unique: true }),
     s.incidents.createIndex({ openedAt: -1 }),
-    // Sending picks the next planned messages of one kind for one incident, in id order.
-    s.deliveries.createIndex({ incidentId: 1, kind: 1, state: 1, _id: 1 }),
-    // ... page by page (store/deliveries.ts dueCandidates): on FerretDB this is what keeps a batch's read to one page.
+    // Sending reads planned records page by page (store/deliveries.ts dueCandidates); the sweeps
+    // ask one state of an incident at a time. On FerretDB this gives the GIN indexes on incidentId,
+    // page and state that keep those reads to what they match.
     s.deliveries.createIndex({ incidentId: 1, page: 1, state: 1 }),
     s.deliveries.createIndex({ providerMessageId: 1 }),
     s.inbound.createIndex({ messageUuid: 1 }, { unique: true }),
     s.rateLimits.createIndex({ key: 1, version: -1 }),
     s.receipts.createIndex({ messageUuid: 1 }),
-    // The applier reads receipts minute by minute, in id order (store/receipts.ts).
-    s.receipts.createIndex({ minute: 1, _id: 1 }),
+    // The applier reads receipts ten seconds at a time, in id order (store/receipts.ts).
+    s.receipts.createIndex({ slot: 1, _id: 1 }),
     // An alert's history, and its latest episode.
     s.alertEvents.createIndex({ dedupKey: 1, receivedAt: -1 }),
     s.alertIncidents.createIndex({ dedupKey: 1, episode: -1 }),
@@ -229,10 +244,9 @@ export async function ensureIndexes(s: Store): Promise<void> {
     // A month's invoice lines in key order, reports by entry type and month; an incident's costs.
     s.ledger.createIndex({ type: 1, period: 1, _id: 1 }),
     s.ledger.createIndex({ incidentId: 1 }),
-    // The audit log, newest first, whole or for one key; metrics read deliveries changed since their last scrape.
+    // The audit log, newest first, whole or for one key.
     s.auditLog.createIndex({ at: -1 }),
     s.auditLog.createIndex({ 'actor.keyId': 1, at: -1 }),
-    s.deliveries.createIndex({ updatedAt: 1, _id: 1 }),
   ]);
 }
 

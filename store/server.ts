@@ -65,7 +65,7 @@ export async function findByValues<T extends Document>(store: Store, collection:
  * page order (at most `want`), and whether every page was read with nothing left over (`complete`).
  * FerretDB applies a sort, a limit and any condition other than an equality after reading
  * everything the equalities match, so a hot path that needs "the next N in order" asks for one
- * small page at a time by an equality (a delivery record's page, a receipt's minute) instead.
+ * small page at a time by an equality (a delivery record's page, a receipt's ten-second slot) instead.
  * Pages are read one at a time, then two, four, up to eight side by side while they come back
  * empty (an empty page answers in about a millisecond; a full one is read whole).
  */

@@ -103,7 +103,7 @@ test('a receipt for a message that never gets a record is dropped from the pendi
 });
 
 // Last in this file: it moves the applier's cursor minutes ahead of the clock.
-test('receipts of several minutes are applied in id order in one round, and receipts stored before minutes existed are found after the upgrade', async () => {
+test('receipts of several minutes are applied in id order in one round, and receipts stored before slots existed are found after the upgrade', async () => {
   const ids = [await acceptedRecord(10), await acceptedRecord(11), await acceptedRecord(12)];
   const t = Math.floor(Date.now() / 1000);
   const idAt = (seconds: number) => ObjectId.createFromTime(t + seconds);
@@ -119,11 +119,11 @@ test('receipts of several minutes are applied in id order in one round, and rece
   assert.deepEqual(docs.map((d) => d.state), ['delivered', 'delivered', 'delivered']);
   assert.deepEqual(docs[2]!.history.map((h) => h.state), ['planned', 'delivered'], 'one round, latest word');
 
-  // A receipt an older version stored (no minute), not applied yet when the new version starts.
+  // A receipt an older version stored (no slot), not applied yet when the new version starts.
   const old = await acceptedRecord(13);
   await env.store.receipts.insertOne({ _id: idAt(700), messageUuid: 'uuid-13', status: 'delivered', sequence: 2, receivedAt: at });
-  assert.equal(await applyStoredReceipts(env.store, new Date((t + 900) * 1000)), 0, 'without its minute it is not found');
-  await env.store.cursors.deleteOne({ _id: 'migration:receipt-minutes' });
+  assert.equal(await applyStoredReceipts(env.store, new Date((t + 900) * 1000)), 0, 'without its slot it is not found');
+  await env.store.cursors.deleteOne({ _id: 'migration:receipt-slots' });
   const upgraded = await connectStore(env.servers.mongoUri, env.dbName);
   try {
     assert.equal(await applyStoredReceipts(upgraded, new Date((t + 900) * 1000)), 1);
