@@ -48,7 +48,7 @@ type Json = Record<string, unknown>;
 function summary(name: string, r: Json): string {
   if (name === 'rules') {
     const results = (r.results as Json[]) ?? [];
-    return results.map((x) => `${x.policy}: ${(x.grouped as Json).seconds as number}s grouped for 100,000, ${Math.round(x.ratio as number)}x plain json-rules-engine`).join('; ');
+    return results.map((x) => `${x.policy}: ${((x.grouped as Json).seconds as number).toFixed(3)}s grouped for 100,000, ${Math.round(x.ratio as number)}x plain json-rules-engine`).join('; ');
   }
   if (name === 'ingest') {
     const l = r.latencyMs as Json;
