@@ -14,7 +14,7 @@
  * "the first 1,000 planned records" read all 100,000 planned records of a large incident for each
  * batch (about 22 messages a second), where "the planned records of page 7" read at most 1,000.
  */
-import type { AnyBulkWriteOperation, Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Document, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
 import { eachParallel, readPagesInOrder, serverKind } from './server';
 
@@ -442,7 +442,7 @@ export async function countInState(store: Store, scope: Scope, states: DeliveryS
  * FerretDB 1.24 stalls on a bulkWrite of 100 or more updates (measured here: 50 take 0.2 s,
  * 100 did not finish in two minutes), so large bulk writes go in chunks of 50.
  */
-export async function bulkWriteInChunks<T extends { _id: string }>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[], chunk = 50, progress?: Progress): Promise<void> {
+export async function bulkWriteInChunks<T extends Document>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[], chunk = 50, progress?: Progress): Promise<void> {
   for (let i = 0; i < ops.length; i += chunk) {
     await collection.bulkWrite(ops.slice(i, i + chunk), { ordered: false });
     progress?.();

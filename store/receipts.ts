@@ -88,9 +88,7 @@ export async function giveOldReceiptsSlots(store: Store): Promise<void> {
   const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
   const after = cursor?.position ? new ObjectId(cursor.position) : undefined;
   const old = await store.receipts.find({ ...(after ? { _id: { $gt: after } } : {}), slot: { $exists: false } }, { projection: { _id: 1 } }).toArray();
-  for (let i = 0; i < old.length; i += 50) {
-    await store.receipts.bulkWrite(old.slice(i, i + 50).map((r) => ({ updateOne: { filter: { _id: r._id }, update: { $set: { slot: slotOf(r._id!) } } } })), { ordered: false });
-  }
+  await bulkWriteInChunks(store.receipts, old.map((r) => ({ updateOne: { filter: { _id: r._id }, update: { $set: { slot: slotOf(r._id!) } } } })));
 }
 
 const CURSOR_ID = 'receipts-applied';
