@@ -54,7 +54,7 @@ function summary(name: string, r: Json): string {
     const l = r.latencyMs as Json;
     return `${r.requestsPerSecond} requests/s; p50 ${l.p50} ms, p99 ${l.p99} ms`;
   }
-  return `plain ${r.plainSenderSeconds}s, Avviso outage ${r.avvisoOutageSeconds}s (ratio ${r.ratioToPlain}x), restoration ${r.avvisoRestorationSeconds}s; ${r.outageMessagesPerSecond} msg/s; peak RSS ${r.peakRssMb} MB; history ${r.historyEvents} events`;
+  return `plain ${r.plainSenderSeconds}s, Avviso outage ${r.avvisoOutageSeconds}s (ratio ${r.ratioToPlain}x), restoration ${r.avvisoRestorationSeconds}s; ${r.outageMessagesPerSecond} msg/s; peak RSS ${r.peakRssMb} MB; history ${r.historyEvents} events; writes per SMS ${JSON.stringify(r.writesPerSms)}`;
 }
 
 async function main(): Promise<void> {

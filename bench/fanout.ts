@@ -22,6 +22,7 @@ import { buildApp } from '../api/app';
 import { freePort, type ManagedProcess } from '../dev/process';
 import { PROJECT_ROOT, startFerretDb, startTemporalDevServer } from '../dev/services';
 import { connectStore } from '../store/db';
+import { countWrites, perSms } from './write-counter';
 import { connectTemporal } from '../temporal/client';
 import { startSimulator } from '../sim/plivo-simulator';
 import { createWorker, bundleWorkflows } from '../worker/worker';
@@ -67,6 +68,16 @@ async function waitForAccepted(simUrl: string, total: number, timeoutMs: number)
   }
 }
 
+/** Waits until `total` delivery records of the incident are delivered (their receipts applied); returns how many are. */
+async function waitForDelivered(store: Awaited<ReturnType<typeof connectStore>>, incidentId: string, total: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await store.deliveries.countDocuments({ incidentId, state: 'delivered' });
+    if (n >= total || Date.now() > deadline) return n;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 /** The servers this run started, stopped however it ends (a 100,000 run is often stopped by hand). */
 const servers: ManagedProcess[] = [];
 
@@ -94,7 +105,7 @@ async function main(): Promise<void> {
     const [tPort, fPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     servers.push(await startTemporalDevServer({ port: tPort, output: 'ignore' }));
     servers.push(await startFerretDb({ port: fPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }));
-    const store = await connectStore(`mongodb://127.0.0.1:${fPort}/`, 'bench');
+    const store = await connectStore(`mongodb://127.0.0.1:${fPort}/`, 'bench', { monitorCommands: true });
     const temporal = await connectTemporal({ address: `127.0.0.1:${tPort}`, namespace: 'default', taskQueue: 'bench' });
     const sim = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 50, ...(PLIVO_RATES ? { faults: { limits: SIM_LIMITS } } : {}) });
     const apiUrl = `http://127.0.0.1:${apiPort}`;
@@ -125,6 +136,7 @@ async function main(): Promise<void> {
 
     // Avviso: the API call, the workflow, the audience, the rules, the records, the SDK.
     const auth: Record<string, string> = { authorization: `Bearer ${await benchKey(store)}` };
+    const writes = countWrites(store.client);
     t = performance.now();
     const opened = await fetch(`${apiUrl}/v1/incidents`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ siteIds: ['tower-bench'] }) });
     if (opened.status !== 202) throw new Error(`opening the incident answered ${opened.status}: ${await opened.text()}`);
@@ -136,6 +148,10 @@ async function main(): Promise<void> {
     await fetch(`${apiUrl}/v1/incidents/${id}/resolve`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{}' });
     await waitForAccepted(sim.url, 2 * N, 30 * 60_000);
     const restoreMs = performance.now() - t;
+    // Every receipt stored and applied, so that what they cost is counted too.
+    const delivered = await waitForDelivered(store, id, 2 * N, 10 * 60_000);
+    writes.stop();
+    const writesPerSms = perSms(writes.counts, delivered);
     const history = await temporal.workflow.getHandle(`incident:${id}`).fetchHistory();
     const peakRssMb = process.resourceUsage().maxRSS / 1024;
 
@@ -148,6 +164,9 @@ async function main(): Promise<void> {
       ratioToPlain: +(outageMs / plainMs).toFixed(2),
       peakRssMb: Math.round(peakRssMb),
       historyEvents: history.events?.length ?? 0,
+      /** Documents written (inserted, modified, deleted) per delivered SMS, outage and restoration together. */
+      writesPerSms,
+      documentsWritten: writes.counts,
     };
     console.log(`\nfan-out, ${N} paying subscribers (${PLIVO_RATES ? 'simulator with Plivo\'s default rates: times to the last SMS sent' : 'simulator without limits: times to the last SMS accepted'})`);
     console.table({
@@ -156,6 +175,7 @@ async function main(): Promise<void> {
       'Avviso restoration': { seconds: result.avvisoRestorationSeconds, 'msg/s': Math.round(N / (restoreMs / 1000)) },
     });
     console.log(`ratio Avviso/plain (outage): ${result.ratioToPlain}x; peak RSS ${result.peakRssMb} MB; workflow history ${result.historyEvents} events`);
+    console.log(`documents written per delivered SMS (${delivered}): ${JSON.stringify(writesPerSms)}`);
     mkdirSync(path.join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
     const file = path.join(PROJECT_ROOT, 'bench', 'results', `fanout-${result.at.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify(result, null, 2));

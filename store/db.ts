@@ -78,16 +78,18 @@ export interface StoreOptions {
   replaceWedgedAfterMs?: number;
   /** Where the supervisor says what it did (default: a JSON line on stderr). */
   log?: (level: 'warn' | 'error', msg: string) => void;
+  /** Emit the driver's command events (the fan-out benchmark counts the documents written). */
+  monitorCommands?: boolean;
 }
 
-function newClient(uri: string): MongoClient {
+function newClient(uri: string, monitorCommands = false): MongoClient {
   // Polling monitor: FerretDB speaks no streaming hello (exhaust), and a process whose monitor had
   // been streaming was seen never to reconnect after FerretDB restarted (the fault drill).
-  return new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, appName: 'avviso', serverMonitoringMode: 'poll' });
+  return new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, appName: 'avviso', serverMonitoringMode: 'poll', monitorCommands });
 }
 
 export async function connectStore(uri: string, dbName: string, options: StoreOptions = {}): Promise<Store> {
-  let client = newClient(uri);
+  let client = newClient(uri, options.monitorCommands);
   await client.connect();
   let db = client.db(dbName);
   // Collections are looked up through the current client, so a replaced client is used at once
@@ -97,7 +99,7 @@ export async function connectStore(uri: string, dbName: string, options: StoreOp
     get client() { return client; },
     get db() { return db; },
     async replaceClient(why: string) {
-      const next = newClient(uri);
+      const next = newClient(uri, options.monitorCommands);
       await next.connect();
       const old = client;
       client = next;

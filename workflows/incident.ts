@@ -15,6 +15,7 @@
  */
 import { condition, continueAsNew, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { deliveryLoop } from './delivery-loop';
 import type { IncidentPhase, MessageKind } from '../domain/types';
 import {
   DEFAULT_DELIVERY_POLICY, addUpdateUpdate, cancelUpdate, escalateUpdate, extendScopeUpdate, reopenUpdate, resolveUpdate, statusQuery,
@@ -206,35 +207,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     }
   };
 
-  // Receipts usually arrive within seconds: look early once after messages went out (the outage
-  // notices, an update, the restoration), then at the policy's pace.
-  const EARLY_LOOK_MS = Math.min(5000, policy.sweepEveryMs);
-  let look = EARLY_LOOK_MS;
-  /**
-   * One round of delivery: sends what is due, watches what was sent. `busy` when more can be
-   * done at once; otherwise how long until something is due or worth a look (Infinity: nothing).
-   */
-  const deliveryRound = async (kinds: MessageKind[]): Promise<{ busy: boolean; waitMs: number; allSent: boolean; idle: boolean }> => {
-    const r = await acts.sendDue({ incidentId: input.incidentId, kinds, batchSize: policy.batchSize, ...(policy.sendBudgetMs !== undefined ? { budgetMs: policy.sendBudgetMs } : {}) });
-    for (const [kind, n] of Object.entries(r.accepted)) {
-      state.sent[kind as MessageKind] = (state.sent[kind as MessageKind] ?? 0) + (n ?? 0);
-      if (n) look = EARLY_LOOK_MS;
-    }
-    state.failed += r.invalid;
-    if (r.remaining > 0) {
-      if (r.retryAfterMs) await sleep(r.retryAfterMs);
-      return { busy: true, waitMs: 0, allSent: false, idle: false };
-    }
-    // The fallback order rides in the activity's input: the same command, so no patch is needed.
-    const sweep = await acts.sweepAll({ incidentId: input.incidentId, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts, ...(policy.fallback ? { fallback: policy.fallback } : {}) });
-    state.retried += sweep.retried;
-    state.fellBack += sweep.fellBack;
-    if (sweep.retried > 0 || sweep.fellBack > 0) return { busy: true, waitMs: 0, allSent: false, idle: false };
-    const untilDue = sweep.nextDueAt ? Math.max(0, Date.parse(sweep.nextDueAt) - now()) : Infinity;
-    const waitMs = Math.min(untilDue, sweep.inFlight > 0 ? look : Infinity);
-    if (sweep.inFlight > 0) look = policy.sweepEveryMs;
-    return { busy: false, waitMs, allSent: !sweep.nextDueAt, idle: !sweep.nextDueAt && sweep.inFlight === 0 };
-  };
+  const deliveryRound = deliveryLoop(acts, input.incidentId, policy, state);
 
   /** The rules' timers: periodic updates and escalations whose time has come. */
   const fireTimers = async () => {

@@ -16,6 +16,7 @@
  */
 import { condition, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { deliveryLoop } from './delivery-loop';
 import type { MaintenancePhase, MessageKind } from '../domain/types';
 import { DEFAULT_DELIVERY_POLICY } from './incident-api';
 import {
@@ -223,31 +224,7 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
     }
   };
 
-  // Receipts usually arrive within seconds: look early once after messages went out, then at the policy's pace.
-  const EARLY_LOOK_MS = Math.min(5000, policy.sweepEveryMs);
-  let look = EARLY_LOOK_MS;
-  /** One round of delivery (as the incident workflow's): sends what is due, watches what was sent. */
-  const deliveryRound = async (kinds: MessageKind[]): Promise<{ busy: boolean; waitMs: number; idle: boolean }> => {
-    const r = await acts.sendDue({ incidentId: id, kinds, batchSize: policy.batchSize });
-    for (const [kind, n] of Object.entries(r.accepted)) {
-      state.sent[kind as MessageKind] = (state.sent[kind as MessageKind] ?? 0) + (n ?? 0);
-      if (n) look = EARLY_LOOK_MS;
-    }
-    state.failed += r.invalid;
-    if (r.remaining > 0) {
-      if (r.retryAfterMs) await sleep(r.retryAfterMs);
-      return { busy: true, waitMs: 0, idle: false };
-    }
-    // The fallback order rides in the activity's input: the same command, so no patch is needed.
-    const sweep = await acts.sweepAll({ incidentId: id, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts, ...(policy.fallback ? { fallback: policy.fallback } : {}) });
-    state.retried += sweep.retried;
-    state.fellBack += sweep.fellBack;
-    if (sweep.retried > 0 || sweep.fellBack > 0) return { busy: true, waitMs: 0, idle: false };
-    const untilDue = sweep.nextDueAt ? Math.max(0, Date.parse(sweep.nextDueAt) - now()) : Infinity;
-    const waitMs = Math.min(untilDue, sweep.inFlight > 0 ? look : Infinity);
-    if (sweep.inFlight > 0) look = policy.sweepEveryMs;
-    return { busy: false, waitMs, idle: !sweep.nextDueAt && sweep.inFlight === 0 };
-  };
+  const deliveryRound = deliveryLoop(acts, id, policy, state);
 
   /** The rules' timers whose time has come: reminders, the start, the overrun and its escalations. */
   const fireTimers = async () => {

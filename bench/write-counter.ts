@@ -1,0 +1,79 @@
+/**
+ * Counts the documents the database writes (inserted plus modified, upserted and deleted), from the
+ * driver's command monitoring, sorted into what the delivery engine spends them on:
+ *
+ * - planning: delivery records inserted, and their incident's page counter;
+ * - sending: send claims, and delivery records moved to `sending`, `accepted` or `failed` (a send);
+ * - receipts: receipts stored or queued, and delivery records moved by a receipt (`sent`,
+ *   `delivered`, `undelivered`), or given back for a retry by the watchdog;
+ * - other: everything else (incidents, status feed, rate limits, cursors, audit).
+ *
+ * The numbers come from the server's own replies (`n`, `nModified`, `upserted`), so what is counted
+ * is what the engine really wrote, whatever the code meant to write.
+ */
+import type { CommandStartedEvent, CommandSucceededEvent, Document, MongoClient } from 'mongodb';
+
+export type WritePhase = 'planning' | 'sending' | 'receipts' | 'other';
+export type WriteCounts = Record<WritePhase, number>;
+
+const SEND_STATES = new Set(['sending', 'accepted', 'failed']);
+const RECEIPT_STATES = new Set(['sent', 'delivered', 'undelivered', 'planned', 'expired']);
+
+/** The phase one write command belongs to, from its collection and what it sets. */
+export function phaseOf(command: Document): WritePhase {
+  const collection = String(command.insert ?? command.update ?? command.findAndModify ?? command.delete ?? '');
+  if (collection === 'delivery_pages') return 'planning';
+  if (collection === 'send_claims') return 'sending';
+  if (collection === 'receipts' || collection === 'pending_receipts') return 'receipts';
+  if (collection !== 'deliveries') return 'other';
+  if (command.insert) return 'planning';
+  const update: Document | undefined = command.findAndModify ? command.update : command.updates?.[0]?.u;
+  const state = update?.$set?.state;
+  if (typeof state === 'string' && SEND_STATES.has(state)) return 'sending';
+  if (typeof state === 'string' && RECEIPT_STATES.has(state)) return 'receipts';
+  return 'other';
+}
+
+/** Documents one successful write command wrote, from its reply. */
+export function documentsWritten(commandName: string, reply: Document): number {
+  if (commandName === 'insert' || commandName === 'delete') return Number(reply.n ?? 0);
+  if (commandName === 'update') return Number(reply.nModified ?? 0) + (Array.isArray(reply.upserted) ? reply.upserted.length : 0);
+  if (commandName === 'findAndModify') return reply.lastErrorObject?.n ? 1 : 0;
+  return 0;
+}
+
+const WRITE_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify']);
+
+/** Starts counting on a client created with `monitorCommands: true`; `stop()` ends it. */
+export function countWrites(client: MongoClient): { counts: WriteCounts; stop(): void } {
+  const counts: WriteCounts = { planning: 0, sending: 0, receipts: 0, other: 0 };
+  const pending = new Map<number, WritePhase>();
+  const started = (e: CommandStartedEvent) => {
+    if (WRITE_COMMANDS.has(e.commandName)) pending.set(e.requestId, phaseOf(e.command));
+  };
+  const succeeded = (e: CommandSucceededEvent) => {
+    const phase = pending.get(e.requestId);
+    if (phase === undefined) return;
+    pending.delete(e.requestId);
+    counts[phase] += documentsWritten(e.commandName, e.reply as Document);
+  };
+  const failed = (e: { requestId: number }) => void pending.delete(e.requestId);
+  client.on('commandStarted', started);
+  client.on('commandSucceeded', succeeded);
+  client.on('commandFailed', failed);
+  return {
+    counts,
+    stop() {
+      client.off('commandStarted', started);
+      client.off('commandSucceeded', succeeded);
+      client.off('commandFailed', failed);
+    },
+  };
+}
+
+/** Writes per delivered SMS, per phase and in total, to two decimals. */
+export function perSms(counts: WriteCounts, sms: number): WriteCounts & { total: number } {
+  const per = (n: number) => +(n / Math.max(1, sms)).toFixed(2);
+  const total = counts.planning + counts.sending + counts.receipts + counts.other;
+  return { planning: per(counts.planning), sending: per(counts.sending), receipts: per(counts.receipts), other: per(counts.other), total: per(total) };
+}

@@ -1,0 +1,64 @@
+/**
+ * The delivery loop the incident and maintenance workflows share: one round sends what is due,
+ * then watches what was sent (retry, fall back), and says how long the workflow may wait before
+ * the next round. The workflow keeps only counts; per-recipient state stays in the database.
+ *
+ * Deterministic like its callers: time from the workflow API (`Date` is replay-safe inside a
+ * workflow), every side effect an activity. Both workflows issued these same two activities in
+ * this same order before the loop was shared, so running histories replay unchanged.
+ */
+import { sleep } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { MessageKind } from '../domain/types';
+import type { DeliveryPolicy } from './incident-api';
+
+/** What a workflow's status shows of its deliveries: counts only. */
+export interface DeliveryCounts {
+  sent: Partial<Record<MessageKind, number>>;
+  failed: number;
+  retried: number;
+  fellBack: number;
+}
+
+export interface DeliveryRound {
+  /** More can be done at once: call again without waiting. */
+  busy: boolean;
+  /** How long until something is due or worth a look (Infinity: nothing). */
+  waitMs: number;
+  /** Nothing planned is left to send (what was sent may still be in flight). */
+  allSent: boolean;
+  /** Nothing left to send and nothing in flight. */
+  idle: boolean;
+}
+
+/** Receipts usually arrive within seconds: look early once after messages went out, then at the policy's pace. */
+const EARLY_LOOK_MS = 5000;
+
+/** A delivery loop for one incident or maintenance (its deliveries are keyed by this id). */
+export function deliveryLoop(acts: Pick<Activities, 'sendDue' | 'sweepAll'>, deliveriesOf: string, policy: DeliveryPolicy, counts: DeliveryCounts) {
+  const earlyLook = Math.min(EARLY_LOOK_MS, policy.sweepEveryMs);
+  let look = earlyLook;
+  return async function deliveryRound(kinds: MessageKind[]): Promise<DeliveryRound> {
+    const budget = policy.sendBudgetMs !== undefined ? { budgetMs: policy.sendBudgetMs } : {};
+    const r = await acts.sendDue({ incidentId: deliveriesOf, kinds, batchSize: policy.batchSize, ...budget });
+    for (const [kind, n] of Object.entries(r.accepted)) {
+      counts.sent[kind as MessageKind] = (counts.sent[kind as MessageKind] ?? 0) + (n ?? 0);
+      if (n) look = earlyLook;
+    }
+    counts.failed += r.invalid;
+    if (r.remaining > 0) {
+      if (r.retryAfterMs) await sleep(r.retryAfterMs);
+      return { busy: true, waitMs: 0, allSent: false, idle: false };
+    }
+    // The fallback order rides in the activity's input: the same command, so no patch is needed.
+    const fallback = policy.fallback ? { fallback: policy.fallback } : {};
+    const sweep = await acts.sweepAll({ incidentId: deliveriesOf, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts, ...fallback });
+    counts.retried += sweep.retried;
+    counts.fellBack += sweep.fellBack;
+    if (sweep.retried > 0 || sweep.fellBack > 0) return { busy: true, waitMs: 0, allSent: false, idle: false };
+    const untilDue = sweep.nextDueAt ? Math.max(0, Date.parse(sweep.nextDueAt) - new Date().getTime()) : Infinity;
+    const waitMs = Math.min(untilDue, sweep.inFlight > 0 ? look : Infinity);
+    if (sweep.inFlight > 0) look = policy.sweepEveryMs;
+    return { busy: false, waitMs, allSent: !sweep.nextDueAt, idle: !sweep.nextDueAt && sweep.inFlight === 0 };
+  };
+}
