@@ -13,7 +13,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Store } from '../store/db';
-import type { Delivery, DeliveryChannel, DeliveryState, Incident, Language, Site, Subscriber } from '../domain/types';
+import type { Delivery, DeliveryChannel, DeliveryState, Incident, Language, MessageKind, Site, Subscriber } from '../domain/types';
 import type { IncidentSchedule } from '../workflows/incident-api';
 import { downstreamSites } from '../store/network';
 import { smsAlertsInForce } from '../store/audience';
@@ -96,6 +96,10 @@ export async function planAudience(deps: NoticeDeps, incident: Incident, facts: 
   // Grace and maintenance notice times count from the decision: for sites added later, from when they were added.
   const timingFacts = { ...facts, openedAt: decidedAt.toISOString() };
 
+  // One message per number, not per contract: a phone on two contracts (a home and a shop) is told
+  // once, under the first contract in id order (the same one on a retry). Sites added to an open
+  // incident skip the numbers its first planning already reached.
+  const told = withFeed ? new Set<string>() : await numbersPlanned(store, incident._id, firstKind(incident));
   async function* inputs(): AsyncIterable<PlanInput> {
     const cursor = store.subscribers.find({ siteId: { $in: sites.map((s) => s._id) } }).sort({ _id: 1 });
     for await (const s of cursor) {
@@ -107,6 +111,9 @@ export async function planAudience(deps: NoticeDeps, incident: Incident, facts: 
         const when = firstNoticeTime(plan, timingFacts, decidedAt);
         if (plan.updates.everySeconds) updatePeriods.add(plan.updates.everySeconds);
         for (const to of recipientsOn(plan.channel, s)) {
+          const number = `${plan.channel}:${to}`;
+          if (told.has(number)) continue;
+          told.add(number);
           due(when.sendAt);
           yield {
             incidentId: incident._id, kind: firstKind(incident), subscriberId: s._id, channel: plan.channel as DeliveryChannel, to, language: decision.language as Language,
@@ -129,6 +136,12 @@ export async function planAudience(deps: NoticeDeps, incident: Incident, facts: 
   const r = await planAll(store, inputs(), new Date());
   logger.info({ incidentId: incident._id, rules: rules.version, sites: sites.length, subscribers, recipients: r.recipients, planned: r.planned }, 'notices planned');
   return { subscribers, recipients: r.recipients, planned: r.planned, firstDue: firstDue as number | null, updatePeriods: [...updatePeriods].sort((a, b) => a - b) };
+}
+
+/** The numbers and addresses an incident's first message was planned to, per channel (`sms:+39...`). */
+async function numbersPlanned(store: Store, incidentId: string, kind: MessageKind): Promise<Set<string>> {
+  const planned = await store.deliveries.find({ incidentId, kind }, { projection: { channel: 1, to: 1 } }).toArray();
+  return new Set(planned.map((d) => `${d.channel}:${d.to}`));
 }
 
 /** The first message of an incident: the outage notice, or the maintenance notice. */

@@ -130,12 +130,26 @@ export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery 
   };
 }
 
-/** Plans records in batches from any source of plan inputs; existing ones are left alone. */
+/**
+ * The numbers of subscribers who sent STOP: no SMS or call is planned to them, whatever plans it
+ * (an update, a restoration, a fallback). Read once per planning; a STOP that lands while a
+ * planning runs is caught by the STOP itself, which gives up what is planned to its number.
+ */
+async function optedOutNumbers(store: Store): Promise<Set<string>> {
+  const optedOut = await store.subscribers.find({ optedOut: true }, { projection: { phones: 1 } }).toArray();
+  return new Set(optedOut.flatMap((s) => s.phones));
+}
+
+const BY_PHONE: DeliveryChannel[] = ['sms', 'voice'];
+
+/** Plans records in batches from any source of plan inputs; existing ones are left alone, and none goes to a number that opted out. */
 export async function planAll(store: Store, inputs: AsyncIterable<PlanInput> | Iterable<PlanInput>, now: Date, note?: string): Promise<{ recipients: number; planned: number }> {
   let batch: Delivery[] = [];
   let recipients = 0;
   let planned = 0;
+  let optedOut: Set<string> | undefined;
   for await (const p of inputs) {
+    if (BY_PHONE.includes(p.channel) && (optedOut ??= await optedOutNumbers(store)).has(p.to)) continue;
     batch.push(plannedRecord(p, now, note));
     recipients++;
     if (batch.length >= INSERT_BATCH) {
@@ -344,6 +358,16 @@ async function skipAbandonedClaims(store: Store, lost: Pick<Delivery, '_id' | 'a
 /** Records left in `sending` by an attempt that did not finish (its worker died, or its answer was lost). */
 export async function unfinishedReservations(store: Store, scope: Scope): Promise<Delivery[]> {
   return store.deliveries.find({ ...scope, state: 'sending' }).sort({ _id: 1 }).toArray();
+}
+
+/**
+ * SMS and calls still planned to a number are given up, with the reason (a STOP). One update per
+ * channel, each an equality on the planned state, which the indexes serve on every engine.
+ */
+export async function dropPlannedTo(store: Store, phone: string, now: Date, why: string): Promise<number> {
+  let dropped = 0;
+  for (const channel of ['sms', 'voice'] as const) dropped += await transition(store, { state: 'planned', channel, to: phone }, 'expired', now, why);
+  return dropped;
 }
 
 /** The request certainly failed before the provider accepted anything: the records go back to planned. */

@@ -27,3 +27,13 @@ export async function unknownSites(store: Store, siteIds: string[]): Promise<str
   const known = new Set((await store.sites.find({ _id: { $in: siteIds } }, { projection: { _id: 1 } }).toArray()).map((s) => s._id));
   return siteIds.filter((id) => !known.has(id));
 }
+
+/** A site and every site it hangs from, up to the root of its backhaul tree (an outage there takes it down too). */
+export async function upstreamSiteIds(store: Store, siteId: string): Promise<string[]> {
+  const chain: string[] = [];
+  for (let id: string | null | undefined = siteId; id && !chain.includes(id); ) {
+    chain.push(id);
+    id = (await store.sites.findOne({ _id: id }, { projection: { uplink: 1 } }))?.uplink;
+  }
+  return chain;
+}

@@ -10,7 +10,9 @@ import type { AppDeps } from '../app';
 import { verifyPlivoRequest } from './verify';
 import { maskPhone } from '../../domain/phone';
 import type { Language, Subscriber } from '../../domain/types';
-import { interpretKeyword, replyText, type InboundAction } from '../../domain/inbound';
+import { interpretKeyword, replyText, siteStatus, type InboundAction, type SiteStatus } from '../../domain/inbound';
+import { upstreamSiteIds } from '../../store/network';
+import { dropPlannedTo } from '../../store/deliveries';
 
 interface InboundBody {
   From: string;
@@ -23,15 +25,24 @@ interface InboundBody {
 export const plivoInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const { store } = deps;
 
-  async function areaStatus(subscribers: Subscriber[]): Promise<{ areas: string[]; openIncidents: number }> {
-    const siteIds = [...new Set(subscribers.map((s) => s.siteId))];
-    const open = await store.incidents.find({ affectedSiteIds: { $in: siteIds }, phase: { $nin: ['resolved', 'billed'] } }, { projection: { areas: 1 } }).toArray();
-    return { areas: [...new Set(open.flatMap((i) => i.areas))].sort(), openIncidents: open.length };
+  /** The state of the first subscriber's site (a number on several contracts gets the answer for the first). */
+  async function areaStatus(subscribers: Subscriber[], now: Date): Promise<SiteStatus> {
+    const chain = await upstreamSiteIds(store, subscribers[0]!.siteId);
+    // On the site or above it (named when opened), or on it as snapshot (affected when planned).
+    const covering = await store.incidents
+      .find({ $or: [{ siteIds: { $in: chain } }, { affectedSiteIds: subscribers[0]!.siteId }], phase: { $nin: ['resolved', 'cancelled', 'completed', 'billed'] } }, { projection: { kind: 1, phase: 1, areas: 1, estimatedEnd: 1, window: 1 } })
+      .toArray();
+    return siteStatus(covering, now);
   }
 
-  async function apply(action: InboundAction, subscribers: Subscriber[], now: Date): Promise<void> {
+  async function apply(action: InboundAction, subscribers: Subscriber[], from: string, now: Date): Promise<void> {
     const ids = subscribers.map((s) => s._id);
-    if (action === 'stop') await store.subscribers.updateMany({ _id: { $in: ids } }, { $set: { optedOut: true, optedOutAt: now } });
+    if (action === 'stop') {
+      await store.subscribers.updateMany({ _id: { $in: ids } }, { $set: { optedOut: true, optedOutAt: now } });
+      // STOP means stop: what is still planned to this number goes nowhere (the confirmation below is the last SMS).
+      const dropped = await dropPlannedTo(store, from, now, 'not sent: the subscriber opted out (STOP)');
+      if (dropped) app.log.info({ from: maskPhone(from), dropped }, 'planned messages to a number that opted out were given up');
+    }
     if (action === 'start') await store.subscribers.updateMany({ _id: { $in: ids } }, { $set: { optedOut: false }, $unset: { optedOutAt: '' } });
   }
 
@@ -65,9 +76,9 @@ export const plivoInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps)
       req.log.info({ from: maskPhone(from), action }, 'inbound SMS from an unknown number: no reply');
       return reply.send({ ok: true, action });
     }
-    await apply(action, subscribers, now);
+    await apply(action, subscribers, from, now);
     const language: Language = subscribers[0]!.language;
-    const status = action === 'info' ? await areaStatus(subscribers) : undefined;
+    const status = action === 'info' ? await areaStatus(subscribers, now) : undefined;
     const answer = replyText(action, language, status);
     if (deps.replySms) {
       try {

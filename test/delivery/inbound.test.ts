@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { plivoSignatureV2 } from '../../api/plivo/signature';
 import { interpretKeyword } from '../../domain/inbound';
 import { loadDemoDataIfEmpty } from '../../store/demo';
+import { plannedRecord } from '../../store/deliveries';
 import { eventually } from '../support/env';
 import { call, SIM_AUTH_TOKEN, startTestStack, type TestStack } from '../support/stack';
 
@@ -86,5 +87,57 @@ describe('inbound SMS', () => {
     const again = await sms('+393471000005', 'STOP', true, uuid);
     assert.equal(again.body.duplicate, true, 'Plivo delivering the same message twice');
     assert.equal((await stack.store.subscribers.findOne({ _id: 'C-1005' }))!.optedOut, false, 'the repeated STOP did not undo the later START');
+  });
+
+  test('STOP during an incident: what is still planned to the number is given up, and the confirmation is its last SMS', async () => {
+    const giuseppe = '+393471000002'; // C-1002, paying, on ap-lodi-01-a
+    const opened = await call(stack, 'POST', '/v1/incidents', { siteIds: ['ap-lodi-01-a'] });
+    await eventually('notified', async () => ((await call(stack, 'GET', `/v1/incidents/${opened.body.id}`)).body.phase === 'notified' ? true : undefined));
+    assert.ok((await stack.inbox())[giuseppe]!.some((m) => /guasto/i.test(m.text)), 'he was told of the outage');
+    // A message still waiting for him (an update held by quiet hours, say), in another incident.
+    const waiting = plannedRecord({ incidentId: 'inc_waiting', kind: 'update', subscriberId: 'C-1002', channel: 'sms', to: giuseppe, language: 'it', notBefore: new Date(Date.now() + 3600_000) }, new Date());
+    await stack.store.deliveries.insertOne(waiting);
+
+    assert.equal((await sms(giuseppe, 'STOP')).body.action, 'stop');
+    const confirmation = await eventually('the confirmation', async () => ((await lastReply(giuseppe)) && /disattivati/.test((await lastReply(giuseppe))!) ? lastReply(giuseppe) : undefined));
+    const dropped = await stack.store.deliveries.findOne({ _id: waiting._id });
+    assert.equal(dropped!.state, 'expired');
+    assert.match(dropped!.history.at(-1)!.note!, /opted out \(STOP\)/);
+
+    await call(stack, 'POST', `/v1/incidents/${opened.body.id}/resolve`, {});
+    await eventually('resolved', async () => (['resolved', 'billed'].includes((await call(stack, 'GET', `/v1/incidents/${opened.body.id}`)).body.phase) ? true : undefined), 30_000);
+    await eventually('the neighbour told of the restoration', async () => ((await stack.inbox())['+393471000001']?.some((m) => /ripristinato/.test(m.text)) ? true : undefined));
+    assert.equal(await stack.store.deliveries.countDocuments({ incidentId: opened.body.id, to: giuseppe, kind: { $in: ['restored', 'outage-restored'] } }), 0, 'no restoration is planned to a number that opted out');
+    assert.equal(await lastReply(giuseppe), confirmation, 'the STOP confirmation stays his last SMS');
+
+    // START brings the service back, not the old notices.
+    await sms(giuseppe, 'ATTIVA');
+    assert.equal((await stack.store.deliveries.findOne({ _id: waiting._id }))!.state, 'expired');
+  });
+
+  test('a number on two contracts is told once per event, not once per contract', async () => {
+    const shared = '+393471000005'; // C-1005, paying, on ap-lodi-02-a; now also the phone of a shop next door
+    await stack.store.subscribers.insertOne({ _id: 'C-1005-SHOP', name: 'Colombo Ferramenta', phones: [shared], language: 'it', siteId: 'ap-lodi-02-a', segment: 'business', smsAlerts: { active: true, since: new Date('2026-01-01T00:00:00Z') }, optedOut: false });
+    const before = ((await stack.inbox())[shared] ?? []).length;
+    const opened = await call(stack, 'POST', '/v1/incidents', { siteIds: ['ap-lodi-02-a'] });
+    await eventually('notified', async () => ((await call(stack, 'GET', `/v1/incidents/${opened.body.id}`)).body.phase === 'notified' ? true : undefined));
+    await call(stack, 'POST', `/v1/incidents/${opened.body.id}/resolve`, {});
+    await eventually('the restoration', async () => (((await stack.inbox())[shared] ?? []).slice(before).some((m) => /ripristinato/.test(m.text)) ? true : undefined), 30_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const got = ((await stack.inbox())[shared] ?? []).slice(before);
+    assert.equal(got.filter((m) => /^Avviso guasto/.test(m.text)).length, 1, `one outage SMS: ${JSON.stringify(got.map((m) => m.text))}`);
+    assert.equal(got.filter((m) => /ripristinato/.test(m.text)).length, 1, 'one restoration SMS');
+  });
+
+  test('STATO: all normal once nothing covers the site, and a scheduled maintenance with its window', async () => {
+    const paola = '+393471000101'; // C-2001, on ap-crema-01-a
+    await sms(paola, 'STATO');
+    assert.match((await eventually('the reply', () => lastReply(paola)))!, /Nessun guasto né manutenzione/);
+    const startsAt = new Date(Date.now() + 3 * 24 * 3600_000);
+    const m = await call(stack, 'POST', '/v1/maintenances', { siteIds: ['tower-crema-01'], startsAt: startsAt.toISOString(), endsAt: new Date(startsAt.getTime() + 2 * 3600_000).toISOString(), title: 'Sostituzione antenna' });
+    assert.ok(m.status < 300, JSON.stringify(m.body));
+    await sms(paola, 'info');
+    assert.match((await eventually('the maintenance reply', async () => (/programmata/.test((await lastReply(paola)) ?? '') ? lastReply(paola) : undefined)))!, /^Nessun guasto in corso\. Manutenzione programmata: Crema, dalle .+ alle .+\.$/);
+    await call(stack, 'POST', `/v1/maintenances/${m.body.id}/cancel`, { reason: 'test over' });
   });
 });
