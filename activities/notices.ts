@@ -18,6 +18,7 @@ import type { IncidentSchedule } from '../workflows/incident-api';
 import { downstreamSites } from '../store/network';
 import { smsAlertsInForce } from '../store/audience';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
+import { claimRestoration, coveringOutage, handOverNotice, LIVE_NOTICE, numbersToldBy, OPEN_OUTAGE_PHASES, otherOutages, type OtherOutage } from '../store/coverage';
 import type { RulesResolver } from '../store/rule-versions';
 import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet, type SubscriberFacts } from '../rules';
 import type { Logger } from '../domain/log';
@@ -100,6 +101,9 @@ export async function planAudience(deps: NoticeDeps, incident: Incident, facts: 
   // once, under the first contract in id order (the same one on a retry). Sites added to an open
   // incident skip the numbers its first planning already reached.
   const told = withFeed ? new Set<string>() : await numbersPlanned(store, incident._id, firstKind(incident));
+  // Numbers another open outage covering the same sites already tells (store/coverage.ts).
+  const others = incident.kind === 'outage' ? await otherOutages(store, sites.map((s) => s._id), incident._id) : [];
+  const toldElsewhere = others.length ? await numbersToldBy(store, others) : new Map<string, OtherOutage[]>();
   async function* inputs(): AsyncIterable<PlanInput> {
     const cursor = store.subscribers.find({ siteId: { $in: sites.map((s) => s._id) } }).sort({ _id: 1 });
     for await (const s of cursor) {
@@ -114,8 +118,10 @@ export async function planAudience(deps: NoticeDeps, incident: Incident, facts: 
           const number = `${plan.channel}:${to}`;
           if (told.has(number)) continue;
           told.add(number);
-          due(when.sendAt);
+          const coveredBy = coveringOutage(toldElsewhere.get(number) ?? [], s.siteId);
+          if (!coveredBy) due(when.sendAt);
           yield {
+            ...(coveredBy ? { coveredBy } : {}),
             incidentId: incident._id, kind: firstKind(incident), subscriberId: s._id, channel: plan.channel as DeliveryChannel, to, language: decision.language as Language,
             templateSet: plan.templateSet, area: sf.area, notBefore: when.sendAt, graceEndsAt: when.plannedAt, hold: plan.hold, restoration: plan.restoration, updates: plan.updates,
           };
@@ -198,6 +204,33 @@ export function createNoticeActivities(deps: NoticeDeps) {
     },
 
     async prepareResolution(input: { incidentId: string; at: string }): Promise<{ cancelled: number; combined: number; restored: number }> {
+      /**
+       * What other outages over the same sites mean for this one's restorations (store/coverage.ts):
+       * a restoration waits while another open outage covers the subscriber's site; where another
+       * outage is involved at all, it is claimed per number and per episode, so that two outages
+       * ending together send it once. Nothing to read when no other outage covers these sites.
+       */
+      const overlapAtResolution = async (incident: Incident) => {
+        const now = new Date();
+        const sites = incident.affectedSiteIds ?? incident.siteIds;
+        const stillOpen = await otherOutages(store, sites, incident._id);
+        const involved = await otherOutages(store, sites, incident._id, [...OPEN_OUTAGE_PHASES, 'resolving']);
+        const shared = involved.length ? await numbersToldBy(store, involved, [...LIVE_NOTICE, 'expired']) : new Map<string, OtherOutage[]>();
+        const siteOf = new Map<string, string>();
+        if (involved.length) {
+          for await (const s of store.subscribers.find({ siteId: { $in: sites } }, { projection: { siteId: 1 } })) siteOf.set(s._id, s.siteId);
+        }
+        return {
+          stillOpen,
+          stillCovered: (d: Delivery) => coveringOutage(stillOpen, siteOf.get(d.subscriberId)) !== undefined,
+          async restorationWaits(d: Delivery): Promise<boolean> {
+            const number = `${d.channel}:${d.to}`;
+            if (!d.coveredBy && !shared.has(number)) return false;
+            if (coveringOutage(stillOpen, siteOf.get(d.subscriberId))) return true;
+            return !(await claimRestoration(store, d.coveredBy ?? incident._id, number, incident._id, now));
+          },
+        };
+      };
       const at = new Date(input.at);
       const incident = await loadIncident(input.incidentId);
       if (!incident.endedAt) await store.incidents.updateOne({ _id: incident._id, endedAt: { $exists: false } }, { $set: { endedAt: at } });
@@ -216,15 +249,30 @@ export function createNoticeActivities(deps: NoticeDeps) {
       // apart. One read, not one per state: a receipt that moves a notice from one state to another
       // between two reads would hide it from both, and its subscriber would never hear of the end.
       const waiting: Delivery[] = [];
+      const overlap = await overlapAtResolution(incident);
+      let deferred = 0;
       async function* reached(): AsyncIterable<PlanInput> {
         for await (const d of store.deliveries.find({ incidentId: incident!._id, kind: 'outage' })) {
           if (WAITING.includes(d.state)) {
             if (!d.invalidRecipient) waiting.push(d);
-          } else if (REACHED.includes(d.state) && d.restoration !== false) yield follow(d, 'restored');
+          } else if ((REACHED.includes(d.state) || d.coveredBy) && d.restoration !== false) {
+            // Told by this outage, or by one it covered for: the restoration goes now unless another
+            // outage still covers the site (that one sends it when it ends).
+            if (await overlap.restorationWaits(d)) deferred++;
+            else yield follow(d, 'restored');
+          }
         }
       }
       const restored = (await planAll(store, reached(), now)).planned;
+      if (deferred) logger.info({ incidentId: incident._id, deferred }, 'restorations left to the outages that still cover their sites');
       waiting.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+      // Not yet told by this outage, while another one still covers the site: that one tells them.
+      for (const d of waiting.filter((w) => overlap.stillCovered(w))) {
+        if (await handOverNotice(store, incident._id, overlap.stillOpen, d.channel, d.to, now)) {
+          await transition(store, { _id: d._id, state: d.state }, 'expired', now, 'handed over to the outage that still covers this site');
+          waiting.splice(waiting.indexOf(d), 1);
+        }
+      }
       // Resolved within the grace delay: a blip costs nothing.
       const inGrace = waiting.filter((d) => d.attempts === 0 && d.graceEndsAt && d.graceEndsAt > at);
       const graceIds = new Set(inGrace.map((d) => d._id));

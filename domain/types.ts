@@ -247,6 +247,11 @@ export interface Delivery {
   invalidRecipient?: boolean;
   /** The record this one replaces on another channel, after that one expired. */
   fallbackOf?: string;
+  /**
+   * Not sent: another open outage covering the subscriber's site had already told this number
+   * (that incident's id). Its restoration goes when the last outage covering the site ends.
+   */
+  coveredBy?: string;
   history: DeliveryStep[];
   createdAt: Date;
   updatedAt: Date;

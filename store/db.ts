@@ -46,7 +46,7 @@ export interface Store {
   /** Per incident, the last page number its delivery records were planned on, and the kinds and channels planned (store/deliveries.ts). */
   deliveryPages: Collection<{ _id: string; last: number; scopes?: string[] }>;
   /** One document per send attempt of a delivery record: whoever inserts it may send. */
-  sendClaims: Collection<{ _id: string; at: Date }>;
+  sendClaims: Collection<{ _id: string; at: Date; by?: string }>;
   ruleVersions: Collection<RuleVersionDoc>;
   inbound: Collection<InboundMessage>;
   /** Monitoring webhooks (ingest/store.ts): each delivered alert, each alert episode, each refused request. */

@@ -100,6 +100,8 @@ export interface PlanInput {
   round?: number;
   templateKind?: TemplateKind;
   updates?: Delivery['updates'];
+  /** Not to be sent: this number was already told by that open incident (see store/coverage.ts). */
+  coveredBy?: string;
 }
 
 export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery {
@@ -124,7 +126,11 @@ export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery 
     ...(p.updates ? { updates: p.updates } : {}),
     ...(p.templateKind ? { templateKind: p.templateKind } : {}),
     page: 0,
-    history: [{ at: now, state: 'planned', ...(note ? { note } : {}) }],
+    ...(p.coveredBy ? { state: 'expired' as const, coveredBy: p.coveredBy } : {}),
+    history: [
+      { at: now, state: 'planned', ...(note ? { note } : {}) },
+      ...(p.coveredBy ? [{ at: now, state: 'expired' as const, note: `not sent: covered by ${p.coveredBy}, which already told this number of the outage` }] : []),
+    ],
     createdAt: now,
     updatedAt: now,
   };
@@ -522,6 +528,11 @@ export function providerAttempts(d: Pick<Delivery, 'history'>): number {
  */
 export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date, overdueMayRetry?: (d: Delivery) => boolean): Promise<SweepResult> {
   const stale = new Date(now.getTime() - policy.deliveryTimeoutMs);
+  // Counted before the lost ones are read: a receipt (or a hang-up) that moves a record from in
+  // flight to undelivered between the two reads would otherwise hide it from both, the sweep would
+  // say nothing is in flight, and the workflow would never look again. Counted first, it is seen
+  // in flight at worst, which costs one more look.
+  const inFlight = await countInState(store, scope, ['accepted', 'sent']);
   // One query per state, each an equality FerretDB can hand down (an `$or` of them would read every
   // record of the incident there), merged in record order.
   const lost = (
@@ -558,6 +569,5 @@ export async function sweepUndelivered(store: Store, scope: Scope, policy: Sweep
       expired.push(...m.docs.filter((d) => nowExpired.has(d._id)));
     } else retried += moved;
   }
-  const inFlight = await countInState(store, scope, ['accepted', 'sent']);
   return { retried, expired, inFlight };
 }

@@ -1,0 +1,91 @@
+/**
+ * One message per person, per event, across incidents. Two outages can cover the same site (a
+ * tower and the relay that feeds it, opened apart, or kept apart on purpose): whoever was told of
+ * the outage by one is not told again by the other, and hears that service is back once, when the
+ * last outage covering their site ends.
+ *
+ * - Planning: a number that a live outage notice of another open outage covering the subscriber's
+ *   site already reaches gets a record that is not sent (`coveredBy`, and why, in its history).
+ * - Resolution: an outage that ends while another one still covers the site leaves the restoration
+ *   to that one. The last to end sends it, to those it told and to those it covered.
+ * - Two outages ending at the same moment both see the other one ending (each writes `resolving`
+ *   before it looks), so both may decide to send: a unique claim per number and per episode (the
+ *   incident that told them) lets exactly one of them plan it.
+ */
+import { MongoServerError } from 'mongodb';
+import type { Store } from './db';
+import type { DeliveryChannel, DeliveryState, IncidentPhase } from '../domain/types';
+
+/** An outage is open until it starts to end (`resolving`): then it no longer covers anyone. */
+export const OPEN_OUTAGE_PHASES: IncidentPhase[] = ['detected', 'notifying', 'notified', 'escalated'];
+/** Outage notices that still stand: planned or on their way or read. */
+export const LIVE_NOTICE: DeliveryState[] = ['planned', 'sending', 'accepted', 'sent', 'delivered'];
+const BY_PHONE: DeliveryChannel[] = ['sms', 'voice'];
+
+export interface OtherOutage {
+  id: string;
+  sites: Set<string>;
+}
+
+/** Outages other than `exceptId` in these phases (default: open) that cover any of these sites. */
+export async function otherOutages(store: Store, siteIds: string[], exceptId: string, phases: IncidentPhase[] = OPEN_OUTAGE_PHASES): Promise<OtherOutage[]> {
+  if (siteIds.length === 0) return [];
+  const found = await store.incidents.find({ kind: 'outage', phase: { $in: phases }, affectedSiteIds: { $in: siteIds } }, { projection: { affectedSiteIds: 1 } }).toArray();
+  return found.filter((i) => i._id !== exceptId).map((i) => ({ id: i._id, sites: new Set(i.affectedSiteIds ?? []) }));
+}
+
+/** The first of these outages that covers a site, or undefined. */
+export function coveringOutage(outages: OtherOutage[], siteId: string | undefined): string | undefined {
+  return siteId === undefined ? undefined : outages.find((o) => o.sites.has(siteId))?.id;
+}
+
+/**
+ * Who the other open outages already told (or are about to tell): per number (`sms:+39...`), the
+ * outages whose live outage notice reaches it. One read per outage and state (equalities every
+ * engine serves from an index).
+ */
+export async function numbersToldBy(store: Store, outages: OtherOutage[], states: DeliveryState[] = LIVE_NOTICE): Promise<Map<string, OtherOutage[]>> {
+  const told = new Map<string, OtherOutage[]>();
+  for (const outage of outages) {
+    for (const state of states) {
+      const records = await store.deliveries.find({ incidentId: outage.id, kind: 'outage', state }, { projection: { channel: 1, to: 1 } }).toArray();
+      for (const d of records) {
+        if (!BY_PHONE.includes(d.channel)) continue;
+        const key = `${d.channel}:${d.to}`;
+        const list = told.get(key) ?? [];
+        if (!list.includes(outage)) list.push(outage);
+        told.set(key, list);
+      }
+    }
+  }
+  return told;
+}
+
+/**
+ * Claims the restoration notice of one number for one episode (the incident that told it) for
+ * `incidentId`: true when this incident may plan it. A unique insert, so exactly one of two
+ * incidents ending together wins; the same incident claiming again (a retried activity) wins again.
+ */
+export async function claimRestoration(store: Store, episode: string, number: string, incidentId: string, now: Date): Promise<boolean> {
+  const _id = `restoration|${episode}|${number}`;
+  try {
+    await store.sendClaims.insertOne({ _id, at: now, by: incidentId });
+    return true;
+  } catch (err) {
+    if (!(err instanceof MongoServerError) || err.code !== 11000) throw err;
+    return (await store.sendClaims.findOne({ _id }))?.by === incidentId;
+  }
+}
+
+/**
+ * An outage ends before its notice reached a number that another open outage had left to it
+ * (covered): that outage's record goes back to planned, so that the number hears of the outage
+ * still going on from it, and never "restored" from this one. Returns how many records it revived.
+ */
+export async function handOverNotice(store: Store, from: string, to: OtherOutage[], channel: DeliveryChannel, number: string, now: Date): Promise<number> {
+  const r = await store.deliveries.updateMany(
+    { incidentId: { $in: to.map((o) => o.id) }, kind: 'outage', state: 'expired', channel, to: number, coveredBy: from },
+    { $set: { state: 'planned', updatedAt: now }, $unset: { coveredBy: '' }, $push: { history: { at: now, state: 'planned', note: `handed over: ${from} ended before its notice went out` } } },
+  );
+  return r.modifiedCount;
+}

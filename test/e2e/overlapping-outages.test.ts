@@ -1,0 +1,85 @@
+/**
+ * One message per person, per event, across incidents: two outages over the same site (a relay
+ * tower and the access point it feeds, opened apart) tell its subscribers once that it is down and
+ * once that it is back, whichever ends first, and also when both end at the same moment.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadDemoDataIfEmpty } from '../../store/demo';
+import { eventually } from '../support/env';
+import { call, startTestStack, type TestStack } from '../support/stack';
+
+const SHARED = '+393471000005'; // C-1005, paying, on ap-lodi-02-a (below tower-lodi-02)
+const PARENT_ONLY = '+393471000007'; // C-1007, paying, on tower-lodi-02
+
+describe('overlapping outages', () => {
+  let stack: TestStack;
+  before(async () => {
+    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 } });
+    await loadDemoDataIfEmpty(stack.store);
+  });
+  after(async () => stack?.stop());
+
+  const phase = async (id: string) => (await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase as string;
+  async function open(siteId: string): Promise<string> {
+    const r = await call(stack, 'POST', '/v1/incidents', { siteIds: [siteId], key: `overlap-${siteId}-${Date.now()}` });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const id = r.body.id as string;
+    await eventually(`${id} notified`, async () => ((await phase(id)) === 'notified' ? true : undefined));
+    return id;
+  }
+  async function resolve(id: string): Promise<void> {
+    const r = await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
+    assert.ok(r.status < 300, JSON.stringify(r.body));
+  }
+  const ended = (id: string) => eventually(`${id} resolved`, async () => (['resolved', 'billed'].includes(await phase(id)) ? true : undefined), 30_000);
+  const inboxOf = async (phone: string) => ((await stack.inbox())[phone] ?? []).map((m) => m.text);
+
+  /** Opens the relay's outage, then the access point's; ends them as `end` says; checks both inboxes. */
+  async function scenario(end: (relay: string, ap: string) => Promise<void>) {
+    const before = { shared: (await inboxOf(SHARED)).length, parentOnly: (await inboxOf(PARENT_ONLY)).length };
+    const relay = await open('tower-lodi-02');
+    const ap = await open('ap-lodi-02-a');
+    const covered = await stack.store.deliveries.findOne({ incidentId: ap, kind: 'outage', to: SHARED });
+    assert.equal(covered?.coveredBy, relay, 'the access point outage does not text a number the relay outage told');
+    assert.match(covered!.history.at(-1)!.note!, new RegExp(`covered by ${relay}`));
+    await end(relay, ap);
+    await Promise.all([ended(relay), ended(ap)]);
+    for (const [phone, from] of [[SHARED, before.shared], [PARENT_ONLY, before.parentOnly]] as const) {
+      await eventually(`${phone} told of the restoration`, async () => ((await inboxOf(phone)).slice(from).some((t) => /ripristinato/.test(t)) ? true : undefined));
+    }
+    // Whatever else might come would come within a sweep or two.
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const [phone, from] of [[SHARED, before.shared], [PARENT_ONLY, before.parentOnly]] as const) {
+      const got = (await inboxOf(phone)).slice(from);
+      assert.equal(got.filter((t) => /^Avviso guasto/.test(t)).length, 1, `${phone}: one outage SMS, got ${JSON.stringify(got)}`);
+      assert.equal(got.filter((t) => /ripristinato/.test(t)).length, 1, `${phone}: one restoration SMS, got ${JSON.stringify(got)}`);
+    }
+  }
+
+  test('the covered outage ends first: the restoration waits for the relay', async () => {
+    await scenario(async (relay, ap) => {
+      await resolve(ap);
+      await ended(ap);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.ok(!(await inboxOf(SHARED)).at(-1)!.includes('ripristinato'), 'not told "back" while the relay is still down');
+      await resolve(relay);
+    });
+  });
+
+  test('the relay ends first: the access point outage, still open, sends the restoration when it ends', async () => {
+    await scenario(async (relay, ap) => {
+      await resolve(relay);
+      await ended(relay);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.ok(!(await inboxOf(SHARED)).at(-1)!.includes('ripristinato'), 'not told "back" while the access point is still down');
+      await resolve(ap);
+    });
+  });
+
+  test('both end at the same moment: one restoration', async () => {
+    await scenario(async (relay, ap) => {
+      await Promise.all([resolve(relay), resolve(ap)]);
+    });
+  });
+});
