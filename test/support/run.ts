@@ -40,7 +40,7 @@ function expand(paths: string[]): string[] {
   });
 }
 
-interface Pass {
+export interface Pass {
   engine: TestEngine;
   files: string[];
 }
@@ -67,7 +67,11 @@ export function planPasses(args: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 export async function runTests(args: string[]): Promise<number> {
-  const passes = planPasses(args);
+  return runPasses(planPasses(args));
+}
+
+/** Runs the passes one after the other, each on a server of its engine, and fails if any failed. */
+export async function runPasses(passes: Pass[]): Promise<number> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'avviso-test-'));
   const servers = new Set<ManagedProcess>();
   let testRun: ReturnType<typeof spawn> | undefined;
@@ -106,7 +110,7 @@ export async function runTests(args: string[]): Promise<number> {
       if (i > 0) {
         port = await freePort();
         server = await startEngine(pass.engine, port, path.join(tmp, pass.engine));
-        console.log(`\nsecond pass: ${pass.files.length} test files of ${SECOND_ENGINE_DIRS.join(' and ')} on ${pass.engine} (127.0.0.1:${port}, pid ${server.pid})`);
+        console.log(`\npass ${i + 1}: ${pass.files.length} test files on ${pass.engine} (127.0.0.1:${port}, pid ${server.pid})`);
       }
       const passStarted = Date.now();
       const env = {
