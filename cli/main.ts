@@ -13,7 +13,7 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promi
   billing: { summary: 'bill a month by hand, export its invoice lines, billing reports (avviso billing --help)', run: async (args) => (require('./billing') as typeof import('./billing')).billingCommand(args) },
   import: { summary: 'import sites or subscribers from a CSV or NDJSON export (needs MONGODB_URI only; avviso import --help)', run: async (args) => (require('./import') as typeof import('./import')).importCommand(args) },
   'check-config': { summary: 'validate the environment and print the configuration (secrets masked)', run: async () => (require('./check-config') as typeof import('./check-config')).checkConfig() },
-  test: { summary: 'run the test suite against a Temporal dev server and a FerretDB it starts (npm test adds lint and type check)', run: async (args) => (require('../test/support/run') as typeof import('../test/support/run')).runTests(args) },
+  test: { summary: 'run the test suite against a Temporal dev server and a FerretDB it starts, then the store and delivery tests on mongo-java-server (--engine; npm test adds lint and type check)', run: async (args) => (require('../test/support/run') as typeof import('../test/support/run')).runTests(args) },
 };
 
 function usage(): string {

@@ -22,10 +22,16 @@ export interface SpawnOptions {
   cwd?: string;
   /** Where its output goes: 'prefix' writes each line to our stderr as `[name] line`. */
   output?: 'prefix' | 'ignore';
+  /**
+   * 'pipe' gives it a standard input that we hold open and never write to: a child that exits at
+   * the end of its input then never outlives us, however we end (even by SIGKILL). Default 'ignore'.
+   */
+  stdin?: 'ignore' | 'pipe';
 }
 
 export function spawnManaged(name: string, command: string, args: string[], opts: SpawnOptions = {}): ManagedProcess {
-  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
+  child.stdin?.on('error', () => undefined); // EPIPE once it has exited: its exit is reported below
   let running = true;
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {

