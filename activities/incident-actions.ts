@@ -8,7 +8,7 @@
  */
 import type { Delivery, Incident } from '../domain/types';
 import { downstreamSites } from '../store/network';
-import { planAll, transition, type PlanInput } from '../store/deliveries';
+import { planAll, supersedeOlderUpdates, transition, type PlanInput } from '../store/deliveries';
 import { holdUntil, type HoldWindow } from '../rules';
 import type { IncidentSchedule } from '../workflows/incident-api';
 import { incidentFacts, loadIncidentOrFail, planAudience, scheduleOf, type NoticeDeps } from './notices';
@@ -69,7 +69,9 @@ export function createIncidentActionActivities(deps: NoticeDeps) {
           ? { 'updates.onEtaChange': true }
           : { channel: 'status' };
       const planned = await follow(incident, { kind: 'outage', state: { $in: REACHED }, channel: { $in: UPDATE_CHANNELS }, ...who }, () => ({ kind: 'update', round: input.round }), new Date(input.at));
-      logger.info({ incidentId: incident._id, round: input.round, everySeconds: input.everySeconds, onEtaChange: input.onEtaChange, planned }, 'update planned');
+      // After the new round is planned (a crash in between leaves both, never neither): what is news is this round.
+      const superseded = await supersedeOlderUpdates(store, incident._id, input.round, new Date());
+      logger.info({ incidentId: incident._id, round: input.round, everySeconds: input.everySeconds, onEtaChange: input.onEtaChange, planned, superseded }, 'update planned');
       return { planned };
     },
 

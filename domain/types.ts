@@ -252,6 +252,8 @@ export interface Delivery {
    * (that incident's id). Its restoration goes when the last outage covering the site ends.
    */
   coveredBy?: string;
+  /** Not sent: a newer message replaced it before it went out (`inc_…|update#3`). */
+  supersededBy?: string;
   history: DeliveryStep[];
   createdAt: Date;
   updatedAt: Date;

@@ -376,6 +376,22 @@ export async function dropPlannedTo(store: Store, phone: string, now: Date, why:
   return dropped;
 }
 
+/**
+ * An update still waiting (held by quiet hours, or being retried) is stale once a newer round is
+ * planned for the same number: it is given up, naming the round that replaces it, so that after a
+ * night each person gets the latest update once, not one per period. Records reached by the new
+ * round only: someone the new round does not reach keeps the update they were owed.
+ */
+export async function supersedeOlderUpdates(store: Store, incidentId: string, round: number, now: Date): Promise<number> {
+  const waiting = (await store.deliveries.find({ incidentId, kind: 'update', state: 'planned' }, { projection: { channel: 1, to: 1, round: 1 } }).toArray()).filter((d) => (d.round ?? 0) < round);
+  if (waiting.length === 0) return 0;
+  const newer = await store.deliveries.find({ incidentId, kind: 'update', round }, { projection: { channel: 1, to: 1 } }).toArray();
+  const reached = new Set(newer.map((d) => `${d.channel}:${d.to}`));
+  const stale = waiting.filter((d) => reached.has(`${d.channel}:${d.to}`)).map((d) => d._id);
+  if (stale.length === 0) return 0;
+  return transition(store, { _id: { $in: stale }, state: 'planned' }, 'expired', now, `superseded by update round ${round}`, { supersededBy: `${incidentId}|update#${round}` });
+}
+
 /** The request certainly failed before the provider accepted anything: the records go back to planned. */
 export async function releaseReservations(store: Store, ids: string[], now: Date, why: string): Promise<void> {
   if (ids.length) await transition(store, { _id: { $in: ids }, state: 'sending' }, 'planned', now, why, { error: why });
