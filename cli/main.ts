@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promi
   rules: { summary: 'check, explain and simulate the notification rules (no database needed; avviso rules --help)', run: async (args) => (require('./rules') as typeof import('./rules')).rulesCommand(args) },
   keys: { summary: 'create, list and revoke API keys (needs MONGODB_URI only; avviso keys --help)', run: async (args) => (require('./keys') as typeof import('./keys')).keysCommand(args) },
   billing: { summary: 'bill a month by hand, export its invoice lines, billing reports (avviso billing --help)', run: async (args) => (require('./billing') as typeof import('./billing')).billingCommand(args) },
+  retention: { summary: 'delete records past their age, or count them with --dry-run (avviso retention --help)', run: async (args) => (require('./retention') as typeof import('./retention')).retentionCommand(args) },
   import: { summary: 'import sites or subscribers from a CSV or NDJSON export (needs MONGODB_URI only; avviso import --help)', run: async (args) => (require('./import') as typeof import('./import')).importCommand(args) },
   'check-config': { summary: 'validate the environment and print the configuration (secrets masked)', run: async () => (require('./check-config') as typeof import('./check-config')).checkConfig() },
   test: { summary: 'run the test suite against a Temporal dev server and a FerretDB it starts (npm test adds lint and type check)', run: async (args) => (require('../test/support/run') as typeof import('../test/support/run')).runTests(args) },

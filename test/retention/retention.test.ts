@@ -28,6 +28,7 @@ import { DEFAULT_BILLING } from '../../billing/settings';
 import { DEFAULT_RETENTION, monthsBefore, type RetentionSettings } from '../../retention/settings';
 import { emptyTotals, runRetentionSteps, type RetentionTotals } from '../../retention/run';
 import { ensureRetentionSchedule } from '../../retention/schedule';
+import { retentionCommand } from '../../cli/retention';
 import type { RetentionResult } from '../../workflows/retention';
 import type { Delivery, Incident } from '../../domain/types';
 import type { AlertEventDoc } from '../../ingest/store';
@@ -154,6 +155,25 @@ describe('retention', () => {
     assert.deepEqual(await run(true), EXPECTED);
     assert.deepEqual(await counts(), before);
     assert.equal((await env.store.db.collection('incidents').findOne({ _id: 'inc_A' } as never))?.recordsDeletedAt, undefined);
+  });
+
+  test('avviso retention run --dry-run prints the counts, reading MongoDB only', async () => {
+    const before = await counts();
+    const out: string[] = [];
+    const errors: string[] = [];
+    const code = await retentionCommand(['run', '--dry-run'], (l) => out.push(l), (l) => errors.push(l), { MONGODB_URI: env.servers.mongoUri, MONGODB_DB: env.dbName });
+    assert.equal(code, 0, errors.join('\n'));
+    const text = out.join('\n');
+    assert.match(text, /dry run: nothing deleted/);
+    assert.match(text, /billed incidents swept +1: 2 delivery records, 3 receipts, 1 send claims/);
+    assert.match(text, /alert events +2 \(1 kept: their incident is not billed\)/);
+    assert.match(text, /audit log entries +1/);
+    assert.match(text, /kept: 1 incident opened before the cut-off and never billed/);
+    assert.doesNotMatch(text, /\+39/, 'no phone numbers');
+    assert.deepEqual(await counts(), before);
+    const bad = await retentionCommand(['run', '--dry-run'], () => undefined, (l) => errors.push(l), { MONGODB_URI: env.servers.mongoUri, MONGODB_DB: env.dbName, RETENTION_LEDGER_YEARS: '3' });
+    assert.equal(bad, 2);
+    assert.match(errors.join('\n'), /RETENTION_LEDGER_YEARS is "3": must be 0 \(keep forever\) or at least 10/);
   });
 
   test('old records of billed incidents go; unbilled, young, the ledger and the younger audit log stay', async () => {
