@@ -108,15 +108,20 @@ export async function purgeIncidentRecords(store: Store, incidentId: string, cut
     if (batch.length) await count();
     return counts;
   }
-  // Each round reads the first BATCH records left (an equality on incidentId: indexed), so no
-  // cursor stays open over documents being deleted.
-  for (;;) {
-    const batch = (await store.deliveries.find({ incidentId }, { projection }).limit(BATCH).toArray()) as RecordRef[];
-    if (batch.length === 0) break;
-    counts.receipts += await deleteByIds(store, store.receipts, await receiptIdsOf(store, batch));
-    counts.sendClaims += await deleteByIds(store, store.sendClaims, claimIdsOf(batch));
-    counts.deliveries += await deleteByIds(store, store.deliveries, batch.map((d) => d._id));
-    opts.progress?.();
+  // Each round reads the first BATCH records left, so no cursor stays open over documents being
+  // deleted. FerretDB applies a limit after reading all that the equalities match: so the records
+  // are read page by page ({incidentId, page}: indexed equalities, a planning batch each), then
+  // whatever no page holds.
+  const lastPage = (await store.deliveryPages.findOne({ _id: incidentId }))?.last ?? 0;
+  for (const filter of [...Array.from({ length: lastPage + 1 }, (_, page) => ({ incidentId, page })), { incidentId }]) {
+    for (;;) {
+      const batch = (await store.deliveries.find(filter, { projection }).limit(BATCH).toArray()) as RecordRef[];
+      if (batch.length === 0) break;
+      counts.receipts += await deleteByIds(store, store.receipts, await receiptIdsOf(store, batch));
+      counts.sendClaims += await deleteByIds(store, store.sendClaims, claimIdsOf(batch));
+      counts.deliveries += await deleteByIds(store, store.deliveries, batch.map((d) => d._id));
+      opts.progress?.();
+    }
   }
   await store.deliveryPages.deleteOne({ _id: incidentId });
   await sweptIncidents(store).updateOne({ _id: incidentId }, { $set: { recordsDeletedAt: opts.now ?? new Date() } });
@@ -185,18 +190,21 @@ export interface LedgerPurge {
 }
 
 /**
- * Ledger entries of months before `beforeMonth`, and those months' runs. Each round reads the
- * first BATCH ids left; a dry run counts them.
+ * Ledger entries of months before `beforeMonth`, and those months' runs. Each round reads up to
+ * 20,000 ids left (one query: on FerretDB a range reads the whole ledger, whatever the limit) and
+ * deletes them BATCH at a time; a dry run counts them.
  */
 export async function purgeLedgerBefore(store: Store, beforeMonth: string, opts: { dryRun?: boolean; progress?: Progress } = {}): Promise<LedgerPurge> {
   const old = { period: { $lt: beforeMonth } };
   if (opts.dryRun) return { entries: await store.ledger.countDocuments(old), billingRuns: await store.billingRuns.countDocuments({ _id: { $lt: beforeMonth } }) };
   let entries = 0;
   for (;;) {
-    const ids = (await store.ledger.find(old, { projection: { _id: 1 } }).limit(BATCH).toArray()).map((e) => e._id);
+    const ids = (await store.ledger.find(old, { projection: { _id: 1 } }).limit(20_000).toArray()).map((e) => e._id);
     if (ids.length === 0) break;
-    entries += await deleteByIds(store, store.ledger, ids);
-    opts.progress?.();
+    for (let i = 0; i < ids.length; i += BATCH) {
+      entries += await deleteByIds(store, store.ledger, ids.slice(i, i + BATCH));
+      opts.progress?.();
+    }
   }
   // Last: a run's summary is what revenue reports read for its month.
   const runs = await store.billingRuns.find({ _id: { $lt: beforeMonth } }, { projection: { _id: 1 } }).toArray();

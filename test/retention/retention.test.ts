@@ -92,14 +92,14 @@ describe('retention', () => {
     await s.incidents.insertMany([incident('inc_A', OLD), incident('inc_B', OLD), incident('inc_C', YOUNG)]);
     await s.deliveries.insertMany([
       record('inc_A', 'S-1', '+393470000001', OLD, 'msg-a1'),
-      record('inc_A', 'S-2', '+393470000002', OLD, 'msg-a2'),
+      { ...record('inc_A', 'S-2', '+393470000002', OLD, 'msg-a2'), page: 1 },
       record('inc_B', 'S-1', '+393470000001', OLD, 'msg-b1'),
       record('inc_C', 'S-1', '+393470000001', YOUNG, 'msg-c1'),
     ]);
     await insertReceipts(s, [receipt('msg-a1', OLD), receipt('msg-a1-part2', OLD, 'msg-a1'), receipt('msg-a2', OLD), receipt('msg-b1', OLD), receipt('msg-c1', YOUNG)]);
     const a1 = (await s.deliveries.findOne({ providerMessageId: 'msg-a1' }))!;
     await s.sendClaims.insertMany([{ _id: `${a1._id}#1`, at: OLD }]);
-    await s.deliveryPages.insertOne({ _id: 'inc_A', last: 0 });
+    await s.deliveryPages.insertOne({ _id: 'inc_A', last: 1 });
     const billing = createBillingActivities({ store: s, logger, billing: DEFAULT_BILLING });
     await billing.billIncident({ incidentId: 'inc_A' });
     await billing.billIncident({ incidentId: 'inc_C' });
