@@ -79,7 +79,8 @@ export function createRetentionActivities(deps: RetentionDeps) {
     /** The records of up to `limit` billed incidents opened before the cut-off, in id order after `after`, where all of them are older. */
     async purgeBilledIncidentsPage(input: { cutoff: string; after?: string; limit?: number; dryRun?: boolean }): Promise<IncidentsPageResult> {
       return beating(async (progress) => {
-        const limit = input.limit ?? 50;
+        // Ten at most: the largest incidents hold 100,000 records, minutes each on FerretDB.
+        const limit = input.limit ?? 10;
         const ids = await billedIncidentsBefore(store, new Date(input.cutoff), input.after, limit);
         const result: IncidentsPageResult = { incidents: 0, deliveries: 0, receipts: 0, sendClaims: 0 };
         for (const incidentId of ids) {

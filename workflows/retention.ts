@@ -25,7 +25,7 @@ export interface RetentionResult extends RetentionTotals {
 }
 
 const acts = proxyActivities<Activities>({
-  // A page reads up to 20,000 documents, or all the records of 50 incidents; it heartbeats as it
+  // A page reads up to 20,000 documents, or all the records of 10 incidents; it heartbeats as it
   // goes, and a retried page finds what is left.
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '1 minute',
