@@ -80,9 +80,9 @@ function claimIdsOf(records: RecordRef[]): string[] {
 }
 
 /**
- * Deletes one billed incident's records, if they are all older than `cutoff`, BATCH at a time: receipts and send claims first, then the records
- * that lead to them, so that an interrupted run leaves nothing unreachable; then marks the incident.
- * A dry run reads the same and deletes nothing.
+ * Deletes one billed incident's records, if they are all older than `cutoff`, BATCH at a time:
+ * receipts and send claims first, then the records that lead to them, so that an interrupted run
+ * leaves nothing unreachable; then marks the incident. A dry run reads the same, deletes nothing.
  */
 export async function purgeIncidentRecords(store: Store, incidentId: string, cutoff: Date, opts: { dryRun?: boolean; now?: Date; progress?: Progress } = {}): Promise<IncidentRecordCounts> {
   const counts: IncidentRecordCounts = { deliveries: 0, receipts: 0, sendClaims: 0 };
