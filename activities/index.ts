@@ -13,6 +13,7 @@ import { createIncidentActionActivities } from './incident-actions';
 import { createBillingActivities } from './billing';
 import { createMaintenanceActivities } from './maintenance';
 import { keptAlive } from './keep-alive';
+import { createRetentionActivities } from './retention';
 
 export type ActivityDeps = DeliveryDeps;
 
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...keptAlive(createIncidentActionActivities(deps)),
     ...createBillingActivities(deps),
     ...keptAlive(createMaintenanceActivities(deps)),
+    ...createRetentionActivities(deps),
 
     async recordIncidentPhase(input: { incidentId: string; phase: IncidentPhase; at: string; note?: string }): Promise<void> {
       await recordPhase(store, input.incidentId, input.phase, new Date(input.at), input.note);

@@ -9,6 +9,7 @@ import { API_KEY_FORMAT_HINT, API_KEY_PATTERN } from '../domain/api-keys';
 import { parseDecimal } from '../billing/money';
 import { parseRates } from '../billing/costs';
 import type { BillingSettings } from '../billing/settings';
+import type { RetentionSettings } from '../retention/settings';
 
 export const PLIVO_DEFAULT_BASE_URL = 'https://api.plivo.com';
 
@@ -59,8 +60,31 @@ export function billingSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Bi
   return billingSettingsOf(parsed.data);
 }
 
+/** Retention (issue 22): how long records are kept; 0 keeps them forever. See docs/retention.md. */
+const keepFor = (unit: string, least: number, why: string) =>
+  z.coerce.number({ error: `must be a number of ${unit}` }).int(`must be a whole number of ${unit}`)
+    .refine((v) => v === 0 || v >= least, `must be 0 (keep forever) or at least ${least}${why}`);
+const retentionFields = {
+  RETENTION_MONTHS: keepFor('months', 1, '').default(13),
+  RETENTION_AUDIT_MONTHS: keepFor('months', 1, '').default(24),
+  RETENTION_LEDGER_YEARS: keepFor('years', 10, ': invoices and accounting records are kept ten years (Italian law, art. 2220 c.c.)').default(10),
+};
+
+function retentionSettingsOf(e: z.infer<z.ZodObject<typeof retentionFields>>): RetentionSettings {
+  return { recordsMonths: e.RETENTION_MONTHS, auditMonths: e.RETENTION_AUDIT_MONTHS, ledgerYears: e.RETENTION_LEDGER_YEARS };
+}
+
+/** Only the retention settings, for code that may run where the rest is not configured (`avviso retention run --dry-run`, the activities). */
+export function retentionSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): RetentionSettings {
+  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('RETENTION_') && v !== undefined && v !== ''));
+  const parsed = z.object(retentionFields).safeParse(present);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0])} is ${JSON.stringify(present[String(i.path[0])])}: ${i.message}`));
+  return retentionSettingsOf(parsed.data);
+}
+
 const schema = z.object({
   ...billingFields,
+  ...retentionFields,
   TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233 or my-ns.tmprl.cloud:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('avviso'),
@@ -137,6 +161,7 @@ export interface Config {
   /** `avviso dev` makes this admin key (avk_<id>_<secret>) at start, so that scripts can drive it. */
   adminKey?: string;
   billing: BillingSettings;
+  retention: RetentionSettings;
 }
 
 /** Thrown when the environment is wrong; `problems` holds one line per bad variable. */
@@ -206,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     api: { rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE, bodyLimitBytes: e.API_BODY_LIMIT_BYTES },
     ...(e.AVVISO_ADMIN_KEY ? { adminKey: e.AVVISO_ADMIN_KEY } : {}),
     billing: billingSettingsOf(e),
+    retention: retentionSettingsOf(e),
   };
 }
 

@@ -239,6 +239,8 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.receipts.createIndex({ messageUuid: 1 }),
     // The applier reads receipts ten seconds at a time, in id order (store/receipts.ts).
     s.receipts.createIndex({ slot: 1, _id: 1 }),
+    // Retention deletes the receipts of a long message's parts with their message's (store/retention.ts).
+    s.receipts.createIndex({ parentMessageUuid: 1 }),
     // An alert's history, and its latest episode.
     s.alertEvents.createIndex({ dedupKey: 1, receivedAt: -1 }),
     s.alertIncidents.createIndex({ dedupKey: 1, episode: -1 }),

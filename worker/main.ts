@@ -7,6 +7,7 @@ import { rulesResolver } from '../store/rule-versions';
 import { createLogger } from '../domain/log';
 import { bundleWorkflows, createWorker } from './worker';
 import { ensureBillingScheduleWith } from '../billing/schedule';
+import { ensureRetentionScheduleWith } from '../retention/schedule';
 import { Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 
 export async function runWorker(): Promise<void> {
@@ -23,6 +24,7 @@ export async function runWorker(): Promise<void> {
     deps: buildDeliveryDeps({ store, plivo: config.plivo, publicUrl: config.http.publicUrl, logger, otherChannels: configuredChannels(config, store), rules: rulesResolver(store, rulesHolder) }),
   });
   await ensureBillingScheduleWith(config.temporal, logger);
+  await ensureRetentionScheduleWith(config.temporal, logger);
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker running');
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM (the Runtime installs those handlers).
   try {

@@ -2,3 +2,4 @@
 export { incidentWorkflow } from './incident';
 export { billingMonthWorkflow } from './billing';
 export { maintenanceWorkflow } from './maintenance';
+export { retentionWorkflow } from './retention';
