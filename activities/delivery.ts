@@ -24,7 +24,8 @@ import {
 import { eachParallel, findByValues, serverKind } from '../store/server';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, type Receipt } from '../store/receipts';
 import type { RulesResolver } from '../store/rule-versions';
-import { holdUntil, messageVariables, type HoldWindow } from '../rules';
+import { messageVariables } from '../rules';
+import { fallbackTarget, origin } from '../delivery/fallback';
 import { incidentFacts } from './notices';
 import { CLOSING_KINDS, type Delivery, type DeliveryChannel, type DeliveryState, type Incident, type MessageKind } from '../domain/types';
 import type { Logger } from '../domain/log';
@@ -474,44 +475,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    * wins over the worker's.
    */
   async function fallbackFor(d: Delivery, fallback?: DeliveryChannel[]): Promise<PlanInput | null> {
-    const order = fallback ?? deps.fallbackOrder ?? ['sms', 'voice', 'email'];
     // The public feed and webhooks reach no subscriber of their own: nothing to fall back from.
     if (d.channel !== 'sms' && d.channel !== 'voice' && d.channel !== 'email') return null;
     const subscriber = await store.subscribers.findOne({ _id: d.subscriberId });
     if (!subscriber) return null;
-    // The number this record used, unless the provider called it invalid; from another channel, the subscriber's own.
-    const phone = d.channel === 'sms' || d.channel === 'voice' ? (d.invalidRecipient ? undefined : d.to) : subscriber.phones[0];
-    for (const channel of order.slice(order.indexOf(d.channel) + 1)) {
-      if (!deps.channels[channel]) continue;
-      // A subscriber who sent STOP gets no SMS, not even as a fallback.
-      const to = channel === 'voice' ? phone : channel === 'sms' ? (subscriber.optedOut ? undefined : phone) : channel === 'email' ? (subscriber as { email?: string }).email : undefined;
-      if (to) return { ...origin(d), channel, to, fallbackOf: d._id };
-    }
-    return null;
+    const next = fallbackTarget(d, subscriber, fallback ?? deps.fallbackOrder ?? ['sms', 'voice', 'email'], (c) => !!deps.channels[c]);
+    return next ? { ...origin(d), ...next, fallbackOf: d._id } : null;
   }
 }
 
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;
-
-/**
- * What a fallback keeps of the message it replaces: whom it is for and in what words (template set,
- * area, language, round, the kind of text), and when it may go: the same quiet hours, counted from
- * now, so that a restoration that fails by SMS at night does not become a phone call at 03:00.
- */
-export function origin(d: Delivery, now = new Date()): Omit<PlanInput, 'channel' | 'to'> {
-  const heldUntil = holdUntil((d.hold ?? null) as HoldWindow | null, now);
-  return {
-    incidentId: d.incidentId, kind: d.kind, subscriberId: d.subscriberId, language: d.language,
-    ...(d.templateSet ? { templateSet: d.templateSet } : {}),
-    ...(d.templateKind ? { templateKind: d.templateKind } : {}),
-    ...(d.area ? { area: d.area } : {}),
-    ...(d.round !== undefined ? { round: d.round } : {}),
-    ...(d.hold ? { hold: d.hold } : {}),
-    ...(d.restoration !== undefined ? { restoration: d.restoration } : {}),
-    ...(d.updates ? { updates: d.updates } : {}),
-    ...(heldUntil ? { notBefore: heldUntil } : {}),
-  };
-}
 
 /** The variables only some messages have: the end of an outage, the earlier window of moved maintenance. */
 function endVariables(incident: Incident): { end?: string; previousStart?: string; previousEnd?: string } {

@@ -127,7 +127,8 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(voiceRoutes, { publicUrl: deps.publicUrl, plivoAuthToken: deps.plivoAuthToken, ...voiceCallHandlers(deps.store) });
   await app.register(ingestRoutes, deps);
   await app.register(billingRoutes, deps);
-  if (deps.applyReceiptsEveryMs !== 0) {
+  // Off unless asked for: the worker applies receipts (worker/main.ts); the API only stores them.
+  if (deps.applyReceiptsEveryMs) {
     const applier = startReceiptApplier(deps.store, (err) => app.log.error({ err }, 'applying receipts failed; will retry'), deps.applyReceiptsEveryMs ?? 500);
     app.addHook('onClose', async () => applier.stop());
   }

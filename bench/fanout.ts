@@ -23,6 +23,7 @@ import { freePort, type ManagedProcess } from '../dev/process';
 import { PROJECT_ROOT, startFerretDb, startTemporalDevServer } from '../dev/services';
 import { connectStore } from '../store/db';
 import { countWrites, perSms } from './write-counter';
+import { startReceiptApplier } from '../store/receipts';
 import { connectTemporal } from '../temporal/client';
 import { startSimulator } from '../sim/plivo-simulator';
 import { createWorker, bundleWorkflows } from '../worker/worker';
@@ -119,6 +120,8 @@ async function main(): Promise<void> {
       deps: buildDeliveryDeps({ store, plivo, publicUrl: apiUrl, logger: createLogger('bench', process.env.BENCH_LOG_LEVEL ?? 'warn'), rules: rulesResolver(store, rules), otherChannels: Object.fromEntries(createChannels({}, { statusFeed: statusFeedCollections(store) })) }),
     });
     const running = worker.run();
+    // As `avviso worker` does: the worker applies the receipts the API stores.
+    const applier = startReceiptApplier(store, (err) => console.error('applying receipts failed', err), 500);
 
     await store.sites.insertOne({ _id: 'tower-bench', name: 'Bench tower', area: 'Borgo Bench', uplink: null });
     const subs: Subscriber[] = Array.from({ length: N }, (_, i) => ({ _id: `B-${String(i).padStart(6, '0')}`, name: `S${i}`, phones: [phone(i)], language: 'it', siteId: 'tower-bench', segment: 'residential', smsAlerts: { active: true }, optedOut: false }));
@@ -183,6 +186,7 @@ async function main(): Promise<void> {
 
     worker.shutdown();
     await running;
+    await applier.stop();
     await connection.close();
     await app.close();
     await sim.close();

@@ -114,6 +114,8 @@ const schema = z.object({
   WEBHOOK_TIMEOUT_MS: z.coerce.number({ error: 'must be a number' }).int().min(100).max(120_000).default(10_000),
   // A monitoring resolve waits this long before restoration notices: a flapping site texts once.
   AVVISO_ALERT_SETTLE_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int().min(0).max(3600).default(300),
+  // The worker applies stored delivery receipts this often (the API only stores them).
+  AVVISO_RECEIPTS_EVERY_MS: z.coerce.number({ error: 'must be a number of milliseconds' }).int().min(50).max(60_000).default(500),
   STATUS_PAGE_NAME: z.string().trim().min(1).max(60).default('Avviso'),
   STATUS_PAGE_TIME_ZONE: z.string().trim().refine((tz) => {
     try {
@@ -155,6 +157,8 @@ export interface Config {
   webhook: { secret?: string; timeoutMs: number };
   /** How long a monitoring resolve settles before restoration notices (a flapping site reopens it). */
   alertSettleSeconds: number;
+  /** How often the worker applies stored delivery receipts (ms). */
+  receiptsEveryMs: number;
   statusPage: { name: string; timeZone: string };
   /** Requests per minute per API key (a key may have its own), and the largest request body. */
   api: { rateLimitPerMinute: number; bodyLimitBytes: number };
@@ -227,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : {}),
     webhook: { secret: e.WEBHOOK_SECRET, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     alertSettleSeconds: e.AVVISO_ALERT_SETTLE_SECONDS,
+    receiptsEveryMs: e.AVVISO_RECEIPTS_EVERY_MS,
     statusPage: { name: e.STATUS_PAGE_NAME, timeZone: e.STATUS_PAGE_TIME_ZONE },
     api: { rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE, bodyLimitBytes: e.API_BODY_LIMIT_BYTES },
     ...(e.AVVISO_ADMIN_KEY ? { adminKey: e.AVVISO_ADMIN_KEY } : {}),

@@ -163,7 +163,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     const api = await buildApp({
       store, temporal: temporalClient, taskQueue: 'drill', publicUrl: apiUrl, plivoAuthToken: AUTH_TOKEN, rules,
       deliveryPolicy: { deliveryTimeoutMs: 20_000, maxAttempts: 8, sweepEveryMs: 2000, batchSize: o.batchSize },
-      alertSettleSeconds: 0, applyReceiptsEveryMs: 200, access: { rateLimitPerMinute: 1_000_000 },
+      alertSettleSeconds: 0, access: { rateLimitPerMinute: 1_000_000 },
     }, { level: 'error', name: 'drill-api', stream: apiLog });
     await api.listen({ host: '127.0.0.1', port: apiPort });
     cleanup.unshift(() => api.close());
@@ -174,7 +174,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
       PATH: process.env.PATH, HOME: process.env.HOME,
       TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_TASK_QUEUE: 'drill', MONGODB_URI: mongoUri, MONGODB_DB: dbName,
       PLIVO_AUTH_ID: AUTH_ID, PLIVO_AUTH_TOKEN: AUTH_TOKEN, PLIVO_BASE_URL: sim.url, PLIVO_REQUESTS_PER_5S: '0', PLIVO_MESSAGES_PER_SECOND: '0',
-      AVVISO_RULES: path.join(PROJECT_ROOT, 'rules', 'dev'), AVVISO_PUBLIC_URL: apiUrl, LOG_LEVEL: process.env.DRILL_WORKER_LOG_LEVEL ?? 'error',
+      AVVISO_RULES: path.join(PROJECT_ROOT, 'rules', 'dev'), AVVISO_PUBLIC_URL: apiUrl, AVVISO_RECEIPTS_EVERY_MS: '200', LOG_LEVEL: process.env.DRILL_WORKER_LOG_LEVEL ?? 'error',
     };
     let workerCount = 0;
     const startWorker = () => spawnManaged(`worker-${++workerCount}`, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'avviso.js'), 'worker'], { env: workerEnv, output: process.env.DRILL_WORKER_OUTPUT === 'prefix' ? 'prefix' : 'ignore' });

@@ -17,6 +17,8 @@
 import type { AnyBulkWriteOperation, Collection, Document, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
 import { eachParallel, readPagesInOrder, serverKind } from './server';
+import { REACHED_PROVIDER } from '../delivery/lifecycle';
+import { decideLost, type WatchdogPolicy } from '../delivery/watchdog';
 
 export { isFerretDb, serverKind, type ServerKind } from './server';
 import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber, TemplateKind } from '../domain/types';
@@ -177,8 +179,7 @@ export async function planSmsForSubscribers(store: Store, incidentId: string, ki
   return planAll(store, inputs(), now);
 }
 
-/** States in which a message has reached the provider (and so its reader may have seen it). */
-export const REACHED_PROVIDER: DeliveryState[] = ['accepted', 'sent', 'delivered', 'undelivered'];
+export { REACHED_PROVIDER } from '../delivery/lifecycle';
 
 /** Plans a restoration notice, on the same channel, for every outage notice that reached the provider. */
 export async function planRestorations(store: Store, incidentId: string, now: Date): Promise<number> {
@@ -506,12 +507,8 @@ function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {
   return m;
 }
 
-export interface SweepPolicy {
-  /** A message accepted but not reported delivered within this long is treated as lost. */
-  deliveryTimeoutMs: number;
-  /** Send attempts on one channel before giving up on it. */
-  maxAttempts: number;
-}
+/** How long a message may go without a receipt, and how many attempts it gets (delivery/watchdog.ts). */
+export type SweepPolicy = WatchdogPolicy;
 
 export interface SweepResult {
   retried: number;
@@ -520,20 +517,7 @@ export interface SweepResult {
   inFlight: number;
 }
 
-/**
- * The attempts of a record that reached the provider, or may have: its reservations (`sending`)
- * that were not handed back untried. A send refused before the provider took anything (429, 5xx,
- * a lost request that reconciliation did not find at the provider) moves the record from `sending`
- * straight back to `planned`: that costs the message none of its resends. (`attempts` counts every
- * reservation, since each one is claimed under its own number.)
- */
-export function providerAttempts(d: Pick<Delivery, 'history'>): number {
-  let n = 0;
-  d.history.forEach((h, i) => {
-    if (h.state === 'sending' && d.history[i + 1]?.state !== 'planned') n++;
-  });
-  return n;
-}
+export { providerAttempts } from '../delivery/watchdog';
 
 /**
  * The delivery watchdog: a message reported undelivered or failed, or with no receipt within the
@@ -561,28 +545,17 @@ export async function sweepUndelivered(store: Store, scope: Scope, policy: Sweep
     // An overdue message the caller could not confirm lost stays where it is (see overdueMayRetry).
     .filter((d) => !overdueMayRetry || (d.state !== 'accepted' && d.state !== 'sent') || overdueMayRetry(d))
     .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
-  // Decide in memory, then write one update per (from state, outcome, reason): few requests.
-  const moves = new Map<string, { from: DeliveryState; to: DeliveryState; note: string; docs: Delivery[] }>();
-  for (const d of lost) {
-    const why = d.state === 'accepted' || d.state === 'sent' ? `no delivery receipt within ${Math.round(policy.deliveryTimeoutMs / 1000)} s` : `${d.state}${d.error ? ` (${d.error})` : ''}`;
-    const attempts = providerAttempts(d);
-    const giveUp = d.invalidRecipient || attempts >= policy.maxAttempts;
-    const to: DeliveryState = giveUp ? 'expired' : 'planned';
-    const note = giveUp ? `gave up on ${d.channel} after ${attempts} attempt(s): ${why}` : `retry: ${why}`;
-    const key = `${d.state}|${to}|${note}`;
-    const m = moves.get(key) ?? { from: d.state, to, note, docs: [] };
-    m.docs.push(d);
-    moves.set(key, m);
-  }
+  // Decided in memory (delivery/watchdog.ts), then one update per (from state, outcome, reason): few requests.
+  const moves = decideLost(lost, policy);
   const expired: Delivery[] = [];
   let retried = 0;
-  for (const m of moves.values()) {
-    const ids = m.docs.map((d) => d._id);
+  for (const m of moves) {
+    const ids = m.records.map((d) => d._id);
     const moved = await transition(store, { ...scope, _id: { $in: ids }, state: m.from }, m.to, now, m.note);
     if (m.to === 'expired') {
       // Only those this call moved: a receipt may have settled one in between.
       const nowExpired = new Set((await store.deliveries.find({ ...scope, _id: { $in: ids }, state: 'expired' }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
-      expired.push(...m.docs.filter((d) => nowExpired.has(d._id)));
+      expired.push(...m.records.filter((d) => nowExpired.has(d._id)));
     } else retried += moved;
   }
   return { retried, expired, inFlight };

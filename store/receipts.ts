@@ -5,9 +5,10 @@
  */
 import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
 import type { Store } from './db';
-import type { Delivery, DeliveryState } from '../domain/types';
+import type { Delivery } from '../domain/types';
 import { bulkWriteInChunks } from './deliveries';
 import { findByValues, readPagesInOrder, serverKind } from './server';
+import { laterWord, PROVIDER_STATES, RECEIPT_MAY_REPLACE, receiptMoves } from '../delivery/lifecycle';
 
 export interface Receipt {
   _id?: ObjectId;
@@ -24,26 +25,7 @@ export interface Receipt {
   slot?: number;
 }
 
-/** Plivo's status words, as delivery states. */
-export const PROVIDER_STATES: Record<string, DeliveryState> = { queued: 'accepted', sent: 'sent', delivered: 'delivered', undelivered: 'undelivered', failed: 'failed', rejected: 'failed' };
-
-/**
- * The states a receipt may replace. A receipt only moves a record forward, so a repeated or
- * late one (a `sent` arriving after `delivered`) changes nothing.
- */
-const MAY_REPLACE: Record<DeliveryState, DeliveryState[]> = {
-  planned: [],
-  sending: [],
-  // Not from `sending`: a record gets its message id together with `accepted`, so a record that is
-  // `sending` and carries an id carries an earlier attempt's, and a late receipt for that one must
-  // not settle the attempt under way.
-  accepted: [],
-  sent: ['accepted'],
-  delivered: ['accepted', 'sent', 'undelivered'],
-  undelivered: ['accepted', 'sent'],
-  failed: ['accepted', 'sent'],
-  expired: [],
-};
+export { PROVIDER_STATES } from '../delivery/lifecycle';
 
 /**
  * Receipts are read in slots of ten seconds: small enough that a round reads few receipts besides
@@ -148,7 +130,7 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
     if (!state) continue;
     const prev = latest.get(id);
     // Keep the most advanced state; a final state is never replaced by an earlier one.
-    if (!prev || MAY_REPLACE[state].includes(PROVIDER_STATES[prev.status]!) || state === PROVIDER_STATES[prev.status]) latest.set(id, r);
+    if (laterWord(prev ? PROVIDER_STATES[prev.status] : undefined, state)) latest.set(id, r);
   }
   const unmatched = new Set(latest.keys());
   if (latest.size === 0) return unmatched;
@@ -161,11 +143,11 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
     if (!r) continue;
     unmatched.delete(d.providerMessageId!);
     const state = PROVIDER_STATES[r.status]!;
-    if (!MAY_REPLACE[state].includes(d.state)) continue; // repeated, late or out of order: changes nothing
+    if (!receiptMoves(d.state, state)) continue; // repeated, late or out of order: changes nothing
     const error = r.errorCode || undefined;
     ops.push({
       updateOne: {
-        filter: ferret ? { _id: d._id } : { _id: d._id, state: { $in: MAY_REPLACE[state] } },
+        filter: ferret ? { _id: d._id } : { _id: d._id, state: { $in: RECEIPT_MAY_REPLACE[state] } },
         update: {
           $set: {
             state,

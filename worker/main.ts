@@ -1,6 +1,7 @@
 /** `avviso worker`: connects to Temporal, MongoDB and Plivo, then runs until SIGINT or SIGTERM. */
 import { loadConfig } from '../config';
 import { connectStore } from '../store/db';
+import { startReceiptApplier } from '../store/receipts';
 import { buildDeliveryDeps, configuredChannels } from './delivery-deps';
 import { RulesHolder } from '../rules';
 import { rulesResolver } from '../store/rule-versions';
@@ -25,11 +26,14 @@ export async function runWorker(): Promise<void> {
   });
   await ensureBillingScheduleWith(config.temporal, logger);
   await ensureRetentionScheduleWith(config.temporal, logger);
+  // Receipts are stored by the API as they come and applied here: the API keeps no loop of its own.
+  const applier = startReceiptApplier(store, (err) => logger.error({ err }, 'applying receipts failed; will retry'), config.receiptsEveryMs);
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker running');
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM (the Runtime installs those handlers).
   try {
     await worker.run();
   } finally {
+    await applier.stop();
     await rulesHolder.close();
     await connection.close();
     await store.close();

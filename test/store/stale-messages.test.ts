@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
 import { planAll, supersedeOlderUpdates, type PlanInput } from '../../store/deliveries';
-import { origin } from '../../activities/delivery';
+import { origin } from '../../delivery/fallback';
 import type { Delivery } from '../../domain/types';
 
 let env: IsolatedEnv;

@@ -24,6 +24,7 @@ import { createWorker } from '../../worker/worker';
 import { freePort } from '../../dev/process';
 import { isolatedEnv, type IsolatedEnv } from './env';
 import { createApiKey } from '../../store/api-keys';
+import { startReceiptApplier } from '../../store/receipts';
 
 export const SIM_AUTH_ID = 'MATESTSIMULATOR000001';
 export const SIM_AUTH_TOKEN = 'test-simulator-token';
@@ -103,7 +104,6 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     deliveryPolicy: opts.deliveryPolicy,
     integrations: opts.integrations,
     alertSettleSeconds: opts.alertSettleSeconds ?? 0,
-    applyReceiptsEveryMs: 100,
     access: { rateLimitPerMinute: 1_000_000, ...opts.access },
     replySms: async (to, text) => void (await replies.send([{ deliveryId: 'reply', to, text, language: 'it' }])),
   });
@@ -131,6 +131,8 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     }),
   });
   const running = inProcess?.worker.run();
+  // The worker applies receipts (as `avviso worker` does); a worker process of the test's own gets AVVISO_RECEIPTS_EVERY_MS.
+  const applier = inProcess ? startReceiptApplier(env.store, (err) => logger.error({ err }, 'applying receipts failed'), 100) : undefined;
   const workerEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -145,6 +147,7 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     PLIVO_MESSAGES_PER_SECOND: String(plivo.messagesPerSecond),
     AVVISO_RULES: opts.rulesPath ?? TEST_RULES,
     AVVISO_PUBLIC_URL: apiUrl,
+    AVVISO_RECEIPTS_EVERY_MS: '100',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
 
@@ -166,6 +169,7 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
       return (stopped ??= (async () => {
         inProcess?.worker.shutdown();
         await running;
+        await applier?.stop();
         await inProcess?.connection.close();
         await closeChannels(otherChannels);
         await api.close();
