@@ -170,6 +170,7 @@ async function main(): Promise<void> {
       /** Documents written (inserted, modified, deleted) per delivered SMS, outage and restoration together. */
       writesPerSms,
       documentsWritten: writes.counts,
+      documentsWrittenBy: writes.byTarget,
     };
     console.log(`\nfan-out, ${N} paying subscribers (${PLIVO_RATES ? 'simulator with Plivo\'s default rates: times to the last SMS sent' : 'simulator without limits: times to the last SMS accepted'})`);
     console.table({

@@ -44,18 +44,29 @@ export function documentsWritten(commandName: string, reply: Document): number {
 
 const WRITE_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify']);
 
+/** Where a write went, for the detail: `deliveries update state=accepted`, `receipts insert`. */
+export function targetOf(commandName: string, command: Document): string {
+  const collection = String(command.insert ?? command.update ?? command.findAndModify ?? command.delete ?? '?');
+  const update: Document | undefined = command.findAndModify ? command.update : command.updates?.[0]?.u;
+  const state = update?.$set?.state;
+  return `${collection} ${commandName}${typeof state === 'string' ? ` state=${state}` : ''}`;
+}
+
 /** Starts counting on a client created with `monitorCommands: true`; `stop()` ends it. */
-export function countWrites(client: MongoClient): { counts: WriteCounts; stop(): void } {
+export function countWrites(client: MongoClient): { counts: WriteCounts; byTarget: Record<string, number>; stop(): void } {
   const counts: WriteCounts = { planning: 0, sending: 0, receipts: 0, other: 0 };
-  const pending = new Map<number, WritePhase>();
+  const byTarget: Record<string, number> = {};
+  const pending = new Map<number, { phase: WritePhase; target: string }>();
   const started = (e: CommandStartedEvent) => {
-    if (WRITE_COMMANDS.has(e.commandName)) pending.set(e.requestId, phaseOf(e.command));
+    if (WRITE_COMMANDS.has(e.commandName)) pending.set(e.requestId, { phase: phaseOf(e.command), target: targetOf(e.commandName, e.command) });
   };
   const succeeded = (e: CommandSucceededEvent) => {
-    const phase = pending.get(e.requestId);
-    if (phase === undefined) return;
+    const write = pending.get(e.requestId);
+    if (write === undefined) return;
     pending.delete(e.requestId);
-    counts[phase] += documentsWritten(e.commandName, e.reply as Document);
+    const n = documentsWritten(e.commandName, e.reply as Document);
+    counts[write.phase] += n;
+    byTarget[write.target] = (byTarget[write.target] ?? 0) + n;
   };
   const failed = (e: { requestId: number }) => void pending.delete(e.requestId);
   client.on('commandStarted', started);
@@ -63,6 +74,7 @@ export function countWrites(client: MongoClient): { counts: WriteCounts; stop():
   client.on('commandFailed', failed);
   return {
     counts,
+    byTarget,
     stop() {
       client.off('commandStarted', started);
       client.off('commandSucceeded', succeeded);
