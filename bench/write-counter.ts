@@ -19,9 +19,14 @@ export type WriteCounts = Record<WritePhase, number>;
 const SEND_STATES = new Set(['sending', 'accepted', 'failed']);
 const RECEIPT_STATES = new Set(['sent', 'delivered', 'undelivered', 'planned', 'expired']);
 
+/** The collection a write command names (findAndModify's `update` is its update document, not a name). */
+function collectionOf(command: Document): string {
+  return String(command.findAndModify ?? command.insert ?? command.update ?? command.delete ?? '?');
+}
+
 /** The phase one write command belongs to, from its collection and what it sets. */
 export function phaseOf(command: Document): WritePhase {
-  const collection = String(command.insert ?? command.update ?? command.findAndModify ?? command.delete ?? '');
+  const collection = collectionOf(command);
   if (collection === 'delivery_pages') return 'planning';
   if (collection === 'send_claims') return 'sending';
   if (collection === 'receipts' || collection === 'pending_receipts') return 'receipts';
@@ -46,7 +51,7 @@ const WRITE_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify']);
 
 /** Where a write went, for the detail: `deliveries update state=accepted`, `receipts insert`. */
 export function targetOf(commandName: string, command: Document): string {
-  const collection = String(command.insert ?? command.update ?? command.findAndModify ?? command.delete ?? '?');
+  const collection = collectionOf(command);
   const update: Document | undefined = command.findAndModify ? command.update : command.updates?.[0]?.u;
   const state = update?.$set?.state;
   return `${collection} ${commandName}${typeof state === 'string' ? ` state=${state}` : ''}`;
