@@ -9,6 +9,7 @@ import { API_KEY_FORMAT_HINT, API_KEY_PATTERN } from '../domain/api-keys';
 import { parseDecimal } from '../billing/money';
 import { parseRates } from '../billing/costs';
 import type { BillingSettings } from '../billing/settings';
+import { exampleSecretProblems } from './example-secrets';
 
 export const PLIVO_DEFAULT_BASE_URL = 'https://api.plivo.com';
 
@@ -99,13 +100,19 @@ const schema = z.object({
       return false;
     }
   }, 'must be an IANA time zone such as Europe/Rome').default('Europe/Rome'),
+  // development (set by `avviso dev` and the tests) accepts the repository's example secrets; nothing else does.
+  AVVISO_MODE: z.enum(['production', 'development'], { error: 'must be production (the default) or development (for `avviso dev` and the tests)' }).default('production'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   AVVISO_ADMIN_KEY: z.string().trim().regex(API_KEY_PATTERN, `must be ${API_KEY_FORMAT_HINT}`).optional(),
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1_000_000).default(600),
   API_BODY_LIMIT_BYTES: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1024, 'must be at least 1024').max(100 * 1024 * 1024, 'must be at most 100 MiB').default(1024 * 1024),
 });
 
+export type Mode = 'production' | 'development';
+
 export interface Config {
+  /** production (the default) refuses the repository's example secrets at start; development accepts them. */
+  mode: Mode;
   temporal: { address: string; namespace: string; taskQueue: string };
   mongo: { uri: string; db: string };
   plivo: {
@@ -176,7 +183,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  if (e.AVVISO_MODE === 'production') {
+    const examples = exampleSecretProblems(present);
+    if (examples.length > 0) throw new ConfigError(examples);
+  }
   return {
+    mode: e.AVVISO_MODE,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     mongo: { uri: e.MONGODB_URI, db: e.MONGODB_DB ?? databaseFromUri(e.MONGODB_URI) ?? 'avviso' },
     plivo: {
@@ -218,6 +230,11 @@ export function rulesPathFromEnv(env: NodeJS.ProcessEnv = process.env): string |
   return value ? value : undefined;
 }
 
+/** Only the mode, for the tools that load nothing else (`avviso rules check`). Unknown values count as production. */
+export function modeFromEnv(env: NodeJS.ProcessEnv = process.env): Mode {
+  return env.AVVISO_MODE?.trim() === 'development' ? 'development' : 'production';
+}
+
 /**
  * Only MongoDB, for the tools that need nothing else (`avviso keys ...`): they must run where
  * Temporal and Plivo are not configured. Throws a ConfigError naming the problem.
@@ -227,5 +244,9 @@ export function mongoFromEnv(env: NodeJS.ProcessEnv = process.env): { uri: strin
   if (!uri) throw new ConfigError([`MONGODB_URI is not set (${HINTS.MONGODB_URI})`]);
   const parsed = schema.pick({ MONGODB_URI: true, MONGODB_DB: true }).safeParse({ MONGODB_URI: uri, ...(env.MONGODB_DB ? { MONGODB_DB: env.MONGODB_DB } : {}) });
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0])} is ${JSON.stringify(env[String(i.path[0])])}: ${i.message}`));
+  if (modeFromEnv(env) === 'production') {
+    const examples = exampleSecretProblems({ MONGODB_URI: uri });
+    if (examples.length > 0) throw new ConfigError(examples);
+  }
   return { uri: parsed.data.MONGODB_URI, db: parsed.data.MONGODB_DB ?? databaseFromUri(parsed.data.MONGODB_URI) ?? 'avviso' };
 }

@@ -16,8 +16,7 @@ import { ensureApiKey } from '../store/api-keys';
 import { assertPortFree, spawnManaged, waitUntilHealthy, type ManagedProcess } from './process';
 import { httpOk, PROJECT_ROOT, requireTool, startFerretDb, startTemporalDevServer } from './services';
 
-const SIM_AUTH_ID = 'MADEVSIMULATOR0000000';
-const SIM_AUTH_TOKEN = 'dev-simulator-token';
+import { DEV_SIMULATOR_AUTH_ID as SIM_AUTH_ID, DEV_SIMULATOR_AUTH_TOKEN as SIM_AUTH_TOKEN } from '../config/example-secrets';
 
 function portFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -65,6 +64,9 @@ async function planStack() {
     AVVISO_RULES: process.env.AVVISO_RULES || path.join(PROJECT_ROOT, 'rules', 'dev'),
     PORT: String(ports.api),
     AVVISO_PARENT_PID: String(process.pid),
+    // A development stack: the example integrations (rules/integrations.yaml), the simulator's
+    // credentials and the placeholder contacts are accepted here, and only here and in the tests.
+    AVVISO_MODE: 'development',
   };
   // Check the whole configuration before starting anything: a bad value stops here, named.
   const config = loadConfig(env);

@@ -146,6 +146,8 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     AVVISO_RULES: opts.rulesPath ?? TEST_RULES,
     AVVISO_PUBLIC_URL: apiUrl,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    // The test rules escalate to the shipped placeholder contact: a development stack, explicitly.
+    AVVISO_MODE: 'development',
   };
 
   let stopped: Promise<void> | undefined;
