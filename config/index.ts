@@ -10,6 +10,7 @@ import { parseDecimal } from '../billing/money';
 import { parseRates } from '../billing/costs';
 import type { BillingSettings } from '../billing/settings';
 import { exampleSecretProblems } from './example-secrets';
+import { temporalTlsFrom, type TemporalTls } from './temporal-tls';
 
 export const PLIVO_DEFAULT_BASE_URL = 'https://api.plivo.com';
 
@@ -65,6 +66,11 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233 or my-ns.tmprl.cloud:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('avviso'),
+  TEMPORAL_TLS: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+  TEMPORAL_TLS_CA_FILE: z.string().trim().min(1).optional(),
+  TEMPORAL_TLS_CERT_FILE: z.string().trim().min(1).optional(),
+  TEMPORAL_TLS_KEY_FILE: z.string().trim().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().trim().min(1).optional(),
   MONGODB_URI: z.string().trim().regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mongodb:// or mongodb+srv://'),
   MONGODB_DB: z.string().trim().regex(/^[A-Za-z0-9_-]{1,60}$/, 'must be a database name of letters, digits, _ or -').optional(),
   PLIVO_AUTH_ID: z.string().trim().regex(/^[A-Z0-9]{10,40}$/, 'must be your Plivo Auth ID (upper-case letters and digits, from the Plivo console)'),
@@ -108,12 +114,16 @@ const schema = z.object({
   API_BODY_LIMIT_BYTES: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1024, 'must be at least 1024').max(100 * 1024 * 1024, 'must be at most 100 MiB').default(1024 * 1024),
 });
 
+/** Every variable the processes read, for the README's table (test/unit/readme-config.test.ts compares them). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export type Mode = 'production' | 'development';
 
 export interface Config {
   /** production (the default) refuses the repository's example secrets at start; development accepts them. */
   mode: Mode;
-  temporal: { address: string; namespace: string; taskQueue: string };
+  /** `tls` when the frontend wants TLS (TEMPORAL_TLS, TEMPORAL_TLS_*_FILE). */
+  temporal: { address: string; namespace: string; taskQueue: string; tls?: TemporalTls };
   mongo: { uri: string; db: string };
   plivo: {
     authId: string;
@@ -183,13 +193,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems);
   }
   const e = parsed.data;
-  if (e.AVVISO_MODE === 'production') {
-    const examples = exampleSecretProblems(present);
-    if (examples.length > 0) throw new ConfigError(examples);
-  }
+  const { tls, problems: tlsProblems } = temporalTlsFrom(e);
+  const examples = e.AVVISO_MODE === 'production' ? exampleSecretProblems(present) : [];
+  if (tlsProblems.length + examples.length > 0) throw new ConfigError([...tlsProblems, ...examples]);
   return {
     mode: e.AVVISO_MODE,
-    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE, ...(tls ? { tls } : {}) },
     mongo: { uri: e.MONGODB_URI, db: e.MONGODB_DB ?? databaseFromUri(e.MONGODB_URI) ?? 'avviso' },
     plivo: {
       authId: e.PLIVO_AUTH_ID,
