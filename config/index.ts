@@ -26,7 +26,7 @@ const url = (what: string) =>
 
 const port = z.coerce.number({ error: 'must be a port number' }).int('must be a whole number').min(0).max(65535, 'must be at most 65535');
 
-/** Billing (issue 8): the monthly SMS option's price and VAT, and what providers charge. See the README. */
+/** Billing (issue 8): the monthly SMS option's price and VAT, and what providers charge. See docs/billing.md. */
 const currencyCode = (example: string) => z.string().trim().regex(/^[A-Z]{3}$/, `must be a three-letter currency code such as ${example}`);
 const billingFields = {
   BILLING_PRICE_CENTS: z.coerce.number({ error: 'must be a number of cents' }).int('must be a whole number of cents, e.g. 100 for 1.00').min(0).max(10_000_000).default(100),

@@ -59,7 +59,7 @@ export async function startTemporalDevServer(o: TemporalServerOptions): Promise<
  * FerretDB's storage: `postgresql` (the default) is a private PostgreSQL cluster that
  * avviso-ferretdb creates and runs in `<dir>/postgresql`; `sqlite` keeps one SQLite file per
  * database in `<dir>`, needs nothing else, and reads the whole collection for every filter but
- * {_id} (README, "Notes on FerretDB"). AVVISO_FERRETDB_BACKEND chooses for every script.
+ * {_id} (docs/ferretdb-notes.md). AVVISO_FERRETDB_BACKEND chooses for every script.
  */
 export type FerretDbBackend = 'postgresql' | 'sqlite';
 
