@@ -5,16 +5,23 @@ import { connectTemporal } from '../temporal/client';
 import { buildApp } from './app';
 import { PlivoSmsChannel } from '../channels/sms-plivo';
 import { RulesHolder } from '../rules';
-import { DEFAULT_INTEGRATIONS_FILE, loadIntegrations } from '../ingest/integrations';
+import { integrationsAtStart, refusePlaceholderContacts } from '../config/start-checks';
 
 export async function runApi(): Promise<void> {
   const config = loadConfig();
+  // Every file is checked before any connection: a bad start says what is wrong and touches nothing.
+  const integrations = await integrationsAtStart(config, process.env);
+  // The rules reload when their files change (and on SIGHUP); a broken file keeps the old rules.
+  const rules = await RulesHolder.open({ path: config.rulesPath, watch: true });
+  try {
+    refusePlaceholderContacts(config, rules.current());
+  } catch (err) {
+    await rules.close();
+    throw err;
+  }
   const store = await connectStore(config.mongo.uri, config.mongo.db);
   const temporal = await connectTemporal(config.temporal);
   const sms = new PlivoSmsChannel(config.plivo);
-  // The rules reload when their files change (and on SIGHUP); a broken file keeps the old rules.
-  const rules = await RulesHolder.open({ path: config.rulesPath, watch: true });
-  const integrations = await loadIntegrations(config.integrationsPath ?? DEFAULT_INTEGRATIONS_FILE, process.env);
   const app = await buildApp(
     {
       store,

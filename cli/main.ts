@@ -4,7 +4,7 @@
  * `import()`: bin/avviso.js registers TypeScript for CommonJS loading only.)
  */
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number | void> }> = {
-  dev: { summary: 'start the whole stack on 127.0.0.1 (Temporal, FerretDB, Plivo simulator, worker, API)', run: async () => (require('../dev/stack') as typeof import('../dev/stack')).runDevStack() },
+  dev: { summary: 'start the whole stack on 127.0.0.1 (Temporal, FerretDB, Plivo simulator, worker, API); --verbose shows FerretDB\'s warnings', run: async (args) => (require('../dev/stack') as typeof import('../dev/stack')).runDevStack(args) },
   api: { summary: 'serve the HTTP API (needs TEMPORAL_ADDRESS, MONGODB_URI, PLIVO_*)', run: async () => (require('../api/main') as typeof import('../api/main')).runApi() },
   worker: { summary: 'run a Temporal worker for the incident workflows and their activities', run: async () => (require('../worker/main') as typeof import('../worker/main')).runWorker() },
   sim: { summary: 'run the Plivo simulator alone (SIM_HOST, SIM_PORT, SIM_DATA_FILE)', run: async () => { await (require('../sim/main') as typeof import('../sim/main')).main(); } },

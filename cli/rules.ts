@@ -7,9 +7,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DateTime } from 'luxon';
-import { rulesPathFromEnv } from '../config';
+import { modeFromEnv, rulesPathFromEnv } from '../config';
 import {
-  checkRules, formatDuration, formatProblem, loadRuleSet, resolveRulesEntry, RuleErrors, syntheticSubscribers,
+  checkRules, formatDuration, formatProblem, loadRuleSet, placeholderContacts, resolveRulesEntry, RuleErrors, syntheticSubscribers,
   type IncidentFacts, type RuleSet, type Simulation, type SubscriberFacts,
 } from '../rules';
 
@@ -17,7 +17,8 @@ const HELP = `usage: avviso rules <command> [options]
 
 Commands:
   check [path]     check a rule file (or a folder with avviso.yaml): errors and warnings with
-                   file:line:column; exit code 1 when there are errors
+                   file:line:column; exit code 1 when there are errors, and when a contact
+                   keeps the shipped placeholder phone (unless AVVISO_MODE=development)
   explain          for one incident and one subscriber: which rules matched, which did not, and why
   simulate         for an incident on given sites: how many subscribers get what, on which channel,
                    when, with the text, its SMS parts and the estimated cost
@@ -176,7 +177,10 @@ async function audienceFrom(v: Values, incident: IncidentFacts): Promise<Subscri
 
 async function check(v: Values, positionals: string[]): Promise<number> {
   const target = positionals[0] ?? v.rules ?? rulesPathFromEnv();
-  const report = await checkRules(target);
+  const checked = await checkRules(target);
+  // Rules that would text the shipped placeholder number are not ready for production.
+  const placeholders = checked.ok && modeFromEnv() === 'production' ? placeholderContacts(await loadRuleSet(target)) : [];
+  const report = placeholders.length > 0 ? { ...checked, ok: false, version: undefined, errors: placeholders } : checked;
   if (v.json) {
     console.log(JSON.stringify(report, null, 2));
   } else {

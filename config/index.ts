@@ -10,6 +10,8 @@ import { parseDecimal } from '../billing/money';
 import { parseRates } from '../billing/costs';
 import type { BillingSettings } from '../billing/settings';
 import type { RetentionSettings } from '../retention/settings';
+import { exampleSecretProblems } from './example-secrets';
+import { temporalTlsFrom, type TemporalTls } from './temporal-tls';
 
 export const PLIVO_DEFAULT_BASE_URL = 'https://api.plivo.com';
 
@@ -25,7 +27,7 @@ const url = (what: string) =>
 
 const port = z.coerce.number({ error: 'must be a port number' }).int('must be a whole number').min(0).max(65535, 'must be at most 65535');
 
-/** Billing (issue 8): the monthly SMS option's price and VAT, and what providers charge. See the README. */
+/** Billing (issue 8): the monthly SMS option's price and VAT, and what providers charge. See docs/billing.md. */
 const currencyCode = (example: string) => z.string().trim().regex(/^[A-Z]{3}$/, `must be a three-letter currency code such as ${example}`);
 const billingFields = {
   BILLING_PRICE_CENTS: z.coerce.number({ error: 'must be a number of cents' }).int('must be a whole number of cents, e.g. 100 for 1.00').min(0).max(10_000_000).default(100),
@@ -88,6 +90,11 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233 or my-ns.tmprl.cloud:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('avviso'),
+  TEMPORAL_TLS: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+  TEMPORAL_TLS_CA_FILE: z.string().trim().min(1).optional(),
+  TEMPORAL_TLS_CERT_FILE: z.string().trim().min(1).optional(),
+  TEMPORAL_TLS_KEY_FILE: z.string().trim().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().trim().min(1).optional(),
   MONGODB_URI: z.string().trim().regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mongodb:// or mongodb+srv://'),
   MONGODB_DB: z.string().trim().regex(/^[A-Za-z0-9_-]{1,60}$/, 'must be a database name of letters, digits, _ or -').optional(),
   PLIVO_AUTH_ID: z.string().trim().regex(/^[A-Z0-9]{10,40}$/, 'must be your Plivo Auth ID (upper-case letters and digits, from the Plivo console)'),
@@ -125,14 +132,24 @@ const schema = z.object({
       return false;
     }
   }, 'must be an IANA time zone such as Europe/Rome').default('Europe/Rome'),
+  // development (set by `avviso dev` and the tests) accepts the repository's example secrets; nothing else does.
+  AVVISO_MODE: z.enum(['production', 'development'], { error: 'must be production (the default) or development (for `avviso dev` and the tests)' }).default('production'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   AVVISO_ADMIN_KEY: z.string().trim().regex(API_KEY_PATTERN, `must be ${API_KEY_FORMAT_HINT}`).optional(),
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1_000_000).default(600),
   API_BODY_LIMIT_BYTES: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1024, 'must be at least 1024').max(100 * 1024 * 1024, 'must be at most 100 MiB').default(1024 * 1024),
 });
 
+/** Every variable the processes read, for the README's table (test/unit/readme-config.test.ts compares them). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
+export type Mode = 'production' | 'development';
+
 export interface Config {
-  temporal: { address: string; namespace: string; taskQueue: string };
+  /** production (the default) refuses the repository's example secrets at start; development accepts them. */
+  mode: Mode;
+  /** `tls` when the frontend wants TLS (TEMPORAL_TLS, TEMPORAL_TLS_*_FILE). */
+  temporal: { address: string; namespace: string; taskQueue: string; tls?: TemporalTls };
   mongo: { uri: string; db: string };
   plivo: {
     authId: string;
@@ -205,8 +222,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  const { tls, problems: tlsProblems } = temporalTlsFrom(e);
+  const examples = e.AVVISO_MODE === 'production' ? exampleSecretProblems(present) : [];
+  if (tlsProblems.length + examples.length > 0) throw new ConfigError([...tlsProblems, ...examples]);
   return {
-    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    mode: e.AVVISO_MODE,
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE, ...(tls ? { tls } : {}) },
     mongo: { uri: e.MONGODB_URI, db: e.MONGODB_DB ?? databaseFromUri(e.MONGODB_URI) ?? 'avviso' },
     plivo: {
       authId: e.PLIVO_AUTH_ID,
@@ -249,6 +270,11 @@ export function rulesPathFromEnv(env: NodeJS.ProcessEnv = process.env): string |
   return value ? value : undefined;
 }
 
+/** Only the mode, for the tools that load nothing else (`avviso rules check`). Unknown values count as production. */
+export function modeFromEnv(env: NodeJS.ProcessEnv = process.env): Mode {
+  return env.AVVISO_MODE?.trim() === 'development' ? 'development' : 'production';
+}
+
 /**
  * Only MongoDB, for the tools that need nothing else (`avviso keys ...`): they must run where
  * Temporal and Plivo are not configured. Throws a ConfigError naming the problem.
@@ -258,5 +284,9 @@ export function mongoFromEnv(env: NodeJS.ProcessEnv = process.env): { uri: strin
   if (!uri) throw new ConfigError([`MONGODB_URI is not set (${HINTS.MONGODB_URI})`]);
   const parsed = schema.pick({ MONGODB_URI: true, MONGODB_DB: true }).safeParse({ MONGODB_URI: uri, ...(env.MONGODB_DB ? { MONGODB_DB: env.MONGODB_DB } : {}) });
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0])} is ${JSON.stringify(env[String(i.path[0])])}: ${i.message}`));
+  if (modeFromEnv(env) === 'production') {
+    const examples = exampleSecretProblems({ MONGODB_URI: uri });
+    if (examples.length > 0) throw new ConfigError(examples);
+  }
   return { uri: parsed.data.MONGODB_URI, db: parsed.data.MONGODB_DB ?? databaseFromUri(parsed.data.MONGODB_URI) ?? 'avviso' };
 }

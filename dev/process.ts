@@ -4,6 +4,8 @@
  * that nothing is left behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import net from 'node:net';
 
@@ -27,6 +29,10 @@ export interface SpawnOptions {
    * the end of its input then never outlives us, however we end (even by SIGKILL). Default 'ignore'.
    */
   stdin?: 'ignore' | 'pipe';
+  /** Every line also goes to this file (appended), so that what is not shown can still be read. */
+  logFile?: string;
+  /** With 'prefix': only the lines this accepts reach our stderr (all of them are in `logFile`). */
+  show?: (line: string) => boolean;
 }
 
 export function spawnManaged(name: string, command: string, args: string[], opts: SpawnOptions = {}): ManagedProcess {
@@ -44,14 +50,20 @@ export function spawnManaged(name: string, command: string, args: string[], opts
       resolve('spawn-error');
     });
   });
+  const log = opts.logFile ? openLog(opts.logFile) : undefined;
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue;
-    if (opts.output === 'ignore') {
+    if (opts.output === 'ignore' && !log) {
       stream.resume();
       continue;
     }
-    createInterface({ input: stream }).on('line', (line) => process.stderr.write(`[${name}] ${line}\n`));
+    createInterface({ input: stream }).on('line', (line) => {
+      log?.write(`${line}\n`);
+      if (opts.output !== 'ignore' && (!opts.show || opts.show(line))) process.stderr.write(`[${name}] ${line}\n`);
+    });
   }
+  // 'close' comes after the last line of both streams ('exit' may come before them).
+  if (log) child.once('close', () => log.end());
   return {
     name,
     pid: child.pid ?? -1,
@@ -66,6 +78,14 @@ export function spawnManaged(name: string, command: string, args: string[], opts
       clearTimeout(timer);
     },
   };
+}
+
+function openLog(file: string): WriteStream {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const stream = createWriteStream(file, { flags: 'a' });
+  // A log that cannot be written must not take the stack down: say so once, keep running.
+  stream.once('error', (err) => process.stderr.write(`cannot write ${file}: ${err.message}\n`));
+  return stream;
 }
 
 /** Polls `probe` until it succeeds; fails early, with the reason, if `proc` exits first. */

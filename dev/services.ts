@@ -62,7 +62,7 @@ export async function startTemporalDevServer(o: TemporalServerOptions): Promise<
  * FerretDB's storage: `postgresql` (the default) is a private PostgreSQL cluster that
  * avviso-ferretdb creates and runs in `<dir>/postgresql`; `sqlite` keeps one SQLite file per
  * database in `<dir>`, needs nothing else, and reads the whole collection for every filter but
- * {_id} (README, "Notes on FerretDB"). AVVISO_FERRETDB_BACKEND chooses for every script.
+ * {_id} (docs/ferretdb-notes.md). AVVISO_FERRETDB_BACKEND chooses for every script.
  */
 export type FerretDbBackend = 'postgresql' | 'sqlite';
 
@@ -78,13 +78,27 @@ export interface FerretDbOptions {
   dir: string;
   backend?: FerretDbBackend;
   output?: SpawnOptions['output'];
+  /** Its whole log, appended (with `show`, the lines not shown are there). */
+  logFile?: string;
+  show?: SpawnOptions['show'];
+}
+
+/**
+ * FerretDB at `--log-level warn` still logs a warning, with the whole wire message as JSON, for
+ * every command it does not implement (the driver's endSessions on every close) and for every
+ * connection a client closes. These lines pass: errors, and anything not in its log format
+ * (a panic, the wrapper's own fatal messages).
+ */
+export function ferretDbLineMatters(line: string): boolean {
+  const m = /^time=\S+ level=([A-Z]+)/.exec(line);
+  return !m || !['DEBUG', 'INFO', 'WARN'].includes(m[1]!);
 }
 
 export async function startFerretDb(o: FerretDbOptions): Promise<ManagedProcess> {
   mkdirSync(o.dir, { recursive: true });
   const backend = o.backend ?? ferretDbBackend();
   const storage = backend === 'sqlite' ? ['--sqlite-dir', o.dir] : ['--postgresql-dir', path.join(o.dir, 'postgresql')];
-  const proc = spawnManaged('ferretdb', requireTool('ferretdb'), ['--listen-addr', `127.0.0.1:${o.port}`, ...storage, '--log-level', 'warn'], { output: o.output });
+  const proc = spawnManaged('ferretdb', requireTool('ferretdb'), ['--listen-addr', `127.0.0.1:${o.port}`, ...storage, '--log-level', 'warn'], { output: o.output, logFile: o.logFile, show: o.show });
   // The first start of a PostgreSQL backend runs initdb (about a second; more on a busy machine).
   await waitUntilHealthy(`FerretDB (${backend}) on 127.0.0.1:${o.port}`, () => pingMongo(`mongodb://127.0.0.1:${o.port}/`), { proc, timeoutMs: 90_000 });
   return proc;

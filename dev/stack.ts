@@ -14,10 +14,9 @@ import { connectStore } from '../store/db';
 import { loadDemoDataIfEmpty } from '../store/demo';
 import { ensureApiKey } from '../store/api-keys';
 import { assertPortFree, spawnManaged, waitUntilHealthy, type ManagedProcess } from './process';
-import { httpOk, PROJECT_ROOT, requireTool, startFerretDb, startTemporalDevServer } from './services';
+import { ferretDbLineMatters, httpOk, PROJECT_ROOT, requireTool, startFerretDb, startTemporalDevServer } from './services';
 
-const SIM_AUTH_ID = 'MADEVSIMULATOR0000000';
-const SIM_AUTH_TOKEN = 'dev-simulator-token';
+import { DEV_SIMULATOR_AUTH_ID as SIM_AUTH_ID, DEV_SIMULATOR_AUTH_TOKEN as SIM_AUTH_TOKEN } from '../config/example-secrets';
 
 function portFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -27,10 +26,15 @@ function portFromEnv(name: string, fallback: number): number {
   return n;
 }
 
-export async function runDevStack(): Promise<number> {
-  let plan: Awaited<ReturnType<typeof planStack>>;
+export async function runDevStack(args: string[] = []): Promise<number> {
+  const unknown = args.filter((a) => a !== '--verbose');
+  if (unknown.length > 0) {
+    process.stderr.write(`avviso dev: unknown option ${unknown.join(' ')} (usage: avviso dev [--verbose])\n`);
+    return 2;
+  }
+  let plan: Awaited<ReturnType<typeof planStack>> & { verbose: boolean };
   try {
-    plan = await planStack();
+    plan = { ...(await planStack()), verbose: args.includes('--verbose') };
   } catch (err) {
     // A missing tool, a taken port or a bad setting: say what to do, start nothing.
     process.stderr.write(`avviso dev: ${(err as Error).message}\n`);
@@ -65,6 +69,9 @@ async function planStack() {
     AVVISO_RULES: process.env.AVVISO_RULES || path.join(PROJECT_ROOT, 'rules', 'dev'),
     PORT: String(ports.api),
     AVVISO_PARENT_PID: String(process.pid),
+    // A development stack: the example integrations (rules/integrations.yaml), the simulator's
+    // credentials and the placeholder contacts are accepted here, and only here and in the tests.
+    AVVISO_MODE: 'development',
   };
   // Check the whole configuration before starting anything: a bad value stops here, named.
   const config = loadConfig(env);
@@ -83,7 +90,10 @@ async function planStack() {
   return { host, dataDir, ports, external, env, config };
 }
 
-async function runStack({ host, dataDir, ports, external, env, config }: Awaited<ReturnType<typeof planStack>>): Promise<number> {
+async function runStack({ host, dataDir, ports, external, env, config, verbose }: Awaited<ReturnType<typeof planStack>> & { verbose: boolean }): Promise<number> {
+  // FerretDB's warnings (one per connection closed, a JSON dump per command it lacks) go to a file;
+  // its errors, and everything with --verbose, still show here.
+  const ferretLog = path.join(dataDir, 'ferretdb.log');
 
   const procs: ManagedProcess[] = [];
   let stopping: Promise<void> | undefined;
@@ -102,7 +112,7 @@ async function runStack({ host, dataDir, ports, external, env, config }: Awaited
 
   try {
     if (!external.temporal) procs.push(await startTemporalDevServer({ port: ports.temporal, uiPort: ports.temporalUi, dbFile: path.join(dataDir, 'temporal.db') }));
-    if (!external.mongo) procs.push(await startFerretDb({ port: ports.ferretdb, dir: path.join(dataDir, 'ferretdb') }));
+    if (!external.mongo) procs.push(await startFerretDb({ port: ports.ferretdb, dir: path.join(dataDir, 'ferretdb'), logFile: ferretLog, show: verbose ? undefined : ferretDbLineMatters }));
     if (!external.plivo) {
       const sim = node('sim', 'sim', { SIM_HOST: host, SIM_PORT: String(ports.sim), SIM_DATA_FILE: path.join(dataDir, 'sim-messages.ndjson') });
       procs.push(sim);
@@ -133,6 +143,7 @@ async function runStack({ host, dataDir, ports, external, env, config }: Awaited
         external.temporal ? `  Temporal     ${config.temporal.address} (external)` : `  Temporal UI  http://${host}:${ports.temporalUi}`,
         external.plivo ? `  Plivo        ${config.plivo.baseUrl} (external)` : `  SMS inbox    http://${host}:${ports.sim}/inbox`,
         external.mongo ? '  MongoDB      (external)' : `  Data         ${dataDir} (delete it to start afresh)`,
+        ...(external.mongo ? [] : [`  FerretDB log ${ferretLog}${verbose ? '' : ' (its warnings; errors show here; --verbose shows all)'}`]),
         config.adminKey
           ? `  API key      admin key ${config.adminKey.split('_')[1]} from AVVISO_ADMIN_KEY: send -H "authorization: Bearer $AVVISO_ADMIN_KEY"`
           : `  API key      none: set AVVISO_ADMIN_KEY=avk_dev_<24+ characters> before starting, or MONGODB_URI=${config.mongo.uri} avviso keys create --name me --role admin`,

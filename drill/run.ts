@@ -175,6 +175,8 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
       TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_TASK_QUEUE: 'drill', MONGODB_URI: mongoUri, MONGODB_DB: dbName,
       PLIVO_AUTH_ID: AUTH_ID, PLIVO_AUTH_TOKEN: AUTH_TOKEN, PLIVO_BASE_URL: sim.url, PLIVO_REQUESTS_PER_5S: '0', PLIVO_MESSAGES_PER_SECOND: '0',
       AVVISO_RULES: path.join(PROJECT_ROOT, 'rules', 'dev'), AVVISO_PUBLIC_URL: apiUrl, AVVISO_RECEIPTS_EVERY_MS: '200', LOG_LEVEL: process.env.DRILL_WORKER_LOG_LEVEL ?? 'error',
+      // rules/dev escalates to the shipped placeholder contact: a development stack, explicitly.
+      AVVISO_MODE: 'development',
     };
     let workerCount = 0;
     const startWorker = () => spawnManaged(`worker-${++workerCount}`, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'avviso.js'), 'worker'], { env: workerEnv, output: process.env.DRILL_WORKER_OUTPUT === 'prefix' ? 'prefix' : 'ignore' });

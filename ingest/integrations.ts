@@ -2,7 +2,9 @@
  * The integrations file: which monitoring endpoints exist, with their token, time zone and how
  * their payloads name a site. YAML, checked as a whole at start: every problem is reported at
  * once as `file:line:column: message`, like the rule files. Secrets come from the environment
- * (`token_env`, `hmac_secret_env`); a literal `token` is accepted for development and warned about.
+ * (`token_env`, `hmac_secret_env`); a literal `token` in an operator's own file is accepted with a
+ * warning. The repository's example tokens (`dev-token-<tool>`, public to anyone who read it) are
+ * refused unless the caller says it is a development stack (`avviso dev`, the tests).
  *
  *   defaults: { time_zone: Europe/Rome, min_severity: minor }
  *   integrations:
@@ -16,6 +18,7 @@ import path from 'node:path';
 import { IANAZone } from 'luxon';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ALERT_SEVERITIES, ALERT_SOURCES, type AlertSeverity } from './alert-event';
+import { exampleSecret } from '../config/example-secrets';
 
 export type IngestSource = (typeof ALERT_SOURCES)[number];
 
@@ -72,14 +75,19 @@ export function integrationsPathFromEnv(env: NodeJS.ProcessEnv): string {
   return env.AVVISO_INTEGRATIONS?.trim() || DEFAULT_INTEGRATIONS_FILE;
 }
 
-export async function loadIntegrations(file: string, env: NodeJS.ProcessEnv): Promise<IntegrationSet> {
+export interface IntegrationsOptions {
+  /** Accept the repository's example secrets (`avviso dev`, the tests); refused by default. */
+  development?: boolean;
+}
+
+export async function loadIntegrations(file: string, env: NodeJS.ProcessEnv, options: IntegrationsOptions = {}): Promise<IntegrationSet> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new IntegrationConfigError([`${file}:1:1: cannot read the integrations file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`]);
   }
-  return parseIntegrations(text, file, env);
+  return parseIntegrations(text, file, env, options);
 }
 
 const NEEDS_TIME_ZONE: IngestSource[] = ['zabbix', 'librenms', 'prtg'];
@@ -118,7 +126,7 @@ class Positions {
   }
 }
 
-export function parseIntegrations(text: string, file: string, env: NodeJS.ProcessEnv): IntegrationSet {
+export function parseIntegrations(text: string, file: string, env: NodeJS.ProcessEnv, options: IntegrationsOptions = {}): IntegrationSet {
   const pos = new Positions(file, text);
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -163,7 +171,8 @@ export function parseIntegrations(text: string, file: string, env: NodeJS.Proces
       seen.set(key, pos.at(at('name')));
     }
 
-    const token = secret(entry, 'token', 'token_env', at, env, problem, literals, `${source ?? '?'}/${name ?? '?'}`);
+    const secrets = { env, problem, literals, development: options.development === true };
+    const token = secret(entry, 'token', 'token_env', at, secrets, `${source ?? '?'}/${name ?? '?'}`);
     const zone = checkZone(entry.time_zone, at('time_zone'), problem) ?? defaultZone;
     if (!zone && defaults.time_zone === undefined && source && NEEDS_TIME_ZONE.includes(source)) problem(at('source'), `time_zone is required for ${source}, which sends local times without a zone (e.g. time_zone: Europe/Rome, here or under defaults)`);
     const minSeverity = checkSeverity(entry.min_severity, at('min_severity'), problem) ?? defaultMin;
@@ -174,7 +183,7 @@ export function parseIntegrations(text: string, file: string, env: NodeJS.Proces
     const wantsSignature = signatureKey !== undefined;
     if (wantsSignature && source !== 'grafana') keyProblem(at(signatureKey), 'HMAC signatures are Grafana\'s: only a grafana integration takes hmac_secret_env, signature_header, timestamp_header');
     else if (wantsSignature) {
-      const hmac = secret(entry, 'hmac_secret', 'hmac_secret_env', at, env, problem, literals, `grafana/${name ?? '?'}`);
+      const hmac = secret(entry, 'hmac_secret', 'hmac_secret_env', at, secrets, `grafana/${name ?? '?'}`);
       const header = (k: string, fallback?: string) => {
         const v = entry[k] ?? fallback;
         if (v === undefined) return undefined;
@@ -211,8 +220,24 @@ function checkSeverity(v: unknown, p: Path, problem: Report): AlertSeverity | un
   return found;
 }
 
-/** A secret given as `<literal>` (development: noted in `literals`) or `<literal>_env` naming a variable (production). */
-function secret(entry: Record<string, unknown>, literal: string, fromEnv: string, at: (...p: Path) => Path, env: NodeJS.ProcessEnv, problem: Report, literals: string[], who: string): string | undefined {
+interface SecretContext {
+  env: NodeJS.ProcessEnv;
+  problem: Report;
+  /** Literal secrets found, for the warning. */
+  literals: string[];
+  /** Accept the repository's example secrets. */
+  development: boolean;
+}
+
+/** The variable a literal secret should move to, e.g. AVVISO_TOKEN_ALERTMANAGER_NOC. */
+function suggestedVariable(literal: string, who: string): string {
+  const prefix = literal === 'token' ? 'AVVISO_TOKEN' : 'AVVISO_HMAC_SECRET';
+  return `${prefix}_${who.replace(/[^A-Za-z0-9]+/g, '_').toUpperCase()}`;
+}
+
+/** A secret given as `<literal>` (noted in `literals`) or `<literal>_env` naming a variable (production). */
+function secret(entry: Record<string, unknown>, literal: string, fromEnv: string, at: (...p: Path) => Path, ctx: SecretContext, who: string): string | undefined {
+  const { env, problem, literals } = ctx;
   const hasLiteral = entry[literal] !== undefined;
   const hasEnv = entry[fromEnv] !== undefined;
   if (hasLiteral && hasEnv) return void problem(at(literal), `give ${literal} or ${fromEnv}, not both`);
@@ -222,11 +247,18 @@ function secret(entry: Record<string, unknown>, literal: string, fromEnv: string
     const value = env[name];
     if (!value) return void problem(at(fromEnv), `${fromEnv}: the environment variable ${name} is not set (set it to the secret the sending tool is given)`);
     if (value.length < MIN_SECRET_LENGTH) return void problem(at(fromEnv), `${fromEnv}: ${name} must be at least ${MIN_SECRET_LENGTH} characters long`);
+    const example = ctx.development ? undefined : exampleSecret(value);
+    if (example) return void problem(at(fromEnv), `${fromEnv}: ${name} is ${example}: set ${name} to a random secret of your own, e.g. \`openssl rand -hex 32\`, and give the same to the sending tool`);
     return value;
   }
   if (hasLiteral) {
     const value = entry[literal];
     if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH) return void problem(at(literal), `${literal} must be a string of at least ${MIN_SECRET_LENGTH} characters`);
+    const example = ctx.development ? undefined : exampleSecret(value);
+    if (example) {
+      const variable = suggestedVariable(literal, who);
+      return void problem(at(literal), `${literal} of ${who} is ${example}: write \`${fromEnv}: ${variable}\` instead and set ${variable} to a random secret of your own (AVVISO_MODE=development accepts it, for a development stack only)`);
+    }
     literals.push(`${who} (${literal})`);
     return value;
   }

@@ -13,6 +13,7 @@ export type { RuleSetFile, TemplateRef, DecideOptions, CheckReport } from './rul
 export { RulesHolder } from './reloader';
 export type { RulesHolderOptions, ReloadOutcome, RulesLogger } from './reloader';
 export { RuleErrors, formatProblem } from './errors';
+export { placeholderContacts, PLACEHOLDER_PHONES } from './placeholders';
 export type { RuleProblem, SourcePosition } from './errors';
 export { Decider } from './evaluate';
 export type { Explanation, RuleTrace, ConditionTrace } from './explain';

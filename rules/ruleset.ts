@@ -9,7 +9,7 @@ import { compileRules } from './compile';
 import { RuleErrors, type RuleProblem } from './errors';
 import { Decider } from './evaluate';
 import { explain, formatExplanation, type Explanation } from './explain';
-import type { CompiledRules, GlobalSettings } from './model';
+import type { CompiledRules, Contact, GlobalSettings } from './model';
 import { simulate, type Simulation } from './simulate';
 import { diskReader, loadSources, overlayReader, type SourceReader } from './source';
 import { renderTemplate, type MessageVariables, type RenderedMessage } from './templates';
@@ -74,6 +74,11 @@ export class RuleSet {
   /** The subscriber facts the rules read: what evaluations are grouped on. */
   get subscriberFactsRead(): string[] {
     return [...this.compiled.subscriberFactsRead];
+  }
+
+  /** The staff contacts escalations can reach, by name. */
+  get contacts(): ReadonlyMap<string, Contact> {
+    return this.compiled.contacts;
   }
 
   get ruleNames(): string[] {

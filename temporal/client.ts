@@ -2,7 +2,7 @@
  * The one place that connects to Temporal and names workflows, so that the API, the CLI and the
  * tests start and address incidents the same way.
  */
-import { Client, Connection, WorkflowIdConflictPolicy } from '@temporalio/client';
+import { Client, Connection, WorkflowIdConflictPolicy, type TLSConfig } from '@temporalio/client';
 import type { IncidentInput } from '../workflows/incident';
 import type { MaintenanceInput } from '../workflows/maintenance-api';
 
@@ -10,10 +10,12 @@ export interface TemporalSettings {
   address: string;
   namespace: string;
   taskQueue: string;
+  /** TLS or mutual TLS to the frontend (config/temporal-tls.ts); plain when absent. */
+  tls?: TLSConfig;
 }
 
 export async function connectTemporal(s: TemporalSettings): Promise<Client> {
-  const connection = await Connection.connect({ address: s.address, connectTimeout: '10 seconds' });
+  const connection = await Connection.connect({ address: s.address, connectTimeout: '10 seconds', ...(s.tls ? { tls: s.tls } : {}) });
   return new Client({ connection, namespace: s.namespace });
 }
 

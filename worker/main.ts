@@ -4,6 +4,7 @@ import { connectStore } from '../store/db';
 import { startReceiptApplier } from '../store/receipts';
 import { buildDeliveryDeps, configuredChannels } from './delivery-deps';
 import { RulesHolder } from '../rules';
+import { refusePlaceholderContacts } from '../config/start-checks';
 import { rulesResolver } from '../store/rule-versions';
 import { createLogger } from '../domain/log';
 import { bundleWorkflows, createWorker } from './worker';
@@ -15,9 +16,16 @@ export async function runWorker(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('worker', config.logLevel);
   Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
+  // The rules are checked before any connection: a bad start says what is wrong and touches nothing.
+  const rulesHolder = await RulesHolder.open({ path: config.rulesPath, watch: true });
+  try {
+    refusePlaceholderContacts(config, rulesHolder.current());
+  } catch (err) {
+    await rulesHolder.close();
+    throw err;
+  }
   const store = await connectStore(config.mongo.uri, config.mongo.db);
   const workflowBundle = await bundleWorkflows();
-  const rulesHolder = await RulesHolder.open({ path: config.rulesPath, watch: true });
   process.on('SIGHUP', () => void rulesHolder.reload());
   const { worker, connection } = await createWorker({
     temporal: config.temporal,

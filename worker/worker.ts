@@ -21,7 +21,7 @@ export interface WorkerOptions {
 }
 
 export async function createWorker(o: WorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
-  const connection = await NativeConnection.connect({ address: o.temporal.address });
+  const connection = await NativeConnection.connect({ address: o.temporal.address, ...(o.temporal.tls ? { tls: o.temporal.tls } : {}) });
   const worker = await Worker.create({
     connection,
     namespace: o.temporal.namespace,

@@ -100,8 +100,19 @@ describe('avviso dev', () => {
       const r = (await (await fetch(`${api}/v1/incidents/${id}`, { headers: AUTH })).json()) as { phase: string };
       return r.phase === 'resolved' || r.phase === 'billed' ? true : undefined;
     }, 60_000);
+    // A development stack keeps the example integrations of rules/integrations.yaml (refused in production).
+    const now = new Date().toISOString();
+    const webhook = await fetch(`${api}/v1/ingest/alertmanager/noc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer dev-token-alertmanager' },
+      body: JSON.stringify({ status: 'resolved', alerts: [{ status: 'resolved', fingerprint: 'dev-check', labels: { alertname: 'Check', device: 'tower-crema-01' }, startsAt: now, endsAt: now }] }),
+    });
+    assert.ok([200, 202].includes(webhook.status), `the dev token is accepted (${webhook.status})`);
     first.run.child.kill('SIGTERM');
     assert.equal(await first.run.exited, 0, first.run.output());
+    // FerretDB's warnings (a JSON dump per endSessions) went to its log file, not to the terminal.
+    assert.doesNotMatch(first.run.output(), /\[ferretdb\] .*level=WARN/);
+    assert.match(first.run.output(), /FerretDB log .*ferretdb\.log/);
     for (const [name, pid] of Object.entries(first.pids)) assert.equal(alive(pid), false, `${name} (pid ${pid}) must be stopped`);
 
     // Same data folder: the incident, the network and the inbox survive the restart.

@@ -13,13 +13,32 @@ import type { AlertEpisodeDoc } from '../../ingest/store';
 
 describe('integrations file', () => {
   test('the development default defines one integration per tool, with literal tokens noted', async () => {
-    const set = await loadIntegrations(DEFAULT_INTEGRATIONS_FILE, {});
+    const set = await loadIntegrations(DEFAULT_INTEGRATIONS_FILE, {}, { development: true });
     assert.deepEqual(set.integrations.map((i) => i.source).sort(), [...ALERT_SOURCES].sort());
     for (const i of set.integrations) assert.equal(i.token, `dev-token-${i.source}`);
     assert.equal(set.find('zabbix', 'noc')?.timeZone, 'Europe/Rome');
     assert.equal(set.find('zabbix', 'nope'), undefined);
     assert.equal(set.warnings.length, 1);
     assert.match(set.warnings[0]!, /literal secrets .*token_env/);
+  });
+
+  test('outside development the example tokens are refused, each at its line, naming the variable to set', async () => {
+    await assert.rejects(loadIntegrations(DEFAULT_INTEGRATIONS_FILE, {}), (err: unknown) => {
+      assert.ok(err instanceof IntegrationConfigError);
+      assert.equal(err.problems.length, ALERT_SOURCES.length, 'one problem per example token');
+      assert.match(err.problems.join('\n'), /integrations\.yaml:\d+:\d+: token of alertmanager\/noc is an example token of rules\/integrations\.yaml, public in the repository: write `token_env: AVVISO_TOKEN_ALERTMANAGER_NOC` instead and set AVVISO_TOKEN_ALERTMANAGER_NOC/);
+      return true;
+    });
+    // A placeholder or an example token moved into the environment is refused as well.
+    const text = 'integrations:\n  - { name: noc, source: alertmanager, token_env: AVVISO_TOKEN_NOC, site: { label: device } }\n';
+    for (const value of ['change-me-alertmanager-token', 'dev-token-alertmanager']) {
+      assert.throws(() => parseIntegrations(text, 'mine.yaml', { AVVISO_TOKEN_NOC: value }), /^ {2}mine\.yaml:2:\d+: token_env: AVVISO_TOKEN_NOC is .*: set AVVISO_TOKEN_NOC to a random secret/m);
+      assert.equal(parseIntegrations(text, 'mine.yaml', { AVVISO_TOKEN_NOC: value }, { development: true }).integrations[0]!.token, value);
+    }
+    // An operator's own literal token is theirs to keep (with the warning).
+    const own = parseIntegrations('integrations:\n  - { name: noc, source: alertmanager, token: 8f3c1e0a9b7d, site: { label: device } }\n', 'mine.yaml', {});
+    assert.equal(own.integrations[0]!.token, '8f3c1e0a9b7d');
+    assert.equal(own.warnings.length, 1);
   });
 
   test('secrets come from the environment; Grafana signature settings are read', () => {

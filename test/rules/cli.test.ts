@@ -35,9 +35,22 @@ test('check: exit code 1 and each error at file:line:column; 0 and the version w
   assert.equal(report.ok, true);
   assert.match(report.version, /^[0-9a-f]{12}$/);
 
-  const shipped = await run(t, 'check');
-  assert.equal(shipped.code, 0);
-  assert.match(shipped.out, /rules\/default\/avviso\.yaml: ok, version [0-9a-f]{12} \(4 files\)/);
+  // The shipped rules escalate to a placeholder number: fine for a development stack, refused for production.
+  const saved = process.env.AVVISO_MODE;
+  try {
+    process.env.AVVISO_MODE = 'development';
+    const shipped = await run(t, 'check');
+    assert.equal(shipped.code, 0);
+    assert.match(shipped.out, /rules\/default\/avviso\.yaml: ok, version [0-9a-f]{12} \(4 files\)/);
+    delete process.env.AVVISO_MODE;
+    const production = await run(t, 'check');
+    assert.equal(production.code, 1);
+    assert.match(production.out, /rules\/default\/contacts\.yaml:3:3: error: contact "noc-oncall" has the shipped placeholder phone \+390577000000: put the real number/);
+    assert.match(production.out, /rules\/default\/avviso\.yaml: 1 error; the rules were not accepted/);
+  } finally {
+    if (saved === undefined) delete process.env.AVVISO_MODE;
+    else process.env.AVVISO_MODE = saved;
+  }
 });
 
 test('check --strict fails on warnings', async (t) => {

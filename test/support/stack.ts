@@ -149,6 +149,8 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     AVVISO_PUBLIC_URL: apiUrl,
     AVVISO_RECEIPTS_EVERY_MS: '100',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    // The test rules escalate to the shipped placeholder contact: a development stack, explicitly.
+    AVVISO_MODE: 'development',
   };
 
   let stopped: Promise<void> | undefined;
