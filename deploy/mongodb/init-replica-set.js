@@ -1,3 +1,4 @@
+/* global rs */ // run by mongosh, which defines rs
 // Run once, on node 1, with mongosh, after the three mongod are up with mongodb/mongod.conf:
 //   mongosh --host 10.0.0.11 deploy/mongodb/init-replica-set.js
 // then create the users (an admin, and Avviso's with readWrite on its database):
