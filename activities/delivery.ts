@@ -159,6 +159,18 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return open.length;
   }
 
+  /**
+   * Plans, for the due escalation calls of a scope, the same message by SMS to the same number
+   * (before the calls are given up, so that a retry after a crash in between plans nothing new).
+   */
+  async function escalateBySmsInstead(scope: { incidentId: string; kind: MessageKind; channel: DeliveryChannel }): Promise<void> {
+    const now = new Date();
+    const calls = await store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }).toArray();
+    const sms = calls.map((d): PlanInput => ({ ...origin(d, now), channel: 'sms', to: d.to, fallbackOf: d._id }));
+    const r = await planAll(store, sms, now, 'voice is not configured on this worker: by SMS instead of a call');
+    logger.warn({ incidentId: scope.incidentId, calls: calls.length, sms: r.planned }, 'staff escalation calls sent by SMS: no voice channel on this worker');
+  }
+
   /** Waits for Plivo's account limits, or asks Temporal to retry later when the wait is long. */
   async function takeSmsCapacity(messages: number): Promise<void> {
     const limits = deps.smsLimits;
@@ -185,6 +197,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       if (!how.knownOpen && (await countInState(store, scope, ['planned', 'sending'])) === 0) return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
       const channel = deps.channels[channelName];
       if (!channel) {
+        // Staff are never left unwarned: a call to the NOC that this worker cannot make goes by SMS to the same number.
+        if (input.kind === 'escalation' && channelName === 'voice' && deps.channels.sms) await escalateBySmsInstead(scope);
         // Not a reason to hold up the other channels: these give up here, with the reason recorded.
         const gone = await transition(store, { ...scope, state: 'planned', ...dueBy(new Date()) }, 'expired', new Date(), `channel ${channelName} is not configured on this worker`);
         logger.warn({ incidentId: input.incidentId, channel: channelName, records: gone }, 'messages for a channel this worker does not have were given up');
