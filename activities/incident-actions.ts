@@ -11,7 +11,7 @@ import { downstreamSites } from '../store/network';
 import { planAll, supersedeOlderUpdates, transition, type PlanInput } from '../store/deliveries';
 import { holdUntil, type HoldWindow } from '../rules';
 import type { IncidentSchedule } from '../workflows/incident-api';
-import { incidentFacts, loadIncidentOrFail, planAudience, scheduleOf, type NoticeDeps } from './notices';
+import { countAudience, incidentFacts, loadIncidentOrFail, planAudience, scheduleOf, type NoticeDeps } from './notices';
 
 /** Notices whose reader has (or soon will have) the first message: an update or withdrawal makes sense to them. */
 const REACHED = ['accepted', 'sent', 'delivered'] as const;
@@ -116,9 +116,9 @@ export function createIncidentActionActivities(deps: NoticeDeps) {
       const siteIds = [...new Set([...incident.siteIds, ...input.siteIds])];
       const affectedSiteIds = [...known, ...widening.map((s) => s._id)];
       const areas = [...new Set([...incident.areas, ...widening.map((s) => s.area)])].sort();
-      const widened: Incident = { ...incident, siteIds, affectedSiteIds, areas };
+      const widened: Incident = { ...incident, siteIds, affectedSiteIds, areas, audienceSize: await countAudience(store, affectedSiteIds) };
       const r = added.length ? await planAudience(deps, widened, incidentFacts(widened), added, new Date(input.at), false) : { recipients: 0 };
-      await store.incidents.updateOne({ _id: incident._id }, { $set: { siteIds, affectedSiteIds, areas } });
+      await store.incidents.updateOne({ _id: incident._id }, { $set: { siteIds, affectedSiteIds, areas, audienceSize: widened.audienceSize } });
       logger.info({ incidentId: incident._id, newSites: added.length, planned: r.recipients }, 'incident scope extended');
       return { newSites: added.length, planned: r.recipients };
     },

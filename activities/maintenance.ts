@@ -14,7 +14,7 @@ import { transition } from '../store/deliveries';
 import { planMaintenanceRecords, recordMaintenanceEvent, type MaintenancePlanInput } from '../store/maintenances';
 import { firstNoticeTime, holdUntil, type HoldWindow } from '../rules';
 import type { MaintenanceSchedule, MaintenanceWindow } from '../workflows/maintenance-api';
-import { incidentFacts, loadIncidentOrFail, recipientsOn, subscriberFacts, type NoticeDeps } from './notices';
+import { countAudience, incidentFacts, loadIncidentOrFail, recipientsOn, subscriberFacts, type NoticeDeps } from './notices';
 
 /** Notices whose reader has (or soon will have) the message: a follow-up makes sense to them. */
 const REACHED = ['accepted', 'sent', 'delivered'] as const;
@@ -71,8 +71,9 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
       const sites = await downstreamSites(store, m.siteIds);
       const affected = sites.map((s) => s._id);
       const areas = [...new Set(sites.map((s) => s.area))].sort();
-      await store.incidents.updateOne({ _id: m._id }, { $set: { areas, affectedSiteIds: affected } });
-      const facts = incidentFacts({ ...m, areas, affectedSiteIds: affected });
+      const audienceSize = await countAudience(store, affected);
+      await store.incidents.updateOne({ _id: m._id }, { $set: { areas, affectedSiteIds: affected, audienceSize } });
+      const facts = incidentFacts({ ...m, areas, affectedSiteIds: affected, audienceSize });
       const decidedAt = m.openedAt;
       const decider = rules.decider(facts, { at: decidedAt });
       const areaOf = new Map(sites.map((s) => [s._id, s.area]));

@@ -42,7 +42,7 @@ export interface PlanResult {
 /** Languages the public status feed is written in. */
 const FEED_LANGUAGES: Language[] = ['it', 'en'];
 
-export function incidentFacts(incident: Pick<Incident, '_id' | 'kind' | 'severity' | 'source' | 'areas' | 'affectedSiteIds' | 'siteIds' | 'openedAt' | 'title' | 'estimatedEnd' | 'window'>): IncidentFacts {
+export function incidentFacts(incident: Pick<Incident, '_id' | 'kind' | 'severity' | 'source' | 'areas' | 'affectedSiteIds' | 'siteIds' | 'openedAt' | 'title' | 'estimatedEnd' | 'window' | 'audienceSize'>): IncidentFacts {
   const estimatedEnd = incident.window?.endsAt ?? incident.estimatedEnd;
   return {
     id: incident._id,
@@ -53,6 +53,7 @@ export function incidentFacts(incident: Pick<Incident, '_id' | 'kind' | 'severit
     siteIds: incident.affectedSiteIds ?? incident.siteIds,
     openedAt: incident.openedAt.toISOString(),
     title: incident.title,
+    ...(incident.audienceSize !== undefined ? { subscribers: incident.audienceSize } : {}),
     ...(estimatedEnd ? { estimatedEnd: estimatedEnd.toISOString() } : {}),
     ...(incident.window ? { startsAt: incident.window.startsAt.toISOString() } : {}),
   };
@@ -144,6 +145,11 @@ export async function planAudience(deps: NoticeDeps, incident: Incident, facts: 
   return { subscribers, recipients: r.recipients, planned: r.planned, firstDue: firstDue as number | null, updatePeriods: [...updatePeriods].sort((a, b) => a - b) };
 }
 
+/** How many subscribers the sites serve, paying or not: what the rules call `incident.subscribers`. */
+export async function countAudience(store: Store, siteIds: string[]): Promise<number> {
+  return store.subscribers.countDocuments({ siteId: { $in: siteIds } });
+}
+
 /** The numbers and addresses an incident's first message was planned to, per channel (`sms:+39...`). */
 async function numbersPlanned(store: Store, incidentId: string, kind: MessageKind): Promise<Set<string>> {
   const planned = await store.deliveries.find({ incidentId, kind }, { projection: { channel: 1, to: 1 } }).toArray();
@@ -190,8 +196,9 @@ export function createNoticeActivities(deps: NoticeDeps) {
       const sites = await downstreamSites(store, incident.siteIds);
       const affected = sites.map((s) => s._id);
       const areas = [...new Set(sites.map((s) => s.area))].sort();
-      await store.incidents.updateOne({ _id: incident._id }, { $set: { areas, affectedSiteIds: affected } });
-      const facts = incidentFacts({ ...incident, areas, affectedSiteIds: affected });
+      const audienceSize = await countAudience(store, affected);
+      await store.incidents.updateOne({ _id: incident._id }, { $set: { areas, affectedSiteIds: affected, audienceSize } });
+      const facts = incidentFacts({ ...incident, areas, affectedSiteIds: affected, audienceSize });
       // Decided as of the opening, so that a retry, hours later, decides the same.
       const r = await planAudience(deps, incident, facts, sites, incident.openedAt, true);
       let firstDue = r.firstDue;

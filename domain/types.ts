@@ -124,6 +124,8 @@ export interface Incident {
   siteIds: string[];
   /** Those sites and every site downstream of them, fixed when the audience is snapshot. */
   affectedSiteIds?: string[];
+  /** How many subscribers those sites serve, counted with them (the rules' `incident.subscribers`). */
+  audienceSize?: number;
   areas: string[];
   title: string;
   source: string;

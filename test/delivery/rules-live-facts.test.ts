@@ -1,0 +1,65 @@
+/**
+ * The rules' incident facts mean the same live as in `avviso rules simulate`: `incident.subscribers`
+ * is the number of subscribers the affected sites serve, counted when the audience is snapshot.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadDemoDataIfEmpty } from '../../store/demo';
+import { eventually, sharedServers } from '../support/env';
+import { call, startTestStack, type TestStack } from '../support/stack';
+
+const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
+
+function rulesForLargeOutagesOnly(): string {
+  const dir = path.join(sharedServers().tmpDir, `rules-live-facts-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'avviso.yaml'), `version: 1
+include:
+  - ${path.join(DEFAULT_RULES, 'templates')}/
+defaults:
+  timeZone: Europe/Rome
+  senderId: Avviso
+  language: it
+  languages: [it, en]
+  template: sms
+  sms: { maxParts: 2 }
+  wait: 0
+  restoration: true
+  updates: { every: off, onEtaChange: false }
+rules:
+  - name: paid-sms-when-many-are-down
+    when:
+      subscriber.paidSms: true
+      incident.subscribers: { moreThan: 2 }
+    notify: sms
+`);
+  return dir;
+}
+
+describe('incident facts in live decisions', () => {
+  let stack: TestStack;
+  before(async () => {
+    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 }, rulesPath: rulesForLargeOutagesOnly() });
+    await loadDemoDataIfEmpty(stack.store);
+  });
+  after(async () => stack?.stop());
+
+  const notified = async (siteId: string) => {
+    const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: [siteId] })).body.id as string;
+    await eventually(`${id} notified`, async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined));
+    return id;
+  };
+
+  test('incident.subscribers counts who the affected sites serve: three on one access point, two on the other', async () => {
+    const big = await notified('ap-lodi-01-a'); // C-1001, C-1002 (paying), C-1003
+    const small = await notified('ap-lodi-02-a'); // C-1005 (paying), C-1006
+    assert.equal((await stack.store.incidents.findOne({ _id: big }))?.audienceSize, 3);
+    assert.equal((await stack.store.incidents.findOne({ _id: small }))?.audienceSize, 2);
+    assert.equal(await stack.store.deliveries.countDocuments({ incidentId: big, channel: 'sms' }), 2, 'more than 2 subscribers: the paying ones are told');
+    assert.equal(await stack.store.deliveries.countDocuments({ incidentId: small, channel: 'sms' }), 0, '2 subscribers: nobody is');
+    await call(stack, 'POST', `/v1/incidents/${big}/resolve`, {});
+    await call(stack, 'POST', `/v1/incidents/${small}/resolve`, {});
+  });
+});
