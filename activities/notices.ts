@@ -16,11 +16,11 @@ import type { Store } from '../store/db';
 import type { Delivery, DeliveryChannel, DeliveryState, Incident, Language, MessageKind, Site, Subscriber } from '../domain/types';
 import type { IncidentSchedule } from '../workflows/incident-api';
 import { downstreamSites } from '../store/network';
-import { smsAlertsInForce } from '../store/audience';
+import { subscriberFacts } from '../store/audience';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
 import { claimRestoration, coveringOutage, handOverNotice, LIVE_NOTICE, numbersToldBy, OPEN_OUTAGE_PHASES, otherOutages, type OtherOutage } from '../store/coverage';
 import type { RulesResolver } from '../store/rule-versions';
-import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet, type SubscriberFacts } from '../rules';
+import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet } from '../rules';
 import type { Logger } from '../domain/log';
 
 export interface NoticeDeps {
@@ -59,21 +59,7 @@ export function incidentFacts(incident: Pick<Incident, '_id' | 'kind' | 'severit
   };
 }
 
-export function subscriberFacts(s: Subscriber, area: string | undefined, at: Date): SubscriberFacts {
-  const extra = s as Subscriber & { quietHours?: string; email?: string };
-  const channels: SubscriberFacts['channels'] = ['sms', 'voice', ...(extra.email ? (['email'] as const) : [])];
-  return {
-    id: s._id,
-    // Judged at the incident's opening: a retry, or a change of plan since, gives the same answer.
-    paidSms: smsAlertsInForce(s, at) && !s.optedOut,
-    language: s.language,
-    segment: s.segment,
-    siteId: s.siteId,
-    area,
-    channels,
-    ...(extra.quietHours ? { quietHours: extra.quietHours } : {}),
-  };
-}
+export { subscriberFacts };
 
 export function recipientsOn(channel: string, s: Subscriber): string[] {
   if (channel === 'sms' || channel === 'voice') return s.phones;

@@ -20,6 +20,8 @@ import { contactRoutes } from './routes/contacts';
 import { importRoutes } from './routes/import';
 import { plivoStatusRoutes } from './plivo/status';
 import { rulesRoutes } from './routes/rules';
+import { audienceFacts } from '../store/audience';
+import type { IncidentFacts } from '../rules';
 import type { RulesHolder } from '../rules';
 import { plivoInboundRoutes } from './plivo/inbound';
 import { voiceRoutes } from './routes/voice';
@@ -122,7 +124,11 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(contactRoutes, deps);
   await app.register(importRoutes, deps);
   await app.register(plivoStatusRoutes, deps);
-  if (deps.rules) await app.register(rulesRoutes, { rules: deps.rules });
+  if (deps.rules) {
+    // Simulate without an audience of its own: the real subscribers of the sites, as a live incident would see them.
+    const audience = (incident: IncidentFacts) => audienceFacts(deps.store, incident.siteIds, incident.openedAt ? new Date(incident.openedAt) : new Date());
+    await app.register(rulesRoutes, { rules: deps.rules, audience });
+  }
   await app.register(plivoInboundRoutes, deps);
   await app.register(voiceRoutes, { publicUrl: deps.publicUrl, plivoAuthToken: deps.plivoAuthToken, ...voiceCallHandlers(deps.store) });
   await app.register(ingestRoutes, deps);

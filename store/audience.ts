@@ -17,6 +17,7 @@ import { MongoNetworkError, MongoServerError, type Filter, type FindCursor } fro
 import type { Store } from './db';
 import type { Language, Segment, Site, Subscriber } from '../domain/types';
 import { downstreamSites } from './network';
+import type { SubscriberFacts } from '../rules';
 
 /** Everyone the sites serve, or only those the paid SMS notice goes to. */
 export type AudienceScope = 'all' | 'smsNotice';
@@ -189,4 +190,34 @@ export function depthBelow(sites: Site[], requested: string[]): Map<string, numb
   };
   for (const s of sites) of(s._id);
   return depth;
+}
+
+/** What the rules know of a subscriber (paid option and opt-out judged at `at`, the incident's opening). */
+export function subscriberFacts(s: Subscriber, area: string | undefined, at: Date): SubscriberFacts {
+  const extra = s as Subscriber & { quietHours?: string; email?: string };
+  const channels: SubscriberFacts['channels'] = ['sms', 'voice', ...(extra.email ? (['email'] as const) : [])];
+  return {
+    id: s._id,
+    // Judged at the incident's opening: a retry, or a change of plan since, gives the same answer.
+    paidSms: smsAlertsInForce(s, at) && !s.optedOut,
+    language: s.language,
+    segment: s.segment,
+    siteId: s.siteId,
+    area,
+    channels,
+    ...(extra.quietHours ? { quietHours: extra.quietHours } : {}),
+  };
+}
+
+
+/**
+ * The rules' view of every subscriber an incident on these sites reaches (the sites and all they
+ * feed), as a live incident's planning sees them: what `POST /v1/rules/simulate` simulates on when
+ * it is given no audience of its own.
+ */
+export async function audienceFacts(store: Store, siteIds: string[], at: Date): Promise<SubscriberFacts[]> {
+  const sites = await downstreamSites(store, siteIds);
+  const areaOf = new Map(sites.map((s) => [s._id, s.area]));
+  const found = await store.subscribers.find({ siteId: { $in: sites.map((s) => s._id) } }).sort({ _id: 1 }).toArray();
+  return found.map((s) => subscriberFacts(s, areaOf.get(s.siteId), at));
 }

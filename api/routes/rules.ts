@@ -11,8 +11,8 @@ import { checkRules, syntheticSubscribers, type IncidentFacts, type RuleSet, typ
 
 export interface RulesRoutesOptions {
   rules: RulesHolder;
-  /** The real subscribers of an incident's sites; without it, simulate needs subscribers or a population in the body. */
-  audience?: (incident: IncidentFacts) => AsyncIterable<SubscriberFacts>;
+  /** The real subscribers of an incident's sites (counted as `incident.subscribers`); without it, simulate needs subscribers or a population in the body. */
+  audience?: (incident: IncidentFacts) => Promise<SubscriberFacts[]>;
 }
 
 const time = { type: 'string', format: 'date-time' } as const;
@@ -186,7 +186,7 @@ export const rulesRoutes: FastifyPluginAsync<RulesRoutesOptions> = async (app, o
     let audience: SubscriberFacts[] | AsyncIterable<SubscriberFacts>;
     if (subscribers) audience = subscribers;
     else if (population) audience = syntheticSubscribers(population.count, { siteIds: incident.siteIds, areas: incident.areas?.length ? incident.siteIds.map((_, i) => incident.areas![i % incident.areas!.length]!) : undefined, seed: population.seed });
-    else if (options.audience) audience = options.audience(incident);
+    else if (options.audience) audience = await options.audience(incident);
     else throw new ApiError(400, 'no_audience', 'Give subscribers, or a population to make up (e.g. {"count": 5000}): this server reads no subscribers itself.');
     return rules.simulate(incident, audience, { at });
   });

@@ -62,4 +62,15 @@ describe('incident facts in live decisions', () => {
     await call(stack, 'POST', `/v1/incidents/${big}/resolve`, {});
     await call(stack, 'POST', `/v1/incidents/${small}/resolve`, {});
   });
+
+  test('POST /v1/rules/simulate with no audience of its own simulates on the real subscribers of the sites, and agrees with the live decision', async () => {
+    const big = await call(stack, 'POST', '/v1/rules/simulate', { incident: { kind: 'outage', severity: 'major', siteIds: ['ap-lodi-01-a'] } });
+    assert.equal(big.status, 200, JSON.stringify(big.body));
+    assert.deepEqual({ subscribers: big.body.subscribers, notified: big.body.notified }, { subscribers: 3, notified: 2 });
+    // A tower: every site it feeds is simulated, as a live incident would plan it.
+    const tower = await call(stack, 'POST', '/v1/rules/simulate', { incident: { kind: 'outage', severity: 'major', siteIds: ['tower-lodi-02'] } });
+    assert.deepEqual({ subscribers: tower.body.subscribers, notified: tower.body.notified }, { subscribers: 3, notified: 2 }, 'C-1005, C-1006 (opted out) and C-1007');
+    const small = await call(stack, 'POST', '/v1/rules/simulate', { incident: { kind: 'outage', severity: 'major', siteIds: ['ap-lodi-02-a'] } });
+    assert.deepEqual({ subscribers: small.body.subscribers, notified: small.body.notified }, { subscribers: 2, notified: 0 });
+  });
 });
