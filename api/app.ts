@@ -27,6 +27,7 @@ import { voiceCallHandlers } from './plivo/voice-calls';
 import { maskPhone } from '../domain/phone';
 import { ingestRoutes } from './routes/ingest';
 import { billingRoutes } from './routes/billing';
+import { consolePlugin } from './console';
 import { authPlugin, type AuthOptions } from './plugins/auth';
 import { metricsPlugin } from './plugins/metrics';
 import { echoRequestIds, requestIdOf } from './plugins/request-id';
@@ -127,6 +128,7 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(voiceRoutes, { publicUrl: deps.publicUrl, plivoAuthToken: deps.plivoAuthToken, ...voiceCallHandlers(deps.store) });
   await app.register(ingestRoutes, deps);
   await app.register(billingRoutes, deps);
+  await app.register(consolePlugin, { ...deps, prefix: '/console' });
   if (deps.applyReceiptsEveryMs !== 0) {
     const applier = startReceiptApplier(deps.store, (err) => app.log.error({ err }, 'applying receipts failed; will retry'), deps.applyReceiptsEveryMs ?? 500);
     app.addHook('onClose', async () => applier.stop());
