@@ -68,9 +68,10 @@ function errorStatus(err: unknown): { status: number; code: string } {
 export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, opts) => {
   // The options carry this plugin's own prefix: the pages must not get it again.
   const { prefix: _prefix, ...deps } = opts as ConsoleDeps & { prefix?: string };
-  // Every console route answers to the session, not to an API key header.
+  // Every console route answers to the session, not to an API key header; pages are not API (no OpenAPI entry).
   app.addHook('onRoute', (route: RouteOptions) => {
     route.config = { ...(route.config as object | undefined), access: 'public' } as RouteOptions['config'];
+    route.schema = { ...route.schema, hide: true } as RouteOptions['schema'];
   });
   await app.register(cookie, { secret: cookieSecret(app.log), hook: 'onRequest' });
   await app.register(csrf, {
@@ -125,6 +126,8 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, opts) 
   app.setErrorHandler((err, req, reply) => {
     const { status, code } = errorStatus(err);
     reply.auditError = code;
+    // A page polled by htmx when the session has ended: the whole page goes to the sign-in, not the fragment.
+    if (status === 401 && req.headers['hx-request']) return reply.status(401).header('hx-redirect', '/console/login').send('');
     if (status === 401 && req.method === 'GET') return reply.redirect(`/console/login?next=${encodeURIComponent(req.url)}`, 303);
     if (status >= 500) req.log.error({ err }, 'console request failed');
     const v = viewOf(req, reply);

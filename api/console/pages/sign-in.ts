@@ -26,7 +26,20 @@ function form(v: View, next: string, error?: string) {
   });
 }
 
+/** Wrong keys per address in the current minute: past the cap, sign-in answers 429 without a look-up. */
+const FAILURES_PER_MINUTE = 30;
+
 export const signInRoutes: FastifyPluginAsync<ConsoleDeps> = async (app, deps) => {
+  let window = Date.now();
+  const failures = new Map<string, number>();
+  const blocked = (ip: string) => {
+    if (Date.now() - window > 60_000 || failures.size > 10_000) {
+      window = Date.now();
+      failures.clear();
+    }
+    return (failures.get(ip) ?? 0) >= FAILURES_PER_MINUTE;
+  };
+
   app.get<{ Querystring: { next?: string } }>('/login', async (req, reply) => {
     const next = consolePath(req.query.next ?? '') ?? '/console/now';
     if (req.consoleUser) return reply.redirect(next, 303);
@@ -36,9 +49,14 @@ export const signInRoutes: FastifyPluginAsync<ConsoleDeps> = async (app, deps) =
   app.post<{ Body: { key?: string; next?: string } }>('/login', async (req, reply) => {
     const v = viewOf(req, reply);
     const next = consolePath(req.body?.next ?? '') ?? '/console/now';
+    if (blocked(req.ip)) {
+      reply.auditError = 'too_many_failed_attempts';
+      return reply.status(429).type('text/html; charset=utf-8').send(form(v, next, `${v.t.badKey}: too many wrong keys from this address in the last minute; wait a minute.`));
+    }
     const check = await verifyApiKey(deps.store, String(req.body?.key ?? '').trim());
     if (!check.ok || !isConsoleRole(check.key.role)) {
       const why = !check.ok ? (check.reason === 'revoked' ? 'revoked' : check.reason === 'malformed' ? 'not an Avviso key (avk_<id>_<secret>)' : 'unknown key or wrong secret') : `role ${check.key.role} cannot use the console`;
+      failures.set(req.ip, (failures.get(req.ip) ?? 0) + 1);
       reply.auditError = 'bad_api_key';
       return reply.status(401).type('text/html; charset=utf-8').send(form(v, next, `${v.t.badKey}: ${why}.`));
     }
