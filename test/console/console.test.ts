@@ -134,8 +134,10 @@ describe('the operator console', () => {
 
     const delivered = await eventually('both outage SMS delivered, as the Now panel shows', async () => {
       const panel = (await b.get('/console/now/panel')).text;
-      const row = new RegExp(`<tr data-incident="${id}">[\\s\\S]*?</tr>\\s*</tbody></table></td></tr>`).exec(panel)?.[0];
-      return row && /data-channel="sms"[\s\S]*?<span data-state="delivered">2<\/span>/.test(row) ? row : undefined;
+      // This incident's row (up to the next row or the maintenance heading), then its SMS line.
+      const row = panel.split('<tr data-incident="').find((r) => r.startsWith(`${id}"`))?.split('<h2>')[0];
+      const sms = row && /<tr data-channel="sms">[\s\S]*?<\/tr>/.exec(row)?.[0];
+      return sms && sms.includes('<span data-state="delivered">2</span>') ? row : undefined;
     });
     assert.match(delivered, /tower-crema-01/);
     assert.match(delivered, /Crema/);
@@ -212,6 +214,41 @@ describe('the operator console', () => {
     await eventually('the refusals audited', async () => ((await stack.store.auditLog.countDocuments({ 'action.params.id': id, 'result.error': 'csrf_refused' })) === 3 ? true : undefined));
   });
 
+  test('maintenance scheduled, previewed, rescheduled and called off from the console, in Italian time', async () => {
+    const b = new Browser(stack.apiUrl);
+    await b.signIn(operatorKey);
+    const list = await b.get('/console/maintenances');
+    const formId = /id="schedule-form"><input type="hidden" name="_csrf" value="[^"]+"><input type="hidden" name="formId" value="([^"]+)"/.exec(list.text)?.[1];
+    assert.ok(formId, 'an operator gets the schedule form');
+    const day = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+    const made = await b.post('/console/maintenances', { formId, siteIds: 'tower-lodi-02, ', title: 'Sostituzione <antenna>', description: '', startsAt: `${day}T02:00`, endsAt: `${day}T04:00`, severity: 'minor' });
+    assert.equal(made.status, 303, made.text.slice(0, 500));
+    const id = /^\/console\/maintenances\/(mnt_[a-z0-9]{16})\?done=scheduled$/.exec(made.location!)?.[1];
+    assert.ok(id, made.location!);
+    const stored = (await call(stack, 'GET', `/v1/maintenances/${id}`)).body;
+    // 02:00 in Rome in winter is 01:00 UTC.
+    assert.equal(stored.startsAt, `${day}T01:00:00.000Z`);
+    assert.equal(stored.endsAt, `${day}T03:00:00.000Z`);
+
+    const page = await b.get(`/console/maintenances/${id}`);
+    assert.match(page.text, /Sostituzione &lt;antenna&gt;/);
+    assert.match(page.text, /<p id="preview">Sarà avvisato per SMS chi ha l&#39;opzione in vigore all&#39;inizio: 2 abbonati \(2 numeri\) su 3 serviti da 2 siti\.<\/p>/);
+    assert.match(page.text, new RegExp(`name="startsAt" value="${day}T02:00"`));
+
+    const moved = await b.post(`/console/maintenances/${id}/reschedule`, { startsAt: `${day}T03:00`, endsAt: `${day}T05:00`, reason: 'gru in ritardo' });
+    assert.equal(moved.status, 303, moved.text.slice(0, 500));
+    await eventually('rescheduled', async () => ((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.startsAt === `${day}T02:00:00.000Z` ? true : undefined));
+    await b.get(`/console/maintenances/${id}`);
+    const badWindow = await b.post(`/console/maintenances/${id}/reschedule`, { endsAt: 'soon' });
+    assert.equal(badWindow.status, 422);
+    assert.match(badWindow.text, /End: give a date and time/);
+    await b.get(`/console/maintenances/${id}`);
+    assert.equal((await b.post(`/console/maintenances/${id}/cancel`, { reason: 'annullata' })).status, 303);
+    await eventually('called off', async () => (['cancelled', 'billed'].includes((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.phase) ? true : undefined));
+    const audited = await stack.store.auditLog.countDocuments({ 'action.route': { $regex: '^/console/maintenances' }, 'actor.keyName': 'noc-night' });
+    assert.equal(audited, 4, 'schedule, reschedule, the refused reschedule, cancel');
+  });
+
   test('a revoked key ends its sessions at once', async () => {
     const key = await stack.createKey('operator', { name: 'leaver' });
     const b = new Browser(stack.apiUrl);
@@ -223,5 +260,13 @@ describe('the operator console', () => {
     const id = key.split('_')[1]!;
     assert.equal((await admin.post(`/console/keys/${id}/revoke`)).status, 303);
     assert.equal((await b.get('/console/now')).status, 303, 'back to the sign-in page');
+  });
+  // Last: it blocks sign-in from this address for the rest of the minute.
+  test('sign-in stops looking keys up after 30 wrong ones a minute from one address', async () => {
+    const b = new Browser(stack.apiUrl);
+    await b.get('/console/login');
+    let last = 0;
+    for (let i = 0; i < 31; i++) last = (await b.post('/console/login', { key: `avk_nosuchkey_${'x'.repeat(20)}${i}` })).status;
+    assert.equal(last, 429);
   });
 });
