@@ -99,7 +99,7 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, opts) 
 
   // The audit log, as api/plugins/auth.ts writes it for the API: who (the session's key), what, the answer.
   app.addHook('onResponse', async (req: FastifyRequest, reply) => {
-    if (!CHANGES(req.method) || !req.routeOptions.url) return;
+    if (!CHANGES(req.method) || !req.routeOptions.url || req.routeOptions.config.consoleAudit === false) return;
     const user = req.consoleUser;
     const params = req.params && typeof req.params === 'object' && Object.keys(req.params).length ? (req.params as Record<string, string>) : undefined;
     const body = auditedBody(req.body);

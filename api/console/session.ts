@@ -72,6 +72,10 @@ export function requireRole(req: FastifyRequest, role: ConsoleRole): ConsoleUser
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: a console POST that only reads (a search posted to keep a phone number out of the URL) is not audited. */
+    consoleAudit?: boolean;
+  }
   interface FastifyRequest {
     /** Who is signed in to the console (console routes only). */
     consoleUser: ConsoleUser | null;

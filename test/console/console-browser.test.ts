@@ -94,7 +94,9 @@ describe('the console in a browser', { skip: SKIP }, () => {
     const page = await signedIn(await stack.createKey('viewer', { name: 'desk' }), 'en-GB');
     assert.equal(await page.locator('h2').first().textContent(), 'Open incidents (1)');
     await page.goto(`${stack.apiUrl}/console/incidents/${opened.body.id}`);
-    assert.equal(await page.locator('form[method=post][action^="/console/incidents/"]').count(), 0);
+    assert.equal(await page.locator('#update-form, #resolve-form, form[action$="/escalate"], form[action$="/cancel"]').count(), 0);
+    await page.fill('input[name=q]', '+39 347 1000005');
+    await page.locator('#deliveries td', { hasText: 'C-1005' }).first().waitFor({ timeout: 15_000 });
     await page.goto(`${stack.apiUrl}/console/network`);
     assert.equal(await page.locator('details').count(), 0, 'no open-incident forms');
     await page.screenshot({ path: path.join(SHOTS, 'network-viewer.png'), fullPage: true });

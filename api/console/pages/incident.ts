@@ -90,8 +90,8 @@ ${actions(v, i)}
 <h2>${t.timeline}</h2>
 <table id="timeline"><tbody>${i.timeline.map((e) => html`<tr><td>${formatTime(e.at, v.lang)}</td><td>${e.phase}</td><td>${e.note ?? ''}</td></tr>`)}</tbody></table>
 <h2>${t.deliveries}</h2>
-<form method="get" action="/console/incidents/${i._id}" hx-get="/console/incidents/${i._id}/deliveries" hx-target="#deliveries" hx-swap="outerHTML" class="card">
-  <label>${t.search} (${t.searchHelp}) <input type="search" name="q" value="${q}" hx-get="/console/incidents/${i._id}/deliveries" hx-trigger="keyup changed delay:400ms" hx-target="#deliveries" hx-swap="outerHTML"></label>
+<form method="post" action="/console/incidents/${i._id}/deliveries" hx-post="/console/incidents/${i._id}/deliveries" hx-target="#deliveries" hx-swap="outerHTML" class="card">${v.csrfField()}
+  <label>${t.search} (${t.searchHelp}) <input type="search" name="q" value="${q}" hx-post="/console/incidents/${i._id}/deliveries" hx-trigger="keyup changed delay:400ms" hx-target="#deliveries" hx-swap="outerHTML"></label>
   <button type="submit">${t.search}</button></form>
 ${await deliveriesView(store, v, i._id, q)}`;
     return sendHtml(reply, page(v, { title: i.title || i._id, section: 'now', body, ...(done ? { flash: { kind: 'ok' as const, text: `${t.done}: ${done}` } } : {}) }));
@@ -102,11 +102,12 @@ ${await deliveriesView(store, v, i._id, q)}`;
     return sendHtml(reply, await progressPanel(store, viewOf(req, reply), await load(store, req.params.id)));
   });
 
-  app.get<{ Params: { id: string }; Querystring: { q?: string } }>('/incidents/:id/deliveries', async (req, reply) => {
+  // A search posts (a phone number stays out of URLs and request logs); GET takes a contract.
+  app.route<{ Params: { id: string }; Querystring: { q?: string }; Body: { q?: string } }>({ method: ['GET', 'POST'], url: '/incidents/:id/deliveries', config: { consoleAudit: false }, handler: async (req, reply) => {
     requireRole(req, 'viewer');
     const i = await load(store, req.params.id);
-    return sendHtml(reply, await deliveriesView(store, viewOf(req, reply), i._id, String(req.query.q ?? '')));
-  });
+    return sendHtml(reply, await deliveriesView(store, viewOf(req, reply), i._id, String((req.method === 'POST' ? req.body?.q : req.query.q) ?? '')));
+  } });
 
   type ActionBody = { text?: string; estimatedEnd?: string; note?: string; reason?: string };
   const text = (s: unknown) => (typeof s === 'string' && s.trim() ? s.trim().slice(0, 500) : undefined);

@@ -42,16 +42,18 @@ ${messages.map((d) => html`<tr><td>${formatTime(d.createdAt, v.lang)}</td><td><a
 }
 
 export const subscriberPage: FastifyPluginAsync<ConsoleDeps> = async (app, { store }) => {
-  app.get<{ Querystring: { q?: string } }>('/subscribers', async (req, reply) => {
+  // The form posts: a phone number typed in it stays out of URLs, hence out of request logs and
+  // browser history. GET takes a contract (the links from message lists).
+  app.route<{ Querystring: { q?: string }; Body: { q?: string } }>({ method: ['GET', 'POST'], url: '/subscribers', config: { consoleAudit: false }, handler: async (req, reply) => {
     requireRole(req, 'viewer');
     const v = viewOf(req, reply);
     const { t } = v;
-    const q = String(req.query.q ?? '');
+    const q = String((req.method === 'POST' ? req.body?.q : req.query.q) ?? '');
     const found = await find(store, q);
     const body = html`<h1>${t.findSubscriber}</h1>
-<form method="get" action="/console/subscribers" class="card"><label>${t.phoneOrContract} <input type="search" name="q" value="${q}" required></label><button type="submit">${t.search}</button></form>
+<form method="post" action="/console/subscribers" class="card">${v.csrfField()}<label>${t.phoneOrContract} <input type="search" name="q" value="${q}" required></label><button type="submit">${t.search}</button></form>
 ${q.trim() && !found.length ? html`<p>${t.noSubscriber}</p>` : ''}
 ${await Promise.all(found.map((s) => card(store, v, s)))}`;
     return sendHtml(reply, page(v, { title: t.subscribers, section: 'subscribers', body }));
-  });
+  } });
 };
