@@ -29,6 +29,7 @@ import { voiceCallHandlers } from './plivo/voice-calls';
 import { maskPhone } from '../domain/phone';
 import { ingestRoutes } from './routes/ingest';
 import { billingRoutes } from './routes/billing';
+import { consolePlugin } from './console';
 import { authPlugin, type AuthOptions } from './plugins/auth';
 import { metricsPlugin } from './plugins/metrics';
 import { echoRequestIds, requestIdOf } from './plugins/request-id';
@@ -133,6 +134,7 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(voiceRoutes, { publicUrl: deps.publicUrl, plivoAuthToken: deps.plivoAuthToken, ...voiceCallHandlers(deps.store) });
   await app.register(ingestRoutes, deps);
   await app.register(billingRoutes, deps);
+  await app.register(consolePlugin, { ...deps, prefix: '/console' });
   // Off unless asked for: the worker applies receipts (worker/main.ts); the API only stores them.
   if (deps.applyReceiptsEveryMs) {
     const applier = startReceiptApplier(deps.store, (err) => app.log.error({ err }, 'applying receipts failed; will retry'), deps.applyReceiptsEveryMs ?? 500);
