@@ -41,6 +41,8 @@ import type { DeliveryPolicy } from '../workflows/incident';
 
 export interface AppDeps {
   store: Store;
+  /** Signs the console's cookies (AVVISO_CONSOLE_SECRET); absent: a random key per process. */
+  consoleSecret?: string;
   temporal: Client;
   taskQueue: string;
   /** The address Plivo calls back: signatures are computed over it. */

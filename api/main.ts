@@ -33,6 +33,7 @@ export async function runApi(): Promise<void> {
       plivoAuthToken: config.plivo.authToken,
       access: { rateLimitPerMinute: config.api.rateLimitPerMinute },
       alertSettleSeconds: config.alertSettleSeconds,
+      ...(config.consoleSecret ? { consoleSecret: config.consoleSecret } : {}),
       bodyLimit: config.api.bodyLimitBytes,
       statusPage: { siteName: config.statusPage.name, timeZone: config.statusPage.timeZone },
       replySms: async (to, text) => {

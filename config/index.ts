@@ -135,6 +135,8 @@ const schema = z.object({
   // development (set by `avviso dev` and the tests) accepts the repository's example secrets; nothing else does.
   AVVISO_MODE: z.enum(['production', 'development'], { error: 'must be production (the default) or development (for `avviso dev` and the tests)' }).default('production'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Signs the console's session and CSRF cookies; every API process behind one address must share it.
+  AVVISO_CONSOLE_SECRET: z.string().trim().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
   AVVISO_ADMIN_KEY: z.string().trim().regex(API_KEY_PATTERN, `must be ${API_KEY_FORMAT_HINT}`).optional(),
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1_000_000).default(600),
   API_BODY_LIMIT_BYTES: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1024, 'must be at least 1024').max(100 * 1024 * 1024, 'must be at most 100 MiB').default(1024 * 1024),
@@ -181,6 +183,8 @@ export interface Config {
   api: { rateLimitPerMinute: number; bodyLimitBytes: number };
   /** `avviso dev` makes this admin key (avk_<id>_<secret>) at start, so that scripts can drive it. */
   adminKey?: string;
+  /** The console's cookie key (AVVISO_CONSOLE_SECRET); absent: a random one per process. */
+  consoleSecret?: string;
   billing: BillingSettings;
   retention: RetentionSettings;
 }
@@ -256,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     statusPage: { name: e.STATUS_PAGE_NAME, timeZone: e.STATUS_PAGE_TIME_ZONE },
     api: { rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE, bodyLimitBytes: e.API_BODY_LIMIT_BYTES },
     ...(e.AVVISO_ADMIN_KEY ? { adminKey: e.AVVISO_ADMIN_KEY } : {}),
+    ...(e.AVVISO_CONSOLE_SECRET ? { consoleSecret: e.AVVISO_CONSOLE_SECRET } : {}),
     billing: billingSettingsOf(e),
     retention: retentionSettingsOf(e),
   };

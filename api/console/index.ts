@@ -34,14 +34,12 @@ import { keysPage } from './pages/keys';
 export type ConsoleDeps = AppDeps;
 
 /**
- * The key that signs session and CSRF cookies: AVVISO_CONSOLE_SECRET (32 characters or more;
- * every API process behind one address must share it), else a random one for this process,
- * whose sessions end when it restarts.
+ * The key that signs session and CSRF cookies: AVVISO_CONSOLE_SECRET through config/ (32
+ * characters or more; every API process behind one address must share it), else a random one for
+ * this process, whose sessions end when it restarts.
  */
-function cookieSecret(log: { warn: (msg: string) => void }): string {
-  const given = process.env.AVVISO_CONSOLE_SECRET?.trim();
-  if (given && given.length >= 32) return given;
-  if (given) throw new Error('AVVISO_CONSOLE_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)');
+function cookieSecret(given: string | undefined, log: { warn: (msg: string) => void }): string {
+  if (given) return given;
   log.warn('AVVISO_CONSOLE_SECRET is not set: console sessions are signed with a random key and end when this process restarts');
   return randomBytes(32).toString('hex');
 }
@@ -73,7 +71,7 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, opts) 
     route.config = { ...(route.config as object | undefined), access: 'public' } as RouteOptions['config'];
     route.schema = { ...route.schema, hide: true } as RouteOptions['schema'];
   });
-  await app.register(cookie, { secret: cookieSecret(app.log), hook: 'onRequest' });
+  await app.register(cookie, { secret: cookieSecret(deps.consoleSecret, app.log), hook: 'onRequest' });
   await app.register(csrf, {
     sessionPlugin: '@fastify/cookie',
     cookieKey: 'avviso_csrf',
