@@ -103,6 +103,7 @@ function globalSettings(entry: ShapedFile, problems: ProblemList): GlobalSetting
   }
   return {
     delivery: deliverySettings(d.delivery, entry, problems),
+    groupWaitSeconds: d.groupWait === undefined ? 0 : parseDuration(d.groupWait)!,
     timeZone,
     senderId: d.senderId ?? 'Avviso',
     language,
