@@ -56,6 +56,7 @@ export interface Relation {
 }
 
 const OPEN_PHASES: IncidentPhase[] = ['detected', 'notifying', 'notified', 'escalated'];
+const NETWORK_CACHE_MS = 1000;
 
 export function createCorrelation(store: Store) {
   const docs = store.db.collection<CorrelationDoc>('incident_correlation');
@@ -75,7 +76,9 @@ export function createCorrelation(store: Store) {
     }
   };
 
+  let cached: { at: number; network: Promise<Network> } | undefined;
   const correlation = {
+    /** The network as it is now, read from the database. */
     async network(): Promise<Network> {
       const network = new Network(await loadUplinks(store));
       await (backfilled ??= backfill(network).catch((err) => {
@@ -85,15 +88,38 @@ export function createCorrelation(store: Store) {
       return network;
     },
 
-    /** Runs `fn` holding the locks of the trees these sites are in, with the network as it is now. */
+    /** The network as it was at most a second ago: enough to tell which tree a site is in before taking its lock. */
+    recentNetwork(): Promise<Network> {
+      if (!cached || Date.now() - cached.at > NETWORK_CACHE_MS) {
+        const network = correlation.network();
+        cached = { at: Date.now(), network };
+        network.catch(() => (cached = undefined));
+      }
+      return cached.network;
+    },
+
+    /**
+     * Runs `fn` holding the locks of the trees these sites are in, with the network as it is now.
+     * The trees are found from the recent network; under the locks the network is read again, and
+     * should a site have moved to another tree in the meantime, the right locks are taken instead.
+     */
     async withTrees<T>(siteIds: string[], fn: (network: Network) => Promise<T>): Promise<T> {
-      const network = await correlation.network();
-      return withTreeLocks(store, siteIds.map((s) => network.rootOf(s)), () => fn(network));
+      let guess = await correlation.recentNetwork();
+      for (;;) {
+        const roots = [...new Set(siteIds.map((s) => guess.rootOf(s)))];
+        const outcome = await withTreeLocks<{ done: T } | { moved: Network }>(store, roots, async () => {
+          const network = await correlation.network();
+          const now = [...new Set(siteIds.map((s) => network.rootOf(s)))];
+          return now.every((r) => roots.includes(r)) ? { done: await fn(network) } : { moved: network };
+        });
+        if ('done' in outcome) return outcome.done;
+        guess = outcome.moved;
+      }
     },
 
     /** Runs `fn` holding the locks of the trees this incident is in. */
     async withIncident<T>(incidentId: string, siteIds: string[], fn: () => Promise<T>): Promise<T> {
-      const network = await correlation.network();
+      const network = await correlation.recentNetwork();
       const doc = await docs.findOne({ _id: incidentId });
       const roots = [...(doc?.roots ?? []), ...siteIds.map((s) => network.rootOf(s))];
       return withTreeLocks(store, roots, fn);

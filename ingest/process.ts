@@ -57,6 +57,8 @@ export type Decision =
   | { action: 'reopen'; incidentKey: string; incidentId: string }
   | { action: 'join'; incidentKey: string; episode: number; incidentId: string; siteIds: string[] }
   | { action: 'absorb'; incidentKey: string; episode: number; incidentId: string; absorbed: string[]; siteIds: string[] }
+  /** Firing again while its episode, which joined an incident, is open. */
+  | { action: 'known'; incidentId: string; episode: number }
   /** The alert's episode ends, the incident it joined carries on. */
   | { action: 'leave'; incidentKey: string; incidentId: string }
   /** `notOpen`: a resolution with nothing open to resolve (reported as `not_open`). */
@@ -112,6 +114,9 @@ export function decide(event: AlertEvent, facts: DecisionFacts): Decision {
     if (facts.downstreamOpen?.length) return { action: 'absorb', incidentKey, episode: next, incidentId: facts.downstreamOpen[0], absorbed: facts.downstreamOpen.slice(1), siteIds };
     return { action: 'open', incidentKey, episode: next, siteIds };
   }
+  // Firing again while its episode is open: a joined one reports the incident it joined (its own
+  // key never named an incident); the others open theirs again, harmlessly (the same key).
+  if (open.joined && !facts.incidentMissing && !facts.incidentClosedAt) return { action: 'known', incidentId: open.incidentId, episode: open.episode };
   if (facts.incidentMissing || !facts.incidentClosedAt) return { action: 'open', incidentKey: open._id, episode: open.episode, siteIds };
   // An operator resolved the incident while the tool still said "firing". A problem that began
   // after that is a new outage; the same problem reported again must not text everyone twice.
@@ -174,6 +179,14 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
   }
 
   return {
+    /** The roots of the network trees an event's decision locks (empty: it locks none). */
+    async treesOf(event: AlertEvent, sites: SiteResolution): Promise<string[]> {
+      if (event.kind !== 'state') return [];
+      const network = await correlation.recentNetwork();
+      const siteIds = 'siteIds' in sites ? sites.siteIds : ((await latestEpisode(store, event.dedupKey))?.siteIds ?? []);
+      return [...new Set(siteIds.map((id) => network.rootOf(id)))];
+    },
+
     /**
      * Acts on one event; throws only on failures worth a retry (database, Temporal). Decided and
      * written under the lock of the network trees its sites are in (./correlation.ts): alerts for
@@ -199,6 +212,8 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
           return { action: decision.notOpen ? 'not_open' : 'recorded', reason: decision.reason };
         case 'reject':
           return { action: 'rejected', reason: decision.reason };
+        case 'known':
+          return { action: 'already_open', incidentId: decision.incidentId, episode: decision.episode };
         case 'silence':
           return { action: 'silenced', maintenanceId: decision.maintenanceId, reason: decision.reason };
         case 'resolve': {
