@@ -7,10 +7,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadDemoDataIfEmpty } from '../../store/demo';
 import type { Incident } from '../../domain/types';
-import { eventually } from '../support/env';
-import { call, startTestStack, type InboxMessage, type TestStack } from '../support/stack';
+import { eventually, sharedServers } from '../support/env';
+import { call, startTestStack, TEST_RULES, type InboxMessage, type TestStack } from '../support/stack';
 import { parseIntegrations } from '../../ingest/integrations';
 import * as p from './payloads';
 
@@ -153,5 +155,53 @@ describe('correlation: one root cause, one incident, one message each', () => {
         await call(stack, 'POST', `/v1/incidents/${survivor}/resolve`, {});
       },
     );
+  });
+});
+
+/** The test rules with a group window (`defaults.groupWait`), in a folder of their own. */
+function rulesWithGroupWait(wait: string): string {
+  const dir = path.join(sharedServers().tmpDir, `rules-group-wait-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const text = readFileSync(path.join(TEST_RULES, 'avviso.yaml'), 'utf8')
+    .replaceAll('../default/', `${path.join(TEST_RULES, '..', 'default')}/`)
+    .replace('defaults:\n', `defaults:\n  groupWait: ${wait}\n`);
+  writeFileSync(path.join(dir, 'avviso.yaml'), text);
+  return dir;
+}
+
+describe('the group window', () => {
+  let stack: TestStack;
+  before(async () => {
+    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 }, integrations: INTEGRATIONS, rulesPath: rulesWithGroupWait('4s') });
+    await loadDemoDataIfEmpty(stack.store);
+  });
+  after(async () => stack?.stop());
+
+  async function webhook(...alerts: p.AmAlert[]) {
+    const res = await fetch(`${stack.apiUrl}/v1/ingest/alertmanager/noc`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer am-token-123' }, body: JSON.stringify(p.alertmanager(...alerts)) });
+    return (await res.json()) as { results: { action: string; incidentId?: string }[] };
+  }
+
+  test('holds a burst: a tower, then the relay above it 1.5 s later, make one round of notices after the window', async () => {
+    const opened = Date.now();
+    const child = await webhook({ device: CHILD, fingerprint: 'gw-child' });
+    assert.equal(child.results[0]!.action, 'opened');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(await stack.inbox(), {}, 'nothing sent within the window');
+    const parent = await webhook({ device: PARENT, fingerprint: 'gw-parent' });
+    assert.equal(parent.results[0]!.action, 'absorbed');
+    const id = child.results[0]!.incidentId!;
+
+    const inbox = await eventually('the outage notices', async () => {
+      const now = await stack.inbox();
+      return PAYING.every((phone) => now[phone]?.length) ? now : undefined;
+    });
+    const first = Math.min(...PAYING.map((phone) => Date.parse(inbox[phone]![0]!.acceptedAt)));
+    assert.ok(first - opened >= 3_500, `the first notice waited for the window (${first - opened} ms)`);
+    for (const phone of PAYING) assert.equal(inbox[phone]!.length, 1, `${phone} told once`);
+    assert.equal(await stack.store.deliveries.countDocuments({ incidentId: { $ne: id }, channel: 'sms' }), 0, 'all from the one incident');
+
+    await webhook({ device: CHILD, fingerprint: 'gw-child', status: 'resolved' }, { device: PARENT, fingerprint: 'gw-parent', status: 'resolved' });
+    await eventually('billed', async () => ((await stack.store.incidents.findOne({ _id: id }))?.phase === 'billed' ? true : undefined), 60_000);
   });
 });
