@@ -165,6 +165,13 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
         receivedAt: delivery.receivedAt,
         headers: delivery.headers,
       });
+      // Repeats are most of a storm (tools resend until they hear back): when every alert of the
+      // payload was received and decided before, one read answers it.
+      const seen = events.length > 0 ? await store.alertEvents.find({ _id: { $in: events.map((e) => e.eventId) } }, { projection: { _id: 1, result: 1 } }).toArray() : [];
+      const decided = new Map(seen.filter((d) => isFinal(d.result)).map((d) => [d._id, d.result!]));
+      if (events.length > 0 && events.every((e) => decided.has(e.eventId))) {
+        return { status: 200, body: { received: events.length, results: events.map((e) => ({ dedupKey: e.dedupKey, eventId: e.eventId, ...decided.get(e.eventId)!, duplicate: true })) } };
+      }
       const sites = await resolveSites(store, integration, events);
 
       // Refused as a whole only when no alert of it can be acted on for want of a site.

@@ -13,7 +13,12 @@
  *   joins that incident: nobody is told twice, and its resolution leaves the incident open;
  * - an alert for a site above open incidents absorbs them: the oldest carries on with the new
  *   sites added (only subscribers not told yet are told), the others are merged into it and
- *   resolve with it;
+ *   resolve with it (the absorbed alerts' episodes become joined: the new alert owns the incident);
+ * - every decision, and its writes, happens under the lock of the network trees its sites are in
+ *   (./correlation.ts, ./tree-lock.ts), so alerts and API calls for one tree are decided one
+ *   after the other, whatever their timing (docs/correlation.md);
+ * - nothing here waits for a worker: new incidents' workflows are started, and resolve, reopen
+ *   and absorb reach running ones as signals;
  * - a flapping site (down, up, down within minutes) does not text everyone each time: a
  *   monitoring resolve settles for `settleSeconds` before the restoration notices, and the
  *   alert firing again within it reopens the same incident.
@@ -193,8 +198,8 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
      * one tree, in one payload or in parallel requests, are decided one after the other.
      */
     async handle(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity): Promise<AlertResult> {
-      const episode = event.kind === 'state' ? await latestEpisode(store, event.dedupKey) : undefined;
-      const siteIds = 'siteIds' in sites ? sites.siteIds : (episode?.siteIds ?? []);
+      // A resolution whose site the mapping no longer finds locks the trees its episode was in.
+      const siteIds = 'siteIds' in sites ? sites.siteIds : event.kind === 'state' ? ((await latestEpisode(store, event.dedupKey))?.siteIds ?? []) : [];
       if (event.kind !== 'state' || siteIds.length === 0) {
         const facts = await factsFor(event, sites, minSeverity, new Network(new Map()));
         return handleDecision(event, facts, decide(event, facts), new Network(new Map()));
