@@ -89,10 +89,9 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
    * Queues the event's decision behind those of its trees. `idle` when nothing was ahead of it but
    * alerts of the same request (`owner`) that were themselves first in line.
    */
-  async function submit(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity, owner: object): Promise<{ decided: Promise<AlertResult>; idle: boolean }> {
+  function submit(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity, owner: object, roots: string[]): { decided: Promise<AlertResult>; idle: boolean } {
     const running = queued.get(event.eventId);
     if (running) return { decided: running, idle: false };
-    const roots = await processor.treesOf(event, sites);
     const keys = roots.length ? roots : [''];
     const ahead = keys.map((k) => tails.get(k)).filter((t): t is Tail => t !== undefined);
     const decided = Promise.allSettled(ahead.map((t) => t.done)).then(async () => {
@@ -113,27 +112,6 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
     return { decided, idle: tail.clear };
   }
 
-  async function handleOne(event: AlertEvent, sites: SiteResolution, delivery: Delivery, owner: object): Promise<AlertOutcome> {
-    const base = { dedupKey: event.dedupKey, eventId: event.eventId };
-    const stored = await storeAlertEvent(store, {
-      _id: event.eventId,
-      ...event,
-      raw: delivery.raw,
-      ...('siteIds' in sites ? { siteIds: sites.siteIds } : { siteProblem: sites.problem }),
-    });
-    if (!stored.first && isFinal(stored.existing.result)) return { ...base, ...stored.existing.result, duplicate: true };
-    const repeat = stored.first ? {} : { duplicate: true };
-    const { decided, idle } = await submit(event, sites, delivery.integration.minSeverity, owner);
-    // Stored: the alert is safe. With its tree busy (a storm), answer at once and decide after;
-    // otherwise wait a little for the decision, so that the tool (and its operator) see it.
-    const result = idle ? await within(decided, decisionWaitMs) : undefined;
-    if (!result) {
-      decided.catch(() => undefined); // logged by submit; the stored event is decided again later
-      return { ...base, action: 'accepted', reason: 'stored; its incident is decided in order with the other alerts of its network tree', ...repeat };
-    }
-    return { ...base, ...result, ...repeat };
-  }
-
   /**
    * Alerts stored and not decided (the process stopped before deciding them): decided now, in
    * order of arrival. Run at start and now and then; a decision made twice changes nothing.
@@ -146,7 +124,8 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
       if (!integration || queued.has(doc._id)) continue;
       const { _id, raw: _raw, siteIds, siteProblem, result: _r, handledAt: _h, ...event } = doc;
       const sites: SiteResolution = siteIds ? { siteIds } : { problem: siteProblem ?? 'no site' };
-      await (await submit({ ...event, eventId: _id }, sites, integration.minSeverity, doc)).decided.catch(() => undefined);
+      const alert = { ...event, eventId: _id };
+      await submit(alert, sites, integration.minSeverity, doc, await processor.treesOf(alert, sites)).decided.catch(() => undefined);
       n++;
     }
     return n;
@@ -181,23 +160,35 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
         throw new IngestError('unknown_site', problems.join('; '), undefined, { alerts: events.map((e) => e.dedupKey) });
       }
 
-      // Alerts of one key in order (a batch could hold a firing and its resolution); different keys side by side.
-      const byKey = new Map<string, number[]>();
-      events.forEach((e, i) => byKey.set(e.dedupKey, [...(byKey.get(e.dedupKey) ?? []), i]));
-      const results: AlertOutcome[] = new Array(events.length);
-      const owner = {}; // this request, in the decision queues
-      const failures: unknown[] = [];
-      await Promise.all([...byKey.values()].map(async (indexes) => {
-        for (const i of indexes) {
-          try {
-            results[i] = await handleOne(events[i]!, sites[i]!, delivery, owner);
-          } catch (err) {
-            failures.push(err);
-            return;
-          }
-        }
+      // Each alert stored first (the deduplication point: a repeat decided before reports its
+      // result). Then queued for its decision in the payload's order, so that a batch is decided as
+      // listed (a firing and its resolution; a relay, then a tower it feeds).
+      const minSeverity = integration.minSeverity;
+      const stored = await Promise.all(events.map((event, i) => {
+        const site = sites[i]!;
+        return storeAlertEvent(store, { _id: event.eventId, ...event, raw: delivery.raw, ...('siteIds' in site ? { siteIds: site.siteIds } : { siteProblem: site.problem }) });
       }));
-      if (failures.length > 0) throw failures[0];
+      const results: AlertOutcome[] = new Array(events.length);
+      const open: number[] = [];
+      events.forEach((e, i) => {
+        const s = stored[i]!;
+        if (!s.first && isFinal(s.existing.result)) results[i] = { dedupKey: e.dedupKey, eventId: e.eventId, ...s.existing.result, duplicate: true };
+        else open.push(i);
+      });
+      const roots = await Promise.all(open.map((i) => processor.treesOf(events[i]!, sites[i]!)));
+      const owner = {}; // this request, in the decision queues
+      const submitted = open.map((i, k) => ({ i, ...submit(events[i]!, sites[i]!, minSeverity, owner, roots[k]!) }));
+      await Promise.all(submitted.map(async ({ i, decided, idle }) => {
+        const e = events[i]!;
+        const repeat = stored[i]!.first ? {} : { duplicate: true };
+        // Stored: the alert is safe. With its tree busy (a storm), answer at once and decide after;
+        // otherwise wait a little for the decision, so that the tool (and its operator) see it.
+        const result = idle ? await within(decided, decisionWaitMs) : undefined;
+        if (!result) decided.catch(() => undefined); // logged by submit; a stored alert not decided is decided again later
+        results[i] = result
+          ? { dedupKey: e.dedupKey, eventId: e.eventId, ...result, ...repeat }
+          : { dedupKey: e.dedupKey, eventId: e.eventId, action: 'accepted', reason: 'stored; its incident is decided in order with the other alerts of its network tree', ...repeat };
+      }));
       return { status: results.every((r) => r.duplicate) ? 200 : 202, body: { received: events.length, results } };
     },
   };

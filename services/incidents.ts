@@ -91,6 +91,8 @@ const CONFIRM_TRIES = 3;
 /** A worker that polled within this long is taken as up (its long polls last about a minute). */
 const POLLER_FRESH_MS = 90_000;
 const DEFAULT_UPDATE_WAIT_MS = 5_000;
+/** A start or a signal needs no worker and takes milliseconds; made under a tree's lock (30 s lease), it must not take longer than this. */
+const TEMPORAL_CALL_MS = 10_000;
 /** temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW (the proto package is not a dependency of ours). */
 const TASK_QUEUE_TYPE_WORKFLOW = 1;
 
@@ -198,7 +200,9 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     const rules = incident.rulesVersion ? deps.rules?.current() : undefined;
     const delivery = deliveryPolicyFor(rules, deps.deliveryPolicy);
     const groupWaitSeconds = rules?.settings.groupWaitSeconds ?? 0;
-    await startIncidentWorkflow(temporal, taskQueue, { incidentId: incident._id, siteIds: incident.siteIds, ...(delivery ? { delivery } : {}), ...(groupWaitSeconds > 0 ? { groupWaitSeconds } : {}) });
+    // Under the tree's lock: bounded well within its lease, so that a Temporal that does not answer fails the request instead.
+    await temporal.connection.withDeadline(Date.now() + TEMPORAL_CALL_MS, () =>
+      startIncidentWorkflow(temporal, taskQueue, { incidentId: incident._id, siteIds: incident.siteIds, ...(delivery ? { delivery } : {}), ...(groupWaitSeconds > 0 ? { groupWaitSeconds } : {}) }));
   };
 
   const service = {
@@ -343,7 +347,7 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     };
     try {
       if (mode === 'signal' || !(await workerUp())) {
-        await handle.signal(MESSAGES[kind].signal as SignalDefinition<[RequestKinds[K]]>, input);
+        await temporal.connection.withDeadline(Date.now() + TEMPORAL_CALL_MS, () => handle.signal(MESSAGES[kind].signal as SignalDefinition<[RequestKinds[K]]>, input));
         return await queued('signal', mode === 'signal' ? 'handed to the incident\'s workflow; applied when a worker runs it' : 'no worker is running: applied when one starts');
       }
       const wait = deps.updateWaitMs ?? DEFAULT_UPDATE_WAIT_MS;
