@@ -57,6 +57,7 @@ export interface Relation {
 
 const OPEN_PHASES: IncidentPhase[] = ['detected', 'notifying', 'notified', 'escalated'];
 const NETWORK_CACHE_MS = 1000;
+const ENDED_PHASES: IncidentPhase[] = ['resolving', 'resolved', 'cancelled', 'billed'];
 
 export function createCorrelation(store: Store) {
   const docs = store.db.collection<CorrelationDoc>('incident_correlation');
@@ -128,8 +129,14 @@ export function createCorrelation(store: Store) {
     /** How these sites relate to the incidents open in their trees. Under the trees' locks. */
     async relate(siteIds: string[], network: Network): Promise<Relation> {
       const roots = [...new Set(siteIds.map((s) => network.rootOf(s)))];
-      const open = (await docs.find({ roots: { $in: roots }, state: 'open' }).toArray())
+      let open = (await docs.find({ roots: { $in: roots }, state: 'open' }).toArray())
         .sort((a, b) => a.openedAt.getTime() - b.openedAt.getTime() || a._id.localeCompare(b._id));
+      // A safety net: an incident whose workflow ended some other way is not joined (and is closed here, under the lock).
+      const over = open.length ? new Set((await store.incidents.find({ _id: { $in: open.map((d) => d._id) }, phase: { $in: ENDED_PHASES } }, { projection: { _id: 1 } }).toArray()).map((i) => i._id)) : new Set<string>();
+      if (over.size) {
+        await docs.updateMany({ _id: { $in: [...over] } }, { $set: { state: 'closed' } });
+        open = open.filter((d) => !over.has(d._id));
+      }
       const covering = open.find((i) => siteIds.every((id) => i.siteIds.some((named) => network.isAtOrBelow(id, named))));
       if (covering) return { covering: covering._id };
       const downstreamOpen = open.filter((i) => i.siteIds.every((named) => siteIds.some((id) => network.isAtOrBelow(named, id)))).map((i) => i._id);
