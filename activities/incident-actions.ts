@@ -109,7 +109,10 @@ export function createIncidentActionActivities(deps: NoticeDeps) {
       const incident = await loadIncidentOrFail(store, input.incidentId);
       // Sites of incidents merged into this one: their subscribers were told by those incidents.
       const merged = await store.incidents.find({ mergedInto: incident._id }, { projection: { affectedSiteIds: 1, siteIds: 1 } }).toArray();
-      const covered = new Set([...(incident.affectedSiteIds ?? incident.siteIds), ...merged.flatMap((m) => m.affectedSiteIds ?? m.siteIds)]);
+      // Those incidents' sites and everything below them: one merged before its workflow planned
+      // (no affectedSiteIds yet) tells the subscribers below its sites itself.
+      const mergedSites = merged.length ? (await downstreamSites(store, merged.flatMap((m) => m.siteIds))).map((s) => s._id) : [];
+      const covered = new Set([...(incident.affectedSiteIds ?? incident.siteIds), ...merged.flatMap((m) => m.affectedSiteIds ?? m.siteIds), ...mergedSites]);
       const known = new Set(incident.affectedSiteIds ?? incident.siteIds);
       const widening = (await downstreamSites(store, input.siteIds)).filter((s) => !known.has(s._id));
       const added = widening.filter((s) => !covered.has(s._id));

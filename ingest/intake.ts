@@ -11,7 +11,19 @@ import type { Integration } from './integrations';
 import { NORMALIZERS } from './normalizers';
 import { wouldOpen, type AlertProcessor } from './process';
 import { siteIdsFor, type SiteResolution } from './sites';
-import { isFinal, recordAlertResult, storeAlertEvent, type AlertAction } from './store';
+import { isFinal, recordAlertResult, storeAlertEvent, type AlertAction, type AlertResult } from './store';
+import type { AlertSeverity } from './alert-event';
+
+/** The promise's value if it settles within `ms`, else undefined (a rejection within it is thrown). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface AlertOutcome {
   dedupKey: string;
@@ -52,24 +64,77 @@ async function resolveSites(store: Store, integration: Integration, events: Aler
   });
 }
 
-export function createIntake(deps: { store: Store; processor: AlertProcessor }) {
-  const { store, processor } = deps;
+/** The last decision queued for a network tree: whose request it came in, and whether it was first in line. */
+interface Tail {
+  owner: object;
+  clear: boolean;
+  done: Promise<void>;
+}
 
-  async function handleOne(event: AlertEvent, sites: SiteResolution, delivery: Delivery): Promise<AlertOutcome> {
-    const base = { dedupKey: event.dedupKey, eventId: event.eventId };
-    const stored = await storeAlertEvent(store, {
-      _id: event.eventId,
-      ...event,
-      raw: delivery.raw,
-      ...('siteIds' in sites ? { siteIds: sites.siteIds } : { siteProblem: sites.problem }),
+/** How long a webhook waits for its alert's decision when nothing is queued ahead of it in its tree. */
+export const DEFAULT_DECISION_WAIT_MS = 1_000;
+
+export function createIntake(deps: { store: Store; processor: AlertProcessor; decisionWaitMs?: number; log?: (err: unknown, eventId: string) => void }) {
+  const { store, processor } = deps;
+  const decisionWaitMs = deps.decisionWaitMs ?? DEFAULT_DECISION_WAIT_MS;
+  /**
+   * Decisions queue per network tree in this process (the tree's lock in the database serializes
+   * them across processes; queueing here first spares the lock's polling): the tail of each
+   * tree's queue, and the decisions queued or running, by event id.
+   */
+  const tails = new Map<string, Tail>();
+  const queued = new Map<string, Promise<AlertResult>>();
+
+  /**
+   * Queues the event's decision behind those of its trees. `idle` when nothing was ahead of it but
+   * alerts of the same request (`owner`) that were themselves first in line.
+   */
+  function submit(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity, owner: object, roots: string[]): { decided: Promise<AlertResult>; idle: boolean } {
+    const running = queued.get(event.eventId);
+    if (running) return { decided: running, idle: false };
+    const keys = roots.length ? roots : [''];
+    const ahead = keys.map((k) => tails.get(k)).filter((t): t is Tail => t !== undefined);
+    const decided = Promise.allSettled(ahead.map((t) => t.done)).then(async () => {
+      const result = await processor.handle(event, sites, minSeverity);
+      await recordAlertResult(store, event.eventId, result);
+      return result;
     });
-    if (!stored.first && isFinal(stored.existing.result)) return { ...base, ...stored.existing.result, duplicate: true };
-    const result = await processor.handle(event, sites, delivery.integration.minSeverity);
-    await recordAlertResult(store, event.eventId, result);
-    return { ...base, ...result, ...(stored.first ? {} : { duplicate: true }) };
+    const tail: Tail = { owner, clear: ahead.every((t) => t.owner === owner && t.clear), done: Promise.resolve() };
+    tail.done = decided.then(
+      () => undefined,
+      (err: unknown) => deps.log?.(err, event.eventId),
+    ).finally(() => {
+      queued.delete(event.eventId);
+      for (const k of keys) if (tails.get(k) === tail) tails.delete(k);
+    });
+    queued.set(event.eventId, decided);
+    for (const k of keys) tails.set(k, tail);
+    return { decided, idle: tail.clear };
+  }
+
+  /**
+   * Alerts stored and not decided (the process stopped before deciding them): decided now, in
+   * order of arrival. Run at start and now and then; a decision made twice changes nothing.
+   */
+  async function resume(integrationOf: (source: string, name: string) => Integration | undefined, olderThanMs = 30_000): Promise<number> {
+    const stale = await store.alertEvents.find({ result: { $exists: false }, receivedAt: { $lt: new Date(Date.now() - olderThanMs) } }).sort({ receivedAt: 1 }).limit(1000).toArray();
+    let n = 0;
+    for (const doc of stale) {
+      const integration = integrationOf(doc.source, doc.integration);
+      if (!integration || queued.has(doc._id)) continue;
+      const { _id, raw: _raw, siteIds, siteProblem, result: _r, handledAt: _h, ...event } = doc;
+      const sites: SiteResolution = siteIds ? { siteIds } : { problem: siteProblem ?? 'no site' };
+      const alert = { ...event, eventId: _id };
+      await submit(alert, sites, integration.minSeverity, doc, await processor.treesOf(alert, sites)).decided.catch(() => undefined);
+      n++;
+    }
+    return n;
   }
 
   return {
+    resume,
+    /** Decisions still queued in this process (for tests and shutdown). */
+    pending: () => queued.size,
     /** Throws IngestError for a payload to refuse as a whole (malformed, or no alert with a known site). */
     async accept(delivery: Delivery): Promise<IntakeResult> {
       const { integration } = delivery;
@@ -79,6 +144,13 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor }) 
         receivedAt: delivery.receivedAt,
         headers: delivery.headers,
       });
+      // Repeats are most of a storm (tools resend until they hear back): when every alert of the
+      // payload was received and decided before, one read answers it.
+      const seen = events.length > 0 ? await store.alertEvents.find({ _id: { $in: events.map((e) => e.eventId) } }, { projection: { _id: 1, result: 1 } }).toArray() : [];
+      const decided = new Map(seen.filter((d) => isFinal(d.result)).map((d) => [d._id, d.result!]));
+      if (events.length > 0 && events.every((e) => decided.has(e.eventId))) {
+        return { status: 200, body: { received: events.length, results: events.map((e) => ({ dedupKey: e.dedupKey, eventId: e.eventId, ...decided.get(e.eventId)!, duplicate: true })) } };
+      }
       const sites = await resolveSites(store, integration, events);
 
       // Refused as a whole only when no alert of it can be acted on for want of a site.
@@ -88,22 +160,35 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor }) 
         throw new IngestError('unknown_site', problems.join('; '), undefined, { alerts: events.map((e) => e.dedupKey) });
       }
 
-      // Alerts of one key in order (a batch could hold a firing and its resolution); different keys side by side.
-      const byKey = new Map<string, number[]>();
-      events.forEach((e, i) => byKey.set(e.dedupKey, [...(byKey.get(e.dedupKey) ?? []), i]));
-      const results: AlertOutcome[] = new Array(events.length);
-      const failures: unknown[] = [];
-      await Promise.all([...byKey.values()].map(async (indexes) => {
-        for (const i of indexes) {
-          try {
-            results[i] = await handleOne(events[i]!, sites[i]!, delivery);
-          } catch (err) {
-            failures.push(err);
-            return;
-          }
-        }
+      // Each alert stored first (the deduplication point: a repeat decided before reports its
+      // result). Then queued for its decision in the payload's order, so that a batch is decided as
+      // listed (a firing and its resolution; a relay, then a tower it feeds).
+      const minSeverity = integration.minSeverity;
+      const stored = await Promise.all(events.map((event, i) => {
+        const site = sites[i]!;
+        return storeAlertEvent(store, { _id: event.eventId, ...event, raw: delivery.raw, ...('siteIds' in site ? { siteIds: site.siteIds } : { siteProblem: site.problem }) });
       }));
-      if (failures.length > 0) throw failures[0];
+      const results: AlertOutcome[] = new Array(events.length);
+      const open: number[] = [];
+      events.forEach((e, i) => {
+        const s = stored[i]!;
+        if (!s.first && isFinal(s.existing.result)) results[i] = { dedupKey: e.dedupKey, eventId: e.eventId, ...s.existing.result, duplicate: true };
+        else open.push(i);
+      });
+      const roots = await Promise.all(open.map((i) => processor.treesOf(events[i]!, sites[i]!)));
+      const owner = {}; // this request, in the decision queues
+      const submitted = open.map((i, k) => ({ i, ...submit(events[i]!, sites[i]!, minSeverity, owner, roots[k]!) }));
+      await Promise.all(submitted.map(async ({ i, decided, idle }) => {
+        const e = events[i]!;
+        const repeat = stored[i]!.first ? {} : { duplicate: true };
+        // Stored: the alert is safe. With its tree busy (a storm), answer at once and decide after;
+        // otherwise wait a little for the decision, so that the tool (and its operator) see it.
+        const result = idle ? await within(decided, decisionWaitMs) : undefined;
+        if (!result) decided.catch(() => undefined); // logged by submit; a stored alert not decided is decided again later
+        results[i] = result
+          ? { dedupKey: e.dedupKey, eventId: e.eventId, ...result, ...repeat }
+          : { dedupKey: e.dedupKey, eventId: e.eventId, action: 'accepted', reason: 'stored; its incident is decided in order with the other alerts of its network tree', ...repeat };
+      }));
       return { status: results.every((r) => r.duplicate) ? 200 : 202, body: { received: events.length, results } };
     },
   };

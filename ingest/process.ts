@@ -13,7 +13,12 @@
  *   joins that incident: nobody is told twice, and its resolution leaves the incident open;
  * - an alert for a site above open incidents absorbs them: the oldest carries on with the new
  *   sites added (only subscribers not told yet are told), the others are merged into it and
- *   resolve with it;
+ *   resolve with it (the absorbed alerts' episodes become joined: the new alert owns the incident);
+ * - every decision, and its writes, happens under the lock of the network trees its sites are in
+ *   (./correlation.ts, ./tree-lock.ts), so alerts and API calls for one tree are decided one
+ *   after the other, whatever their timing (docs/correlation.md);
+ * - nothing here waits for a worker: new incidents' workflows are started, and resolve, reopen
+ *   and absorb reach running ones as signals;
  * - a flapping site (down, up, down within minutes) does not text everyone each time: a
  *   monitoring resolve settles for `settleSeconds` before the restoration notices, and the
  *   alert firing again within it reopens the same incident.
@@ -24,12 +29,11 @@
  * under maintenance, the others go on as usual.
  */
 import type { Store } from '../store/db';
-import type { Incident, IncidentPhase, Severity } from '../domain/types';
+import type { Incident, Severity } from '../domain/types';
 import { IncidentInputError, incidentIdForKey, type IncidentService } from '../services/incidents';
 import { ALERT_SEVERITIES, type AlertEvent, type AlertSeverity } from './alert-event';
 import type { SiteResolution } from './sites';
-import { downstreamSites } from '../store/network';
-import { loadUplinks } from '../store/sites';
+import { createCorrelation, Network } from './correlation';
 import { closeEpisode, latestEpisode, recordEpisode, reopenEpisode, type AlertEpisodeDoc, type AlertResult } from './store';
 import { maintenanceCovering } from '../store/maintenances';
 
@@ -58,6 +62,8 @@ export type Decision =
   | { action: 'reopen'; incidentKey: string; incidentId: string }
   | { action: 'join'; incidentKey: string; episode: number; incidentId: string; siteIds: string[] }
   | { action: 'absorb'; incidentKey: string; episode: number; incidentId: string; absorbed: string[]; siteIds: string[] }
+  /** Firing again while its episode, which joined an incident, is open. */
+  | { action: 'known'; incidentId: string; episode: number }
   /** The alert's episode ends, the incident it joined carries on. */
   | { action: 'leave'; incidentKey: string; incidentId: string }
   /** `notOpen`: a resolution with nothing open to resolve (reported as `not_open`). */
@@ -113,6 +119,9 @@ export function decide(event: AlertEvent, facts: DecisionFacts): Decision {
     if (facts.downstreamOpen?.length) return { action: 'absorb', incidentKey, episode: next, incidentId: facts.downstreamOpen[0], absorbed: facts.downstreamOpen.slice(1), siteIds };
     return { action: 'open', incidentKey, episode: next, siteIds };
   }
+  // Firing again while its episode is open: a joined one reports the incident it joined (its own
+  // key never named an incident); the others open theirs again, harmlessly (the same key).
+  if (open.joined && !facts.incidentMissing && !facts.incidentClosedAt) return { action: 'known', incidentId: open.incidentId, episode: open.episode };
   if (facts.incidentMissing || !facts.incidentClosedAt) return { action: 'open', incidentKey: open._id, episode: open.episode, siteIds };
   // An operator resolved the incident while the tool still said "firing". A problem that began
   // after that is a new outage; the same problem reported again must not text everyone twice.
@@ -134,73 +143,87 @@ export interface AlertProcessorDeps {
   settleSeconds?: number;
 }
 
-const OPEN_PHASES: IncidentPhase[] = ['detected', 'notifying', 'notified', 'escalated'];
+/** A settling resolve this close to its end is not reopened (see factsFor). */
+const REOPEN_MARGIN_MS = 5_000;
 
 export const DEFAULT_SETTLE_SECONDS = 300;
 
 export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT_SETTLE_SECONDS }: AlertProcessorDeps) {
-  /** How this alert's sites relate to the incidents open now. */
-  async function correlation(siteIds: string[], _now: Date): Promise<Pick<DecisionFacts, 'covering' | 'downstreamOpen'>> {
-    const open = (await store.incidents.find({ phase: { $in: OPEN_PHASES }, kind: 'outage', mergedInto: { $exists: false } }).toArray())
-      // A resolved incident (settling or not) is on its way out: new trouble below it is not covered by it.
-      .filter((i) => !i.resolveRequestedAt)
-      .sort((a, b) => a.openedAt.getTime() - b.openedAt.getTime() || a._id.localeCompare(b._id));
-    // An incident covers a site it named, or one below a site it named. Its `affectedSiteIds` are
-    // written only once its workflow has planned the audience, so the network is walked here too:
-    // an alert for an access point right after its tower's alert must join, however fast it came.
-    const uplinks = open.length > 0 ? await loadUplinks(store) : new Map<string, string | null>();
-    const lineage = (id: string): Set<string> => {
-      const seen = new Set<string>();
-      for (let s: string | null | undefined = id; s && !seen.has(s); s = uplinks.get(s)) seen.add(s);
-      return seen;
-    };
-    const lines = new Map(siteIds.map((id) => [id, lineage(id)]));
-    const covering = open.find((i) => siteIds.every((id) => (i.affectedSiteIds ?? []).includes(id) || i.siteIds.some((named) => lines.get(id)!.has(named))));
-    if (covering) return { covering: { incidentId: covering._id } };
-    const below = new Set((await downstreamSites(store, siteIds)).map((s) => s._id));
-    const downstreamOpen = open.filter((i) => i.siteIds.every((id) => below.has(id))).map((i) => i._id);
-    return downstreamOpen.length ? { downstreamOpen } : {};
+  const correlation = createCorrelation(store);
+
+  /** How this alert's sites relate to the incidents open in their trees (under the trees' locks). */
+  async function related(siteIds: string[], network: Network): Promise<Pick<DecisionFacts, 'covering' | 'downstreamOpen'>> {
+    const r = await correlation.relate(siteIds, network);
+    if (r.covering) return { covering: { incidentId: r.covering } };
+    return r.downstreamOpen ? { downstreamOpen: r.downstreamOpen } : {};
   }
 
-  async function factsFor(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity): Promise<DecisionFacts> {
+  async function factsFor(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity, network: Network): Promise<DecisionFacts> {
     if (event.kind !== 'state') return { sites, minSeverity };
     const episode = await latestEpisode(store, event.dedupKey);
     if (event.status === 'firing' && episode?.state !== 'open' && 'siteIds' in sites && wouldOpen(event, minSeverity)) {
       const now = new Date();
-      const last = episode && !episode.joined ? await store.incidents.findOne({ _id: episode.incidentId }) : null;
-      if (last?.settlingUntil && last.settlingUntil > now && OPEN_PHASES.includes(last.phase)) return { episode, sites, minSeverity, settling: { incidentId: last._id } };
+      const last = episode && !episode.joined ? await correlation.get(episode.incidentId) : null;
+      // Reopened by a signal, which the workflow ignores once its restoration has begun: too close
+      // to the end of the settling time, the alert is a new outage instead.
+      if (last?.state === 'settling' && last.settlingUntil && last.settlingUntil.getTime() > now.getTime() + REOPEN_MARGIN_MS) return { episode, sites, minSeverity, settling: { incidentId: last._id } };
       // Side by side: the common case (no maintenance) costs no extra round trip before the correlation.
-      const [maintenance, correlated] = await Promise.all([maintenanceCovering(store, sites.siteIds, now), correlation(sites.siteIds, now)]);
+      const [maintenance, correlated] = await Promise.all([maintenanceCovering(store, sites.siteIds, now), related(sites.siteIds, network)]);
       if (maintenance.length === 0) return { episode, sites, minSeverity, ...correlated };
       const covered = new Set(maintenance.flatMap((m) => m.siteIds));
       const rest = sites.siteIds.filter((id) => !covered.has(id));
-      return { episode, sites, minSeverity, maintenance, ...(rest.length ? await correlation(rest, now) : {}) };
+      return { episode, sites, minSeverity, maintenance, ...(rest.length ? await related(rest, network) : {}) };
     }
     if (episode?.state !== 'open' || event.status === 'resolved') return { episode, sites, minSeverity };
     const incident = await store.incidents.findOne({ _id: episode.incidentId });
     if (!incident) return { episode, incidentMissing: true, sites, minSeverity };
-    return { episode, incidentClosedAt: closedAt(incident), sites, minSeverity };
+    // Resolved by hand is known at once from the correlation state (the phase follows once a worker runs).
+    const state = await correlation.get(incident._id);
+    const byHand = state && state.state !== 'open' && !state.mergedInto ? (incident.resolveRequestedAt ?? new Date(0)) : undefined;
+    return { episode, incidentClosedAt: closedAt(incident) ?? byHand, sites, minSeverity };
   }
 
   return {
-    /** Acts on one event; throws only on failures worth a retry (database, Temporal). */
+    /** The roots of the network trees an event's decision locks (empty: it locks none). */
+    async treesOf(event: AlertEvent, sites: SiteResolution): Promise<string[]> {
+      if (event.kind !== 'state') return [];
+      const network = await correlation.recentNetwork();
+      const siteIds = 'siteIds' in sites ? sites.siteIds : ((await latestEpisode(store, event.dedupKey))?.siteIds ?? []);
+      return [...new Set(siteIds.map((id) => network.rootOf(id)))];
+    },
+
+    /**
+     * Acts on one event; throws only on failures worth a retry (database, Temporal). Decided and
+     * written under the lock of the network trees its sites are in (./correlation.ts): alerts for
+     * one tree, in one payload or in parallel requests, are decided one after the other.
+     */
     async handle(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity): Promise<AlertResult> {
-      const facts = await factsFor(event, sites, minSeverity);
-      return handleDecision(event, facts, decide(event, facts));
+      // A resolution whose site the mapping no longer finds locks the trees its episode was in.
+      const siteIds = 'siteIds' in sites ? sites.siteIds : event.kind === 'state' ? ((await latestEpisode(store, event.dedupKey))?.siteIds ?? []) : [];
+      if (event.kind !== 'state' || siteIds.length === 0) {
+        const facts = await factsFor(event, sites, minSeverity, new Network(new Map()));
+        return handleDecision(event, facts, decide(event, facts), new Network(new Map()));
+      }
+      return correlation.withTrees(siteIds, async (network) => {
+        const facts = await factsFor(event, sites, minSeverity, network);
+        return handleDecision(event, facts, decide(event, facts), network);
+      });
     },
   };
 
-  async function handleDecision(event: AlertEvent, facts: DecisionFacts, decision: Decision): Promise<AlertResult> {
+  async function handleDecision(event: AlertEvent, facts: DecisionFacts, decision: Decision, network: Network): Promise<AlertResult> {
       switch (decision.action) {
         case 'record':
           return { action: decision.notOpen ? 'not_open' : 'recorded', reason: decision.reason };
         case 'reject':
           return { action: 'rejected', reason: decision.reason };
+        case 'known':
+          return { action: 'already_open', incidentId: decision.incidentId, episode: decision.episode };
         case 'silence':
           return { action: 'silenced', maintenanceId: decision.maintenanceId, reason: decision.reason };
         case 'resolve': {
           try {
-            await incidents.resolve(decision.incidentId, `Resolved by ${event.source}/${event.integration}: ${event.summary}`.slice(0, 500), { settleSeconds });
+            await incidents.resolve(decision.incidentId, `Resolved by ${event.source}/${event.integration}: ${event.summary}`.slice(0, 500), { settleSeconds, mode: 'signal' });
           } catch (err) {
             // Already over (its workflow finished) or never opened: either way there is nothing left to resolve.
             if (!(err instanceof IncidentInputError) || err.code === 'unknown_site') throw err;
@@ -213,12 +236,12 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
           return { action: 'recorded', incidentId: decision.incidentId, reason: `this alert had joined incident ${decision.incidentId}, which stays open for the site above it` };
         case 'reopen': {
           try {
-            await incidents.reopen(decision.incidentId, `${event.source}/${event.integration} fired again: ${event.summary}`.slice(0, 500));
+            await incidents.reopen(decision.incidentId, `${event.source}/${event.integration} fired again: ${event.summary}`.slice(0, 500), 'signal');
           } catch (err) {
             // Too late: its restoration notices have begun. This is a new outage.
             if (!(err instanceof IncidentInputError)) throw err;
-            const fresh: DecisionFacts = { ...facts, settling: undefined, ...(await correlation('siteIds' in facts.sites ? facts.sites.siteIds : [], new Date())) };
-            return handleDecision(event, fresh, decide(event, fresh));
+            const fresh: DecisionFacts = { ...facts, settling: undefined, ...(await related('siteIds' in facts.sites ? facts.sites.siteIds : [], network)) };
+            return handleDecision(event, fresh, decide(event, fresh), network);
           }
           await reopenEpisode(store, decision.incidentKey);
           return { action: 'reopened', incidentId: decision.incidentId, episode: facts.episode?.episode };
@@ -227,11 +250,13 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
         case 'absorb': {
           if (decision.action === 'absorb') {
             try {
-              await incidents.absorb(decision.incidentId, decision.absorbed, decision.siteIds);
+              await incidents.absorb(decision.incidentId, decision.absorbed, decision.siteIds, network);
+              // This alert is the root cause now: the alerts of the incidents below end without ending it.
+              await store.alertIncidents.updateMany({ incidentId: { $in: [decision.incidentId, ...decision.absorbed] }, state: 'open' }, { $set: { joined: true } });
             } catch (err) {
               // It was resolved a moment ago: this alert is an incident of its own.
               if (!(err instanceof IncidentInputError) || err.code === 'unknown_site') throw err;
-              return handleDecision(event, facts, { action: 'open', incidentKey: decision.incidentKey, episode: decision.episode, siteIds: decision.siteIds });
+              return handleDecision(event, facts, { action: 'open', incidentKey: decision.incidentKey, episode: decision.episode, siteIds: decision.siteIds }, network);
             }
           }
           await recordEpisode(store, { _id: decision.incidentKey, dedupKey: event.dedupKey, episode: decision.episode, incidentId: decision.incidentId, state: 'open', siteIds: decision.siteIds, openedAt: event.startsAt ?? event.receivedAt, ...(decision.action === 'join' ? { joined: true } : {}) });
@@ -240,14 +265,14 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
         case 'open': {
           let opened: { incident: Incident; created: boolean };
           try {
-            opened = await incidents.open({
+            opened = await incidents.openDecided({
               siteIds: decision.siteIds,
               kind: 'outage',
               severity: INCIDENT_SEVERITY[event.severity],
               title: event.summary.slice(0, 200),
               source: `${event.source}/${event.integration}`,
               key: decision.incidentKey,
-            });
+            }, network);
           } catch (err) {
             if (err instanceof IncidentInputError && err.code === 'unknown_site') return { action: 'rejected', reason: err.message };
             throw err;

@@ -16,7 +16,7 @@ import type { Store } from '../store/db';
 import type { AlertEvent, RawDelivery } from './alert-event';
 
 /** What became of one alert. */
-export type AlertAction = 'opened' | 'already_open' | 'resolved' | 'not_open' | 'recorded' | 'rejected' | 'joined' | 'absorbed' | 'reopened' | 'silenced';
+export type AlertAction = 'accepted' | 'opened' | 'already_open' | 'resolved' | 'not_open' | 'recorded' | 'rejected' | 'joined' | 'absorbed' | 'reopened' | 'silenced';
 
 export interface AlertResult {
   action: AlertAction;
@@ -30,7 +30,7 @@ export interface AlertResult {
 
 /** Results that a repeat of the same delivery should simply report; `rejected` is tried again (the config may have been fixed). */
 export function isFinal(result: AlertResult | undefined): result is AlertResult {
-  return result !== undefined && result.action !== 'rejected';
+  return result !== undefined && result.action !== 'rejected' && result.action !== 'accepted';
 }
 
 export interface AlertEventDoc extends AlertEvent {

@@ -103,6 +103,7 @@ function globalSettings(entry: ShapedFile, problems: ProblemList): GlobalSetting
   }
   return {
     delivery: deliverySettings(d.delivery, entry, problems),
+    groupWaitSeconds: groupWait(d.groupWait, entry, problems),
     timeZone,
     senderId: d.senderId ?? 'Avviso',
     language,
@@ -117,6 +118,13 @@ function globalSettings(entry: ShapedFile, problems: ProblemList): GlobalSetting
     },
     voice: { costPerCall: d.voice?.costPerCall ?? 0 },
   };
+}
+
+/** `defaults.groupWait`: a window for a burst to settle, not a grace delay (that is `wait`). */
+function groupWait(raw: string | undefined, entry: ShapedFile, problems: ProblemList): number {
+  const seconds = raw === undefined ? 0 : parseDuration(raw)!;
+  if (seconds > 600) problems.error(entry.src.at(['defaults', 'groupWait']), `a groupWait of ${raw} holds every outage notice that long; it is for a burst of alerts to settle (Alertmanager's group_wait is 30s): at most 10m, and use wait for a grace delay`);
+  return seconds;
 }
 
 /** Below this, a receipt that is only slow gets its message sent again. */

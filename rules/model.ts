@@ -17,6 +17,8 @@ export interface GlobalSettings {
    * sends per channel, and the channels to fall back to, in order.
    */
   delivery: { receiptTimeoutSeconds: number | null; attempts: number | null; fallback: FallbackChannel[] | null };
+  /** `defaults.groupWait` in seconds (0: none): a new outage waits this long before planning its first notices. */
+  groupWaitSeconds: number;
   timeZone: string;
   senderId: string;
   /** The language of subscribers whose own language the rules do not have. */

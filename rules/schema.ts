@@ -115,6 +115,8 @@ const defaults = z.strictObject({
   }).optional(),
   voice: z.strictObject({ costPerCall: z.number().min(0).optional() }).optional(),
   delivery: delivery.optional(),
+  /** Like Alertmanager's group_wait: how long a new outage waits before its first notices, so that a burst of alerts settles into it. */
+  groupWait: duration.optional(),
 });
 
 export interface RawNotifyEntry { channel: (typeof CHANNELS)[number]; template?: string; priority?: (typeof PRIORITIES)[number] }
@@ -153,6 +155,7 @@ export interface RawDefaults extends RawSettings {
   sms?: { maxParts?: number; transliterate?: boolean; costPerPart?: number; currency?: string; longest?: Record<string, string | number> };
   voice?: { costPerCall?: number };
   delivery?: RawDelivery;
+  groupWait?: string;
 }
 export interface RawDelivery { receiptTimeout?: string; attempts?: number; fallback?: FallbackChannel[] }
 export interface RawContact { name?: string; phone?: string; email?: string; url?: string }

@@ -5,9 +5,9 @@
  * reaches the same incident and the same workflow.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { MongoServerError, type UpdateFilter } from 'mongodb';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { UpdateDefinition } from '@temporalio/common';
+import { MongoServerError, type Filter, type UpdateFilter } from 'mongodb';
+import { isGrpcDeadlineError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import type { Store } from '../store/db';
 import type { Incident, IncidentKind, Severity } from '../domain/types';
 import { unknownSites } from '../store/network';
@@ -15,9 +15,10 @@ import { incidentWorkflowId, startIncidentWorkflow } from '../temporal/client';
 import type { RulesHolder } from '../rules';
 import { saveRuleVersion } from '../store/rule-versions';
 import { deliveryPolicyFor } from './delivery-policy';
+import { createCorrelation, type Network } from '../ingest/correlation';
 import {
-  addUpdateUpdate, cancelUpdate, escalateUpdate, extendScopeUpdate, reopenUpdate, resolveUpdate,
-  type AddUpdateInput, type DeliveryPolicy, type IncidentStatus,
+  addUpdateSignal, addUpdateUpdate, cancelSignal, cancelUpdate, escalateSignal, escalateUpdate, extendScopeSignal, extendScopeUpdate, reopenSignal, reopenUpdate,
+  resolveSignal, resolveUpdate, type AddUpdateInput, type DeliveryPolicy, type IncidentStatus, type ResolveInput,
 } from '../workflows/incident-api';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 
@@ -29,6 +30,8 @@ export interface IncidentServiceDeps {
   deliveryPolicy?: DeliveryPolicy;
   /** The rules in force: a new incident pins their current version. */
   rules?: RulesHolder;
+  /** How long an operator's request waits for a worker to answer it before the API answers 202 with it queued (default 5 s). */
+  updateWaitMs?: number;
 }
 
 export interface OpenIncidentInput {
@@ -39,11 +42,36 @@ export interface OpenIncidentInput {
   source?: string;
   /** Deduplication key: the same key always means the same incident. */
   key?: string;
+  /** false: open an incident of its own even if an open one covers these sites (default true). */
+  correlate?: boolean;
 }
 
-/** How long after writing a correlation marker the service looks whether it stayed, and how often it writes it again. */
-const CONFIRM_AFTER_MS = 150;
-const CONFIRM_TRIES = 3;
+/** What opening did: a new incident, the one this key opened, an open one covering the sites, or one absorbing those below. */
+export type OpenOutcome = 'opened' | 'already_open' | 'joined' | 'absorbed';
+
+/**
+ * How a request reaches the incident's workflow. `signal`: written to its history at once, applied
+ * when a worker runs (monitoring webhooks: they never wait for a worker). `bounded`: an Update
+ * when a worker is polling, answered by the workflow (its refusal is a 409), but waited for at
+ * most `updateWaitMs`; with no worker polling, a signal (operators).
+ */
+export type RequestMode = 'signal' | 'bounded';
+
+/** The request is recorded and will be applied when a worker runs; the answer is what is stored now. */
+export interface QueuedRequest {
+  incidentId: string;
+  phase: string;
+  queued: true;
+  requestId: string;
+  /** Why it was not answered by the workflow. */
+  reason: string;
+}
+
+export type RequestOutcome = IncidentStatus | QueuedRequest;
+
+export function isQueued(r: RequestOutcome): r is QueuedRequest {
+  return 'queued' in r && r.queued === true;
+}
 
 /** Why an incident cannot be opened or resolved, for the caller to turn into a 4xx. */
 export class IncidentInputError extends Error {
@@ -57,68 +85,160 @@ export function incidentIdForKey(key: string): string {
   return `inc_${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }
 
+/** How long after writing a marker the service looks whether it stayed, and how often it writes it again. */
+const CONFIRM_AFTER_MS = 150;
+const CONFIRM_TRIES = 3;
+/** A worker that polled within this long is taken as up (its long polls last about a minute). */
+const POLLER_FRESH_MS = 90_000;
+const DEFAULT_UPDATE_WAIT_MS = 5_000;
+/** A start or a signal needs no worker and takes milliseconds; made under a tree's lock (30 s lease), it must not take longer than this. */
+const TEMPORAL_CALL_MS = 10_000;
+/** temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW (the proto package is not a dependency of ours). */
+const TASK_QUEUE_TYPE_WORKFLOW = 1;
+
+interface RequestKinds {
+  resolve: ResolveInput;
+  reopen: { note?: string };
+  addUpdate: AddUpdateInput;
+  escalate: { reason?: string };
+  extendScope: { siteIds: string[] };
+  cancel: { reason?: string };
+}
+type RequestKind = keyof RequestKinds;
+
+const MESSAGES: { [K in RequestKind]: { update: UpdateDefinition<IncidentStatus, [RequestKinds[K]]>; signal: SignalDefinition<[RequestKinds[K]]> } } = {
+  resolve: { update: resolveUpdate, signal: resolveSignal },
+  reopen: { update: reopenUpdate, signal: reopenSignal },
+  addUpdate: { update: addUpdateUpdate, signal: addUpdateSignal },
+  escalate: { update: escalateUpdate, signal: escalateSignal },
+  extendScope: { update: extendScopeUpdate, signal: extendScopeSignal },
+  cancel: { update: cancelUpdate, signal: cancelSignal },
+};
+
+export interface IncidentRequestDoc {
+  _id: string;
+  incidentId: string;
+  kind: RequestKind;
+  input: unknown;
+  at: Date;
+  /** `signal`: in the workflow's history, applied when a worker runs; `update`: admitted, not answered within the wait. */
+  via: 'signal' | 'update';
+}
+
 export function createIncidentService(deps: IncidentServiceDeps) {
   const { store, temporal, taskQueue } = deps;
+  const correlation = createCorrelation(store);
+  const requests = store.db.collection<IncidentRequestDoc>('incident_requests');
 
   /**
-   * Writes one of the markers alert correlation reads (resolving, reopened) and makes sure it
-   * stays. FerretDB 1.x applies an update by reading the whole document, changing it in its own
-   * process and writing it back, so the workflow's own write to the incident at the same moment
-   * (its phase, right after our Update) can undo ours; a lost resolve marker let the next alert
-   * for the site join the incident being resolved. So: look again a moment later, once the
-   * workflow's write has landed, and write again if the change is gone. On MongoDB the first look
-   * always finds it.
+   * Writes `mergedInto` (read by the scope extension and the listing) and makes sure it stays.
+   * FerretDB 1.x applies an update by reading the whole document, changing it in its own process
+   * and writing it back, so the workflow's own write to the incident at the same moment (its
+   * phase) can undo ours: look again a moment later and write again if the change is gone.
    */
-  const writeAndConfirm = async (incidentId: string, update: UpdateFilter<Incident>, present: (i: Incident) => boolean) => {
+  const writeAndConfirm = async (filter: Filter<Incident>, update: UpdateFilter<Incident>, present: (i: Incident) => boolean) => {
     for (let attempt = 0; ; attempt++) {
-      await store.incidents.updateOne({ _id: incidentId }, update);
+      await store.incidents.updateMany(filter, update);
       await new Promise((r) => setTimeout(r, CONFIRM_AFTER_MS));
-      const now = await store.incidents.findOne({ _id: incidentId });
-      if (!now || present(now) || attempt === CONFIRM_TRIES) return;
+      const now = await store.incidents.find(filter).toArray();
+      if (now.every(present) || attempt === CONFIRM_TRIES) return;
     }
   };
 
-  const service = {
-    /** Opens an incident, or returns the one this key already opened (`created: false`). */
-    async open(input: OpenIncidentInput): Promise<{ incident: Incident; created: boolean }> {
-      const key = input.key ?? randomUUID();
-      const id = incidentIdForKey(key);
-      const existing = await store.incidents.findOne({ _id: id });
-      if (existing) return { incident: existing, created: false };
+  let pollers: { at: number; up: Promise<boolean> } | undefined;
+  /** Whether a worker polls the task queue (asked at most once a second). */
+  const workerUp = (): Promise<boolean> => {
+    if (pollers && Date.now() - pollers.at < 1000) return pollers.up;
+    const up = temporal.workflowService
+      .describeTaskQueue({ namespace: temporal.options.namespace, taskQueue: { name: taskQueue }, taskQueueType: TASK_QUEUE_TYPE_WORKFLOW })
+      .then((r) => (r.pollers ?? []).some((p) => Date.now() - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < POLLER_FRESH_MS))
+      .catch(() => true); // cannot tell: the bounded Update still answers in time
+    pollers = { at: Date.now(), up };
+    return up;
+  };
 
+  const create = async (input: OpenIncidentInput, key: string, network: Network): Promise<{ incident: Incident; created: boolean }> => {
+    const id = incidentIdForKey(key);
+    const existing = await store.incidents.findOne({ _id: id });
+    if (existing) {
+      // Stored, and its workflow perhaps never started (the start failed): starting again is harmless.
+      if (existing.phase === 'detected') await start(existing);
+      return { incident: existing, created: false };
+    }
+    const now = new Date();
+    const rules = deps.rules?.current();
+    if (rules) await saveRuleVersion(store, rules);
+    const incident: Incident = {
+      _id: id,
+      key,
+      kind: input.kind ?? 'outage',
+      severity: input.severity ?? 'major',
+      siteIds: input.siteIds,
+      areas: [],
+      title: input.title ?? `Outage on ${input.siteIds.join(', ')}`,
+      source: input.source ?? 'api',
+      phase: 'detected',
+      openedAt: now,
+      workflowId: incidentWorkflowId(id),
+      ...(rules ? { rulesVersion: rules.version } : {}),
+      timeline: [{ at: now, phase: 'detected' }],
+    };
+    try {
+      await store.incidents.insertOne(incident);
+    } catch (err) {
+      // Two identical triggers at once: the second finds the first's incident.
+      if (err instanceof MongoServerError && err.code === 11000) return { incident: (await store.incidents.findOne({ _id: id }))!, created: false };
+      throw err;
+    }
+    if (incident.kind === 'outage') await correlation.opened(id, input.siteIds, now, network);
+    // Stored first: should this start fail, the same trigger again starts it (the id is stable).
+    await start(incident);
+    return { incident, created: true };
+  };
+
+  const start = async (incident: Incident) => {
+    const rules = incident.rulesVersion ? deps.rules?.current() : undefined;
+    const delivery = deliveryPolicyFor(rules, deps.deliveryPolicy);
+    const groupWaitSeconds = rules?.settings.groupWaitSeconds ?? 0;
+    // Under the tree's lock: bounded well within its lease, so that a Temporal that does not answer fails the request instead.
+    await temporal.connection.withDeadline(Date.now() + TEMPORAL_CALL_MS, () =>
+      startIncidentWorkflow(temporal, taskQueue, { incidentId: incident._id, siteIds: incident.siteIds, ...(delivery ? { delivery } : {}), ...(groupWaitSeconds > 0 ? { groupWaitSeconds } : {}) }));
+  };
+
+  const service = {
+    /**
+     * Opens an incident, or returns the one this key already opened. Unless `correlate: false`,
+     * decided under the network tree's lock like an alert: sites at or below an open incident's
+     * sites join it (no second round of notices), sites above open incidents absorb them.
+     */
+    async open(input: OpenIncidentInput): Promise<{ incident: Incident; created: boolean; outcome: OpenOutcome; absorbed?: string[] }> {
       const missing = await unknownSites(store, input.siteIds);
       if (missing.length > 0) {
         throw new IncidentInputError('unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { unknown: missing });
       }
-      const now = new Date();
-      const rules = deps.rules?.current();
-      if (rules) await saveRuleVersion(store, rules);
-      const incident: Incident = {
-        _id: id,
-        key,
-        kind: input.kind ?? 'outage',
-        severity: input.severity ?? 'major',
-        siteIds: input.siteIds,
-        areas: [],
-        title: input.title ?? `Outage on ${input.siteIds.join(', ')}`,
-        source: input.source ?? 'api',
-        phase: 'detected',
-        openedAt: now,
-        workflowId: incidentWorkflowId(id),
-        ...(rules ? { rulesVersion: rules.version } : {}),
-        timeline: [{ at: now, phase: 'detected' }],
-      };
-      try {
-        await store.incidents.insertOne(incident);
-      } catch (err) {
-        // Two identical triggers at once: the second finds the first's incident.
-        if (err instanceof MongoServerError && err.code === 11000) return { incident: (await store.incidents.findOne({ _id: id }))!, created: false };
-        throw err;
-      }
-      // Stored first: should this start fail, the same trigger again starts it (the id is stable).
-      const delivery = deliveryPolicyFor(rules, deps.deliveryPolicy);
-      await startIncidentWorkflow(temporal, taskQueue, { incidentId: id, siteIds: input.siteIds, ...(delivery ? { delivery } : {}) });
-      return { incident, created: true };
+      return correlation.withTrees(input.siteIds, async (network) => {
+        const keyed = input.key ? await store.incidents.findOne({ _id: incidentIdForKey(input.key) }) : null;
+        if (keyed || input.correlate === false || (input.kind ?? 'outage') !== 'outage') {
+          const r = await create(input, input.key ?? randomUUID(), network);
+          return { ...r, outcome: r.created ? 'opened' : 'already_open' };
+        }
+        const related = await correlation.relate(input.siteIds, network);
+        if (related.covering) return { incident: await load(related.covering), created: false, outcome: 'joined' };
+        if (related.downstreamOpen) {
+          const [survivor, ...absorbed] = related.downstreamOpen;
+          await service.absorb(survivor!, absorbed, input.siteIds, network);
+          return { incident: await load(survivor!), created: false, outcome: 'absorbed', absorbed };
+        }
+        const r = await create(input, input.key ?? randomUUID(), network);
+        return { ...r, outcome: r.created ? 'opened' : 'already_open' };
+      });
+    },
+
+    /** The alert intake's open: the decision is made already, under the lock (ingest/process.ts). */
+    async openDecided(input: OpenIncidentInput & { key: string }, network: Network): Promise<{ incident: Incident; created: boolean }> {
+      const missing = await unknownSites(store, input.siteIds);
+      if (missing.length > 0) throw new IncidentInputError('unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { unknown: missing });
+      return create(input, input.key, network);
     },
 
     /**
@@ -126,65 +246,82 @@ export function createIncidentService(deps: IncidentServiceDeps) {
      * `settleSeconds` (monitoring resolves) holds the restoration notices that long in case the
      * site goes down again; `reopen` within it carries on as if nothing happened.
      */
-    async resolve(incidentId: string, note?: string, options: { settleSeconds?: number } = {}): Promise<{ phase: string; resolveRequested: boolean; settlingUntil?: string }> {
+    async resolve(incidentId: string, note?: string, options: { settleSeconds?: number; mode?: RequestMode } = {}): Promise<RequestOutcome & { settlingUntil?: string }> {
       const incident = await load(incidentId);
       // Over already (resolved or cancelled, then billed): resolving again changes nothing.
-      if (isOver(incident)) return { phase: incident.phase, resolveRequested: true };
-      const status = await send(incident, resolveUpdate, { note, ...(options.settleSeconds ? { settleSeconds: options.settleSeconds } : {}) });
-      const marks = { resolveRequestedAt: new Date(), ...(status.settlingUntil ? { settlingUntil: new Date(status.settlingUntil) } : {}) };
-      await writeAndConfirm(incidentId, { $set: marks }, (i) => i.resolveRequestedAt !== undefined);
-      // Incidents merged into this one end with it.
-      for (const merged of await store.incidents.find({ mergedInto: incidentId, phase: { $nin: ['resolving', 'resolved', 'cancelled', 'billed'] } }).toArray()) {
-        await service.resolve(merged._id, note, options).catch((err) => {
-          if (!(err instanceof IncidentInputError)) throw err;
-        });
-      }
-      return { phase: status.phase, resolveRequested: status.resolveRequested, ...(status.settlingUntil ? { settlingUntil: status.settlingUntil } : {}) };
+      if (isOver(incident)) return { ...statusOf(incident), resolveRequested: true };
+      return correlation.withIncident(incidentId, incident.siteIds, async () => {
+        const input = { note, ...(options.settleSeconds ? { settleSeconds: options.settleSeconds } : {}) };
+        const r = await send(incident, 'resolve', input, options.mode ?? 'bounded');
+        const settlingUntil = isQueued(r) ? (options.settleSeconds ? new Date(Date.now() + options.settleSeconds * 1000).toISOString() : undefined) : r.settlingUntil;
+        await correlation.closing(incidentId, settlingUntil ? new Date(settlingUntil) : undefined);
+        await store.incidents.updateOne({ _id: incidentId }, settlingUntil ? { $set: { resolveRequestedAt: new Date(), settlingUntil: new Date(settlingUntil) } } : { $set: { resolveRequestedAt: new Date() } });
+        // Incidents merged into this one end with it.
+        for (const merged of await correlation.mergedInto(incidentId)) {
+          await service.resolve(merged, note, options).catch((err) => {
+            if (!(err instanceof IncidentInputError)) throw err;
+          });
+        }
+        return { ...r, ...(settlingUntil ? { settlingUntil } : {}) };
+      });
     },
 
     /**
      * A site above open incidents went down: `survivorId` carries on with `siteIds` added, and the
      * others are merged into it (they resolve with it). Their subscribers were told already, so
-     * the scope extension skips their sites.
+     * the scope extension skips their sites. Under the tree's lock; never waits for a worker.
      */
-    async absorb(survivorId: string, absorbedIds: string[], siteIds: string[]): Promise<IncidentStatus> {
+    async absorb(survivorId: string, absorbedIds: string[], siteIds: string[], network: Network): Promise<void> {
       const survivor = await load(survivorId);
       if (absorbedIds.length) {
-        await store.incidents.updateMany({ _id: { $in: absorbedIds }, mergedInto: { $exists: false } }, { $set: { mergedInto: survivorId } });
+        await writeAndConfirm({ _id: { $in: absorbedIds } }, { $set: { mergedInto: survivorId } }, (i) => i.mergedInto === survivorId);
         await store.incidents.updateOne({ _id: survivorId }, { $addToSet: { absorbed: { $each: absorbedIds } } });
       }
-      return service.extendScope(survivor._id, siteIds);
+      await correlation.absorbed(survivorId, absorbedIds, siteIds, network);
+      await send(survivor, 'extendScope', { siteIds }, 'signal');
     },
 
     /** The trouble came back while a resolve was settling: the incident carries on, nobody is told twice. */
-    async reopen(incidentId: string, note?: string): Promise<IncidentStatus> {
+    async reopen(incidentId: string, note?: string, mode: RequestMode = 'bounded'): Promise<RequestOutcome> {
       const incident = await load(incidentId);
-      const status = await send(incident, reopenUpdate, { note });
-      await writeAndConfirm(incidentId, { $unset: { settlingUntil: '', resolveRequestedAt: '' } }, (i) => i.resolveRequestedAt === undefined);
-      return status;
+      return correlation.withIncident(incidentId, incident.siteIds, async () => {
+        const r = await send(incident, 'reopen', { note }, mode);
+        await correlation.reopened(incidentId);
+        await store.incidents.updateOne({ _id: incidentId }, { $unset: { settlingUntil: '', resolveRequestedAt: '' } });
+        return r;
+      });
     },
 
     /** A word for the public and, when `estimatedEnd` changes, an update to those the rules say. */
-    async addUpdate(incidentId: string, update: AddUpdateInput): Promise<IncidentStatus> {
-      return send(await load(incidentId), addUpdateUpdate, update);
+    async addUpdate(incidentId: string, update: AddUpdateInput): Promise<RequestOutcome> {
+      return send(await load(incidentId), 'addUpdate', update, 'bounded');
     },
 
     /** Calls the staff the rules escalate this incident to, now. */
-    async escalate(incidentId: string, reason?: string): Promise<IncidentStatus> {
-      return send(await load(incidentId), escalateUpdate, { reason });
+    async escalate(incidentId: string, reason?: string): Promise<RequestOutcome> {
+      return send(await load(incidentId), 'escalate', { reason }, 'bounded');
     },
 
     /** More sites are affected: their subscribers who were not told are told; nobody is told twice. */
-    async extendScope(incidentId: string, siteIds: string[]): Promise<IncidentStatus> {
+    async extendScope(incidentId: string, siteIds: string[]): Promise<RequestOutcome> {
       const incident = await load(incidentId);
       const missing = await unknownSites(store, siteIds);
       if (missing.length > 0) throw new IncidentInputError('unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { unknown: missing });
-      return send(incident, extendScopeUpdate, { siteIds });
+      return correlation.withIncident(incidentId, [...incident.siteIds, ...siteIds], async () => {
+        const r = await send(incident, 'extendScope', { siteIds }, 'bounded');
+        if (incident.kind === 'outage') await correlation.absorbed(incidentId, [], siteIds, await correlation.network());
+        return r;
+      });
     },
 
     /** A false alarm: nothing more is sent, and those already told are told so. */
-    async cancel(incidentId: string, reason?: string): Promise<IncidentStatus> {
-      return send(await load(incidentId), cancelUpdate, { reason });
+    async cancel(incidentId: string, reason?: string): Promise<RequestOutcome> {
+      const incident = await load(incidentId);
+      return correlation.withIncident(incidentId, incident.siteIds, async () => {
+        const r = await send(incident, 'cancel', { reason }, 'bounded');
+        await correlation.closing(incidentId);
+        return r;
+      });
     },
   };
 
@@ -194,11 +331,33 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     return incident;
   }
 
-  /** Sends an Update to the incident's workflow; its validator's refusal becomes a 409 that says why. */
-  async function send<A>(incident: Incident, update: UpdateDefinition<IncidentStatus, [A]>, arg: A): Promise<IncidentStatus> {
-    if (isOver(incident) && update.name !== 'resolve') throw new IncidentInputError('incident_closed', `Incident ${incident._id} is ${incident.phase}; it takes no more changes.`);
+  /**
+   * Hands a request to the incident's workflow. As a signal it is in the workflow's history when
+   * this returns, with or without a worker. As an Update, the workflow's validator's refusal
+   * becomes a 409 that says why; not answered within the wait (a busy worker), it stays admitted
+   * and is applied when the worker gets to it, and the caller is told it is queued.
+   */
+  async function send<K extends RequestKind>(incident: Incident, kind: K, input: RequestKinds[K], mode: RequestMode): Promise<RequestOutcome> {
+    if (isOver(incident) && kind !== 'resolve') throw new IncidentInputError('incident_closed', `Incident ${incident._id} is ${incident.phase}; it takes no more changes.`);
+    const handle = temporal.workflow.getHandle(incident.workflowId);
+    const requestId = randomUUID();
+    const queued = async (via: 'signal' | 'update', reason: string): Promise<QueuedRequest> => {
+      await requests.insertOne({ _id: requestId, incidentId: incident._id, kind, input, at: new Date(), via });
+      return { incidentId: incident._id, phase: incident.phase, queued: true, requestId, reason };
+    };
     try {
-      return await temporal.workflow.getHandle(incident.workflowId).executeUpdate(update, { args: [arg] });
+      if (mode === 'signal' || !(await workerUp())) {
+        await temporal.connection.withDeadline(Date.now() + TEMPORAL_CALL_MS, () => handle.signal(MESSAGES[kind].signal as SignalDefinition<[RequestKinds[K]]>, input));
+        return await queued('signal', mode === 'signal' ? 'handed to the incident\'s workflow; applied when a worker runs it' : 'no worker is running: applied when one starts');
+      }
+      const wait = deps.updateWaitMs ?? DEFAULT_UPDATE_WAIT_MS;
+      try {
+        return await temporal.connection.withDeadline(Date.now() + wait, () =>
+          handle.executeUpdate(MESSAGES[kind].update as UpdateDefinition<IncidentStatus, [RequestKinds[K]]>, { args: [input], updateId: requestId }));
+      } catch (err) {
+        if (isGrpcDeadlineError(err)) return await queued('update', `no worker answered within ${wait / 1000} s: applied when one gets to it`);
+        throw err;
+      }
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new IncidentInputError('incident_closed', `Incident ${incident._id} has no running workflow; it may have just finished. GET it to see its phase.`);
       if (err instanceof WorkflowUpdateFailedError) throw new IncidentInputError('incident_rejected', `Incident ${incident._id}: ${(err.cause as Error | undefined)?.message ?? err.message}`);
@@ -207,6 +366,11 @@ export function createIncidentService(deps: IncidentServiceDeps) {
   }
 
   return service;
+}
+
+/** What the stored incident says, in the shape of a workflow's status. */
+function statusOf(incident: Incident): IncidentStatus {
+  return { incidentId: incident._id, phase: incident.phase, recipients: 0, sent: {}, failed: 0, retried: 0, fellBack: 0, resolveRequested: Boolean(incident.resolveRequestedAt) };
 }
 
 /** Resolved or cancelled: nothing more will happen to it but its bill. */

@@ -3,7 +3,7 @@
  * (Updates and a query) that the API, the alert intake and the CLI send it. Declared apart from
  * the workflow so that clients import the definitions without the workflow's code.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { DeliveryChannel, IncidentPhase, MessageKind } from '../domain/types';
 
 /** How the delivery watchdog treats messages not delivered. */
@@ -43,6 +43,12 @@ export interface IncidentInput {
   incidentId: string;
   siteIds: string[];
   delivery?: DeliveryPolicy;
+  /**
+   * The group window (the rules' `defaults.groupWait`, like Alertmanager's group_wait): how long a
+   * new incident waits before planning its first notices, so that the alerts of one burst (a relay
+   * and the towers it feeds) settle into it first. Absent or 0: no wait.
+   */
+  groupWaitSeconds?: number;
   /** Set when the workflow continues as new: where it was. */
   resume?: IncidentSnapshot;
 }
@@ -123,3 +129,16 @@ export const addUpdateUpdate = defineUpdate<IncidentStatus, [AddUpdateInput]>('a
 export const escalateUpdate = defineUpdate<IncidentStatus, [EscalateInput]>('escalate');
 export const extendScopeUpdate = defineUpdate<IncidentStatus, [ExtendScopeInput]>('extendScope');
 export const cancelUpdate = defineUpdate<IncidentStatus, [CancelInput]>('cancel');
+
+/**
+ * The same requests as signals, for callers that must not wait for a worker: a monitoring webhook
+ * always, an operator when no worker is polling. A signal is written to the workflow's history at
+ * once and applied when a worker runs; one the workflow can no longer take (the validator of its
+ * Update would refuse it) is ignored. Repeating one is as harmless as repeating the Update.
+ */
+export const resolveSignal = defineSignal<[ResolveInput]>('resolveRequested');
+export const reopenSignal = defineSignal<[{ note?: string }]>('reopenRequested');
+export const addUpdateSignal = defineSignal<[AddUpdateInput]>('addUpdateRequested');
+export const escalateSignal = defineSignal<[EscalateInput]>('escalateRequested');
+export const extendScopeSignal = defineSignal<[ExtendScopeInput]>('extendScopeRequested');
+export const cancelSignal = defineSignal<[CancelInput]>('cancelRequested');

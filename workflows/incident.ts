@@ -17,9 +17,12 @@ import { condition, continueAsNew, patched, proxyActivities, setHandler, sleep, 
 import type { Activities } from '../activities';
 import { deliveryLoop } from './delivery-loop';
 import type { IncidentPhase, MessageKind } from '../domain/types';
+import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import {
-  DEFAULT_DELIVERY_POLICY, addUpdateUpdate, cancelUpdate, escalateUpdate, extendScopeUpdate, reopenUpdate, resolveUpdate, statusQuery,
-  type IncidentInput, type IncidentSchedule, type IncidentSnapshot, type IncidentStatus, type PendingAction,
+  DEFAULT_DELIVERY_POLICY, addUpdateSignal, addUpdateUpdate, cancelSignal, cancelUpdate, escalateSignal, escalateUpdate, extendScopeSignal, extendScopeUpdate,
+  reopenSignal, reopenUpdate, resolveSignal, resolveUpdate, statusQuery,
+  type AddUpdateInput, type CancelInput, type EscalateInput, type ExtendScopeInput, type IncidentInput, type IncidentSchedule, type IncidentSnapshot,
+  type IncidentStatus, type PendingAction, type ResolveInput,
 } from './incident-api';
 import { legacyIncidentLifecycle } from './incident-legacy';
 
@@ -36,6 +39,14 @@ const acts = proxyActivities<Activities>({
 const OPEN_KINDS: MessageKind[] = ['outage', 'update', 'escalation'];
 const CLOSING_KINDS: MessageKind[] = ['restored', 'outage-restored', 'withdrawn'];
 const MAX_TEXT = 500;
+
+// Workflow time: the SDK makes `Date` replay-safe inside workflows.
+const now = () => new Date().getTime();
+
+function validateResolve(r: ResolveInput): void {
+  if (r.note !== undefined && (typeof r.note !== 'string' || r.note.length > MAX_TEXT)) throw new Error(`note must be a string of at most ${MAX_TEXT} characters`);
+  if (r.settleSeconds !== undefined && !(Number.isFinite(r.settleSeconds) && r.settleSeconds >= 0 && r.settleSeconds <= 3600)) throw new Error('settleSeconds must be between 0 and 3600');
+}
 
 /** The incident's long-lived state: small, and only counts. */
 class IncidentState {
@@ -78,122 +89,116 @@ class IncidentState {
     return { incidentId, phase, recipients, sent: { ...this.sent }, failed, retried, fellBack, resolveRequested, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites };
   }
 
+  private notOpen(): void {
+    if (!this.open) throw new Error(`incident ${this.incidentId} is ${this.cancelRequested ? 'cancelled' : this.phase}; it takes no more changes`);
+  }
+
+  resolve(r: ResolveInput): void {
+    if (!this.resolveRequested && !this.cancelRequested) {
+      this.resolveRequested = true;
+      this.resolveAt = new Date(now()).toISOString();
+      this.resolveNote = r.note;
+      this.settlingUntil = r.settleSeconds ? new Date(now() + r.settleSeconds * 1000).toISOString() : undefined;
+    } else if (this.settlingUntil && !r.settleSeconds) {
+      // An operator confirms what monitoring said: no need to wait any longer.
+      this.settlingUntil = undefined;
+    }
+    this.changes++;
+  }
+
+  validateReopen(): void {
+    this.notOpen();
+    if (!this.resolveRequested || !this.settlingUntil) throw new Error('only a resolve that is still settling can be reopened');
+  }
+
+  reopen(): void {
+    this.resolveRequested = false;
+    this.resolveAt = this.resolveNote = this.settlingUntil = undefined;
+    this.changes++;
+  }
+
+  validateAddUpdate(u: AddUpdateInput): void {
+    this.notOpen();
+    if (this.resolveRequested) throw new Error('the incident is being resolved; reopen it first');
+    if (u.text === undefined && u.estimatedEnd === undefined) throw new Error('give text, estimatedEnd or both');
+    if (u.text !== undefined && (typeof u.text !== 'string' || u.text.length > MAX_TEXT)) throw new Error(`text must be a string of at most ${MAX_TEXT} characters`);
+    if (u.estimatedEnd !== undefined && !Number.isFinite(Date.parse(u.estimatedEnd))) throw new Error('estimatedEnd must be an ISO date-time');
+  }
+
+  addUpdate(u: AddUpdateInput): void {
+    const etaChanged = u.estimatedEnd !== undefined && u.estimatedEnd !== this.estimatedEnd;
+    if (u.estimatedEnd !== undefined) this.estimatedEnd = u.estimatedEnd;
+    this.pending.push({ type: 'update', at: new Date(now()).toISOString(), text: u.text, estimatedEnd: u.estimatedEnd, etaChanged });
+    this.changes++;
+  }
+
+  validateEscalate(e: EscalateInput): void {
+    this.notOpen();
+    if (e.reason !== undefined && (typeof e.reason !== 'string' || e.reason.length > MAX_TEXT)) throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`);
+  }
+
+  escalate(e: EscalateInput): void {
+    this.pending.push({ type: 'escalate', at: new Date(now()).toISOString(), reason: e.reason });
+    this.changes++;
+  }
+
+  validateExtendScope(s: ExtendScopeInput): void {
+    this.notOpen();
+    if (!Array.isArray(s.siteIds) || s.siteIds.length === 0 || s.siteIds.some((id: unknown) => typeof id !== 'string' || id.length === 0)) throw new Error('siteIds must be a non-empty list of site ids');
+  }
+
+  extendScope(s: ExtendScopeInput): void {
+    this.pending.push({ type: 'scope', at: new Date(now()).toISOString(), siteIds: [...new Set(s.siteIds)] });
+    this.changes++;
+  }
+
+  validateCancel(c: CancelInput): void {
+    if (this.cancelRequested) return;
+    this.notOpen();
+    if (this.resolveRequested && !this.settlingUntil) throw new Error('the incident is resolved already; a false alarm must be cancelled before it is resolved');
+    if (c.reason !== undefined && (typeof c.reason !== 'string' || c.reason.length > MAX_TEXT)) throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`);
+  }
+
+  cancel(c: CancelInput): void {
+    this.cancelRequested = true;
+    this.cancelReason = c.reason;
+    this.resolveAt ??= new Date(now()).toISOString();
+    this.changes++;
+  }
+
   snapshot(): IncidentSnapshot {
     const { resolveAt, resolveNote, cancelReason, schedule, periodicRounds, escalationsFired, pending } = this;
     return { ...this.status(), resolveAt, resolveNote, cancelReason, schedule, periodicRounds, escalationsFired, pending };
   }
 }
 
-// Workflow time: the SDK makes `Date` replay-safe inside workflows.
-const now = () => new Date().getTime();
 
 export async function incidentWorkflow(input: IncidentInput): Promise<IncidentStatus> {
   // Runs that started before updates, escalation, scope and cancel keep their first steps.
   if (!patched('lifecycle-v2')) return legacyIncidentLifecycle(input);
   const policy = input.delivery ?? DEFAULT_DELIVERY_POLICY;
   const state = new IncidentState(input.incidentId, input.resume);
-  const notOpen = () => {
-    if (!state.open) throw new Error(`incident ${input.incidentId} is ${state.cancelRequested ? 'cancelled' : state.phase}; it takes no more changes`);
-  };
 
   setHandler(statusQuery, () => state.status());
-  setHandler(
-    resolveUpdate,
-    (r) => {
-      if (!state.resolveRequested && !state.cancelRequested) {
-        state.resolveRequested = true;
-        state.resolveAt = new Date(now()).toISOString();
-        state.resolveNote = r.note;
-        state.settlingUntil = r.settleSeconds ? new Date(now() + r.settleSeconds * 1000).toISOString() : undefined;
-      } else if (state.settlingUntil && !r.settleSeconds) {
-        // An operator confirms what monitoring said: no need to wait any longer.
-        state.settlingUntil = undefined;
+  // Each request twice: an Update for callers that wait for the answer (its validator refuses with
+  // a reason), a signal for those that cannot wait for a worker (refused ones are ignored).
+  const both = <A>(update: UpdateDefinition<IncidentStatus, [A]>, signal: SignalDefinition<[A]>, apply: (a: A) => void, validate: (a: A) => void) => {
+    setHandler(update, (a) => (apply(a), state.status()), { validator: validate });
+    setHandler(signal, (a) => {
+      try {
+        validate(a);
+      } catch {
+        return;
       }
-      state.changes++;
-      return state.status();
-    },
-    {
-      validator: (r) => {
-        if (r.note !== undefined && (typeof r.note !== 'string' || r.note.length > MAX_TEXT)) throw new Error(`note must be a string of at most ${MAX_TEXT} characters`);
-        if (r.settleSeconds !== undefined && !(Number.isFinite(r.settleSeconds) && r.settleSeconds >= 0 && r.settleSeconds <= 3600)) throw new Error('settleSeconds must be between 0 and 3600');
-      },
-    },
-  );
-  setHandler(
-    reopenUpdate,
-    (_r: { note?: string }) => {
-      state.resolveRequested = false;
-      state.resolveAt = state.resolveNote = state.settlingUntil = undefined;
-      state.changes++;
-      return state.status();
-    },
-    {
-      validator: (_r: { note?: string }) => {
-        notOpen();
-        if (!state.resolveRequested || !state.settlingUntil) throw new Error('only a resolve that is still settling can be reopened');
-      },
-    },
-  );
-  setHandler(
-    addUpdateUpdate,
-    (u) => {
-      const etaChanged = u.estimatedEnd !== undefined && u.estimatedEnd !== state.estimatedEnd;
-      if (u.estimatedEnd !== undefined) state.estimatedEnd = u.estimatedEnd;
-      state.pending.push({ type: 'update', at: new Date(now()).toISOString(), text: u.text, estimatedEnd: u.estimatedEnd, etaChanged });
-      state.changes++;
-      return state.status();
-    },
-    {
-      validator: (u) => {
-        notOpen();
-        if (state.resolveRequested) throw new Error('the incident is being resolved; reopen it first');
-        if (u.text === undefined && u.estimatedEnd === undefined) throw new Error('give text, estimatedEnd or both');
-        if (u.text !== undefined && (typeof u.text !== 'string' || u.text.length > MAX_TEXT)) throw new Error(`text must be a string of at most ${MAX_TEXT} characters`);
-        if (u.estimatedEnd !== undefined && !Number.isFinite(Date.parse(u.estimatedEnd))) throw new Error('estimatedEnd must be an ISO date-time');
-      },
-    },
-  );
-  setHandler(
-    escalateUpdate,
-    (e) => {
-      state.pending.push({ type: 'escalate', at: new Date(now()).toISOString(), reason: e.reason });
-      state.changes++;
-      return state.status();
-    },
-    { validator: (e) => { notOpen(); if (e.reason !== undefined && (typeof e.reason !== 'string' || e.reason.length > MAX_TEXT)) throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`); } },
-  );
-  setHandler(
-    extendScopeUpdate,
-    (s) => {
-      state.pending.push({ type: 'scope', at: new Date(now()).toISOString(), siteIds: [...new Set(s.siteIds)] });
-      state.changes++;
-      return state.status();
-    },
-    {
-      validator: (s) => {
-        notOpen();
-        if (!Array.isArray(s.siteIds) || s.siteIds.length === 0 || s.siteIds.some((id: unknown) => typeof id !== 'string' || id.length === 0)) throw new Error('siteIds must be a non-empty list of site ids');
-      },
-    },
-  );
-  setHandler(
-    cancelUpdate,
-    (c) => {
-      state.cancelRequested = true;
-      state.cancelReason = c.reason;
-      state.resolveAt ??= new Date(now()).toISOString();
-      state.changes++;
-      return state.status();
-    },
-    {
-      validator: (c) => {
-        if (state.cancelRequested) return;
-        notOpen();
-        if (state.resolveRequested && !state.settlingUntil) throw new Error('the incident is resolved already; a false alarm must be cancelled before it is resolved');
-        if (c.reason !== undefined && (typeof c.reason !== 'string' || c.reason.length > MAX_TEXT)) throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`);
-      },
-    },
-  );
+      apply(a);
+    });
+  };
+  both(resolveUpdate, resolveSignal, (r) => state.resolve(r), validateResolve);
+  both(reopenUpdate, reopenSignal, () => state.reopen(), () => state.validateReopen());
+  both(addUpdateUpdate, addUpdateSignal, (u) => state.addUpdate(u), (u) => state.validateAddUpdate(u));
+  both(escalateUpdate, escalateSignal, (e) => state.escalate(e), (e) => state.validateEscalate(e));
+  both(extendScopeUpdate, extendScopeSignal, (s) => state.extendScope(s), (s) => state.validateExtendScope(s));
+  both(cancelUpdate, cancelSignal, (c) => state.cancel(c), (c) => state.validateCancel(c));
 
   const enter = async (phase: IncidentPhase, note?: string) => {
     state.phase = phase;
@@ -264,6 +269,10 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
 
   if (!input.resume) {
     await enter('detected');
+    // The group window: the other alerts of a burst (a relay and the towers it feeds) settle into
+    // this incident (scope, absorption) before its first notices are planned. Guarded: runs that
+    // started before the window keep their history.
+    if (input.groupWaitSeconds && patched('group-window')) await condition(() => !state.open || state.resolveRequested, input.groupWaitSeconds * 1000);
     const plan = await acts.planNotices({ incidentId: input.incidentId });
     state.recipients = plan.planned;
     state.schedule = plan.schedule;

@@ -2,13 +2,14 @@
  * What operators do to an open incident: post an update (a word and a new estimate), escalate
  * to staff, add affected sites, cancel a false alarm, reopen a resolve that is still settling.
  * Each is a Temporal Update: the workflow's validator answers at once (409 with its reason when
- * the incident can no longer take it), and the messages follow from the workflow.
+ * the incident can no longer take it), and the messages follow from the workflow. The API waits
+ * for it a bounded time (no worker running, or a busy one): then it answers 202 with the request
+ * recorded (`queued: true`), and the workflow applies it when a worker runs.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from '../app';
 import { ApiError } from '../errors';
 import { createIncidentService, IncidentInputError } from '../../services/incidents';
-import type { IncidentStatus } from '../../workflows/incident-api';
 
 const params = {
   type: 'object',
@@ -36,6 +37,9 @@ const statusReply = {
     updates: { type: 'integer', description: 'Update rounds planned so far' },
     escalations: { type: 'integer', description: 'Escalation rounds planned so far' },
     addedSites: { type: 'integer', description: 'Sites added after opening (downstream ones included)' },
+    queued: { type: 'boolean', description: 'No worker answered in time: the request is recorded and applied when one runs (phase is the stored one)' },
+    requestId: { type: 'string', description: 'queued: the recorded request' },
+    reason: { type: 'string', description: 'queued: why it was not answered at once' },
   },
 } as const;
 
@@ -50,7 +54,6 @@ function toApiError(err: unknown): never {
 
 export const incidentActionRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const incidents = createIncidentService(deps);
-  const accepted = (status: IncidentStatus) => status;
 
   app.post<{ Params: { id: string }; Body: { text?: string; estimatedEnd?: string } }>('/v1/incidents/:id/updates', {
     schema: {
@@ -71,7 +74,7 @@ export const incidentActionRoutes: FastifyPluginAsync<AppDeps> = async (app, dep
       throw new ApiError(422, 'estimate_in_past', 'body.estimatedEnd is in the past; give when service is expected back.', { field: 'body.estimatedEnd' });
     }
     const estimatedEnd = req.body.estimatedEnd ? new Date(req.body.estimatedEnd).toISOString() : undefined;
-    return reply.status(202).send(accepted(await incidents.addUpdate(req.params.id, { text: req.body.text, estimatedEnd }).catch(toApiError)));
+    return reply.status(202).send(await incidents.addUpdate(req.params.id, { text: req.body.text, estimatedEnd }).catch(toApiError));
   });
 
   app.post<{ Params: { id: string }; Body: { reason?: string } | null }>('/v1/incidents/:id/escalate', {

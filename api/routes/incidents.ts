@@ -1,6 +1,8 @@
 /**
  * Incidents: open one on a set of sites, look at it, resolve it. Opening is idempotent on a key
- * (the body's `key` or the `Idempotency-Key` header): the same key reaches the same incident.
+ * (the body's `key` or the `Idempotency-Key` header): the same key reaches the same incident; and
+ * correlated like an alert (services/incidents.ts, ingest/correlation.ts): without a key, a
+ * repeated call for sites an open incident covers joins it.
  * The incident is stored in MongoDB before the API answers, and its workflow is started with
  * USE_EXISTING, so a retried request neither loses nor doubles anything.
  */
@@ -40,6 +42,16 @@ const incidentSummary = {
     rulesVersion: { type: 'string' },
     resolvedAt: { type: 'string', format: 'date-time' },
     workflowId: { type: 'string' },
+  },
+} as const;
+
+/** The answer to opening: the incident the call ended in, and how. */
+const opened = {
+  type: 'object',
+  properties: {
+    ...incidentSummary.properties,
+    outcome: { type: 'string', enum: ['opened', 'already_open', 'joined', 'absorbed'], description: 'opened a new incident; already_open: the one this key opened; joined: an open incident covering these sites; absorbed: the open incidents below these sites, into this one' },
+    absorbed: { type: 'array', items: { type: 'string' }, description: 'absorbed: the other incidents merged into this one' },
   },
 } as const;
 
@@ -184,7 +196,7 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
     schema: {
       tags: ['incidents'],
       summary: 'Open an incident on one or more sites',
-      description: 'Starts the incident workflow: the paying subscribers of these sites, and of every site they feed, get an outage SMS, and a restoration SMS once it is resolved.',
+      description: 'Starts the incident workflow: the paying subscribers of these sites, and of every site they feed, get an outage SMS, and a restoration SMS once it is resolved. Correlated like a monitoring alert (unless `correlate: false`): sites at or below an open incident\'s sites join it (200, `outcome: joined`, no second round of SMS); sites above open incidents absorb them (202, `outcome: absorbed`, the incident that carries on); otherwise a new incident opens (202, `outcome: opened`). A key already used answers its incident (200, `already_open`).',
       headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200 } } },
       body: {
         type: 'object',
@@ -197,15 +209,17 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
           title: { type: 'string', maxLength: 200 },
           source: { type: 'string', maxLength: 100, default: 'api' },
           key: { type: 'string', minLength: 1, maxLength: 200, description: 'Deduplication key: opening with a key already used returns that incident' },
+          correlate: { type: 'boolean', default: true, description: 'false: open an incident of its own even if an open one covers these sites' },
         },
       },
-      response: { 200: incidentSummary, 202: incidentSummary, 422: { $ref: 'Error#' } },
+      response: { 200: opened, 202: opened, 422: { $ref: 'Error#' } },
     },
   }, async (req, reply) => {
     const key = req.body.key ?? req.headers['idempotency-key'];
-    const { incident, created } = await incidents.open({ ...req.body, key }).catch(toApiError);
-    if (created) req.log.info({ incidentId: incident._id, sites: incident.siteIds.length }, 'incident opened');
-    return reply.status(created ? 202 : 200).header('location', `/v1/incidents/${incident._id}`).send(present(incident));
+    const { incident, created, outcome, absorbed } = await incidents.open({ ...req.body, key }).catch(toApiError);
+    if (created || outcome === 'absorbed') req.log.info({ incidentId: incident._id, sites: incident.siteIds.length, outcome }, 'incident opened');
+    const status = created || outcome === 'absorbed' ? 202 : 200;
+    return reply.status(status).header('location', `/v1/incidents/${incident._id}`).send({ ...present(incident), outcome, ...(absorbed?.length ? { absorbed } : {}) });
   });
 
   app.get<{ Querystring: ListQuery }>('/v1/incidents', {
@@ -290,7 +304,17 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
       description: 'Everyone who was sent the outage notice gets the restoration notice. Resolving twice is harmless.',
       params: incidentIdParam,
       body: { type: 'object', nullable: true, additionalProperties: false, properties: { note: { type: 'string', maxLength: 500 } } },
-      response: { 202: { type: 'object', properties: { id: { type: 'string' }, phase: { type: 'string' }, resolveRequested: { type: 'boolean' } } }, 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' } },
+      response: {
+        202: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' }, phase: { type: 'string' }, resolveRequested: { type: 'boolean' },
+            queued: { type: 'boolean', description: 'No worker answered in time: recorded, applied when one runs' }, requestId: { type: 'string' }, reason: { type: 'string' },
+          },
+        },
+        404: { $ref: 'Error#' },
+        409: { $ref: 'Error#' },
+      },
     },
   }, async (req, reply) => {
     const r = await incidents.resolve(req.params.id, req.body?.note).catch(toApiError);

@@ -24,6 +24,9 @@ interface Params {
   integration: string;
 }
 
+/** How often alerts stored but not decided are looked for. */
+const RESUME_EVERY_MS = 60_000;
+
 /** What a refused request from an unknown caller may cost us in storage. */
 const UNAUTHENTICATED_BODY_LIMIT = 16 * 1024;
 
@@ -44,7 +47,7 @@ const outcome = {
   properties: {
     dedupKey: { type: 'string', description: 'The alert identity: <source>:<integration>:<native key>' },
     eventId: { type: 'string', description: 'This delivery of this alert state; a repeat has the same id' },
-    action: { type: 'string', enum: ['opened', 'already_open', 'resolved', 'not_open', 'recorded', 'rejected', 'joined', 'absorbed', 'reopened', 'silenced'] },
+    action: { type: 'string', enum: ['accepted', 'opened', 'already_open', 'resolved', 'not_open', 'recorded', 'rejected', 'joined', 'absorbed', 'reopened', 'silenced'] },
     incidentId: { type: 'string' },
     maintenanceId: { type: 'string', description: 'silenced: the planned maintenance its site is under' },
     episode: { type: 'integer', description: 'Which outage of this alert (the next firing after a resolution is a new one)' },
@@ -86,7 +89,13 @@ export const ingestRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const integrations = deps.integrations ?? (await loadIntegrations(integrationsPathFromEnv(process.env), process.env, { development: true }));
   for (const warning of integrations.warnings) app.log.warn(warning);
   const processor = createAlertProcessor({ store: deps.store, incidents: createIncidentService(deps), settleSeconds: deps.alertSettleSeconds });
-  const intake = createIntake({ store: deps.store, processor });
+  const intake = createIntake({ store: deps.store, processor, log: (err, eventId) => app.log.error({ err, eventId }, 'alert not decided; it is tried again later') });
+  // Alerts stored but not decided (a previous process stopped first) are decided at start and now and then.
+  const resume = () => void intake.resume((source, name) => integrations.find(source, name)).catch((err: unknown) => app.log.error({ err }, 'resuming undecided alerts failed'));
+  const resumeTimer = setInterval(resume, RESUME_EVERY_MS);
+  resumeTimer.unref();
+  app.addHook('onReady', async () => resume());
+  app.addHook('onClose', async () => clearInterval(resumeTimer));
 
   // Tools send JSON, forms, multipart and text: keep every body as raw bytes, decode per tool.
   // Encapsulated: the rest of the API keeps its parsers.
@@ -112,7 +121,7 @@ export const ingestRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       querystring: { type: 'object', properties: { token: { type: 'string', description: 'The integration token, for tools that cannot set headers (PRTG)' } } },
       response: {
         200: { description: 'Every alert was a repeat of one received before', ...accepted },
-        202: { description: 'Stored and handled; one result per alert', ...accepted },
+        202: { description: 'Stored; one result per alert: what became of it, or `accepted` when its network tree is busy (decided right after, in order)', ...accepted },
         400: { $ref: 'Error#' },
         401: { $ref: 'Error#' },
         403: { $ref: 'Error#' },
