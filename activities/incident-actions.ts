@@ -9,6 +9,7 @@
 import type { Delivery, Incident } from '../domain/types';
 import { downstreamSites } from '../store/network';
 import { planAll, supersedeOlderUpdates, transition, type PlanInput } from '../store/deliveries';
+import { markEnding } from '../store/coverage';
 import { holdUntil, type HoldWindow } from '../rules';
 import type { IncidentSchedule } from '../workflows/incident-api';
 import { countAudience, incidentFacts, loadIncidentOrFail, planAudience, scheduleOf, type NoticeDeps } from './notices';
@@ -132,6 +133,8 @@ export function createIncidentActionActivities(deps: NoticeDeps) {
      * unless the rules said no restoration notice for them.
      */
     async prepareCancellation(input: { incidentId: string; at: string; reason?: string }): Promise<{ expired: number; withdrawn: number }> {
+      // Ending: it covers nobody's site any more (store/coverage.ts).
+      await markEnding(store, input.incidentId, new Date());
       const at = new Date(input.at);
       const now = new Date();
       const incident = await loadIncidentOrFail(store, input.incidentId);

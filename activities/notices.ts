@@ -18,7 +18,7 @@ import type { IncidentSchedule } from '../workflows/incident-api';
 import { downstreamSites } from '../store/network';
 import { subscriberFacts } from '../store/audience';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
-import { claimRestoration, coveringOutage, handOverNotice, LIVE_NOTICE, numbersToldBy, OPEN_OUTAGE_PHASES, otherOutages, type OtherOutage } from '../store/coverage';
+import { claimRestoration, coveringOutage, handOverNotice, LIVE_NOTICE, markEnding, numbersToldBy, OPEN_OUTAGE_PHASES, otherOutages, type OtherOutage } from '../store/coverage';
 import type { RulesResolver } from '../store/rule-versions';
 import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet } from '../rules';
 import type { Logger } from '../domain/log';
@@ -206,6 +206,7 @@ export function createNoticeActivities(deps: NoticeDeps) {
       const overlapAtResolution = async (incident: Incident) => {
         const now = new Date();
         const sites = incident.affectedSiteIds ?? incident.siteIds;
+        await markEnding(store, incident._id, now);
         const stillOpen = await otherOutages(store, sites, incident._id);
         const involved = await otherOutages(store, sites, incident._id, [...OPEN_OUTAGE_PHASES, 'resolving']);
         const shared = involved.length ? await numbersToldBy(store, involved, [...LIVE_NOTICE, 'expired']) : new Map<string, OtherOutage[]>();

@@ -27,11 +27,29 @@ export interface OtherOutage {
   sites: Set<string>;
 }
 
-/** Outages other than `exceptId` in these phases (default: open) that cover any of these sites. */
-export async function otherOutages(store: Store, siteIds: string[], exceptId: string, phases: IncidentPhase[] = OPEN_OUTAGE_PHASES): Promise<OtherOutage[]> {
+/**
+ * Marks an outage as ending, before it looks at the others: an insert, which no concurrent write
+ * to the incident document can undo (its phase can be: FerretDB rewrites a whole document, and a
+ * write of the API's beside the workflow's has lost a phase). Of two outages ending together,
+ * each marks itself before it looks, so at least one sees the other ending.
+ */
+export async function markEnding(store: Store, incidentId: string, now: Date): Promise<void> {
+  try {
+    await store.sendClaims.insertOne({ _id: `ending|${incidentId}`, at: now, by: incidentId });
+  } catch (err) {
+    if (!(err instanceof MongoServerError) || err.code !== 11000) throw err;
+  }
+}
+
+/**
+ * Outages other than `exceptId` in these phases (default: open) that cover any of these sites;
+ * with `openOnly`, not those that have begun to end (markEnding), whatever their phase says.
+ */
+export async function otherOutages(store: Store, siteIds: string[], exceptId: string, phases: IncidentPhase[] = OPEN_OUTAGE_PHASES, openOnly = phases === OPEN_OUTAGE_PHASES): Promise<OtherOutage[]> {
   if (siteIds.length === 0) return [];
-  const found = await store.incidents.find({ kind: 'outage', phase: { $in: phases }, affectedSiteIds: { $in: siteIds } }, { projection: { affectedSiteIds: 1 } }).toArray();
-  return found.filter((i) => i._id !== exceptId).map((i) => ({ id: i._id, sites: new Set(i.affectedSiteIds ?? []) }));
+  const found = (await store.incidents.find({ kind: 'outage', phase: { $in: phases }, affectedSiteIds: { $in: siteIds } }, { projection: { affectedSiteIds: 1 } }).toArray()).filter((i) => i._id !== exceptId);
+  const ending = openOnly && found.length ? new Set((await store.sendClaims.find({ _id: { $in: found.map((i) => `ending|${i._id}`) } }).toArray()).map((c) => c.by)) : new Set<string | undefined>();
+  return found.filter((i) => !ending.has(i._id)).map((i) => ({ id: i._id, sites: new Set(i.affectedSiteIds ?? []) }));
 }
 
 /** The first of these outages that covers a site, or undefined. */
