@@ -328,8 +328,10 @@ func freeLoopbackPort() (int, error) {
 // updates needs N+1 connections at once, and when the commands in flight together need more than
 // the pool has, every one of them waits for a connection that none will give back: the server
 // hangs with no CPU used. (On SQLite the pool is 100: a bulkWrite of 100 hung, and concurrent
-// bulks of 50 hung the 20,000 drill.) Avviso's writes go in bulks of at most 50; this leaves room
-// for about ten of them at once, from all clients together. Idle connections cost PostgreSQL
+// bulks of 50 hung the 20,000 drill.) The write gate (serialize.go) now sends update commands to
+// FerretDB in parts of at most 50 statements and lets update commands hold at most three quarters
+// of the pool together, so no bulk size or number of clients can wedge it; the large pool keeps
+// several such parts (and many single updates) running at once. Idle connections cost PostgreSQL
 // little; they are opened only when needed.
 const ferretPoolSize = 500
 
@@ -345,4 +347,14 @@ func withPoolSize(raw string, n int) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// poolSizeOf is the pool size a FerretDB PostgreSQL URL asks for (pool_max_conns), or def.
+func poolSizeOf(raw string, def int) int64 {
+	if u, err := url.Parse(raw); err == nil {
+		if n, err := strconv.Atoi(u.Query().Get("pool_max_conns")); err == nil && n > 0 {
+			return int64(n)
+		}
+	}
+	return int64(def)
 }
