@@ -208,7 +208,7 @@ describe('access control', () => {
     assert.equal(entry.actor.role, 'operator');
     assert.equal(entry.action.method, 'POST');
     assert.equal(entry.action.route, '/v1/incidents');
-    assert.deepEqual(entry.action.body, { siteIds: ['tower-nowhere'], title: '[hidden]', kind: 'outage', severity: 'major', source: 'api' });
+    assert.deepEqual(entry.action.body, { siteIds: ['tower-nowhere'], title: '[hidden]', kind: 'outage', severity: 'major', source: 'api', correlate: true });
     assert.equal(entry.result.status, 422);
     assert.equal(entry.result.error, 'unknown_site');
     assert.ok(entry.at instanceof Date && Date.now() - entry.at.getTime() < 60_000);
