@@ -3,7 +3,6 @@
  * and address come next, and what the new message keeps of the one it replaces.
  */
 import type { Delivery, DeliveryChannel, Subscriber } from '../domain/types';
-import type { PlanInput } from '../store/deliveries';
 import { holdUntil, type HoldWindow } from '../rules';
 
 /**
@@ -22,12 +21,16 @@ export function fallbackTarget(d: Pick<Delivery, 'channel' | 'to' | 'invalidReci
   return null;
 }
 
+/** Whom a follow-up message is for and in what words: a planned record's fields but its channel and address. */
+export type Origin = Pick<Delivery, 'incidentId' | 'kind' | 'subscriberId' | 'language'> &
+  Partial<Pick<Delivery, 'templateSet' | 'templateKind' | 'area' | 'round' | 'hold' | 'restoration' | 'updates' | 'notBefore'>>;
+
 /**
  * What a fallback keeps of the message it replaces: whom it is for and in what words (template set,
  * area, language, round, the kind of text), and when it may go: the same quiet hours, counted from
  * now, so that a restoration that fails by SMS at night does not become a phone call at 03:00.
  */
-export function origin(d: Delivery, now = new Date()): Omit<PlanInput, 'channel' | 'to'> {
+export function origin(d: Delivery, now = new Date()): Origin {
   const heldUntil = holdUntil((d.hold ?? null) as HoldWindow | null, now);
   return {
     incidentId: d.incidentId, kind: d.kind, subscriberId: d.subscriberId, language: d.language,
