@@ -8,8 +8,9 @@
  * two missed months run one after the other, each billing its own month (the workflow reads the
  * Schedule's nominal time, not the late start).
  */
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowIdConflictPolicy, type Client, type ScheduleOptionsStartWorkflowAction, type WorkflowHandle } from '@temporalio/client';
-import { connectTemporal, type TemporalSettings } from '../temporal/client';
+import { ScheduleOverlapPolicy, WorkflowIdConflictPolicy, type Client, type ScheduleOptionsStartWorkflowAction, type WorkflowHandle } from '@temporalio/client';
+import type { TemporalSettings } from '../temporal/client';
+import { ensureSchedule, withTemporalClient } from '../temporal/schedules';
 import type { billingMonthWorkflow, BillingMonthInput } from '../workflows/billing';
 import { BILLING_TIME_ZONE } from './month';
 import type { Logger } from '../domain/log';
@@ -44,27 +45,13 @@ function scheduleParts(taskQueue: string) {
  * worker calls it at start, so a deploy that changes it changes it. Its paused state is kept.
  */
 export async function ensureBillingSchedule(client: Client, taskQueue: string, opts: { scheduleId?: string } = {}): Promise<{ scheduleId: string; created: boolean }> {
-  const scheduleId = opts.scheduleId ?? BILLING_SCHEDULE_ID;
-  const parts = scheduleParts(taskQueue);
-  try {
-    await client.schedule.create({ scheduleId, ...parts });
-    return { scheduleId, created: true };
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-  }
-  await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, ...parts, policies: { ...previous.policies, ...parts.policies } }));
-  return { scheduleId, created: false };
+  return ensureSchedule(client, opts.scheduleId ?? BILLING_SCHEDULE_ID, scheduleParts(taskQueue));
 }
 
 /** For a process that has no Client of its own (the worker): connects, ensures, disconnects. */
 export async function ensureBillingScheduleWith(settings: TemporalSettings, logger?: Logger): Promise<void> {
-  const client = await connectTemporal(settings);
-  try {
-    const r = await ensureBillingSchedule(client, settings.taskQueue);
-    logger?.info({ scheduleId: r.scheduleId, created: r.created }, 'monthly billing schedule in place');
-  } finally {
-    await client.connection.close();
-  }
+  const r = await withTemporalClient(settings, (client) => ensureBillingSchedule(client, settings.taskQueue));
+  logger?.info({ scheduleId: r.scheduleId, created: r.created }, 'monthly billing schedule in place');
 }
 
 /**

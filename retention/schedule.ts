@@ -5,8 +5,9 @@
  * running deletes what the skipped one would have. A person can start one by hand
  * (`avviso retention run`), or count what it would delete (`--dry-run`).
  */
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowIdConflictPolicy, type Client, type ScheduleOptionsStartWorkflowAction, type WorkflowHandle } from '@temporalio/client';
-import { connectTemporal, type TemporalSettings } from '../temporal/client';
+import { ScheduleOverlapPolicy, WorkflowIdConflictPolicy, type Client, type ScheduleOptionsStartWorkflowAction, type WorkflowHandle } from '@temporalio/client';
+import type { TemporalSettings } from '../temporal/client';
+import { ensureSchedule, withTemporalClient } from '../temporal/schedules';
 import type { RetentionInput, retentionWorkflow } from '../workflows/retention';
 import { BILLING_TIME_ZONE } from '../billing/month';
 import type { Logger } from '../domain/log';
@@ -35,27 +36,13 @@ function scheduleParts(taskQueue: string) {
  * worker calls it at start. Its paused state is kept: pausing it is how retention is stopped.
  */
 export async function ensureRetentionSchedule(client: Client, taskQueue: string, opts: { scheduleId?: string } = {}): Promise<{ scheduleId: string; created: boolean }> {
-  const scheduleId = opts.scheduleId ?? RETENTION_SCHEDULE_ID;
-  const parts = scheduleParts(taskQueue);
-  try {
-    await client.schedule.create({ scheduleId, ...parts });
-    return { scheduleId, created: true };
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-  }
-  await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, ...parts, policies: { ...previous.policies, ...parts.policies } }));
-  return { scheduleId, created: false };
+  return ensureSchedule(client, opts.scheduleId ?? RETENTION_SCHEDULE_ID, scheduleParts(taskQueue));
 }
 
 /** For a process that has no Client of its own (the worker): connects, ensures, disconnects. */
 export async function ensureRetentionScheduleWith(settings: TemporalSettings, logger?: Logger): Promise<void> {
-  const client = await connectTemporal(settings);
-  try {
-    const r = await ensureRetentionSchedule(client, settings.taskQueue);
-    logger?.info({ scheduleId: r.scheduleId, created: r.created }, 'nightly retention schedule in place');
-  } finally {
-    await client.connection.close();
-  }
+  const r = await withTemporalClient(settings, (client) => ensureRetentionSchedule(client, settings.taskQueue));
+  logger?.info({ scheduleId: r.scheduleId, created: r.created }, 'nightly retention schedule in place');
 }
 
 /** A run started by hand; a second start while one runs joins it. */
