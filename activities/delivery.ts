@@ -18,10 +18,10 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import type { Store } from '../store/db';
 import type { SharedRateLimiter } from '../store/rate-limits';
 import {
-  anyDue, anyDueIn, countDue, countInState, dueCandidates, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, unfinishedReservations,
+  anyDue, anyDueIn, carriedProviderIds, countDue, countInState, dueCandidates, giveMoreTime, scopesWithRecords, dueBy, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, sweepUndelivered, transition, unfinishedReservations,
   type AcceptedOutcome, type PlanInput, type SweepPolicy,
 } from '../store/deliveries';
-import { eachParallel, findByValues, serverKind } from '../store/server';
+import { eachParallel } from '../store/backend';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, type Receipt } from '../store/receipts';
 import type { RulesResolver } from '../store/rule-versions';
 import { messageVariables } from '../rules';
@@ -145,7 +145,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // outage notice a moment before the restoration, an earlier attempt of this one): a message
       // some record already carries is not the one whose answer was lost.
       const listed = [...found.values()].flat();
-      const known = new Set((await findByValues(store, store.deliveries, 'providerMessageId', listed, {}, { projection: { providerMessageId: 1 } })).map((d) => d.providerMessageId));
+      const known = await carriedProviderIds(store, listed);
       for (const d of open) {
         const uuid = found.get(d.to)?.find((u) => !known.has(u));
         if (uuid) accepted.push({ id: d._id, providerMessageId: uuid });
@@ -472,13 +472,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     if (receipts.length) await applyReceipts(store, receipts, new Date());
     // Still queued or sent at the provider: not lost, only slow. Give them another timeout.
     const slow = receipts.filter((r) => r.status === 'queued' || r.status === 'sent').map((r) => r.messageUuid);
-    if (slow.length) {
-      const stillOpen = { state: { $in: ['accepted', 'sent'] as DeliveryState[] } };
-      const later = { $set: { updatedAt: new Date() } };
-      // One equality per message on FerretDB over PostgreSQL (findByValues says why).
-      if ((await serverKind(store)) === 'ferretdb-postgresql') await eachParallel(slow, 16, async (id) => void (await store.deliveries.updateMany({ providerMessageId: id, ...stillOpen }, later)));
-      else await store.deliveries.updateMany({ providerMessageId: { $in: slow }, ...stillOpen }, later);
-    }
+    await giveMoreTime(store, slow, new Date());
     return lost;
   }
 

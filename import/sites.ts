@@ -18,7 +18,6 @@ import type { Site } from '../domain/types';
 import { FieldError } from '../store/normalize';
 import { siteHash, type SiteFields } from '../store/sites';
 import { refusedSites } from '../store/topology';
-import { bulkWriteInChunks } from '../store/deliveries';
 import { readRows, type ImportFormat, type Source, type TextEncoding } from './rows';
 import { ReportBuilder, type ImportReport } from './report';
 import { siteFromRow } from './site-rows';
@@ -126,7 +125,7 @@ export async function importSites(store: Store, source: Source, opts: ImportOpti
         },
       };
     });
-    await bulkWriteInChunks(store.sites, ops);
+    if (ops.length) await store.sites.bulkWrite(ops, { ordered: false });
   }
   return report.finish();
 }

@@ -22,7 +22,6 @@ import type { Store } from '../store/db';
 import type { Subscriber } from '../domain/types';
 import { FieldError } from '../store/normalize';
 import { newSubscriber, subscriberHash, subscriberUpdate, type SubscriberFields } from '../store/subscribers';
-import { bulkWriteInChunks } from '../store/deliveries';
 import { readRows, type Source } from './rows';
 import { ReportBuilder, type ImportReport } from './report';
 import { subscriberFromRow } from './subscriber-rows';
@@ -82,7 +81,7 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
       }
     }
     const ops: AnyBulkWriteOperation<Subscriber>[] = updates.map((p) => ({ updateOne: { filter: { _id: p.id }, update: subscriberUpdate(p.fields, now) } }));
-    await bulkWriteInChunks(store.subscribers, ops);
+    if (ops.length) await store.subscribers.bulkWrite(ops, { ordered: false });
   }
 
   const rows = readRows(source, { kind: 'subscribers', format: opts.format, encoding: opts.encoding, maxBytes: opts.maxBytes, onIgnoredColumns: (keys) => (report.report.ignoredColumns = keys) });

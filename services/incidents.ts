@@ -5,7 +5,7 @@
  * reaches the same incident and the same workflow.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { MongoServerError, type Filter, type UpdateFilter } from 'mongodb';
+import { MongoServerError } from 'mongodb';
 import { isGrpcDeadlineError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import type { Store } from '../store/db';
@@ -85,9 +85,6 @@ export function incidentIdForKey(key: string): string {
   return `inc_${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }
 
-/** How long after writing a marker the service looks whether it stayed, and how often it writes it again. */
-const CONFIRM_AFTER_MS = 150;
-const CONFIRM_TRIES = 3;
 /** A worker that polled within this long is taken as up (its long polls last about a minute). */
 const POLLER_FRESH_MS = 90_000;
 const DEFAULT_UPDATE_WAIT_MS = 5_000;
@@ -129,21 +126,6 @@ export function createIncidentService(deps: IncidentServiceDeps) {
   const { store, temporal, taskQueue } = deps;
   const correlation = createCorrelation(store);
   const requests = store.db.collection<IncidentRequestDoc>('incident_requests');
-
-  /**
-   * Writes `mergedInto` (read by the scope extension and the listing) and makes sure it stays.
-   * FerretDB 1.x applies an update by reading the whole document, changing it in its own process
-   * and writing it back, so the workflow's own write to the incident at the same moment (its
-   * phase) can undo ours: look again a moment later and write again if the change is gone.
-   */
-  const writeAndConfirm = async (filter: Filter<Incident>, update: UpdateFilter<Incident>, present: (i: Incident) => boolean) => {
-    for (let attempt = 0; ; attempt++) {
-      await store.incidents.updateMany(filter, update);
-      await new Promise((r) => setTimeout(r, CONFIRM_AFTER_MS));
-      const now = await store.incidents.find(filter).toArray();
-      if (now.every(present) || attempt === CONFIRM_TRIES) return;
-    }
-  };
 
   let pollers: { at: number; up: Promise<boolean> } | undefined;
   /** Whether a worker polls the task queue (asked at most once a second). */
@@ -274,7 +256,9 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     async absorb(survivorId: string, absorbedIds: string[], siteIds: string[], network: Network): Promise<void> {
       const survivor = await load(survivorId);
       if (absorbedIds.length) {
-        await writeAndConfirm({ _id: { $in: absorbedIds } }, { $set: { mergedInto: survivorId } }, (i) => i.mergedInto === survivorId);
+        // One write by `_id` each: the write gate of avviso-ferretdb orders it with the workflow's own
+        // writes to the same incident, so neither undoes the other (docs/ferretdb-serialization.md).
+        for (const id of absorbedIds) await store.incidents.updateOne({ _id: id }, { $set: { mergedInto: survivorId } });
         await store.incidents.updateOne({ _id: survivorId }, { $addToSet: { absorbed: { $each: absorbedIds } } });
       }
       await correlation.absorbed(survivorId, absorbedIds, siteIds, network);

@@ -7,7 +7,7 @@ import { MongoClient, type Collection, type Db } from 'mongodb';
 import type { Contact, Delivery, Incident, Site, Subscriber } from '../domain/types';
 import { giveOldReceiptsSlots, type Receipt } from './receipts';
 import { noteUnpagedScopes } from './deliveries';
-import { isFerretDb } from './server';
+import { usesCompoundIndexes } from './backend';
 import type { RateLimitDoc } from './rate-limits';
 import type { ApiKeyDoc } from './api-keys';
 import type { AuditEntry } from './audit-log';
@@ -201,12 +201,9 @@ async function freshPingWorks(uri: string): Promise<boolean> {
 
 /** Idempotent: creating an index that exists is a no-op. */
 export async function ensureIndexes(s: Store): Promise<void> {
-  // Indexes only a real MongoDB uses. On FerretDB a filter reaches PostgreSQL as `field @> value`,
-  // which its B-trees cannot serve (avviso-ferretdb adds a GIN index per indexed field instead),
-  // and a range on updatedAt is not handed down at all; yet every index is written again on every
-  // update, since FerretDB rewrites the whole document: these two cost four index writes per update
-  // of a delivery record (100,000 records are updated three times each in a large incident).
-  const mongoOnly = (await isFerretDb(s))
+  // Indexes only an engine that reads compound and range indexes gets (store/backend.ts says why):
+  // on FerretDB these two would cost four index writes per update of a delivery record.
+  const mongoOnly = !(await usesCompoundIndexes(s))
     ? []
     : [
       // Sending picks the next planned messages of one kind for one incident, in id order; metrics

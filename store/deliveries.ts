@@ -14,13 +14,12 @@
  * "the first 1,000 planned records" read all 100,000 planned records of a large incident for each
  * batch (about 22 messages a second), where "the planned records of page 7" read at most 1,000.
  */
-import type { AnyBulkWriteOperation, Collection, Document, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
+import type { Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
-import { eachParallel, readPagesInOrder, serverKind } from './server';
+import { findByValues, readPagesInOrder, updateByValues, updateEachIf, type Progress } from './backend';
 import { REACHED_PROVIDER } from '../delivery/lifecycle';
 import { decideLost, type WatchdogPolicy } from '../delivery/watchdog';
 
-export { isFerretDb, serverKind, type ServerKind } from './server';
 import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber, TemplateKind } from '../domain/types';
 
 export function deliveryId(incidentId: string, kind: MessageKind, subscriberId: string, channel: DeliveryChannel, to: string, round?: number): string {
@@ -211,46 +210,13 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
 }
 
 /**
- * Updates records one by one, each only if it is in one of the `from` states, 50 per request
- * (25 on PostgreSQL, three requests at a time: FerretDB holds a connection per statement of a bulk
- * until it ends, README "Notes on FerretDB", so one call never holds more than about 80 of its
- * 500), calling `progress` after each request.
- *
- * On MongoDB and on FerretDB over PostgreSQL each update is `{_id, state: {$in: from}}`: served by
- * the _id index there, and by the GIN index on `_id` here (the `$in` is then tested on that one
- * document). Three requests run at once on PostgreSQL: it and FerretDB then use more than one core.
- *
- * FerretDB on SQLite hands a filter down only when it is exactly `{_id: <id>}`: `{_id, state}` reads
- * and decodes the whole collection for each update (763 ms at 40,000 records, against 2 ms for
- * `{_id}`). There each record's state is read by `{_id}` just before its chunk is written, and the
- * records found in `from` are written with `{_id}` alone, and those reads are handed back (null
- * elsewhere). Check and write are not atomic, but neither is FerretDB's own conditional update: it
- * finds the document, then writes it back whole in a separate statement. What keeps two senders
- * apart is the send claim (a unique insert), not this condition.
+ * Updates records one by one, each only if it is in one of the `from` states, in parts that call
+ * `progress` (the backend adapter, store/backend.ts updateEachIf, picks the parts and the filter
+ * shape per engine). On FerretDB over SQLite the records as they were just before the write are
+ * handed back (null elsewhere). What keeps two senders apart is the send claim (a unique insert).
  */
-async function updateEachInState(store: Store, items: { id: string; update: UpdateFilter<Delivery> }[], from: DeliveryState[], progress?: Progress, opts: { checkOnFerretDb?: boolean } = {}): Promise<Map<string, Delivery> | null> {
-  if (items.length === 0) return new Map();
-  const kind = await serverKind(store);
-  const sqlite = kind === 'ferretdb-sqlite';
-  const check = sqlite && opts.checkOnFerretDb !== false;
-  const seen = check ? new Map<string, Delivery>() : null;
-  const [size, parallel] = kind === 'ferretdb-postgresql' ? [25, 3] : [50, 1];
-  const chunks = Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
-  await eachParallel(chunks, parallel, async (chunk) => {
-    if (check) {
-      const found = await Promise.all(chunk.map((c) => store.deliveries.findOne({ _id: c.id })));
-      chunk = chunk.filter((_, k) => found[k] && from.includes(found[k].state));
-      for (const d of found) if (d && from.includes(d.state)) seen!.set(d._id, d);
-    }
-    if (chunk.length) {
-      await store.deliveries.bulkWrite(
-        chunk.map((c) => ({ updateOne: { filter: sqlite ? { _id: c.id } : { _id: c.id, state: { $in: from } }, update: c.update } })),
-        { ordered: false },
-      );
-    }
-    progress?.();
-  });
-  return seen;
+function updateEachInState(store: Store, items: { id: string; update: UpdateFilter<Delivery> }[], from: DeliveryState[], progress?: Progress, opts: { checkOnFerretDb?: boolean } = {}): Promise<Map<string, Delivery> | null> {
+  return updateEachIf(store, store.deliveries, items, { state: { $in: from } }, (d) => from.includes(d.state), progress, { readFirst: opts.checkOnFerretDb });
 }
 
 /**
@@ -261,7 +227,7 @@ async function updateEachInState(store: Store, items: { id: string; update: Upda
  * never both send the same message.
  */
 /** Called between the chunks of a long write: the delivery activities heartbeat there. */
-export type Progress = () => void;
+export type { Progress } from './backend';
 
 /*
  * Reservations are written one record per update, `progress` called every 50 (updateEachInState):
@@ -422,6 +388,17 @@ export async function recordSendResults(store: Store, accepted: AcceptedOutcome[
   }
 }
 
+/** Of these provider message ids, those a delivery record already carries. */
+export async function carriedProviderIds(store: Store, ids: string[]): Promise<Set<string>> {
+  const found = await findByValues(store, store.deliveries, 'providerMessageId', ids, {}, { projection: { providerMessageId: 1 } });
+  return new Set(found.map((d) => d.providerMessageId!));
+}
+
+/** Messages the provider still has queued or sent: not lost, only slow; they get another delivery timeout from `now`. */
+export async function giveMoreTime(store: Store, providerIds: string[], now: Date): Promise<void> {
+  await updateByValues(store, store.deliveries, 'providerMessageId', providerIds, { state: { $in: ['accepted', 'sent'] } }, { $set: { updatedAt: now } });
+}
+
 /** Records whose time has come: no `notBefore`, or one that has passed. */
 export function dueBy(now: Date): Filter<Delivery> {
   return { $or: [{ notBefore: { $exists: false } }, { notBefore: { $lte: now } }] };
@@ -483,17 +460,6 @@ export async function noteUnpagedScopes(store: Store): Promise<void> {
 export async function countInState(store: Store, scope: Scope, states: DeliveryState[]): Promise<number> {
   const counts = await Promise.all(states.map((state) => store.deliveries.countDocuments({ ...scope, state })));
   return counts.reduce((a, b) => a + b, 0);
-}
-
-/**
- * FerretDB 1.24 stalls on a bulkWrite of 100 or more updates (measured here: 50 take 0.2 s,
- * 100 did not finish in two minutes), so large bulk writes go in chunks of 50.
- */
-export async function bulkWriteInChunks<T extends Document>(collection: Collection<T>, ops: AnyBulkWriteOperation<T>[], chunk = 50, progress?: Progress): Promise<void> {
-  for (let i = 0; i < ops.length; i += chunk) {
-    await collection.bulkWrite(ops.slice(i, i + chunk), { ordered: false });
-    progress?.();
-  }
 }
 
 function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {

@@ -7,7 +7,6 @@
  *   tower-crema-01 (Crema) ── ap-crema-01-a (Crema)
  */
 import type { Store } from './db';
-import { bulkWriteInChunks } from './deliveries';
 import type { Site, Subscriber } from '../domain/types';
 
 export const DEMO_SITES: Site[] = [
@@ -50,7 +49,7 @@ export const DEMO_SUBSCRIBERS: Subscriber[] = [
 export async function loadDemoDataIfEmpty(store: Store): Promise<boolean> {
   if ((await store.sites.estimatedDocumentCount()) > 0) return false;
   // Upserts (a half-finished earlier load may have written some), in FerretDB-sized bulks.
-  await bulkWriteInChunks(store.sites, DEMO_SITES.map((s) => ({ replaceOne: { filter: { _id: s._id }, replacement: s, upsert: true } })));
-  await bulkWriteInChunks(store.subscribers, DEMO_SUBSCRIBERS.map((s) => ({ replaceOne: { filter: { _id: s._id }, replacement: s, upsert: true } })));
+  await store.sites.bulkWrite(DEMO_SITES.map((s) => ({ replaceOne: { filter: { _id: s._id }, replacement: s, upsert: true } })));
+  await store.subscribers.bulkWrite(DEMO_SUBSCRIBERS.map((s) => ({ replaceOne: { filter: { _id: s._id }, replacement: s, upsert: true } })));
   return true;
 }

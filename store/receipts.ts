@@ -6,8 +6,7 @@
 import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery } from '../domain/types';
-import { bulkWriteInChunks } from './deliveries';
-import { findByValues, readPagesInOrder, serverKind } from './server';
+import { conditionById, findByValues, readPagesInOrder } from './backend';
 import { laterWord, PROVIDER_STATES, RECEIPT_MAY_REPLACE, receiptMoves } from '../delivery/lifecycle';
 
 export interface Receipt {
@@ -70,7 +69,7 @@ export async function giveOldReceiptsSlots(store: Store): Promise<void> {
   const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
   const after = cursor?.position ? new ObjectId(cursor.position) : undefined;
   const old = await store.receipts.find({ ...(after ? { _id: { $gt: after } } : {}), slot: { $exists: false } }, { projection: { _id: 1 } }).toArray();
-  await bulkWriteInChunks(store.receipts, old.map((r) => ({ updateOne: { filter: { _id: r._id }, update: { $set: { slot: slotOf(r._id!) } } } })));
+  if (old.length) await store.receipts.bulkWrite(old.map((r) => ({ updateOne: { filter: { _id: r._id }, update: { $set: { slot: slotOf(r._id!) } } } })));
 }
 
 const CURSOR_ID = 'receipts-applied';
@@ -135,8 +134,8 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
   const unmatched = new Set(latest.keys());
   if (latest.size === 0) return unmatched;
   const records = await findByValues(store, store.deliveries, 'providerMessageId', [...latest.keys()], {}, { projection: { _id: 1, state: 1, providerMessageId: 1 } });
-  // Only FerretDB on SQLite needs the bare `{_id}` (any other filter is a scan there).
-  const ferret = (await serverKind(store)) === 'ferretdb-sqlite';
+  // Each record by `_id`, while still in a state the receipt may replace (the adapter's shape per engine).
+  const ifStill = await conditionById<Delivery>(store);
   const ops: AnyBulkWriteOperation<Delivery>[] = [];
   for (const d of records) {
     const r = latest.get(d.providerMessageId!);
@@ -147,7 +146,7 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
     const error = r.errorCode || undefined;
     ops.push({
       updateOne: {
-        filter: ferret ? { _id: d._id } : { _id: d._id, state: { $in: RECEIPT_MAY_REPLACE[state] } },
+        filter: ifStill(d._id, { state: { $in: RECEIPT_MAY_REPLACE[state] } }),
         update: {
           $set: {
             state,
@@ -161,7 +160,7 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
       },
     });
   }
-  await bulkWriteInChunks(store.deliveries, ops);
+  if (ops.length) await store.deliveries.bulkWrite(ops, { ordered: false });
   return unmatched;
 }
 

@@ -16,25 +16,15 @@
  * value over everything else the filter matched: so deletions are by `_id` one at a time (bulk
  * writes of `{_id}` deletes), in batches of BATCH, never a `deleteMany` over a range.
  */
-import { ObjectId, type AnyBulkWriteOperation, type Collection, type Document, type Filter } from 'mongodb';
+import { ObjectId, type Collection, type Document, type Filter } from 'mongodb';
 import type { Store } from './db';
-import { findByValues, isFerretDb } from './server';
+import { deleteByIds, findByValues } from './backend';
 
 /** Documents read and deleted per step. */
 export const BATCH = 1000;
 
 /** Called after each batch: the activities heartbeat there. */
 export type Progress = () => void;
-
-/** Deletes these documents by `_id`, in one statement on MongoDB, one `{_id}` delete each on FerretDB. */
-export async function deleteByIds<T extends Document>(store: Store, collection: Collection<T>, ids: unknown[]): Promise<number> {
-  if (ids.length === 0) return 0;
-  if (!(await isFerretDb(store))) return (await collection.deleteMany({ _id: { $in: ids } } as Filter<T>)).deletedCount;
-  let deleted = 0;
-  const ops = ids.map((_id) => ({ deleteOne: { filter: { _id } } }) as AnyBulkWriteOperation<T>);
-  for (let i = 0; i < ops.length; i += 100) deleted += (await collection.bulkWrite(ops.slice(i, i + 100), { ordered: false })).deletedCount;
-  return deleted;
-}
 
 export interface IncidentRecordCounts {
   /** Its newest record was changed after the cut-off: nothing deleted, it is looked at again next run. */

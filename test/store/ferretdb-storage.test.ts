@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, isolatedEnv, type IsolatedEnv } from '../support/env';
-import { findByValues, serverKind } from '../../store/server';
+import { findByValues, serverKind } from '../../store/backend';
 import { ferretDbBackend } from '../../dev/services';
 import { planValues } from '../support/explain';
 import { testEngine } from '../support/engine';

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readPagesInOrder } from '../../store/server';
+import { readPagesInOrder } from '../../store/backend';
 
 function pages(sizes: number[]) {
   const read: number[] = [];
