@@ -18,6 +18,9 @@
  */
 import type { AnyBulkWriteOperation, Collection, Document, Filter, FindOptions, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
+import { eachParallel } from '../domain/each-parallel';
+
+export { eachParallel } from '../domain/each-parallel';
 
 export type ServerKind = 'mongodb' | 'ferretdb-postgresql' | 'ferretdb-sqlite';
 
@@ -43,15 +46,6 @@ export function serverKind(store: Store): Promise<ServerKind> {
 /** Whether the server is FerretDB (either backend). */
 export async function isFerretDb(store: Store): Promise<boolean> {
   return (await serverKind(store)) !== 'mongodb';
-}
-
-/** Runs `fn` for every item, at most `parallel` at a time. */
-export async function eachParallel<T>(items: T[], parallel: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, parallel), items.length) }, lane));
 }
 
 /**

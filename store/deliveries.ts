@@ -19,8 +19,9 @@ import type { Store } from './db';
 import { findByValues, readPagesInOrder, updateByValues, updateEachIf, type Progress } from './backend';
 import { REACHED_PROVIDER } from '../delivery/lifecycle';
 import { decideLost, type WatchdogPolicy } from '../delivery/watchdog';
+import type { AcceptedOutcome, PlanInput, SweepResult } from '../delivery/ports';
 
-import type { Delivery, DeliveryChannel, DeliveryState, Language, MessageKind, Subscriber, TemplateKind } from '../domain/types';
+import type { Delivery, DeliveryChannel, DeliveryState, MessageKind, Subscriber } from '../domain/types';
 
 export function deliveryId(incidentId: string, kind: MessageKind, subscriberId: string, channel: DeliveryChannel, to: string, round?: number): string {
   return `${incidentId}|${kind}${round !== undefined ? `#${round}` : ''}|${subscriberId}|${channel}:${to}`;
@@ -83,27 +84,7 @@ async function insertIgnoringDuplicates<T extends { _id: string }>(collection: C
   }
 }
 
-export interface PlanInput {
-  incidentId: string;
-  kind: MessageKind;
-  subscriberId: string;
-  channel: DeliveryChannel;
-  to: string;
-  language: Language;
-  fallbackOf?: string;
-  /** What the rules said for this recipient (see Delivery). */
-  templateSet?: string;
-  area?: string;
-  notBefore?: Date;
-  graceEndsAt?: Date;
-  hold?: Delivery['hold'];
-  restoration?: boolean;
-  round?: number;
-  templateKind?: TemplateKind;
-  updates?: Delivery['updates'];
-  /** Not to be sent: this number was already told by that open incident (see store/coverage.ts). */
-  coveredBy?: string;
-}
+export type { PlanInput } from '../delivery/ports';
 
 export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery {
   return {
@@ -364,10 +345,7 @@ export async function releaseReservations(store: Store, ids: string[], now: Date
   if (ids.length) await transition(store, { _id: { $in: ids }, state: 'sending' }, 'planned', now, why, { error: why });
 }
 
-export interface AcceptedOutcome {
-  id: string;
-  providerMessageId: string;
-}
+export type { AcceptedOutcome } from '../delivery/ports';
 
 /** Writes what the provider accepted and what it refused, in few requests. */
 export async function recordSendResults(store: Store, accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note = 'accepted by the provider', acceptedState: DeliveryState = 'accepted', progress?: Progress): Promise<void> {
@@ -476,12 +454,7 @@ function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {
 /** How long a message may go without a receipt, and how many attempts it gets (delivery/watchdog.ts). */
 export type SweepPolicy = WatchdogPolicy;
 
-export interface SweepResult {
-  retried: number;
-  expired: Delivery[];
-  /** Records still on their way (accepted or sent, within the timeout). */
-  inFlight: number;
-}
+export type { SweepResult } from '../delivery/ports';
 
 export { providerAttempts } from '../delivery/watchdog';
 

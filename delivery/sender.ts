@@ -1,0 +1,320 @@
+/**
+ * The sender: sends the planned messages of an incident in batches (reserve, render, send,
+ * record), and settles what an earlier attempt left reserved.
+ *
+ * Exactly one message per record reaches the provider: a record is reserved before its request
+ * goes out; when an attempt ends without knowing what the provider accepted (the worker died, the
+ * connection dropped after the request was sent), the next attempt asks the provider which of the
+ * reserved numbers it accepted since the reservation, and resends only the others.
+ */
+import type { Channel, ChannelName, OutboundMessage } from '../channels/channel';
+import { canListAccepted, ChannelError } from '../channels/channel';
+import { PartialSendError } from '../channels/per-recipient';
+import type { PlivoSmsChannel } from '../channels/sms-plivo';
+import { mayHaveBeenAccepted } from '../channels/plivo-errors';
+import { CLOSING_KINDS, type Delivery, type DeliveryChannel, type Incident, type MessageKind } from '../domain/types';
+import type { Logger } from '../domain/log';
+import { origin } from './fallback';
+import { IncidentMissing, RetryLater, type AcceptedOutcome, type DeliveryRepository, type PlanInput, type RateLimiter, type Runtime, type Scope, type TextsOf } from './ports';
+
+export interface SenderDeps {
+  repo: DeliveryRepository;
+  channels: Partial<Record<ChannelName, Channel>>;
+  /** The SMS channel again, for what only Plivo can answer (what it accepted since a time). */
+  sms?: PlivoSmsChannel;
+  /** Plivo's account limits, shared by every worker. */
+  smsLimits?: { requests: RateLimiter; messages: RateLimiter };
+  /** Longest wait for rate capacity inside one call; longer waits reschedule it. */
+  maxInlineWaitMs?: number;
+  texts: TextsOf;
+  runtime: Runtime;
+  logger: Logger;
+}
+
+export interface SendBatchInput {
+  incidentId: string;
+  kind: MessageKind;
+  channel?: DeliveryChannel;
+  batchSize?: number;
+}
+
+export interface SendBatchResult {
+  accepted: number;
+  invalid: number;
+  reconciled: number;
+  remaining: number;
+  /** Due records another sender had claimed (it is sending them, or died less than a minute ago): call again later. */
+  held?: number;
+}
+
+export interface SendDueResult {
+  accepted: Partial<Record<MessageKind, number>>;
+  invalid: number;
+  /** Due messages left for the next call (the time budget ran out, or a send failed); with the budget spent, only those of the first kind and channel still due are counted: more than 0 means "call again". */
+  remaining: number;
+  /** When a send failed after others went out: wait this long before the next call. */
+  retryAfterMs?: number;
+}
+
+/**
+ * What a batch may skip of what its caller already knows: `knownOpen`, it has just seen planned or
+ * reserved records there; `reconcile: false`, an earlier batch of the same call has settled what
+ * earlier attempts left reserved (this call leaves none behind: it returns or throws first);
+ * `exactRemaining: false`, "more are due" is enough (then `remaining` is 1 for "some"); `loaded`,
+ * the incidents and their texts as the call read them (an incident's texts do not change while
+ * one call sends).
+ */
+interface BatchHow {
+  knownOpen: boolean;
+  reconcile?: boolean;
+  exactRemaining?: boolean;
+  loaded?: LoadedIncidents;
+}
+
+type Loaded = { incident: Incident; textOf: (d: Delivery, kind: MessageKind) => string };
+type LoadedIncidents = Map<string, Promise<Loaded>>;
+
+export const ALL_CHANNELS: DeliveryChannel[] = ['status', 'sms', 'voice', 'email', 'webhook'];
+
+/** How long to wait before looking again at records another sender holds. */
+const HELD_RETRY_MS = 10_000;
+
+export function createSender(deps: SenderDeps) {
+  const { repo, logger, runtime } = deps;
+  const maxInlineWaitMs = deps.maxInlineWaitMs ?? 20_000;
+
+  async function load(incidentId: string): Promise<Loaded> {
+    const incident = await repo.incident(incidentId);
+    if (!incident) throw new IncidentMissing(`incident ${incidentId} is not in the database`);
+    return { incident, textOf: await deps.texts(incident) };
+  }
+
+  /** Settles records an earlier attempt reserved but did not finish. */
+  async function reconcile(scope: Scope): Promise<number> {
+    const open = await repo.unfinishedReservations(scope);
+    if (open.length === 0) return 0;
+    const now = new Date();
+    const accepted: AcceptedOutcome[] = [];
+    // Plivo answers for SMS (its message list) and for calls (its call listings).
+    const provider = scope.channel === 'sms' ? deps.sms : deps.channels[scope.channel];
+    if (canListAccepted(provider)) {
+      const since = new Date(Math.min(...open.map((d) => (d.reservedAt ?? d.updatedAt).getTime())) - 2000);
+      const found = await provider.acceptedSince(since, new Set(open.map((d) => d.to)));
+      // The list holds every message to these numbers since then, ours for other records too (the
+      // outage notice a moment before the restoration, an earlier attempt of this one): a message
+      // some record already carries is not the one whose answer was lost.
+      const known = await repo.carriedProviderIds([...found.values()].flat());
+      for (const d of open) {
+        const uuid = found.get(d.to)?.find((u) => !known.has(u));
+        if (uuid) accepted.push({ id: d._id, providerMessageId: uuid });
+      }
+    }
+    const taken = new Set(accepted.map((a) => a.id));
+    await repo.recordSendResults(accepted, [], now, 'found at the provider after a lost answer', 'accepted', runtime.heartbeat);
+    await repo.applyReceiptsFor(accepted.map((a) => a.providerMessageId));
+    await repo.releaseReservations(open.filter((d) => !taken.has(d._id)).map((d) => d._id), now, 'not found at the provider after a lost answer');
+    logger.warn({ incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, open: open.length, foundAtProvider: accepted.length }, 'reconciled an unfinished send');
+    return open.length;
+  }
+
+  /**
+   * Plans, for the due escalation calls of a scope, the same message by SMS to the same number
+   * (before the calls are given up, so that a retry after a crash in between plans nothing new).
+   */
+  async function escalateBySmsInstead(scope: Scope): Promise<void> {
+    const now = new Date();
+    const calls = await repo.dueRecords(scope, now);
+    const sms = calls.map((d): PlanInput => ({ ...origin(d, now), channel: 'sms', to: d.to, fallbackOf: d._id }));
+    const r = await repo.plan(sms, now, 'voice is not configured on this worker: by SMS instead of a call');
+    logger.warn({ incidentId: scope.incidentId, calls: calls.length, sms: r.planned }, 'staff escalation calls sent by SMS: no voice channel on this worker');
+  }
+
+  /** Waits for Plivo's account limits, or asks to be called again later when the wait is long. */
+  async function takeSmsCapacity(messages: number): Promise<void> {
+    const limits = deps.smsLimits;
+    if (!limits) return;
+    const wait = Math.max(await limits.requests.waitFor(1), await limits.messages.waitFor(messages));
+    if (wait > maxInlineWaitMs) throw new RetryLater(`Plivo account rate: next capacity in ${Math.round(wait / 1000)} s`, 'RateLimited', wait);
+    const reserved = Math.max(await limits.requests.reserve(1), await limits.messages.reserve(messages));
+    if (reserved > 0) await runtime.sleep(reserved);
+  }
+
+  /** Sends one batch of one kind on one channel; one request per distinct text. */
+  async function sendBatch(input: SendBatchInput, how: BatchHow): Promise<SendBatchResult> {
+    const channelName = input.channel ?? 'sms';
+    const scope: Scope = { incidentId: input.incidentId, kind: input.kind, channel: channelName };
+    if (!how.knownOpen && !(await repo.hasOpen(scope))) return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
+    const channel = deps.channels[channelName];
+    if (!channel) {
+      // Staff are never left unwarned: a call to the NOC that this worker cannot make goes by SMS to the same number.
+      if (input.kind === 'escalation' && channelName === 'voice' && deps.channels.sms) await escalateBySmsInstead(scope);
+      // Not a reason to hold up the other channels: these give up here, with the reason recorded.
+      const gone = await repo.giveUpDue(scope, new Date(), `channel ${channelName} is not configured on this worker`);
+      logger.warn({ incidentId: input.incidentId, channel: channelName, records: gone }, 'messages for a channel this worker does not have were given up');
+      return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
+    }
+    // Where a batch's time goes, for the debug log (the fan-out benchmark reads it).
+    const phases: Record<string, number> = {};
+    let mark = Date.now();
+    const lap = (name: string) => {
+      const t = Date.now();
+      phases[name] = (phases[name] ?? 0) + t - mark;
+      mark = t;
+    };
+    const reconciled = how.reconcile === false ? 0 : await reconcile(scope);
+    lap('reconcile');
+    let loading = how.loaded?.get(input.incidentId);
+    if (!loading) {
+      loading = load(input.incidentId);
+      how.loaded?.set(input.incidentId, loading);
+      loading.catch(() => how.loaded?.delete(input.incidentId));
+    }
+    const { incident, textOf } = await loading;
+    const size = Math.min(input.batchSize ?? channel.maxBatch, channel.maxBatch);
+
+    // The account's limits are taken for what will be sent, before reserving it (counting is a
+    // scan: only when there are limits to respect).
+    if (channelName === 'sms' && deps.smsLimits && !(deps.smsLimits.requests.unlimited && deps.smsLimits.messages.unlimited)) {
+      const waiting = await repo.dueCount(scope, size, new Date());
+      if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
+      await takeSmsCapacity(waiting);
+    }
+
+    lap('load');
+    const { records, more, held } = await repo.reserveNextBatch(scope, size, new Date(), runtime.heartbeat);
+    lap('reserve');
+    if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0, held };
+    const byText = new Map<string, Delivery[]>();
+    for (const d of records) {
+      const text = textOf(d, input.kind);
+      const same = byText.get(text);
+      if (same) same.push(d);
+      else byText.set(text, [d]);
+    }
+    lap('render');
+    const accepted: AcceptedOutcome[] = [];
+    const invalid: { id: string; error: string }[] = [];
+    let failure: ChannelError | undefined;
+    for (const [text, group] of byText) {
+      if (failure) {
+        // An earlier request failed: these were not sent at all.
+        await repo.releaseReservations(group.map((d) => d._id), new Date(), `not sent: ${failure.message}`);
+        continue;
+      }
+      runtime.heartbeat();
+      if (channelName === 'voice') await repo.storeText(group.map((d) => d._id), text);
+      const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind, areas: incident.areas, openedAt: incident.openedAt.toISOString(), resolves: CLOSING_KINDS.includes(input.kind) } }));
+      try {
+        const answers = await channel.send(messages);
+        lap('provider');
+        for (const o of answers) {
+          if (o.outcome === 'accepted') accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
+          else invalid.push({ id: o.deliveryId, error: o.error });
+        }
+      } catch (err) {
+        const e = err instanceof ChannelError ? err : new ChannelError((err as Error).message ?? String(err), true);
+        let ids = group.map((d) => d._id);
+        if (err instanceof PartialSendError) {
+          // Some recipients were reached before the failure: keep them, retry only the rest.
+          for (const o of err.outcomes) {
+            if (o.outcome === 'accepted') accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
+            else invalid.push({ id: o.deliveryId, error: o.error });
+          }
+          ids = err.unsent;
+        }
+        if (!e.retryable) {
+          await repo.failReserved(ids, new Date(), e.message);
+        } else if (!mayHaveBeenAccepted(e)) {
+          await repo.releaseReservations(ids, new Date(), e.message);
+          failure = e;
+        } else {
+          // The request may have been accepted: leave the records reserved for the next attempt to reconcile.
+          failure = e;
+        }
+      }
+    }
+    // SMS and calls report back; the other channels never will: handing over is all we can know.
+    const withReceipts = channelName === 'sms' || channelName === 'voice';
+    lap('provider');
+    await repo.recordSendResults(accepted, invalid, new Date(), withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)', withReceipts ? 'accepted' : 'delivered', runtime.heartbeat);
+    lap('record');
+    if (failure) {
+      logger.warn({ incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status }, `send failed, will retry: ${failure.message}`);
+      throw new RetryLater(failure.message, 'ChannelUnavailable', failure.retryAfterMs);
+    }
+    // A batch that was not full took every record that was due: nothing is left to count.
+    const remaining = records.length < size || !more ? 0 : how.exactRemaining === false ? 1 : await repo.countDue(scope, new Date());
+    lap('count');
+    logger.debug({ incidentId: input.incidentId, kind: input.kind, channel: channelName, records: records.length, accepted: accepted.length, held, ms: phases }, 'batch sent');
+    return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining, held };
+  }
+
+  /**
+   * Sends what is due of these kinds on every channel, batch after batch, for at most about
+   * `budgetMs`; one call instead of one per batch keeps the workflow's history short.
+   */
+  async function sendDue(input: { incidentId: string; kinds: MessageKind[]; batchSize?: number; budgetMs?: number }): Promise<SendDueResult> {
+    const started = Date.now();
+    const total: SendDueResult = { accepted: {}, invalid: 0, remaining: 0 };
+    // At least one batch per call, however small the budget: a budget spent on looking at empty
+    // channels would otherwise hand back without sending anything, again and again.
+    let batches = 0;
+    // Due records other senders had claimed, as last seen per kind and channel.
+    const held = new Map<string, number>();
+    const loaded: LoadedIncidents = new Map();
+    // Every pair planned on: one with nothing left costs a look at its unfinished reservations and
+    // at its pages, a few milliseconds (asking the records which pairs have work left would read
+    // all of them on FerretDB).
+    const open = new Set((await repo.scopesWithRecords(input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`));
+    for (const kind of input.kinds) {
+      for (const channel of ALL_CHANNELS) {
+        if (!open.has(`${kind}/${channel}`)) continue;
+        for (let first = true; ; first = false) {
+          if (batches > 0 && Date.now() - started > (input.budgetMs ?? 60_000)) {
+            // That something is left is all the caller needs: one look, not a count per channel
+            // and kind (a count reads every planned record on FerretDB).
+            if (total.remaining === 0 && (await repo.anyDue({ incidentId: input.incidentId, kind, channel }, new Date()))) total.remaining = 1;
+            break;
+          }
+          let r: SendBatchResult;
+          try {
+            r = await sendBatch({ incidentId: input.incidentId, kind, channel, batchSize: input.batchSize }, { knownOpen: true, reconcile: first, exactRemaining: false, loaded });
+          } catch (err) {
+            // With progress made, hand back instead of failing the whole call: Temporal's backoff
+            // grows with every failed attempt of one activity, and one failed batch in twenty
+            // must not make the next ones wait ten seconds each.
+            const progress = Object.values(total.accepted).some((n) => (n ?? 0) > 0);
+            if (!progress || !(err instanceof RetryLater)) throw err;
+            // What failed is still due: "some are left" is what the workflow needs.
+            total.remaining += 1;
+            total.retryAfterMs = Math.max(1000, err.delayMs ?? 0);
+            return total;
+          }
+          total.accepted[kind] = (total.accepted[kind] ?? 0) + r.accepted;
+          total.invalid += r.invalid;
+          held.set(`${kind}/${channel}`, r.held ?? 0);
+          if (r.accepted + r.invalid > 0) batches++;
+          if (r.remaining === 0) break;
+        }
+      }
+    }
+    // Records another sender holds are not sent yet: the workflow must come back for them (that
+    // sender may be a dead one, whose claims can be taken over once a minute old).
+    const stillHeld = [...held.values()].reduce((a, b) => a + b, 0);
+    if (stillHeld > 0 && total.remaining === 0) {
+      total.remaining = stillHeld;
+      total.retryAfterMs = HELD_RETRY_MS;
+      logger.info({ incidentId: input.incidentId, held: stillHeld }, 'due messages claimed by another sender: looking again later');
+    }
+    return total;
+  }
+
+  return {
+    /** The next batch of one kind on one channel, for a caller that knows nothing of claims: held records count as remaining. */
+    async sendNextBatch(input: SendBatchInput): Promise<SendBatchResult> {
+      const r = await sendBatch(input, { knownOpen: false });
+      return { ...r, remaining: r.remaining + (r.held ?? 0) };
+    },
+    sendDue,
+  };
+}

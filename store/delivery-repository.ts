@@ -1,0 +1,56 @@
+/**
+ * The delivery engine's repository (delivery/ports.ts DeliveryRepository) over MongoDB: the intent
+ * methods the sender and the sweeper call, each one of the store's delivery or receipt functions.
+ * The engine sees no collection and no filter.
+ */
+import type { Store } from './db';
+import type { DeliveryRepository } from '../delivery/ports';
+import type { DeliveryState } from '../domain/types';
+import {
+  anyDue, anyDueIn, carriedProviderIds, countDue, countInState, dueBy, dueCandidates, giveMoreTime, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, scopesWithRecords, sweepUndelivered, transition, unfinishedReservations,
+} from './deliveries';
+import { applyReceipts, applyReceiptsFor, applyStoredReceipts } from './receipts';
+
+const IN_FLIGHT: DeliveryState[] = ['accepted', 'sent'];
+
+export function deliveryRepository(store: Store): DeliveryRepository {
+  return {
+    incident: (id) => store.incidents.findOne({ _id: id }),
+    subscriber: (id) => store.subscribers.findOne({ _id: id }),
+
+    hasOpen: async (scope) => (await countInState(store, scope, ['planned', 'sending'])) > 0,
+    dueCount: async (scope, want, now) => (await dueCandidates(store, scope, want, now)).found.length,
+    dueRecords: (scope, now) => store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }).toArray(),
+    countDue: (scope, now) => countDue(store, scope, now),
+    anyDue: (scope, now) => anyDue(store, scope, now),
+    anyDueIn: (scopes, now) => anyDueIn(store, scopes, now),
+    nextDueAt: (incidentId, kinds, now) => nextDueAt(store, incidentId, kinds, now),
+    scopesWithRecords: (incidentId, kinds) => scopesWithRecords(store, incidentId, kinds),
+    plan: (inputs, now, note) => planAll(store, inputs, now, note),
+
+    reserveNextBatch: (scope, limit, now, progress) => reserveNextBatch(store, scope, limit, now, progress),
+    unfinishedReservations: (scope) => unfinishedReservations(store, scope),
+    storeText: async (ids, text) => void (await store.deliveries.updateMany({ _id: { $in: ids } }, { $set: { text } })),
+    recordSendResults: (accepted, invalid, now, note, state, progress) => recordSendResults(store, accepted, invalid, now, note, state, progress),
+    releaseReservations: (ids, now, why) => releaseReservations(store, ids, now, why),
+    failReserved: async (ids, now, why) => void (await transition(store, { _id: { $in: ids }, state: 'sending' }, 'failed', now, why, { error: why })),
+    giveUpDue: (scope, now, why) => transition(store, { ...scope, state: 'planned', ...dueBy(now) }, 'expired', now, why),
+    carriedProviderIds: (ids) => carriedProviderIds(store, ids),
+
+    applyStoredReceipts: () => applyStoredReceipts(store),
+    applyReports: async (reports, now) => void (await applyReceipts(store, reports, now)),
+    applyReceiptsFor: (ids) => applyReceiptsFor(store, ids),
+    overdue: async (scope, stale, limit) => {
+      // One query per state, each an equality FerretDB hands down (an `$in` of states would read every record of the incident).
+      const found = await Promise.all(IN_FLIGHT.map((state) => store.deliveries.find({ ...scope, state, updatedAt: { $lt: stale } }, { projection: { providerMessageId: 1, updatedAt: 1 } }).toArray()));
+      return found
+        .flat()
+        .filter((d) => d.providerMessageId)
+        .sort((x, y) => x.updatedAt.getTime() - y.updatedAt.getTime())
+        .slice(0, limit)
+        .map((d) => ({ providerMessageId: d.providerMessageId! }));
+    },
+    giveMoreTime: (ids, now) => giveMoreTime(store, ids, now),
+    sweepUndelivered: (scope, policy, now, overdueMayRetry) => sweepUndelivered(store, scope, policy, now, overdueMayRetry),
+  };
+}
