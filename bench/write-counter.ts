@@ -28,7 +28,7 @@ function collectionOf(command: Document): string {
 export function phaseOf(command: Document): WritePhase {
   const collection = collectionOf(command);
   if (collection === 'delivery_pages') return 'planning';
-  if (collection === 'send_claims') return 'sending';
+  if (collection === 'send_claims' || collection === 'send_requests') return 'sending';
   if (collection === 'receipts' || collection === 'pending_receipts') return 'receipts';
   if (collection !== 'deliveries') return 'other';
   if (command.insert) return 'planning';

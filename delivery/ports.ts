@@ -26,6 +26,9 @@ export interface PlanInput extends Origin {
   coveredBy?: string;
 }
 
+/** A record as a sender took it: on the attempt it makes now, with the request that took it (absent for a record reserved in the old shape, in state `sending`). */
+export type Reserved = Delivery & { request?: string };
+
 export interface AcceptedOutcome {
   id: string;
   providerMessageId: string;
@@ -70,17 +73,20 @@ export interface DeliveryRepository {
   scopesWithRecords(incidentId: string, kinds: MessageKind[]): Promise<{ kind: MessageKind; channel: DeliveryChannel }[]>;
   plan(inputs: Iterable<PlanInput>, now: Date, note?: string): Promise<{ planned: number }>;
 
-  /** Reserves the next batch of due records for this sender (exactly one sender gets each). */
-  reserveNextBatch(scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean; held: number }>;
-  /** Records an earlier attempt reserved and did not finish. */
-  unfinishedReservations(scope: Scope): Promise<Delivery[]>;
-  /** A call's words, stored before it rings (Plivo fetches them from our answer URL). */
-  storeText(ids: string[], text: string): Promise<void>;
-  recordSendResults(accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note: string, acceptedState: 'accepted' | 'delivered', progress?: Progress): Promise<void>;
-  /** The request certainly failed before the provider accepted anything: back to planned. */
-  releaseReservations(ids: string[], now: Date, why: string): Promise<void>;
+  /** Takes the next batch of due records for this sender (exactly one sender gets each). */
+  reserveNextBatch(scope: Scope, limit: number, now: Date): Promise<{ records: Reserved[]; more: boolean; held: number }>;
+  /** What earlier senders took and did not record, and their requests (to close once settled). */
+  unfinishedReservations(scope: Scope): Promise<{ records: Reserved[]; requests: string[] }>;
+  /** Calls about to be made move to `sending` with their words (Plivo fetches them from our answer URL while it rings). */
+  markCalling(records: Reserved[], text: string, now: Date): Promise<void>;
+  /** What the provider accepted and what it refused as invalid, written on the records taken. */
+  recordSendResults(taken: Reserved[], accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note: string, acceptedState: 'accepted' | 'delivered', progress?: Progress): Promise<void>;
+  /** The request certainly failed before the provider accepted anything: due again. */
+  releaseReservations(records: Reserved[], now: Date, why: string): Promise<void>;
   /** The provider will never take these (a non-retryable refusal). */
-  failReserved(ids: string[], now: Date, why: string): Promise<void>;
+  failReserved(records: Reserved[], now: Date, why: string): Promise<void>;
+  /** Closes the requests of a batch once every record they took is written (or released). */
+  closeRequests(ids: string[], now: Date): Promise<void>;
   /** Gives up the due records of a scope, with the reason. */
   giveUpDue(scope: Scope, now: Date, why: string): Promise<number>;
   /** Of these provider message ids, those a record already carries. */

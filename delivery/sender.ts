@@ -15,7 +15,7 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import { CLOSING_KINDS, type Delivery, type DeliveryChannel, type Incident, type MessageKind } from '../domain/types';
 import type { Logger } from '../domain/log';
 import { origin } from './fallback';
-import { IncidentMissing, RetryLater, type AcceptedOutcome, type DeliveryRepository, type PlanInput, type RateLimiter, type Runtime, type Scope, type TextsOf } from './ports';
+import { IncidentMissing, RetryLater, type AcceptedOutcome, type DeliveryRepository, type PlanInput, type RateLimiter, type Reserved, type Runtime, type Scope, type TextsOf } from './ports';
 
 export interface SenderDeps {
   repo: DeliveryRepository;
@@ -91,9 +91,13 @@ export function createSender(deps: SenderDeps) {
 
   /** Settles records an earlier attempt reserved but did not finish. */
   async function reconcile(scope: Scope): Promise<number> {
-    const open = await repo.unfinishedReservations(scope);
-    if (open.length === 0) return 0;
+    const { records: open, requests } = await repo.unfinishedReservations(scope);
     const now = new Date();
+    if (open.length === 0) {
+      // Requests whose sender wrote every record and died before closing them: nothing to ask.
+      await repo.closeRequests(requests, now);
+      return 0;
+    }
     const accepted: AcceptedOutcome[] = [];
     // Plivo answers for SMS (its message list) and for calls (its call listings).
     const provider = scope.channel === 'sms' ? deps.sms : deps.channels[scope.channel];
@@ -110,9 +114,10 @@ export function createSender(deps: SenderDeps) {
       }
     }
     const taken = new Set(accepted.map((a) => a.id));
-    await repo.recordSendResults(accepted, [], now, 'found at the provider after a lost answer', 'accepted', runtime.heartbeat);
+    await repo.recordSendResults(open, accepted, [], now, 'found at the provider after a lost answer', 'accepted', runtime.heartbeat);
     await repo.applyReceiptsFor(accepted.map((a) => a.providerMessageId));
-    await repo.releaseReservations(open.filter((d) => !taken.has(d._id)).map((d) => d._id), now, 'not found at the provider after a lost answer');
+    await repo.releaseReservations(open.filter((d) => !taken.has(d._id)), now, 'not found at the provider after a lost answer');
+    await repo.closeRequests(requests, now);
     logger.warn({ incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, open: open.length, foundAtProvider: accepted.length }, 'reconciled an unfinished send');
     return open.length;
   }
@@ -181,10 +186,10 @@ export function createSender(deps: SenderDeps) {
     }
 
     lap('load');
-    const { records, more, held } = await repo.reserveNextBatch(scope, size, new Date(), runtime.heartbeat);
+    const { records, more, held } = await repo.reserveNextBatch(scope, size, new Date());
     lap('reserve');
     if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0, held };
-    const byText = new Map<string, Delivery[]>();
+    const byText = new Map<string, Reserved[]>();
     for (const d of records) {
       const text = textOf(d, input.kind);
       const same = byText.get(text);
@@ -195,14 +200,21 @@ export function createSender(deps: SenderDeps) {
     const accepted: AcceptedOutcome[] = [];
     const invalid: { id: string; error: string }[] = [];
     let failure: ChannelError | undefined;
+    // Records whose request may have reached the provider although it failed: their requests stay open for the next attempt to reconcile.
+    let leftReserved = false;
     for (const [text, group] of byText) {
       if (failure) {
         // An earlier request failed: these were not sent at all.
-        await repo.releaseReservations(group.map((d) => d._id), new Date(), `not sent: ${failure.message}`);
+        await repo.releaseReservations(group, new Date(), `not sent: ${failure.message}`);
         continue;
       }
       runtime.heartbeat();
-      if (channelName === 'voice') await repo.storeText(group.map((d) => d._id), text);
+      if (channelName === 'voice') {
+        // A call's words are fetched by Plivo from our answer URL while it rings, and it may hang up
+        // before its answer is recorded: calls are marked on their way, with their words, first.
+        await repo.markCalling(group, text, new Date());
+        for (const d of group) d.state = 'sending';
+      }
       const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind, areas: incident.areas, openedAt: incident.openedAt.toISOString(), resolves: CLOSING_KINDS.includes(input.kind) } }));
       try {
         const answers = await channel.send(messages);
@@ -213,22 +225,24 @@ export function createSender(deps: SenderDeps) {
         }
       } catch (err) {
         const e = err instanceof ChannelError ? err : new ChannelError((err as Error).message ?? String(err), true);
-        let ids = group.map((d) => d._id);
+        let unsent = group;
         if (err instanceof PartialSendError) {
           // Some recipients were reached before the failure: keep them, retry only the rest.
           for (const o of err.outcomes) {
             if (o.outcome === 'accepted') accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
             else invalid.push({ id: o.deliveryId, error: o.error });
           }
-          ids = err.unsent;
+          const left = new Set(err.unsent);
+          unsent = group.filter((d) => left.has(d._id));
         }
         if (!e.retryable) {
-          await repo.failReserved(ids, new Date(), e.message);
+          await repo.failReserved(unsent, new Date(), e.message);
         } else if (!mayHaveBeenAccepted(e)) {
-          await repo.releaseReservations(ids, new Date(), e.message);
+          await repo.releaseReservations(unsent, new Date(), e.message);
           failure = e;
         } else {
           // The request may have been accepted: leave the records reserved for the next attempt to reconcile.
+          leftReserved = true;
           failure = e;
         }
       }
@@ -236,7 +250,8 @@ export function createSender(deps: SenderDeps) {
     // SMS and calls report back; the other channels never will: handing over is all we can know.
     const withReceipts = channelName === 'sms' || channelName === 'voice';
     lap('provider');
-    await repo.recordSendResults(accepted, invalid, new Date(), withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)', withReceipts ? 'accepted' : 'delivered', runtime.heartbeat);
+    await repo.recordSendResults(records, accepted, invalid, new Date(), withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)', withReceipts ? 'accepted' : 'delivered', runtime.heartbeat);
+    if (!leftReserved) await repo.closeRequests(records.flatMap((d) => (d.request ? [d.request] : [])), new Date());
     lap('record');
     if (failure) {
       logger.warn({ incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status }, `send failed, will retry: ${failure.message}`);

@@ -7,6 +7,7 @@ import { MongoClient, type Collection, type Db } from 'mongodb';
 import type { Contact, Delivery, Incident, Site, Subscriber } from '../domain/types';
 import { giveOldReceiptsSlots, type Receipt } from './receipts';
 import { noteUnpagedScopes } from './deliveries';
+import type { SendRequestDoc } from './send-requests';
 import { usesCompoundIndexes } from './backend';
 import type { RateLimitDoc } from './rate-limits';
 import type { ApiKeyDoc } from './api-keys';
@@ -45,8 +46,10 @@ export interface Store {
   rateLimits: Collection<RateLimitDoc>;
   /** Per incident, the last page number its delivery records were planned on, and the kinds and channels planned (store/deliveries.ts). */
   deliveryPages: Collection<{ _id: string; last: number; scopes?: string[] }>;
-  /** One document per send attempt of a delivery record: whoever inserts it may send. */
+  /** Claims made once by a unique insert (store/coverage.ts; send claims of versions before send requests). */
   sendClaims: Collection<{ _id: string; at: Date; by?: string }>;
+  /** One document per batch and page a sender took (store/send-requests.ts): the claim, and the attempt of each record. */
+  sendRequests: Collection<SendRequestDoc>;
   ruleVersions: Collection<RuleVersionDoc>;
   inbound: Collection<InboundMessage>;
   /** Monitoring webhooks (ingest/store.ts): each delivered alert, each alert episode, each refused request. */
@@ -68,7 +71,7 @@ export interface Store {
 
 const COLLECTIONS = {
   sites: 'sites', subscribers: 'subscribers', contacts: 'contacts', incidents: 'incidents', deliveries: 'deliveries',
-  receipts: 'receipts', pendingReceipts: 'pending_receipts', cursors: 'cursors', rateLimits: 'rate_limits', sendClaims: 'send_claims', deliveryPages: 'delivery_pages', ruleVersions: 'rule_versions',
+  receipts: 'receipts', pendingReceipts: 'pending_receipts', cursors: 'cursors', rateLimits: 'rate_limits', sendClaims: 'send_claims', sendRequests: 'send_requests', deliveryPages: 'delivery_pages', ruleVersions: 'rule_versions',
   inbound: 'inbound_messages', alertEvents: 'alert_events', alertIncidents: 'alert_incidents', rejectedPayloads: 'rejected_payloads',
   apiKeys: 'api_keys', apiKeyUses: 'api_key_uses', auditLog: 'audit_log', ledger: 'ledger', billingRuns: 'billing_runs',
 } as const;
@@ -231,6 +234,9 @@ export async function ensureIndexes(s: Store): Promise<void> {
     // page and state that keep those reads to what they match.
     s.deliveries.createIndex({ incidentId: 1, page: 1, state: 1 }),
     s.deliveries.createIndex({ providerMessageId: 1 }),
+    // A page's requests, read with its records; an incident's open requests, for the reconciliation.
+    s.sendRequests.createIndex({ incidentId: 1, page: 1 }),
+    s.sendRequests.createIndex({ open: 1 }),
     s.inbound.createIndex({ messageUuid: 1 }, { unique: true }),
     s.rateLimits.createIndex({ key: 1, version: -1 }),
     s.receipts.createIndex({ messageUuid: 1 }),

@@ -16,10 +16,10 @@
  */
 import type { Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
-import { findByValues, readPagesInOrder, updateByValues, updateEachIf, type Progress } from './backend';
+import { findByValues, updateByValues } from './backend';
 import { REACHED_PROVIDER } from '../delivery/lifecycle';
 import { decideLost, type WatchdogPolicy } from '../delivery/watchdog';
-import type { AcceptedOutcome, PlanInput, SweepResult } from '../delivery/ports';
+import type { PlanInput, SweepResult } from '../delivery/ports';
 
 import type { Delivery, DeliveryChannel, DeliveryState, MessageKind, Subscriber } from '../domain/types';
 
@@ -61,7 +61,7 @@ async function nextPage(store: Store, incidentId: string, scopes: string[]): Pro
 }
 
 /** The highest page number an incident has used (0 when none). */
-async function lastPage(store: Store, incidentId: string): Promise<number> {
+export async function lastPage(store: Store, incidentId: string): Promise<number> {
   return (await store.deliveryPages.findOne({ _id: incidentId }))?.last ?? 0;
 }
 
@@ -191,130 +191,6 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
 }
 
 /**
- * Updates records one by one, each only if it is in one of the `from` states, in parts that call
- * `progress` (the backend adapter, store/backend.ts updateEachIf, picks the parts and the filter
- * shape per engine). On FerretDB over SQLite the records as they were just before the write are
- * handed back (null elsewhere). What keeps two senders apart is the send claim (a unique insert).
- */
-function updateEachInState(store: Store, items: { id: string; update: UpdateFilter<Delivery> }[], from: DeliveryState[], progress?: Progress, opts: { checkOnFerretDb?: boolean } = {}): Promise<Map<string, Delivery> | null> {
-  return updateEachIf(store, store.deliveries, items, { state: { $in: from } }, (d) => from.includes(d.state), progress, { readFirst: opts.checkOnFerretDb });
-}
-
-/**
- * Takes up to `limit` planned records and marks them `sending` with the time of the reservation,
- * so that, should the answer be lost, a later attempt can ask the provider what it accepted since.
- * Each attempt of each record is first claimed by inserting `recordId#attempt` into `send_claims`:
- * only one sender can insert it, so two senders (a retried activity and a slow earlier attempt)
- * never both send the same message.
- */
-/** Called between the chunks of a long write: the delivery activities heartbeat there. */
-export type { Progress } from './backend';
-
-/*
- * Reservations are written one record per update, `progress` called every 50 (updateEachInState):
- * a long write of a 1,000-record batch must not outlast an activity's heartbeat timeout, or
- * Temporal would start another attempt beside the live one, whose reconciliation would hand back
- * reservations the live one is about to send.
- */
-
-/**
- * Reserves the next batch as described above, and says whether more due records were waiting
- * beyond `limit` (the same query, one record longer, answers what a count would), and how many
- * due records it found but could not take: `held`, claimed by another sender that is sending them
- * now or died less than a minute ago. Those are not "nothing left": the caller must come back.
- */
-export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date, progress?: Progress): Promise<{ records: Delivery[]; more: boolean; held: number }> {
-  // "More" when pages were left unread: the next call finds out, cheaply, whether they hold any.
-  const { found, complete } = await dueCandidates(store, scope, limit, now);
-  return { ...(await reserveCandidates(store, found, now, progress)), more: !complete };
-}
-
-/**
- * Up to `want` planned records of a scope that are due, by page (oldest first: a message retried
- * goes back to planned on its own page, so it goes before the pages not yet sent) and by `_id`
- * within a page. One query per page, each matching at most a page of records (see the top of this
- * file).
- */
-export async function dueCandidates(store: Store, scope: Scope, want: number, now: Date): Promise<{ found: Pick<Delivery, '_id' | 'attempts'>[]; complete: boolean }> {
-  const last = await lastPage(store, scope.incidentId);
-  const r = await readPagesInOrder(0, last, want, (page) => store.deliveries.find({ ...scope, state: 'planned', page, ...dueBy(now) }, { projection: { _id: 1, attempts: 1 } }).sort({ _id: 1 }).toArray());
-  return { found: r.items, complete: r.complete };
-}
-
-/** Whether a planned record of this scope is due now (found page by page, like a batch). */
-export async function anyDue(store: Store, scope: Scope, now: Date): Promise<boolean> {
-  return (await dueCandidates(store, scope, 1, now)).found.length > 0;
-}
-
-async function reserveCandidates(store: Store, candidates: Pick<Delivery, '_id' | 'attempts'>[], now: Date, progress?: Progress): Promise<{ records: Delivery[]; held: number }> {
-  if (candidates.length === 0) return { records: [], held: 0 };
-  const claimed = await claimAttempts(store, candidates, now);
-  let held = candidates.length - claimed.length;
-  // Records taken over from a dead sender, with their new attempt number (it overrides the candidate's).
-  const reclaimedWith: Pick<Delivery, '_id' | 'attempts'>[] = [];
-  if (held > 0) {
-    // Claims a minute old belong to a sender that died between claiming and reserving: move those
-    // records to their next attempt and claim that, in this same call.
-    const won = new Set(claimed);
-    const skipped = await skipAbandonedClaims(store, candidates.filter((d) => !won.has(d._id)), now);
-    reclaimedWith.push(...skipped);
-    const reclaimed = await claimAttempts(store, skipped, now);
-    claimed.push(...reclaimed);
-    held -= reclaimed.length;
-  }
-  const ids = claimed;
-  if (ids.length === 0) return { records: [], held };
-  const reserve = transitionUpdate('sending', now, undefined, { reservedAt: now }, { attempts: 1 });
-  const before = await updateEachInState(store, ids.map((id) => ({ id, update: reserve })), ['planned'], progress);
-  if (!before) {
-    // Read back only what this call reserved: the attempt it claimed, at its time. A record this
-    // call found no longer planned may be another sender's by now (one that took over claims it
-    // thought abandoned while this call was stalled): sending it here would text it twice.
-    const attemptOf = new Map([...candidates, ...reclaimedWith].map((d) => [d._id, d.attempts + 1]));
-    const mine = await store.deliveries.find({ _id: { $in: ids }, state: 'sending', reservedAt: now }).sort({ _id: 1 }).toArray();
-    return { records: mine.filter((d) => d.attempts === attemptOf.get(d._id)), held };
-  }
-  // FerretDB on SQLite: the records as they were just before this write (read by `{_id}` for the
-  // state check), with the reservation applied here: reading them back would be a scan each.
-  const records = [...before.values()]
-    .map((d): Delivery => ({ ...d, state: 'sending', reservedAt: now, updatedAt: now, attempts: d.attempts + 1, history: [...d.history, step('sending', now)] }))
-    .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
-  return { records, held };
-}
-
-/** Claims the next attempt of each record (`id#attempts+1`); returns the ids of the records won. */
-async function claimAttempts(store: Store, records: Pick<Delivery, '_id' | 'attempts'>[], now: Date): Promise<string[]> {
-  if (records.length === 0) return [];
-  const claimed = await insertIgnoringDuplicates(store.sendClaims, records.map((d) => ({ _id: `${d._id}#${d.attempts + 1}`, at: now })));
-  return claimed.map((c) => c._id.slice(0, c._id.lastIndexOf('#')));
-}
-
-/**
- * A claim whose record is still `planned` a minute later belongs to a sender that died between
- * claiming and marking the record: the record moves to its next attempt number, so that it can be
- * claimed again. Returns the records moved, with their new attempt number.
- */
-async function skipAbandonedClaims(store: Store, lost: Pick<Delivery, '_id' | 'attempts'>[], now: Date): Promise<Pick<Delivery, '_id' | 'attempts'>[]> {
-  if (lost.length === 0) return [];
-  const attemptsOf = new Map(lost.map((d) => [d._id, d.attempts]));
-  const stale = new Date(now.getTime() - 60_000);
-  const claims = (await Promise.all(lost.map((d) => store.sendClaims.findOne({ _id: `${d._id}#${d.attempts + 1}` })))).filter((c) => c && c.at < stale);
-  const moved: Pick<Delivery, '_id' | 'attempts'>[] = [];
-  for (const c of claims) {
-    const id = c!._id.slice(0, c!._id.lastIndexOf('#'));
-    const attempts = attemptsOf.get(id)!;
-    const r = await store.deliveries.updateOne({ _id: id, state: 'planned', attempts }, { $inc: { attempts: 1 }, $push: { history: step('planned', now, 'an earlier sender died after claiming this message; claimed again') } });
-    if (r.modifiedCount === 1) moved.push({ _id: id, attempts: attempts + 1 });
-  }
-  return moved;
-}
-
-/** Records left in `sending` by an attempt that did not finish (its worker died, or its answer was lost). */
-export async function unfinishedReservations(store: Store, scope: Scope): Promise<Delivery[]> {
-  return store.deliveries.find({ ...scope, state: 'sending' }).sort({ _id: 1 }).toArray();
-}
-
-/**
  * SMS and calls still planned to a number are given up, with the reason (a STOP). One update per
  * channel, each an equality on the planned state, which the indexes serve on every engine.
  */
@@ -340,32 +216,6 @@ export async function supersedeOlderUpdates(store: Store, incidentId: string, ro
   return transition(store, { _id: { $in: stale }, state: 'planned' }, 'expired', now, `superseded by update round ${round}`, { supersededBy: `${incidentId}|update#${round}` });
 }
 
-/** The request certainly failed before the provider accepted anything: the records go back to planned. */
-export async function releaseReservations(store: Store, ids: string[], now: Date, why: string): Promise<void> {
-  if (ids.length) await transition(store, { _id: { $in: ids }, state: 'sending' }, 'planned', now, why, { error: why });
-}
-
-export type { AcceptedOutcome } from '../delivery/ports';
-
-/** Writes what the provider accepted and what it refused, in few requests. */
-export async function recordSendResults(store: Store, accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note = 'accepted by the provider', acceptedState: DeliveryState = 'accepted', progress?: Progress): Promise<void> {
-  await updateEachInState(
-    store,
-    accepted.map((o) => ({ id: o.id, update: { $set: { state: acceptedState, providerMessageId: o.providerMessageId, updatedAt: now }, $unset: { error: '' }, $push: { history: step(acceptedState, now, note) } } })),
-    ['sending'],
-    progress,
-    // On FerretDB over SQLite, written without reading each record first: these are the records
-    // this sender reserved moments ago, and what the provider accepted is true whatever else
-    // touched them in between (another attempt's reconciliation can only have found the same
-    // message). The worst case, a receipt applied in between, is a record set back to accepted,
-    // which the watchdog settles by asking the provider; the check would cost a point read each.
-    { checkOnFerretDb: false },
-  );
-  for (const [error, ids] of groupBy(invalid, (i) => i.error)) {
-    await transition(store, { _id: { $in: ids.map((i) => i.id) }, state: 'sending' }, 'failed', now, error, { error, invalidRecipient: true });
-  }
-}
-
 /** Of these provider message ids, those a delivery record already carries. */
 export async function carriedProviderIds(store: Store, ids: string[]): Promise<Set<string>> {
   const found = await findByValues(store, store.deliveries, 'providerMessageId', ids, {}, { projection: { providerMessageId: 1 } });
@@ -385,12 +235,6 @@ export function dueBy(now: Date): Filter<Delivery> {
 /** Planned records of an incident that are due now. */
 export async function countDue(store: Store, scope: Scope, now: Date): Promise<number> {
   return store.deliveries.countDocuments({ ...scope, state: 'planned', ...dueBy(now) });
-}
-
-/** Whether a planned record of any of these scopes is due now. */
-export async function anyDueIn(store: Store, scopes: Scope[], now: Date): Promise<boolean> {
-  for (const scope of scopes) if (await anyDue(store, scope, now)) return true;
-  return false;
 }
 
 /** When the next planned, not yet due record of an incident falls due (any kind and channel), or null. */

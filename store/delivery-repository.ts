@@ -6,9 +6,8 @@
 import type { Store } from './db';
 import type { DeliveryRepository } from '../delivery/ports';
 import type { DeliveryState } from '../domain/types';
-import {
-  anyDue, anyDueIn, carriedProviderIds, countDue, countInState, dueBy, dueCandidates, giveMoreTime, nextDueAt, planAll, recordSendResults, releaseReservations, reserveNextBatch, scopesWithRecords, sweepUndelivered, transition, unfinishedReservations,
-} from './deliveries';
+import { carriedProviderIds, countDue, countInState, dueBy, giveMoreTime, nextDueAt, planAll, scopesWithRecords, sweepUndelivered, transition } from './deliveries';
+import { anyDue, anyDueIn, closeRequests, dueCandidates, failReserved, markCalling, recordSendResults, releaseReservations, reserveNextBatch, unfinishedReservations } from './send-requests';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts } from './receipts';
 
 const IN_FLIGHT: DeliveryState[] = ['accepted', 'sent'];
@@ -28,12 +27,13 @@ export function deliveryRepository(store: Store): DeliveryRepository {
     scopesWithRecords: (incidentId, kinds) => scopesWithRecords(store, incidentId, kinds),
     plan: (inputs, now, note) => planAll(store, inputs, now, note),
 
-    reserveNextBatch: (scope, limit, now, progress) => reserveNextBatch(store, scope, limit, now, progress),
+    reserveNextBatch: (scope, limit, now) => reserveNextBatch(store, scope, limit, now),
     unfinishedReservations: (scope) => unfinishedReservations(store, scope),
-    storeText: async (ids, text) => void (await store.deliveries.updateMany({ _id: { $in: ids } }, { $set: { text } })),
-    recordSendResults: (accepted, invalid, now, note, state, progress) => recordSendResults(store, accepted, invalid, now, note, state, progress),
-    releaseReservations: (ids, now, why) => releaseReservations(store, ids, now, why),
-    failReserved: async (ids, now, why) => void (await transition(store, { _id: { $in: ids }, state: 'sending' }, 'failed', now, why, { error: why })),
+    markCalling: (records, text, now) => markCalling(store, records, text, now),
+    recordSendResults: (taken, accepted, invalid, now, note, state, progress) => recordSendResults(store, taken, accepted, invalid, now, note, state, progress),
+    releaseReservations: (records, now, why) => releaseReservations(store, records, now, why),
+    failReserved: (records, now, why) => failReserved(store, records, now, why),
+    closeRequests: (ids, now) => closeRequests(store, ids, now),
     giveUpDue: (scope, now, why) => transition(store, { ...scope, state: 'planned', ...dueBy(now) }, 'expired', now, why),
     carriedProviderIds: (ids) => carriedProviderIds(store, ids),
 

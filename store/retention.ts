@@ -96,6 +96,7 @@ export async function purgeIncidentRecords(store: Store, incidentId: string, cut
       if (batch.length >= BATCH) await count();
     }
     if (batch.length) await count();
+    counts.sendClaims += await store.sendRequests.countDocuments({ incidentId });
     return counts;
   }
   // Each round reads the first BATCH records left, so no cursor stays open over documents being
@@ -113,6 +114,8 @@ export async function purgeIncidentRecords(store: Store, incidentId: string, cut
       opts.progress?.();
     }
   }
+  // The send requests of its batches (the claims of versions since store/send-requests.ts), counted with the claims.
+  counts.sendClaims += (await store.sendRequests.deleteMany({ incidentId })).deletedCount;
   await store.deliveryPages.deleteOne({ _id: incidentId });
   await sweptIncidents(store).updateOne({ _id: incidentId }, { $set: { recordsDeletedAt: opts.now ?? new Date() } });
   return counts;

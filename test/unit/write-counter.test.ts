@@ -7,6 +7,7 @@ test('writes are sorted into planning, sending, receipts and other by collection
   assert.equal(phaseOf({ insert: 'deliveries', documents: [] }), 'planning');
   assert.equal(phaseOf({ findAndModify: 'delivery_pages', update: { $inc: { last: 1 } } }), 'planning');
   assert.equal(phaseOf({ insert: 'send_claims' }), 'sending');
+  assert.equal(phaseOf({ insert: 'send_requests' }), 'sending');
   assert.equal(phaseOf({ update: 'deliveries', updates: [{ q: {}, u: { $set: { state: 'sending' } } }] }), 'sending');
   assert.equal(phaseOf({ update: 'deliveries', updates: [{ q: {}, u: { $set: { state: 'accepted' } } }] }), 'sending');
   assert.equal(phaseOf({ update: 'deliveries', updates: [{ q: {}, u: { $set: { state: 'delivered' } } }] }), 'receipts');
