@@ -1,0 +1,106 @@
+/**
+ * A social account as a channel: each message is one status change of the public feed, posted
+ * once. The post is recorded (channels/social/posts.ts) before its request goes out; a retry
+ * finds the record and either reports what was posted, or sends the same text again. A refusal
+ * that will not change by itself (a bad token: 401, 403) ends the post as failed, reported as an
+ * invalid outcome; a 429, a 5xx or no answer throws a retryable ChannelError, for the activity's
+ * retry policy, until `maxAttempts` requests were made.
+ *
+ * The networks differ only in their request and their limit: see x.ts and mastodon.ts.
+ */
+import type { Collection } from 'mongodb';
+import { ChannelError, type Channel, type OutboundMessage, type SendOutcome } from '../channel';
+import { recordPost, socialPostId, type SocialNetwork, type SocialPost } from './posts';
+import { socialText, type TextLimit } from './text';
+import type { Language } from '../../domain/types';
+
+export interface PostRequest {
+  text: string;
+  language: Language;
+  /** Unique per post: the same for every attempt of one post. */
+  idempotencyKey: string;
+  /** An earlier request for this post was made: its answer may have been lost. */
+  repeat: boolean;
+}
+
+export interface SocialClient {
+  readonly network: SocialNetwork;
+  readonly limit: TextLimit;
+  /** Posts, or throws a ChannelError (`retryable`, `status`, `retryAfterMs` as the answer says). */
+  post(request: PostRequest): Promise<{ id?: string; url?: string }>;
+}
+
+export interface SocialChannelOptions {
+  /** Requests for one post before it is given up as failed (default 8). */
+  maxAttempts?: number;
+}
+
+export class SocialChannel implements Channel {
+  readonly name: SocialNetwork;
+  readonly maxBatch = 10;
+
+  constructor(
+    private readonly client: SocialClient,
+    private readonly posts: () => Collection<SocialPost>,
+    private readonly options: SocialChannelOptions = {},
+  ) {
+    this.name = client.network;
+  }
+
+  /**
+   * One post per message: `deliveryId` names the status change, `meta.incidentId` its incident,
+   * `meta.link` the page the post links to. Stops at the first retryable failure (the posts before
+   * it are recorded as made, so the retry skips them).
+   */
+  async send(batch: OutboundMessage[]): Promise<SendOutcome[]> {
+    const outcomes: SendOutcome[] = [];
+    for (const message of batch) outcomes.push(await this.postOnce(message));
+    return outcomes;
+  }
+
+  private async postOnce(m: OutboundMessage): Promise<SendOutcome> {
+    const meta = m.meta ?? {};
+    const incidentId = typeof meta.incidentId === 'string' ? meta.incidentId : '';
+    const link = typeof meta.link === 'string' ? meta.link : '';
+    if (!incidentId || !link) return { deliveryId: m.deliveryId, outcome: 'invalid', error: 'a social post needs meta.incidentId and meta.link' };
+    const posts = this.posts();
+    const now = new Date();
+    const post = await recordPost(posts, {
+      _id: socialPostId(this.name, m.deliveryId),
+      network: this.name,
+      incidentId,
+      change: m.deliveryId,
+      kind: typeof meta.kind === 'string' ? meta.kind : 'update',
+      text: socialText(m.text, link, this.client.limit, m.language),
+      state: 'pending',
+      attempts: 0,
+      createdAt: now,
+      updatedAt: now,
+    });
+    if (post.state === 'posted') return { deliveryId: m.deliveryId, outcome: 'accepted', providerMessageId: post.postId ?? post._id };
+    if (post.state === 'failed') return { deliveryId: m.deliveryId, outcome: 'invalid', error: post.error ?? 'refused' };
+
+    const attempts = post.attempts + 1;
+    // Counted before the request: a worker dying during it still leaves "an answer may be lost".
+    await posts.updateOne({ _id: post._id }, { $set: { attempts, updatedAt: new Date() } });
+    try {
+      const made = await this.client.post({ text: post.text, language: m.language, idempotencyKey: post._id, repeat: post.attempts > 0 });
+      await posts.updateOne(
+        { _id: post._id },
+        { $set: { state: 'posted', postedAt: new Date(), updatedAt: new Date(), ...(made.id ? { postId: made.id } : {}), ...(made.url ? { url: made.url } : {}) }, $unset: { error: '', httpStatus: '' } },
+      );
+      return { deliveryId: m.deliveryId, outcome: 'accepted', providerMessageId: made.id ?? post._id };
+    } catch (err) {
+      const e = err instanceof ChannelError ? err : new ChannelError(`${this.name}: ${(err as Error).message}`, true);
+      const maxAttempts = this.options.maxAttempts ?? 8;
+      const final = !e.retryable || attempts >= maxAttempts;
+      const error = e.retryable ? `${e.message} (gave up after ${attempts} attempts)` : e.message;
+      await posts.updateOne(
+        { _id: post._id },
+        { $set: { ...(final ? { state: 'failed', error } : { error: e.message }), updatedAt: new Date(), ...(e.status ? { httpStatus: e.status } : {}) } },
+      );
+      if (final) return { deliveryId: m.deliveryId, outcome: 'invalid', error };
+      throw e;
+    }
+  }
+}
