@@ -31,6 +31,8 @@ export interface SocialStandIn {
   requests: { status: number }[];
   failNext(status: number, times?: number, headers?: Record<string, string>): void;
   loseNextAnswers(times?: number): void;
+  /** Drops the faults not yet used. */
+  clearFaults(): void;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,10 @@ async function listen(app: FastifyInstance, posts: StandInPost[], requests: { st
     requests,
     failNext: (status, times = 1, headers = {}) => faults.failures.push(...Array.from({ length: times }, () => ({ status, headers }))),
     loseNextAnswers: (times = 1) => void (faults.lose += times),
+    clearFaults: () => {
+      faults.failures.length = 0;
+      faults.lose = 0;
+    },
     close: () => app.close(),
   };
 }
