@@ -8,10 +8,9 @@ import { SmtpEmailChannel, type SmtpEmailSettings } from './email-smtp';
 import { StatusFeedChannel, type StatusFeedCollections, type StatusFeedSettings } from './status-feed';
 import { PlivoVoiceChannel, type PlivoVoiceSettings } from './voice-plivo';
 import { WebhookChannel, type WebhookSettings } from './webhook';
-import type { Collection } from 'mongodb';
 import { FeedWithSocialChannel, type FanOutSettings, type RefusedPost } from './social/fan-out';
 import { MastodonClient, type MastodonSettings } from './social/mastodon';
-import type { SocialPost } from './social/posts';
+import type { SocialCollections } from './social/posts';
 import { SocialChannel } from './social/social-channel';
 import { XClient, type XSettings } from './social/x';
 
@@ -39,8 +38,8 @@ export interface ChannelDeps {
   sms?: Channel;
   /** The status feed's collections (`statusFeedCollections(db)`): the public status feed is on when given. */
   statusFeed?: StatusFeedCollections;
-  /** Where social posts are recorded (`socialPostsCollection(store)`): needed for `social`. */
-  socialPosts?: () => Collection<SocialPost>;
+  /** Where social posts are recorded (`socialCollections(store)`): needed for `social`. */
+  socialPosts?: SocialCollections;
   /** Told of each social post refused for good (a bad token), to log it. */
   socialRefused?: RefusedPost;
 }

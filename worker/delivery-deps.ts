@@ -12,7 +12,7 @@ import type { Config } from '../config';
 import type { RulesResolver } from '../store/rule-versions';
 import { createChannels } from '../channels';
 import { statusFeedCollections } from '../channels/status-feed';
-import { socialPostsCollection } from '../channels/social/posts';
+import { socialCollections } from '../channels/social/posts';
 
 export interface DeliveryWiring {
   store: Store;
@@ -37,7 +37,7 @@ export function configuredChannels(config: Config, store: Store, logger?: Logger
     },
     {
       statusFeed: statusFeedCollections(store),
-      socialPosts: socialPostsCollection(store),
+      socialPosts: socialCollections(store),
       socialRefused: (r) => logger?.error(r, `${r.network} refused the post for good: not retried (see the incident's social posts)`),
     },
   );

@@ -12,7 +12,7 @@ import { ApiError } from '../errors';
 import type { Incident } from '../../domain/types';
 import { deliveryCounts } from '../../store/incidents';
 import { CursorError, listDeliveries, listIncidents } from '../../store/incident-queries';
-import { postsOfIncident, socialPostsCollection } from '../../channels/social/posts';
+import { postsOfIncident, socialCollections } from '../../channels/social/posts';
 import { statusQuery, type IncidentStatus } from '../../workflows/incident';
 import { createIncidentService, IncidentInputError, type OpenIncidentInput } from '../../services/incidents';
 
@@ -306,7 +306,7 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
         live = null; // closed or unreachable: the stored phase and counts still answer.
       }
     }
-    const social = (await postsOfIncident(socialPostsCollection(store)(), incident._id)).map(({ network, kind, state, attempts, postId, url, error, httpStatus, postedAt }) => ({ network, kind, state, attempts, postId, url, error, httpStatus, postedAt }));
+    const social = (await postsOfIncident(socialCollections(store).posts, incident._id)).map(({ network, kind, state, attempts, postId, url, error, httpStatus, postedAt }) => ({ network, kind, state, attempts, postId, url, error, httpStatus, postedAt }));
     return { ...present(incident), deliveries: await deliveryCounts(store, incident._id), social, live };
   });
 

@@ -28,16 +28,45 @@ export interface SocialPost {
   /** The last failure: why it was refused (failed), or why the last attempt will be retried (pending). */
   error?: string;
   httpStatus?: number;
+  /** A request is out since then (cleared when it ends): another sender waits for it rather than sending too. */
+  sendingSince?: Date;
   createdAt: Date;
   updatedAt: Date;
   postedAt?: Date;
 }
 
+/** One request for a post: `<post id>#<attempt>`, inserted before the request goes out, so that one sender makes it. */
+export interface SocialPostAttempt {
+  _id: string;
+  at: Date;
+}
+
+export interface SocialCollections {
+  posts: Collection<SocialPost>;
+  attempts: Collection<SocialPostAttempt>;
+}
+
 export const SOCIAL_POSTS_COLLECTION = 'social_posts';
+export const SOCIAL_POST_ATTEMPTS_COLLECTION = 'social_post_attempts';
 
 /** From a database, or from the store (then always through its current client, as statusFeedCollections). */
-export function socialPostsCollection(source: Db | { readonly db: Db }): () => Collection<SocialPost> {
-  return () => ('collection' in source ? source : source.db).collection<SocialPost>(SOCIAL_POSTS_COLLECTION);
+export function socialCollections(source: Db | { readonly db: Db }): SocialCollections {
+  const db = () => ('collection' in source ? source : source.db);
+  return {
+    get posts() { return db().collection<SocialPost>(SOCIAL_POSTS_COLLECTION); },
+    get attempts() { return db().collection<SocialPostAttempt>(SOCIAL_POST_ATTEMPTS_COLLECTION); },
+  };
+}
+
+/** Inserts the attempt's claim; false when another sender holds it. */
+export async function claimAttempt(attempts: Collection<SocialPostAttempt>, postId: string, attempt: number, at: Date): Promise<boolean> {
+  try {
+    await attempts.insertOne({ _id: `${postId}#${attempt}`, at });
+    return true;
+  } catch (err) {
+    if (err instanceof MongoServerError && err.code === 11000) return false;
+    throw err;
+  }
 }
 
 export function socialPostId(network: SocialNetwork, change: string): string {

@@ -8,9 +8,8 @@
  *
  * The networks differ only in their request and their limit: see x.ts and mastodon.ts.
  */
-import type { Collection } from 'mongodb';
 import { ChannelError, type Channel, type OutboundMessage, type SendOutcome } from '../channel';
-import { recordPost, socialPostId, type SocialNetwork, type SocialPost } from './posts';
+import { claimAttempt, recordPost, socialPostId, type SocialCollections, type SocialNetwork } from './posts';
 import { socialText, type TextLimit } from './text';
 import type { Language } from '../../domain/types';
 
@@ -26,6 +25,8 @@ export interface PostRequest {
 export interface SocialClient {
   readonly network: SocialNetwork;
   readonly limit: TextLimit;
+  /** The longest a request may take, answer included. */
+  readonly timeoutMs: number;
   /** Posts, or throws a ChannelError (`retryable`, `status`, `retryAfterMs` as the answer says). */
   post(request: PostRequest): Promise<{ id?: string; url?: string }>;
 }
@@ -35,13 +36,16 @@ export interface SocialChannelOptions {
   maxAttempts?: number;
 }
 
+/** Beyond a request's timeout, how long a sender may take to record its answer. */
+const IN_FLIGHT_MARGIN_MS = 5_000;
+
 export class SocialChannel implements Channel {
   readonly name: SocialNetwork;
   readonly maxBatch = 10;
 
   constructor(
     private readonly client: SocialClient,
-    private readonly posts: () => Collection<SocialPost>,
+    private readonly collections: SocialCollections,
     private readonly options: SocialChannelOptions = {},
   ) {
     this.name = client.network;
@@ -63,7 +67,7 @@ export class SocialChannel implements Channel {
     const incidentId = typeof meta.incidentId === 'string' ? meta.incidentId : '';
     const link = typeof meta.link === 'string' ? meta.link : '';
     if (!incidentId || !link) return { deliveryId: m.deliveryId, outcome: 'invalid', error: 'a social post needs meta.incidentId and meta.link' };
-    const posts = this.posts();
+    const { posts, attempts: claims } = this.collections;
     const now = new Date();
     const post = await recordPost(posts, {
       _id: socialPostId(this.name, m.deliveryId),
@@ -80,14 +84,21 @@ export class SocialChannel implements Channel {
     if (post.state === 'posted') return { deliveryId: m.deliveryId, outcome: 'accepted', providerMessageId: post.postId ?? post._id };
     if (post.state === 'failed') return { deliveryId: m.deliveryId, outcome: 'invalid', error: post.error ?? 'refused' };
 
+    // Another sender's request is out (its activity timed out but still runs, say): wait for it
+    // rather than post a second time. One older than a request can take died with its sender.
+    if (post.sendingSince && Date.now() - post.sendingSince.getTime() < this.client.timeoutMs + IN_FLIGHT_MARGIN_MS) {
+      throw new ChannelError(`${this.name}: another sender is posting ${post._id}`, true, IN_FLIGHT_MARGIN_MS);
+    }
     const attempts = post.attempts + 1;
+    // Senders that read the same record race for the same attempt: one inserts its claim.
+    if (!(await claimAttempt(claims, post._id, attempts, new Date()))) throw new ChannelError(`${this.name}: another sender is posting ${post._id}`, true, IN_FLIGHT_MARGIN_MS);
     // Counted before the request: a worker dying during it still leaves "an answer may be lost".
-    await posts.updateOne({ _id: post._id }, { $set: { attempts, updatedAt: new Date() } });
+    await posts.updateOne({ _id: post._id }, { $set: { attempts, sendingSince: new Date(), updatedAt: new Date() } });
     try {
       const made = await this.client.post({ text: post.text, language: m.language, idempotencyKey: post._id, repeat: post.attempts > 0 });
       await posts.updateOne(
         { _id: post._id },
-        { $set: { state: 'posted', postedAt: new Date(), updatedAt: new Date(), ...(made.id ? { postId: made.id } : {}), ...(made.url ? { url: made.url } : {}) }, $unset: { error: '', httpStatus: '' } },
+        { $set: { state: 'posted', postedAt: new Date(), updatedAt: new Date(), ...(made.id ? { postId: made.id } : {}), ...(made.url ? { url: made.url } : {}) }, $unset: { error: '', httpStatus: '', sendingSince: '' } },
       );
       return { deliveryId: m.deliveryId, outcome: 'accepted', providerMessageId: made.id ?? post._id };
     } catch (err) {
@@ -97,7 +108,7 @@ export class SocialChannel implements Channel {
       const error = e.retryable ? `${e.message} (gave up after ${attempts} attempts)` : e.message;
       await posts.updateOne(
         { _id: post._id },
-        { $set: { ...(final ? { state: 'failed', error } : { error: e.message }), updatedAt: new Date(), ...(e.status ? { httpStatus: e.status } : {}) } },
+        { $set: { ...(final ? { state: 'failed', error } : { error: e.message }), updatedAt: new Date(), ...(e.status ? { httpStatus: e.status } : {}) }, $unset: { sendingSince: '' } },
       );
       if (final) return { deliveryId: m.deliveryId, outcome: 'invalid', error };
       throw e;

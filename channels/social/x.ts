@@ -35,9 +35,11 @@ export interface XSettings {
 export class XClient implements SocialClient {
   readonly network = 'x' as const;
   readonly limit = X_LIMIT;
+  readonly timeoutMs: number;
   private readonly oauth: OAuth;
 
   constructor(private readonly settings: XSettings) {
+    this.timeoutMs = settings.timeoutMs ?? 15_000;
     this.oauth = new OAuth({
       consumer: { key: settings.apiKey, secret: settings.apiKeySecret },
       signature_method: 'HMAC-SHA1',
@@ -48,7 +50,7 @@ export class XClient implements SocialClient {
   async post(request: PostRequest): Promise<{ id?: string; url?: string }> {
     const url = `${(this.settings.baseUrl ?? X_DEFAULT_BASE_URL).replace(/\/+$/, '')}/2/tweets`;
     const auth = this.oauth.toHeader(this.oauth.authorize({ url, method: 'POST' }, { key: this.settings.accessToken, secret: this.settings.accessTokenSecret }));
-    const a = await postJson('X', url, { authorization: auth.Authorization }, { text: request.text }, this.settings.timeoutMs ?? 15_000);
+    const a = await postJson('X', url, { authorization: auth.Authorization }, { text: request.text }, this.timeoutMs);
     const data = a.body.data as { id?: unknown } | undefined;
     if (a.status >= 200 && a.status < 300 && typeof data?.id === 'string') return { id: data.id };
     if (a.status >= 200 && a.status < 300) throw new ChannelError('X answered without a tweet id', true, undefined, a.status);

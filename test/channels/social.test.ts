@@ -7,7 +7,7 @@ import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChannelError, type OutboundMessage } from '../../channels/channel';
 import { createChannels } from '../../channels';
-import { socialPostsCollection, type SocialPost } from '../../channels/social/posts';
+import { socialCollections, type SocialCollections } from '../../channels/social/posts';
 import { SocialChannel } from '../../channels/social/social-channel';
 import { XClient, type XSettings } from '../../channels/social/x';
 import { MastodonClient } from '../../channels/social/mastodon';
@@ -22,11 +22,11 @@ const MASTODON_TOKEN = 'mastodon-test-token-0002';
 let env: IsolatedEnv;
 let x: SocialStandIn;
 let mastodon: SocialStandIn;
-let posts: () => import('mongodb').Collection<SocialPost>;
+let posts: SocialCollections;
 
 before(async () => {
   env = await isolatedEnv(__filename);
-  posts = socialPostsCollection(env.store.db);
+  posts = socialCollections(env.store.db);
   x = await startXStandIn(X_CREDENTIALS);
   mastodon = await startMastodonStandIn({ accessToken: MASTODON_TOKEN });
 });
@@ -36,7 +36,7 @@ after(async () => {
   await env?.close();
 });
 beforeEach(async () => {
-  await posts().deleteMany({});
+  await Promise.all([posts.posts.deleteMany({}), posts.attempts.deleteMany({})]);
   await statusFeedCollections(env.store.db).entries.deleteMany({});
   for (const s of [x, mastodon]) {
     s.posts.length = 0;
@@ -64,7 +64,7 @@ test('an answer lost after the post was made: the retry makes no second post on 
   assert.equal(x.posts.length, 1);
   assert.equal(mastodon.posts.length, 1);
   assert.equal(mastodon.posts[0]!.idempotencyKey, 'mastodon|inc_lodi|outage', 'the key names the post');
-  const records = await posts().find({}).sort({ _id: 1 }).toArray();
+  const records = await posts.posts.find({}).sort({ _id: 1 }).toArray();
   assert.deepEqual(records.map((r) => [r._id, r.state, r.attempts]), [['mastodon|inc_lodi|outage', 'posted', 2], ['x|inc_lodi|outage', 'posted', 2]]);
   assert.equal(records[0]!.postId, mastodon.posts[0]!.id, "Mastodon gives back the first request's status");
   assert.equal(records[1]!.postId, undefined, 'X refused the repeat as a duplicate: posted, id unknown');
@@ -90,7 +90,7 @@ test('a wrong token: 401 once, recorded as failed, and never asked again', async
   assert.deepEqual(x.requests.map((r) => r.status), [401], 'the stand-in checked the signature');
   await channel.send([change('outage')]);
   assert.equal(x.requests.length, 1, 'not retried');
-  const record = await posts().findOne({ _id: 'x|inc_lodi|outage' });
+  const record = await posts.posts.findOne({ _id: 'x|inc_lodi|outage' });
   assert.equal(record!.state, 'failed');
   assert.equal(record!.httpStatus, 401);
 
@@ -144,4 +144,19 @@ test('off by default: without an account the status channel is the feed alone', 
   const channels = createChannels({ social: { language: 'it', statusPageUrl: 'https://avviso.example.net/status' } }, { statusFeed: statusFeedCollections(env.store.db), socialPosts: posts });
   assert.equal(channels.get('status')!.constructor.name, 'StatusFeedChannel');
   assert.equal(createChannels({}, { statusFeed: statusFeedCollections(env.store.db), socialPosts: posts }).get('status')!.constructor.name, 'StatusFeedChannel');
+});
+
+test('two senders of one change at once make one request; a sender that died mid-request is taken over', async () => {
+  const results = await Promise.all([xChannel(), xChannel(), mastodonChannel(), mastodonChannel()].map((c) => c.send([change('outage')]).catch((e: ChannelError) => e)));
+  for (const r of results) assert.ok(Array.isArray(r) ? r[0]!.outcome === 'accepted' : r.retryable && /another sender/.test(r.message), String(r));
+  assert.equal(x.requests.length, 1);
+  assert.equal(mastodon.requests.length, 1);
+
+  // A record left mid-request longer ago than a request can take: its sender is gone.
+  const now = Date.now();
+  await posts.posts.insertOne({ _id: 'x|inc_lodi|restored', network: 'x', incidentId: 'inc_lodi', change: 'inc_lodi|restored', kind: 'restored', text: 'Ripristinato.\nhttps://avviso.example.net/status?lang=it#inc-inc_lodi', state: 'pending', attempts: 1, sendingSince: new Date(now - 60_000), createdAt: new Date(now - 60_000), updatedAt: new Date(now - 60_000) });
+  const [outcome] = await xChannel().send([change('restored')]);
+  assert.equal(outcome!.outcome, 'accepted');
+  assert.deepEqual(x.posts.map((p) => p.text.split('\n')[0]), ['Servizio interrotto a Lodi. Stiamo lavorando per ripristinarlo.', 'Ripristinato.']);
+  assert.equal((await posts.posts.findOne({ _id: 'x|inc_lodi|restored' }))!.attempts, 2);
 });

@@ -9,7 +9,7 @@ import { buildApp, type AppDeps } from '../../api/app';
 import { buildDeliveryDeps } from '../../worker/delivery-deps';
 import { RulesHolder } from '../../rules';
 import { closeChannels, createChannels, type SocialSettings } from '../../channels';
-import { socialPostsCollection } from '../../channels/social/posts';
+import { socialCollections } from '../../channels/social/posts';
 import type { SmtpEmailSettings } from '../../channels/email-smtp';
 import { statusFeedCollections } from '../../channels/status-feed';
 import { rulesResolver } from '../../store/rule-versions';
@@ -117,7 +117,7 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
       ...(opts.channels?.email ? { email: opts.channels.email } : {}),
       ...(opts.channels?.social ? { social: { ...opts.channels.social, statusPageUrl: `${apiUrl}/status` } } : {}),
     },
-    { statusFeed: statusFeedCollections(env.store), socialPosts: socialPostsCollection(env.store), socialRefused: (r) => logger.error(r, `${r.network} refused the post for good`) },
+    { statusFeed: statusFeedCollections(env.store), socialPosts: socialCollections(env.store), socialRefused: (r) => logger.error(r, `${r.network} refused the post for good`) },
   );
   const plivo = { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: 0, messagesPerSecond: 0, queueSeconds: 600, ...opts.plivoLimits };
   const inProcess = opts.inProcessWorker === false ? undefined : await createWorker({
