@@ -93,4 +93,26 @@ describe('social posts of the status feed', () => {
     const counts = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
     assert.deepEqual(counts.status, { outage: { delivered: 2 }, restored: { delivered: 2 } }, 'the status feed itself was not held up');
   });
+
+  test('a maintenance posts its notice, its start and its end, once each', async () => {
+    const inSeconds = (n: number) => new Date(Date.now() + n * 1000).toISOString();
+    const created = await call(stack, 'POST', '/v1/maintenances', { siteIds: ['ap-lodi-01-a'], startsAt: inSeconds(2), endsAt: inSeconds(120), title: 'Cambio alimentatore' });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const id: string = created.body.id;
+    const phase = (p: string) => eventually(`maintenance phase ${p}`, async () => ((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.phase === p ? true : undefined), 60_000);
+    await phase('in_progress');
+    assert.equal((await call(stack, 'POST', `/v1/maintenances/${id}/complete`, {})).status, 202);
+    await phase('billed');
+    const kinds = await eventually('three posts on each network', async () => {
+      const found = [x, mastodon].map((s) => postsOf(s, id).length);
+      return found.every((n) => n >= 3) ? found : undefined;
+    });
+    assert.deepEqual(kinds, [3, 3]);
+    for (const network of [x, mastodon]) {
+      const texts = postsOf(network, id).map((p) => p.text.split('\n')[0]!);
+      assert.match(texts[0]!, /manutenzione/i);
+      assert.match(texts[1]!, /iniziat|in corso/i);
+      assert.match(texts[2]!, /complet|terminat|conclus/i);
+    }
+  });
 });
