@@ -71,7 +71,8 @@ const HELD_RETRY_MS = 10_000;
 /** The incidents (and their rules) one sendDue call has read, shared by its batches. */
 type LoadedIncidents = Map<string, Promise<{ incident: Incident; rules: Awaited<ReturnType<RulesResolver>> }>>;
 
-const ALL_CHANNELS: DeliveryChannel[] = ['status', 'sms', 'voice', 'email', 'webhook'];
+// The public feed last: its social posts may make it wait for a network, and SMS must not wait with it.
+const ALL_CHANNELS: DeliveryChannel[] = ['sms', 'voice', 'email', 'webhook', 'status'];
 
 export interface SendDueResult {
   accepted: Partial<Record<MessageKind, number>>;

@@ -29,7 +29,7 @@ export interface ChannelSettings {
 export interface SocialSettings extends FanOutSettings {
   x?: XSettings;
   mastodon?: MastodonSettings;
-  /** Requests for one post before it is given up (default 8). */
+  /** Requests for one post before it is given up (default 5). */
   maxAttempts?: number;
 }
 

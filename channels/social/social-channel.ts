@@ -4,7 +4,9 @@
  * finds the record and either reports what was posted, or sends the same text again. A refusal
  * that will not change by itself (a bad token: 401, 403) ends the post as failed, reported as an
  * invalid outcome; a 429, a 5xx or no answer throws a retryable ChannelError, for the activity's
- * retry policy, until `maxAttempts` requests were made.
+ * retry policy, until `maxAttempts` requests were made. The retries hold up the status feed's
+ * delivery records, so they are kept short: a network that asks to wait longer than `maxWaitMs`
+ * (X's rate limits reset after 15 minutes or a day) is not waited for, the post fails.
  *
  * The networks differ only in their request and their limit: see x.ts and mastodon.ts.
  */
@@ -32,8 +34,10 @@ export interface SocialClient {
 }
 
 export interface SocialChannelOptions {
-  /** Requests for one post before it is given up as failed (default 8). */
+  /** Requests for one post before it is given up as failed (default 5: about 8 s of the activity's backoff). */
   maxAttempts?: number;
+  /** The longest Retry-After or rate-limit reset waited for (default 30 s). */
+  maxWaitMs?: number;
 }
 
 /** Beyond a request's timeout, how long a sender may take to record its answer. */
@@ -103,9 +107,10 @@ export class SocialChannel implements Channel {
       return { deliveryId: m.deliveryId, outcome: 'accepted', providerMessageId: made.id ?? post._id };
     } catch (err) {
       const e = err instanceof ChannelError ? err : new ChannelError(`${this.name}: ${(err as Error).message}`, true);
-      const maxAttempts = this.options.maxAttempts ?? 8;
-      const final = !e.retryable || attempts >= maxAttempts;
-      const error = e.retryable ? `${e.message} (gave up after ${attempts} attempts)` : e.message;
+      const maxAttempts = this.options.maxAttempts ?? 5;
+      const waitTooLong = e.retryable && (e.retryAfterMs ?? 0) > (this.options.maxWaitMs ?? 30_000);
+      const final = !e.retryable || waitTooLong || attempts >= maxAttempts;
+      const error = !e.retryable ? e.message : waitTooLong ? `${e.message} (asked to wait ${Math.ceil(e.retryAfterMs! / 60_000)} min: not waited for)` : `${e.message} (gave up after ${attempts} attempts)`;
       await posts.updateOne(
         { _id: post._id },
         { $set: { ...(final ? { state: 'failed', error } : { error: e.message }), updatedAt: new Date(), ...(e.status ? { httpStatus: e.status } : {}) }, $unset: { sendingSince: '' } },

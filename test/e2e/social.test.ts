@@ -75,6 +75,10 @@ describe('social posts of the status feed', () => {
     assert.equal(mastodon.requests.slice(mastodonRequests).filter((r) => r.status === 503).length, 2);
     const outage = (await social()).filter((r) => r.kind === 'outage');
     assert.deepEqual(outage.map((r) => [r.network, r.state, r.attempts]).sort(), [['mastodon', 'posted', 3], ['x', 'posted', 3]]);
+    // The SMS did not wait for the networks: the feed (and its posts) is sent after them.
+    const sms = Object.values(await stack.inbox()).flat().filter((m) => /guasto/i.test(m.text)).map((m) => Date.parse(m.acceptedAt));
+    const xPost = Date.parse(postsOf(x, id)[0]!.at);
+    assert.ok(sms.length > 0 && sms.every((t) => t < xPost), 'the outage SMS went before the retried post');
   });
 
   test('a refused token (401) is reported on the incident and not retried; the feed and the other network go on', async () => {
