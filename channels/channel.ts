@@ -4,7 +4,8 @@
  */
 import type { Language } from '../domain/types';
 
-export type ChannelName = 'sms' | 'voice' | 'email' | 'webhook' | 'status';
+/** `x` and `mastodon` are reached through the status feed (channels/social), never planned on their own. */
+export type ChannelName = 'sms' | 'voice' | 'email' | 'webhook' | 'status' | 'x' | 'mastodon';
 
 export interface OutboundMessage {
   /** The delivery record this message fulfils; channels that can carry a reference should. */

@@ -12,6 +12,8 @@ import type { BillingSettings } from '../billing/settings';
 import type { RetentionSettings } from '../retention/settings';
 import { exampleSecretProblems } from './example-secrets';
 import { temporalTlsFrom, type TemporalTls } from './temporal-tls';
+import { X_DEFAULT_BASE_URL } from '../channels/social/x';
+import type { SocialSettings } from '../channels';
 
 export const PLIVO_DEFAULT_BASE_URL = 'https://api.plivo.com';
 
@@ -123,6 +125,16 @@ const schema = z.object({
   AVVISO_ALERT_SETTLE_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int().min(0).max(3600).default(300),
   // The worker applies stored delivery receipts this often (the API only stores them).
   AVVISO_RECEIPTS_EVERY_MS: z.coerce.number({ error: 'must be a number of milliseconds' }).int().min(50).max(60_000).default(500),
+  // The status feed's posts on the ISP's social accounts (channels/social): each is off until all its secrets are set.
+  X_API_KEY: z.string().trim().min(10, 'must be the API key of your X app (developer portal, Keys and tokens)').optional(),
+  X_API_KEY_SECRET: z.string().trim().min(10, 'must be the API key secret of your X app').optional(),
+  X_ACCESS_TOKEN: z.string().trim().regex(/^\d+-\S+$/, 'must be the access token of the account that posts (<user id>-..., from the developer portal)').optional(),
+  X_ACCESS_TOKEN_SECRET: z.string().trim().min(10, 'must be the access token secret of the account that posts').optional(),
+  X_API_BASE_URL: url('the X API, or a stand-in of it').default(X_DEFAULT_BASE_URL),
+  MASTODON_URL: url('your Mastodon instance, e.g. https://mastodon.uno').optional(),
+  MASTODON_ACCESS_TOKEN: z.string().trim().min(10, 'must be the access token of an application of the account (Preferences > Development, scope write:statuses)').optional(),
+  MASTODON_MAX_CHARACTERS: z.coerce.number({ error: 'must be a number' }).int().min(100, 'must be at least 100').max(100_000).default(500),
+  SOCIAL_LANGUAGE: z.enum(['it', 'en'], { error: 'must be it or en' }).default('it'),
   STATUS_PAGE_NAME: z.string().trim().min(1).max(60).default('Avviso'),
   STATUS_PAGE_TIME_ZONE: z.string().trim().refine((tz) => {
     try {
@@ -179,6 +191,8 @@ export interface Config {
   /** How often the worker applies stored delivery receipts (ms). */
   receiptsEveryMs: number;
   statusPage: { name: string; timeZone: string };
+  /** The status feed's posts on X and Mastodon: absent when neither account is configured. */
+  social?: SocialSettings;
   /** Requests per minute per API key (a key may have its own), and the largest request body. */
   api: { rateLimitPerMinute: number; bodyLimitBytes: number };
   /** `avviso dev` makes this admin key (avk_<id>_<secret>) at start, so that scripts can drive it. */
@@ -228,7 +242,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const { tls, problems: tlsProblems } = temporalTlsFrom(e);
   const examples = e.AVVISO_MODE === 'production' ? exampleSecretProblems(present) : [];
-  if (tlsProblems.length + examples.length > 0) throw new ConfigError([...tlsProblems, ...examples]);
+  const social = socialFrom(e);
+  if (tlsProblems.length + examples.length + social.problems.length > 0) throw new ConfigError([...tlsProblems, ...examples, ...social.problems]);
+  const publicUrl = (e.AVVISO_PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, '');
   return {
     mode: e.AVVISO_MODE,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE, ...(tls ? { tls } : {}) },
@@ -246,7 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: {
       host: e.HOST,
       port: e.PORT,
-      publicUrl: (e.AVVISO_PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, ''),
+      publicUrl,
     },
     logLevel: e.LOG_LEVEL,
     integrationsPath: e.AVVISO_INTEGRATIONS,
@@ -258,12 +274,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     alertSettleSeconds: e.AVVISO_ALERT_SETTLE_SECONDS,
     receiptsEveryMs: e.AVVISO_RECEIPTS_EVERY_MS,
     statusPage: { name: e.STATUS_PAGE_NAME, timeZone: e.STATUS_PAGE_TIME_ZONE },
+    ...(social.x || social.mastodon ? { social: { language: e.SOCIAL_LANGUAGE, statusPageUrl: `${publicUrl}/status`, ...(social.x ? { x: social.x } : {}), ...(social.mastodon ? { mastodon: social.mastodon } : {}) } } : {}),
     api: { rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE, bodyLimitBytes: e.API_BODY_LIMIT_BYTES },
     ...(e.AVVISO_ADMIN_KEY ? { adminKey: e.AVVISO_ADMIN_KEY } : {}),
     ...(e.AVVISO_CONSOLE_SECRET ? { consoleSecret: e.AVVISO_CONSOLE_SECRET } : {}),
     billing: billingSettingsOf(e),
     retention: retentionSettingsOf(e),
   };
+}
+
+const X_VARIABLES = ['X_API_KEY', 'X_API_KEY_SECRET', 'X_ACCESS_TOKEN', 'X_ACCESS_TOKEN_SECRET'] as const;
+const MASTODON_VARIABLES = ['MASTODON_URL', 'MASTODON_ACCESS_TOKEN'] as const;
+
+/** The X and Mastodon accounts: each on when all its variables are set; some but not all is a mistake worth stopping for. */
+function socialFrom(e: z.infer<typeof schema>): Pick<SocialSettings, 'x' | 'mastodon'> & { problems: string[] } {
+  const problems: string[] = [];
+  const partly = (names: readonly (keyof typeof e)[], account: string) => {
+    const missing = names.filter((n) => e[n] === undefined);
+    if (missing.length > 0 && missing.length < names.length) problems.push(`${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not set: ${account} posts need all of ${names.join(', ')} (or none, to keep them off)`);
+    return missing.length === 0;
+  };
+  const x = partly(X_VARIABLES, 'X')
+    ? { apiKey: e.X_API_KEY!, apiKeySecret: e.X_API_KEY_SECRET!, accessToken: e.X_ACCESS_TOKEN!, accessTokenSecret: e.X_ACCESS_TOKEN_SECRET!, baseUrl: e.X_API_BASE_URL.replace(/\/+$/, '') }
+    : undefined;
+  const mastodon = partly(MASTODON_VARIABLES, 'Mastodon') ? { baseUrl: e.MASTODON_URL!.replace(/\/+$/, ''), accessToken: e.MASTODON_ACCESS_TOKEN!, maxCharacters: e.MASTODON_MAX_CHARACTERS } : undefined;
+  return { problems, ...(x ? { x } : {}), ...(mastodon ? { mastodon } : {}) };
 }
 
 /**

@@ -74,7 +74,8 @@ interface BatchHow {
 type Loaded = { incident: Incident; textOf: (d: Delivery, kind: MessageKind) => string };
 type LoadedIncidents = Map<string, Promise<Loaded>>;
 
-export const ALL_CHANNELS: DeliveryChannel[] = ['status', 'sms', 'voice', 'email', 'webhook'];
+// The public feed last: its social posts may make it wait for a network, and SMS must not wait with it.
+export const ALL_CHANNELS: DeliveryChannel[] = ['sms', 'voice', 'email', 'webhook', 'status'];
 
 /** How long to wait before looking again at records another sender holds. */
 const HELD_RETRY_MS = 10_000;

@@ -22,3 +22,8 @@ export function toE164(raw: string, defaultCountry: 'IT' = 'IT'): string {
     throw err;
   }
 }
+
+/** Replaces every phone number written into a free text (`+39 0371 123456`, `0039…`): public texts carry none. */
+export function replacePhoneNumbers(text: string, replacement: string): string {
+  return text.replace(/(\+|00)\d[\d .-]{6,}\d/g, replacement);
+}

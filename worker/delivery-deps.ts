@@ -12,6 +12,7 @@ import type { Config } from '../config';
 import type { RulesResolver } from '../store/rule-versions';
 import { createChannels } from '../channels';
 import { statusFeedCollections } from '../channels/status-feed';
+import { socialCollections } from '../channels/social/posts';
 
 export interface DeliveryWiring {
   store: Store;
@@ -25,15 +26,20 @@ export interface DeliveryWiring {
   rules: RulesResolver;
 }
 
-/** The channels besides SMS that the configuration turns on; the public status feed is always on. */
-export function configuredChannels(config: Config, store: Store): Partial<Record<ChannelName, Channel>> {
+/** The channels besides SMS that the configuration turns on; the public status feed is always on (and posts to X and Mastodon where configured). */
+export function configuredChannels(config: Config, store: Store, logger?: Logger): Partial<Record<ChannelName, Channel>> {
   const channels = createChannels(
     {
       ...(config.voice ? { voice: { authId: config.plivo.authId, authToken: config.plivo.authToken, baseUrl: config.plivo.baseUrl, callerId: config.voice.callerId, publicUrl: config.http.publicUrl } } : {}),
       ...(config.smtp ? { email: config.smtp } : {}),
       webhook: { secret: config.webhook.secret, timeoutMs: config.webhook.timeoutMs },
+      ...(config.social ? { social: config.social } : {}),
     },
-    { statusFeed: statusFeedCollections(store) },
+    {
+      statusFeed: statusFeedCollections(store),
+      socialPosts: socialCollections(store),
+      socialRefused: (r) => logger?.error(r, `${r.network} refused the post for good: not retried (see the incident's social posts)`),
+    },
   );
   return Object.fromEntries(channels);
 }

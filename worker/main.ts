@@ -30,7 +30,7 @@ export async function runWorker(): Promise<void> {
   const { worker, connection } = await createWorker({
     temporal: config.temporal,
     workflowBundle,
-    deps: buildDeliveryDeps({ store, plivo: config.plivo, publicUrl: config.http.publicUrl, logger, otherChannels: configuredChannels(config, store), rules: rulesResolver(store, rulesHolder) }),
+    deps: buildDeliveryDeps({ store, plivo: config.plivo, publicUrl: config.http.publicUrl, logger, otherChannels: configuredChannels(config, store, logger), rules: rulesResolver(store, rulesHolder) }),
   });
   await ensureBillingScheduleWith(config.temporal, logger);
   await ensureRetentionScheduleWith(config.temporal, logger);

@@ -12,6 +12,7 @@ import { ApiError } from '../errors';
 import type { Incident } from '../../domain/types';
 import { deliveryCounts } from '../../store/incidents';
 import { CursorError, listDeliveries, listIncidents } from '../../store/incident-queries';
+import { postsOfIncident, socialCollections } from '../../channels/social/posts';
 import { statusQuery, type IncidentStatus } from '../../workflows/incident';
 import { createIncidentService, IncidentInputError, type OpenIncidentInput } from '../../services/incidents';
 
@@ -64,6 +65,17 @@ const incidentDetail = {
       type: 'object',
       additionalProperties: { type: 'object', additionalProperties: { type: 'object', additionalProperties: { type: 'integer' } } },
       description: 'Messages by channel, then kind (outage, restored, outage-restored), then state',
+    },
+    social: {
+      type: 'array',
+      description: 'The status feed\'s posts on the ISP\'s social accounts (X, Mastodon), one per network and status change: posted, pending (being retried: `error` says why) or failed (refused for good, e.g. a bad token: not retried)',
+      items: {
+        type: 'object',
+        properties: {
+          network: { type: 'string', enum: ['x', 'mastodon'] }, kind: { type: 'string' }, state: { type: 'string', enum: ['pending', 'posted', 'failed'] }, attempts: { type: 'integer' },
+          postId: { type: 'string' }, url: { type: 'string' }, error: { type: 'string' }, httpStatus: { type: 'integer' }, postedAt: { type: 'string', format: 'date-time' },
+        },
+      },
     },
     live: {
       type: 'object',
@@ -294,7 +306,8 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
         live = null; // closed or unreachable: the stored phase and counts still answer.
       }
     }
-    return { ...present(incident), deliveries: await deliveryCounts(store, incident._id), live };
+    const social = (await postsOfIncident(socialCollections(store).posts, incident._id)).map(({ network, kind, state, attempts, postId, url, error, httpStatus, postedAt }) => ({ network, kind, state, attempts, postId, url, error, httpStatus, postedAt }));
+    return { ...present(incident), deliveries: await deliveryCounts(store, incident._id), social, live };
   });
 
   app.post<{ Params: { id: string }; Body: { note?: string } }>('/v1/incidents/:id/resolve', {

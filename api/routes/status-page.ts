@@ -13,6 +13,7 @@ import type { Collection } from 'mongodb';
 import { Feed } from 'feed';
 import type { StatusPost, StatusUpdate } from '../../channels/status-feed';
 import type { Language } from '../../domain/types';
+import { replacePhoneNumbers } from '../../domain/phone';
 
 export interface StatusPageOptions {
   feed: { readonly posts: Collection<StatusPost> };
@@ -107,7 +108,7 @@ function pick(texts: Partial<Record<Language, string>>, lang: Language): string 
 
 /** Public texts never carry a phone number, even one typed into an incident's title. */
 export function hidePhoneNumbers(text: string, lang: Language): string {
-  return text.replace(/(\+|00)\d[\d .-]{6,}\d/g, WORDS[lang].hidden);
+  return replacePhoneNumbers(text, WORDS[lang].hidden);
 }
 
 function publicPost(p: StatusPost, lang: Language): PublicPost {

@@ -8,7 +8,8 @@ import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { buildApp, type AppDeps } from '../../api/app';
 import { buildDeliveryDeps } from '../../worker/delivery-deps';
 import { RulesHolder } from '../../rules';
-import { closeChannels, createChannels } from '../../channels';
+import { closeChannels, createChannels, type SocialSettings } from '../../channels';
+import { socialCollections } from '../../channels/social/posts';
 import type { SmtpEmailSettings } from '../../channels/email-smtp';
 import { statusFeedCollections } from '../../channels/status-feed';
 import { rulesResolver } from '../../store/rule-versions';
@@ -70,7 +71,7 @@ export interface TestStackOptions {
   /** API key limits (default: no practical rate limit, so that polling tests are not throttled). */
   access?: AppDeps['access'];
   /** Channels besides SMS and the status feed (default: none): voice calls through the simulator, e-mail through an SMTP relay. */
-  channels?: { voiceCallerId?: string; email?: SmtpEmailSettings };
+  channels?: { voiceCallerId?: string; email?: SmtpEmailSettings; social?: Omit<SocialSettings, 'statusPageUrl'> };
   /** Run a worker in this process (default true); false when the test starts `avviso worker` processes itself. */
   inProcessWorker?: boolean;
 }
@@ -114,8 +115,9 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
     {
       ...(opts.channels?.voiceCallerId ? { voice: { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, callerId: opts.channels.voiceCallerId, publicUrl: apiUrl } } : {}),
       ...(opts.channels?.email ? { email: opts.channels.email } : {}),
+      ...(opts.channels?.social ? { social: { ...opts.channels.social, statusPageUrl: `${apiUrl}/status` } } : {}),
     },
-    { statusFeed: statusFeedCollections(env.store) },
+    { statusFeed: statusFeedCollections(env.store), socialPosts: socialCollections(env.store), socialRefused: (r) => logger.error(r, `${r.network} refused the post for good`) },
   );
   const plivo = { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: 0, messagesPerSecond: 0, queueSeconds: 600, ...opts.plivoLimits };
   const inProcess = opts.inProcessWorker === false ? undefined : await createWorker({
