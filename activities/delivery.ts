@@ -27,7 +27,7 @@ import type { RulesResolver } from '../store/rule-versions';
 import { messageVariables } from '../rules';
 import { fallbackTarget, origin } from '../delivery/fallback';
 import { incidentFacts } from './notices';
-import { CLOSING_KINDS, type Delivery, type DeliveryChannel, type DeliveryState, type Incident, type MessageKind } from '../domain/types';
+import { CLOSING_KINDS, type Delivery, type DeliveryChannel, type DeliveryState, type Incident, type MessageKind, type TemplateKind } from '../domain/types';
 import type { Logger } from '../domain/log';
 
 export interface DeliveryDeps {
@@ -242,10 +242,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0, held };
       const byText = new Map<string, Delivery[]>();
       const now = new Date();
-      for (const d of records) {
+      const renderRecord = (d: Delivery) => {
         const vars = messageVariables(facts, { area: d.area }, incident.endedAt ?? now, endVariables(incident));
-        const kind = d.templateKind ?? (input.kind === 'escalation' ? incident.kind : input.kind);
-        const text = rules.render(d.templateSet ? { set: d.templateSet, kind } : kind, d.language, vars).text;
+        const kind = (d.templateKind ?? (input.kind === 'escalation' ? incident.kind : input.kind)) as TemplateKind;
+        return rules.render(d.templateSet ? { set: d.templateSet, kind } : kind, d.language, vars).text;
+      };
+      // An operator's message carries its own (checked) words; every other kind is written by a template.
+      for (const d of records) {
+        const text = d.kind === 'message' && d.text !== undefined ? d.text : renderRecord(d);
         const same = byText.get(text);
         if (same) same.push(d);
         else byText.set(text, [d]);

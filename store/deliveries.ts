@@ -104,6 +104,8 @@ export interface PlanInput {
   updates?: Delivery['updates'];
   /** Not to be sent: this number was already told by that open incident (see store/coverage.ts). */
   coveredBy?: string;
+  /** An operator's `message`: its words, sent as they are. */
+  text?: string;
 }
 
 export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery {
@@ -127,6 +129,7 @@ export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery 
     ...(p.round !== undefined ? { round: p.round } : {}),
     ...(p.updates ? { updates: p.updates } : {}),
     ...(p.templateKind ? { templateKind: p.templateKind } : {}),
+    ...(p.text !== undefined ? { text: p.text } : {}),
     page: 0,
     ...(p.coveredBy ? { state: 'expired' as const, coveredBy: p.coveredBy } : {}),
     history: [
