@@ -37,7 +37,8 @@ const acts = proxyActivities<Activities>({
 
 /** Messages sent while the incident is open, and those that close it. */
 const OPEN_KINDS: MessageKind[] = ['outage', 'update', 'escalation', 'message'];
-const CLOSING_KINDS: MessageKind[] = ['restored', 'outage-restored', 'withdrawn'];
+// An operator's message still in flight is watched to the end (an announcement closed at once is billed on its receipts).
+const CLOSING_KINDS: MessageKind[] = ['restored', 'outage-restored', 'withdrawn', 'message'];
 const MAX_TEXT = 500;
 
 // Workflow time: the SDK makes `Date` replay-safe inside workflows.
