@@ -13,6 +13,7 @@ import { loadDemoDataIfEmpty } from '../../store/demo';
 import { RATE_PER_UNIT } from '../../sim/delivery';
 import { eventually, sharedServers } from '../support/env';
 import { call, startTestStack, type TestStack } from '../support/stack';
+import { Browser } from '../console/browser-session';
 
 const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 
@@ -211,5 +212,31 @@ describe("operators' own words by SMS", () => {
     const after = await inboxOf(stack, [...CREMA, CREMA_NOT_PAYING]);
     for (const p of CREMA) assert.equal(after[p].length, before[p].length + 1, 'one message: the announcement');
     assert.equal(after[CREMA_NOT_PAYING].length, before[CREMA_NOT_PAYING].length, 'not to a subscriber without the SMS option');
+  });
+
+  test('the console: "also send as SMS" with an area, previewed first, then sent', async () => {
+    const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-lodi-01'] })).body.id;
+    await phaseOf(stack, id, 'notified');
+    const before = await received(stack, LODI_VECCHIO, 1);
+    const b = new Browser(stack.apiUrl);
+    await b.signIn(await stack.createKey('operator', { name: 'noc-console' }));
+    const form = (await b.get(`/console/incidents/${id}`)).text;
+    assert.match(form, /<input type="checkbox" name="sms" value="1">/);
+    assert.match(form, /<input type="checkbox" name="areas" value="Lodi Vecchio">/);
+
+    const words = 'Tecnici al lavoro sul traliccio di Lodi Vecchio, rientro previsto entro le 18.';
+    const preview = await b.post(`/console/incidents/${id}/update`, { text: words, sms: '1', areas: 'Lodi Vecchio', preview: '1', estimatedEnd: '' });
+    assert.equal(preview.status, 200, preview.text.slice(0, 500));
+    assert.match(preview.text, /Recipients: <b>2<\/b> \(Lodi Vecchio\)|Destinatari: <b>2<\/b> \(Lodi Vecchio\)/);
+    assert.equal(await stack.store.deliveries.countDocuments({ incidentId: id, kind: 'message' }), 0, 'a preview sends nothing');
+
+    await b.get(`/console/incidents/${id}`);
+    const sent = await b.post(`/console/incidents/${id}/update`, { text: words, sms: '1', areas: 'Lodi Vecchio', estimatedEnd: '' });
+    assert.equal(sent.status, 303, sent.text.slice(0, 500));
+    const got = await received(stack, LODI_VECCHIO, before[LODI_VECCHIO[0]].length + 1);
+    for (const p of LODI_VECCHIO) assert.equal(got[p].at(-1)!.text, words);
+    assert.equal(await stack.store.deliveries.countDocuments({ incidentId: id, kind: 'message' }), 2, 'Lodi Vecchio only');
+    await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
+    await phaseOf(stack, id, 'billed');
   });
 });
