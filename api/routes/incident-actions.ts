@@ -104,6 +104,7 @@ export const incidentActionRoutes: FastifyPluginAsync<AppDeps> = async (app, dep
     if (!wantsSms) return reply.status(202).send(await incidents.addUpdate(req.params.id, { text: body.text, estimatedEnd }).catch(toApiError));
 
     const incident = await messages.incident(req.params.id);
+    if (['resolved', 'cancelled', 'billed'].includes(incident.doc.phase)) throw new ApiError(409, 'incident_closed', `Incident ${incident.doc._id} is ${incident.doc.phase}; it takes no more messages.`);
     const checked = checkedOrThrow(() => checkedText(body.text!, smsPolicyOf(incident.rules), 'body.text'));
     const target = { areas: body.areas, siteIds: body.siteIds };
     if (body.dryRun) return reply.status(200).send(await previewMessage(deps.store, incident.doc, target, checked, messages.rates()).catch(toTargetError));

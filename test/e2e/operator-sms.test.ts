@@ -141,6 +141,8 @@ describe("operators' own words by SMS", () => {
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
     const done = await phaseOf(stack, id, 'billed');
     assert.deepEqual(done.deliveries.sms.message, { delivered: 2 });
+    const late = await call(stack, 'POST', `/v1/incidents/${id}/updates`, { text: words, sms: true, dryRun: true });
+    assert.equal(late.status, 409, 'a closed incident takes no more messages');
   });
 
   test('a text the policy refuses, or a target outside the incident, is refused naming the field', async () => {
