@@ -17,7 +17,7 @@ import { createSender } from '../delivery/sender';
 import { createSweeper } from '../delivery/sweeper';
 import { IncidentMissing, RetryLater, type Runtime, type TextsOf } from '../delivery/ports';
 import { incidentFacts } from './notices';
-import type { DeliveryChannel, Incident } from '../domain/types';
+import type { DeliveryChannel, Incident, TemplateKind } from '../domain/types';
 import type { Logger } from '../domain/log';
 
 export type { SendBatchInput, SendBatchResult, SendDueResult } from '../delivery/sender';
@@ -65,8 +65,10 @@ function textsFrom(rulesOf: RulesResolver): TextsOf {
     const rules = await rulesOf(incident.rulesVersion);
     const facts = incidentFacts(incident);
     return (d, kind) => {
+      // An operator's message carries its own (checked) words; every other kind is written by a template.
+      if (d.kind === 'message' && d.text !== undefined) return d.text;
       const vars = messageVariables(facts, { area: d.area }, incident.endedAt ?? new Date(), endVariables(incident));
-      const templateKind = d.templateKind ?? (kind === 'escalation' ? incident.kind : kind);
+      const templateKind = (d.templateKind ?? (kind === 'escalation' ? incident.kind : kind)) as TemplateKind;
       return rules.render(d.templateSet ? { set: d.templateSet, kind: templateKind } : templateKind, d.language, vars).text;
     };
   };

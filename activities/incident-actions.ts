@@ -13,6 +13,7 @@ import { markEnding } from '../store/coverage';
 import { holdUntil, type HoldWindow } from '../rules';
 import type { IncidentSchedule } from '../workflows/incident-api';
 import { countAudience, incidentFacts, loadIncidentOrFail, planAudience, scheduleOf, type NoticeDeps } from './notices';
+import { planOperatorMessage, type OperatorMessageInput } from './operator-messages';
 
 /** Notices whose reader has (or soon will have) the first message: an update or withdrawal makes sense to them. */
 const REACHED = ['accepted', 'sent', 'delivered'] as const;
@@ -74,6 +75,12 @@ export function createIncidentActionActivities(deps: NoticeDeps) {
       const superseded = await supersedeOlderUpdates(store, incident._id, input.round, new Date());
       logger.info({ incidentId: incident._id, round: input.round, everySeconds: input.everySeconds, onEtaChange: input.onEtaChange, planned, superseded }, 'update planned');
       return { planned };
+    },
+
+    /** An update's text sent as SMS to the paying subscribers of the incident, or of the part the operator chose. */
+    async planOperatorMessage(input: OperatorMessageInput): Promise<{ planned: number }> {
+      const incident = await loadIncidentOrFail(store, input.incidentId);
+      return { planned: (await planOperatorMessage(deps, incident, input)).planned };
     },
 
     /**

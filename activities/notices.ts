@@ -22,6 +22,7 @@ import { claimRestoration, coveringOutage, handOverNotice, LIVE_NOTICE, markEndi
 import type { RulesResolver } from '../store/rule-versions';
 import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet } from '../rules';
 import type { Logger } from '../domain/log';
+import { planOperatorMessage } from './operator-messages';
 
 export interface NoticeDeps {
   store: Store;
@@ -147,8 +148,14 @@ export function firstKind(incident: Pick<Incident, 'kind'>): 'outage' | 'mainten
   return incident.kind === 'maintenance' ? 'maintenance' : 'outage';
 }
 
+/** No periodic updates and no staff escalation: an announcement's schedule. */
+export function noTimers(incident: Pick<Incident, 'openedAt'>): IncidentSchedule {
+  return { openedAt: incident.openedAt.toISOString(), updateEverySeconds: [], escalations: [] };
+}
+
 /** The rules' timers for an incident: its update periods and its escalations, repeats included, in time order. */
 export async function scheduleOf(rules: RuleSet, facts: IncidentFacts, incident: Incident, updatePeriods: number[]): Promise<IncidentSchedule> {
+  if (incident.kind === 'announcement') return noTimers(incident);
   const decision = await rules.decider(facts, { at: incident.openedAt }).incident();
   const escalations: IncidentSchedule['escalations'] = [];
   decision.escalations.forEach((e, step) => {
@@ -178,12 +185,17 @@ export function createNoticeActivities(deps: NoticeDeps) {
   return {
     async planNotices(input: { incidentId: string }): Promise<PlanResult> {
       const incident = await loadIncident(input.incidentId);
-      const rules = await deps.rules(incident.rulesVersion);
       const sites = await downstreamSites(store, incident.siteIds);
       const affected = sites.map((s) => s._id);
       const areas = [...new Set(sites.map((s) => s.area))].sort();
       const audienceSize = await countAudience(store, affected);
       await store.incidents.updateOne({ _id: incident._id }, { $set: { areas, affectedSiteIds: affected, audienceSize } });
+      // An announcement is the operators' words to the paying subscribers there: the rules decide nothing about it.
+      if (incident.kind === 'announcement') {
+        const r = await planOperatorMessage(deps, { ...incident, affectedSiteIds: affected }, { round: 0, text: incident.announcement?.text ?? incident.title, at: incident.openedAt.toISOString() });
+        return { sites: affected.length, subscribers: audienceSize, planned: r.recipients, firstDueAt: r.recipients ? incident.openedAt.toISOString() : null, schedule: noTimers(incident) };
+      }
+      const rules = await deps.rules(incident.rulesVersion);
       const facts = incidentFacts({ ...incident, areas, affectedSiteIds: affected, audienceSize });
       // Decided as of the opening, so that a retry, hours later, decides the same.
       const r = await planAudience(deps, incident, facts, sites, incident.openedAt, true);

@@ -23,7 +23,7 @@ export function fallbackTarget(d: Pick<Delivery, 'channel' | 'to' | 'invalidReci
 
 /** Whom a follow-up message is for and in what words: a planned record's fields but its channel and address. */
 export type Origin = Pick<Delivery, 'incidentId' | 'kind' | 'subscriberId' | 'language'> &
-  Partial<Pick<Delivery, 'templateSet' | 'templateKind' | 'area' | 'round' | 'hold' | 'restoration' | 'updates' | 'notBefore'>>;
+  Partial<Pick<Delivery, 'templateSet' | 'templateKind' | 'area' | 'round' | 'hold' | 'restoration' | 'updates' | 'notBefore' | 'text'>>;
 
 /**
  * What a fallback keeps of the message it replaces: whom it is for and in what words (template set,
@@ -42,6 +42,8 @@ export function origin(d: Delivery, now = new Date()): Origin {
     ...(d.restoration !== undefined ? { restoration: d.restoration } : {}),
     ...(d.updates ? { updates: d.updates } : {}),
     ...(heldUntil ? { notBefore: heldUntil } : {}),
+    // An operator's message has no template: its words go with it to the next channel.
+    ...(d.kind === 'message' && d.text !== undefined ? { text: d.text } : {}),
   };
 }
 

@@ -72,7 +72,8 @@ export interface Contact extends Tracked {
   notes?: string;
 }
 
-export type IncidentKind = 'outage' | 'maintenance';
+/** `announcement`: operators' own words to an area or a list of sites, without an outage (a storm warning). */
+export type IncidentKind = 'outage' | 'maintenance' | 'announcement';
 export type Severity = 'minor' | 'major' | 'critical';
 
 /**
@@ -137,6 +138,8 @@ export interface Incident {
   estimatedEnd?: Date;
   /** Operator updates, newest last: what the `update` messages and the status page say. */
   updates?: { at: Date; text?: string; estimatedEnd?: Date }[];
+  /** An announcement: the operators' words its first message carries (checked and transliterated like a template). */
+  announcement?: { text: string };
   /** A maintenance's planned window (the `start` and `eta` of its texts). */
   window?: { startsAt: Date; endsAt: Date };
   /** A maintenance's window before its last reschedule (`previousStart`/`previousEnd`). */
@@ -169,14 +172,15 @@ export interface Incident {
  * What a message tells its reader. Outages: `outage`, then `update`s while open, then `restored`
  * (or one `outage-restored` when the first never went out), or `withdrawn` for a false alarm;
  * `escalation` is a message to staff. Maintenance: `maintenance` (the notice), `reminder`,
- * `started`, `completed`, `rescheduled`, `cancelled`.
+ * `started`, `completed`, `rescheduled`, `cancelled`. `message`: an operator's own words (an update
+ * sent as SMS, an announcement), carried on the record itself rather than from a template.
  */
 export type MessageKind =
   | 'outage' | 'update' | 'restored' | 'outage-restored' | 'withdrawn' | 'escalation'
-  | 'maintenance' | 'reminder' | 'started' | 'completed' | 'rescheduled' | 'cancelled';
+  | 'maintenance' | 'reminder' | 'started' | 'completed' | 'rescheduled' | 'cancelled' | 'message';
 
-/** The kinds a template set has texts for: escalation messages read the incident's own kind (`templateKind`). */
-export type TemplateKind = Exclude<MessageKind, 'escalation'>;
+/** The kinds a template set has texts for: escalation messages read the incident's own kind (`templateKind`); an operator's message has no template. */
+export type TemplateKind = Exclude<MessageKind, 'escalation' | 'message'>;
 
 /** Kinds that tell the reader the trouble is over (the status feed closes the entry on these). */
 export const CLOSING_KINDS: readonly MessageKind[] = ['restored', 'outage-restored', 'withdrawn', 'completed', 'cancelled'];
@@ -230,7 +234,7 @@ export interface Delivery {
   updates?: { everySeconds: number | null; onEtaChange: boolean };
   /** Maintenance: what the rules said for this recipient (on the notice's record): reminders, start and completion notices. */
   maintenance?: { noticeBeforeSeconds: number; remindersBeforeSeconds: number[]; started: boolean; completed: boolean };
-  /** The words sent, kept where the channel fetches them later (a voice call's answer URL). */
+  /** The words sent, kept where the channel fetches them later (a voice call's answer URL); an operator's `message` carries its words here from planning on. */
   text?: string;
   /** SMS parts billed, from the receipt. */
   units?: number;

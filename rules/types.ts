@@ -20,7 +20,8 @@
  */
 import type { TimeWindow } from './time';
 
-export type IncidentKind = 'outage' | 'maintenance';
+/** `announcement` incidents are operators' own words to an audience they chose: the rules decide nothing about them (`incident.kind` tests outage or maintenance). */
+export type IncidentKind = 'outage' | 'maintenance' | 'announcement';
 export type Severity = 'minor' | 'major' | 'critical';
 export const SEVERITIES: readonly Severity[] = ['minor', 'major', 'critical'];
 

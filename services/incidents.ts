@@ -44,6 +44,10 @@ export interface OpenIncidentInput {
   key?: string;
   /** false: open an incident of its own even if an open one covers these sites (default true). */
   correlate?: boolean;
+  /** When service is expected back (ISO), as an update would give it: the outage notices name it. */
+  estimatedEnd?: string;
+  /** An announcement's words (checked and transliterated by the caller): its SMS to the paying subscribers of the sites. */
+  announcement?: { text: string };
 }
 
 /** What opening did: a new incident, the one this key opened, an open one covering the sites, or one absorbing those below. */
@@ -157,12 +161,14 @@ export function createIncidentService(deps: IncidentServiceDeps) {
       severity: input.severity ?? 'major',
       siteIds: input.siteIds,
       areas: [],
-      title: input.title ?? `Outage on ${input.siteIds.join(', ')}`,
+      title: input.title ?? `${input.kind === 'announcement' ? 'Announcement to' : 'Outage on'} ${input.siteIds.join(', ')}`,
       source: input.source ?? 'api',
       phase: 'detected',
       openedAt: now,
       workflowId: incidentWorkflowId(id),
       ...(rules ? { rulesVersion: rules.version } : {}),
+      ...(input.estimatedEnd ? { estimatedEnd: new Date(input.estimatedEnd), updates: [{ at: now, estimatedEnd: new Date(input.estimatedEnd) }] } : {}),
+      ...(input.announcement ? { announcement: { text: input.announcement.text } } : {}),
       timeline: [{ at: now, phase: 'detected' }],
     };
     try {
@@ -184,7 +190,10 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     const groupWaitSeconds = rules?.settings.groupWaitSeconds ?? 0;
     // Under the tree's lock: bounded well within its lease, so that a Temporal that does not answer fails the request instead.
     await temporal.connection.withDeadline(Date.now() + TEMPORAL_CALL_MS, () =>
-      startIncidentWorkflow(temporal, taskQueue, { incidentId: incident._id, siteIds: incident.siteIds, ...(delivery ? { delivery } : {}), ...(groupWaitSeconds > 0 ? { groupWaitSeconds } : {}) }));
+      startIncidentWorkflow(temporal, taskQueue, {
+        incidentId: incident._id, siteIds: incident.siteIds, ...(delivery ? { delivery } : {}), ...(groupWaitSeconds > 0 ? { groupWaitSeconds } : {}),
+        ...(incident.estimatedEnd ? { estimatedEnd: incident.estimatedEnd.toISOString() } : {}),
+      }));
   };
 
   const service = {
@@ -283,12 +292,15 @@ export function createIncidentService(deps: IncidentServiceDeps) {
 
     /** Calls the staff the rules escalate this incident to, now. */
     async escalate(incidentId: string, reason?: string): Promise<RequestOutcome> {
-      return send(await load(incidentId), 'escalate', { reason }, 'bounded');
+      const incident = await load(incidentId);
+      if (incident.kind === 'announcement') throw new IncidentInputError('incident_rejected', `Incident ${incidentId} is an announcement: the rules escalate outages and maintenance to staff, not announcements.`);
+      return send(incident, 'escalate', { reason }, 'bounded');
     },
 
     /** More sites are affected: their subscribers who were not told are told; nobody is told twice. */
     async extendScope(incidentId: string, siteIds: string[]): Promise<RequestOutcome> {
       const incident = await load(incidentId);
+      if (incident.kind === 'announcement') throw new IncidentInputError('incident_rejected', `Incident ${incidentId} is an announcement: its audience is fixed when it is opened; open another for more sites.`);
       const missing = await unknownSites(store, siteIds);
       if (missing.length > 0) throw new IncidentInputError('unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { unknown: missing });
       return correlation.withIncident(incidentId, [...incident.siteIds, ...siteIds], async () => {

@@ -107,6 +107,7 @@ export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery 
     ...(p.round !== undefined ? { round: p.round } : {}),
     ...(p.updates ? { updates: p.updates } : {}),
     ...(p.templateKind ? { templateKind: p.templateKind } : {}),
+    ...(p.text !== undefined ? { text: p.text } : {}),
     page: 0,
     ...(p.coveredBy ? { state: 'expired' as const, coveredBy: p.coveredBy } : {}),
     history: [

@@ -49,6 +49,8 @@ export interface IncidentInput {
    * and the towers it feeds) settle into it first. Absent or 0: no wait.
    */
   groupWaitSeconds?: number;
+  /** The estimate given when the incident was opened (ISO): a later update with the same one is no news. */
+  estimatedEnd?: string;
   /** Set when the workflow continues as new: where it was. */
   resume?: IncidentSnapshot;
 }
@@ -67,6 +69,15 @@ export interface AddUpdateInput {
   text?: string;
   /** ISO time: the new estimate of when service is back. A change notifies as the rules say. */
   estimatedEnd?: string;
+  /** Also send these words (checked and transliterated by the API) by SMS to the paying subscribers, or to the chosen areas or sites. */
+  sms?: OperatorSms;
+}
+
+/** An operator's words by SMS and to whom: the whole audience, or the chosen areas and sites (and what they feed). */
+export interface OperatorSms {
+  text: string;
+  areas?: string[];
+  siteIds?: string[];
 }
 
 export interface EscalateInput {
@@ -102,6 +113,8 @@ export interface IncidentStatus {
   escalations?: number;
   /** Sites added after the incident opened. */
   addedSites?: number;
+  /** Operators' messages sent by SMS so far (updates with `sms`). */
+  messages?: number;
 }
 
 export interface IncidentSnapshot extends IncidentStatus {
@@ -116,7 +129,7 @@ export interface IncidentSnapshot extends IncidentStatus {
 
 /** A request the workflow has accepted and not yet acted on (it survives continue-as-new). */
 export type PendingAction =
-  | { type: 'update'; at: string; text?: string; estimatedEnd?: string; etaChanged: boolean }
+  | { type: 'update'; at: string; text?: string; estimatedEnd?: string; etaChanged: boolean; sms?: OperatorSms }
   | { type: 'escalate'; at: string; reason?: string }
   | { type: 'scope'; at: string; siteIds: string[] };
 

@@ -36,8 +36,9 @@ const acts = proxyActivities<Activities>({
 });
 
 /** Messages sent while the incident is open, and those that close it. */
-const OPEN_KINDS: MessageKind[] = ['outage', 'update', 'escalation'];
-const CLOSING_KINDS: MessageKind[] = ['restored', 'outage-restored', 'withdrawn'];
+const OPEN_KINDS: MessageKind[] = ['outage', 'update', 'escalation', 'message'];
+// An operator's message still in flight is watched to the end (an announcement closed at once is billed on its receipts).
+const CLOSING_KINDS: MessageKind[] = ['restored', 'outage-restored', 'withdrawn', 'message'];
 const MAX_TEXT = 500;
 
 // Workflow time: the SDK makes `Date` replay-safe inside workflows.
@@ -66,6 +67,7 @@ class IncidentState {
   updates = 0;
   escalations = 0;
   addedSites = 0;
+  messages = 0;
   schedule?: IncidentSchedule;
   /** Per update period (seconds): how many periodic rounds were planned. */
   periodicRounds: Record<string, number> = {};
@@ -85,8 +87,8 @@ class IncidentState {
   }
 
   status(): IncidentStatus {
-    const { incidentId, phase, recipients, resolveRequested, failed, retried, fellBack, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites } = this;
-    return { incidentId, phase, recipients, sent: { ...this.sent }, failed, retried, fellBack, resolveRequested, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites };
+    const { incidentId, phase, recipients, resolveRequested, failed, retried, fellBack, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites, messages } = this;
+    return { incidentId, phase, recipients, sent: { ...this.sent }, failed, retried, fellBack, resolveRequested, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites, messages };
   }
 
   private notOpen(): void {
@@ -123,12 +125,13 @@ class IncidentState {
     if (u.text === undefined && u.estimatedEnd === undefined) throw new Error('give text, estimatedEnd or both');
     if (u.text !== undefined && (typeof u.text !== 'string' || u.text.length > MAX_TEXT)) throw new Error(`text must be a string of at most ${MAX_TEXT} characters`);
     if (u.estimatedEnd !== undefined && !Number.isFinite(Date.parse(u.estimatedEnd))) throw new Error('estimatedEnd must be an ISO date-time');
+    if (u.sms !== undefined && (typeof u.sms?.text !== 'string' || u.sms.text.length === 0 || u.sms.text.length > MAX_TEXT)) throw new Error(`sms.text must be a string of 1 to ${MAX_TEXT} characters`);
   }
 
   addUpdate(u: AddUpdateInput): void {
     const etaChanged = u.estimatedEnd !== undefined && u.estimatedEnd !== this.estimatedEnd;
     if (u.estimatedEnd !== undefined) this.estimatedEnd = u.estimatedEnd;
-    this.pending.push({ type: 'update', at: new Date(now()).toISOString(), text: u.text, estimatedEnd: u.estimatedEnd, etaChanged });
+    this.pending.push({ type: 'update', at: new Date(now()).toISOString(), text: u.text, estimatedEnd: u.estimatedEnd, etaChanged, ...(u.sms ? { sms: u.sms } : {}) });
     this.changes++;
   }
 
@@ -178,6 +181,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   if (!patched('lifecycle-v2')) return legacyIncidentLifecycle(input);
   const policy = input.delivery ?? DEFAULT_DELIVERY_POLICY;
   const state = new IncidentState(input.incidentId, input.resume);
+  if (!input.resume && input.estimatedEnd) state.estimatedEnd = input.estimatedEnd;
 
   setHandler(statusQuery, () => state.status());
   // Each request twice: an Update for callers that wait for the answer (its validator refuses with
@@ -255,6 +259,8 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
         await acts.recordIncidentUpdate({ incidentId: input.incidentId, at: a.at, text: a.text, estimatedEnd: a.estimatedEnd });
         // A new estimate is news for those who asked for it; a text alone goes to the status page and feed.
         await acts.planIncidentUpdate({ incidentId: input.incidentId, round: ++state.updates, onEtaChange: a.etaChanged, at: a.at });
+        // The operator's words by SMS: a new step, which runs that started before it never reach (no update of theirs has `sms`).
+        if (a.sms && patched('operator-sms')) await acts.planOperatorMessage({ incidentId: input.incidentId, round: ++state.messages, at: a.at, ...a.sms });
       } else if (a.type === 'escalate') {
         await escalate({ reason: a.reason }, `escalated by hand${a.reason ? `: ${a.reason}` : ''}`);
       } else {

@@ -30,6 +30,8 @@ const en = {
   forbidden: 'Your key cannot do this', forbiddenHelp: 'This needs a key with role', notFound: 'Not found', done: 'Done', refused: 'Refused', viewerNote: 'Read only: your viewer key shows everything but no actions.',
   csrfRefused: 'This form has expired or did not come from the console; reload the page and try again.',
   sessionExpired: 'Please sign in.',
+  alsoSms: 'Also send the text as SMS to paying subscribers', smsAreas: 'Only these areas (none: all)', smsPreview: 'Preview SMS (sends nothing)',
+  smsPreviewTitle: 'SMS preview', smsRecipients: 'Recipients', smsParts: 'SMS parts per message', smsCost: 'Cost', backToIncident: 'Back to the incident',
 } as const;
 
 export type Words = { [K in keyof typeof en]: string };
@@ -58,6 +60,8 @@ const it: Words = {
   forbidden: 'La tua chiave non lo consente', forbiddenHelp: 'Serve una chiave con ruolo', notFound: 'Non trovato', done: 'Fatto', refused: 'Rifiutato', viewerNote: 'Sola lettura: con una chiave viewer vedi tutto ma nessuna azione.',
   csrfRefused: 'Il modulo è scaduto o non viene dalla console; ricarica la pagina e riprova.',
   sessionExpired: 'Accedi per continuare.',
+  alsoSms: 'Invia il testo anche via SMS agli abbonati paganti', smsAreas: 'Solo queste zone (nessuna: tutte)', smsPreview: 'Anteprima SMS (non invia nulla)',
+  smsPreviewTitle: 'Anteprima SMS', smsRecipients: 'Destinatari', smsParts: 'Parti SMS per messaggio', smsCost: 'Costo', backToIncident: "Torna all'incidente",
 };
 
 const WORDS: Record<Lang, Words> = { it, en };

@@ -10,6 +10,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from '../app';
 import { ApiError } from '../errors';
 import { createIncidentService, IncidentInputError } from '../../services/incidents';
+import { checkedText, previewMessage, smsPolicyOf } from '../../services/operator-messages';
+import { targetSites } from '../../store/operator-audience';
+import { checkedOrThrow, operatorMessageDeps, previewSchema, targetProperties, toTargetError } from '../operator-sms';
 
 const params = {
   type: 'object',
@@ -37,6 +40,7 @@ const statusReply = {
     updates: { type: 'integer', description: 'Update rounds planned so far' },
     escalations: { type: 'integer', description: 'Escalation rounds planned so far' },
     addedSites: { type: 'integer', description: 'Sites added after opening (downstream ones included)' },
+    messages: { type: 'integer', description: 'Operators\' messages sent by SMS so far' },
     queued: { type: 'boolean', description: 'No worker answered in time: the request is recorded and applied when one runs (phase is the stored one)' },
     requestId: { type: 'string', description: 'queued: the recorded request' },
     reason: { type: 'string', description: 'queued: why it was not answered at once' },
@@ -44,6 +48,15 @@ const statusReply = {
 } as const;
 
 const errors = { 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, 422: { $ref: 'Error#' } } as const;
+
+interface UpdateBody {
+  text?: string;
+  estimatedEnd?: string;
+  sms?: boolean;
+  dryRun?: boolean;
+  areas?: string[];
+  siteIds?: string[];
+}
 
 const STATUS: Record<IncidentInputError['code'], number> = { unknown_site: 422, incident_not_found: 404, incident_closed: 409, incident_rejected: 409 };
 
@@ -55,26 +68,48 @@ function toApiError(err: unknown): never {
 export const incidentActionRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const incidents = createIncidentService(deps);
 
-  app.post<{ Params: { id: string }; Body: { text?: string; estimatedEnd?: string } }>('/v1/incidents/:id/updates', {
+  const messages = operatorMessageDeps(deps);
+
+  app.post<{ Params: { id: string }; Body: UpdateBody }>('/v1/incidents/:id/updates', {
     schema: {
       tags: ['incidents'],
-      summary: 'Post an update: a word for the public, a new estimated restoration time, or both',
-      description: 'The text goes to the status page and feed. A changed estimate also sends an update to the subscribers whose rules ask for one (`updates.onEtaChange`), after their quiet hours.',
+      summary: 'Post an update: a word for the public, a new estimated restoration time, or both; the word also by SMS',
+      description: 'The text goes to the status page and feed. A changed estimate also sends an update to the subscribers whose rules ask for one (`updates.onEtaChange`), after their quiet hours. With `sms: true` the text also goes, as it is written, by SMS to the paying subscribers of the incident\'s sites (opted-out numbers skipped, one message per number), or to those of the chosen `areas` and `siteIds` (and the sites they feed): checked like a template (transliterated to GSM-7 when the rules say `defaults.sms.transliterate`, at most `defaults.sms.maxParts` parts), sent at once. With `dryRun: true` nothing is sent: the answer (200) gives the parts, the recipients and the cost at the billing rate table.',
       params,
       body: {
         type: 'object',
         additionalProperties: false,
         minProperties: 1,
-        properties: { text: reason, estimatedEnd: { type: 'string', format: 'date-time', description: 'When service is expected back (ISO 8601)' } },
+        properties: {
+          text: reason,
+          estimatedEnd: { type: 'string', format: 'date-time', description: 'When service is expected back (ISO 8601)' },
+          sms: { type: 'boolean', default: false, description: 'Also send the text by SMS' },
+          dryRun: { type: 'boolean', default: false, description: 'With sms: count parts, recipients and cost; send nothing, record nothing' },
+          ...targetProperties,
+        },
       },
-      response: { 202: statusReply, ...errors },
+      response: { 200: previewSchema, 202: statusReply, 400: { $ref: 'Error#' }, ...errors },
     },
   }, async (req, reply) => {
-    if (req.body.estimatedEnd && Date.parse(req.body.estimatedEnd) < Date.now() - 60_000) {
+    const body = req.body;
+    if (body.estimatedEnd && Date.parse(body.estimatedEnd) < Date.now() - 60_000) {
       throw new ApiError(422, 'estimate_in_past', 'body.estimatedEnd is in the past; give when service is expected back.', { field: 'body.estimatedEnd' });
     }
-    const estimatedEnd = req.body.estimatedEnd ? new Date(req.body.estimatedEnd).toISOString() : undefined;
-    return reply.status(202).send(await incidents.addUpdate(req.params.id, { text: req.body.text, estimatedEnd }).catch(toApiError));
+    const wantsSms = body.sms === true;
+    for (const f of ['dryRun', 'areas', 'siteIds'] as const) {
+      if (!wantsSms && (f === 'dryRun' ? body.dryRun : body[f]?.length)) throw new ApiError(400, 'invalid_request', `body.${f} applies to a text sent by SMS: add "sms": true.`, { field: `body.${f}` });
+    }
+    if (wantsSms && !body.text) throw new ApiError(400, 'invalid_request', 'body.text is required with "sms": true: it is the message sent.', { field: 'body.text' });
+    const estimatedEnd = body.estimatedEnd ? new Date(body.estimatedEnd).toISOString() : undefined;
+    if (!wantsSms) return reply.status(202).send(await incidents.addUpdate(req.params.id, { text: body.text, estimatedEnd }).catch(toApiError));
+
+    const incident = await messages.incident(req.params.id);
+    if (['resolved', 'cancelled', 'billed'].includes(incident.doc.phase)) throw new ApiError(409, 'incident_closed', `Incident ${incident.doc._id} is ${incident.doc.phase}; it takes no more messages.`);
+    const checked = checkedOrThrow(() => checkedText(body.text!, smsPolicyOf(incident.rules), 'body.text'));
+    const target = { areas: body.areas, siteIds: body.siteIds };
+    if (body.dryRun) return reply.status(200).send(await previewMessage(deps.store, incident.doc, target, checked, messages.rates()).catch(toTargetError));
+    await targetSites(deps.store, incident.doc, target).catch(toTargetError);
+    return reply.status(202).send(await incidents.addUpdate(req.params.id, { text: body.text, estimatedEnd, sms: { text: checked.text, ...target } }).catch(toApiError));
   });
 
   app.post<{ Params: { id: string }; Body: { reason?: string } | null }>('/v1/incidents/:id/escalate', {

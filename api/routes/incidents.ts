@@ -15,9 +15,12 @@ import { CursorError, listDeliveries, listIncidents } from '../../store/incident
 import { postsOfIncident, socialCollections } from '../../channels/social/posts';
 import { statusQuery, type IncidentStatus } from '../../workflows/incident';
 import { createIncidentService, IncidentInputError, type OpenIncidentInput } from '../../services/incidents';
+import { checkedText, previewMessage, smsPolicyOf } from '../../services/operator-messages';
+import { unknownSites } from '../../store/network';
+import { checkedOrThrow, operatorMessageDeps, previewSchema, targetProperties } from '../operator-sms';
 
-/** The body is what the service takes. */
-type OpenBody = OpenIncidentInput;
+/** The body is what the service takes, with an announcement's words and target. */
+type OpenBody = Omit<OpenIncidentInput, 'siteIds' | 'announcement'> & { siteIds?: string[]; areas?: string[]; text?: string; dryRun?: boolean };
 
 const incidentIdParam = {
   type: 'object',
@@ -41,6 +44,8 @@ const incidentSummary = {
     openedAt: { type: 'string', format: 'date-time' },
     endedAt: { type: 'string', format: 'date-time' },
     rulesVersion: { type: 'string' },
+    estimatedEnd: { type: 'string', format: 'date-time', description: 'When service is expected back, as last given' },
+    announcement: { type: 'object', properties: { text: { type: 'string' } }, description: 'An announcement: the words its SMS carries' },
     resolvedAt: { type: 'string', format: 'date-time' },
     workflowId: { type: 'string' },
   },
@@ -64,7 +69,7 @@ const incidentDetail = {
     deliveries: {
       type: 'object',
       additionalProperties: { type: 'object', additionalProperties: { type: 'object', additionalProperties: { type: 'integer' } } },
-      description: 'Messages by channel, then kind (outage, restored, outage-restored), then state',
+      description: 'Messages by channel, then kind (outage, restored, outage-restored, message...), then state',
     },
     social: {
       type: 'array',
@@ -123,12 +128,12 @@ function toApiError(err: unknown): never {
 
 const PHASES = ['detected', 'notifying', 'notified', 'escalated', 'resolving', 'resolved', 'cancelled', 'billed', 'scheduled', 'in_progress', 'overrun', 'completed'] as const;
 const DELIVERY_STATES = ['planned', 'sending', 'accepted', 'sent', 'delivered', 'undelivered', 'failed', 'expired'] as const;
-const MESSAGE_KINDS = ['outage', 'update', 'restored', 'outage-restored', 'withdrawn', 'escalation', 'maintenance', 'reminder', 'started', 'completed', 'rescheduled', 'cancelled'] as const;
+const MESSAGE_KINDS = ['outage', 'update', 'restored', 'outage-restored', 'withdrawn', 'escalation', 'maintenance', 'reminder', 'started', 'completed', 'rescheduled', 'cancelled', 'message'] as const;
 
 interface ListQuery {
   status?: 'open' | 'closed';
   phase?: (typeof PHASES)[number][];
-  kind?: 'outage' | 'maintenance';
+  kind?: 'outage' | 'maintenance' | 'announcement';
   severity?: ('minor' | 'major' | 'critical')[];
   siteId?: string;
   area?: string;
@@ -197,6 +202,22 @@ function present(i: Incident) {
 export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const { store, temporal } = deps;
   const incidents = createIncidentService(deps);
+  const messages = operatorMessageDeps(deps);
+
+  /** An announcement's sites (named, or every site of the areas) and its words, checked by the policy in force. */
+  const announcement = async (b: OpenBody) => {
+    if (!b.text) throw new ApiError(400, 'invalid_request', 'body.text is required for an announcement: it is the message sent.', { field: 'body.text' });
+    const checked = checkedOrThrow(() => checkedText(b.text!, smsPolicyOf(messages.currentRules()), 'body.text'));
+    if (!b.siteIds?.length && !b.areas?.length) throw new ApiError(400, 'invalid_request', 'An announcement needs body.areas or body.siteIds: whom it is for.', { field: 'body.areas' });
+    const fromAreas = b.areas?.length ? await store.sites.find({ area: { $in: b.areas } }, { projection: { _id: 1, area: 1 } }).toArray() : [];
+    const missingAreas = (b.areas ?? []).filter((a) => !fromAreas.some((s) => s.area === a));
+    if (missingAreas.length) throw new ApiError(422, 'unknown_area', `body.areas: no site is in ${missingAreas.map((a) => JSON.stringify(a)).join(', ')}; GET /v1/sites lists the sites and their areas.`, { field: 'body.areas', unknown: missingAreas });
+    const missing = b.siteIds?.length ? await unknownSites(store, b.siteIds) : [];
+    if (missing.length) throw new ApiError(422, 'unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { field: 'body.siteIds', unknown: missing });
+    const siteIds = [...new Set([...(b.siteIds ?? []), ...fromAreas.map((s) => s._id)])].sort();
+    const areas = b.areas?.length ? [...b.areas] : siteIds;
+    return { siteIds, areas, checked };
+  };
 
   const getIncident = async (id: string): Promise<Incident> => {
     const incident = await store.incidents.findOne({ _id: id });
@@ -207,16 +228,19 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
   app.post<{ Body: OpenBody; Headers: { 'idempotency-key'?: string } }>('/v1/incidents', {
     schema: {
       tags: ['incidents'],
-      summary: 'Open an incident on one or more sites',
-      description: 'Starts the incident workflow: the paying subscribers of these sites, and of every site they feed, get an outage SMS, and a restoration SMS once it is resolved. Correlated like a monitoring alert (unless `correlate: false`): sites at or below an open incident\'s sites join it (200, `outcome: joined`, no second round of SMS); sites above open incidents absorb them (202, `outcome: absorbed`, the incident that carries on); otherwise a new incident opens (202, `outcome: opened`). A key already used answers its incident (200, `already_open`).',
+      summary: 'Open an incident on one or more sites, or an announcement to areas or sites',
+      description: 'Starts the incident workflow: the paying subscribers of these sites, and of every site they feed, get an outage SMS, and a restoration SMS once it is resolved. Correlated like a monitoring alert (unless `correlate: false`): sites at or below an open incident\'s sites join it (200, `outcome: joined`, no second round of SMS); sites above open incidents absorb them (202, `outcome: absorbed`, the incident that carries on); otherwise a new incident opens (202, `outcome: opened`). A key already used answers its incident (200, `already_open`). `estimatedEnd` gives the expected restoration from the start (the `eta` of the texts).\n\n`kind: announcement` sends the operators\' `text` (e.g. a storm warning) by SMS to the paying subscribers of `siteIds` (and the sites they feed) or of whole `areas`, without an outage: checked like a template (400 naming `body.text` when the policy refuses it), never correlated, no restoration notice; it is updated, resolved (closed) and billed like an incident. With `dryRun: true` nothing is opened: the answer (200) gives the parts, the recipients and the cost.',
       headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200 } } },
       body: {
         type: 'object',
-        required: ['siteIds'],
         additionalProperties: false,
         properties: {
-          siteIds: { type: 'array', minItems: 1, maxItems: 500, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 100 }, description: 'Ids of the sites that are down' },
-          kind: { type: 'string', enum: ['outage'], default: 'outage', description: 'Planned work is created with POST /v1/maintenances, which knows its window' },
+          siteIds: { type: 'array', minItems: 1, maxItems: 500, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 100 }, description: 'Ids of the sites that are down (required for an outage); an announcement\'s sites' },
+          areas: { ...targetProperties.areas, description: 'An announcement: every site in these areas (towns)' },
+          kind: { type: 'string', enum: ['outage', 'announcement'], default: 'outage', description: 'Planned work is created with POST /v1/maintenances, which knows its window' },
+          text: { type: 'string', minLength: 1, maxLength: 500, description: 'An announcement: the words sent by SMS (required for it)' },
+          dryRun: { type: 'boolean', default: false, description: 'An announcement: count parts, recipients and cost; open nothing' },
+          estimatedEnd: { type: 'string', format: 'date-time', description: 'When service is expected back (ISO 8601), as an update would give it' },
           severity: { type: 'string', enum: ['minor', 'major', 'critical'], default: 'major' },
           title: { type: 'string', maxLength: 200 },
           source: { type: 'string', maxLength: 100, default: 'api' },
@@ -224,11 +248,28 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
           correlate: { type: 'boolean', default: true, description: 'false: open an incident of its own even if an open one covers these sites' },
         },
       },
-      response: { 200: opened, 202: opened, 422: { $ref: 'Error#' } },
+      response: { 200: { type: 'object', description: 'An incident this key or these sites reached already; or, with dryRun, what the announcement would take', properties: { ...opened.properties, ...previewSchema.properties } }, 202: opened, 400: { $ref: 'Error#' }, 422: { $ref: 'Error#' } },
     },
   }, async (req, reply) => {
     const key = req.body.key ?? req.headers['idempotency-key'];
-    const { incident, created, outcome, absorbed } = await incidents.open({ ...req.body, key }).catch(toApiError);
+    const { areas, text, dryRun, ...body } = req.body;
+    if (body.estimatedEnd && Date.parse(body.estimatedEnd) < Date.now() - 60_000) {
+      throw new ApiError(422, 'estimate_in_past', 'body.estimatedEnd is in the past; give when service is expected back.', { field: 'body.estimatedEnd' });
+    }
+    const estimatedEnd = body.estimatedEnd ? new Date(body.estimatedEnd).toISOString() : undefined;
+    let input: OpenIncidentInput;
+    if (body.kind === 'announcement') {
+      const a = await announcement(req.body);
+      if (dryRun) return reply.status(200).send(await previewMessage(store, { siteIds: a.siteIds }, {}, a.checked, messages.rates()));
+      input = { ...body, siteIds: a.siteIds, estimatedEnd, key, correlate: false, announcement: { text: a.checked.text }, title: body.title ?? `Announcement: ${a.areas.join(', ')}` };
+    } else {
+      for (const [f, v] of Object.entries({ areas, text, dryRun })) {
+        if (v !== undefined && v !== false) throw new ApiError(400, 'invalid_request', `body.${f} is for an announcement ("kind": "announcement"); an outage is opened on its siteIds.`, { field: `body.${f}` });
+      }
+      if (!body.siteIds) throw new ApiError(400, 'invalid_request', 'body.siteIds is required: the ids of the sites that are down.', { field: 'body.siteIds' });
+      input = { ...body, siteIds: body.siteIds, estimatedEnd, key };
+    }
+    const { incident, created, outcome, absorbed } = await incidents.open(input).catch(toApiError);
     if (created || outcome === 'absorbed') req.log.info({ incidentId: incident._id, sites: incident.siteIds.length, outcome }, 'incident opened');
     const status = created || outcome === 'absorbed' ? 202 : 200;
     return reply.status(status).header('location', `/v1/incidents/${incident._id}`).send({ ...present(incident), outcome, ...(absorbed?.length ? { absorbed } : {}) });
@@ -245,7 +286,7 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
         properties: {
           status: { type: 'string', enum: ['open', 'closed'], description: 'open: not yet resolved, cancelled or billed' },
           phase: { type: 'array', items: { type: 'string', enum: PHASES } },
-          kind: { type: 'string', enum: ['outage', 'maintenance'], default: 'outage', description: 'maintenance lists planned work too (ids mnt_…, details at /v1/maintenances/{id})' },
+          kind: { type: 'string', enum: ['outage', 'maintenance', 'announcement'], default: 'outage', description: 'maintenance lists planned work too (ids mnt_…, details at /v1/maintenances/{id}); announcement: operators\' messages to areas or sites' },
           severity: { type: 'array', items: { type: 'string', enum: ['minor', 'major', 'critical'] } },
           siteId: { type: 'string', maxLength: 100, description: 'Named when opened, or downstream of a site that was' },
           area: { type: 'string', maxLength: 100 },

@@ -16,12 +16,15 @@ import { createIncidentService } from '../../../services/incidents';
 import { mobileNumber } from '../../../store/normalize';
 import type { Incident } from '../../../domain/types';
 import type { Store } from '../../../store/db';
+import { checkedText, OperatorTextError, previewMessage, smsPolicyOf } from '../../../services/operator-messages';
+import { TargetError, targetSites } from '../../../store/operator-audience';
+import { operatorMessageDeps } from '../../operator-sms';
 
 const ID = /^inc_[a-z0-9]{16}$/;
 const CLOSED = ['resolved', 'cancelled', 'billed'];
 
 async function load(store: Store, id: string): Promise<Incident> {
-  const incident = ID.test(id) ? await store.incidents.findOne({ _id: id, kind: 'outage' }) : null;
+  const incident = ID.test(id) ? await store.incidents.findOne({ _id: id, kind: { $in: ['outage', 'announcement'] } }) : null;
   if (!incident) throw new ConsoleError(404, 'incident_not_found', `No incident ${id}.`);
   return incident;
 }
@@ -63,6 +66,9 @@ function actions(v: View, i: Incident): SafeHtml {
 <form method="post" action="${action('update')}" class="card" id="update-form">${v.csrfField()}
   <label>${t.updateText} <input name="text" maxlength="500" size="60"></label>
   <label>${t.newEstimate} <input type="datetime-local" name="estimatedEnd"></label>
+  <fieldset id="update-sms"><label><input type="checkbox" name="sms" value="1"> ${t.alsoSms}</label>
+  ${i.areas.length > 1 ? html`<span>${t.smsAreas}: ${i.areas.map((a) => html`<label><input type="checkbox" name="areas" value="${a}"> ${a}</label> `)}</span>` : ''}
+  <button type="submit" name="preview" value="1">${t.smsPreview}</button></fieldset>
   <button type="submit">${t.update}</button></form>
 <form method="post" action="${action('escalate')}" class="card">${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40"></label><button type="submit">${t.escalate}</button></form>
 <form method="post" action="${action('resolve')}" class="card" id="resolve-form">${v.csrfField()}<label>${t.note} <input name="note" maxlength="500" size="40"></label><button type="submit">${t.resolve}</button></form>
@@ -109,7 +115,24 @@ ${await deliveriesView(store, v, i._id, q)}`;
     return sendHtml(reply, await deliveriesView(store, viewOf(req, reply), i._id, String((req.method === 'POST' ? req.body?.q : req.query.q) ?? '')));
   } });
 
-  type ActionBody = { text?: string; estimatedEnd?: string; note?: string; reason?: string };
+  type ActionBody = { text?: string; estimatedEnd?: string; note?: string; reason?: string; sms?: string; areas?: string | string[]; preview?: string };
+  const messages = operatorMessageDeps(deps);
+
+  /** The update's words by SMS, checked as the API checks them; with `preview`, what sending would take. */
+  const smsOf = async (i: Incident, b: ActionBody) => {
+    if (!b.sms && !b.preview) return undefined;
+    if (!text(b.text)) throw new ConsoleError(422, 'invalid_text', 'Write the text to send by SMS.');
+    const areas = (Array.isArray(b.areas) ? b.areas : b.areas ? [b.areas] : []).filter(Boolean);
+    try {
+      const checked = checkedText(text(b.text)!, smsPolicyOf((await messages.incident(i._id)).rules), 'text');
+      if (!b.preview) await targetSites(store, i, { areas });
+      const preview = b.preview ? await previewMessage(store, i, { areas }, checked, messages.rates()) : undefined;
+      return { checked, areas, preview };
+    } catch (err) {
+      if (err instanceof OperatorTextError || err instanceof TargetError) throw new ConsoleError(422, 'invalid_text', err.message);
+      throw err;
+    }
+  };
   const text = (s: unknown) => (typeof s === 'string' && s.trim() ? s.trim().slice(0, 500) : undefined);
 
   app.post<{ Params: { id: string; action: string }; Body: ActionBody }>('/incidents/:id/:action', async (req, reply) => {
@@ -122,7 +145,15 @@ ${await deliveriesView(store, v, i._id, q)}`;
       if (b.estimatedEnd && !eta) throw new ConsoleError(422, 'invalid_estimate', `"${b.estimatedEnd}" is not a date and time.`);
       if (eta && eta.getTime() < Date.now() - 60_000) throw new ConsoleError(422, 'estimate_in_past', 'The new estimate is in the past; give when service is expected back.');
       if (!text(b.text) && !eta) throw new ConsoleError(422, 'empty_update', 'Write a text, give a new estimate, or both.');
-      await incidents.addUpdate(i._id, { text: text(b.text), estimatedEnd: eta?.toISOString() });
+      const sms = await smsOf(i, b);
+      if (sms?.preview) {
+        const v = viewOf(req, reply);
+        const p = sms.preview;
+        return sendHtml(reply, page(v, { title: v.t.smsPreviewTitle, section: 'now', body: html`<h1>${v.t.smsPreviewTitle}</h1>
+<p id="sms-preview">«${p.text}»</p><p>${v.t.smsRecipients}: <b>${p.recipients}</b> (${p.areas.join(', ')}) · ${v.t.smsParts}: <b>${p.parts}</b> (${p.encoding}) · ${v.t.smsCost}: <b>${p.cost.amount} ${p.cost.currency}</b></p>
+<p><a href="/console/incidents/${i._id}">${v.t.backToIncident}</a></p>` }));
+      }
+      await incidents.addUpdate(i._id, { text: text(b.text), estimatedEnd: eta?.toISOString(), ...(sms ? { sms: { text: sms.checked.text, ...(sms.areas.length ? { areas: sms.areas } : {}) } } : {}) });
     } else if (action === 'escalate') await incidents.escalate(i._id, text(b.reason));
     else if (action === 'resolve') await incidents.resolve(i._id, text(b.note));
     else if (action === 'cancel') await incidents.cancel(i._id, text(b.reason));
