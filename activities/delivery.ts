@@ -25,6 +25,7 @@ import { eachParallel, findByValues, serverKind } from '../store/server';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts, PROVIDER_STATES, type Receipt } from '../store/receipts';
 import type { RulesResolver } from '../store/rule-versions';
 import { messageVariables } from '../rules';
+import { acknowledgementCode } from '../domain/acknowledgement';
 import { fallbackTarget, origin } from '../delivery/fallback';
 import { incidentFacts } from './notices';
 import { CLOSING_KINDS, type Delivery, type DeliveryChannel, type DeliveryState, type Incident, type MessageKind } from '../domain/types';
@@ -501,8 +502,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;
 
 /** The variables only some messages have: the end of an outage, the earlier window of moved maintenance. */
-function endVariables(incident: Incident): { end?: string; previousStart?: string; previousEnd?: string } {
+function endVariables(incident: Incident): { end?: string; previousStart?: string; previousEnd?: string; ackCode: string } {
   return {
+    ackCode: acknowledgementCode(incident._id),
     ...(incident.endedAt ? { end: incident.endedAt.toISOString() } : {}),
     ...(incident.previousWindow ? { previousStart: incident.previousWindow.startsAt.toISOString(), previousEnd: incident.previousWindow.endsAt.toISOString() } : {}),
   };

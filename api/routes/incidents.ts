@@ -14,6 +14,7 @@ import { deliveryCounts } from '../../store/incidents';
 import { CursorError, listDeliveries, listIncidents } from '../../store/incident-queries';
 import { statusQuery, type IncidentStatus } from '../../workflows/incident';
 import { createIncidentService, IncidentInputError, type OpenIncidentInput } from '../../services/incidents';
+import { acknowledgementSchema } from './incident-actions';
 
 /** The body is what the service takes. */
 type OpenBody = OpenIncidentInput;
@@ -60,6 +61,12 @@ const incidentDetail = {
   properties: {
     ...incidentSummary.properties,
     timeline: { type: 'array', items: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, phase: { type: 'string' }, note: { type: 'string' } } } },
+    acknowledged: { ...acknowledgementSchema, description: 'Who took the staff escalation, and when (POST /v1/incidents/:id/acknowledge, the console, an SMS reply)' },
+    escalationProblems: {
+      type: 'array',
+      description: 'Escalations that could not go as planned: nobody on call, a call with no voice channel',
+      items: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, round: { type: 'integer' }, problem: { type: 'string' } } },
+    },
     deliveries: {
       type: 'object',
       additionalProperties: { type: 'object', additionalProperties: { type: 'object', additionalProperties: { type: 'integer' } } },
