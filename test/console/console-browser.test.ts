@@ -94,6 +94,20 @@ describe('the console in a browser', { skip: SKIP }, () => {
     await Promise.all([page.waitForURL(/done=resolve$/), page.click('#resolve-form button[type=submit]')]);
     await eventually('resolved', async () => (['resolved', 'billed'].includes((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase) ? true : undefined));
 
+    // Before scheduling work: who will be told and when, without storing anything.
+    await page.goto(`${stack.apiUrl}/console/maintenances`);
+    await page.fill('#schedule-form input[name=siteIds]', 'tower-lodi-02');
+    await page.fill('#schedule-form input[name=title]', 'Sostituzione antenna');
+    const day = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+    await page.fill('#schedule-form input[name=startsAt]', `${day}T10:00`);
+    await page.fill('#schedule-form input[name=endsAt]', `${day}T12:00`);
+    await page.click('#preview-button');
+    await page.locator('#preview-rounds').waitFor({ timeout: 15_000 });
+    assert.deepEqual(await page.locator('#preview-rounds tr[data-round]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-round'))), ['maintenance', 'reminder', 'reminder', 'started']);
+    assert.ok(Number(await page.locator('#preview-rounds tr[data-round="started"] td[data-channel="sms"]').textContent()) > 0);
+    assert.equal(await stack.store.incidents.countDocuments({ kind: 'maintenance' }), 0, 'a preview schedules nothing');
+    await page.screenshot({ path: path.join(SHOTS, 'maintenance-preview.png'), fullPage: true });
+
     for (const [name, url] of [['maintenances', '/console/maintenances'], ['subscriber', '/console/subscribers?q=C-2001'], ['rules', '/console/rules'], ['billing', '/console/billing']]) {
       await page.goto(`${stack.apiUrl}${url}`);
       await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
