@@ -13,6 +13,7 @@ import type { SharedRateLimiter } from '../store/rate-limits';
 import type { RulesResolver } from '../store/rule-versions';
 import { deliveryRepository } from '../store/delivery-repository';
 import { messageVariables } from '../rules';
+import { acknowledgementCode } from '../domain/acknowledgement';
 import { createSender } from '../delivery/sender';
 import { createSweeper } from '../delivery/sweeper';
 import { IncidentMissing, RetryLater, type Runtime, type TextsOf } from '../delivery/ports';
@@ -94,8 +95,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;
 
 /** The variables only some messages have: the end of an outage, the earlier window of moved maintenance. */
-function endVariables(incident: Incident): { end?: string; previousStart?: string; previousEnd?: string } {
+function endVariables(incident: Incident): { end?: string; previousStart?: string; previousEnd?: string; ackCode: string } {
   return {
+    // The code staff reply with to take an escalation (domain/acknowledgement.ts).
+    ackCode: acknowledgementCode(incident._id),
     ...(incident.endedAt ? { end: incident.endedAt.toISOString() } : {}),
     ...(incident.previousWindow ? { previousStart: incident.previousWindow.startsAt.toISOString(), previousEnd: incident.previousWindow.endsAt.toISOString() } : {}),
   };

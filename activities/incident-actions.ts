@@ -12,6 +12,7 @@ import { planAll, supersedeOlderUpdates, transition, type PlanInput } from '../s
 import { markEnding } from '../store/coverage';
 import { holdUntil, type HoldWindow } from '../rules';
 import type { IncidentSchedule } from '../workflows/incident-api';
+import { escalationProblems, onCallContacts, onCallTargets, recordEscalationProblem, staffTemplateSet } from './escalation-targets';
 import { countAudience, incidentFacts, loadIncidentOrFail, planAudience, scheduleOf, type NoticeDeps } from './notices';
 import { planOperatorMessage, type OperatorMessageInput } from './operator-messages';
 
@@ -20,7 +21,7 @@ const REACHED = ['accepted', 'sent', 'delivered'] as const;
 /** Channels that get updates: a phone call every two hours would be a nuisance, not a service. */
 const UPDATE_CHANNELS = ['sms', 'email', 'webhook', 'status'] as const;
 
-export function createIncidentActionActivities(deps: NoticeDeps) {
+export function createIncidentActionActivities(deps: NoticeDeps & { channels?: Partial<Record<string, unknown>> }) {
   const { store, logger } = deps;
 
   /** Plans one follow-up message for every record the filter finds, after the recipient's quiet hours. */
@@ -84,28 +85,49 @@ export function createIncidentActionActivities(deps: NoticeDeps) {
     },
 
     /**
-     * Plans escalation round `round`: the rules' escalation `steps` (their timers fired), or,
-     * by hand, every contact the rules escalate this incident to.
+     * Plans escalation round `round`: the rules' escalation `steps` (their timers fired), or, by
+     * hand, every contact the rules escalate this incident to; and, either way, the stored staff
+     * contacts on call now for the incident's areas (store/contacts.ts). What cannot go (nobody
+     * to reach, a call with no voice channel) is recorded on the incident, never dropped.
      */
     async planEscalation(input: { incidentId: string; round: number; steps?: number[]; reason?: string }): Promise<{ planned: number }> {
       const incident = await loadIncidentOrFail(store, input.incidentId);
       const rules = await deps.rules(incident.rulesVersion);
       const decision = await rules.decider(incidentFacts(incident), { at: incident.openedAt }).incident();
       const steps = input.steps ? input.steps.map((i) => decision.escalations[i]).filter((e) => e !== undefined) : decision.escalations;
+      const language = rules.settings.language as PlanInput['language'];
+      const templateKind = incident.kind === 'maintenance' ? 'maintenance' : 'outage';
+      const targets = [
+        ...steps.map((e) => ({ contact: e.contact, channel: e.channel, address: e.address, language, templateSet: e.templateSet })),
+        ...onCallTargets(await onCallContacts(store, incident.areas), staffTemplateSet(rules, steps[0]?.templateSet, templateKind)),
+      ];
       const seen = new Set<string>();
       const inputs: PlanInput[] = [];
-      for (const e of steps) {
-        const key = `${e.contact}|${e.channel}|${e.address}`;
+      for (const e of targets) {
+        const key = `${e.channel}|${e.address}`;
         if (seen.has(key)) continue;
         seen.add(key);
         inputs.push({
-          incidentId: incident._id, kind: 'escalation', templateKind: incident.kind === 'maintenance' ? 'maintenance' : 'outage', round: input.round,
-          subscriberId: `staff-${e.contact}`, channel: e.channel, to: e.address, language: rules.settings.language as PlanInput['language'], templateSet: e.templateSet,
+          incidentId: incident._id, kind: 'escalation', templateKind, round: input.round,
+          subscriberId: `staff-${e.contact}`, channel: e.channel, to: e.address, language: e.language, templateSet: e.templateSet,
         });
       }
+      const problems = escalationProblems(inputs, new Set(Object.keys(deps.channels ?? {})), deps.channels !== undefined);
+      for (const problem of problems) await recordEscalationProblem(store, incident._id, input.round, problem);
       const planned = (await planAll(store, inputs, new Date(), input.reason ? `escalated by hand: ${input.reason}` : undefined)).planned;
-      logger.info({ incidentId: incident._id, round: input.round, contacts: inputs.length, planned, byHand: !input.steps }, 'escalation planned');
+      logger.info({ incidentId: incident._id, round: input.round, contacts: inputs.length, planned, byHand: !input.steps, problems: problems.length }, 'escalation planned');
       return { planned };
+    },
+
+    /** Someone took the escalation: what is planned for staff and not yet sent is not sent. */
+    async stopEscalation(input: { incidentId: string; at: string; by: string }): Promise<{ expired: number }> {
+      const expired = await transition(store, { incidentId: input.incidentId, kind: 'escalation', state: 'planned' }, 'expired', new Date(), `not sent: the escalation was acknowledged by ${input.by}`);
+      await store.incidents.updateOne(
+        { _id: input.incidentId, 'timeline.event': { $ne: 'acknowledged' } },
+        { $push: { timeline: { at: new Date(input.at), phase: (await loadIncidentOrFail(store, input.incidentId)).phase, note: `escalation acknowledged by ${input.by}`, event: 'acknowledged' } } },
+      );
+      logger.info({ incidentId: input.incidentId, expired }, 'escalation acknowledged');
+      return { expired };
     },
 
     /**

@@ -14,6 +14,7 @@ import { healthRoutes } from './routes/health';
 import { incidentRoutes } from './routes/incidents';
 import { incidentActionRoutes } from './routes/incident-actions';
 import { maintenanceRoutes } from './routes/maintenances';
+import { maintenancePreviewRoutes } from './routes/maintenance-preview';
 import { siteRoutes } from './routes/sites';
 import { subscriberRoutes } from './routes/subscribers';
 import { contactRoutes } from './routes/contacts';
@@ -122,6 +123,7 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(incidentRoutes, deps);
   await app.register(incidentActionRoutes, deps);
   await app.register(maintenanceRoutes, deps);
+  await app.register(maintenancePreviewRoutes, deps);
   await app.register(siteRoutes, deps);
   await app.register(subscriberRoutes, deps);
   await app.register(contactRoutes, deps);

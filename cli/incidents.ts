@@ -16,6 +16,7 @@ Commands:
                                  a word for the status page, a new estimated restoration time, or both
   resolve ID [--note TEXT]       service is back: restoration notices go out
   cancel ID [--reason TEXT]      a false alarm: whoever was told is told so
+  ack ID                         take the staff escalation: its repeats stop, the incident shows you took it
 
 Every command takes --json (the API's answer as is). TIME is ISO 8601 or +30m, +2h, +1d.
 Needs AVVISO_API_KEY (a viewer key lists and shows; opening and changing need operator) and
@@ -37,6 +38,8 @@ interface Detail extends Summary {
   timeline?: { at: string; phase: string; note?: string }[];
   deliveries?: Record<string, Record<string, Record<string, number>>>;
   live?: { phase: string; recipients: number } | null;
+  acknowledged?: { by: string; at: string; via: string };
+  escalationProblems?: { at: string; round: number; problem: string }[];
 }
 
 const list: Handler = async (api, { values }, io) => {
@@ -61,6 +64,8 @@ const show: Handler = async (api, args, io) => {
   io.out(`sites: ${i.siteIds.join(', ')}${i.affectedSiteIds && i.affectedSiteIds.length > i.siteIds.length ? ` (${i.affectedSiteIds.length} with those they feed)` : ''}`);
   if (i.areas?.length) io.out(`areas: ${i.areas.join(', ')}`);
   if (i.live) io.out(`live: ${i.live.phase}, ${i.live.recipients} recipients`);
+  if (i.acknowledged) io.out(`acknowledged by ${i.acknowledged.by} at ${shortTime(i.acknowledged.at)} UTC (${i.acknowledged.via})`);
+  for (const p of i.escalationProblems ?? []) io.out(`escalation #${p.round} NOT SENT as planned: ${p.problem}`);
   io.out('messages:');
   for (const l of deliveryLines(i.deliveries)) io.out(l);
   io.out('timeline:');
@@ -105,12 +110,21 @@ const action = (verb: 'update' | 'resolve' | 'cancel'): Handler => async (api, a
   return 0;
 };
 
+const ack: Handler = async (api, args, io) => {
+  const id = idArg(args, 'inc', 'avviso incidents ack inc_0123456789abcdef');
+  const r = await api.request<{ phase?: string; acknowledged: { by: string; at: string }; alreadyAcknowledged: boolean }>('POST', `/v1/incidents/${id}/acknowledge`, {});
+  if (args.values.json) return printJson(io, r), 0;
+  const who = `${r.acknowledged.by} at ${shortTime(r.acknowledged.at)} UTC`;
+  io.out(r.alreadyAcknowledged ? `${id}: already acknowledged by ${who}` : `${id}: acknowledged by ${who}: the escalation stops (phase ${r.phase ?? '-'})`);
+  return 0;
+};
+
 export function incidentsCommand(args: string[], io: CommandIo = consoleIo): Promise<number> {
   return runRemoteCommand(
     'incidents',
     HELP,
     { all: { type: 'boolean' }, limit: { type: 'string' }, severity: { type: 'string' }, title: { type: 'string' }, key: { type: 'string' }, text: { type: 'string' }, eta: { type: 'string' }, note: { type: 'string' }, reason: { type: 'string' } },
-    { list, show, open, update: action('update'), resolve: action('resolve'), cancel: action('cancel') },
+    { list, show, open, update: action('update'), resolve: action('resolve'), cancel: action('cancel'), ack },
     args,
     io,
   );

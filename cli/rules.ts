@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DateTime } from 'luxon';
-import { modeFromEnv, rulesPathFromEnv } from '../config';
+import { modeFromEnv, rulesPathFromEnv, staffChannelsFromEnv } from '../config';
+import { unsendableEscalations } from '../rules/escalation-check';
 import {
   checkRules, formatDuration, formatProblem, loadRuleSet, placeholderContacts, resolveRulesEntry, RuleErrors, syntheticSubscribers,
   type IncidentFacts, type RuleSet, type Simulation, type SubscriberFacts,
@@ -180,7 +181,10 @@ async function check(v: Values, positionals: string[]): Promise<number> {
   const checked = await checkRules(target);
   // Rules that would text the shipped placeholder number are not ready for production.
   const placeholders = checked.ok && modeFromEnv() === 'production' ? placeholderContacts(await loadRuleSet(target)) : [];
-  const report = placeholders.length > 0 ? { ...checked, ok: false, version: undefined, errors: placeholders } : checked;
+  const failed = placeholders.length > 0 ? { ...checked, ok: false, version: undefined, errors: placeholders } : checked;
+  // Never dropped silently: an escalation this environment cannot send as written is said here.
+  const unsendable = checked.ok ? unsendableEscalations(await loadRuleSet(target), staffChannelsFromEnv()) : [];
+  const report = { ...failed, warnings: [...failed.warnings, ...unsendable] };
   if (v.json) {
     console.log(JSON.stringify(report, null, 2));
   } else {

@@ -315,6 +315,11 @@ export function modeFromEnv(env: NodeJS.ProcessEnv = process.env): Mode {
   return env.AVVISO_MODE?.trim() === 'development' ? 'development' : 'production';
 }
 
+/** Which staff channels this environment can send on, for `avviso rules check` (it loads nothing else). */
+export function staffChannelsFromEnv(env: NodeJS.ProcessEnv = process.env): { voice: boolean; email: boolean } {
+  return { voice: Boolean(env.PLIVO_VOICE_CALLER_ID?.trim()), email: Boolean(env.SMTP_HOST?.trim()) };
+}
+
 /**
  * Only MongoDB, for the tools that need nothing else (`avviso keys ...`): they must run where
  * Temporal and Plivo are not configured. Throws a ConfigError naming the problem.

@@ -2,6 +2,7 @@
  * Types shared by every layer. Pure data: no behaviour, no imports of clients, so that
  * workflow code may import them too.
  */
+import type { Acknowledgement } from './acknowledgement';
 
 export type Language = 'it' | 'en';
 export type Segment = 'residential' | 'business';
@@ -166,6 +167,19 @@ export interface Incident {
   rulesVersion?: string;
   timeline: TimelineEntry[];
   cost?: IncidentCost;
+  /** Who took the staff escalation, and when: from then on the rules' escalations stop repeating. */
+  acknowledged?: Acknowledgement;
+  /** Escalations that could not go as planned (no voice channel, nobody to reach): shown, never dropped. */
+  escalationProblems?: EscalationProblem[];
+}
+
+/** Why (part of) an escalation round could not be sent as the rules and the on-call list said. */
+export interface EscalationProblem {
+  /** Fixed by round and cause, so that a retried activity records it once. */
+  key: string;
+  at: Date;
+  round: number;
+  problem: string;
 }
 
 /**

@@ -9,7 +9,7 @@ import { compileRules } from './compile';
 import { RuleErrors, type RuleProblem } from './errors';
 import { Decider } from './evaluate';
 import { explain, formatExplanation, type Explanation } from './explain';
-import type { CompiledRules, Contact, GlobalSettings } from './model';
+import type { CompiledRules, Contact, EscalationModel, GlobalSettings } from './model';
 import { simulate, type Simulation } from './simulate';
 import { diskReader, loadSources, overlayReader, type SourceReader } from './source';
 import { renderTemplate, type MessageVariables, type RenderedMessage } from './templates';
@@ -79,6 +79,11 @@ export class RuleSet {
   /** The staff contacts escalations can reach, by name. */
   get contacts(): ReadonlyMap<string, Contact> {
     return this.compiled.contacts;
+  }
+
+  /** Every escalation step of the rules, with the rule it is in (for `rules check`). */
+  get escalationSteps(): { rule: string; step: EscalationModel }[] {
+    return this.compiled.leaves.flatMap((l) => l.escalate.map((step) => ({ rule: l.name, step })));
   }
 
   get ruleNames(): string[] {

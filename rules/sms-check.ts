@@ -36,6 +36,7 @@ export function longestVariables(compiled: CompiledRules, date: Date): MessageVa
     previousStart: date,
     previousEnd: date,
     duration: parseDuration(durationText) ?? 172740,
+    ackCode: '000000',
   };
 }
 

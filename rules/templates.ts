@@ -24,6 +24,7 @@ export const TEMPLATE_VARIABLES = {
   previousStart: 'rescheduled maintenance: the start it had before',
   previousEnd: 'rescheduled maintenance: the end it had before',
   sender: 'the sender id of the rule set',
+  ackCode: 'staff escalation: the six-digit code a reply ("OK 123456") acknowledges it with',
 } as const;
 export type TemplateVariable = keyof typeof TEMPLATE_VARIABLES;
 
@@ -49,6 +50,7 @@ export interface MessageVariables {
   previousStart?: string | Date;
   previousEnd?: string | Date;
   sender?: string;
+  ackCode?: string;
 }
 
 export interface RenderedMessage {

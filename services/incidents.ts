@@ -10,6 +10,7 @@ import { isGrpcDeadlineError, WorkflowNotFoundError, type Client } from '@tempor
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import type { Store } from '../store/db';
 import type { Incident, IncidentKind, Severity } from '../domain/types';
+import type { Acknowledgement } from '../domain/acknowledgement';
 import { unknownSites } from '../store/network';
 import { incidentWorkflowId, startIncidentWorkflow } from '../temporal/client';
 import type { RulesHolder } from '../rules';
@@ -17,8 +18,8 @@ import { saveRuleVersion } from '../store/rule-versions';
 import { deliveryPolicyFor } from './delivery-policy';
 import { createCorrelation, type Network } from '../ingest/correlation';
 import {
-  addUpdateSignal, addUpdateUpdate, cancelSignal, cancelUpdate, escalateSignal, escalateUpdate, extendScopeSignal, extendScopeUpdate, reopenSignal, reopenUpdate,
-  resolveSignal, resolveUpdate, type AddUpdateInput, type DeliveryPolicy, type IncidentStatus, type ResolveInput,
+  acknowledgeSignal, acknowledgeUpdate, addUpdateSignal, addUpdateUpdate, cancelSignal, cancelUpdate, escalateSignal, escalateUpdate, extendScopeSignal, extendScopeUpdate, reopenSignal, reopenUpdate,
+  resolveSignal, resolveUpdate, type AcknowledgeInput, type AddUpdateInput, type DeliveryPolicy, type IncidentStatus, type ResolveInput,
 } from '../workflows/incident-api';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 
@@ -104,6 +105,7 @@ interface RequestKinds {
   escalate: { reason?: string };
   extendScope: { siteIds: string[] };
   cancel: { reason?: string };
+  acknowledge: AcknowledgeInput;
 }
 type RequestKind = keyof RequestKinds;
 
@@ -114,6 +116,7 @@ const MESSAGES: { [K in RequestKind]: { update: UpdateDefinition<IncidentStatus,
   escalate: { update: escalateUpdate, signal: escalateSignal },
   extendScope: { update: extendScopeUpdate, signal: extendScopeSignal },
   cancel: { update: cancelUpdate, signal: cancelSignal },
+  acknowledge: { update: acknowledgeUpdate, signal: acknowledgeSignal },
 };
 
 export interface IncidentRequestDoc {
@@ -295,6 +298,22 @@ export function createIncidentService(deps: IncidentServiceDeps) {
       const incident = await load(incidentId);
       if (incident.kind === 'announcement') throw new IncidentInputError('incident_rejected', `Incident ${incidentId} is an announcement: the rules escalate outages and maintenance to staff, not announcements.`);
       return send(incident, 'escalate', { reason }, 'bounded');
+    },
+
+    /**
+     * Someone takes the staff escalation: who and when are stored on the incident first (the
+     * first acknowledgement wins, atomically; a repeat answers the stored one), then the workflow
+     * stops the rules' repeats and gives up the staff messages not yet sent.
+     */
+    async acknowledge(incidentId: string, who: Omit<Acknowledgement, 'at'>, mode: RequestMode = 'bounded'): Promise<RequestOutcome & { acknowledged: Acknowledgement; alreadyAcknowledged: boolean }> {
+      const incident = await load(incidentId);
+      if (isOver(incident) || incident.resolveRequestedAt) throw new IncidentInputError('incident_closed', `Incident ${incident._id} is ${incident.phase}${incident.resolveRequestedAt ? ' (being resolved)' : ''}; there is no escalation to acknowledge.`);
+      const mine: Acknowledgement = { ...who, at: new Date() };
+      const won = (await store.incidents.updateOne({ _id: incidentId, acknowledged: { $exists: false } }, { $set: { acknowledged: mine } })).modifiedCount === 1;
+      const acknowledged = won ? mine : ((await load(incidentId)).acknowledged ?? mine);
+      // Sent again on a repeat too: harmless (the workflow keeps the first), and it heals a first send that failed.
+      const r = await send(incident, 'acknowledge', { by: acknowledged.by, at: acknowledged.at.toISOString() }, mode);
+      return { ...r, acknowledged, alreadyAcknowledged: !won };
     },
 
     /** More sites are affected: their subscribers who were not told are told; nobody is told twice. */

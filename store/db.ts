@@ -27,6 +27,9 @@ export interface InboundMessage {
   /** What we made of it: the keyword's action, and the subscribers it touched. */
   action?: string;
   subscriberIds?: string[];
+  /** A staff contact's acknowledgement: who sent it, and the incident it took. */
+  contactId?: string;
+  incidentId?: string;
 }
 
 export interface Store {

@@ -84,6 +84,13 @@ export interface EscalateInput {
   reason?: string;
 }
 
+export interface AcknowledgeInput {
+  /** Who took the escalation (a key's name, a staff contact's name). */
+  by: string;
+  /** ISO time it was taken, as stored on the incident. */
+  at: string;
+}
+
 export interface ExtendScopeInput {
   /** More sites affected; subscribers on them (and downstream) who were not told yet are told now. */
   siteIds: string[];
@@ -115,6 +122,9 @@ export interface IncidentStatus {
   addedSites?: number;
   /** Operators' messages sent by SMS so far (updates with `sms`). */
   messages?: number;
+  /** Who took the staff escalation: the rules' escalations repeat no more. */
+  acknowledgedBy?: string;
+  acknowledgedAt?: string;
 }
 
 export interface IncidentSnapshot extends IncidentStatus {
@@ -131,7 +141,8 @@ export interface IncidentSnapshot extends IncidentStatus {
 export type PendingAction =
   | { type: 'update'; at: string; text?: string; estimatedEnd?: string; etaChanged: boolean; sms?: OperatorSms }
   | { type: 'escalate'; at: string; reason?: string }
-  | { type: 'scope'; at: string; siteIds: string[] };
+  | { type: 'scope'; at: string; siteIds: string[] }
+  | { type: 'acknowledge'; at: string; by: string };
 
 export const statusQuery = defineQuery<IncidentStatus>('status');
 /** Resolving answers at once with the status; the restoration notices follow. Repeating it is harmless. */
@@ -142,6 +153,8 @@ export const addUpdateUpdate = defineUpdate<IncidentStatus, [AddUpdateInput]>('a
 export const escalateUpdate = defineUpdate<IncidentStatus, [EscalateInput]>('escalate');
 export const extendScopeUpdate = defineUpdate<IncidentStatus, [ExtendScopeInput]>('extendScope');
 export const cancelUpdate = defineUpdate<IncidentStatus, [CancelInput]>('cancel');
+/** Someone took the staff escalation: no more escalation rounds from the rules' timers. Repeating it keeps the first. */
+export const acknowledgeUpdate = defineUpdate<IncidentStatus, [AcknowledgeInput]>('acknowledge');
 
 /**
  * The same requests as signals, for callers that must not wait for a worker: a monitoring webhook
@@ -155,3 +168,4 @@ export const addUpdateSignal = defineSignal<[AddUpdateInput]>('addUpdateRequeste
 export const escalateSignal = defineSignal<[EscalateInput]>('escalateRequested');
 export const extendScopeSignal = defineSignal<[ExtendScopeInput]>('extendScopeRequested');
 export const cancelSignal = defineSignal<[CancelInput]>('cancelRequested');
+export const acknowledgeSignal = defineSignal<[AcknowledgeInput]>('acknowledgeRequested');

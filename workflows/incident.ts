@@ -19,9 +19,9 @@ import { deliveryLoop } from './delivery-loop';
 import type { IncidentPhase, MessageKind } from '../domain/types';
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import {
-  DEFAULT_DELIVERY_POLICY, addUpdateSignal, addUpdateUpdate, cancelSignal, cancelUpdate, escalateSignal, escalateUpdate, extendScopeSignal, extendScopeUpdate,
+  DEFAULT_DELIVERY_POLICY, acknowledgeSignal, acknowledgeUpdate, addUpdateSignal, addUpdateUpdate, cancelSignal, cancelUpdate, escalateSignal, escalateUpdate, extendScopeSignal, extendScopeUpdate,
   reopenSignal, reopenUpdate, resolveSignal, resolveUpdate, statusQuery,
-  type AddUpdateInput, type CancelInput, type EscalateInput, type ExtendScopeInput, type IncidentInput, type IncidentSchedule, type IncidentSnapshot,
+  type AcknowledgeInput, type AddUpdateInput, type CancelInput, type EscalateInput, type ExtendScopeInput, type IncidentInput, type IncidentSchedule, type IncidentSnapshot,
   type IncidentStatus, type PendingAction, type ResolveInput,
 } from './incident-api';
 import { legacyIncidentLifecycle } from './incident-legacy';
@@ -68,6 +68,8 @@ class IncidentState {
   escalations = 0;
   addedSites = 0;
   messages = 0;
+  acknowledgedBy?: string;
+  acknowledgedAt?: string;
   schedule?: IncidentSchedule;
   /** Per update period (seconds): how many periodic rounds were planned. */
   periodicRounds: Record<string, number> = {};
@@ -87,8 +89,8 @@ class IncidentState {
   }
 
   status(): IncidentStatus {
-    const { incidentId, phase, recipients, resolveRequested, failed, retried, fellBack, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites, messages } = this;
-    return { incidentId, phase, recipients, sent: { ...this.sent }, failed, retried, fellBack, resolveRequested, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites, messages };
+    const { incidentId, phase, recipients, resolveRequested, failed, retried, fellBack, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites, messages, acknowledgedBy, acknowledgedAt } = this;
+    return { incidentId, phase, recipients, sent: { ...this.sent }, failed, retried, fellBack, resolveRequested, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites, messages, acknowledgedBy, acknowledgedAt };
   }
 
   private notOpen(): void {
@@ -155,6 +157,21 @@ class IncidentState {
     this.changes++;
   }
 
+  validateAcknowledge(a: AcknowledgeInput): void {
+    this.notOpen();
+    if (typeof a.by !== 'string' || a.by.length === 0 || a.by.length > 200) throw new Error('by must name who took the escalation (at most 200 characters)');
+    if (!Number.isFinite(Date.parse(a.at))) throw new Error('at must be an ISO date-time');
+  }
+
+  /** The first acknowledgement counts; a repeat (an SMS and a click) changes nothing. */
+  acknowledge(a: AcknowledgeInput): void {
+    if (this.acknowledgedBy !== undefined) return;
+    this.acknowledgedBy = a.by;
+    this.acknowledgedAt = a.at;
+    this.pending.push({ type: 'acknowledge', at: a.at, by: a.by });
+    this.changes++;
+  }
+
   validateCancel(c: CancelInput): void {
     if (this.cancelRequested) return;
     this.notOpen();
@@ -203,6 +220,9 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   both(escalateUpdate, escalateSignal, (e) => state.escalate(e), (e) => state.validateEscalate(e));
   both(extendScopeUpdate, extendScopeSignal, (s) => state.extendScope(s), (s) => state.validateExtendScope(s));
   both(cancelUpdate, cancelSignal, (c) => state.cancel(c), (c) => state.validateCancel(c));
+  both(acknowledgeUpdate, acknowledgeSignal, (a) => state.acknowledge(a), (a) => state.validateAcknowledge(a));
+  // Only runs that were acknowledged reach these steps; the patch keeps them out of older histories.
+  const acknowledged = () => state.acknowledgedBy !== undefined && patched('escalation-ack');
 
   const enter = async (phase: IncidentPhase, note?: string) => {
     state.phase = phase;
@@ -230,6 +250,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
         await acts.planIncidentUpdate({ incidentId: input.incidentId, round: ++state.updates, everySeconds: every, at: new Date(now()).toISOString() });
       }
     }
+    if (acknowledged()) return; // someone took it: the rules' repeats stop
     const steps: number[] = [];
     while (state.escalationsFired < s.escalations.length && opened + s.escalations[state.escalationsFired].afterSeconds * 1000 <= now()) {
       steps.push(s.escalations[state.escalationsFired].step);
@@ -242,7 +263,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     const opened = Date.parse(s.openedAt);
     const next = [
       ...s.updateEverySeconds.map((every) => opened + ((state.periodicRounds[every] ?? 0) + 1) * every * 1000),
-      ...(state.escalationsFired < s.escalations.length ? [opened + s.escalations[state.escalationsFired].afterSeconds * 1000] : []),
+      ...(state.escalationsFired < s.escalations.length && !acknowledged() ? [opened + s.escalations[state.escalationsFired].afterSeconds * 1000] : []),
       ...(state.settlingUntil ? [Date.parse(state.settlingUntil)] : []),
     ];
     return next.length ? Math.max(0, Math.min(...next) - now()) : Infinity;
@@ -261,6 +282,8 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
         await acts.planIncidentUpdate({ incidentId: input.incidentId, round: ++state.updates, onEtaChange: a.etaChanged, at: a.at });
         // The operator's words by SMS: a new step, which runs that started before it never reach (no update of theirs has `sms`).
         if (a.sms && patched('operator-sms')) await acts.planOperatorMessage({ incidentId: input.incidentId, round: ++state.messages, at: a.at, ...a.sms });
+      } else if (a.type === 'acknowledge') {
+        if (acknowledged()) await acts.stopEscalation({ incidentId: input.incidentId, at: a.at, by: a.by });
       } else if (a.type === 'escalate') {
         await escalate({ reason: a.reason }, `escalated by hand${a.reason ? `: ${a.reason}` : ''}`);
       } else {

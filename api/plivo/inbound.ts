@@ -2,7 +2,8 @@
  * `POST /v1/plivo/inbound`: SMS that subscribers send to our number, signed like receipts.
  * STOP, ARRESTA or STOP ALL end the alert service for that number; START or ATTIVA bring it back;
  * INFO or STATO reply with the state of the subscriber's area. Each message is stored before we
- * answer; replies go out in the subscriber's language.
+ * answer; replies go out in the subscriber's language. A staff contact's "OK 123456" acknowledges
+ * the escalation whose message carried that code (services/acknowledge-by-sms.ts).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { MongoServerError } from 'mongodb';
@@ -13,6 +14,9 @@ import type { Language, Subscriber } from '../../domain/types';
 import { interpretKeyword, replyText, siteStatus, type InboundAction, type SiteStatus } from '../../domain/inbound';
 import { upstreamSiteIds } from '../../store/network';
 import { dropPlannedTo } from '../../store/deliveries';
+import { acknowledgementReply } from '../../domain/acknowledgement';
+import { createIncidentService } from '../../services/incidents';
+import { acknowledgeBySms, acknowledgementReplyText, staffContactByPhone } from '../../services/acknowledge-by-sms';
 
 interface InboundBody {
   From: string;
@@ -24,6 +28,17 @@ interface InboundBody {
 
 export const plivoInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const { store } = deps;
+  const incidents = createIncidentService(deps);
+
+  async function answer(from: string, text: string, log: { warn: (o: object, m: string) => void }): Promise<void> {
+    if (!deps.replySms) return;
+    try {
+      await deps.replySms(from, text);
+    } catch (err) {
+      // What the message asked for is stored; a lost confirmation must not make Plivo resend it.
+      log.warn({ from: maskPhone(from), err: (err as Error).message }, 'could not send the reply to an inbound SMS');
+    }
+  }
 
   /** The state of the first subscriber's site (a number on several contracts gets the answer for the first). */
   async function areaStatus(subscribers: Subscriber[], now: Date): Promise<SiteStatus> {
@@ -61,7 +76,10 @@ export const plivoInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps)
     verifyPlivoRequest(req, deps);
     const from = `+${req.body.From.replace(/^\+/, '')}`;
     const text = req.body.Text ?? '';
-    const action = interpretKeyword(text);
+    const ackCode = acknowledgementReply(text);
+    const staff = ackCode ? await staffContactByPhone(store, from, deps.rules?.current().contacts) : null;
+    const keyword = interpretKeyword(text);
+    const action = staff ? 'acknowledge' : keyword;
     const now = new Date();
     try {
       await store.inbound.insertOne({ messageUuid: req.body.MessageUUID, from, to: req.body.To, text, receivedAt: now, action });
@@ -70,24 +88,23 @@ export const plivoInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps)
       if (err instanceof MongoServerError && err.code === 11000) return reply.send({ ok: true, action, duplicate: true });
       throw err;
     }
+    if (staff && ackCode) {
+      const r = await acknowledgeBySms(store, incidents, staff, ackCode);
+      await store.inbound.updateOne({ messageUuid: req.body.MessageUUID }, { $set: { contactId: staff._id, ...(r.incidentId ? { incidentId: r.incidentId } : {}) } });
+      await answer(from, acknowledgementReplyText(r, ackCode, staff.language), req.log);
+      req.log.info({ from: maskPhone(from), contactId: staff._id, incidentId: r.incidentId, outcome: r.outcome }, 'escalation acknowledgement by SMS');
+      return reply.send({ ok: true, action });
+    }
     const subscribers = await store.subscribers.find({ phones: from }).toArray();
     await store.inbound.updateOne({ messageUuid: req.body.MessageUUID }, { $set: { subscriberIds: subscribers.map((s) => s._id) } });
     if (subscribers.length === 0) {
       req.log.info({ from: maskPhone(from), action }, 'inbound SMS from an unknown number: no reply');
       return reply.send({ ok: true, action });
     }
-    await apply(action, subscribers, from, now);
+    await apply(keyword, subscribers, from, now);
     const language: Language = subscribers[0]!.language;
-    const status = action === 'info' ? await areaStatus(subscribers, now) : undefined;
-    const answer = replyText(action, language, status);
-    if (deps.replySms) {
-      try {
-        await deps.replySms(from, answer);
-      } catch (err) {
-        // The opt-out itself is stored; a lost confirmation must not make Plivo resend the STOP.
-        req.log.warn({ from: maskPhone(from), err: (err as Error).message }, 'could not send the reply to an inbound SMS');
-      }
-    }
+    const status = keyword === 'info' ? await areaStatus(subscribers, now) : undefined;
+    await answer(from, replyText(keyword, language, status), req.log);
     req.log.info({ from: maskPhone(from), action, subscribers: subscribers.length }, 'inbound SMS handled');
     return reply.send({ ok: true, action });
   });

@@ -41,9 +41,31 @@ const statusReply = {
     escalations: { type: 'integer', description: 'Escalation rounds planned so far' },
     addedSites: { type: 'integer', description: 'Sites added after opening (downstream ones included)' },
     messages: { type: 'integer', description: 'Operators\' messages sent by SMS so far' },
+    acknowledgedBy: { type: 'string', description: 'Who took the staff escalation (the workflow\'s word)' },
+    acknowledgedAt: { type: 'string', format: 'date-time' },
     queued: { type: 'boolean', description: 'No worker answered in time: the request is recorded and applied when one runs (phase is the stored one)' },
     requestId: { type: 'string', description: 'queued: the recorded request' },
     reason: { type: 'string', description: 'queued: why it was not answered at once' },
+  },
+} as const;
+
+/** Who took the staff escalation, when, and how. */
+export const acknowledgementSchema = {
+  type: 'object',
+  properties: {
+    by: { type: 'string' },
+    at: { type: 'string', format: 'date-time' },
+    via: { type: 'string', enum: ['api', 'console', 'sms'] },
+    contactId: { type: 'string', description: 'via sms: the staff contact whose number replied' },
+  },
+} as const;
+
+const acknowledgedReply = {
+  type: 'object',
+  properties: {
+    ...statusReply.properties,
+    acknowledged: acknowledgementSchema,
+    alreadyAcknowledged: { type: 'boolean', description: 'true: someone had taken it already; this is their acknowledgement' },
   },
 } as const;
 
@@ -122,6 +144,22 @@ export const incidentActionRoutes: FastifyPluginAsync<AppDeps> = async (app, dep
       response: { 202: statusReply, ...errors },
     },
   }, async (req, reply) => reply.status(202).send(await incidents.escalate(req.params.id, req.body?.reason).catch(toApiError)));
+
+  app.post<{ Params: { id: string } }>('/v1/incidents/:id/acknowledge', {
+    schema: {
+      tags: ['incidents'],
+      summary: 'Acknowledge the staff escalation: someone has taken it',
+      description: 'Stores who (the key\'s name) and when, stops the rules\' escalation repeats and gives up the staff messages not yet sent. The first acknowledgement counts; a repeat answers it with `alreadyAcknowledged: true`. Staff can do the same by replying to the escalation SMS with its code (`OK 123456`).',
+      params,
+      body: { type: 'object', nullable: true, additionalProperties: false, properties: {} },
+      response: { 202: acknowledgedReply, ...errors },
+    },
+  }, async (req, reply) => {
+    const by = req.apiKey ? `${req.apiKey.name} (key ${req.apiKey.id})` : 'API';
+    const r = await incidents.acknowledge(req.params.id, { by, via: 'api' }).catch(toApiError);
+    req.auditOutcome = { acknowledgedBy: r.acknowledged.by, alreadyAcknowledged: r.alreadyAcknowledged };
+    return reply.status(202).send(r);
+  });
 
   app.post<{ Params: { id: string }; Body: { siteIds: string[] } }>('/v1/incidents/:id/scope', {
     schema: {

@@ -18,6 +18,7 @@ import { createIncidentService, IncidentInputError, type OpenIncidentInput } fro
 import { checkedText, previewMessage, smsPolicyOf } from '../../services/operator-messages';
 import { unknownSites } from '../../store/network';
 import { checkedOrThrow, operatorMessageDeps, previewSchema, targetProperties } from '../operator-sms';
+import { acknowledgementSchema } from './incident-actions';
 
 /** The body is what the service takes, with an announcement's words and target. */
 type OpenBody = Omit<OpenIncidentInput, 'siteIds' | 'announcement'> & { siteIds?: string[]; areas?: string[]; text?: string; dryRun?: boolean };
@@ -66,6 +67,12 @@ const incidentDetail = {
   properties: {
     ...incidentSummary.properties,
     timeline: { type: 'array', items: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, phase: { type: 'string' }, note: { type: 'string' } } } },
+    acknowledged: { ...acknowledgementSchema, description: 'Who took the staff escalation, and when (POST /v1/incidents/:id/acknowledge, the console, an SMS reply)' },
+    escalationProblems: {
+      type: 'array',
+      description: 'Escalations that could not go as planned: nobody on call, a call with no voice channel',
+      items: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, round: { type: 'integer' }, problem: { type: 'string' } } },
+    },
     deliveries: {
       type: 'object',
       additionalProperties: { type: 'object', additionalProperties: { type: 'object', additionalProperties: { type: 'integer' } } },

@@ -69,6 +69,13 @@ describe('avviso incidents and maintenances over the API', () => {
     assert.equal(updated.code, 0, updated.err);
     assert.match(updated.out, new RegExp(`${id}: update posted \\(phase \\w+, estimate \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2} UTC\\)`));
 
+    const acked = await run(incidentsCommand, ['ack', id]);
+    assert.equal(acked.code, 0, acked.err);
+    assert.match(acked.out, new RegExp(`${id}: acknowledged by test operator \\(key \\w+\\) at \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2} UTC: the escalation stops`));
+    assert.match((await run(incidentsCommand, ['ack', id])).out, new RegExp(`${id}: already acknowledged by test operator`));
+    assert.equal((await run(incidentsCommand, ['ack', id], viewer)).code, 1, 'a viewer cannot acknowledge');
+    assert.match((await run(incidentsCommand, ['show', id], viewer)).out, /acknowledged by test operator .* UTC \(api\)/);
+
     const resolved = await run(incidentsCommand, ['resolve', id, '--note', 'spliced']);
     assert.equal(resolved.code, 0, resolved.err);
     assert.match(resolved.out, /resolve requested/);

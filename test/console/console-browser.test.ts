@@ -1,7 +1,8 @@
 /**
  * The console in headless Chromium (Debian's `chromium`, driven by playwright-core) against the
  * whole stack: sign in, open an incident on a tower from the network page, watch the Now page
- * update itself (htmx polling) until the SMS are delivered in the simulator, resolve it; a viewer
+ * update itself (htmx polling) until the SMS are delivered in the simulator, escalate to the
+ * contact on call and acknowledge it, resolve it; a viewer
  * sees no action buttons. Screenshots of each page go to .data/screenshots/console/ (git-ignored).
  */
 import { after, before, describe, test } from 'node:test';
@@ -78,9 +79,34 @@ describe('the console in a browser', { skip: SKIP }, () => {
     assert.equal(inbox['+393471000101']?.length, 1, 'the simulator got the outage SMS');
 
     await page.click(`tr[data-incident="${id}"] a[href="/console/incidents/${id}"]`);
+    // Escalate to the contact on call, then take it: the page says who took it.
+    const onCall = '+393470009101';
+    assert.equal((await call(stack, 'POST', '/v1/contacts', { id: 'reperibile', name: 'Reperibile Crema', phones: [onCall], onCall: true })).status, 201);
+    await Promise.all([page.waitForURL(/done=escalate$/), page.click('form[action$="/escalate"] button[type=submit]')]);
+    await eventually('the contact on call texted', async () => ((await stack.inbox())[onCall]?.some((m) => /Avviso NOC/.test(m.text)) ? true : undefined));
+    await Promise.all([page.waitForURL(/done=acknowledge$/), page.click('#ack-form button[type=submit]')]);
+    assert.match((await page.locator('#acknowledged').textContent())!, /turno-notte.*\(console\)/s);
+    assert.equal(await page.locator('#ack-form').count(), 0, 'taken once: no second button');
+    assert.match((await call(stack, 'GET', `/v1/incidents/${id}`)).body.acknowledged.by, /turno-notte/);
+    await page.screenshot({ path: path.join(SHOTS, 'incident-acknowledged.png'), fullPage: true });
+
     await page.fill('#resolve-form input[name=note]', 'giunta rifatta');
     await Promise.all([page.waitForURL(/done=resolve$/), page.click('#resolve-form button[type=submit]')]);
     await eventually('resolved', async () => (['resolved', 'billed'].includes((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase) ? true : undefined));
+
+    // Before scheduling work: who will be told and when, without storing anything.
+    await page.goto(`${stack.apiUrl}/console/maintenances`);
+    await page.fill('#schedule-form input[name=siteIds]', 'tower-lodi-02');
+    await page.fill('#schedule-form input[name=title]', 'Sostituzione antenna');
+    const day = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+    await page.fill('#schedule-form input[name=startsAt]', `${day}T10:00`);
+    await page.fill('#schedule-form input[name=endsAt]', `${day}T12:00`);
+    await page.click('#preview-button');
+    await page.locator('#preview-rounds').waitFor({ timeout: 15_000 });
+    assert.deepEqual(await page.locator('#preview-rounds tr[data-round]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-round'))), ['maintenance', 'reminder', 'reminder', 'started']);
+    assert.ok(Number(await page.locator('#preview-rounds tr[data-round="started"] td[data-channel="sms"]').textContent()) > 0);
+    assert.equal(await stack.store.incidents.countDocuments({ kind: 'maintenance' }), 0, 'a preview schedules nothing');
+    await page.screenshot({ path: path.join(SHOTS, 'maintenance-preview.png'), fullPage: true });
 
     for (const [name, url] of [['maintenances', '/console/maintenances'], ['subscriber', '/console/subscribers?q=C-2001'], ['rules', '/console/rules'], ['billing', '/console/billing']]) {
       await page.goto(`${stack.apiUrl}${url}`);
@@ -94,7 +120,7 @@ describe('the console in a browser', { skip: SKIP }, () => {
     const page = await signedIn(await stack.createKey('viewer', { name: 'desk' }), 'en-GB');
     assert.equal(await page.locator('h2').first().textContent(), 'Open incidents (1)');
     await page.goto(`${stack.apiUrl}/console/incidents/${opened.body.id}`);
-    assert.equal(await page.locator('#update-form, #resolve-form, form[action$="/escalate"], form[action$="/cancel"]').count(), 0);
+    assert.equal(await page.locator('#update-form, #resolve-form, #ack-form, form[action$="/escalate"], form[action$="/cancel"]').count(), 0);
     await page.fill('input[name=q]', '+39 347 1000005');
     await page.locator('#deliveries td', { hasText: 'C-1005' }).first().waitFor({ timeout: 15_000 });
     await page.goto(`${stack.apiUrl}/console/network`);

@@ -1,7 +1,7 @@
 /**
  * Staff are never left unwarned: when the rules phone the NOC and this worker has no voice channel
  * (no PLIVO_VOICE_CALLER_ID), the call goes as an SMS to the same number, and the call's record
- * says why it was not made.
+ * says why it was not made; so does the incident (`escalationProblems`).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,6 +70,8 @@ describe('an escalation call with no voice channel', () => {
     assert.match(voice!.history.at(-1)!.note!, /voice is not configured/);
     const text = await stack.store.deliveries.findOne({ incidentId: id, kind: 'escalation', channel: 'sms' });
     assert.equal(text?.fallbackOf, voice!._id);
+    const shown = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
+    assert.match(shown.escalationProblems?.[0]?.problem ?? '', /voice is not configured.*by SMS/, 'the incident says the call went as an SMS');
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
   });
 });

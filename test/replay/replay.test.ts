@@ -62,6 +62,14 @@ test('record histories of typical incidents and maintenances', { skip: !process.
         return d.sms?.update && d.sms?.outage?.delivered >= 2 ? true : undefined;
       });
     });
+    // Acknowledged escalation (patch 'escalation-ack'): a contact on call texted, then the escalation taken.
+    await record('incident-v2-escalate-acknowledge', ['ap-crema-01-a'], async (id) => {
+      await call(stack, 'POST', '/v1/contacts', { id: 'recorded', name: 'Recorded', phones: ['+393470009999'], onCall: true });
+      await call(stack, 'POST', `/v1/incidents/${id}/escalate`, { reason: 'recorded' });
+      await eventually('the contact texted', async () => ((await stack.inbox())['+393470009999']?.length ? true : undefined));
+      await call(stack, 'POST', `/v1/incidents/${id}/acknowledge`, {});
+      await eventually('acknowledged in the timeline', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.timeline.some((e: { note?: string }) => /acknowledged/.test(e.note ?? '')) ? true : undefined));
+    });
     await record('incident-v2-cancelled', ['tower-crema-01'], async (id) => {
       await call(stack, 'POST', `/v1/incidents/${id}/cancel`, { reason: 'recorded' });
     });

@@ -37,11 +37,20 @@ test('check: exit code 1 and each error at file:line:column; 0 and the version w
 
   // The shipped rules escalate to a placeholder number: fine for a development stack, refused for production.
   const saved = process.env.AVVISO_MODE;
+  const savedVoice = process.env.PLIVO_VOICE_CALLER_ID;
   try {
     process.env.AVVISO_MODE = 'development';
+    process.env.PLIVO_VOICE_CALLER_ID = '+390212345678';
     const shipped = await run(t, 'check');
     assert.equal(shipped.code, 0);
     assert.match(shipped.out, /rules\/default\/avviso\.yaml: ok, version [0-9a-f]{12} \(4 files\)/);
+    // Without voice, the shipped call to the NOC is said to go by SMS: never dropped silently.
+    delete process.env.PLIVO_VOICE_CALLER_ID;
+    const noVoice = await run(t, 'check');
+    assert.equal(noVoice.code, 0);
+    assert.match(noVoice.out, /rules\/default\/avviso\.yaml:\d+:\d+: warning: rule "noc-oncall" escalates to noc-oncall by voice, but voice is not configured \(PLIVO_VOICE_CALLER_ID\): the call goes as an SMS/);
+    assert.match(noVoice.out, /\(4 files, 1 warning\)/);
+    assert.equal((await run(t, 'check', '--strict')).code, 1);
     delete process.env.AVVISO_MODE;
     const production = await run(t, 'check');
     assert.equal(production.code, 1);
@@ -50,6 +59,8 @@ test('check: exit code 1 and each error at file:line:column; 0 and the version w
   } finally {
     if (saved === undefined) delete process.env.AVVISO_MODE;
     else process.env.AVVISO_MODE = saved;
+    if (savedVoice === undefined) delete process.env.PLIVO_VOICE_CALLER_ID;
+    else process.env.PLIVO_VOICE_CALLER_ID = savedVoice;
   }
 });
 

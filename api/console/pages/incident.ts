@@ -1,7 +1,8 @@
 /**
  * Incident: what happened (timeline), where (affected sites), how far the messages got (live,
  * by channel), each message with why it was not sent (search by phone or contract), and the
- * operator's actions: post an update or a new estimate, escalate, resolve, cancel. Actions go
+ * operator's actions: post an update or a new estimate, escalate, acknowledge the escalation,
+ * resolve, cancel; who took the escalation, and what of it could not be sent. Actions go
  * through services/incidents.ts, the same path as the API's routes.
  */
 import type { FastifyPluginAsync } from 'fastify';
@@ -58,6 +59,13 @@ async function progressPanel(store: Store, v: View, i: Incident): Promise<SafeHt
 <p>${v.t.phase}: <b class="phase">${i.phase}</b></p>${progressView(v, await incidentProgress(store, i._id))}</div>`;
 }
 
+/** Who took the escalation, and what of it could not go: for everyone who may see the incident. */
+function escalationView(v: View, i: Incident): SafeHtml {
+  const { t } = v;
+  return html`${i.acknowledged ? html`<p id="acknowledged" class="card">${t.acknowledgedBy} <b>${i.acknowledged.by}</b>, ${formatTime(i.acknowledged.at, v.lang)} (${i.acknowledged.via})</p>` : ''}
+${i.escalationProblems?.length ? html`<div id="escalation-problems" class="card"><h3>${t.escalationProblems}</h3><ul>${i.escalationProblems.map((p) => html`<li>${formatTime(p.at, v.lang)} #${p.round}: ${p.problem}</li>`)}</ul></div>` : ''}`;
+}
+
 function actions(v: View, i: Incident): SafeHtml {
   const { t } = v;
   if (!v.may('operator') || CLOSED.includes(i.phase)) return html``;
@@ -71,11 +79,12 @@ function actions(v: View, i: Incident): SafeHtml {
   <button type="submit" name="preview" value="1">${t.smsPreview}</button></fieldset>
   <button type="submit">${t.update}</button></form>
 <form method="post" action="${action('escalate')}" class="card">${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40"></label><button type="submit">${t.escalate}</button></form>
+${i.acknowledged ? '' : html`<form method="post" action="${action('acknowledge')}" class="card" id="ack-form">${v.csrfField()}<button type="submit">${t.acknowledge}</button></form>`}
 <form method="post" action="${action('resolve')}" class="card" id="resolve-form">${v.csrfField()}<label>${t.note} <input name="note" maxlength="500" size="40"></label><button type="submit">${t.resolve}</button></form>
 <form method="post" action="${action('cancel')}" class="card">${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40"></label><button type="submit">${t.cancel}</button></form>`;
 }
 
-const DONE = ['opened', 'update', 'escalate', 'resolve', 'cancel'] as const;
+const DONE = ['opened', 'update', 'escalate', 'acknowledge', 'resolve', 'cancel'] as const;
 
 export const incidentPage: FastifyPluginAsync<ConsoleDeps> = async (app, deps) => {
   const { store } = deps;
@@ -92,6 +101,7 @@ export const incidentPage: FastifyPluginAsync<ConsoleDeps> = async (app, deps) =
 <p>${t.severity}: <b>${i.severity}</b> · ${t.opened}: ${formatTime(i.openedAt, v.lang)} (${formatAge(i.openedAt)}) · ${i.source}${i.estimatedEnd ? html` · ETA ${formatTime(i.estimatedEnd, v.lang)}` : ''}</p>
 <h2>${t.affectedSites}</h2><p>${siteLinks(i.affectedSiteIds ?? i.siteIds, 50)} · ${t.areas}: ${i.areas.join(', ')}</p>
 <h2>${t.progress}</h2>${await progressPanel(store, v, i)}
+${escalationView(v, i)}
 ${actions(v, i)}
 <h2>${t.timeline}</h2>
 <table id="timeline"><tbody>${i.timeline.map((e) => html`<tr><td>${formatTime(e.at, v.lang)}</td><td>${e.phase}</td><td>${e.note ?? ''}</td></tr>`)}</tbody></table>
@@ -136,7 +146,7 @@ ${await deliveriesView(store, v, i._id, q)}`;
   const text = (s: unknown) => (typeof s === 'string' && s.trim() ? s.trim().slice(0, 500) : undefined);
 
   app.post<{ Params: { id: string; action: string }; Body: ActionBody }>('/incidents/:id/:action', async (req, reply) => {
-    requireRole(req, 'operator');
+    const user = requireRole(req, 'operator');
     const i = await load(store, req.params.id);
     const action = req.params.action;
     const b = req.body ?? {};
@@ -155,6 +165,7 @@ ${await deliveriesView(store, v, i._id, q)}`;
       }
       await incidents.addUpdate(i._id, { text: text(b.text), estimatedEnd: eta?.toISOString(), ...(sms ? { sms: { text: sms.checked.text, ...(sms.areas.length ? { areas: sms.areas } : {}) } } : {}) });
     } else if (action === 'escalate') await incidents.escalate(i._id, text(b.reason));
+    else if (action === 'acknowledge') await incidents.acknowledge(i._id, { by: `${user.name} (key ${user.keyId})`, via: 'console' });
     else if (action === 'resolve') await incidents.resolve(i._id, text(b.note));
     else if (action === 'cancel') await incidents.cancel(i._id, text(b.reason));
     else throw new ConsoleError(404, 'not_found', `No action ${action}.`);

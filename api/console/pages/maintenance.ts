@@ -16,6 +16,8 @@ import { listMaintenances } from '../../../store/maintenances';
 import { resolveAudience } from '../../../store/audience';
 import type { Incident } from '../../../domain/types';
 import type { Store } from '../../../store/db';
+import { rulesResolver } from '../../../store/rule-versions';
+import { previewMaintenance, type MaintenancePreview } from '../../../services/maintenance-preview';
 
 const ID = /^mnt_[a-z0-9]{16}$/;
 const SEVERITIES = ['minor', 'major', 'critical'] as const;
@@ -35,6 +37,22 @@ async function preview(store: Store, v: View, siteIds: string[], at: Date): Prom
     : `The SMS notice goes to those with the option in force at the start: ${c.smsNotice.subscribers} subscribers (${c.smsNotice.phones} phones) of ${c.subscribers} served by ${audience.siteIds.length} sites.`}</p>`;
 }
 
+const ROUND_NAMES = {
+  it: { maintenance: 'Avviso', reminder: 'Promemoria', started: 'Inizio lavori', before: 'prima', when: 'Invio', told: 'abbonati avvisati su', none: 'Nessuno sarà avvisato.' },
+  en: { maintenance: 'Notice', reminder: 'Reminder', started: 'Work begins', before: 'before', when: 'Sent at', told: 'subscribers told of', none: 'Nobody will be told.' },
+} as const;
+
+/** Who will be told and when: each round's send time and its messages per channel, from the rules (services/maintenance-preview.ts). */
+function previewTable(v: View, p: MaintenancePreview): SafeHtml {
+  const n = ROUND_NAMES[v.lang === 'it' ? 'it' : 'en'];
+  const channels = [...new Set(p.rounds.flatMap((r) => Object.keys(r.byChannel)))].sort();
+  const hours = (s: number) => (s % 3600 === 0 ? `${s / 3600} h` : `${Math.round(s / 60)} min`);
+  return html`<div id="preview"><p>${p.told} ${n.told} ${p.subscribers} (${p.areas.join(', ')}) · ${v.t.rules} ${p.rulesVersion}</p>
+${p.rounds.length ? html`<table id="preview-rounds"><thead><tr><th>${v.t.kind}</th><th>${n.when}</th>${channels.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>
+${p.rounds.map((r) => html`<tr data-round="${r.kind}" class="${r.past ? 'past' : ''}"><td>${n[r.kind]}${r.beforeSeconds ? ` (${hours(r.beforeSeconds)} ${n.before})` : ''}</td><td>${formatTime(new Date(r.sendAt), v.lang)}</td>${channels.map((c) => html`<td data-channel="${c}">${r.byChannel[c] ?? 0}</td>`)}</tr>`)}
+</tbody></table>` : html`<p>${n.none}</p>`}</div>`;
+}
+
 function scheduleForm(v: View): SafeHtml {
   const { t } = v;
   return html`<h2>${t.schedule}</h2>
@@ -45,7 +63,9 @@ function scheduleForm(v: View): SafeHtml {
   <label>${t.startsAt} <input type="datetime-local" name="startsAt" required></label>
   <label>${t.endsAt} <input type="datetime-local" name="endsAt" required></label>
   <label>${t.severity} <select name="severity">${SEVERITIES.map((s) => html`<option>${s}</option>`)}</select></label>
-  <button type="submit">${t.schedule}</button></form>`;
+  <button type="submit">${t.schedule}</button>
+  <button type="button" id="preview-button" hx-post="/console/maintenances/preview" hx-include="#schedule-form" hx-target="#preview" hx-swap="outerHTML">${t.preview}</button></form>
+<div id="preview"></div>`;
 }
 
 function actions(v: View, m: Incident): SafeHtml {
@@ -73,6 +93,7 @@ function when(value: unknown, what: string): Date {
 export const maintenancePage: FastifyPluginAsync<ConsoleDeps> = async (app, deps) => {
   const { store } = deps;
   const maintenances = createMaintenanceService(deps);
+  const rulesFor = deps.rules ? rulesResolver(store, deps.rules) : undefined;
 
   app.get('/maintenances', async (req, reply) => {
     requireRole(req, 'viewer');
@@ -98,11 +119,27 @@ ${v.may('operator') ? scheduleForm(v) : ''}`;
 ${m.description ? html`<p>${m.description}</p>` : ''}
 <h2>${t.affectedSites}</h2><p>${siteLinks(m.affectedSiteIds ?? m.siteIds, 50)} · ${t.areas}: ${m.areas.join(', ')}</p>
 ${m.phase === 'scheduled' && m.window ? await preview(store, v, m.siteIds, m.window.startsAt) : ''}
+${m.phase === 'scheduled' && m.window && rulesFor ? previewTable(v, await previewMaintenance(store, await rulesFor(m.rulesVersion), { id: m._id, siteIds: m.siteIds, ...m.window, title: m.title, severity: m.severity, decidedAt: m.openedAt }, new Date())) : ''}
 <h2>${t.progress}</h2>${progressView(v, await incidentProgress(store, m._id))}
 ${actions(v, m)}
 <h2>${t.timeline}</h2>
 <table id="timeline"><tbody>${m.timeline.map((e) => html`<tr><td>${formatTime(e.at, v.lang)}</td><td>${e.phase}</td><td>${e.note ?? ''}</td></tr>`)}</tbody></table>`;
     return sendHtml(reply, page(v, { title: m.title, section: 'maintenance', body, ...(done ? { flash: { kind: 'ok' as const, text: `${t.done}: ${done}` } } : {}) }));
+  });
+
+  // Changes nothing: not in the audit log.
+  app.post<{ Body: Record<string, string | undefined> }>('/maintenances/preview', { config: { consoleAudit: false } }, async (req, reply) => {
+    requireRole(req, 'operator');
+    const b = req.body ?? {};
+    const siteIds = [...new Set(String(b.siteIds ?? '').split(/[\s,;]+/).filter(Boolean))];
+    if (!siteIds.length) throw new ConsoleError(422, 'no_sites', 'Name at least one site.');
+    if (!rulesFor) throw new ConsoleError(503, 'no_rules', 'No rules are loaded.');
+    const startsAt = when(b.startsAt, 'Start');
+    const endsAt = when(b.endsAt, 'End');
+    if (endsAt <= startsAt) throw new ConsoleError(422, 'invalid_window', 'End must be after start.');
+    const now = new Date();
+    const p = await previewMaintenance(store, await rulesFor(), { siteIds, startsAt, endsAt, title: text(b.title, 200), decidedAt: now }, now);
+    return sendHtml(reply, previewTable(viewOf(req, reply), p));
   });
 
   app.post<{ Body: Record<string, string | undefined> }>('/maintenances', async (req, reply) => {
