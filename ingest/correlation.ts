@@ -38,6 +38,11 @@ export class Network {
     return seen;
   }
 
+  /** The site exists (as of when this network was read). */
+  knows(id: string): boolean {
+    return this.uplinks.has(id);
+  }
+
   rootOf(id: string): string {
     return this.lineage(id).at(-1) ?? id;
   }

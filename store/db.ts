@@ -243,6 +243,11 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.receipts.createIndex({ parentMessageUuid: 1 }),
     // An alert's history, and its latest episode.
     s.alertEvents.createIndex({ dedupKey: 1, receivedAt: -1 }),
+    // The sweep of alerts stored but not decided (ingest/store.ts undecidedAlertEvents): the marker
+    // is removed once an alert is decided.
+    s.alertEvents.createIndex({ undecided: 1 }),
+    // Correlation reads the incidents open in a network tree, under the tree's lock (ingest/correlation.ts).
+    s.db.collection('incident_correlation').createIndex({ state: 1, roots: 1 }),
     s.alertIncidents.createIndex({ dedupKey: 1, episode: -1 }),
     s.rejectedPayloads.createIndex({ receivedAt: -1 }),
     // A month's invoice lines in key order, reports by entry type and month; an incident's costs.
