@@ -177,17 +177,15 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
         receivedAt: delivery.receivedAt,
         headers: delivery.headers,
       });
-      // Repeats are most of a storm (tools resend until they hear back): a repeat of an alert decided
-      // before is answered from memory, or from one read by id per alert.
-      const seen = await Promise.all(events.map(async (e): Promise<Pick<AlertEventDoc, '_id' | 'result'> | null> => {
+      // Repeats are most of a storm (tools resend until they hear back): a repeat of an alert
+      // decided, or queued for its decision, in this process is answered from memory. Any other
+      // alert is inserted below, and only a duplicate-key error (one stored by another process, or
+      // before a restart) costs a read.
+      const seen = events.map((e): Pick<AlertEventDoc, '_id' | 'result'> | undefined => {
         const result = remembered.get(e.eventId);
         if (result) return { _id: e.eventId, result };
-        // Queued here for its decision: stored already, and not decided yet.
-        if (queued.has(e.eventId)) return { _id: e.eventId };
-        const doc = await store.alertEvents.findOne({ _id: e.eventId }, { projection: { _id: 1, result: 1 } });
-        if (doc?.result) remembered.remember(doc._id, doc.result);
-        return doc;
-      }));
+        return queued.has(e.eventId) ? { _id: e.eventId } : undefined;
+      });
       if (events.length > 0 && seen.every((d) => isFinal(d?.result))) {
         return { status: 200, body: { received: events.length, results: events.map((e, i) => ({ dedupKey: e.dedupKey, eventId: e.eventId, ...seen[i]!.result!, duplicate: true })) } };
       }
@@ -215,7 +213,10 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
       const open: number[] = [];
       events.forEach((e, i) => {
         const s = stored[i]!;
-        if (!s.first && isFinal(s.existing.result)) results[i] = { dedupKey: e.dedupKey, eventId: e.eventId, ...s.existing.result, duplicate: true };
+        if (!s.first && isFinal(s.existing.result)) {
+          remembered.remember(e.eventId, s.existing.result);
+          results[i] = { dedupKey: e.dedupKey, eventId: e.eventId, ...s.existing.result, duplicate: true };
+        }
         else open.push(i);
       });
       const roots = await Promise.all(open.map((i) => processor.treesOf(events[i]!, sites[i]!)));

@@ -79,8 +79,8 @@ function isDuplicateKey(err: unknown): boolean {
 }
 
 /**
- * Stores a delivered alert not found by an earlier read; when a concurrent delivery of it was
- * stored first (the insert is the deciding step), returns that first document instead.
+ * Stores a delivered alert; when this delivery was stored before (a repeat, or a concurrent first
+ * delivery: the insert is the deciding step), returns that first document instead.
  */
 export async function insertAlertEvent(store: Store, doc: AlertEventDoc): Promise<{ first: true } | { first: false; existing: AlertEventDoc }> {
   try {

@@ -229,6 +229,9 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.contacts.createIndex({ members: 1 }),
     s.incidents.createIndex({ key: 1 }, { unique: true }),
     s.incidents.createIndex({ openedAt: -1 }),
+    // Every alert's decision asks which planned maintenance is under way (store/maintenances.ts
+    // maintenanceCovering): on FerretDB the equality on kind then reads the maintenances only.
+    s.incidents.createIndex({ kind: 1 }),
     // Sending reads planned records page by page (store/deliveries.ts dueCandidates); the sweeps
     // ask one state of an incident at a time. On FerretDB this gives the GIN indexes on incidentId,
     // page and state that keep those reads to what they match.
