@@ -59,6 +59,24 @@ interface LocalLock {
   linger?: NodeJS.Timeout;
 }
 const local = new Map<string, LocalLock>();
+/** Callers of this process waiting for a tree's lock: woken when it is released here, rather than at their next poll. */
+const waiters = new Map<string, Set<() => void>>();
+
+/** Sleeps `ms`, or less if this process releases the tree's lock meanwhile. */
+function pauseFor(root: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const set = waiters.get(root) ?? new Set<() => void>();
+    waiters.set(root, set);
+    const wake = () => {
+      clearTimeout(timer);
+      set.delete(wake);
+      if (set.size === 0 && waiters.get(root) === set) waiters.delete(root);
+      resolve();
+    };
+    const timer = setTimeout(wake, ms);
+    set.add(wake);
+  });
+}
 
 /** This process's lingering lock on the tree, taken over at no cost when its lease allows. */
 function takeLingering(root: string): boolean {
@@ -94,7 +112,7 @@ async function acquire(store: Store, root: string): Promise<void> {
       }
     }
     if (Date.now() > deadline) throw new TreeLockTimeout(`network tree ${root} stayed busy for ${WAIT_MS / 1000} s; try again`);
-    await new Promise((r) => setTimeout(r, pause + Math.random() * pause));
+    await pauseFor(root, pause + Math.random() * pause);
   }
 }
 
@@ -108,6 +126,7 @@ async function release(store: Store, root: string): Promise<void> {
   const lock = local.get(root);
   if (!lock) return;
   lock.busy = false;
+  for (const wake of [...(waiters.get(root) ?? [])]) wake();
   if (Date.now() - lock.takenAt > LEASE_MS / 2) return deleteLock(store, root, lock);
   lock.linger = setTimeout(() => {
     if (!lock.busy && local.get(root) === lock) void deleteLock(store, root, lock).catch(() => undefined); // expires with its lease otherwise
