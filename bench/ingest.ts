@@ -2,6 +2,7 @@
  * Benchmark of the ingest endpoint: an Alertmanager alert storm on loopback.
  *
  *   npm run bench:ingest -- --requests 2000 --concurrency 20 --distinct 200
+ *   npm run bench:ingest -- --profile   # also: the storm's database commands by kind and collection, with their time
  *
  * Starts its own FerretDB and Temporal dev server (in a temporary folder, on free ports) and the
  * API in this process, with the demo network. No worker runs, on purpose: a webhook must never
