@@ -2,6 +2,7 @@
  * Benchmark of the ingest endpoint: an Alertmanager alert storm on loopback.
  *
  *   npm run bench:ingest -- --requests 2000 --concurrency 20 --distinct 200
+ *   npm run bench:ingest -- --profile   # also: the storm's database commands by kind and collection, with their time
  *
  * Starts its own FerretDB and Temporal dev server (in a temporary folder, on free ports) and the
  * API in this process, with the demo network. No worker runs, on purpose: a webhook must never
@@ -21,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import type { CommandStartedEvent, CommandSucceededEvent, MongoClient } from 'mongodb';
 import { buildApp } from '../api/app';
 import { freePort, type ManagedProcess } from '../dev/process';
 import { ferretDbBackend, PROJECT_ROOT, startFerretDb, startTemporalDevServer } from '../dev/services';
@@ -38,6 +40,8 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '20' },
     distinct: { type: 'string', default: '200' },
     warmup: { type: 'string', default: '20' },
+    /** Also count the database commands of the storm, and the time they took, per command and collection. */
+    profile: { type: 'boolean', default: false },
   },
 });
 const REQUESTS = Number(args.requests);
@@ -64,6 +68,25 @@ function alertPayload(n: number, tag: string): string {
       generatorURL: 'http://prom:9090/graph', fingerprint,
     }],
   });
+}
+
+/** Database commands by kind and collection: how many, and their total and mean time as the driver saw it. */
+function commandProfile(client: MongoClient) {
+  let counts = new Map<string, { n: number; ms: number }>();
+  const names = new Map<number, string>();
+  client.on('commandStarted', (e: CommandStartedEvent) => names.set(e.requestId, `${e.commandName} ${String(e.command[e.commandName] ?? '')}`));
+  client.on('commandSucceeded', (e: CommandSucceededEvent) => {
+    const name = names.get(e.requestId) ?? e.commandName;
+    names.delete(e.requestId);
+    const c = counts.get(name) ?? { n: 0, ms: 0 };
+    c.n++;
+    c.ms += e.duration;
+    counts.set(name, c);
+  });
+  return {
+    reset: () => (counts = new Map()),
+    snapshot: () => Object.fromEntries([...counts].sort((a, b) => b[1].ms - a[1].ms).map(([k, c]) => [k, { count: c.n, totalMs: round(c.ms), meanMs: round(c.ms / c.n) }])),
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -108,7 +131,8 @@ async function main(): Promise<void> {
       startTemporalDevServer({ port: temporalPort, output: 'ignore' }).then((p) => servers.push(p)),
       startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }).then((p) => servers.push(p)),
     ]);
-    const store = await connectStore(`mongodb://127.0.0.1:${ferretPort}/`, 'bench_ingest');
+    const store = await connectStore(`mongodb://127.0.0.1:${ferretPort}/`, 'bench_ingest', { monitorCommands: args.profile });
+    const commands = args.profile ? commandProfile(store.client) : undefined;
     cleanups.push(() => store.close());
     const temporal = await connectTemporal({ address: `127.0.0.1:${temporalPort}`, namespace: 'default', taskQueue: 'bench-ingest' });
     cleanups.push(() => temporal.connection.close());
@@ -130,10 +154,12 @@ async function main(): Promise<void> {
       [bodies[i], bodies[j]] = [bodies[j]!, bodies[i]!];
     }
     console.log(`storm: ${REQUESTS} requests (${DISTINCT} distinct alerts, each posted ~${round(REQUESTS / DISTINCT)} times), concurrency ${CONCURRENCY}, loopback`);
+    commands?.reset();
     const started = performance.now();
     const { latencies, statuses, wallMs } = await storm(url, bodies);
 
     // Answered: the alerts are stored. Their decisions (open, join, absorb) run on, one tree at a time.
+    const duringStorm = commands?.snapshot();
     const decideStarted = performance.now();
     const undecided = () => store.alertEvents.countDocuments({ dedupKey: { $regex: '^alertmanager:bench:a' }, 'result.action': { $exists: true, $ne: 'accepted' } });
     for (let decided = await undecided(); decided < DISTINCT && performance.now() - decideStarted < 300_000; decided = await undecided()) await new Promise((r) => setTimeout(r, 200));
@@ -157,10 +183,14 @@ async function main(): Promise<void> {
       statuses,
       incidentsOpened: incidents,
       alertsTracked,
+      ...(duringStorm ? { databaseCommandsDuringStorm: duringStorm } : {}),
+      loadAverage: os.loadavg().map(round),
     };
     console.log(`\n${result.requestsPerSecond} requests/s over ${result.wallSeconds} s`);
     console.log(`latency ms: p50 ${result.latencyMs.p50}  p95 ${result.latencyMs.p95}  p99 ${result.latencyMs.p99}  max ${result.latencyMs.max}`);
     console.log(`every alert decided ${decidedSeconds} s after the first request (no worker running)`);
+    if (duringStorm) console.table(duringStorm);
+    console.log(`load average (1, 5, 15 min): ${result.loadAverage.join(', ')} on ${os.cpus().length} cores`);
     console.log(`statuses: ${JSON.stringify(statuses)}; alerts tracked on an incident: ${alertsTracked} (expected ${DISTINCT}); incidents opened: ${incidents} (alerts on one tower share its incident)`);
     const dir = path.join(PROJECT_ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });

@@ -38,6 +38,11 @@ export class Network {
     return seen;
   }
 
+  /** The site exists (as of when this network was read). */
+  knows(id: string): boolean {
+    return this.uplinks.has(id);
+  }
+
   rootOf(id: string): string {
     return this.lineage(id).at(-1) ?? id;
   }
@@ -132,7 +137,10 @@ export function createCorrelation(store: Store) {
       let open = (await docs.find({ roots: { $in: roots }, state: 'open' }).toArray())
         .sort((a, b) => a.openedAt.getTime() - b.openedAt.getTime() || a._id.localeCompare(b._id));
       // A safety net: an incident whose workflow ended some other way is not joined (and is closed here, under the lock).
-      const over = open.length ? new Set((await store.incidents.find({ _id: { $in: open.map((d) => d._id) }, phase: { $in: ENDED_PHASES } }, { projection: { _id: 1 } }).toArray()).map((i) => i._id)) : new Set<string>();
+      // One read by id per open incident (few): FerretDB hands `_id: x` to PostgreSQL's index, but
+      // answers `_id: {$in: [...]}` with a scan of every incident ever stored.
+      const phases = await Promise.all(open.map((d) => store.incidents.findOne({ _id: d._id }, { projection: { _id: 1, phase: 1 } })));
+      const over = new Set(phases.filter((i) => i && ENDED_PHASES.includes(i.phase)).map((i) => i!._id));
       if (over.size) {
         await docs.updateMany({ _id: { $in: [...over] } }, { $set: { state: 'closed' } });
         open = open.filter((d) => !over.has(d._id));

@@ -11,7 +11,7 @@ import type { Integration } from './integrations';
 import { NORMALIZERS } from './normalizers';
 import { wouldOpen, type AlertProcessor } from './process';
 import { siteIdsFor, type SiteResolution } from './sites';
-import { isFinal, recordAlertResult, storeAlertEvent, type AlertAction, type AlertResult } from './store';
+import { insertAlertEvent, isFinal, recordAlertResult, undecidedAlertEvents, type AlertAction, type AlertEventDoc, type AlertResult } from './store';
 import type { AlertSeverity } from './alert-event';
 
 /** The promise's value if it settles within `ms`, else undefined (a rejection within it is thrown). */
@@ -52,16 +52,42 @@ export interface Delivery {
   receivedAt: Date;
 }
 
-/** Each event's sites, with the ids the network does not know turned into a problem. */
-async function resolveSites(store: Store, integration: Integration, events: AlertEvent[]): Promise<SiteResolution[]> {
+/**
+ * Each event's sites, with the ids the network does not know turned into a problem. Checked
+ * against the network as read at most a second ago (no read per request); only an id missing from
+ * it (a site added this very second, or a typo) is looked up.
+ */
+async function resolveSites(store: Store, processor: AlertProcessor, integration: Integration, events: AlertEvent[]): Promise<SiteResolution[]> {
   const mapped = events.map((e) => siteIdsFor(e.target, integration.site));
   const wanted = [...new Set(mapped.flatMap((m) => ('siteIds' in m ? m.siteIds : [])))];
-  const known = new Set(wanted.length === 0 ? [] : (await store.sites.find({ _id: { $in: wanted } }, { projection: { _id: 1 } }).toArray()).map((s) => s._id));
+  const network = wanted.length === 0 ? undefined : await processor.recentNetwork();
+  const unsure = wanted.filter((id) => !network?.knows(id));
+  const found = new Set(unsure.length === 0 ? [] : (await store.sites.find({ _id: { $in: unsure } }, { projection: { _id: 1 } }).toArray()).map((s) => s._id));
   return mapped.map((m) => {
     if (!('siteIds' in m)) return m;
-    const unknown = m.siteIds.filter((id) => !known.has(id));
+    const unknown = m.siteIds.filter((id) => !network?.knows(id) && !found.has(id));
     return unknown.length === 0 ? m : { problem: `no site with id ${unknown.map((id) => JSON.stringify(id)).join(', ')}: check the integration's site mapping, or GET /v1/sites` };
   });
+}
+
+/** How many final results this process remembers, for answering repeats without a read. */
+const REMEMBERED_RESULTS = 20_000;
+
+/**
+ * Final results by event id, the oldest forgotten first. A final result never changes once
+ * stored (a repeat reports it), so remembering it is the same as reading it again.
+ */
+function createResultMemory(max = REMEMBERED_RESULTS) {
+  const results = new Map<string, AlertResult>();
+  return {
+    get: (eventId: string) => results.get(eventId),
+    remember(eventId: string, result: AlertResult): void {
+      if (!isFinal(result)) return;
+      results.delete(eventId);
+      results.set(eventId, result);
+      if (results.size > max) results.delete(results.keys().next().value!);
+    },
+  };
 }
 
 /** The last decision queued for a network tree: whose request it came in, and whether it was first in line. */
@@ -71,7 +97,7 @@ interface Tail {
   done: Promise<void>;
 }
 
-/** How long a webhook waits for its alert's decision when nothing is queued ahead of it in its tree. */
+/** How long a webhook waits for its alert's decision when no other request's decision is queued in this process. */
 export const DEFAULT_DECISION_WAIT_MS = 1_000;
 
 export function createIntake(deps: { store: Store; processor: AlertProcessor; decisionWaitMs?: number; log?: (err: unknown, eventId: string) => void }) {
@@ -84,10 +110,13 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
    */
   const tails = new Map<string, Tail>();
   const queued = new Map<string, Promise<AlertResult>>();
+  const remembered = createResultMemory();
+  let sweptLegacy = false;
 
   /**
-   * Queues the event's decision behind those of its trees. `idle` when nothing was ahead of it but
-   * alerts of the same request (`owner`) that were themselves first in line.
+   * Queues the event's decision behind those of its trees. `idle` when nothing of another request
+   * is queued in this process, in any tree (a quiet moment): only then does the webhook wait for
+   * the decision. In a storm the answer goes at once, so a decision never holds up a request.
    */
   function submit(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity, owner: object, roots: string[]): { decided: Promise<AlertResult>; idle: boolean } {
     const running = queued.get(event.eventId);
@@ -97,9 +126,11 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
     const decided = Promise.allSettled(ahead.map((t) => t.done)).then(async () => {
       const result = await processor.handle(event, sites, minSeverity);
       await recordAlertResult(store, event.eventId, result);
+      remembered.remember(event.eventId, result);
       return result;
     });
-    const tail: Tail = { owner, clear: ahead.every((t) => t.owner === owner && t.clear), done: Promise.resolve() };
+    const quiet = [...tails.values()].every((t) => t.owner === owner && t.clear);
+    const tail: Tail = { owner, clear: quiet, done: Promise.resolve() };
     tail.done = decided.then(
       () => undefined,
       (err: unknown) => deps.log?.(err, event.eventId),
@@ -117,12 +148,14 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
    * order of arrival. Run at start and now and then; a decision made twice changes nothing.
    */
   async function resume(integrationOf: (source: string, name: string) => Integration | undefined, olderThanMs = 30_000): Promise<number> {
-    const stale = await store.alertEvents.find({ result: { $exists: false }, receivedAt: { $lt: new Date(Date.now() - olderThanMs) } }).sort({ receivedAt: 1 }).limit(1000).toArray();
+    // The first sweep of a process also finds alerts stored before the `undecided` marker existed.
+    const stale = await undecidedAlertEvents(store, olderThanMs, !sweptLegacy);
+    sweptLegacy = true;
     let n = 0;
     for (const doc of stale) {
       const integration = integrationOf(doc.source, doc.integration);
       if (!integration || queued.has(doc._id)) continue;
-      const { _id, raw: _raw, siteIds, siteProblem, result: _r, handledAt: _h, ...event } = doc;
+      const { _id, raw: _raw, siteIds, siteProblem, result: _r, handledAt: _h, undecided: _u, ...event } = doc;
       const sites: SiteResolution = siteIds ? { siteIds } : { problem: siteProblem ?? 'no site' };
       const alert = { ...event, eventId: _id };
       await submit(alert, sites, integration.minSeverity, doc, await processor.treesOf(alert, sites)).decided.catch(() => undefined);
@@ -144,14 +177,19 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
         receivedAt: delivery.receivedAt,
         headers: delivery.headers,
       });
-      // Repeats are most of a storm (tools resend until they hear back): when every alert of the
-      // payload was received and decided before, one read answers it.
-      const seen = events.length > 0 ? await store.alertEvents.find({ _id: { $in: events.map((e) => e.eventId) } }, { projection: { _id: 1, result: 1 } }).toArray() : [];
-      const decided = new Map(seen.filter((d) => isFinal(d.result)).map((d) => [d._id, d.result!]));
-      if (events.length > 0 && events.every((e) => decided.has(e.eventId))) {
-        return { status: 200, body: { received: events.length, results: events.map((e) => ({ dedupKey: e.dedupKey, eventId: e.eventId, ...decided.get(e.eventId)!, duplicate: true })) } };
+      // Repeats are most of a storm (tools resend until they hear back): a repeat of an alert
+      // decided, or queued for its decision, in this process is answered from memory. Any other
+      // alert is inserted below, and only a duplicate-key error (one stored by another process, or
+      // before a restart) costs a read.
+      const seen = events.map((e): Pick<AlertEventDoc, '_id' | 'result'> | undefined => {
+        const result = remembered.get(e.eventId);
+        if (result) return { _id: e.eventId, result };
+        return queued.has(e.eventId) ? { _id: e.eventId } : undefined;
+      });
+      if (events.length > 0 && seen.every((d) => isFinal(d?.result))) {
+        return { status: 200, body: { received: events.length, results: events.map((e, i) => ({ dedupKey: e.dedupKey, eventId: e.eventId, ...seen[i]!.result!, duplicate: true })) } };
       }
-      const sites = await resolveSites(store, integration, events);
+      const sites = await resolveSites(store, processor, integration, events);
 
       // Refused as a whole only when no alert of it can be acted on for want of a site.
       const unplaceable = events.map((e, i) => wouldOpen(e, integration.minSeverity) && 'problem' in sites[i]!);
@@ -160,19 +198,25 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
         throw new IngestError('unknown_site', problems.join('; '), undefined, { alerts: events.map((e) => e.dedupKey) });
       }
 
-      // Each alert stored first (the deduplication point: a repeat decided before reports its
-      // result). Then queued for its decision in the payload's order, so that a batch is decided as
-      // listed (a firing and its resolution; a relay, then a tower it feeds).
+      // Each alert new to us stored first (the insert is the deduplication point between two first
+      // deliveries racing; the loser reports the winner's document). Then queued for its decision
+      // in the payload's order, so that a batch is decided as listed (a firing and its resolution;
+      // a relay, then a tower it feeds).
       const minSeverity = integration.minSeverity;
-      const stored = await Promise.all(events.map((event, i) => {
+      const stored = await Promise.all(events.map(async (event, i) => {
+        const before = seen[i];
+        if (before) return { first: false as const, existing: before };
         const site = sites[i]!;
-        return storeAlertEvent(store, { _id: event.eventId, ...event, raw: delivery.raw, ...('siteIds' in site ? { siteIds: site.siteIds } : { siteProblem: site.problem }) });
+        return insertAlertEvent(store, { _id: event.eventId, ...event, raw: delivery.raw, ...('siteIds' in site ? { siteIds: site.siteIds } : { siteProblem: site.problem }) });
       }));
       const results: AlertOutcome[] = new Array(events.length);
       const open: number[] = [];
       events.forEach((e, i) => {
         const s = stored[i]!;
-        if (!s.first && isFinal(s.existing.result)) results[i] = { dedupKey: e.dedupKey, eventId: e.eventId, ...s.existing.result, duplicate: true };
+        if (!s.first && isFinal(s.existing.result)) {
+          remembered.remember(e.eventId, s.existing.result);
+          results[i] = { dedupKey: e.dedupKey, eventId: e.eventId, ...s.existing.result, duplicate: true };
+        }
         else open.push(i);
       });
       const roots = await Promise.all(open.map((i) => processor.treesOf(events[i]!, sites[i]!)));

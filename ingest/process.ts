@@ -184,6 +184,9 @@ export function createAlertProcessor({ store, incidents, settleSeconds = DEFAULT
   }
 
   return {
+    /** The network as it was at most a second ago (which sites exist, which tree each is in). */
+    recentNetwork: () => correlation.recentNetwork(),
+
     /** The roots of the network trees an event's decision locks (empty: it locks none). */
     async treesOf(event: AlertEvent, sites: SiteResolution): Promise<string[]> {
       if (event.kind !== 'state') return [];

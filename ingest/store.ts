@@ -41,6 +41,8 @@ export interface AlertEventDoc extends AlertEvent {
   siteProblem?: string;
   result?: AlertResult;
   handledAt?: Date;
+  /** Stored and not decided yet: what the sweep of undecided alerts looks for (removed with the result). */
+  undecided?: true;
 }
 
 export interface AlertEpisodeDoc {
@@ -76,14 +78,13 @@ function isDuplicateKey(err: unknown): boolean {
   return err instanceof MongoServerError && err.code === 11000;
 }
 
-/** Stores a delivered alert; when this delivery was stored before, returns that first document instead. */
-export async function storeAlertEvent(store: Store, doc: AlertEventDoc): Promise<{ first: true } | { first: false; existing: AlertEventDoc }> {
-  // Repeats are most of a storm: a read answers them without taking the database's write lock.
-  // The insert below stays the deciding step for two first deliveries racing each other.
-  const seen = await store.alertEvents.findOne({ _id: doc._id });
-  if (seen) return { first: false, existing: seen };
+/**
+ * Stores a delivered alert; when this delivery was stored before (a repeat, or a concurrent first
+ * delivery: the insert is the deciding step), returns that first document instead.
+ */
+export async function insertAlertEvent(store: Store, doc: AlertEventDoc): Promise<{ first: true } | { first: false; existing: AlertEventDoc }> {
   try {
-    await store.alertEvents.insertOne(doc);
+    await store.alertEvents.insertOne({ ...doc, undecided: true });
     return { first: true };
   } catch (err) {
     if (!isDuplicateKey(err)) throw err;
@@ -94,7 +95,18 @@ export async function storeAlertEvent(store: Store, doc: AlertEventDoc): Promise
 }
 
 export async function recordAlertResult(store: Store, eventId: string, result: AlertResult): Promise<void> {
-  await store.alertEvents.updateOne({ _id: eventId }, { $set: { result, handledAt: new Date() } });
+  await store.alertEvents.updateOne({ _id: eventId }, { $set: { result, handledAt: new Date() }, $unset: { undecided: '' } });
+}
+
+/**
+ * Alerts stored more than `olderThanMs` ago and not decided, oldest first. By the `undecided`
+ * marker (an equality FerretDB hands to PostgreSQL's index), not by a scan of every alert and its
+ * raw body; `legacy` also finds those stored before the marker existed (a scan: once at start).
+ */
+export async function undecidedAlertEvents(store: Store, olderThanMs: number, legacy = false): Promise<AlertEventDoc[]> {
+  const before = new Date(Date.now() - olderThanMs);
+  const filter = legacy ? { result: { $exists: false }, receivedAt: { $lt: before } } : { undecided: true as const, receivedAt: { $lt: before } };
+  return store.alertEvents.find(filter).sort({ receivedAt: 1 }).limit(1000).toArray();
 }
 
 export async function storeRejectedPayload(store: Store, doc: RejectedPayloadDoc): Promise<void> {

@@ -15,7 +15,9 @@
  * A lock left by a process that died expires after `LEASE_MS`: the next taker removes it (only
  * that holder's document: the delete names its owner) and takes it. Locks are taken in sorted
  * order, so requests spanning two trees cannot deadlock, and a process that holds a tree's lock
- * may take it again (nested calls through AsyncLocalStorage).
+ * may take it again (nested calls through AsyncLocalStorage). A released lock lingers a moment in
+ * its process (`LINGER_MS`) and is handed to that process's next decision for the tree without a
+ * write: in a storm the in-process queue decides a tree's alerts back to back under one lock.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
@@ -37,28 +39,99 @@ export class TreeLockTimeout extends Error {}
 
 const held = new AsyncLocalStorage<Set<string>>();
 
+/**
+ * How long a released lock stays taken by this process, in case its next decision for the tree
+ * follows (the in-process queue runs them back to back: ingest/intake.ts). Taken again within it,
+ * the lock costs no database write; a storm's decisions then take and release it once per run
+ * rather than twice per alert. Other processes wait this much longer at most.
+ */
+const LINGER_MS = 100;
+
+/**
+ * Locks this process holds in the database, by root. `busy`: a caller holds it; otherwise it
+ * lingers after its release until `linger` fires and deletes it. Handed on only while the lease
+ * has at least half its time left, so that a lock is never held past its expiry.
+ */
+interface LocalLock {
+  owner: string;
+  takenAt: number;
+  busy: boolean;
+  linger?: NodeJS.Timeout;
+}
+const local = new Map<string, LocalLock>();
+/** Callers of this process waiting for a tree's lock: woken when it is released here, rather than at their next poll. */
+const waiters = new Map<string, Set<() => void>>();
+
+/** Sleeps `ms`, or less if this process releases the tree's lock meanwhile. */
+function pauseFor(root: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const set = waiters.get(root) ?? new Set<() => void>();
+    waiters.set(root, set);
+    const wake = () => {
+      clearTimeout(timer);
+      set.delete(wake);
+      if (set.size === 0 && waiters.get(root) === set) waiters.delete(root);
+      resolve();
+    };
+    const timer = setTimeout(wake, ms);
+    set.add(wake);
+  });
+}
+
+/** This process's lingering lock on the tree, taken over at no cost when its lease allows. */
+function takeLingering(root: string): boolean {
+  const mine = local.get(root);
+  if (!mine || mine.busy || Date.now() - mine.takenAt > LEASE_MS / 2) return false;
+  clearTimeout(mine.linger);
+  mine.busy = true;
+  return true;
+}
+
 function locks(store: Store) {
   return store.db.collection<TreeLockDoc>('tree_locks');
 }
 
-async function acquire(store: Store, root: string, owner: string): Promise<void> {
+async function acquire(store: Store, root: string): Promise<void> {
   const _id = `tree:${root}`;
   const deadline = Date.now() + WAIT_MS;
   for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
-    try {
-      await locks(store).insertOne({ _id, owner, expiresAt: new Date(Date.now() + LEASE_MS) });
-      return;
-    } catch (err) {
-      if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
-    }
-    const holder = await locks(store).findOne({ _id });
-    if (holder && holder.expiresAt.getTime() < Date.now()) {
-      await locks(store).deleteOne({ _id, owner: holder.owner });
-      continue;
+    if (takeLingering(root)) return;
+    if (!local.has(root)) {
+      const owner = randomUUID();
+      try {
+        await locks(store).insertOne({ _id, owner, expiresAt: new Date(Date.now() + LEASE_MS) });
+        local.set(root, { owner, takenAt: Date.now(), busy: true });
+        return;
+      } catch (err) {
+        if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+      }
+      const holder = await locks(store).findOne({ _id });
+      if (holder && holder.expiresAt.getTime() < Date.now() && !local.has(root)) {
+        await locks(store).deleteOne({ _id, owner: holder.owner });
+        continue;
+      }
     }
     if (Date.now() > deadline) throw new TreeLockTimeout(`network tree ${root} stayed busy for ${WAIT_MS / 1000} s; try again`);
-    await new Promise((r) => setTimeout(r, pause + Math.random() * pause));
+    await pauseFor(root, pause + Math.random() * pause);
   }
+}
+
+async function deleteLock(store: Store, root: string, lock: LocalLock): Promise<void> {
+  if (local.get(root) === lock) local.delete(root);
+  await locks(store).deleteOne({ _id: `tree:${root}`, owner: lock.owner });
+}
+
+/** Released: lingers for this process's next decision on the tree, then is deleted (at once when its lease is half spent). */
+async function release(store: Store, root: string): Promise<void> {
+  const lock = local.get(root);
+  if (!lock) return;
+  lock.busy = false;
+  for (const wake of [...(waiters.get(root) ?? [])]) wake();
+  if (Date.now() - lock.takenAt > LEASE_MS / 2) return deleteLock(store, root, lock);
+  lock.linger = setTimeout(() => {
+    if (!lock.busy && local.get(root) === lock) void deleteLock(store, root, lock).catch(() => undefined); // expires with its lease otherwise
+  }, LINGER_MS);
+  lock.linger.unref();
 }
 
 /** Runs `fn` holding the locks of these trees (their root sites). */
@@ -66,15 +139,14 @@ export async function withTreeLocks<T>(store: Store, roots: string[], fn: () => 
   const mine = held.getStore() ?? new Set<string>();
   const wanted = [...new Set(roots)].filter((r) => !mine.has(r)).sort();
   if (wanted.length === 0) return fn();
-  const owner = randomUUID();
   const taken: string[] = [];
   try {
     for (const root of wanted) {
-      await acquire(store, root, owner);
+      await acquire(store, root);
       taken.push(root);
     }
     return await held.run(new Set([...mine, ...taken]), fn);
   } finally {
-    await Promise.all(taken.map((root) => locks(store).deleteOne({ _id: `tree:${root}`, owner })));
+    await Promise.all(taken.map((root) => release(store, root)));
   }
 }

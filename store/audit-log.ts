@@ -87,6 +87,35 @@ export async function writeAuditEntry(store: Store, entry: AuditEntry): Promise<
   await store.auditLog.insertOne(entry);
 }
 
+/** The most entries one grouped insert carries. */
+const AUDIT_GROUP_MAX = 500;
+
+/**
+ * Writes entries in groups: one insert at a time, and the entries that arrive while it runs go
+ * together in the next. A lone request's entry is written at once, as before; a storm of webhooks
+ * (each one an entry) costs a few inserts instead of one per request, which would compete with
+ * the alerts' own writes. Each caller's promise settles when its entry is written (or not).
+ */
+export function createAuditWriter(store: Store): (entry: AuditEntry) => Promise<void> {
+  let waiting: { entry: AuditEntry; settle: (err?: unknown) => void }[] = [];
+  let writing = false;
+  const drain = async () => {
+    writing = true;
+    while (waiting.length > 0) {
+      const group = waiting.slice(0, AUDIT_GROUP_MAX);
+      waiting = waiting.slice(group.length);
+      const err = await store.auditLog.insertMany(group.map((g) => g.entry), { ordered: false }).then(() => undefined, (e: unknown) => e ?? new Error('audit insert failed'));
+      for (const g of group) g.settle(err);
+    }
+    writing = false;
+  };
+  return (entry) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ entry, settle: (err) => (err ? reject(err) : resolve()) });
+      if (!writing) void drain();
+    });
+}
+
 /** Newest first, optionally for one key. */
 export async function readAuditLog(store: Store, opts: { keyId?: string; limit?: number } = {}): Promise<AuditEntry[]> {
   return store.auditLog

@@ -232,6 +232,9 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.contacts.createIndex({ members: 1 }),
     s.incidents.createIndex({ key: 1 }, { unique: true }),
     s.incidents.createIndex({ openedAt: -1 }),
+    // Every alert's decision asks which planned maintenance is under way (store/maintenances.ts
+    // maintenanceCovering): on FerretDB the equality on kind then reads the maintenances only.
+    s.incidents.createIndex({ kind: 1 }),
     // Sending reads planned records page by page (store/deliveries.ts dueCandidates); the sweeps
     // ask one state of an incident at a time. On FerretDB this gives the GIN indexes on incidentId,
     // page and state that keep those reads to what they match.
@@ -249,6 +252,11 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.receipts.createIndex({ parentMessageUuid: 1 }),
     // An alert's history, and its latest episode.
     s.alertEvents.createIndex({ dedupKey: 1, receivedAt: -1 }),
+    // The sweep of alerts stored but not decided (ingest/store.ts undecidedAlertEvents): the marker
+    // is removed once an alert is decided.
+    s.alertEvents.createIndex({ undecided: 1 }),
+    // Correlation reads the incidents open in a network tree, under the tree's lock (ingest/correlation.ts).
+    s.db.collection('incident_correlation').createIndex({ state: 1, roots: 1 }),
     s.alertIncidents.createIndex({ dedupKey: 1, episode: -1 }),
     s.rejectedPayloads.createIndex({ receivedAt: -1 }),
     // A month's invoice lines in key order, reports by entry type and month; an incident's costs.

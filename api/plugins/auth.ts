@@ -23,7 +23,7 @@ import rateLimit from '@fastify/rate-limit';
 import { ApiError } from '../errors';
 import type { Store } from '../../store/db';
 import { touchApiKey, verifyApiKey, type ApiKeyPrincipal } from '../../store/api-keys';
-import { summarizeBody, writeAuditEntry, type AuditEntry } from '../../store/audit-log';
+import { createAuditWriter, summarizeBody, type AuditEntry } from '../../store/audit-log';
 import { presentedApiKey, roleAllows } from '../../domain/api-keys';
 
 export type Access = 'public' | 'signed' | 'ingest' | 'viewer' | 'operator' | 'admin';
@@ -155,6 +155,7 @@ function auditParams(params: unknown): Record<string, string> | undefined {
 
 const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
   const { store } = opts;
+  const writeAudit = createAuditWriter(store);
   const perMinute = opts.rateLimitPerMinute ?? 600;
   const failures = new FailureCounter(opts.failedAttemptsPerMinute ?? 60);
   const lastTouched = new Map<string, number>();
@@ -271,7 +272,7 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
       },
     };
     try {
-      await writeAuditEntry(store, entry);
+      await writeAudit(entry);
     } catch (err) {
       req.log.error({ err: (err as Error).message, audit: { route: entry.action.route, status: entry.result.status } }, 'could not write the audit log entry');
     }

@@ -1,0 +1,60 @@
+/**
+ * The per-tree lock that serializes correlation decisions (ingest/tree-lock.ts), on real FerretDB:
+ * one holder at a time in this process (the lock lingers after a release and is handed on without
+ * a write), a holder in another process (its document) keeps this one waiting, a released lock's
+ * document is gone soon after, and one left by a dead process expires.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withTreeLocks } from '../../ingest/tree-lock';
+import { eventually, isolatedEnv, type IsolatedEnv } from '../support/env';
+
+describe('tree locks', () => {
+  let env: IsolatedEnv;
+  before(async () => {
+    env = await isolatedEnv(__filename);
+  });
+  after(async () => env?.close());
+  const locks = () => env.store.db.collection<{ _id: string; owner: string; expiresAt: Date }>('tree_locks');
+
+  test('one holder at a time; back-to-back holders in this process take it over without writing', async () => {
+    let inside = 0;
+    let most = 0;
+    const order: number[] = [];
+    const owners = new Set<string>();
+    await Promise.all(Array.from({ length: 12 }, (_, i) => withTreeLocks(env.store, ['tower-a'], async () => {
+      inside++;
+      most = Math.max(most, inside);
+      owners.add((await locks().findOne({ _id: 'tree:tower-a' }))!.owner);
+      await new Promise((r) => setTimeout(r, 5));
+      order.push(i);
+      inside--;
+    })));
+    assert.equal(most, 1, 'never two holders at once');
+    assert.equal(order.length, 12);
+    assert.ok(owners.size < 12, `the lock was handed on in this process, not written once per holder (${owners.size} writes for 12 holders)`);
+    await eventually('the lock released once nobody wants it', async () => ((await locks().countDocuments({ _id: 'tree:tower-a' })) === 0 ? true : undefined), 5_000);
+  });
+
+  test('a lock held by another process keeps this one waiting until it is released', async () => {
+    await locks().insertOne({ _id: 'tree:tower-b', owner: 'another-process', expiresAt: new Date(Date.now() + 30_000) });
+    let ran = false;
+    const waiting = withTreeLocks(env.store, ['tower-b'], async () => {
+      ran = true;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(ran, false, 'waits while the other holds it');
+    await locks().deleteOne({ _id: 'tree:tower-b', owner: 'another-process' });
+    await waiting;
+    assert.equal(ran, true);
+  });
+
+  test('a lock left by a process that died is taken over once its lease has expired', async () => {
+    await locks().insertOne({ _id: 'tree:tower-d', owner: 'dead-process', expiresAt: new Date(Date.now() - 1_000) });
+    let ran = false;
+    await withTreeLocks(env.store, ['tower-d'], async () => {
+      ran = true;
+    });
+    assert.equal(ran, true, 'an expired lock is taken over');
+  });
+});
