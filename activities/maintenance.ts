@@ -42,7 +42,7 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
       for await (const d of cursor) {
         yield {
           incidentId: d.incidentId, kind, round, subscriberId: d.subscriberId, channel: d.channel, to: d.to, language: d.language,
-          templateSet: d.templateSet, area: d.area, hold: d.hold, notBefore: holdUntil((d.hold ?? null) as HoldWindow | null, at) ?? undefined,
+          templateSet: d.templateSet, area: d.area, hold: d.hold, notBefore: holdUntil((d.hold ?? null) as HoldWindow | null, at, kind, at) ?? undefined,
         };
       }
     }

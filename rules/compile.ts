@@ -14,6 +14,7 @@ import { checkFileShape, type RawDefaults, type RawDelivery, type RawFile, type 
 import { checkMessageLengths } from './sms-check';
 import type { LoadedSources, PathSegment, SourceFile } from './source';
 import { compileTemplate, createLiquid, languageHasWords, TEMPLATE_VARIABLES, type CompiledTemplate } from './templates';
+import type { NightKind } from './night';
 import { holidayProblem, isValidTimeZone, parseDuration, parseTimeWindow } from './time';
 import { MESSAGE_KINDS, type IncidentKind, type MessageKind, type Priority } from './types';
 
@@ -184,14 +185,16 @@ function applySettings(parent: Inherited, raw: RawSettings, src: SourceFile, at:
     if (q.off) {
       next.quietHours = null;
     } else {
-      const inherited = parent.quietHours ?? { window: null, unlessSeverity: null, subscriberPreference: true };
+      const inherited = parent.quietHours ?? { window: null, unlessSeverity: null, atOnce: {}, subscriberPreference: true };
       let window = inherited.window;
       if (q.window !== undefined) {
         const parsed = parseTimeWindow(q.window);
         if (typeof parsed === 'string') problems.error(src.at([...at, 'quietHours', ...(src.scalarAt([...at, 'quietHours']) ? [] : ['window'])]), `quietHours: ${parsed}`);
         else window = parsed;
       }
-      next.quietHours = { window, unlessSeverity: q.unlessSeverity ?? inherited.unlessSeverity, subscriberPreference: q.subscriberPreference ?? inherited.subscriberPreference };
+      const atOnce = { ...inherited.atOnce };
+      for (const [kind, severity] of Object.entries(q.atOnce ?? {})) if (severity !== undefined) atOnce[kind as NightKind] = severity === 'never' ? null : severity;
+      next.quietHours = { window, unlessSeverity: q.unlessSeverity ?? inherited.unlessSeverity, atOnce, subscriberPreference: q.subscriberPreference ?? inherited.subscriberPreference };
     }
   }
   if (raw.maintenance) {

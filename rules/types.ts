@@ -94,6 +94,11 @@ export interface HoldWindow extends TimeWindow {
   timeZone: string;
   /** Whether the window is the rule's or the subscriber's own preference. */
   from: 'rule' | 'subscriber';
+  /**
+   * The kinds that go at once inside the window at this incident's severity (`quietHours.atOnce`,
+   * rules/night.ts); left out when none does. Records planned before the night policy have no list.
+   */
+  atOnce?: MessageKind[];
 }
 
 /** One channel for one subscriber: what to send, when, and what follows. */
@@ -106,7 +111,7 @@ export interface NoticePlan {
   priority: Priority;
   /** Seconds after the incident opened before the first notice; cancelled if it resolves first. */
   graceSeconds: number;
-  /** Messages that fall in this window wait until it ends; null when none applies (or the severity overrides it). */
+  /** Quiet hours: what falls in this window waits for its end, except the kinds in `hold.atOnce` (rules/night.ts); null when none applies. */
   hold: HoldWindow | null;
   /** Send `restored` once the incident resolves (only to those who got the first notice). */
   restoration: boolean;
