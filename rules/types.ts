@@ -27,6 +27,8 @@ export const SEVERITIES: readonly Severity[] = ['minor', 'major', 'critical'];
 /** Channels that reach one subscriber. */
 export const SUBSCRIBER_CHANNELS = ['sms', 'voice', 'email', 'webhook'] as const;
 export type SubscriberChannel = (typeof SUBSCRIBER_CHANNELS)[number];
+/** Subscriber records hold phones and e-mail addresses, no webhook URL: a subscriber notice on these reaches nobody (`rules check` warns). */
+export const UNREACHABLE_SUBSCRIBER_CHANNELS = ['webhook'] as const satisfies readonly SubscriberChannel[];
 /** Channels a message that was not delivered can fall back to (`defaults.delivery.fallback`): those that reach a subscriber's own phone or mailbox. */
 export const FALLBACK_CHANNELS = ['sms', 'voice', 'email'] as const;
 export type FallbackChannel = (typeof FALLBACK_CHANNELS)[number];
@@ -58,7 +60,7 @@ export interface IncidentFacts {
   areas?: string[];
   /** Affected sites, downstream ones included (what `subscriber.onAffectedSite` tests). */
   siteIds: string[];
-  /** ISO time; `incident.openFor` is measured from it. Defaults to the decision time. */
+  /** ISO time; grace delays count from it. Defaults to the decision time. */
   openedAt?: string | Date;
   /** How many subscribers it affects; `decide()` counts an array it is given when this is missing. */
   subscribers?: number;
