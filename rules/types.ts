@@ -7,7 +7,9 @@
  *  - each `NoticePlan` is one channel for one subscriber. Its first notice (kind `outage`,
  *    or `maintenance` for planned work) goes out `graceSeconds` after the incident opened,
  *    and is cancelled if the incident resolves before then;
- *  - if that moment falls in `hold`, the notice waits until the window ends (`holdUntil()`);
+ *  - if that moment falls in `hold`, the night policy says when it goes (`holdUntil(hold, due, kind)`,
+ *    rules/night.ts): at the window's end, at once for the kinds in `hold.atOnce`, before the window
+ *    for warnings of planned work;
  *    if the incident resolves while a notice is held, send one `outage-restored` instead;
  *  - while unresolved, an `update` every `updates.everySeconds`, and one when the estimated
  *    restoration time changes if `updates.onEtaChange`; updates respect `hold` too;
