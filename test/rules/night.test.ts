@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { closingHold, firstNoticeTime, nightDue, nightOutcome, NIGHT_KINDS, SEVERITIES, type HoldWindow, type IncidentFacts } from '../../rules';
 import { errorsOf, load, romeTime, subscriber, warningsOf } from './helpers';
+import { origin } from '../../delivery/fallback';
+import type { Delivery } from '../../domain/types';
 
 const rome = (d: Date | null) => d && new Date(d).toLocaleString('sv-SE', { timeZone: 'Europe/Rome' }).slice(0, 16).replace(' ', 'T');
 const night = (atOnce?: HoldWindow['atOnce']): HoldWindow => ({ start: '21:00', end: '07:00', timeZone: 'Europe/Rome', from: 'rule', ...(atOnce ? { atOnce } : {}) });
@@ -112,6 +114,22 @@ rules:
     const decidedAt = romeTime('2025-03-10T10:00');
     const plan = (await rules.decideOne(work, subscriber(), { at: decidedAt })).notices[0]!;
     assert.equal(rome(firstNoticeTime(plan, work, decidedAt).sendAt), '2025-03-11T20:59');
+  });
+});
+
+describe('a fallback inside quiet hours', () => {
+  const failed = (kind: Delivery['kind'], hold: HoldWindow) => ({
+    _id: `inc_f|${kind}|S-1|sms:+393470000009`, incidentId: 'inc_f', kind, subscriberId: 'S-1', channel: 'sms', to: '+393470000009', language: 'it',
+    hold, state: 'expired', attempts: 3, history: [], createdAt: new Date(), updatedAt: new Date(),
+  }) as Delivery;
+  const at0300 = romeTime('2025-03-13T03:00');
+
+  test('the call that replaces an SMS is held like the SMS: an update waits for 07:00, a critical outage notice goes at once', () => {
+    const critical = night(['outage', 'restored', 'outage-restored', 'withdrawn']);
+    assert.equal(rome(origin(failed('update', critical), at0300).notBefore ?? null), '2025-03-13T07:00');
+    assert.equal(origin(failed('outage', critical), at0300).notBefore, undefined);
+    const toldByDay = closingHold(critical, romeTime('2025-03-12T18:00'))!;
+    assert.equal(rome(origin(failed('restored', toldByDay), at0300).notBefore ?? null), '2025-03-13T07:00', 'a restoration to someone told by day waits, by call too');
   });
 });
 
