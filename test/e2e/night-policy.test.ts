@@ -9,6 +9,8 @@
  *    restoration goes at once (the notice woke them), replacing the updates still waiting;
  *  - maintenance starting inside the window: its reminder would fall inside it and goes the minute
  *    before the window instead; the start notice waits for the end.
+ * And, on a stack of its own, an SMS sent just before the window that is reported undelivered inside
+ * it: the call that replaces it waits for the end of the window.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,8 +32,8 @@ const windowEnd = windowStart.plus({ minutes: 1 });
 const startMs = windowStart.toMillis();
 const endMs = windowEnd.toMillis();
 
-function rulesFile(): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-night-${process.pid}`);
+function rulesFile(name = 'night', from: DateTime = windowStart, to: DateTime = windowEnd): string {
+  const dir = path.join(sharedServers().tmpDir, `rules-${name}-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'avviso.yaml'), `version: 1
 include:
@@ -47,7 +49,7 @@ defaults:
   wait: 0
   updates: { every: off, onEtaChange: true }
   quietHours:
-    window: "${windowStart.toFormat('HH:mm')}-${windowEnd.toFormat('HH:mm')}"
+    window: "${from.toFormat('HH:mm')}-${to.toFormat('HH:mm')}"
     unlessSeverity: critical
   maintenance: { notice: 1h, reminder: 20s, started: true, completed: true }
 rules:
@@ -152,5 +154,44 @@ describe('quiet hours, kind by kind', () => {
     // A moment later, still nothing more.
     await new Promise((r) => setTimeout(r, 3_000));
     await kindsAre(stack, CREMA, ['outage', 'update'], 1_000);
+  });
+});
+
+describe('a fallback inside quiet hours', () => {
+  const FAILING = CREMA[0]!;
+  let stack: TestStack;
+  // A window of its own: this stack starts after the first one's window.
+  let from: DateTime;
+  let to: DateTime;
+  before(async () => {
+    from = DateTime.now().setZone('Europe/Rome').plus({ seconds: 50 }).endOf('minute').plus({ milliseconds: 1 });
+    to = from.plus({ minutes: 1 });
+    stack = await startTestStack(__filename, {
+      // Receipts come 20 s late, so that an SMS sent before the window is reported undelivered inside it.
+      deliveryPolicy: { deliveryTimeoutMs: 60_000, maxAttempts: 1, sweepEveryMs: 200 },
+      channels: { voiceCallerId: '+390212345678' },
+      simulator: { callbackDelayMs: 20_000, faults: { numbers: { [FAILING]: { sms: 'undelivered' } } } },
+      rulesPath: rulesFile('night-fallback', from, to),
+    });
+    await loadDemoDataIfEmpty(stack.store);
+  });
+  after(async () => stack?.stop());
+
+  test('an SMS undelivered inside the window becomes a call at its end, not at night', { timeout: 240_000 }, async () => {
+    await until(from.toMillis() - 15_000);
+    const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-crema-01'], severity: 'major' })).body.id;
+    const sms = await eventually('the SMS sent before the window', async () => {
+      const d = await stack.store.deliveries.findOne({ incidentId: id, channel: 'sms', to: FAILING, kind: 'outage' });
+      return d && d.attempts > 0 ? d : undefined;
+    });
+    assert.ok(sms.history.some((h) => h.state === 'sending' && h.at.getTime() < from.toMillis()), 'sent before the window');
+    const voice = await eventually('the call planned as the fallback', async () => (await stack.store.deliveries.findOne({ incidentId: id, channel: 'voice', to: FAILING })) ?? undefined, 60_000);
+    assert.equal(voice.fallbackOf, sms._id);
+    assert.ok(voice.createdAt.getTime() >= from.toMillis(), `the SMS failed inside the window (${voice.createdAt.toISOString()})`);
+    assert.equal(voice.notBefore?.getTime(), to.toMillis(), 'the call waits for the end of the window');
+    const calls = async () => ((await (await fetch(`${stack.simUrl}/inbox.json`)).json()) as { calls: Record<string, { status: string }[]> }).calls[FAILING] ?? [];
+    assert.deepEqual(await calls(), [], 'no call at night');
+    await until(to.toMillis());
+    await eventually('the call after the window', async () => ((await calls()).length === 1 ? true : undefined), 30_000);
   });
 });
