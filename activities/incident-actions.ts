@@ -10,10 +10,10 @@ import type { Delivery, Incident } from '../domain/types';
 import { downstreamSites } from '../store/network';
 import { planAll, supersedeOlderUpdates, transition, type PlanInput } from '../store/deliveries';
 import { markEnding } from '../store/coverage';
-import { holdUntil, type HoldWindow } from '../rules';
+import { closingHold, holdUntil, type HoldWindow } from '../rules';
 import type { IncidentSchedule } from '../workflows/incident-api';
 import { escalationProblems, onCallContacts, onCallTargets, recordEscalationProblem, staffTemplateSet } from './escalation-targets';
-import { countAudience, incidentFacts, loadIncidentOrFail, planAudience, scheduleOf, type NoticeDeps } from './notices';
+import { countAudience, incidentFacts, loadIncidentOrFail, planAudience, scheduleOf, sentAt, type NoticeDeps } from './notices';
 import { planOperatorMessage, type OperatorMessageInput } from './operator-messages';
 
 /** Notices whose reader has (or soon will have) the first message: an update or withdrawal makes sense to them. */
@@ -29,10 +29,13 @@ export function createIncidentActionActivities(deps: NoticeDeps & { channels?: P
     async function* inputs(): AsyncIterable<PlanInput> {
       const cursor = store.deliveries.find({ incidentId: incident._id, ...filter }).sort({ _id: 1 });
       for await (const d of cursor) {
+        const made = make(d);
+        // A withdrawal may break quiet hours only for someone whose outage notice did (rules/night.ts).
+        const hold = made.kind === 'withdrawn' ? closingHold(d.hold as HoldWindow | null | undefined, sentAt(d)) : ((d.hold ?? null) as HoldWindow | null);
         yield {
           incidentId: d.incidentId, subscriberId: d.subscriberId, channel: d.channel, to: d.to, language: d.language,
-          templateSet: d.templateSet, area: d.area, hold: d.hold, notBefore: holdUntil((d.hold ?? null) as HoldWindow | null, at) ?? undefined,
-          ...make(d),
+          templateSet: d.templateSet, area: d.area, hold, notBefore: holdUntil(hold, at, made.kind, at) ?? undefined,
+          ...made,
         };
       }
     }

@@ -13,7 +13,7 @@ import { downstreamSites } from '../store/network';
 import { transition } from '../store/deliveries';
 import { planMaintenanceRecords, recordMaintenanceEvent, type MaintenancePlanInput } from '../store/maintenances';
 import { firstNoticeTime, holdUntil, type HoldWindow } from '../rules';
-import type { MaintenanceSchedule, MaintenanceWindow } from '../workflows/maintenance-api';
+import type { MaintenanceSchedule, MaintenanceWindow, ReminderTime } from '../workflows/maintenance-api';
 import { countAudience, incidentFacts, loadIncidentOrFail, recipientsOn, subscriberFacts, type NoticeDeps } from './notices';
 
 /** Notices whose reader has (or soon will have) the message: a follow-up makes sense to them. */
@@ -23,6 +23,18 @@ const OPEN_KINDS: MessageKind[] = ['maintenance', 'reminder', 'started', 'resche
 const FEED_LANGUAGES: Language[] = ['it', 'en'];
 
 const toWindow = (w: MaintenanceWindow) => ({ startsAt: new Date(w.startsAt), endsAt: new Date(w.endsAt) });
+
+/**
+ * For each reminder (seconds before `start`), the earliest moment it goes to anyone: its time, or
+ * before the quiet-hours window it would fall in (rules/night.ts), never before `now`.
+ */
+export function reminderTimes(offsets: number[], start: Date, holds: (HoldWindow | null)[], now: Date): ReminderTime[] {
+  return [...new Set(offsets)].sort((a, b) => b - a).map((beforeSeconds) => {
+    const due = new Date(start.getTime() - beforeSeconds * 1000);
+    const times = (holds.length ? holds : [null]).map((h) => (holdUntil(h, due, 'reminder', now) ?? due).getTime());
+    return { beforeSeconds, at: new Date(Math.min(...times)).toISOString() };
+  });
+}
 
 export interface MaintenancePlanResult {
   recipients: number;
@@ -36,13 +48,15 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
   const { store, logger } = deps;
 
   /** Plans one follow-up for every record the filter finds (reached notices), after the recipient's quiet hours. */
-  async function follow(m: Incident, filter: Record<string, unknown>, kind: MessageKind, round: number, at: Date, note?: string): Promise<number> {
+  async function follow(m: Incident, filter: Record<string, unknown>, kind: MessageKind, round: number, at: Date, note?: string, planned: Date = at): Promise<number> {
     async function* inputs(): AsyncIterable<MaintenancePlanInput> {
       const cursor = store.deliveries.find({ incidentId: m._id, kind: 'maintenance', state: { $in: [...REACHED] }, ...filter }).sort({ _id: 1 });
       for await (const d of cursor) {
+        const moved = holdUntil((d.hold ?? null) as HoldWindow | null, planned, kind, at);
+        const notBefore = moved ?? (planned > at ? planned : undefined);
         yield {
           incidentId: d.incidentId, kind, round, subscriberId: d.subscriberId, channel: d.channel, to: d.to, language: d.language,
-          templateSet: d.templateSet, area: d.area, hold: d.hold, notBefore: holdUntil((d.hold ?? null) as HoldWindow | null, at) ?? undefined,
+          templateSet: d.templateSet, area: d.area, hold: d.hold, notBefore,
         };
       }
     }
@@ -78,6 +92,7 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
       const decider = rules.decider(facts, { at: decidedAt });
       const areaOf = new Map(sites.map((s) => [s._id, s.area]));
       const reminders = new Set<number>();
+      const holds = new Map<string, HoldWindow | null>();
       let started = false;
       let firstDue: number | null = null;
 
@@ -91,6 +106,7 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
             const when = firstNoticeTime(plan, facts, decidedAt);
             const plannedFor = { noticeBeforeSeconds: plan.maintenance.noticeBeforeSeconds, remindersBeforeSeconds: [...plan.maintenance.remindersBeforeSeconds], started: plan.maintenance.started, completed: plan.maintenance.completed };
             plannedFor.remindersBeforeSeconds.forEach((r) => reminders.add(r));
+            holds.set(JSON.stringify(plan.hold), plan.hold);
             started ||= plan.maintenance.started;
             for (const to of recipientsOn(plan.channel, s)) {
               firstDue = firstDue === null ? when.sendAt.getTime() : Math.min(firstDue, when.sendAt.getTime());
@@ -122,7 +138,7 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
         recipients: r.recipients,
         planned: r.planned,
         firstDueAt: firstDueAt === null ? null : new Date(firstDueAt).toISOString(),
-        schedule: { remindersBeforeSeconds: [...reminders].sort((a, b) => b - a), started, escalations },
+        schedule: { remindersBeforeSeconds: [...reminders].sort((a, b) => b - a), ...(m.window ? { remindersAt: reminderTimes([...reminders], m.window.startsAt, [...holds.values()], new Date()) } : {}), started, escalations },
       };
     },
 
@@ -140,7 +156,11 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
       const filter = input.kind === 'reminder'
         ? { channel: { $ne: 'status' }, 'maintenance.remindersBeforeSeconds': { $in: input.beforeSeconds ?? [] } }
         : { $or: [{ channel: 'status' }, { 'maintenance.started': true }] };
-      const planned = await follow(m, filter, input.kind, input.round, new Date(input.at));
+      const at = new Date(input.at);
+      // A round planned ahead (quiet hours move someone's reminder before the window): each record
+      // waits for its own time, the earliest reminder of the round, moved out of its quiet hours.
+      const earliest = input.kind === 'reminder' && m.window && input.beforeSeconds?.length ? new Date(m.window.startsAt.getTime() - Math.max(...input.beforeSeconds) * 1000) : at;
+      const planned = await follow(m, filter, input.kind, input.round, at, undefined, earliest > at ? earliest : at);
       logger.info({ maintenanceId: m._id, kind: input.kind, round: input.round, beforeSeconds: input.beforeSeconds, planned }, 'maintenance round planned');
       return { planned };
     },
@@ -151,7 +171,7 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
      * notices still waiting are dropped (the workflow plans the new window's). The window and
      * the previous one (the texts' `previousStart`/`previousEnd`) go on the document.
      */
-    async rescheduleMaintenance(input: { maintenanceId: string; number: number; round: number; at: string; phase: MaintenancePhase; window: MaintenanceWindow; previous: MaintenanceWindow; reason?: string }): Promise<{ told: number; moved: number }> {
+    async rescheduleMaintenance(input: { maintenanceId: string; number: number; round: number; at: string; phase: MaintenancePhase; window: MaintenanceWindow; previous: MaintenanceWindow; reason?: string }): Promise<{ told: number; moved: number; remindersAt: ReminderTime[] }> {
       const at = new Date(input.at);
       const m = await loadIncidentOrFail(store, input.maintenanceId);
       const window = toWindow(input.window);
@@ -177,8 +197,12 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
       // Told already: they hear of the move. An earlier move's message still waiting is old news.
       const told = await follow(m, {}, 'rescheduled', input.round, at);
       await expireWaiting(m, ['reminder', 'started', 'rescheduled'], `not sent: ${note}`, { round: input.round });
+      // The new window's reminder times, as quiet hours move them (the holds the notices were planned with).
+      const holds = (await store.deliveries.aggregate<{ _id: HoldWindow | null }>([{ $match: { incidentId: m._id, kind: 'maintenance', channel: { $ne: 'status' } } }, { $group: { _id: '$hold' } }]).toArray()).map((h) => h._id ?? null);
+      const offsets = (await store.deliveries.distinct('maintenance.remindersBeforeSeconds', { incidentId: m._id, kind: 'maintenance' })) as number[];
+      const remindersAt = reminderTimes(offsets, window.startsAt, holds, new Date());
       logger.info({ maintenanceId: m._id, number: input.number, told, moved }, 'maintenance rescheduled');
-      return { told, moved };
+      return { told, moved, remindersAt };
     },
 
     /** Called off before it began: nothing waiting is sent, and whoever the notice reached is told. */

@@ -20,7 +20,7 @@ import { subscriberFacts } from '../store/audience';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
 import { claimRestoration, coveringOutage, handOverNotice, LIVE_NOTICE, markEnding, numbersToldBy, OPEN_OUTAGE_PHASES, otherOutages, type OtherOutage } from '../store/coverage';
 import type { RulesResolver } from '../store/rule-versions';
-import { firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet } from '../rules';
+import { closingHold, firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet } from '../rules';
 import type { Logger } from '../domain/log';
 import { planOperatorMessage } from './operator-messages';
 
@@ -173,6 +173,11 @@ export async function loadIncidentOrFail(store: Store, incidentId: string): Prom
   return incident;
 }
 
+/** When a message first went to the provider (undefined if it never did): whether it went at night. */
+export function sentAt(d: Pick<Delivery, 'history'>): Date | undefined {
+  return d.history.find((h) => h.state === 'sending' || h.state === 'accepted')?.at;
+}
+
 /** Outage notices no one has read yet at the resolution, and those that reached the provider. */
 const WAITING: DeliveryState[] = ['planned', 'undelivered', 'failed'];
 const REACHED: DeliveryState[] = ['accepted', 'sent', 'delivered'];
@@ -241,14 +246,19 @@ export function createNoticeActivities(deps: NoticeDeps) {
       const incident = await loadIncident(input.incidentId);
       if (!incident.endedAt) await store.incidents.updateOne({ _id: incident._id, endedAt: { $exists: false } }, { $set: { endedAt: at } });
       const now = new Date();
-      const afterQuietHours = (d: Delivery) => holdUntil((d.hold ?? null) as HoldWindow | null, at) ?? undefined;
-      const follow = (d: Delivery, kind: 'restored' | 'outage-restored'): PlanInput => ({
-        incidentId: d.incidentId, kind, subscriberId: d.subscriberId, channel: d.channel, to: d.to, language: d.language,
-        templateSet: d.templateSet, area: d.area, hold: d.hold, notBefore: afterQuietHours(d),
-      });
+      // At night, the end goes at once only to someone the start reached at night (rules/night.ts).
+      const follow = (d: Delivery, kind: 'restored' | 'outage-restored'): PlanInput => {
+        const hold = closingHold(d.hold as HoldWindow | null | undefined, sentAt(d));
+        return {
+          incidentId: d.incidentId, kind, subscriberId: d.subscriberId, channel: d.channel, to: d.to, language: d.language,
+          templateSet: d.templateSet, area: d.area, hold, notBefore: holdUntil(hold, at, kind, at) ?? undefined,
+        };
+      };
 
       // An update or a call to staff still waiting is old news now.
-      await transition(store, { incidentId: incident._id, kind: { $in: ['update', 'escalation'] }, state: 'planned' }, 'expired', now, 'not sent: the incident was resolved first');
+      // An update still waiting (held by quiet hours) is replaced by the restoration: the record says so.
+      await transition(store, { incidentId: incident._id, kind: 'update', state: 'planned' }, 'expired', now, 'superseded: the incident was resolved first', { supersededBy: `${incident._id}|restored` });
+      await transition(store, { incidentId: incident._id, kind: 'escalation', state: 'planned' }, 'expired', now, 'not sent: the incident was resolved first');
       // One read of the incident's outage notices (100,000 at the largest), sorted out as it goes:
       // those that reached the provider get a restoration notice; those not yet read by anyone
       // (waiting for the grace delay, quiet hours or a retry, or reported not delivered) are kept

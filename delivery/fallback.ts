@@ -31,7 +31,7 @@ export type Origin = Pick<Delivery, 'incidentId' | 'kind' | 'subscriberId' | 'la
  * now, so that a restoration that fails by SMS at night does not become a phone call at 03:00.
  */
 export function origin(d: Delivery, now = new Date()): Origin {
-  const heldUntil = holdUntil((d.hold ?? null) as HoldWindow | null, now);
+  const heldUntil = holdUntil((d.hold ?? null) as HoldWindow | null, now, d.kind, now);
   return {
     incidentId: d.incidentId, kind: d.kind, subscriberId: d.subscriberId, language: d.language,
     ...(d.templateSet ? { templateSet: d.templateSet } : {}),

@@ -241,7 +241,7 @@ export interface Delivery {
   /** The end of the grace delay: resolved before it, the notice is cancelled rather than sent. */
   graceEndsAt?: Date;
   /** Quiet hours that apply to this recipient's messages (restoration included). */
-  hold?: { start: string; end: string; timeZone: string; from?: 'rule' | 'subscriber' } | null;
+  hold?: { start: string; end: string; timeZone: string; from?: 'rule' | 'subscriber'; atOnce?: MessageKind[] } | null;
   /** Whether a restoration notice follows this outage notice. */
   restoration?: boolean;
   /** What the rules said about updates for this recipient (on the first notice's record). */

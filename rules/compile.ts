@@ -14,8 +14,11 @@ import { checkFileShape, type RawDefaults, type RawDelivery, type RawFile, type 
 import { checkMessageLengths } from './sms-check';
 import type { LoadedSources, PathSegment, SourceFile } from './source';
 import { compileTemplate, createLiquid, languageHasWords, TEMPLATE_VARIABLES, type CompiledTemplate } from './templates';
+import type { NightKind } from './night';
 import { holidayProblem, isValidTimeZone, parseDuration, parseTimeWindow } from './time';
-import { MESSAGE_KINDS, type IncidentKind, type MessageKind, type Priority } from './types';
+import { MESSAGE_KINDS, SUBSCRIBER_CHANNELS, UNREACHABLE_SUBSCRIBER_CHANNELS, type IncidentKind, type MessageKind, type Priority } from './types';
+
+const REACHABLE = SUBSCRIBER_CHANNELS.filter((c) => !(UNREACHABLE_SUBSCRIBER_CHANNELS as readonly string[]).includes(c));
 
 interface ShapedFile {
   src: SourceFile;
@@ -184,14 +187,16 @@ function applySettings(parent: Inherited, raw: RawSettings, src: SourceFile, at:
     if (q.off) {
       next.quietHours = null;
     } else {
-      const inherited = parent.quietHours ?? { window: null, unlessSeverity: null, subscriberPreference: true };
+      const inherited = parent.quietHours ?? { window: null, unlessSeverity: null, atOnce: {}, subscriberPreference: true };
       let window = inherited.window;
       if (q.window !== undefined) {
         const parsed = parseTimeWindow(q.window);
         if (typeof parsed === 'string') problems.error(src.at([...at, 'quietHours', ...(src.scalarAt([...at, 'quietHours']) ? [] : ['window'])]), `quietHours: ${parsed}`);
         else window = parsed;
       }
-      next.quietHours = { window, unlessSeverity: q.unlessSeverity ?? inherited.unlessSeverity, subscriberPreference: q.subscriberPreference ?? inherited.subscriberPreference };
+      const atOnce = { ...inherited.atOnce };
+      for (const [kind, severity] of Object.entries(q.atOnce ?? {})) if (severity !== undefined) atOnce[kind as NightKind] = severity === 'never' ? null : severity;
+      next.quietHours = { window, unlessSeverity: q.unlessSeverity ?? inherited.unlessSeverity, atOnce, subscriberPreference: q.subscriberPreference ?? inherited.subscriberPreference };
     }
   }
   if (raw.maintenance) {
@@ -268,7 +273,10 @@ class RuleTreeBuilder {
       continue: raw.continue ?? this.continueByDefault,
       readsSubscriber,
     };
-    if (raw.rules === undefined) this.checkIncidentWide(node, src, at);
+    if (raw.rules === undefined) {
+      this.checkIncidentWide(node, src, at);
+      this.checkReachable(node);
+    }
     return when === undefined && raw.when !== undefined ? undefined : node;
   }
 
@@ -312,6 +320,14 @@ class RuleTreeBuilder {
       priority: step.priority ?? inherited.priority,
       at: src.at(at),
     };
+  }
+
+  /** A notice on a channel that no subscriber record can be reached on is a rule that sends nothing. */
+  private checkReachable(node: RuleNode): void {
+    for (const n of node.settings.notify) {
+      if (!(UNREACHABLE_SUBSCRIBER_CHANNELS as readonly string[]).includes(n.channel)) continue;
+      this.problems.warning(n.at, `rule "${node.name}": notify ${n.channel} reaches nobody: subscribers have phones and e-mail addresses, no ${n.channel} address (${REACHABLE.join(', ')} reach them; staff are called on ${n.channel} with escalate:)`);
+    }
   }
 
   /** The feed and escalations are one per incident: a rule that reads subscriber facts cannot decide them. */

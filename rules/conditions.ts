@@ -111,9 +111,16 @@ export function compileCondition(raw: Raw, src: SourceFile, path: PathSegment[],
   return ok.length === 1 ? ok[0] : { type: 'all', items: ok, at };
 }
 
+/** Removed from the language (rules/README.md says why); named in its own error rather than "unknown". */
+const RETIRED_OPEN_FOR = 'incident.openFor';
+
 function compileFactChecks(factId: string, raw: Raw, src: SourceFile, path: PathSegment[], cc: ConditionCompiler): Condition | undefined {
   const fact = cc.facts.get(factId);
   const keyAt = src.at(path, 'key');
+  if (factId === RETIRED_OPEN_FOR) {
+    cc.problems.error(keyAt, `${RETIRED_OPEN_FOR} is no longer a fact: notices are decided when the incident opens, when it was always 0, so a rule on it never did what it said; to act on how long an incident lasts use wait: (the first notice), updates: or escalate: after:`);
+    return undefined;
+  }
   if (!fact) {
     cc.problems.error(keyAt, `unknown fact "${factId}"${suggest(factId, cc.facts.ids())} (rules/README.md lists the facts)`);
     return undefined;

@@ -16,11 +16,11 @@ import { createEngine, matchingRules } from './engine';
 import { incidentContext, type IncidentContext } from './facts';
 import type { CompiledRules, RuleNode } from './model';
 import { factChecks } from './conditions';
+import { kindsAtOnce } from './night';
 import { parseTimeWindow } from './time';
 import { walkRules } from './walk';
 import {
-  SEVERITIES,
-  type EscalationStep, type FeedPlan, type HoldWindow, type IncidentDecision, type IncidentFacts, type NoticePlan, type Severity,
+  type EscalationStep, type FeedPlan, type HoldWindow, type IncidentDecision, type IncidentFacts, type NoticePlan,
   type SubscriberDecision, type SubscriberFacts,
 } from './types';
 
@@ -180,19 +180,17 @@ function channelMask(s: SubscriberFacts): number {
   return mask;
 }
 
-function severityRank(s: Severity): number {
-  return SEVERITIES.indexOf(s);
-}
-
 function holdWindow(rule: RuleNode, s: SubscriberFacts, ctx: IncidentContext, timeZone: string): HoldWindow | null {
   const q = rule.settings.quietHours;
   if (!q) return null;
-  if (q.unlessSeverity && severityRank(ctx.incident.severity) >= severityRank(q.unlessSeverity)) return null;
+  // The kinds that may break the window at this severity travel with it, onto every record planned from it.
+  const kinds = kindsAtOnce(q, ctx.incident.severity);
+  const atOnce = kinds.length ? { atOnce: kinds } : {};
   if (q.subscriberPreference && s.quietHours) {
     const own = parseTimeWindow(s.quietHours);
-    if (typeof own !== 'string') return { ...own, timeZone, from: 'subscriber' };
+    if (typeof own !== 'string') return { ...own, timeZone, from: 'subscriber', ...atOnce };
   }
-  return q.window ? { ...q.window, timeZone, from: 'rule' } : null;
+  return q.window ? { ...q.window, timeZone, from: 'rule', ...atOnce } : null;
 }
 
 /** Plans from the rules that applied: the first rule to name a channel sets its plan. */

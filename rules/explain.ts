@@ -159,7 +159,7 @@ export function formatExplanation(e: Explanation, timeZone: string): string {
   for (const n of e.decision.notices) {
     const when = e.schedule.find((s) => s.channel === n.channel)!;
     lines.push(`  ${n.channel} (rule "${n.rule}", templates "${n.templateSet}", ${e.decision.language}): first notice at ${local(when.sendAt)}${when.heldUntil ? ' (held by quiet hours)' : ''}; wait ${formatDuration(n.graceSeconds)}` +
-      `${n.hold ? `, quiet hours ${windowText(n.hold)} (${n.hold.from})` : ', no quiet hours'}, restoration ${n.restoration ? 'yes' : 'no'}, updates ${n.updates.everySeconds ? `every ${formatDuration(n.updates.everySeconds)}` : 'none'}${n.updates.onEtaChange ? ' and on a new estimate' : ''}`);
+      `${n.hold ? `, quiet hours ${windowText(n.hold)} (${n.hold.from}${n.hold.atOnce?.length ? `; at once inside: ${n.hold.atOnce.join(', ')}` : ''})` : ', no quiet hours'}, restoration ${n.restoration ? 'yes' : 'no'}, updates ${n.updates.everySeconds ? `every ${formatDuration(n.updates.everySeconds)}` : 'none'}${n.updates.onEtaChange ? ' and on a new estimate' : ''}`);
   }
   lines.push('', 'the incident gets:');
   lines.push(`  status feed: ${e.incident.feed ? `yes (rule "${e.incident.feed.rule}")` : 'no'}`);

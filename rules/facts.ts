@@ -58,7 +58,6 @@ export class FactCatalog {
     incident('incident.source', { kind: 'text' }, 'the monitoring tool that raised it, or manual');
     incident('incident.areas', { kind: 'list' }, 'the affected areas');
     incident('incident.sites', { kind: 'list' }, 'the affected sites, downstream ones included');
-    incident('incident.openFor', { kind: 'duration' }, 'how long it has been open at the decision time');
     incident('incident.subscribers', { kind: 'number' }, 'how many subscribers it affects');
 
     subscriber('subscriber.paidSms', { kind: 'boolean' }, 'pays for the SMS option', (s) => s.paidSms);
@@ -107,15 +106,8 @@ export class FactCatalog {
   }
 }
 
-function toDate(value: string | Date | undefined): Date | undefined {
-  if (value === undefined) return undefined;
-  const d = value instanceof Date ? value : new Date(value);
-  return Number.isNaN(d.getTime()) ? undefined : d;
-}
-
 /** Reads the incident and the clock once; every subscriber evaluation reuses it. */
 export function incidentContext(incident: IncidentFacts, at: Date, timeZone: string, holidays: ReadonlySet<string>): IncidentContext {
-  const openedAt = toDate(incident.openedAt) ?? at;
   const clock = timeFacts(at, timeZone, holidays);
   const values: Record<string, unknown> = {
     'incident.kind': incident.kind,
@@ -123,7 +115,6 @@ export function incidentContext(incident: IncidentFacts, at: Date, timeZone: str
     'incident.source': incident.source,
     'incident.areas': incident.areas ?? [],
     'incident.sites': incident.siteIds ?? [],
-    'incident.openFor': Math.max(0, Math.round((at.getTime() - openedAt.getTime()) / 1000)),
     'incident.subscribers': incident.subscribers,
     'time.localTime': clock.localTime,
     'time.weekday': clock.weekday,

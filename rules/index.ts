@@ -21,6 +21,7 @@ export type { Simulation, SimulationRow, SimulatedText } from './simulate';
 export { messageVariables, TEMPLATE_VARIABLES, TEMPLATE_FILTERS } from './templates';
 export type { MessageVariables, RenderedMessage } from './templates';
 export { firstNoticeTime, holdUntil } from './schedule';
+export { closingHold, insideWindow, kindsAtOnce, nightDue, nightOutcome, NIGHT_KINDS, type NightKind, type NightOutcome } from './night';
 export { segmentSms, transliterateToGsm, isGsm7 } from './sms';
 export { formatDuration, parseDuration } from './time';
 export * from './types';

@@ -7,6 +7,7 @@ import type { Condition } from './conditions';
 import type { SourcePosition } from './errors';
 import type { FactCatalog } from './facts';
 import type { CompiledTemplate } from './templates';
+import type { AtOnceSettings } from './night';
 import type { TimeWindow } from './time';
 import type { Channel, FallbackChannel, MessageKind, Priority, Severity, StaffChannel } from './types';
 
@@ -44,7 +45,7 @@ export interface RuleSettings {
   restoration: boolean;
   updates: { everySeconds: number | null; onEtaChange: boolean };
   /** Null: no quiet hours. */
-  quietHours: { window: TimeWindow | null; unlessSeverity: Severity | null; subscriberPreference: boolean } | null;
+  quietHours: { window: TimeWindow | null; unlessSeverity: Severity | null; atOnce: AtOnceSettings; subscriberPreference: boolean } | null;
   /** `reminderBeforeSeconds`: the earliest reminder (kept for those who read one); `remindersBeforeSeconds`: all, earliest first. */
   maintenance: { noticeBeforeSeconds: number; reminderBeforeSeconds: number | null; remindersBeforeSeconds: number[]; started: boolean; completed: boolean };
 }

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { suggest } from './errors';
 import type { PathSegment } from './source';
+import { NIGHT_KINDS, type NightKind } from './night';
 import { parseDuration } from './time';
 import { CHANNELS, FALLBACK_CHANNELS, MESSAGE_KINDS, PRIORITIES, SEVERITIES, STAFF_CHANNELS, type FallbackChannel } from './types';
 
@@ -38,6 +39,12 @@ const notify = z.preprocess(
   z.array(notifyEntry, { error: 'notify takes a channel (sms, voice, email, webhook, feed), a list of them, or entries like {channel: sms, template: standard}' }),
 );
 
+/** Per message kind, the lowest severity sent at once inside the window, or `never` (rules/night.ts). */
+const atOnce = z.strictObject(
+  Object.fromEntries(NIGHT_KINDS.map((k) => [k, z.preprocess((v) => (off(v) ? 'never' : v), z.enum([...SEVERITIES, 'never'], { error: (iss) => `${describe(iss.input)} is not a severity (${SEVERITIES.join(', ')}) or never: the lowest severity at which a ${k} message goes at once inside quiet hours` })).optional()])),
+  { error: `atOnce takes message kinds and the lowest severity each goes at once at night, e.g. {outage: critical, update: never}` },
+);
+
 /** `21:00-07:00`, `off`, or the full form. The window itself is checked by the compiler. */
 const quietHours = z.preprocess(
   (v) => (off(v) ? { off: true } : typeof v === 'string' ? { window: v } : v),
@@ -45,8 +52,9 @@ const quietHours = z.preprocess(
     off: z.literal(true).optional(),
     window: z.string({ error: 'expected a time window such as "21:00-07:00"' }).optional(),
     unlessSeverity: z.enum(SEVERITIES).optional(),
+    atOnce: atOnce.optional(),
     subscriberPreference: z.boolean().optional(),
-  }, { error: 'quietHours takes a time window such as "21:00-07:00", off, or {window, unlessSeverity, subscriberPreference}' }),
+  }, { error: 'quietHours takes a time window such as "21:00-07:00", off, or {window, unlessSeverity, atOnce, subscriberPreference}' }),
 );
 
 const updates = z.preprocess(
@@ -120,7 +128,7 @@ const defaults = z.strictObject({
 });
 
 export interface RawNotifyEntry { channel: (typeof CHANNELS)[number]; template?: string; priority?: (typeof PRIORITIES)[number] }
-export interface RawQuietHours { off?: true; window?: string; unlessSeverity?: (typeof SEVERITIES)[number]; subscriberPreference?: boolean }
+export interface RawQuietHours { off?: true; window?: string; unlessSeverity?: (typeof SEVERITIES)[number]; atOnce?: Partial<Record<NightKind, (typeof SEVERITIES)[number] | 'never'>>; subscriberPreference?: boolean }
 export interface RawSettings {
   notify?: RawNotifyEntry[];
   template?: string;
@@ -245,7 +253,8 @@ function allowedKeysAt(path: PathSegment[]): string[] {
   if (last === 'defaults') return Object.keys(defaults.shape);
   if (last === 'sms') return ['maxParts', 'transliterate', 'costPerPart', 'currency', 'longest'];
   if (last === 'maintenance') return Object.keys(maintenance.shape);
-  if (last === 'quietHours') return ['window', 'unlessSeverity', 'subscriberPreference'];
+  if (last === 'quietHours') return ['window', 'unlessSeverity', 'atOnce', 'subscriberPreference'];
+  if (last === 'atOnce') return [...NIGHT_KINDS];
   if (last === 'updates') return ['every', 'onEtaChange'];
   if (last === 'repeat') return ['every', 'times'];
   if (last === 'delivery') return Object.keys(delivery.shape);

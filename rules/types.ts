@@ -7,7 +7,9 @@
  *  - each `NoticePlan` is one channel for one subscriber. Its first notice (kind `outage`,
  *    or `maintenance` for planned work) goes out `graceSeconds` after the incident opened,
  *    and is cancelled if the incident resolves before then;
- *  - if that moment falls in `hold`, the notice waits until the window ends (`holdUntil()`);
+ *  - if that moment falls in `hold`, the night policy says when it goes (`holdUntil(hold, due, kind)`,
+ *    rules/night.ts): at the window's end, at once for the kinds in `hold.atOnce`, before the window
+ *    for warnings of planned work;
  *    if the incident resolves while a notice is held, send one `outage-restored` instead;
  *  - while unresolved, an `update` every `updates.everySeconds`, and one when the estimated
  *    restoration time changes if `updates.onEtaChange`; updates respect `hold` too;
@@ -28,6 +30,8 @@ export const SEVERITIES: readonly Severity[] = ['minor', 'major', 'critical'];
 /** Channels that reach one subscriber. */
 export const SUBSCRIBER_CHANNELS = ['sms', 'voice', 'email', 'webhook'] as const;
 export type SubscriberChannel = (typeof SUBSCRIBER_CHANNELS)[number];
+/** Subscriber records hold phones and e-mail addresses, no webhook URL: a subscriber notice on these reaches nobody (`rules check` warns). */
+export const UNREACHABLE_SUBSCRIBER_CHANNELS = ['webhook'] as const satisfies readonly SubscriberChannel[];
 /** Channels a message that was not delivered can fall back to (`defaults.delivery.fallback`): those that reach a subscriber's own phone or mailbox. */
 export const FALLBACK_CHANNELS = ['sms', 'voice', 'email'] as const;
 export type FallbackChannel = (typeof FALLBACK_CHANNELS)[number];
@@ -59,7 +63,7 @@ export interface IncidentFacts {
   areas?: string[];
   /** Affected sites, downstream ones included (what `subscriber.onAffectedSite` tests). */
   siteIds: string[];
-  /** ISO time; `incident.openFor` is measured from it. Defaults to the decision time. */
+  /** ISO time; grace delays count from it. Defaults to the decision time. */
   openedAt?: string | Date;
   /** How many subscribers it affects; `decide()` counts an array it is given when this is missing. */
   subscribers?: number;
@@ -95,6 +99,11 @@ export interface HoldWindow extends TimeWindow {
   timeZone: string;
   /** Whether the window is the rule's or the subscriber's own preference. */
   from: 'rule' | 'subscriber';
+  /**
+   * The kinds that go at once inside the window at this incident's severity (`quietHours.atOnce`,
+   * rules/night.ts); left out when none does. Records planned before the night policy have no list.
+   */
+  atOnce?: MessageKind[];
 }
 
 /** One channel for one subscriber: what to send, when, and what follows. */
@@ -107,7 +116,7 @@ export interface NoticePlan {
   priority: Priority;
   /** Seconds after the incident opened before the first notice; cancelled if it resolves first. */
   graceSeconds: number;
-  /** Messages that fall in this window wait until it ends; null when none applies (or the severity overrides it). */
+  /** Quiet hours: what falls in this window waits for its end, except the kinds in `hold.atOnce` (rules/night.ts); null when none applies. */
   hold: HoldWindow | null;
   /** Send `restored` once the incident resolves (only to those who got the first notice). */
   restoration: boolean;

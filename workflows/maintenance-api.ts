@@ -13,10 +13,21 @@ export interface MaintenanceWindow {
   endsAt: string;
 }
 
+/** A reminder (`beforeSeconds` before the start) and the earliest moment it goes to anyone (ISO). */
+export interface ReminderTime {
+  beforeSeconds: number;
+  at: string;
+}
+
 /** The rules' timers of a maintenance, from its audience's plans. */
 export interface MaintenanceSchedule {
   /** Distinct reminder times, in seconds before the start, earliest first (largest first). */
   remindersBeforeSeconds: number[];
+  /**
+   * When each reminder round must be planned: its time, or earlier where quiet hours move someone's
+   * reminder before the window (rules/night.ts). Missing in runs planned before the night policy.
+   */
+  remindersAt?: ReminderTime[];
   /** Someone's rules ask for a notice when the work starts (the status feed always gets one). */
   started: boolean;
   /** Staff escalations for an overrun, repeats included, in time order: seconds after the planned end, and the rules' step. */

@@ -14,7 +14,7 @@
  * per-recipient state lives in MongoDB (the workflow sees counts only); a long-lived one
  * continues as new.
  */
-import { condition, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { deliveryLoop } from './delivery-loop';
 import type { MaintenancePhase, MessageKind } from '../domain/types';
@@ -226,10 +226,20 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
 
   const deliveryRound = deliveryLoop(acts, id, policy, state);
 
+  /**
+   * When a reminder round is planned: at its time, or as early as quiet hours move someone's
+   * reminder before the window (the records wait for each recipient's own time). Guarded: runs
+   * planned before the night policy have no such times and keep their timers.
+   */
+  const reminderAt = (r: number): number => {
+    const early = state.schedule?.remindersAt?.find((t) => t.beforeSeconds === r);
+    return early && patched('reminders-before-quiet-hours') ? Math.min(Date.parse(early.at), state.start - r * 1000) : state.start - r * 1000;
+  };
+
   /** The rules' timers whose time has come: reminders, the start, the overrun and its escalations. */
   const fireTimers = async () => {
     const s = state.schedule!;
-    const due = s.remindersBeforeSeconds.filter((r) => !state.remindersDone.includes(r) && state.start - r * 1000 <= now());
+    const due = s.remindersBeforeSeconds.filter((r) => !state.remindersDone.includes(r) && reminderAt(r) <= now());
     if (due.length) {
       state.remindersDone = [...state.remindersDone, ...due];
       // Late (a worker was down) and the work has begun: the start notice says more than a reminder.
@@ -266,7 +276,7 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
   const untilNextTimer = (): number => {
     const s = state.schedule!;
     const next = [
-      ...s.remindersBeforeSeconds.filter((r) => !state.remindersDone.includes(r)).map((r) => state.start - r * 1000),
+      ...s.remindersBeforeSeconds.filter((r) => !state.remindersDone.includes(r)).map(reminderAt),
       ...(!state.startedDone ? [state.start] : []),
       ...(state.startedDone && !state.overrunDone ? [state.end] : []),
       ...(state.overrunDone && state.escalationsFired < s.escalations.length ? [state.end + s.escalations[state.escalationsFired].afterSeconds * 1000] : []),
@@ -277,7 +287,9 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
   const actOnRequests = async () => {
     while (state.pending.length > 0) {
       const a = state.pending[0];
-      await acts.rescheduleMaintenance({ maintenanceId: id, number: a.number, round: ++state.rounds, at: a.at, phase: state.phase, window: a.window, previous: a.previous, reason: a.reason });
+      const moved = await acts.rescheduleMaintenance({ maintenanceId: id, number: a.number, round: ++state.rounds, at: a.at, phase: state.phase, window: a.window, previous: a.previous, reason: a.reason });
+      // The new window's reminder times (quiet hours move them with it); absent from older runs' results.
+      if (moved.remindersAt && state.schedule) state.schedule = { ...state.schedule, remindersAt: moved.remindersAt };
       // An overrun whose end moved into the future is under way again.
       if (state.phase === 'overrun' && !state.overrunDone) await enter('in_progress', `in_progress#${a.number}`, `the window now ends at ${a.window.endsAt}`);
       state.pending.shift();

@@ -43,7 +43,7 @@ describe('quiet hours', () => {
   test('at 23:00 a critical outage\'s SMS goes out after the grace delay', async () => {
     const incident = outageAt('critical', at2300);
     const sms = (await rules.decideOne(incident, subscriber(), { at: at2300 })).notices.find((n) => n.channel === 'sms')!;
-    assert.equal(sms.hold, null);
+    assert.deepEqual(sms.hold?.atOnce, ['outage', 'restored', 'outage-restored', 'withdrawn'], 'the notice (and the end, to those it woke) breaks quiet hours; updates do not');
     const when = firstNoticeTime(sms, incident, at2300);
     assert.equal(rome(when.sendAt), '2025-03-12T23:10');
     assert.equal(when.heldUntil, null);
@@ -83,7 +83,7 @@ describe('who gets what', () => {
     const sms = d.groups[0]!.decision.notices[0]!;
     assert.equal(sms.rule, 'paid-sms-maintenance');
     assert.deepEqual([sms.maintenance.noticeBeforeSeconds, sms.maintenance.remindersBeforeSeconds, sms.maintenance.started, sms.maintenance.completed], [172800, [86400, 3600], true, true]);
-    assert.equal(rome(firstNoticeTime(sms, incident, monday).sendAt), '2025-03-11T07:00', '48 hours before 02:00 is night: held until 07:00');
+    assert.equal(rome(firstNoticeTime(sms, incident, monday).sendAt), '2025-03-10T20:59', '48 hours before 02:00 is night: sent before the window starts, not after');
     // For maintenance, `after` counts from the planned end: 15 minutes into an overrun, then twice more.
     assert.deepEqual(d.incident.escalations.map((e) => [e.rule, e.contact, e.channel, e.afterSeconds, e.repeat]), [['noc-maintenance-overrun', 'noc-oncall', 'sms', 900, { everySeconds: 1800, times: 2 }]]);
     const text = rules.render({ set: sms.templateSet, kind: 'maintenance' }, 'it', { area: 'Siena', start: incident.startsAt, eta: incident.estimatedEnd });
