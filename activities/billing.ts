@@ -17,8 +17,16 @@ import { microsToCents } from '../billing/money';
 import { isMonth, monthOf } from '../billing/month';
 import { monthBounds, monthHasEnded, type MonthBounds } from '../billing/period';
 import {
-  appendToLedger, closeBillingRun, incidentCostEntries, incidentCostKey, monthTotals, openBillingRun, subscriptionKey,
-  type IncidentCostEntry, type MonthSummary, type SubscriptionEntry,
+  appendToLedger,
+  closeBillingRun,
+  incidentCostEntries,
+  incidentCostKey,
+  monthTotals,
+  openBillingRun,
+  subscriptionKey,
+  type IncidentCostEntry,
+  type MonthSummary,
+  type SubscriptionEntry,
 } from '../store/ledger';
 
 export interface BillingDeps {
@@ -78,26 +86,28 @@ function source(fallback: string): string {
 function chargeEntry(s: OptionFacts, bounds: MonthBounds, input: ChargePageInput, source: string): SubscriptionEntry[] {
   const c = chargeFor(s, bounds, input.terms);
   if (!c) return [];
-  return [{
-    _id: subscriptionKey(s._id, input.month),
-    type: 'subscription',
-    period: input.month,
-    subscriberId: s._id,
-    currency: input.terms.currency,
-    amountCents: c.netCents,
-    unitPriceCents: input.terms.priceCents,
-    vatBasisPoints: input.terms.vatBasisPoints,
-    vatCents: c.vatCents,
-    grossCents: c.grossCents,
-    proration: input.terms.proration,
-    daysActive: c.daysActive,
-    daysInMonth: c.daysInMonth,
-    activeFrom: c.from,
-    activeTo: c.to,
-    description: chargeDescription(c, input.terms.proration),
-    createdAt: new Date(),
-    source,
-  }];
+  return [
+    {
+      _id: subscriptionKey(s._id, input.month),
+      type: 'subscription',
+      period: input.month,
+      subscriberId: s._id,
+      currency: input.terms.currency,
+      amountCents: c.netCents,
+      unitPriceCents: input.terms.priceCents,
+      vatBasisPoints: input.terms.vatBasisPoints,
+      vatCents: c.vatCents,
+      grossCents: c.grossCents,
+      proration: input.terms.proration,
+      daysActive: c.daysActive,
+      daysInMonth: c.daysInMonth,
+      activeFrom: c.from,
+      activeTo: c.to,
+      description: chargeDescription(c, input.terms.proration),
+      createdAt: new Date(),
+      source,
+    },
+  ];
 }
 
 export function createBillingActivities(deps: BillingDeps) {
@@ -111,9 +121,19 @@ export function createBillingActivities(deps: BillingDeps) {
      * run. Refuses a month that is not over yet, or is not a month.
      */
     async beginBillingMonth(input: { month: string }): Promise<{ month: string; terms: BillingTerms }> {
-      if (!isMonth(input.month)) throw ApplicationFailure.create({ type: 'InvalidMonth', message: `${JSON.stringify(input.month)} is not a month: write YYYY-MM`, nonRetryable: true });
+      if (!isMonth(input.month))
+        throw ApplicationFailure.create({
+          type: 'InvalidMonth',
+          message: `${JSON.stringify(input.month)} is not a month: write YYYY-MM`,
+          nonRetryable: true,
+        });
       const now = new Date();
-      if (!monthHasEnded(input.month, now)) throw ApplicationFailure.create({ type: 'MonthNotEnded', message: `${input.month} is not over yet (Italian time): a month is billed once it has ended`, nonRetryable: true });
+      if (!monthHasEnded(input.month, now))
+        throw ApplicationFailure.create({
+          type: 'MonthNotEnded',
+          message: `${input.month} is not over yet (Italian time): a month is billed once it has ended`,
+          nonRetryable: true,
+        });
       const run = await openBillingRun(store, input.month, billing().terms, now);
       logger.info({ month: input.month, terms: run.terms }, 'billing month');
       return { month: input.month, terms: run.terms };
@@ -128,7 +148,8 @@ export function createBillingActivities(deps: BillingDeps) {
       const limit = input.limit ?? DEFAULT_CHARGE_PAGE;
       const bounds = monthBounds(input.month);
       const from = source(`billing:${input.month}`);
-      const resumed = activityContext()?.info.heartbeatDetails as { done: ChargePageResult & { read: number } } | undefined;
+      const resumed = activityContext()?.info.heartbeatDetails as
+        { done: ChargePageResult & { read: number } } | undefined;
       const done = resumed?.done ?? { considered: 0, charged: 0, added: 0, existing: 0, read: 0 };
       const start = done.next ?? input.after;
       const beat = setInterval(() => heartbeat({ done }), 5000);
@@ -149,7 +170,9 @@ export function createBillingActivities(deps: BillingDeps) {
         if (done.read < limit) {
           // Every subscriber is read: a filter here makes FerretDB slower, not faster.
           const cursor = store.subscribers
-            .find(start !== undefined ? { _id: { $gt: start } } : {}, { projection: { _id: 1, smsAlerts: 1, optedOut: 1, optedOutAt: 1 } })
+            .find(start !== undefined ? { _id: { $gt: start } } : {}, {
+              projection: { _id: 1, smsAlerts: 1, optedOut: 1, optedOutAt: 1 },
+            })
             .sort({ _id: 1 })
             .limit(limit - done.read)
             .batchSize(CHARGE_BATCH);
@@ -169,7 +192,15 @@ export function createBillingActivities(deps: BillingDeps) {
     /** Sums the month from the ledger and marks its run complete. */
     async finishBillingMonth(input: { month: string; terms: BillingTerms }): Promise<MonthSummary> {
       const totals = await monthTotals(store, input.month);
-      const summary = totals.find((t) => t.currency === input.terms.currency) ?? totals[0] ?? { month: input.month, currency: input.terms.currency, lines: 0, netCents: 0, vatCents: 0, grossCents: 0 };
+      const summary = totals.find((t) => t.currency === input.terms.currency) ??
+        totals[0] ?? {
+          month: input.month,
+          currency: input.terms.currency,
+          lines: 0,
+          netCents: 0,
+          vatCents: 0,
+          grossCents: 0,
+        };
       await closeBillingRun(store, summary, new Date());
       logger.info({ ...summary }, 'billing month done');
       return summary;
@@ -181,13 +212,36 @@ export function createBillingActivities(deps: BillingDeps) {
      * delivery records; keeps a few numbers per channel in memory.
      */
     async billIncident(input: { incidentId: string }): Promise<IncidentCost> {
-      const incident = await store.incidents.findOne({ _id: input.incidentId }, { projection: { _id: 1, openedAt: 1 } }) as Pick<Incident, '_id' | 'openedAt'> | null;
-      if (!incident) throw ApplicationFailure.create({ type: 'IncidentNotFound', message: `incident ${input.incidentId} is not in the database`, nonRetryable: true });
+      const incident = (await store.incidents.findOne(
+        { _id: input.incidentId },
+        { projection: { _id: 1, openedAt: 1 } },
+      )) as Pick<Incident, '_id' | 'openedAt'> | null;
+      if (!incident)
+        throw ApplicationFailure.create({
+          type: 'IncidentNotFound',
+          message: `incident ${input.incidentId} is not in the database`,
+          nonRetryable: true,
+        });
       const period = monthOf(incident.openedAt);
       const { rates } = billing();
       const costs = new CostAccumulator(rates);
       const cursor = store.deliveries
-        .find({ incidentId: input.incidentId }, { projection: { _id: 0, channel: 1, state: 1, to: 1, units: 1, cost: 1, currency: 1, invalidRecipient: 1, history: 1 } })
+        .find(
+          { incidentId: input.incidentId },
+          {
+            projection: {
+              _id: 0,
+              channel: 1,
+              state: 1,
+              to: 1,
+              units: 1,
+              cost: 1,
+              currency: 1,
+              invalidRecipient: 1,
+              history: 1,
+            },
+          },
+        )
         .batchSize(1000);
       let seen = 0;
       // On a timer: the query itself may take a while on a large deliveries collection.
@@ -233,7 +287,10 @@ export function createBillingActivities(deps: BillingDeps) {
       const stored = await incidentCostEntries(store, input.incidentId);
       const cost = costSummary(stored, period, now);
       await store.incidents.updateOne({ _id: input.incidentId }, { $set: { cost } });
-      logger.info({ incidentId: input.incidentId, messages: seen, added: added.added, totals: cost.totals }, 'incident billed');
+      logger.info(
+        { incidentId: input.incidentId, messages: seen, added: added.added, totals: cost.totals },
+        'incident billed',
+      );
       return cost;
     },
   };
@@ -245,11 +302,23 @@ export function costSummary(entries: IncidentCostEntry[], period: string, billed
   return {
     billedAt: entries.reduce((min, e) => (e.createdAt < min ? e.createdAt : min), billedAt),
     period: entries[0]?.period ?? period,
-    channels: [...entries].sort((a, b) => CHANNELS.indexOf(a.channel) - CHANNELS.indexOf(b.channel) || a._id.localeCompare(b._id)).map((e) => ({
-      channel: e.channel, currency: e.currency, messages: e.messages, units: e.units, amountMicros: e.amountMicros, amountCents: e.amountCents,
-      fromReceipts: e.fromReceipts, fromRateTable: e.fromRateTable, unpriced: e.unpriced, ledgerKey: e._id,
-    })),
-    totals: [...totals].sort(([a], [b]) => a.localeCompare(b)).map(([currency, amountMicros]) => ({ currency, amountMicros, amountCents: microsToCents(amountMicros) })),
+    channels: [...entries]
+      .sort((a, b) => CHANNELS.indexOf(a.channel) - CHANNELS.indexOf(b.channel) || a._id.localeCompare(b._id))
+      .map((e) => ({
+        channel: e.channel,
+        currency: e.currency,
+        messages: e.messages,
+        units: e.units,
+        amountMicros: e.amountMicros,
+        amountCents: e.amountCents,
+        fromReceipts: e.fromReceipts,
+        fromRateTable: e.fromRateTable,
+        unpriced: e.unpriced,
+        ledgerKey: e._id,
+      })),
+    totals: [...totals]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([currency, amountMicros]) => ({ currency, amountMicros, amountCents: microsToCents(amountMicros) })),
   };
 }
 

@@ -48,8 +48,15 @@ const activityRuntime: Runtime = {
 
 /** The engine's errors as Temporal sees them: retry later (after the wait, when known), or never. */
 function asTemporalFailure(err: unknown): unknown {
-  if (err instanceof RetryLater) return ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: false, ...(err.delayMs ? { nextRetryDelay: err.delayMs as Duration } : {}) });
-  if (err instanceof IncidentMissing) return ApplicationFailure.create({ type: 'IncidentNotFound', message: err.message, nonRetryable: true });
+  if (err instanceof RetryLater)
+    return ApplicationFailure.create({
+      message: err.message,
+      type: err.type,
+      nonRetryable: false,
+      ...(err.delayMs ? { nextRetryDelay: err.delayMs as Duration } : {}),
+    });
+  if (err instanceof IncidentMissing)
+    return ApplicationFailure.create({ type: 'IncidentNotFound', message: err.message, nonRetryable: true });
   return err;
 }
 
@@ -70,7 +77,8 @@ function textsFrom(rulesOf: RulesResolver): TextsOf {
       if (d.kind === 'message' && d.text !== undefined) return d.text;
       const vars = messageVariables(facts, { area: d.area }, incident.endedAt ?? new Date(), endVariables(incident));
       const templateKind = (d.templateKind ?? (kind === 'escalation' ? incident.kind : kind)) as TemplateKind;
-      return rules.render(d.templateSet ? { set: d.templateSet, kind: templateKind } : templateKind, d.language, vars).text;
+      return rules.render(d.templateSet ? { set: d.templateSet, kind: templateKind } : templateKind, d.language, vars)
+        .text;
     };
   };
 }
@@ -78,7 +86,12 @@ function textsFrom(rulesOf: RulesResolver): TextsOf {
 export function createDeliveryActivities(deps: DeliveryDeps) {
   const repo = deliveryRepository(deps.store);
   const common = { repo, channels: deps.channels, sms: deps.sms, runtime: activityRuntime, logger: deps.logger };
-  const sender = createSender({ ...common, smsLimits: deps.smsLimits, maxInlineWaitMs: deps.maxInlineWaitMs, texts: textsFrom(deps.rules) });
+  const sender = createSender({
+    ...common,
+    smsLimits: deps.smsLimits,
+    maxInlineWaitMs: deps.maxInlineWaitMs,
+    texts: textsFrom(deps.rules),
+  });
   const sweeper = createSweeper({ ...common, fallbackOrder: deps.fallbackOrder });
   return {
     /** Sends the next batch of planned messages of one kind on one channel; one request per distinct text. */
@@ -95,11 +108,21 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;
 
 /** The variables only some messages have: the end of an outage, the earlier window of moved maintenance. */
-function endVariables(incident: Incident): { end?: string; previousStart?: string; previousEnd?: string; ackCode: string } {
+function endVariables(incident: Incident): {
+  end?: string;
+  previousStart?: string;
+  previousEnd?: string;
+  ackCode: string;
+} {
   return {
     // The code staff reply with to take an escalation (domain/acknowledgement.ts).
     ackCode: acknowledgementCode(incident._id),
     ...(incident.endedAt ? { end: incident.endedAt.toISOString() } : {}),
-    ...(incident.previousWindow ? { previousStart: incident.previousWindow.startsAt.toISOString(), previousEnd: incident.previousWindow.endsAt.toISOString() } : {}),
+    ...(incident.previousWindow
+      ? {
+          previousStart: incident.previousWindow.startsAt.toISOString(),
+          previousEnd: incident.previousWindow.endsAt.toISOString(),
+        }
+      : {}),
   };
 }

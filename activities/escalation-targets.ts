@@ -18,9 +18,19 @@ export interface EscalationTarget {
 /** On call now and covering one of `areas` (a contact with no areas covers all); teams bring their members. */
 export async function onCallContacts(store: Store, areas: string[]): Promise<Contact[]> {
   const covering = { $or: [{ areas: { $in: areas } }, { areas: { $exists: false } }] };
-  const onCall = await store.contacts.find({ onCall: true, ...covering }).sort({ _id: 1 }).toArray();
-  const memberIds = onCall.flatMap((c) => (c.kind === 'team' ? (c.members ?? []) : [])).filter((id) => !onCall.some((c) => c._id === id));
-  const members = memberIds.length ? await store.contacts.find({ _id: { $in: memberIds } }).sort({ _id: 1 }).toArray() : [];
+  const onCall = await store.contacts
+    .find({ onCall: true, ...covering })
+    .sort({ _id: 1 })
+    .toArray();
+  const memberIds = onCall
+    .flatMap((c) => (c.kind === 'team' ? (c.members ?? []) : []))
+    .filter((id) => !onCall.some((c) => c._id === id));
+  const members = memberIds.length
+    ? await store.contacts
+        .find({ _id: { $in: memberIds } })
+        .sort({ _id: 1 })
+        .toArray()
+    : [];
   return [...onCall, ...members];
 }
 
@@ -34,7 +44,11 @@ export function onCallTargets(contacts: Contact[], templateSet: string | undefin
 }
 
 /** The rules' staff texts: the set their escalation names, else one called `staff` if the rules have it. */
-export function staffTemplateSet(rules: Pick<RuleSet, 'hasTemplate'>, fromRules: string | undefined, kind: 'outage' | 'maintenance'): string | undefined {
+export function staffTemplateSet(
+  rules: Pick<RuleSet, 'hasTemplate'>,
+  fromRules: string | undefined,
+  kind: 'outage' | 'maintenance',
+): string | undefined {
   if (fromRules) return fromRules;
   return rules.hasTemplate('staff', kind) ? 'staff' : undefined;
 }
@@ -48,8 +62,19 @@ export interface EscalationProblemFound {
  * What of a round cannot be sent as planned. `channels` are the worker's channels (`known`: the
  * caller knows them; a call without voice goes by SMS, activities/delivery.ts).
  */
-export function escalationProblems(planned: { channel: DeliveryChannel }[], channels: Set<string>, known: boolean): EscalationProblemFound[] {
-  if (planned.length === 0) return [{ cause: 'nobody', problem: 'nobody to escalate to: the rules name no contact for this incident and no stored contact is on call for its areas' }];
+export function escalationProblems(
+  planned: { channel: DeliveryChannel }[],
+  channels: Set<string>,
+  known: boolean,
+): EscalationProblemFound[] {
+  if (planned.length === 0)
+    return [
+      {
+        cause: 'nobody',
+        problem:
+          'nobody to escalate to: the rules name no contact for this incident and no stored contact is on call for its areas',
+      },
+    ];
   if (!known) return [];
   const found: EscalationProblemFound[] = [];
   const calls = planned.filter((p) => p.channel === 'voice').length;
@@ -62,12 +87,21 @@ export function escalationProblems(planned: { channel: DeliveryChannel }[], chan
     });
   }
   const missing = [...new Set(planned.map((p) => p.channel).filter((c) => c !== 'voice' && !channels.has(c)))];
-  if (missing.length) found.push({ cause: 'no-channel', problem: `not configured on the worker: ${missing.join(', ')}; those escalation messages cannot be sent` });
+  if (missing.length)
+    found.push({
+      cause: 'no-channel',
+      problem: `not configured on the worker: ${missing.join(', ')}; those escalation messages cannot be sent`,
+    });
   return found;
 }
 
 /** Once per round and cause, however often the activity is retried. */
-export async function recordEscalationProblem(store: Store, incidentId: string, round: number, found: EscalationProblemFound): Promise<void> {
+export async function recordEscalationProblem(
+  store: Store,
+  incidentId: string,
+  round: number,
+  found: EscalationProblemFound,
+): Promise<void> {
   const key = `${round}:${found.cause}`;
   await store.incidents.updateOne(
     { _id: incidentId, 'escalationProblems.key': { $ne: key } },

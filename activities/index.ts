@@ -29,7 +29,12 @@ export function createActivities(deps: ActivityDeps) {
     ...keptAlive(createMaintenanceActivities(deps)),
     ...createRetentionActivities(deps),
 
-    async recordIncidentPhase(input: { incidentId: string; phase: IncidentPhase; at: string; note?: string }): Promise<void> {
+    async recordIncidentPhase(input: {
+      incidentId: string;
+      phase: IncidentPhase;
+      at: string;
+      note?: string;
+    }): Promise<void> {
       await recordPhase(store, input.incidentId, input.phase, new Date(input.at), input.note);
     },
 

@@ -13,12 +13,31 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Store } from '../store/db';
-import type { Delivery, DeliveryChannel, DeliveryState, Incident, Language, MessageKind, Site, Subscriber } from '../domain/types';
+import type {
+  Delivery,
+  DeliveryChannel,
+  DeliveryState,
+  Incident,
+  Language,
+  MessageKind,
+  Site,
+  Subscriber,
+} from '../domain/types';
 import type { IncidentSchedule } from '../workflows/incident-api';
 import { downstreamSites } from '../store/network';
 import { subscriberFacts } from '../store/audience';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
-import { claimRestoration, coveringOutage, handOverNotice, LIVE_NOTICE, markEnding, numbersToldBy, OPEN_OUTAGE_PHASES, otherOutages, type OtherOutage } from '../store/coverage';
+import {
+  claimRestoration,
+  coveringOutage,
+  handOverNotice,
+  LIVE_NOTICE,
+  markEnding,
+  numbersToldBy,
+  OPEN_OUTAGE_PHASES,
+  otherOutages,
+  type OtherOutage,
+} from '../store/coverage';
 import type { RulesResolver } from '../store/rule-versions';
 import { closingHold, firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet } from '../rules';
 import type { Logger } from '../domain/log';
@@ -43,7 +62,23 @@ export interface PlanResult {
 /** Languages the public status feed is written in. */
 const FEED_LANGUAGES: Language[] = ['it', 'en'];
 
-export function incidentFacts(incident: Pick<Incident, '_id' | 'kind' | 'severity' | 'source' | 'areas' | 'affectedSiteIds' | 'siteIds' | 'openedAt' | 'title' | 'estimatedEnd' | 'window' | 'audienceSize'>): IncidentFacts {
+export function incidentFacts(
+  incident: Pick<
+    Incident,
+    | '_id'
+    | 'kind'
+    | 'severity'
+    | 'source'
+    | 'areas'
+    | 'affectedSiteIds'
+    | 'siteIds'
+    | 'openedAt'
+    | 'title'
+    | 'estimatedEnd'
+    | 'window'
+    | 'audienceSize'
+  >,
+): IncidentFacts {
   const estimatedEnd = incident.window?.endsAt ?? incident.estimatedEnd;
   return {
     id: incident._id,
@@ -73,7 +108,14 @@ export function recipientsOn(channel: string, s: Subscriber): string[] {
  * as the rules decide with the incident's facts as of `decidedAt`. Existing records are left
  * alone, so planning again plans nothing new.
  */
-export async function planAudience(deps: NoticeDeps, incident: Incident, facts: IncidentFacts, sites: Site[], decidedAt: Date, withFeed: boolean) {
+export async function planAudience(
+  deps: NoticeDeps,
+  incident: Incident,
+  facts: IncidentFacts,
+  sites: Site[],
+  decidedAt: Date,
+  withFeed: boolean,
+) {
   const { store, logger } = deps;
   const rules = await deps.rules(incident.rulesVersion);
   const areaOf = new Map(sites.map((s) => [s._id, s.area]));
@@ -90,7 +132,14 @@ export async function planAudience(deps: NoticeDeps, incident: Incident, facts: 
   // incident skip the numbers its first planning already reached.
   const told = withFeed ? new Set<string>() : await numbersPlanned(store, incident._id, firstKind(incident));
   // Numbers another open outage covering the same sites already tells (store/coverage.ts).
-  const others = incident.kind === 'outage' ? await otherOutages(store, sites.map((s) => s._id), incident._id) : [];
+  const others =
+    incident.kind === 'outage'
+      ? await otherOutages(
+          store,
+          sites.map((s) => s._id),
+          incident._id,
+        )
+      : [];
   const toldElsewhere = others.length ? await numbersToldBy(store, others) : new Map<string, OtherOutage[]>();
   async function* inputs(): AsyncIterable<PlanInput> {
     const cursor = store.subscribers.find({ siteId: { $in: sites.map((s) => s._id) } }).sort({ _id: 1 });
@@ -110,8 +159,19 @@ export async function planAudience(deps: NoticeDeps, incident: Incident, facts: 
           if (!coveredBy) due(when.sendAt);
           yield {
             ...(coveredBy ? { coveredBy } : {}),
-            incidentId: incident._id, kind: firstKind(incident), subscriberId: s._id, channel: plan.channel as DeliveryChannel, to, language: decision.language as Language,
-            templateSet: plan.templateSet, area: sf.area, notBefore: when.sendAt, graceEndsAt: when.plannedAt, hold: plan.hold, restoration: plan.restoration, updates: plan.updates,
+            incidentId: incident._id,
+            kind: firstKind(incident),
+            subscriberId: s._id,
+            channel: plan.channel as DeliveryChannel,
+            to,
+            language: decision.language as Language,
+            templateSet: plan.templateSet,
+            area: sf.area,
+            notBefore: when.sendAt,
+            graceEndsAt: when.plannedAt,
+            hold: plan.hold,
+            restoration: plan.restoration,
+            updates: plan.updates,
           };
         }
       }
@@ -123,13 +183,41 @@ export async function planAudience(deps: NoticeDeps, incident: Incident, facts: 
       if (feed.updates.everySeconds) updatePeriods.add(feed.updates.everySeconds);
       for (const language of FEED_LANGUAGES) {
         due(at);
-        yield { incidentId: incident._id, kind: firstKind(incident), subscriberId: `public-${language}`, channel: 'status', to: 'public', language, templateSet: feed.templateSet, notBefore: at, graceEndsAt: at, restoration: feed.restoration, updates: feed.updates };
+        yield {
+          incidentId: incident._id,
+          kind: firstKind(incident),
+          subscriberId: `public-${language}`,
+          channel: 'status',
+          to: 'public',
+          language,
+          templateSet: feed.templateSet,
+          notBefore: at,
+          graceEndsAt: at,
+          restoration: feed.restoration,
+          updates: feed.updates,
+        };
       }
     }
   }
   const r = await planAll(store, inputs(), new Date());
-  logger.info({ incidentId: incident._id, rules: rules.version, sites: sites.length, subscribers, recipients: r.recipients, planned: r.planned }, 'notices planned');
-  return { subscribers, recipients: r.recipients, planned: r.planned, firstDue: firstDue as number | null, updatePeriods: [...updatePeriods].sort((a, b) => a - b) };
+  logger.info(
+    {
+      incidentId: incident._id,
+      rules: rules.version,
+      sites: sites.length,
+      subscribers,
+      recipients: r.recipients,
+      planned: r.planned,
+    },
+    'notices planned',
+  );
+  return {
+    subscribers,
+    recipients: r.recipients,
+    planned: r.planned,
+    firstDue: firstDue as number | null,
+    updatePeriods: [...updatePeriods].sort((a, b) => a - b),
+  };
 }
 
 /** How many subscribers the sites serve, paying or not: what the rules call `incident.subscribers`. */
@@ -154,13 +242,19 @@ export function noTimers(incident: Pick<Incident, 'openedAt'>): IncidentSchedule
 }
 
 /** The rules' timers for an incident: its update periods and its escalations, repeats included, in time order. */
-export async function scheduleOf(rules: RuleSet, facts: IncidentFacts, incident: Incident, updatePeriods: number[]): Promise<IncidentSchedule> {
+export async function scheduleOf(
+  rules: RuleSet,
+  facts: IncidentFacts,
+  incident: Incident,
+  updatePeriods: number[],
+): Promise<IncidentSchedule> {
   if (incident.kind === 'announcement') return noTimers(incident);
   const decision = await rules.decider(facts, { at: incident.openedAt }).incident();
   const escalations: IncidentSchedule['escalations'] = [];
   decision.escalations.forEach((e, step) => {
     escalations.push({ afterSeconds: e.afterSeconds, step });
-    for (let i = 1; e.repeat && i <= e.repeat.times; i++) escalations.push({ afterSeconds: e.afterSeconds + i * e.repeat.everySeconds, step });
+    for (let i = 1; e.repeat && i <= e.repeat.times; i++)
+      escalations.push({ afterSeconds: e.afterSeconds + i * e.repeat.everySeconds, step });
   });
   escalations.sort((a, b) => a.afterSeconds - b.afterSeconds || a.step - b.step);
   return { openedAt: incident.openedAt.toISOString(), updateEverySeconds: updatePeriods, escalations };
@@ -169,7 +263,12 @@ export async function scheduleOf(rules: RuleSet, facts: IncidentFacts, incident:
 /** The incident, or a failure Temporal does not retry: without its document there is nothing to do. */
 export async function loadIncidentOrFail(store: Store, incidentId: string): Promise<Incident> {
   const incident = await store.incidents.findOne({ _id: incidentId });
-  if (!incident) throw ApplicationFailure.create({ type: 'IncidentNotFound', message: `incident ${incidentId} is not in the database`, nonRetryable: true });
+  if (!incident)
+    throw ApplicationFailure.create({
+      type: 'IncidentNotFound',
+      message: `incident ${incidentId} is not in the database`,
+      nonRetryable: true,
+    });
   return incident;
 }
 
@@ -194,11 +293,24 @@ export function createNoticeActivities(deps: NoticeDeps) {
       const affected = sites.map((s) => s._id);
       const areas = [...new Set(sites.map((s) => s.area))].sort();
       const audienceSize = await countAudience(store, affected);
-      await store.incidents.updateOne({ _id: incident._id }, { $set: { areas, affectedSiteIds: affected, audienceSize } });
+      await store.incidents.updateOne(
+        { _id: incident._id },
+        { $set: { areas, affectedSiteIds: affected, audienceSize } },
+      );
       // An announcement is the operators' words to the paying subscribers there: the rules decide nothing about it.
       if (incident.kind === 'announcement') {
-        const r = await planOperatorMessage(deps, { ...incident, affectedSiteIds: affected }, { round: 0, text: incident.announcement?.text ?? incident.title, at: incident.openedAt.toISOString() });
-        return { sites: affected.length, subscribers: audienceSize, planned: r.recipients, firstDueAt: r.recipients ? incident.openedAt.toISOString() : null, schedule: noTimers(incident) };
+        const r = await planOperatorMessage(
+          deps,
+          { ...incident, affectedSiteIds: affected },
+          { round: 0, text: incident.announcement?.text ?? incident.title, at: incident.openedAt.toISOString() },
+        );
+        return {
+          sites: affected.length,
+          subscribers: audienceSize,
+          planned: r.recipients,
+          firstDueAt: r.recipients ? incident.openedAt.toISOString() : null,
+          schedule: noTimers(incident),
+        };
       }
       const rules = await deps.rules(incident.rulesVersion);
       const facts = incidentFacts({ ...incident, areas, affectedSiteIds: affected, audienceSize });
@@ -207,13 +319,26 @@ export function createNoticeActivities(deps: NoticeDeps) {
       let firstDue = r.firstDue;
       // On a repeat nothing new is planned; the due time still comes from the records.
       if (r.planned === 0) {
-        const next = await store.deliveries.find({ incidentId: incident._id, kind: 'outage', state: 'planned' }, { projection: { notBefore: 1 } }).sort({ notBefore: 1 }).limit(1).toArray();
+        const next = await store.deliveries
+          .find({ incidentId: incident._id, kind: 'outage', state: 'planned' }, { projection: { notBefore: 1 } })
+          .sort({ notBefore: 1 })
+          .limit(1)
+          .toArray();
         firstDue = next[0]?.notBefore ? next[0].notBefore.getTime() : null;
       }
-      return { sites: affected.length, subscribers: r.subscribers, planned: r.recipients, firstDueAt: firstDue === null ? null : new Date(firstDue).toISOString(), schedule: await scheduleOf(rules, facts, incident, r.updatePeriods) };
+      return {
+        sites: affected.length,
+        subscribers: r.subscribers,
+        planned: r.recipients,
+        firstDueAt: firstDue === null ? null : new Date(firstDue).toISOString(),
+        schedule: await scheduleOf(rules, facts, incident, r.updatePeriods),
+      };
     },
 
-    async prepareResolution(input: { incidentId: string; at: string }): Promise<{ cancelled: number; combined: number; restored: number }> {
+    async prepareResolution(input: {
+      incidentId: string;
+      at: string;
+    }): Promise<{ cancelled: number; combined: number; restored: number }> {
       /**
        * What other outages over the same sites mean for this one's restorations (store/coverage.ts):
        * a restoration waits while another open outage covers the subscriber's site; where another
@@ -226,10 +351,13 @@ export function createNoticeActivities(deps: NoticeDeps) {
         await markEnding(store, incident._id, now);
         const stillOpen = await otherOutages(store, sites, incident._id);
         const involved = await otherOutages(store, sites, incident._id, [...OPEN_OUTAGE_PHASES, 'resolving']);
-        const shared = involved.length ? await numbersToldBy(store, involved, [...LIVE_NOTICE, 'expired']) : new Map<string, OtherOutage[]>();
+        const shared = involved.length
+          ? await numbersToldBy(store, involved, [...LIVE_NOTICE, 'expired'])
+          : new Map<string, OtherOutage[]>();
         const siteOf = new Map<string, string>();
         if (involved.length) {
-          for await (const s of store.subscribers.find({ siteId: { $in: sites } }, { projection: { siteId: 1 } })) siteOf.set(s._id, s.siteId);
+          for await (const s of store.subscribers.find({ siteId: { $in: sites } }, { projection: { siteId: 1 } }))
+            siteOf.set(s._id, s.siteId);
         }
         return {
           stillOpen,
@@ -244,21 +372,43 @@ export function createNoticeActivities(deps: NoticeDeps) {
       };
       const at = new Date(input.at);
       const incident = await loadIncident(input.incidentId);
-      if (!incident.endedAt) await store.incidents.updateOne({ _id: incident._id, endedAt: { $exists: false } }, { $set: { endedAt: at } });
+      if (!incident.endedAt)
+        await store.incidents.updateOne({ _id: incident._id, endedAt: { $exists: false } }, { $set: { endedAt: at } });
       const now = new Date();
       // At night, the end goes at once only to someone the start reached at night (rules/night.ts).
       const follow = (d: Delivery, kind: 'restored' | 'outage-restored'): PlanInput => {
         const hold = closingHold(d.hold as HoldWindow | null | undefined, sentAt(d));
         return {
-          incidentId: d.incidentId, kind, subscriberId: d.subscriberId, channel: d.channel, to: d.to, language: d.language,
-          templateSet: d.templateSet, area: d.area, hold, notBefore: holdUntil(hold, at, kind, at) ?? undefined,
+          incidentId: d.incidentId,
+          kind,
+          subscriberId: d.subscriberId,
+          channel: d.channel,
+          to: d.to,
+          language: d.language,
+          templateSet: d.templateSet,
+          area: d.area,
+          hold,
+          notBefore: holdUntil(hold, at, kind, at) ?? undefined,
         };
       };
 
       // An update or a call to staff still waiting is old news now.
       // An update still waiting (held by quiet hours) is replaced by the restoration: the record says so.
-      await transition(store, { incidentId: incident._id, kind: 'update', state: 'planned' }, 'expired', now, 'superseded: the incident was resolved first', { supersededBy: `${incident._id}|restored` });
-      await transition(store, { incidentId: incident._id, kind: 'escalation', state: 'planned' }, 'expired', now, 'not sent: the incident was resolved first');
+      await transition(
+        store,
+        { incidentId: incident._id, kind: 'update', state: 'planned' },
+        'expired',
+        now,
+        'superseded: the incident was resolved first',
+        { supersededBy: `${incident._id}|restored` },
+      );
+      await transition(
+        store,
+        { incidentId: incident._id, kind: 'escalation', state: 'planned' },
+        'expired',
+        now,
+        'not sent: the incident was resolved first',
+      );
       // One read of the incident's outage notices (100,000 at the largest), sorted out as it goes:
       // those that reached the provider get a restoration notice; those not yet read by anyone
       // (waiting for the grace delay, quiet hours or a retry, or reported not delivered) are kept
@@ -280,12 +430,22 @@ export function createNoticeActivities(deps: NoticeDeps) {
         }
       }
       const restored = (await planAll(store, reached(), now)).planned;
-      if (deferred) logger.info({ incidentId: incident._id, deferred }, 'restorations left to the outages that still cover their sites');
+      if (deferred)
+        logger.info(
+          { incidentId: incident._id, deferred },
+          'restorations left to the outages that still cover their sites',
+        );
       waiting.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
       // Not yet told by this outage, while another one still covers the site: that one tells them.
       for (const d of waiting.filter((w) => overlap.stillCovered(w))) {
         if (await handOverNotice(store, incident._id, overlap.stillOpen, d.channel, d.to, now)) {
-          await transition(store, { _id: d._id, state: d.state }, 'expired', now, 'handed over to the outage that still covers this site');
+          await transition(
+            store,
+            { _id: d._id, state: d.state },
+            'expired',
+            now,
+            'handed over to the outage that still covers this site',
+          );
           waiting.splice(waiting.indexOf(d), 1);
         }
       }
@@ -296,11 +456,30 @@ export function createNoticeActivities(deps: NoticeDeps) {
       // "down". Planned before the notices it replaces are given up, so that a retry after a crash
       // in between still finds them waiting and plans (nothing new) again.
       const toCombine = waiting.filter((d) => !graceIds.has(d._id));
-      const combined = (await planAll(store, toCombine.map((d) => follow(d, 'outage-restored')), now)).planned;
-      const cancelled = await transition(store, { _id: { $in: inGrace.map((d) => d._id) }, state: 'planned' }, 'expired', now, 'cancelled: resolved within the grace delay');
+      const combined = (
+        await planAll(
+          store,
+          toCombine.map((d) => follow(d, 'outage-restored')),
+          now,
+        )
+      ).planned;
+      const cancelled = await transition(
+        store,
+        { _id: { $in: inGrace.map((d) => d._id) }, state: 'planned' },
+        'expired',
+        now,
+        'cancelled: resolved within the grace delay',
+      );
       for (const state of WAITING) {
         const ids = toCombine.filter((d) => d.state === state).map((d) => d._id);
-        if (ids.length) await transition(store, { _id: { $in: ids }, state }, 'expired', now, 'replaced by one combined outage-and-restored message');
+        if (ids.length)
+          await transition(
+            store,
+            { _id: { $in: ids }, state },
+            'expired',
+            now,
+            'replaced by one combined outage-and-restored message',
+          );
       }
       logger.info({ incidentId: incident._id, cancelled, combined, restored }, 'resolution planned');
       return { cancelled, combined, restored };

@@ -21,7 +21,11 @@ export interface OperatorMessageInput extends MessageTarget {
 }
 
 /** Plans one SMS of `text` per paying number of the target; a target the incident no longer has plans nothing. */
-export async function planOperatorMessage(deps: NoticeDeps, incident: Incident, input: Omit<OperatorMessageInput, 'incidentId'>): Promise<{ planned: number; recipients: number }> {
+export async function planOperatorMessage(
+  deps: NoticeDeps,
+  incident: Incident,
+  input: Omit<OperatorMessageInput, 'incidentId'>,
+): Promise<{ planned: number; recipients: number }> {
   const { store, logger } = deps;
   let sites: Site[];
   try {
@@ -29,15 +33,36 @@ export async function planOperatorMessage(deps: NoticeDeps, incident: Incident, 
   } catch (err) {
     // The API checked the target; a signal queued without a worker is checked only here: say so, plan nothing.
     if (!(err instanceof TargetError)) throw err;
-    logger.warn({ incidentId: incident._id, round: input.round, field: err.field, unknown: err.unknown }, 'operator message not planned: its target is not part of the incident');
+    logger.warn(
+      { incidentId: incident._id, round: input.round, field: err.field, unknown: err.unknown },
+      'operator message not planned: its target is not part of the incident',
+    );
     return { planned: 0, recipients: 0 };
   }
   async function* inputs(): AsyncIterable<PlanInput> {
     for await (const r of operatorRecipients(store, sites, new Date(input.at))) {
-      yield { incidentId: incident._id, kind: 'message', round: input.round, subscriberId: r.subscriberId, channel: 'sms', to: r.phone, language: r.language, area: r.area, text: input.text };
+      yield {
+        incidentId: incident._id,
+        kind: 'message',
+        round: input.round,
+        subscriberId: r.subscriberId,
+        channel: 'sms',
+        to: r.phone,
+        language: r.language,
+        area: r.area,
+        text: input.text,
+      };
     }
   }
-  const r = await planAll(store, inputs(), new Date(), input.round === 0 ? 'announcement' : `operator's message #${input.round}`);
-  logger.info({ incidentId: incident._id, round: input.round, sites: sites.length, recipients: r.recipients, planned: r.planned }, 'operator message planned');
+  const r = await planAll(
+    store,
+    inputs(),
+    new Date(),
+    input.round === 0 ? 'announcement' : `operator's message #${input.round}`,
+  );
+  logger.info(
+    { incidentId: incident._id, round: input.round, sites: sites.length, recipients: r.recipients, planned: r.planned },
+    'operator message planned',
+  );
   return r;
 }

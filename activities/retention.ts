@@ -10,8 +10,15 @@ import type { Logger } from '../domain/log';
 import { retentionSettingsFromEnv } from '../config';
 import { retentionCutoffs, type RetentionCutoffs, type RetentionSettings } from '../retention/settings';
 import {
-  billedIncidentsBefore, purgeAgedPage, purgeIncidentRecords, purgeLedgerBefore, unbilledIncidentsBefore,
-  type AgedKind, type AgedPage, type IncidentRecordCounts, type LedgerPurge,
+  billedIncidentsBefore,
+  purgeAgedPage,
+  purgeIncidentRecords,
+  purgeLedgerBefore,
+  unbilledIncidentsBefore,
+  type AgedKind,
+  type AgedPage,
+  type IncidentRecordCounts,
+  type LedgerPurge,
 } from '../store/retention';
 
 export interface RetentionDeps {
@@ -77,14 +84,22 @@ export function createRetentionActivities(deps: RetentionDeps) {
     },
 
     /** The records of up to `limit` billed incidents opened before the cut-off, in id order after `after`, where all of them are older. */
-    async purgeBilledIncidentsPage(input: { cutoff: string; after?: string; limit?: number; dryRun?: boolean }): Promise<IncidentsPageResult> {
+    async purgeBilledIncidentsPage(input: {
+      cutoff: string;
+      after?: string;
+      limit?: number;
+      dryRun?: boolean;
+    }): Promise<IncidentsPageResult> {
       return beating(async (progress) => {
         // Ten at most: the largest incidents hold 100,000 records, minutes each on FerretDB.
         const limit = input.limit ?? 10;
         const ids = await billedIncidentsBefore(store, new Date(input.cutoff), input.after, limit);
         const result: IncidentsPageResult = { incidents: 0, deliveries: 0, receipts: 0, sendClaims: 0 };
         for (const incidentId of ids) {
-          const c = await purgeIncidentRecords(store, incidentId, new Date(input.cutoff), { dryRun: input.dryRun, progress });
+          const c = await purgeIncidentRecords(store, incidentId, new Date(input.cutoff), {
+            dryRun: input.dryRun,
+            progress,
+          });
           if (c.young) continue;
           result.incidents++;
           result.deliveries += c.deliveries;
@@ -93,15 +108,37 @@ export function createRetentionActivities(deps: RetentionDeps) {
           progress();
         }
         if (ids.length >= limit) result.next = ids[ids.length - 1];
-        if (result.incidents) logger.info({ ...result, dryRun: Boolean(input.dryRun) }, 'retention: incidents\' records');
+        if (result.incidents)
+          logger.info({ ...result, dryRun: Boolean(input.dryRun) }, "retention: incidents' records");
         return result;
       });
     },
 
-    async purgeAgedPage(input: { kind: AgedKind; cutoff: string; after?: string; limit?: number; dryRun?: boolean }): Promise<AgedPage> {
+    async purgeAgedPage(input: {
+      kind: AgedKind;
+      cutoff: string;
+      after?: string;
+      limit?: number;
+      dryRun?: boolean;
+    }): Promise<AgedPage> {
       return beating(async (progress) => {
-        const page = await purgeAgedPage(store, input.kind, new Date(input.cutoff), { after: input.after, limit: input.limit, dryRun: input.dryRun, progress });
-        if (page.read) logger.info({ kind: input.kind, read: page.read, deleted: page.deleted, kept: page.kept, dryRun: Boolean(input.dryRun) }, 'retention: by age');
+        const page = await purgeAgedPage(store, input.kind, new Date(input.cutoff), {
+          after: input.after,
+          limit: input.limit,
+          dryRun: input.dryRun,
+          progress,
+        });
+        if (page.read)
+          logger.info(
+            {
+              kind: input.kind,
+              read: page.read,
+              deleted: page.deleted,
+              kept: page.kept,
+              dryRun: Boolean(input.dryRun),
+            },
+            'retention: by age',
+          );
         return page;
       });
     },
@@ -109,7 +146,8 @@ export function createRetentionActivities(deps: RetentionDeps) {
     async purgeLedger(input: { beforeMonth: string; dryRun?: boolean }): Promise<LedgerPurge> {
       return beating(async (progress) => {
         const r = await purgeLedgerBefore(store, input.beforeMonth, { dryRun: input.dryRun, progress });
-        if (r.entries || r.billingRuns) logger.info({ ...r, beforeMonth: input.beforeMonth, dryRun: Boolean(input.dryRun) }, 'retention: ledger');
+        if (r.entries || r.billingRuns)
+          logger.info({ ...r, beforeMonth: input.beforeMonth, dryRun: Boolean(input.dryRun) }, 'retention: ledger');
         return r;
       });
     },

@@ -70,15 +70,29 @@ export interface AppDeps {
 }
 
 function maskedRequest(req: { method: string; url: string; id?: string }) {
-  return { method: req.method, url: req.url.replace(/(\+|%2B)?\d{8,}/gi, (m) => maskPhone(decodeURIComponent(m))), id: req.id };
+  return {
+    method: req.method,
+    url: req.url.replace(/(\+|%2B)?\d{8,}/gi, (m) => maskPhone(decodeURIComponent(m))),
+    id: req.id,
+  };
 }
 
-export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
+export async function buildApp(
+  deps: AppDeps,
+  logger: FastifyServerOptions['logger'] = false,
+): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
     // Request logs carry method and URL only, and URLs can hold a phone number (a voice call's
     // delivery id, a search): mask every run of 8 or more digits.
-    ...(logger ? { logger: typeof logger === 'object' ? { ...logger, serializers: { req: maskedRequest } } : { serializers: { req: maskedRequest } } } : {}),
+    ...(logger
+      ? {
+          logger:
+            typeof logger === 'object'
+              ? { ...logger, serializers: { req: maskedRequest } }
+              : { serializers: { req: maskedRequest } },
+        }
+      : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
     // Every log line of a request carries its id as reqId; callers may bring their own (X-Request-Id).
@@ -95,10 +109,17 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Avviso API', version: '0.1.0', description: 'Open and resolve network incidents; Avviso tells the affected subscribers by SMS.' },
+      info: {
+        title: 'Avviso API',
+        version: '0.1.0',
+        description: 'Open and resolve network incidents; Avviso tells the affected subscribers by SMS.',
+      },
       tags: [
         { name: 'incidents', description: 'Outages and their lifecycle' },
-        { name: 'maintenance', description: 'Planned maintenance: notice, reminders, start, completion, reschedule, cancel' },
+        {
+          name: 'maintenance',
+          description: 'Planned maintenance: notice, reminders, start, completion, reschedule, cancel',
+        },
         { name: 'network', description: 'Sites and subscribers' },
         { name: 'plivo', description: 'Callbacks from Plivo' },
         { name: 'operations', description: 'Health, readiness, metrics and documentation' },
@@ -106,7 +127,15 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
         { name: 'status', description: 'The public status page and its feeds' },
       ],
       // Most routes want an API key (api/plugins/auth.ts says which role); the docs page offers to send one.
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'avk_<id>_<secret>, from `avviso keys create` or POST /v1/keys' } } },
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'avk_<id>_<secret>, from `avviso keys create` or POST /v1/keys',
+          },
+        },
+      },
       security: [{ apiKey: [] }],
     },
   });
@@ -118,7 +147,8 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
     feed: statusFeedCollections(deps.store),
     publicUrl: deps.publicUrl,
     ...deps.statusPage,
-    areas: async () => (await deps.store.sites.distinct('area')).filter((a): a is string => typeof a === 'string' && a !== '').sort(),
+    areas: async () =>
+      (await deps.store.sites.distinct('area')).filter((a): a is string => typeof a === 'string' && a !== '').sort(),
   });
   await app.register(incidentRoutes, deps);
   await app.register(incidentActionRoutes, deps);
@@ -131,17 +161,26 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   await app.register(plivoStatusRoutes, deps);
   if (deps.rules) {
     // Simulate without an audience of its own: the real subscribers of the sites, as a live incident would see them.
-    const audience = (incident: IncidentFacts) => audienceFacts(deps.store, incident.siteIds, incident.openedAt ? new Date(incident.openedAt) : new Date());
+    const audience = (incident: IncidentFacts) =>
+      audienceFacts(deps.store, incident.siteIds, incident.openedAt ? new Date(incident.openedAt) : new Date());
     await app.register(rulesRoutes, { rules: deps.rules, audience });
   }
   await app.register(plivoInboundRoutes, deps);
-  await app.register(voiceRoutes, { publicUrl: deps.publicUrl, plivoAuthToken: deps.plivoAuthToken, ...voiceCallHandlers(deps.store) });
+  await app.register(voiceRoutes, {
+    publicUrl: deps.publicUrl,
+    plivoAuthToken: deps.plivoAuthToken,
+    ...voiceCallHandlers(deps.store),
+  });
   await app.register(ingestRoutes, deps);
   await app.register(billingRoutes, deps);
   await app.register(consolePlugin, { ...deps, prefix: '/console' });
   // Off unless asked for: the worker applies receipts (worker/main.ts); the API only stores them.
   if (deps.applyReceiptsEveryMs) {
-    const applier = startReceiptApplier(deps.store, (err) => app.log.error({ err }, 'applying receipts failed; will retry'), deps.applyReceiptsEveryMs ?? 500);
+    const applier = startReceiptApplier(
+      deps.store,
+      (err) => app.log.error({ err }, 'applying receipts failed; will retry'),
+      deps.applyReceiptsEveryMs ?? 500,
+    );
     app.addHook('onClose', async () => applier.stop());
   }
   return app;

@@ -18,8 +18,22 @@ const name = { type: 'string', minLength: 1, maxLength: 100 } as const;
 
 /** The part of the audience a message is for; none: all of it. */
 export const targetProperties = {
-  areas: { type: 'array', minItems: 1, maxItems: 100, uniqueItems: true, items: name, description: 'Only the paying subscribers in these areas (towns)' },
-  siteIds: { type: 'array', minItems: 1, maxItems: 500, uniqueItems: true, items: name, description: 'Only the paying subscribers of these sites and of the sites they feed' },
+  areas: {
+    type: 'array',
+    minItems: 1,
+    maxItems: 100,
+    uniqueItems: true,
+    items: name,
+    description: 'Only the paying subscribers in these areas (towns)',
+  },
+  siteIds: {
+    type: 'array',
+    minItems: 1,
+    maxItems: 500,
+    uniqueItems: true,
+    items: name,
+    description: 'Only the paying subscribers of these sites and of the sites they feed',
+  },
 } as const;
 
 export const previewSchema = {
@@ -30,15 +44,24 @@ export const previewSchema = {
     text: { type: 'string', description: 'The words as they would be sent (after transliteration)' },
     encoding: { type: 'string', enum: ['GSM', 'UCS-2'] },
     parts: { type: 'integer', description: 'SMS parts per message' },
-    characters: { type: 'integer', description: 'Length in the encoding\'s unit (GSM-7 septets, UCS-2 code units)' },
-    transliterated: { type: 'array', items: { type: 'string' }, description: 'Characters replaced by GSM-7 look-alikes' },
+    characters: { type: 'integer', description: "Length in the encoding's unit (GSM-7 septets, UCS-2 code units)" },
+    transliterated: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'Characters replaced by GSM-7 look-alikes',
+    },
     recipients: { type: 'integer', description: 'Paying numbers it would go to, one message each' },
     units: { type: 'integer', description: 'SMS parts in all: parts x recipients' },
     areas: { type: 'array', items: { type: 'string' } },
     cost: {
       type: 'object',
       description: 'At the billing rate table (BILLING_SMS_RATE) per part',
-      properties: { currency: { type: 'string' }, amountMicros: { type: 'integer' }, amount: { type: 'string' }, unpriced: { type: 'integer', description: 'Recipients no rate applies to' } },
+      properties: {
+        currency: { type: 'string' },
+        amountMicros: { type: 'integer' },
+        amount: { type: 'string' },
+        unpriced: { type: 'integer', description: 'Recipients no rate applies to' },
+      },
     },
   },
 } as const;
@@ -55,7 +78,11 @@ export function checkedOrThrow<T>(check: () => T): T {
 
 /** A target outside the incident: 422 naming the field. */
 export function toTargetError(err: unknown): never {
-  if (err instanceof TargetError) throw new ApiError(422, 'unknown_target', `body.${err.field}: ${err.message}.`, { field: `body.${err.field}`, unknown: err.unknown });
+  if (err instanceof TargetError)
+    throw new ApiError(422, 'unknown_target', `body.${err.field}: ${err.message}.`, {
+      field: `body.${err.field}`,
+      unknown: err.unknown,
+    });
   throw err;
 }
 

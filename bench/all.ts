@@ -14,23 +14,40 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 const ROOT = path.resolve(__dirname, '..');
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, 'rated-n': { type: 'string', default: '500' }, n: { type: 'string', default: '4000' } } });
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    'rated-n': { type: 'string', default: '500' },
+    n: { type: 'string', default: '4000' },
+  },
+});
 
-interface Step { name: string; script: string; args: string[] }
+interface Step {
+  name: string;
+  script: string;
+  args: string[];
+}
 
 const steps: Step[] = [
   { name: 'rules', script: 'bench/rules.ts', args: [] },
   { name: 'ingest', script: 'bench/ingest.ts', args: [] },
   { name: `fan-out ${values.n}`, script: 'bench/fanout.ts', args: ['--n', values.n] },
   ...(values.quick ? [] : [{ name: 'fan-out 100000', script: 'bench/fanout.ts', args: ['--n', '100000'] }]),
-  { name: `fan-out ${values['rated-n']} at Plivo's rates`, script: 'bench/fanout.ts', args: ['--n', values['rated-n'], '--rates', 'plivo'] },
+  {
+    name: `fan-out ${values['rated-n']} at Plivo's rates`,
+    script: 'bench/fanout.ts',
+    args: ['--n', values['rated-n'], '--rates', 'plivo'],
+  },
 ];
 
 /** Runs one benchmark, passing its output through, and returns the JSON file it says it wrote. */
 function run(step: Step): Promise<{ code: number; file?: string; seconds: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', step.script, ...step.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', step.script, ...step.args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       process.stdout.write(d);
@@ -38,7 +55,11 @@ function run(step: Step): Promise<{ code: number; file?: string; seconds: number
     });
     child.once('exit', (code) => {
       const written = /(?:written to|results written to) (\S+\.json)/.exec(out)?.[1];
-      resolve({ code: code ?? 1, file: written ? path.resolve(ROOT, written) : undefined, seconds: Math.round((Date.now() - started) / 1000) });
+      resolve({
+        code: code ?? 1,
+        file: written ? path.resolve(ROOT, written) : undefined,
+        seconds: Math.round((Date.now() - started) / 1000),
+      });
     });
   });
 }
@@ -48,7 +69,12 @@ type Json = Record<string, unknown>;
 function summary(name: string, r: Json): string {
   if (name === 'rules') {
     const results = (r.results as Json[]) ?? [];
-    return results.map((x) => `${x.policy}: ${((x.grouped as Json).seconds as number).toFixed(3)}s grouped for 100,000, ${Math.round(x.ratio as number)}x plain json-rules-engine`).join('; ');
+    return results
+      .map(
+        (x) =>
+          `${x.policy}: ${((x.grouped as Json).seconds as number).toFixed(3)}s grouped for 100,000, ${Math.round(x.ratio as number)}x plain json-rules-engine`,
+      )
+      .join('; ');
   }
   if (name === 'ingest') {
     const l = r.latencyMs as Json;
@@ -62,11 +88,19 @@ async function main(): Promise<void> {
   for (const step of steps) {
     console.log(`\n=== ${step.name}: node --import tsx ${step.script} ${step.args.join(' ')}`);
     const r = await run(step);
-    results.push({ name: step.name, code: r.code, seconds: r.seconds, result: r.file ? (JSON.parse(readFileSync(r.file, 'utf8')) as Json) : undefined });
+    results.push({
+      name: step.name,
+      code: r.code,
+      seconds: r.seconds,
+      result: r.file ? (JSON.parse(readFileSync(r.file, 'utf8')) as Json) : undefined,
+    });
   }
   console.log('\n=== summary');
   const width = Math.max(...results.map((r) => r.name.length));
-  for (const r of results) console.log(`${r.name.padEnd(width)}  ${r.result ? summary(r.name.startsWith('fan-out') ? 'fanout' : r.name, r.result) : `FAILED (exit ${r.code})`}  [${r.seconds} s]`);
+  for (const r of results)
+    console.log(
+      `${r.name.padEnd(width)}  ${r.result ? summary(r.name.startsWith('fan-out') ? 'fanout' : r.name, r.result) : `FAILED (exit ${r.code})`}  [${r.seconds} s]`,
+    );
   const dir = path.join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

@@ -36,10 +36,15 @@ import { createApiKey } from '../store/api-keys';
 import { createChannels } from '../channels';
 import { statusFeedCollections } from '../channels/status-feed';
 
-const { values: args } = parseArgs({ options: { n: { type: 'string', default: '4000' }, rates: { type: 'string', default: 'none' } } });
+const { values: args } = parseArgs({
+  options: { n: { type: 'string', default: '4000' }, rates: { type: 'string', default: 'none' } },
+});
 const N = Number(args.n);
 if (!Number.isInteger(N) || N < 1) throw new Error('--n must be a positive whole number');
-if (args.rates !== 'none' && args.rates !== 'plivo') throw new Error('--rates must be none (the simulator without limits) or plivo (Plivo\'s default account rates: 300 requests per 5 s, 5 SMS per second)');
+if (args.rates !== 'none' && args.rates !== 'plivo')
+  throw new Error(
+    "--rates must be none (the simulator without limits) or plivo (Plivo's default account rates: 300 requests per 5 s, 5 SMS per second)",
+  );
 /**
  * With Plivo's default rates the simulator queues SMS beyond 5 a second, as Plivo does: what
  * counts then is when the last message leaves the queue (is sent), not when it was accepted.
@@ -60,17 +65,29 @@ const phone = (i: number) => `+39347${String(3000000 + i).padStart(7, '0')}`;
 async function waitForAccepted(simUrl: string, total: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const stats = (await (await fetch(`${simUrl}/control/stats`)).json()) as { messages: { accepted: number; byStatus: Record<string, number> } };
+    const stats = (await (await fetch(`${simUrl}/control/stats`)).json()) as {
+      messages: { accepted: number; byStatus: Record<string, number> };
+    };
     const b = stats.messages.byStatus;
-    const count = PLIVO_RATES ? (b.sent ?? 0) + (b.delivered ?? 0) + (b.undelivered ?? 0) + (b.failed ?? 0) : stats.messages.accepted;
+    const count = PLIVO_RATES
+      ? (b.sent ?? 0) + (b.delivered ?? 0) + (b.undelivered ?? 0) + (b.failed ?? 0)
+      : stats.messages.accepted;
     if (count >= total) return;
-    if (Date.now() > deadline) throw new Error(`only ${count} of ${total} messages ${PLIVO_RATES ? 'sent' : 'accepted'} after ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `only ${count} of ${total} messages ${PLIVO_RATES ? 'sent' : 'accepted'} after ${timeoutMs / 1000} s`,
+      );
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 /** Waits until `total` delivery records of the incident are delivered (their receipts applied); returns how many are. */
-async function waitForDelivered(store: Awaited<ReturnType<typeof connectStore>>, incidentId: string, total: number, timeoutMs: number): Promise<number> {
+async function waitForDelivered(
+  store: Awaited<ReturnType<typeof connectStore>>,
+  incidentId: string,
+  total: number,
+  timeoutMs: number,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const n = await store.deliveries.countDocuments({ incidentId, state: 'delivered' });
@@ -88,7 +105,10 @@ const servers: ManagedProcess[] = [];
  * using CPU, long after its servers were gone.
  */
 function exitOnSignals(tmp: string): void {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.once(signal, () => {
       void Promise.all(servers.map((s) => s.stop(5000))).finally(() => {
         rmSync(tmp, { recursive: true, force: true });
@@ -108,30 +128,74 @@ async function main(): Promise<void> {
     servers.push(await startFerretDb({ port: fPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }));
     const store = await connectStore(`mongodb://127.0.0.1:${fPort}/`, 'bench', { monitorCommands: true });
     const temporal = await connectTemporal({ address: `127.0.0.1:${tPort}`, namespace: 'default', taskQueue: 'bench' });
-    const sim = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 50, ...(PLIVO_RATES ? { faults: { limits: SIM_LIMITS } } : {}) });
+    const sim = await startSimulator({
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      host: '127.0.0.1',
+      port: 0,
+      callbackDelayMs: 50,
+      ...(PLIVO_RATES ? { faults: { limits: SIM_LIMITS } } : {}),
+    });
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const rules = await RulesHolder.open({ path: path.join(PROJECT_ROOT, 'rules', 'dev') });
-    const app = await buildApp({ store, temporal, taskQueue: 'bench', publicUrl: apiUrl, plivoAuthToken: AUTH_TOKEN, rules, deliveryPolicy: { deliveryTimeoutMs: 600_000, maxAttempts: 3, sweepEveryMs: 1000 } });
+    const app = await buildApp({
+      store,
+      temporal,
+      taskQueue: 'bench',
+      publicUrl: apiUrl,
+      plivoAuthToken: AUTH_TOKEN,
+      rules,
+      deliveryPolicy: { deliveryTimeoutMs: 600_000, maxAttempts: 3, sweepEveryMs: 1000 },
+    });
     await app.listen({ host: '127.0.0.1', port: apiPort });
-    const plivo = { authId: AUTH_ID, authToken: AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: PLIVO_RATES ? SIM_LIMITS.requestsPer5s : 0, messagesPerSecond: PLIVO_RATES ? SIM_LIMITS.messagesPerSecond : 0, queueSeconds: 600 };
+    const plivo = {
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      baseUrl: sim.url,
+      sender: 'Avviso',
+      requestsPer5s: PLIVO_RATES ? SIM_LIMITS.requestsPer5s : 0,
+      messagesPerSecond: PLIVO_RATES ? SIM_LIMITS.messagesPerSecond : 0,
+      queueSeconds: 600,
+    };
     const { worker, connection } = await createWorker({
       temporal: { address: `127.0.0.1:${tPort}`, namespace: 'default', taskQueue: 'bench' },
       workflowBundle: await bundleWorkflows(),
-      deps: buildDeliveryDeps({ store, plivo, publicUrl: apiUrl, logger: createLogger('bench', process.env.BENCH_LOG_LEVEL ?? 'warn'), rules: rulesResolver(store, rules), otherChannels: Object.fromEntries(createChannels({}, { statusFeed: statusFeedCollections(store) })) }),
+      deps: buildDeliveryDeps({
+        store,
+        plivo,
+        publicUrl: apiUrl,
+        logger: createLogger('bench', process.env.BENCH_LOG_LEVEL ?? 'warn'),
+        rules: rulesResolver(store, rules),
+        otherChannels: Object.fromEntries(createChannels({}, { statusFeed: statusFeedCollections(store) })),
+      }),
     });
     const running = worker.run();
     // As `avviso worker` does: the worker applies the receipts the API stores.
     const applier = startReceiptApplier(store, (err) => console.error('applying receipts failed', err), 500);
 
     await store.sites.insertOne({ _id: 'tower-bench', name: 'Bench tower', area: 'Borgo Bench', uplink: null });
-    const subs: Subscriber[] = Array.from({ length: N }, (_, i) => ({ _id: `B-${String(i).padStart(6, '0')}`, name: `S${i}`, phones: [phone(i)], language: 'it', siteId: 'tower-bench', segment: 'residential', smsAlerts: { active: true }, optedOut: false }));
+    const subs: Subscriber[] = Array.from({ length: N }, (_, i) => ({
+      _id: `B-${String(i).padStart(6, '0')}`,
+      name: `S${i}`,
+      phones: [phone(i)],
+      language: 'it',
+      siteId: 'tower-bench',
+      segment: 'residential',
+      smsAlerts: { active: true },
+      optedOut: false,
+    }));
     for (let i = 0; i < subs.length; i += 5000) await store.subscribers.insertMany(subs.slice(i, i + 5000));
 
     // The plain sender: same SDK, same simulator, bulk requests of 1,000, nothing stored.
     await fetch(`${sim.url}/inbox`, { method: 'DELETE' });
     const client = new Client(AUTH_ID, AUTH_TOKEN, { url: `${sim.url}/v1/Account/${AUTH_ID}` });
     let t = performance.now();
-    for (let i = 0; i < N; i += 1000) await client.messages.create('Avviso', subs.slice(i, i + 1000).map((s) => s.phones[0]!.slice(1)), 'Avviso guasto: internet interrotto a Borgo Bench. Vi avviseremo al ripristino.');
+    for (let i = 0; i < N; i += 1000)
+      await client.messages.create(
+        'Avviso',
+        subs.slice(i, i + 1000).map((s) => s.phones[0]!.slice(1)),
+        'Avviso guasto: internet interrotto a Borgo Bench. Vi avviseremo al ripristino.',
+      );
     if (PLIVO_RATES) await waitForAccepted(sim.url, N, 3 * 3600_000);
     const plainMs = performance.now() - t;
     await fetch(`${sim.url}/inbox`, { method: 'DELETE' });
@@ -141,14 +205,23 @@ async function main(): Promise<void> {
     const auth: Record<string, string> = { authorization: `Bearer ${await benchKey(store)}` };
     const writes = countWrites(store.client);
     t = performance.now();
-    const opened = await fetch(`${apiUrl}/v1/incidents`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ siteIds: ['tower-bench'] }) });
-    if (opened.status !== 202) throw new Error(`opening the incident answered ${opened.status}: ${await opened.text()}`);
+    const opened = await fetch(`${apiUrl}/v1/incidents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify({ siteIds: ['tower-bench'] }),
+    });
+    if (opened.status !== 202)
+      throw new Error(`opening the incident answered ${opened.status}: ${await opened.text()}`);
     const { id } = (await opened.json()) as { id: string };
     // Two status-feed posts (it, en) go to our own database, not to Plivo.
     await waitForAccepted(sim.url, N, 30 * 60_000);
     const outageMs = performance.now() - t;
     t = performance.now();
-    await fetch(`${apiUrl}/v1/incidents/${id}/resolve`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{}' });
+    await fetch(`${apiUrl}/v1/incidents/${id}/resolve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: '{}',
+    });
     await waitForAccepted(sim.url, 2 * N, 30 * 60_000);
     const restoreMs = performance.now() - t;
     // Every receipt stored and applied, so that what they cost is counted too.
@@ -159,7 +232,11 @@ async function main(): Promise<void> {
     const peakRssMb = process.resourceUsage().maxRSS / 1024;
 
     const result = {
-      n: N, at: new Date().toISOString(), rates: PLIVO_RATES ? `plivo (${SIM_LIMITS.requestsPer5s} requests/5 s, ${SIM_LIMITS.messagesPerSecond} SMS/s)` : 'none',
+      n: N,
+      at: new Date().toISOString(),
+      rates: PLIVO_RATES
+        ? `plivo (${SIM_LIMITS.requestsPer5s} requests/5 s, ${SIM_LIMITS.messagesPerSecond} SMS/s)`
+        : 'none',
       plainSenderSeconds: +(plainMs / 1000).toFixed(2),
       avvisoOutageSeconds: +(outageMs / 1000).toFixed(2),
       avvisoRestorationSeconds: +(restoreMs / 1000).toFixed(2),
@@ -172,13 +249,17 @@ async function main(): Promise<void> {
       documentsWritten: writes.counts,
       documentsWrittenBy: writes.byTarget,
     };
-    console.log(`\nfan-out, ${N} paying subscribers (${PLIVO_RATES ? 'simulator with Plivo\'s default rates: times to the last SMS sent' : 'simulator without limits: times to the last SMS accepted'})`);
+    console.log(
+      `\nfan-out, ${N} paying subscribers (${PLIVO_RATES ? "simulator with Plivo's default rates: times to the last SMS sent" : 'simulator without limits: times to the last SMS accepted'})`,
+    );
     console.table({
       'plain SDK sender': { seconds: result.plainSenderSeconds, 'msg/s': Math.round(N / (plainMs / 1000)) },
       'Avviso outage': { seconds: result.avvisoOutageSeconds, 'msg/s': result.outageMessagesPerSecond },
       'Avviso restoration': { seconds: result.avvisoRestorationSeconds, 'msg/s': Math.round(N / (restoreMs / 1000)) },
     });
-    console.log(`ratio Avviso/plain (outage): ${result.ratioToPlain}x; peak RSS ${result.peakRssMb} MB; workflow history ${result.historyEvents} events`);
+    console.log(
+      `ratio Avviso/plain (outage): ${result.ratioToPlain}x; peak RSS ${result.peakRssMb} MB; workflow history ${result.historyEvents} events`,
+    );
     console.log(`documents written per delivered SMS (${delivered}): ${JSON.stringify(writesPerSms)}`);
     mkdirSync(path.join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
     const file = path.join(PROJECT_ROOT, 'bench', 'results', `fanout-${result.at.replace(/[:.]/g, '-')}.json`);

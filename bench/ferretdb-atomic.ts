@@ -39,7 +39,15 @@ const SECONDS = Number(args.seconds);
 const ROUNDS = Number(args.rounds);
 const DOCS = Number(args.docs);
 
-interface Doc { _id: string; to: string; state: string; attempts: number; n: number; history: { at: Date; state: string }[]; updatedAt: Date }
+interface Doc {
+  _id: string;
+  to: string;
+  state: string;
+  attempts: number;
+  n: number;
+  history: { at: Date; state: string }[];
+  updatedAt: Date;
+}
 
 const pad = (i: number) => String(i).padStart(7, '0');
 const idOf = (i: number) => `inc_bench|outage|sub_${pad(i)}|sms:+39347${pad(i)}`;
@@ -48,7 +56,11 @@ const pick = () => Math.floor(Math.random() * DOCS);
 let fresh = 0;
 const step = () => {
   const now = new Date();
-  return { $set: { state: 'accepted', updatedAt: now }, $inc: { attempts: 1 }, $push: { history: { $each: [{ at: now, state: 'accepted' }], $slice: -5 } } };
+  return {
+    $set: { state: 'accepted', updatedAt: now },
+    $inc: { attempts: 1 },
+    $push: { history: { $each: [{ at: now, state: 'accepted' }], $slice: -5 } },
+  };
 };
 
 interface Workload {
@@ -60,27 +72,69 @@ interface Workload {
 
 const WORKLOADS: Workload[] = [
   { name: 'updateOne {_id}, random documents', docs: 1, run: (c) => c.updateOne({ _id: idOf(pick()) }, step()) },
-  { name: 'updateOne {_id, state}, random documents', docs: 1, run: (c) => c.updateOne({ _id: idOf(pick()), state: { $in: ['planned', 'accepted'] } }, step()) },
-  { name: 'updateOne {to} (not by _id), random documents', docs: 1, run: (c) => c.updateOne({ to: toOf(pick()) }, step()) },
-  { name: 'findOneAndUpdate {_id, state}, random documents', docs: 1, run: (c) => c.findOneAndUpdate({ _id: idOf(pick()), state: { $in: ['planned', 'accepted'] } }, step()) },
-  { name: '$inc of one document by _id', docs: 1, run: (c) => c.updateOne({ _id: 'hot' }, { $inc: { n: 1 } }) },
   {
-    name: 'bulkWrite of 50 {_id} updates (documents/s)', docs: 50,
-    run: (c) => c.bulkWrite(Array.from({ length: 50 }, (): AnyBulkWriteOperation<Doc> => ({ updateOne: { filter: { _id: idOf(pick()) }, update: step() } })), { ordered: false }),
+    name: 'updateOne {_id, state}, random documents',
+    docs: 1,
+    run: (c) => c.updateOne({ _id: idOf(pick()), state: { $in: ['planned', 'accepted'] } }, step()),
   },
   {
-    name: 'insertMany of 100 new documents (documents/s)', docs: 100,
+    name: 'updateOne {to} (not by _id), random documents',
+    docs: 1,
+    run: (c) => c.updateOne({ to: toOf(pick()) }, step()),
+  },
+  {
+    name: 'findOneAndUpdate {_id, state}, random documents',
+    docs: 1,
+    run: (c) => c.findOneAndUpdate({ _id: idOf(pick()), state: { $in: ['planned', 'accepted'] } }, step()),
+  },
+  { name: '$inc of one document by _id', docs: 1, run: (c) => c.updateOne({ _id: 'hot' }, { $inc: { n: 1 } }) },
+  {
+    name: 'bulkWrite of 50 {_id} updates (documents/s)',
+    docs: 50,
+    run: (c) =>
+      c.bulkWrite(
+        Array.from({ length: 50 }, (): AnyBulkWriteOperation<Doc> => ({
+          updateOne: { filter: { _id: idOf(pick()) }, update: step() },
+        })),
+        { ordered: false },
+      ),
+  },
+  {
+    name: 'insertMany of 100 new documents (documents/s)',
+    docs: 100,
     run: (c) => {
       const now = new Date();
-      return c.insertMany(Array.from({ length: 100 }, () => ({ _id: `new|${fresh++}`, to: `new${fresh}`, state: 'planned', attempts: 0, n: 0, history: [{ at: now, state: 'planned' }], updatedAt: now })), { ordered: false });
+      return c.insertMany(
+        Array.from({ length: 100 }, () => ({
+          _id: `new|${fresh++}`,
+          to: `new${fresh}`,
+          state: 'planned',
+          attempts: 0,
+          n: 0,
+          history: [{ at: now, state: 'planned' }],
+          updatedAt: now,
+        })),
+        { ordered: false },
+      );
     },
   },
   { name: 'find {_id} (a read, for comparison)', docs: 1, run: (c) => c.findOne({ _id: idOf(pick()) }) },
 ];
 
-interface Row { mode: string; workload: string; clients: number; perSecond: number[]; kept: string[] }
+interface Row {
+  mode: string;
+  workload: string;
+  clients: number;
+  perSecond: number[];
+  kept: string[];
+}
 
-interface Server { mode: string; stop(): Promise<void>; clients: MongoClient[]; c0: Collection<Doc> }
+interface Server {
+  mode: string;
+  stop(): Promise<void>;
+  clients: MongoClient[];
+  c0: Collection<Doc>;
+}
 
 async function startServer(mode: string, tmp: string): Promise<Server> {
   const port = await freePort();
@@ -88,7 +142,12 @@ async function startServer(mode: string, tmp: string): Promise<Server> {
   const dir = path.join(tmp, mode);
   mkdirSync(dir, { recursive: true });
   const storage = backend === 'sqlite' ? ['--sqlite-dir', dir] : ['--postgresql-dir', path.join(dir, 'postgresql')];
-  const proc = spawnManaged(`ferretdb-${mode}`, args.bin, ['--listen-addr', `127.0.0.1:${port}`, ...storage, '--log-level', 'warn', `--avviso-write-locks=${mode}`], { output: 'ignore' });
+  const proc = spawnManaged(
+    `ferretdb-${mode}`,
+    args.bin,
+    ['--listen-addr', `127.0.0.1:${port}`, ...storage, '--log-level', 'warn', `--avviso-write-locks=${mode}`],
+    { output: 'ignore' },
+  );
   const uri = `mongodb://127.0.0.1:${port}/`;
   const clients: MongoClient[] = [];
   const stop = async () => {
@@ -97,12 +156,23 @@ async function startServer(mode: string, tmp: string): Promise<Server> {
   };
   try {
     await waitUntilHealthy(`FerretDB (${mode})`, () => pingMongo(uri), { proc, timeoutMs: 90_000 });
-    for (let i = 0; i < Math.max(...CLIENTS); i++) clients.push(await new MongoClient(uri, { maxPoolSize: 1 }).connect());
+    for (let i = 0; i < Math.max(...CLIENTS); i++)
+      clients.push(await new MongoClient(uri, { maxPoolSize: 1 }).connect());
     const c0 = clients[0]!.db('bench').collection<Doc>('deliveries');
     await c0.createIndex({ to: 1 });
     const now = new Date();
     for (let i = 0; i < DOCS; i += 1000) {
-      await c0.insertMany(Array.from({ length: Math.min(1000, DOCS - i) }, (_, k) => ({ _id: idOf(i + k), to: toOf(i + k), state: 'planned', attempts: 0, n: 0, history: [{ at: now, state: 'planned' }], updatedAt: now })));
+      await c0.insertMany(
+        Array.from({ length: Math.min(1000, DOCS - i) }, (_, k) => ({
+          _id: idOf(i + k),
+          to: toOf(i + k),
+          state: 'planned',
+          attempts: 0,
+          n: 0,
+          history: [{ at: now, state: 'planned' }],
+          updatedAt: now,
+        })),
+      );
     }
     await c0.insertOne({ _id: 'hot', to: 'hot', state: 'planned', attempts: 0, n: 0, history: [], updatedAt: now });
     return { mode, stop, clients, c0 };
@@ -120,12 +190,14 @@ async function measure(s: Server, w: Workload, n: number): Promise<{ perSecond: 
   let ops = 0;
   const start = performance.now();
   const end = start + SECONDS * 1000;
-  await Promise.all(cs.map(async (c) => {
-    while (performance.now() < end) {
-      await w.run(c);
-      ops++;
-    }
-  }));
+  await Promise.all(
+    cs.map(async (c) => {
+      while (performance.now() < end) {
+        await w.run(c);
+        ops++;
+      }
+    }),
+  );
   const perSecond = (ops * w.docs) / ((performance.now() - start) / 1000);
   if (!w.name.startsWith('$inc')) return { perSecond };
   const after = (await s.c0.findOne({ _id: 'hot' }))!.n;
@@ -142,10 +214,20 @@ async function main(): Promise<void> {
     for (const mode of MODES) servers.push(await startServer(mode, tmp));
     // avviso-ferretdb adds its GIN indexes within a second or two of a new index.
     await new Promise((r) => setTimeout(r, 3000));
-    console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (${os.cpus().length} cores)`);
+    console.log(
+      `load average at start: ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} (${os.cpus().length} cores)`,
+    );
     for (const w of WORKLOADS) {
       for (const n of CLIENTS) {
-        const byMode = new Map(MODES.map((m) => [m, { mode: m, workload: w.name, clients: n, perSecond: [] as number[], kept: [] as string[] }]));
+        const byMode = new Map(
+          MODES.map((m) => [
+            m,
+            { mode: m, workload: w.name, clients: n, perSecond: [] as number[], kept: [] as string[] },
+          ]),
+        );
         // The modes take turns, ROUNDS times, so that a machine busy with something else slows each alike.
         for (let round = 0; round < ROUNDS; round++) {
           for (const s of servers) {
@@ -156,7 +238,9 @@ async function main(): Promise<void> {
         }
         for (const r of byMode.values()) {
           rows.push(r);
-          console.log(`[${r.mode}] ${w.name}, ${n} client${n > 1 ? 's' : ''}: ${median(r.perSecond).toFixed(0)}/s (${r.perSecond.map((x) => x.toFixed(0)).join(', ')})${r.kept.length ? `, kept ${r.kept.join(', ')}` : ''}`);
+          console.log(
+            `[${r.mode}] ${w.name}, ${n} client${n > 1 ? 's' : ''}: ${median(r.perSecond).toFixed(0)}/s (${r.perSecond.map((x) => x.toFixed(0)).join(', ')})${r.kept.length ? `, kept ${r.kept.join(', ')}` : ''}`,
+          );
         }
       }
     }
@@ -168,15 +252,24 @@ async function main(): Promise<void> {
   const table: string[][] = [];
   for (const w of WORKLOADS) {
     for (const n of CLIENTS) {
-      table.push([w.name, String(n), ...MODES.map((m) => {
-        const r = rows.find((x) => x.mode === m && x.workload === w.name && x.clients === n);
-        return r ? `${median(r.perSecond).toFixed(0)}/s${r.kept.length ? ` (kept ${r.kept[0]})` : ''}` : '-';
-      })]);
+      table.push([
+        w.name,
+        String(n),
+        ...MODES.map((m) => {
+          const r = rows.find((x) => x.mode === m && x.workload === w.name && x.clients === n);
+          return r ? `${median(r.perSecond).toFixed(0)}/s${r.kept.length ? ` (kept ${r.kept[0]})` : ''}` : '-';
+        }),
+      ]);
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-  console.log(`\nmedian of ${ROUNDS} runs of ${SECONDS} s each; load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `\nmedian of ${ROUNDS} runs of ${SECONDS} s each; load average at the end: ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
   console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${table.map(line).join('\n')}`);
   const out = path.join(os.tmpdir(), `avviso-bench-ferretdb-atomic-${Date.now()}.json`);
   writeFileSync(out, JSON.stringify(rows, null, 2));

@@ -59,7 +59,20 @@ interface Doc {
 const pad = (i: number) => String(i).padStart(7, '0');
 const idOf = (i: number) => `inc_bench|outage|sub_${pad(i)}|sms:+39347${pad(i)}`;
 function doc(i: number, now: Date): Doc {
-  return { _id: idOf(i), incidentId: 'inc_bench', kind: 'outage', subscriberId: `sub_${pad(i)}`, channel: 'sms', to: `+39347${pad(i)}`, language: 'it', state: 'planned', attempts: 0, history: [{ at: now, state: 'planned' }], createdAt: now, updatedAt: now };
+  return {
+    _id: idOf(i),
+    incidentId: 'inc_bench',
+    kind: 'outage',
+    subscriberId: `sub_${pad(i)}`,
+    channel: 'sms',
+    to: `+39347${pad(i)}`,
+    language: 'it',
+    state: 'planned',
+    attempts: 0,
+    history: [{ at: now, state: 'planned' }],
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 /** A small seeded PRNG, so that both binaries update the same documents. */
@@ -76,7 +89,10 @@ function prng(seed: number): () => number {
 
 function update(n: number) {
   const now = new Date();
-  return { $set: { state: 'accepted', updatedAt: now }, $push: { history: { at: now, state: 'accepted', note: `bench ${n}` } } };
+  return {
+    $set: { state: 'accepted', updatedAt: now },
+    $push: { history: { at: now, state: 'accepted', note: `bench ${n}` } },
+  };
 }
 
 interface Case {
@@ -91,15 +107,61 @@ interface Case {
 const CASES: Case[] = [
   { name: 'findOne {_id}', docs: 1, run: (c, ids) => c.findOne({ _id: ids()[0]! }) },
   { name: 'updateOne {_id}', docs: 1, run: (c, ids, n) => c.updateOne({ _id: ids()[0]! }, update(n)) },
-  { name: 'updateOne {_id, state}', docs: 1, run: (c, ids, n) => c.updateOne({ _id: ids()[0]!, state: { $in: ['planned', 'accepted'] } }, update(n)) },
-  { name: 'updateMany $in 50', docs: 50, basis: ['updateOne {_id, state}', 5], run: (c, ids, n) => c.updateMany({ _id: { $in: ids() } }, update(n)) },
-  { name: 'bulkWrite 50 x {_id}', docs: 50, basis: ['updateOne {_id}', 50], run: (c, ids, n) => c.bulkWrite(ids().map((id): AnyBulkWriteOperation<Doc> => ({ updateOne: { filter: { _id: id }, update: update(n) } })), { ordered: false }) },
-  { name: 'bulkWrite 50 x {_id, state}', docs: 50, basis: ['updateOne {_id, state}', 50], run: (c, ids, n) => c.bulkWrite(ids().map((id): AnyBulkWriteOperation<Doc> => ({ updateOne: { filter: { _id: id, state: { $in: ['planned', 'accepted'] } }, update: update(n) } })), { ordered: false }) },
-  { name: 'updateMany $in 1000', docs: 1000, basis: ['updateMany $in 50', 20], run: (c, ids, n) => c.updateMany({ _id: { $in: ids() } }, update(n)) },
+  {
+    name: 'updateOne {_id, state}',
+    docs: 1,
+    run: (c, ids, n) => c.updateOne({ _id: ids()[0]!, state: { $in: ['planned', 'accepted'] } }, update(n)),
+  },
+  {
+    name: 'updateMany $in 50',
+    docs: 50,
+    basis: ['updateOne {_id, state}', 5],
+    run: (c, ids, n) => c.updateMany({ _id: { $in: ids() } }, update(n)),
+  },
+  {
+    name: 'bulkWrite 50 x {_id}',
+    docs: 50,
+    basis: ['updateOne {_id}', 50],
+    run: (c, ids, n) =>
+      c.bulkWrite(
+        ids().map((id): AnyBulkWriteOperation<Doc> => ({ updateOne: { filter: { _id: id }, update: update(n) } })),
+        { ordered: false },
+      ),
+  },
+  {
+    name: 'bulkWrite 50 x {_id, state}',
+    docs: 50,
+    basis: ['updateOne {_id, state}', 50],
+    run: (c, ids, n) =>
+      c.bulkWrite(
+        ids().map((id): AnyBulkWriteOperation<Doc> => ({
+          updateOne: { filter: { _id: id, state: { $in: ['planned', 'accepted'] } }, update: update(n) },
+        })),
+        { ordered: false },
+      ),
+  },
+  {
+    name: 'updateMany $in 1000',
+    docs: 1000,
+    basis: ['updateMany $in 50', 20],
+    run: (c, ids, n) => c.updateMany({ _id: { $in: ids() } }, update(n)),
+  },
   // The shapes of the receipt applier and the watchdog at scale: a find of thousands of message
   // ids, and a transition of thousands of listed records.
-  { name: 'find {to: $in 5000}', docs: 5000, run: (c, ids) => c.find({ to: { $in: ids().map((id) => id.slice(id.lastIndexOf(':') + 1)) } }, { projection: { _id: 1 } }).toArray() },
-  { name: 'updateMany $in 5000', docs: 5000, basis: ['updateMany $in 1000', 5], run: (c, ids, n) => c.updateMany({ _id: { $in: ids() } }, update(n)) },
+  {
+    name: 'find {to: $in 5000}',
+    docs: 5000,
+    run: (c, ids) =>
+      c
+        .find({ to: { $in: ids().map((id) => id.slice(id.lastIndexOf(':') + 1)) } }, { projection: { _id: 1 } })
+        .toArray(),
+  },
+  {
+    name: 'updateMany $in 5000',
+    docs: 5000,
+    basis: ['updateMany $in 1000', 5],
+    run: (c, ids, n) => c.updateMany({ _id: { $in: ids() } }, update(n)),
+  },
 ];
 
 /** ms per run: the median of the runs made. `skipped` carries the prediction that stopped it. */
@@ -114,7 +176,10 @@ async function load(c: Collection<Doc>, n: number): Promise<number> {
   const t0 = performance.now();
   const now = new Date();
   for (let i = 0; i < n; i += 1000) {
-    await c.insertMany(Array.from({ length: Math.min(1000, n - i) }, (_, k) => doc(i + k, now)), { ordered: false });
+    await c.insertMany(
+      Array.from({ length: Math.min(1000, n - i) }, (_, k) => doc(i + k, now)),
+      { ordered: false },
+    );
   }
   return performance.now() - t0;
 }
@@ -124,7 +189,12 @@ async function benchBinary(bin: (typeof BINS)[number]): Promise<Map<string, Resu
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'avviso-bench-ferretdb-'));
   TOOL_PATHS.ferretdb = bin.path;
   const port = await freePort();
-  const server = await startFerretDb({ port, dir: path.join(tmp, 'ferretdb'), output: 'ignore', ...(bin.backend ? { backend: bin.backend } : {}) });
+  const server = await startFerretDb({
+    port,
+    dir: path.join(tmp, 'ferretdb'),
+    output: 'ignore',
+    ...(bin.backend ? { backend: bin.backend } : {}),
+  });
   const client = new MongoClient(`mongodb://127.0.0.1:${port}/`);
   try {
     await client.connect();
@@ -144,7 +214,11 @@ async function benchBinary(bin: (typeof BINS)[number]): Promise<Map<string, Resu
       for (const cs of CASES) {
         const key = `${size}|${cs.name}`;
         const basis = cs.basis && results.get(`${size}|${cs.basis[0]}`);
-        const predicted = !basis ? 0 : 'skipped' in basis ? basis.skipped * cs.basis![1] : basis.msPerRun * cs.basis![1];
+        const predicted = !basis
+          ? 0
+          : 'skipped' in basis
+            ? basis.skipped * cs.basis![1]
+            : basis.msPerRun * cs.basis![1];
         if (predicted > BUDGET_MS) {
           results.set(key, { skipped: predicted });
           console.log(`[${bin.label}] ${key}: skipped, predicted ${(predicted / 1000).toFixed(0)} s`);
@@ -194,9 +268,14 @@ async function main(): Promise<void> {
       const row = [String(size), cs.name, ...rs.map((r) => fmt(r, cs.docs))];
       if (all.length === 2) {
         const [a, b] = rs;
-        const ms = (r: Result | undefined) => (r && 'msPerRun' in r ? r.msPerRun : r && 'skipped' in r ? r.skipped : NaN);
+        const ms = (r: Result | undefined) =>
+          r && 'msPerRun' in r ? r.msPerRun : r && 'skipped' in r ? r.skipped : NaN;
         const ratio = ms(a) / ms(b);
-        row.push(Number.isFinite(ratio) ? `${a && 'skipped' in a ? '> ' : ''}${ratio >= 10 ? ratio.toFixed(0) : ratio.toFixed(1)}x` : '-');
+        row.push(
+          Number.isFinite(ratio)
+            ? `${a && 'skipped' in a ? '> ' : ''}${ratio >= 10 ? ratio.toFixed(0) : ratio.toFixed(1)}x`
+            : '-',
+        );
       }
       rows.push(row);
     }
@@ -205,7 +284,14 @@ async function main(): Promise<void> {
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}`);
   const out = path.join(os.tmpdir(), `avviso-bench-ferretdb-${Date.now()}.json`);
-  writeFileSync(out, JSON.stringify(all.map((a) => ({ label: a.label, results: Object.fromEntries(a.results) })), null, 2));
+  writeFileSync(
+    out,
+    JSON.stringify(
+      all.map((a) => ({ label: a.label, results: Object.fromEntries(a.results) })),
+      null,
+      2,
+    ),
+  );
   console.log(`\nJSON: ${out}`);
 }
 

@@ -17,7 +17,15 @@
  * 1.24 each changed row costs about 0.65 s at 100,000 subscribers, see docs/import-formats.md).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,7 +60,9 @@ interface Phase {
 const MiB = 1024 * 1024;
 
 /** Runs `work` while sampling memory; returns its result, the time taken and the peaks. */
-async function measured<T>(work: () => Promise<T>): Promise<{ result: T; seconds: number; peakRssMiB: number; rssGrowthMiB: number; peakHeapMiB: number }> {
+async function measured<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; seconds: number; peakRssMiB: number; rssGrowthMiB: number; peakHeapMiB: number }> {
   global.gc?.();
   const start = process.memoryUsage();
   let peakRss = start.rss;
@@ -69,7 +79,13 @@ async function measured<T>(work: () => Promise<T>): Promise<{ result: T; seconds
     const m = process.memoryUsage();
     peakRss = Math.max(peakRss, m.rss);
     peakHeap = Math.max(peakHeap, m.heapUsed);
-    return { result, seconds, peakRssMiB: peakRss / MiB, rssGrowthMiB: (peakRss - start.rss) / MiB, peakHeapMiB: peakHeap / MiB };
+    return {
+      result,
+      seconds,
+      peakRssMiB: peakRss / MiB,
+      rssGrowthMiB: (peakRss - start.rss) / MiB,
+      peakHeapMiB: peakHeap / MiB,
+    };
   } finally {
     clearInterval(timer);
   }
@@ -115,7 +131,9 @@ async function writeSubscribersCsv(file: string, leaves: string[][], changed = 0
   const write = async (line: string) => {
     if (!out.write(line)) await once(out, 'drain');
   };
-  await write('contract_id,name,phones,email,language,site_id,segment,sms_alerts,sms_alerts_since,sms_alerts_until,opted_out,quiet_hours\n');
+  await write(
+    'contract_id,name,phones,email,language,site_id,segment,sms_alerts,sms_alerts_since,sms_alerts_until,opted_out,quiet_hours\n',
+  );
   const perOther = Math.ceil((SUBSCRIBERS - DOWNSTREAM) / (leaves.length - 1));
   for (let i = 0; i < SUBSCRIBERS; i++) {
     // The first DOWNSTREAM subscribers are below the target backhaul; the rest spread over the others.
@@ -124,22 +142,27 @@ async function writeSubscribersCsv(file: string, leaves: string[][], changed = 0
     const siteId = sites[i % sites.length]!;
     const phone = `+39347${String(1_000_000 + i).padStart(7, '0')}`;
     const phones = i % 10 === 0 ? `${phone};+39328${String(1_000_000 + i).padStart(7, '0')}` : phone;
-    const name = i % Math.max(1, Math.floor(SUBSCRIBERS / Math.max(1, changed))) === 0 && changed > 0 ? `Cliente ${i} (nuovo nome)` : `Cliente ${i}`;
+    const name =
+      i % Math.max(1, Math.floor(SUBSCRIBERS / Math.max(1, changed))) === 0 && changed > 0
+        ? `Cliente ${i} (nuovo nome)`
+        : `Cliente ${i}`;
     const paid = i % 5 < 3;
-    await write([
-      `C${String(i).padStart(7, '0')}`,
-      name,
-      phones,
-      i % 3 === 0 ? `cliente${i}@example.it` : '',
-      i % 10 === 3 ? 'en' : 'it',
-      siteId,
-      i % 7 === 0 ? 'business' : 'residential',
-      paid ? 'yes' : 'no',
-      paid ? '2025-01-01' : '',
-      paid && i % 50 === 0 ? '2025-12-31' : '',
-      i % 97 === 0 ? 'yes' : '',
-      i % 20 === 0 ? '22:00-07:00' : '',
-    ].join(',') + '\n');
+    await write(
+      [
+        `C${String(i).padStart(7, '0')}`,
+        name,
+        phones,
+        i % 3 === 0 ? `cliente${i}@example.it` : '',
+        i % 10 === 3 ? 'en' : 'it',
+        siteId,
+        i % 7 === 0 ? 'business' : 'residential',
+        paid ? 'yes' : 'no',
+        paid ? '2025-01-01' : '',
+        paid && i % 50 === 0 ? '2025-12-31' : '',
+        i % 97 === 0 ? 'yes' : '',
+        i % 20 === 0 ? '22:00-07:00' : '',
+      ].join(',') + '\n',
+    );
   }
   out.end();
   await once(out, 'finish');
@@ -198,9 +221,12 @@ async function main(): Promise<void> {
     await writeSubscribersCsv(subsFile, leaves);
     await writeSubscribersCsv(changedFile, leaves, CHANGED);
     const fileMiB = readFileSync(subsFile).length / MiB;
-    console.error(`bench: FerretDB on 127.0.0.1:${port}; ${BACKHAULS * 31} sites, ${SUBSCRIBERS} subscribers (${fileMiB.toFixed(1)} MiB CSV), ${DOWNSTREAM} below ${TARGET} (${targetSites.length} sites)`);
+    console.error(
+      `bench: FerretDB on 127.0.0.1:${port}; ${BACKHAULS * 31} sites, ${SUBSCRIBERS} subscribers (${fileMiB.toFixed(1)} MiB CSV), ${DOWNSTREAM} below ${TARGET} (${targetSites.length} sites)`,
+    );
 
-    const imp = (file: string) => () => runImport(store, file === sitesFile ? 'sites' : 'subscribers', createReadStream(file), { format: 'csv' });
+    const imp = (file: string) => () =>
+      runImport(store, file === sitesFile ? 'sites' : 'subscribers', createReadStream(file), { format: 'csv' });
     phases.push(importPhase('import sites', await measured(imp(sitesFile))));
     console.error('bench: importing subscribers (new)...');
     phases.push(importPhase('import subscribers: new', await measured(imp(subsFile))));
@@ -209,13 +235,24 @@ async function main(): Promise<void> {
     console.error(`bench: importing with ${CHANGED} changed rows...`);
     const churn = importPhase(`import subscribers: ${CHANGED} rows changed`, await measured(imp(changedFile)));
     // What the changed rows cost on top of reading the file as in the unchanged run.
-    churn.detail!.msPerChangedRow = CHANGED > 0 ? Math.round(((churn.seconds - phases[2]!.seconds) * 1000) / CHANGED) : 0;
+    churn.detail!.msPerChangedRow =
+      CHANGED > 0 ? Math.round(((churn.seconds - phases[2]!.seconds) * 1000) / CHANGED) : 0;
     phases.push(churn);
 
     const at = new Date('2026-06-01T12:00:00Z');
     console.error('bench: resolving the audience...');
-    const audiencePhase = (phase: string, m: Awaited<ReturnType<typeof measured<{ rows: number } & Record<string, unknown>>>>): Phase => ({
-      phase, rows: m.result.rows, seconds: m.seconds, rowsPerSecond: m.result.rows / m.seconds, peakRssMiB: m.peakRssMiB, rssGrowthMiB: m.rssGrowthMiB, peakHeapMiB: m.peakHeapMiB, detail: m.result,
+    const audiencePhase = (
+      phase: string,
+      m: Awaited<ReturnType<typeof measured<{ rows: number } & Record<string, unknown>>>>,
+    ): Phase => ({
+      phase,
+      rows: m.result.rows,
+      seconds: m.seconds,
+      rowsPerSecond: m.result.rows / m.seconds,
+      peakRssMiB: m.peakRssMiB,
+      rssGrowthMiB: m.rssGrowthMiB,
+      peakHeapMiB: m.peakHeapMiB,
+      detail: m.result,
     });
     const everyPage = await measured(() => readPages(store, at, 'all'));
     phases.push(audiencePhase(`audience of ${TARGET}: sites, then every subscriber page`, everyPage));
@@ -234,9 +271,23 @@ async function main(): Promise<void> {
     const result = {
       bench: 'import',
       at: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 1024 ** 3), loadAverage: os.loadavg(), node: process.version, platform: `${os.platform()} ${os.release()}` },
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model,
+        memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+        loadAverage: os.loadavg(),
+        node: process.version,
+        platform: `${os.platform()} ${os.release()}`,
+      },
       database: 'FerretDB 1.24 (SQLite), started by the bench',
-      sizes: { subscribers: SUBSCRIBERS, downstreamOfTower: DOWNSTREAM, sites: BACKHAULS * 31, sitesBelowTower: targetSites.length, changedRows: CHANGED, csvMiB: Number(fileMiB.toFixed(1)) },
+      sizes: {
+        subscribers: SUBSCRIBERS,
+        downstreamOfTower: DOWNSTREAM,
+        sites: BACKHAULS * 31,
+        sitesBelowTower: targetSites.length,
+        changedRows: CHANGED,
+        csvMiB: Number(fileMiB.toFixed(1)),
+      },
       phases,
       processPeakRssMiB: process.resourceUsage().maxRSS / 1024,
       ferretdbPeakRssMiB: peakRssOf(ferret.pid),
@@ -251,7 +302,15 @@ async function main(): Promise<void> {
       },
     };
 
-    const rows = phases.map((p) => [p.phase, String(p.rows), p.seconds.toFixed(2), Math.round(p.rowsPerSecond).toLocaleString('en'), p.peakRssMiB.toFixed(0), p.rssGrowthMiB.toFixed(0), p.peakHeapMiB.toFixed(0)]);
+    const rows = phases.map((p) => [
+      p.phase,
+      String(p.rows),
+      p.seconds.toFixed(2),
+      Math.round(p.rowsPerSecond).toLocaleString('en'),
+      p.peakRssMiB.toFixed(0),
+      p.rssGrowthMiB.toFixed(0),
+      p.peakHeapMiB.toFixed(0),
+    ]);
     const header = ['phase', 'rows', 'seconds', 'rows/s', 'peak RSS MiB', 'RSS growth MiB', 'peak heap MiB'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -259,10 +318,24 @@ async function main(): Promise<void> {
     console.log(widths.map((w) => '-'.repeat(w)).join('  '));
     for (const r of rows) console.log(fmt(r));
     console.log('');
-    console.log(`audience of ${TARGET}: ${everyPage.result.sites} sites, ${everyPage.result.rows} subscribers in ${everyPage.result.pages} pages; SMS notice to ${notice.result.rows} subscribers (${counted.result.counts.smsNotice.phones} messages); same answer twice: ${same}`);
-    console.log(`changed rows: ${phases[3]!.detail!.msPerChangedRow} ms each, beyond reading the file (in-place updates; FerretDB 1.24 scans the table for each, see docs/import-formats.md)`);
-    console.log(`peak RSS: this process ${result.processPeakRssMiB.toFixed(0)} MiB, FerretDB ${result.ferretdbPeakRssMiB?.toFixed(0) ?? '?'} MiB; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} CPUs`);
-    console.log(`checks: ${Object.entries(result.checks).filter(([k]) => k !== 'targetSeconds').map(([k, v]) => `${k} ${v ? 'ok' : 'FAILED'}`).join(', ')}`);
+    console.log(
+      `audience of ${TARGET}: ${everyPage.result.sites} sites, ${everyPage.result.rows} subscribers in ${everyPage.result.pages} pages; SMS notice to ${notice.result.rows} subscribers (${counted.result.counts.smsNotice.phones} messages); same answer twice: ${same}`,
+    );
+    console.log(
+      `changed rows: ${phases[3]!.detail!.msPerChangedRow} ms each, beyond reading the file (in-place updates; FerretDB 1.24 scans the table for each, see docs/import-formats.md)`,
+    );
+    console.log(
+      `peak RSS: this process ${result.processPeakRssMiB.toFixed(0)} MiB, FerretDB ${result.ferretdbPeakRssMiB?.toFixed(0) ?? '?'} MiB; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} on ${os.cpus().length} CPUs`,
+    );
+    console.log(
+      `checks: ${Object.entries(result.checks)
+        .filter(([k]) => k !== 'targetSeconds')
+        .map(([k, v]) => `${k} ${v ? 'ok' : 'FAILED'}`)
+        .join(', ')}`,
+    );
 
     const dir = path.join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });

@@ -48,8 +48,14 @@ const REQUESTS = Number(args.requests);
 const CONCURRENCY = Number(args.concurrency);
 const DISTINCT = Number(args.distinct);
 const WARMUP = Number(args.warmup);
-for (const [name, v] of Object.entries({ requests: REQUESTS, concurrency: CONCURRENCY, distinct: DISTINCT, warmup: WARMUP })) {
-  if (!Number.isInteger(v) || v < 0 || (name !== 'warmup' && v < 1)) throw new Error(`--${name} must be a positive whole number`);
+for (const [name, v] of Object.entries({
+  requests: REQUESTS,
+  concurrency: CONCURRENCY,
+  distinct: DISTINCT,
+  warmup: WARMUP,
+})) {
+  if (!Number.isInteger(v) || v < 0 || (name !== 'warmup' && v < 1))
+    throw new Error(`--${name} must be a positive whole number`);
 }
 if (DISTINCT > REQUESTS) throw new Error('--distinct cannot exceed --requests');
 
@@ -60,13 +66,26 @@ function alertPayload(n: number, tag: string): string {
   const device = DEMO_SITES[n % DEMO_SITES.length]!._id;
   const fingerprint = `${tag}${n.toString(16).padStart(15, '0')}`.slice(-16);
   return JSON.stringify({
-    version: '4', groupKey: `{}:{alertname="TowerDown",device="${device}"}`, truncatedAlerts: 0, status: 'firing', receiver: 'avviso',
-    groupLabels: { alertname: 'TowerDown' }, commonLabels: { alertname: 'TowerDown', device }, commonAnnotations: {}, externalURL: 'http://am.noc:9093',
-    alerts: [{
-      status: 'firing', labels: { alertname: 'TowerDown', device, severity: 'critical', instance: `10.20.${n % 250}.1:9100` },
-      annotations: { summary: `${device} unreachable (bench alert ${n})` }, startsAt: '2026-05-04T13:02:11.4Z', endsAt: '0001-01-01T00:00:00Z',
-      generatorURL: 'http://prom:9090/graph', fingerprint,
-    }],
+    version: '4',
+    groupKey: `{}:{alertname="TowerDown",device="${device}"}`,
+    truncatedAlerts: 0,
+    status: 'firing',
+    receiver: 'avviso',
+    groupLabels: { alertname: 'TowerDown' },
+    commonLabels: { alertname: 'TowerDown', device },
+    commonAnnotations: {},
+    externalURL: 'http://am.noc:9093',
+    alerts: [
+      {
+        status: 'firing',
+        labels: { alertname: 'TowerDown', device, severity: 'critical', instance: `10.20.${n % 250}.1:9100` },
+        annotations: { summary: `${device} unreachable (bench alert ${n})` },
+        startsAt: '2026-05-04T13:02:11.4Z',
+        endsAt: '0001-01-01T00:00:00Z',
+        generatorURL: 'http://prom:9090/graph',
+        fingerprint,
+      },
+    ],
   });
 }
 
@@ -74,7 +93,9 @@ function alertPayload(n: number, tag: string): string {
 function commandProfile(client: MongoClient) {
   let counts = new Map<string, { n: number; ms: number }>();
   const names = new Map<number, string>();
-  client.on('commandStarted', (e: CommandStartedEvent) => names.set(e.requestId, `${e.commandName} ${String(e.command[e.commandName] ?? '')}`));
+  client.on('commandStarted', (e: CommandStartedEvent) =>
+    names.set(e.requestId, `${e.commandName} ${String(e.command[e.commandName] ?? '')}`),
+  );
   client.on('commandSucceeded', (e: CommandSucceededEvent) => {
     const name = names.get(e.requestId) ?? e.commandName;
     names.delete(e.requestId);
@@ -85,7 +106,12 @@ function commandProfile(client: MongoClient) {
   });
   return {
     reset: () => (counts = new Map()),
-    snapshot: () => Object.fromEntries([...counts].sort((a, b) => b[1].ms - a[1].ms).map(([k, c]) => [k, { count: c.n, totalMs: round(c.ms), meanMs: round(c.ms / c.n) }])),
+    snapshot: () =>
+      Object.fromEntries(
+        [...counts]
+          .sort((a, b) => b[1].ms - a[1].ms)
+          .map(([k, c]) => [k, { count: c.n, totalMs: round(c.ms), meanMs: round(c.ms / c.n) }]),
+      ),
   };
 }
 
@@ -96,21 +122,30 @@ function percentile(sorted: number[], p: number): number {
 
 const round = (v: number) => Math.round(v * 100) / 100;
 
-async function storm(url: string, bodies: string[]): Promise<{ latencies: number[]; statuses: Record<string, number>; wallMs: number }> {
+async function storm(
+  url: string,
+  bodies: string[],
+): Promise<{ latencies: number[]; statuses: Record<string, number>; wallMs: number }> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, bodies.length) }, async () => {
-    while (next < bodies.length) {
-      const body = bodies[next++]!;
-      const t0 = performance.now();
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body });
-      await res.arrayBuffer();
-      latencies.push(performance.now() - t0);
-      statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(CONCURRENCY, bodies.length) }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const t0 = performance.now();
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+          body,
+        });
+        await res.arrayBuffer();
+        latencies.push(performance.now() - t0);
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+      }
+    }),
+  );
   return { latencies, statuses, wallMs: performance.now() - started };
 }
 
@@ -129,23 +164,46 @@ async function main(): Promise<void> {
     console.log('starting FerretDB and the Temporal dev server...');
     await Promise.all([
       startTemporalDevServer({ port: temporalPort, output: 'ignore' }).then((p) => servers.push(p)),
-      startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }).then((p) => servers.push(p)),
+      startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }).then((p) =>
+        servers.push(p),
+      ),
     ]);
-    const store = await connectStore(`mongodb://127.0.0.1:${ferretPort}/`, 'bench_ingest', { monitorCommands: args.profile });
+    const store = await connectStore(`mongodb://127.0.0.1:${ferretPort}/`, 'bench_ingest', {
+      monitorCommands: args.profile,
+    });
     const commands = args.profile ? commandProfile(store.client) : undefined;
     cleanups.push(() => store.close());
-    const temporal = await connectTemporal({ address: `127.0.0.1:${temporalPort}`, namespace: 'default', taskQueue: 'bench-ingest' });
+    const temporal = await connectTemporal({
+      address: `127.0.0.1:${temporalPort}`,
+      namespace: 'default',
+      taskQueue: 'bench-ingest',
+    });
     cleanups.push(() => temporal.connection.close());
     await loadDemoDataIfEmpty(store);
 
-    const integrations = parseIntegrations(`integrations:\n  - { name: bench, source: alertmanager, token: ${TOKEN}, site: { label: device } }\n`, 'bench-integrations.yaml', {});
-    const app = await buildApp({ store, temporal, taskQueue: 'bench-ingest', publicUrl: `http://127.0.0.1:${apiPort}`, plivoAuthToken: 'bench-unused-token', applyReceiptsEveryMs: 0, integrations });
+    const integrations = parseIntegrations(
+      `integrations:\n  - { name: bench, source: alertmanager, token: ${TOKEN}, site: { label: device } }\n`,
+      'bench-integrations.yaml',
+      {},
+    );
+    const app = await buildApp({
+      store,
+      temporal,
+      taskQueue: 'bench-ingest',
+      publicUrl: `http://127.0.0.1:${apiPort}`,
+      plivoAuthToken: 'bench-unused-token',
+      applyReceiptsEveryMs: 0,
+      integrations,
+    });
     cleanups.push(() => app.close());
     await app.listen({ host: '127.0.0.1', port: apiPort });
     const url = `http://127.0.0.1:${apiPort}/v1/ingest/alertmanager/bench`;
 
     // Warm-up on alerts of their own (connection pools, JIT), not counted.
-    await storm(url, Array.from({ length: WARMUP }, (_, i) => alertPayload(i, 'f')));
+    await storm(
+      url,
+      Array.from({ length: WARMUP }, (_, i) => alertPayload(i, 'f')),
+    );
 
     const random = prng(42);
     const bodies = Array.from({ length: REQUESTS }, (_, i) => alertPayload(i % DISTINCT, 'a'));
@@ -153,7 +211,9 @@ async function main(): Promise<void> {
       const j = Math.floor(random() * (i + 1));
       [bodies[i], bodies[j]] = [bodies[j]!, bodies[i]!];
     }
-    console.log(`storm: ${REQUESTS} requests (${DISTINCT} distinct alerts, each posted ~${round(REQUESTS / DISTINCT)} times), concurrency ${CONCURRENCY}, loopback`);
+    console.log(
+      `storm: ${REQUESTS} requests (${DISTINCT} distinct alerts, each posted ~${round(REQUESTS / DISTINCT)} times), concurrency ${CONCURRENCY}, loopback`,
+    );
     commands?.reset();
     const started = performance.now();
     const { latencies, statuses, wallMs } = await storm(url, bodies);
@@ -161,25 +221,56 @@ async function main(): Promise<void> {
     // Answered: the alerts are stored. Their decisions (open, join, absorb) run on, one tree at a time.
     const duringStorm = commands?.snapshot();
     const decideStarted = performance.now();
-    const undecided = () => store.alertEvents.countDocuments({ dedupKey: { $regex: '^alertmanager:bench:a' }, 'result.action': { $exists: true, $ne: 'accepted' } });
-    for (let decided = await undecided(); decided < DISTINCT && performance.now() - decideStarted < 300_000; decided = await undecided()) await new Promise((r) => setTimeout(r, 200));
+    const undecided = () =>
+      store.alertEvents.countDocuments({
+        dedupKey: { $regex: '^alertmanager:bench:a' },
+        'result.action': { $exists: true, $ne: 'accepted' },
+      });
+    for (
+      let decided = await undecided();
+      decided < DISTINCT && performance.now() - decideStarted < 300_000;
+      decided = await undecided()
+    )
+      await new Promise((r) => setTimeout(r, 200));
     const decidedSeconds = round((performance.now() - started) / 1000);
 
     const sorted = [...latencies].sort((a, b) => a - b);
-    const incidents = await store.incidents.countDocuments({ source: 'alertmanager/bench', key: { $regex: '^alertmanager:bench:a' } });
+    const incidents = await store.incidents.countDocuments({
+      source: 'alertmanager/bench',
+      key: { $regex: '^alertmanager:bench:a' },
+    });
     // Every distinct alert must be tracked on an incident; alerts on the same tower (or downstream of
     // one already down) share that tower's incident (correlation), so incidents are fewer.
     const alertsTracked = await store.alertIncidents.countDocuments({ dedupKey: { $regex: '^alertmanager:bench:a' } });
     const result = {
       benchmark: 'ingest-alertmanager-storm',
       at: new Date().toISOString(),
-      config: { requests: REQUESTS, concurrency: CONCURRENCY, distinctAlerts: DISTINCT, warmup: WARMUP, worker: false, database: `FerretDB (${ferretDbBackend()})`, transport: 'HTTP/1.1 loopback, keep-alive' },
-      machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, platform: `${os.platform()} ${os.release()}` },
+      config: {
+        requests: REQUESTS,
+        concurrency: CONCURRENCY,
+        distinctAlerts: DISTINCT,
+        warmup: WARMUP,
+        worker: false,
+        database: `FerretDB (${ferretDbBackend()})`,
+        transport: 'HTTP/1.1 loopback, keep-alive',
+      },
+      machine: {
+        node: process.version,
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model,
+        platform: `${os.platform()} ${os.release()}`,
+      },
       requestsPerSecond: round(REQUESTS / (wallMs / 1000)),
       wallSeconds: round(wallMs / 1000),
       /** From the first request until every alert's incident was decided (opened, joined or absorbed). */
       allDecidedSeconds: decidedSeconds,
-      latencyMs: { p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1)!), mean: round(sorted.reduce((a, b) => a + b, 0) / sorted.length) },
+      latencyMs: {
+        p50: round(percentile(sorted, 50)),
+        p95: round(percentile(sorted, 95)),
+        p99: round(percentile(sorted, 99)),
+        max: round(sorted.at(-1)!),
+        mean: round(sorted.reduce((a, b) => a + b, 0) / sorted.length),
+      },
       statuses,
       incidentsOpened: incidents,
       alertsTracked,
@@ -187,17 +278,22 @@ async function main(): Promise<void> {
       loadAverage: os.loadavg().map(round),
     };
     console.log(`\n${result.requestsPerSecond} requests/s over ${result.wallSeconds} s`);
-    console.log(`latency ms: p50 ${result.latencyMs.p50}  p95 ${result.latencyMs.p95}  p99 ${result.latencyMs.p99}  max ${result.latencyMs.max}`);
+    console.log(
+      `latency ms: p50 ${result.latencyMs.p50}  p95 ${result.latencyMs.p95}  p99 ${result.latencyMs.p99}  max ${result.latencyMs.max}`,
+    );
     console.log(`every alert decided ${decidedSeconds} s after the first request (no worker running)`);
     if (duringStorm) console.table(duringStorm);
     console.log(`load average (1, 5, 15 min): ${result.loadAverage.join(', ')} on ${os.cpus().length} cores`);
-    console.log(`statuses: ${JSON.stringify(statuses)}; alerts tracked on an incident: ${alertsTracked} (expected ${DISTINCT}); incidents opened: ${incidents} (alerts on one tower share its incident)`);
+    console.log(
+      `statuses: ${JSON.stringify(statuses)}; alerts tracked on an incident: ${alertsTracked} (expected ${DISTINCT}); incidents opened: ${incidents} (alerts on one tower share its incident)`,
+    );
     const dir = path.join(PROJECT_ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `ingest-${result.at.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`written to ${path.relative(PROJECT_ROOT, file)}`);
-    if (alertsTracked !== DISTINCT || statuses['202'] !== DISTINCT || latencies.length !== REQUESTS) process.exitCode = 1;
+    if (alertsTracked !== DISTINCT || statuses['202'] !== DISTINCT || latencies.length !== REQUESTS)
+      process.exitCode = 1;
   } finally {
     await cleanup();
   }

@@ -42,7 +42,8 @@ export function phaseOf(command: Document): WritePhase {
 /** Documents one successful write command wrote, from its reply. */
 export function documentsWritten(commandName: string, reply: Document): number {
   if (commandName === 'insert' || commandName === 'delete') return Number(reply.n ?? 0);
-  if (commandName === 'update') return Number(reply.nModified ?? 0) + (Array.isArray(reply.upserted) ? reply.upserted.length : 0);
+  if (commandName === 'update')
+    return Number(reply.nModified ?? 0) + (Array.isArray(reply.upserted) ? reply.upserted.length : 0);
   if (commandName === 'findAndModify') return reply.lastErrorObject?.n ? 1 : 0;
   return 0;
 }
@@ -58,12 +59,17 @@ export function targetOf(commandName: string, command: Document): string {
 }
 
 /** Starts counting on a client created with `monitorCommands: true`; `stop()` ends it. */
-export function countWrites(client: MongoClient): { counts: WriteCounts; byTarget: Record<string, number>; stop(): void } {
+export function countWrites(client: MongoClient): {
+  counts: WriteCounts;
+  byTarget: Record<string, number>;
+  stop(): void;
+} {
   const counts: WriteCounts = { planning: 0, sending: 0, receipts: 0, other: 0 };
   const byTarget: Record<string, number> = {};
   const pending = new Map<number, { phase: WritePhase; target: string }>();
   const started = (e: CommandStartedEvent) => {
-    if (WRITE_COMMANDS.has(e.commandName)) pending.set(e.requestId, { phase: phaseOf(e.command), target: targetOf(e.commandName, e.command) });
+    if (WRITE_COMMANDS.has(e.commandName))
+      pending.set(e.requestId, { phase: phaseOf(e.command), target: targetOf(e.commandName, e.command) });
   };
   const succeeded = (e: CommandSucceededEvent) => {
     const write = pending.get(e.requestId);
@@ -92,5 +98,11 @@ export function countWrites(client: MongoClient): { counts: WriteCounts; byTarge
 export function perSms(counts: WriteCounts, sms: number): WriteCounts & { total: number } {
   const per = (n: number) => +(n / Math.max(1, sms)).toFixed(2);
   const total = counts.planning + counts.sending + counts.receipts + counts.other;
-  return { planning: per(counts.planning), sending: per(counts.sending), receipts: per(counts.receipts), other: per(counts.other), total: per(total) };
+  return {
+    planning: per(counts.planning),
+    sending: per(counts.sending),
+    receipts: per(counts.receipts),
+    other: per(counts.other),
+    total: per(total),
+  };
 }

@@ -78,16 +78,41 @@ export function chargeFor(s: OptionFacts, month: string | MonthBounds, terms: Bi
   const active = activeInterval(s, bounds);
   if (!active) return null;
   const daysActive = daysTouched(active.from, active.to);
-  const netCents = terms.proration === 'full' ? terms.priceCents : divRoundHalfUp(terms.priceCents * daysActive, bounds.days);
+  const netCents =
+    terms.proration === 'full' ? terms.priceCents : divRoundHalfUp(terms.priceCents * daysActive, bounds.days);
   if (netCents <= 0) return null;
   const vat = vatCents(netCents, terms.vatBasisPoints);
-  return { month: bounds.month, ...active, daysActive, daysInMonth: bounds.days, netCents, vatCents: vat, grossCents: netCents + vat };
+  return {
+    month: bounds.month,
+    ...active,
+    daysActive,
+    daysInMonth: bounds.days,
+    netCents,
+    vatCents: vat,
+    grossCents: netCents + vat,
+  };
 }
 
-const MESI = ['gennaio', 'febbraio', 'marzo', 'aprile', 'maggio', 'giugno', 'luglio', 'agosto', 'settembre', 'ottobre', 'novembre', 'dicembre'];
+const MESI = [
+  'gennaio',
+  'febbraio',
+  'marzo',
+  'aprile',
+  'maggio',
+  'giugno',
+  'luglio',
+  'agosto',
+  'settembre',
+  'ottobre',
+  'novembre',
+  'dicembre',
+];
 
 /** The invoice line's text, in Italian (the ISP's invoices are): "Opzione Avvisi SMS, ottobre 2026 (15/31 giorni)". */
-export function chargeDescription(c: Pick<MonthCharge, 'month' | 'daysActive' | 'daysInMonth'>, proration: Proration): string {
+export function chargeDescription(
+  c: Pick<MonthCharge, 'month' | 'daysActive' | 'daysInMonth'>,
+  proration: Proration,
+): string {
   const [year, month] = c.month.split('-');
   const base = `Opzione Avvisi SMS, ${MESI[Number(month) - 1]} ${year}`;
   return proration === 'daily' ? `${base} (${c.daysActive}/${c.daysInMonth} giorni)` : base;

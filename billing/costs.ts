@@ -38,9 +38,13 @@ export interface RateTable {
  */
 export function parseRates(text: string): Rate[] | string {
   const rates: Rate[] = [];
-  for (const raw of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([a-z]+)(?::(\+\d{1,6}))?\s*=\s*([0-9.]+)$/.exec(raw);
-    if (!m) return `${JSON.stringify(raw)} is not channel=price or channel:+prefix=price (e.g. sms=0.0500,sms:+1=0.0080)`;
+    if (!m)
+      return `${JSON.stringify(raw)} is not channel=price or channel:+prefix=price (e.g. sms=0.0500,sms:+1=0.0080)`;
     const channel = m[1] as DeliveryChannel;
     if (!CHANNELS.includes(channel)) return `${JSON.stringify(m[1])} is not a channel (${CHANNELS.join(', ')})`;
     const micros = parseDecimal(m[3]!, 6);
@@ -136,6 +140,8 @@ export class CostAccumulator {
 
   /** Per channel and currency, in channel order then currency order. */
   result(): ChannelCost[] {
-    return [...this.rows.values()].sort((a, b) => CHANNELS.indexOf(a.channel) - CHANNELS.indexOf(b.channel) || a.currency.localeCompare(b.currency));
+    return [...this.rows.values()].sort(
+      (a, b) => CHANNELS.indexOf(a.channel) - CHANNELS.indexOf(b.channel) || a.currency.localeCompare(b.currency),
+    );
   }
 }

@@ -11,7 +11,8 @@ export const MICROS_PER_CENT = 10_000;
 
 /** n / d rounded half away from zero; d > 0. Exact for |n| below 2^53. */
 export function divRoundHalfUp(n: number, d: number): number {
-  if (!Number.isSafeInteger(n) || !Number.isSafeInteger(d) || d <= 0) throw new RangeError(`divRoundHalfUp(${n}, ${d}): integers only, d > 0`);
+  if (!Number.isSafeInteger(n) || !Number.isSafeInteger(d) || d <= 0)
+    throw new RangeError(`divRoundHalfUp(${n}, ${d}): integers only, d > 0`);
   const q = Math.floor(Math.abs(n) / d);
   const r = Math.abs(n) - q * d;
   const rounded = 2 * r >= d ? q + 1 : q;

@@ -22,7 +22,14 @@ export function monthBounds(month: string, zone = BILLING_TIME_ZONE): MonthBound
   if (!start.isValid) throw new RangeError(`${JSON.stringify(month)} is not a month: write YYYY-MM`);
   const end = DateTime.fromISO(`${nextMonth(month)}-01T00:00:00`, { zone });
   const days = start.daysInMonth!;
-  return { month, start: start.toJSDate(), end: end.toJSDate(), days, firstDay: start.toISODate()!, lastDay: start.set({ day: days }).toISODate()! };
+  return {
+    month,
+    start: start.toJSDate(),
+    end: end.toJSDate(),
+    days,
+    firstDay: start.toISODate()!,
+    lastDay: start.set({ day: days }).toISODate()!,
+  };
 }
 
 /** The first instant of the month after the one `at` falls in. */

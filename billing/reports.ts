@@ -57,7 +57,9 @@ export function revenueReport(rows: RevenueRow[], settings: BillingSettings): Re
     report: 'revenue',
     billingCurrency: settings.terms.currency,
     fxRates: fxRates(settings),
-    notes: ['One row per month (and currency): the subscription charges in the ledger. VAT is per invoice line, rounded half up to the cent.'],
+    notes: [
+      'One row per month (and currency): the subscription charges in the ledger. VAT is per invoice line, rounded half up to the cent.',
+    ],
     rows,
     columns: [
       { header: 'period', value: (r) => r.period },
@@ -89,7 +91,17 @@ export function costsReport(incidents: IncidentCostRow[], settings: BillingSetti
   const byMonth = new Map<string, CostMonthRow>();
   for (const i of incidents) {
     const key = `${i.period}|${i.currency}`;
-    const r = byMonth.get(key) ?? { period: i.period, currency: i.currency, incidents: 0, messages: 0, units: 0, costMicros: 0, costPerIncidentMicros: 0, pricedFromRateTable: 0, unpriced: 0 };
+    const r = byMonth.get(key) ?? {
+      period: i.period,
+      currency: i.currency,
+      incidents: 0,
+      messages: 0,
+      units: 0,
+      costMicros: 0,
+      costPerIncidentMicros: 0,
+      pricedFromRateTable: 0,
+      unpriced: 0,
+    };
     r.incidents++;
     r.messages += i.messages;
     r.units += i.units;
@@ -98,7 +110,9 @@ export function costsReport(incidents: IncidentCostRow[], settings: BillingSetti
     r.unpriced += i.unpriced;
     byMonth.set(key, r);
   }
-  const rows = [...byMonth.values()].sort((a, b) => a.period.localeCompare(b.period) || a.currency.localeCompare(b.currency));
+  const rows = [...byMonth.values()].sort(
+    (a, b) => a.period.localeCompare(b.period) || a.currency.localeCompare(b.currency),
+  );
   for (const r of rows) {
     r.costPerIncidentMicros = divRoundHalfUp(r.costMicros, r.incidents);
     const converted = toBilling(r.costMicros, r.currency);
@@ -136,20 +150,35 @@ export interface IncidentReportRow extends IncidentCostRow {
   costInBillingCurrencyMicros?: number;
 }
 
-export function incidentsReport(incidents: IncidentCostRow[], details: Map<string, { title?: string; openedAt?: Date }>, settings: BillingSettings, limit: number): Report<IncidentReportRow> {
+export function incidentsReport(
+  incidents: IncidentCostRow[],
+  details: Map<string, { title?: string; openedAt?: Date }>,
+  settings: BillingSettings,
+  limit: number,
+): Report<IncidentReportRow> {
   const toBilling = converter(settings);
   const rows: IncidentReportRow[] = incidents.map((i) => {
     const converted = toBilling(i.amountMicros, i.currency);
-    return { ...i, ...details.get(i.incidentId), ...(converted !== undefined ? { costInBillingCurrencyMicros: converted } : {}) };
+    return {
+      ...i,
+      ...details.get(i.incidentId),
+      ...(converted !== undefined ? { costInBillingCurrencyMicros: converted } : {}),
+    };
   });
   // Most expensive first: in the billing currency where it converts, else in the cost's own.
-  rows.sort((a, b) => (b.costInBillingCurrencyMicros ?? b.amountMicros) - (a.costInBillingCurrencyMicros ?? a.amountMicros) || a.incidentId.localeCompare(b.incidentId));
+  rows.sort(
+    (a, b) =>
+      (b.costInBillingCurrencyMicros ?? b.amountMicros) - (a.costInBillingCurrencyMicros ?? a.amountMicros) ||
+      a.incidentId.localeCompare(b.incidentId),
+  );
   const billing = settings.terms.currency;
   return {
     report: 'incidents',
     billingCurrency: billing,
     fxRates: fxRates(settings),
-    notes: [`The ${limit} incidents that cost most, most expensive first (one row per incident and provider currency).`],
+    notes: [
+      `The ${limit} incidents that cost most, most expensive first (one row per incident and provider currency).`,
+    ],
     rows: rows.slice(0, limit),
     columns: [
       { header: 'incident_id', value: (r) => r.incidentId },
@@ -182,13 +211,29 @@ export interface PerSubscriberRow {
   unconverted: Record<string, number>;
 }
 
-export function perSubscriberReport(revenue: RevenueRow[], incidents: IncidentCostRow[], settings: BillingSettings): Report<PerSubscriberRow> {
+export function perSubscriberReport(
+  revenue: RevenueRow[],
+  incidents: IncidentCostRow[],
+  settings: BillingSettings,
+): Report<PerSubscriberRow> {
   const billing = settings.terms.currency;
   const toBilling = converter(settings);
   const byMonth = new Map<string, PerSubscriberRow>();
   const row = (period: string) => {
     let r = byMonth.get(period);
-    if (!r) byMonth.set(period, (r = { period, currency: billing, payingSubscribers: 0, revenueNetCents: 0, costMicros: 0, marginMicros: 0, unconverted: {} }));
+    if (!r)
+      byMonth.set(
+        period,
+        (r = {
+          period,
+          currency: billing,
+          payingSubscribers: 0,
+          revenueNetCents: 0,
+          costMicros: 0,
+          marginMicros: 0,
+          unconverted: {},
+        }),
+      );
     return r;
   };
   for (const v of revenue.filter((x) => x.currency === billing)) {
@@ -219,7 +264,11 @@ export function perSubscriberReport(revenue: RevenueRow[], incidents: IncidentCo
     fxRates: fxRates(settings),
     notes: [
       `Per month, in ${billing}: paying subscribers (those charged), net revenue, notification cost converted with BILLING_FX_RATES, and both per paying subscriber. Revenue is net of VAT.`,
-      ...(missing.length ? [`No rate in BILLING_FX_RATES for ${missing.join(', ')}: those costs are listed under unconverted_costs and left out of cost and margin.`] : []),
+      ...(missing.length
+        ? [
+            `No rate in BILLING_FX_RATES for ${missing.join(', ')}: those costs are listed under unconverted_costs and left out of cost and margin.`,
+          ]
+        : []),
     ],
     rows,
     columns: [
@@ -232,13 +281,24 @@ export function perSubscriberReport(revenue: RevenueRow[], incidents: IncidentCo
       { header: 'revenue_per_subscriber', value: (r) => opt(r.revenuePerSubscriberMicros, formatMicros) },
       { header: 'cost_per_subscriber', value: (r) => opt(r.costPerSubscriberMicros, formatMicros) },
       { header: 'margin_per_subscriber', value: (r) => opt(r.marginPerSubscriberMicros, formatMicros) },
-      { header: 'unconverted_costs', value: (r) => Object.entries(r.unconverted).map(([c, m]) => `${c} ${formatMicros(m)}`).join('; ') },
+      {
+        header: 'unconverted_costs',
+        value: (r) =>
+          Object.entries(r.unconverted)
+            .map(([c, m]) => `${c} ${formatMicros(m)}`)
+            .join('; '),
+      },
     ],
   };
 }
 
 /** Reads the ledger and builds a report. */
-export async function loadReport(store: Store, name: ReportName, settings: BillingSettings, o: ReportOptions = {}): Promise<Report<object>> {
+export async function loadReport(
+  store: Store,
+  name: ReportName,
+  settings: BillingSettings,
+  o: ReportOptions = {},
+): Promise<Report<object>> {
   switch (name) {
     case 'revenue':
       return revenueReport(await revenueByMonth(store, o.from, o.to), settings) as Report<object>;
@@ -249,11 +309,22 @@ export async function loadReport(store: Store, name: ReportName, settings: Billi
       const costs = await costByIncident(store, o.from, o.to);
       const report = incidentsReport(costs, new Map(), settings, limit);
       const ids = [...new Set(report.rows.map((r) => r.incidentId))];
-      const found = await store.incidents.find({ _id: { $in: ids } }, { projection: { _id: 1, title: 1, openedAt: 1 } }).toArray();
-      return incidentsReport(costs, new Map(found.map((i) => [i._id, { title: i.title, openedAt: i.openedAt }])), settings, limit) as Report<object>;
+      const found = await store.incidents
+        .find({ _id: { $in: ids } }, { projection: { _id: 1, title: 1, openedAt: 1 } })
+        .toArray();
+      return incidentsReport(
+        costs,
+        new Map(found.map((i) => [i._id, { title: i.title, openedAt: i.openedAt }])),
+        settings,
+        limit,
+      ) as Report<object>;
     }
     case 'per-subscriber':
-      return perSubscriberReport(await revenueByMonth(store, o.from, o.to), await costByIncident(store, o.from, o.to), settings) as Report<object>;
+      return perSubscriberReport(
+        await revenueByMonth(store, o.from, o.to),
+        await costByIncident(store, o.from, o.to),
+        settings,
+      ) as Report<object>;
   }
 }
 

@@ -8,7 +8,13 @@
  * two missed months run one after the other, each billing its own month (the workflow reads the
  * Schedule's nominal time, not the late start).
  */
-import { ScheduleOverlapPolicy, WorkflowIdConflictPolicy, type Client, type ScheduleOptionsStartWorkflowAction, type WorkflowHandle } from '@temporalio/client';
+import {
+  ScheduleOverlapPolicy,
+  WorkflowIdConflictPolicy,
+  type Client,
+  type ScheduleOptionsStartWorkflowAction,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import type { TemporalSettings } from '../temporal/client';
 import { ensureSchedule, withTemporalClient } from '../temporal/schedules';
 import type { billingMonthWorkflow, BillingMonthInput } from '../workflows/billing';
@@ -44,7 +50,11 @@ function scheduleParts(taskQueue: string) {
  * Creates the monthly Schedule, or brings an existing one up to date (time, task queue): every
  * worker calls it at start, so a deploy that changes it changes it. Its paused state is kept.
  */
-export async function ensureBillingSchedule(client: Client, taskQueue: string, opts: { scheduleId?: string } = {}): Promise<{ scheduleId: string; created: boolean }> {
+export async function ensureBillingSchedule(
+  client: Client,
+  taskQueue: string,
+  opts: { scheduleId?: string } = {},
+): Promise<{ scheduleId: string; created: boolean }> {
   return ensureSchedule(client, opts.scheduleId ?? BILLING_SCHEDULE_ID, scheduleParts(taskQueue));
 }
 
@@ -58,7 +68,12 @@ export async function ensureBillingScheduleWith(settings: TemporalSettings, logg
  * Starts the run of a month by hand (re-run or backfill), or joins the one running. A finished
  * month may be run again at any time: it adds only what is not in the ledger yet.
  */
-export async function startBillingRun(client: Client, taskQueue: string, month: string, input: Omit<BillingMonthInput, 'month' | 'resume'> = {}): Promise<WorkflowHandle<typeof billingMonthWorkflow>> {
+export async function startBillingRun(
+  client: Client,
+  taskQueue: string,
+  month: string,
+  input: Omit<BillingMonthInput, 'month' | 'resume'> = {},
+): Promise<WorkflowHandle<typeof billingMonthWorkflow>> {
   return client.workflow.start<typeof billingMonthWorkflow>(BILLING_WORKFLOW, {
     taskQueue,
     workflowId: billingWorkflowId(month),

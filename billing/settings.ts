@@ -20,7 +20,13 @@ export const DEFAULT_BILLING: BillingSettings = {
   // Plivo's SMS and calls; e-mail (our relay), webhooks and the public status feed cost nothing per message.
   rates: {
     currency: 'USD',
-    rates: [{ channel: 'sms', micros: 50_000 }, { channel: 'voice', micros: 20_000 }, { channel: 'email', micros: 0 }, { channel: 'webhook', micros: 0 }, { channel: 'status', micros: 0 }],
+    rates: [
+      { channel: 'sms', micros: 50_000 },
+      { channel: 'voice', micros: 20_000 },
+      { channel: 'email', micros: 0 },
+      { channel: 'webhook', micros: 0 },
+      { channel: 'status', micros: 0 },
+    ],
   },
   fx: {},
 };

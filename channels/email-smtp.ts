@@ -38,7 +38,12 @@ export function maskEmail(address: string): string {
  * headers), one @, a dotted domain. Stricter than RFC 5322 on purpose.
  */
 export function isPlainEmailAddress(value: string): boolean {
-  return value.length <= 254 && /^[^\s@<>()[\],;:"\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/.test(value);
+  return (
+    value.length <= 254 &&
+    /^[^\s@<>()[\],;:"\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/.test(
+      value,
+    )
+  );
 }
 
 /** Same delivery, same Message-ID. Hashed: delivery ids may contain the address itself. */
@@ -96,7 +101,8 @@ export class SmtpEmailChannel implements Channel {
   }
 
   private async mail(message: OutboundMessage): Promise<RecipientResult> {
-    if (!isPlainEmailAddress(message.to)) return { kind: 'invalid', error: `not an e-mail address: ${maskEmail(message.to)}` };
+    if (!isPlainEmailAddress(message.to))
+      return { kind: 'invalid', error: `not an e-mail address: ${maskEmail(message.to)}` };
     try {
       const info = await this.transport.sendMail({
         from: this.settings.from,
@@ -124,11 +130,22 @@ function classify(err: SmtpError, who: string): RecipientResult {
   }
   // A refused login: as for Plivo's credentials, retry slowly and loudly until someone fixes them.
   if (err.code === 'EAUTH') {
-    return { kind: 'failed', error: new ChannelError(`the SMTP relay refused our login (${smtp}); check SMTP_USER and SMTP_PASS`, true, CREDENTIALS_RETRY_MS, code) };
+    return {
+      kind: 'failed',
+      error: new ChannelError(
+        `the SMTP relay refused our login (${smtp}); check SMTP_USER and SMTP_PASS`,
+        true,
+        CREDENTIALS_RETRY_MS,
+        code,
+      ),
+    };
   }
   // A refused sender (MAIL FROM 5xx): nothing gets through until the settings change.
   if (code && code >= 500) {
-    return { kind: 'failed', error: new ChannelError(`the SMTP relay refused us (${smtp}); check SMTP_FROM`, false, undefined, code) };
+    return {
+      kind: 'failed',
+      error: new ChannelError(`the SMTP relay refused us (${smtp}); check SMTP_FROM`, false, undefined, code),
+    };
   }
   // 4xx (greylisting, full queue, rate limit) and connection trouble: later can work.
   return { kind: 'failed', error: new ChannelError(`SMTP relay: ${smtp}`, true, undefined, code) };

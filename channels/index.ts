@@ -58,7 +58,9 @@ export function createChannels(settings: ChannelSettings, deps: ChannelDeps = {}
 /** The feed alone, or the feed and the social accounts configured. */
 function withSocial(feed: Channel, social: SocialSettings | undefined, deps: ChannelDeps): Channel {
   if (!social || !deps.socialPosts) return feed;
-  const clients = [social.x && new XClient(social.x), social.mastodon && new MastodonClient(social.mastodon)].filter((c) => !!c);
+  const clients = [social.x && new XClient(social.x), social.mastodon && new MastodonClient(social.mastodon)].filter(
+    (c) => !!c,
+  );
   if (clients.length === 0) return feed;
   const accounts = clients.map((c) => new SocialChannel(c, deps.socialPosts!, { maxAttempts: social.maxAttempts }));
   return new FeedWithSocialChannel(feed, accounts, social, deps.socialRefused);

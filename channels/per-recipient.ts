@@ -23,7 +23,12 @@ export class PartialSendError extends ChannelError {
     readonly outcomes: SendOutcome[],
     readonly unsent: string[],
   ) {
-    super(`${cause.message} (${outcomes.length} settled, ${unsent.length} not sent)`, cause.retryable, cause.retryAfterMs, cause.status);
+    super(
+      `${cause.message} (${outcomes.length} settled, ${unsent.length} not sent)`,
+      cause.retryable,
+      cause.retryAfterMs,
+      cause.status,
+    );
     this.name = 'PartialSendError';
   }
 }
@@ -56,7 +61,10 @@ export async function sendEach(
   async function worker(): Promise<void> {
     while (!stopped && next < batch.length) {
       const i = next++;
-      const result = await sendOne(batch[i]!).catch((err: unknown): RecipientResult => ({ kind: 'failed', error: asChannelError(err) }));
+      const result = await sendOne(batch[i]!).catch((err: unknown): RecipientResult => ({
+        kind: 'failed',
+        error: asChannelError(err),
+      }));
       results[i] = result;
       if (result.kind === 'failed' && options.stopOnFailure) stopped = true;
     }
@@ -68,8 +76,14 @@ export async function sendEach(
   const failures: ChannelError[] = [];
   batch.forEach((message, i) => {
     const r = results[i];
-    if (r?.kind === 'accepted') outcomes.push({ deliveryId: message.deliveryId, outcome: 'accepted', ...(r.providerMessageId ? { providerMessageId: r.providerMessageId } : {}) });
-    else if (r?.kind === 'invalid') outcomes.push({ deliveryId: message.deliveryId, outcome: 'invalid', error: r.error });
+    if (r?.kind === 'accepted')
+      outcomes.push({
+        deliveryId: message.deliveryId,
+        outcome: 'accepted',
+        ...(r.providerMessageId ? { providerMessageId: r.providerMessageId } : {}),
+      });
+    else if (r?.kind === 'invalid')
+      outcomes.push({ deliveryId: message.deliveryId, outcome: 'invalid', error: r.error });
     else {
       unsent.push(message.deliveryId);
       if (r?.kind === 'failed') failures.push(r.error);

@@ -9,29 +9,50 @@
  */
 import { ChannelError } from './channel';
 
-const NETWORK = /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|socket hang up|timeout of \d+ms exceeded|Network Error|aborted/i;
+const NETWORK =
+  /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|socket hang up|timeout of \d+ms exceeded|Network Error|aborted/i;
 
 export function classifyPlivoError(err: unknown): ChannelError {
   const message = typeof err === 'string' ? err.split('\n')[0]! : err instanceof Error ? err.message : String(err);
-  const statusProp = typeof err === 'object' && err !== null && 'status' in err ? Number((err as { status: unknown }).status) : undefined;
+  const statusProp =
+    typeof err === 'object' && err !== null && 'status' in err
+      ? Number((err as { status: unknown }).status)
+      : undefined;
   const statusInText = /status code (\d{3})/.exec(message)?.[1];
   const status = statusProp || (statusInText ? Number(statusInText) : undefined) || statusFromSdkClass(err);
   const retryAfter = /\[retry-after=(\d+(?:\.\d+)?)\]/.exec(message)?.[1];
   const retryAfterMs = retryAfter ? Math.round(Number(retryAfter) * 1000) : undefined;
 
   if (status === 429) return new ChannelError(`Plivo rate limit (429): ${message}`, true, retryAfterMs ?? 5000, 429);
-  if (status !== undefined && status >= 500) return new ChannelError(`Plivo server error (${status}): ${message}`, true, retryAfterMs, status);
+  if (status !== undefined && status >= 500)
+    return new ChannelError(`Plivo server error (${status}): ${message}`, true, retryAfterMs, status);
   // Wrong credentials: retrying cannot help until someone fixes the configuration, but giving up
   // would break the promise; retry slowly and say loudly what is wrong.
-  if (status === 401 || status === 403) return new ChannelError(`Plivo refused the credentials (${status}): check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN`, true, 60_000, status);
-  if (status !== undefined && status >= 400) return new ChannelError(`Plivo rejected the request (${status}): ${message}`, false, undefined, status);
-  if (NETWORK.test(message)) return new ChannelError(`network error talking to Plivo: ${message}`, true, undefined, undefined);
+  if (status === 401 || status === 403)
+    return new ChannelError(
+      `Plivo refused the credentials (${status}): check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN`,
+      true,
+      60_000,
+      status,
+    );
+  if (status !== undefined && status >= 400)
+    return new ChannelError(`Plivo rejected the request (${status}): ${message}`, false, undefined, status);
+  if (NETWORK.test(message))
+    return new ChannelError(`network error talking to Plivo: ${message}`, true, undefined, undefined);
   return new ChannelError(`unexpected error from the Plivo SDK: ${message}`, true);
 }
 
 function statusFromSdkClass(err: unknown): number | undefined {
   const name = err instanceof Error ? err.constructor.name : '';
-  return ({ InvalidRequestError: 400, AuthenticationError: 401, ResourceNotFoundError: 404, NotAcceptableError: 406, ServerError: 500 } as Record<string, number>)[name];
+  return (
+    {
+      InvalidRequestError: 400,
+      AuthenticationError: 401,
+      ResourceNotFoundError: 404,
+      NotAcceptableError: 406,
+      ServerError: 500,
+    } as Record<string, number>
+  )[name];
 }
 
 /**
@@ -63,23 +84,28 @@ export function installRetryAfterCapture(): void {
   const axiosPath = require.resolve('axios', { paths: [require.resolve('plivo')] });
   const axios = require(axiosPath) as { default?: AxiosLike } & AxiosLike;
   const instance = axios.default ?? axios;
-  instance.interceptors.response.use(undefined, (error: { message?: string; response?: { headers?: Record<string, unknown>; data?: unknown } }) => {
-    const retryAfter = error?.response?.headers?.['retry-after'];
-    if (retryAfter !== undefined && error.message && !error.message.includes('[retry-after=')) {
-      const seconds = Number(retryAfter);
-      const value = Number.isFinite(seconds) ? seconds : Math.max(0, (Date.parse(String(retryAfter)) - Date.now()) / 1000);
-      error.message += ` [retry-after=${value}]`;
-    }
-    // A 400 becomes the SDK's PlivoRestError, whose message is the body's `error`: mark it there too.
-    const data = error?.response?.data as { invalid_number?: unknown; error?: unknown } | undefined;
-    const invalid = typeof data === 'object' && data !== null ? data.invalid_number : undefined;
-    if (Array.isArray(invalid)) {
-      const mark = ` [invalid-numbers=${invalid.length}]`;
-      if (error.message && !error.message.includes('[invalid-numbers=')) error.message += mark;
-      if (typeof data!.error === 'string' && !data!.error.includes('[invalid-numbers=')) data!.error += mark;
-    }
-    return Promise.reject(error);
-  });
+  instance.interceptors.response.use(
+    undefined,
+    (error: { message?: string; response?: { headers?: Record<string, unknown>; data?: unknown } }) => {
+      const retryAfter = error?.response?.headers?.['retry-after'];
+      if (retryAfter !== undefined && error.message && !error.message.includes('[retry-after=')) {
+        const seconds = Number(retryAfter);
+        const value = Number.isFinite(seconds)
+          ? seconds
+          : Math.max(0, (Date.parse(String(retryAfter)) - Date.now()) / 1000);
+        error.message += ` [retry-after=${value}]`;
+      }
+      // A 400 becomes the SDK's PlivoRestError, whose message is the body's `error`: mark it there too.
+      const data = error?.response?.data as { invalid_number?: unknown; error?: unknown } | undefined;
+      const invalid = typeof data === 'object' && data !== null ? data.invalid_number : undefined;
+      if (Array.isArray(invalid)) {
+        const mark = ` [invalid-numbers=${invalid.length}]`;
+        if (error.message && !error.message.includes('[invalid-numbers=')) error.message += mark;
+        if (typeof data!.error === 'string' && !data!.error.includes('[invalid-numbers=')) data!.error += mark;
+      }
+      return Promise.reject(error);
+    },
+  );
 }
 
 interface AxiosLike {

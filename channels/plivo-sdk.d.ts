@@ -15,9 +15,16 @@ declare module 'plivo' {
   export class Client {
     constructor(authId: string, authToken: string, options?: { url?: string; timeout?: number });
     messages: {
-      create(src: string, dst: string | string[], text: string, params?: MessageCreateParams): Promise<MessageCreateResponse>;
+      create(
+        src: string,
+        dst: string | string[],
+        text: string,
+        params?: MessageCreateParams,
+      ): Promise<MessageCreateResponse>;
       get(messageUuid: string): Promise<Record<string, unknown>>;
-      list(params?: Record<string, string | number>): Promise<Record<string, unknown>[] & { meta?: Record<string, unknown> }>;
+      list(
+        params?: Record<string, string | number>,
+      ): Promise<Record<string, unknown>[] & { meta?: Record<string, unknown> }>;
     };
   }
   export function validateSignature(uri: string, nonce: string, signature: string, authToken: string): boolean;

@@ -43,9 +43,11 @@ export class PlivoSmsChannel implements Channel {
    */
   async send(batch: OutboundMessage[]): Promise<SendOutcome[]> {
     if (batch.length === 0) return [];
-    if (batch.length > this.maxBatch) throw new Error(`at most ${this.maxBatch} numbers per request, got ${batch.length}`);
+    if (batch.length > this.maxBatch)
+      throw new Error(`at most ${this.maxBatch} numbers per request, got ${batch.length}`);
     const text = batch[0]!.text;
-    if (batch.some((m) => m.text !== text)) throw new Error('one SMS request carries one text: group messages by text before sending');
+    if (batch.some((m) => m.text !== text))
+      throw new Error('one SMS request carries one text: group messages by text before sending');
 
     // Plivo removes duplicate destinations; two records for one number would get one message.
     const byPhone = new Map<string, OutboundMessage[]>();
@@ -53,15 +55,24 @@ export class PlivoSmsChannel implements Channel {
     const phones = [...byPhone.keys()];
     let res;
     try {
-      res = await this.client.messages.create(this.settings.sender, phones.map((p) => p.replace(/^\+/, '')), text, {
-        ...(this.options.statusCallbackUrl ? { url: this.options.statusCallbackUrl, method: 'POST' as const } : {}),
-      });
+      res = await this.client.messages.create(
+        this.settings.sender,
+        phones.map((p) => p.replace(/^\+/, '')),
+        text,
+        {
+          ...(this.options.statusCallbackUrl ? { url: this.options.statusCallbackUrl, method: 'POST' as const } : {}),
+        },
+      );
     } catch (err) {
       const e = classifyPlivoError(err);
       // Plivo refuses a request none of whose numbers is valid (400, every one in `invalid_number`):
       // that is an answer about the recipients, not a failed request; they must not be retried.
       if (e.status === 400 && invalidNumbersIn(err) === phones.length) {
-        return batch.map((m): SendOutcome => ({ deliveryId: m.deliveryId, outcome: 'invalid', error: 'Plivo reports the number as invalid' }));
+        return batch.map((m): SendOutcome => ({
+          deliveryId: m.deliveryId,
+          outcome: 'invalid',
+          error: 'Plivo reports the number as invalid',
+        }));
       }
       throw e;
     }
@@ -85,11 +96,23 @@ export class PlivoSmsChannel implements Channel {
    * failed), parts and amount. Asked when a receipt is overdue: callbacks can be lost, and
    * resending a message that was in fact delivered would be a duplicate.
    */
-  async messageState(messageUuid: string): Promise<{ state: string; units?: number; totalAmount?: string; errorCode?: string }> {
+  async messageState(
+    messageUuid: string,
+  ): Promise<{ state: string; units?: number; totalAmount?: string; errorCode?: string }> {
     try {
-      const m = (await this.client.messages.get(messageUuid)) as { messageState?: string; units?: string | number; totalAmount?: string; errorCode?: string };
+      const m = (await this.client.messages.get(messageUuid)) as {
+        messageState?: string;
+        units?: string | number;
+        totalAmount?: string;
+        errorCode?: string;
+      };
       const units = m.units === undefined || m.units === '' ? undefined : Number(m.units);
-      return { state: String(m.messageState ?? ''), units, totalAmount: m.totalAmount ? String(m.totalAmount) : undefined, errorCode: m.errorCode ? String(m.errorCode) : undefined };
+      return {
+        state: String(m.messageState ?? ''),
+        units,
+        totalAmount: m.totalAmount ? String(m.totalAmount) : undefined,
+        errorCode: m.errorCode ? String(m.errorCode) : undefined,
+      };
     } catch (err) {
       throw classifyPlivoError(err);
     }
@@ -107,7 +130,12 @@ export class PlivoSmsChannel implements Channel {
     for (let offset = 0; ; offset += 20) {
       let page;
       try {
-        page = await this.client.messages.list({ message_direction: 'outbound', message_time__gte: gte, limit: 20, offset });
+        page = await this.client.messages.list({
+          message_direction: 'outbound',
+          message_time__gte: gte,
+          limit: 20,
+          offset,
+        });
       } catch (err) {
         throw classifyPlivoError(err);
       }

@@ -78,8 +78,12 @@ export const STATUS_ENTRIES_COLLECTION = 'status_post_entries';
 export function statusFeedCollections(source: Db | { readonly db: Db }): StatusFeedCollections {
   const db = () => ('collection' in source ? source : source.db);
   return {
-    get posts() { return db().collection<StatusPost>(STATUS_POSTS_COLLECTION); },
-    get entries() { return db().collection<StatusEntry>(STATUS_ENTRIES_COLLECTION); },
+    get posts() {
+      return db().collection<StatusPost>(STATUS_POSTS_COLLECTION);
+    },
+    get entries() {
+      return db().collection<StatusEntry>(STATUS_ENTRIES_COLLECTION);
+    },
   };
 }
 
@@ -123,7 +127,12 @@ export function statusEntry(m: OutboundMessage, now: Date): StatusEntry | string
 }
 
 function dateOr(value: unknown, fallback: Date): Date {
-  const d = value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
+  const d =
+    value instanceof Date
+      ? value
+      : typeof value === 'string' || typeof value === 'number'
+        ? new Date(value)
+        : undefined;
   return d && !Number.isNaN(d.getTime()) ? d : fallback;
 }
 
@@ -132,13 +141,23 @@ function dateOr(value: unknown, fallback: Date): Date {
  * first, so for each language the newest text and title win, and the newest update sets the state.
  */
 export function buildPost(incidentId: string, entries: StatusEntry[]): StatusPost {
-  const sorted = [...entries].sort((a, b) => a.at.getTime() - b.at.getTime() || a.recordedAt.getTime() - b.recordedAt.getTime() || a._id.localeCompare(b._id));
+  const sorted = [...entries].sort(
+    (a, b) =>
+      a.at.getTime() - b.at.getTime() || a.recordedAt.getTime() - b.recordedAt.getTime() || a._id.localeCompare(b._id),
+  );
   const updates = new Map<string, StatusUpdate>();
   const title: Partial<Record<Language, string>> = {};
   const areas = new Set<string>();
   let openedAt: Date | undefined;
   for (const e of sorted) {
-    const u = updates.get(e.updateId) ?? { id: e.updateId, at: e.at, kind: e.kind, text: {}, areas: [], resolves: e.resolves };
+    const u = updates.get(e.updateId) ?? {
+      id: e.updateId,
+      at: e.at,
+      kind: e.kind,
+      text: {},
+      areas: [],
+      resolves: e.resolves,
+    };
     u.text[e.language] = e.text;
     u.areas = [...new Set([...u.areas, ...e.areas])];
     updates.set(e.updateId, u);
@@ -227,6 +246,9 @@ export class StatusFeedChannel implements Channel {
       // a writer adding one later rebuilds after us.
       if ((await entries.countDocuments({ incidentId })) === all.length) return;
     }
-    throw new ChannelError(`status feed: post ${incidentId} kept changing while being rebuilt (${attempts} times)`, true);
+    throw new ChannelError(
+      `status feed: post ${incidentId} kept changing while being rebuilt (${attempts} times)`,
+      true,
+    );
   }
 }

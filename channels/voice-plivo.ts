@@ -93,16 +93,40 @@ export class PlivoVoiceChannel implements Channel {
 
     const reason = maskNumbers(typeof answer.error === 'string' ? answer.error : `HTTP ${res.status}`);
     if (isRetryableStatus(res.status)) {
-      return { kind: 'failed', error: new ChannelError(`Plivo Call API answered ${res.status}: ${reason}`, true, parseRetryAfter(res.headers.get('retry-after')), res.status) };
+      return {
+        kind: 'failed',
+        error: new ChannelError(
+          `Plivo Call API answered ${res.status}: ${reason}`,
+          true,
+          parseRetryAfter(res.headers.get('retry-after')),
+          res.status,
+        ),
+      };
     }
     if (res.status === 401 || res.status === 403) {
       // As for SMS (plivo-errors.ts): nothing works until someone fixes the credentials, but giving
       // up would drop the notices; retry slowly and say loudly what is wrong.
-      return { kind: 'failed', error: new ChannelError(`Plivo refused the credentials (${res.status}): check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN`, true, CREDENTIALS_RETRY_MS, res.status) };
+      return {
+        kind: 'failed',
+        error: new ChannelError(
+          `Plivo refused the credentials (${res.status}): check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN`,
+          true,
+          CREDENTIALS_RETRY_MS,
+          res.status,
+        ),
+      };
     }
     if (res.status === 404 || OWN_PARAMETERS.test(reason)) {
       // No such account, or our own parameters are wrong: every call would fail alike.
-      return { kind: 'failed', error: new ChannelError(`Plivo Call API rejected the request (${res.status}): ${reason}; check PLIVO_BASE_URL, the voice caller id and AVVISO_PUBLIC_URL`, false, undefined, res.status) };
+      return {
+        kind: 'failed',
+        error: new ChannelError(
+          `Plivo Call API rejected the request (${res.status}): ${reason}; check PLIVO_BASE_URL, the voice caller id and AVVISO_PUBLIC_URL`,
+          false,
+          undefined,
+          res.status,
+        ),
+      };
     }
     return { kind: 'invalid', error: `Plivo refused the call to ${maskPhone(to)} (${res.status}): ${reason}` };
   }
@@ -120,7 +144,8 @@ export class PlivoVoiceChannel implements Channel {
     const found = new Map<string, string[]>();
     const add = (to: unknown, requestUuid: unknown, callUuid: unknown, startedAt: unknown) => {
       const phone = `+${String(to ?? '').replace(/^\+/, '')}`;
-      const id = typeof requestUuid === 'string' && requestUuid ? requestUuid : typeof callUuid === 'string' ? callUuid : '';
+      const id =
+        typeof requestUuid === 'string' && requestUuid ? requestUuid : typeof callUuid === 'string' ? callUuid : '';
       if (!phones.has(phone) || !id) return;
       // A call placed before the reservation cannot be the one reserved (Plivo's times are to the second).
       const started = typeof startedAt === 'string' ? plivoTime(startedAt) : NaN;
@@ -133,17 +158,27 @@ export class PlivoVoiceChannel implements Channel {
     const only: Record<string, string> = phones.size === 1 ? { to_number: [...phones][0]!.replace(/^\+/, '') } : {};
 
     for (const status of ['queued', 'live'] as const) {
-      const listing = await this.read('', { status, ...(status === 'live' ? { call_direction: 'outbound', ...only } : {}) });
+      const listing = await this.read('', {
+        status,
+        ...(status === 'live' ? { call_direction: 'outbound', ...only } : {}),
+      });
       const uuids = Array.isArray(listing.calls) ? listing.calls.filter((u): u is string => typeof u === 'string') : [];
       for (const uuid of uuids) {
         // Gone from the listing since (a queued call dialled, a live one hung up): the next listing has it.
         const detail = await this.read(`${encodeURIComponent(uuid)}/`, { status }, true);
-        if (detail) add(detail.to, detail.request_uuid, detail.call_uuid, status === 'live' ? detail.session_start : undefined);
+        if (detail)
+          add(detail.to, detail.request_uuid, detail.call_uuid, status === 'live' ? detail.session_start : undefined);
       }
     }
     const gte = since.toISOString().replace('T', ' ').slice(0, 19);
     for (let offset = 0; ; offset += PAGE) {
-      const page = await this.read('', { call_direction: 'outbound', end_time__gte: gte, ...only, limit: String(PAGE), offset: String(offset) });
+      const page = await this.read('', {
+        call_direction: 'outbound',
+        end_time__gte: gte,
+        ...only,
+        limit: String(PAGE),
+        offset: String(offset),
+      });
       const objects = Array.isArray(page.objects) ? (page.objects as Record<string, unknown>[]) : [];
       for (const c of objects) add(c.to_number, c.request_uuid, c.call_uuid, c.initiation_time);
       const next = (page.meta as { next?: unknown } | undefined)?.next;
@@ -152,13 +187,24 @@ export class PlivoVoiceChannel implements Channel {
   }
 
   /** One GET of the Call API (`path` under `/Call/`); with `missingOk`, a 404 gives null. Throws a ChannelError otherwise. */
-  private async read(path: string, query: Record<string, string>, missingOk: true): Promise<Record<string, unknown> | null>;
+  private async read(
+    path: string,
+    query: Record<string, string>,
+    missingOk: true,
+  ): Promise<Record<string, unknown> | null>;
   private async read(path: string, query: Record<string, string>): Promise<Record<string, unknown>>;
-  private async read(path: string, query: Record<string, string>, missingOk = false): Promise<Record<string, unknown> | null> {
+  private async read(
+    path: string,
+    query: Record<string, string>,
+    missingOk = false,
+  ): Promise<Record<string, unknown> | null> {
     const url = `${this.callUrl}${path}?${new URLSearchParams(query).toString()}`;
     let res: Response;
     try {
-      res = await fetch(url, { headers: { authorization: this.authorization, accept: 'application/json' }, signal: AbortSignal.timeout(this.settings.requestTimeoutMs ?? 15_000) });
+      res = await fetch(url, {
+        headers: { authorization: this.authorization, accept: 'application/json' },
+        signal: AbortSignal.timeout(this.settings.requestTimeoutMs ?? 15_000),
+      });
     } catch (err) {
       throw new ChannelError(`Plivo Call API unreachable: ${describeError(err)}`, true);
     }
@@ -167,9 +213,26 @@ export class PlivoVoiceChannel implements Channel {
     if (res.status === 404 && missingOk) return null;
     const reason = maskNumbers(typeof answer.error === 'string' ? answer.error : `HTTP ${res.status}`);
     const what = `Plivo Call API listing (GET /Call/${path}?status=${query.status ?? ''})`;
-    if (isRetryableStatus(res.status)) throw new ChannelError(`${what} answered ${res.status}: ${reason}`, true, parseRetryAfter(res.headers.get('retry-after')), res.status);
-    if (res.status === 401 || res.status === 403) throw new ChannelError(`Plivo refused the credentials (${res.status}): check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN`, true, CREDENTIALS_RETRY_MS, res.status);
-    throw new ChannelError(`${what} answered ${res.status}: ${reason}; check PLIVO_BASE_URL`, false, undefined, res.status);
+    if (isRetryableStatus(res.status))
+      throw new ChannelError(
+        `${what} answered ${res.status}: ${reason}`,
+        true,
+        parseRetryAfter(res.headers.get('retry-after')),
+        res.status,
+      );
+    if (res.status === 401 || res.status === 403)
+      throw new ChannelError(
+        `Plivo refused the credentials (${res.status}): check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN`,
+        true,
+        CREDENTIALS_RETRY_MS,
+        res.status,
+      );
+    throw new ChannelError(
+      `${what} answered ${res.status}: ${reason}; check PLIVO_BASE_URL`,
+      false,
+      undefined,
+      res.status,
+    );
   }
 }
 

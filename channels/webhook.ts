@@ -95,10 +95,20 @@ export class WebhookChannel implements Channel {
     }
     if (res.status >= 200 && res.status < 300) return { kind: 'accepted' };
     if (isRetryableStatus(res.status)) {
-      return { kind: 'failed', error: new ChannelError(`webhook ${where} answered ${res.status}`, true, parseRetryAfter(res.headers.get('retry-after')), res.status) };
+      return {
+        kind: 'failed',
+        error: new ChannelError(
+          `webhook ${where} answered ${res.status}`,
+          true,
+          parseRetryAfter(res.headers.get('retry-after')),
+          res.status,
+        ),
+      };
     }
-    if (res.status === 404 || res.status === 410) return { kind: 'invalid', error: `webhook ${where} is gone (${res.status})` };
-    if (res.status >= 300 && res.status < 400) return { kind: 'invalid', error: `webhook ${where} redirects (${res.status}); update its URL` };
+    if (res.status === 404 || res.status === 410)
+      return { kind: 'invalid', error: `webhook ${where} is gone (${res.status})` };
+    if (res.status >= 300 && res.status < 400)
+      return { kind: 'invalid', error: `webhook ${where} redirects (${res.status}); update its URL` };
     // 400, 401, 403...: this receiver refuses us, and will again until someone changes its settings.
     return { kind: 'invalid', error: `webhook ${where} refused the message (${res.status})` };
   }

@@ -37,7 +37,10 @@ worker; export and report need MONGODB_URI only, e.g. against avviso dev:
 class UsageError extends Error {}
 
 function monthArg(value: string | undefined): string {
-  if (!value || !isMonth(value)) throw new UsageError(`name a month as YYYY-MM, e.g. avviso billing run 2026-10${value ? ` (not ${JSON.stringify(value)})` : ''}`);
+  if (!value || !isMonth(value))
+    throw new UsageError(
+      `name a month as YYYY-MM, e.g. avviso billing run 2026-10${value ? ` (not ${JSON.stringify(value)})` : ''}`,
+    );
   return value;
 }
 
@@ -52,7 +55,8 @@ async function withStore<T>(f: (store: Store) => Promise<T>): Promise<T> {
 }
 
 async function run(config: Config, month: string, wait: boolean): Promise<number> {
-  if (!monthHasEnded(month, new Date())) throw new UsageError(`${month} is not over yet (Italian time): a month is billed once it has ended`);
+  if (!monthHasEnded(month, new Date()))
+    throw new UsageError(`${month} is not over yet (Italian time): a month is billed once it has ended`);
   const client = await connectTemporal(config.temporal);
   try {
     const handle = await startBillingRun(client, config.temporal.taskQueue, month);
@@ -63,9 +67,15 @@ async function run(config: Config, month: string, wait: boolean): Promise<number
     console.error(`billing ${month} (${handle.workflowId}); a worker must be running...`);
     const r = await handle.result();
     const s = r.summary;
-    console.log(`${month}: ${s.lines} lines, net ${formatCents(s.netCents)} + VAT ${formatCents(s.vatCents)} = ${formatCents(s.grossCents)} ${s.currency}`);
-    console.log(`  this run: ${r.considered} subscribers read, ${r.charged} charged, ${r.added} new lines, ${r.existing} already in the ledger`);
-    console.log(`  terms: ${formatCents(r.terms.priceCents)} ${r.terms.currency} a month, VAT ${formatCents(r.terms.vatBasisPoints)}%, proration ${r.terms.proration}`);
+    console.log(
+      `${month}: ${s.lines} lines, net ${formatCents(s.netCents)} + VAT ${formatCents(s.vatCents)} = ${formatCents(s.grossCents)} ${s.currency}`,
+    );
+    console.log(
+      `  this run: ${r.considered} subscribers read, ${r.charged} charged, ${r.added} new lines, ${r.existing} already in the ledger`,
+    );
+    console.log(
+      `  terms: ${formatCents(r.terms.priceCents)} ${r.terms.currency} a month, VAT ${formatCents(r.terms.vatBasisPoints)}%, proration ${r.terms.proration}`,
+    );
     return 0;
   } finally {
     await client.connection.close();
@@ -76,7 +86,9 @@ async function exportLines(month: string): Promise<number> {
   return withStore(async (store) => {
     const billed = await store.billingRuns.findOne({ _id: month }, { projection: { completedAt: 1 } });
     if (!billed?.completedAt) {
-      console.error(`avviso billing: ${month} ${billed ? 'has no completed run yet' : 'has not been billed'}: run avviso billing run ${month} first`);
+      console.error(
+        `avviso billing: ${month} ${billed ? 'has no completed run yet' : 'has not been billed'}: run avviso billing run ${month} first`,
+      );
       return 1;
     }
     await pipeline(invoiceLinesCsv(store, month), process.stdout, { end: false });
@@ -84,18 +96,25 @@ async function exportLines(month: string): Promise<number> {
   });
 }
 
-async function report(name: string | undefined, v: { format?: string; from?: string; to?: string; limit?: string }): Promise<number> {
-  if (!name || !(REPORTS as readonly string[]).includes(name)) throw new UsageError(`name a report: ${REPORTS.join(', ')}`);
+async function report(
+  name: string | undefined,
+  v: { format?: string; from?: string; to?: string; limit?: string },
+): Promise<number> {
+  if (!name || !(REPORTS as readonly string[]).includes(name))
+    throw new UsageError(`name a report: ${REPORTS.join(', ')}`);
   const format = v.format ?? 'csv';
   if (format !== 'csv' && format !== 'json') throw new UsageError('--format is csv or json');
   if (v.from && !isMonth(v.from)) throw new UsageError('--from takes a month, YYYY-MM');
   if (v.to && !isMonth(v.to)) throw new UsageError('--to takes a month, YYYY-MM');
   const limit = v.limit === undefined ? undefined : Number(v.limit);
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new UsageError('--limit takes a whole number from 1 to 1000');
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000))
+    throw new UsageError('--limit takes a whole number from 1 to 1000');
   const settings = billingSettingsFromEnv();
   return withStore(async (store) => {
     const r = await loadReport(store, name as ReportName, settings, { from: v.from, to: v.to, limit });
-    process.stdout.write(format === 'csv' ? await csvText(r.columns, r.rows) : `${JSON.stringify(reportJson(r), null, 2)}\n`);
+    process.stdout.write(
+      format === 'csv' ? await csvText(r.columns, r.rows) : `${JSON.stringify(reportJson(r), null, 2)}\n`,
+    );
     return 0;
   });
 }
@@ -108,7 +127,14 @@ export async function billingCommand(args: string[]): Promise<number> {
       args: rest,
       allowPositionals: true,
       strict: true,
-      options: { format: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, limit: { type: 'string' }, 'no-wait': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        format: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        limit: { type: 'string' },
+        'no-wait': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (err) {
     console.error(`avviso billing: ${(err as Error).message}\n\n${HELP}`);
@@ -132,7 +158,9 @@ export async function billingCommand(args: string[]): Promise<number> {
         const client = await connectTemporal(config.temporal);
         try {
           const r = await ensureBillingSchedule(client, config.temporal.taskQueue);
-          console.log(`${r.scheduleId}: ${r.created ? 'created' : 'updated'} (the 1st of every month, 02:00 Europe/Rome)`);
+          console.log(
+            `${r.scheduleId}: ${r.created ? 'created' : 'updated'} (the 1st of every month, 02:00 Europe/Rome)`,
+          );
           return 0;
         } finally {
           await client.connection.close();

@@ -6,7 +6,15 @@ import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, mongoFromEnv } from '../config';
 import { connectStore } from '../store/db';
-import { IMPORT_KINDS, ImportFileError, runImport, type ImportFormat, type ImportKind, type ImportReport, type TextEncoding } from '../import';
+import {
+  IMPORT_KINDS,
+  ImportFileError,
+  runImport,
+  type ImportFormat,
+  type ImportKind,
+  type ImportReport,
+  type TextEncoding,
+} from '../import';
 
 const HELP = `usage: avviso import <sites|subscribers> FILE [options]
 
@@ -49,20 +57,39 @@ export function summary(r: ImportReport, show: number): string[] {
     lines.push('', 'rejected rows:');
     for (const x of r.rejections.slice(0, show)) lines.push(`  line ${x.line}${x.id ? ` (${x.id})` : ''}: ${x.reason}`);
     const more = r.rejected - Math.min(show, r.rejections.length);
-    if (more > 0) lines.push(`  ... and ${more} more (--json lists ${r.rejectionsTruncated ? 'the first 10,000' : 'them all'})`);
+    if (more > 0)
+      lines.push(`  ... and ${more} more (--json lists ${r.rejectionsTruncated ? 'the first 10,000' : 'them all'})`);
   }
   return lines;
 }
 
-export async function importCommand(args: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): Promise<number> {
+export async function importCommand(
+  args: string[],
+  out: (line: string) => void = console.log,
+  err: (line: string) => void = console.error,
+): Promise<number> {
   let kind: ImportKind;
   let file: string;
-  let values: { format?: string; 'dry-run'?: boolean; encoding?: string; json?: boolean; show?: string; help?: boolean };
+  let values: {
+    format?: string;
+    'dry-run'?: boolean;
+    encoding?: string;
+    json?: boolean;
+    show?: string;
+    help?: boolean;
+  };
   try {
     const parsed = parseArgs({
       args,
       allowPositionals: true,
-      options: { format: { type: 'string' }, 'dry-run': { type: 'boolean' }, encoding: { type: 'string' }, json: { type: 'boolean' }, show: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        format: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        encoding: { type: 'string' },
+        json: { type: 'boolean' },
+        show: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
     values = parsed.values;
     if (values.help || parsed.positionals[0] === 'help') {
@@ -70,10 +97,16 @@ export async function importCommand(args: string[], out: (line: string) => void 
       return 0;
     }
     const [k, f, ...extra] = parsed.positionals;
-    if (!k || !IMPORT_KINDS.includes(k as ImportKind)) throw new UsageError(k ? `what to import must be sites or subscribers, not ${JSON.stringify(k)}` : 'say what to import: sites or subscribers');
+    if (!k || !IMPORT_KINDS.includes(k as ImportKind))
+      throw new UsageError(
+        k
+          ? `what to import must be sites or subscribers, not ${JSON.stringify(k)}`
+          : 'say what to import: sites or subscribers',
+      );
     if (!f) throw new UsageError('name the file to import (- for standard input)');
     if (extra.length) throw new UsageError(`one file at a time (extra: ${extra.join(' ')})`);
-    if (values.encoding && values.encoding !== 'utf8' && values.encoding !== 'latin1') throw new UsageError('--encoding must be utf8 or latin1');
+    if (values.encoding && values.encoding !== 'utf8' && values.encoding !== 'latin1')
+      throw new UsageError('--encoding must be utf8 or latin1');
     kind = k as ImportKind;
     file = f;
   } catch (e) {
@@ -116,7 +149,11 @@ export async function importCommand(args: string[], out: (line: string) => void 
 
   const store = await connectStore(mongo.uri, mongo.db);
   try {
-    const report = await runImport(store, kind, source, { format, dryRun: values['dry-run'], encoding: values.encoding as TextEncoding | undefined });
+    const report = await runImport(store, kind, source, {
+      format,
+      dryRun: values['dry-run'],
+      encoding: values.encoding as TextEncoding | undefined,
+    });
     if (values.json) out(JSON.stringify(report, null, 2));
     else for (const line of summary(report, show)) out(line);
     return report.rejected > 0 ? 1 : 0;

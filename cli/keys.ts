@@ -30,12 +30,24 @@ Needs MONGODB_URI (and MONGODB_DB when the URI names no database); e.g. for \`av
 function table(keys: ApiKeyInfo[]): string {
   const rows = [['ID', 'NAME', 'ROLE', 'INTEGRATION', 'CREATED', 'LAST USED', 'REVOKED']];
   const day = (d?: Date) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') : '-');
-  for (const k of keys) rows.push([k.id, k.name, k.role, k.integration ?? '-', day(k.createdAt), day(k.lastUsedAt), day(k.revokedAt)]);
+  for (const k of keys)
+    rows.push([k.id, k.name, k.role, k.integration ?? '-', day(k.createdAt), day(k.lastUsedAt), day(k.revokedAt)]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
-export async function keysCommand(args: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): Promise<number> {
+export async function keysCommand(
+  args: string[],
+  out: (line: string) => void = console.log,
+  err: (line: string) => void = console.error,
+): Promise<number> {
   const [command, ...rest] = args;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     out(HELP);
@@ -63,7 +75,14 @@ export async function keysCommand(args: string[], out: (line: string) => void = 
     err(`avviso keys ${command}: ${(e as Error).message}\n\n${HELP}`);
     return 2;
   }
-  const o = parsed.values as { name?: string; role?: string; integration?: string; 'rate-limit'?: string; all?: boolean; json?: boolean };
+  const o = parsed.values as {
+    name?: string;
+    role?: string;
+    integration?: string;
+    'rate-limit'?: string;
+    all?: boolean;
+    json?: boolean;
+  };
 
   let mongo: { uri: string; db: string };
   try {
@@ -80,11 +99,19 @@ export async function keysCommand(args: string[], out: (line: string) => void = 
     store = await connectStore(mongo.uri, mongo.db);
     if (command === 'create') {
       if (!o.name || !o.role) {
-        err('avviso keys create: --name and --role are required, e.g. avviso keys create --name noc-scripts --role operator');
+        err(
+          'avviso keys create: --name and --role are required, e.g. avviso keys create --name noc-scripts --role operator',
+        );
         return 2;
       }
       const limit = o['rate-limit'] === undefined ? undefined : Number(o['rate-limit']);
-      const { key, info } = await createApiKey(store, { name: o.name, role: o.role, integration: o.integration, rateLimitPerMinute: limit, createdBy: 'cli' });
+      const { key, info } = await createApiKey(store, {
+        name: o.name,
+        role: o.role,
+        integration: o.integration,
+        rateLimitPerMinute: limit,
+        createdBy: 'cli',
+      });
       if (o.json) out(JSON.stringify({ key, ...info }, null, 2));
       else {
         out(`Created ${info.role} key ${info.id} (${info.name})${info.integration ? ` for ${info.integration}` : ''}.`);
@@ -95,7 +122,13 @@ export async function keysCommand(args: string[], out: (line: string) => void = 
     }
     if (command === 'list') {
       const keys = await listApiKeys(store, { includeRevoked: o.all });
-      out(o.json ? JSON.stringify(keys, null, 2) : keys.length ? table(keys) : `No ${o.all ? '' : 'active '}keys; make one with: avviso keys create --name NAME --role admin`);
+      out(
+        o.json
+          ? JSON.stringify(keys, null, 2)
+          : keys.length
+            ? table(keys)
+            : `No ${o.all ? '' : 'active '}keys; make one with: avviso keys create --name NAME --role admin`,
+      );
       return 0;
     }
     const id = parsed.positionals[0];
@@ -108,7 +141,11 @@ export async function keysCommand(args: string[], out: (line: string) => void = 
       err(`avviso keys revoke: no key ${id}; avviso keys list shows the ids`);
       return 1;
     }
-    out(o.json ? JSON.stringify(revoked, null, 2) : `Revoked key ${revoked.id} (${revoked.name}) at ${revoked.revokedAt!.toISOString()}.`);
+    out(
+      o.json
+        ? JSON.stringify(revoked, null, 2)
+        : `Revoked key ${revoked.id} (${revoked.name}) at ${revoked.revokedAt!.toISOString()}.`,
+    );
     return 0;
   } catch (e) {
     if (e instanceof ApiKeyInputError) {

@@ -3,7 +3,16 @@
  * API (AVVISO_URL, AVVISO_API_KEY), as a table or, with --json, the API's own answer.
  */
 import { deliveryLines, parseWhen, shortTime, table, CliUsageError } from './api-client';
-import { consoleIo, idArg, limitArg, printJson, runRemoteCommand, str, type CommandIo, type Handler } from './remote-command';
+import {
+  consoleIo,
+  idArg,
+  limitArg,
+  printJson,
+  runRemoteCommand,
+  str,
+  type CommandIo,
+  type Handler,
+} from './remote-command';
 
 const HELP = `usage: avviso maintenances <command> [options]
 
@@ -46,14 +55,27 @@ interface Detail extends Summary {
 const list: Handler = async (api, { values }, io) => {
   const limit = limitArg(values.limit, 500) ?? 50;
   const states = (values.state as string[] | undefined) ?? (values.all ? [] : OPEN_PHASES);
-  const qs = [`limit=${limit}`, ...states.map((s) => `state=${encodeURIComponent(s)}`), ...(str(values.site) ? [`site=${encodeURIComponent(str(values.site)!)}`] : [])].join('&');
+  const qs = [
+    `limit=${limit}`,
+    ...states.map((s) => `state=${encodeURIComponent(s)}`),
+    ...(str(values.site) ? [`site=${encodeURIComponent(str(values.site)!)}`] : []),
+  ].join('&');
   const r = await api.request<{ items: Summary[]; next: string | null }>('GET', `/v1/maintenances?${qs}`);
-  if (values.json) return printJson(io, r), 0;
+  if (values.json) return (printJson(io, r), 0);
   if (!r.items.length) {
-    io.out(values.all || values.state ? 'No maintenances.' : 'No maintenance scheduled or under way (--all lists past ones too).');
+    io.out(
+      values.all || values.state
+        ? 'No maintenances.'
+        : 'No maintenance scheduled or under way (--all lists past ones too).',
+    );
     return 0;
   }
-  io.out(table(['ID', 'PHASE', 'STARTS (UTC)', 'ENDS (UTC)', 'SITES', 'TITLE'], r.items.map((m) => [m.id, m.phase, shortTime(m.startsAt), shortTime(m.endsAt), m.siteIds.join(','), m.title])));
+  io.out(
+    table(
+      ['ID', 'PHASE', 'STARTS (UTC)', 'ENDS (UTC)', 'SITES', 'TITLE'],
+      r.items.map((m) => [m.id, m.phase, shortTime(m.startsAt), shortTime(m.endsAt), m.siteIds.join(','), m.title]),
+    ),
+  );
   if (r.next) io.out(`(only the first ${limit}: --limit takes up to 500)`);
   return 0;
 };
@@ -61,10 +83,14 @@ const list: Handler = async (api, { values }, io) => {
 const show: Handler = async (api, args, io) => {
   const id = idArg(args, 'mnt', 'avviso maintenances show mnt_0123456789abcdef');
   const m = await api.request<Detail>('GET', `/v1/maintenances/${id}`);
-  if (args.values.json) return printJson(io, m), 0;
+  if (args.values.json) return (printJson(io, m), 0);
   io.out(`${m.id}  ${m.phase}  ${m.severity}  ${m.title}`);
-  io.out(`window: ${shortTime(m.startsAt)} to ${shortTime(m.endsAt)} UTC${m.reschedules ? ` (rescheduled ${m.reschedules}x)` : ''}`);
-  io.out(`sites: ${m.siteIds.join(', ')}${m.affectedSiteIds && m.affectedSiteIds.length > m.siteIds.length ? ` (${m.affectedSiteIds.length} with those they feed)` : ''}`);
+  io.out(
+    `window: ${shortTime(m.startsAt)} to ${shortTime(m.endsAt)} UTC${m.reschedules ? ` (rescheduled ${m.reschedules}x)` : ''}`,
+  );
+  io.out(
+    `sites: ${m.siteIds.join(', ')}${m.affectedSiteIds && m.affectedSiteIds.length > m.siteIds.length ? ` (${m.affectedSiteIds.length} with those they feed)` : ''}`,
+  );
   if (m.description) io.out(`description: ${m.description}`);
   io.out('messages:');
   for (const l of deliveryLines(m.deliveries)) io.out(l);
@@ -80,7 +106,9 @@ const schedule: Handler = async (api, { values, positionals }, io) => {
   const end = str(values.end);
   const title = str(values.title);
   if (!positionals.length || !start || !end || !title) {
-    throw new CliUsageError('name the sites, --start, --end and --title, e.g. avviso maintenances schedule tower-lodi-1 --start 2026-12-05T02:00:00+01:00 --end 2026-12-05T04:00:00+01:00 --title "Antenna swap"');
+    throw new CliUsageError(
+      'name the sites, --start, --end and --title, e.g. avviso maintenances schedule tower-lodi-1 --start 2026-12-05T02:00:00+01:00 --end 2026-12-05T04:00:00+01:00 --title "Antenna swap"',
+    );
   }
   const severity = str(values.severity);
   if (severity && !SEVERITIES.includes(severity)) throw new CliUsageError('--severity is minor, major or critical');
@@ -94,36 +122,58 @@ const schedule: Handler = async (api, { values, positionals }, io) => {
     ...(str(values.key) ? { key: str(values.key) } : {}),
   };
   const m = await api.request<Summary>('POST', '/v1/maintenances', body);
-  if (values.json) return printJson(io, m), 0;
+  if (values.json) return (printJson(io, m), 0);
   io.out(`${m.id}  ${m.phase}  ${shortTime(m.startsAt)} to ${shortTime(m.endsAt)} UTC  on ${m.siteIds.join(', ')}`);
   io.out(`follow it with: avviso maintenances show ${m.id}`);
   return 0;
 };
 
-const action = (verb: 'reschedule' | 'complete' | 'cancel'): Handler => async (api, args, io) => {
-  const id = idArg(args, 'mnt', `avviso maintenances ${verb} mnt_0123456789abcdef`);
-  const v = args.values;
-  let body: Record<string, string> = {};
-  if (verb === 'reschedule') {
-    const end = str(v.end);
-    if (!end) throw new CliUsageError('give the new --end (and --start to move the start too)');
-    body = { endsAt: parseWhen(end, '--end'), ...(str(v.start) ? { startsAt: parseWhen(str(v.start)!, '--start') } : {}), ...(str(v.reason) ? { reason: str(v.reason)! } : {}) };
-  } else if (verb === 'complete' && str(v.note)) body = { note: str(v.note)! };
-  else if (verb === 'cancel' && str(v.reason)) body = { reason: str(v.reason)! };
-  const r = await api.request<{ phase?: string; window?: { startsAt: string; endsAt: string } }>('POST', `/v1/maintenances/${id}/${verb}`, body);
-  if (v.json) return printJson(io, r), 0;
-  const done = { reschedule: 'rescheduled', complete: 'completion requested', cancel: 'cancel requested' }[verb];
-  io.out(`${id}: ${done} (phase ${r.phase ?? '-'}${r.window ? `, window ${shortTime(r.window.startsAt)} to ${shortTime(r.window.endsAt)} UTC` : ''})`);
-  return 0;
-};
+const action =
+  (verb: 'reschedule' | 'complete' | 'cancel'): Handler =>
+  async (api, args, io) => {
+    const id = idArg(args, 'mnt', `avviso maintenances ${verb} mnt_0123456789abcdef`);
+    const v = args.values;
+    let body: Record<string, string> = {};
+    if (verb === 'reschedule') {
+      const end = str(v.end);
+      if (!end) throw new CliUsageError('give the new --end (and --start to move the start too)');
+      body = {
+        endsAt: parseWhen(end, '--end'),
+        ...(str(v.start) ? { startsAt: parseWhen(str(v.start)!, '--start') } : {}),
+        ...(str(v.reason) ? { reason: str(v.reason)! } : {}),
+      };
+    } else if (verb === 'complete' && str(v.note)) body = { note: str(v.note)! };
+    else if (verb === 'cancel' && str(v.reason)) body = { reason: str(v.reason)! };
+    const r = await api.request<{ phase?: string; window?: { startsAt: string; endsAt: string } }>(
+      'POST',
+      `/v1/maintenances/${id}/${verb}`,
+      body,
+    );
+    if (v.json) return (printJson(io, r), 0);
+    const done = { reschedule: 'rescheduled', complete: 'completion requested', cancel: 'cancel requested' }[verb];
+    io.out(
+      `${id}: ${done} (phase ${r.phase ?? '-'}${r.window ? `, window ${shortTime(r.window.startsAt)} to ${shortTime(r.window.endsAt)} UTC` : ''})`,
+    );
+    return 0;
+  };
 
 export function maintenancesCommand(args: string[], io: CommandIo = consoleIo): Promise<number> {
   return runRemoteCommand(
     'maintenances',
     HELP,
     {
-      state: { type: 'string', multiple: true }, site: { type: 'string' }, all: { type: 'boolean' }, limit: { type: 'string' }, start: { type: 'string' }, end: { type: 'string' },
-      title: { type: 'string' }, description: { type: 'string' }, severity: { type: 'string' }, key: { type: 'string' }, reason: { type: 'string' }, note: { type: 'string' },
+      state: { type: 'string', multiple: true },
+      site: { type: 'string' },
+      all: { type: 'boolean' },
+      limit: { type: 'string' },
+      start: { type: 'string' },
+      end: { type: 'string' },
+      title: { type: 'string' },
+      description: { type: 'string' },
+      severity: { type: 'string' },
+      key: { type: 'string' },
+      reason: { type: 'string' },
+      note: { type: 'string' },
     },
     { list, show, schedule, reschedule: action('reschedule'), complete: action('complete'), cancel: action('cancel') },
     args,

@@ -41,7 +41,12 @@ export async function runRemoteCommand(
   }
   let parsed: Parsed;
   try {
-    parsed = parseArgs({ args: rest, allowPositionals: true, strict: true, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }) as Parsed;
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    }) as Parsed;
   } catch (e) {
     io.err(`avviso ${group} ${command}: ${(e as Error).message}\n\n${help}`);
     return 2;
@@ -70,7 +75,10 @@ export function idArg(args: Parsed, prefix: 'inc' | 'mnt', example: string): str
   const id = args.positionals[0];
   const noun = prefix === 'inc' ? 'incident' : 'maintenance';
   if (!id) throw new CliUsageError(`which ${noun}? e.g. ${example} (the list command shows the ids)`);
-  if (!new RegExp(`^${prefix}_[a-z0-9]{16}$`).test(id)) throw new CliUsageError(`${JSON.stringify(id)} is not ${noun === 'incident' ? 'an incident' : 'a maintenance'} id (${prefix}_ and 16 letters or digits)`);
+  if (!new RegExp(`^${prefix}_[a-z0-9]{16}$`).test(id))
+    throw new CliUsageError(
+      `${JSON.stringify(id)} is not ${noun === 'incident' ? 'an incident' : 'a maintenance'} id (${prefix}_ and 16 letters or digits)`,
+    );
   return id;
 }
 
@@ -81,7 +89,8 @@ export function str(v: Parsed['values'][string]): string | undefined {
 export function limitArg(v: Parsed['values'][string], max: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new CliUsageError(`--limit takes a whole number from 1 to ${max}`);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new CliUsageError(`--limit takes a whole number from 1 to ${max}`);
   return n;
 }
 

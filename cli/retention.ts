@@ -40,7 +40,11 @@ export function describeResult(r: RetentionResult): string[] {
     `  received SMS             ${r.inbound}`,
     `  audit log entries        ${r.auditLog}`,
     `  ledger entries           ${r.ledgerEntries} (and ${r.billingRuns} months' runs)`,
-    ...(r.unbilledIncidents ? [`  kept: ${r.unbilledIncidents} incident${r.unbilledIncidents === 1 ? '' : 's'} opened before the cut-off and never billed, with their records`] : []),
+    ...(r.unbilledIncidents
+      ? [
+          `  kept: ${r.unbilledIncidents} incident${r.unbilledIncidents === 1 ? '' : 's'} opened before the cut-off and never billed, with their records`,
+        ]
+      : []),
   ];
 }
 
@@ -60,11 +64,25 @@ async function dryRun(env: NodeJS.ProcessEnv): Promise<RetentionResult> {
   }
 }
 
-export async function retentionCommand(args: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function retentionCommand(
+  args: string[],
+  out: (line: string) => void = console.log,
+  err: (line: string) => void = console.error,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const [command, ...rest] = args;
   let values;
   try {
-    values = parseArgs({ args: rest, strict: true, options: { 'dry-run': { type: 'boolean' }, 'no-wait': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values;
+    values = parseArgs({
+      args: rest,
+      strict: true,
+      options: {
+        'dry-run': { type: 'boolean' },
+        'no-wait': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
   } catch (e) {
     err(`avviso retention: ${(e as Error).message}\n\n${HELP}`);
     return 2;
@@ -73,7 +91,8 @@ export async function retentionCommand(args: string[], out: (line: string) => vo
     out(HELP);
     return command ? 0 : 2;
   }
-  const print = (r: RetentionResult) => (values.json ? out(JSON.stringify(r, null, 2)) : describeResult(r).forEach((l) => out(l)));
+  const print = (r: RetentionResult) =>
+    values.json ? out(JSON.stringify(r, null, 2)) : describeResult(r).forEach((l) => out(l));
   try {
     switch (command) {
       case 'run': {

@@ -10,8 +10,18 @@ import { DateTime } from 'luxon';
 import { modeFromEnv, rulesPathFromEnv, staffChannelsFromEnv } from '../config';
 import { unsendableEscalations } from '../rules/escalation-check';
 import {
-  checkRules, formatDuration, formatProblem, loadRuleSet, placeholderContacts, resolveRulesEntry, RuleErrors, syntheticSubscribers,
-  type IncidentFacts, type RuleSet, type Simulation, type SubscriberFacts,
+  checkRules,
+  formatDuration,
+  formatProblem,
+  loadRuleSet,
+  placeholderContacts,
+  resolveRulesEntry,
+  RuleErrors,
+  syntheticSubscribers,
+  type IncidentFacts,
+  type RuleSet,
+  type Simulation,
+  type SubscriberFacts,
 } from '../rules';
 
 const HELP = `usage: avviso rules <command> [options]
@@ -100,7 +110,13 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 /** A usage mistake: printed without a stack trace, exit code 2. */
 class UsageError extends Error {}
 
-const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+const list = (v: string | undefined) =>
+  v
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
 
 async function readJson(file: string, what: string): Promise<unknown> {
   const text = await readFile(file, 'utf8').catch((err: Error) => {
@@ -111,7 +127,10 @@ async function readJson(file: string, what: string): Promise<unknown> {
   } catch {
     // One JSON object per line is how exports of many records usually come.
     try {
-      return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as unknown);
+      return text
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as unknown);
     } catch (err) {
       throw new UsageError(`${file} is not JSON (${(err as Error).message})`);
     }
@@ -122,7 +141,10 @@ async function readJson(file: string, what: string): Promise<unknown> {
 function parseTime(text: string | undefined, timeZone: string, option: string): Date | undefined {
   if (text === undefined) return undefined;
   const d = DateTime.fromISO(text, { zone: timeZone });
-  if (!d.isValid) throw new UsageError(`--${option} ${JSON.stringify(text)} is not a time; write e.g. 2025-03-12T23:00 (local) or 2025-03-12T22:00Z`);
+  if (!d.isValid)
+    throw new UsageError(
+      `--${option} ${JSON.stringify(text)} is not a time; write e.g. 2025-03-12T23:00 (local) or 2025-03-12T22:00Z`,
+    );
   return d.toJSDate();
 }
 
@@ -131,8 +153,10 @@ async function incidentFrom(v: Values, rules: RuleSet, at: Date): Promise<Incide
   const tz = rules.settings.timeZone;
   const kind = (v.kind ?? base.kind ?? 'outage') as IncidentFacts['kind'];
   const severity = (v.severity ?? base.severity ?? 'major') as IncidentFacts['severity'];
-  if (!['outage', 'maintenance'].includes(kind)) throw new UsageError(`--kind must be outage or maintenance, not ${JSON.stringify(kind)}`);
-  if (!['minor', 'major', 'critical'].includes(severity)) throw new UsageError(`--severity must be minor, major or critical, not ${JSON.stringify(severity)}`);
+  if (!['outage', 'maintenance'].includes(kind))
+    throw new UsageError(`--kind must be outage or maintenance, not ${JSON.stringify(kind)}`);
+  if (!['minor', 'major', 'critical'].includes(severity))
+    throw new UsageError(`--severity must be minor, major or critical, not ${JSON.stringify(severity)}`);
   const siteIds = list(v.sites) ?? base.siteIds;
   if (!siteIds?.length) throw new UsageError('name the affected sites: --sites S1,S2 (or siteIds in --incident)');
   return {
@@ -167,12 +191,16 @@ async function subscriberFrom(v: Values, incident: IncidentFacts): Promise<Subsc
 async function audienceFrom(v: Values, incident: IncidentFacts): Promise<SubscriberFacts[]> {
   if (v.subscribers) {
     const data = await readJson(v.subscribers, 'subscribers');
-    if (!Array.isArray(data)) throw new UsageError(`${v.subscribers} must hold a JSON array of subscribers (or one per line)`);
+    if (!Array.isArray(data))
+      throw new UsageError(`${v.subscribers} must hold a JSON array of subscribers (or one per line)`);
     return data as SubscriberFacts[];
   }
   const count = Number(v.population ?? 1000);
-  if (!Number.isInteger(count) || count < 1 || count > 10_000_000) throw new UsageError('--population takes a whole number of subscribers, e.g. 5000');
-  const areas = incident.areas?.length ? incident.siteIds.map((_, i) => incident.areas![i % incident.areas!.length]!) : undefined;
+  if (!Number.isInteger(count) || count < 1 || count > 10_000_000)
+    throw new UsageError('--population takes a whole number of subscribers, e.g. 5000');
+  const areas = incident.areas?.length
+    ? incident.siteIds.map((_, i) => incident.areas![i % incident.areas!.length]!)
+    : undefined;
   return syntheticSubscribers(count, { siteIds: incident.siteIds, areas, seed: Number(v.seed ?? 42) });
 }
 
@@ -180,8 +208,10 @@ async function check(v: Values, positionals: string[]): Promise<number> {
   const target = positionals[0] ?? v.rules ?? rulesPathFromEnv();
   const checked = await checkRules(target);
   // Rules that would text the shipped placeholder number are not ready for production.
-  const placeholders = checked.ok && modeFromEnv() === 'production' ? placeholderContacts(await loadRuleSet(target)) : [];
-  const failed = placeholders.length > 0 ? { ...checked, ok: false, version: undefined, errors: placeholders } : checked;
+  const placeholders =
+    checked.ok && modeFromEnv() === 'production' ? placeholderContacts(await loadRuleSet(target)) : [];
+  const failed =
+    placeholders.length > 0 ? { ...checked, ok: false, version: undefined, errors: placeholders } : checked;
   // Never dropped silently: an escalation this environment cannot send as written is said here.
   const unsendable = checked.ok ? unsendableEscalations(await loadRuleSet(target), staffChannelsFromEnv()) : [];
   const report = { ...failed, warnings: [...failed.warnings, ...unsendable] };
@@ -191,9 +221,11 @@ async function check(v: Values, positionals: string[]): Promise<number> {
     const base = process.cwd();
     for (const p of [...report.errors, ...report.warnings]) console.log(formatProblem(p, base));
     const entry = path.relative(base, await resolveRulesEntry(target)) || target;
-    console.log(report.ok
-      ? `${entry}: ok, version ${report.version} (${report.files.length} file${report.files.length === 1 ? '' : 's'}${report.warnings.length ? `, ${report.warnings.length} warning${report.warnings.length === 1 ? '' : 's'}` : ''})`
-      : `${entry}: ${report.errors.length} error${report.errors.length === 1 ? '' : 's'}; the rules were not accepted`);
+    console.log(
+      report.ok
+        ? `${entry}: ok, version ${report.version} (${report.files.length} file${report.files.length === 1 ? '' : 's'}${report.warnings.length ? `, ${report.warnings.length} warning${report.warnings.length === 1 ? '' : 's'}` : ''})`
+        : `${entry}: ${report.errors.length} error${report.errors.length === 1 ? '' : 's'}; the rules were not accepted`,
+    );
   }
   return !report.ok || (v.strict && report.warnings.length > 0) ? 1 : 0;
 }
@@ -208,7 +240,14 @@ async function explainCommand(v: Values, rules: RuleSet): Promise<number> {
 }
 
 function formatSimulation(s: Simulation, incident: IncidentFacts, timeZone: string): string {
-  const local = (iso: string) => new Date(iso).toLocaleString('en-GB', { timeZone, day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  const local = (iso: string) =>
+    new Date(iso).toLocaleString('en-GB', {
+      timeZone,
+      day: 'numeric',
+      month: 'short',
+      hour: '2-digit',
+      minute: '2-digit',
+    });
   const lines = [
     `rules ${s.version}: ${incident.kind}, ${incident.severity}, sites ${incident.siteIds.join(', ')}, decided at ${local(s.at)} (${timeZone})`,
     `${s.subscribers} subscribers: ${s.notified} notified, ${s.notNotified} not (${s.evaluations} distinct combination${s.evaluations === 1 ? '' : 's'} of facts, ${s.ruleRuns} rule evaluation${s.ruleRuns === 1 ? '' : 's'})`,
@@ -216,25 +255,40 @@ function formatSimulation(s: Simulation, incident: IncidentFacts, timeZone: stri
   ];
   const header = ['channel', 'subscribers', 'rule', 'lang', 'first notice', 'parts', `cost ${s.totals.currency}`];
   const rows = s.rows.map((r) => [
-    r.channel, String(r.subscribers), r.rule, r.language,
+    r.channel,
+    String(r.subscribers),
+    r.rule,
+    r.language,
     `${local(r.sendAt)}${r.heldUntil ? ' (held)' : ''}`,
     `${r.first.parts}${r.restoration ? `+${r.restoration.parts}` : ''} ${r.first.encoding}`,
     r.cost.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 1 || i === 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 1 || i === 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   lines.push(line(header));
   for (const [i, r] of s.rows.entries()) {
     lines.push(line(rows[i]!));
-    lines.push(`    ${r.first.kind}: ${JSON.stringify(r.first.text)}${r.first.overLimit ? '  (more parts than allowed!)' : ''}`);
+    lines.push(
+      `    ${r.first.kind}: ${JSON.stringify(r.first.text)}${r.first.overLimit ? '  (more parts than allowed!)' : ''}`,
+    );
     if (r.restoration) lines.push(`    ${r.restoration.kind}: ${JSON.stringify(r.restoration.text)}`);
-    if (r.updatesEverySeconds) lines.push(`    then an update every ${formatDuration(r.updatesEverySeconds)} while unresolved`);
+    if (r.updatesEverySeconds)
+      lines.push(`    then an update every ${formatDuration(r.updatesEverySeconds)} while unresolved`);
   }
   if (s.rows.length === 0) lines.push('(nobody gets a message)');
   lines.push('');
   lines.push(`status feed: ${s.feed ? JSON.stringify(s.feed.text) : 'no post'}`);
-  for (const e of s.escalations) lines.push(`escalation: ${e.contact} by ${e.channel} at ${local(e.at)} if still unresolved${e.repeat ? `, then ${e.repeat}` : ''}`);
-  lines.push(`total: ${s.totals.messages} messages, ${s.totals.smsParts} SMS parts, ${s.totals.cost.toFixed(2)} ${s.totals.currency} (${s.totals.note})`);
+  for (const e of s.escalations)
+    lines.push(
+      `escalation: ${e.contact} by ${e.channel} at ${local(e.at)} if still unresolved${e.repeat ? `, then ${e.repeat}` : ''}`,
+    );
+  lines.push(
+    `total: ${s.totals.messages} messages, ${s.totals.smsParts} SMS parts, ${s.totals.cost.toFixed(2)} ${s.totals.currency} (${s.totals.note})`,
+  );
   return lines.join('\n');
 }
 
@@ -267,7 +321,10 @@ export async function rulesCommand(args: string[]): Promise<number> {
       console.error(`avviso rules: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
       return 2;
     }
-    if (positionals.length) throw new UsageError(`unexpected ${positionals.map((p) => JSON.stringify(p)).join(' ')}; see avviso rules --help`);
+    if (positionals.length)
+      throw new UsageError(
+        `unexpected ${positionals.map((p) => JSON.stringify(p)).join(' ')}; see avviso rules --help`,
+      );
     const rules = await loadRuleSet(values.rules ?? rulesPathFromEnv());
     return command === 'explain' ? await explainCommand(values, rules) : await simulateCommand(values, rules);
   } catch (err) {

@@ -4,7 +4,12 @@
  * (AVVISO_MODE) the repository's examples are refused here with a ConfigError, as a bad variable is.
  */
 import { formatProblem, placeholderContacts, type RuleSet } from '../rules';
-import { IntegrationConfigError, loadIntegrations, DEFAULT_INTEGRATIONS_FILE, type IntegrationSet } from '../ingest/integrations';
+import {
+  IntegrationConfigError,
+  loadIntegrations,
+  DEFAULT_INTEGRATIONS_FILE,
+  type IntegrationSet,
+} from '../ingest/integrations';
 import { ConfigError, type Config } from './index';
 
 /** The monitoring integrations of AVVISO_INTEGRATIONS (in development, the example set when it is unset). */
@@ -18,7 +23,8 @@ export async function integrationsAtStart(config: Config, env: NodeJS.ProcessEnv
   try {
     return await loadIntegrations(config.integrationsPath ?? DEFAULT_INTEGRATIONS_FILE, env, { development });
   } catch (err) {
-    if (err instanceof IntegrationConfigError) throw new ConfigError(err.problems.map((p) => `AVVISO_INTEGRATIONS: ${p}`));
+    if (err instanceof IntegrationConfigError)
+      throw new ConfigError(err.problems.map((p) => `AVVISO_INTEGRATIONS: ${p}`));
     throw err;
   }
 }

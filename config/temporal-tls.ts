@@ -29,7 +29,9 @@ export function temporalTlsFrom(e: TemporalTlsVariables): { tls?: TemporalTls; p
     try {
       return readFileSync(file);
     } catch (err) {
-      problems.push(`${name} is ${JSON.stringify(file)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      problems.push(
+        `${name} is ${JSON.stringify(file)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
       return undefined;
     }
   };
@@ -37,10 +39,20 @@ export function temporalTlsFrom(e: TemporalTlsVariables): { tls?: TemporalTls; p
   const crt = read('TEMPORAL_TLS_CERT_FILE');
   const key = read('TEMPORAL_TLS_KEY_FILE');
   if (!!e.TEMPORAL_TLS_CERT_FILE !== !!e.TEMPORAL_TLS_KEY_FILE) {
-    problems.push(`${e.TEMPORAL_TLS_CERT_FILE ? 'TEMPORAL_TLS_KEY_FILE' : 'TEMPORAL_TLS_CERT_FILE'} is not set: mutual TLS needs both the client certificate (TEMPORAL_TLS_CERT_FILE) and its key (TEMPORAL_TLS_KEY_FILE)`);
+    problems.push(
+      `${e.TEMPORAL_TLS_CERT_FILE ? 'TEMPORAL_TLS_KEY_FILE' : 'TEMPORAL_TLS_CERT_FILE'} is not set: mutual TLS needs both the client certificate (TEMPORAL_TLS_CERT_FILE) and its key (TEMPORAL_TLS_KEY_FILE)`,
+    );
   }
-  const anyFile = !!(e.TEMPORAL_TLS_CA_FILE || e.TEMPORAL_TLS_CERT_FILE || e.TEMPORAL_TLS_KEY_FILE || e.TEMPORAL_TLS_SERVER_NAME);
-  if (e.TEMPORAL_TLS === 'false' && anyFile) problems.push('TEMPORAL_TLS is "false" but TLS files or a server name are set: remove TEMPORAL_TLS, or the TEMPORAL_TLS_* settings');
+  const anyFile = !!(
+    e.TEMPORAL_TLS_CA_FILE ||
+    e.TEMPORAL_TLS_CERT_FILE ||
+    e.TEMPORAL_TLS_KEY_FILE ||
+    e.TEMPORAL_TLS_SERVER_NAME
+  );
+  if (e.TEMPORAL_TLS === 'false' && anyFile)
+    problems.push(
+      'TEMPORAL_TLS is "false" but TLS files or a server name are set: remove TEMPORAL_TLS, or the TEMPORAL_TLS_* settings',
+    );
   if (problems.length > 0 || (e.TEMPORAL_TLS !== 'true' && !anyFile)) return { problems };
   return {
     problems,

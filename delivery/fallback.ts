@@ -11,11 +11,26 @@ import { holdUntil, type HoldWindow } from '../rules';
  * when none can. SMS and calls use the number the expired record used, unless the provider called
  * it invalid; a subscriber who sent STOP gets no SMS, not even as a fallback.
  */
-export function fallbackTarget(d: Pick<Delivery, 'channel' | 'to' | 'invalidRecipient'>, subscriber: Pick<Subscriber, 'phones' | 'optedOut'> & { email?: string }, order: DeliveryChannel[], available: (c: DeliveryChannel) => boolean): { channel: DeliveryChannel; to: string } | null {
-  const phone = d.channel === 'sms' || d.channel === 'voice' ? (d.invalidRecipient ? undefined : d.to) : subscriber.phones[0];
+export function fallbackTarget(
+  d: Pick<Delivery, 'channel' | 'to' | 'invalidRecipient'>,
+  subscriber: Pick<Subscriber, 'phones' | 'optedOut'> & { email?: string },
+  order: DeliveryChannel[],
+  available: (c: DeliveryChannel) => boolean,
+): { channel: DeliveryChannel; to: string } | null {
+  const phone =
+    d.channel === 'sms' || d.channel === 'voice' ? (d.invalidRecipient ? undefined : d.to) : subscriber.phones[0];
   for (const channel of order.slice(order.indexOf(d.channel) + 1)) {
     if (!available(channel)) continue;
-    const to = channel === 'voice' ? phone : channel === 'sms' ? (subscriber.optedOut ? undefined : phone) : channel === 'email' ? subscriber.email : undefined;
+    const to =
+      channel === 'voice'
+        ? phone
+        : channel === 'sms'
+          ? subscriber.optedOut
+            ? undefined
+            : phone
+          : channel === 'email'
+            ? subscriber.email
+            : undefined;
     if (to) return { channel, to };
   }
   return null;
@@ -23,7 +38,12 @@ export function fallbackTarget(d: Pick<Delivery, 'channel' | 'to' | 'invalidReci
 
 /** Whom a follow-up message is for and in what words: a planned record's fields but its channel and address. */
 export type Origin = Pick<Delivery, 'incidentId' | 'kind' | 'subscriberId' | 'language'> &
-  Partial<Pick<Delivery, 'templateSet' | 'templateKind' | 'area' | 'round' | 'hold' | 'restoration' | 'updates' | 'notBefore' | 'text'>>;
+  Partial<
+    Pick<
+      Delivery,
+      'templateSet' | 'templateKind' | 'area' | 'round' | 'hold' | 'restoration' | 'updates' | 'notBefore' | 'text'
+    >
+  >;
 
 /**
  * What a fallback keeps of the message it replaces: whom it is for and in what words (template set,
@@ -33,7 +53,10 @@ export type Origin = Pick<Delivery, 'incidentId' | 'kind' | 'subscriberId' | 'la
 export function origin(d: Delivery, now = new Date()): Origin {
   const heldUntil = holdUntil((d.hold ?? null) as HoldWindow | null, now, d.kind, now);
   return {
-    incidentId: d.incidentId, kind: d.kind, subscriberId: d.subscriberId, language: d.language,
+    incidentId: d.incidentId,
+    kind: d.kind,
+    subscriberId: d.subscriberId,
+    language: d.language,
     ...(d.templateSet ? { templateSet: d.templateSet } : {}),
     ...(d.templateKind ? { templateKind: d.templateKind } : {}),
     ...(d.area ? { area: d.area } : {}),
@@ -46,4 +69,3 @@ export function origin(d: Delivery, now = new Date()): Origin {
     ...(d.kind === 'message' && d.text !== undefined ? { text: d.text } : {}),
   };
 }
-

@@ -12,7 +12,14 @@
 import type { DeliveryState } from '../domain/types';
 
 /** Plivo's status words, as delivery states (`queued` is what its answer already told us). */
-export const PROVIDER_STATES: Record<string, DeliveryState> = { queued: 'accepted', sent: 'sent', delivered: 'delivered', undelivered: 'undelivered', failed: 'failed', rejected: 'failed' };
+export const PROVIDER_STATES: Record<string, DeliveryState> = {
+  queued: 'accepted',
+  sent: 'sent',
+  delivered: 'delivered',
+  undelivered: 'undelivered',
+  failed: 'failed',
+  rejected: 'failed',
+};
 
 /** States in which a message has reached the provider (and so its reader may have seen it). */
 export const REACHED_PROVIDER: DeliveryState[] = ['accepted', 'sent', 'delivered', 'undelivered'];

@@ -70,17 +70,32 @@ export interface DeliveryRepository {
   anyDueIn(scopes: Scope[], now: Date): Promise<boolean>;
   nextDueAt(incidentId: string, kinds: MessageKind[], now: Date): Promise<Date | null>;
   /** The (kind, channel) pairs of these kinds the incident has records on. */
-  scopesWithRecords(incidentId: string, kinds: MessageKind[]): Promise<{ kind: MessageKind; channel: DeliveryChannel }[]>;
+  scopesWithRecords(
+    incidentId: string,
+    kinds: MessageKind[],
+  ): Promise<{ kind: MessageKind; channel: DeliveryChannel }[]>;
   plan(inputs: Iterable<PlanInput>, now: Date, note?: string): Promise<{ planned: number }>;
 
   /** Takes the next batch of due records for this sender (exactly one sender gets each). */
-  reserveNextBatch(scope: Scope, limit: number, now: Date): Promise<{ records: Reserved[]; more: boolean; held: number }>;
+  reserveNextBatch(
+    scope: Scope,
+    limit: number,
+    now: Date,
+  ): Promise<{ records: Reserved[]; more: boolean; held: number }>;
   /** What earlier senders took and did not record, and their requests (to close once settled). */
   unfinishedReservations(scope: Scope): Promise<{ records: Reserved[]; requests: string[] }>;
   /** Calls about to be made move to `sending` with their words (Plivo fetches them from our answer URL while it rings). */
   markCalling(records: Reserved[], text: string, now: Date): Promise<void>;
   /** What the provider accepted and what it refused as invalid, written on the records taken. */
-  recordSendResults(taken: Reserved[], accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note: string, acceptedState: 'accepted' | 'delivered', progress?: Progress): Promise<void>;
+  recordSendResults(
+    taken: Reserved[],
+    accepted: AcceptedOutcome[],
+    invalid: { id: string; error: string }[],
+    now: Date,
+    note: string,
+    acceptedState: 'accepted' | 'delivered',
+    progress?: Progress,
+  ): Promise<void>;
   /** The request certainly failed before the provider accepted anything: due again. */
   releaseReservations(records: Reserved[], now: Date, why: string): Promise<void>;
   /** The provider will never take these (a non-retryable refusal). */
@@ -103,7 +118,12 @@ export interface DeliveryRepository {
   /** Messages the provider still has queued or sent: another delivery timeout from `now`. */
   giveMoreTime(providerIds: string[], now: Date): Promise<void>;
   /** The watchdog's moves: retry what was lost, expire what has spent its attempts. */
-  sweepUndelivered(scope: Scope, policy: WatchdogPolicy, now: Date, overdueMayRetry?: (d: Delivery) => boolean): Promise<SweepResult>;
+  sweepUndelivered(
+    scope: Scope,
+    policy: WatchdogPolicy,
+    now: Date,
+    overdueMayRetry?: (d: Delivery) => boolean,
+  ): Promise<SweepResult>;
 }
 
 /** Plivo's account limits, shared by every worker (store/rate-limits.ts). */

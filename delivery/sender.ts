@@ -15,7 +15,18 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import { CLOSING_KINDS, type Delivery, type DeliveryChannel, type Incident, type MessageKind } from '../domain/types';
 import type { Logger } from '../domain/log';
 import { origin } from './fallback';
-import { IncidentMissing, RetryLater, type AcceptedOutcome, type DeliveryRepository, type PlanInput, type RateLimiter, type Reserved, type Runtime, type Scope, type TextsOf } from './ports';
+import {
+  IncidentMissing,
+  RetryLater,
+  type AcceptedOutcome,
+  type DeliveryRepository,
+  type PlanInput,
+  type RateLimiter,
+  type Reserved,
+  type Runtime,
+  type Scope,
+  type TextsOf,
+} from './ports';
 
 export interface SenderDeps {
   repo: DeliveryRepository;
@@ -115,11 +126,32 @@ export function createSender(deps: SenderDeps) {
       }
     }
     const taken = new Set(accepted.map((a) => a.id));
-    await repo.recordSendResults(open, accepted, [], now, 'found at the provider after a lost answer', 'accepted', runtime.heartbeat);
+    await repo.recordSendResults(
+      open,
+      accepted,
+      [],
+      now,
+      'found at the provider after a lost answer',
+      'accepted',
+      runtime.heartbeat,
+    );
     await repo.applyReceiptsFor(accepted.map((a) => a.providerMessageId));
-    await repo.releaseReservations(open.filter((d) => !taken.has(d._id)), now, 'not found at the provider after a lost answer');
+    await repo.releaseReservations(
+      open.filter((d) => !taken.has(d._id)),
+      now,
+      'not found at the provider after a lost answer',
+    );
     await repo.closeRequests(requests, now);
-    logger.warn({ incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, open: open.length, foundAtProvider: accepted.length }, 'reconciled an unfinished send');
+    logger.warn(
+      {
+        incidentId: scope.incidentId,
+        kind: scope.kind,
+        channel: scope.channel,
+        open: open.length,
+        foundAtProvider: accepted.length,
+      },
+      'reconciled an unfinished send',
+    );
     return open.length;
   }
 
@@ -132,7 +164,10 @@ export function createSender(deps: SenderDeps) {
     const calls = await repo.dueRecords(scope, now);
     const sms = calls.map((d): PlanInput => ({ ...origin(d, now), channel: 'sms', to: d.to, fallbackOf: d._id }));
     const r = await repo.plan(sms, now, 'voice is not configured on this worker: by SMS instead of a call');
-    logger.warn({ incidentId: scope.incidentId, calls: calls.length, sms: r.planned }, 'staff escalation calls sent by SMS: no voice channel on this worker');
+    logger.warn(
+      { incidentId: scope.incidentId, calls: calls.length, sms: r.planned },
+      'staff escalation calls sent by SMS: no voice channel on this worker',
+    );
   }
 
   /** Waits for Plivo's account limits, or asks to be called again later when the wait is long. */
@@ -140,7 +175,8 @@ export function createSender(deps: SenderDeps) {
     const limits = deps.smsLimits;
     if (!limits) return;
     const wait = Math.max(await limits.requests.waitFor(1), await limits.messages.waitFor(messages));
-    if (wait > maxInlineWaitMs) throw new RetryLater(`Plivo account rate: next capacity in ${Math.round(wait / 1000)} s`, 'RateLimited', wait);
+    if (wait > maxInlineWaitMs)
+      throw new RetryLater(`Plivo account rate: next capacity in ${Math.round(wait / 1000)} s`, 'RateLimited', wait);
     const reserved = Math.max(await limits.requests.reserve(1), await limits.messages.reserve(messages));
     if (reserved > 0) await runtime.sleep(reserved);
   }
@@ -153,10 +189,14 @@ export function createSender(deps: SenderDeps) {
     const channel = deps.channels[channelName];
     if (!channel) {
       // Staff are never left unwarned: a call to the NOC that this worker cannot make goes by SMS to the same number.
-      if (input.kind === 'escalation' && channelName === 'voice' && deps.channels.sms) await escalateBySmsInstead(scope);
+      if (input.kind === 'escalation' && channelName === 'voice' && deps.channels.sms)
+        await escalateBySmsInstead(scope);
       // Not a reason to hold up the other channels: these give up here, with the reason recorded.
       const gone = await repo.giveUpDue(scope, new Date(), `channel ${channelName} is not configured on this worker`);
-      logger.warn({ incidentId: input.incidentId, channel: channelName, records: gone }, 'messages for a channel this worker does not have were given up');
+      logger.warn(
+        { incidentId: input.incidentId, channel: channelName, records: gone },
+        'messages for a channel this worker does not have were given up',
+      );
       return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
     }
     // Where a batch's time goes, for the debug log (the fan-out benchmark reads it).
@@ -180,7 +220,11 @@ export function createSender(deps: SenderDeps) {
 
     // The account's limits are taken for what will be sent, before reserving it (counting is a
     // scan: only when there are limits to respect).
-    if (channelName === 'sms' && deps.smsLimits && !(deps.smsLimits.requests.unlimited && deps.smsLimits.messages.unlimited)) {
+    if (
+      channelName === 'sms' &&
+      deps.smsLimits &&
+      !(deps.smsLimits.requests.unlimited && deps.smsLimits.messages.unlimited)
+    ) {
       const waiting = await repo.dueCount(scope, size, new Date());
       if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
       await takeSmsCapacity(waiting);
@@ -216,12 +260,25 @@ export function createSender(deps: SenderDeps) {
         await repo.markCalling(group, text, new Date());
         for (const d of group) d.state = 'sending';
       }
-      const messages: OutboundMessage[] = group.map((d) => ({ deliveryId: d._id, to: d.to, text, language: d.language, meta: { incidentId: input.incidentId, kind: input.kind, areas: incident.areas, openedAt: incident.openedAt.toISOString(), resolves: CLOSING_KINDS.includes(input.kind) } }));
+      const messages: OutboundMessage[] = group.map((d) => ({
+        deliveryId: d._id,
+        to: d.to,
+        text,
+        language: d.language,
+        meta: {
+          incidentId: input.incidentId,
+          kind: input.kind,
+          areas: incident.areas,
+          openedAt: incident.openedAt.toISOString(),
+          resolves: CLOSING_KINDS.includes(input.kind),
+        },
+      }));
       try {
         const answers = await channel.send(messages);
         lap('provider');
         for (const o of answers) {
-          if (o.outcome === 'accepted') accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
+          if (o.outcome === 'accepted')
+            accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
           else invalid.push({ id: o.deliveryId, error: o.error });
         }
       } catch (err) {
@@ -230,7 +287,8 @@ export function createSender(deps: SenderDeps) {
         if (err instanceof PartialSendError) {
           // Some recipients were reached before the failure: keep them, retry only the rest.
           for (const o of err.outcomes) {
-            if (o.outcome === 'accepted') accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
+            if (o.outcome === 'accepted')
+              accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
             else invalid.push({ id: o.deliveryId, error: o.error });
           }
           const left = new Set(err.unsent);
@@ -251,17 +309,44 @@ export function createSender(deps: SenderDeps) {
     // SMS and calls report back; the other channels never will: handing over is all we can know.
     const withReceipts = channelName === 'sms' || channelName === 'voice';
     lap('provider');
-    await repo.recordSendResults(records, accepted, invalid, new Date(), withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)', withReceipts ? 'accepted' : 'delivered', runtime.heartbeat);
-    if (!leftReserved) await repo.closeRequests(records.flatMap((d) => (d.request ? [d.request] : [])), new Date());
+    await repo.recordSendResults(
+      records,
+      accepted,
+      invalid,
+      new Date(),
+      withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)',
+      withReceipts ? 'accepted' : 'delivered',
+      runtime.heartbeat,
+    );
+    if (!leftReserved)
+      await repo.closeRequests(
+        records.flatMap((d) => (d.request ? [d.request] : [])),
+        new Date(),
+      );
     lap('record');
     if (failure) {
-      logger.warn({ incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status }, `send failed, will retry: ${failure.message}`);
+      logger.warn(
+        { incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status },
+        `send failed, will retry: ${failure.message}`,
+      );
       throw new RetryLater(failure.message, 'ChannelUnavailable', failure.retryAfterMs);
     }
     // A batch that was not full took every record that was due: nothing is left to count.
-    const remaining = records.length < size || !more ? 0 : how.exactRemaining === false ? 1 : await repo.countDue(scope, new Date());
+    const remaining =
+      records.length < size || !more ? 0 : how.exactRemaining === false ? 1 : await repo.countDue(scope, new Date());
     lap('count');
-    logger.debug({ incidentId: input.incidentId, kind: input.kind, channel: channelName, records: records.length, accepted: accepted.length, held, ms: phases }, 'batch sent');
+    logger.debug(
+      {
+        incidentId: input.incidentId,
+        kind: input.kind,
+        channel: channelName,
+        records: records.length,
+        accepted: accepted.length,
+        held,
+        ms: phases,
+      },
+      'batch sent',
+    );
     return { accepted: accepted.length, invalid: invalid.length, reconciled, remaining, held };
   }
 
@@ -269,7 +354,12 @@ export function createSender(deps: SenderDeps) {
    * Sends what is due of these kinds on every channel, batch after batch, for at most about
    * `budgetMs`; one call instead of one per batch keeps the workflow's history short.
    */
-  async function sendDue(input: { incidentId: string; kinds: MessageKind[]; batchSize?: number; budgetMs?: number }): Promise<SendDueResult> {
+  async function sendDue(input: {
+    incidentId: string;
+    kinds: MessageKind[];
+    batchSize?: number;
+    budgetMs?: number;
+  }): Promise<SendDueResult> {
     const started = Date.now();
     const total: SendDueResult = { accepted: {}, invalid: 0, remaining: 0 };
     // At least one batch per call, however small the budget: a budget spent on looking at empty
@@ -281,7 +371,9 @@ export function createSender(deps: SenderDeps) {
     // Every pair planned on: one with nothing left costs a look at its unfinished reservations and
     // at its pages, a few milliseconds (asking the records which pairs have work left would read
     // all of them on FerretDB).
-    const open = new Set((await repo.scopesWithRecords(input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`));
+    const open = new Set(
+      (await repo.scopesWithRecords(input.incidentId, input.kinds)).map((p) => `${p.kind}/${p.channel}`),
+    );
     for (const kind of input.kinds) {
       for (const channel of ALL_CHANNELS) {
         if (!open.has(`${kind}/${channel}`)) continue;
@@ -289,12 +381,19 @@ export function createSender(deps: SenderDeps) {
           if (batches > 0 && Date.now() - started > (input.budgetMs ?? 60_000)) {
             // That something is left is all the caller needs: one look, not a count per channel
             // and kind (a count reads every planned record on FerretDB).
-            if (total.remaining === 0 && (await repo.anyDue({ incidentId: input.incidentId, kind, channel }, new Date()))) total.remaining = 1;
+            if (
+              total.remaining === 0 &&
+              (await repo.anyDue({ incidentId: input.incidentId, kind, channel }, new Date()))
+            )
+              total.remaining = 1;
             break;
           }
           let r: SendBatchResult;
           try {
-            r = await sendBatch({ incidentId: input.incidentId, kind, channel, batchSize: input.batchSize }, { knownOpen: true, reconcile: first, exactRemaining: false, loaded });
+            r = await sendBatch(
+              { incidentId: input.incidentId, kind, channel, batchSize: input.batchSize },
+              { knownOpen: true, reconcile: first, exactRemaining: false, loaded },
+            );
           } catch (err) {
             // With progress made, hand back instead of failing the whole call: Temporal's backoff
             // grows with every failed attempt of one activity, and one failed batch in twenty
@@ -320,7 +419,10 @@ export function createSender(deps: SenderDeps) {
     if (stillHeld > 0 && total.remaining === 0) {
       total.remaining = stillHeld;
       total.retryAfterMs = HELD_RETRY_MS;
-      logger.info({ incidentId: input.incidentId, held: stillHeld }, 'due messages claimed by another sender: looking again later');
+      logger.info(
+        { incidentId: input.incidentId, held: stillHeld },
+        'due messages claimed by another sender: looking again later',
+      );
     }
     return total;
   }

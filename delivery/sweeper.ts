@@ -76,16 +76,31 @@ export function createSweeper(deps: SweeperDeps) {
       runtime.heartbeat();
       try {
         const a = await sms.messageState(uuid);
-        if (PROVIDER_STATES[a.state]) reports.push({ messageUuid: uuid, status: a.state, units: a.units, totalAmount: a.totalAmount, errorCode: a.errorCode, receivedAt: new Date() });
+        if (PROVIDER_STATES[a.state])
+          reports.push({
+            messageUuid: uuid,
+            status: a.state,
+            units: a.units,
+            totalAmount: a.totalAmount,
+            errorCode: a.errorCode,
+            receivedAt: new Date(),
+          });
       } catch (err) {
         if (err instanceof ChannelError && err.status === 404) lost.add(uuid);
         else unreachable++;
       }
     });
-    if (unreachable) logger.info({ incidentId: scope.incidentId, kind: scope.kind, unreachable }, 'overdue messages Plivo could not be asked about: asking again next round, not resending');
+    if (unreachable)
+      logger.info(
+        { incidentId: scope.incidentId, kind: scope.kind, unreachable },
+        'overdue messages Plivo could not be asked about: asking again next round, not resending',
+      );
     if (reports.length) await repo.applyReports(reports, new Date());
     // Still queued or sent at the provider: not lost, only slow. Give them another timeout.
-    await repo.giveMoreTime(reports.filter((r) => r.status === 'queued' || r.status === 'sent').map((r) => r.messageUuid), new Date());
+    await repo.giveMoreTime(
+      reports.filter((r) => r.status === 'queued' || r.status === 'sent').map((r) => r.messageUuid),
+      new Date(),
+    );
     return lost;
   }
 
@@ -99,7 +114,12 @@ export function createSweeper(deps: SweeperDeps) {
     if (d.channel !== 'sms' && d.channel !== 'voice' && d.channel !== 'email') return null;
     const subscriber = await repo.subscriber(d.subscriberId);
     if (!subscriber) return null;
-    const next = fallbackTarget(d, subscriber, fallback ?? deps.fallbackOrder ?? ['sms', 'voice', 'email'], (c) => !!deps.channels[c]);
+    const next = fallbackTarget(
+      d,
+      subscriber,
+      fallback ?? deps.fallbackOrder ?? ['sms', 'voice', 'email'],
+      (c) => !!deps.channels[c],
+    );
     return next ? { ...origin(d), ...next, fallbackOf: d._id } : null;
   }
 
@@ -115,10 +135,13 @@ export function createSweeper(deps: SweeperDeps) {
     const scope: Scope = { incidentId: input.incidentId, kind: input.kind, channel };
     // SMS: an overdue message is resent only when Plivo says it does not know it (or, through its
     // receipt, that it was not delivered). Other channels have no such check: overdue is lost.
-    const lostAtProvider = channel === 'sms' && deps.sms ? await askProviderAboutOverdue(scope, input.deliveryTimeoutMs) : undefined;
+    const lostAtProvider =
+      channel === 'sms' && deps.sms ? await askProviderAboutOverdue(scope, input.deliveryTimeoutMs) : undefined;
     runtime.heartbeat();
     const now = new Date();
-    const overdueMayRetry = lostAtProvider ? (d: Delivery) => !!d.providerMessageId && lostAtProvider.has(d.providerMessageId) : undefined;
+    const overdueMayRetry = lostAtProvider
+      ? (d: Delivery) => !!d.providerMessageId && lostAtProvider.has(d.providerMessageId)
+      : undefined;
     const r = await repo.sweepUndelivered(scope, input, now, overdueMayRetry);
     const fallbacks: PlanInput[] = [];
     for (const d of r.expired) {
@@ -127,12 +150,25 @@ export function createSweeper(deps: SweeperDeps) {
     }
     const planned = fallbacks.length ? (await repo.plan(fallbacks, now, 'fallback')).planned : 0;
     const fallbackChannels = [...new Set(fallbacks.map((f) => f.channel))];
-    logger.debug({ incidentId: input.incidentId, kind: input.kind, channel, retried: r.retried, expired: r.expired.length, inFlight: r.inFlight, ms: Date.now() - started }, 'delivery sweep');
+    logger.debug(
+      {
+        incidentId: input.incidentId,
+        kind: input.kind,
+        channel,
+        retried: r.retried,
+        expired: r.expired.length,
+        inFlight: r.inFlight,
+        ms: Date.now() - started,
+      },
+      'delivery sweep',
+    );
     return { retried: r.retried, expired: r.expired.length, fellBack: planned, fallbackChannels, inFlight: r.inFlight };
   }
 
   /** The watchdog over every channel at once: retries, fallbacks, and when to look again. */
-  async function sweepAll(input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & WatchdogPolicy): Promise<SweepAllResult> {
+  async function sweepAll(
+    input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & WatchdogPolicy,
+  ): Promise<SweepAllResult> {
     const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
     const pairs = await repo.scopesWithRecords(input.incidentId, input.kinds);
     const used = new Set(pairs.map((p) => `${p.kind}/${p.channel}`));
@@ -140,7 +176,14 @@ export function createSweeper(deps: SweeperDeps) {
       for (const channel of ALL_CHANNELS) {
         if (!used.has(`${kind}/${channel}`)) continue;
         runtime.heartbeat();
-        const r = await sweepDeliveries({ incidentId: input.incidentId, kind, channel, deliveryTimeoutMs: input.deliveryTimeoutMs, maxAttempts: input.maxAttempts, ...(input.fallback ? { fallback: input.fallback } : {}) });
+        const r = await sweepDeliveries({
+          incidentId: input.incidentId,
+          kind,
+          channel,
+          deliveryTimeoutMs: input.deliveryTimeoutMs,
+          maxAttempts: input.maxAttempts,
+          ...(input.fallback ? { fallback: input.fallback } : {}),
+        });
         out.retried += r.retried;
         out.fellBack += r.fellBack;
         out.inFlight += r.inFlight;
@@ -152,7 +195,10 @@ export function createSweeper(deps: SweeperDeps) {
     // send before it may call the notices sent. (Without this, a 20,000 drill took 2,877 retries
     // for "all sent" and never sent them.)
     const now = new Date();
-    const dueNow = await repo.anyDueIn(pairs.map((p) => ({ incidentId: input.incidentId, ...p })), now);
+    const dueNow = await repo.anyDueIn(
+      pairs.map((p) => ({ incidentId: input.incidentId, ...p })),
+      now,
+    );
     const next = dueNow ? now : await repo.nextDueAt(input.incidentId, input.kinds, now);
     out.nextDueAt = next ? next.toISOString() : null;
     return out;

@@ -42,7 +42,10 @@ export interface WatchdogMove {
 export function decideLost(lost: Delivery[], policy: WatchdogPolicy): WatchdogMove[] {
   const moves = new Map<string, WatchdogMove>();
   for (const d of lost) {
-    const why = d.state === 'accepted' || d.state === 'sent' ? `no delivery receipt within ${Math.round(policy.deliveryTimeoutMs / 1000)} s` : `${d.state}${d.error ? ` (${d.error})` : ''}`;
+    const why =
+      d.state === 'accepted' || d.state === 'sent'
+        ? `no delivery receipt within ${Math.round(policy.deliveryTimeoutMs / 1000)} s`
+        : `${d.state}${d.error ? ` (${d.error})` : ''}`;
     const attempts = providerAttempts(d);
     const giveUp = d.invalidRecipient === true || attempts >= policy.maxAttempts;
     const to = giveUp ? 'expired' : 'planned';

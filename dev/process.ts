@@ -36,7 +36,11 @@ export interface SpawnOptions {
 }
 
 export function spawnManaged(name: string, command: string, args: string[], opts: SpawnOptions = {}): ManagedProcess {
-  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
+  });
   child.stdin?.on('error', () => undefined); // EPIPE once it has exited: its exit is reported below
   let running = true;
   const exited = new Promise<number | string>((resolve) => {
@@ -89,11 +93,16 @@ function openLog(file: string): WriteStream {
 }
 
 /** Polls `probe` until it succeeds; fails early, with the reason, if `proc` exits first. */
-export async function waitUntilHealthy(what: string, probe: () => Promise<unknown>, opts: { timeoutMs?: number; proc?: ManagedProcess } = {}): Promise<void> {
+export async function waitUntilHealthy(
+  what: string,
+  probe: () => Promise<unknown>,
+  opts: { timeoutMs?: number; proc?: ManagedProcess } = {},
+): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let lastError: unknown;
   while (Date.now() < deadline) {
-    if (opts.proc && !opts.proc.isRunning()) throw new Error(`${what} exited (${await opts.proc.exited}) before it became healthy; its output is above.`);
+    if (opts.proc && !opts.proc.isRunning())
+      throw new Error(`${what} exited (${await opts.proc.exited}) before it became healthy; its output is above.`);
     try {
       await probe();
       return;
@@ -102,7 +111,9 @@ export async function waitUntilHealthy(what: string, probe: () => Promise<unknow
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${what} was not healthy after ${Math.round((opts.timeoutMs ?? 60_000) / 1000)} s: ${(lastError as Error)?.message ?? lastError}`);
+  throw new Error(
+    `${what} was not healthy after ${Math.round((opts.timeoutMs ?? 60_000) / 1000)} s: ${(lastError as Error)?.message ?? lastError}`,
+  );
 }
 
 /** Throws, naming the service and the variable that moves it, when a port is taken. */
@@ -110,7 +121,13 @@ export async function assertPortFree(host: string, port: number, what: string, e
   await new Promise<void>((resolve, reject) => {
     const server = net.createServer();
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(err.code === 'EADDRINUSE' ? `port ${port} on ${host}, wanted by ${what}, is already in use: stop what uses it (is another \`avviso dev\` running?) or set ${envVar} to another port.` : `cannot listen on ${host}:${port} for ${what}: ${err.message}`)),
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `port ${port} on ${host}, wanted by ${what}, is already in use: stop what uses it (is another \`avviso dev\` running?) or set ${envVar} to another port.`
+            : `cannot listen on ${host}:${port} for ${what}: ${err.message}`,
+        ),
+      ),
     );
     server.listen(port, host, () => server.close(() => resolve()));
   });

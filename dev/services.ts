@@ -23,7 +23,8 @@ export const TOOL_PATHS = {
 /** Fails with what to run when a binary the bootstrap installs is missing. */
 export function requireTool(tool: keyof typeof TOOL_PATHS): string {
   const p = TOOL_PATHS[tool];
-  if (!existsSync(p)) throw new Error(`${tool} is not installed (no ${p}): run \`npm run bootstrap\` (tools/bootstrap.sh) first.`);
+  if (!existsSync(p))
+    throw new Error(`${tool} is not installed (no ${p}): run \`npm run bootstrap\` (tools/bootstrap.sh) first.`);
   return p;
 }
 
@@ -37,7 +38,20 @@ export interface TemporalServerOptions {
 }
 
 export async function startTemporalDevServer(o: TemporalServerOptions): Promise<ManagedProcess> {
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--namespace', 'default', '--log-level', 'warn', '--log-format', 'pretty'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(o.port),
+    '--namespace',
+    'default',
+    '--log-level',
+    'warn',
+    '--log-format',
+    'pretty',
+  ];
   if (o.uiPort) args.push('--ui-port', String(o.uiPort));
   else args.push('--headless');
   if (o.dbFile) {
@@ -47,14 +61,18 @@ export async function startTemporalDevServer(o: TemporalServerOptions): Promise<
   // Workflows of large incidents page through their audience; keep the dev server's defaults otherwise.
   const proc = spawnManaged('temporal', requireTool('temporal'), args, { output: o.output });
   const address = `127.0.0.1:${o.port}`;
-  await waitUntilHealthy(`Temporal dev server on ${address}`, async () => {
-    const connection = await Connection.connect({ address, connectTimeout: '1 second' });
-    try {
-      await connection.workflowService.getSystemInfo({});
-    } finally {
-      await connection.close();
-    }
-  }, { proc, timeoutMs: 60_000 });
+  await waitUntilHealthy(
+    `Temporal dev server on ${address}`,
+    async () => {
+      const connection = await Connection.connect({ address, connectTimeout: '1 second' });
+      try {
+        await connection.workflowService.getSystemInfo({});
+      } finally {
+        await connection.close();
+      }
+    },
+    { proc, timeoutMs: 60_000 },
+  );
   return proc;
 }
 
@@ -98,9 +116,18 @@ export async function startFerretDb(o: FerretDbOptions): Promise<ManagedProcess>
   mkdirSync(o.dir, { recursive: true });
   const backend = o.backend ?? ferretDbBackend();
   const storage = backend === 'sqlite' ? ['--sqlite-dir', o.dir] : ['--postgresql-dir', path.join(o.dir, 'postgresql')];
-  const proc = spawnManaged('ferretdb', requireTool('ferretdb'), ['--listen-addr', `127.0.0.1:${o.port}`, ...storage, '--log-level', 'warn'], { output: o.output, logFile: o.logFile, show: o.show });
+  const proc = spawnManaged(
+    'ferretdb',
+    requireTool('ferretdb'),
+    ['--listen-addr', `127.0.0.1:${o.port}`, ...storage, '--log-level', 'warn'],
+    { output: o.output, logFile: o.logFile, show: o.show },
+  );
   // The first start of a PostgreSQL backend runs initdb (about a second; more on a busy machine).
-  await waitUntilHealthy(`FerretDB (${backend}) on 127.0.0.1:${o.port}`, () => pingMongo(`mongodb://127.0.0.1:${o.port}/`), { proc, timeoutMs: 90_000 });
+  await waitUntilHealthy(
+    `FerretDB (${backend}) on 127.0.0.1:${o.port}`,
+    () => pingMongo(`mongodb://127.0.0.1:${o.port}/`),
+    { proc, timeoutMs: 90_000 },
+  );
   return proc;
 }
 
@@ -140,7 +167,16 @@ export async function startMongoJavaServer(o: MongoJavaServerOptions): Promise<M
     // slf4j-simple logs every connection at info.
     '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
   ];
-  const proc = spawnManaged('mongo-java-server', 'java', [...jvm, '-cp', classpath, 'avviso.Launcher', String(o.port)], { output: o.output, stdin: 'pipe' });
-  await waitUntilHealthy(`mongo-java-server on 127.0.0.1:${o.port}`, () => pingMongo(`mongodb://127.0.0.1:${o.port}/`), { proc, timeoutMs: 60_000 });
+  const proc = spawnManaged(
+    'mongo-java-server',
+    'java',
+    [...jvm, '-cp', classpath, 'avviso.Launcher', String(o.port)],
+    { output: o.output, stdin: 'pipe' },
+  );
+  await waitUntilHealthy(
+    `mongo-java-server on 127.0.0.1:${o.port}`,
+    () => pingMongo(`mongodb://127.0.0.1:${o.port}/`),
+    { proc, timeoutMs: 60_000 },
+  );
   return proc;
 }

@@ -14,15 +14,26 @@ import { connectStore } from '../store/db';
 import { loadDemoDataIfEmpty } from '../store/demo';
 import { ensureApiKey } from '../store/api-keys';
 import { assertPortFree, spawnManaged, waitUntilHealthy, type ManagedProcess } from './process';
-import { ferretDbLineMatters, httpOk, PROJECT_ROOT, requireTool, startFerretDb, startTemporalDevServer } from './services';
+import {
+  ferretDbLineMatters,
+  httpOk,
+  PROJECT_ROOT,
+  requireTool,
+  startFerretDb,
+  startTemporalDevServer,
+} from './services';
 
-import { DEV_SIMULATOR_AUTH_ID as SIM_AUTH_ID, DEV_SIMULATOR_AUTH_TOKEN as SIM_AUTH_TOKEN } from '../config/example-secrets';
+import {
+  DEV_SIMULATOR_AUTH_ID as SIM_AUTH_ID,
+  DEV_SIMULATOR_AUTH_TOKEN as SIM_AUTH_TOKEN,
+} from '../config/example-secrets';
 
 function portFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} is ${JSON.stringify(raw)}: it must be a port number from 1 to 65535.`);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new Error(`${name} is ${JSON.stringify(raw)}: it must be a port number from 1 to 65535.`);
   return n;
 }
 
@@ -54,7 +65,11 @@ async function planStack() {
     temporalUi: portFromEnv('TEMPORAL_UI_PORT', 8233),
     ferretdb: portFromEnv('FERRETDB_PORT', 27017),
   };
-  const external = { temporal: !!process.env.TEMPORAL_ADDRESS, mongo: !!process.env.MONGODB_URI, plivo: !!process.env.PLIVO_AUTH_ID };
+  const external = {
+    temporal: !!process.env.TEMPORAL_ADDRESS,
+    mongo: !!process.env.MONGODB_URI,
+    plivo: !!process.env.PLIVO_AUTH_ID,
+  };
 
   // The environment every child gets: the embedded services' addresses unless one is external.
   const env: NodeJS.ProcessEnv = {
@@ -90,7 +105,15 @@ async function planStack() {
   return { host, dataDir, ports, external, env, config };
 }
 
-async function runStack({ host, dataDir, ports, external, env, config, verbose }: Awaited<ReturnType<typeof planStack>> & { verbose: boolean }): Promise<number> {
+async function runStack({
+  host,
+  dataDir,
+  ports,
+  external,
+  env,
+  config,
+  verbose,
+}: Awaited<ReturnType<typeof planStack>> & { verbose: boolean }): Promise<number> {
   // FerretDB's warnings (one per connection closed, a JSON dump per command it lacks) go to a file;
   // its errors, and everything with --verbose, still show here.
   const ferretLog = path.join(dataDir, 'ferretdb.log');
@@ -102,19 +125,47 @@ async function runStack({ host, dataDir, ports, external, env, config, verbose }
       for (const p of [...procs].reverse()) await p.stop();
     })());
   const onSignal = (sig: NodeJS.Signals) => {
-    process.stderr.write(`\navviso dev: ${sig}, stopping ${procs.filter((p) => p.isRunning()).map((p) => p.name).join(', ') || 'nothing'}\n`);
+    process.stderr.write(
+      `\navviso dev: ${sig}, stopping ${
+        procs
+          .filter((p) => p.isRunning())
+          .map((p) => p.name)
+          .join(', ') || 'nothing'
+      }\n`,
+    );
     void stopAll().then(() => process.exit(0));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const node = (name: string, command: string, extraEnv: NodeJS.ProcessEnv = {}) =>
-    spawnManaged(name, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'avviso.js'), command], { env: { ...env, ...extraEnv } });
+    spawnManaged(name, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'avviso.js'), command], {
+      env: { ...env, ...extraEnv },
+    });
 
   try {
-    if (!external.temporal) procs.push(await startTemporalDevServer({ port: ports.temporal, uiPort: ports.temporalUi, dbFile: path.join(dataDir, 'temporal.db') }));
-    if (!external.mongo) procs.push(await startFerretDb({ port: ports.ferretdb, dir: path.join(dataDir, 'ferretdb'), logFile: ferretLog, show: verbose ? undefined : ferretDbLineMatters }));
+    if (!external.temporal)
+      procs.push(
+        await startTemporalDevServer({
+          port: ports.temporal,
+          uiPort: ports.temporalUi,
+          dbFile: path.join(dataDir, 'temporal.db'),
+        }),
+      );
+    if (!external.mongo)
+      procs.push(
+        await startFerretDb({
+          port: ports.ferretdb,
+          dir: path.join(dataDir, 'ferretdb'),
+          logFile: ferretLog,
+          show: verbose ? undefined : ferretDbLineMatters,
+        }),
+      );
     if (!external.plivo) {
-      const sim = node('sim', 'sim', { SIM_HOST: host, SIM_PORT: String(ports.sim), SIM_DATA_FILE: path.join(dataDir, 'sim-messages.ndjson') });
+      const sim = node('sim', 'sim', {
+        SIM_HOST: host,
+        SIM_PORT: String(ports.sim),
+        SIM_DATA_FILE: path.join(dataDir, 'sim-messages.ndjson'),
+      });
       procs.push(sim);
       await waitUntilHealthy('the Plivo simulator', () => httpOk(`http://${host}:${ports.sim}/healthz`), { proc: sim });
     }
@@ -122,7 +173,12 @@ async function runStack({ host, dataDir, ports, external, env, config, verbose }
     const store = await connectStore(config.mongo.uri, config.mongo.db);
     const loaded = await loadDemoDataIfEmpty(store);
     // AVVISO_ADMIN_KEY: an admin key that scripts driving this stack can use.
-    if (config.adminKey) await ensureApiKey(store, config.adminKey, { name: 'dev admin (AVVISO_ADMIN_KEY)', role: 'admin', createdBy: 'AVVISO_ADMIN_KEY' });
+    if (config.adminKey)
+      await ensureApiKey(store, config.adminKey, {
+        name: 'dev admin (AVVISO_ADMIN_KEY)',
+        role: 'admin',
+        createdBy: 'AVVISO_ADMIN_KEY',
+      });
     await store.close();
 
     const worker = node('worker', 'worker');
@@ -140,15 +196,25 @@ async function runStack({ host, dataDir, ports, external, env, config, verbose }
         'Avviso is running.',
         `  API          ${base}`,
         `  API docs     ${base}/docs`,
-        external.temporal ? `  Temporal     ${config.temporal.address} (external)` : `  Temporal UI  http://${host}:${ports.temporalUi}`,
-        external.plivo ? `  Plivo        ${config.plivo.baseUrl} (external)` : `  SMS inbox    http://${host}:${ports.sim}/inbox`,
+        external.temporal
+          ? `  Temporal     ${config.temporal.address} (external)`
+          : `  Temporal UI  http://${host}:${ports.temporalUi}`,
+        external.plivo
+          ? `  Plivo        ${config.plivo.baseUrl} (external)`
+          : `  SMS inbox    http://${host}:${ports.sim}/inbox`,
         external.mongo ? '  MongoDB      (external)' : `  Data         ${dataDir} (delete it to start afresh)`,
-        ...(external.mongo ? [] : [`  FerretDB log ${ferretLog}${verbose ? '' : ' (its warnings; errors show here; --verbose shows all)'}`]),
+        ...(external.mongo
+          ? []
+          : [`  FerretDB log ${ferretLog}${verbose ? '' : ' (its warnings; errors show here; --verbose shows all)'}`]),
         config.adminKey
           ? `  API key      admin key ${config.adminKey.split('_')[1]} from AVVISO_ADMIN_KEY: send -H "authorization: Bearer $AVVISO_ADMIN_KEY"`
           : `  API key      none: set AVVISO_ADMIN_KEY=avk_dev_<24+ characters> before starting, or MONGODB_URI=${config.mongo.uri} avviso keys create --name me --role admin`,
         `  Status page  ${base}/status`,
-        loaded ? '  Demo data    loaded: try  curl -X POST ' + base + "/v1/incidents -H \"authorization: Bearer $AVVISO_ADMIN_KEY\" -H 'content-type: application/json' -d '{\"siteIds\":[\"tower-lodi-02\"]}'" : '  Demo data    already there',
+        loaded
+          ? '  Demo data    loaded: try  curl -X POST ' +
+            base +
+            '/v1/incidents -H "authorization: Bearer $AVVISO_ADMIN_KEY" -H \'content-type: application/json\' -d \'{"siteIds":["tower-lodi-02"]}\''
+          : '  Demo data    already there',
         `  Rules        ${path.relative(PROJECT_ROOT, env.AVVISO_RULES!) || env.AVVISO_RULES} (set AVVISO_RULES=rules/default for the policy as sold)`,
         `  pids         ${procs.map((p) => `${p.name}=${p.pid}`).join(' ')}`,
         'Press Ctrl-C to stop.',

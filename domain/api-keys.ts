@@ -16,7 +16,8 @@ export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
 /** `avk_`, an id of lower-case letters and digits, `_`, a secret of base64url characters. */
 export const API_KEY_PATTERN = /^avk_([a-z0-9]{3,32})_([A-Za-z0-9_-]{24,128})$/;
 
-export const API_KEY_FORMAT_HINT = 'avk_<id>_<secret>: an id of 3 to 32 lower-case letters or digits, and a secret of 24 to 128 letters, digits, - or _ (e.g. avk_dev_$(openssl rand -hex 16))';
+export const API_KEY_FORMAT_HINT =
+  'avk_<id>_<secret>: an id of 3 to 32 lower-case letters or digits, and a secret of 24 to 128 letters, digits, - or _ (e.g. avk_dev_$(openssl rand -hex 16))';
 
 export interface ParsedApiKey {
   id: string;

@@ -15,7 +15,8 @@ export function maskPhone(phone: string): string {
 export function toE164(raw: string, defaultCountry: 'IT' = 'IT'): string {
   try {
     const parsed = parsePhoneNumberWithError(raw, defaultCountry);
-    if (!parsed.isValid()) throw new Error(`"${raw}" is not a valid phone number for ${parsed.country ?? 'its country'}`);
+    if (!parsed.isValid())
+      throw new Error(`"${raw}" is not a valid phone number for ${parsed.country ?? 'its country'}`);
     return parsed.number;
   } catch (err) {
     if (err instanceof ParseError) throw new Error(`"${raw}" is not a phone number (${err.message})`);

@@ -82,7 +82,8 @@ export type Severity = 'minor' | 'major' | 'critical';
  * `cancelled`: ended as a false alarm instead of `resolved`; `billed`: after either, its cost is
  * in the ledger.
  */
-export type OutagePhase = 'detected' | 'notifying' | 'notified' | 'escalated' | 'resolving' | 'resolved' | 'cancelled' | 'billed';
+export type OutagePhase =
+  'detected' | 'notifying' | 'notified' | 'escalated' | 'resolving' | 'resolved' | 'cancelled' | 'billed';
 
 /**
  * Where a planned maintenance is: `scheduled` (announced, not begun) -> `in_progress` (its window
@@ -113,7 +114,18 @@ export interface IncidentCost {
   /** The month (YYYY-MM, Italian time) it was opened in, which its costs count towards. */
   period: string;
   /** Per channel and currency, as in the ledger (entry `ledgerKey`). */
-  channels: { channel: DeliveryChannel; currency: string; messages: number; units: number; amountMicros: number; amountCents: number; fromReceipts: number; fromRateTable: number; unpriced: number; ledgerKey: string }[];
+  channels: {
+    channel: DeliveryChannel;
+    currency: string;
+    messages: number;
+    units: number;
+    amountMicros: number;
+    amountCents: number;
+    fromReceipts: number;
+    fromRateTable: number;
+    unpriced: number;
+    ledgerKey: string;
+  }[];
   totals: { currency: string; amountMicros: number; amountCents: number }[];
 }
 
@@ -190,14 +202,31 @@ export interface EscalationProblem {
  * sent as SMS, an announcement), carried on the record itself rather than from a template.
  */
 export type MessageKind =
-  | 'outage' | 'update' | 'restored' | 'outage-restored' | 'withdrawn' | 'escalation'
-  | 'maintenance' | 'reminder' | 'started' | 'completed' | 'rescheduled' | 'cancelled' | 'message';
+  | 'outage'
+  | 'update'
+  | 'restored'
+  | 'outage-restored'
+  | 'withdrawn'
+  | 'escalation'
+  | 'maintenance'
+  | 'reminder'
+  | 'started'
+  | 'completed'
+  | 'rescheduled'
+  | 'cancelled'
+  | 'message';
 
 /** The kinds a template set has texts for: escalation messages read the incident's own kind (`templateKind`); an operator's message has no template. */
 export type TemplateKind = Exclude<MessageKind, 'escalation' | 'message'>;
 
 /** Kinds that tell the reader the trouble is over (the status feed closes the entry on these). */
-export const CLOSING_KINDS: readonly MessageKind[] = ['restored', 'outage-restored', 'withdrawn', 'completed', 'cancelled'];
+export const CLOSING_KINDS: readonly MessageKind[] = [
+  'restored',
+  'outage-restored',
+  'withdrawn',
+  'completed',
+  'cancelled',
+];
 
 /** The channels a message can take (see channels/channel.ts). */
 export type DeliveryChannel = 'sms' | 'voice' | 'email' | 'webhook' | 'status';
@@ -207,7 +236,8 @@ export type DeliveryChannel = 'sms' | 'voice' | 'email' | 'webhook' | 'status';
  * -> sent (the carrier took it) -> delivered | undelivered; failed: never reached the carrier,
  * or refused as invalid; expired: gave up on this channel after its attempts (a fallback follows).
  */
-export type DeliveryState = 'planned' | 'sending' | 'accepted' | 'sent' | 'delivered' | 'undelivered' | 'failed' | 'expired';
+export type DeliveryState =
+  'planned' | 'sending' | 'accepted' | 'sent' | 'delivered' | 'undelivered' | 'failed' | 'expired';
 
 /** One step in a delivery record's life, shown to operators. */
 export interface DeliveryStep {

@@ -38,9 +38,13 @@ function masked(phone: string): string {
 }
 
 /** Judges one phone's messages (in the order the simulator accepted them). */
-export function judgePhone(messages: RecordedMessage[], kindOf: (text: string) => NoticeKind): { lost: boolean; duplicated: boolean; outOfOrder: boolean; resends: number; other: number; why: string[] } {
+export function judgePhone(
+  messages: RecordedMessage[],
+  kindOf: (text: string) => NoticeKind,
+): { lost: boolean; duplicated: boolean; outOfOrder: boolean; resends: number; other: number; why: string[] } {
   const byKind: Record<NoticeKind, RecordedMessage[]> = { outage: [], restored: [], combined: [], other: [] };
-  for (const m of [...messages].sort((a, b) => Date.parse(a.acceptedAt) - Date.parse(b.acceptedAt))) byKind[kindOf(m.text)].push(m);
+  for (const m of [...messages].sort((a, b) => Date.parse(a.acceptedAt) - Date.parse(b.acceptedAt)))
+    byKind[kindOf(m.text)].push(m);
   const delivered = (k: NoticeKind) => byKind[k].filter((m) => m.status === 'delivered').length;
   const why: string[] = [];
   let duplicated = false;
@@ -66,7 +70,10 @@ export function judgePhone(messages: RecordedMessage[], kindOf: (text: string) =
     why.push('a combined notice besides separate ones');
   }
   const lost = !combined && (delivered('outage') === 0 || delivered('restored') === 0);
-  if (lost) why.push(`delivered: outage ${delivered('outage')}, restored ${delivered('restored')}, combined ${delivered('combined')}`);
+  if (lost)
+    why.push(
+      `delivered: outage ${delivered('outage')}, restored ${delivered('restored')}, combined ${delivered('combined')}`,
+    );
   let outOfOrder = false;
   if (byKind.outage.length > 0 && byKind.restored.length > 0) {
     const lastOutage = Date.parse(byKind.outage.at(-1)!.acceptedAt);
@@ -79,8 +86,20 @@ export function judgePhone(messages: RecordedMessage[], kindOf: (text: string) =
 }
 
 /** Judges every phone of the audience; messages to other numbers count as strays. */
-export function judge(audience: string[], inbox: Record<string, RecordedMessage[]>, kindOf: (text: string) => NoticeKind): Verdict {
-  const v: Verdict = { subscribers: audience.length, lost: 0, duplicated: 0, outOfOrder: 0, strays: 0, resends: 0, examples: [] };
+export function judge(
+  audience: string[],
+  inbox: Record<string, RecordedMessage[]>,
+  kindOf: (text: string) => NoticeKind,
+): Verdict {
+  const v: Verdict = {
+    subscribers: audience.length,
+    lost: 0,
+    duplicated: 0,
+    outOfOrder: 0,
+    strays: 0,
+    resends: 0,
+    examples: [],
+  };
   const counts = { lost: 0, duplicated: 0, outOfOrder: 0 };
   const expected = new Set(audience);
   for (const phone of audience) {

@@ -16,8 +16,13 @@ import { DRILL_DEFAULTS, runDrill, type DrillOptions } from './run';
 
 const { values } = parseArgs({
   options: {
-    subscribers: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, 'batch-size': { type: 'string' },
-    'timeout-minutes': { type: 'string' }, 'fail-share': { type: 'string' }, 'undelivered-rate': { type: 'string' },
+    subscribers: { type: 'string' },
+    workers: { type: 'string' },
+    seed: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'timeout-minutes': { type: 'string' },
+    'fail-share': { type: 'string' },
+    'undelivered-rate': { type: 'string' },
   },
 });
 

@@ -46,11 +46,23 @@ export interface DrillOptions {
 }
 
 export const DRILL_DEFAULTS: DrillOptions = {
-  subscribers: 20_000, workers: 2, workerKills: 3, ferretRestarts: 1, temporalRestarts: 1,
-  requestFailShare: 0.2, undeliveredRate: 0.1, seed: 20261202, batchSize: 1000, timeoutMs: 3 * 3600_000,
+  subscribers: 20_000,
+  workers: 2,
+  workerKills: 3,
+  ferretRestarts: 1,
+  temporalRestarts: 1,
+  requestFailShare: 0.2,
+  undeliveredRate: 0.1,
+  seed: 20261202,
+  batchSize: 1000,
+  timeoutMs: 3 * 3600_000,
 };
 
-export interface DrillEvent { atMs: number; what: string; progress: number }
+export interface DrillEvent {
+  atMs: number;
+  what: string;
+  progress: number;
+}
 
 export interface DrillReport extends Verdict {
   durationMs: number;
@@ -99,8 +111,14 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   const mongoUri = `mongodb://127.0.0.1:${ferretPort}/`;
   const dbName = 'drill';
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const startTemporal = () => startTemporalDevServer({ port: temporalPort, dbFile: path.join(tmp, 'temporal.db'), output: 'ignore' });
-  const startFerret = () => startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: process.env.DRILL_WORKER_OUTPUT === 'prefix' ? 'prefix' : 'ignore' });
+  const startTemporal = () =>
+    startTemporalDevServer({ port: temporalPort, dbFile: path.join(tmp, 'temporal.db'), output: 'ignore' });
+  const startFerret = () =>
+    startFerretDb({
+      port: ferretPort,
+      dir: path.join(tmp, 'ferretdb'),
+      output: process.env.DRILL_WORKER_OUTPUT === 'prefix' ? 'prefix' : 'ignore',
+    });
 
   let temporal: ManagedProcess = await startTemporal();
   let ferret: ManagedProcess = await startFerret();
@@ -115,9 +133,15 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     write(line: string) {
       let brief = line.trim();
       try {
-        const entry = JSON.parse(line) as { msg?: string; err?: { type?: string; message?: string }; req?: { method?: string; url?: string } };
+        const entry = JSON.parse(line) as {
+          msg?: string;
+          err?: { type?: string; message?: string };
+          req?: { method?: string; url?: string };
+        };
         brief = `${entry.msg ?? ''}${entry.req ? ` (${entry.req.method} ${entry.req.url})` : ''}: ${entry.err?.type ?? ''} ${entry.err?.message ?? ''}`;
-      } catch { /* not JSON: keep the line */ }
+      } catch {
+        /* not JSON: keep the line */
+      }
       apiErrors.push(brief);
       if (apiErrors.length > 20) apiErrors.shift();
       log(`api: ${brief}`);
@@ -138,14 +162,24 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     const audience = Array.from({ length: o.subscribers }, (_, i) => phone(i));
     for (let i = 0; i < o.subscribers; i += 1000) {
       const subs: Subscriber[] = audience.slice(i, i + 1000).map((p, j) => ({
-        _id: `D-${String(i + j).padStart(6, '0')}`, name: `Subscriber ${i + j}`, phones: [p], language: 'it', siteId: SITE._id, segment: 'residential',
-        smsAlerts: { active: true, since: new Date('2026-01-01T00:00:00Z') }, optedOut: false,
+        _id: `D-${String(i + j).padStart(6, '0')}`,
+        name: `Subscriber ${i + j}`,
+        phones: [p],
+        language: 'it',
+        siteId: SITE._id,
+        segment: 'residential',
+        smsAlerts: { active: true, since: new Date('2026-01-01T00:00:00Z') },
+        optedOut: false,
       }));
       await store.subscribers.insertMany(subs);
     }
     const share = o.requestFailShare / 5;
     const sim = await startSimulator({
-      authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 20,
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      host: '127.0.0.1',
+      port: 0,
+      callbackDelayMs: 20,
       faults: {
         seed: o.seed,
         errorRate: { '500': share, '503': share },
@@ -157,29 +191,59 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
       },
     });
     cleanup.push(() => sim.close());
-    const temporalClient = await connectTemporal({ address: temporalAddress, namespace: 'default', taskQueue: 'drill' });
+    const temporalClient = await connectTemporal({
+      address: temporalAddress,
+      namespace: 'default',
+      taskQueue: 'drill',
+    });
     cleanup.push(() => temporalClient.connection.close());
     const rules = await RulesHolder.open({ path: path.join(PROJECT_ROOT, 'rules', 'dev') });
-    const api = await buildApp({
-      store, temporal: temporalClient, taskQueue: 'drill', publicUrl: apiUrl, plivoAuthToken: AUTH_TOKEN, rules,
-      deliveryPolicy: { deliveryTimeoutMs: 20_000, maxAttempts: 8, sweepEveryMs: 2000, batchSize: o.batchSize },
-      alertSettleSeconds: 0, access: { rateLimitPerMinute: 1_000_000 },
-    }, { level: 'error', name: 'drill-api', stream: apiLog });
+    const api = await buildApp(
+      {
+        store,
+        temporal: temporalClient,
+        taskQueue: 'drill',
+        publicUrl: apiUrl,
+        plivoAuthToken: AUTH_TOKEN,
+        rules,
+        deliveryPolicy: { deliveryTimeoutMs: 20_000, maxAttempts: 8, sweepEveryMs: 2000, batchSize: o.batchSize },
+        alertSettleSeconds: 0,
+        access: { rateLimitPerMinute: 1_000_000 },
+      },
+      { level: 'error', name: 'drill-api', stream: apiLog },
+    );
     await api.listen({ host: '127.0.0.1', port: apiPort });
     cleanup.unshift(() => api.close());
     const key = (await createApiKey(store, { name: 'drill', role: 'operator', createdBy: 'drill' })).key;
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
 
     const workerEnv: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH, HOME: process.env.HOME,
-      TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_TASK_QUEUE: 'drill', MONGODB_URI: mongoUri, MONGODB_DB: dbName,
-      PLIVO_AUTH_ID: AUTH_ID, PLIVO_AUTH_TOKEN: AUTH_TOKEN, PLIVO_BASE_URL: sim.url, PLIVO_REQUESTS_PER_5S: '0', PLIVO_MESSAGES_PER_SECOND: '0',
-      AVVISO_RULES: path.join(PROJECT_ROOT, 'rules', 'dev'), AVVISO_PUBLIC_URL: apiUrl, AVVISO_RECEIPTS_EVERY_MS: '200', LOG_LEVEL: process.env.DRILL_WORKER_LOG_LEVEL ?? 'error',
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_TASK_QUEUE: 'drill',
+      MONGODB_URI: mongoUri,
+      MONGODB_DB: dbName,
+      PLIVO_AUTH_ID: AUTH_ID,
+      PLIVO_AUTH_TOKEN: AUTH_TOKEN,
+      PLIVO_BASE_URL: sim.url,
+      PLIVO_REQUESTS_PER_5S: '0',
+      PLIVO_MESSAGES_PER_SECOND: '0',
+      AVVISO_RULES: path.join(PROJECT_ROOT, 'rules', 'dev'),
+      AVVISO_PUBLIC_URL: apiUrl,
+      AVVISO_RECEIPTS_EVERY_MS: '200',
+      LOG_LEVEL: process.env.DRILL_WORKER_LOG_LEVEL ?? 'error',
       // rules/dev escalates to the shipped placeholder contact: a development stack, explicitly.
       AVVISO_MODE: 'development',
     };
     let workerCount = 0;
-    const startWorker = () => spawnManaged(`worker-${++workerCount}`, process.execPath, [path.join(PROJECT_ROOT, 'bin', 'avviso.js'), 'worker'], { env: workerEnv, output: process.env.DRILL_WORKER_OUTPUT === 'prefix' ? 'prefix' : 'ignore' });
+    const startWorker = () =>
+      spawnManaged(
+        `worker-${++workerCount}`,
+        process.execPath,
+        [path.join(PROJECT_ROOT, 'bin', 'avviso.js'), 'worker'],
+        { env: workerEnv, output: process.env.DRILL_WORKER_OUTPUT === 'prefix' ? 'prefix' : 'ignore' },
+      );
     for (let i = 0; i < o.workers; i++) workers.push(startWorker());
 
     // The faults, each at a random point of the sending (a share of the messages expected).
@@ -188,9 +252,15 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
       ...Array.from({ length: o.workerKills }, () => 'kill a worker'),
       ...Array.from({ length: o.ferretRestarts }, () => 'restart FerretDB'),
       ...Array.from({ length: o.temporalRestarts }, () => 'restart Temporal'),
-    ].map((what) => ({ what, at: 0.05 + random() * 0.85 })).sort((a, b) => a.at - b.at);
-    log(`${o.subscribers} subscribers, ${o.workers} workers; faults at ${plan.map((p) => `${Math.round(p.at * 100)}% (${p.what})`).join(', ')}`);
-    const accepted = async () => ((await (await fetch(`${sim.url}/control/stats`)).json()) as { messages: { accepted: number } }).messages.accepted;
+    ]
+      .map((what) => ({ what, at: 0.05 + random() * 0.85 }))
+      .sort((a, b) => a.at - b.at);
+    log(
+      `${o.subscribers} subscribers, ${o.workers} workers; faults at ${plan.map((p) => `${Math.round(p.at * 100)}% (${p.what})`).join(', ')}`,
+    );
+    const accepted = async () =>
+      ((await (await fetch(`${sim.url}/control/stats`)).json()) as { messages: { accepted: number } }).messages
+        .accepted;
     let chaosDone = false;
     let chaosError: Error | undefined;
     // A server that does not come back is the drill's failure, not the system's: try again, say so.
@@ -230,7 +300,9 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
         }
         floor = progress;
         events.push({ atMs: t - started, what: step.what, progress });
-        log(`${step.what} at ${(progress * 100).toFixed(0)}% of the messages (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+        log(
+          `${step.what} at ${(progress * 100).toFixed(0)}% of the messages (${((Date.now() - t) / 1000).toFixed(1)} s)`,
+        );
       }
     })().catch((err: Error) => {
       chaosError = err;
@@ -238,16 +310,28 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     });
 
     const opened = await persist('open the incident', async () => {
-      const r = await fetch(`${apiUrl}/v1/incidents`, { method: 'POST', headers, body: JSON.stringify({ siteIds: [SITE._id], key: `drill-${o.seed}` }) });
+      const r = await fetch(`${apiUrl}/v1/incidents`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ siteIds: [SITE._id], key: `drill-${o.seed}` }),
+      });
       if (r.status >= 300) throw new Error(`POST /v1/incidents: ${r.status} ${await r.text()}`);
       return (await r.json()) as { id: string };
     });
     const deadline = started + o.timeoutMs;
-    const counts = async () => persist('read the incident', async () => {
-      const r = await fetch(`${apiUrl}/v1/incidents/${opened.id}`, { headers });
-      if (r.status !== 200) throw new Error(`GET incident: ${r.status} ${(await r.text()).slice(0, 500)}; the API's last errors: ${apiErrors.slice(-3).join(' | ')}`);
-      return (await r.json()) as { phase: string; deliveries: { sms?: Record<string, Record<string, number>> } };
-    }, 600_000);
+    const counts = async () =>
+      persist(
+        'read the incident',
+        async () => {
+          const r = await fetch(`${apiUrl}/v1/incidents/${opened.id}`, { headers });
+          if (r.status !== 200)
+            throw new Error(
+              `GET incident: ${r.status} ${(await r.text()).slice(0, 500)}; the API's last errors: ${apiErrors.slice(-3).join(' | ')}`,
+            );
+          return (await r.json()) as { phase: string; deliveries: { sms?: Record<string, Record<string, number>> } };
+        },
+        600_000,
+      );
     let timedOut = false;
     const waitFor = async (what: string, done: (i: Awaited<ReturnType<typeof counts>>) => boolean) => {
       let last = 0;
@@ -281,10 +365,21 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     if (events.length < plan.length) log(`only ${events.length} of ${plan.length} faults fired`);
     // Late receipts of resends: let the simulator settle before judging.
     await sleep(1000);
-    const inbox = ((await (await fetch(`${sim.url}/inbox.json`)).json()) as { phones: Record<string, RecordedMessage[]> }).phones;
+    const inbox = (
+      (await (await fetch(`${sim.url}/inbox.json`)).json()) as { phones: Record<string, RecordedMessage[]> }
+    ).phones;
     const simulator = await (await fetch(`${sim.url}/control/stats`)).json();
     const verdict = judge(audience, inbox, noticeKind);
-    return { ...verdict, durationMs, outageMs, restorationMs: durationMs - outageMs, timedOut, events, simulator, options: { ...o, log: undefined } as Omit<DrillOptions, 'log'> };
+    return {
+      ...verdict,
+      durationMs,
+      outageMs,
+      restorationMs: durationMs - outageMs,
+      timedOut,
+      events,
+      simulator,
+      options: { ...o, log: undefined } as Omit<DrillOptions, 'log'>,
+    };
   } finally {
     await Promise.all(workers.map((w) => w.stop(5000)));
     for (const c of cleanup) await c().catch(() => undefined);

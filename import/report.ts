@@ -39,13 +39,28 @@ export class ReportBuilder {
   readonly report: ImportReport;
 
   constructor(kind: ImportKind, format: ImportFormat, dryRun: boolean) {
-    this.report = { kind, format, dryRun, rows: 0, created: 0, updated: 0, unchanged: 0, rejected: 0, rejections: [], rejectionsTruncated: false, ignoredColumns: [], durationMs: 0, rowsPerSecond: 0 };
+    this.report = {
+      kind,
+      format,
+      dryRun,
+      rows: 0,
+      created: 0,
+      updated: 0,
+      unchanged: 0,
+      rejected: 0,
+      rejections: [],
+      rejectionsTruncated: false,
+      ignoredColumns: [],
+      durationMs: 0,
+      rowsPerSecond: 0,
+    };
   }
 
   reject(line: number, reason: string, id?: string): void {
     this.report.rows++;
     this.report.rejected++;
-    if (this.report.rejections.length < MAX_LISTED) this.report.rejections.push({ line, ...(id ? { id } : {}), reason });
+    if (this.report.rejections.length < MAX_LISTED)
+      this.report.rejections.push({ line, ...(id ? { id } : {}), reason });
     else this.report.rejectionsTruncated = true;
   }
 
@@ -63,7 +78,8 @@ export class ReportBuilder {
   finish(): ImportReport {
     this.report.rejections.sort((a, b) => a.line - b.line);
     this.report.durationMs = Math.round(performance.now() - this.started);
-    this.report.rowsPerSecond = this.report.durationMs > 0 ? Math.round((this.report.rows / this.report.durationMs) * 1000) : this.report.rows;
+    this.report.rowsPerSecond =
+      this.report.durationMs > 0 ? Math.round((this.report.rows / this.report.durationMs) * 1000) : this.report.rows;
     return this.report;
   }
 }

@@ -17,8 +17,7 @@ export type ImportFormat = 'csv' | 'ndjson';
 export type TextEncoding = 'utf8' | 'latin1';
 
 export type RowEvent =
-  | { kind: 'row'; line: number; fields: Record<string, unknown> }
-  | { kind: 'bad'; line: number; problem: string };
+  { kind: 'row'; line: number; fields: Record<string, unknown> } | { kind: 'bad'; line: number; problem: string };
 
 /** The file as a whole cannot be imported: no header, a required column missing, too large. */
 export class ImportFileError extends Error {
@@ -47,7 +46,10 @@ async function* capped(source: Source, maxBytes: number | undefined): AsyncGener
   for await (const chunk of source) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     total += buf.length;
-    if (maxBytes !== undefined && total > maxBytes) throw new ImportFileError(`The file is larger than ${Math.round(maxBytes / 1024 / 1024)} MiB; split it, or import it with \`avviso import\`.`);
+    if (maxBytes !== undefined && total > maxBytes)
+      throw new ImportFileError(
+        `The file is larger than ${Math.round(maxBytes / 1024 / 1024)} MiB; split it, or import it with \`avviso import\`.`,
+      );
     yield buf;
   }
 }
@@ -71,7 +73,10 @@ function sniffDelimiter(headerLine: string): string {
 }
 
 /** Takes chunks until the first line is complete, and gives back that line and every chunk. */
-async function firstLine(bytes: AsyncIterator<Buffer>, encoding: TextEncoding): Promise<{ line: string; head: Buffer[] }> {
+async function firstLine(
+  bytes: AsyncIterator<Buffer>,
+  encoding: TextEncoding,
+): Promise<{ line: string; head: Buffer[] }> {
   const head: Buffer[] = [];
   for (;;) {
     const next = await bytes.next();
@@ -95,7 +100,9 @@ function checkHeader(kind: ImportKind, keys: string[]): { columns: (string | und
   });
   const missing = COLUMNS[kind].filter((c) => c.required && !seen.has(c.name)).map((c) => c.name);
   if (missing.length) {
-    throw new ImportFileError(`Missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (the header has: ${keys.filter(Boolean).join(', ') || 'nothing'}); docs/import-formats.md lists the columns.`);
+    throw new ImportFileError(
+      `Missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (the header has: ${keys.filter(Boolean).join(', ') || 'nothing'}); docs/import-formats.md lists the columns.`,
+    );
   }
   return { columns, ignored: keys.filter((k, i) => k !== '' && !columns[i]) };
 }
@@ -104,7 +111,8 @@ async function* readCsv(bytes: AsyncGenerator<Buffer>, opts: ReadOptions): Async
   const encoding = opts.encoding ?? 'utf8';
   const iterator = bytes[Symbol.asyncIterator]();
   const { line, head } = await firstLine(iterator, encoding);
-  if (line.replace(/^\uFEFF/, '').trim() === '') throw new ImportFileError('The file is empty, or its first line (the header) is blank.');
+  if (line.replace(/^\uFEFF/, '').trim() === '')
+    throw new ImportFileError('The file is empty, or its first line (the header) is blank.');
 
   const skipped: RowEvent[] = [];
   const parser = parse({
@@ -119,13 +127,20 @@ async function* readCsv(bytes: AsyncGenerator<Buffer>, opts: ReadOptions): Async
     skip_empty_lines: true,
     skip_records_with_error: true,
     on_skip: (err) => {
-      if (err) skipped.push({ kind: 'bad', line: Number(err.lines), problem: `not readable as CSV: ${err.message.replace(/^[^:]*: /, '')}` });
+      if (err)
+        skipped.push({
+          kind: 'bad',
+          line: Number(err.lines),
+          problem: `not readable as CSV: ${err.message.replace(/^[^:]*: /, '')}`,
+        });
     },
   });
-  const input = Readable.from((async function* () {
-    yield* head;
-    for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
-  })());
+  const input = Readable.from(
+    (async function* () {
+      yield* head;
+      for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
+    })(),
+  );
   input.on('error', (err) => parser.destroy(err));
   input.pipe(parser);
 
@@ -142,7 +157,11 @@ async function* readCsv(bytes: AsyncGenerator<Buffer>, opts: ReadOptions): Async
     }
     if (record.every((v) => v === '')) continue; // a row of empty cells, as spreadsheets append
     if (record.length !== columns.length) {
-      yield { kind: 'bad', line: start, problem: `has ${record.length} fields where the header has ${columns.length}${record.length > columns.length ? ' (a value with the delimiter in it needs quotes)' : ''}` };
+      yield {
+        kind: 'bad',
+        line: start,
+        problem: `has ${record.length} fields where the header has ${columns.length}${record.length > columns.length ? ' (a value with the delimiter in it needs quotes)' : ''}`,
+      };
       continue;
     }
     const fields: Record<string, unknown> = {};

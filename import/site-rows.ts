@@ -4,7 +4,15 @@ import { FieldError, recordId } from '../store/normalize';
 import { siteFields, type SiteFields } from '../store/sites';
 import { decimal, text } from './values';
 
-const KINDS: Record<string, SiteKind> = { tower: 'tower', torre: 'tower', traliccio: 'tower', backhaul: 'tower', access_point: 'access_point', accesspoint: 'access_point', ap: 'access_point' };
+const KINDS: Record<string, SiteKind> = {
+  tower: 'tower',
+  torre: 'tower',
+  traliccio: 'tower',
+  backhaul: 'tower',
+  access_point: 'access_point',
+  accesspoint: 'access_point',
+  ap: 'access_point',
+};
 
 function kind(v: unknown): SiteKind | undefined {
   const t = text(v, 'kind');

@@ -63,11 +63,18 @@ export async function importSites(store: Store, source: Source, opts: ImportOpti
   const now = opts.now ?? new Date();
 
   const stored = new Map<string, { uplink: string | null; hash?: string }>();
-  for await (const s of store.sites.find({}, { projection: { _id: 1, uplink: 1, contentHash: 1 } })) stored.set(s._id, { uplink: s.uplink ?? null, hash: s.contentHash });
+  for await (const s of store.sites.find({}, { projection: { _id: 1, uplink: 1, contentHash: 1 } }))
+    stored.set(s._id, { uplink: s.uplink ?? null, hash: s.contentHash });
 
   const rows: Row[] = [];
   const seen = new Map<string, number>();
-  for await (const row of readRows(source, { kind: 'sites', format: opts.format, encoding: opts.encoding, maxBytes: opts.maxBytes, onIgnoredColumns: (keys) => (report.report.ignoredColumns = keys) })) {
+  for await (const row of readRows(source, {
+    kind: 'sites',
+    format: opts.format,
+    encoding: opts.encoding,
+    maxBytes: opts.maxBytes,
+    onIgnoredColumns: (keys) => (report.report.ignoredColumns = keys),
+  })) {
     if (row.kind === 'bad') {
       report.reject(row.line, row.problem);
       continue;
@@ -88,7 +95,10 @@ export async function importSites(store: Store, source: Source, opts: ImportOpti
   }
 
   const existingUplinks = new Map([...stored].map(([id, s]) => [id, s.uplink]));
-  const refused = refusedSites(existingUplinks, rows.map((r) => ({ id: r.id, uplink: r.site.uplink, line: r.line })));
+  const refused = refusedSites(
+    existingUplinks,
+    rows.map((r) => ({ id: r.id, uplink: r.site.uplink, line: r.line })),
+  );
   const accepted: Row[] = [];
   for (const r of rows) {
     const reason = refused.get(r.id);
@@ -106,14 +116,21 @@ export async function importSites(store: Store, source: Source, opts: ImportOpti
     // One depth level at a time (in batches), so that parents are always written first.
     const level = depth.get(accepted[i]!.id)!;
     const group: Row[] = [];
-    while (i < accepted.length && depth.get(accepted[i]!.id) === level && group.length < INSERT_BATCH) group.push(accepted[i++]!);
+    while (i < accepted.length && depth.get(accepted[i]!.id) === level && group.length < INSERT_BATCH)
+      group.push(accepted[i++]!);
     const creates = group.filter((r) => !stored.has(r.id));
     const updates = group.filter((r) => stored.has(r.id));
     report.count('created', creates.length);
     report.count('updated', updates.length);
     if (dryRun) continue;
     if (creates.length) {
-      const docs: Site[] = creates.map((r) => ({ _id: r.id, ...r.site, contentHash: r.hash, createdAt: now, updatedAt: now }));
+      const docs: Site[] = creates.map((r) => ({
+        _id: r.id,
+        ...r.site,
+        contentHash: r.hash,
+        createdAt: now,
+        updatedAt: now,
+      }));
       await store.sites.insertMany(docs, { ordered: false });
     }
     const ops: AnyBulkWriteOperation<Site>[] = updates.map((r) => {
@@ -121,7 +138,10 @@ export async function importSites(store: Store, source: Source, opts: ImportOpti
       return {
         updateOne: {
           filter: { _id: r.id },
-          update: { $set: { ...rest, ...(location ? { location } : {}), contentHash: r.hash, updatedAt: now }, ...(location ? {} : { $unset: { location: '' as const } }) },
+          update: {
+            $set: { ...rest, ...(location ? { location } : {}), contentHash: r.hash, updatedAt: now },
+            ...(location ? {} : { $unset: { location: '' as const } }),
+          },
         },
       };
     });

@@ -39,7 +39,8 @@ interface Pending {
 /** Contract id to content digest, for every stored subscriber. */
 async function storedDigests(store: Store): Promise<Map<string, string>> {
   const digests = new Map<string, string>();
-  for await (const s of store.subscribers.find({}, { projection: { _id: 1, contentHash: 1 } }).batchSize(10_000)) digests.set(s._id, s.contentHash ?? '');
+  for await (const s of store.subscribers.find({}, { projection: { _id: 1, contentHash: 1 } }).batchSize(10_000))
+    digests.set(s._id, s.contentHash ?? '');
   return digests;
 }
 
@@ -80,11 +81,19 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
         report.recount('created', 'updated', existing.size);
       }
     }
-    const ops: AnyBulkWriteOperation<Subscriber>[] = updates.map((p) => ({ updateOne: { filter: { _id: p.id }, update: subscriberUpdate(p.fields, now) } }));
+    const ops: AnyBulkWriteOperation<Subscriber>[] = updates.map((p) => ({
+      updateOne: { filter: { _id: p.id }, update: subscriberUpdate(p.fields, now) },
+    }));
     if (ops.length) await store.subscribers.bulkWrite(ops, { ordered: false });
   }
 
-  const rows = readRows(source, { kind: 'subscribers', format: opts.format, encoding: opts.encoding, maxBytes: opts.maxBytes, onIgnoredColumns: (keys) => (report.report.ignoredColumns = keys) });
+  const rows = readRows(source, {
+    kind: 'subscribers',
+    format: opts.format,
+    encoding: opts.encoding,
+    maxBytes: opts.maxBytes,
+    onIgnoredColumns: (keys) => (report.report.ignoredColumns = keys),
+  });
   for await (const row of rows) {
     if (row.kind === 'bad') {
       report.reject(row.line, row.problem);
@@ -96,7 +105,11 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
       ({ id, subscriber: fields } = subscriberFromRow(row.fields));
     } catch (err) {
       if (!(err instanceof FieldError)) throw err;
-      report.reject(row.line, err.message, typeof row.fields.contract_id === 'string' ? row.fields.contract_id : undefined);
+      report.reject(
+        row.line,
+        err.message,
+        typeof row.fields.contract_id === 'string' ? row.fields.contract_id : undefined,
+      );
       continue;
     }
     const earlier = seen.get(id);

@@ -81,5 +81,10 @@ function parseInstant(t: string, column: string, endOfDay: boolean): Date {
 export function list(v: unknown, column: string): string[] | undefined {
   if (Array.isArray(v)) return v.map((x) => text(x, column) ?? '').filter(Boolean);
   const t = text(v, column);
-  return t === undefined ? undefined : t.split(/[;,|]/).map((s) => s.trim()).filter(Boolean);
+  return t === undefined
+    ? undefined
+    : t
+        .split(/[;,|]/)
+        .map((s) => s.trim())
+        .filter(Boolean);
 }

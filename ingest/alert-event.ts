@@ -4,7 +4,18 @@
  * normalizers (site mapping, storage, deduplication, incidents) reads only this.
  */
 
-export const ALERT_SOURCES = ['alertmanager', 'grafana', 'zabbix', 'uptime-kuma', 'librenms', 'icinga2', 'nagios', 'healthchecks', 'prtg', 'cloudevents'] as const;
+export const ALERT_SOURCES = [
+  'alertmanager',
+  'grafana',
+  'zabbix',
+  'uptime-kuma',
+  'librenms',
+  'icinga2',
+  'nagios',
+  'healthchecks',
+  'prtg',
+  'cloudevents',
+] as const;
 /** `api` is an operator's manual trigger; it never comes through the ingest route. */
 export type AlertSource = (typeof ALERT_SOURCES)[number] | 'api';
 

@@ -49,16 +49,27 @@ export function grafanaSignature(secret: string, rawBody: Buffer, timestamp?: st
 }
 
 /** Why the signature is not acceptable, or undefined when it is. */
-export function signatureProblem(sig: GrafanaSignature, rawBody: Buffer, headers: Headers, now: Date): string | undefined {
-  const given = header(headers, sig.signatureHeader)?.trim().replace(/^sha256=/i, '');
+export function signatureProblem(
+  sig: GrafanaSignature,
+  rawBody: Buffer,
+  headers: Headers,
+  now: Date,
+): string | undefined {
+  const given = header(headers, sig.signatureHeader)
+    ?.trim()
+    .replace(/^sha256=/i, '');
   if (!given) return `the ${sig.signatureHeader} header is missing: set the HMAC secret in the Grafana contact point`;
   let timestamp: string | undefined;
   if (sig.timestampHeader) {
     timestamp = header(headers, sig.timestampHeader)?.trim();
-    if (!timestamp || !/^\d+$/.test(timestamp)) return `the ${sig.timestampHeader} header is missing or not unix seconds`;
+    if (!timestamp || !/^\d+$/.test(timestamp))
+      return `the ${sig.timestampHeader} header is missing or not unix seconds`;
     const skew = Math.abs(now.getTime() / 1000 - Number(timestamp));
-    if (skew > sig.maxSkewSeconds) return `the signed timestamp is ${Math.round(skew)} s away from our clock (at most ${sig.maxSkewSeconds} s): a replay, or a clock to fix`;
+    if (skew > sig.maxSkewSeconds)
+      return `the signed timestamp is ${Math.round(skew)} s away from our clock (at most ${sig.maxSkewSeconds} s): a replay, or a clock to fix`;
   }
   const expected = grafanaSignature(sig.secret, rawBody, timestamp);
-  return secretsEqual(given.toLowerCase(), expected) ? undefined : `the ${sig.signatureHeader} signature does not match the body: check the HMAC secret`;
+  return secretsEqual(given.toLowerCase(), expected)
+    ? undefined
+    : `the ${sig.signatureHeader} signature does not match the body: check the HMAC secret`;
 }

@@ -40,7 +40,14 @@ export async function decodeBody(raw: Buffer, contentType: string | undefined): 
   if (type === 'text/plain' || type === '') {
     // LibreNMS posts its templated JSON as text/plain unless told otherwise.
     if (/^\s*[[{]/.test(text)) return parseJson(text);
-    throw malformed('body', `is ${type || 'untyped'} text that is not JSON: post JSON (see docs/monitoring-setup.md for this tool's template)`);
+    throw malformed(
+      'body',
+      `is ${type || 'untyped'} text that is not JSON: post JSON (see docs/monitoring-setup.md for this tool's template)`,
+    );
   }
-  throw new IngestError('unsupported_media_type', `content type ${JSON.stringify(type)} is not one we read: send application/json, application/x-www-form-urlencoded, multipart/form-data, text/plain (JSON) or application/cloudevents+json`, 'headers.content-type');
+  throw new IngestError(
+    'unsupported_media_type',
+    `content type ${JSON.stringify(type)} is not one we read: send application/json, application/x-www-form-urlencoded, multipart/form-data, text/plain (JSON) or application/cloudevents+json`,
+    'headers.content-type',
+  );
 }

@@ -73,12 +73,36 @@ export function createCorrelation(store: Store) {
    * unique inserts, so two processes doing it at once change nothing.
    */
   const backfill = async (network: Network) => {
-    const open = await store.incidents.find({ kind: 'outage', phase: { $in: OPEN_PHASES } }, { projection: { _id: 1, siteIds: 1, openedAt: 1, mergedInto: 1, resolveRequestedAt: 1, settlingUntil: 1 } }).toArray();
+    const open = await store.incidents
+      .find(
+        { kind: 'outage', phase: { $in: OPEN_PHASES } },
+        { projection: { _id: 1, siteIds: 1, openedAt: 1, mergedInto: 1, resolveRequestedAt: 1, settlingUntil: 1 } },
+      )
+      .toArray();
     if (open.length === 0) return;
-    const known = new Set((await docs.find({ _id: { $in: open.map((i) => i._id) } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+    const known = new Set(
+      (await docs.find({ _id: { $in: open.map((i) => i._id) } }, { projection: { _id: 1 } }).toArray()).map(
+        (d) => d._id,
+      ),
+    );
     for (const i of open.filter((o) => !known.has(o._id))) {
-      const state = i.mergedInto || (i.resolveRequestedAt && !i.settlingUntil) ? 'closed' : i.resolveRequestedAt ? 'settling' : 'open';
-      await docs.insertOne({ _id: i._id, roots: [...new Set(i.siteIds.map((s) => network.rootOf(s)))], siteIds: i.siteIds, openedAt: i.openedAt, state, ...(i.settlingUntil ? { settlingUntil: i.settlingUntil } : {}), ...(i.mergedInto ? { mergedInto: i.mergedInto } : {}) }).catch(() => undefined);
+      const state =
+        i.mergedInto || (i.resolveRequestedAt && !i.settlingUntil)
+          ? 'closed'
+          : i.resolveRequestedAt
+            ? 'settling'
+            : 'open';
+      await docs
+        .insertOne({
+          _id: i._id,
+          roots: [...new Set(i.siteIds.map((s) => network.rootOf(s)))],
+          siteIds: i.siteIds,
+          openedAt: i.openedAt,
+          state,
+          ...(i.settlingUntil ? { settlingUntil: i.settlingUntil } : {}),
+          ...(i.mergedInto ? { mergedInto: i.mergedInto } : {}),
+        })
+        .catch(() => undefined);
     }
   };
 
@@ -134,20 +158,27 @@ export function createCorrelation(store: Store) {
     /** How these sites relate to the incidents open in their trees. Under the trees' locks. */
     async relate(siteIds: string[], network: Network): Promise<Relation> {
       const roots = [...new Set(siteIds.map((s) => network.rootOf(s)))];
-      let open = (await docs.find({ roots: { $in: roots }, state: 'open' }).toArray())
-        .sort((a, b) => a.openedAt.getTime() - b.openedAt.getTime() || a._id.localeCompare(b._id));
+      let open = (await docs.find({ roots: { $in: roots }, state: 'open' }).toArray()).sort(
+        (a, b) => a.openedAt.getTime() - b.openedAt.getTime() || a._id.localeCompare(b._id),
+      );
       // A safety net: an incident whose workflow ended some other way is not joined (and is closed here, under the lock).
       // One read by id per open incident (few): FerretDB hands `_id: x` to PostgreSQL's index, but
       // answers `_id: {$in: [...]}` with a scan of every incident ever stored.
-      const phases = await Promise.all(open.map((d) => store.incidents.findOne({ _id: d._id }, { projection: { _id: 1, phase: 1 } })));
+      const phases = await Promise.all(
+        open.map((d) => store.incidents.findOne({ _id: d._id }, { projection: { _id: 1, phase: 1 } })),
+      );
       const over = new Set(phases.filter((i) => i && ENDED_PHASES.includes(i.phase)).map((i) => i!._id));
       if (over.size) {
         await docs.updateMany({ _id: { $in: [...over] } }, { $set: { state: 'closed' } });
         open = open.filter((d) => !over.has(d._id));
       }
-      const covering = open.find((i) => siteIds.every((id) => i.siteIds.some((named) => network.isAtOrBelow(id, named))));
+      const covering = open.find((i) =>
+        siteIds.every((id) => i.siteIds.some((named) => network.isAtOrBelow(id, named))),
+      );
       if (covering) return { covering: covering._id };
-      const downstreamOpen = open.filter((i) => i.siteIds.every((named) => siteIds.some((id) => network.isAtOrBelow(named, id)))).map((i) => i._id);
+      const downstreamOpen = open
+        .filter((i) => i.siteIds.every((named) => siteIds.some((id) => network.isAtOrBelow(named, id))))
+        .map((i) => i._id);
       return downstreamOpen.length ? { downstreamOpen } : {};
     },
 
@@ -157,22 +188,44 @@ export function createCorrelation(store: Store) {
 
     /** A new incident is open. Under the lock; a repeat (same id) changes nothing. */
     async opened(incidentId: string, siteIds: string[], openedAt: Date, network: Network): Promise<void> {
-      await docs.insertOne({ _id: incidentId, roots: [...new Set(siteIds.map((s) => network.rootOf(s)))], siteIds, openedAt, state: 'open' }).catch((err: { code?: number }) => {
-        if (err.code !== 11000) throw err;
-      });
+      await docs
+        .insertOne({
+          _id: incidentId,
+          roots: [...new Set(siteIds.map((s) => network.rootOf(s)))],
+          siteIds,
+          openedAt,
+          state: 'open',
+        })
+        .catch((err: { code?: number }) => {
+          if (err.code !== 11000) throw err;
+        });
     },
 
     /** `survivorId` now covers `siteIds` too; the absorbed incidents are closed into it. */
     async absorbed(survivorId: string, absorbedIds: string[], siteIds: string[], network: Network): Promise<void> {
       const survivor = await docs.findOne({ _id: survivorId });
       const all = [...new Set([...(survivor?.siteIds ?? []), ...siteIds])];
-      await docs.updateOne({ _id: survivorId }, { $set: { siteIds: all, roots: [...new Set([...(survivor?.roots ?? []), ...all.map((s) => network.rootOf(s))])] } });
-      if (absorbedIds.length) await docs.updateMany({ _id: { $in: absorbedIds } }, { $set: { state: 'closed', mergedInto: survivorId } });
+      await docs.updateOne(
+        { _id: survivorId },
+        {
+          $set: {
+            siteIds: all,
+            roots: [...new Set([...(survivor?.roots ?? []), ...all.map((s) => network.rootOf(s))])],
+          },
+        },
+      );
+      if (absorbedIds.length)
+        await docs.updateMany({ _id: { $in: absorbedIds } }, { $set: { state: 'closed', mergedInto: survivorId } });
     },
 
     /** Resolved (settling until then, if given) or cancelled: no longer joined. */
     async closing(incidentId: string, settlingUntil?: Date): Promise<void> {
-      await docs.updateOne({ _id: incidentId }, settlingUntil ? { $set: { state: 'settling', settlingUntil } } : { $set: { state: 'closed' }, $unset: { settlingUntil: '' } });
+      await docs.updateOne(
+        { _id: incidentId },
+        settlingUntil
+          ? { $set: { state: 'settling', settlingUntil } }
+          : { $set: { state: 'closed' }, $unset: { settlingUntil: '' } },
+      );
     },
 
     async reopened(incidentId: string): Promise<void> {

@@ -23,7 +23,12 @@ const STATUS: Record<IngestErrorCode, number> = {
 
 export class IngestError extends Error {
   readonly statusCode: number;
-  constructor(readonly code: IngestErrorCode, message: string, readonly field?: string, readonly details?: Record<string, unknown>) {
+  constructor(
+    readonly code: IngestErrorCode,
+    message: string,
+    readonly field?: string,
+    readonly details?: Record<string, unknown>,
+  ) {
     super(message);
     this.name = 'IngestError';
     this.statusCode = STATUS[code];

@@ -11,7 +11,15 @@ import type { Integration } from './integrations';
 import { NORMALIZERS } from './normalizers';
 import { wouldOpen, type AlertProcessor } from './process';
 import { siteIdsFor, type SiteResolution } from './sites';
-import { insertAlertEvent, isFinal, recordAlertResult, undecidedAlertEvents, type AlertAction, type AlertEventDoc, type AlertResult } from './store';
+import {
+  insertAlertEvent,
+  isFinal,
+  recordAlertResult,
+  undecidedAlertEvents,
+  type AlertAction,
+  type AlertEventDoc,
+  type AlertResult,
+} from './store';
 import type { AlertSeverity } from './alert-event';
 
 /** The promise's value if it settles within `ms`, else undefined (a rejection within it is thrown). */
@@ -57,16 +65,29 @@ export interface Delivery {
  * against the network as read at most a second ago (no read per request); only an id missing from
  * it (a site added this very second, or a typo) is looked up.
  */
-async function resolveSites(store: Store, processor: AlertProcessor, integration: Integration, events: AlertEvent[]): Promise<SiteResolution[]> {
+async function resolveSites(
+  store: Store,
+  processor: AlertProcessor,
+  integration: Integration,
+  events: AlertEvent[],
+): Promise<SiteResolution[]> {
   const mapped = events.map((e) => siteIdsFor(e.target, integration.site));
   const wanted = [...new Set(mapped.flatMap((m) => ('siteIds' in m ? m.siteIds : [])))];
   const network = wanted.length === 0 ? undefined : await processor.recentNetwork();
   const unsure = wanted.filter((id) => !network?.knows(id));
-  const found = new Set(unsure.length === 0 ? [] : (await store.sites.find({ _id: { $in: unsure } }, { projection: { _id: 1 } }).toArray()).map((s) => s._id));
+  const found = new Set(
+    unsure.length === 0
+      ? []
+      : (await store.sites.find({ _id: { $in: unsure } }, { projection: { _id: 1 } }).toArray()).map((s) => s._id),
+  );
   return mapped.map((m) => {
     if (!('siteIds' in m)) return m;
     const unknown = m.siteIds.filter((id) => !network?.knows(id) && !found.has(id));
-    return unknown.length === 0 ? m : { problem: `no site with id ${unknown.map((id) => JSON.stringify(id)).join(', ')}: check the integration's site mapping, or GET /v1/sites` };
+    return unknown.length === 0
+      ? m
+      : {
+          problem: `no site with id ${unknown.map((id) => JSON.stringify(id)).join(', ')}: check the integration's site mapping, or GET /v1/sites`,
+        };
   });
 }
 
@@ -100,7 +121,12 @@ interface Tail {
 /** How long a webhook waits for its alert's decision when no other request's decision is queued in this process. */
 export const DEFAULT_DECISION_WAIT_MS = 1_000;
 
-export function createIntake(deps: { store: Store; processor: AlertProcessor; decisionWaitMs?: number; log?: (err: unknown, eventId: string) => void }) {
+export function createIntake(deps: {
+  store: Store;
+  processor: AlertProcessor;
+  decisionWaitMs?: number;
+  log?: (err: unknown, eventId: string) => void;
+}) {
   const { store, processor } = deps;
   const decisionWaitMs = deps.decisionWaitMs ?? DEFAULT_DECISION_WAIT_MS;
   /**
@@ -118,7 +144,13 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
    * is queued in this process, in any tree (a quiet moment): only then does the webhook wait for
    * the decision. In a storm the answer goes at once, so a decision never holds up a request.
    */
-  function submit(event: AlertEvent, sites: SiteResolution, minSeverity: AlertSeverity, owner: object, roots: string[]): { decided: Promise<AlertResult>; idle: boolean } {
+  function submit(
+    event: AlertEvent,
+    sites: SiteResolution,
+    minSeverity: AlertSeverity,
+    owner: object,
+    roots: string[],
+  ): { decided: Promise<AlertResult>; idle: boolean } {
     const running = queued.get(event.eventId);
     if (running) return { decided: running, idle: false };
     const keys = roots.length ? roots : [''];
@@ -131,13 +163,15 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
     });
     const quiet = [...tails.values()].every((t) => t.owner === owner && t.clear);
     const tail: Tail = { owner, clear: quiet, done: Promise.resolve() };
-    tail.done = decided.then(
-      () => undefined,
-      (err: unknown) => deps.log?.(err, event.eventId),
-    ).finally(() => {
-      queued.delete(event.eventId);
-      for (const k of keys) if (tails.get(k) === tail) tails.delete(k);
-    });
+    tail.done = decided
+      .then(
+        () => undefined,
+        (err: unknown) => deps.log?.(err, event.eventId),
+      )
+      .finally(() => {
+        queued.delete(event.eventId);
+        for (const k of keys) if (tails.get(k) === tail) tails.delete(k);
+      });
     queued.set(event.eventId, decided);
     for (const k of keys) tails.set(k, tail);
     return { decided, idle: tail.clear };
@@ -147,7 +181,10 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
    * Alerts stored and not decided (the process stopped before deciding them): decided now, in
    * order of arrival. Run at start and now and then; a decision made twice changes nothing.
    */
-  async function resume(integrationOf: (source: string, name: string) => Integration | undefined, olderThanMs = 30_000): Promise<number> {
+  async function resume(
+    integrationOf: (source: string, name: string) => Integration | undefined,
+    olderThanMs = 30_000,
+  ): Promise<number> {
     // The first sweep of a process also finds alerts stored before the `undecided` marker existed.
     const stale = await undecidedAlertEvents(store, olderThanMs, !sweptLegacy);
     sweptLegacy = true;
@@ -158,7 +195,9 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
       const { _id, raw: _raw, siteIds, siteProblem, result: _r, handledAt: _h, undecided: _u, ...event } = doc;
       const sites: SiteResolution = siteIds ? { siteIds } : { problem: siteProblem ?? 'no site' };
       const alert = { ...event, eventId: _id };
-      await submit(alert, sites, integration.minSeverity, doc, await processor.treesOf(alert, sites)).decided.catch(() => undefined);
+      await submit(alert, sites, integration.minSeverity, doc, await processor.treesOf(alert, sites)).decided.catch(
+        () => undefined,
+      );
       n++;
     }
     return n;
@@ -187,7 +226,18 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
         return queued.has(e.eventId) ? { _id: e.eventId } : undefined;
       });
       if (events.length > 0 && seen.every((d) => isFinal(d?.result))) {
-        return { status: 200, body: { received: events.length, results: events.map((e, i) => ({ dedupKey: e.dedupKey, eventId: e.eventId, ...seen[i]!.result!, duplicate: true })) } };
+        return {
+          status: 200,
+          body: {
+            received: events.length,
+            results: events.map((e, i) => ({
+              dedupKey: e.dedupKey,
+              eventId: e.eventId,
+              ...seen[i]!.result!,
+              duplicate: true,
+            })),
+          },
+        };
       }
       const sites = await resolveSites(store, processor, integration, events);
 
@@ -195,7 +245,9 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
       const unplaceable = events.map((e, i) => wouldOpen(e, integration.minSeverity) && 'problem' in sites[i]!);
       if (unplaceable.every(Boolean)) {
         const problems = [...new Set(sites.flatMap((s) => ('problem' in s ? [s.problem] : [])))];
-        throw new IngestError('unknown_site', problems.join('; '), undefined, { alerts: events.map((e) => e.dedupKey) });
+        throw new IngestError('unknown_site', problems.join('; '), undefined, {
+          alerts: events.map((e) => e.dedupKey),
+        });
       }
 
       // Each alert new to us stored first (the insert is the deduplication point between two first
@@ -203,12 +255,19 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
       // in the payload's order, so that a batch is decided as listed (a firing and its resolution;
       // a relay, then a tower it feeds).
       const minSeverity = integration.minSeverity;
-      const stored = await Promise.all(events.map(async (event, i) => {
-        const before = seen[i];
-        if (before) return { first: false as const, existing: before };
-        const site = sites[i]!;
-        return insertAlertEvent(store, { _id: event.eventId, ...event, raw: delivery.raw, ...('siteIds' in site ? { siteIds: site.siteIds } : { siteProblem: site.problem }) });
-      }));
+      const stored = await Promise.all(
+        events.map(async (event, i) => {
+          const before = seen[i];
+          if (before) return { first: false as const, existing: before };
+          const site = sites[i]!;
+          return insertAlertEvent(store, {
+            _id: event.eventId,
+            ...event,
+            raw: delivery.raw,
+            ...('siteIds' in site ? { siteIds: site.siteIds } : { siteProblem: site.problem }),
+          });
+        }),
+      );
       const results: AlertOutcome[] = new Array(events.length);
       const open: number[] = [];
       events.forEach((e, i) => {
@@ -216,23 +275,30 @@ export function createIntake(deps: { store: Store; processor: AlertProcessor; de
         if (!s.first && isFinal(s.existing.result)) {
           remembered.remember(e.eventId, s.existing.result);
           results[i] = { dedupKey: e.dedupKey, eventId: e.eventId, ...s.existing.result, duplicate: true };
-        }
-        else open.push(i);
+        } else open.push(i);
       });
       const roots = await Promise.all(open.map((i) => processor.treesOf(events[i]!, sites[i]!)));
       const owner = {}; // this request, in the decision queues
       const submitted = open.map((i, k) => ({ i, ...submit(events[i]!, sites[i]!, minSeverity, owner, roots[k]!) }));
-      await Promise.all(submitted.map(async ({ i, decided, idle }) => {
-        const e = events[i]!;
-        const repeat = stored[i]!.first ? {} : { duplicate: true };
-        // Stored: the alert is safe. With its tree busy (a storm), answer at once and decide after;
-        // otherwise wait a little for the decision, so that the tool (and its operator) see it.
-        const result = idle ? await within(decided, decisionWaitMs) : undefined;
-        if (!result) decided.catch(() => undefined); // logged by submit; a stored alert not decided is decided again later
-        results[i] = result
-          ? { dedupKey: e.dedupKey, eventId: e.eventId, ...result, ...repeat }
-          : { dedupKey: e.dedupKey, eventId: e.eventId, action: 'accepted', reason: 'stored; its incident is decided in order with the other alerts of its network tree', ...repeat };
-      }));
+      await Promise.all(
+        submitted.map(async ({ i, decided, idle }) => {
+          const e = events[i]!;
+          const repeat = stored[i]!.first ? {} : { duplicate: true };
+          // Stored: the alert is safe. With its tree busy (a storm), answer at once and decide after;
+          // otherwise wait a little for the decision, so that the tool (and its operator) see it.
+          const result = idle ? await within(decided, decisionWaitMs) : undefined;
+          if (!result) decided.catch(() => undefined); // logged by submit; a stored alert not decided is decided again later
+          results[i] = result
+            ? { dedupKey: e.dedupKey, eventId: e.eventId, ...result, ...repeat }
+            : {
+                dedupKey: e.dedupKey,
+                eventId: e.eventId,
+                action: 'accepted',
+                reason: 'stored; its incident is decided in order with the other alerts of its network tree',
+                ...repeat,
+              };
+        }),
+      );
       return { status: results.every((r) => r.duplicate) ? 200 : 202, body: { received: events.length, results } };
     },
   };

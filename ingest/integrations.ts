@@ -59,7 +59,9 @@ export interface IntegrationSet {
 
 export class IntegrationConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`the integrations file has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    super(
+      `the integrations file has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
     this.name = 'IntegrationConfigError';
   }
 }
@@ -80,19 +82,38 @@ export interface IntegrationsOptions {
   development?: boolean;
 }
 
-export async function loadIntegrations(file: string, env: NodeJS.ProcessEnv, options: IntegrationsOptions = {}): Promise<IntegrationSet> {
+export async function loadIntegrations(
+  file: string,
+  env: NodeJS.ProcessEnv,
+  options: IntegrationsOptions = {},
+): Promise<IntegrationSet> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new IntegrationConfigError([`${file}:1:1: cannot read the integrations file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`]);
+    throw new IntegrationConfigError([
+      `${file}:1:1: cannot read the integrations file: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    ]);
   }
   return parseIntegrations(text, file, env, options);
 }
 
 const NEEDS_TIME_ZONE: IngestSource[] = ['zabbix', 'librenms', 'prtg'];
 const FIELDS = ['device', 'host', 'site', 'ip', 'service'] as const;
-const KEYS = ['name', 'source', 'token', 'token_env', 'time_zone', 'site', 'min_severity', 'hmac_secret', 'hmac_secret_env', 'signature_header', 'timestamp_header', 'max_skew_seconds'];
+const KEYS = [
+  'name',
+  'source',
+  'token',
+  'token_env',
+  'time_zone',
+  'site',
+  'min_severity',
+  'hmac_secret',
+  'hmac_secret_env',
+  'signature_header',
+  'timestamp_header',
+  'max_skew_seconds',
+];
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const MIN_SECRET_LENGTH = 8;
 
@@ -102,7 +123,10 @@ type Path = (string | number)[];
 class Positions {
   private readonly lines = new LineCounter();
   readonly doc: Document.Parsed;
-  constructor(readonly file: string, text: string) {
+  constructor(
+    readonly file: string,
+    text: string,
+  ) {
     this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
   }
   /** `file:line:column` of the value at `p`, or of its nearest existing parent. */
@@ -116,7 +140,9 @@ class Positions {
   /** `file:line:column` of the key at `p` (for unknown keys), else of its value. */
   keyAt(p: Path): string {
     const parent = this.doc.getIn(p.slice(0, -1), true);
-    const pair = isMap(parent) ? parent.items.find((i) => isScalar(i.key) && i.key.value === p[p.length - 1]) : undefined;
+    const pair = isMap(parent)
+      ? parent.items.find((i) => isScalar(i.key) && i.key.value === p[p.length - 1])
+      : undefined;
     const range = (pair?.key as Node | undefined)?.range;
     return range ? this.offset(range[0]) : this.at(p);
   }
@@ -126,7 +152,12 @@ class Positions {
   }
 }
 
-export function parseIntegrations(text: string, file: string, env: NodeJS.ProcessEnv, options: IntegrationsOptions = {}): IntegrationSet {
+export function parseIntegrations(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv,
+  options: IntegrationsOptions = {},
+): IntegrationSet {
   const pos = new Positions(file, text);
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -142,7 +173,9 @@ export function parseIntegrations(text: string, file: string, env: NodeJS.Proces
     throw new IntegrationConfigError(problems);
   }
   const top = (root ?? {}) as Record<string, unknown>;
-  for (const key of Object.keys(top)) if (key !== 'integrations' && key !== 'defaults') keyProblem([key], `unknown key "${key}" (known: defaults, integrations)`);
+  for (const key of Object.keys(top))
+    if (key !== 'integrations' && key !== 'defaults')
+      keyProblem([key], `unknown key "${key}" (known: defaults, integrations)`);
 
   const defaults = (top.defaults ?? {}) as Record<string, unknown>;
   const defaultZone = checkZone(defaults.time_zone, ['defaults', 'time_zone'], problem);
@@ -157,12 +190,15 @@ export function parseIntegrations(text: string, file: string, env: NodeJS.Proces
   const seen = new Map<string, string>();
   (list as unknown[]).forEach((raw, i) => {
     const at = (...p: Path): Path => ['integrations', i, ...p];
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return problem(at(), 'must be a mapping (name, source, token_env, site...)');
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      return problem(at(), 'must be a mapping (name, source, token_env, site...)');
     const entry = raw as Record<string, unknown>;
-    for (const key of Object.keys(entry)) if (!KEYS.includes(key)) keyProblem(at(key), `unknown key "${key}" (known: ${KEYS.join(', ')})`);
+    for (const key of Object.keys(entry))
+      if (!KEYS.includes(key)) keyProblem(at(key), `unknown key "${key}" (known: ${KEYS.join(', ')})`);
 
     const name = typeof entry.name === 'string' && NAME.test(entry.name) ? entry.name : undefined;
-    if (!name) problem(at('name'), 'name is required: lower-case letters, digits, - and _ (it is the last part of the URL)');
+    if (!name)
+      problem(at('name'), 'name is required: lower-case letters, digits, - and _ (it is the last part of the URL)');
     const source = ALERT_SOURCES.find((s) => s === entry.source);
     if (!source) problem(at('source'), `source must be one of ${ALERT_SOURCES.join(', ')}`);
     if (name && source) {
@@ -174,33 +210,67 @@ export function parseIntegrations(text: string, file: string, env: NodeJS.Proces
     const secrets = { env, problem, literals, development: options.development === true };
     const token = secret(entry, 'token', 'token_env', at, secrets, `${source ?? '?'}/${name ?? '?'}`);
     const zone = checkZone(entry.time_zone, at('time_zone'), problem) ?? defaultZone;
-    if (!zone && defaults.time_zone === undefined && source && NEEDS_TIME_ZONE.includes(source)) problem(at('source'), `time_zone is required for ${source}, which sends local times without a zone (e.g. time_zone: Europe/Rome, here or under defaults)`);
+    if (!zone && defaults.time_zone === undefined && source && NEEDS_TIME_ZONE.includes(source))
+      problem(
+        at('source'),
+        `time_zone is required for ${source}, which sends local times without a zone (e.g. time_zone: Europe/Rome, here or under defaults)`,
+      );
     const minSeverity = checkSeverity(entry.min_severity, at('min_severity'), problem) ?? defaultMin;
     const site = siteMappings(entry.site, at('site'), problem);
 
     let signature: GrafanaSignature | undefined;
-    const signatureKey = ['hmac_secret', 'hmac_secret_env', 'signature_header', 'timestamp_header', 'max_skew_seconds'].find((k) => k in entry);
+    const signatureKey = [
+      'hmac_secret',
+      'hmac_secret_env',
+      'signature_header',
+      'timestamp_header',
+      'max_skew_seconds',
+    ].find((k) => k in entry);
     const wantsSignature = signatureKey !== undefined;
-    if (wantsSignature && source !== 'grafana') keyProblem(at(signatureKey), 'HMAC signatures are Grafana\'s: only a grafana integration takes hmac_secret_env, signature_header, timestamp_header');
+    if (wantsSignature && source !== 'grafana')
+      keyProblem(
+        at(signatureKey),
+        "HMAC signatures are Grafana's: only a grafana integration takes hmac_secret_env, signature_header, timestamp_header",
+      );
     else if (wantsSignature) {
       const hmac = secret(entry, 'hmac_secret', 'hmac_secret_env', at, secrets, `grafana/${name ?? '?'}`);
       const header = (k: string, fallback?: string) => {
         const v = entry[k] ?? fallback;
         if (v === undefined) return undefined;
-        if (typeof v !== 'string' || !/^[A-Za-z0-9-]+$/.test(v)) return void problem(at(k), `${k} must be an HTTP header name`);
+        if (typeof v !== 'string' || !/^[A-Za-z0-9-]+$/.test(v))
+          return void problem(at(k), `${k} must be an HTTP header name`);
         return v.toLowerCase();
       };
       const skew = entry.max_skew_seconds ?? 300;
-      if (typeof skew !== 'number' || !Number.isInteger(skew) || skew < 1) problem(at('max_skew_seconds'), 'max_skew_seconds must be a whole number of seconds, at least 1');
+      if (typeof skew !== 'number' || !Number.isInteger(skew) || skew < 1)
+        problem(at('max_skew_seconds'), 'max_skew_seconds must be a whole number of seconds, at least 1');
       const signatureHeader = header('signature_header', 'X-Grafana-Alerting-Signature');
       const timestampHeader = header('timestamp_header');
-      if (hmac && signatureHeader) signature = { secret: hmac, signatureHeader, ...(timestampHeader ? { timestampHeader } : {}), maxSkewSeconds: Number(skew) };
+      if (hmac && signatureHeader)
+        signature = {
+          secret: hmac,
+          signatureHeader,
+          ...(timestampHeader ? { timestampHeader } : {}),
+          maxSkewSeconds: Number(skew),
+        };
     }
-    if (name && source && token && site) integrations.push({ name, source, token, timeZone: zone ?? 'UTC', site, minSeverity, ...(signature ? { signature } : {}) });
+    if (name && source && token && site)
+      integrations.push({
+        name,
+        source,
+        token,
+        timeZone: zone ?? 'UTC',
+        site,
+        minSeverity,
+        ...(signature ? { signature } : {}),
+      });
   });
 
   if (problems.length > 0) throw new IntegrationConfigError(problems);
-  if (literals.length > 0) warnings.push(`${file}: literal secrets for ${literals.join(', ')}: fine for development; in production use token_env / hmac_secret_env so secrets stay out of the file`);
+  if (literals.length > 0)
+    warnings.push(
+      `${file}: literal secrets for ${literals.join(', ')}: fine for development; in production use token_env / hmac_secret_env so secrets stay out of the file`,
+    );
   const byKey = new Map(integrations.map((i) => [`${i.source}/${i.name}`, i]));
   return { file, integrations, warnings, find: (source, name) => byKey.get(`${source}/${name}`) };
 }
@@ -209,7 +279,8 @@ type Report = (p: Path, message: string) => void;
 
 function checkZone(v: unknown, p: Path, problem: Report): string | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !IANAZone.isValidZone(v)) return void problem(p, `time_zone must be an IANA time zone such as Europe/Rome, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || !IANAZone.isValidZone(v))
+    return void problem(p, `time_zone must be an IANA time zone such as Europe/Rome, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -236,43 +307,70 @@ function suggestedVariable(literal: string, who: string): string {
 }
 
 /** A secret given as `<literal>` (noted in `literals`) or `<literal>_env` naming a variable (production). */
-function secret(entry: Record<string, unknown>, literal: string, fromEnv: string, at: (...p: Path) => Path, ctx: SecretContext, who: string): string | undefined {
+function secret(
+  entry: Record<string, unknown>,
+  literal: string,
+  fromEnv: string,
+  at: (...p: Path) => Path,
+  ctx: SecretContext,
+  who: string,
+): string | undefined {
   const { env, problem, literals } = ctx;
   const hasLiteral = entry[literal] !== undefined;
   const hasEnv = entry[fromEnv] !== undefined;
   if (hasLiteral && hasEnv) return void problem(at(literal), `give ${literal} or ${fromEnv}, not both`);
   if (hasEnv) {
     const name = entry[fromEnv];
-    if (typeof name !== 'string' || !/^[A-Z_][A-Z0-9_]*$/.test(name)) return void problem(at(fromEnv), `${fromEnv} must name an environment variable (upper-case letters, digits, _)`);
+    if (typeof name !== 'string' || !/^[A-Z_][A-Z0-9_]*$/.test(name))
+      return void problem(at(fromEnv), `${fromEnv} must name an environment variable (upper-case letters, digits, _)`);
     const value = env[name];
-    if (!value) return void problem(at(fromEnv), `${fromEnv}: the environment variable ${name} is not set (set it to the secret the sending tool is given)`);
-    if (value.length < MIN_SECRET_LENGTH) return void problem(at(fromEnv), `${fromEnv}: ${name} must be at least ${MIN_SECRET_LENGTH} characters long`);
+    if (!value)
+      return void problem(
+        at(fromEnv),
+        `${fromEnv}: the environment variable ${name} is not set (set it to the secret the sending tool is given)`,
+      );
+    if (value.length < MIN_SECRET_LENGTH)
+      return void problem(at(fromEnv), `${fromEnv}: ${name} must be at least ${MIN_SECRET_LENGTH} characters long`);
     const example = ctx.development ? undefined : exampleSecret(value);
-    if (example) return void problem(at(fromEnv), `${fromEnv}: ${name} is ${example}: set ${name} to a random secret of your own, e.g. \`openssl rand -hex 32\`, and give the same to the sending tool`);
+    if (example)
+      return void problem(
+        at(fromEnv),
+        `${fromEnv}: ${name} is ${example}: set ${name} to a random secret of your own, e.g. \`openssl rand -hex 32\`, and give the same to the sending tool`,
+      );
     return value;
   }
   if (hasLiteral) {
     const value = entry[literal];
-    if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH) return void problem(at(literal), `${literal} must be a string of at least ${MIN_SECRET_LENGTH} characters`);
+    if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH)
+      return void problem(at(literal), `${literal} must be a string of at least ${MIN_SECRET_LENGTH} characters`);
     const example = ctx.development ? undefined : exampleSecret(value);
     if (example) {
       const variable = suggestedVariable(literal, who);
-      return void problem(at(literal), `${literal} of ${who} is ${example}: write \`${fromEnv}: ${variable}\` instead and set ${variable} to a random secret of your own (AVVISO_MODE=development accepts it, for a development stack only)`);
+      return void problem(
+        at(literal),
+        `${literal} of ${who} is ${example}: write \`${fromEnv}: ${variable}\` instead and set ${variable} to a random secret of your own (AVVISO_MODE=development accepts it, for a development stack only)`,
+      );
     }
     literals.push(`${who} (${literal})`);
     return value;
   }
-  problem(at('name'), `${fromEnv} is required: the environment variable holding the secret the sending tool presents (or ${literal}, for development)`);
+  problem(
+    at('name'),
+    `${fromEnv} is required: the environment variable holding the secret the sending tool presents (or ${literal}, for development)`,
+  );
   return undefined;
 }
 
 function siteIds(v: unknown): string[] | undefined {
   const list = Array.isArray(v) ? v : [v];
-  return list.length > 0 && list.every((x) => typeof x === 'string' && x.trim() !== '') ? (list as string[]) : undefined;
+  return list.length > 0 && list.every((x) => typeof x === 'string' && x.trim() !== '')
+    ? (list as string[])
+    : undefined;
 }
 
 function siteMappings(v: unknown, p: Path, problem: Report): SiteMapping[] | undefined {
-  const how = 'site must say how a payload names its site: { label: device }, { field: host }, { lookup: { by: ip, table: {...} } } or { static: <site id> }, or a list of these tried in order';
+  const how =
+    'site must say how a payload names its site: { label: device }, { field: host }, { lookup: { by: ip, table: {...} } } or { static: <site id> }, or a list of these tried in order';
   if (v === undefined) return void problem(p, `${how}`);
   const list = Array.isArray(v) ? v : [v];
   const out: SiteMapping[] = [];
@@ -281,11 +379,13 @@ function siteMappings(v: unknown, p: Path, problem: Report): SiteMapping[] | und
     if (typeof m !== 'object' || m === null || Object.keys(m).length !== 1) return problem(at, how);
     const [kind, arg] = Object.entries(m as Record<string, unknown>)[0]!;
     if (kind === 'label') {
-      if (typeof arg !== 'string' || arg === '') return problem([...at, kind], 'label must name the label (or tag) that holds the site id, e.g. label: device');
+      if (typeof arg !== 'string' || arg === '')
+        return problem([...at, kind], 'label must name the label (or tag) that holds the site id, e.g. label: device');
       out.push({ label: arg });
     } else if (kind === 'field') {
       const field = FIELDS.find((f) => f === arg);
-      if (!field) return problem([...at, kind], `field must be one of ${FIELDS.join(', ')} (host is the device's name)`);
+      if (!field)
+        return problem([...at, kind], `field must be one of ${FIELDS.join(', ')} (host is the device's name)`);
       out.push({ field: field === 'host' ? 'device' : field });
     } else if (kind === 'static') {
       const ids = siteIds(arg);
@@ -293,9 +393,14 @@ function siteMappings(v: unknown, p: Path, problem: Report): SiteMapping[] | und
       out.push({ static: ids });
     } else if (kind === 'lookup') {
       const lookup = (arg ?? {}) as Record<string, unknown>;
-      if (lookup.by !== 'ip' && lookup.by !== 'hostname') return problem([...at, kind, 'by'], 'lookup.by must be ip or hostname');
+      if (lookup.by !== 'ip' && lookup.by !== 'hostname')
+        return problem([...at, kind, 'by'], 'lookup.by must be ip or hostname');
       const table = lookup.table;
-      if (typeof table !== 'object' || table === null || Array.isArray(table) || Object.keys(table).length === 0) return problem([...at, kind, 'table'], 'lookup.table must map each ip or hostname to a site id (or a list of site ids)');
+      if (typeof table !== 'object' || table === null || Array.isArray(table) || Object.keys(table).length === 0)
+        return problem(
+          [...at, kind, 'table'],
+          'lookup.table must map each ip or hostname to a site id (or a list of site ids)',
+        );
       const clean: Record<string, string[]> = {};
       for (const [key, value] of Object.entries(table)) {
         const ids = siteIds(value);

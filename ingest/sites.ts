@@ -16,7 +16,9 @@ function describe(mapping: SiteMapping, target: AlertTarget): string {
   if ('field' in mapping) return `the alert has no ${mapping.field}`;
   if ('lookup' in mapping) {
     const key = mapping.lookup.by === 'ip' ? target.ip : target.device;
-    return key ? `${mapping.lookup.by} ${JSON.stringify(key)} is not in the integration's lookup table` : `the alert has no ${mapping.lookup.by === 'ip' ? 'IP address' : 'host name'} to look up`;
+    return key
+      ? `${mapping.lookup.by} ${JSON.stringify(key)} is not in the integration's lookup table`
+      : `the alert has no ${mapping.lookup.by === 'ip' ? 'IP address' : 'host name'} to look up`;
   }
   return 'no static site';
 }
@@ -40,5 +42,7 @@ export function siteIdsFor(target: AlertTarget, mappings: SiteMapping[]): SiteRe
     const ids = apply(mapping, target);
     if (ids && ids.length > 0) return { siteIds: [...new Set(ids.map((id) => id.trim()))] };
   }
-  return { problem: `cannot tell which site this alert is about: ${mappings.map((m) => describe(m, target)).join('; ')}` };
+  return {
+    problem: `cannot tell which site this alert is about: ${mappings.map((m) => describe(m, target)).join('; ')}`,
+  };
 }

@@ -16,7 +16,18 @@ import type { Store } from '../store/db';
 import type { AlertEvent, RawDelivery } from './alert-event';
 
 /** What became of one alert. */
-export type AlertAction = 'accepted' | 'opened' | 'already_open' | 'resolved' | 'not_open' | 'recorded' | 'rejected' | 'joined' | 'absorbed' | 'reopened' | 'silenced';
+export type AlertAction =
+  | 'accepted'
+  | 'opened'
+  | 'already_open'
+  | 'resolved'
+  | 'not_open'
+  | 'recorded'
+  | 'rejected'
+  | 'joined'
+  | 'absorbed'
+  | 'reopened'
+  | 'silenced';
 
 export interface AlertResult {
   action: AlertAction;
@@ -82,7 +93,10 @@ function isDuplicateKey(err: unknown): boolean {
  * Stores a delivered alert; when this delivery was stored before (a repeat, or a concurrent first
  * delivery: the insert is the deciding step), returns that first document instead.
  */
-export async function insertAlertEvent(store: Store, doc: AlertEventDoc): Promise<{ first: true } | { first: false; existing: AlertEventDoc }> {
+export async function insertAlertEvent(
+  store: Store,
+  doc: AlertEventDoc,
+): Promise<{ first: true } | { first: false; existing: AlertEventDoc }> {
   try {
     await store.alertEvents.insertOne({ ...doc, undecided: true });
     return { first: true };
@@ -95,7 +109,10 @@ export async function insertAlertEvent(store: Store, doc: AlertEventDoc): Promis
 }
 
 export async function recordAlertResult(store: Store, eventId: string, result: AlertResult): Promise<void> {
-  await store.alertEvents.updateOne({ _id: eventId }, { $set: { result, handledAt: new Date() }, $unset: { undecided: '' } });
+  await store.alertEvents.updateOne(
+    { _id: eventId },
+    { $set: { result, handledAt: new Date() }, $unset: { undecided: '' } },
+  );
 }
 
 /**
@@ -103,9 +120,15 @@ export async function recordAlertResult(store: Store, eventId: string, result: A
  * marker (an equality FerretDB hands to PostgreSQL's index), not by a scan of every alert and its
  * raw body; `legacy` also finds those stored before the marker existed (a scan: once at start).
  */
-export async function undecidedAlertEvents(store: Store, olderThanMs: number, legacy = false): Promise<AlertEventDoc[]> {
+export async function undecidedAlertEvents(
+  store: Store,
+  olderThanMs: number,
+  legacy = false,
+): Promise<AlertEventDoc[]> {
   const before = new Date(Date.now() - olderThanMs);
-  const filter = legacy ? { result: { $exists: false }, receivedAt: { $lt: before } } : { undecided: true as const, receivedAt: { $lt: before } };
+  const filter = legacy
+    ? { result: { $exists: false }, receivedAt: { $lt: before } }
+    : { undecided: true as const, receivedAt: { $lt: before } };
   return store.alertEvents.find(filter).sort({ receivedAt: 1 }).limit(1000).toArray();
 }
 

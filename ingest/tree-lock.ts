@@ -111,7 +111,8 @@ async function acquire(store: Store, root: string): Promise<void> {
         continue;
       }
     }
-    if (Date.now() > deadline) throw new TreeLockTimeout(`network tree ${root} stayed busy for ${WAIT_MS / 1000} s; try again`);
+    if (Date.now() > deadline)
+      throw new TreeLockTimeout(`network tree ${root} stayed busy for ${WAIT_MS / 1000} s; try again`);
     await pauseFor(root, pause + Math.random() * pause);
   }
 }

@@ -33,7 +33,19 @@ export interface RetentionProgress {
 }
 
 export function emptyTotals(): RetentionTotals {
-  return { incidents: 0, deliveries: 0, receipts: 0, sendClaims: 0, alertEvents: 0, alertEventsKept: 0, rejectedPayloads: 0, inbound: 0, auditLog: 0, ledgerEntries: 0, billingRuns: 0 };
+  return {
+    incidents: 0,
+    deliveries: 0,
+    receipts: 0,
+    sendClaims: 0,
+    alertEvents: 0,
+    alertEventsKept: 0,
+    rejectedPayloads: 0,
+    inbound: 0,
+    auditLog: 0,
+    ledgerEntries: 0,
+    billingRuns: 0,
+  };
 }
 
 type Acts = Pick<RetentionActivities, 'purgeBilledIncidentsPage' | 'purgeAgedPage' | 'purgeLedger'>;
@@ -42,7 +54,12 @@ type Acts = Pick<RetentionActivities, 'purgeBilledIncidentsPage' | 'purgeAgedPag
  * Runs from `progress` to the end, or until `pause()` says to stop between two pages (the workflow
  * continues as new then): returns the progress when it paused, undefined when it finished.
  */
-export async function runRetentionSteps(acts: Acts, progress: RetentionProgress, dryRun: boolean, pause: () => boolean = () => false): Promise<RetentionProgress | undefined> {
+export async function runRetentionSteps(
+  acts: Acts,
+  progress: RetentionProgress,
+  dryRun: boolean,
+  pause: () => boolean = () => false,
+): Promise<RetentionProgress | undefined> {
   const { cutoffs } = progress.plan;
   const t = progress.totals;
   for (let i = STAGES.indexOf(progress.stage); i < STAGES.length; i++) {

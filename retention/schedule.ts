@@ -5,7 +5,13 @@
  * running deletes what the skipped one would have. A person can start one by hand
  * (`avviso retention run`), or count what it would delete (`--dry-run`).
  */
-import { ScheduleOverlapPolicy, WorkflowIdConflictPolicy, type Client, type ScheduleOptionsStartWorkflowAction, type WorkflowHandle } from '@temporalio/client';
+import {
+  ScheduleOverlapPolicy,
+  WorkflowIdConflictPolicy,
+  type Client,
+  type ScheduleOptionsStartWorkflowAction,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import type { TemporalSettings } from '../temporal/client';
 import { ensureSchedule, withTemporalClient } from '../temporal/schedules';
 import type { RetentionInput, retentionWorkflow } from '../workflows/retention';
@@ -35,7 +41,11 @@ function scheduleParts(taskQueue: string) {
  * Creates the nightly Schedule, or brings an existing one up to date (time, task queue): every
  * worker calls it at start. Its paused state is kept: pausing it is how retention is stopped.
  */
-export async function ensureRetentionSchedule(client: Client, taskQueue: string, opts: { scheduleId?: string } = {}): Promise<{ scheduleId: string; created: boolean }> {
+export async function ensureRetentionSchedule(
+  client: Client,
+  taskQueue: string,
+  opts: { scheduleId?: string } = {},
+): Promise<{ scheduleId: string; created: boolean }> {
   return ensureSchedule(client, opts.scheduleId ?? RETENTION_SCHEDULE_ID, scheduleParts(taskQueue));
 }
 
@@ -46,7 +56,11 @@ export async function ensureRetentionScheduleWith(settings: TemporalSettings, lo
 }
 
 /** A run started by hand; a second start while one runs joins it. */
-export async function startRetentionRun(client: Client, taskQueue: string, input: Omit<RetentionInput, 'resume'> = {}): Promise<WorkflowHandle<typeof retentionWorkflow>> {
+export async function startRetentionRun(
+  client: Client,
+  taskQueue: string,
+  input: Omit<RetentionInput, 'resume'> = {},
+): Promise<WorkflowHandle<typeof retentionWorkflow>> {
   return client.workflow.start<typeof retentionWorkflow>(RETENTION_WORKFLOW, {
     taskQueue,
     workflowId: input.dryRun ? 'retention:manual-dry-run' : 'retention:manual',

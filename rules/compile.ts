@@ -9,16 +9,48 @@ import path from 'node:path';
 import { compileCondition, factChecks, type Condition, type ConditionCompiler } from './conditions';
 import { ProblemList, suggest, type SourcePosition } from './errors';
 import { FactCatalog } from './facts';
-import type { CompiledRules, Contact, EscalationModel, GlobalSettings, NotifyTarget, RuleNode, RuleSettings, TemplateSetModel } from './model';
-import { checkFileShape, type RawDefaults, type RawDelivery, type RawFile, type RawRule, type RawSettings, type RawTemplateSet } from './schema';
+import type {
+  CompiledRules,
+  Contact,
+  EscalationModel,
+  GlobalSettings,
+  NotifyTarget,
+  RuleNode,
+  RuleSettings,
+  TemplateSetModel,
+} from './model';
+import {
+  checkFileShape,
+  type RawDefaults,
+  type RawDelivery,
+  type RawFile,
+  type RawRule,
+  type RawSettings,
+  type RawTemplateSet,
+} from './schema';
 import { checkMessageLengths } from './sms-check';
 import type { LoadedSources, PathSegment, SourceFile } from './source';
-import { compileTemplate, createLiquid, languageHasWords, TEMPLATE_VARIABLES, type CompiledTemplate } from './templates';
+import {
+  compileTemplate,
+  createLiquid,
+  languageHasWords,
+  TEMPLATE_VARIABLES,
+  type CompiledTemplate,
+} from './templates';
 import type { NightKind } from './night';
 import { holidayProblem, isValidTimeZone, parseDuration, parseTimeWindow } from './time';
-import { MESSAGE_KINDS, SUBSCRIBER_CHANNELS, UNREACHABLE_SUBSCRIBER_CHANNELS, type IncidentKind, type MessageKind, type Priority } from './types';
+import {
+  MESSAGE_KINDS,
+  SUBSCRIBER_CHANNELS,
+  UNREACHABLE_SUBSCRIBER_CHANNELS,
+  type IncidentKind,
+  type MessageKind,
+  type Priority,
+} from './types';
 
-const REACHABLE = SUBSCRIBER_CHANNELS.filter((c) => !(UNREACHABLE_SUBSCRIBER_CHANNELS as readonly string[]).includes(c));
+const REACHABLE = SUBSCRIBER_CHANNELS.filter(
+  (c) => !(UNREACHABLE_SUBSCRIBER_CHANNELS as readonly string[]).includes(c),
+);
 
 interface ShapedFile {
   src: SourceFile;
@@ -56,7 +88,11 @@ export function compileRules(sources: LoadedSources): CompileResult {
   if (problems.hasErrors() || shaped.length === 0) return { problems };
   const [entry] = shaped as [ShapedFile, ...ShapedFile[]];
   for (const { src, data } of shaped.slice(1)) {
-    if (data.defaults) problems.error(src.at(['defaults'], 'key'), `defaults belong in the main rule file (${path.basename(entry.src.file)}), not in an included one`);
+    if (data.defaults)
+      problems.error(
+        src.at(['defaults'], 'key'),
+        `defaults belong in the main rule file (${path.basename(entry.src.file)}), not in an included one`,
+      );
   }
 
   const settings = globalSettings(entry, problems);
@@ -73,7 +109,12 @@ export function compileRules(sources: LoadedSources): CompileResult {
   const roots: RuleNode[] = [];
   for (const { src, data } of shaped) {
     (data.rules ?? []).forEach((raw, i) => {
-      const node = builder.build(raw, src, ['rules', i], { inherited: rootInherited, chain: [], readsSubscriber: false, depth: 0 });
+      const node = builder.build(raw, src, ['rules', i], {
+        inherited: rootInherited,
+        chain: [],
+        readsSubscriber: false,
+        depth: 0,
+      });
       if (node) roots.push(node);
     });
   }
@@ -82,7 +123,17 @@ export function compileRules(sources: LoadedSources): CompileResult {
   const leaves = leavesOf(roots);
   const read = leaves.flatMap((leaf) => leaf.chain.flatMap(factChecks)).filter((c) => c.fact.scope === 'subscriber');
   const subscriberFactsRead = [...new Set(read.map((c) => c.fact.id))].sort();
-  const compiled: CompiledRules = { settings, holidays, contacts, templateSets, roots, leaves, facts, subscriberFactsRead, liquid };
+  const compiled: CompiledRules = {
+    settings,
+    holidays,
+    contacts,
+    templateSets,
+    roots,
+    leaves,
+    facts,
+    subscriberFactsRead,
+    liquid,
+  };
 
   checkTemplateCoverage(compiled, problems);
   warnUnreachable(roots, problems);
@@ -94,15 +145,28 @@ function globalSettings(entry: ShapedFile, problems: ProblemList): GlobalSetting
   const d: RawDefaults = entry.data.defaults ?? {};
   const at = (...p: PathSegment[]) => entry.src.at(['defaults', ...p]);
   const timeZone = d.timeZone ?? 'Europe/Rome';
-  if (!isValidTimeZone(timeZone)) problems.error(at('timeZone'), `unknown time zone "${timeZone}"; write an IANA name such as Europe/Rome`);
+  if (!isValidTimeZone(timeZone))
+    problems.error(at('timeZone'), `unknown time zone "${timeZone}"; write an IANA name such as Europe/Rome`);
   const languages = d.languages ?? ['it', 'en'];
   const language = d.language ?? languages[0]!;
-  if (!languages.includes(language)) problems.error(at('language'), `the default language "${language}" is not among the languages (${languages.join(', ')})`);
+  if (!languages.includes(language))
+    problems.error(
+      at('language'),
+      `the default language "${language}" is not among the languages (${languages.join(', ')})`,
+    );
   for (const name of Object.keys(d.sms?.longest ?? {})) {
-    if (!(name in TEMPLATE_VARIABLES)) problems.error(entry.src.at(['defaults', 'sms', 'longest', name], 'key'), `"${name}" is not a template variable${suggest(name, Object.keys(TEMPLATE_VARIABLES))}`);
+    if (!(name in TEMPLATE_VARIABLES))
+      problems.error(
+        entry.src.at(['defaults', 'sms', 'longest', name], 'key'),
+        `"${name}" is not a template variable${suggest(name, Object.keys(TEMPLATE_VARIABLES))}`,
+      );
   }
   for (const [i, l] of languages.entries()) {
-    if (!languageHasWords(l)) problems.warning(at('languages', i), `Avviso has no words for durations and lists in "${l}": | duration writes 2h 15m`);
+    if (!languageHasWords(l))
+      problems.warning(
+        at('languages', i),
+        `Avviso has no words for durations and lists in "${l}": | duration writes 2h 15m`,
+      );
   }
   return {
     delivery: deliverySettings(d.delivery, entry, problems),
@@ -117,7 +181,12 @@ function globalSettings(entry: ShapedFile, problems: ProblemList): GlobalSetting
       transliterate: d.sms?.transliterate ?? false,
       costPerPart: d.sms?.costPerPart ?? 0.05,
       currency: d.sms?.currency ?? 'EUR',
-      longest: { area: 'San Casciano in Val di Pesa', title: 'Guasto sul ponte radio principale della dorsale', duration: '1d23h59m', ...(d.sms?.longest ?? {}) },
+      longest: {
+        area: 'San Casciano in Val di Pesa',
+        title: 'Guasto sul ponte radio principale della dorsale',
+        duration: '1d23h59m',
+        ...(d.sms?.longest ?? {}),
+      },
     },
     voice: { costPerCall: d.voice?.costPerCall ?? 0 },
   };
@@ -126,7 +195,11 @@ function globalSettings(entry: ShapedFile, problems: ProblemList): GlobalSetting
 /** `defaults.groupWait`: a window for a burst to settle, not a grace delay (that is `wait`). */
 function groupWait(raw: string | undefined, entry: ShapedFile, problems: ProblemList): number {
   const seconds = raw === undefined ? 0 : parseDuration(raw)!;
-  if (seconds > 600) problems.error(entry.src.at(['defaults', 'groupWait']), `a groupWait of ${raw} holds every outage notice that long; it is for a burst of alerts to settle (Alertmanager's group_wait is 30s): at most 10m, and use wait for a grace delay`);
+  if (seconds > 600)
+    problems.error(
+      entry.src.at(['defaults', 'groupWait']),
+      `a groupWait of ${raw} holds every outage notice that long; it is for a burst of alerts to settle (Alertmanager's group_wait is 30s): at most 10m, and use wait for a grace delay`,
+    );
   return seconds;
 }
 
@@ -134,17 +207,32 @@ function groupWait(raw: string | undefined, entry: ShapedFile, problems: Problem
 const SHORT_RECEIPT_TIMEOUT_SECONDS = 60;
 
 /** `defaults.delivery`: what it does not say is null, and the configured delivery policy applies. */
-function deliverySettings(raw: RawDelivery | undefined, entry: ShapedFile, problems: ProblemList): GlobalSettings['delivery'] {
+function deliverySettings(
+  raw: RawDelivery | undefined,
+  entry: ShapedFile,
+  problems: ProblemList,
+): GlobalSettings['delivery'] {
   const at = (...p: PathSegment[]) => entry.src.at(['defaults', 'delivery', ...p]);
   const receiptTimeoutSeconds = raw?.receiptTimeout === undefined ? null : parseDuration(raw.receiptTimeout)!;
-  if (receiptTimeoutSeconds === 0) problems.error(at('receiptTimeout'), 'a receiptTimeout of 0 would send every message again at once; write how long a receipt may take, e.g. 10m');
+  if (receiptTimeoutSeconds === 0)
+    problems.error(
+      at('receiptTimeout'),
+      'a receiptTimeout of 0 would send every message again at once; write how long a receipt may take, e.g. 10m',
+    );
   else if (receiptTimeoutSeconds !== null && receiptTimeoutSeconds < SHORT_RECEIPT_TIMEOUT_SECONDS) {
-    problems.warning(at('receiptTimeout'), `receipts often take longer than ${receiptTimeoutSeconds} s: messages that are only slow will be sent again; 1m or more is safer`);
+    problems.warning(
+      at('receiptTimeout'),
+      `receipts often take longer than ${receiptTimeoutSeconds} s: messages that are only slow will be sent again; 1m or more is safer`,
+    );
   }
   const fallback = raw?.fallback ?? null;
   fallback?.forEach((channel, i) => {
     const first = fallback.indexOf(channel);
-    if (first < i) problems.error(at('fallback', i), `${channel} is already in the fallback list (position ${first + 1}); each channel is tried once`);
+    if (first < i)
+      problems.error(
+        at('fallback', i),
+        `${channel} is already in the fallback list (position ${first + 1}); each channel is tried once`,
+      );
   });
   return { receiptTimeoutSeconds, attempts: raw?.attempts ?? null, fallback };
 }
@@ -159,13 +247,25 @@ function rootSettings(entry: ShapedFile, problems: ProblemList): Inherited {
     restoration: true,
     updates: { everySeconds: null, onEtaChange: true },
     quietHours: null,
-    maintenance: { noticeBeforeSeconds: 0, reminderBeforeSeconds: null, remindersBeforeSeconds: [], started: false, completed: true },
+    maintenance: {
+      noticeBeforeSeconds: 0,
+      reminderBeforeSeconds: null,
+      remindersBeforeSeconds: [],
+      started: false,
+      completed: true,
+    },
   };
   return entry.data.defaults ? applySettings(base, entry.data.defaults, entry.src, ['defaults'], problems) : base;
 }
 
 /** A rule's (or defaults') own settings over what it inherits. Nested settings merge field by field. */
-function applySettings(parent: Inherited, raw: RawSettings, src: SourceFile, at: PathSegment[], problems: ProblemList): Inherited {
+function applySettings(
+  parent: Inherited,
+  raw: RawSettings,
+  src: SourceFile,
+  at: PathSegment[],
+  problems: ProblemList,
+): Inherited {
   const seconds = (text: string | undefined) => (text === undefined || text === 'off' ? null : parseDuration(text)!);
   const next: Inherited = { ...parent };
   if (raw.notify) next.notify = raw.notify.map((n, i) => ({ ...n, at: src.at([...at, 'notify', i]) }));
@@ -179,7 +279,10 @@ function applySettings(parent: Inherited, raw: RawSettings, src: SourceFile, at:
       onEtaChange: raw.updates.onEtaChange ?? parent.updates.onEtaChange,
     };
     if (next.updates.everySeconds !== null && next.updates.everySeconds < 600) {
-      problems.error(src.at([...at, 'updates', 'every']), 'updates more often than every 10m would flood subscribers; write 10m or more');
+      problems.error(
+        src.at([...at, 'updates', 'every']),
+        'updates more often than every 10m would flood subscribers; write 10m or more',
+      );
     }
   }
   if (raw.quietHours) {
@@ -187,26 +290,51 @@ function applySettings(parent: Inherited, raw: RawSettings, src: SourceFile, at:
     if (q.off) {
       next.quietHours = null;
     } else {
-      const inherited = parent.quietHours ?? { window: null, unlessSeverity: null, atOnce: {}, subscriberPreference: true };
+      const inherited = parent.quietHours ?? {
+        window: null,
+        unlessSeverity: null,
+        atOnce: {},
+        subscriberPreference: true,
+      };
       let window = inherited.window;
       if (q.window !== undefined) {
         const parsed = parseTimeWindow(q.window);
-        if (typeof parsed === 'string') problems.error(src.at([...at, 'quietHours', ...(src.scalarAt([...at, 'quietHours']) ? [] : ['window'])]), `quietHours: ${parsed}`);
+        if (typeof parsed === 'string')
+          problems.error(
+            src.at([...at, 'quietHours', ...(src.scalarAt([...at, 'quietHours']) ? [] : ['window'])]),
+            `quietHours: ${parsed}`,
+          );
         else window = parsed;
       }
       const atOnce = { ...inherited.atOnce };
-      for (const [kind, severity] of Object.entries(q.atOnce ?? {})) if (severity !== undefined) atOnce[kind as NightKind] = severity === 'never' ? null : severity;
-      next.quietHours = { window, unlessSeverity: q.unlessSeverity ?? inherited.unlessSeverity, atOnce, subscriberPreference: q.subscriberPreference ?? inherited.subscriberPreference };
+      for (const [kind, severity] of Object.entries(q.atOnce ?? {}))
+        if (severity !== undefined) atOnce[kind as NightKind] = severity === 'never' ? null : severity;
+      next.quietHours = {
+        window,
+        unlessSeverity: q.unlessSeverity ?? inherited.unlessSeverity,
+        atOnce,
+        subscriberPreference: q.subscriberPreference ?? inherited.subscriberPreference,
+      };
     }
   }
   if (raw.maintenance) {
     const m = raw.maintenance;
     let reminders = parent.maintenance.remindersBeforeSeconds;
     if (m.reminder !== undefined) {
-      const list = (Array.isArray(m.reminder) ? m.reminder : [m.reminder]).map(seconds).filter((r): r is number => r !== null);
+      const list = (Array.isArray(m.reminder) ? m.reminder : [m.reminder])
+        .map(seconds)
+        .filter((r): r is number => r !== null);
       reminders = [...new Set(list)].sort((a, b) => b - a);
-      if (reminders.includes(0)) problems.error(src.at([...at, 'maintenance', 'reminder']), 'a reminder 0 before the start is the start itself: use started: true');
-      if (Array.isArray(m.reminder) && reminders.length < m.reminder.length) problems.warning(src.at([...at, 'maintenance', 'reminder']), 'the same reminder is listed twice; it is sent once');
+      if (reminders.includes(0))
+        problems.error(
+          src.at([...at, 'maintenance', 'reminder']),
+          'a reminder 0 before the start is the start itself: use started: true',
+        );
+      if (Array.isArray(m.reminder) && reminders.length < m.reminder.length)
+        problems.warning(
+          src.at([...at, 'maintenance', 'reminder']),
+          'the same reminder is listed twice; it is sent once',
+        );
     }
     next.maintenance = {
       noticeBeforeSeconds: m.notice !== undefined ? seconds(m.notice)! : parent.maintenance.noticeBeforeSeconds,
@@ -240,7 +368,11 @@ class RuleTreeBuilder {
   build(raw: RawRule, src: SourceFile, at: PathSegment[], enclosing: Enclosing): RuleNode | undefined {
     const position = src.at([...at, 'name']);
     const earlier = this.names.get(raw.name);
-    if (earlier) this.problems.error(position, `there is already a rule named "${raw.name}" (${path.basename(earlier.file)}:${earlier.line}); names must be unique`);
+    if (earlier)
+      this.problems.error(
+        position,
+        `there is already a rule named "${raw.name}" (${path.basename(earlier.file)}:${earlier.line}); names must be unique`,
+      );
     else this.names.set(raw.name, position);
 
     const when = raw.when === undefined ? undefined : compileCondition(raw.when, src, [...at, 'when'], this.cc);
@@ -250,16 +382,28 @@ class RuleTreeBuilder {
 
     const children: RuleNode[] = [];
     if (raw.rules) {
-      if (raw.rules.length === 0) this.problems.error(src.at([...at, 'rules']), 'this group has no rules; add some, or remove "rules:"');
+      if (raw.rules.length === 0)
+        this.problems.error(src.at([...at, 'rules']), 'this group has no rules; add some, or remove "rules:"');
       raw.rules.forEach((child, i) => {
-        const node = this.build(child, src, [...at, 'rules', i], { inherited, chain, readsSubscriber, depth: enclosing.depth + 1 });
+        const node = this.build(child, src, [...at, 'rules', i], {
+          inherited,
+          chain,
+          readsSubscriber,
+          depth: enclosing.depth + 1,
+        });
         if (node) children.push(node);
       });
-      if (raw.escalate) this.problems.error(src.at([...at, 'escalate'], 'key'), 'a group sends nothing itself: put escalate in one of its rules');
+      if (raw.escalate)
+        this.problems.error(
+          src.at([...at, 'escalate'], 'key'),
+          'a group sends nothing itself: put escalate in one of its rules',
+        );
     }
 
     const settings = this.finalSettings(inherited, raw.rules === undefined);
-    const escalate = (raw.escalate ?? []).map((step, i) => this.escalation(step, src, [...at, 'escalate', i], inherited));
+    const escalate = (raw.escalate ?? []).map((step, i) =>
+      this.escalation(step, src, [...at, 'escalate', i], inherited),
+    );
     const node: RuleNode = {
       name: raw.name,
       description: raw.description,
@@ -286,30 +430,61 @@ class RuleTreeBuilder {
       const templateSet = n.template ?? inherited.template.name;
       if (isLeaf && !this.templateSets.has(templateSet)) {
         const where = n.template || !inherited.template.written ? n.at : inherited.template.at;
-        const why = n.template || inherited.template.written ? '' : ' (the default; name one with template:, or define templates.standard)';
-        this.problems.error(where, `unknown template set "${templateSet}"${why}${suggest(templateSet, [...this.templateSets.keys()])} (template sets: ${[...this.templateSets.keys()].join(', ') || 'none'})`);
+        const why =
+          n.template || inherited.template.written
+            ? ''
+            : ' (the default; name one with template:, or define templates.standard)';
+        this.problems.error(
+          where,
+          `unknown template set "${templateSet}"${why}${suggest(templateSet, [...this.templateSets.keys()])} (template sets: ${[...this.templateSets.keys()].join(', ') || 'none'})`,
+        );
       }
       return { channel: n.channel, templateSet, priority: n.priority ?? inherited.priority, at: n.at };
     });
     const dedup = notify.filter((n, i) => notify.findIndex((m) => m.channel === n.channel) === i);
-    return { notify: dedup, graceSeconds: inherited.graceSeconds, restoration: inherited.restoration, updates: inherited.updates, quietHours: inherited.quietHours, maintenance: inherited.maintenance };
+    return {
+      notify: dedup,
+      graceSeconds: inherited.graceSeconds,
+      restoration: inherited.restoration,
+      updates: inherited.updates,
+      quietHours: inherited.quietHours,
+      maintenance: inherited.maintenance,
+    };
   }
 
-  private escalation(step: NonNullable<RawRule['escalate']>[number], src: SourceFile, at: PathSegment[], inherited: Inherited): EscalationModel | undefined {
+  private escalation(
+    step: NonNullable<RawRule['escalate']>[number],
+    src: SourceFile,
+    at: PathSegment[],
+    inherited: Inherited,
+  ): EscalationModel | undefined {
     const contact = this.contacts.get(step.contact);
     if (!contact) {
-      this.problems.error(src.at([...at, 'contact']), `unknown contact "${step.contact}"${suggest(step.contact, [...this.contacts.keys()])} (contacts: ${[...this.contacts.keys()].join(', ') || 'none'})`);
+      this.problems.error(
+        src.at([...at, 'contact']),
+        `unknown contact "${step.contact}"${suggest(step.contact, [...this.contacts.keys()])} (contacts: ${[...this.contacts.keys()].join(', ') || 'none'})`,
+      );
       return undefined;
     }
     const needs = step.channel === 'email' ? 'email' : step.channel === 'webhook' ? 'url' : 'phone';
     if (!contact[needs]) {
-      this.problems.error(src.at([...at, 'channel']), `contact "${step.contact}" has no ${needs}, which ${step.channel} needs (${path.basename(contact.at.file)}:${contact.at.line})`);
+      this.problems.error(
+        src.at([...at, 'channel']),
+        `contact "${step.contact}" has no ${needs}, which ${step.channel} needs (${path.basename(contact.at.file)}:${contact.at.line})`,
+      );
       return undefined;
     }
     const templateSet = step.template ?? inherited.template.name;
     if (!this.templateSets.has(templateSet)) {
-      const where = step.template ? src.at([...at, 'template']) : inherited.template.written ? inherited.template.at : src.at(at);
-      this.problems.error(where, `unknown template set "${templateSet}"${suggest(templateSet, [...this.templateSets.keys()])}`);
+      const where = step.template
+        ? src.at([...at, 'template'])
+        : inherited.template.written
+          ? inherited.template.at
+          : src.at(at);
+      this.problems.error(
+        where,
+        `unknown template set "${templateSet}"${suggest(templateSet, [...this.templateSets.keys()])}`,
+      );
     }
     return {
       afterSeconds: parseDuration(step.after)!,
@@ -326,7 +501,10 @@ class RuleTreeBuilder {
   private checkReachable(node: RuleNode): void {
     for (const n of node.settings.notify) {
       if (!(UNREACHABLE_SUBSCRIBER_CHANNELS as readonly string[]).includes(n.channel)) continue;
-      this.problems.warning(n.at, `rule "${node.name}": notify ${n.channel} reaches nobody: subscribers have phones and e-mail addresses, no ${n.channel} address (${REACHABLE.join(', ')} reach them; staff are called on ${n.channel} with escalate:)`);
+      this.problems.warning(
+        n.at,
+        `rule "${node.name}": notify ${n.channel} reaches nobody: subscribers have phones and e-mail addresses, no ${n.channel} address (${REACHABLE.join(', ')} reach them; staff are called on ${n.channel} with escalate:)`,
+      );
     }
   }
 
@@ -336,8 +514,16 @@ class RuleTreeBuilder {
     const subscriberFact = node.chain.flatMap(factChecks).find((c) => c.fact.scope === 'subscriber')!;
     const reads = `${subscriberFact.fact.id} (line ${subscriberFact.at.line})`;
     const feed = node.settings.notify.find((n) => n.channel === 'feed');
-    if (feed) this.problems.error(feed.at, `rule "${node.name}": the public status feed is one post per incident, so the rule that sends it may read only incident and time facts, and this one reads ${reads}; give the feed a rule of its own`);
-    if (node.escalate.length > 0) this.problems.error(src.at([...at, 'escalate'], 'key'), `rule "${node.name}": escalation is per incident, so its rule may read only incident and time facts, and this one reads ${reads}; give it a rule of its own`);
+    if (feed)
+      this.problems.error(
+        feed.at,
+        `rule "${node.name}": the public status feed is one post per incident, so the rule that sends it may read only incident and time facts, and this one reads ${reads}; give the feed a rule of its own`,
+      );
+    if (node.escalate.length > 0)
+      this.problems.error(
+        src.at([...at, 'escalate'], 'key'),
+        `rule "${node.name}": escalation is per incident, so its rule may read only incident and time facts, and this one reads ${reads}; give it a rule of its own`,
+      );
   }
 }
 
@@ -358,7 +544,13 @@ function collectHolidays(files: ShapedFile[], problems: ProblemList): Set<string
 }
 
 /** Names defined in several files: the second definition is an error that names the first. */
-function uniqueName(kind: string, name: string, at: SourcePosition, seen: Map<string, SourcePosition>, problems: ProblemList): boolean {
+function uniqueName(
+  kind: string,
+  name: string,
+  at: SourcePosition,
+  seen: Map<string, SourcePosition>,
+  problems: ProblemList,
+): boolean {
   const first = seen.get(name);
   if (first) {
     problems.error(at, `${kind} "${name}" is already defined at ${path.basename(first.file)}:${first.line}`);
@@ -375,15 +567,27 @@ function collectContacts(files: ShapedFile[], problems: ProblemList): Map<string
     for (const [name, c] of Object.entries(data.contacts ?? {})) {
       const at = src.at(['contacts', name], 'key');
       if (!uniqueName('contact', name, at, seen, problems)) continue;
-      if (!c.phone && !c.email && !c.url) problems.error(at, `contact "${name}" has no phone, email or url: there is no way to reach it`);
+      if (!c.phone && !c.email && !c.url)
+        problems.error(at, `contact "${name}" has no phone, email or url: there is no way to reach it`);
       contacts.set(name, { name: c.name ?? name, phone: c.phone, email: c.email, url: c.url, at });
     }
   }
   return contacts;
 }
 
-function compileTemplateSets(files: ShapedFile[], settings: GlobalSettings, liquid: ReturnType<typeof createLiquid>, problems: ProblemList): Map<string, TemplateSetModel> {
-  interface Pending { name: string; raw: RawTemplateSet; src: SourceFile; at: SourcePosition; own: Map<MessageKind, Map<string, CompiledTemplate>> }
+function compileTemplateSets(
+  files: ShapedFile[],
+  settings: GlobalSettings,
+  liquid: ReturnType<typeof createLiquid>,
+  problems: ProblemList,
+): Map<string, TemplateSetModel> {
+  interface Pending {
+    name: string;
+    raw: RawTemplateSet;
+    src: SourceFile;
+    at: SourcePosition;
+    own: Map<MessageKind, Map<string, CompiledTemplate>>;
+  }
   const pending = new Map<string, Pending>();
   const seen = new Map<string, SourcePosition>();
   for (const { src, data } of files) {
@@ -399,11 +603,15 @@ function compileTemplateSets(files: ShapedFile[], settings: GlobalSettings, liqu
         const byLanguage = new Map<string, CompiledTemplate>();
         for (const [language, text] of Object.entries(texts)) {
           if (language === 'maxParts') {
-            if (typeof text !== 'number' || !Number.isInteger(text) || text < 1 || text > 10) problems.error(src.at([...base, language]), 'maxParts is a whole number from 1 to 10');
+            if (typeof text !== 'number' || !Number.isInteger(text) || text < 1 || text > 10)
+              problems.error(src.at([...base, language]), 'maxParts is a whole number from 1 to 10');
             continue;
           }
           if (!settings.languages.includes(language)) {
-            problems.error(src.at([...base, language], 'key'), `"${language}" is not one of the rule set's languages (${settings.languages.join(', ')}, in defaults.languages)${suggest(language, settings.languages)}`);
+            problems.error(
+              src.at([...base, language], 'key'),
+              `"${language}" is not one of the rule set's languages (${settings.languages.join(', ')}, in defaults.languages)${suggest(language, settings.languages)}`,
+            );
             continue;
           }
           if (typeof text !== 'string') {
@@ -412,10 +620,23 @@ function compileTemplateSets(files: ShapedFile[], settings: GlobalSettings, liqu
           }
           const result = compileTemplate(liquid, text, src, [...base, language]);
           for (const p of result.problems) problems.error(p.at, p.message);
-          if (result.parsed) byLanguage.set(language, { set: name, kind, language, source: text, parsed: result.parsed, maxParts, at: src.at([...base, language]) });
+          if (result.parsed)
+            byLanguage.set(language, {
+              set: name,
+              kind,
+              language,
+              source: text,
+              parsed: result.parsed,
+              maxParts,
+              at: src.at([...base, language]),
+            });
         }
         const missing = settings.languages.filter((l) => !(l in texts));
-        if (missing.length) problems.error(src.at(base, 'key'), `templates.${name}.${kind} has no text in ${missing.join(', ')}: every message is needed in every language of the rule set`);
+        if (missing.length)
+          problems.error(
+            src.at(base, 'key'),
+            `templates.${name}.${kind} has no text in ${missing.join(', ')}: every message is needed in every language of the rule set`,
+          );
         own.set(kind, byLanguage);
       }
       pending.set(name, { name, raw, src, at, own });
@@ -432,10 +653,17 @@ function compileTemplateSets(files: ShapedFile[], settings: GlobalSettings, liqu
     if (p.raw.extends !== undefined) {
       const parentAt = p.src.at(['templates', name, 'extends']);
       if (chain.includes(p.raw.extends)) {
-        problems.error(parentAt, `template sets extend each other in a circle: ${[...chain, name, p.raw.extends].join(' -> ')}`);
+        problems.error(
+          parentAt,
+          `template sets extend each other in a circle: ${[...chain, name, p.raw.extends].join(' -> ')}`,
+        );
       } else {
         const parent = resolve(p.raw.extends, [...chain, name]);
-        if (!parent) problems.error(parentAt, `unknown template set "${p.raw.extends}"${suggest(p.raw.extends, [...pending.keys()])}`);
+        if (!parent)
+          problems.error(
+            parentAt,
+            `unknown template set "${p.raw.extends}"${suggest(p.raw.extends, [...pending.keys()])}`,
+          );
         else texts = new Map([...parent.texts].map(([k, v]) => [k, new Map(v)]));
       }
     }
@@ -462,7 +690,11 @@ function possibleIncidentKinds(rule: RuleNode): IncidentKind[] {
 }
 
 /** The message kinds a plan of this rule can send, so that each template set it names has them. */
-function neededKinds(rule: RuleNode, s: Pick<RuleSettings, 'restoration' | 'updates' | 'maintenance'>, staff: boolean): MessageKind[] {
+function neededKinds(
+  rule: RuleNode,
+  s: Pick<RuleSettings, 'restoration' | 'updates' | 'maintenance'>,
+  staff: boolean,
+): MessageKind[] {
   const kinds: MessageKind[] = [];
   const incidentKinds = possibleIncidentKinds(rule);
   if (incidentKinds.includes('outage')) {
@@ -500,16 +732,24 @@ function checkTemplateCoverage(compiled: CompiledRules, problems: ProblemList): 
     for (const e of leaf.escalate) need(e.templateSet, neededKinds(leaf, leaf.settings, true), leaf.name);
   }
   for (const { set, kind, rules } of missing.values()) {
-    problems.error(set.at, `template set "${set.name}" has no "${kind}" message, which rule${rules.size > 1 ? 's' : ''} ${[...rules].map((r) => `"${r}"`).join(', ')} may send; add templates.${set.name}.${kind}${set.texts.size ? '' : ''}`);
+    problems.error(
+      set.at,
+      `template set "${set.name}" has no "${kind}" message, which rule${rules.size > 1 ? 's' : ''} ${[...rules].map((r) => `"${r}"`).join(', ')} may send; add templates.${set.name}.${kind}${set.texts.size ? '' : ''}`,
+    );
   }
 }
 
 /** A rule that always applies and stops hides every later sibling: almost always a mistake. */
 function warnUnreachable(nodes: RuleNode[], problems: ProblemList): void {
-  const alwaysApplies = (n: RuleNode): boolean => n.when === undefined && (n.children.length === 0 || n.children.some(alwaysApplies));
+  const alwaysApplies = (n: RuleNode): boolean =>
+    n.when === undefined && (n.children.length === 0 || n.children.some(alwaysApplies));
   let hiddenBy: RuleNode | undefined;
   for (const node of nodes) {
-    if (hiddenBy) problems.warning(node.at, `rule "${node.name}" is never reached: "${hiddenBy.name}" (line ${hiddenBy.at.line}) applies to everything and stops; give it a when, or continue: true`);
+    if (hiddenBy)
+      problems.warning(
+        node.at,
+        `rule "${node.name}" is never reached: "${hiddenBy.name}" (line ${hiddenBy.at.line}) applies to everything and stops; give it a when, or continue: true`,
+      );
     else if (alwaysApplies(node) && !node.continue) hiddenBy = node;
     warnUnreachable(node.children, problems);
   }

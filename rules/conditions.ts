@@ -17,7 +17,15 @@ import type { TopLevelCondition } from 'json-rules-engine';
 import { suggest, type ProblemList, type SourcePosition } from './errors';
 import type { FactCatalog, FactDefinition, FactType } from './facts';
 import type { PathSegment, SourceFile } from './source';
-import { clockWithin, formatDuration, parseClock, parseDuration, parseTimeWindow, windowText, type TimeWindow } from './time';
+import {
+  clockWithin,
+  formatDuration,
+  parseClock,
+  parseDuration,
+  parseTimeWindow,
+  windowText,
+  type TimeWindow,
+} from './time';
 
 export interface FactCheck {
   type: 'fact';
@@ -44,7 +52,18 @@ export function clockWithinOperator(fact: unknown, window: TimeWindow): boolean 
   return typeof fact === 'string' && clockWithin(fact, window);
 }
 
-const BASE_OPERATORS = ['equal', 'notEqual', 'in', 'notIn', 'contains', 'doesNotContain', 'lessThan', 'lessThanInclusive', 'greaterThan', 'greaterThanInclusive'] as const;
+const BASE_OPERATORS = [
+  'equal',
+  'notEqual',
+  'in',
+  'notIn',
+  'contains',
+  'doesNotContain',
+  'lessThan',
+  'lessThanInclusive',
+  'greaterThan',
+  'greaterThanInclusive',
+] as const;
 const DECORATORS = ['not', 'someFact', 'everyFact', 'someValue', 'everyValue', 'swap'] as const;
 /** Friendlier names, with the json-rules-engine operator each stands for. */
 const ALIASES: Record<string, string> = {
@@ -56,11 +75,22 @@ const ALIASES: Record<string, string> = {
 };
 /** How `rules explain` reads an operator out. */
 const OPERATOR_WORDS: Record<string, string> = {
-  equal: 'is', notEqual: 'is not', in: 'is one of', notIn: 'is none of',
-  atLeast: 'is at least', atMost: 'is at most', moreThan: 'is more than', lessThan: 'is less than',
-  lessThanInclusive: 'is at most', greaterThan: 'is more than', greaterThanInclusive: 'is at least',
-  within: 'is within', notWithin: 'is not within',
-  containsAny: 'contains one of', containsNone: 'contains none of', doesNotContain: 'does not contain',
+  equal: 'is',
+  notEqual: 'is not',
+  in: 'is one of',
+  notIn: 'is none of',
+  atLeast: 'is at least',
+  atMost: 'is at most',
+  moreThan: 'is more than',
+  lessThan: 'is less than',
+  lessThanInclusive: 'is at most',
+  greaterThan: 'is more than',
+  greaterThanInclusive: 'is at least',
+  within: 'is within',
+  notWithin: 'is not within',
+  containsAny: 'contains one of',
+  containsNone: 'contains none of',
+  doesNotContain: 'does not contain',
 };
 const CLOCK_OPERATORS = ['within', 'notWithin', 'atLeast', 'lessThan', 'equal', 'notEqual'];
 const ORDERED = ['lessThan', 'lessThanInclusive', 'greaterThan', 'greaterThanInclusive'];
@@ -78,14 +108,22 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Checks and compiles the condition at `path` of `src`; undefined when it has errors (they are in `cc.problems`). */
-export function compileCondition(raw: Raw, src: SourceFile, path: PathSegment[], cc: ConditionCompiler): Condition | undefined {
+export function compileCondition(
+  raw: Raw,
+  src: SourceFile,
+  path: PathSegment[],
+  cc: ConditionCompiler,
+): Condition | undefined {
   const at = src.at(path);
   if (Array.isArray(raw)) {
     const items = raw.map((item, i) => compileCondition(item, src, [...path, i], cc));
     return items.every((c): c is Condition => c !== undefined) ? { type: 'all', items, at } : undefined;
   }
   if (!isPlainObject(raw)) {
-    cc.problems.error(at, 'a condition is a mapping of facts to values (e.g. "incident.kind: outage"), or all/any/not of conditions');
+    cc.problems.error(
+      at,
+      'a condition is a mapping of facts to values (e.g. "incident.kind: outage"), or all/any/not of conditions',
+    );
     return undefined;
   }
   const items: (Condition | undefined)[] = [];
@@ -98,7 +136,11 @@ export function compileCondition(raw: Raw, src: SourceFile, path: PathSegment[],
         continue;
       }
       const parts = value.map((item, i) => compileCondition(item, src, [...here, i], cc));
-      items.push(parts.every((c): c is Condition => c !== undefined) ? { type: key, items: parts, at: src.at(here, 'key') } : undefined);
+      items.push(
+        parts.every((c): c is Condition => c !== undefined)
+          ? { type: key, items: parts, at: src.at(here, 'key') }
+          : undefined,
+      );
     } else if (key === 'not') {
       const inner = compileCondition(value, src, here, cc);
       items.push(inner && { type: 'not', item: inner, at: src.at(here, 'key') });
@@ -114,15 +156,27 @@ export function compileCondition(raw: Raw, src: SourceFile, path: PathSegment[],
 /** Removed from the language (rules/README.md says why); named in its own error rather than "unknown". */
 const RETIRED_OPEN_FOR = 'incident.openFor';
 
-function compileFactChecks(factId: string, raw: Raw, src: SourceFile, path: PathSegment[], cc: ConditionCompiler): Condition | undefined {
+function compileFactChecks(
+  factId: string,
+  raw: Raw,
+  src: SourceFile,
+  path: PathSegment[],
+  cc: ConditionCompiler,
+): Condition | undefined {
   const fact = cc.facts.get(factId);
   const keyAt = src.at(path, 'key');
   if (factId === RETIRED_OPEN_FOR) {
-    cc.problems.error(keyAt, `${RETIRED_OPEN_FOR} is no longer a fact: notices are decided when the incident opens, when it was always 0, so a rule on it never did what it said; to act on how long an incident lasts use wait: (the first notice), updates: or escalate: after:`);
+    cc.problems.error(
+      keyAt,
+      `${RETIRED_OPEN_FOR} is no longer a fact: notices are decided when the incident opens, when it was always 0, so a rule on it never did what it said; to act on how long an incident lasts use wait: (the first notice), updates: or escalate: after:`,
+    );
     return undefined;
   }
   if (!fact) {
-    cc.problems.error(keyAt, `unknown fact "${factId}"${suggest(factId, cc.facts.ids())} (rules/README.md lists the facts)`);
+    cc.problems.error(
+      keyAt,
+      `unknown fact "${factId}"${suggest(factId, cc.facts.ids())} (rules/README.md lists the facts)`,
+    );
     return undefined;
   }
   // A bare value: equality, or membership for a list of values (for a list fact: contains / contains any).
@@ -136,24 +190,44 @@ function compileFactChecks(factId: string, raw: Raw, src: SourceFile, path: Path
     cc.problems.error(src.at(path), `${factId}: give a value, or an operator and a value (e.g. atLeast: 30m)`);
     return undefined;
   }
-  const checks = entries.map(([op, value]) => compileCheck(fact, op, value, src, [...path, op], src.at([...path, op], 'key'), cc));
+  const checks = entries.map(([op, value]) =>
+    compileCheck(fact, op, value, src, [...path, op], src.at([...path, op], 'key'), cc),
+  );
   if (checks.some((c) => c === undefined)) return undefined;
   return checks.length === 1 ? checks[0] : { type: 'all', items: checks as Condition[], at: keyAt };
 }
 
-function compileCheck(fact: FactDefinition, op: string, raw: Raw, src: SourceFile, valuePath: PathSegment[], at: SourcePosition, cc: ConditionCompiler): FactCheck | undefined {
+function compileCheck(
+  fact: FactDefinition,
+  op: string,
+  raw: Raw,
+  src: SourceFile,
+  valuePath: PathSegment[],
+  at: SourcePosition,
+  cc: ConditionCompiler,
+): FactCheck | undefined {
   const valueAt = src.at(valuePath);
   const fail = (message: string, where = valueAt) => {
     cc.problems.error(where, `${fact.id}: ${message}`);
     return undefined;
   };
   const text = `${fact.id} ${OPERATOR_WORDS[op] ?? op} ${showValue(raw)}`;
-  const check = (operator: string, value: unknown): FactCheck => ({ type: 'fact', id: cc.nextId(), fact, operator, value, text, at });
+  const check = (operator: string, value: unknown): FactCheck => ({
+    type: 'fact',
+    id: cc.nextId(),
+    fact,
+    operator,
+    value,
+    text,
+    at,
+  });
 
   if (fact.type.kind === 'clock') {
-    if (!CLOCK_OPERATORS.includes(op)) return fail(`"${op}" does not apply to a time of day; use ${CLOCK_OPERATORS.join(', ')}`, at);
+    if (!CLOCK_OPERATORS.includes(op))
+      return fail(`"${op}" does not apply to a time of day; use ${CLOCK_OPERATORS.join(', ')}`, at);
     if (op === 'within' || op === 'notWithin') {
-      const w = typeof raw === 'string' ? parseTimeWindow(raw) : `a time window is written HH:MM-HH:MM, e.g. "21:00-07:00"`;
+      const w =
+        typeof raw === 'string' ? parseTimeWindow(raw) : `a time window is written HH:MM-HH:MM, e.g. "21:00-07:00"`;
       if (typeof w === 'string') return fail(w);
       return check(op === 'within' ? CLOCK_WITHIN : `not:${CLOCK_WITHIN}`, w);
     }
@@ -173,32 +247,54 @@ function compileCheck(fact: FactDefinition, op: string, raw: Raw, src: SourceFil
   const base = parts[parts.length - 1]!;
   const decorators = parts.slice(0, -1);
   const known = [...BASE_OPERATORS, ...Object.keys(ALIASES)];
-  if (!(BASE_OPERATORS as readonly string[]).includes(base) || decorators.some((d) => !(DECORATORS as readonly string[]).includes(d))) {
+  if (
+    !(BASE_OPERATORS as readonly string[]).includes(base) ||
+    decorators.some((d) => !(DECORATORS as readonly string[]).includes(d))
+  ) {
     return fail(`unknown operator "${op}"${suggest(op, known)}; operators: ${operatorsFor(fact.type).join(', ')}`, at);
   }
 
   const overFactElements = decorators.includes('someFact') || decorators.includes('everyFact');
   const overValueElements = decorators.includes('someValue') || decorators.includes('everyValue');
-  if (overFactElements && fact.type.kind !== 'list') return fail(`"${op}" needs a fact that is a list; ${fact.id} is not`, at);
+  if (overFactElements && fact.type.kind !== 'list')
+    return fail(`"${op}" needs a fact that is a list; ${fact.id} is not`, at);
   if (decorators.includes('swap')) return check(operator, raw); // the roles of fact and value are the author's to manage
 
   // The type the base operator compares the fact (or each of its elements) with.
-  const elementType: FactType = fact.type.kind === 'list' ? (fact.type.values ? { kind: 'enum', values: fact.type.values } : { kind: 'text' }) : fact.type;
-  const comparedType: FactType = fact.type.kind === 'list' && !overFactElements && (base === 'contains' || base === 'doesNotContain') ? elementType : overFactElements ? elementType : fact.type;
+  const elementType: FactType =
+    fact.type.kind === 'list'
+      ? fact.type.values
+        ? { kind: 'enum', values: fact.type.values }
+        : { kind: 'text' }
+      : fact.type;
+  const comparedType: FactType =
+    fact.type.kind === 'list' && !overFactElements && (base === 'contains' || base === 'doesNotContain')
+      ? elementType
+      : overFactElements
+        ? elementType
+        : fact.type;
 
   if ((base === 'contains' || base === 'doesNotContain') && (fact.type.kind !== 'list' || overFactElements)) {
-    return fail(`"${op}" applies to facts that are lists (${listFacts(cc.facts)}); to compare ${fact.id}, use equal or in`, at);
+    return fail(
+      `"${op}" applies to facts that are lists (${listFacts(cc.facts)}); to compare ${fact.id}, use equal or in`,
+      at,
+    );
   }
   if (fact.type.kind === 'list' && !overFactElements && base !== 'contains' && base !== 'doesNotContain') {
     return fail(`${fact.id} is a list: use contains, doesNotContain, containsAny or containsNone`, at);
   }
-  if (ORDERED.includes(base) && !['number', 'duration'].includes(comparedType.kind) && !(comparedType.kind === 'enum' && comparedType.ordered)) {
+  if (
+    ORDERED.includes(base) &&
+    !['number', 'duration'].includes(comparedType.kind) &&
+    !(comparedType.kind === 'enum' && comparedType.ordered)
+  ) {
     return fail(`"${op}" compares numbers, durations and severities; ${fact.id} is ${describeType(fact.type)}`, at);
   }
 
   const wantsList = base === 'in' || base === 'notIn' || overValueElements;
   if (wantsList) {
-    if (!Array.isArray(raw) || raw.length === 0) return fail(`"${op}" takes a list of values, e.g. [${exampleValues(comparedType)}]`);
+    if (!Array.isArray(raw) || raw.length === 0)
+      return fail(`"${op}" takes a list of values, e.g. [${exampleValues(comparedType)}]`);
     const values: unknown[] = [];
     for (let i = 0; i < raw.length; i++) {
       const v = convertValue(comparedType, raw[i]);
@@ -216,7 +312,9 @@ function compileCheck(fact: FactDefinition, op: string, raw: Raw, src: SourceFil
   if (comparedType.kind === 'enum' && comparedType.ordered && ORDERED.includes(base)) {
     const order = comparedType.values;
     const i = order.indexOf(value as string);
-    const chosen = order.filter((_, j) => (base === 'lessThan' ? j < i : base === 'lessThanInclusive' ? j <= i : base === 'greaterThan' ? j > i : j >= i));
+    const chosen = order.filter((_, j) =>
+      base === 'lessThan' ? j < i : base === 'lessThanInclusive' ? j <= i : base === 'greaterThan' ? j > i : j >= i,
+    );
     if (chosen.length === 0) return fail(`nothing is ${op} ${String(value)}, so this can never be true`);
     return check(decorators.length ? [...decorators, 'in'].join(':') : 'in', chosen);
   }
@@ -231,20 +329,28 @@ function convertValue(type: FactType, raw: unknown): Converted {
   switch (type.kind) {
     case 'enum':
       if (typeof raw === 'string' && type.values.includes(raw)) return ok(raw);
-      return { problem: `${showValue(raw)} is not one of ${type.values.join(', ')}${typeof raw === 'string' ? suggest(raw, type.values) : ''}` };
+      return {
+        problem: `${showValue(raw)} is not one of ${type.values.join(', ')}${typeof raw === 'string' ? suggest(raw, type.values) : ''}`,
+      };
     case 'boolean':
       return typeof raw === 'boolean' ? ok(raw) : { problem: `write true or false, not ${showValue(raw)}` };
     case 'number':
       return typeof raw === 'number' ? ok(raw) : { problem: `${showValue(raw)} is not a number` };
     case 'duration': {
       const seconds = typeof raw === 'string' || raw === 0 ? parseDuration(raw) : undefined;
-      return seconds !== undefined ? ok(seconds) : { problem: `${showValue(raw)} is not a duration; write e.g. 90s, 30m, 2h, 1h30m or 1d` };
+      return seconds !== undefined
+        ? ok(seconds)
+        : { problem: `${showValue(raw)} is not a duration; write e.g. 90s, 30m, 2h, 1h30m or 1d` };
     }
     case 'text':
     case 'list':
-      return typeof raw === 'string' || typeof raw === 'number' ? ok(String(raw)) : { problem: `${showValue(raw)} is not a text` };
+      return typeof raw === 'string' || typeof raw === 'number'
+        ? ok(String(raw))
+        : { problem: `${showValue(raw)} is not a text` };
     case 'scalar':
-      return ['string', 'number', 'boolean'].includes(typeof raw) ? ok(raw) : { problem: `${showValue(raw)} is not a text, number or true/false` };
+      return ['string', 'number', 'boolean'].includes(typeof raw)
+        ? ok(raw)
+        : { problem: `${showValue(raw)} is not a text, number or true/false` };
     case 'clock':
       return { problem: 'internal: clock values are handled by their operators' };
   }
@@ -252,25 +358,42 @@ function convertValue(type: FactType, raw: unknown): Converted {
 
 function operatorsFor(type: FactType): string[] {
   switch (type.kind) {
-    case 'list': return ['contains', 'doesNotContain', 'containsAny', 'containsNone'];
-    case 'number': case 'duration': return ['equal', 'notEqual', 'atLeast', 'atMost', 'moreThan', 'lessThan', 'in', 'notIn'];
-    case 'enum': return type.ordered ? ['equal', 'notEqual', 'in', 'notIn', 'atLeast', 'atMost', 'moreThan', 'lessThan'] : ['equal', 'notEqual', 'in', 'notIn'];
-    case 'clock': return CLOCK_OPERATORS;
-    default: return ['equal', 'notEqual', 'in', 'notIn'];
+    case 'list':
+      return ['contains', 'doesNotContain', 'containsAny', 'containsNone'];
+    case 'number':
+    case 'duration':
+      return ['equal', 'notEqual', 'atLeast', 'atMost', 'moreThan', 'lessThan', 'in', 'notIn'];
+    case 'enum':
+      return type.ordered
+        ? ['equal', 'notEqual', 'in', 'notIn', 'atLeast', 'atMost', 'moreThan', 'lessThan']
+        : ['equal', 'notEqual', 'in', 'notIn'];
+    case 'clock':
+      return CLOCK_OPERATORS;
+    default:
+      return ['equal', 'notEqual', 'in', 'notIn'];
   }
 }
 
 function listFacts(facts: FactCatalog): string {
-  return facts.all().filter((f) => f.type.kind === 'list').map((f) => f.id).join(', ');
+  return facts
+    .all()
+    .filter((f) => f.type.kind === 'list')
+    .map((f) => f.id)
+    .join(', ');
 }
 
 function describeType(type: FactType): string {
   switch (type.kind) {
-    case 'enum': return `one of ${type.values.join(', ')}`;
-    case 'boolean': return 'true or false';
-    case 'text': return 'a text';
-    case 'scalar': return 'a preference';
-    default: return `a ${type.kind}`;
+    case 'enum':
+      return `one of ${type.values.join(', ')}`;
+    case 'boolean':
+      return 'true or false';
+    case 'text':
+      return 'a text';
+    case 'scalar':
+      return 'a preference';
+    default:
+      return `a ${type.kind}`;
   }
 }
 
@@ -296,10 +419,14 @@ type EngineNode = TopLevelCondition | { fact: string; operator: string; value: u
 
 function toEngine(c: Condition): EngineNode {
   switch (c.type) {
-    case 'fact': return { fact: c.fact.id, operator: c.operator, value: c.value, name: c.id };
-    case 'all': return { all: c.items.map(toEngine) } as TopLevelCondition;
-    case 'any': return { any: c.items.map(toEngine) } as TopLevelCondition;
-    case 'not': return { not: toEngine(c.item) } as TopLevelCondition;
+    case 'fact':
+      return { fact: c.fact.id, operator: c.operator, value: c.value, name: c.id };
+    case 'all':
+      return { all: c.items.map(toEngine) } as TopLevelCondition;
+    case 'any':
+      return { any: c.items.map(toEngine) } as TopLevelCondition;
+    case 'not':
+      return { not: toEngine(c.item) } as TopLevelCondition;
   }
 }
 
@@ -307,9 +434,13 @@ function toEngine(c: Condition): EngineNode {
 export function factChecks(c: Condition | undefined): FactCheck[] {
   if (!c) return [];
   switch (c.type) {
-    case 'fact': return [c];
-    case 'all': case 'any': return c.items.flatMap(factChecks);
-    case 'not': return factChecks(c.item);
+    case 'fact':
+      return [c];
+    case 'all':
+    case 'any':
+      return c.items.flatMap(factChecks);
+    case 'not':
+      return factChecks(c.item);
   }
 }
 
@@ -325,5 +456,9 @@ export function showFactValue(fact: FactDefinition, value: unknown): string {
 export function showCheckValue(check: FactCheck): string {
   const v = check.value;
   if (typeof v === 'object' && v !== null && 'start' in v) return windowText(v as TimeWindow);
-  return Array.isArray(v) ? `[${v.join(', ')}]` : check.fact.type.kind === 'duration' && typeof v === 'number' ? formatDuration(v) : String(v);
+  return Array.isArray(v)
+    ? `[${v.join(', ')}]`
+    : check.fact.type.kind === 'duration' && typeof v === 'number'
+      ? formatDuration(v)
+      : String(v);
 }

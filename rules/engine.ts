@@ -11,7 +11,9 @@ import type { TimeWindow } from './time';
 export function engineRules(compiled: CompiledRules, leaves: RuleNode[] = compiled.leaves): RuleProperties[] {
   return leaves.map((leaf) => ({
     name: leaf.name,
-    conditions: toEngineCondition(leaf.chain.length === 1 ? leaf.chain[0] : { type: 'all', items: leaf.chain, at: leaf.at }),
+    conditions: toEngineCondition(
+      leaf.chain.length === 1 ? leaf.chain[0] : { type: 'all', items: leaf.chain, at: leaf.at },
+    ),
     event: { type: 'rule-matched', params: { rule: leaf.name } },
   }));
 }
@@ -30,7 +32,10 @@ export function createEngine(compiled: CompiledRules, leaves: RuleNode[] = compi
 }
 
 /** The names of the rules whose conditions hold for `facts`, with the engine's detailed results. */
-export async function matchingRules(engine: Engine, facts: Record<string, unknown>): Promise<{ matched: Set<string>; results: Map<string, unknown> }> {
+export async function matchingRules(
+  engine: Engine,
+  facts: Record<string, unknown>,
+): Promise<{ matched: Set<string>; results: Map<string, unknown> }> {
   const run = await engine.run(facts);
   const results = new Map<string, unknown>();
   for (const r of [...run.results, ...run.failureResults]) results.set(r.name, r.conditions);

@@ -22,8 +22,13 @@ export interface RuleProblem extends SourcePosition {
 
 /** Thrown when a rule set cannot be loaded; `errors` lists every problem found, not just the first. */
 export class RuleErrors extends Error {
-  constructor(readonly errors: RuleProblem[], readonly warnings: RuleProblem[] = []) {
-    super(`the rules have ${errors.length} error${errors.length === 1 ? '' : 's'}:\n${errors.map((e) => `  ${formatProblem(e)}`).join('\n')}`);
+  constructor(
+    readonly errors: RuleProblem[],
+    readonly warnings: RuleProblem[] = [],
+  ) {
+    super(
+      `the rules have ${errors.length} error${errors.length === 1 ? '' : 's'}:\n${errors.map((e) => `  ${formatProblem(e)}`).join('\n')}`,
+    );
     this.name = 'RuleErrors';
   }
 }
@@ -85,12 +90,15 @@ export function suggest(given: string, known: readonly string[]): string {
 
 /** Edits between two names, a swap of neighbours counting as one (the commonest typo). */
 function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
       d[i]![j] = best;
     }
   }

@@ -6,16 +6,21 @@
 import type { RuleProblem } from './errors';
 import type { RuleSet } from './ruleset';
 
-export function unsendableEscalations(rules: Pick<RuleSet, 'escalationSteps' | 'contacts'>, channels: { voice: boolean; email: boolean }): RuleProblem[] {
+export function unsendableEscalations(
+  rules: Pick<RuleSet, 'escalationSteps' | 'contacts'>,
+  channels: { voice: boolean; email: boolean },
+): RuleProblem[] {
   const problems: RuleProblem[] = [];
   for (const { rule, step } of rules.escalationSteps) {
     const contact = rules.contacts.get(step.contact);
     const to = `rule "${rule}" escalates to ${step.contact} by ${step.channel}`;
     const warn = (message: string) => problems.push({ ...step.at, severity: 'warning', message });
     if (step.channel === 'voice' && !channels.voice) {
-      warn(contact?.phone
-        ? `${to}, but voice is not configured (PLIVO_VOICE_CALLER_ID): the call goes as an SMS to ${step.contact}'s number instead`
-        : `${to}, but voice is not configured (PLIVO_VOICE_CALLER_ID) and ${step.contact} has no phone: this escalation cannot be sent`);
+      warn(
+        contact?.phone
+          ? `${to}, but voice is not configured (PLIVO_VOICE_CALLER_ID): the call goes as an SMS to ${step.contact}'s number instead`
+          : `${to}, but voice is not configured (PLIVO_VOICE_CALLER_ID) and ${step.contact} has no phone: this escalation cannot be sent`,
+      );
     } else if (step.channel === 'email' && !channels.email) {
       warn(`${to}, but e-mail is not configured (SMTP_HOST): this escalation cannot be sent`);
     }

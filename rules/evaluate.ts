@@ -20,8 +20,14 @@ import { kindsAtOnce } from './night';
 import { parseTimeWindow } from './time';
 import { walkRules } from './walk';
 import {
-  type EscalationStep, type FeedPlan, type HoldWindow, type IncidentDecision, type IncidentFacts, type NoticePlan,
-  type SubscriberDecision, type SubscriberFacts,
+  type EscalationStep,
+  type FeedPlan,
+  type HoldWindow,
+  type IncidentDecision,
+  type IncidentFacts,
+  type NoticePlan,
+  type SubscriberDecision,
+  type SubscriberFacts,
 } from './types';
 
 /** Reads one value of a subscriber's key: always a primitive, so that it can key a Map. */
@@ -53,7 +59,11 @@ export class Decider {
   private readonly keyParts: KeyPart[];
   private incidentPlan?: Promise<IncidentDecision>;
 
-  constructor(private readonly compiled: CompiledRules, incident: IncidentFacts, readonly at: Date) {
+  constructor(
+    private readonly compiled: CompiledRules,
+    incident: IncidentFacts,
+    readonly at: Date,
+  ) {
     const { settings, holidays } = compiled;
     this.context = incidentContext(incident, at, settings.timeZone, holidays);
     this.engine = createEngine(compiled);
@@ -63,11 +73,25 @@ export class Decider {
       channelMask,
     ];
     // A subscriber's own quiet hours shape a plan only where a rule honours them.
-    if (compiled.leaves.some((l) => l.settings.quietHours?.subscriberPreference)) this.keyParts.push((s) => s.quietHours);
+    if (compiled.leaves.some((l) => l.settings.quietHours?.subscriberPreference))
+      this.keyParts.push((s) => s.quietHours);
     this.ruleEvaluators = compiled.leaves.map((leaf) => {
-      const facts = [...new Set(leaf.chain.flatMap(factChecks).filter((c) => c.fact.scope === 'subscriber').map((c) => c.fact.id))];
+      const facts = [
+        ...new Set(
+          leaf.chain
+            .flatMap(factChecks)
+            .filter((c) => c.fact.scope === 'subscriber')
+            .map((c) => c.fact.id),
+        ),
+      ];
       const parts = facts.map((id) => this.keyPart(id));
-      return { name: leaf.name, engine: createEngine(compiled, [leaf]), facts, key: (s) => parts.map((p) => String(p(s))).join('\u001f'), results: new Map() };
+      return {
+        name: leaf.name,
+        engine: createEngine(compiled, [leaf]),
+        facts,
+        key: (s) => parts.map((p) => String(p(s))).join('\u001f'),
+        results: new Map(),
+      };
     });
   }
 
@@ -152,7 +176,9 @@ export class Decider {
   /** Every fact the engine may read for `s` (subscriber facts that no rule reads are left out). */
   engineFacts(s?: SubscriberFacts): Record<string, unknown> {
     const facts: Record<string, unknown> = { ...this.context.values };
-    if (s) for (const id of this.compiled.subscriberFactsRead) facts[id] = this.compiled.facts.subscriberReader(id)(s, this.context);
+    if (s)
+      for (const id of this.compiled.subscriberFactsRead)
+        facts[id] = this.compiled.facts.subscriberReader(id)(s, this.context);
     return facts;
   }
 
@@ -164,7 +190,11 @@ export class Decider {
   /** The feed and the escalations: rules that read no subscriber fact, evaluated once. */
   incident(): Promise<IncidentDecision> {
     this.incidentPlan ??= this.run(this.engineFacts()).then(({ matched }) => {
-      const { applied } = walkRules(this.compiled.roots, (leaf) => matched.has(leaf.name), (leaf) => !leaf.readsSubscriber);
+      const { applied } = walkRules(
+        this.compiled.roots,
+        (leaf) => matched.has(leaf.name),
+        (leaf) => !leaf.readsSubscriber,
+      );
       return incidentDecision(applied, this.compiled);
     });
     return this.incidentPlan;
@@ -194,7 +224,13 @@ function holdWindow(rule: RuleNode, s: SubscriberFacts, ctx: IncidentContext, ti
 }
 
 /** Plans from the rules that applied: the first rule to name a channel sets its plan. */
-export function subscriberDecision(applied: RuleNode[], s: SubscriberFacts, language: string, ctx: IncidentContext, compiled: CompiledRules): SubscriberDecision {
+export function subscriberDecision(
+  applied: RuleNode[],
+  s: SubscriberFacts,
+  language: string,
+  ctx: IncidentContext,
+  compiled: CompiledRules,
+): SubscriberDecision {
   const notices: NoticePlan[] = [];
   for (const rule of applied) {
     for (const target of rule.settings.notify) {
@@ -203,19 +239,26 @@ export function subscriberDecision(applied: RuleNode[], s: SubscriberFacts, lang
       if (s.channels && !s.channels.includes(channel)) continue;
       if (notices.some((n) => n.channel === channel)) continue;
       const templateSet = compiled.templateSets.get(target.templateSet)!;
-      const first = templateSet.texts.get(ctx.incident.kind === 'maintenance' ? 'maintenance' : 'outage')?.get(language);
-      notices.push(deepFreeze({
-        channel,
-        rule: rule.name,
-        templateSet: target.templateSet,
-        priority: target.priority,
-        graceSeconds: rule.settings.graceSeconds,
-        hold: holdWindow(rule, s, ctx, compiled.settings.timeZone),
-        restoration: rule.settings.restoration,
-        updates: { ...rule.settings.updates },
-        maintenance: { ...rule.settings.maintenance, remindersBeforeSeconds: [...rule.settings.maintenance.remindersBeforeSeconds] },
-        maxParts: first?.maxParts ?? compiled.settings.sms.maxParts,
-      }));
+      const first = templateSet.texts
+        .get(ctx.incident.kind === 'maintenance' ? 'maintenance' : 'outage')
+        ?.get(language);
+      notices.push(
+        deepFreeze({
+          channel,
+          rule: rule.name,
+          templateSet: target.templateSet,
+          priority: target.priority,
+          graceSeconds: rule.settings.graceSeconds,
+          hold: holdWindow(rule, s, ctx, compiled.settings.timeZone),
+          restoration: rule.settings.restoration,
+          updates: { ...rule.settings.updates },
+          maintenance: {
+            ...rule.settings.maintenance,
+            remindersBeforeSeconds: [...rule.settings.maintenance.remindersBeforeSeconds],
+          },
+          maxParts: first?.maxParts ?? compiled.settings.sms.maxParts,
+        }),
+      );
     }
   }
   return deepFreeze({ notify: notices.length > 0, language, notices, rules: applied.map((r) => r.name) });
@@ -227,12 +270,29 @@ export function incidentDecision(applied: RuleNode[], compiled: CompiledRules): 
   for (const rule of applied) {
     const target = rule.settings.notify.find((n) => n.channel === 'feed');
     if (target && !feed) {
-      feed = { rule: rule.name, templateSet: target.templateSet, priority: target.priority, graceSeconds: rule.settings.graceSeconds, restoration: rule.settings.restoration, updates: { ...rule.settings.updates } };
+      feed = {
+        rule: rule.name,
+        templateSet: target.templateSet,
+        priority: target.priority,
+        graceSeconds: rule.settings.graceSeconds,
+        restoration: rule.settings.restoration,
+        updates: { ...rule.settings.updates },
+      };
     }
     for (const e of rule.escalate) {
       const contact = compiled.contacts.get(e.contact)!;
       const address = e.channel === 'email' ? contact.email : e.channel === 'webhook' ? contact.url : contact.phone;
-      escalations.push({ rule: rule.name, contact: e.contact, contactName: contact.name, channel: e.channel, address: address!, afterSeconds: e.afterSeconds, repeat: e.repeat, templateSet: e.templateSet, priority: e.priority });
+      escalations.push({
+        rule: rule.name,
+        contact: e.contact,
+        contactName: contact.name,
+        channel: e.channel,
+        address: address!,
+        afterSeconds: e.afterSeconds,
+        repeat: e.repeat,
+        templateSet: e.templateSet,
+        priority: e.priority,
+      });
     }
   }
   escalations.sort((a, b) => a.afterSeconds - b.afterSeconds);

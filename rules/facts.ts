@@ -46,8 +46,10 @@ export class FactCatalog {
   private readonly readers = new Map<string, SubscriberReader>();
 
   constructor(languages: readonly string[]) {
-    const incident = (id: string, type: FactType, description: string) => this.facts.set(id, { id, scope: 'incident', type, description });
-    const time = (id: string, type: FactType, description: string) => this.facts.set(id, { id, scope: 'time', type, description });
+    const incident = (id: string, type: FactType, description: string) =>
+      this.facts.set(id, { id, scope: 'incident', type, description });
+    const time = (id: string, type: FactType, description: string) =>
+      this.facts.set(id, { id, scope: 'time', type, description });
     const subscriber = (id: string, type: FactType, description: string, read: SubscriberReader) => {
       this.facts.set(id, { id, scope: 'subscriber', type, description });
       this.readers.set(id, read);
@@ -61,15 +63,39 @@ export class FactCatalog {
     incident('incident.subscribers', { kind: 'number' }, 'how many subscribers it affects');
 
     subscriber('subscriber.paidSms', { kind: 'boolean' }, 'pays for the SMS option', (s) => s.paidSms);
-    subscriber('subscriber.language', { kind: 'enum', values: languages }, 'the language of their messages', (s) => s.language);
-    subscriber('subscriber.segment', { kind: 'enum', values: ['residential', 'business'] }, 'residential or business', (s) => s.segment);
+    subscriber(
+      'subscriber.language',
+      { kind: 'enum', values: languages },
+      'the language of their messages',
+      (s) => s.language,
+    );
+    subscriber(
+      'subscriber.segment',
+      { kind: 'enum', values: ['residential', 'business'] },
+      'residential or business',
+      (s) => s.segment,
+    );
     subscriber('subscriber.business', { kind: 'boolean' }, 'a business customer', (s) => s.segment === 'business');
     subscriber('subscriber.site', { kind: 'text' }, 'the site that serves them', (s) => s.siteId);
     subscriber('subscriber.area', { kind: 'text' }, 'their area', (s) => s.area);
-    subscriber('subscriber.onAffectedSite', { kind: 'boolean' }, 'their site is among the incident\'s sites', (s, ctx) => ctx.affectedSites.has(s.siteId));
-    subscriber('subscriber.inAffectedArea', { kind: 'boolean' }, 'their area is among the incident\'s areas', (s, ctx) => s.area !== undefined && ctx.affectedAreas.has(s.area));
-    subscriber('subscriber.channels', { kind: 'list', values: SUBSCRIBER_CHANNELS }, 'the channels they can be reached on', (s) => s.channels ?? [...SUBSCRIBER_CHANNELS]);
-    subscriber('subscriber.hasQuietHours', { kind: 'boolean' }, 'they set quiet hours of their own', (s) => Boolean(s.quietHours));
+    subscriber('subscriber.onAffectedSite', { kind: 'boolean' }, "their site is among the incident's sites", (s, ctx) =>
+      ctx.affectedSites.has(s.siteId),
+    );
+    subscriber(
+      'subscriber.inAffectedArea',
+      { kind: 'boolean' },
+      "their area is among the incident's areas",
+      (s, ctx) => s.area !== undefined && ctx.affectedAreas.has(s.area),
+    );
+    subscriber(
+      'subscriber.channels',
+      { kind: 'list', values: SUBSCRIBER_CHANNELS },
+      'the channels they can be reached on',
+      (s) => s.channels ?? [...SUBSCRIBER_CHANNELS],
+    );
+    subscriber('subscriber.hasQuietHours', { kind: 'boolean' }, 'they set quiet hours of their own', (s) =>
+      Boolean(s.quietHours),
+    );
 
     time('time.localTime', { kind: 'clock' }, 'local time of day, HH:MM');
     time('time.weekday', { kind: 'enum', values: WEEKDAYS }, 'mon ... sun');
@@ -107,7 +133,12 @@ export class FactCatalog {
 }
 
 /** Reads the incident and the clock once; every subscriber evaluation reuses it. */
-export function incidentContext(incident: IncidentFacts, at: Date, timeZone: string, holidays: ReadonlySet<string>): IncidentContext {
+export function incidentContext(
+  incident: IncidentFacts,
+  at: Date,
+  timeZone: string,
+  holidays: ReadonlySet<string>,
+): IncidentContext {
   const clock = timeFacts(at, timeZone, holidays);
   const values: Record<string, unknown> = {
     'incident.kind': incident.kind,
@@ -121,5 +152,11 @@ export function incidentContext(incident: IncidentFacts, at: Date, timeZone: str
     'time.date': clock.date,
     'time.holiday': clock.holiday,
   };
-  return { incident, at, values, affectedSites: new Set(incident.siteIds ?? []), affectedAreas: new Set(incident.areas ?? []) };
+  return {
+    incident,
+    at,
+    values,
+    affectedSites: new Set(incident.siteIds ?? []),
+    affectedAreas: new Set(incident.areas ?? []),
+  };
 }

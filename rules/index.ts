@@ -8,7 +8,15 @@
  *   const decisions = await rules.decide(incidentFacts, subscriberCursor, { at });
  *   const text = rules.render({ set: plan.templateSet, kind: 'outage' }, decision.language, vars);
  */
-export { RuleSet, loadRuleSet, loadRuleSetFromFiles, checkRules, resolveRulesEntry, DEFAULT_RULES_PATH, ENTRY_FILE_NAME } from './ruleset';
+export {
+  RuleSet,
+  loadRuleSet,
+  loadRuleSetFromFiles,
+  checkRules,
+  resolveRulesEntry,
+  DEFAULT_RULES_PATH,
+  ENTRY_FILE_NAME,
+} from './ruleset';
 export type { RuleSetFile, TemplateRef, DecideOptions, CheckReport } from './ruleset';
 export { RulesHolder } from './reloader';
 export type { RulesHolderOptions, ReloadOutcome, RulesLogger } from './reloader';
@@ -21,7 +29,16 @@ export type { Simulation, SimulationRow, SimulatedText } from './simulate';
 export { messageVariables, TEMPLATE_VARIABLES, TEMPLATE_FILTERS } from './templates';
 export type { MessageVariables, RenderedMessage } from './templates';
 export { firstNoticeTime, holdUntil } from './schedule';
-export { closingHold, insideWindow, kindsAtOnce, nightDue, nightOutcome, NIGHT_KINDS, type NightKind, type NightOutcome } from './night';
+export {
+  closingHold,
+  insideWindow,
+  kindsAtOnce,
+  nightDue,
+  nightOutcome,
+  NIGHT_KINDS,
+  type NightKind,
+  type NightOutcome,
+} from './night';
 export { segmentSms, transliterateToGsm, isGsm7 } from './sms';
 export { formatDuration, parseDuration } from './time';
 export * from './types';

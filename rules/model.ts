@@ -27,7 +27,13 @@ export interface GlobalSettings {
   languages: string[];
   /** The template set of notices that do not name one. */
   defaultTemplateSet: string;
-  sms: { maxParts: number; transliterate: boolean; costPerPart: number; currency: string; longest: Record<string, string | number> };
+  sms: {
+    maxParts: number;
+    transliterate: boolean;
+    costPerPart: number;
+    currency: string;
+    longest: Record<string, string | number>;
+  };
   voice: { costPerCall: number };
 }
 
@@ -45,9 +51,20 @@ export interface RuleSettings {
   restoration: boolean;
   updates: { everySeconds: number | null; onEtaChange: boolean };
   /** Null: no quiet hours. */
-  quietHours: { window: TimeWindow | null; unlessSeverity: Severity | null; atOnce: AtOnceSettings; subscriberPreference: boolean } | null;
+  quietHours: {
+    window: TimeWindow | null;
+    unlessSeverity: Severity | null;
+    atOnce: AtOnceSettings;
+    subscriberPreference: boolean;
+  } | null;
   /** `reminderBeforeSeconds`: the earliest reminder (kept for those who read one); `remindersBeforeSeconds`: all, earliest first. */
-  maintenance: { noticeBeforeSeconds: number; reminderBeforeSeconds: number | null; remindersBeforeSeconds: number[]; started: boolean; completed: boolean };
+  maintenance: {
+    noticeBeforeSeconds: number;
+    reminderBeforeSeconds: number | null;
+    remindersBeforeSeconds: number[];
+    started: boolean;
+    completed: boolean;
+  };
 }
 
 export interface EscalationModel {

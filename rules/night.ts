@@ -13,8 +13,17 @@ import { SEVERITIES, type HoldWindow, type MessageKind, type Severity } from './
 
 /** Kinds a rule's `quietHours.atOnce` may name: every kind sent to subscribers. */
 export const NIGHT_KINDS = [
-  'outage', 'update', 'restored', 'outage-restored', 'withdrawn',
-  'maintenance', 'reminder', 'started', 'completed', 'rescheduled', 'cancelled',
+  'outage',
+  'update',
+  'restored',
+  'outage-restored',
+  'withdrawn',
+  'maintenance',
+  'reminder',
+  'started',
+  'completed',
+  'rescheduled',
+  'cancelled',
 ] as const satisfies readonly MessageKind[];
 export type NightKind = (typeof NIGHT_KINDS)[number];
 
@@ -29,25 +38,37 @@ const FOLLOWS_UNLESS_SEVERITY: readonly NightKind[] = ['outage', ...CLOSING_KIND
 export type AtOnceSettings = Partial<Record<NightKind, Severity | null>>;
 
 /** The lowest severity at which `kind` goes at once inside the window, or null when it never does. */
-export function atOnceFrom(kind: NightKind, q: { unlessSeverity: Severity | null; atOnce?: AtOnceSettings }): Severity | null {
+export function atOnceFrom(
+  kind: NightKind,
+  q: { unlessSeverity: Severity | null; atOnce?: AtOnceSettings },
+): Severity | null {
   const own = q.atOnce?.[kind];
   if (own !== undefined) return own;
   return FOLLOWS_UNLESS_SEVERITY.includes(kind) ? q.unlessSeverity : null;
 }
 
 /** The kinds that go at once inside the window for an incident of `severity`. */
-export function kindsAtOnce(q: { unlessSeverity: Severity | null; atOnce?: AtOnceSettings }, severity: Severity): NightKind[] {
+export function kindsAtOnce(
+  q: { unlessSeverity: Severity | null; atOnce?: AtOnceSettings },
+  severity: Severity,
+): NightKind[] {
   return NIGHT_KINDS.filter((kind) => {
     const from = atOnceFrom(kind, q);
     return from !== null && SEVERITIES.indexOf(severity) >= SEVERITIES.indexOf(from);
   });
 }
 
-export type NightOutcome = 'at once' | 'waits for the end' | 'at once if the notice went at night' | 'moves before the window';
+export type NightOutcome =
+  'at once' | 'waits for the end' | 'at once if the notice went at night' | 'moves before the window';
 
 /** What happens to `kind` at `severity` inside the window: one cell of the table in rules/README.md. */
-export function nightOutcome(q: { unlessSeverity: Severity | null; atOnce?: AtOnceSettings }, kind: NightKind, severity: Severity): NightOutcome {
-  if (kindsAtOnce(q, severity).includes(kind)) return CLOSING_KINDS.includes(kind) ? 'at once if the notice went at night' : 'at once';
+export function nightOutcome(
+  q: { unlessSeverity: Severity | null; atOnce?: AtOnceSettings },
+  kind: NightKind,
+  severity: Severity,
+): NightOutcome {
+  if (kindsAtOnce(q, severity).includes(kind))
+    return CLOSING_KINDS.includes(kind) ? 'at once if the notice went at night' : 'at once';
   return EARLIER_KINDS.includes(kind) ? 'moves before the window' : 'waits for the end';
 }
 
@@ -76,7 +97,12 @@ const BEFORE_WINDOW_MS = 60_000;
  * most kinds, and for warnings of planned work the minute before the window began, or `now` when
  * that is past already (never after the work: a late warning is better than none).
  */
-export function nightDue(hold: HoldWindow | null | undefined, kind: MessageKind | 'escalation', planned: Date, now: Date = planned): Date | null {
+export function nightDue(
+  hold: HoldWindow | null | undefined,
+  kind: MessageKind | 'escalation',
+  planned: Date,
+  now: Date = planned,
+): Date | null {
   if (!hold) return null;
   const end = windowEndAfter(hold, planned, hold.timeZone);
   if (!end) return null;
@@ -95,7 +121,10 @@ export function nightDue(hold: HoldWindow | null | undefined, kind: MessageKind 
  * itself went inside the window (someone woken by "down" may be told "back"; someone who slept
  * through it learns both in the morning). Stored on the record, so its fallback decides the same.
  */
-export function closingHold(noticeHold: HoldWindow | null | undefined, noticeSentAt: Date | undefined): HoldWindow | null {
+export function closingHold(
+  noticeHold: HoldWindow | null | undefined,
+  noticeSentAt: Date | undefined,
+): HoldWindow | null {
   if (!noticeHold) return null;
   if (!noticeHold.atOnce || (noticeSentAt && insideWindow(noticeHold, noticeSentAt))) return noticeHold;
   const atOnce = noticeHold.atOnce.filter((k) => !(CLOSING_KINDS as readonly MessageKind[]).includes(k));

@@ -27,17 +27,24 @@ export type TextCheck = { ok: true; checked: CheckedText } | { ok: false; proble
 export function checkOperatorText(raw: string, policy: SmsPolicy): TextCheck {
   const trimmed = raw.trim();
   if (trimmed === '') return { ok: false, problem: 'is empty; write the words to send' };
-  const { text, replaced } = policy.transliterate ? transliterateToGsm(trimmed) : { text: trimmed, replaced: [] as string[] };
+  const { text, replaced } = policy.transliterate
+    ? transliterateToGsm(trimmed)
+    : { text: trimmed, replaced: [] as string[] };
   const tooLong = textTooLong(text);
   if (tooLong) return { ok: false, problem: `is too long: ${tooLong}` };
   const sms = segmentSms(text);
   if (sms.units > policy.maxParts) {
     const forcing = sms.encoding === 'UCS-2' ? nonGsmCharacters(text) : [];
-    const why = forcing.length ? `; ${forcing.map((c) => JSON.stringify(c)).join(' ')} force${forcing.length === 1 ? 's' : ''} UCS-2 (70 characters a part, not 160)` : '';
+    const why = forcing.length
+      ? `; ${forcing.map((c) => JSON.stringify(c)).join(' ')} force${forcing.length === 1 ? 's' : ''} UCS-2 (70 characters a part, not 160)`
+      : '';
     return {
       ok: false,
       problem: `takes ${sms.units} SMS parts (${sms.length} ${sms.encoding === 'GSM' ? 'GSM-7' : 'UCS-2'} characters) and the policy allows at most ${policy.maxParts} (defaults.sms.maxParts)${why}`,
     };
   }
-  return { ok: true, checked: { text, encoding: sms.encoding, parts: sms.units, length: sms.length, transliterated: replaced } };
+  return {
+    ok: true,
+    checked: { text, encoding: sms.encoding, parts: sms.units, length: sms.length, transliterated: replaced },
+  };
 }

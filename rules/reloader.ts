@@ -45,7 +45,12 @@ export class RulesHolder {
   private readonly listeners = new Set<(outcome: ReloadOutcome) => void>();
   lastReload?: { at: Date; outcome: ReloadOutcome };
 
-  private constructor(readonly entry: string, first: RuleSet, private readonly options: RulesHolderOptions, private readonly logger: RulesLogger) {
+  private constructor(
+    readonly entry: string,
+    first: RuleSet,
+    private readonly options: RulesHolderOptions,
+    private readonly logger: RulesLogger,
+  ) {
     this.active = first;
     this.versions.set(first.version, first);
   }
@@ -106,11 +111,19 @@ export class RulesHolder {
         this.versions.delete(next.version);
         this.versions.set(next.version, this.active); // most recent last, so trimming drops the oldest
         this.trim();
-        outcome = { status: 'updated', version: next.version, previousVersion: previous.version, warnings: next.warnings };
+        outcome = {
+          status: 'updated',
+          version: next.version,
+          previousVersion: previous.version,
+          warnings: next.warnings,
+        };
         this.logLoaded(this.active, 'rules reloaded', { previousVersion: previous.version });
       }
     } catch (err) {
-      const errors = err instanceof RuleErrors ? err.errors : [{ file: this.entry, line: 1, column: 1, severity: 'error' as const, message: (err as Error).message }];
+      const errors =
+        err instanceof RuleErrors
+          ? err.errors
+          : [{ file: this.entry, line: 1, column: 1, severity: 'error' as const, message: (err as Error).message }];
       const warnings = err instanceof RuleErrors ? err.warnings : [];
       outcome = { status: 'invalid', version: previous.version, errors, warnings };
       this.logger.error(
@@ -125,8 +138,12 @@ export class RulesHolder {
   }
 
   private logLoaded(rules: RuleSet, msg: string, extra: object = {}): void {
-    this.logger.info({ version: rules.version, files: rules.files.map((f) => f.name), ...extra }, `${msg}: version ${rules.version}`);
-    for (const w of rules.warnings) this.logger.warn({ version: rules.version }, formatProblem(w, path.dirname(this.entry)));
+    this.logger.info(
+      { version: rules.version, files: rules.files.map((f) => f.name), ...extra },
+      `${msg}: version ${rules.version}`,
+    );
+    for (const w of rules.warnings)
+      this.logger.warn({ version: rules.version }, formatProblem(w, path.dirname(this.entry)));
   }
 
   private trim(): void {
@@ -156,6 +173,9 @@ export class RulesHolder {
     );
     // Watching must not keep a process (a CLI, a test) alive on its own.
     for (const w of this.watchers) w.unref();
-    for (const w of this.watchers) w.on('error', (err) => this.logger.warn({ err }, 'watching the rule files failed; reload by hand (POST /v1/rules/reload or SIGHUP)'));
+    for (const w of this.watchers)
+      w.on('error', (err) =>
+        this.logger.warn({ err }, 'watching the rule files failed; reload by hand (POST /v1/rules/reload or SIGHUP)'),
+      );
   }
 }

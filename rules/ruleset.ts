@@ -13,7 +13,14 @@ import type { CompiledRules, Contact, EscalationModel, GlobalSettings } from './
 import { simulate, type Simulation } from './simulate';
 import { diskReader, loadSources, overlayReader, type SourceReader } from './source';
 import { renderTemplate, type MessageVariables, type RenderedMessage } from './templates';
-import { type Decisions, type DecisionGroup, type IncidentFacts, type MessageKind, type SubscriberDecision, type SubscriberFacts } from './types';
+import {
+  type Decisions,
+  type DecisionGroup,
+  type IncidentFacts,
+  type MessageKind,
+  type SubscriberDecision,
+  type SubscriberFacts,
+} from './types';
 
 /** The rules Avviso ships with, used when AVVISO_RULES is not set. */
 export const DEFAULT_RULES_PATH = path.join(__dirname, 'default', 'avviso.yaml');
@@ -103,8 +110,15 @@ export class RuleSet {
   }
 
   /** Decides for every subscriber (an array, an iterable or an async iterable such as a database cursor). */
-  async decide(incident: IncidentFacts, subscribers: Iterable<SubscriberFacts> | AsyncIterable<SubscriberFacts>, options: DecideOptions = {}): Promise<Decisions> {
-    const counted = incident.subscribers === undefined && Array.isArray(subscribers) ? { ...incident, subscribers: subscribers.length } : incident;
+  async decide(
+    incident: IncidentFacts,
+    subscribers: Iterable<SubscriberFacts> | AsyncIterable<SubscriberFacts>,
+    options: DecideOptions = {},
+  ): Promise<Decisions> {
+    const counted =
+      incident.subscribers === undefined && Array.isArray(subscribers)
+        ? { ...incident, subscribers: subscribers.length }
+        : incident;
     const decider = this.decider(counted, options);
     const groups = new Map<SubscriberDecision, string[]>();
     let count = 0;
@@ -120,11 +134,23 @@ export class RuleSet {
     } else {
       for await (const s of subscribers) add(s, decider.known(s) ?? (await decider.decide(s)));
     }
-    return { version: this.version, at: decider.at.toISOString(), incident: await decider.incident(), groups: mergeEqual(groups), subscribers: count, evaluations: decider.evaluations, ruleRuns: decider.ruleRuns };
+    return {
+      version: this.version,
+      at: decider.at.toISOString(),
+      incident: await decider.incident(),
+      groups: mergeEqual(groups),
+      subscribers: count,
+      evaluations: decider.evaluations,
+      ruleRuns: decider.ruleRuns,
+    };
   }
 
   /** One subscriber's decision (one engine run). */
-  decideOne(incident: IncidentFacts, subscriber: SubscriberFacts, options: DecideOptions = {}): Promise<SubscriberDecision> {
+  decideOne(
+    incident: IncidentFacts,
+    subscriber: SubscriberFacts,
+    options: DecideOptions = {},
+  ): Promise<SubscriberDecision> {
     return this.decider(incident, options).decide(subscriber);
   }
 
@@ -140,12 +166,20 @@ export class RuleSet {
   render(ref: MessageKind | TemplateRef, language: string, vars: MessageVariables): RenderedMessage {
     const { set, kind } = typeof ref === 'string' ? { set: this.settings.defaultTemplateSet, kind: ref } : ref;
     const templates = this.compiled.templateSets.get(set);
-    if (!templates) throw new Error(`rules ${this.version} have no template set "${set}" (they have: ${this.templateSets.join(', ')})`);
+    if (!templates)
+      throw new Error(
+        `rules ${this.version} have no template set "${set}" (they have: ${this.templateSets.join(', ')})`,
+      );
     const byLanguage = templates.texts.get(kind);
     if (!byLanguage) throw new Error(`template set "${set}" of rules ${this.version} has no "${kind}" message`);
     const lang = byLanguage.has(language) ? language : this.settings.language;
     const { timeZone, sms } = this.settings;
-    return renderTemplate(this.compiled.liquid, byLanguage.get(lang)!, { sender: this.settings.senderId, ...vars }, { language: lang, timeZone, transliterate: sms.transliterate });
+    return renderTemplate(
+      this.compiled.liquid,
+      byLanguage.get(lang)!,
+      { sender: this.settings.senderId, ...vars },
+      { language: lang, timeZone, transliterate: sms.transliterate },
+    );
   }
 
   explain(incident: IncidentFacts, subscriber: SubscriberFacts, options: DecideOptions = {}): Promise<Explanation> {
@@ -156,8 +190,15 @@ export class RuleSet {
     return formatExplanation(e, this.settings.timeZone);
   }
 
-  simulate(incident: IncidentFacts, subscribers: Iterable<SubscriberFacts> | AsyncIterable<SubscriberFacts>, options: DecideOptions = {}): Promise<Simulation> {
-    const counted = incident.subscribers === undefined && Array.isArray(subscribers) ? { ...incident, subscribers: subscribers.length } : incident;
+  simulate(
+    incident: IncidentFacts,
+    subscribers: Iterable<SubscriberFacts> | AsyncIterable<SubscriberFacts>,
+    options: DecideOptions = {},
+  ): Promise<Simulation> {
+    const counted =
+      incident.subscribers === undefined && Array.isArray(subscribers)
+        ? { ...incident, subscribers: subscribers.length }
+        : incident;
     return simulate(this.compiled, this.version, this.decider(counted, options), counted, subscribers);
   }
 }
@@ -182,13 +223,25 @@ export async function resolveRulesEntry(configured?: string): Promise<string> {
   return info?.isDirectory() ? path.join(absolute, ENTRY_FILE_NAME) : absolute;
 }
 
-async function compileFrom(entry: string, reader: SourceReader): Promise<{ ruleSet?: RuleSet; errors: RuleProblem[]; warnings: RuleProblem[]; files: string[] }> {
+async function compileFrom(
+  entry: string,
+  reader: SourceReader,
+): Promise<{ ruleSet?: RuleSet; errors: RuleProblem[]; warnings: RuleProblem[]; files: string[] }> {
   const sources = await loadSources(entry, reader);
   const { compiled, problems } = compileRules(sources);
   const files = sources.files.map((f) => f.file);
   if (!compiled) return { errors: problems.errors, warnings: problems.warnings, files };
-  const ruleFiles = sources.files.map((f) => ({ path: f.file, name: path.relative(sources.baseDir, f.file).split(path.sep).join('/'), text: f.text }));
-  return { ruleSet: new RuleSet(compiled, sources.version, ruleFiles, problems.warnings), errors: [], warnings: problems.warnings, files };
+  const ruleFiles = sources.files.map((f) => ({
+    path: f.file,
+    name: path.relative(sources.baseDir, f.file).split(path.sep).join('/'),
+    text: f.text,
+  }));
+  return {
+    ruleSet: new RuleSet(compiled, sources.version, ruleFiles, problems.warnings),
+    errors: [],
+    warnings: problems.warnings,
+    files,
+  };
 }
 
 /** Loads and checks the rules at `rulesPath` (a file, or a folder with avviso.yaml). Throws RuleErrors listing every problem. */
@@ -210,7 +263,9 @@ export async function loadRuleSetFromFiles(files: Pick<RuleSetFile, 'path' | 'te
       return texts[p];
     },
     listYaml: async (p) => {
-      const inside = Object.keys(texts).filter((f) => path.dirname(f) === p).sort();
+      const inside = Object.keys(texts)
+        .filter((f) => path.dirname(f) === p)
+        .sort();
       return inside.length ? inside : undefined;
     },
   };
@@ -220,10 +275,21 @@ export async function loadRuleSetFromFiles(files: Pick<RuleSetFile, 'path' | 'te
 }
 
 /** Checks rules without keeping them: every error and warning, for `rules check` and the API. */
-export async function checkRules(rulesPath?: string, options: { text?: string; reader?: SourceReader } = {}): Promise<CheckReport> {
+export async function checkRules(
+  rulesPath?: string,
+  options: { text?: string; reader?: SourceReader } = {},
+): Promise<CheckReport> {
   const entry = await resolveRulesEntry(rulesPath);
-  const reader = options.text !== undefined ? overlayReader({ [entry]: options.text }, options.reader) : (options.reader ?? diskReader);
+  const reader =
+    options.text !== undefined
+      ? overlayReader({ [entry]: options.text }, options.reader)
+      : (options.reader ?? diskReader);
   const r = await compileFrom(entry, reader);
-  return { ok: r.errors.length === 0, version: r.ruleSet?.version, errors: r.errors, warnings: r.warnings, files: r.files };
+  return {
+    ok: r.errors.length === 0,
+    version: r.ruleSet?.version,
+    errors: r.errors,
+    warnings: r.warnings,
+    files: r.files,
+  };
 }
-

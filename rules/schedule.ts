@@ -11,7 +11,12 @@ import type { HoldWindow, IncidentFacts, MessageKind, NoticePlan } from './types
  * The moment a message of `kind` planned for `planned` may go, when quiet hours move it; null when
  * they do not. Without a kind, the window holds everything (as for records planned before the policy).
  */
-export function holdUntil(hold: HoldWindow | null, planned: Date, kind?: MessageKind | 'escalation' | 'message', now?: Date): Date | null {
+export function holdUntil(
+  hold: HoldWindow | null,
+  planned: Date,
+  kind?: MessageKind | 'escalation' | 'message',
+  now?: Date,
+): Date | null {
   // An operator's own message goes when the operator sends it: they chose the time.
   if (!hold || kind === 'message') return null;
   return nightDue(kind ? hold : { ...hold, atOnce: undefined }, kind ?? 'outage', planned, now ?? planned);
@@ -27,7 +32,11 @@ export interface FirstNoticeTime {
 }
 
 /** The first notice of `plan` for an incident decided at `decidedAt`. */
-export function firstNoticeTime(plan: Pick<NoticePlan, 'graceSeconds' | 'hold' | 'maintenance'>, incident: IncidentFacts, decidedAt: Date): FirstNoticeTime {
+export function firstNoticeTime(
+  plan: Pick<NoticePlan, 'graceSeconds' | 'hold' | 'maintenance'>,
+  incident: IncidentFacts,
+  decidedAt: Date,
+): FirstNoticeTime {
   let planned: Date;
   if (incident.kind === 'maintenance') {
     const start = incident.startsAt ? new Date(incident.startsAt) : decidedAt;
@@ -36,6 +45,11 @@ export function firstNoticeTime(plan: Pick<NoticePlan, 'graceSeconds' | 'hold' |
     const opened = incident.openedAt ? new Date(incident.openedAt) : decidedAt;
     planned = new Date(Math.max(decidedAt.getTime(), opened.getTime() + plan.graceSeconds * 1000));
   }
-  const heldUntil = holdUntil(plan.hold, planned, incident.kind === 'maintenance' ? 'maintenance' : 'outage', decidedAt);
+  const heldUntil = holdUntil(
+    plan.hold,
+    planned,
+    incident.kind === 'maintenance' ? 'maintenance' : 'outage',
+    decidedAt,
+  );
   return { plannedAt: planned, sendAt: heldUntil ?? planned, heldUntil };
 }

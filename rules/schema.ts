@@ -12,19 +12,34 @@ import { suggest } from './errors';
 import type { PathSegment } from './source';
 import { NIGHT_KINDS, type NightKind } from './night';
 import { parseDuration } from './time';
-import { CHANNELS, FALLBACK_CHANNELS, MESSAGE_KINDS, PRIORITIES, SEVERITIES, STAFF_CHANNELS, type FallbackChannel } from './types';
+import {
+  CHANNELS,
+  FALLBACK_CHANNELS,
+  MESSAGE_KINDS,
+  PRIORITIES,
+  SEVERITIES,
+  STAFF_CHANNELS,
+  type FallbackChannel,
+} from './types';
 
 const DURATION_HINT = 'a duration such as 90s, 30m, 2h, 1h30m or 1d';
 
 const name = (what: string) =>
-  z.string({ error: `expected the name of ${what}` }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: `a ${what} name is letters, digits, "-", "_" or "." (no spaces)` });
+  z
+    .string({ error: `expected the name of ${what}` })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: `a ${what} name is letters, digits, "-", "_" or "." (no spaces)` });
 
 const duration = z.preprocess(
   (v) => (v === 0 ? '0' : v),
-  z.string({ error: `expected ${DURATION_HINT}` }).refine((v) => parseDuration(v) !== undefined, { error: (iss) => `${JSON.stringify(iss.input)} is not ${DURATION_HINT}` }),
+  z.string({ error: `expected ${DURATION_HINT}` }).refine((v) => parseDuration(v) !== undefined, {
+    error: (iss) => `${JSON.stringify(iss.input)} is not ${DURATION_HINT}`,
+  }),
 );
 const off = (v: unknown) => v === false || v === 'off' || v === 'none';
-const durationOrOff = z.preprocess((v) => (off(v) ? 'off' : v), z.union([z.literal('off'), duration], { error: `expected ${DURATION_HINT}, or off` }));
+const durationOrOff = z.preprocess(
+  (v) => (off(v) ? 'off' : v),
+  z.union([z.literal('off'), duration], { error: `expected ${DURATION_HINT}, or off` }),
+);
 
 const asList = (v: unknown) => (v === undefined || Array.isArray(v) ? v : [v]);
 
@@ -36,36 +51,65 @@ const notifyEntry = z.strictObject({
 /** `sms`, `[sms, feed]`, `{channel: sms, template: x}`, lists of either; `none` or `[]` for nothing. */
 const notify = z.preprocess(
   (v) => (off(v) ? [] : (asList(v) as unknown[] | undefined)?.map((e) => (typeof e === 'string' ? { channel: e } : e))),
-  z.array(notifyEntry, { error: 'notify takes a channel (sms, voice, email, webhook, feed), a list of them, or entries like {channel: sms, template: standard}' }),
+  z.array(notifyEntry, {
+    error:
+      'notify takes a channel (sms, voice, email, webhook, feed), a list of them, or entries like {channel: sms, template: standard}',
+  }),
 );
 
 /** Per message kind, the lowest severity sent at once inside the window, or `never` (rules/night.ts). */
 const atOnce = z.strictObject(
-  Object.fromEntries(NIGHT_KINDS.map((k) => [k, z.preprocess((v) => (off(v) ? 'never' : v), z.enum([...SEVERITIES, 'never'], { error: (iss) => `${describe(iss.input)} is not a severity (${SEVERITIES.join(', ')}) or never: the lowest severity at which a ${k} message goes at once inside quiet hours` })).optional()])),
-  { error: `atOnce takes message kinds and the lowest severity each goes at once at night, e.g. {outage: critical, update: never}` },
+  Object.fromEntries(
+    NIGHT_KINDS.map((k) => [
+      k,
+      z
+        .preprocess(
+          (v) => (off(v) ? 'never' : v),
+          z.enum([...SEVERITIES, 'never'], {
+            error: (iss) =>
+              `${describe(iss.input)} is not a severity (${SEVERITIES.join(', ')}) or never: the lowest severity at which a ${k} message goes at once inside quiet hours`,
+          }),
+        )
+        .optional(),
+    ]),
+  ),
+  {
+    error: `atOnce takes message kinds and the lowest severity each goes at once at night, e.g. {outage: critical, update: never}`,
+  },
 );
 
 /** `21:00-07:00`, `off`, or the full form. The window itself is checked by the compiler. */
 const quietHours = z.preprocess(
   (v) => (off(v) ? { off: true } : typeof v === 'string' ? { window: v } : v),
-  z.strictObject({
-    off: z.literal(true).optional(),
-    window: z.string({ error: 'expected a time window such as "21:00-07:00"' }).optional(),
-    unlessSeverity: z.enum(SEVERITIES).optional(),
-    atOnce: atOnce.optional(),
-    subscriberPreference: z.boolean().optional(),
-  }, { error: 'quietHours takes a time window such as "21:00-07:00", off, or {window, unlessSeverity, atOnce, subscriberPreference}' }),
+  z.strictObject(
+    {
+      off: z.literal(true).optional(),
+      window: z.string({ error: 'expected a time window such as "21:00-07:00"' }).optional(),
+      unlessSeverity: z.enum(SEVERITIES).optional(),
+      atOnce: atOnce.optional(),
+      subscriberPreference: z.boolean().optional(),
+    },
+    {
+      error:
+        'quietHours takes a time window such as "21:00-07:00", off, or {window, unlessSeverity, atOnce, subscriberPreference}',
+    },
+  ),
 );
 
 const updates = z.preprocess(
   (v) => (off(v) ? { every: 'off', onEtaChange: false } : typeof v === 'string' ? { every: v } : v),
-  z.strictObject({ every: durationOrOff.optional(), onEtaChange: z.boolean().optional() }, { error: 'updates takes a duration (2h), off, or {every: 2h, onEtaChange: true}' }),
+  z.strictObject(
+    { every: durationOrOff.optional(), onEtaChange: z.boolean().optional() },
+    { error: 'updates takes a duration (2h), off, or {every: 2h, onEtaChange: true}' },
+  ),
 );
 
 /** One reminder (`2h`), several (`[24h, 1h]`), or `off`. */
 const reminders = z.preprocess(
   (v) => (off(v) ? 'off' : v),
-  z.union([z.literal('off'), duration, z.array(duration).min(1).max(10)], { error: `expected ${DURATION_HINT}, a list of them such as [24h, 1h], or off` }),
+  z.union([z.literal('off'), duration, z.array(duration).min(1).max(10)], {
+    error: `expected ${DURATION_HINT}, a list of them such as [24h, 1h], or off`,
+  }),
 );
 
 const maintenance = z.strictObject({
@@ -98,37 +142,82 @@ const settings = {
 };
 
 /** How the delivery watchdog treats a message not delivered: `{receiptTimeout: 10m, attempts: 3, fallback: [voice, email]}`. */
-const delivery = z.strictObject({
-  receiptTimeout: duration.optional(),
-  attempts: z.number({ error: (iss) => `${describe(iss.input)} is not a number of sends per channel: write a whole number from 1 to 20, e.g. 3` }).int().min(1).max(20).optional(),
-  fallback: z.preprocess(
-    (v) => (off(v) ? [] : asList(v)),
-    z.array(z.enum(FALLBACK_CHANNELS, { error: (iss) => `${JSON.stringify(iss.input)} is not a channel a message can fall back to (${FALLBACK_CHANNELS.join(', ')})${typeof iss.input === 'string' ? suggest(iss.input, FALLBACK_CHANNELS) : ''}` }), { error: `fallback takes a list of channels (${FALLBACK_CHANNELS.join(', ')}), or none` }),
-  ).optional(),
-}, { error: 'delivery takes {receiptTimeout: 10m, attempts: 3, fallback: [voice, email]}' });
+const delivery = z.strictObject(
+  {
+    receiptTimeout: duration.optional(),
+    attempts: z
+      .number({
+        error: (iss) =>
+          `${describe(iss.input)} is not a number of sends per channel: write a whole number from 1 to 20, e.g. 3`,
+      })
+      .int()
+      .min(1)
+      .max(20)
+      .optional(),
+    fallback: z
+      .preprocess(
+        (v) => (off(v) ? [] : asList(v)),
+        z.array(
+          z.enum(FALLBACK_CHANNELS, {
+            error: (iss) =>
+              `${JSON.stringify(iss.input)} is not a channel a message can fall back to (${FALLBACK_CHANNELS.join(', ')})${typeof iss.input === 'string' ? suggest(iss.input, FALLBACK_CHANNELS) : ''}`,
+          }),
+          { error: `fallback takes a list of channels (${FALLBACK_CHANNELS.join(', ')}), or none` },
+        ),
+      )
+      .optional(),
+  },
+  { error: 'delivery takes {receiptTimeout: 10m, attempts: 3, fallback: [voice, email]}' },
+);
 
 const defaults = z.strictObject({
   ...settings,
   timeZone: z.string().optional(),
-  senderId: z.string().regex(/^(\+?\d{5,15}|[A-Za-z0-9 ]{1,11})$/, { error: 'a sender id is a phone number or at most 11 letters and digits' }).optional(),
-  language: z.string().regex(/^[a-z]{2}$/, { error: 'a language is a two-letter code such as it or en' }).optional(),
-  languages: z.array(z.string().regex(/^[a-z]{2}$/, { error: 'a language is a two-letter code such as it or en' })).min(1).optional(),
-  sms: z.strictObject({
-    maxParts: z.number().int().min(1).max(10).optional(),
-    transliterate: z.boolean().optional(),
-    costPerPart: z.number().min(0).optional(),
-    currency: z.string().regex(/^[A-Z]{3}$/, { error: 'a currency is a three-letter code such as EUR' }).optional(),
-    /** The longest plausible value of each text variable, for the SMS-length check. */
-    longest: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
-  }).optional(),
+  senderId: z
+    .string()
+    .regex(/^(\+?\d{5,15}|[A-Za-z0-9 ]{1,11})$/, {
+      error: 'a sender id is a phone number or at most 11 letters and digits',
+    })
+    .optional(),
+  language: z
+    .string()
+    .regex(/^[a-z]{2}$/, { error: 'a language is a two-letter code such as it or en' })
+    .optional(),
+  languages: z
+    .array(z.string().regex(/^[a-z]{2}$/, { error: 'a language is a two-letter code such as it or en' }))
+    .min(1)
+    .optional(),
+  sms: z
+    .strictObject({
+      maxParts: z.number().int().min(1).max(10).optional(),
+      transliterate: z.boolean().optional(),
+      costPerPart: z.number().min(0).optional(),
+      currency: z
+        .string()
+        .regex(/^[A-Z]{3}$/, { error: 'a currency is a three-letter code such as EUR' })
+        .optional(),
+      /** The longest plausible value of each text variable, for the SMS-length check. */
+      longest: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+    })
+    .optional(),
   voice: z.strictObject({ costPerCall: z.number().min(0).optional() }).optional(),
   delivery: delivery.optional(),
   /** Like Alertmanager's group_wait: how long a new outage waits before its first notices, so that a burst of alerts settles into it. */
   groupWait: duration.optional(),
 });
 
-export interface RawNotifyEntry { channel: (typeof CHANNELS)[number]; template?: string; priority?: (typeof PRIORITIES)[number] }
-export interface RawQuietHours { off?: true; window?: string; unlessSeverity?: (typeof SEVERITIES)[number]; atOnce?: Partial<Record<NightKind, (typeof SEVERITIES)[number] | 'never'>>; subscriberPreference?: boolean }
+export interface RawNotifyEntry {
+  channel: (typeof CHANNELS)[number];
+  template?: string;
+  priority?: (typeof PRIORITIES)[number];
+}
+export interface RawQuietHours {
+  off?: true;
+  window?: string;
+  unlessSeverity?: (typeof SEVERITIES)[number];
+  atOnce?: Partial<Record<NightKind, (typeof SEVERITIES)[number] | 'never'>>;
+  subscriberPreference?: boolean;
+}
 export interface RawSettings {
   notify?: RawNotifyEntry[];
   template?: string;
@@ -160,15 +249,32 @@ export interface RawDefaults extends RawSettings {
   senderId?: string;
   language?: string;
   languages?: string[];
-  sms?: { maxParts?: number; transliterate?: boolean; costPerPart?: number; currency?: string; longest?: Record<string, string | number> };
+  sms?: {
+    maxParts?: number;
+    transliterate?: boolean;
+    costPerPart?: number;
+    currency?: string;
+    longest?: Record<string, string | number>;
+  };
   voice?: { costPerCall?: number };
   delivery?: RawDelivery;
   groupWait?: string;
 }
-export interface RawDelivery { receiptTimeout?: string; attempts?: number; fallback?: FallbackChannel[] }
-export interface RawContact { name?: string; phone?: string; email?: string; url?: string }
+export interface RawDelivery {
+  receiptTimeout?: string;
+  attempts?: number;
+  fallback?: FallbackChannel[];
+}
+export interface RawContact {
+  name?: string;
+  phone?: string;
+  email?: string;
+  url?: string;
+}
 /** A template set: per message kind, a text per language (and optionally `maxParts`). */
-export type RawTemplateSet = { extends?: string; maxParts?: number } & Partial<Record<(typeof MESSAGE_KINDS)[number], Record<string, string | number>>>;
+export type RawTemplateSet = { extends?: string; maxParts?: number } & Partial<
+  Record<(typeof MESSAGE_KINDS)[number], Record<string, string | number>>
+>;
 export interface RawFile {
   version?: 1;
   include?: string[];
@@ -192,12 +298,23 @@ const rule: z.ZodType<RawRule> = z.lazy(() =>
 
 const contact = z.strictObject({
   name: z.string().optional(),
-  phone: z.string().regex(/^\+\d{6,15}$/, { error: 'a phone number is written in international form, e.g. +390577123456' }).optional(),
-  email: z.string().regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, { error: 'not an e-mail address' }).optional(),
-  url: z.string().regex(/^https?:\/\/\S+$/, { error: 'a webhook is an http(s) URL' }).optional(),
+  phone: z
+    .string()
+    .regex(/^\+\d{6,15}$/, { error: 'a phone number is written in international form, e.g. +390577123456' })
+    .optional(),
+  email: z
+    .string()
+    .regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, { error: 'not an e-mail address' })
+    .optional(),
+  url: z
+    .string()
+    .regex(/^https?:\/\/\S+$/, { error: 'a webhook is an http(s) URL' })
+    .optional(),
 });
 
-const textsByLanguage = z.record(z.string(), z.union([z.string(), z.number()]), { error: 'expected texts by language, e.g. {it: "...", en: "..."}' });
+const textsByLanguage = z.record(z.string(), z.union([z.string(), z.number()]), {
+  error: 'expected texts by language, e.g. {it: "...", en: "..."}',
+});
 const templateSet = z.strictObject({
   extends: name('template set').optional(),
   maxParts: z.number().int().min(1).max(10).optional(),
@@ -233,7 +350,11 @@ export function checkFileShape(data: unknown): SchemaResult {
     if (issue.code === 'unrecognized_keys') {
       const allowed = allowedKeysAt(path);
       for (const key of issue.keys) {
-        problems.push({ path: [...path, key], part: 'key', message: `unknown setting "${key}"${suggest(key, allowed)}${allowed.length ? ` (here: ${allowed.join(', ')})` : ''}` });
+        problems.push({
+          path: [...path, key],
+          part: 'key',
+          message: `unknown setting "${key}"${suggest(key, allowed)}${allowed.length ? ` (here: ${allowed.join(', ')})` : ''}`,
+        });
       }
     } else if (issue.code === 'invalid_key') {
       problems.push({ path, part: 'key', message: issue.issues[0]?.message ?? issue.message });
@@ -278,7 +399,9 @@ function friendlyMessage(iss: z.core.$ZodRawIssue): string | undefined {
       return `${describe(input)} is not one of ${values.join(', ')}${typeof input === 'string' ? suggest(input, values) : ''}`;
     }
     case 'too_small':
-      return Array.isArray(input) ? 'the list is empty' : `${describe(input)} is too small (at least ${String((iss as { minimum?: unknown }).minimum)})`;
+      return Array.isArray(input)
+        ? 'the list is empty'
+        : `${describe(input)} is too small (at least ${String((iss as { minimum?: unknown }).minimum)})`;
     case 'too_big':
       return `${describe(input)} is too big (at most ${String((iss as { maximum?: unknown }).maximum)})`;
     default:
@@ -287,7 +410,17 @@ function friendlyMessage(iss: z.core.$ZodRawIssue): string | undefined {
 }
 
 function words(expected: string): string {
-  return ({ object: 'a mapping (key: value lines)', array: 'a list', string: 'a text', number: 'a number', boolean: 'true or false' } as Record<string, string>)[expected] ?? expected;
+  return (
+    (
+      {
+        object: 'a mapping (key: value lines)',
+        array: 'a list',
+        string: 'a text',
+        number: 'a number',
+        boolean: 'true or false',
+      } as Record<string, string>
+    )[expected] ?? expected
+  );
 }
 
 function describe(v: unknown): string {

@@ -51,7 +51,13 @@ export interface Simulation {
   totals: { messages: number; smsParts: number; cost: number; currency: string; note: string };
 }
 
-export async function simulate(compiled: CompiledRules, version: string, decider: Decider, incident: IncidentFacts, subscribers: Iterable<SubscriberFacts> | AsyncIterable<SubscriberFacts>): Promise<Simulation> {
+export async function simulate(
+  compiled: CompiledRules,
+  version: string,
+  decider: Decider,
+  incident: IncidentFacts,
+  subscribers: Iterable<SubscriberFacts> | AsyncIterable<SubscriberFacts>,
+): Promise<Simulation> {
   const { settings } = compiled;
   const firstKind: MessageKind = incident.kind === 'maintenance' ? 'maintenance' : 'outage';
   const texts = new Map<string, SimulatedText | null>();
@@ -59,15 +65,30 @@ export async function simulate(compiled: CompiledRules, version: string, decider
     const key = `${set}\u001f${kind}\u001f${language}\u001f${vars.area}`;
     if (!texts.has(key)) {
       const template = compiled.templateSets.get(set)?.texts.get(kind)?.get(language);
-      const r = template && renderTemplate(compiled.liquid, template, vars, { language, timeZone: settings.timeZone, transliterate: settings.sms.transliterate });
+      const r =
+        template &&
+        renderTemplate(compiled.liquid, template, vars, {
+          language,
+          timeZone: settings.timeZone,
+          transliterate: settings.sms.transliterate,
+        });
       texts.set(key, r ? { kind, text: r.text, encoding: r.encoding, parts: r.parts, overLimit: r.overLimit } : null);
     }
     return texts.get(key)!;
   };
-  const costOf = (channel: SubscriberChannel, t: SimulatedText | null) => (!t ? 0 : channel === 'sms' ? t.parts * settings.sms.costPerPart : channel === 'voice' ? settings.voice.costPerCall : 0);
+  const costOf = (channel: SubscriberChannel, t: SimulatedText | null) =>
+    !t
+      ? 0
+      : channel === 'sms'
+        ? t.parts * settings.sms.costPerPart
+        : channel === 'voice'
+          ? settings.voice.costPerCall
+          : 0;
 
   // The restoration notice is previewed as if service came back at the estimated time, or an hour after the decision.
-  const restoredAt = incident.estimatedEnd ? new Date(incident.estimatedEnd) : new Date(decider.at.getTime() + 3600_000);
+  const restoredAt = incident.estimatedEnd
+    ? new Date(incident.estimatedEnd)
+    : new Date(decider.at.getTime() + 3600_000);
   const openedMs = incident.openedAt ? new Date(incident.openedAt).getTime() : decider.at.getTime();
   const restoredAfter = Math.max(0, Math.round((restoredAt.getTime() - openedMs) / 1000));
   const rows = new Map<string, SimulationRow>();
@@ -79,16 +100,44 @@ export async function simulate(compiled: CompiledRules, version: string, decider
     if (decision.notify) notified += 1;
     for (const plan of decision.notices) {
       const vars = messageVariables(incident, s, decider.at, { sender: settings.senderId });
-      const first = render(plan.templateSet, firstKind, decision.language, vars) ?? { kind: firstKind, text: '(no template)', encoding: 'GSM', parts: 0, overLimit: false };
-      const restoration = plan.restoration && incident.kind === 'outage' ? render(plan.templateSet, 'restored', decision.language, { ...vars, end: restoredAt, duration: restoredAfter }) : null;
+      const first = render(plan.templateSet, firstKind, decision.language, vars) ?? {
+        kind: firstKind,
+        text: '(no template)',
+        encoding: 'GSM',
+        parts: 0,
+        overLimit: false,
+      };
+      const restoration =
+        plan.restoration && incident.kind === 'outage'
+          ? render(plan.templateSet, 'restored', decision.language, {
+              ...vars,
+              end: restoredAt,
+              duration: restoredAfter,
+            })
+          : null;
       const when = firstNoticeTime(plan, incident, decider.at);
-      const key = [plan.channel, plan.rule, plan.templateSet, decision.language, first.text, when.sendAt.getTime()].join('\u001f');
+      const key = [
+        plan.channel,
+        plan.rule,
+        plan.templateSet,
+        decision.language,
+        first.text,
+        when.sendAt.getTime(),
+      ].join('\u001f');
       let row = rows.get(key);
       if (!row) {
         row = {
-          channel: plan.channel, rule: plan.rule, templateSet: plan.templateSet, language: decision.language, subscribers: 0,
-          sendAt: when.sendAt.toISOString(), heldUntil: when.heldUntil?.toISOString() ?? null,
-          first, restoration, updatesEverySeconds: plan.updates.everySeconds, cost: 0,
+          channel: plan.channel,
+          rule: plan.rule,
+          templateSet: plan.templateSet,
+          language: decision.language,
+          subscribers: 0,
+          sendAt: when.sendAt.toISOString(),
+          heldUntil: when.heldUntil?.toISOString() ?? null,
+          first,
+          restoration,
+          updatesEverySeconds: plan.updates.everySeconds,
+          cost: 0,
         };
         rows.set(key, row);
       }

@@ -15,7 +15,8 @@ import { parseDuration } from './time';
 function candidateDates(timeZone: string): Date[] {
   const dates: Date[] = [];
   for (let month = 1; month <= 12; month++) {
-    for (let day = 22; day <= 28; day++) dates.push(DateTime.fromObject({ year: 2025, month, day, hour: 23, minute: 59 }, { zone: timeZone }).toJSDate());
+    for (let day = 22; day <= 28; day++)
+      dates.push(DateTime.fromObject({ year: 2025, month, day, hour: 23, minute: 59 }, { zone: timeZone }).toJSDate());
   }
   return dates;
 }
@@ -42,7 +43,11 @@ export function longestVariables(compiled: CompiledRules, date: Date): MessageVa
 
 /** The render of `template` that takes the most SMS parts (then the most characters) over the plausible values. */
 export function worstCaseRender(compiled: CompiledRules, template: CompiledTemplate): RenderedMessage {
-  const ctx = { language: template.language, timeZone: compiled.settings.timeZone, transliterate: compiled.settings.sms.transliterate };
+  const ctx = {
+    language: template.language,
+    timeZone: compiled.settings.timeZone,
+    transliterate: compiled.settings.sms.transliterate,
+  };
   let worst: RenderedMessage | undefined;
   for (const date of candidateDates(compiled.settings.timeZone)) {
     const r = renderTemplate(compiled.liquid, template, longestVariables(compiled, date), ctx);
@@ -60,13 +65,25 @@ export function checkMessageLengths(compiled: CompiledRules, problems: ProblemLi
         const forcing = nonGsmCharacters(template.source);
         const fixable = forcing.filter(canTransliterate);
         if (forcing.length && !transliterate) {
-          problems.warning(template.at, `${label(template)} is sent as UCS-2 (70 characters a part, not 160) because of ${forcing.map((c) => JSON.stringify(c)).join(' ')}${fixable.length ? '; replace them, or set defaults.sms.transliterate: true' : ''}`);
+          problems.warning(
+            template.at,
+            `${label(template)} is sent as UCS-2 (70 characters a part, not 160) because of ${forcing.map((c) => JSON.stringify(c)).join(' ')}${fixable.length ? '; replace them, or set defaults.sms.transliterate: true' : ''}`,
+          );
         } else if (transliterate && forcing.length > fixable.length) {
-          problems.warning(template.at, `${label(template)} is sent as UCS-2 because ${forcing.filter((c) => !canTransliterate(c)).map((c) => JSON.stringify(c)).join(' ')} has no GSM-7 equivalent`);
+          problems.warning(
+            template.at,
+            `${label(template)} is sent as UCS-2 because ${forcing
+              .filter((c) => !canTransliterate(c))
+              .map((c) => JSON.stringify(c))
+              .join(' ')} has no GSM-7 equivalent`,
+          );
         }
         const worst = worstCaseRender(compiled, template);
         if (worst.parts > template.maxParts) {
-          problems.warning(template.at, `${label(template)} can take ${worst.parts} SMS parts (at most ${template.maxParts} allowed) with the longest plausible values: ${worst.length} ${worst.encoding === 'GSM' ? 'GSM-7' : 'UCS-2'} characters, e.g. ${JSON.stringify(worst.text)}`);
+          problems.warning(
+            template.at,
+            `${label(template)} can take ${worst.parts} SMS parts (at most ${template.maxParts} allowed) with the longest plausible values: ${worst.length} ${worst.encoding === 'GSM' ? 'GSM-7' : 'UCS-2'} characters, e.g. ${JSON.stringify(worst.text)}`,
+          );
         }
       }
     }

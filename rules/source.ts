@@ -6,7 +6,17 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Scalar } from 'yaml';
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node,
+  type Scalar,
+} from 'yaml';
 import { ProblemList, type SourcePosition } from './errors';
 
 export type PathSegment = string | number;
@@ -23,7 +33,10 @@ export const diskReader: SourceReader = {
   async listYaml(p) {
     const info = await stat(p).catch(() => undefined);
     if (!info?.isDirectory()) return undefined;
-    return (await readdir(p)).filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => path.join(p, n));
+    return (await readdir(p))
+      .filter((n) => /\.ya?ml$/i.test(n))
+      .sort()
+      .map((n) => path.join(p, n));
   },
 };
 
@@ -40,7 +53,10 @@ export class SourceFile {
   readonly doc: Document.Parsed;
   private readonly lines = new LineCounter();
 
-  constructor(readonly file: string, readonly text: string) {
+  constructor(
+    readonly file: string,
+    readonly text: string,
+  ) {
     this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: true, uniqueKeys: true, merge: true });
   }
 
@@ -110,7 +126,10 @@ export async function loadSources(entry: string, reader: SourceReader = diskRead
 
   const visit = async (file: string, chain: string[], from?: SourcePosition): Promise<void> => {
     if (chain.includes(file)) {
-      problems.error(from!, `include cycle: ${[...chain.slice(chain.indexOf(file)), file].map((f) => path.relative(baseDir, f)).join(' -> ')}`);
+      problems.error(
+        from!,
+        `include cycle: ${[...chain.slice(chain.indexOf(file)), file].map((f) => path.relative(baseDir, f)).join(' -> ')}`,
+      );
       return;
     }
     if (loaded.has(file)) return; // included twice (a diamond): load once, or its names would clash with themselves
@@ -155,7 +174,9 @@ function includeNames(source: SourceFile): { name: string; at: SourcePosition }[
 
 function contentVersion(files: SourceFile[], baseDir: string): string {
   const hash = createHash('sha256');
-  const entries = files.map((f) => [path.relative(baseDir, f.file).split(path.sep).join('/'), f.text] as const).sort(([a], [b]) => a.localeCompare(b));
+  const entries = files
+    .map((f) => [path.relative(baseDir, f.file).split(path.sep).join('/'), f.text] as const)
+    .sort(([a], [b]) => a.localeCompare(b));
   for (const [name, text] of entries) hash.update(name).update('\0').update(text).update('\0');
   return hash.digest('hex').slice(0, 12);
 }

@@ -13,9 +13,9 @@ import type { IncidentFacts, MessageKind, SubscriberFacts } from './types';
 
 /** The variables a template may use, with what each holds. */
 export const TEMPLATE_VARIABLES = {
-  area: 'the subscriber\'s area when it is affected, otherwise all affected areas',
+  area: "the subscriber's area when it is affected, otherwise all affected areas",
   areas: 'all affected areas, as a list in words ("Siena, Poggibonsi e Colle")',
-  title: 'the incident\'s title',
+  title: "the incident's title",
   severity: 'minor, major or critical',
   start: 'when it started (maintenance: when it will start); format with | time, | date, | datetime',
   eta: 'estimated restoration (maintenance: planned end); empty when unknown',
@@ -81,10 +81,28 @@ export interface CompiledTemplate {
 const LANGUAGE = '__avvisoLanguage';
 const TIME_ZONE = '__avvisoTimeZone';
 
-interface DurationWords { day: [string, string]; hour: [string, string]; minute: [string, string]; and: string; lessThanAMinute: string }
+interface DurationWords {
+  day: [string, string];
+  hour: [string, string];
+  minute: [string, string];
+  and: string;
+  lessThanAMinute: string;
+}
 const DURATION_WORDS: Record<string, DurationWords> = {
-  it: { day: ['giorno', 'giorni'], hour: ['ora', 'ore'], minute: ['minuto', 'minuti'], and: 'e', lessThanAMinute: 'meno di un minuto' },
-  en: { day: ['day', 'days'], hour: ['hour', 'hours'], minute: ['minute', 'minutes'], and: 'and', lessThanAMinute: 'less than a minute' },
+  it: {
+    day: ['giorno', 'giorni'],
+    hour: ['ora', 'ore'],
+    minute: ['minuto', 'minuti'],
+    and: 'e',
+    lessThanAMinute: 'meno di un minuto',
+  },
+  en: {
+    day: ['day', 'days'],
+    hour: ['hour', 'hours'],
+    minute: ['minute', 'minutes'],
+    and: 'and',
+    lessThanAMinute: 'less than a minute',
+  },
 };
 const LIST_AND: Record<string, string> = { it: 'e', en: 'and' };
 
@@ -101,7 +119,15 @@ export function durationInWords(seconds: number, language: string): string {
   const m = minutes % 60;
   if (!words) return [d && `${d}d`, h && `${h}h`, (m || minutes === 0) && `${m}m`].filter(Boolean).join(' ');
   if (minutes === 0) return words.lessThanAMinute;
-  const parts = ([[d, words.day], [h, words.hour], [m, words.minute]] as const).filter(([n]) => n > 0).map(([n, [one, many]]) => `${n} ${n === 1 ? one : many}`);
+  const parts = (
+    [
+      [d, words.day],
+      [h, words.hour],
+      [m, words.minute],
+    ] as const
+  )
+    .filter(([n]) => n > 0)
+    .map(([n, [one, many]]) => `${n} ${n === 1 ? one : many}`);
   return joinWords(parts, words.and);
 }
 
@@ -114,7 +140,12 @@ export function listInWords(items: string[], language: string): string {
 }
 
 function toDateTime(value: unknown, language: string, timeZone: string): DateTime | undefined {
-  const d = value instanceof Date ? DateTime.fromJSDate(value) : typeof value === 'string' && value ? DateTime.fromISO(value) : undefined;
+  const d =
+    value instanceof Date
+      ? DateTime.fromJSDate(value)
+      : typeof value === 'string' && value
+        ? DateTime.fromISO(value)
+        : undefined;
   return d?.isValid ? d.setZone(timeZone).setLocale(language) : undefined;
 }
 
@@ -125,7 +156,13 @@ function renderSettings(ctx: { globals: unknown }): { language: string; timeZone
 
 /** One Liquid environment per rule set: no file access, unknown filters are errors. */
 export function createLiquid(): Liquid {
-  const liquid = new Liquid({ strictFilters: true, strictVariables: false, ownPropertyOnly: true, templates: {}, jsTruthy: true });
+  const liquid = new Liquid({
+    strictFilters: true,
+    strictVariables: false,
+    ownPropertyOnly: true,
+    templates: {},
+    jsTruthy: true,
+  });
   const timeFilter = (format: string) =>
     function (this: { context: { globals: unknown } }, value: unknown): string {
       const { language, timeZone } = renderSettings(this.context);
@@ -148,7 +185,12 @@ export interface TemplateProblem {
 }
 
 /** Parses and checks a template written at `path` of `src`; problems point into the text. */
-export function compileTemplate(liquid: Liquid, text: string, src: SourceFile, path: PathSegment[]): { parsed?: Template[]; problems: TemplateProblem[] } {
+export function compileTemplate(
+  liquid: Liquid,
+  text: string,
+  src: SourceFile,
+  path: PathSegment[],
+): { parsed?: Template[]; problems: TemplateProblem[] } {
   const locate = (offset: number) => positionInScalar(src, path, text, offset);
   let parsed: Template[];
   try {
@@ -157,7 +199,8 @@ export function compileTemplate(liquid: Liquid, text: string, src: SourceFile, p
     const e = err as Error & { token?: { begin: number } };
     let message = e.message.split('\n')[0]!.replace(/, line:\d+, col:\d+$/, '');
     const filter = /^undefined filter: (.+)$/.exec(message);
-    if (filter) message = `unknown filter "${filter[1]}"${suggest(filter[1]!, Object.keys(TEMPLATE_FILTERS))} (Avviso's filters: ${Object.keys(TEMPLATE_FILTERS).join(', ')}; and Liquid's own, such as upcase and default)`;
+    if (filter)
+      message = `unknown filter "${filter[1]}"${suggest(filter[1]!, Object.keys(TEMPLATE_FILTERS))} (Avviso's filters: ${Object.keys(TEMPLATE_FILTERS).join(', ')}; and Liquid's own, such as upcase and default)`;
     return { problems: [{ at: locate(e.token?.begin ?? 0), message: `template: ${message}` }] };
   }
   const problems: TemplateProblem[] = [];
@@ -165,7 +208,10 @@ export function compileTemplate(liquid: Liquid, text: string, src: SourceFile, p
   for (const [name, uses] of Object.entries(liquid.analyzeSync(parsed).globals)) {
     if (known.includes(name)) continue;
     for (const use of uses) {
-      problems.push({ at: locate(offsetOf(text, use.location.row, use.location.col)), message: `template: unknown variable "${name}"; the variables are ${known.join(', ')}` });
+      problems.push({
+        at: locate(offsetOf(text, use.location.row, use.location.col)),
+        message: `template: unknown variable "${name}"; the variables are ${known.join(', ')}`,
+      });
     }
   }
   return { parsed, problems };
@@ -207,18 +253,41 @@ export interface RenderContext {
 }
 
 /** Renders one template: spaces left by empty variables are tidied, then the text is measured as SMS. */
-export function renderTemplate(liquid: Liquid, template: CompiledTemplate, vars: MessageVariables, ctx: RenderContext): RenderedMessage {
+export function renderTemplate(
+  liquid: Liquid,
+  template: CompiledTemplate,
+  vars: MessageVariables,
+  ctx: RenderContext,
+): RenderedMessage {
   const scope: Record<string, unknown> = { ...vars };
   if (Array.isArray(vars.areas)) scope.areas = listInWords(vars.areas, ctx.language);
-  const raw = String(liquid.renderSync(template.parsed, scope, { globals: { [LANGUAGE]: ctx.language, [TIME_ZONE]: ctx.timeZone } }));
-  const tidy = raw.replace(/[ \t]{2,}/g, ' ').replace(/ +([,.;:!?])/g, '$1').trim();
+  const raw = String(
+    liquid.renderSync(template.parsed, scope, { globals: { [LANGUAGE]: ctx.language, [TIME_ZONE]: ctx.timeZone } }),
+  );
+  const tidy = raw
+    .replace(/[ \t]{2,}/g, ' ')
+    .replace(/ +([,.;:!?])/g, '$1')
+    .trim();
   const { text, replaced } = ctx.transliterate ? transliterateToGsm(tidy) : { text: tidy, replaced: [] };
   const sms = segmentSms(text);
-  return { text, encoding: sms.encoding, parts: sms.units, length: sms.length, transliterated: replaced, maxParts: template.maxParts, overLimit: sms.units > template.maxParts };
+  return {
+    text,
+    encoding: sms.encoding,
+    parts: sms.units,
+    length: sms.length,
+    transliterated: replaced,
+    maxParts: template.maxParts,
+    overLimit: sms.units > template.maxParts,
+  };
 }
 
 /** The variables of a message about `incident`, for `subscriber` when given, at `now`. */
-export function messageVariables(incident: IncidentFacts, subscriber?: Pick<SubscriberFacts, 'area'>, now: Date = new Date(), extra: Partial<MessageVariables> = {}): MessageVariables {
+export function messageVariables(
+  incident: IncidentFacts,
+  subscriber?: Pick<SubscriberFacts, 'area'>,
+  now: Date = new Date(),
+  extra: Partial<MessageVariables> = {},
+): MessageVariables {
   const areas = incident.areas ?? [];
   const start = incident.kind === 'maintenance' ? (incident.startsAt ?? incident.openedAt) : incident.openedAt;
   const startMs = start ? new Date(start).getTime() : undefined;
@@ -230,7 +299,8 @@ export function messageVariables(incident: IncidentFacts, subscriber?: Pick<Subs
     severity: incident.severity,
     start,
     eta: incident.estimatedEnd,
-    duration: startMs !== undefined && Number.isFinite(startMs) ? Math.max(0, Math.round((endMs - startMs) / 1000)) : undefined,
+    duration:
+      startMs !== undefined && Number.isFinite(startMs) ? Math.max(0, Math.round((endMs - startMs) / 1000)) : undefined,
     ...extra,
   };
 }

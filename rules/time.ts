@@ -24,7 +24,12 @@ export function formatDuration(seconds: number): string {
   if (seconds === 0) return '0';
   const parts: string[] = [];
   let rest = seconds;
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     const n = Math.floor(rest / size);
     if (n > 0) parts.push(`${n}${unit}`);
     rest -= n * size;
@@ -50,7 +55,8 @@ export function parseClock(text: string, allowMidnightEnd = false): number | str
   const min = Number(m[2]);
   if (min > 59) return `"${text}" has ${min} minutes; minutes go from 00 to 59`;
   if (h === 24 && min === 0 && allowMidnightEnd) return 24 * 60;
-  if (h > 23) return `"${text}" is not a time of day: hours go from 00 to 23${allowMidnightEnd ? ' (24:00 may end a window)' : ''}`;
+  if (h > 23)
+    return `"${text}" is not a time of day: hours go from 00 to 23${allowMidnightEnd ? ' (24:00 may end a window)' : ''}`;
   return h * 60 + min;
 }
 
@@ -108,7 +114,8 @@ export type Weekday = (typeof WEEKDAYS)[number];
 /** A holiday is a date (`2025-04-21`) or a date every year (`12-25`). */
 export function holidayProblem(text: string): string | undefined {
   const full = /^\d{4}-\d{2}-\d{2}$/.test(text) ? text : /^\d{2}-\d{2}$/.test(text) ? `2024-${text}` : undefined; // 2024 is a leap year: 02-29 is allowed
-  if (!full) return `"${text}" is not a holiday date; write YYYY-MM-DD for one day, or MM-DD for the same day every year`;
+  if (!full)
+    return `"${text}" is not a holiday date; write YYYY-MM-DD for one day, or MM-DD for the same day every year`;
   return DateTime.fromISO(full).isValid ? undefined : `"${text}" is not a date that exists`;
 }
 

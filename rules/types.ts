@@ -47,8 +47,17 @@ export type Priority = (typeof PRIORITIES)[number];
 
 /** Every kind of message a template set can hold. */
 export const MESSAGE_KINDS = [
-  'outage', 'update', 'restored', 'outage-restored', 'withdrawn',
-  'maintenance', 'reminder', 'started', 'completed', 'rescheduled', 'cancelled',
+  'outage',
+  'update',
+  'restored',
+  'outage-restored',
+  'withdrawn',
+  'maintenance',
+  'reminder',
+  'started',
+  'completed',
+  'rescheduled',
+  'cancelled',
 ] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 

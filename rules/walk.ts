@@ -20,7 +20,11 @@ export interface WalkResult {
 }
 
 /** `matches(leaf)` tells whether a rule's conditions hold; `consider` leaves out rules that have no say. */
-export function walkRules(roots: RuleNode[], matches: (leaf: RuleNode) => boolean, consider: (leaf: RuleNode) => boolean = () => true): WalkResult {
+export function walkRules(
+  roots: RuleNode[],
+  matches: (leaf: RuleNode) => boolean,
+  consider: (leaf: RuleNode) => boolean = () => true,
+): WalkResult {
   const result: WalkResult = { applied: [], outcomes: new Map() };
   const markAll = (nodes: RuleNode[], outcome: RuleOutcome) => {
     for (const n of nodes) {

@@ -18,21 +18,43 @@ export type SmsAcknowledgement =
 export type StaffMember = Pick<Contact, '_id' | 'name' | 'language'>;
 
 /** The staff member who owns this number: a stored contact (a person before a team), else a contact of the rules in force. */
-export async function staffContactByPhone(store: Store, phone: string, rulesContacts?: ReadonlyMap<string, { name: string; phone?: string }>): Promise<StaffMember | null> {
+export async function staffContactByPhone(
+  store: Store,
+  phone: string,
+  rulesContacts?: ReadonlyMap<string, { name: string; phone?: string }>,
+): Promise<StaffMember | null> {
   const found = await store.contacts.find({ phones: phone }).sort({ kind: 1, _id: 1 }).limit(1).toArray();
   if (found[0]) return found[0];
   for (const [id, c] of rulesContacts ?? []) if (c.phone === phone) return { _id: id, name: c.name, language: 'it' };
   return null;
 }
 
-export async function acknowledgeBySms(store: Store, incidents: IncidentService, contact: StaffMember, code: string): Promise<SmsAcknowledgement> {
+export async function acknowledgeBySms(
+  store: Store,
+  incidents: IncidentService,
+  contact: StaffMember,
+  code: string,
+): Promise<SmsAcknowledgement> {
   // Open outages are few (dozens at most): the code is computed for each rather than stored.
-  const open = await store.incidents.find({ kind: 'outage', phase: { $in: OPEN_OUTAGE_PHASES }, resolveRequestedAt: { $exists: false } }, { projection: { _id: 1 } }).toArray();
+  const open = await store.incidents
+    .find(
+      { kind: 'outage', phase: { $in: OPEN_OUTAGE_PHASES }, resolveRequestedAt: { $exists: false } },
+      { projection: { _id: 1 } },
+    )
+    .toArray();
   const incident = open.find((i) => acknowledgementCode(i._id) === code);
   if (!incident) return { outcome: 'unknown_code' };
   try {
-    const r = await incidents.acknowledge(incident._id, { by: contact.name, via: 'sms', contactId: contact._id }, 'signal');
-    return { outcome: r.alreadyAcknowledged ? 'already' : 'acknowledged', incidentId: incident._id, acknowledged: r.acknowledged };
+    const r = await incidents.acknowledge(
+      incident._id,
+      { by: contact.name, via: 'sms', contactId: contact._id },
+      'signal',
+    );
+    return {
+      outcome: r.alreadyAcknowledged ? 'already' : 'acknowledged',
+      incidentId: incident._id,
+      acknowledged: r.acknowledged,
+    };
   } catch (err) {
     if (err instanceof IncidentInputError) return { outcome: 'closed', incidentId: incident._id };
     throw err;
@@ -40,7 +62,11 @@ export async function acknowledgeBySms(store: Store, incidents: IncidentService,
 }
 
 function clock(d: Date, language: Language): string {
-  return d.toLocaleTimeString(language === 'it' ? 'it-IT' : 'en-GB', { timeZone: 'Europe/Rome', hour: '2-digit', minute: '2-digit' });
+  return d.toLocaleTimeString(language === 'it' ? 'it-IT' : 'en-GB', {
+    timeZone: 'Europe/Rome',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
 }
 
 /** The answer to the contact, in their language. */
@@ -48,11 +74,17 @@ export function acknowledgementReplyText(r: SmsAcknowledgement, code: string, la
   const it = language === 'it';
   switch (r.outcome) {
     case 'acknowledged':
-      return it ? `Presa in carico registrata (${code}): l'escalation si ferma. Grazie.` : `Acknowledged (${code}): the escalation stops. Thank you.`;
+      return it
+        ? `Presa in carico registrata (${code}): l'escalation si ferma. Grazie.`
+        : `Acknowledged (${code}): the escalation stops. Thank you.`;
     case 'already':
-      return it ? `Già preso in carico da ${r.acknowledged.by} alle ${clock(r.acknowledged.at, language)} (${code}).` : `Already taken by ${r.acknowledged.by} at ${clock(r.acknowledged.at, language)} (${code}).`;
+      return it
+        ? `Già preso in carico da ${r.acknowledged.by} alle ${clock(r.acknowledged.at, language)} (${code}).`
+        : `Already taken by ${r.acknowledged.by} at ${clock(r.acknowledged.at, language)} (${code}).`;
     case 'closed':
-      return it ? `Il guasto ${code} è già in chiusura: niente da prendere in carico.` : `Outage ${code} is already being closed: nothing to acknowledge.`;
+      return it
+        ? `Il guasto ${code} è già in chiusura: niente da prendere in carico.`
+        : `Outage ${code} is already being closed: nothing to acknowledge.`;
     case 'unknown_code':
       return it ? `Nessun guasto aperto con codice ${code}.` : `No open outage has code ${code}.`;
   }

@@ -7,7 +7,10 @@
 import type { RuleSet } from '../rules';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from '../workflows/incident-api';
 
-export function deliveryPolicyFor(rules: RuleSet | undefined, configured: DeliveryPolicy | undefined): DeliveryPolicy | undefined {
+export function deliveryPolicyFor(
+  rules: RuleSet | undefined,
+  configured: DeliveryPolicy | undefined,
+): DeliveryPolicy | undefined {
   const d = rules?.settings.delivery;
   if (!d || (d.receiptTimeoutSeconds === null && d.attempts === null && d.fallback === null)) return configured;
   return {

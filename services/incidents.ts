@@ -18,8 +18,25 @@ import { saveRuleVersion } from '../store/rule-versions';
 import { deliveryPolicyFor } from './delivery-policy';
 import { createCorrelation, type Network } from '../ingest/correlation';
 import {
-  acknowledgeSignal, acknowledgeUpdate, addUpdateSignal, addUpdateUpdate, cancelSignal, cancelUpdate, escalateSignal, escalateUpdate, extendScopeSignal, extendScopeUpdate, reopenSignal, reopenUpdate,
-  resolveSignal, resolveUpdate, type AcknowledgeInput, type AddUpdateInput, type DeliveryPolicy, type IncidentStatus, type ResolveInput,
+  acknowledgeSignal,
+  acknowledgeUpdate,
+  addUpdateSignal,
+  addUpdateUpdate,
+  cancelSignal,
+  cancelUpdate,
+  escalateSignal,
+  escalateUpdate,
+  extendScopeSignal,
+  extendScopeUpdate,
+  reopenSignal,
+  reopenUpdate,
+  resolveSignal,
+  resolveUpdate,
+  type AcknowledgeInput,
+  type AddUpdateInput,
+  type DeliveryPolicy,
+  type IncidentStatus,
+  type ResolveInput,
 } from '../workflows/incident-api';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 
@@ -80,7 +97,11 @@ export function isQueued(r: RequestOutcome): r is QueuedRequest {
 
 /** Why an incident cannot be opened or resolved, for the caller to turn into a 4xx. */
 export class IncidentInputError extends Error {
-  constructor(readonly code: 'unknown_site' | 'incident_not_found' | 'incident_closed' | 'incident_rejected', message: string, readonly details?: Record<string, unknown>) {
+  constructor(
+    readonly code: 'unknown_site' | 'incident_not_found' | 'incident_closed' | 'incident_rejected',
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
     super(message);
   }
 }
@@ -109,7 +130,12 @@ interface RequestKinds {
 }
 type RequestKind = keyof RequestKinds;
 
-const MESSAGES: { [K in RequestKind]: { update: UpdateDefinition<IncidentStatus, [RequestKinds[K]]>; signal: SignalDefinition<[RequestKinds[K]]> } } = {
+const MESSAGES: {
+  [K in RequestKind]: {
+    update: UpdateDefinition<IncidentStatus, [RequestKinds[K]]>;
+    signal: SignalDefinition<[RequestKinds[K]]>;
+  };
+} = {
   resolve: { update: resolveUpdate, signal: resolveSignal },
   reopen: { update: reopenUpdate, signal: reopenSignal },
   addUpdate: { update: addUpdateUpdate, signal: addUpdateSignal },
@@ -139,14 +165,24 @@ export function createIncidentService(deps: IncidentServiceDeps) {
   const workerUp = (): Promise<boolean> => {
     if (pollers && Date.now() - pollers.at < 1000) return pollers.up;
     const up = temporal.workflowService
-      .describeTaskQueue({ namespace: temporal.options.namespace, taskQueue: { name: taskQueue }, taskQueueType: TASK_QUEUE_TYPE_WORKFLOW })
-      .then((r) => (r.pollers ?? []).some((p) => Date.now() - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < POLLER_FRESH_MS))
+      .describeTaskQueue({
+        namespace: temporal.options.namespace,
+        taskQueue: { name: taskQueue },
+        taskQueueType: TASK_QUEUE_TYPE_WORKFLOW,
+      })
+      .then((r) =>
+        (r.pollers ?? []).some((p) => Date.now() - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < POLLER_FRESH_MS),
+      )
       .catch(() => true); // cannot tell: the bounded Update still answers in time
     pollers = { at: Date.now(), up };
     return up;
   };
 
-  const create = async (input: OpenIncidentInput, key: string, network: Network): Promise<{ incident: Incident; created: boolean }> => {
+  const create = async (
+    input: OpenIncidentInput,
+    key: string,
+    network: Network,
+  ): Promise<{ incident: Incident; created: boolean }> => {
     const id = incidentIdForKey(key);
     const existing = await store.incidents.findOne({ _id: id });
     if (existing) {
@@ -164,13 +200,19 @@ export function createIncidentService(deps: IncidentServiceDeps) {
       severity: input.severity ?? 'major',
       siteIds: input.siteIds,
       areas: [],
-      title: input.title ?? `${input.kind === 'announcement' ? 'Announcement to' : 'Outage on'} ${input.siteIds.join(', ')}`,
+      title:
+        input.title ?? `${input.kind === 'announcement' ? 'Announcement to' : 'Outage on'} ${input.siteIds.join(', ')}`,
       source: input.source ?? 'api',
       phase: 'detected',
       openedAt: now,
       workflowId: incidentWorkflowId(id),
       ...(rules ? { rulesVersion: rules.version } : {}),
-      ...(input.estimatedEnd ? { estimatedEnd: new Date(input.estimatedEnd), updates: [{ at: now, estimatedEnd: new Date(input.estimatedEnd) }] } : {}),
+      ...(input.estimatedEnd
+        ? {
+            estimatedEnd: new Date(input.estimatedEnd),
+            updates: [{ at: now, estimatedEnd: new Date(input.estimatedEnd) }],
+          }
+        : {}),
       ...(input.announcement ? { announcement: { text: input.announcement.text } } : {}),
       timeline: [{ at: now, phase: 'detected' }],
     };
@@ -178,7 +220,8 @@ export function createIncidentService(deps: IncidentServiceDeps) {
       await store.incidents.insertOne(incident);
     } catch (err) {
       // Two identical triggers at once: the second finds the first's incident.
-      if (err instanceof MongoServerError && err.code === 11000) return { incident: (await store.incidents.findOne({ _id: id }))!, created: false };
+      if (err instanceof MongoServerError && err.code === 11000)
+        return { incident: (await store.incidents.findOne({ _id: id }))!, created: false };
       throw err;
     }
     if (incident.kind === 'outage') await correlation.opened(id, input.siteIds, now, network);
@@ -194,9 +237,13 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     // Under the tree's lock: bounded well within its lease, so that a Temporal that does not answer fails the request instead.
     await temporal.connection.withDeadline(Date.now() + TEMPORAL_CALL_MS, () =>
       startIncidentWorkflow(temporal, taskQueue, {
-        incidentId: incident._id, siteIds: incident.siteIds, ...(delivery ? { delivery } : {}), ...(groupWaitSeconds > 0 ? { groupWaitSeconds } : {}),
+        incidentId: incident._id,
+        siteIds: incident.siteIds,
+        ...(delivery ? { delivery } : {}),
+        ...(groupWaitSeconds > 0 ? { groupWaitSeconds } : {}),
         ...(incident.estimatedEnd ? { estimatedEnd: incident.estimatedEnd.toISOString() } : {}),
-      }));
+      }),
+    );
   };
 
   const service = {
@@ -205,10 +252,16 @@ export function createIncidentService(deps: IncidentServiceDeps) {
      * decided under the network tree's lock like an alert: sites at or below an open incident's
      * sites join it (no second round of notices), sites above open incidents absorb them.
      */
-    async open(input: OpenIncidentInput): Promise<{ incident: Incident; created: boolean; outcome: OpenOutcome; absorbed?: string[] }> {
+    async open(
+      input: OpenIncidentInput,
+    ): Promise<{ incident: Incident; created: boolean; outcome: OpenOutcome; absorbed?: string[] }> {
       const missing = await unknownSites(store, input.siteIds);
       if (missing.length > 0) {
-        throw new IncidentInputError('unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { unknown: missing });
+        throw new IncidentInputError(
+          'unknown_site',
+          `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`,
+          { unknown: missing },
+        );
       }
       return correlation.withTrees(input.siteIds, async (network) => {
         const keyed = input.key ? await store.incidents.findOne({ _id: incidentIdForKey(input.key) }) : null;
@@ -229,9 +282,17 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     },
 
     /** The alert intake's open: the decision is made already, under the lock (ingest/process.ts). */
-    async openDecided(input: OpenIncidentInput & { key: string }, network: Network): Promise<{ incident: Incident; created: boolean }> {
+    async openDecided(
+      input: OpenIncidentInput & { key: string },
+      network: Network,
+    ): Promise<{ incident: Incident; created: boolean }> {
       const missing = await unknownSites(store, input.siteIds);
-      if (missing.length > 0) throw new IncidentInputError('unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { unknown: missing });
+      if (missing.length > 0)
+        throw new IncidentInputError(
+          'unknown_site',
+          `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`,
+          { unknown: missing },
+        );
       return create(input, input.key, network);
     },
 
@@ -240,16 +301,29 @@ export function createIncidentService(deps: IncidentServiceDeps) {
      * `settleSeconds` (monitoring resolves) holds the restoration notices that long in case the
      * site goes down again; `reopen` within it carries on as if nothing happened.
      */
-    async resolve(incidentId: string, note?: string, options: { settleSeconds?: number; mode?: RequestMode } = {}): Promise<RequestOutcome & { settlingUntil?: string }> {
+    async resolve(
+      incidentId: string,
+      note?: string,
+      options: { settleSeconds?: number; mode?: RequestMode } = {},
+    ): Promise<RequestOutcome & { settlingUntil?: string }> {
       const incident = await load(incidentId);
       // Over already (resolved or cancelled, then billed): resolving again changes nothing.
       if (isOver(incident)) return { ...statusOf(incident), resolveRequested: true };
       return correlation.withIncident(incidentId, incident.siteIds, async () => {
         const input = { note, ...(options.settleSeconds ? { settleSeconds: options.settleSeconds } : {}) };
         const r = await send(incident, 'resolve', input, options.mode ?? 'bounded');
-        const settlingUntil = isQueued(r) ? (options.settleSeconds ? new Date(Date.now() + options.settleSeconds * 1000).toISOString() : undefined) : r.settlingUntil;
+        const settlingUntil = isQueued(r)
+          ? options.settleSeconds
+            ? new Date(Date.now() + options.settleSeconds * 1000).toISOString()
+            : undefined
+          : r.settlingUntil;
         await correlation.closing(incidentId, settlingUntil ? new Date(settlingUntil) : undefined);
-        await store.incidents.updateOne({ _id: incidentId }, settlingUntil ? { $set: { resolveRequestedAt: new Date(), settlingUntil: new Date(settlingUntil) } } : { $set: { resolveRequestedAt: new Date() } });
+        await store.incidents.updateOne(
+          { _id: incidentId },
+          settlingUntil
+            ? { $set: { resolveRequestedAt: new Date(), settlingUntil: new Date(settlingUntil) } }
+            : { $set: { resolveRequestedAt: new Date() } },
+        );
         // Incidents merged into this one end with it.
         for (const merged of await correlation.mergedInto(incidentId)) {
           await service.resolve(merged, note, options).catch((err) => {
@@ -270,7 +344,8 @@ export function createIncidentService(deps: IncidentServiceDeps) {
       if (absorbedIds.length) {
         // One write by `_id` each: the write gate of avviso-ferretdb orders it with the workflow's own
         // writes to the same incident, so neither undoes the other (docs/ferretdb-serialization.md).
-        for (const id of absorbedIds) await store.incidents.updateOne({ _id: id }, { $set: { mergedInto: survivorId } });
+        for (const id of absorbedIds)
+          await store.incidents.updateOne({ _id: id }, { $set: { mergedInto: survivorId } });
         await store.incidents.updateOne({ _id: survivorId }, { $addToSet: { absorbed: { $each: absorbedIds } } });
       }
       await correlation.absorbed(survivorId, absorbedIds, siteIds, network);
@@ -296,7 +371,11 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     /** Calls the staff the rules escalate this incident to, now. */
     async escalate(incidentId: string, reason?: string): Promise<RequestOutcome> {
       const incident = await load(incidentId);
-      if (incident.kind === 'announcement') throw new IncidentInputError('incident_rejected', `Incident ${incidentId} is an announcement: the rules escalate outages and maintenance to staff, not announcements.`);
+      if (incident.kind === 'announcement')
+        throw new IncidentInputError(
+          'incident_rejected',
+          `Incident ${incidentId} is an announcement: the rules escalate outages and maintenance to staff, not announcements.`,
+        );
       return send(incident, 'escalate', { reason }, 'bounded');
     },
 
@@ -305,11 +384,25 @@ export function createIncidentService(deps: IncidentServiceDeps) {
      * first acknowledgement wins, atomically; a repeat answers the stored one), then the workflow
      * stops the rules' repeats and gives up the staff messages not yet sent.
      */
-    async acknowledge(incidentId: string, who: Omit<Acknowledgement, 'at'>, mode: RequestMode = 'bounded'): Promise<RequestOutcome & { acknowledged: Acknowledgement; alreadyAcknowledged: boolean }> {
+    async acknowledge(
+      incidentId: string,
+      who: Omit<Acknowledgement, 'at'>,
+      mode: RequestMode = 'bounded',
+    ): Promise<RequestOutcome & { acknowledged: Acknowledgement; alreadyAcknowledged: boolean }> {
       const incident = await load(incidentId);
-      if (isOver(incident) || incident.resolveRequestedAt) throw new IncidentInputError('incident_closed', `Incident ${incident._id} is ${incident.phase}${incident.resolveRequestedAt ? ' (being resolved)' : ''}; there is no escalation to acknowledge.`);
+      if (isOver(incident) || incident.resolveRequestedAt)
+        throw new IncidentInputError(
+          'incident_closed',
+          `Incident ${incident._id} is ${incident.phase}${incident.resolveRequestedAt ? ' (being resolved)' : ''}; there is no escalation to acknowledge.`,
+        );
       const mine: Acknowledgement = { ...who, at: new Date() };
-      const won = (await store.incidents.updateOne({ _id: incidentId, acknowledged: { $exists: false } }, { $set: { acknowledged: mine } })).modifiedCount === 1;
+      const won =
+        (
+          await store.incidents.updateOne(
+            { _id: incidentId, acknowledged: { $exists: false } },
+            { $set: { acknowledged: mine } },
+          )
+        ).modifiedCount === 1;
       const acknowledged = won ? mine : ((await load(incidentId)).acknowledged ?? mine);
       // Sent again on a repeat too: harmless (the workflow keeps the first), and it heals a first send that failed.
       const r = await send(incident, 'acknowledge', { by: acknowledged.by, at: acknowledged.at.toISOString() }, mode);
@@ -319,12 +412,22 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     /** More sites are affected: their subscribers who were not told are told; nobody is told twice. */
     async extendScope(incidentId: string, siteIds: string[]): Promise<RequestOutcome> {
       const incident = await load(incidentId);
-      if (incident.kind === 'announcement') throw new IncidentInputError('incident_rejected', `Incident ${incidentId} is an announcement: its audience is fixed when it is opened; open another for more sites.`);
+      if (incident.kind === 'announcement')
+        throw new IncidentInputError(
+          'incident_rejected',
+          `Incident ${incidentId} is an announcement: its audience is fixed when it is opened; open another for more sites.`,
+        );
       const missing = await unknownSites(store, siteIds);
-      if (missing.length > 0) throw new IncidentInputError('unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { unknown: missing });
+      if (missing.length > 0)
+        throw new IncidentInputError(
+          'unknown_site',
+          `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`,
+          { unknown: missing },
+        );
       return correlation.withIncident(incidentId, [...incident.siteIds, ...siteIds], async () => {
         const r = await send(incident, 'extendScope', { siteIds }, 'bounded');
-        if (incident.kind === 'outage') await correlation.absorbed(incidentId, [], siteIds, await correlation.network());
+        if (incident.kind === 'outage')
+          await correlation.absorbed(incidentId, [], siteIds, await correlation.network());
         return r;
       });
     },
@@ -352,8 +455,17 @@ export function createIncidentService(deps: IncidentServiceDeps) {
    * becomes a 409 that says why; not answered within the wait (a busy worker), it stays admitted
    * and is applied when the worker gets to it, and the caller is told it is queued.
    */
-  async function send<K extends RequestKind>(incident: Incident, kind: K, input: RequestKinds[K], mode: RequestMode): Promise<RequestOutcome> {
-    if (isOver(incident) && kind !== 'resolve') throw new IncidentInputError('incident_closed', `Incident ${incident._id} is ${incident.phase}; it takes no more changes.`);
+  async function send<K extends RequestKind>(
+    incident: Incident,
+    kind: K,
+    input: RequestKinds[K],
+    mode: RequestMode,
+  ): Promise<RequestOutcome> {
+    if (isOver(incident) && kind !== 'resolve')
+      throw new IncidentInputError(
+        'incident_closed',
+        `Incident ${incident._id} is ${incident.phase}; it takes no more changes.`,
+      );
     const handle = temporal.workflow.getHandle(incident.workflowId);
     const requestId = randomUUID();
     const queued = async (via: 'signal' | 'update', reason: string): Promise<QueuedRequest> => {
@@ -362,20 +474,40 @@ export function createIncidentService(deps: IncidentServiceDeps) {
     };
     try {
       if (mode === 'signal' || !(await workerUp())) {
-        await temporal.connection.withDeadline(Date.now() + TEMPORAL_CALL_MS, () => handle.signal(MESSAGES[kind].signal as SignalDefinition<[RequestKinds[K]]>, input));
-        return await queued('signal', mode === 'signal' ? 'handed to the incident\'s workflow; applied when a worker runs it' : 'no worker is running: applied when one starts');
+        await temporal.connection.withDeadline(Date.now() + TEMPORAL_CALL_MS, () =>
+          handle.signal(MESSAGES[kind].signal as SignalDefinition<[RequestKinds[K]]>, input),
+        );
+        return await queued(
+          'signal',
+          mode === 'signal'
+            ? "handed to the incident's workflow; applied when a worker runs it"
+            : 'no worker is running: applied when one starts',
+        );
       }
       const wait = deps.updateWaitMs ?? DEFAULT_UPDATE_WAIT_MS;
       try {
         return await temporal.connection.withDeadline(Date.now() + wait, () =>
-          handle.executeUpdate(MESSAGES[kind].update as UpdateDefinition<IncidentStatus, [RequestKinds[K]]>, { args: [input], updateId: requestId }));
+          handle.executeUpdate(MESSAGES[kind].update as UpdateDefinition<IncidentStatus, [RequestKinds[K]]>, {
+            args: [input],
+            updateId: requestId,
+          }),
+        );
       } catch (err) {
-        if (isGrpcDeadlineError(err)) return await queued('update', `no worker answered within ${wait / 1000} s: applied when one gets to it`);
+        if (isGrpcDeadlineError(err))
+          return await queued('update', `no worker answered within ${wait / 1000} s: applied when one gets to it`);
         throw err;
       }
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new IncidentInputError('incident_closed', `Incident ${incident._id} has no running workflow; it may have just finished. GET it to see its phase.`);
-      if (err instanceof WorkflowUpdateFailedError) throw new IncidentInputError('incident_rejected', `Incident ${incident._id}: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+      if (err instanceof WorkflowNotFoundError)
+        throw new IncidentInputError(
+          'incident_closed',
+          `Incident ${incident._id} has no running workflow; it may have just finished. GET it to see its phase.`,
+        );
+      if (err instanceof WorkflowUpdateFailedError)
+        throw new IncidentInputError(
+          'incident_rejected',
+          `Incident ${incident._id}: ${(err.cause as Error | undefined)?.message ?? err.message}`,
+        );
       throw err;
     }
   }
@@ -385,12 +517,26 @@ export function createIncidentService(deps: IncidentServiceDeps) {
 
 /** What the stored incident says, in the shape of a workflow's status. */
 function statusOf(incident: Incident): IncidentStatus {
-  return { incidentId: incident._id, phase: incident.phase, recipients: 0, sent: {}, failed: 0, retried: 0, fellBack: 0, resolveRequested: Boolean(incident.resolveRequestedAt) };
+  return {
+    incidentId: incident._id,
+    phase: incident.phase,
+    recipients: 0,
+    sent: {},
+    failed: 0,
+    retried: 0,
+    fellBack: 0,
+    resolveRequested: Boolean(incident.resolveRequestedAt),
+  };
 }
 
 /** Resolved or cancelled: nothing more will happen to it but its bill. */
 function isOver(incident: Incident): boolean {
-  return Boolean(incident.resolvedAt) || incident.phase === 'resolved' || incident.phase === 'cancelled' || incident.phase === 'billed';
+  return (
+    Boolean(incident.resolvedAt) ||
+    incident.phase === 'resolved' ||
+    incident.phase === 'cancelled' ||
+    incident.phase === 'billed'
+  );
 }
 
 export type IncidentService = ReturnType<typeof createIncidentService>;

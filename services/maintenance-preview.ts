@@ -46,15 +46,31 @@ export interface MaintenancePreview {
   skippedReminders: number[];
 }
 
-export async function previewMaintenance(store: Store, rules: RuleSet, input: PreviewInput, now: Date): Promise<MaintenancePreview> {
+export async function previewMaintenance(
+  store: Store,
+  rules: RuleSet,
+  input: PreviewInput,
+  now: Date,
+): Promise<MaintenancePreview> {
   const sites = await downstreamSites(store, input.siteIds);
   const affected = sites.map((s) => s._id);
   const areas = [...new Set(sites.map((s) => s.area))].sort();
   const areaOf = new Map(sites.map((s) => [s._id, s.area]));
   const pseudo = {
-    _id: input.id ?? 'preview', kind: 'maintenance', severity: input.severity ?? 'minor', source: 'preview', areas, siteIds: input.siteIds, affectedSiteIds: affected,
-    openedAt: input.decidedAt, title: input.title ?? '', window: { startsAt: input.startsAt, endsAt: input.endsAt },
-  } as Pick<Incident, '_id' | 'kind' | 'severity' | 'source' | 'areas' | 'affectedSiteIds' | 'siteIds' | 'openedAt' | 'title' | 'window'>;
+    _id: input.id ?? 'preview',
+    kind: 'maintenance',
+    severity: input.severity ?? 'minor',
+    source: 'preview',
+    areas,
+    siteIds: input.siteIds,
+    affectedSiteIds: affected,
+    openedAt: input.decidedAt,
+    title: input.title ?? '',
+    window: { startsAt: input.startsAt, endsAt: input.endsAt },
+  } as Pick<
+    Incident,
+    '_id' | 'kind' | 'severity' | 'source' | 'areas' | 'affectedSiteIds' | 'siteIds' | 'openedAt' | 'title' | 'window'
+  >;
   const facts = incidentFacts(pseudo);
   const decider = rules.decider(facts, { at: input.decidedAt });
   const rounds = new Map<string, PreviewRound>();
@@ -62,7 +78,14 @@ export async function previewMaintenance(store: Store, rules: RuleSet, input: Pr
   const add = (kind: PreviewRound['kind'], at: Date, channel: string, n: number, beforeSeconds?: number) => {
     const sendAt = at.toISOString();
     const key = `${kind}|${beforeSeconds ?? ''}|${sendAt}`;
-    const r = rounds.get(key) ?? { kind, ...(beforeSeconds !== undefined ? { beforeSeconds } : {}), sendAt, past: at < now, byChannel: {}, total: 0 };
+    const r = rounds.get(key) ?? {
+      kind,
+      ...(beforeSeconds !== undefined ? { beforeSeconds } : {}),
+      sendAt,
+      past: at < now,
+      byChannel: {},
+      total: 0,
+    };
     r.byChannel[channel] = (r.byChannel[channel] ?? 0) + n;
     r.total += n;
     rounds.set(key, r);
@@ -90,7 +113,8 @@ export async function previewMaintenance(store: Store, rules: RuleSet, input: Pr
         }
         add('reminder', holdUntil(plan.hold, at) ?? at, plan.channel, to, before);
       }
-      if (plan.maintenance.started) add('started', holdUntil(plan.hold, input.startsAt) ?? input.startsAt, plan.channel, to);
+      if (plan.maintenance.started)
+        add('started', holdUntil(plan.hold, input.startsAt) ?? input.startsAt, plan.channel, to);
     }
     if (reached) told++;
   }

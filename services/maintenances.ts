@@ -18,8 +18,11 @@ import { saveRuleVersion } from '../store/rule-versions';
 import { deliveryPolicyFor } from './delivery-policy';
 import type { DeliveryPolicy } from '../workflows/incident-api';
 import {
-  cancelMaintenanceUpdate, completeMaintenanceUpdate, rescheduleUpdate,
-  type MaintenanceStatus, type RescheduleInput,
+  cancelMaintenanceUpdate,
+  completeMaintenanceUpdate,
+  rescheduleUpdate,
+  type MaintenanceStatus,
+  type RescheduleInput,
 } from '../workflows/maintenance-api';
 
 export interface MaintenanceServiceDeps {
@@ -45,11 +48,16 @@ export interface CreateMaintenanceInput {
   key?: string;
 }
 
-export type MaintenanceErrorCode = 'unknown_site' | 'invalid_window' | 'maintenance_not_found' | 'maintenance_closed' | 'maintenance_rejected';
+export type MaintenanceErrorCode =
+  'unknown_site' | 'invalid_window' | 'maintenance_not_found' | 'maintenance_closed' | 'maintenance_rejected';
 
 /** Why a maintenance cannot be created or changed, for the caller to turn into a 4xx. */
 export class MaintenanceInputError extends Error {
-  constructor(readonly code: MaintenanceErrorCode, message: string, readonly details?: Record<string, unknown>) {
+  constructor(
+    readonly code: MaintenanceErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
     super(message);
   }
 }
@@ -90,15 +98,40 @@ export function statusOfDocument(m: Incident): MaintenanceStatus {
 }
 
 /** Checks a window given by a caller: a start and an end as ISO times, the end after the start and ahead. */
-export function checkWindow(startsAt: string, endsAt: string, now: Date, opts: { startMayBePast?: boolean } = {}): { startsAt: Date; endsAt: Date } {
+export function checkWindow(
+  startsAt: string,
+  endsAt: string,
+  now: Date,
+  opts: { startMayBePast?: boolean } = {},
+): { startsAt: Date; endsAt: Date } {
   const start = new Date(startsAt);
   const end = new Date(endsAt);
-  if (!Number.isFinite(start.getTime()) || !Number.isFinite(end.getTime())) throw new MaintenanceInputError('invalid_window', 'startsAt and endsAt must be ISO date-times.', { field: 'body.startsAt' });
-  if (end <= start) throw new MaintenanceInputError('invalid_window', 'body.endsAt must be after body.startsAt.', { field: 'body.endsAt' });
-  if (end <= now) throw new MaintenanceInputError('invalid_window', 'body.endsAt is in the past; give when the work will end.', { field: 'body.endsAt' });
-  if (!opts.startMayBePast && start.getTime() < now.getTime() - START_SLACK_MS) throw new MaintenanceInputError('invalid_window', 'body.startsAt is in the past; give when the work will begin.', { field: 'body.startsAt' });
-  if (end.getTime() - start.getTime() > MAX_WINDOW_MS) throw new MaintenanceInputError('invalid_window', 'A maintenance window lasts at most 7 days; plan longer work as several.', { field: 'body.endsAt' });
-  if (start.getTime() - now.getTime() > MAX_AHEAD_MS) throw new MaintenanceInputError('invalid_window', 'body.startsAt is more than a year ahead.', { field: 'body.startsAt' });
+  if (!Number.isFinite(start.getTime()) || !Number.isFinite(end.getTime()))
+    throw new MaintenanceInputError('invalid_window', 'startsAt and endsAt must be ISO date-times.', {
+      field: 'body.startsAt',
+    });
+  if (end <= start)
+    throw new MaintenanceInputError('invalid_window', 'body.endsAt must be after body.startsAt.', {
+      field: 'body.endsAt',
+    });
+  if (end <= now)
+    throw new MaintenanceInputError('invalid_window', 'body.endsAt is in the past; give when the work will end.', {
+      field: 'body.endsAt',
+    });
+  if (!opts.startMayBePast && start.getTime() < now.getTime() - START_SLACK_MS)
+    throw new MaintenanceInputError('invalid_window', 'body.startsAt is in the past; give when the work will begin.', {
+      field: 'body.startsAt',
+    });
+  if (end.getTime() - start.getTime() > MAX_WINDOW_MS)
+    throw new MaintenanceInputError(
+      'invalid_window',
+      'A maintenance window lasts at most 7 days; plan longer work as several.',
+      { field: 'body.endsAt' },
+    );
+  if (start.getTime() - now.getTime() > MAX_AHEAD_MS)
+    throw new MaintenanceInputError('invalid_window', 'body.startsAt is more than a year ahead.', {
+      field: 'body.startsAt',
+    });
   return { startsAt: start, endsAt: end };
 }
 
@@ -112,12 +145,24 @@ export function createMaintenanceService(deps: MaintenanceServiceDeps) {
   }
 
   /** Sends an Update to the maintenance's workflow; its validator's refusal becomes a 409 that says why. */
-  async function send<A>(m: Incident, update: UpdateDefinition<MaintenanceStatus, [A]>, arg: A): Promise<MaintenanceStatus> {
+  async function send<A>(
+    m: Incident,
+    update: UpdateDefinition<MaintenanceStatus, [A]>,
+    arg: A,
+  ): Promise<MaintenanceStatus> {
     try {
       return await temporal.workflow.getHandle(m.workflowId).executeUpdate(update, { args: [arg] });
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new MaintenanceInputError('maintenance_closed', `Maintenance ${m._id} has no running workflow; it may have just finished. GET it to see its phase.`);
-      if (err instanceof WorkflowUpdateFailedError) throw new MaintenanceInputError('maintenance_rejected', `Maintenance ${m._id}: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+      if (err instanceof WorkflowNotFoundError)
+        throw new MaintenanceInputError(
+          'maintenance_closed',
+          `Maintenance ${m._id} has no running workflow; it may have just finished. GET it to see its phase.`,
+        );
+      if (err instanceof WorkflowUpdateFailedError)
+        throw new MaintenanceInputError(
+          'maintenance_rejected',
+          `Maintenance ${m._id}: ${(err.cause as Error | undefined)?.message ?? err.message}`,
+        );
       throw err;
     }
   }
@@ -133,7 +178,12 @@ export function createMaintenanceService(deps: MaintenanceServiceDeps) {
       const now = new Date();
       const window = checkWindow(input.startsAt, input.endsAt, now);
       const missing = await unknownSites(store, input.siteIds);
-      if (missing.length > 0) throw new MaintenanceInputError('unknown_site', `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`, { field: 'body.siteIds', unknown: missing });
+      if (missing.length > 0)
+        throw new MaintenanceInputError(
+          'unknown_site',
+          `No site with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; GET /v1/sites lists them.`,
+          { field: 'body.siteIds', unknown: missing },
+        );
       const sites = await downstreamSites(store, input.siteIds);
       const rules = deps.rules?.current();
       if (rules) await saveRuleVersion(store, rules);
@@ -181,18 +231,32 @@ export function createMaintenanceService(deps: MaintenanceServiceDeps) {
     /** A new window: those already told are told, reminders follow the new window. */
     async reschedule(id: string, input: RescheduleInput): Promise<MaintenanceStatus> {
       const m = await load(id);
-      if (maintenanceIsOver(m)) throw new MaintenanceInputError('maintenance_closed', `Maintenance ${id} is ${m.phase}; it takes no more changes.`);
+      if (maintenanceIsOver(m))
+        throw new MaintenanceInputError(
+          'maintenance_closed',
+          `Maintenance ${id} is ${m.phase}; it takes no more changes.`,
+        );
       // The start as it is may be past (the work has begun): only a new start must lie ahead.
       const startsAt = input.startsAt ?? m.window!.startsAt.toISOString();
-      const window = checkWindow(startsAt, input.endsAt, new Date(), { startMayBePast: Date.parse(startsAt) === m.window!.startsAt.getTime() });
-      return send(m, rescheduleUpdate, { ...(input.startsAt !== undefined ? { startsAt: window.startsAt.toISOString() } : {}), endsAt: window.endsAt.toISOString(), ...(input.reason ? { reason: input.reason } : {}) });
+      const window = checkWindow(startsAt, input.endsAt, new Date(), {
+        startMayBePast: Date.parse(startsAt) === m.window!.startsAt.getTime(),
+      });
+      return send(m, rescheduleUpdate, {
+        ...(input.startsAt !== undefined ? { startsAt: window.startsAt.toISOString() } : {}),
+        endsAt: window.endsAt.toISOString(),
+        ...(input.reason ? { reason: input.reason } : {}),
+      });
     },
 
     /** Called off before it began; repeating it is harmless. */
     async cancel(id: string, reason?: string): Promise<MaintenanceStatus> {
       const m = await load(id);
       if (m.cancelledAt) return statusOfDocument(m);
-      if (maintenanceIsOver(m)) throw new MaintenanceInputError('maintenance_closed', `Maintenance ${id} is ${m.phase}; it can no longer be cancelled.`);
+      if (maintenanceIsOver(m))
+        throw new MaintenanceInputError(
+          'maintenance_closed',
+          `Maintenance ${id} is ${m.phase}; it can no longer be cancelled.`,
+        );
       return send(m, cancelMaintenanceUpdate, { reason });
     },
 
@@ -200,7 +264,11 @@ export function createMaintenanceService(deps: MaintenanceServiceDeps) {
     async complete(id: string, note?: string): Promise<MaintenanceStatus> {
       const m = await load(id);
       if (m.completedAt) return statusOfDocument(m);
-      if (maintenanceIsOver(m)) throw new MaintenanceInputError('maintenance_closed', `Maintenance ${id} is ${m.phase}; it can no longer be completed.`);
+      if (maintenanceIsOver(m))
+        throw new MaintenanceInputError(
+          'maintenance_closed',
+          `Maintenance ${id} is ${m.phase}; it can no longer be completed.`,
+        );
       return send(m, completeMaintenanceUpdate, { note });
     },
   };

@@ -15,7 +15,10 @@ import { formatMicros } from '../billing/money';
 
 /** The words are not fit to send; `field` names the request field they came from. */
 export class OperatorTextError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -24,7 +27,9 @@ export class OperatorTextError extends Error {
 const DEFAULT_POLICY: SmsPolicy = { maxParts: 1, transliterate: false };
 
 export function smsPolicyOf(rules: RuleSet | undefined): SmsPolicy {
-  return rules ? { maxParts: rules.settings.sms.maxParts, transliterate: rules.settings.sms.transliterate } : DEFAULT_POLICY;
+  return rules
+    ? { maxParts: rules.settings.sms.maxParts, transliterate: rules.settings.sms.transliterate }
+    : DEFAULT_POLICY;
 }
 
 /** The words as they will be sent, or an OperatorTextError naming `field`. */
@@ -51,7 +56,14 @@ export interface MessagePreview {
 }
 
 /** What sending `checked` to `target` of the incident would take, as of `at`; nothing is stored. */
-export async function previewMessage(store: Store, incident: Pick<Incident, 'siteIds' | 'affectedSiteIds'>, target: MessageTarget, checked: CheckedText, rates: RateTable, at = new Date()): Promise<MessagePreview> {
+export async function previewMessage(
+  store: Store,
+  incident: Pick<Incident, 'siteIds' | 'affectedSiteIds'>,
+  target: MessageTarget,
+  checked: CheckedText,
+  rates: RateTable,
+  at = new Date(),
+): Promise<MessagePreview> {
   const sites = await targetSites(store, incident, target);
   let recipients = 0;
   let amountMicros = 0;
@@ -63,8 +75,15 @@ export async function previewMessage(store: Store, incident: Pick<Incident, 'sit
     else amountMicros += rate * checked.parts;
   }
   return {
-    dryRun: true, text: checked.text, encoding: checked.encoding, parts: checked.parts, characters: checked.length, transliterated: checked.transliterated,
-    recipients, units: recipients * checked.parts, areas: [...new Set(sites.map((s) => s.area))].sort(),
+    dryRun: true,
+    text: checked.text,
+    encoding: checked.encoding,
+    parts: checked.parts,
+    characters: checked.length,
+    transliterated: checked.transliterated,
+    recipients,
+    units: recipients * checked.parts,
+    areas: [...new Set(sites.map((s) => s.area))].sort(),
     cost: { currency: rates.currency, amountMicros, amount: formatMicros(amountMicros), unpriced },
   };
 }

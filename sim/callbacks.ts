@@ -15,7 +15,9 @@ export function makeNonce(length = 20): string {
 
 /** Signature V2: base64(HMAC-SHA256(authToken, urlWithoutQuery + nonce)). */
 export function signV2(url: string, nonce: string, authToken: string): string {
-  return createHmac('sha256', authToken).update(signatureBaseUrl(url) + nonce).digest('base64');
+  return createHmac('sha256', authToken)
+    .update(signatureBaseUrl(url) + nonce)
+    .digest('base64');
 }
 
 export function signatureHeaders(url: string, authToken: string): Record<string, string> {
@@ -95,11 +97,19 @@ export interface SignedResponse {
 export async function signedRequest(req: CallbackRequest, timeoutMs = ATTEMPT_TIMEOUT_MS): Promise<SignedResponse> {
   const form = new URLSearchParams(req.params).toString();
   const target = req.method === 'GET' ? `${req.url}${req.url.includes('?') ? '&' : '?'}${form}` : req.url;
-  const headers: Record<string, string> = { 'User-Agent': 'PlivoSimulator/1.0', ...signatureHeaders(req.url, req.authToken) };
+  const headers: Record<string, string> = {
+    'User-Agent': 'PlivoSimulator/1.0',
+    ...signatureHeaders(req.url, req.authToken),
+  };
   if (req.method === 'POST') headers['Content-Type'] = 'application/x-www-form-urlencoded';
   const { signal, done } = attemptSignal(req.signal, timeoutMs);
   try {
-    const response = await fetch(target, { method: req.method, headers, body: req.method === 'POST' ? form : undefined, signal });
+    const response = await fetch(target, {
+      method: req.method,
+      headers,
+      body: req.method === 'POST' ? form : undefined,
+      signal,
+    });
     const body = await response.text(); // read whole so the socket returns to the pool
     return { status: response.status, contentType: response.headers.get('content-type') ?? '', body };
   } finally {

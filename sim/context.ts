@@ -43,7 +43,12 @@ export interface Context {
 }
 
 /** Plivo's error bodies are always `{ api_id, error }`. */
-export function plivoError(reply: FastifyReply, status: number, error: string, extra: Record<string, unknown> = {}): FastifyReply {
+export function plivoError(
+  reply: FastifyReply,
+  status: number,
+  error: string,
+  extra: Record<string, unknown> = {},
+): FastifyReply {
   return reply.status(status).send({ api_id: randomUUID(), error, ...extra });
 }
 
@@ -123,7 +128,12 @@ export function parseFilterTime(value: string): number {
   return Date.parse(value);
 }
 
-export function parseIntParam(value: string | undefined, fallback: number, min: number, max: number): number | undefined {
+export function parseIntParam(
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number | undefined {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) return undefined;
   const n = Number(value);
@@ -158,7 +168,11 @@ export function dropConnection(request: FastifyRequest, reply: FastifyReply): Fa
   return reply;
 }
 
-export function tooManyRequests(reply: FastifyReply, retryAfterSeconds: number, detail = 'too many requests'): FastifyReply {
+export function tooManyRequests(
+  reply: FastifyReply,
+  retryAfterSeconds: number,
+  detail = 'too many requests',
+): FastifyReply {
   return plivoError(reply.header('Retry-After', String(retryAfterSeconds)), 429, detail);
 }
 

@@ -135,7 +135,12 @@ export class DeliveryScheduler {
   private async run(message: SimMessage, signal: AbortSignal): Promise<void> {
     const plan = statusPlan(message.finalStatus);
     const first = plan.indexOf(message.status) + 1;
-    const callbacks = new MessageCallbacks(this, message, signal, plan.length - first >= 2 && (this.deps.faults?.reorderCallbacks() ?? false));
+    const callbacks = new MessageCallbacks(
+      this,
+      message,
+      signal,
+      plan.length - first >= 2 && (this.deps.faults?.reorderCallbacks() ?? false),
+    );
     for (let i = first; i < plan.length; i += 1) {
       let status = plan[i];
       if (status === 'sent') {
@@ -145,7 +150,11 @@ export class DeliveryScheduler {
       } else {
         await sleep(this.deps.delayMs, undefined, { signal });
       }
-      const updated = this.advance(message, status, status === 'failed' && plan[i] === 'sent' ? EXPIRED_CODE : undefined);
+      const updated = this.advance(
+        message,
+        status,
+        status === 'failed' && plan[i] === 'sent' ? EXPIRED_CODE : undefined,
+      );
       if (!updated) return; // cleared while waiting
       const last = i === plan.length - 1 || status !== plan[i];
       if (updated.callbackUrl) callbacks.push(updated.callbackUrl, callbackParams(updated, i + 1), last);
@@ -159,7 +168,8 @@ export class DeliveryScheduler {
     const earliest = Date.now() + this.deps.delayMs;
     const limits = this.deps.faults?.limits ?? {};
     if (!limits.messagesPerSecond) return { at: earliest, expired: false };
-    const deadline = Date.parse(message.acceptedAt) + (limits.queueExpirySeconds ?? DEFAULT_QUEUE_EXPIRY_SECONDS) * 1000;
+    const deadline =
+      Date.parse(message.acceptedAt) + (limits.queueExpirySeconds ?? DEFAULT_QUEUE_EXPIRY_SECONDS) * 1000;
     const at = this.pacer.reserve(earliest, limits.messagesPerSecond, deadline);
     if (at !== undefined) return { at, expired: false };
     this.deps.stats?.messageExpired();
@@ -176,7 +186,14 @@ export class DeliveryScheduler {
   }
 
   /** Sends one callback (and its duplicate, if the fault says so); never rejects. */
-  async dispatch(message: SimMessage, url: string, params: Params, signal: AbortSignal, delayMs: number, duplicate: boolean): Promise<void> {
+  async dispatch(
+    message: SimMessage,
+    url: string,
+    params: Params,
+    signal: AbortSignal,
+    delayMs: number,
+    duplicate: boolean,
+  ): Promise<void> {
     try {
       if (delayMs > 0) await sleep(delayMs, undefined, { signal });
       await this.sendCallback(message, url, params, signal, false);
@@ -198,7 +215,13 @@ export class DeliveryScheduler {
   }
 
   /** Never rejects: a pending chain of callbacks must not become an unhandled rejection. */
-  private async sendCallback(message: SimMessage, url: string, params: Params, signal: AbortSignal, duplicate: boolean): Promise<void> {
+  private async sendCallback(
+    message: SimMessage,
+    url: string,
+    params: Params,
+    signal: AbortSignal,
+    duplicate: boolean,
+  ): Promise<void> {
     if (signal.aborted) return;
     let outcome: CallbackOutcome;
     try {
@@ -213,7 +236,13 @@ export class DeliveryScheduler {
     if (!outcome.ok) {
       // The app's webhook being down is its problem, not ours: note it and carry on.
       this.deps.log.warn(
-        { to: maskPhone(message.to), status: params.Status, url: maskNumbersIn(url), attempts: outcome.attempts, reason: outcome.reason },
+        {
+          to: maskPhone(message.to),
+          status: params.Status,
+          url: maskNumbersIn(url),
+          attempts: outcome.attempts,
+          reason: outcome.reason,
+        },
         'status callback not delivered',
       );
     }
@@ -256,6 +285,8 @@ class MessageCallbacks {
     const faults = this.scheduler.faults;
     const delayMs = faults?.callbackDelayMs() ?? 0;
     const duplicate = faults?.duplicateCallback() ?? false;
-    this.chain = this.chain.then(() => this.scheduler.dispatch(this.message, url, params, this.signal, delayMs, duplicate));
+    this.chain = this.chain.then(() =>
+      this.scheduler.dispatch(this.message, url, params, this.signal, delayMs, duplicate),
+    );
   }
 }

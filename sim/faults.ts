@@ -47,7 +47,10 @@ const numberFault = z.strictObject({
   sms: z.enum(['undelivered', 'failed']).optional(),
   /** Only the first this many messages to it end so; later ones are delivered (default: every one). */
   smsTimes: z.number().int().min(1).optional(),
-  smsErrorCode: z.string().regex(/^\d{1,4}$/).optional(),
+  smsErrorCode: z
+    .string()
+    .regex(/^\d{1,4}$/)
+    .optional(),
   /** Calls to this number are not answered. */
   call: z.enum(['no-answer', 'busy']).optional(),
   /** Only the first this many calls to it end so (default: every one). */
@@ -58,7 +61,9 @@ const numberFault = z.strictObject({
 
 const errorCodes = z
   .record(z.string().regex(/^[45]\d\d$/, 'errorRate keys are HTTP status codes 400-599'), rate)
-  .refine((codes) => Object.values(codes).reduce((a, b) => a + b, 0) <= 1, { message: 'errorRate shares add up to more than 1' });
+  .refine((codes) => Object.values(codes).reduce((a, b) => a + b, 0) <= 1, {
+    message: 'errorRate shares add up to more than 1',
+  });
 
 export const faultSettingsSchema = z
   .strictObject({
@@ -76,10 +81,16 @@ export const faultSettingsSchema = z
     dropBeforeAcceptRate: rate.optional(),
     /** Share of messages (that would be delivered) that end `undelivered`. */
     undeliveredRate: rate.optional(),
-    undeliveredErrorCode: z.string().regex(/^\d{1,4}$/).optional(),
+    undeliveredErrorCode: z
+      .string()
+      .regex(/^\d{1,4}$/)
+      .optional(),
     /** Share of messages (that would be delivered) that end `failed` (never sent, not charged). */
     failedRate: rate.optional(),
-    failedErrorCode: z.string().regex(/^\d{1,4}$/).optional(),
+    failedErrorCode: z
+      .string()
+      .regex(/^\d{1,4}$/)
+      .optional(),
     callbacks: z
       .strictObject({
         /** Extra wait before each status callback. */
@@ -99,7 +110,9 @@ export const faultSettingsSchema = z
      */
     script: z.strictObject({ message: script.optional(), call: script.optional() }).optional(),
     /** Faults for particular numbers (E.164 with +): `{ "+393331234567": { "sms": "undelivered" } }`. */
-    numbers: z.record(z.string().regex(/^\+\d{8,15}$/, 'numbers are keyed by E.164 numbers with a leading +'), numberFault).optional(),
+    numbers: z
+      .record(z.string().regex(/^\+\d{8,15}$/, 'numbers are keyed by E.164 numbers with a leading +'), numberFault)
+      .optional(),
     /** Plivo's own limits, enforced as Plivo does (off unless set). */
     limits: z
       .strictObject({
@@ -220,12 +233,19 @@ export class FaultEngine {
     }
     if (s.rateLimit && 'burstEvery' in s.rateLimit) {
       const { burstEvery, burstLength } = s.rateLimit;
-      if (index % burstEvery >= burstEvery - burstLength) return { latencyMs, fault: { kind: 'tooManyRequests', retryAfterSeconds } };
+      if (index % burstEvery >= burstEvery - burstLength)
+        return { latencyMs, fault: { kind: 'tooManyRequests', retryAfterSeconds } };
     }
     const shares: Array<[number, RequestFault]> = [
       [s.dropBeforeAcceptRate ?? 0, { kind: 'dropBeforeAccept' }],
-      [s.rateLimit && 'rate429' in s.rateLimit ? s.rateLimit.rate429 : 0, { kind: 'tooManyRequests', retryAfterSeconds }],
-      ...Object.entries(s.errorRate ?? {}).map(([code, share]): [number, RequestFault] => [share, { kind: 'error', status: Number(code) }]),
+      [
+        s.rateLimit && 'rate429' in s.rateLimit ? s.rateLimit.rate429 : 0,
+        { kind: 'tooManyRequests', retryAfterSeconds },
+      ],
+      ...Object.entries(s.errorRate ?? {}).map(([code, share]): [number, RequestFault] => [
+        share,
+        { kind: 'error', status: Number(code) },
+      ]),
       [s.dropAfterAcceptRate ?? 0, { kind: 'dropAfterAccept' }],
     ];
     const total = shares.reduce((sum, [share]) => sum + share, 0);
@@ -259,14 +279,20 @@ export class FaultEngine {
     const s = this.settings;
     const target = to === undefined ? undefined : s.numbers?.[to];
     if (target?.sms && base === 'delivered' && this.targeted(to!, 'sms', target.smsTimes)) {
-      const errorCode = target.smsErrorCode ?? (target.sms === 'undelivered' ? (s.undeliveredErrorCode ?? DEFAULT_UNDELIVERED_CODE) : (s.failedErrorCode ?? DEFAULT_FAILED_CODE));
+      const errorCode =
+        target.smsErrorCode ??
+        (target.sms === 'undelivered'
+          ? (s.undeliveredErrorCode ?? DEFAULT_UNDELIVERED_CODE)
+          : (s.failedErrorCode ?? DEFAULT_FAILED_CODE));
       return { finalStatus: target.sms, errorCode };
     }
     if (base !== 'delivered' || (!s.undeliveredRate && !s.failedRate)) return { finalStatus: base };
     const draw = this.random.stream('outcome')();
     const undelivered = s.undeliveredRate ?? 0;
-    if (draw < undelivered) return { finalStatus: 'undelivered', errorCode: s.undeliveredErrorCode ?? DEFAULT_UNDELIVERED_CODE };
-    if (draw < undelivered + (s.failedRate ?? 0)) return { finalStatus: 'failed', errorCode: s.failedErrorCode ?? DEFAULT_FAILED_CODE };
+    if (draw < undelivered)
+      return { finalStatus: 'undelivered', errorCode: s.undeliveredErrorCode ?? DEFAULT_UNDELIVERED_CODE };
+    if (draw < undelivered + (s.failedRate ?? 0))
+      return { finalStatus: 'failed', errorCode: s.failedErrorCode ?? DEFAULT_FAILED_CODE };
     return { finalStatus: base };
   }
 
@@ -294,8 +320,15 @@ export class FaultEngine {
 }
 
 /** Numbers the `numbers` fault marks invalid move from `valid` to `invalid`, written as Plivo writes them (no +). */
-export function withTargetedInvalid(faults: FaultEngine, split: { valid: string[]; invalid: string[]; unique: number }): { valid: string[]; invalid: string[]; unique: number } {
+export function withTargetedInvalid(
+  faults: FaultEngine,
+  split: { valid: string[]; invalid: string[]; unique: number },
+): { valid: string[]; invalid: string[]; unique: number } {
   const refused = split.valid.filter((to) => faults.invalidNumber(to));
   if (refused.length === 0) return split;
-  return { valid: split.valid.filter((to) => !faults.invalidNumber(to)), invalid: [...split.invalid, ...refused.map(plivoNumber)], unique: split.unique };
+  return {
+    valid: split.valid.filter((to) => !faults.invalidNumber(to)),
+    invalid: [...split.invalid, ...refused.map(plivoNumber)],
+    unique: split.unique,
+  };
 }

@@ -85,9 +85,20 @@ export function injectInboundHandler(ctx: Context) {
     let result: Record<string, unknown>;
     let status = 200;
     try {
-      const response = await signedRequest({ url: parsed.url, method: parsed.method, params: inboundParams(message), authToken: ctx.opts.authToken, signal });
+      const response = await signedRequest({
+        url: parsed.url,
+        method: parsed.method,
+        params: inboundParams(message),
+        authToken: ctx.opts.authToken,
+        signal,
+      });
       message.responseStatus = response.status;
-      result = { messageUuid: message.messageUuid, status: response.status, contentType: response.contentType, body: response.body };
+      result = {
+        messageUuid: message.messageUuid,
+        status: response.status,
+        contentType: response.contentType,
+        body: response.body,
+      };
     } catch (err) {
       message.error = failureReason(err);
       status = 502;
@@ -98,7 +109,12 @@ export function injectInboundHandler(ctx: Context) {
     ctx.stats.inboundInjected(message.responseStatus);
     await ctx.journal?.flush();
     request.log.info(
-      { from: maskPhone(message.from), url: maskNumbersIn(parsed.url), status: message.responseStatus, error: message.error },
+      {
+        from: maskPhone(message.from),
+        url: maskNumbersIn(parsed.url),
+        status: message.responseStatus,
+        error: message.error,
+      },
       'inbound SMS injected',
     );
     return reply.status(status).send(result);

@@ -75,7 +75,10 @@ function messageItem(message: SimMessage): Item {
 }
 
 function inboundItem(message: InboundMessage): Item {
-  const answer = message.responseStatus !== undefined ? `app answered ${message.responseStatus}` : `app unreachable: ${message.error ?? ''}`;
+  const answer =
+    message.responseStatus !== undefined
+      ? `app answered ${message.responseStatus}`
+      : `app unreachable: ${message.error ?? ''}`;
   const meta = [`to ${message.to}`, shortTime(message.receivedAt), answer].join(' · ');
   return {
     at: message.receivedAt,
@@ -84,7 +87,9 @@ function inboundItem(message: InboundMessage): Item {
 }
 
 function callItem(call: SimCall): Item {
-  const spoken = call.spokenText || (call.answerError ? `(${call.answerError})` : call.status === 'completed' ? '(nothing spoken)' : '');
+  const spoken =
+    call.spokenText ||
+    (call.answerError ? `(${call.answerError})` : call.status === 'completed' ? '(nothing spoken)' : '');
   const meta = [
     `call from ${call.from}`,
     shortTime(call.firedAt),
@@ -101,7 +106,11 @@ function callItem(call: SimCall): Item {
 }
 
 function renderPhone(timeline: PhoneTimeline): string {
-  const items = [...timeline.messages.map(messageItem), ...timeline.inbound.map(inboundItem), ...timeline.calls.map(callItem)];
+  const items = [
+    ...timeline.messages.map(messageItem),
+    ...timeline.inbound.map(inboundItem),
+    ...timeline.calls.map(callItem),
+  ];
   // Newest first; within one millisecond (a bulk send) the later-recorded item first.
   const newestFirst = items
     .map((item, index) => ({ item, index }))

@@ -34,7 +34,9 @@ export async function main(): Promise<void> {
     faults: faultsFromEnv(process.env.SIM_FAULTS),
     logger: true,
   });
-  console.log(`Plivo simulator on ${sim.url} (API base ${sim.url}/v1/Account/${authId}, inbox ${sim.url}/inbox, control ${sim.url}/control/faults)`);
+  console.log(
+    `Plivo simulator on ${sim.url} (API base ${sim.url}/v1/Account/${authId}, inbox ${sim.url}/inbox, control ${sim.url}/control/faults)`,
+  );
 
   let closing = false;
   const shutdown = (signal: string): void => {

@@ -11,7 +11,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import formbody from '@fastify/formbody';
 import {
   apiTime,
@@ -40,7 +45,15 @@ import { RequestWindow } from './limits';
 import { maskNumbersIn, maskPhone, normalizeLookup, plivoNumber, splitDestinations } from './phone';
 import { segmentSms, textTooLong } from './sms-units';
 import { SimStats, type EndpointKind } from './stats';
-import { CallStore, InboundStore, MessageStore, NdjsonJournal, type InboundMessage, type SimCall, type SimMessage } from './store';
+import {
+  CallStore,
+  InboundStore,
+  MessageStore,
+  NdjsonJournal,
+  type InboundMessage,
+  type SimCall,
+  type SimMessage,
+} from './store';
 import { getCallHandler, isFinalCall, listCallsHandler, makeCallHandler, VoiceScheduler } from './voice';
 
 export type { CallStatus, FinalStatus, InboundMessage, MessageStatus, SimCall, SimMessage, SpokenText } from './store';
@@ -106,7 +119,14 @@ function parseSendBody(raw: unknown): SendRequest | string {
   };
 }
 
-function createMessage(ctx: Context, req: SendRequest, to: string, requestId: string, now: string, responseDropped: boolean): SimMessage {
+function createMessage(
+  ctx: Context,
+  req: SendRequest,
+  to: string,
+  requestId: string,
+  now: string,
+  responseDropped: boolean,
+): SimMessage {
   const { units, encoding } = segmentSms(req.text);
   const fate = ctx.faults.messageFate(ctx.opts.deliveryOutcome?.(to, req.text) ?? 'delivered', to);
   const message: SimMessage = {
@@ -140,7 +160,11 @@ function sendHandler(ctx: Context) {
     const { valid, invalid, unique } = withTargetedInvalid(ctx.faults, splitDestinations(parsed.destinations));
     ctx.stats.requests.note(request, { destinations: [...valid, ...invalid], text: parsed.text, invalid });
     if (unique > MAX_DESTINATIONS) {
-      return plivoError(reply, 400, `too many destination numbers: ${unique} unique, at most ${MAX_DESTINATIONS} per request`);
+      return plivoError(
+        reply,
+        400,
+        `too many destination numbers: ${unique} unique, at most ${MAX_DESTINATIONS} per request`,
+      );
     }
     if (valid.length === 0) {
       return plivoError(reply, 400, 'no valid destination number in dst', { invalid_number: invalid });
@@ -157,8 +181,15 @@ function sendHandler(ctx: Context) {
     ctx.stats.requests.note(request, { apiId });
     // Accepted means on disk: a SIGKILL after this point cannot lose what the client was told.
     await ctx.journal?.flush();
-    const summary = { apiId, accepted: messages.length, invalid: invalid.length, to: valid.slice(0, 5).map(maskPhone), units: messages[0].units };
-    if (gate.dropAfterAccept) request.log.warn(summary, 'fault: messages queued, then the connection dropped without an answer');
+    const summary = {
+      apiId,
+      accepted: messages.length,
+      invalid: invalid.length,
+      to: valid.slice(0, 5).map(maskPhone),
+      units: messages[0].units,
+    };
+    if (gate.dropAfterAccept)
+      request.log.warn(summary, 'fault: messages queued, then the connection dropped without an answer');
     else request.log.info(summary, 'messages queued');
     if (gate.dropAfterAccept) {
       ctx.stats.dropped('message', 'after');
@@ -256,8 +287,12 @@ function listMessagesHandler(ctx: Context) {
         limit,
         offset,
         total_count: matching.length,
-        next: offset + limit < matching.length ? pageLink(`/v1/Account/${authId}/Message/`, query, limit, offset + limit) : null,
-        previous: offset > 0 ? pageLink(`/v1/Account/${authId}/Message/`, query, limit, Math.max(0, offset - limit)) : null,
+        next:
+          offset + limit < matching.length
+            ? pageLink(`/v1/Account/${authId}/Message/`, query, limit, offset + limit)
+            : null,
+        previous:
+          offset > 0 ? pageLink(`/v1/Account/${authId}/Message/`, query, limit, Math.max(0, offset - limit)) : null,
       },
       objects: matching.slice(offset, offset + limit).map((m) => messageRecord(m, authId)),
     });
@@ -287,7 +322,13 @@ function enforceRequestLimit(ctx: Context) {
 function registerPlivoApi(app: FastifyInstance, ctx: Context): void {
   void app.register(
     async (api) => {
-      api.addHook('onRequest', async (request) => ctx.stats.requests.begin(request, { kind: endpointKind(request), method: request.method, route: request.routeOptions.url ?? request.url }));
+      api.addHook('onRequest', async (request) =>
+        ctx.stats.requests.begin(request, {
+          kind: endpointKind(request),
+          method: request.method,
+          route: request.routeOptions.url ?? request.url,
+        }),
+      );
       api.addHook('onRequest', requireAuth(ctx));
       api.addHook('preHandler', enforceRequestLimit(ctx));
       api.addHook('onResponse', async (request, reply) => {
@@ -326,7 +367,13 @@ function inboxEntry(m: SimMessage): Record<string, unknown> {
 }
 
 function inboundEntry(m: InboundMessage): Record<string, unknown> {
-  const entry: Record<string, unknown> = { messageUuid: m.messageUuid, to: m.to, text: m.text, units: m.units, receivedAt: m.receivedAt };
+  const entry: Record<string, unknown> = {
+    messageUuid: m.messageUuid,
+    to: m.to,
+    text: m.text,
+    units: m.units,
+    receivedAt: m.receivedAt,
+  };
   if (m.responseStatus !== undefined) entry.responseStatus = m.responseStatus;
   if (m.error) entry.error = m.error;
   return entry;
@@ -360,9 +407,11 @@ interface Selection {
 
 /** All phones, or just the one in `?to=` (which may lose its `+` to URL decoding). */
 function selectPhones(ctx: Context, to: string | undefined): Selection {
-  if (to === undefined || to.trim() === '') return { messages: ctx.store.phones(), inbound: ctx.inbound.phones(), calls: ctx.calls.phones() };
+  if (to === undefined || to.trim() === '')
+    return { messages: ctx.store.phones(), inbound: ctx.inbound.phones(), calls: ctx.calls.phones() };
   const phone = normalizeLookup(to);
-  const only = <T>(list: readonly T[]): Map<string, readonly T[]> => (list.length > 0 ? new Map([[phone, list]]) : new Map());
+  const only = <T>(list: readonly T[]): Map<string, readonly T[]> =>
+    list.length > 0 ? new Map([[phone, list]]) : new Map();
   return {
     // The message map always names the phone asked for, even when it received nothing.
     messages: new Map([[phone, ctx.store.forPhone(phone)]]),
@@ -377,7 +426,10 @@ function countAll<T>(phones: ReadonlyMap<string, readonly T[]>): number {
   return total;
 }
 
-function mapPhones<T>(phones: ReadonlyMap<string, readonly T[]>, entry: (item: T) => Record<string, unknown>): Record<string, unknown[]> {
+function mapPhones<T>(
+  phones: ReadonlyMap<string, readonly T[]>,
+  entry: (item: T) => Record<string, unknown>,
+): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const [phone, list] of phones) out[phone] = list.map(entry);
   return out;
@@ -407,7 +459,11 @@ function registerInbox(app: FastifyInstance, ctx: Context): void {
    */
   app.get<{ Querystring: { to?: string } }>('/inbox.json', async (request) => {
     const selection = selectPhones(ctx, request.query.to);
-    const totals = { messages: countAll(selection.messages), inbound: countAll(selection.inbound), calls: countAll(selection.calls) };
+    const totals = {
+      messages: countAll(selection.messages),
+      inbound: countAll(selection.inbound),
+      calls: countAll(selection.calls),
+    };
     return {
       phones: mapPhones(selection.messages, inboxEntry),
       inbound: mapPhones(selection.inbound, inboundEntry),
@@ -423,7 +479,10 @@ function registerInbox(app: FastifyInstance, ctx: Context): void {
       messages: countAll(selection.messages),
       inbound: countAll(selection.inbound),
       calls: countAll(selection.calls),
-      faults: ctx.faults.active || Object.keys(ctx.faults.limits).length > 0 ? JSON.stringify(ctx.faults.current()) : undefined,
+      faults:
+        ctx.faults.active || Object.keys(ctx.faults.limits).length > 0
+          ? JSON.stringify(ctx.faults.current())
+          : undefined,
     });
     return reply.type('text/html; charset=utf-8').send(page);
   });
@@ -462,7 +521,9 @@ function loggerOption(logger: SimulatorOptions['logger']): FastifyServerOptions[
 }
 
 function installErrorHandlers(app: FastifyInstance): void {
-  app.setNotFoundHandler((request, reply) => plivoError(reply, 404, `${request.method} ${maskNumbersIn(request.url)} not found`));
+  app.setNotFoundHandler((request, reply) =>
+    plivoError(reply, 404, `${request.method} ${maskNumbersIn(request.url)} not found`),
+  );
   app.setErrorHandler((err: { statusCode?: number; message: string }, request, reply) => {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status >= 500) request.log.error({ err }, 'simulator error');
@@ -484,17 +545,36 @@ async function restore(ctx: Context, app: FastifyInstance): Promise<void> {
   let interrupted = 0;
   for (const call of ctx.calls.all()) {
     if (isFinalCall(call.status)) continue;
-    Object.assign(call, { status: 'failed', hangupCauseName: 'Simulator Restarted', endedAt: new Date().toISOString() });
+    Object.assign(call, {
+      status: 'failed',
+      hangupCauseName: 'Simulator Restarted',
+      endedAt: new Date().toISOString(),
+    });
     ctx.journal.recordCall(call);
     interrupted += 1;
   }
-  app.log.info({ loaded, skipped, resumed, inbound: ctx.inbound.size, calls: ctx.calls.size, interrupted, file: ctx.opts.dataFile }, 'inbox restored');
+  app.log.info(
+    {
+      loaded,
+      skipped,
+      resumed,
+      inbound: ctx.inbound.size,
+      calls: ctx.calls.size,
+      interrupted,
+      file: ctx.opts.dataFile,
+    },
+    'inbox restored',
+  );
 }
 
 export async function buildSimulator(opts: SimulatorOptions): Promise<FastifyInstance> {
   // Invalid fault settings are a configuration error: refuse to start rather than ignore them.
   const faults = new FaultEngine(parseFaultSettings(opts.faults ?? {}));
-  const app = fastify({ logger: loggerOption(opts.logger), routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 2 * 1024 * 1024 });
+  const app = fastify({
+    logger: loggerOption(opts.logger),
+    routerOptions: { ignoreTrailingSlash: true },
+    bodyLimit: 2 * 1024 * 1024,
+  });
   const store = new MessageStore();
   const inbound = new InboundStore();
   const calls = new CallStore();
@@ -503,9 +583,28 @@ export async function buildSimulator(opts: SimulatorOptions): Promise<FastifyIns
     ? new NdjsonJournal(opts.dataFile, (err) => app.log.error({ err }, 'could not write the data file'))
     : undefined;
   const delayMs = opts.callbackDelayMs ?? 50;
-  const delivery = new DeliveryScheduler({ store, journal, log: app.log, authToken: opts.authToken, delayMs, faults, stats });
+  const delivery = new DeliveryScheduler({
+    store,
+    journal,
+    log: app.log,
+    authToken: opts.authToken,
+    delayMs,
+    faults,
+    stats,
+  });
   const voice = new VoiceScheduler({ calls, journal, log: app.log, authToken: opts.authToken, delayMs, faults, stats });
-  const ctx: Context = { opts, store, inbound, calls, journal, delivery, voice, faults, stats, requestWindow: new RequestWindow() };
+  const ctx: Context = {
+    opts,
+    store,
+    inbound,
+    calls,
+    journal,
+    delivery,
+    voice,
+    faults,
+    stats,
+    requestWindow: new RequestWindow(),
+  };
 
   await app.register(formbody);
   installErrorHandlers(app);
@@ -523,7 +622,9 @@ export async function buildSimulator(opts: SimulatorOptions): Promise<FastifyIns
 
 const LOOPBACK_HOST = /^(127(?:\.\d{1,3}){3}|::1|localhost)$/;
 
-export async function startSimulator(opts: SimulatorOptions & { host: string; port: number }): Promise<RunningSimulator> {
+export async function startSimulator(
+  opts: SimulatorOptions & { host: string; port: number },
+): Promise<RunningSimulator> {
   // The simulator accepts any callback URL and shows every message: never expose it.
   if (!LOOPBACK_HOST.test(opts.host)) throw new Error(`the simulator listens on loopback only, not on ${opts.host}`);
   const app = await buildSimulator(opts);

@@ -55,7 +55,10 @@ export class RequestLog {
   }
 
   /** Adds what the handler learnt (destinations, text, api id); ignored for unknown requests. */
-  note(request: object, details: Partial<Pick<RequestEntry, 'destinations' | 'text' | 'invalid' | 'apiId' | 'limited'>>): void {
+  note(
+    request: object,
+    details: Partial<Pick<RequestEntry, 'destinations' | 'text' | 'invalid' | 'apiId' | 'limited'>>,
+  ): void {
     const entry = this.open.get(request);
     if (entry) Object.assign(entry, details);
   }
@@ -99,7 +102,8 @@ function bump(map: Map<number, number>, key: number): void {
 
 function plainCounts(map: Map<number, number>, keep: (status: number) => boolean): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [status, count] of [...map.entries()].sort(([a], [b]) => a - b)) if (keep(status)) out[String(status)] = count;
+  for (const [status, count] of [...map.entries()].sort(([a], [b]) => a - b))
+    if (keep(status)) out[String(status)] = count;
   return out;
 }
 
@@ -107,7 +111,11 @@ export class SimStats {
   /** Every Plivo API request, in arrival order. */
   readonly requests = new RequestLog();
   private since = new Date().toISOString();
-  private endpoints: Record<EndpointKind, EndpointCounters> = { message: endpointCounters(), call: endpointCounters(), read: endpointCounters() };
+  private endpoints: Record<EndpointKind, EndpointCounters> = {
+    message: endpointCounters(),
+    call: endpointCounters(),
+    read: endpointCounters(),
+  };
   private messages = { accepted: 0, acceptedWithoutResponse: 0, expiredInQueue: 0 };
   private callbacks = { sent: 0, failed: 0, duplicated: 0, reordered: 0, retried: 0 };
   private inbound = { injected: 0, unreachable: 0, byStatus: new Map<number, number>() };
@@ -153,14 +161,16 @@ export class SimStats {
   }
 
   call(event: 'fired' | 'completed' | 'no-answer' | 'busy' | 'answer-url-error' | 'hangup-callback-failed'): void {
-    const key = ({
-      fired: 'fired',
-      completed: 'completed',
-      'no-answer': 'noAnswer',
-      busy: 'busy',
-      'answer-url-error': 'answerUrlErrors',
-      'hangup-callback-failed': 'hangupCallbacksFailed',
-    } as const)[event];
+    const key = (
+      {
+        fired: 'fired',
+        completed: 'completed',
+        'no-answer': 'noAnswer',
+        busy: 'busy',
+        'answer-url-error': 'answerUrlErrors',
+        'hangup-callback-failed': 'hangupCallbacksFailed',
+      } as const
+    )[event];
     this.calls[key] += 1;
   }
 
@@ -197,7 +207,11 @@ export class SimStats {
       requests,
       messages: { ...this.messages, stored: store.size, byStatus },
       callbacks: { ...this.callbacks },
-      inbound: { injected: this.inbound.injected, unreachable: this.inbound.unreachable, byStatus: plainCounts(this.inbound.byStatus, () => true) },
+      inbound: {
+        injected: this.inbound.injected,
+        unreachable: this.inbound.unreachable,
+        byStatus: plainCounts(this.inbound.byStatus, () => true),
+      },
       calls: { ...this.calls },
     };
   }

@@ -353,7 +353,8 @@ function parseEntry(line: string): LogEntry | undefined {
     if (typeof value !== 'object' || value === null) return undefined;
     const kind = (value as { kind?: unknown }).kind;
     const uuid = (value as { messageUuid?: unknown }).messageUuid;
-    if (kind === 'call') return typeof (value as { callUuid?: unknown }).callUuid === 'string' ? (value as LogEntry) : undefined;
+    if (kind === 'call')
+      return typeof (value as { callUuid?: unknown }).callUuid === 'string' ? (value as LogEntry) : undefined;
     if ((kind !== 'message' && kind !== 'status' && kind !== 'inbound') || typeof uuid !== 'string') return undefined;
     return value as LogEntry;
   } catch {

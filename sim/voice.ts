@@ -12,7 +12,22 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { deliverCallback, failureReason, signedRequest } from './callbacks';
-import { apiTime, bodyObject, dropConnection, field, httpMethod, isHttpUrl, MAX_PAGE_SIZE, pageLink, parseFilterTime, parseIntParam, plivoError, sendGate, type Context, type Query } from './context';
+import {
+  apiTime,
+  bodyObject,
+  dropConnection,
+  field,
+  httpMethod,
+  isHttpUrl,
+  MAX_PAGE_SIZE,
+  pageLink,
+  parseFilterTime,
+  parseIntParam,
+  plivoError,
+  sendGate,
+  type Context,
+  type Query,
+} from './context';
 import { callbackTime } from './delivery';
 import { withTargetedInvalid, type FaultEngine } from './faults';
 import { maskNumbersIn, maskPhone, plivoNumber, splitDestinations } from './phone';
@@ -41,7 +56,8 @@ export function unescapeXml(text: string): string {
 
 function attributes(raw: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const match of raw.matchAll(/([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) out[match[1]] = unescapeXml(match[2] ?? match[3] ?? '');
+  for (const match of raw.matchAll(/([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g))
+    out[match[1]] = unescapeXml(match[2] ?? match[3] ?? '');
   return out;
 }
 
@@ -88,7 +104,8 @@ export function parsePlivoXml(xml: string): ParsedXml | string {
     speak.push(entry);
   }
   let otherSeconds = 0;
-  for (const match of inner.matchAll(/<Wait\b([^>]*?)\/?>/g)) otherSeconds += Number(attributes(match[1]).length ?? 1) || 0;
+  for (const match of inner.matchAll(/<Wait\b([^>]*?)\/?>/g))
+    otherSeconds += Number(attributes(match[1]).length ?? 1) || 0;
   for (const _play of inner.matchAll(/<Play\b/g)) otherSeconds += 5;
   const hangup = /<Hangup\b([^>]*?)\/?>/.exec(inner);
   return { speak, otherSeconds, hangupReason: hangup ? (attributes(hangup[1]).reason ?? 'hangup') : undefined };
@@ -117,12 +134,48 @@ interface Ending {
 
 // Plivo's documented hangup codes for these cases; the 3xxx/7xxx ones are approximations.
 const ENDINGS = {
-  endOfXml: { status: 'completed', hangupCause: 'NORMAL_CLEARING', hangupCauseName: 'End Of XML Instructions', hangupCauseCode: 4010, hangupSource: 'Plivo' },
-  hangupXml: { status: 'completed', hangupCause: 'NORMAL_CLEARING', hangupCauseName: 'Normal Hangup', hangupCauseCode: 4000, hangupSource: 'Answer XML' },
-  noAnswer: { status: 'no-answer', hangupCause: 'NO_ANSWER', hangupCauseName: 'No Answer', hangupCauseCode: 3010, hangupSource: 'Carrier' },
-  busy: { status: 'busy', hangupCause: 'USER_BUSY', hangupCauseName: 'Busy Line', hangupCauseCode: 3000, hangupSource: 'Call recipient' },
-  answerError: { status: 'completed', hangupCause: 'NORMAL_CLEARING', hangupCauseName: 'Error Reaching Answer URL', hangupCauseCode: 7011, hangupSource: 'Error' },
-  invalidXml: { status: 'completed', hangupCause: 'NORMAL_CLEARING', hangupCauseName: 'Invalid Answer XML', hangupCauseCode: 7012, hangupSource: 'Error' },
+  endOfXml: {
+    status: 'completed',
+    hangupCause: 'NORMAL_CLEARING',
+    hangupCauseName: 'End Of XML Instructions',
+    hangupCauseCode: 4010,
+    hangupSource: 'Plivo',
+  },
+  hangupXml: {
+    status: 'completed',
+    hangupCause: 'NORMAL_CLEARING',
+    hangupCauseName: 'Normal Hangup',
+    hangupCauseCode: 4000,
+    hangupSource: 'Answer XML',
+  },
+  noAnswer: {
+    status: 'no-answer',
+    hangupCause: 'NO_ANSWER',
+    hangupCauseName: 'No Answer',
+    hangupCauseCode: 3010,
+    hangupSource: 'Carrier',
+  },
+  busy: {
+    status: 'busy',
+    hangupCause: 'USER_BUSY',
+    hangupCauseName: 'Busy Line',
+    hangupCauseCode: 3000,
+    hangupSource: 'Call recipient',
+  },
+  answerError: {
+    status: 'completed',
+    hangupCause: 'NORMAL_CLEARING',
+    hangupCauseName: 'Error Reaching Answer URL',
+    hangupCauseCode: 7011,
+    hangupSource: 'Error',
+  },
+  invalidXml: {
+    status: 'completed',
+    hangupCause: 'NORMAL_CLEARING',
+    hangupCauseName: 'Invalid Answer XML',
+    hangupCauseCode: 7012,
+    hangupSource: 'Error',
+  },
 } satisfies Record<string, Ending>;
 
 export function isFinalCall(status: CallStatus): boolean {
@@ -200,7 +253,14 @@ export class VoiceScheduler {
     const { delayMs, faults } = this.deps;
     await sleep(delayMs, undefined, { signal });
     if (!this.update(call, { status: 'ringing' })) return;
-    if (call.ringUrl) await this.notify(call, call.ringUrl, call.ringMethod, { ...this.baseParams(call, 'ringing'), Event: 'Ring' }, signal);
+    if (call.ringUrl)
+      await this.notify(
+        call,
+        call.ringUrl,
+        call.ringMethod,
+        { ...this.baseParams(call, 'ringing'), Event: 'Ring' },
+        signal,
+      );
 
     const outcome = faults.callOutcome(call.to);
     await sleep(delayMs, undefined, { signal });
@@ -215,7 +275,10 @@ export class VoiceScheduler {
     let duration = 1;
     if (typeof answer === 'string') {
       this.deps.stats.call('answer-url-error');
-      this.deps.log.warn({ to: maskPhone(call.to), url: maskNumbersIn(call.answerUrl), reason: answer }, 'answer URL gave no usable XML');
+      this.deps.log.warn(
+        { to: maskPhone(call.to), url: maskNumbersIn(call.answerUrl), reason: answer },
+        'answer URL gave no usable XML',
+      );
       ending = answer.startsWith('the answer is not') ? ENDINGS.invalidXml : ENDINGS.answerError;
       if (!this.update(call, { answerError: answer })) return;
     } else {
@@ -232,7 +295,13 @@ export class VoiceScheduler {
   private async fetchAnswer(call: SimCall, signal: AbortSignal): Promise<ParsedXml | string> {
     const params = { ...this.baseParams(call, 'in-progress'), Event: 'StartApp' };
     try {
-      const response = await signedRequest({ url: call.answerUrl, method: call.answerMethod, params, authToken: this.deps.authToken, signal });
+      const response = await signedRequest({
+        url: call.answerUrl,
+        method: call.answerMethod,
+        params,
+        authToken: this.deps.authToken,
+        signal,
+      });
       if (response.status < 200 || response.status >= 300) return `answer URL answered HTTP ${response.status}`;
       return parsePlivoXml(response.body);
     } catch (err) {
@@ -280,10 +349,19 @@ export class VoiceScheduler {
   }
 
   /** Ring and hangup notifications, retried briefly like the status callbacks. */
-  private async notify(call: SimCall, url: string, method: 'GET' | 'POST', params: Params, signal: AbortSignal): Promise<boolean> {
+  private async notify(
+    call: SimCall,
+    url: string,
+    method: 'GET' | 'POST',
+    params: Params,
+    signal: AbortSignal,
+  ): Promise<boolean> {
     const outcome = await deliverCallback({ url, method, params, authToken: this.deps.authToken, signal });
     if (!outcome.ok) {
-      this.deps.log.warn({ to: maskPhone(call.to), event: params.Event, url: maskNumbersIn(url), reason: outcome.reason }, 'call callback not delivered');
+      this.deps.log.warn(
+        { to: maskPhone(call.to), event: params.Event, url: maskNumbersIn(url), reason: outcome.reason },
+        'call callback not delivered',
+      );
     }
     return outcome.ok;
   }
@@ -324,7 +402,8 @@ function parseCallBody(raw: unknown): CallRequest | string {
   const answerMethod = httpMethod(field(body, 'answer_method'));
   const hangupMethod = httpMethod(field(body, 'hangup_method'));
   const ringMethod = httpMethod(field(body, 'ring_method'));
-  if (!answerMethod || !hangupMethod || !ringMethod) return 'answer_method, hangup_method and ring_method must be GET or POST';
+  if (!answerMethod || !hangupMethod || !ringMethod)
+    return 'answer_method, hangup_method and ring_method must be GET or POST';
   return { from, destinations: to, answerUrl, answerMethod, hangupUrl, hangupMethod, ringUrl, ringMethod };
 }
 
@@ -364,8 +443,10 @@ export function makeCallHandler(ctx: Context) {
     if (typeof parsed === 'string') return plivoError(reply, 400, parsed);
     const { valid, invalid, unique } = withTargetedInvalid(ctx.faults, splitDestinations(parsed.destinations));
     ctx.stats.requests.note(request, { destinations: [...valid, ...invalid], invalid });
-    if (unique > MAX_CALL_DESTINATIONS) return plivoError(reply, 400, `too many destinations: at most ${MAX_CALL_DESTINATIONS} per request`);
-    if (valid.length === 0) return plivoError(reply, 400, 'no valid destination number in to', { invalid_number: invalid });
+    if (unique > MAX_CALL_DESTINATIONS)
+      return plivoError(reply, 400, `too many destinations: at most ${MAX_CALL_DESTINATIONS} per request`);
+    if (valid.length === 0)
+      return plivoError(reply, 400, 'no valid destination number in to', { invalid_number: invalid });
     const now = new Date().toISOString();
     const calls = valid.map((to) => newCall(parsed, to, now, gate.dropAfterAccept));
     for (const call of calls) {
@@ -375,7 +456,10 @@ export function makeCallHandler(ctx: Context) {
       ctx.voice.start(call);
     }
     await ctx.journal?.flush();
-    request.log.info({ calls: calls.length, to: valid.slice(0, 5).map(maskPhone), dropped: gate.dropAfterAccept }, 'calls fired');
+    request.log.info(
+      { calls: calls.length, to: valid.slice(0, 5).map(maskPhone), dropped: gate.dropAfterAccept },
+      'calls fired',
+    );
     if (gate.dropAfterAccept) {
       ctx.stats.dropped('call', 'after');
       ctx.stats.requests.dropped(request, 'after');
@@ -462,13 +546,23 @@ function sessionTime(iso: string): string {
  * (`status=queued`) detail, which 404 once it is no longer live or queued.
  */
 export function getCallHandler(ctx: Context) {
-  return async (request: FastifyRequest<{ Params: { uuid: string }; Querystring: Query }>, reply: FastifyReply): Promise<FastifyReply> => {
+  return async (
+    request: FastifyRequest<{ Params: { uuid: string }; Querystring: Query }>,
+    reply: FastifyReply,
+  ): Promise<FastifyReply> => {
     const status = request.query.status;
-    if (status !== undefined && status !== 'live' && status !== 'queued') return plivoError(reply, 400, 'status must be live or queued');
+    if (status !== undefined && status !== 'live' && status !== 'queued')
+      return plivoError(reply, 400, 'status must be live or queued');
     const call = ctx.calls.get(request.params.uuid);
     if (!call) return plivoError(reply, 404, 'not found');
-    if (status === 'live') return isLiveCall(call) ? reply.send({ api_id: randomUUID(), ...liveCallRecord(call) }) : plivoError(reply, 404, 'call not found or not live');
-    if (status === 'queued') return call.status === 'queued' ? reply.send({ api_id: randomUUID(), ...queuedCallRecord(call) }) : plivoError(reply, 404, 'call not found or not queued');
+    if (status === 'live')
+      return isLiveCall(call)
+        ? reply.send({ api_id: randomUUID(), ...liveCallRecord(call) })
+        : plivoError(reply, 404, 'call not found or not live');
+    if (status === 'queued')
+      return call.status === 'queued'
+        ? reply.send({ api_id: randomUUID(), ...queuedCallRecord(call) })
+        : plivoError(reply, 404, 'call not found or not queued');
     return reply.send({ api_id: randomUUID(), ...callRecord(call, ctx.opts.authId) });
   };
 }
@@ -544,7 +638,8 @@ function recordFilter(query: Query, now: number): ((call: SimCall) => boolean) |
     }
   }
   if (!exactEnd) {
-    if (lower !== undefined && upper !== undefined && upper - lower > MAX_WINDOW_MS) return 'the end_time range may span at most 30 days';
+    if (lower !== undefined && upper !== undefined && upper - lower > MAX_WINDOW_MS)
+      return 'the end_time range may span at most 30 days';
     const from = lower ?? (upper !== undefined ? upper - MAX_WINDOW_MS : now - DEFAULT_WINDOW_MS);
     const to = upper ?? (lower !== undefined ? lower + MAX_WINDOW_MS : Infinity);
     checks.push((c) => Date.parse(c.endedAt!) >= from && Date.parse(c.endedAt!) <= to);
@@ -576,12 +671,19 @@ export function listCallsHandler(ctx: Context) {
       const direction = directionFilter(query);
       if (typeof direction === 'string') return plivoError(reply, 400, direction);
       const checks = [isLiveCall, direction, ...numberFilters(query)];
-      return reply.send({ api_id: randomUUID(), calls: all.filter((c) => checks.every((check) => check(c))).map((c) => c.callUuid) });
+      return reply.send({
+        api_id: randomUUID(),
+        calls: all.filter((c) => checks.every((check) => check(c))).map((c) => c.callUuid),
+      });
     }
     if (query.status === 'queued') {
-      return reply.send({ api_id: randomUUID(), calls: all.filter((c) => c.status === 'queued').map((c) => c.callUuid) });
+      return reply.send({
+        api_id: randomUUID(),
+        calls: all.filter((c) => c.status === 'queued').map((c) => c.callUuid),
+      });
     }
-    if (query.status !== undefined) return plivoError(reply, 400, 'status must be live or queued (or absent, for the records of ended calls)');
+    if (query.status !== undefined)
+      return plivoError(reply, 400, 'status must be live or queued (or absent, for the records of ended calls)');
     const limit = parseIntParam(query.limit, MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE);
     if (limit === undefined) return plivoError(reply, 400, `limit must be an integer between 1 and ${MAX_PAGE_SIZE}`);
     const offset = parseIntParam(query.offset, 0, 0, Number.MAX_SAFE_INTEGER);

@@ -7,7 +7,13 @@
 import { MongoServerError } from 'mongodb';
 import type { Store } from './db';
 import {
-  API_KEY_FORMAT_HINT, API_KEY_ROLES, apiKeySecretMatches, generateApiKey, hashApiKeySecret, parseApiKey, type ApiKeyRole,
+  API_KEY_FORMAT_HINT,
+  API_KEY_ROLES,
+  apiKeySecretMatches,
+  generateApiKey,
+  hashApiKeySecret,
+  parseApiKey,
+  type ApiKeyRole,
 } from '../domain/api-keys';
 import { ALERT_SOURCES } from '../ingest/alert-event';
 
@@ -55,7 +61,10 @@ export interface ApiKeyPrincipal {
 }
 
 export class ApiKeyInputError extends Error {
-  constructor(readonly code: 'invalid_name' | 'invalid_role' | 'invalid_integration' | 'invalid_rate_limit' | 'invalid_key', message: string) {
+  constructor(
+    readonly code: 'invalid_name' | 'invalid_role' | 'invalid_integration' | 'invalid_rate_limit' | 'invalid_key',
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -75,24 +84,49 @@ function info(d: ApiKeyDoc): ApiKeyInfo {
   return { id: _id, ...rest };
 }
 
-function checkNew(input: Omit<NewApiKey, 'createdBy'>): { name: string; role: ApiKeyRole; integration?: string; rateLimitPerMinute?: number } {
+function checkNew(input: Omit<NewApiKey, 'createdBy'>): {
+  name: string;
+  role: ApiKeyRole;
+  integration?: string;
+  rateLimitPerMinute?: number;
+} {
   const name = input.name?.trim() ?? '';
-  if (name.length < 1 || name.length > 100 || [...name].some((c) => c.charCodeAt(0) < 32)) throw new ApiKeyInputError('invalid_name', 'The name must be 1 to 100 printable characters: who or what holds the key (e.g. noc-grafana).');
-  if (!(API_KEY_ROLES as readonly string[]).includes(input.role)) throw new ApiKeyInputError('invalid_role', `The role must be one of ${API_KEY_ROLES.join(', ')}, not ${JSON.stringify(input.role)}.`);
+  if (name.length < 1 || name.length > 100 || [...name].some((c) => c.charCodeAt(0) < 32))
+    throw new ApiKeyInputError(
+      'invalid_name',
+      'The name must be 1 to 100 printable characters: who or what holds the key (e.g. noc-grafana).',
+    );
+  if (!(API_KEY_ROLES as readonly string[]).includes(input.role))
+    throw new ApiKeyInputError(
+      'invalid_role',
+      `The role must be one of ${API_KEY_ROLES.join(', ')}, not ${JSON.stringify(input.role)}.`,
+    );
   const role = input.role as ApiKeyRole;
   let integration: string | undefined;
   if (role === 'ingest') {
     const m = INTEGRATION_PATTERN.exec(input.integration?.trim() ?? '');
     if (!m || !(ALERT_SOURCES as readonly string[]).includes(m[1]!)) {
-      throw new ApiKeyInputError('invalid_integration', `An ingest key needs the integration it may post to, as <source>/<name> (the tail of its URL /v1/ingest/<source>/<name>, e.g. alertmanager/noc), with source one of ${ALERT_SOURCES.join(', ')}.`);
+      throw new ApiKeyInputError(
+        'invalid_integration',
+        `An ingest key needs the integration it may post to, as <source>/<name> (the tail of its URL /v1/ingest/<source>/<name>, e.g. alertmanager/noc), with source one of ${ALERT_SOURCES.join(', ')}.`,
+      );
     }
     integration = m[0];
   } else if (input.integration !== undefined && input.integration !== '') {
-    throw new ApiKeyInputError('invalid_integration', `Only ingest keys are bound to an integration; a ${role} key is not.`);
+    throw new ApiKeyInputError(
+      'invalid_integration',
+      `Only ingest keys are bound to an integration; a ${role} key is not.`,
+    );
   }
   const limit = input.rateLimitPerMinute;
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000)) throw new ApiKeyInputError('invalid_rate_limit', 'rateLimitPerMinute must be a whole number from 1 to 1000000.');
-  return { name, role, ...(integration ? { integration } : {}), ...(limit !== undefined ? { rateLimitPerMinute: limit } : {}) };
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000))
+    throw new ApiKeyInputError('invalid_rate_limit', 'rateLimitPerMinute must be a whole number from 1 to 1000000.');
+  return {
+    name,
+    role,
+    ...(integration ? { integration } : {}),
+    ...(limit !== undefined ? { rateLimitPerMinute: limit } : {}),
+  };
 }
 
 /** Makes a key. The returned `key` is the only copy of the secret: show it once. */
@@ -100,7 +134,13 @@ export async function createApiKey(store: Store, input: NewApiKey): Promise<{ ke
   const fields = checkNew(input);
   for (let attempt = 0; ; attempt++) {
     const { id, secret, key } = generateApiKey();
-    const doc: ApiKeyDoc = { _id: id, ...fields, hash: hashApiKeySecret(id, secret), createdAt: new Date(), createdBy: input.createdBy };
+    const doc: ApiKeyDoc = {
+      _id: id,
+      ...fields,
+      hash: hashApiKeySecret(id, secret),
+      createdAt: new Date(),
+      createdBy: input.createdBy,
+    };
     try {
       await store.apiKeys.insertOne(doc);
       return { key, info: info(doc) };
@@ -116,21 +156,44 @@ export async function createApiKey(store: Store, input: NewApiKey): Promise<{ ke
  * Makes sure the given full key exists with these fields and is not revoked (AVVISO_ADMIN_KEY in
  * `avviso dev`): a changed secret or role replaces the stored one.
  */
-export async function ensureApiKey(store: Store, key: string, input: Omit<NewApiKey, 'integration'> & { integration?: string }): Promise<'created' | 'updated' | 'unchanged'> {
+export async function ensureApiKey(
+  store: Store,
+  key: string,
+  input: Omit<NewApiKey, 'integration'> & { integration?: string },
+): Promise<'created' | 'updated' | 'unchanged'> {
   const parsed = parseApiKey(key);
   if (!parsed) throw new ApiKeyInputError('invalid_key', `The key must be ${API_KEY_FORMAT_HINT}.`);
   const fields = checkNew(input);
   const hash = hashApiKeySecret(parsed.id, parsed.secret);
   const existing = await store.apiKeys.findOne({ _id: parsed.id });
-  if (existing && existing.hash === hash && existing.role === fields.role && existing.name === fields.name && !existing.revokedAt && existing.integration === fields.integration) return 'unchanged';
-  const doc: ApiKeyDoc = { _id: parsed.id, ...fields, hash, createdAt: existing?.createdAt ?? new Date(), createdBy: input.createdBy };
+  if (
+    existing &&
+    existing.hash === hash &&
+    existing.role === fields.role &&
+    existing.name === fields.name &&
+    !existing.revokedAt &&
+    existing.integration === fields.integration
+  )
+    return 'unchanged';
+  const doc: ApiKeyDoc = {
+    _id: parsed.id,
+    ...fields,
+    hash,
+    createdAt: existing?.createdAt ?? new Date(),
+    createdBy: input.createdBy,
+  };
   await store.apiKeys.replaceOne({ _id: parsed.id }, doc, { upsert: true });
   return existing ? 'updated' : 'created';
 }
 
 export async function listApiKeys(store: Store, opts: { includeRevoked?: boolean } = {}): Promise<ApiKeyInfo[]> {
-  const docs = await store.apiKeys.find(opts.includeRevoked ? {} : { revokedAt: { $exists: false } }).sort({ createdAt: 1, _id: 1 }).toArray();
-  const uses = new Map((await store.apiKeyUses.find({ _id: { $in: docs.map((d) => d._id) } }).toArray()).map((u) => [u._id, u.lastUsedAt]));
+  const docs = await store.apiKeys
+    .find(opts.includeRevoked ? {} : { revokedAt: { $exists: false } })
+    .sort({ createdAt: 1, _id: 1 })
+    .toArray();
+  const uses = new Map(
+    (await store.apiKeyUses.find({ _id: { $in: docs.map((d) => d._id) } }).toArray()).map((u) => [u._id, u.lastUsedAt]),
+  );
   return docs.map((d) => ({ ...info(d), ...(uses.get(d._id) ? { lastUsedAt: uses.get(d._id) } : {}) }));
 }
 
@@ -164,7 +227,13 @@ export async function verifyApiKey(store: Store, presented: string): Promise<Api
   if (d.revokedAt) return { ok: false, reason: 'revoked', id: d._id, revokedAt: d.revokedAt };
   return {
     ok: true,
-    key: { id: d._id, name: d.name, role: d.role, ...(d.integration ? { integration: d.integration } : {}), ...(d.rateLimitPerMinute ? { rateLimitPerMinute: d.rateLimitPerMinute } : {}) },
+    key: {
+      id: d._id,
+      name: d.name,
+      role: d.role,
+      ...(d.integration ? { integration: d.integration } : {}),
+      ...(d.rateLimitPerMinute ? { rateLimitPerMinute: d.rateLimitPerMinute } : {}),
+    },
   };
 }
 

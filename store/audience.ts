@@ -98,13 +98,17 @@ export async function resolveAudience(store: Store, siteIds: string[], opts: Aud
   const known = new Set(ids);
   const filterFor = (scope: AudienceScope) => audienceFilter(ids, scope, at);
 
-  const cursor = (scope: AudienceScope = 'all') => store.subscribers.find(filterFor(scope)).sort({ _id: 1 }).batchSize(pageSize);
+  const cursor = (scope: AudienceScope = 'all') =>
+    store.subscribers.find(filterFor(scope)).sort({ _id: 1 }).batchSize(pageSize);
 
   async function* pages(scope: AudienceScope = 'all'): AsyncGenerator<Subscriber[]> {
     let after: string | null = null;
     for (let resumes = 0; ; resumes++) {
       const filter = filterFor(scope);
-      const c = store.subscribers.find(after === null ? filter : { ...filter, _id: { $gt: after } }).sort({ _id: 1 }).batchSize(pageSize);
+      const c = store.subscribers
+        .find(after === null ? filter : { ...filter, _id: { $gt: after } })
+        .sort({ _id: 1 })
+        .batchSize(pageSize);
       try {
         let page: Subscriber[] = [];
         for await (const s of c) {
@@ -209,7 +213,6 @@ export function subscriberFacts(s: Subscriber, area: string | undefined, at: Dat
   };
 }
 
-
 /**
  * The rules' view of every subscriber an incident on these sites reaches (the sites and all they
  * feed), as a live incident's planning sees them: what `POST /v1/rules/simulate` simulates on when
@@ -218,6 +221,9 @@ export function subscriberFacts(s: Subscriber, area: string | undefined, at: Dat
 export async function audienceFacts(store: Store, siteIds: string[], at: Date): Promise<SubscriberFacts[]> {
   const sites = await downstreamSites(store, siteIds);
   const areaOf = new Map(sites.map((s) => [s._id, s.area]));
-  const found = await store.subscribers.find({ siteId: { $in: sites.map((s) => s._id) } }).sort({ _id: 1 }).toArray();
+  const found = await store.subscribers
+    .find({ siteId: { $in: sites.map((s) => s._id) } })
+    .sort({ _id: 1 })
+    .toArray();
   return found.map((s) => subscriberFacts(s, areaOf.get(s.siteId), at));
 }

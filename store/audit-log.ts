@@ -39,7 +39,8 @@ export interface AuditEntry {
 }
 
 /** Field names whose values are never kept: secrets and personal contact data. */
-const HIDDEN_FIELD = /(token|secret|password|passwd|pass$|authorization|api[-_]?key|credential|phone|mobile|msisdn|cell|email|e-mail|^to$|^from$|^dst$|^src$|^text$|^name$|address)/i;
+const HIDDEN_FIELD =
+  /(token|secret|password|passwd|pass$|authorization|api[-_]?key|credential|phone|mobile|msisdn|cell|email|e-mail|^to$|^from$|^dst$|^src$|^text$|^name$|address)/i;
 /** Values that look like a phone number, an e-mail address or one of our keys. */
 const HIDDEN_VALUE = /(\+?\d[\d\s().-]{6,}\d|[^\s@]+@[^\s@]+\.[a-z]{2,}|avk_[a-z0-9]+_)/i;
 /** A date or time (ISO 8601): kept, though its digits would pass for a phone number. */
@@ -65,7 +66,8 @@ function summarizeValue(value: unknown, depth: number): unknown {
     if (depth >= 2) return `{${Object.keys(value as object).length} fields}`;
     const out: Record<string, unknown> = {};
     const entries = Object.entries(value as Record<string, unknown>);
-    for (const [k, v] of entries.slice(0, MAX_KEYS)) out[k] = HIDDEN_FIELD.test(k) ? '[hidden]' : summarizeValue(v, depth + 1);
+    for (const [k, v] of entries.slice(0, MAX_KEYS))
+      out[k] = HIDDEN_FIELD.test(k) ? '[hidden]' : summarizeValue(v, depth + 1);
     if (entries.length > MAX_KEYS) out['…'] = `${entries.length - MAX_KEYS} more fields`;
     return out;
   }
@@ -104,7 +106,15 @@ export function createAuditWriter(store: Store): (entry: AuditEntry) => Promise<
     while (waiting.length > 0) {
       const group = waiting.slice(0, AUDIT_GROUP_MAX);
       waiting = waiting.slice(group.length);
-      const err = await store.auditLog.insertMany(group.map((g) => g.entry), { ordered: false }).then(() => undefined, (e: unknown) => e ?? new Error('audit insert failed'));
+      const err = await store.auditLog
+        .insertMany(
+          group.map((g) => g.entry),
+          { ordered: false },
+        )
+        .then(
+          () => undefined,
+          (e: unknown) => e ?? new Error('audit insert failed'),
+        );
       for (const g of group) g.settle(err);
     }
     writing = false;

@@ -33,9 +33,14 @@ export function serverKind(store: Store): Promise<ServerKind> {
     known = (async (): Promise<ServerKind> => {
       const info = await store.db.admin().command({ buildInfo: 1 });
       if (typeof info.ferretdbVersion !== 'string') return 'mongodb';
-      const log = await store.db.admin().command({ getLog: 'startupWarnings' }).catch(() => ({ log: [] }));
+      const log = await store.db
+        .admin()
+        .command({ getLog: 'startupWarnings' })
+        .catch(() => ({ log: [] }));
       // "Powered by FerretDB <version> and PostgreSQL 15.18." (SQLite is named the same way).
-      return (log.log as string[]).some((l) => /Powered by FerretDB .* and PostgreSQL/.test(l)) ? 'ferretdb-postgresql' : 'ferretdb-sqlite';
+      return (log.log as string[]).some((l) => /Powered by FerretDB .* and PostgreSQL/.test(l))
+        ? 'ferretdb-postgresql'
+        : 'ferretdb-sqlite';
     })();
     known.catch(() => serverKindByStore.delete(store)); // ask again next time; meanwhile the caller's call fails
     serverKindByStore.set(store, known);
@@ -53,9 +58,17 @@ export async function isFerretDb(store: Store): Promise<boolean> {
  * on FerretDB over PostgreSQL, where that is a scan with a test per value, and one equality query
  * per value (served by the GIN index on the field), sixteen at a time, is far cheaper.
  */
-export async function findByValues<T extends Document>(store: Store, collection: Collection<T>, field: string, values: unknown[], filter: Filter<T> = {}, options: FindOptions = {}): Promise<T[]> {
+export async function findByValues<T extends Document>(
+  store: Store,
+  collection: Collection<T>,
+  field: string,
+  values: unknown[],
+  filter: Filter<T> = {},
+  options: FindOptions = {},
+): Promise<T[]> {
   if (values.length === 0) return [];
-  if ((await serverKind(store)) !== 'ferretdb-postgresql') return (await collection.find({ ...filter, [field]: { $in: values } } as Filter<T>, options).toArray()) as T[];
+  if ((await serverKind(store)) !== 'ferretdb-postgresql')
+    return (await collection.find({ ...filter, [field]: { $in: values } } as Filter<T>, options).toArray()) as T[];
   const out: T[] = [];
   await eachParallel([...new Set(values)], 16, async (v) => {
     out.push(...((await collection.find({ ...filter, [field]: v } as Filter<T>, options).toArray()) as T[]));
@@ -72,7 +85,13 @@ export async function findByValues<T extends Document>(store: Store, collection:
  * Pages are read one at a time, then two, four, up to eight side by side while they come back
  * empty (an empty page answers in about a millisecond; a full one is read whole).
  */
-export async function readPagesInOrder<T>(first: number, last: number, want: number, read: (page: number) => Promise<T[]>, maxAtOnce = 8): Promise<{ items: T[]; complete: boolean }> {
+export async function readPagesInOrder<T>(
+  first: number,
+  last: number,
+  want: number,
+  read: (page: number) => Promise<T[]>,
+  maxAtOnce = 8,
+): Promise<{ items: T[]; complete: boolean }> {
   const found: T[] = [];
   let from = first;
   for (let atOnce = 1; from <= last && found.length < want; atOnce = Math.min(maxAtOnce, atOnce * 2)) {
@@ -84,22 +103,38 @@ export async function readPagesInOrder<T>(first: number, last: number, want: num
 }
 
 /** The same update for every document whose `field` is one of `values` (and matches `filter`): findByValues' write. */
-export async function updateByValues<T extends Document>(store: Store, collection: Collection<T>, field: string, values: unknown[], filter: Filter<T>, update: UpdateFilter<T>): Promise<void> {
+export async function updateByValues<T extends Document>(
+  store: Store,
+  collection: Collection<T>,
+  field: string,
+  values: unknown[],
+  filter: Filter<T>,
+  update: UpdateFilter<T>,
+): Promise<void> {
   if (values.length === 0) return;
   if ((await serverKind(store)) !== 'ferretdb-postgresql') {
     await collection.updateMany({ ...filter, [field]: { $in: values } } as Filter<T>, update);
     return;
   }
-  await eachParallel([...new Set(values)], 16, async (v) => void (await collection.updateMany({ ...filter, [field]: v } as Filter<T>, update)));
+  await eachParallel(
+    [...new Set(values)],
+    16,
+    async (v) => void (await collection.updateMany({ ...filter, [field]: v } as Filter<T>, update)),
+  );
 }
 
 /** Deletes these documents by `_id`: one statement on MongoDB, one `{_id}` delete each on FerretDB (a `$in` is a scan there). */
-export async function deleteByIds<T extends Document>(store: Store, collection: Collection<T>, ids: unknown[]): Promise<number> {
+export async function deleteByIds<T extends Document>(
+  store: Store,
+  collection: Collection<T>,
+  ids: unknown[],
+): Promise<number> {
   if (ids.length === 0) return 0;
   if (!(await isFerretDb(store))) return (await collection.deleteMany({ _id: { $in: ids } } as Filter<T>)).deletedCount;
   let deleted = 0;
   const ops = ids.map((_id) => ({ deleteOne: { filter: { _id } } }) as AnyBulkWriteOperation<T>);
-  for (let i = 0; i < ops.length; i += 100) deleted += (await collection.bulkWrite(ops.slice(i, i + 100), { ordered: false })).deletedCount;
+  for (let i = 0; i < ops.length; i += 100)
+    deleted += (await collection.bulkWrite(ops.slice(i, i + 100), { ordered: false })).deletedCount;
   return deleted;
 }
 
@@ -147,12 +182,16 @@ export async function updateEachIf<T extends { _id: string }>(
   const parts = Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
   await eachParallel(parts, parallel, async (part) => {
     if (check) {
-      const found = await Promise.all(part.map((c) => collection.findOne({ _id: c.id } as Filter<T>) as Promise<T | null>));
+      const found = await Promise.all(
+        part.map((c) => collection.findOne({ _id: c.id } as Filter<T>) as Promise<T | null>),
+      );
       part = part.filter((_, k) => found[k] && matches(found[k]));
       for (const d of found) if (d && matches(d)) seen!.set(d._id, d);
     }
     if (part.length) {
-      const ops = part.map((c) => ({ updateOne: { filter: byIdIf(kind, c.id, condition), update: c.update } }) as AnyBulkWriteOperation<T>);
+      const ops = part.map(
+        (c) => ({ updateOne: { filter: byIdIf(kind, c.id, condition), update: c.update } }) as AnyBulkWriteOperation<T>,
+      );
       await collection.bulkWrite(ops, { ordered: false });
     }
     progress?.();

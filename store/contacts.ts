@@ -5,7 +5,14 @@
 import type { Store } from './db';
 import type { Contact, ContactKind, Language } from '../domain/types';
 import { RecordError } from './errors';
-import { contentHash, emailAddress, FieldError, language as parseLanguage, mobileNumbers, requiredText } from './normalize';
+import {
+  contentHash,
+  emailAddress,
+  FieldError,
+  language as parseLanguage,
+  mobileNumbers,
+  requiredText,
+} from './normalize';
 
 export interface ContactInput {
   name?: string;
@@ -35,7 +42,11 @@ export interface ContactFields {
 export function contactFields(input: ContactInput): ContactFields {
   const kind = input.kind ?? 'person';
   const hasPhones = Array.isArray(input.phones) ? input.phones.length > 0 : Boolean(input.phones);
-  if (!hasPhones && !input.email) throw new FieldError('body.phones', 'give a phone number or an e-mail address: an escalation must reach this contact somehow');
+  if (!hasPhones && !input.email)
+    throw new FieldError(
+      'body.phones',
+      'give a phone number or an e-mail address: an escalation must reach this contact somehow',
+    );
   if (kind === 'person' && input.members?.length) throw new FieldError('body.members', 'only a team has members');
   const members = [...new Set(input.members ?? [])];
   const areas = [...new Set((input.areas ?? []).map((a) => a.trim()).filter(Boolean))].sort();
@@ -58,7 +69,13 @@ async function assertMembers(store: Store, f: ContactFields): Promise<void> {
   const found = await store.contacts.find({ _id: { $in: f.members } }, { projection: { _id: 1, kind: 1 } }).toArray();
   const people = new Set(found.filter((c) => c.kind === 'person').map((c) => c._id));
   const wrong = f.members.filter((m) => !people.has(m));
-  if (wrong.length) throw new RecordError('invalid', 'unknown_member', `Team members must be people in the contact list; not: ${wrong.join(', ')}.`, { field: 'body.members', unknown: wrong });
+  if (wrong.length)
+    throw new RecordError(
+      'invalid',
+      'unknown_member',
+      `Team members must be people in the contact list; not: ${wrong.join(', ')}.`,
+      { field: 'body.members', unknown: wrong },
+    );
 }
 
 export async function getContact(store: Store, id: string): Promise<Contact> {
@@ -73,7 +90,12 @@ export async function createContact(store: Store, id: string, f: ContactFields, 
   try {
     await store.contacts.insertOne(doc);
   } catch (err) {
-    if ((err as { code?: number }).code === 11000) throw new RecordError('conflict', 'contact_exists', `Contact ${id} exists already; PATCH /v1/contacts/${id} changes it.`);
+    if ((err as { code?: number }).code === 11000)
+      throw new RecordError(
+        'conflict',
+        'contact_exists',
+        `Contact ${id} exists already; PATCH /v1/contacts/${id} changes it.`,
+      );
     throw err;
   }
   return doc;
@@ -81,7 +103,8 @@ export async function createContact(store: Store, id: string, f: ContactFields, 
 
 export async function updateContact(store: Store, id: string, patch: ContactInput, now: Date): Promise<Contact> {
   const current = await getContact(store, id);
-  const pick = <K extends keyof ContactInput & keyof Contact>(k: K) => (patch[k] === null ? undefined : (patch[k] ?? current[k]));
+  const pick = <K extends keyof ContactInput & keyof Contact>(k: K) =>
+    patch[k] === null ? undefined : (patch[k] ?? current[k]);
   const f = contactFields({
     name: patch.name ?? current.name,
     kind: patch.kind ?? current.kind,
@@ -94,7 +117,13 @@ export async function updateContact(store: Store, id: string, patch: ContactInpu
     notes: pick('notes') as string | undefined,
   });
   await assertMembers(store, f);
-  const doc: Contact = { _id: id, ...f, contentHash: contentHash(f), createdAt: current.createdAt ?? now, updatedAt: now };
+  const doc: Contact = {
+    _id: id,
+    ...f,
+    contentHash: contentHash(f),
+    createdAt: current.createdAt ?? now,
+    updatedAt: now,
+  };
   // A contact is small: replacing it whole removes the optional fields the change dropped.
   await store.contacts.replaceOne({ _id: id }, doc);
   return doc;
@@ -104,13 +133,26 @@ export async function updateContact(store: Store, id: string, patch: ContactInpu
 export async function deleteContact(store: Store, id: string): Promise<void> {
   await getContact(store, id);
   const team = await store.contacts.findOne({ members: id }, { projection: { _id: 1 } });
-  if (team) throw new RecordError('conflict', 'contact_in_use', `Contact ${id} is a member of team ${team._id}: take them out of it first.`, { team: team._id });
+  if (team)
+    throw new RecordError(
+      'conflict',
+      'contact_in_use',
+      `Contact ${id} is a member of team ${team._id}: take them out of it first.`,
+      { team: team._id },
+    );
   await store.contacts.deleteOne({ _id: id });
 }
 
-export async function listContacts(store: Store, q: { onCall?: boolean; kind?: ContactKind; area?: string }): Promise<Contact[]> {
+export async function listContacts(
+  store: Store,
+  q: { onCall?: boolean; kind?: ContactKind; area?: string },
+): Promise<Contact[]> {
   return store.contacts
-    .find({ ...(q.onCall !== undefined ? { onCall: q.onCall } : {}), ...(q.kind ? { kind: q.kind } : {}), ...(q.area ? { $or: [{ areas: q.area }, { areas: { $exists: false } }] } : {}) })
+    .find({
+      ...(q.onCall !== undefined ? { onCall: q.onCall } : {}),
+      ...(q.kind ? { kind: q.kind } : {}),
+      ...(q.area ? { $or: [{ areas: q.area }, { areas: { $exists: false } }] } : {}),
+    })
     .sort({ _id: 1 })
     .limit(1000)
     .toArray();

@@ -45,10 +45,30 @@ export async function markEnding(store: Store, incidentId: string, now: Date): P
  * Outages other than `exceptId` in these phases (default: open) that cover any of these sites;
  * with `openOnly`, not those that have begun to end (markEnding), whatever their phase says.
  */
-export async function otherOutages(store: Store, siteIds: string[], exceptId: string, phases: IncidentPhase[] = OPEN_OUTAGE_PHASES, openOnly = phases === OPEN_OUTAGE_PHASES): Promise<OtherOutage[]> {
+export async function otherOutages(
+  store: Store,
+  siteIds: string[],
+  exceptId: string,
+  phases: IncidentPhase[] = OPEN_OUTAGE_PHASES,
+  openOnly = phases === OPEN_OUTAGE_PHASES,
+): Promise<OtherOutage[]> {
   if (siteIds.length === 0) return [];
-  const found = (await store.incidents.find({ kind: 'outage', phase: { $in: phases }, affectedSiteIds: { $in: siteIds } }, { projection: { affectedSiteIds: 1 } }).toArray()).filter((i) => i._id !== exceptId);
-  const ending = openOnly && found.length ? new Set((await store.sendClaims.find({ _id: { $in: found.map((i) => `ending|${i._id}`) } }).toArray()).map((c) => c.by)) : new Set<string | undefined>();
+  const found = (
+    await store.incidents
+      .find(
+        { kind: 'outage', phase: { $in: phases }, affectedSiteIds: { $in: siteIds } },
+        { projection: { affectedSiteIds: 1 } },
+      )
+      .toArray()
+  ).filter((i) => i._id !== exceptId);
+  const ending =
+    openOnly && found.length
+      ? new Set(
+          (await store.sendClaims.find({ _id: { $in: found.map((i) => `ending|${i._id}`) } }).toArray()).map(
+            (c) => c.by,
+          ),
+        )
+      : new Set<string | undefined>();
   return found.filter((i) => !ending.has(i._id)).map((i) => ({ id: i._id, sites: new Set(i.affectedSiteIds ?? []) }));
 }
 
@@ -62,11 +82,17 @@ export function coveringOutage(outages: OtherOutage[], siteId: string | undefine
  * outages whose live outage notice reaches it. One read per outage and state (equalities every
  * engine serves from an index).
  */
-export async function numbersToldBy(store: Store, outages: OtherOutage[], states: DeliveryState[] = LIVE_NOTICE): Promise<Map<string, OtherOutage[]>> {
+export async function numbersToldBy(
+  store: Store,
+  outages: OtherOutage[],
+  states: DeliveryState[] = LIVE_NOTICE,
+): Promise<Map<string, OtherOutage[]>> {
   const told = new Map<string, OtherOutage[]>();
   for (const outage of outages) {
     for (const state of states) {
-      const records = await store.deliveries.find({ incidentId: outage.id, kind: 'outage', state }, { projection: { channel: 1, to: 1 } }).toArray();
+      const records = await store.deliveries
+        .find({ incidentId: outage.id, kind: 'outage', state }, { projection: { channel: 1, to: 1 } })
+        .toArray();
       for (const d of records) {
         if (!BY_PHONE.includes(d.channel)) continue;
         const key = `${d.channel}:${d.to}`;
@@ -84,7 +110,13 @@ export async function numbersToldBy(store: Store, outages: OtherOutage[], states
  * `incidentId`: true when this incident may plan it. A unique insert, so exactly one of two
  * incidents ending together wins; the same incident claiming again (a retried activity) wins again.
  */
-export async function claimRestoration(store: Store, episode: string, number: string, incidentId: string, now: Date): Promise<boolean> {
+export async function claimRestoration(
+  store: Store,
+  episode: string,
+  number: string,
+  incidentId: string,
+  now: Date,
+): Promise<boolean> {
   const _id = `restoration|${episode}|${number}`;
   try {
     await store.sendClaims.insertOne({ _id, at: now, by: incidentId });
@@ -100,10 +132,28 @@ export async function claimRestoration(store: Store, episode: string, number: st
  * (covered): that outage's record goes back to planned, so that the number hears of the outage
  * still going on from it, and never "restored" from this one. Returns how many records it revived.
  */
-export async function handOverNotice(store: Store, from: string, to: OtherOutage[], channel: DeliveryChannel, number: string, now: Date): Promise<number> {
+export async function handOverNotice(
+  store: Store,
+  from: string,
+  to: OtherOutage[],
+  channel: DeliveryChannel,
+  number: string,
+  now: Date,
+): Promise<number> {
   const r = await store.deliveries.updateMany(
-    { incidentId: { $in: to.map((o) => o.id) }, kind: 'outage', state: 'expired', channel, to: number, coveredBy: from },
-    { $set: { state: 'planned', updatedAt: now }, $unset: { coveredBy: '' }, $push: { history: { at: now, state: 'planned', note: `handed over: ${from} ended before its notice went out` } } },
+    {
+      incidentId: { $in: to.map((o) => o.id) },
+      kind: 'outage',
+      state: 'expired',
+      channel,
+      to: number,
+      coveredBy: from,
+    },
+    {
+      $set: { state: 'planned', updatedAt: now },
+      $unset: { coveredBy: '' },
+      $push: { history: { at: now, state: 'planned', note: `handed over: ${from} ended before its notice went out` } },
+    },
   );
   return r.modifiedCount;
 }

@@ -73,10 +73,28 @@ export interface Store {
 }
 
 const COLLECTIONS = {
-  sites: 'sites', subscribers: 'subscribers', contacts: 'contacts', incidents: 'incidents', deliveries: 'deliveries',
-  receipts: 'receipts', pendingReceipts: 'pending_receipts', cursors: 'cursors', rateLimits: 'rate_limits', sendClaims: 'send_claims', sendRequests: 'send_requests', deliveryPages: 'delivery_pages', ruleVersions: 'rule_versions',
-  inbound: 'inbound_messages', alertEvents: 'alert_events', alertIncidents: 'alert_incidents', rejectedPayloads: 'rejected_payloads',
-  apiKeys: 'api_keys', apiKeyUses: 'api_key_uses', auditLog: 'audit_log', ledger: 'ledger', billingRuns: 'billing_runs',
+  sites: 'sites',
+  subscribers: 'subscribers',
+  contacts: 'contacts',
+  incidents: 'incidents',
+  deliveries: 'deliveries',
+  receipts: 'receipts',
+  pendingReceipts: 'pending_receipts',
+  cursors: 'cursors',
+  rateLimits: 'rate_limits',
+  sendClaims: 'send_claims',
+  sendRequests: 'send_requests',
+  deliveryPages: 'delivery_pages',
+  ruleVersions: 'rule_versions',
+  inbound: 'inbound_messages',
+  alertEvents: 'alert_events',
+  alertIncidents: 'alert_incidents',
+  rejectedPayloads: 'rejected_payloads',
+  apiKeys: 'api_keys',
+  apiKeyUses: 'api_key_uses',
+  auditLog: 'audit_log',
+  ledger: 'ledger',
+  billingRuns: 'billing_runs',
 } as const;
 
 export interface StoreOptions {
@@ -91,7 +109,12 @@ export interface StoreOptions {
 function newClient(uri: string, monitorCommands = false): MongoClient {
   // Polling monitor: FerretDB speaks no streaming hello (exhaust), and a process whose monitor had
   // been streaming was seen never to reconnect after FerretDB restarted (the fault drill).
-  return new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, appName: 'avviso', serverMonitoringMode: 'poll', monitorCommands });
+  return new MongoClient(uri, {
+    serverSelectionTimeoutMS: 10_000,
+    appName: 'avviso',
+    serverMonitoringMode: 'poll',
+    monitorCommands,
+  });
 }
 
 export async function connectStore(uri: string, dbName: string, options: StoreOptions = {}): Promise<Store> {
@@ -102,8 +125,12 @@ export async function connectStore(uri: string, dbName: string, options: StoreOp
   // by every caller that reaches them through the store.
   const cache = new Map<string, Collection<never>>();
   const store = {
-    get client() { return client; },
-    get db() { return db; },
+    get client() {
+      return client;
+    },
+    get db() {
+      return db;
+    },
     async replaceClient(why: string) {
       const next = newClient(uri, options.monitorCommands);
       await next.connect();
@@ -130,7 +157,9 @@ export async function connectStore(uri: string, dbName: string, options: StoreOp
       },
     });
   }
-  const log = options.log ?? ((level, msg) => process.stderr.write(`${JSON.stringify({ level, time: Date.now(), name: 'store', msg })}\n`));
+  const log =
+    options.log ??
+    ((level, msg) => process.stderr.write(`${JSON.stringify({ level, time: Date.now(), name: 'store', msg })}\n`));
   const supervisor = superviseClient(store, uri, options.replaceWedgedAfterMs ?? 30_000, log);
   supervisor.watch(client);
   await ensureIndexes(store);
@@ -212,11 +241,11 @@ export async function ensureIndexes(s: Store): Promise<void> {
   const mongoOnly = !(await usesCompoundIndexes(s))
     ? []
     : [
-      // Sending picks the next planned messages of one kind for one incident, in id order; metrics
-      // read deliveries changed since their last scrape.
-      s.deliveries.createIndex({ incidentId: 1, kind: 1, state: 1, _id: 1 }),
-      s.deliveries.createIndex({ updatedAt: 1, _id: 1 }),
-    ];
+        // Sending picks the next planned messages of one kind for one incident, in id order; metrics
+        // read deliveries changed since their last scrape.
+        s.deliveries.createIndex({ incidentId: 1, kind: 1, state: 1, _id: 1 }),
+        s.deliveries.createIndex({ updatedAt: 1, _id: 1 }),
+      ];
   await Promise.all([
     ...mongoOnly,
     // Walking the network downstream asks "which sites does X feed?"; operators list a town's sites.

@@ -14,7 +14,14 @@
  * "the first 1,000 planned records" read all 100,000 planned records of a large incident for each
  * batch (about 22 messages a second), where "the planned records of page 7" read at most 1,000.
  */
-import type { Collection, Filter, FindCursor, MongoBulkWriteError, OptionalUnlessRequiredId, UpdateFilter } from 'mongodb';
+import type {
+  Collection,
+  Filter,
+  FindCursor,
+  MongoBulkWriteError,
+  OptionalUnlessRequiredId,
+  UpdateFilter,
+} from 'mongodb';
 import type { Store } from './db';
 import { findByValues, updateByValues } from './backend';
 import { REACHED_PROVIDER } from '../delivery/lifecycle';
@@ -23,7 +30,14 @@ import type { PlanInput, SweepResult } from '../delivery/ports';
 
 import type { Delivery, DeliveryChannel, DeliveryState, MessageKind, Subscriber } from '../domain/types';
 
-export function deliveryId(incidentId: string, kind: MessageKind, subscriberId: string, channel: DeliveryChannel, to: string, round?: number): string {
+export function deliveryId(
+  incidentId: string,
+  kind: MessageKind,
+  subscriberId: string,
+  channel: DeliveryChannel,
+  to: string,
+  round?: number,
+): string {
   return `${incidentId}|${kind}${round !== undefined ? `#${round}` : ''}|${subscriberId}|${channel}:${to}`;
 }
 
@@ -56,7 +70,11 @@ function scopeKey(d: { kind: MessageKind; channel: DeliveryChannel }): string {
  * stay empty.
  */
 async function nextPage(store: Store, incidentId: string, scopes: string[]): Promise<number> {
-  const r = await store.deliveryPages.findOneAndUpdate({ _id: incidentId }, { $inc: { last: 1 }, $addToSet: { scopes: { $each: scopes } } }, { upsert: true, returnDocument: 'after' });
+  const r = await store.deliveryPages.findOneAndUpdate(
+    { _id: incidentId },
+    { $inc: { last: 1 }, $addToSet: { scopes: { $each: scopes } } },
+    { upsert: true, returnDocument: 'after' },
+  );
   return r?.last ?? 1;
 }
 
@@ -77,7 +95,11 @@ async function insertIgnoringDuplicates<T extends { _id: string }>(collection: C
     return docs;
   } catch (err) {
     const bulk = err as MongoBulkWriteError;
-    const writeErrors = bulk.writeErrors ? (Array.isArray(bulk.writeErrors) ? bulk.writeErrors : [bulk.writeErrors]) : [];
+    const writeErrors = bulk.writeErrors
+      ? Array.isArray(bulk.writeErrors)
+        ? bulk.writeErrors
+        : [bulk.writeErrors]
+      : [];
     if (writeErrors.length === 0 || writeErrors.some((e) => e.code !== 11000)) throw err;
     const failed = new Set(writeErrors.map((e) => e.index));
     return docs.filter((_, i) => !failed.has(i));
@@ -112,7 +134,15 @@ export function plannedRecord(p: PlanInput, now: Date, note?: string): Delivery 
     ...(p.coveredBy ? { state: 'expired' as const, coveredBy: p.coveredBy } : {}),
     history: [
       { at: now, state: 'planned', ...(note ? { note } : {}) },
-      ...(p.coveredBy ? [{ at: now, state: 'expired' as const, note: `not sent: covered by ${p.coveredBy}, which already told this number of the outage` }] : []),
+      ...(p.coveredBy
+        ? [
+            {
+              at: now,
+              state: 'expired' as const,
+              note: `not sent: covered by ${p.coveredBy}, which already told this number of the outage`,
+            },
+          ]
+        : []),
     ],
     createdAt: now,
     updatedAt: now,
@@ -132,7 +162,12 @@ async function optedOutNumbers(store: Store): Promise<Set<string>> {
 const BY_PHONE: DeliveryChannel[] = ['sms', 'voice'];
 
 /** Plans records in batches from any source of plan inputs; existing ones are left alone, and none goes to a number that opted out. */
-export async function planAll(store: Store, inputs: AsyncIterable<PlanInput> | Iterable<PlanInput>, now: Date, note?: string): Promise<{ recipients: number; planned: number }> {
+export async function planAll(
+  store: Store,
+  inputs: AsyncIterable<PlanInput> | Iterable<PlanInput>,
+  now: Date,
+  note?: string,
+): Promise<{ recipients: number; planned: number }> {
   let batch: Delivery[] = [];
   let recipients = 0;
   let planned = 0;
@@ -151,10 +186,17 @@ export async function planAll(store: Store, inputs: AsyncIterable<PlanInput> | I
 }
 
 /** One SMS record per phone of each subscriber the cursor yields. */
-export async function planSmsForSubscribers(store: Store, incidentId: string, kind: MessageKind, subscribers: FindCursor<Subscriber> | AsyncIterable<Subscriber>, now: Date) {
+export async function planSmsForSubscribers(
+  store: Store,
+  incidentId: string,
+  kind: MessageKind,
+  subscribers: FindCursor<Subscriber> | AsyncIterable<Subscriber>,
+  now: Date,
+) {
   async function* inputs(): AsyncIterable<PlanInput> {
     for await (const s of subscribers) {
-      for (const phone of s.phones) yield { incidentId, kind, subscriberId: s._id, channel: 'sms', to: phone, language: s.language };
+      for (const phone of s.phones)
+        yield { incidentId, kind, subscriberId: s._id, channel: 'sms', to: phone, language: s.language };
     }
   }
   return planAll(store, inputs(), now);
@@ -164,9 +206,19 @@ export { REACHED_PROVIDER } from '../delivery/lifecycle';
 
 /** Plans a restoration notice, on the same channel, for every outage notice that reached the provider. */
 export async function planRestorations(store: Store, incidentId: string, now: Date): Promise<number> {
-  const cursor = store.deliveries.find({ incidentId, kind: 'outage', state: { $in: REACHED_PROVIDER } }).sort({ _id: 1 });
+  const cursor = store.deliveries
+    .find({ incidentId, kind: 'outage', state: { $in: REACHED_PROVIDER } })
+    .sort({ _id: 1 });
   async function* inputs(): AsyncIterable<PlanInput> {
-    for await (const d of cursor) yield { incidentId, kind: 'restored', subscriberId: d.subscriberId, channel: d.channel, to: d.to, language: d.language };
+    for await (const d of cursor)
+      yield {
+        incidentId,
+        kind: 'restored',
+        subscriberId: d.subscriberId,
+        channel: d.channel,
+        to: d.to,
+        language: d.language,
+      };
   }
   return (await planAll(store, inputs(), now)).planned;
 }
@@ -177,7 +229,13 @@ function step(state: DeliveryState, now: Date, note?: string) {
   return { at: now, state, ...(note ? { note } : {}) };
 }
 
-function transitionUpdate(to: DeliveryState, now: Date, note?: string, extra: Partial<Delivery> = {}, inc: Partial<Record<'attempts', number>> = {}): UpdateFilter<Delivery> {
+function transitionUpdate(
+  to: DeliveryState,
+  now: Date,
+  note?: string,
+  extra: Partial<Delivery> = {},
+  inc: Partial<Record<'attempts', number>> = {},
+): UpdateFilter<Delivery> {
   return {
     $set: { state: to, updatedAt: now, ...extra },
     $push: { history: step(to, now, note) },
@@ -186,7 +244,15 @@ function transitionUpdate(to: DeliveryState, now: Date, note?: string, extra: Pa
 }
 
 /** Moves records in `from` states to `to`, appending a history step; returns how many moved. */
-export async function transition(store: Store, filter: Filter<Delivery>, to: DeliveryState, now: Date, note?: string, extra: Partial<Delivery> = {}, inc: Partial<Record<'attempts', number>> = {}): Promise<number> {
+export async function transition(
+  store: Store,
+  filter: Filter<Delivery>,
+  to: DeliveryState,
+  now: Date,
+  note?: string,
+  extra: Partial<Delivery> = {},
+  inc: Partial<Record<'attempts', number>> = {},
+): Promise<number> {
   const r = await store.deliveries.updateMany(filter, transitionUpdate(to, now, note, extra, inc));
   return r.modifiedCount;
 }
@@ -197,7 +263,8 @@ export async function transition(store: Store, filter: Filter<Delivery>, to: Del
  */
 export async function dropPlannedTo(store: Store, phone: string, now: Date, why: string): Promise<number> {
   let dropped = 0;
-  for (const channel of ['sms', 'voice'] as const) dropped += await transition(store, { state: 'planned', channel, to: phone }, 'expired', now, why);
+  for (const channel of ['sms', 'voice'] as const)
+    dropped += await transition(store, { state: 'planned', channel, to: phone }, 'expired', now, why);
   return dropped;
 }
 
@@ -207,25 +274,57 @@ export async function dropPlannedTo(store: Store, phone: string, now: Date, why:
  * night each person gets the latest update once, not one per period. Records reached by the new
  * round only: someone the new round does not reach keeps the update they were owed.
  */
-export async function supersedeOlderUpdates(store: Store, incidentId: string, round: number, now: Date): Promise<number> {
-  const waiting = (await store.deliveries.find({ incidentId, kind: 'update', state: 'planned' }, { projection: { channel: 1, to: 1, round: 1 } }).toArray()).filter((d) => (d.round ?? 0) < round);
+export async function supersedeOlderUpdates(
+  store: Store,
+  incidentId: string,
+  round: number,
+  now: Date,
+): Promise<number> {
+  const waiting = (
+    await store.deliveries
+      .find({ incidentId, kind: 'update', state: 'planned' }, { projection: { channel: 1, to: 1, round: 1 } })
+      .toArray()
+  ).filter((d) => (d.round ?? 0) < round);
   if (waiting.length === 0) return 0;
-  const newer = await store.deliveries.find({ incidentId, kind: 'update', round }, { projection: { channel: 1, to: 1 } }).toArray();
+  const newer = await store.deliveries
+    .find({ incidentId, kind: 'update', round }, { projection: { channel: 1, to: 1 } })
+    .toArray();
   const reached = new Set(newer.map((d) => `${d.channel}:${d.to}`));
   const stale = waiting.filter((d) => reached.has(`${d.channel}:${d.to}`)).map((d) => d._id);
   if (stale.length === 0) return 0;
-  return transition(store, { _id: { $in: stale }, state: 'planned' }, 'expired', now, `superseded by update round ${round}`, { supersededBy: `${incidentId}|update#${round}` });
+  return transition(
+    store,
+    { _id: { $in: stale }, state: 'planned' },
+    'expired',
+    now,
+    `superseded by update round ${round}`,
+    { supersededBy: `${incidentId}|update#${round}` },
+  );
 }
 
 /** Of these provider message ids, those a delivery record already carries. */
 export async function carriedProviderIds(store: Store, ids: string[]): Promise<Set<string>> {
-  const found = await findByValues(store, store.deliveries, 'providerMessageId', ids, {}, { projection: { providerMessageId: 1 } });
+  const found = await findByValues(
+    store,
+    store.deliveries,
+    'providerMessageId',
+    ids,
+    {},
+    { projection: { providerMessageId: 1 } },
+  );
   return new Set(found.map((d) => d.providerMessageId!));
 }
 
 /** Messages the provider still has queued or sent: not lost, only slow; they get another delivery timeout from `now`. */
 export async function giveMoreTime(store: Store, providerIds: string[], now: Date): Promise<void> {
-  await updateByValues(store, store.deliveries, 'providerMessageId', providerIds, { state: { $in: ['accepted', 'sent'] } }, { $set: { updatedAt: now } });
+  await updateByValues(
+    store,
+    store.deliveries,
+    'providerMessageId',
+    providerIds,
+    { state: { $in: ['accepted', 'sent'] } },
+    { $set: { updatedAt: now } },
+  );
 }
 
 /** Records whose time has come: no `notBefore`, or one that has passed. */
@@ -239,8 +338,20 @@ export async function countDue(store: Store, scope: Scope, now: Date): Promise<n
 }
 
 /** When the next planned, not yet due record of an incident falls due (any kind and channel), or null. */
-export async function nextDueAt(store: Store, incidentId: string, kinds: MessageKind[], now: Date): Promise<Date | null> {
-  const next = await store.deliveries.find({ incidentId, kind: { $in: kinds }, state: 'planned', notBefore: { $gt: now } }, { projection: { notBefore: 1 } }).sort({ notBefore: 1 }).limit(1).toArray();
+export async function nextDueAt(
+  store: Store,
+  incidentId: string,
+  kinds: MessageKind[],
+  now: Date,
+): Promise<Date | null> {
+  const next = await store.deliveries
+    .find(
+      { incidentId, kind: { $in: kinds }, state: 'planned', notBefore: { $gt: now } },
+      { projection: { notBefore: 1 } },
+    )
+    .sort({ notBefore: 1 })
+    .limit(1)
+    .toArray();
   return next[0]?.notBefore ?? null;
 }
 
@@ -251,16 +362,25 @@ export async function nextDueAt(store: Store, incidentId: string, kinds: Message
  * seconds, once per sending call. An incident none of whose records were planned through here
  * (written directly, as tests do) is asked the records.
  */
-export async function scopesWithRecords(store: Store, incidentId: string, kinds: MessageKind[]): Promise<{ kind: MessageKind; channel: DeliveryChannel }[]> {
+export async function scopesWithRecords(
+  store: Store,
+  incidentId: string,
+  kinds: MessageKind[],
+): Promise<{ kind: MessageKind; channel: DeliveryChannel }[]> {
   const noted = (await store.deliveryPages.findOne({ _id: incidentId }))?.scopes;
   if (noted) {
-    return noted.map((key) => {
-      const [kind, channel] = key.split('/') as [MessageKind, DeliveryChannel];
-      return { kind, channel };
-    }).filter((p) => kinds.includes(p.kind));
+    return noted
+      .map((key) => {
+        const [kind, channel] = key.split('/') as [MessageKind, DeliveryChannel];
+        return { kind, channel };
+      })
+      .filter((p) => kinds.includes(p.kind));
   }
   const rows = await store.deliveries
-    .aggregate<{ _id: { kind: MessageKind; channel: DeliveryChannel } }>([{ $match: { incidentId, kind: { $in: kinds } } }, { $group: { _id: { kind: '$kind', channel: '$channel' } } }])
+    .aggregate<{ _id: { kind: MessageKind; channel: DeliveryChannel } }>([
+      { $match: { incidentId, kind: { $in: kinds } } },
+      { $group: { _id: { kind: '$kind', channel: '$channel' } } },
+    ])
     .toArray();
   return rows.map((r) => r._id);
 }
@@ -271,10 +391,23 @@ export async function scopesWithRecords(store: Store, incidentId: string, kinds:
  */
 export async function noteUnpagedScopes(store: Store): Promise<void> {
   const rows = await store.deliveries
-    .aggregate<{ _id: { incidentId: string; kind: MessageKind; channel: DeliveryChannel } }>([{ $match: { page: { $exists: false } } }, { $group: { _id: { incidentId: '$incidentId', kind: '$kind', channel: '$channel' } } }])
+    .aggregate<{ _id: { incidentId: string; kind: MessageKind; channel: DeliveryChannel } }>([
+      { $match: { page: { $exists: false } } },
+      { $group: { _id: { incidentId: '$incidentId', kind: '$kind', channel: '$channel' } } },
+    ])
     .toArray();
-  for (const [incidentId, pairs] of groupBy(rows.map((r) => r._id), (p) => p.incidentId)) {
-    await store.deliveryPages.updateOne({ _id: incidentId }, { $addToSet: { scopes: { $each: pairs.map((p) => scopeKey({ kind: p.kind, channel: p.channel ?? 'sms' })) } }, $setOnInsert: { last: 0 } }, { upsert: true });
+  for (const [incidentId, pairs] of groupBy(
+    rows.map((r) => r._id),
+    (p) => p.incidentId,
+  )) {
+    await store.deliveryPages.updateOne(
+      { _id: incidentId },
+      {
+        $addToSet: { scopes: { $each: pairs.map((p) => scopeKey({ kind: p.kind, channel: p.channel ?? 'sms' })) } },
+        $setOnInsert: { last: 0 },
+      },
+      { upsert: true },
+    );
   }
   await store.deliveries.updateMany({ page: { $exists: false } }, { $set: { page: 0 } });
 }
@@ -310,7 +443,13 @@ export { providerAttempts } from '../delivery/watchdog';
  * expires at once. `overdueMayRetry`, when given, decides which messages without a receipt may be
  * taken for lost (SMS: only those the provider does not know); the others wait for their receipt.
  */
-export async function sweepUndelivered(store: Store, scope: Scope, policy: SweepPolicy, now: Date, overdueMayRetry?: (d: Delivery) => boolean): Promise<SweepResult> {
+export async function sweepUndelivered(
+  store: Store,
+  scope: Scope,
+  policy: SweepPolicy,
+  now: Date,
+  overdueMayRetry?: (d: Delivery) => boolean,
+): Promise<SweepResult> {
   const stale = new Date(now.getTime() - policy.deliveryTimeoutMs);
   // Counted before the lost ones are read: a receipt (or a hang-up) that moves a record from in
   // flight to undelivered between the two reads would otherwise hide it from both, the sweep would
@@ -321,8 +460,12 @@ export async function sweepUndelivered(store: Store, scope: Scope, policy: Sweep
   // record of the incident there), merged in record order.
   const lost = (
     await Promise.all([
-      ...(['undelivered', 'failed'] as DeliveryState[]).map((state) => store.deliveries.find({ ...scope, state }).toArray()),
-      ...(['accepted', 'sent'] as DeliveryState[]).map((state) => store.deliveries.find({ ...scope, state, updatedAt: { $lt: stale } }).toArray()),
+      ...(['undelivered', 'failed'] as DeliveryState[]).map((state) =>
+        store.deliveries.find({ ...scope, state }).toArray(),
+      ),
+      ...(['accepted', 'sent'] as DeliveryState[]).map((state) =>
+        store.deliveries.find({ ...scope, state, updatedAt: { $lt: stale } }).toArray(),
+      ),
     ])
   )
     .flat()
@@ -338,7 +481,13 @@ export async function sweepUndelivered(store: Store, scope: Scope, policy: Sweep
     const moved = await transition(store, { ...scope, _id: { $in: ids }, state: m.from }, m.to, now, m.note);
     if (m.to === 'expired') {
       // Only those this call moved: a receipt may have settled one in between.
-      const nowExpired = new Set((await store.deliveries.find({ ...scope, _id: { $in: ids }, state: 'expired' }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+      const nowExpired = new Set(
+        (
+          await store.deliveries
+            .find({ ...scope, _id: { $in: ids }, state: 'expired' }, { projection: { _id: 1 } })
+            .toArray()
+        ).map((d) => d._id),
+      );
       expired.push(...m.records.filter((d) => nowExpired.has(d._id)));
     } else retried += moved;
   }

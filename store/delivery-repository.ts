@@ -6,8 +6,30 @@
 import type { Store } from './db';
 import type { DeliveryRepository } from '../delivery/ports';
 import type { DeliveryState } from '../domain/types';
-import { carriedProviderIds, countDue, countInState, dueBy, giveMoreTime, nextDueAt, planAll, scopesWithRecords, sweepUndelivered, transition } from './deliveries';
-import { anyDue, anyDueIn, closeRequests, dueCandidates, failReserved, markCalling, recordSendResults, releaseReservations, reserveNextBatch, unfinishedReservations } from './send-requests';
+import {
+  carriedProviderIds,
+  countDue,
+  countInState,
+  dueBy,
+  giveMoreTime,
+  nextDueAt,
+  planAll,
+  scopesWithRecords,
+  sweepUndelivered,
+  transition,
+} from './deliveries';
+import {
+  anyDue,
+  anyDueIn,
+  closeRequests,
+  dueCandidates,
+  failReserved,
+  markCalling,
+  recordSendResults,
+  releaseReservations,
+  reserveNextBatch,
+  unfinishedReservations,
+} from './send-requests';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts } from './receipts';
 
 const IN_FLIGHT: DeliveryState[] = ['accepted', 'sent'];
@@ -30,11 +52,13 @@ export function deliveryRepository(store: Store): DeliveryRepository {
     reserveNextBatch: (scope, limit, now) => reserveNextBatch(store, scope, limit, now),
     unfinishedReservations: (scope) => unfinishedReservations(store, scope),
     markCalling: (records, text, now) => markCalling(store, records, text, now),
-    recordSendResults: (taken, accepted, invalid, now, note, state, progress) => recordSendResults(store, taken, accepted, invalid, now, note, state, progress),
+    recordSendResults: (taken, accepted, invalid, now, note, state, progress) =>
+      recordSendResults(store, taken, accepted, invalid, now, note, state, progress),
     releaseReservations: (records, now, why) => releaseReservations(store, records, now, why),
     failReserved: (records, now, why) => failReserved(store, records, now, why),
     closeRequests: (ids, now) => closeRequests(store, ids, now),
-    giveUpDue: (scope, now, why) => transition(store, { ...scope, state: 'planned', ...dueBy(now) }, 'expired', now, why),
+    giveUpDue: (scope, now, why) =>
+      transition(store, { ...scope, state: 'planned', ...dueBy(now) }, 'expired', now, why),
     carriedProviderIds: (ids) => carriedProviderIds(store, ids),
 
     applyStoredReceipts: () => applyStoredReceipts(store),
@@ -42,7 +66,16 @@ export function deliveryRepository(store: Store): DeliveryRepository {
     applyReceiptsFor: (ids) => applyReceiptsFor(store, ids),
     overdue: async (scope, stale, limit) => {
       // One query per state, each an equality FerretDB hands down (an `$in` of states would read every record of the incident).
-      const found = await Promise.all(IN_FLIGHT.map((state) => store.deliveries.find({ ...scope, state, updatedAt: { $lt: stale } }, { projection: { providerMessageId: 1, updatedAt: 1 } }).toArray()));
+      const found = await Promise.all(
+        IN_FLIGHT.map((state) =>
+          store.deliveries
+            .find(
+              { ...scope, state, updatedAt: { $lt: stale } },
+              { projection: { providerMessageId: 1, updatedAt: 1 } },
+            )
+            .toArray(),
+        ),
+      );
       return found
         .flat()
         .filter((d) => d.providerMessageId)
@@ -51,6 +84,7 @@ export function deliveryRepository(store: Store): DeliveryRepository {
         .map((d) => ({ providerMessageId: d.providerMessageId! }));
     },
     giveMoreTime: (ids, now) => giveMoreTime(store, ids, now),
-    sweepUndelivered: (scope, policy, now, overdueMayRetry) => sweepUndelivered(store, scope, policy, now, overdueMayRetry),
+    sweepUndelivered: (scope, policy, now, overdueMayRetry) =>
+      sweepUndelivered(store, scope, policy, now, overdueMayRetry),
   };
 }

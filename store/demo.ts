@@ -10,15 +10,64 @@ import type { Store } from './db';
 import type { Site, Subscriber } from '../domain/types';
 
 export const DEMO_SITES: Site[] = [
-  { _id: 'tower-lodi-01', name: 'Lodi, torre San Bernardo', area: 'Lodi', kind: 'tower', location: { lat: 45.3141, lon: 9.5037 }, uplink: null },
-  { _id: 'ap-lodi-01-a', name: 'Lodi AP nord', area: 'Lodi', kind: 'access_point', location: { lat: 45.3172, lon: 9.5021 }, uplink: 'tower-lodi-01' },
-  { _id: 'tower-lodi-02', name: 'Lodi Vecchio, traliccio', area: 'Lodi Vecchio', kind: 'tower', location: { lat: 45.3019, lon: 9.4173 }, uplink: 'tower-lodi-01' },
-  { _id: 'ap-lodi-02-a', name: 'Lodi Vecchio AP', area: 'Lodi Vecchio', kind: 'access_point', location: { lat: 45.3027, lon: 9.4191 }, uplink: 'tower-lodi-02' },
-  { _id: 'tower-crema-01', name: 'Crema, torre Ombriano', area: 'Crema', kind: 'tower', location: { lat: 45.3584, lon: 9.6852 }, uplink: null },
-  { _id: 'ap-crema-01-a', name: 'Crema AP centro', area: 'Crema', kind: 'access_point', location: { lat: 45.3621, lon: 9.6889 }, uplink: 'tower-crema-01' },
+  {
+    _id: 'tower-lodi-01',
+    name: 'Lodi, torre San Bernardo',
+    area: 'Lodi',
+    kind: 'tower',
+    location: { lat: 45.3141, lon: 9.5037 },
+    uplink: null,
+  },
+  {
+    _id: 'ap-lodi-01-a',
+    name: 'Lodi AP nord',
+    area: 'Lodi',
+    kind: 'access_point',
+    location: { lat: 45.3172, lon: 9.5021 },
+    uplink: 'tower-lodi-01',
+  },
+  {
+    _id: 'tower-lodi-02',
+    name: 'Lodi Vecchio, traliccio',
+    area: 'Lodi Vecchio',
+    kind: 'tower',
+    location: { lat: 45.3019, lon: 9.4173 },
+    uplink: 'tower-lodi-01',
+  },
+  {
+    _id: 'ap-lodi-02-a',
+    name: 'Lodi Vecchio AP',
+    area: 'Lodi Vecchio',
+    kind: 'access_point',
+    location: { lat: 45.3027, lon: 9.4191 },
+    uplink: 'tower-lodi-02',
+  },
+  {
+    _id: 'tower-crema-01',
+    name: 'Crema, torre Ombriano',
+    area: 'Crema',
+    kind: 'tower',
+    location: { lat: 45.3584, lon: 9.6852 },
+    uplink: null,
+  },
+  {
+    _id: 'ap-crema-01-a',
+    name: 'Crema AP centro',
+    area: 'Crema',
+    kind: 'access_point',
+    location: { lat: 45.3621, lon: 9.6889 },
+    uplink: 'tower-crema-01',
+  },
 ];
 
-function sub(id: string, name: string, phone: string, siteId: string, paid: boolean, extra: Partial<Subscriber> = {}): Subscriber {
+function sub(
+  id: string,
+  name: string,
+  phone: string,
+  siteId: string,
+  paid: boolean,
+  extra: Partial<Subscriber> = {},
+): Subscriber {
   return {
     _id: id,
     name,
@@ -49,7 +98,11 @@ export const DEMO_SUBSCRIBERS: Subscriber[] = [
 export async function loadDemoDataIfEmpty(store: Store): Promise<boolean> {
   if ((await store.sites.estimatedDocumentCount()) > 0) return false;
   // Upserts (a half-finished earlier load may have written some), in FerretDB-sized bulks.
-  await store.sites.bulkWrite(DEMO_SITES.map((s) => ({ replaceOne: { filter: { _id: s._id }, replacement: s, upsert: true } })));
-  await store.subscribers.bulkWrite(DEMO_SUBSCRIBERS.map((s) => ({ replaceOne: { filter: { _id: s._id }, replacement: s, upsert: true } })));
+  await store.sites.bulkWrite(
+    DEMO_SITES.map((s) => ({ replaceOne: { filter: { _id: s._id }, replacement: s, upsert: true } })),
+  );
+  await store.subscribers.bulkWrite(
+    DEMO_SUBSCRIBERS.map((s) => ({ replaceOne: { filter: { _id: s._id }, replacement: s, upsert: true } })),
+  );
   return true;
 }

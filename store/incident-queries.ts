@@ -6,7 +6,16 @@
  */
 import type { Filter } from 'mongodb';
 import type { Store } from './db';
-import type { Delivery, DeliveryChannel, DeliveryState, Incident, IncidentKind, IncidentPhase, MessageKind, Severity } from '../domain/types';
+import type {
+  Delivery,
+  DeliveryChannel,
+  DeliveryState,
+  Incident,
+  IncidentKind,
+  IncidentPhase,
+  MessageKind,
+  Severity,
+} from '../domain/types';
 
 /** Phases after which an incident takes no more changes. */
 export const CLOSED_PHASES: IncidentPhase[] = ['resolved', 'cancelled', 'billed', 'completed'];
@@ -42,11 +51,15 @@ function parseIncidentCursor(cursor: string): { openedAt: Date; id: string } {
   const text = Buffer.from(cursor, 'base64url').toString();
   const bar = text.indexOf('|');
   const openedAt = new Date(text.slice(0, bar));
-  if (bar < 0 || Number.isNaN(openedAt.getTime()) || text.length === bar + 1) throw new CursorError('after is not a cursor this listing gave out: pass the previous page\'s `next` as it is');
+  if (bar < 0 || Number.isNaN(openedAt.getTime()) || text.length === bar + 1)
+    throw new CursorError("after is not a cursor this listing gave out: pass the previous page's `next` as it is");
   return { openedAt, id: text.slice(bar + 1) };
 }
 
-export async function listIncidents(store: Store, q: IncidentListQuery): Promise<{ items: Incident[]; next: string | null }> {
+export async function listIncidents(
+  store: Store,
+  q: IncidentListQuery,
+): Promise<{ items: Incident[]; next: string | null }> {
   const and: Filter<Incident>[] = [];
   if (q.status === 'open') and.push({ phase: { $nin: CLOSED_PHASES } });
   if (q.status === 'closed') and.push({ phase: { $in: CLOSED_PHASES } });
@@ -65,7 +78,11 @@ export async function listIncidents(store: Store, q: IncidentListQuery): Promise
   }
   const filter: Filter<Incident> = and.length ? { $and: and } : {};
   // One more than asked tells whether there is a next page.
-  const rows = await store.incidents.find(filter).sort({ openedAt: -1, _id: -1 }).limit(q.limit + 1).toArray();
+  const rows = await store.incidents
+    .find(filter)
+    .sort({ openedAt: -1, _id: -1 })
+    .limit(q.limit + 1)
+    .toArray();
   const items = rows.slice(0, q.limit);
   return { items, next: rows.length > q.limit ? incidentCursor(items[items.length - 1]!) : null };
 }
@@ -80,17 +97,31 @@ export interface DeliveryListQuery {
 }
 
 /** An incident's delivery records, in id order (by kind, then subscriber), filtered. */
-export async function listDeliveries(store: Store, incidentId: string, q: DeliveryListQuery): Promise<{ items: Delivery[]; next: string | null }> {
+export async function listDeliveries(
+  store: Store,
+  incidentId: string,
+  q: DeliveryListQuery,
+): Promise<{ items: Delivery[]; next: string | null }> {
   const filter: Filter<Delivery> = { incidentId };
   if (q.states?.length) filter.state = { $in: q.states };
   if (q.kinds?.length) filter.kind = { $in: q.kinds };
   if (q.channel) filter.channel = q.channel;
   if (q.after) {
     const last = Buffer.from(q.after, 'base64url').toString();
-    if (!last.startsWith(`${incidentId}|`)) throw new CursorError('after is not a cursor of this incident\'s deliveries: pass the previous page\'s `next` as it is');
+    if (!last.startsWith(`${incidentId}|`))
+      throw new CursorError(
+        "after is not a cursor of this incident's deliveries: pass the previous page's `next` as it is",
+      );
     filter._id = { $gt: last };
   }
-  const rows = await store.deliveries.find(filter).sort({ _id: 1 }).limit(q.limit + 1).toArray();
+  const rows = await store.deliveries
+    .find(filter)
+    .sort({ _id: 1 })
+    .limit(q.limit + 1)
+    .toArray();
   const items = rows.slice(0, q.limit);
-  return { items, next: rows.length > q.limit ? Buffer.from(items[items.length - 1]!._id).toString('base64url') : null };
+  return {
+    items,
+    next: rows.length > q.limit ? Buffer.from(items[items.length - 1]!._id).toString('base64url') : null,
+  };
 }

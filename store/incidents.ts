@@ -2,7 +2,13 @@ import type { Store } from './db';
 import type { Incident, IncidentPhase } from '../domain/types';
 
 /** Moves an incident to a phase and appends it to the timeline; repeating the same move is a no-op. */
-export async function recordPhase(store: Store, incidentId: string, phase: IncidentPhase, at: Date, note?: string): Promise<void> {
+export async function recordPhase(
+  store: Store,
+  incidentId: string,
+  phase: IncidentPhase,
+  at: Date,
+  note?: string,
+): Promise<void> {
   const set: Partial<Incident> = { phase };
   if (phase === 'resolved' || phase === 'cancelled') set.resolvedAt = at;
   // The `timeline.phase: {$ne}` guard makes a retried activity leave one timeline entry.

@@ -91,14 +91,27 @@ export function incidentCostKey(incidentId: string, channel: DeliveryChannel, cu
  * computes only the first accumulator of a `$group` and returns 0 for the others (checked here:
  * `{ n: { $sum: 1 }, s: { $sum: '$a' } }` gave s = 0), so a `$group` never carries two.
  */
-async function groupSums<K, S extends string>(store: Store, match: Record<string, unknown>, id: unknown, sums: Record<S, 1 | `$${string}`>): Promise<({ _id: K } & Record<S, number>)[]> {
+async function groupSums<K, S extends string>(
+  store: Store,
+  match: Record<string, unknown>,
+  id: unknown,
+  sums: Record<S, 1 | `$${string}`>,
+): Promise<({ _id: K } & Record<S, number>)[]> {
   const names = Object.keys(sums) as S[];
-  const results = await Promise.all(names.map((name) => store.ledger.aggregate<{ _id: K; v: number }>([{ $match: match }, { $group: { _id: id, v: { $sum: sums[name] } } }]).toArray()));
+  const results = await Promise.all(
+    names.map((name) =>
+      store.ledger
+        .aggregate<{ _id: K; v: number }>([{ $match: match }, { $group: { _id: id, v: { $sum: sums[name] } } }])
+        .toArray(),
+    ),
+  );
   const merged = new Map<string, { _id: K } & Record<S, number>>();
   results.forEach((rows, i) => {
     for (const r of rows) {
       const key = JSON.stringify(r._id);
-      const row = merged.get(key) ?? ({ _id: r._id, ...Object.fromEntries(names.map((n) => [n, 0])) } as { _id: K } & Record<S, number>);
+      const row =
+        merged.get(key) ??
+        ({ _id: r._id, ...Object.fromEntries(names.map((n) => [n, 0])) } as { _id: K } & Record<S, number>);
       (row as Record<string, unknown>)[names[i]!] = r.v;
       merged.set(key, row);
     }
@@ -110,14 +123,21 @@ async function groupSums<K, S extends string>(store: Store, match: Record<string
  * Inserts the entries whose keys are new and leaves the others: returns how many were added.
  * Two runs at once are safe too: for each key, one insert wins.
  */
-export async function appendToLedger(store: Store, entries: LedgerEntry[]): Promise<{ added: number; existing: number }> {
+export async function appendToLedger(
+  store: Store,
+  entries: LedgerEntry[],
+): Promise<{ added: number; existing: number }> {
   if (entries.length === 0) return { added: 0, existing: 0 };
   try {
     await store.ledger.insertMany(entries, { ordered: false });
     return { added: entries.length, existing: 0 };
   } catch (err) {
     const bulk = err as MongoBulkWriteError;
-    const writeErrors = bulk.writeErrors ? (Array.isArray(bulk.writeErrors) ? bulk.writeErrors : [bulk.writeErrors]) : [];
+    const writeErrors = bulk.writeErrors
+      ? Array.isArray(bulk.writeErrors)
+        ? bulk.writeErrors
+        : [bulk.writeErrors]
+      : [];
     if (writeErrors.length === 0 || writeErrors.some((e) => e.code !== 11000)) throw err;
     return { added: entries.length - writeErrors.length, existing: writeErrors.length };
   }
@@ -127,7 +147,12 @@ export async function appendToLedger(store: Store, entries: LedgerEntry[]): Prom
  * Opens a month's run, or finds the one opened before: its terms are those of the first run,
  * so that a re-run charges what the first run did even if the configuration changed since.
  */
-export async function openBillingRun(store: Store, month: string, terms: BillingTerms, now: Date): Promise<BillingRunDoc> {
+export async function openBillingRun(
+  store: Store,
+  month: string,
+  terms: BillingTerms,
+  now: Date,
+): Promise<BillingRunDoc> {
   try {
     await store.billingRuns.insertOne({ _id: month, terms, createdAt: now, lastStartedAt: now });
   } catch (err) {
@@ -148,9 +173,23 @@ export async function closeBillingRun(store: Store, summary: MonthSummary, now: 
  */
 export async function monthTotals(store: Store, month: string): Promise<MonthSummary[]> {
   const sums = new Map<string, MonthSummary>();
-  const cursor = store.ledger.find({ type: 'subscription', period: month }, { projection: { _id: 0, currency: 1, amountCents: 1, vatCents: 1, grossCents: 1 } }).batchSize(5000);
-  for await (const e of cursor as unknown as AsyncIterable<Pick<SubscriptionEntry, 'currency' | 'amountCents' | 'vatCents' | 'grossCents'>>) {
-    const t = sums.get(e.currency) ?? { month, currency: e.currency, lines: 0, netCents: 0, vatCents: 0, grossCents: 0 };
+  const cursor = store.ledger
+    .find(
+      { type: 'subscription', period: month },
+      { projection: { _id: 0, currency: 1, amountCents: 1, vatCents: 1, grossCents: 1 } },
+    )
+    .batchSize(5000);
+  for await (const e of cursor as unknown as AsyncIterable<
+    Pick<SubscriptionEntry, 'currency' | 'amountCents' | 'vatCents' | 'grossCents'>
+  >) {
+    const t = sums.get(e.currency) ?? {
+      month,
+      currency: e.currency,
+      lines: 0,
+      netCents: 0,
+      vatCents: 0,
+      grossCents: 0,
+    };
     t.lines++;
     t.netCents += e.amountCents;
     t.vatCents += e.vatCents;
@@ -162,11 +201,16 @@ export async function monthTotals(store: Store, month: string): Promise<MonthSum
 
 /** A month's charges in key order, streamed. */
 export function subscriptionEntries(store: Store, month: string) {
-  return store.ledger.find({ type: 'subscription', period: month }).sort({ _id: 1 }) as unknown as AsyncIterable<SubscriptionEntry>;
+  return store.ledger
+    .find({ type: 'subscription', period: month })
+    .sort({ _id: 1 }) as unknown as AsyncIterable<SubscriptionEntry>;
 }
 
 export async function incidentCostEntries(store: Store, incidentId: string): Promise<IncidentCostEntry[]> {
-  return (await store.ledger.find({ type: 'incident_cost', incidentId }).sort({ _id: 1 }).toArray()) as IncidentCostEntry[];
+  return (await store.ledger
+    .find({ type: 'incident_cost', incidentId })
+    .sort({ _id: 1 })
+    .toArray()) as IncidentCostEntry[];
 }
 
 /** Month filter for reports: both ends included, either may be open. */
@@ -190,11 +234,23 @@ export interface RevenueRow {
  */
 export async function revenueByMonth(store: Store, from?: string, to?: string): Promise<RevenueRow[]> {
   const range = periodRange(from, to);
-  const runs = await store.billingRuns.find(range ? { _id: range } : {}).sort({ _id: 1 }).toArray();
+  const runs = await store.billingRuns
+    .find(range ? { _id: range } : {})
+    .sort({ _id: 1 })
+    .toArray();
   const rows: RevenueRow[] = [];
   for (const run of runs) {
     const totals = run.completedAt && run.summary ? [run.summary] : await monthTotals(store, run._id);
-    for (const t of totals) if (t.lines > 0) rows.push({ period: t.month, currency: t.currency, subscribers: t.lines, netCents: t.netCents, vatCents: t.vatCents, grossCents: t.grossCents });
+    for (const t of totals)
+      if (t.lines > 0)
+        rows.push({
+          period: t.month,
+          currency: t.currency,
+          subscribers: t.lines,
+          netCents: t.netCents,
+          vatCents: t.vatCents,
+          grossCents: t.grossCents,
+        });
   }
   return rows;
 }
@@ -213,9 +269,21 @@ export interface IncidentCostRow {
 
 export async function costByIncident(store: Store, from?: string, to?: string): Promise<IncidentCostRow[]> {
   const range = periodRange(from, to);
-  const rows = await groupSums<{ incidentId: string; period: string; currency: string }, 'messages' | 'units' | 'micros' | 'rate' | 'unpriced'>(
-    store, { type: 'incident_cost', ...(range ? { period: range } : {}) }, { incidentId: '$incidentId', period: '$period', currency: '$currency' },
+  const rows = await groupSums<
+    { incidentId: string; period: string; currency: string },
+    'messages' | 'units' | 'micros' | 'rate' | 'unpriced'
+  >(
+    store,
+    { type: 'incident_cost', ...(range ? { period: range } : {}) },
+    { incidentId: '$incidentId', period: '$period', currency: '$currency' },
     { messages: '$messages', units: '$units', micros: '$amountMicros', rate: '$fromRateTable', unpriced: '$unpriced' },
   );
-  return rows.map((r) => ({ ...r._id, messages: r.messages, units: r.units, amountMicros: r.micros, fromRateTable: r.rate, unpriced: r.unpriced }));
+  return rows.map((r) => ({
+    ...r._id,
+    messages: r.messages,
+    units: r.units,
+    amountMicros: r.micros,
+    fromRateTable: r.rate,
+    unpriced: r.unpriced,
+  }));
 }

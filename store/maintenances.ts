@@ -12,7 +12,14 @@ import type { Delivery, Incident, IncidentPhase, MaintenancePhase, TimelineEntry
 import { insertPlanned, plannedRecord, type PlanInput } from './deliveries';
 import { downstreamSites } from './network';
 
-export const MAINTENANCE_PHASES: readonly MaintenancePhase[] = ['scheduled', 'in_progress', 'overrun', 'completed', 'cancelled', 'billed'];
+export const MAINTENANCE_PHASES: readonly MaintenancePhase[] = [
+  'scheduled',
+  'in_progress',
+  'overrun',
+  'completed',
+  'cancelled',
+  'billed',
+];
 /** Not over: it may still begin, or is under way. */
 export const PENDING_MAINTENANCE_PHASES: readonly MaintenancePhase[] = ['scheduled', 'in_progress', 'overrun'];
 
@@ -26,7 +33,13 @@ export async function recordMaintenanceEvent(
   entry: { at: Date; phase: IncidentPhase; event: string; note?: string; window?: TimelineEntry['window'] },
   set: Partial<Incident> = {},
 ): Promise<boolean> {
-  const step: TimelineEntry = { at: entry.at, phase: entry.phase, event: entry.event, ...(entry.note ? { note: entry.note } : {}), ...(entry.window ? { window: entry.window } : {}) };
+  const step: TimelineEntry = {
+    at: entry.at,
+    phase: entry.phase,
+    event: entry.event,
+    ...(entry.note ? { note: entry.note } : {}),
+    ...(entry.window ? { window: entry.window } : {}),
+  };
   const extra: Partial<Incident> = { ...set };
   if (entry.phase === 'completed' || entry.phase === 'cancelled') extra.resolvedAt = entry.at;
   const r = await store.incidents.updateOne(
@@ -46,7 +59,12 @@ export interface MaintenancePlanInput extends PlanInput {
  * store/deliveries.ts `planAll`, but keeping each notice's maintenance plan on its record (the
  * reminders, start and completion notices read it). Returns how many were new.
  */
-export async function planMaintenanceRecords(store: Store, inputs: AsyncIterable<MaintenancePlanInput> | Iterable<MaintenancePlanInput>, now: Date, note?: string): Promise<{ recipients: number; planned: number }> {
+export async function planMaintenanceRecords(
+  store: Store,
+  inputs: AsyncIterable<MaintenancePlanInput> | Iterable<MaintenancePlanInput>,
+  now: Date,
+  note?: string,
+): Promise<{ recipients: number; planned: number }> {
   let batch: Delivery[] = [];
   let recipients = 0;
   let planned = 0;
@@ -90,7 +108,10 @@ function parseCursor(cursor: string): { startsAt: Date; id: string } | undefined
 export class MaintenanceCursorError extends Error {}
 
 /** Maintenances by start time, then id; `next` continues after the last one. */
-export async function listMaintenances(store: Store, q: MaintenanceListQuery): Promise<{ items: Incident[]; next: string | null }> {
+export async function listMaintenances(
+  store: Store,
+  q: MaintenanceListQuery,
+): Promise<{ items: Incident[]; next: string | null }> {
   const and: Filter<Incident>[] = [{ kind: 'maintenance' }];
   if (q.phases?.length) and.push({ phase: { $in: q.phases } });
   if (q.siteId) and.push({ $or: [{ siteIds: q.siteId }, { affectedSiteIds: q.siteId }] });
@@ -99,9 +120,15 @@ export async function listMaintenances(store: Store, q: MaintenanceListQuery): P
   if (q.after) {
     const c = parseCursor(q.after);
     if (!c) throw new MaintenanceCursorError('querystring.after is not a cursor this API gave');
-    and.push({ $or: [{ 'window.startsAt': { $gt: c.startsAt } }, { 'window.startsAt': c.startsAt, _id: { $gt: c.id } }] });
+    and.push({
+      $or: [{ 'window.startsAt': { $gt: c.startsAt } }, { 'window.startsAt': c.startsAt, _id: { $gt: c.id } }],
+    });
   }
-  const found = await store.incidents.find({ $and: and }).sort({ 'window.startsAt': 1, _id: 1 }).limit(q.limit + 1).toArray();
+  const found = await store.incidents
+    .find({ $and: and })
+    .sort({ 'window.startsAt': 1, _id: 1 })
+    .limit(q.limit + 1)
+    .toArray();
   const items = found.slice(0, q.limit);
   return { items, next: found.length > q.limit ? maintenanceCursor(items[items.length - 1]!) : null };
 }
@@ -111,12 +138,21 @@ export async function listMaintenances(store: Store, q: MaintenanceListQuery): P
  * begun and it is neither completed nor cancelled (an overrun still counts). A site covered is
  * one a maintenance names, or one downstream of it. Returns the covered sites per maintenance.
  */
-export async function maintenanceCovering(store: Store, siteIds: string[], now: Date): Promise<{ maintenanceId: string; siteIds: string[] }[]> {
+export async function maintenanceCovering(
+  store: Store,
+  siteIds: string[],
+  now: Date,
+): Promise<{ maintenanceId: string; siteIds: string[] }[]> {
   const active = await store.incidents
-    .find({ kind: 'maintenance', phase: { $in: [...PENDING_MAINTENANCE_PHASES] }, 'window.startsAt': { $lte: now } }, { projection: { _id: 1, siteIds: 1, affectedSiteIds: 1, window: 1 } })
+    .find(
+      { kind: 'maintenance', phase: { $in: [...PENDING_MAINTENANCE_PHASES] }, 'window.startsAt': { $lte: now } },
+      { projection: { _id: 1, siteIds: 1, affectedSiteIds: 1, window: 1 } },
+    )
     .toArray();
   const out: { maintenanceId: string; siteIds: string[] }[] = [];
-  for (const m of active.sort((a, b) => a.window!.startsAt.getTime() - b.window!.startsAt.getTime() || a._id.localeCompare(b._id))) {
+  for (const m of active.sort(
+    (a, b) => a.window!.startsAt.getTime() - b.window!.startsAt.getTime() || a._id.localeCompare(b._id),
+  )) {
     const covered = new Set(m.affectedSiteIds ?? (await downstreamSites(store, m.siteIds)).map((s) => s._id));
     const hit = siteIds.filter((id) => covered.has(id));
     if (hit.length) out.push({ maintenanceId: m._id, siteIds: hit });

@@ -15,11 +15,23 @@ export interface CountRow {
   count: number;
 }
 
-async function groupCount(store: Store, collection: 'incidents' | 'deliveries', fields: Record<string, string>, fallback: Record<string, string>): Promise<CountRow[]> {
+async function groupCount(
+  store: Store,
+  collection: 'incidents' | 'deliveries',
+  fields: Record<string, string>,
+  fallback: Record<string, string>,
+): Promise<CountRow[]> {
   const id = Object.fromEntries(Object.entries(fields).map(([label, field]) => [label, `$${field}`]));
-  const rows = await store[collection].aggregate<{ _id: Record<string, unknown>; n: number }>([{ $group: { _id: id, n: { $sum: 1 } } }]).toArray();
+  const rows = await store[collection]
+    .aggregate<{ _id: Record<string, unknown>; n: number }>([{ $group: { _id: id, n: { $sum: 1 } } }])
+    .toArray();
   return rows.map((r) => ({
-    labels: Object.fromEntries(Object.keys(fields).map((label) => [label, typeof r._id?.[label] === 'string' ? (r._id[label] as string) : fallback[label]!])),
+    labels: Object.fromEntries(
+      Object.keys(fields).map((label) => [
+        label,
+        typeof r._id?.[label] === 'string' ? (r._id[label] as string) : fallback[label]!,
+      ]),
+    ),
     count: r.n,
   }));
 }
@@ -43,13 +55,22 @@ export function eventOfStep(history: DeliveryStep[], i: number, channel: string)
   const step = history[i]!;
   const previous = history[i - 1];
   if (step.state === 'delivered') {
-    const accepted = history.slice(0, i).reverse().find((s) => s.state === 'accepted');
+    const accepted = history
+      .slice(0, i)
+      .reverse()
+      .find((s) => s.state === 'accepted');
     if (!accepted) return undefined;
-    return { type: 'delivered', channel, latencySeconds: Math.max(0, (new Date(step.at).getTime() - new Date(accepted.at).getTime()) / 1000) };
+    return {
+      type: 'delivered',
+      channel,
+      latencySeconds: Math.max(0, (new Date(step.at).getTime() - new Date(accepted.at).getTime()) / 1000),
+    };
   }
-  if (step.state === 'failed' || step.state === 'undelivered') return { type: 'provider_error', channel, stage: previous?.state === 'sending' ? 'send' : 'delivery' };
+  if (step.state === 'failed' || step.state === 'undelivered')
+    return { type: 'provider_error', channel, stage: previous?.state === 'sending' ? 'send' : 'delivery' };
   // Released after an attempt that did not reach the provider: it will be sent again.
-  if (step.state === 'planned' && previous?.state === 'sending') return { type: 'provider_error', channel, stage: 'send' };
+  if (step.state === 'planned' && previous?.state === 'sending')
+    return { type: 'provider_error', channel, stage: 'send' };
   return undefined;
 }
 
@@ -77,7 +98,11 @@ export class DeliveryEventScanner {
   private readonly pageSize: number;
   private readonly maxPages: number;
 
-  constructor(private readonly store: Store, private readonly since: Date, settings: ScannerSettings = {}) {
+  constructor(
+    private readonly store: Store,
+    private readonly since: Date,
+    settings: ScannerSettings = {},
+  ) {
     this.cursor = { at: since, id: '' };
     this.settleMs = settings.settleMs ?? 30_000;
     this.lookbackMs = settings.lookbackMs ?? 10 * 60_000;

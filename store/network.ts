@@ -24,14 +24,16 @@ export async function downstreamSites(store: Store, siteIds: string[]): Promise<
 
 /** The ids among `siteIds` that name no site. */
 export async function unknownSites(store: Store, siteIds: string[]): Promise<string[]> {
-  const known = new Set((await store.sites.find({ _id: { $in: siteIds } }, { projection: { _id: 1 } }).toArray()).map((s) => s._id));
+  const known = new Set(
+    (await store.sites.find({ _id: { $in: siteIds } }, { projection: { _id: 1 } }).toArray()).map((s) => s._id),
+  );
   return siteIds.filter((id) => !known.has(id));
 }
 
 /** A site and every site it hangs from, up to the root of its backhaul tree (an outage there takes it down too). */
 export async function upstreamSiteIds(store: Store, siteId: string): Promise<string[]> {
   const chain: string[] = [];
-  for (let id: string | null | undefined = siteId; id && !chain.includes(id); ) {
+  for (let id: string | null | undefined = siteId; id && !chain.includes(id);) {
     chain.push(id);
     id = (await store.sites.findOne({ _id: id }, { projection: { uplink: 1 } }))?.uplink;
   }

@@ -12,7 +12,10 @@ import { parseTimeWindow } from '../rules/time';
 
 /** A value that cannot be stored: `field` names it as the caller knows it (a column, a body path). */
 export class FieldError extends Error {
-  constructor(readonly field: string, readonly problem: string) {
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+  ) {
     super(`${field}: ${problem}`);
     this.name = 'FieldError';
   }
@@ -38,11 +41,20 @@ export function mobileNumber(raw: string, field: string): string {
   const text = raw.trim().replace(/^\((\+?\d{1,4})\)\s*/, '$1 ');
   const shown = maskPhone(text);
   const lengthProblem = validatePhoneNumberLength(text, 'IT');
-  if (lengthProblem) throw new FieldError(field, `${shown} ${LENGTH_PROBLEMS[lengthProblem] ?? 'is not a valid phone number'}`);
+  if (lengthProblem)
+    throw new FieldError(field, `${shown} ${LENGTH_PROBLEMS[lengthProblem] ?? 'is not a valid phone number'}`);
   const parsed = parsePhoneNumberFromString(text, 'IT');
-  if (!parsed || !parsed.isValid()) throw new FieldError(field, `${shown} is not a valid phone number${parsed?.country ? ` for ${parsed.country}` : ''}`);
+  if (!parsed || !parsed.isValid())
+    throw new FieldError(
+      field,
+      `${shown} is not a valid phone number${parsed?.country ? ` for ${parsed.country}` : ''}`,
+    );
   const type = parsed.getType();
-  if (!type || !TEXTABLE.has(type)) throw new FieldError(field, `${shown} is ${type ? `a ${type.toLowerCase().replace(/_/g, ' ')} number` : 'not a mobile number'}; SMS needs a mobile number`);
+  if (!type || !TEXTABLE.has(type))
+    throw new FieldError(
+      field,
+      `${shown} is ${type ? `a ${type.toLowerCase().replace(/_/g, ' ')} number` : 'not a mobile number'}; SMS needs a mobile number`,
+    );
   return parsed.number;
 }
 
@@ -51,11 +63,20 @@ export function mobileNumber(raw: string, field: string): string {
  * string may hold several numbers separated by `;`, `,` or `|` (how billing exports list them).
  */
 export function mobileNumbers(raw: unknown, field: string): string[] {
-  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(/[;,|]/) : raw === undefined || raw === null ? [] : [raw];
-  const texts = items.map((v, i) => {
-    if (typeof v !== 'string' && typeof v !== 'number') throw new FieldError(field, `item ${i + 1} is not a phone number`);
-    return String(v).trim();
-  }).filter((t) => t !== '');
+  const items = Array.isArray(raw)
+    ? raw
+    : typeof raw === 'string'
+      ? raw.split(/[;,|]/)
+      : raw === undefined || raw === null
+        ? []
+        : [raw];
+  const texts = items
+    .map((v, i) => {
+      if (typeof v !== 'string' && typeof v !== 'number')
+        throw new FieldError(field, `item ${i + 1} is not a phone number`);
+      return String(v).trim();
+    })
+    .filter((t) => t !== '');
   if (texts.length === 0) throw new FieldError(field, 'needs at least one mobile number');
   const phones: string[] = [];
   texts.forEach((t, i) => {
@@ -82,7 +103,13 @@ export function language(raw: string, field: string): Language {
   throw new FieldError(field, `"${raw.trim()}" is not a language we write in (it or en)`);
 }
 
-const SEGMENTS: Record<string, Segment> = { residential: 'residential', business: 'business', privato: 'residential', azienda: 'business', consumer: 'residential' };
+const SEGMENTS: Record<string, Segment> = {
+  residential: 'residential',
+  business: 'business',
+  privato: 'residential',
+  azienda: 'business',
+  consumer: 'residential',
+};
 
 export function segment(raw: string, field: string): Segment {
   const s = SEGMENTS[raw.trim().toLowerCase()];
@@ -102,7 +129,13 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$/;
 
 export function recordId(raw: string, field: string): string {
   const text = raw.trim();
-  if (!ID.test(text)) throw new FieldError(field, text === '' ? 'is required' : `"${text.slice(0, 40)}" is not an id: use up to 100 letters, digits and . _ : / -, starting with a letter or digit`);
+  if (!ID.test(text))
+    throw new FieldError(
+      field,
+      text === ''
+        ? 'is required'
+        : `"${text.slice(0, 40)}" is not an id: use up to 100 letters, digits and . _ : / -, starting with a letter or digit`,
+    );
   return text;
 }
 
@@ -114,8 +147,10 @@ export function requiredText(raw: string | undefined, field: string, max = 200):
 }
 
 export function coordinates(lat: number, lon: number, field: string): { lat: number; lon: number } {
-  if (!Number.isFinite(lat) || lat < -90 || lat > 90) throw new FieldError(`${field}.lat`, `${lat} is not a latitude (-90 to 90)`);
-  if (!Number.isFinite(lon) || lon < -180 || lon > 180) throw new FieldError(`${field}.lon`, `${lon} is not a longitude (-180 to 180)`);
+  if (!Number.isFinite(lat) || lat < -90 || lat > 90)
+    throw new FieldError(`${field}.lat`, `${lat} is not a latitude (-90 to 90)`);
+  if (!Number.isFinite(lon) || lon < -180 || lon > 180)
+    throw new FieldError(`${field}.lon`, `${lon} is not a longitude (-180 to 180)`);
   return { lat, lon };
 }
 
@@ -131,7 +166,9 @@ function canonicalJson(value: unknown): string {
   if (value instanceof Date) return JSON.stringify(value.toISOString());
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value ?? null);

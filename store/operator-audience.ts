@@ -25,31 +25,56 @@ export interface Recipient {
 
 /** Why a target is not part of the incident's audience, with the request field it came from. */
 export class TargetError extends Error {
-  constructor(readonly field: 'areas' | 'siteIds', message: string, readonly unknown: string[]) {
+  constructor(
+    readonly field: 'areas' | 'siteIds',
+    message: string,
+    readonly unknown: string[],
+  ) {
     super(message);
   }
 }
 
 /** The incident's sites (fixed when its audience was planned, else those named and everything they feed). */
-export async function incidentSites(store: Store, incident: Pick<Incident, 'siteIds' | 'affectedSiteIds'>): Promise<Site[]> {
-  if (incident.affectedSiteIds) return store.sites.find({ _id: { $in: incident.affectedSiteIds } }).sort({ _id: 1 }).toArray();
+export async function incidentSites(
+  store: Store,
+  incident: Pick<Incident, 'siteIds' | 'affectedSiteIds'>,
+): Promise<Site[]> {
+  if (incident.affectedSiteIds)
+    return store.sites
+      .find({ _id: { $in: incident.affectedSiteIds } })
+      .sort({ _id: 1 })
+      .toArray();
   return downstreamSites(store, incident.siteIds);
 }
 
 /** The sites of the incident the target names; a name outside the incident is a TargetError. */
-export async function targetSites(store: Store, incident: Pick<Incident, 'siteIds' | 'affectedSiteIds'>, target: MessageTarget): Promise<Site[]> {
+export async function targetSites(
+  store: Store,
+  incident: Pick<Incident, 'siteIds' | 'affectedSiteIds'>,
+  target: MessageTarget,
+): Promise<Site[]> {
   let sites = await incidentSites(store, incident);
   if (target.areas?.length) {
     const known = new Set(sites.map((s) => s.area));
     const unknown = target.areas.filter((a) => !known.has(a));
-    if (unknown.length) throw new TargetError('areas', `${unknown.map((a) => JSON.stringify(a)).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not among this incident's areas (${[...known].sort().join(', ')})`, unknown);
+    if (unknown.length)
+      throw new TargetError(
+        'areas',
+        `${unknown.map((a) => JSON.stringify(a)).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not among this incident's areas (${[...known].sort().join(', ')})`,
+        unknown,
+      );
     const chosen = new Set(target.areas);
     sites = sites.filter((s) => chosen.has(s.area));
   }
   if (target.siteIds?.length) {
     const known = new Set(sites.map((s) => s._id));
     const unknown = target.siteIds.filter((id) => !known.has(id));
-    if (unknown.length) throw new TargetError('siteIds', `${unknown.map((a) => JSON.stringify(a)).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not among this incident's sites${target.areas?.length ? ' in the chosen areas' : ''}`, unknown);
+    if (unknown.length)
+      throw new TargetError(
+        'siteIds',
+        `${unknown.map((a) => JSON.stringify(a)).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not among this incident's sites${target.areas?.length ? ' in the chosen areas' : ''}`,
+        unknown,
+      );
     const below = new Set((await downstreamSites(store, target.siteIds)).map((s) => s._id));
     sites = sites.filter((s) => below.has(s._id));
   }
@@ -60,9 +85,17 @@ export async function targetSites(store: Store, incident: Pick<Incident, 'siteId
 export async function* operatorRecipients(store: Store, sites: Site[], at: Date): AsyncIterable<Recipient> {
   if (sites.length === 0) return;
   const areaOf = new Map(sites.map((s) => [s._id, s.area]));
-  const optedOut = new Set((await store.subscribers.find({ optedOut: true }, { projection: { phones: 1 } }).toArray()).flatMap((s) => s.phones));
+  const optedOut = new Set(
+    (await store.subscribers.find({ optedOut: true }, { projection: { phones: 1 } }).toArray()).flatMap(
+      (s) => s.phones,
+    ),
+  );
   const told = new Set<string>();
-  const cursor = store.subscribers.find(audienceFilter([...areaOf.keys()], 'smsNotice', at), { projection: { _id: 1, phones: 1, language: 1, siteId: 1 } }).sort({ _id: 1 });
+  const cursor = store.subscribers
+    .find(audienceFilter([...areaOf.keys()], 'smsNotice', at), {
+      projection: { _id: 1, phones: 1, language: 1, siteId: 1 },
+    })
+    .sort({ _id: 1 });
   for await (const s of cursor) {
     for (const phone of s.phones) {
       if (told.has(phone) || optedOut.has(phone)) continue;

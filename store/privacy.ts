@@ -27,27 +27,57 @@ export interface SubscriberDataExport {
   exportedAt: Date;
   /** The record as stored, without internal bookkeeping; null if it was deleted already. */
   subscriber: Omit<Subscriber, 'contentHash'> | null;
-  messages: Pick<Delivery, 'incidentId' | 'kind' | 'channel' | 'to' | 'language' | 'state' | 'text' | 'createdAt' | 'updatedAt' | 'history'>[];
+  messages: Pick<
+    Delivery,
+    'incidentId' | 'kind' | 'channel' | 'to' | 'language' | 'state' | 'text' | 'createdAt' | 'updatedAt' | 'history'
+  >[];
   /** SMS the subscriber sent us. */
   received: { from: string; text: string; receivedAt: Date; action?: string }[];
   /** What we billed them for the SMS option. */
   billing: Pick<SubscriptionEntry, 'period' | 'description' | 'grossCents' | 'currency' | 'activeFrom' | 'activeTo'>[];
 }
 
-export async function exportSubscriberData(store: Store, contract: string, now = new Date()): Promise<SubscriberDataExport> {
+export async function exportSubscriberData(
+  store: Store,
+  contract: string,
+  now = new Date(),
+): Promise<SubscriberDataExport> {
   const stored = await store.subscribers.findOne({ _id: contract });
   const phones = stored?.phones ?? [];
   const [messages, received, billing] = await Promise.all([
     store.deliveries
-      .find({ subscriberId: contract }, { projection: { _id: 0, incidentId: 1, kind: 1, channel: 1, to: 1, language: 1, state: 1, text: 1, createdAt: 1, updatedAt: 1, history: 1 } })
+      .find(
+        { subscriberId: contract },
+        {
+          projection: {
+            _id: 0,
+            incidentId: 1,
+            kind: 1,
+            channel: 1,
+            to: 1,
+            language: 1,
+            state: 1,
+            text: 1,
+            createdAt: 1,
+            updatedAt: 1,
+            history: 1,
+          },
+        },
+      )
       .sort({ createdAt: 1 })
       .toArray(),
     store.inbound
-      .find({ $or: [{ subscriberIds: contract }, ...(phones.length ? [{ from: { $in: phones } }] : [])] }, { projection: { _id: 0, from: 1, text: 1, receivedAt: 1, action: 1 } })
+      .find(
+        { $or: [{ subscriberIds: contract }, ...(phones.length ? [{ from: { $in: phones } }] : [])] },
+        { projection: { _id: 0, from: 1, text: 1, receivedAt: 1, action: 1 } },
+      )
       .sort({ receivedAt: 1 })
       .toArray(),
     store.ledger
-      .find({ type: 'subscription', subscriberId: contract }, { projection: { _id: 0, period: 1, description: 1, grossCents: 1, currency: 1, activeFrom: 1, activeTo: 1 } })
+      .find(
+        { type: 'subscription', subscriberId: contract },
+        { projection: { _id: 0, period: 1, description: 1, grossCents: 1, currency: 1, activeFrom: 1, activeTo: 1 } },
+      )
       .sort({ period: 1 })
       .toArray(),
   ]);
@@ -56,7 +86,14 @@ export async function exportSubscriberData(store: Store, contract: string, now =
     const { contentHash: _hash, ...rest } = stored;
     subscriber = rest;
   }
-  return { contract, exportedAt: now, subscriber, messages, received, billing: billing as SubscriberDataExport['billing'] };
+  return {
+    contract,
+    exportedAt: now,
+    subscriber,
+    messages,
+    received,
+    billing: billing as SubscriberDataExport['billing'],
+  };
 }
 
 export interface ErasureResult {
@@ -113,7 +150,9 @@ export async function eraseSubscriber(store: Store, contract: string): Promise<E
   }
 
   const phones = stored?.phones ?? [];
-  const received = await store.inbound.deleteMany({ $or: [{ subscriberIds: contract }, ...(phones.length ? [{ from: { $in: phones } }] : [])] });
+  const received = await store.inbound.deleteMany({
+    $or: [{ subscriberIds: contract }, ...(phones.length ? [{ from: { $in: phones } }] : [])],
+  });
   const billingEntriesKept = await store.ledger.countDocuments({ type: 'subscription', subscriberId: contract });
   // Last: until the record is gone, a repeat can still find the numbers to erase.
   const deleted = await store.subscribers.deleteOne({ _id: contract });

@@ -68,12 +68,16 @@ export class SharedRateLimiter {
       const now = this.now();
       const version = (doc?.version ?? 0) + 1;
       const tat = Math.max(doc?.tat ?? now, now) + n * this.interval();
-      const won = await this.collection.insertOne({ _id: `${this.key}#${version}`, key: this.key, version, tat }).then(() => true, (err: { code?: number }) => {
-        if (err.code === 11000) return false; // another worker took this version: read again
-        throw err;
-      });
+      const won = await this.collection.insertOne({ _id: `${this.key}#${version}`, key: this.key, version, tat }).then(
+        () => true,
+        (err: { code?: number }) => {
+          if (err.code === 11000) return false; // another worker took this version: read again
+          throw err;
+        },
+      );
       if (won) {
-        if (version % KEEP_VERSIONS === 0) await this.collection.deleteMany({ key: this.key, version: { $lt: version - KEEP_VERSIONS } });
+        if (version % KEEP_VERSIONS === 0)
+          await this.collection.deleteMany({ key: this.key, version: { $lt: version - KEEP_VERSIONS } });
         return Math.max(0, tat - now - this.limit.burstMs);
       }
     }

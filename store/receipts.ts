@@ -53,12 +53,29 @@ export async function insertReceipts(store: Store, receipts: Receipt[]): Promise
  * a range of ids is something FerretDB would test on every receipt ever stored, each round, where
  * `{slot}` is an equality its backend answers from an index (see readPagesInOrder).
  */
-async function receiptsBetween(store: Store, after: ObjectId | null, before: ObjectId, limit: number): Promise<Receipt[]> {
+async function receiptsBetween(
+  store: Store,
+  after: ObjectId | null,
+  before: ObjectId,
+  limit: number,
+): Promise<Receipt[]> {
   // With nothing applied yet, from the oldest receipt: one full read, before the first round only.
-  const first = after ? slotOf(after) : (await store.receipts.find({}, { projection: { slot: 1 } }).sort({ _id: 1 }).limit(1).toArray())[0]?.slot;
+  const first = after
+    ? slotOf(after)
+    : (
+        await store.receipts
+          .find({}, { projection: { slot: 1 } })
+          .sort({ _id: 1 })
+          .limit(1)
+          .toArray()
+      )[0]?.slot;
   if (first === undefined) return [];
   const range = after ? { $gt: after, $lt: before } : { $lt: before };
-  return (await readPagesInOrder(first, slotOf(before), limit, (slot) => store.receipts.find({ slot, _id: range }).sort({ _id: 1 }).toArray())).items;
+  return (
+    await readPagesInOrder(first, slotOf(before), limit, (slot) =>
+      store.receipts.find({ slot, _id: range }).sort({ _id: 1 }).toArray(),
+    )
+  ).items;
 }
 
 /**
@@ -68,8 +85,13 @@ async function receiptsBetween(store: Store, after: ObjectId | null, before: Obj
 export async function giveOldReceiptsSlots(store: Store): Promise<void> {
   const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
   const after = cursor?.position ? new ObjectId(cursor.position) : undefined;
-  const old = await store.receipts.find({ ...(after ? { _id: { $gt: after } } : {}), slot: { $exists: false } }, { projection: { _id: 1 } }).toArray();
-  if (old.length) await store.receipts.bulkWrite(old.map((r) => ({ updateOne: { filter: { _id: r._id }, update: { $set: { slot: slotOf(r._id!) } } } })));
+  const old = await store.receipts
+    .find({ ...(after ? { _id: { $gt: after } } : {}), slot: { $exists: false } }, { projection: { _id: 1 } })
+    .toArray();
+  if (old.length)
+    await store.receipts.bulkWrite(
+      old.map((r) => ({ updateOne: { filter: { _id: r._id }, update: { $set: { slot: slotOf(r._id!) } } } })),
+    );
 }
 
 const CURSOR_ID = 'receipts-applied';
@@ -101,15 +123,24 @@ export async function applyStoredReceipts(store: Store, now = new Date(), limit 
   if (batch.length === 0 && pending.length === 0) return 0;
   const unmatched = await applyReceipts(store, [...pending, ...batch], now);
   const messageOf = (r: Receipt) => r.parentMessageUuid || r.messageUuid;
-  const keep = (r: Receipt) => unmatched.has(messageOf(r)) && now.getTime() - r.receivedAt.getTime() < PENDING_MAX_AGE_MS;
+  const keep = (r: Receipt) =>
+    unmatched.has(messageOf(r)) && now.getTime() - r.receivedAt.getTime() < PENDING_MAX_AGE_MS;
   const settledPending = pending.filter((r) => !keep(r)).map((r) => r._id!);
   if (settledPending.length) await store.pendingReceipts.deleteMany({ _id: { $in: settledPending } });
   const newlyPending = batch.filter(keep);
-  if (newlyPending.length) await store.pendingReceipts.insertMany(newlyPending, { ordered: false }).catch((err: { code?: number; writeErrors?: unknown }) => {
-    // Another applier got there first: the copy it kept is the same receipt.
-    if (err.code !== 11000 && !err.writeErrors) throw err;
-  });
-  if (batch.length) await store.cursors.updateOne({ _id: CURSOR_ID }, { $set: { position: batch[batch.length - 1]!._id!.toHexString() } }, { upsert: true });
+  if (newlyPending.length)
+    await store.pendingReceipts
+      .insertMany(newlyPending, { ordered: false })
+      .catch((err: { code?: number; writeErrors?: unknown }) => {
+        // Another applier got there first: the copy it kept is the same receipt.
+        if (err.code !== 11000 && !err.writeErrors) throw err;
+      });
+  if (batch.length)
+    await store.cursors.updateOne(
+      { _id: CURSOR_ID },
+      { $set: { position: batch[batch.length - 1]!._id!.toHexString() } },
+      { upsert: true },
+    );
   return batch.length;
 }
 
@@ -133,7 +164,14 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
   }
   const unmatched = new Set(latest.keys());
   if (latest.size === 0) return unmatched;
-  const records = await findByValues(store, store.deliveries, 'providerMessageId', [...latest.keys()], {}, { projection: { _id: 1, state: 1, providerMessageId: 1 } });
+  const records = await findByValues(
+    store,
+    store.deliveries,
+    'providerMessageId',
+    [...latest.keys()],
+    {},
+    { projection: { _id: 1, state: 1, providerMessageId: 1 } },
+  );
   // Each record by `_id`, while still in a state the receipt may replace (the adapter's shape per engine).
   const ifStill = await conditionById<Delivery>(store);
   const ops: AnyBulkWriteOperation<Delivery>[] = [];
@@ -155,7 +193,9 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
             ...(r.totalAmount !== undefined ? { cost: r.totalAmount, currency: 'USD' } : {}),
             ...(error ? { error: `provider error ${error}` } : {}),
           },
-          $push: { history: { at: now, state, note: error ? `receipt: ${state}, error ${error}` : `receipt: ${state}` } },
+          $push: {
+            history: { at: now, state, note: error ? `receipt: ${state}, error ${error}` : `receipt: ${state}` },
+          },
         },
       },
     });
@@ -173,16 +213,21 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
  * the senders keep the rest. (A timer firing every `everyMs` regardless queued rounds back to back
  * once one took longer than that.)
  */
-export function startReceiptApplier(store: Store, onError: (err: unknown) => void, everyMs = 500): { stop(): Promise<void> } {
+export function startReceiptApplier(
+  store: Store,
+  onError: (err: unknown) => void,
+  everyMs = 500,
+): { stop(): Promise<void> } {
   let stopped = false;
   let wake: (() => void) | undefined;
-  const pause = (ms: number) => new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    wake = () => {
-      clearTimeout(t);
-      resolve();
-    };
-  });
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
   const loop = (async () => {
     while (!stopped) {
       const started = Date.now();

@@ -38,9 +38,23 @@ export interface IncidentRecordCounts {
  * The incidents whose records may go: billed, opened before `cutoff` (none of their records can be
  * younger than that), not swept yet; in id order after `after`.
  */
-export async function billedIncidentsBefore(store: Store, cutoff: Date, after: string | undefined, limit: number): Promise<string[]> {
-  const filter = { cost: { $exists: true }, openedAt: { $lt: cutoff }, recordsDeletedAt: { $exists: false }, ...(after !== undefined ? { _id: { $gt: after } } : {}) };
-  const rows = await sweptIncidents(store).find(filter, { projection: { _id: 1 } }).sort({ _id: 1 }).limit(limit).toArray();
+export async function billedIncidentsBefore(
+  store: Store,
+  cutoff: Date,
+  after: string | undefined,
+  limit: number,
+): Promise<string[]> {
+  const filter = {
+    cost: { $exists: true },
+    openedAt: { $lt: cutoff },
+    recordsDeletedAt: { $exists: false },
+    ...(after !== undefined ? { _id: { $gt: after } } : {}),
+  };
+  const rows = await sweptIncidents(store)
+    .find(filter, { projection: { _id: 1 } })
+    .sort({ _id: 1 })
+    .limit(limit)
+    .toArray();
   return rows.map((r) => r._id);
 }
 
@@ -60,7 +74,10 @@ type RecordRef = { _id: string; providerMessageId?: string; attempts?: number };
 async function receiptIdsOf(store: Store, records: RecordRef[]): Promise<unknown[]> {
   const uuids = records.map((r) => r.providerMessageId).filter((u): u is string => Boolean(u));
   const opts = { projection: { _id: 1 } };
-  const found = [...(await findByValues(store, store.receipts, 'messageUuid', uuids, {}, opts)), ...(await findByValues(store, store.receipts, 'parentMessageUuid', uuids, {}, opts))];
+  const found = [
+    ...(await findByValues(store, store.receipts, 'messageUuid', uuids, {}, opts)),
+    ...(await findByValues(store, store.receipts, 'parentMessageUuid', uuids, {}, opts)),
+  ];
   return [...new Map(found.map((r) => [String(r._id), r._id])).values()];
 }
 
@@ -74,11 +91,20 @@ function claimIdsOf(records: RecordRef[]): string[] {
  * receipts and send claims first, then the records that lead to them, so that an interrupted run
  * leaves nothing unreachable; then marks the incident. A dry run reads the same, deletes nothing.
  */
-export async function purgeIncidentRecords(store: Store, incidentId: string, cutoff: Date, opts: { dryRun?: boolean; now?: Date; progress?: Progress } = {}): Promise<IncidentRecordCounts> {
+export async function purgeIncidentRecords(
+  store: Store,
+  incidentId: string,
+  cutoff: Date,
+  opts: { dryRun?: boolean; now?: Date; progress?: Progress } = {},
+): Promise<IncidentRecordCounts> {
   const counts: IncidentRecordCounts = { deliveries: 0, receipts: 0, sendClaims: 0 };
   // A long incident (a maintenance announced weeks ahead, an outage of days) may have records
   // younger than the cut-off although it opened before it: it waits until all of them are old.
-  const [newest] = await store.deliveries.find({ incidentId }, { projection: { _id: 0, updatedAt: 1 } }).sort({ updatedAt: -1 }).limit(1).toArray();
+  const [newest] = await store.deliveries
+    .find({ incidentId }, { projection: { _id: 0, updatedAt: 1 } })
+    .sort({ updatedAt: -1 })
+    .limit(1)
+    .toArray();
   if (newest && newest.updatedAt >= cutoff) return { ...counts, young: true };
   const projection = { _id: 1, providerMessageId: 1, attempts: 1 };
   if (opts.dryRun) {
@@ -87,7 +113,9 @@ export async function purgeIncidentRecords(store: Store, incidentId: string, cut
     const count = async () => {
       counts.deliveries += batch.length;
       counts.receipts += (await receiptIdsOf(store, batch)).length;
-      counts.sendClaims += (await findByValues(store, store.sendClaims, '_id', claimIdsOf(batch), {}, { projection: { _id: 1 } })).length;
+      counts.sendClaims += (
+        await findByValues(store, store.sendClaims, '_id', claimIdsOf(batch), {}, { projection: { _id: 1 } })
+      ).length;
       batch = [];
       opts.progress?.();
     };
@@ -110,7 +138,11 @@ export async function purgeIncidentRecords(store: Store, incidentId: string, cut
       if (batch.length === 0) break;
       counts.receipts += await deleteByIds(store, store.receipts, await receiptIdsOf(store, batch));
       counts.sendClaims += await deleteByIds(store, store.sendClaims, claimIdsOf(batch));
-      counts.deliveries += await deleteByIds(store, store.deliveries, batch.map((d) => d._id));
+      counts.deliveries += await deleteByIds(
+        store,
+        store.deliveries,
+        batch.map((d) => d._id),
+      );
       opts.progress?.();
     }
   }
@@ -142,7 +174,14 @@ export interface AgedPage {
 
 /** Of these incidents, those not billed yet (an incident not in the database holds nothing back). */
 async function unbilled(store: Store, incidentIds: string[]): Promise<Set<string>> {
-  const found = await findByValues(store, store.incidents, '_id', [...new Set(incidentIds)], {}, { projection: { _id: 1, cost: 1 } });
+  const found = await findByValues(
+    store,
+    store.incidents,
+    '_id',
+    [...new Set(incidentIds)],
+    {},
+    { projection: { _id: 1, cost: 1 } },
+  );
   return new Set(found.filter((i) => !i.cost).map((i) => i._id));
 }
 
@@ -152,19 +191,35 @@ async function unbilled(store: Store, incidentIds: string[]): Promise<Set<string
  * sort reads the whole collection, so pages are large and few); a full page says where the next
  * one starts.
  */
-export async function purgeAgedPage(store: Store, kind: AgedKind, cutoff: Date, opts: { after?: string; limit?: number; dryRun?: boolean; progress?: Progress } = {}): Promise<AgedPage> {
+export async function purgeAgedPage(
+  store: Store,
+  kind: AgedKind,
+  cutoff: Date,
+  opts: { after?: string; limit?: number; dryRun?: boolean; progress?: Progress } = {},
+): Promise<AgedPage> {
   const { collection: name, field, objectIds } = AGED[kind];
   const collection = store[name] as unknown as Collection<Document>;
   const limit = opts.limit ?? 20_000;
   const after = opts.after === undefined ? undefined : objectIds ? new ObjectId(opts.after) : opts.after;
-  const filter = { [field]: { $lt: cutoff }, ...(after !== undefined ? { _id: { $gt: after } } : {}) } as unknown as Filter<Document>;
-  const rows = await collection.find(filter, { projection: { _id: 1, ...(kind === 'alertEvents' ? { 'result.incidentId': 1 } : {}) } }).sort({ _id: 1 }).limit(limit).toArray();
+  const filter = {
+    [field]: { $lt: cutoff },
+    ...(after !== undefined ? { _id: { $gt: after } } : {}),
+  } as unknown as Filter<Document>;
+  const rows = await collection
+    .find(filter, { projection: { _id: 1, ...(kind === 'alertEvents' ? { 'result.incidentId': 1 } : {}) } })
+    .sort({ _id: 1 })
+    .limit(limit)
+    .toArray();
   let held = new Set<string>();
   if (kind === 'alertEvents') {
-    const ids = rows.map((r) => (r.result as { incidentId?: string } | undefined)?.incidentId).filter((i): i is string => Boolean(i));
+    const ids = rows
+      .map((r) => (r.result as { incidentId?: string } | undefined)?.incidentId)
+      .filter((i): i is string => Boolean(i));
     held = await unbilled(store, ids);
   }
-  const doomed = rows.filter((r) => !held.has((r.result as { incidentId?: string } | undefined)?.incidentId ?? '')).map((r) => r._id as unknown);
+  const doomed = rows
+    .filter((r) => !held.has((r.result as { incidentId?: string } | undefined)?.incidentId ?? ''))
+    .map((r) => r._id as unknown);
   let deleted = 0;
   for (let i = 0; i < doomed.length; i += BATCH) {
     const ids = doomed.slice(i, i + BATCH);
@@ -173,7 +228,8 @@ export async function purgeAgedPage(store: Store, kind: AgedKind, cutoff: Date, 
   }
   const last = rows[rows.length - 1]?._id as unknown;
   const page: AgedPage = { read: rows.length, deleted, kept: rows.length - doomed.length };
-  if (rows.length >= limit && last !== undefined) page.next = last instanceof ObjectId ? last.toHexString() : String(last);
+  if (rows.length >= limit && last !== undefined)
+    page.next = last instanceof ObjectId ? last.toHexString() : String(last);
   return page;
 }
 
@@ -187,12 +243,25 @@ export interface LedgerPurge {
  * 20,000 ids left (one query: on FerretDB a range reads the whole ledger, whatever the limit) and
  * deletes them BATCH at a time; a dry run counts them.
  */
-export async function purgeLedgerBefore(store: Store, beforeMonth: string, opts: { dryRun?: boolean; progress?: Progress } = {}): Promise<LedgerPurge> {
+export async function purgeLedgerBefore(
+  store: Store,
+  beforeMonth: string,
+  opts: { dryRun?: boolean; progress?: Progress } = {},
+): Promise<LedgerPurge> {
   const old = { period: { $lt: beforeMonth } };
-  if (opts.dryRun) return { entries: await store.ledger.countDocuments(old), billingRuns: await store.billingRuns.countDocuments({ _id: { $lt: beforeMonth } }) };
+  if (opts.dryRun)
+    return {
+      entries: await store.ledger.countDocuments(old),
+      billingRuns: await store.billingRuns.countDocuments({ _id: { $lt: beforeMonth } }),
+    };
   let entries = 0;
   for (;;) {
-    const ids = (await store.ledger.find(old, { projection: { _id: 1 } }).limit(20_000).toArray()).map((e) => e._id);
+    const ids = (
+      await store.ledger
+        .find(old, { projection: { _id: 1 } })
+        .limit(20_000)
+        .toArray()
+    ).map((e) => e._id);
     if (ids.length === 0) break;
     for (let i = 0; i < ids.length; i += BATCH) {
       entries += await deleteByIds(store, store.ledger, ids.slice(i, i + BATCH));
@@ -201,6 +270,10 @@ export async function purgeLedgerBefore(store: Store, beforeMonth: string, opts:
   }
   // Last: a run's summary is what revenue reports read for its month.
   const runs = await store.billingRuns.find({ _id: { $lt: beforeMonth } }, { projection: { _id: 1 } }).toArray();
-  const billingRuns = await deleteByIds(store, store.billingRuns, runs.map((r) => r._id));
+  const billingRuns = await deleteByIds(
+    store,
+    store.billingRuns,
+    runs.map((r) => r._id),
+  );
   return { entries, billingRuns };
 }

@@ -15,7 +15,11 @@ export interface RuleVersionDoc {
 /** Saves a version once; saving it again changes nothing. */
 export async function saveRuleVersion(store: Store, rules: RuleSet): Promise<void> {
   await store.ruleVersions
-    .insertOne({ _id: rules.version, files: rules.files.map((f) => ({ path: f.path, text: f.text })), savedAt: new Date() })
+    .insertOne({
+      _id: rules.version,
+      files: rules.files.map((f) => ({ path: f.path, text: f.text })),
+      savedAt: new Date(),
+    })
     .catch((err: { code?: number }) => {
       if (err.code !== 11000) throw err;
     });

@@ -60,16 +60,32 @@ const taken = (id: string, attempt: number) => `${id}#${attempt}`;
  * leaving out those an open request has taken (`held`). One read of the page's requests and one of
  * its planned records per page, each matching at most a page of records.
  */
-export async function dueCandidates(store: Store, scope: Scope, want: number, now: Date): Promise<{ found: Delivery[]; complete: boolean; held: number; pages: Map<number, PageView> }> {
+export async function dueCandidates(
+  store: Store,
+  scope: Scope,
+  want: number,
+  now: Date,
+): Promise<{ found: Delivery[]; complete: boolean; held: number; pages: Map<number, PageView> }> {
   const last = await lastPage(store, scope.incidentId);
   const pages = new Map<number, PageView>();
   let held = 0;
   const r = await readPagesInOrder(0, last, want, async (page) => {
     // Requests first (see the top of this file).
-    const requests = await store.sendRequests.find({ incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, page }, { projection: { open: 1, recipients: 1 } }).toArray();
-    const view: PageView = { requests: requests.length, taken: new Set(requests.filter((q) => q.open).flatMap((q) => q.recipients.map((p) => taken(p.id, p.attempt)))) };
+    const requests = await store.sendRequests
+      .find(
+        { incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, page },
+        { projection: { open: 1, recipients: 1 } },
+      )
+      .toArray();
+    const view: PageView = {
+      requests: requests.length,
+      taken: new Set(requests.filter((q) => q.open).flatMap((q) => q.recipients.map((p) => taken(p.id, p.attempt)))),
+    };
     pages.set(page, view);
-    const planned = await store.deliveries.find({ ...scope, state: 'planned', page, ...dueBy(now) }).sort({ _id: 1 }).toArray();
+    const planned = await store.deliveries
+      .find({ ...scope, state: 'planned', page, ...dueBy(now) })
+      .sort({ _id: 1 })
+      .toArray();
     const free = planned.filter((d) => !view.taken.has(taken(d._id, d.attempts + 1)));
     held += planned.length - free.length;
     return free;
@@ -94,7 +110,12 @@ export async function anyDueIn(store: Store, scopes: Scope[], now: Date): Promis
  * many due records it found but could not take (`held`: another sender's open request has them,
  * or won the insert): those are not "nothing left", the caller must come back.
  */
-export async function reserveNextBatch(store: Store, scope: Scope, limit: number, now: Date): Promise<{ records: Reserved[]; more: boolean; held: number }> {
+export async function reserveNextBatch(
+  store: Store,
+  scope: Scope,
+  limit: number,
+  now: Date,
+): Promise<{ records: Reserved[]; more: boolean; held: number }> {
   const { found, complete, held: takenByOthers, pages } = await dueCandidates(store, scope, limit, now);
   let held = takenByOthers;
   const records: Reserved[] = [];
@@ -102,7 +123,15 @@ export async function reserveNextBatch(store: Store, scope: Scope, limit: number
   for (const d of found) byPage.set(d.page ?? 0, [...(byPage.get(d.page ?? 0) ?? []), d]);
   for (const [page, ofPage] of byPage) {
     const seq = pages.get(page)!.requests + 1;
-    const doc: SendRequestDoc = { _id: requestId(scope, page, seq), ...scope, page, seq, recipients: ofPage.map((d) => ({ id: d._id, attempt: d.attempts + 1 })), reservedAt: now, open: true };
+    const doc: SendRequestDoc = {
+      _id: requestId(scope, page, seq),
+      ...scope,
+      page,
+      seq,
+      recipients: ofPage.map((d) => ({ id: d._id, attempt: d.attempts + 1 })),
+      reservedAt: now,
+      open: true,
+    };
     const won = await store.sendRequests.insertOne(doc).then(
       () => true,
       (err: { code?: number }) => {
@@ -125,13 +154,27 @@ export async function reserveNextBatch(store: Store, scope: Scope, limit: number
  * Requests with nothing left unrecorded (their sender died after writing the records, before
  * closing) are returned too, to be closed.
  */
-export async function unfinishedReservations(store: Store, scope: Scope): Promise<{ records: Reserved[]; requests: string[] }> {
-  const open = await store.sendRequests.find({ incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, open: true }).sort({ _id: 1 }).toArray();
-  const records: Reserved[] = await store.deliveries.find({ ...scope, state: 'sending' }).sort({ _id: 1 }).toArray();
+export async function unfinishedReservations(
+  store: Store,
+  scope: Scope,
+): Promise<{ records: Reserved[]; requests: string[] }> {
+  const open = await store.sendRequests
+    .find({ incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, open: true })
+    .sort({ _id: 1 })
+    .toArray();
+  const records: Reserved[] = await store.deliveries
+    .find({ ...scope, state: 'sending' })
+    .sort({ _id: 1 })
+    .toArray();
   for (const q of open) {
     const attemptOf = new Map(q.recipients.map((p) => [p.id, p.attempt]));
-    const planned = await store.deliveries.find({ ...scope, state: 'planned', page: q.page }).sort({ _id: 1 }).toArray();
-    for (const d of planned) if (attemptOf.get(d._id) === d.attempts + 1) records.push({ ...d, attempts: d.attempts + 1, reservedAt: q.reservedAt, request: q._id });
+    const planned = await store.deliveries
+      .find({ ...scope, state: 'planned', page: q.page })
+      .sort({ _id: 1 })
+      .toArray();
+    for (const d of planned)
+      if (attemptOf.get(d._id) === d.attempts + 1)
+        records.push({ ...d, attempts: d.attempts + 1, reservedAt: q.reservedAt, request: q._id });
   }
   return { records, requests: open.map((q) => q._id) };
 }
@@ -146,7 +189,19 @@ export async function markCalling(store: Store, records: Reserved[], text: strin
   await updateEachIf(
     store,
     store.deliveries,
-    records.map((d) => ({ id: d._id, update: { $set: { state: 'sending' as const, text, attempts: d.attempts, reservedAt: d.reservedAt ?? now, updatedAt: now }, $push: { history: step('sending', d.reservedAt ?? now) } } })),
+    records.map((d) => ({
+      id: d._id,
+      update: {
+        $set: {
+          state: 'sending' as const,
+          text,
+          attempts: d.attempts,
+          reservedAt: d.reservedAt ?? now,
+          updatedAt: now,
+        },
+        $push: { history: step('sending', d.reservedAt ?? now) },
+      },
+    })),
     { state: 'planned' },
     (d) => d.state === 'planned',
     undefined,
@@ -156,7 +211,8 @@ export async function markCalling(store: Store, records: Reserved[], text: strin
 
 /** Closes requests whose records are written (or settled by a reconciliation). */
 export async function closeRequests(store: Store, ids: string[], now: Date): Promise<void> {
-  for (const _id of new Set(ids)) await store.sendRequests.updateOne({ _id, open: true }, { $set: { open: false, closedAt: now } });
+  for (const _id of new Set(ids))
+    await store.sendRequests.updateOne({ _id, open: true }, { $set: { open: false, closedAt: now } });
 }
 
 function step(state: DeliveryState, at: Date, note?: string) {
@@ -170,7 +226,13 @@ function step(state: DeliveryState, at: Date, note?: string) {
  * what the provider did with it is the truth) on the attempt before; or `sending` for a record
  * reserved in the old shape.
  */
-async function recordAttempt(store: Store, items: { record: Reserved; to: DeliveryState; note?: string; extra?: Partial<Delivery> }[], now: Date, progress?: Progress, evenIfGivenUp = false): Promise<void> {
+async function recordAttempt(
+  store: Store,
+  items: { record: Reserved; to: DeliveryState; note?: string; extra?: Partial<Delivery> }[],
+  now: Date,
+  progress?: Progress,
+  evenIfGivenUp = false,
+): Promise<void> {
   const from: DeliveryState[] = evenIfGivenUp ? ['planned', 'expired'] : ['planned'];
   const byAttempt = new Map<number, typeof items>();
   for (const i of items) byAttempt.set(i.record.attempts, [...(byAttempt.get(i.record.attempts) ?? []), i]);
@@ -178,24 +240,70 @@ async function recordAttempt(store: Store, items: { record: Reserved; to: Delive
     const update = (i: (typeof items)[number]): UpdateFilter<Delivery> => ({
       $set: { state: i.to, updatedAt: now, attempts: attempt, reservedAt: i.record.reservedAt ?? now, ...i.extra },
       ...(i.to === 'accepted' || i.to === 'delivered' ? { $unset: { error: '' as const } } : {}),
-      $push: { history: { $each: [...(i.record.state === 'sending' ? [] : [step('sending', i.record.reservedAt ?? now)]), step(i.to, now, i.note)] } },
+      $push: {
+        history: {
+          $each: [
+            ...(i.record.state === 'sending' ? [] : [step('sending', i.record.reservedAt ?? now)]),
+            step(i.to, now, i.note),
+          ],
+        },
+      },
     });
     const legacy = group.filter((i) => i.record.state === 'sending');
     const current = group.filter((i) => i.record.state !== 'sending');
     const condition: Filter<Delivery> = { state: { $in: from }, attempts: attempt - 1 };
-    await updateEachIf(store, store.deliveries, current.map((i) => ({ id: i.record._id, update: update(i) })), condition, (d) => from.includes(d.state) && d.attempts === attempt - 1, progress, { readFirst: false });
-    await updateEachIf(store, store.deliveries, legacy.map((i) => ({ id: i.record._id, update: update(i) })), { state: 'sending' }, (d) => d.state === 'sending', progress, { readFirst: false });
+    await updateEachIf(
+      store,
+      store.deliveries,
+      current.map((i) => ({ id: i.record._id, update: update(i) })),
+      condition,
+      (d) => from.includes(d.state) && d.attempts === attempt - 1,
+      progress,
+      { readFirst: false },
+    );
+    await updateEachIf(
+      store,
+      store.deliveries,
+      legacy.map((i) => ({ id: i.record._id, update: update(i) })),
+      { state: 'sending' },
+      (d) => d.state === 'sending',
+      progress,
+      { readFirst: false },
+    );
   }
 }
 
 /** Writes what the provider accepted (with its message id) and what it refused as invalid, on the records taken. */
-export async function recordSendResults(store: Store, taken: Reserved[], accepted: AcceptedOutcome[], invalid: { id: string; error: string }[], now: Date, note: string, acceptedState: 'accepted' | 'delivered', progress?: Progress): Promise<void> {
+export async function recordSendResults(
+  store: Store,
+  taken: Reserved[],
+  accepted: AcceptedOutcome[],
+  invalid: { id: string; error: string }[],
+  now: Date,
+  note: string,
+  acceptedState: 'accepted' | 'delivered',
+  progress?: Progress,
+): Promise<void> {
   const byId = new Map(taken.map((d) => [d._id, d]));
   await recordAttempt(
     store,
     [
-      ...accepted.filter((a) => byId.has(a.id)).map((a) => ({ record: byId.get(a.id)!, to: acceptedState, note, extra: { providerMessageId: a.providerMessageId } })),
-      ...invalid.filter((i) => byId.has(i.id)).map((i) => ({ record: byId.get(i.id)!, to: 'failed' as const, note: i.error, extra: { error: i.error, invalidRecipient: true } })),
+      ...accepted
+        .filter((a) => byId.has(a.id))
+        .map((a) => ({
+          record: byId.get(a.id)!,
+          to: acceptedState,
+          note,
+          extra: { providerMessageId: a.providerMessageId },
+        })),
+      ...invalid
+        .filter((i) => byId.has(i.id))
+        .map((i) => ({
+          record: byId.get(i.id)!,
+          to: 'failed' as const,
+          note: i.error,
+          extra: { error: i.error, invalidRecipient: true },
+        })),
     ],
     now,
     progress,
@@ -205,7 +313,11 @@ export async function recordSendResults(store: Store, taken: Reserved[], accepte
 
 /** The provider will never take these (a refusal that no retry mends): failed on this attempt. */
 export async function failReserved(store: Store, records: Reserved[], now: Date, why: string): Promise<void> {
-  await recordAttempt(store, records.map((record) => ({ record, to: 'failed', note: why, extra: { error: why } })), now);
+  await recordAttempt(
+    store,
+    records.map((record) => ({ record, to: 'failed', note: why, extra: { error: why } })),
+    now,
+  );
 }
 
 /**
@@ -215,12 +327,22 @@ export async function failReserved(store: Store, records: Reserved[], now: Date,
 export async function releaseReservations(store: Store, records: Reserved[], now: Date, why: string): Promise<void> {
   if (records.length === 0) return;
   const legacy = records.filter((d) => d.state === 'sending').map((d) => d._id);
-  if (legacy.length) await store.deliveries.updateMany({ _id: { $in: legacy }, state: 'sending' }, { $set: { state: 'planned', updatedAt: now, error: why }, $push: { history: step('planned', now, why) } });
+  if (legacy.length)
+    await store.deliveries.updateMany(
+      { _id: { $in: legacy }, state: 'sending' },
+      { $set: { state: 'planned', updatedAt: now, error: why }, $push: { history: step('planned', now, why) } },
+    );
   const current = records.filter((d) => d.state !== 'sending');
   await updateEachIf(
     store,
     store.deliveries,
-    current.map((d) => ({ id: d._id, update: { $set: { updatedAt: now, error: why }, $push: { history: { $each: [step('sending', d.reservedAt ?? now), step('planned', now, why)] } } } })),
+    current.map((d) => ({
+      id: d._id,
+      update: {
+        $set: { updatedAt: now, error: why },
+        $push: { history: { $each: [step('sending', d.reservedAt ?? now), step('planned', now, why)] } },
+      },
+    })),
     { state: 'planned' },
     (d) => d.state === 'planned',
     undefined,

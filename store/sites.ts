@@ -33,11 +33,16 @@ export interface SiteInput {
 /** Checks and tidies a site's fields; throws FieldError naming the field. */
 export function siteFields(input: SiteInput): SiteFields {
   const kind = input.kind ?? 'tower';
-  if (kind !== 'tower' && kind !== 'access_point') throw new FieldError('kind', `"${kind}" is not tower or access_point`);
+  if (kind !== 'tower' && kind !== 'access_point')
+    throw new FieldError('kind', `"${kind}" is not tower or access_point`);
   const lat = input.location?.lat ?? input.lat;
   const lon = input.location?.lon ?? input.lon;
-  if ((lat === undefined || lat === null) !== (lon === undefined || lon === null)) throw new FieldError(lat === undefined || lat === null ? 'lat' : 'lon', 'give both coordinates or neither');
-  const uplink = input.uplink === undefined || input.uplink === null || input.uplink.trim() === '' ? null : recordId(input.uplink, 'uplink');
+  if ((lat === undefined || lat === null) !== (lon === undefined || lon === null))
+    throw new FieldError(lat === undefined || lat === null ? 'lat' : 'lon', 'give both coordinates or neither');
+  const uplink =
+    input.uplink === undefined || input.uplink === null || input.uplink.trim() === ''
+      ? null
+      : recordId(input.uplink, 'uplink');
   return {
     name: requiredText(input.name, 'name'),
     area: requiredText(input.area, 'area', 100),
@@ -54,7 +59,8 @@ export function siteHash(f: SiteFields): string {
 /** Every site's uplink: the whole network's shape, small enough to hold (one entry per site). */
 export async function loadUplinks(store: Store): Promise<Map<string, string | null>> {
   const uplinks = new Map<string, string | null>();
-  for await (const s of store.sites.find({}, { projection: { _id: 1, uplink: 1 } })) uplinks.set(s._id, s.uplink ?? null);
+  for await (const s of store.sites.find({}, { projection: { _id: 1, uplink: 1 } }))
+    uplinks.set(s._id, s.uplink ?? null);
   return uplinks;
 }
 
@@ -73,13 +79,15 @@ export async function getSite(store: Store, id: string): Promise<Site> {
 }
 
 export async function createSite(store: Store, id: string, fields: SiteFields, now: Date): Promise<Site> {
-  if (await store.sites.findOne({ _id: id }, { projection: { _id: 1 } })) throw new RecordError('conflict', 'site_exists', `Site ${id} exists already; PATCH /v1/sites/${id} changes it.`);
+  if (await store.sites.findOne({ _id: id }, { projection: { _id: 1 } }))
+    throw new RecordError('conflict', 'site_exists', `Site ${id} exists already; PATCH /v1/sites/${id} changes it.`);
   assertForest(await loadUplinks(store), id, fields.uplink);
   const site: Site = { _id: id, ...fields, contentHash: siteHash(fields), createdAt: now, updatedAt: now };
   try {
     await store.sites.insertOne(site);
   } catch (err) {
-    if ((err as { code?: number }).code === 11000) throw new RecordError('conflict', 'site_exists', `Site ${id} exists already.`);
+    if ((err as { code?: number }).code === 11000)
+      throw new RecordError('conflict', 'site_exists', `Site ${id} exists already.`);
     throw err;
   }
   return site;
@@ -101,7 +109,10 @@ export async function updateSite(store: Store, id: string, patch: SiteInput, now
   const { location, ...rest } = merged;
   const updated = await store.sites.findOneAndUpdate(
     { _id: id },
-    { $set: { ...rest, ...(location ? { location } : {}), contentHash: hash, updatedAt: now }, ...(location ? {} : { $unset: { location: '' as const } }) },
+    {
+      $set: { ...rest, ...(location ? { location } : {}), contentHash: hash, updatedAt: now },
+      ...(location ? {} : { $unset: { location: '' as const } }),
+    },
     { returnDocument: 'after' },
   );
   if (!updated) throw new RecordError('not_found', 'site_not_found', `Site ${id} was deleted meanwhile.`);
@@ -112,9 +123,20 @@ export async function updateSite(store: Store, id: string, patch: SiteInput, now
 export async function deleteSite(store: Store, id: string): Promise<void> {
   await getSite(store, id);
   const child = await store.sites.findOne({ uplink: id }, { projection: { _id: 1 } });
-  if (child) throw new RecordError('conflict', 'site_in_use', `Site ${id} feeds ${child._id}: move or delete the sites it feeds first.`, { feeds: child._id });
+  if (child)
+    throw new RecordError(
+      'conflict',
+      'site_in_use',
+      `Site ${id} feeds ${child._id}: move or delete the sites it feeds first.`,
+      { feeds: child._id },
+    );
   const served = await store.subscribers.countDocuments({ siteId: id }, { limit: 1 });
-  if (served > 0) throw new RecordError('conflict', 'site_in_use', `Site ${id} serves subscribers: move them to another site first (GET /v1/subscribers?siteId=${id}).`);
+  if (served > 0)
+    throw new RecordError(
+      'conflict',
+      'site_in_use',
+      `Site ${id} serves subscribers: move them to another site first (GET /v1/subscribers?siteId=${id}).`,
+    );
   await store.sites.deleteOne({ _id: id });
 }
 

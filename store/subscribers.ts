@@ -10,7 +10,17 @@ import type { Filter, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
 import type { Language, Segment, Subscriber } from '../domain/types';
 import { RecordError } from './errors';
-import { contentHash, emailAddress, FieldError, language as parseLanguage, mobileNumber, mobileNumbers, quietHours as parseQuietHours, requiredText, segment as parseSegment } from './normalize';
+import {
+  contentHash,
+  emailAddress,
+  FieldError,
+  language as parseLanguage,
+  mobileNumber,
+  mobileNumbers,
+  quietHours as parseQuietHours,
+  requiredText,
+  segment as parseSegment,
+} from './normalize';
 
 /** What billing knows about a subscriber: what an import row or an API body sets. */
 export interface SubscriberFields {
@@ -40,12 +50,20 @@ export interface SubscriberInput {
 }
 
 /** Checks and tidies a subscriber's fields; throws FieldError naming the field. */
-export function subscriberFields(input: SubscriberInput, names: Partial<Record<keyof SubscriberInput | 'smsAlerts.since' | 'smsAlerts.until', string>> = {}): SubscriberFields {
+export function subscriberFields(
+  input: SubscriberInput,
+  names: Partial<Record<keyof SubscriberInput | 'smsAlerts.since' | 'smsAlerts.until', string>> = {},
+): SubscriberFields {
   const n = (k: keyof typeof names) => names[k] ?? k;
   const since = input.smsAlerts?.since ?? undefined;
   const until = input.smsAlerts?.until ?? undefined;
-  if (since && until && until <= since) throw new FieldError(n('smsAlerts.until'), `ends (${until.toISOString()}) before it starts (${since.toISOString()})`);
-  if (!input.siteId?.trim()) throw new FieldError(n('siteId'), 'is required: the site or access point that serves this subscriber');
+  if (since && until && until <= since)
+    throw new FieldError(
+      n('smsAlerts.until'),
+      `ends (${until.toISOString()}) before it starts (${since.toISOString()})`,
+    );
+  if (!input.siteId?.trim())
+    throw new FieldError(n('siteId'), 'is required: the site or access point that serves this subscriber');
   return {
     name: requiredText(input.name, n('name')),
     phones: mobileNumbers(input.phones, n('phones')),
@@ -61,13 +79,31 @@ export function subscriberFields(input: SubscriberInput, names: Partial<Record<k
 
 /** The digest of the fields a writer set: equal digests mean there is nothing to write. */
 export function subscriberHash(f: SubscriberFields): string {
-  return contentHash({ name: f.name, phones: f.phones, email: f.email, language: f.language, siteId: f.siteId, segment: f.segment, smsAlerts: f.smsAlerts, quietHours: f.quietHours, optOut: f.optOut === true });
+  return contentHash({
+    name: f.name,
+    phones: f.phones,
+    email: f.email,
+    language: f.language,
+    siteId: f.siteId,
+    segment: f.segment,
+    smsAlerts: f.smsAlerts,
+    quietHours: f.quietHours,
+    optOut: f.optOut === true,
+  });
 }
 
 /** A new subscriber's document. */
 export function newSubscriber(id: string, f: SubscriberFields, now: Date): Subscriber {
   const { optOut, ...fields } = f;
-  return { _id: id, ...fields, optedOut: optOut === true, ...(optOut ? { optedOutAt: now } : {}), contentHash: subscriberHash(f), createdAt: now, updatedAt: now };
+  return {
+    _id: id,
+    ...fields,
+    optedOut: optOut === true,
+    ...(optOut ? { optedOutAt: now } : {}),
+    contentHash: subscriberHash(f),
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 /**
@@ -80,7 +116,14 @@ export function subscriberUpdate(f: SubscriberFields, now: Date): UpdateFilter<S
   if (email === undefined) unset.email = '';
   if (quietHours === undefined) unset.quietHours = '';
   return {
-    $set: { ...always, ...(email ? { email } : {}), ...(quietHours ? { quietHours } : {}), ...(optOut ? { optedOut: true } : {}), contentHash: subscriberHash(f), updatedAt: now },
+    $set: {
+      ...always,
+      ...(email ? { email } : {}),
+      ...(quietHours ? { quietHours } : {}),
+      ...(optOut ? { optedOut: true } : {}),
+      contentHash: subscriberHash(f),
+      updatedAt: now,
+    },
     ...(optOut ? { $min: { optedOutAt: now } } : {}),
     ...(Object.keys(unset).length ? { $unset: unset } : {}),
   };
@@ -104,7 +147,12 @@ export async function createSubscriber(store: Store, id: string, f: SubscriberFi
   try {
     await store.subscribers.insertOne(doc);
   } catch (err) {
-    if ((err as { code?: number }).code === 11000) throw new RecordError('conflict', 'subscriber_exists', `Contract ${id} exists already; PATCH /v1/subscribers/${id} changes it.`);
+    if ((err as { code?: number }).code === 11000)
+      throw new RecordError(
+        'conflict',
+        'subscriber_exists',
+        `Contract ${id} exists already; PATCH /v1/subscribers/${id} changes it.`,
+      );
     throw err;
   }
   return doc;
@@ -115,22 +163,31 @@ export interface SubscriberPatch extends Omit<SubscriberInput, 'optOut'> {
   optedOut?: boolean;
 }
 
-export async function updateSubscriber(store: Store, id: string, patch: SubscriberPatch, now: Date, names?: Parameters<typeof subscriberFields>[1]): Promise<Subscriber> {
+export async function updateSubscriber(
+  store: Store,
+  id: string,
+  patch: SubscriberPatch,
+  now: Date,
+  names?: Parameters<typeof subscriberFields>[1],
+): Promise<Subscriber> {
   const current = await getSubscriber(store, id);
-  const f = subscriberFields({
-    name: patch.name ?? current.name,
-    phones: patch.phones ?? current.phones,
-    email: patch.email === null ? undefined : (patch.email ?? current.email),
-    language: patch.language ?? current.language,
-    siteId: patch.siteId ?? current.siteId,
-    segment: patch.segment ?? current.segment,
-    smsAlerts: {
-      active: patch.smsAlerts?.active ?? current.smsAlerts.active,
-      since: patch.smsAlerts?.since === null ? undefined : (patch.smsAlerts?.since ?? current.smsAlerts.since),
-      until: patch.smsAlerts?.until === null ? undefined : (patch.smsAlerts?.until ?? current.smsAlerts.until),
+  const f = subscriberFields(
+    {
+      name: patch.name ?? current.name,
+      phones: patch.phones ?? current.phones,
+      email: patch.email === null ? undefined : (patch.email ?? current.email),
+      language: patch.language ?? current.language,
+      siteId: patch.siteId ?? current.siteId,
+      segment: patch.segment ?? current.segment,
+      smsAlerts: {
+        active: patch.smsAlerts?.active ?? current.smsAlerts.active,
+        since: patch.smsAlerts?.since === null ? undefined : (patch.smsAlerts?.since ?? current.smsAlerts.since),
+        until: patch.smsAlerts?.until === null ? undefined : (patch.smsAlerts?.until ?? current.smsAlerts.until),
+      },
+      quietHours: patch.quietHours === null ? undefined : (patch.quietHours ?? current.quietHours),
     },
-    quietHours: patch.quietHours === null ? undefined : (patch.quietHours ?? current.quietHours),
-  }, names);
+    names,
+  );
   if (f.siteId !== current.siteId) await assertSiteExists(store, f.siteId, 'body.siteId');
   const update = subscriberUpdate(f, now);
   // The API may opt back in as well as out (an operator acting on the subscriber's request).
@@ -145,7 +202,8 @@ export async function updateSubscriber(store: Store, id: string, patch: Subscrib
 
 export async function deleteSubscriber(store: Store, id: string): Promise<void> {
   const r = await store.subscribers.deleteOne({ _id: id });
-  if (r.deletedCount === 0) throw new RecordError('not_found', 'subscriber_not_found', `No subscriber with contract ${id}.`);
+  if (r.deletedCount === 0)
+    throw new RecordError('not_found', 'subscriber_not_found', `No subscriber with contract ${id}.`);
 }
 
 export interface SubscriberQuery {
@@ -162,13 +220,17 @@ export interface SubscriberQuery {
  * Subscribers in contract order, one page at a time. A contract alone is a point look-up; a
  * phone number or a site is an index look-up on MongoDB (on FerretDB 1.24, a collection scan).
  */
-export async function findSubscribers(store: Store, q: SubscriberQuery): Promise<{ items: Subscriber[]; next: string | null }> {
+export async function findSubscribers(
+  store: Store,
+  q: SubscriberQuery,
+): Promise<{ items: Subscriber[]; next: string | null }> {
   let phone: string | undefined;
   if (q.phone !== undefined) {
     try {
       phone = mobileNumber(q.phone, 'querystring.phone');
     } catch (err) {
-      if (err instanceof FieldError) throw new RecordError('invalid', 'invalid_phone', err.message, { field: err.field });
+      if (err instanceof FieldError)
+        throw new RecordError('invalid', 'invalid_phone', err.message, { field: err.field });
       throw err;
     }
   }

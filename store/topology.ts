@@ -31,7 +31,9 @@ export function refusedSites(existing: Uplinks, proposed: ProposedSite[]): Map<s
     const judged = new Set(proposed.filter((p) => !refused.has(p.id)).map((p) => p.id));
     const found = problems(graph, judged, (id) => {
       const r = byId.get(id);
-      return r && refused.has(id) && !existing.has(id) ? `"${id}" was refused${r.line ? ` (line ${r.line})` : ''}, so it cannot feed this site` : undefined;
+      return r && refused.has(id) && !existing.has(id)
+        ? `"${id}" was refused${r.line ? ` (line ${r.line})` : ''}, so it cannot feed this site`
+        : undefined;
     });
     if (found.size === 0) return refused;
     for (const [id, reason] of found) refused.set(id, reason);
@@ -43,7 +45,11 @@ export function refusedSites(existing: Uplinks, proposed: ProposedSite[]): Map<s
  * Sites whose chain merely passes through such a site are left for the next pass, which sees
  * the graph without it.
  */
-function problems(graph: Map<string, string | null>, judged: Set<string>, whyUnknown: (id: string) => string | undefined): Map<string, string> {
+function problems(
+  graph: Map<string, string | null>,
+  judged: Set<string>,
+  whyUnknown: (id: string) => string | undefined,
+): Map<string, string> {
   const found = new Map<string, string>();
   const settled = new Set<string>();
   for (const start of judged) {
@@ -54,14 +60,19 @@ function problems(graph: Map<string, string | null>, judged: Set<string>, whyUnk
     while (current !== null && !settled.has(current)) {
       if (!graph.has(current)) {
         const child = path[path.length - 1]!;
-        if (judged.has(child)) found.set(child, whyUnknown(current) ?? `"${current}" is not a known site: add it first, or in the same file`);
+        if (judged.has(child))
+          found.set(
+            child,
+            whyUnknown(current) ?? `"${current}" is not a known site: add it first, or in the same file`,
+          );
         break;
       }
       const seenAt = onPath.get(current);
       if (seenAt !== undefined) {
         const loop = path.slice(seenAt);
         const shown = [...loop, loop[0]].join(' → ');
-        for (const id of loop) if (judged.has(id)) found.set(id, `"${graph.get(id)}" would make a loop: ${shown} (each fed by the next)`);
+        for (const id of loop)
+          if (judged.has(id)) found.set(id, `"${graph.get(id)}" would make a loop: ${shown} (each fed by the next)`);
         break;
       }
       onPath.set(current, path.length);

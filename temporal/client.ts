@@ -15,7 +15,11 @@ export interface TemporalSettings {
 }
 
 export async function connectTemporal(s: TemporalSettings): Promise<Client> {
-  const connection = await Connection.connect({ address: s.address, connectTimeout: '10 seconds', ...(s.tls ? { tls: s.tls } : {}) });
+  const connection = await Connection.connect({
+    address: s.address,
+    connectTimeout: '10 seconds',
+    ...(s.tls ? { tls: s.tls } : {}),
+  });
   return new Client({ connection, namespace: s.namespace });
 }
 
@@ -42,7 +46,11 @@ export function maintenanceWorkflowId(maintenanceId: string): string {
 }
 
 /** Starts the maintenance's workflow, or finds the running one: starting twice starts one workflow. */
-export async function startMaintenanceWorkflow(client: Client, taskQueue: string, input: MaintenanceInput): Promise<string> {
+export async function startMaintenanceWorkflow(
+  client: Client,
+  taskQueue: string,
+  input: MaintenanceInput,
+): Promise<string> {
   const workflowId = maintenanceWorkflowId(input.maintenanceId);
   await client.workflow.start('maintenanceWorkflow', {
     taskQueue,

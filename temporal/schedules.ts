@@ -9,19 +9,28 @@ import { connectTemporal, type TemporalSettings } from './client';
 export type ScheduleParts = Pick<ScheduleOptions, 'spec' | 'action' | 'policies'>;
 
 /** Creates the Schedule, or brings an existing one up to date with `parts`. */
-export async function ensureSchedule(client: Client, scheduleId: string, parts: ScheduleParts): Promise<{ scheduleId: string; created: boolean }> {
+export async function ensureSchedule(
+  client: Client,
+  scheduleId: string,
+  parts: ScheduleParts,
+): Promise<{ scheduleId: string; created: boolean }> {
   try {
     await client.schedule.create({ scheduleId, ...parts });
     return { scheduleId, created: true };
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
   }
-  await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, ...parts, policies: { ...previous.policies, ...parts.policies } }));
+  await client.schedule
+    .getHandle(scheduleId)
+    .update((previous) => ({ ...previous, ...parts, policies: { ...previous.policies, ...parts.policies } }));
   return { scheduleId, created: false };
 }
 
 /** For a process that has no Client of its own (the worker): connects, runs `use`, disconnects. */
-export async function withTemporalClient<T>(settings: TemporalSettings, use: (client: Client) => Promise<T>): Promise<T> {
+export async function withTemporalClient<T>(
+  settings: TemporalSettings,
+  use: (client: Client) => Promise<T>,
+): Promise<T> {
   const client = await connectTemporal(settings);
   try {
     return await use(client);

@@ -57,10 +57,18 @@ async function startReceiver(): Promise<{ url: string; received: ReceivedCallbac
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 5_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -87,7 +95,12 @@ function rawSend(sim: RunningSimulator, dst: string, text = 'x'): Promise<Respon
   });
 }
 
-async function control(sim: RunningSimulator, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function control(
+  sim: RunningSimulator,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(`${sim.url}/control/${path}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -114,7 +127,13 @@ interface Outcomes {
 }
 interface Stats {
   requests: { message: Outcomes; call: Outcomes; read: Outcomes };
-  messages: { accepted: number; acceptedWithoutResponse: number; expiredInQueue: number; stored: number; byStatus: Record<string, number> };
+  messages: {
+    accepted: number;
+    acceptedWithoutResponse: number;
+    expiredInQueue: number;
+    stored: number;
+    byStatus: Record<string, number>;
+  };
   callbacks: { sent: number; failed: number; duplicated: number; reordered: number };
 }
 
@@ -140,7 +159,8 @@ async function allFinal(sim: RunningSimulator, count: number, timeoutMs = 5_000)
   );
 }
 
-const numbers = (count: number): string[] => Array.from({ length: count }, (_, i) => `+39333${String(i).padStart(7, '0')}`);
+const numbers = (count: number): string[] =>
+  Array.from({ length: count }, (_, i) => `+39333${String(i).padStart(7, '0')}`);
 
 /** The SDK rejects network failures with a string (the error's stack), not an Error. */
 function droppedConnection(err: unknown): boolean {
@@ -155,7 +175,10 @@ test('mulberry32 is reproducible and roughly uniform', () => {
   const a = mulberry32(42);
   const b = mulberry32(42);
   const draws = Array.from({ length: 1000 }, () => a());
-  assert.deepEqual(draws.slice(0, 5), Array.from({ length: 5 }, () => b()));
+  assert.deepEqual(
+    draws.slice(0, 5),
+    Array.from({ length: 5 }, () => b()),
+  );
   assert.ok(draws.every((x) => x >= 0 && x < 1));
   const mean = draws.reduce((s, x) => s + x, 0) / draws.length;
   assert.ok(Math.abs(mean - 0.5) < 0.05, `mean ${mean}`);
@@ -168,7 +191,13 @@ describe('faults on demand', () => {
   let client: plivo.Client;
 
   before(async () => {
-    sim = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 5 });
+    sim = await startSimulator({
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      host: '127.0.0.1',
+      port: 0,
+      callbackDelayMs: 5,
+    });
     client = clientFor(sim);
   });
   after(async () => {
@@ -214,7 +243,11 @@ describe('faults on demand', () => {
       assert.equal(status, 400, JSON.stringify(bad));
       assert.match(String(json.error), /invalid fault settings/);
     }
-    assert.deepEqual((await control(sim, 'GET', 'faults')).json.latencyMs, { min: 30, max: 30 }, 'a refused PUT changes nothing');
+    assert.deepEqual(
+      (await control(sim, 'GET', 'faults')).json.latencyMs,
+      { min: 30, max: 30 },
+      'a refused PUT changes nothing',
+    );
 
     const cleared = (await control(sim, 'DELETE', 'faults')).json;
     assert.deepEqual(Object.keys(cleared), ['seed']);
@@ -316,7 +349,9 @@ describe('faults on demand', () => {
     try {
       await putFaults(sim, { dropAfterAcceptRate: 1 });
       await assert.rejects(
-        client.messages.create(SRC, [PHONE_A, PHONE_B], 'Guasto: intervento in corso', { url: `${receiver.url}/status` }),
+        client.messages.create(SRC, [PHONE_A, PHONE_B], 'Guasto: intervento in corso', {
+          url: `${receiver.url}/status`,
+        }),
         droppedConnection,
       );
       const inbox = await allFinal(sim, 2);
@@ -329,7 +364,10 @@ describe('faults on demand', () => {
       // Plivo's own message list knows them too: that is how a client reconciles.
       await control(sim, 'DELETE', 'faults');
       const listed = (await client.messages.list({})) as unknown as Array<{ messageUuid: string }>;
-      assert.deepEqual(listed.map((m) => m.messageUuid).sort(), [inbox.phones[PHONE_A][0].messageUuid, inbox.phones[PHONE_B][0].messageUuid].sort());
+      assert.deepEqual(
+        listed.map((m) => m.messageUuid).sort(),
+        [inbox.phones[PHONE_A][0].messageUuid, inbox.phones[PHONE_B][0].messageUuid].sort(),
+      );
       await waitFor('4 callbacks', () => receiver.received.length >= 4);
       const s = await stats(sim);
       assert.equal(s.requests.message.droppedAfterAccept, 1);
@@ -373,7 +411,9 @@ describe('faults on demand', () => {
     const receiver = await startReceiver();
     try {
       await putFaults(sim, { callbacks: { duplicateRate: 1 } });
-      const sent = (await client.messages.create(SRC, PHONE_A, 'doppio', { url: `${receiver.url}/status` })) as { messageUuid: string[] };
+      const sent = (await client.messages.create(SRC, PHONE_A, 'doppio', { url: `${receiver.url}/status` })) as {
+        messageUuid: string[];
+      };
       await waitFor('4 callbacks', () => receiver.received.length >= 4);
       await delay(50);
       const seen = receiver.received.map((cb) => [cb.params.MessageUUID, cb.params.Status, cb.params.Sequence]);
@@ -405,19 +445,27 @@ describe('faults on demand', () => {
     try {
       await putFaults(sim, { callbacks: { reorder: 1, delayMs: { min: 60, max: 60 } } });
       const started = Date.now();
-      const sent = (await client.messages.create(SRC, [PHONE_A, PHONE_B], 'in disordine', { url: `${receiver.url}/status` })) as {
+      const sent = (await client.messages.create(SRC, [PHONE_A, PHONE_B], 'in disordine', {
+        url: `${receiver.url}/status`,
+      })) as {
         messageUuid: string[];
       };
       await waitFor('4 callbacks', () => receiver.received.length >= 4);
       assert.ok(receiver.received[0].at - started >= 55, 'the callback delay applies');
       for (const uuid of sent.messageUuid) {
         const mine = receiver.received.filter((cb) => cb.params.MessageUUID === uuid).map((cb) => cb.params);
-        assert.deepEqual(mine.map((p) => [p.Status, p.Sequence]), [
-          ['delivered', '2'],
-          ['sent', '1'],
-        ]);
+        assert.deepEqual(
+          mine.map((p) => [p.Status, p.Sequence]),
+          [
+            ['delivered', '2'],
+            ['sent', '1'],
+          ],
+        );
         const sorted = [...mine].sort((a, b) => Number(a.Sequence) - Number(b.Sequence));
-        assert.deepEqual(sorted.map((p) => p.Status), ['sent', 'delivered']);
+        assert.deepEqual(
+          sorted.map((p) => p.Status),
+          ['sent', 'delivered'],
+        );
         assert.equal(mine[1].DeliveryReportTime, '', 'the late `sent` callback describes the message as it was then');
       }
       assert.equal((await stats(sim)).callbacks.reordered, 2);
@@ -447,10 +495,18 @@ describe('faults on demand', () => {
     assert.equal(response.messageUuid.length, 10, 'everything is accepted at once');
     await delay(150);
     const midway = Object.values((await getInbox(sim)).phones).flat();
-    assert.ok(midway.some((m) => m.status === 'queued'), 'some still queued');
-    assert.ok(midway.some((m) => m.status !== 'queued'), 'some already sent');
+    assert.ok(
+      midway.some((m) => m.status === 'queued'),
+      'some still queued',
+    );
+    assert.ok(
+      midway.some((m) => m.status !== 'queued'),
+      'some already sent',
+    );
     const inbox = await allFinal(sim, 10);
-    const sentTimes = destinations.map((phone) => Date.parse(inbox.phones[phone][0].sentAt ?? '')).sort((a, b) => a - b);
+    const sentTimes = destinations
+      .map((phone) => Date.parse(inbox.phones[phone][0].sentAt ?? ''))
+      .sort((a, b) => a - b);
     assert.ok(sentTimes[9] - sentTimes[0] >= 400, `10 messages at 20/s spread over ${sentTimes[9] - sentTimes[0]} ms`);
     assert.ok(Object.values(inbox.phones).every(([m]) => m.status === 'delivered'));
   });
@@ -476,7 +532,10 @@ describe('faults on demand', () => {
     for (const text of texts) await client.messages.create(SRC, PHONE_A, text).catch(() => undefined);
     const inbox = await allFinal(sim, texts.length);
     const list = inbox.phones[PHONE_A];
-    assert.deepEqual(list.map((m) => m.text), texts);
+    assert.deepEqual(
+      list.map((m) => m.text),
+      texts,
+    );
     for (const m of list) {
       assert.match(m.messageUuid, /^[0-9a-f-]{36}$/);
       assert.equal(m.status, 'delivered');
@@ -510,7 +569,13 @@ describe('faults at start', () => {
 
   test('invalid start settings are refused', async () => {
     await assert.rejects(
-      startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, faults: { undeliveredRate: 2 } }),
+      startSimulator({
+        authId: AUTH_ID,
+        authToken: AUTH_TOKEN,
+        host: '127.0.0.1',
+        port: 0,
+        faults: { undeliveredRate: 2 },
+      }),
       /invalid fault settings/,
     );
   });
@@ -537,7 +602,14 @@ describe('crash-window messages on disk', () => {
 
   test('a message accepted in the crash window survives a restart, still flagged', async () => {
     const dataFile = join(dir, 'crash.ndjson');
-    const options = { authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 5, dataFile };
+    const options = {
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      host: '127.0.0.1',
+      port: 0,
+      callbackDelayMs: 5,
+      dataFile,
+    };
     const first = await startSimulator({ ...options, faults: { dropAfterAcceptRate: 1 } });
     await assert.rejects(clientFor(first).messages.create(SRC, PHONE_A, 'nel buco'), droppedConnection);
     await first.close();
@@ -555,13 +627,25 @@ describe('crash-window messages on disk', () => {
     const dataFile = join(dir, 'killed.ndjson');
     const start = async (): Promise<{ url: string; kill(): Promise<void> }> => {
       const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'sim', 'main.ts')], {
-        env: { ...process.env, SIM_HOST: '127.0.0.1', SIM_PORT: '0', PLIVO_AUTH_ID: AUTH_ID, PLIVO_AUTH_TOKEN: AUTH_TOKEN, SIM_DATA_FILE: dataFile, SIM_FAULTS: '' },
+        env: {
+          ...process.env,
+          SIM_HOST: '127.0.0.1',
+          SIM_PORT: '0',
+          PLIVO_AUTH_ID: AUTH_ID,
+          PLIVO_AUTH_TOKEN: AUTH_TOKEN,
+          SIM_DATA_FILE: dataFile,
+          SIM_FAULTS: '',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-      const url = await waitFor('the simulator to listen', () => /Plivo simulator on (http:\/\/[\d.:]+)/.exec(output)?.[1], 15_000);
+      const url = await waitFor(
+        'the simulator to listen',
+        () => /Plivo simulator on (http:\/\/[\d.:]+)/.exec(output)?.[1],
+        15_000,
+      );
       return {
         url,
         kill: () =>
@@ -579,7 +663,9 @@ describe('crash-window messages on disk', () => {
     const second = await start();
     try {
       const inbox = (await (await fetch(`${second.url}/inbox.json`)).json()) as Inbox;
-      const uuids = Object.values(inbox.phones).flat().map((m) => m.messageUuid);
+      const uuids = Object.values(inbox.phones)
+        .flat()
+        .map((m) => m.messageUuid);
       assert.deepEqual(uuids.sort(), [...sent.messageUuid].sort());
     } finally {
       await second.kill();

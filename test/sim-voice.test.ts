@@ -37,7 +37,9 @@ interface Endpoint {
  * A stand-in for the app: records every request, checks its V2 signature against the full
  * URL it was sent to, and answers per path (default 200 "ok").
  */
-async function startApp(routes: Record<string, Endpoint> = {}): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
+async function startApp(
+  routes: Record<string, Endpoint> = {},
+): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
   const received: Received[] = [];
   let base = '';
   const server: Server = createServer((req, res) => {
@@ -46,7 +48,8 @@ async function startApp(routes: Record<string, Endpoint> = {}): Promise<{ url: s
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', base);
-      const params = req.method === 'GET' ? Object.fromEntries(url.searchParams) : Object.fromEntries(new URLSearchParams(body));
+      const params =
+        req.method === 'GET' ? Object.fromEntries(url.searchParams) : Object.fromEntries(new URLSearchParams(body));
       const signatureValid = plivo.validateSignature(
         `${base}${req.url ?? ''}`,
         String(req.headers['x-plivo-signature-v2-nonce'] ?? ''),
@@ -64,7 +67,11 @@ async function startApp(routes: Record<string, Endpoint> = {}): Promise<{ url: s
   return { url: base, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 5_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -100,7 +107,10 @@ interface CallEntry {
 }
 interface Inbox {
   phones: Record<string, unknown[]>;
-  inbound: Record<string, Array<{ messageUuid: string; to: string; text: string; responseStatus?: number; error?: string }>>;
+  inbound: Record<
+    string,
+    Array<{ messageUuid: string; to: string; text: string; responseStatus?: number; error?: string }>
+  >;
   calls: Record<string, CallEntry[]>;
   total: number;
   totals: { messages: number; inbound: number; calls: number };
@@ -110,7 +120,11 @@ async function getInbox(sim: RunningSimulator, to?: string): Promise<Inbox> {
   return (await (await fetch(`${sim.url}/inbox.json${to ? `?to=${encodeURIComponent(to)}` : ''}`)).json()) as Inbox;
 }
 
-const XML = (inner: string) => ({ status: 200, contentType: 'application/xml', body: `<?xml version="1.0" encoding="utf-8"?><Response>${inner}</Response>` });
+const XML = (inner: string) => ({
+  status: 200,
+  contentType: 'application/xml',
+  body: `<?xml version="1.0" encoding="utf-8"?><Response>${inner}</Response>`,
+});
 
 // ---------------------------------------------------------------- Plivo XML
 
@@ -149,7 +163,13 @@ describe('Plivo XML reading', () => {
 describe('inbound SMS injection', () => {
   let sim: RunningSimulator;
   before(async () => {
-    sim = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 5 });
+    sim = await startSimulator({
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      host: '127.0.0.1',
+      port: 0,
+      callbackDelayMs: 5,
+    });
   });
   after(async () => {
     await sim.close();
@@ -159,12 +179,23 @@ describe('inbound SMS injection', () => {
   });
 
   const inject = (body: Record<string, unknown>) =>
-    fetch(`${sim.url}/control/inbound`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${sim.url}/control/inbound`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   test('posts what Plivo posts, signed with V2, and reports the app answer', async () => {
-    const app = await startApp({ '/v1/plivo/inbound': { status: 200, body: '<Response/>', contentType: 'application/xml' } });
+    const app = await startApp({
+      '/v1/plivo/inbound': { status: 200, body: '<Response/>', contentType: 'application/xml' },
+    });
     try {
-      const response = await inject({ from: PHONE_A, to: OUR_NUMBER, text: 'STOP', url: `${app.url}/v1/plivo/inbound?tenant=acme` });
+      const response = await inject({
+        from: PHONE_A,
+        to: OUR_NUMBER,
+        text: 'STOP',
+        url: `${app.url}/v1/plivo/inbound?tenant=acme`,
+      });
       assert.equal(response.status, 200);
       const result = await json(response);
       assert.equal(result.status, 200);
@@ -178,7 +209,12 @@ describe('inbound SMS injection', () => {
       assert.equal(request.signatureValid, true);
       assert.equal(request.headers['x-plivo-signature-ma-v2'], request.headers['x-plivo-signature-v2']);
       assert.equal(
-        plivo.validateSignature(`${app.url}/v1/plivo/inbound`, String(request.headers['x-plivo-signature-v2-nonce']), String(request.headers['x-plivo-signature-v2']), 'other-token'),
+        plivo.validateSignature(
+          `${app.url}/v1/plivo/inbound`,
+          String(request.headers['x-plivo-signature-v2-nonce']),
+          String(request.headers['x-plivo-signature-v2']),
+          'other-token',
+        ),
         false,
       );
       assert.deepEqual(request.params, {
@@ -196,7 +232,10 @@ describe('inbound SMS injection', () => {
       const inbox = await getInbox(sim);
       assert.equal(inbox.totals.inbound, 1);
       assert.equal(inbox.total, 0, 'inbound messages are not counted as sent ones');
-      assert.deepEqual(inbox.inbound[PHONE_A].map((m) => [m.text, m.to, m.responseStatus]), [['STOP', OUR_NUMBER, 200]]);
+      assert.deepEqual(
+        inbox.inbound[PHONE_A].map((m) => [m.text, m.to, m.responseStatus]),
+        [['STOP', OUR_NUMBER, 200]],
+      );
       assert.deepEqual((await getInbox(sim, PHONE_A)).inbound[PHONE_A].length, 1);
       const html = await (await fetch(`${sim.url}/inbox`)).text();
       assert.match(html, /STOP/);
@@ -217,9 +256,16 @@ describe('inbound SMS injection', () => {
     const gone = await inject({ from: PHONE_B, to: OUR_NUMBER, text: 'INFO', url: `${app.url}/in` });
     assert.equal(gone.status, 502);
     assert.match(String((await json(gone)).error), /could not be reached/);
-    assert.deepEqual((await getInbox(sim)).inbound[PHONE_B].map((m) => m.responseStatus), [403, undefined]);
+    assert.deepEqual(
+      (await getInbox(sim)).inbound[PHONE_B].map((m) => m.responseStatus),
+      [403, undefined],
+    );
 
-    for (const bad of [{ to: OUR_NUMBER, text: 'x', url: 'http://127.0.0.1:1/' }, { from: PHONE_A, to: OUR_NUMBER, text: '', url: 'http://127.0.0.1:1/' }, { from: PHONE_A, to: OUR_NUMBER, text: 'x', url: 'ftp://x' }]) {
+    for (const bad of [
+      { to: OUR_NUMBER, text: 'x', url: 'http://127.0.0.1:1/' },
+      { from: PHONE_A, to: OUR_NUMBER, text: '', url: 'http://127.0.0.1:1/' },
+      { from: PHONE_A, to: OUR_NUMBER, text: 'x', url: 'ftp://x' },
+    ]) {
       assert.equal((await inject(bad)).status, 400, JSON.stringify(bad));
     }
   });
@@ -230,7 +276,13 @@ describe('inbound SMS injection', () => {
 describe('Voice Call API', () => {
   let sim: RunningSimulator;
   before(async () => {
-    sim = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 5 });
+    sim = await startSimulator({
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      host: '127.0.0.1',
+      port: 0,
+      callbackDelayMs: 5,
+    });
   });
   after(async () => {
     await sim.close();
@@ -259,8 +311,14 @@ describe('Voice Call API', () => {
       assert.match(String(fired.request_uuid), /^[0-9a-f-]{36}$/);
 
       const hangup = await waitFor('the hangup callback', () => app.received.find((r) => r.path === '/voice/hangup'));
-      assert.deepEqual(app.received.map((r) => r.path), ['/voice/ring', '/voice/answer', '/voice/hangup']);
-      assert.ok(app.received.every((r) => r.signatureValid), 'every request is signed with V2');
+      assert.deepEqual(
+        app.received.map((r) => r.path),
+        ['/voice/ring', '/voice/answer', '/voice/hangup'],
+      );
+      assert.ok(
+        app.received.every((r) => r.signatureValid),
+        'every request is signed with V2',
+      );
 
       const answer = app.received[1].params;
       assert.equal(answer.CallStatus, 'in-progress');
@@ -288,7 +346,9 @@ describe('Voice Call API', () => {
       assert.equal(call.duration, Number(h.Duration));
 
       for (const uuid of [call.callUuid, call.requestUuid]) {
-        const detail = await json(await fetch(`${sim.url}/v1/Account/${AUTH_ID}/Call/${uuid}/`, { headers: { authorization: basicAuth() } }));
+        const detail = await json(
+          await fetch(`${sim.url}/v1/Account/${AUTH_ID}/Call/${uuid}/`, { headers: { authorization: basicAuth() } }),
+        );
         assert.equal(detail.call_uuid, call.callUuid);
         assert.equal(detail.call_status, 'completed');
         assert.equal(detail.call_direction, 'outbound');
@@ -307,7 +367,14 @@ describe('Voice Call API', () => {
   test('several destinations joined with "<": one call (and request UUID) each', async () => {
     const app = await startApp({ '/a': XML('<Speak>Avviso</Speak>') });
     try {
-      const fired = await json(await makeCall(sim, { from: OUR_NUMBER, to: `${PHONE_A}<${PHONE_B}`, answer_url: `${app.url}/a`, hangup_url: `${app.url}/h` }));
+      const fired = await json(
+        await makeCall(sim, {
+          from: OUR_NUMBER,
+          to: `${PHONE_A}<${PHONE_B}`,
+          answer_url: `${app.url}/a`,
+          hangup_url: `${app.url}/h`,
+        }),
+      );
       assert.equal(fired.message, 'calls fired');
       assert.equal((fired.request_uuid as string[]).length, 2);
       await waitFor('two hangups', () => app.received.filter((r) => r.path === '/h').length === 2);
@@ -321,8 +388,17 @@ describe('Voice Call API', () => {
   test('callFailRate: the call ends no-answer or busy without fetching the answer URL', async () => {
     const app = await startApp({ '/a': XML('<Speak>mai sentito</Speak>') });
     try {
-      await fetch(`${sim.url}/control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ callFailRate: 1, seed: 5 }) });
-      const fired = await makeCall(sim, { from: OUR_NUMBER, to: `${PHONE_A}<${PHONE_B}`, answer_url: `${app.url}/a`, hangup_url: `${app.url}/h` });
+      await fetch(`${sim.url}/control/faults`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ callFailRate: 1, seed: 5 }),
+      });
+      const fired = await makeCall(sim, {
+        from: OUR_NUMBER,
+        to: `${PHONE_A}<${PHONE_B}`,
+        answer_url: `${app.url}/a`,
+        hangup_url: `${app.url}/h`,
+      });
       assert.equal(fired.status, 201);
       await waitFor('two hangups', () => app.received.filter((r) => r.path === '/h').length === 2);
       assert.equal(app.received.filter((r) => r.path === '/a').length, 0);
@@ -364,12 +440,24 @@ describe('Voice Call API', () => {
     assert.match(String((await json(missing)).error), /answer_url/);
     const badNumber = await makeCall(sim, { from: OUR_NUMBER, to: '123', answer_url: 'http://127.0.0.1:1/a' });
     assert.equal(badNumber.status, 400);
-    assert.equal((await makeCall(sim, { from: OUR_NUMBER, to: PHONE_A, answer_url: 'http://127.0.0.1:1/a' }, 'wrong')).status, 401);
-    const unknown = await fetch(`${sim.url}/v1/Account/${AUTH_ID}/Call/00000000-0000-4000-8000-000000000000/`, { headers: { authorization: basicAuth() } });
+    assert.equal(
+      (await makeCall(sim, { from: OUR_NUMBER, to: PHONE_A, answer_url: 'http://127.0.0.1:1/a' }, 'wrong')).status,
+      401,
+    );
+    const unknown = await fetch(`${sim.url}/v1/Account/${AUTH_ID}/Call/00000000-0000-4000-8000-000000000000/`, {
+      headers: { authorization: basicAuth() },
+    });
     assert.equal(unknown.status, 404);
 
-    await fetch(`${sim.url}/control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errorRate: { '503': 1 } }) });
-    assert.equal((await makeCall(sim, { from: OUR_NUMBER, to: PHONE_A, answer_url: 'http://127.0.0.1:1/a' })).status, 503);
+    await fetch(`${sim.url}/control/faults`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ errorRate: { '503': 1 } }),
+    });
+    assert.equal(
+      (await makeCall(sim, { from: OUR_NUMBER, to: PHONE_A, answer_url: 'http://127.0.0.1:1/a' })).status,
+      503,
+    );
     assert.equal((await getInbox(sim)).totals.calls, 0);
   });
 });
@@ -381,9 +469,21 @@ describe('Call listings: records of ended calls, live calls, queued calls', () =
   let slow: RunningSimulator;
   let app: Awaited<ReturnType<typeof startApp>>;
   before(async () => {
-    fast = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 5 });
+    fast = await startSimulator({
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      host: '127.0.0.1',
+      port: 0,
+      callbackDelayMs: 5,
+    });
     // Each step of a call takes 400 ms here: long enough to see it queued, then live.
-    slow = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 400 });
+    slow = await startSimulator({
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      host: '127.0.0.1',
+      port: 0,
+      callbackDelayMs: 400,
+    });
     app = await startApp({ '/a': XML('<Speak>Avviso di guasto</Speak>') });
   });
   after(async () => {
@@ -395,11 +495,19 @@ describe('Call listings: records of ended calls, live calls, queued calls', () =
   });
 
   const get = async (sim: RunningSimulator, path: string, query: Record<string, string> = {}) => {
-    const res = await fetch(`${sim.url}/v1/Account/${AUTH_ID}/Call/${path}?${new URLSearchParams(query).toString()}`, { headers: { authorization: basicAuth() } });
+    const res = await fetch(`${sim.url}/v1/Account/${AUTH_ID}/Call/${path}?${new URLSearchParams(query).toString()}`, {
+      headers: { authorization: basicAuth() },
+    });
     return { status: res.status, body: await json(res) };
   };
   const fire = async (sim: RunningSimulator, to: string): Promise<string> =>
-    String((await json(await makeCall(sim, { from: OUR_NUMBER, to, answer_url: `${app.url}/a`, hangup_url: `${app.url}/h` }))).request_uuid);
+    String(
+      (
+        await json(
+          await makeCall(sim, { from: OUR_NUMBER, to, answer_url: `${app.url}/a`, hangup_url: `${app.url}/h` }),
+        )
+      ).request_uuid,
+    );
   const plivoTime = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 19);
 
   test('a call is listed queued, then live, then among the records of ended calls, each with its request UUID', async () => {
@@ -412,30 +520,57 @@ describe('Call listings: records of ended calls, live calls, queued calls', () =
     assert.deepEqual(queued.body.calls, [call.callUuid]);
     assert.equal(typeof queued.body.api_id, 'string');
     const queuedDetail = await get(slow, `${call.callUuid}/`, { status: 'queued' });
-    assert.deepEqual({ ...queuedDetail.body, api_id: undefined }, {
-      api_id: undefined, direction: 'outbound', from: OUR_NUMBER.slice(1), to: PHONE_A.slice(1), call_status: 'queued', caller_name: OUR_NUMBER.slice(1), call_uuid: call.callUuid, request_uuid: requestUuid,
-    });
+    assert.deepEqual(
+      { ...queuedDetail.body, api_id: undefined },
+      {
+        api_id: undefined,
+        direction: 'outbound',
+        from: OUR_NUMBER.slice(1),
+        to: PHONE_A.slice(1),
+        call_status: 'queued',
+        caller_name: OUR_NUMBER.slice(1),
+        call_uuid: call.callUuid,
+        request_uuid: requestUuid,
+      },
+    );
     assert.deepEqual((await get(slow, '', { status: 'live' })).body.calls, [], 'not live while queued');
     assert.equal((await get(slow, `${call.callUuid}/`, { status: 'live' })).status, 404);
 
-    await waitFor('the call to ring', async () => ((await getInbox(slow)).calls[PHONE_A][0].status === 'ringing' ? true : undefined));
+    await waitFor('the call to ring', async () =>
+      (await getInbox(slow)).calls[PHONE_A][0].status === 'ringing' ? true : undefined,
+    );
     assert.deepEqual((await get(slow, '', { status: 'queued' })).body.calls, [], 'no longer queued once dialled');
     assert.deepEqual((await get(slow, '', { status: 'live' })).body.calls, [call.callUuid]);
-    assert.deepEqual((await get(slow, '', { status: 'live', call_direction: 'outbound', to_number: PHONE_A.slice(1) })).body.calls, [call.callUuid]);
+    assert.deepEqual(
+      (await get(slow, '', { status: 'live', call_direction: 'outbound', to_number: PHONE_A.slice(1) })).body.calls,
+      [call.callUuid],
+    );
     assert.deepEqual((await get(slow, '', { status: 'live', to_number: PHONE_B })).body.calls, [], 'to_number filters');
-    assert.deepEqual((await get(slow, '', { status: 'live', call_direction: 'inbound' })).body.calls, [], 'our calls are outbound');
+    assert.deepEqual(
+      (await get(slow, '', { status: 'live', call_direction: 'inbound' })).body.calls,
+      [],
+      'our calls are outbound',
+    );
     const live = await get(slow, `${call.callUuid}/`, { status: 'live' });
     assert.equal(live.body.call_uuid, call.callUuid);
     assert.equal(live.body.request_uuid, requestUuid);
     assert.equal(live.body.to, PHONE_A.slice(1));
     assert.equal(live.body.direction, 'outbound');
     assert.match(String(live.body.session_start), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/);
-    assert.deepEqual((await get(slow, '', { call_direction: 'outbound' })).body.objects, [], 'no record before it ends');
+    assert.deepEqual(
+      (await get(slow, '', { call_direction: 'outbound' })).body.objects,
+      [],
+      'no record before it ends',
+    );
 
     await waitFor('the hangup', () => app.received.find((r) => r.path === '/h'), 10_000);
     assert.deepEqual((await get(slow, '', { status: 'live' })).body.calls, []);
     assert.equal((await get(slow, `${call.callUuid}/`, { status: 'live' })).status, 404);
-    const records = await get(slow, '', { call_direction: 'outbound', to_number: PHONE_A.slice(1), end_time__gte: plivoTime(new Date(Date.now() - 60_000)) });
+    const records = await get(slow, '', {
+      call_direction: 'outbound',
+      to_number: PHONE_A.slice(1),
+      end_time__gte: plivoTime(new Date(Date.now() - 60_000)),
+    });
     assert.equal(records.status, 200);
     const objects = records.body.objects as Record<string, unknown>[];
     assert.equal(objects.length, 1);
@@ -458,10 +593,27 @@ describe('Call listings: records of ended calls, live calls, queued calls', () =
     const ends = (all.body.objects as { end_time: string }[]).map((o) => o.end_time);
     assert.deepEqual(ends, [...ends].sort().reverse(), 'newest first');
     assert.equal(((await get(fast, '', { ...since, call_direction: 'inbound' })).body.objects as unknown[]).length, 0);
-    assert.equal(((await get(fast, '', { ...since, to_number: '393330000012' })).body.objects as unknown[]).length, 1, 'an exact number');
-    assert.equal(((await get(fast, '', { ...since, to_number: '+39333000001' })).body.objects as unknown[]).length, 5, 'a prefix');
-    assert.equal(((await get(fast, '', { end_time__gte: plivoTime(new Date(Date.now() + 60_000)) })).body.objects as unknown[]).length, 0, 'ended before the bound');
-    assert.equal(((await get(fast, '', { ...since, bill_duration: '60' })).body.objects as unknown[]).length, 5, 'answered calls bill a minute');
+    assert.equal(
+      ((await get(fast, '', { ...since, to_number: '393330000012' })).body.objects as unknown[]).length,
+      1,
+      'an exact number',
+    );
+    assert.equal(
+      ((await get(fast, '', { ...since, to_number: '+39333000001' })).body.objects as unknown[]).length,
+      5,
+      'a prefix',
+    );
+    assert.equal(
+      ((await get(fast, '', { end_time__gte: plivoTime(new Date(Date.now() + 60_000)) })).body.objects as unknown[])
+        .length,
+      0,
+      'ended before the bound',
+    );
+    assert.equal(
+      ((await get(fast, '', { ...since, bill_duration: '60' })).body.objects as unknown[]).length,
+      5,
+      'answered calls bill a minute',
+    );
     assert.equal(((await get(fast, '', { ...since, bill_duration__gt: '60' })).body.objects as unknown[]).length, 0);
 
     const page1 = await get(fast, '', { ...since, limit: '2' });
@@ -472,8 +624,16 @@ describe('Call listings: records of ended calls, live calls, queued calls', () =
     const page3 = await get(fast, '', { ...since, limit: '2', offset: '4' });
     assert.equal((page3.body.objects as unknown[]).length, 1);
     assert.equal((page3.body.meta as Record<string, unknown>).next, null);
-    const listed = [...(page1.body.objects as { call_uuid: string }[]), ...((await get(fast, '', { ...since, limit: '2', offset: '2' })).body.objects as { call_uuid: string }[]), ...(page3.body.objects as { call_uuid: string }[])];
-    assert.deepEqual(listed.map((o) => o.call_uuid), (all.body.objects as { call_uuid: string }[]).map((o) => o.call_uuid), 'the pages add up to the whole list');
+    const listed = [
+      ...(page1.body.objects as { call_uuid: string }[]),
+      ...((await get(fast, '', { ...since, limit: '2', offset: '2' })).body.objects as { call_uuid: string }[]),
+      ...(page3.body.objects as { call_uuid: string }[]),
+    ];
+    assert.deepEqual(
+      listed.map((o) => o.call_uuid),
+      (all.body.objects as { call_uuid: string }[]).map((o) => o.call_uuid),
+      'the pages add up to the whole list',
+    );
   });
 
   test('bad listing parameters are refused with a 400 that names them', async () => {

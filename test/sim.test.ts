@@ -47,7 +47,11 @@ async function startReceiver(): Promise<{ url: string; received: ReceivedCallbac
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
-      received.push({ url: req.url ?? '', headers: req.headers, params: Object.fromEntries(new URLSearchParams(body)) });
+      received.push({
+        url: req.url ?? '',
+        headers: req.headers,
+        params: Object.fromEntries(new URLSearchParams(body)),
+      });
       res.writeHead(200).end('ok');
     });
   });
@@ -60,7 +64,11 @@ async function startReceiver(): Promise<{ url: string; received: ReceivedCallbac
   };
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 5_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -101,7 +109,9 @@ function plivoFilterTime(date: Date): string {
 
 // `MessageResponse` is typed with `invalidNumber`, but the SDK sets `invalid_number` at runtime.
 type SendResult = Awaited<ReturnType<plivo.Client['messages']['create']>> & { invalid_number?: string[] };
-type ListResult = Array<{ messageUuid: string; toNumber: string; messageState: string }> & { meta: { totalCount: number } };
+type ListResult = Array<{ messageUuid: string; toNumber: string; messageState: string }> & {
+  meta: { totalCount: number };
+};
 
 // ---------------------------------------------------------------- unit counting
 
@@ -162,9 +172,14 @@ describe('Plivo simulator through the real SDK', () => {
   });
 
   test('bulk send: duplicates removed, invalid numbers reported, one UUID per valid number', async () => {
-    const response = (await client.messages.create(SRC, [PHONE_A, PHONE_B, PHONE_A.slice(1), '12345'], 'Guasto in zona', {
-      log: false,
-    })) as SendResult;
+    const response = (await client.messages.create(
+      SRC,
+      [PHONE_A, PHONE_B, PHONE_A.slice(1), '12345'],
+      'Guasto in zona',
+      {
+        log: false,
+      },
+    )) as SendResult;
     assert.equal(response.message, 'message(s) queued');
     assert.equal(response.messageUuid.length, 2);
     assert.deepEqual(response.invalid_number, ['12345']);
@@ -192,7 +207,10 @@ describe('Plivo simulator through the real SDK', () => {
   test('per-phone order is the order of sending', async () => {
     for (const text of ['primo', 'secondo', 'terzo']) await client.messages.create(SRC, PHONE_A, text);
     const inbox = await getInbox(sim, PHONE_A);
-    assert.deepEqual(inbox.phones[PHONE_A].map((m) => m.text), ['primo', 'secondo', 'terzo']);
+    assert.deepEqual(
+      inbox.phones[PHONE_A].map((m) => m.text),
+      ['primo', 'secondo', 'terzo'],
+    );
     const html = await (await fetch(`${sim.url}/inbox`)).text();
     assert.match(html, /http-equiv="refresh" content="3"/);
     assert.ok(html.indexOf('terzo') < html.indexOf('primo'), 'the HTML page shows the newest first');
@@ -200,9 +218,13 @@ describe('Plivo simulator through the real SDK', () => {
 
   test('wrong credentials or a foreign account id are refused with 401', async () => {
     await assert.rejects(clientFor(sim, 'wrong-token').messages.create(SRC, PHONE_A, 'x'), withStatus(401));
-    const foreign = new plivo.Client('MAOTHERACCOUNT000000', AUTH_TOKEN, { url: `${sim.url}/v1/Account/MAOTHERACCOUNT000000` });
+    const foreign = new plivo.Client('MAOTHERACCOUNT000000', AUTH_TOKEN, {
+      url: `${sim.url}/v1/Account/MAOTHERACCOUNT000000`,
+    });
     await assert.rejects(foreign.messages.create(SRC, PHONE_A, 'x'), withStatus(401));
-    const body = (await (await fetch(`${sim.url}/v1/Account/${AUTH_ID}/Message/`, { method: 'POST' })).json()) as Record<string, unknown>;
+    const body = (await (
+      await fetch(`${sim.url}/v1/Account/${AUTH_ID}/Message/`, { method: 'POST' })
+    ).json()) as Record<string, unknown>;
     assert.equal(typeof body.api_id, 'string');
     assert.equal(typeof body.error, 'string');
     assert.equal((await getInbox(sim)).total, 0);
@@ -224,7 +246,11 @@ describe('Plivo simulator through the real SDK', () => {
 
   test('multi-part and UCS-2 texts are billed per part', async () => {
     const long = (await client.messages.create(SRC, PHONE_A, 'a'.repeat(161))) as SendResult;
-    const unicode = (await client.messages.create(SRC, PHONE_B, `Interruzione “programmata” ${'x'.repeat(50)}`)) as SendResult;
+    const unicode = (await client.messages.create(
+      SRC,
+      PHONE_B,
+      `Interruzione “programmata” ${'x'.repeat(50)}`,
+    )) as SendResult;
     const inbox = await getInbox(sim);
     assert.equal(inbox.phones[PHONE_A][0].units, 2);
     assert.equal(inbox.phones[PHONE_B][0].units, 2);
@@ -238,7 +264,9 @@ describe('Plivo simulator through the real SDK', () => {
     const receiver = await startReceiver();
     try {
       const callbackUrl = `${receiver.url}/plivo/status?tenant=acme`;
-      const sent = (await client.messages.create(SRC, PHONE_A, 'Ripristino completato', { url: callbackUrl })) as SendResult;
+      const sent = (await client.messages.create(SRC, PHONE_A, 'Ripristino completato', {
+        url: callbackUrl,
+      })) as SendResult;
       const uuid = sent.messageUuid[0];
       await waitFor('two callbacks', () => receiver.received.length >= 2);
 
@@ -281,7 +309,10 @@ describe('Plivo simulator through the real SDK', () => {
     const receiver = await startReceiver();
     await receiver.close(); // its port is now closed: every callback attempt fails
     const sent = (await client.messages.create(SRC, PHONE_A, 'x', { url: `${receiver.url}/gone` })) as SendResult;
-    await waitFor('delivered status', async () => (await client.messages.get(sent.messageUuid[0])).messageState === 'delivered');
+    await waitFor(
+      'delivered status',
+      async () => (await client.messages.get(sent.messageUuid[0])).messageState === 'delivered',
+    );
     const health = await fetch(`${sim.url}/healthz`);
     assert.deepEqual(await health.json(), { ok: true });
   });
@@ -297,11 +328,18 @@ describe('Plivo simulator through the real SDK', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     const late = (await client.messages.create(SRC, PHONE_A, 'dopo')) as SendResult;
 
-    const newer = (await client.messages.list({ message_time__gte: plivoFilterTime(boundary) })) as unknown as ListResult;
-    assert.deepEqual(newer.map((m) => m.messageUuid), late.messageUuid);
+    const newer = (await client.messages.list({
+      message_time__gte: plivoFilterTime(boundary),
+    })) as unknown as ListResult;
+    assert.deepEqual(
+      newer.map((m) => m.messageUuid),
+      late.messageUuid,
+    );
     assert.equal(newer.meta.totalCount, 1);
 
-    const older = (await client.messages.list({ message_time__lte: plivoFilterTime(boundary) })) as unknown as ListResult;
+    const older = (await client.messages.list({
+      message_time__lte: plivoFilterTime(boundary),
+    })) as unknown as ListResult;
     assert.deepEqual(older.map((m) => m.messageUuid).sort(), [...early.messageUuid].sort());
 
     const page = (await client.messages.list({ limit: 1, offset: 1 })) as unknown as ListResult;
@@ -342,13 +380,20 @@ describe('delivery outcomes and other request shapes', () => {
       await clientFor(sim).messages.create(SRC, [PHONE_B, undeliverable], 'x', { url: `${receiver.url}/cb` });
       await waitFor('three callbacks', () => receiver.received.length >= 3);
       await new Promise((resolve) => setTimeout(resolve, 30)); // nothing more should come
-      const byTo = (to: string) => receiver.received.filter((cb) => cb.params.To === to.slice(1)).map((cb) => cb.params);
+      const byTo = (to: string) =>
+        receiver.received.filter((cb) => cb.params.To === to.slice(1)).map((cb) => cb.params);
       const failed = byTo(PHONE_B);
-      assert.deepEqual(failed.map((p) => [p.Status, p.Sequence]), [['failed', '1']]);
+      assert.deepEqual(
+        failed.map((p) => [p.Status, p.Sequence]),
+        [['failed', '1']],
+      );
       assert.equal(failed[0].TotalAmount, '0.00000');
       assert.notEqual(failed[0].ErrorCode, '');
       const undelivered = byTo(undeliverable);
-      assert.deepEqual(undelivered.map((p) => p.Status), ['sent', 'undelivered']);
+      assert.deepEqual(
+        undelivered.map((p) => p.Status),
+        ['sent', 'undelivered'],
+      );
       assert.notEqual(undelivered[1].ErrorCode, '');
     } finally {
       await receiver.close();
@@ -358,7 +403,13 @@ describe('delivery outcomes and other request shapes', () => {
   test('form-encoded sends work and method=GET callbacks carry the fields in the query', async () => {
     const receiver = await startReceiver();
     try {
-      const form = new URLSearchParams({ src: 'Avviso', dst: PHONE_A, text: 'via form', url: `${receiver.url}/get-cb`, method: 'GET' });
+      const form = new URLSearchParams({
+        src: 'Avviso',
+        dst: PHONE_A,
+        text: 'via form',
+        url: `${receiver.url}/get-cb`,
+        method: 'GET',
+      });
       const response = await fetch(`${sim.url}/v1/Account/${AUTH_ID}/Message`, {
         method: 'POST',
         headers: { authorization: `Basic ${Buffer.from(`${AUTH_ID}:${AUTH_TOKEN}`).toString('base64')}` },
@@ -411,7 +462,9 @@ describe('data file', () => {
     const sent = (await clientFor(first).messages.create(SRC, [PHONE_A, PHONE_B], 'persistente')) as SendResult;
     await waitFor('delivery', async () => {
       const inbox = await getInbox(first);
-      return inbox.total === 2 && Object.values(inbox.phones).every((list) => list.every((m) => m.status === 'delivered'));
+      return (
+        inbox.total === 2 && Object.values(inbox.phones).every((list) => list.every((m) => m.status === 'delivered'))
+      );
     });
     await first.close();
 
@@ -437,7 +490,10 @@ describe('data file', () => {
     const resumed = await start(dataFile);
     try {
       assert.equal((await getInbox(resumed)).total, 1);
-      await waitFor('resumed delivery', async () => (await getInbox(resumed)).phones[PHONE_A]?.[0]?.status === 'delivered');
+      await waitFor(
+        'resumed delivery',
+        async () => (await getInbox(resumed)).phones[PHONE_A]?.[0]?.status === 'delivered',
+      );
     } finally {
       await resumed.close();
     }

@@ -27,10 +27,24 @@ export interface DeliveryWiring {
 }
 
 /** The channels besides SMS that the configuration turns on; the public status feed is always on (and posts to X and Mastodon where configured). */
-export function configuredChannels(config: Config, store: Store, logger?: Logger): Partial<Record<ChannelName, Channel>> {
+export function configuredChannels(
+  config: Config,
+  store: Store,
+  logger?: Logger,
+): Partial<Record<ChannelName, Channel>> {
   const channels = createChannels(
     {
-      ...(config.voice ? { voice: { authId: config.plivo.authId, authToken: config.plivo.authToken, baseUrl: config.plivo.baseUrl, callerId: config.voice.callerId, publicUrl: config.http.publicUrl } } : {}),
+      ...(config.voice
+        ? {
+            voice: {
+              authId: config.plivo.authId,
+              authToken: config.plivo.authToken,
+              baseUrl: config.plivo.baseUrl,
+              callerId: config.voice.callerId,
+              publicUrl: config.http.publicUrl,
+            },
+          }
+        : {}),
       ...(config.smtp ? { email: config.smtp } : {}),
       webhook: { secret: config.webhook.secret, timeoutMs: config.webhook.timeoutMs },
       ...(config.social ? { social: config.social } : {}),
@@ -38,7 +52,8 @@ export function configuredChannels(config: Config, store: Store, logger?: Logger
     {
       statusFeed: statusFeedCollections(store),
       socialPosts: socialCollections(store),
-      socialRefused: (r) => logger?.error(r, `${r.network} refused the post for good: not retried (see the incident's social posts)`),
+      socialRefused: (r) =>
+        logger?.error(r, `${r.network} refused the post for good: not retried (see the incident's social posts)`),
     },
   );
   return Object.fromEntries(channels);
@@ -61,10 +76,18 @@ export function buildDeliveryDeps(w: DeliveryWiring): DeliveryDeps {
       // one rolling window (a full window's burst, then the steady pace: up to twice the limit), so
       // requests are evenly paced instead, a quarter second per window slower than the limit so
       // that network jitter cannot bring two of them closer than the pace at Plivo's end.
-      requests: new SharedRateLimiter(w.store.rateLimits, `${account}:requests`, { units: w.plivo.requestsPer5s, perMs: 5000 + REQUEST_PACE_MARGIN_MS, burstMs: (5000 + REQUEST_PACE_MARGIN_MS) / Math.max(1, w.plivo.requestsPer5s) }),
+      requests: new SharedRateLimiter(w.store.rateLimits, `${account}:requests`, {
+        units: w.plivo.requestsPer5s,
+        perMs: 5000 + REQUEST_PACE_MARGIN_MS,
+        burstMs: (5000 + REQUEST_PACE_MARGIN_MS) / Math.max(1, w.plivo.requestsPer5s),
+      }),
       // Plivo queues SMS beyond its per-second rate and expires what waits 3 hours: keep at most
       // `queueSeconds` of sending queued there.
-      messages: new SharedRateLimiter(w.store.rateLimits, `${account}:messages`, { units: w.plivo.messagesPerSecond, perMs: 1000, burstMs: w.plivo.queueSeconds * 1000 }),
+      messages: new SharedRateLimiter(w.store.rateLimits, `${account}:messages`, {
+        units: w.plivo.messagesPerSecond,
+        perMs: 1000,
+        burstMs: w.plivo.queueSeconds * 1000,
+      }),
     },
   };
 }

@@ -30,12 +30,23 @@ export async function runWorker(): Promise<void> {
   const { worker, connection } = await createWorker({
     temporal: config.temporal,
     workflowBundle,
-    deps: buildDeliveryDeps({ store, plivo: config.plivo, publicUrl: config.http.publicUrl, logger, otherChannels: configuredChannels(config, store, logger), rules: rulesResolver(store, rulesHolder) }),
+    deps: buildDeliveryDeps({
+      store,
+      plivo: config.plivo,
+      publicUrl: config.http.publicUrl,
+      logger,
+      otherChannels: configuredChannels(config, store, logger),
+      rules: rulesResolver(store, rulesHolder),
+    }),
   });
   await ensureBillingScheduleWith(config.temporal, logger);
   await ensureRetentionScheduleWith(config.temporal, logger);
   // Receipts are stored by the API as they come and applied here: the API keeps no loop of its own.
-  const applier = startReceiptApplier(store, (err) => logger.error({ err }, 'applying receipts failed; will retry'), config.receiptsEveryMs);
+  const applier = startReceiptApplier(
+    store,
+    (err) => logger.error({ err }, 'applying receipts failed; will retry'),
+    config.receiptsEveryMs,
+  );
   logger.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker running');
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM (the Runtime installs those handlers).
   try {

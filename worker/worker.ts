@@ -2,7 +2,13 @@
  * The worker: runs the incident workflows and their activities on one task queue. Run as many
  * as you like; Temporal shares the work among them.
  */
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle, type WorkflowBundleOption } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Worker,
+  type WorkflowBundle,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { TemporalSettings } from '../temporal/client';
 
@@ -12,7 +18,14 @@ export async function bundleWorkflows(): Promise<WorkflowBundle> {
 }
 
 const noop = () => undefined;
-const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: (m: string, meta?: unknown) => console.error(m, meta), log: noop };
+const quietBundlerLogger = {
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: (m: string, meta?: unknown) => console.error(m, meta),
+  log: noop,
+};
 
 export interface WorkerOptions {
   temporal: TemporalSettings;
@@ -21,7 +34,10 @@ export interface WorkerOptions {
 }
 
 export async function createWorker(o: WorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
-  const connection = await NativeConnection.connect({ address: o.temporal.address, ...(o.temporal.tls ? { tls: o.temporal.tls } : {}) });
+  const connection = await NativeConnection.connect({
+    address: o.temporal.address,
+    ...(o.temporal.tls ? { tls: o.temporal.tls } : {}),
+  });
   const worker = await Worker.create({
     connection,
     namespace: o.temporal.namespace,

@@ -53,7 +53,12 @@ const acts = proxyActivities<Activities>({
   // with how far it got, and a retry carries on from there.
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['InvalidMonth', 'MonthNotEnded'] },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: ['InvalidMonth', 'MonthNotEnded'],
+  },
 });
 
 const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
@@ -68,10 +73,23 @@ export function billingMonthOf(input: BillingMonthInput): { month: string; decid
 }
 
 export async function billingMonthWorkflow(input: BillingMonthInput = {}): Promise<BillingMonthResult> {
-  const { month, decidedBy } = input.resume ? { month: input.month!, decidedBy: input.resume.decidedBy } : billingMonthOf(input);
-  if (!isMonth(month)) throw ApplicationFailure.create({ type: 'InvalidMonth', message: `${JSON.stringify(month)} is not a month: write YYYY-MM`, nonRetryable: true });
+  const { month, decidedBy } = input.resume
+    ? { month: input.month!, decidedBy: input.resume.decidedBy }
+    : billingMonthOf(input);
+  if (!isMonth(month))
+    throw ApplicationFailure.create({
+      type: 'InvalidMonth',
+      message: `${JSON.stringify(month)} is not a month: write YYYY-MM`,
+      nonRetryable: true,
+    });
   const { terms } = input.resume ?? (await acts.beginBillingMonth({ month }));
-  const progress: BillingProgress = input.resume?.progress ?? { pages: 0, considered: 0, charged: 0, added: 0, existing: 0 };
+  const progress: BillingProgress = input.resume?.progress ?? {
+    pages: 0,
+    considered: 0,
+    charged: 0,
+    added: 0,
+    existing: 0,
+  };
   let after = input.resume?.after;
   for (;;) {
     const r = await acts.chargeSubscribersPage({ month, terms, after, limit: input.pageSize });
@@ -83,7 +101,11 @@ export async function billingMonthWorkflow(input: BillingMonthInput = {}): Promi
     if (r.next === undefined) break;
     after = r.next;
     if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof billingMonthWorkflow>({ month, pageSize: input.pageSize, resume: { terms, after, progress, decidedBy } });
+      await continueAsNew<typeof billingMonthWorkflow>({
+        month,
+        pageSize: input.pageSize,
+        resume: { terms, after, progress, decidedBy },
+      });
     }
   }
   const summary = await acts.finishBillingMonth({ month, terms });

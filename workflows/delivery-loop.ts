@@ -35,7 +35,12 @@ export interface DeliveryRound {
 const EARLY_LOOK_MS = 5000;
 
 /** A delivery loop for one incident or maintenance (its deliveries are keyed by this id). */
-export function deliveryLoop(acts: Pick<Activities, 'sendDue' | 'sweepAll'>, deliveriesOf: string, policy: DeliveryPolicy, counts: DeliveryCounts) {
+export function deliveryLoop(
+  acts: Pick<Activities, 'sendDue' | 'sweepAll'>,
+  deliveriesOf: string,
+  policy: DeliveryPolicy,
+  counts: DeliveryCounts,
+) {
   const earlyLook = Math.min(EARLY_LOOK_MS, policy.sweepEveryMs);
   let look = earlyLook;
   return async function deliveryRound(kinds: MessageKind[]): Promise<DeliveryRound> {
@@ -52,7 +57,13 @@ export function deliveryLoop(acts: Pick<Activities, 'sendDue' | 'sweepAll'>, del
     }
     // The fallback order rides in the activity's input: the same command, so no patch is needed.
     const fallback = policy.fallback ? { fallback: policy.fallback } : {};
-    const sweep = await acts.sweepAll({ incidentId: deliveriesOf, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts, ...fallback });
+    const sweep = await acts.sweepAll({
+      incidentId: deliveriesOf,
+      kinds,
+      deliveryTimeoutMs: policy.deliveryTimeoutMs,
+      maxAttempts: policy.maxAttempts,
+      ...fallback,
+    });
     counts.retried += sweep.retried;
     counts.fellBack += sweep.fellBack;
     if (sweep.retried > 0 || sweep.fellBack > 0) return { busy: true, waitMs: 0, allSent: false, idle: false };

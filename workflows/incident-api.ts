@@ -27,7 +27,11 @@ export interface DeliveryPolicy {
   historyLimit?: number;
 }
 
-export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { deliveryTimeoutMs: 10 * 60_000, maxAttempts: 3, sweepEveryMs: 60_000 };
+export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
+  deliveryTimeoutMs: 10 * 60_000,
+  maxAttempts: 3,
+  sweepEveryMs: 60_000,
+};
 
 /** When the periodic updates and the staff escalations of an incident fall due, from its rules. */
 export interface IncidentSchedule {

@@ -3,16 +3,36 @@
  * (patch `lifecycle-v2`). Incidents that started on this code replay and finish on it; new ones
  * run workflows/incident.ts. Do not change: a recorded history (test/replay) holds it to its steps.
  */
-import { condition, continueAsNew, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import {
+  condition,
+  continueAsNew,
+  patched,
+  proxyActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { IncidentPhase, MessageKind } from '../domain/types';
-import { DEFAULT_DELIVERY_POLICY, resolveUpdate, statusQuery, type IncidentInput, type IncidentSnapshot, type IncidentStatus } from './incident-api';
+import {
+  DEFAULT_DELIVERY_POLICY,
+  resolveUpdate,
+  statusQuery,
+  type IncidentInput,
+  type IncidentSnapshot,
+  type IncidentStatus,
+} from './incident-api';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '1 minute',
   // A provider outage must delay notices, never drop them: retry without a limit, with backoff.
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: ['IncidentNotFound'] },
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: ['IncidentNotFound'],
+  },
 });
 
 /** The incident's long-lived state: small, and only counts. */
@@ -27,7 +47,10 @@ class LegacyIncidentState {
   resolveAt?: string;
   resolveNote?: string;
 
-  constructor(readonly incidentId: string, from?: IncidentSnapshot) {
+  constructor(
+    readonly incidentId: string,
+    from?: IncidentSnapshot,
+  ) {
     if (from) Object.assign(this, { ...from, sent: { ...from.sent } });
   }
 
@@ -57,7 +80,8 @@ export async function legacyIncidentLifecycle(input: IncidentInput): Promise<Inc
     },
     {
       validator: (r) => {
-        if (r.note !== undefined && (typeof r.note !== 'string' || r.note.length > 500)) throw new Error('note must be a string of at most 500 characters');
+        if (r.note !== undefined && (typeof r.note !== 'string' || r.note.length > 500))
+          throw new Error('note must be a string of at most 500 characters');
       },
     },
   );
@@ -82,13 +106,19 @@ export async function legacyIncidentLifecycle(input: IncidentInput): Promise<Inc
     let look = Math.min(5000, policy.sweepEveryMs);
     for (;;) {
       const r = await acts.sendDue({ incidentId: input.incidentId, kinds, batchSize: policy.batchSize });
-      for (const [kind, n] of Object.entries(r.accepted)) state.sent[kind as MessageKind] = (state.sent[kind as MessageKind] ?? 0) + (n ?? 0);
+      for (const [kind, n] of Object.entries(r.accepted))
+        state.sent[kind as MessageKind] = (state.sent[kind as MessageKind] ?? 0) + (n ?? 0);
       state.failed += r.invalid;
       if (r.remaining > 0) {
         if (r.retryAfterMs) await sleep(r.retryAfterMs);
         continue;
       }
-      const sweep = await acts.sweepAll({ incidentId: input.incidentId, kinds, deliveryTimeoutMs: policy.deliveryTimeoutMs, maxAttempts: policy.maxAttempts });
+      const sweep = await acts.sweepAll({
+        incidentId: input.incidentId,
+        kinds,
+        deliveryTimeoutMs: policy.deliveryTimeoutMs,
+        maxAttempts: policy.maxAttempts,
+      });
       state.retried += sweep.retried;
       state.fellBack += sweep.fellBack;
       if (sweep.retried > 0 || sweep.fellBack > 0) continue;
@@ -110,9 +140,13 @@ export async function legacyIncidentLifecycle(input: IncidentInput): Promise<Inc
   }
   if (!state.resolveRequested && state.phase !== 'resolving') {
     // Until resolved: send as notices fall due (after the grace delay, after quiet hours), retry, fall back.
-    await deliver(['outage'], () => state.resolveRequested, async () => {
-      if (state.phase === 'notifying') await enter('notified');
-    });
+    await deliver(
+      ['outage'],
+      () => state.resolveRequested,
+      async () => {
+        if (state.phase === 'notifying') await enter('notified');
+      },
+    );
     await condition(() => state.resolveRequested);
   }
   if (state.phase !== 'resolving') {

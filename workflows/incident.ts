@@ -13,16 +13,47 @@
  * per-recipient state lives in MongoDB (the workflow sees counts only), so its history stays
  * small however many subscribers an incident reaches; a long incident continues as new.
  */
-import { condition, continueAsNew, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import {
+  condition,
+  continueAsNew,
+  patched,
+  proxyActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { deliveryLoop } from './delivery-loop';
 import type { IncidentPhase, MessageKind } from '../domain/types';
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import {
-  DEFAULT_DELIVERY_POLICY, acknowledgeSignal, acknowledgeUpdate, addUpdateSignal, addUpdateUpdate, cancelSignal, cancelUpdate, escalateSignal, escalateUpdate, extendScopeSignal, extendScopeUpdate,
-  reopenSignal, reopenUpdate, resolveSignal, resolveUpdate, statusQuery,
-  type AcknowledgeInput, type AddUpdateInput, type CancelInput, type EscalateInput, type ExtendScopeInput, type IncidentInput, type IncidentSchedule, type IncidentSnapshot,
-  type IncidentStatus, type PendingAction, type ResolveInput,
+  DEFAULT_DELIVERY_POLICY,
+  acknowledgeSignal,
+  acknowledgeUpdate,
+  addUpdateSignal,
+  addUpdateUpdate,
+  cancelSignal,
+  cancelUpdate,
+  escalateSignal,
+  escalateUpdate,
+  extendScopeSignal,
+  extendScopeUpdate,
+  reopenSignal,
+  reopenUpdate,
+  resolveSignal,
+  resolveUpdate,
+  statusQuery,
+  type AcknowledgeInput,
+  type AddUpdateInput,
+  type CancelInput,
+  type EscalateInput,
+  type ExtendScopeInput,
+  type IncidentInput,
+  type IncidentSchedule,
+  type IncidentSnapshot,
+  type IncidentStatus,
+  type PendingAction,
+  type ResolveInput,
 } from './incident-api';
 import { legacyIncidentLifecycle } from './incident-legacy';
 
@@ -32,7 +63,12 @@ const acts = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '1 minute',
   // A provider outage must delay notices, never drop them: retry without a limit, with backoff.
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: ['IncidentNotFound'] },
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: ['IncidentNotFound'],
+  },
 });
 
 /** Messages sent while the incident is open, and those that close it. */
@@ -45,8 +81,13 @@ const MAX_TEXT = 500;
 const now = () => new Date().getTime();
 
 function validateResolve(r: ResolveInput): void {
-  if (r.note !== undefined && (typeof r.note !== 'string' || r.note.length > MAX_TEXT)) throw new Error(`note must be a string of at most ${MAX_TEXT} characters`);
-  if (r.settleSeconds !== undefined && !(Number.isFinite(r.settleSeconds) && r.settleSeconds >= 0 && r.settleSeconds <= 3600)) throw new Error('settleSeconds must be between 0 and 3600');
+  if (r.note !== undefined && (typeof r.note !== 'string' || r.note.length > MAX_TEXT))
+    throw new Error(`note must be a string of at most ${MAX_TEXT} characters`);
+  if (
+    r.settleSeconds !== undefined &&
+    !(Number.isFinite(r.settleSeconds) && r.settleSeconds >= 0 && r.settleSeconds <= 3600)
+  )
+    throw new Error('settleSeconds must be between 0 and 3600');
 }
 
 /** The incident's long-lived state: small, and only counts. */
@@ -79,22 +120,75 @@ class IncidentState {
   /** Bumped by every accepted request, so that a waiting loop wakes up to recompute its timers. */
   changes = 0;
 
-  constructor(readonly incidentId: string, from?: IncidentSnapshot) {
-    if (from) Object.assign(this, { ...from, sent: { ...from.sent }, periodicRounds: { ...from.periodicRounds }, pending: [...(from.pending ?? [])] });
+  constructor(
+    readonly incidentId: string,
+    from?: IncidentSnapshot,
+  ) {
+    if (from)
+      Object.assign(this, {
+        ...from,
+        sent: { ...from.sent },
+        periodicRounds: { ...from.periodicRounds },
+        pending: [...(from.pending ?? [])],
+      });
   }
 
   /** Open: nothing has started the end (a settling resolve still counts as open). */
   get open(): boolean {
-    return !this.cancelRequested && this.phase !== 'resolving' && this.phase !== 'resolved' && this.phase !== 'cancelled' && this.phase !== 'billed';
+    return (
+      !this.cancelRequested &&
+      this.phase !== 'resolving' &&
+      this.phase !== 'resolved' &&
+      this.phase !== 'cancelled' &&
+      this.phase !== 'billed'
+    );
   }
 
   status(): IncidentStatus {
-    const { incidentId, phase, recipients, resolveRequested, failed, retried, fellBack, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites, messages, acknowledgedBy, acknowledgedAt } = this;
-    return { incidentId, phase, recipients, sent: { ...this.sent }, failed, retried, fellBack, resolveRequested, settlingUntil, cancelRequested, estimatedEnd, updates, escalations, addedSites, messages, acknowledgedBy, acknowledgedAt };
+    const {
+      incidentId,
+      phase,
+      recipients,
+      resolveRequested,
+      failed,
+      retried,
+      fellBack,
+      settlingUntil,
+      cancelRequested,
+      estimatedEnd,
+      updates,
+      escalations,
+      addedSites,
+      messages,
+      acknowledgedBy,
+      acknowledgedAt,
+    } = this;
+    return {
+      incidentId,
+      phase,
+      recipients,
+      sent: { ...this.sent },
+      failed,
+      retried,
+      fellBack,
+      resolveRequested,
+      settlingUntil,
+      cancelRequested,
+      estimatedEnd,
+      updates,
+      escalations,
+      addedSites,
+      messages,
+      acknowledgedBy,
+      acknowledgedAt,
+    };
   }
 
   private notOpen(): void {
-    if (!this.open) throw new Error(`incident ${this.incidentId} is ${this.cancelRequested ? 'cancelled' : this.phase}; it takes no more changes`);
+    if (!this.open)
+      throw new Error(
+        `incident ${this.incidentId} is ${this.cancelRequested ? 'cancelled' : this.phase}; it takes no more changes`,
+      );
   }
 
   resolve(r: ResolveInput): void {
@@ -112,7 +206,8 @@ class IncidentState {
 
   validateReopen(): void {
     this.notOpen();
-    if (!this.resolveRequested || !this.settlingUntil) throw new Error('only a resolve that is still settling can be reopened');
+    if (!this.resolveRequested || !this.settlingUntil)
+      throw new Error('only a resolve that is still settling can be reopened');
   }
 
   reopen(): void {
@@ -125,21 +220,35 @@ class IncidentState {
     this.notOpen();
     if (this.resolveRequested) throw new Error('the incident is being resolved; reopen it first');
     if (u.text === undefined && u.estimatedEnd === undefined) throw new Error('give text, estimatedEnd or both');
-    if (u.text !== undefined && (typeof u.text !== 'string' || u.text.length > MAX_TEXT)) throw new Error(`text must be a string of at most ${MAX_TEXT} characters`);
-    if (u.estimatedEnd !== undefined && !Number.isFinite(Date.parse(u.estimatedEnd))) throw new Error('estimatedEnd must be an ISO date-time');
-    if (u.sms !== undefined && (typeof u.sms?.text !== 'string' || u.sms.text.length === 0 || u.sms.text.length > MAX_TEXT)) throw new Error(`sms.text must be a string of 1 to ${MAX_TEXT} characters`);
+    if (u.text !== undefined && (typeof u.text !== 'string' || u.text.length > MAX_TEXT))
+      throw new Error(`text must be a string of at most ${MAX_TEXT} characters`);
+    if (u.estimatedEnd !== undefined && !Number.isFinite(Date.parse(u.estimatedEnd)))
+      throw new Error('estimatedEnd must be an ISO date-time');
+    if (
+      u.sms !== undefined &&
+      (typeof u.sms?.text !== 'string' || u.sms.text.length === 0 || u.sms.text.length > MAX_TEXT)
+    )
+      throw new Error(`sms.text must be a string of 1 to ${MAX_TEXT} characters`);
   }
 
   addUpdate(u: AddUpdateInput): void {
     const etaChanged = u.estimatedEnd !== undefined && u.estimatedEnd !== this.estimatedEnd;
     if (u.estimatedEnd !== undefined) this.estimatedEnd = u.estimatedEnd;
-    this.pending.push({ type: 'update', at: new Date(now()).toISOString(), text: u.text, estimatedEnd: u.estimatedEnd, etaChanged, ...(u.sms ? { sms: u.sms } : {}) });
+    this.pending.push({
+      type: 'update',
+      at: new Date(now()).toISOString(),
+      text: u.text,
+      estimatedEnd: u.estimatedEnd,
+      etaChanged,
+      ...(u.sms ? { sms: u.sms } : {}),
+    });
     this.changes++;
   }
 
   validateEscalate(e: EscalateInput): void {
     this.notOpen();
-    if (e.reason !== undefined && (typeof e.reason !== 'string' || e.reason.length > MAX_TEXT)) throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`);
+    if (e.reason !== undefined && (typeof e.reason !== 'string' || e.reason.length > MAX_TEXT))
+      throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`);
   }
 
   escalate(e: EscalateInput): void {
@@ -149,7 +258,12 @@ class IncidentState {
 
   validateExtendScope(s: ExtendScopeInput): void {
     this.notOpen();
-    if (!Array.isArray(s.siteIds) || s.siteIds.length === 0 || s.siteIds.some((id: unknown) => typeof id !== 'string' || id.length === 0)) throw new Error('siteIds must be a non-empty list of site ids');
+    if (
+      !Array.isArray(s.siteIds) ||
+      s.siteIds.length === 0 ||
+      s.siteIds.some((id: unknown) => typeof id !== 'string' || id.length === 0)
+    )
+      throw new Error('siteIds must be a non-empty list of site ids');
   }
 
   extendScope(s: ExtendScopeInput): void {
@@ -159,7 +273,8 @@ class IncidentState {
 
   validateAcknowledge(a: AcknowledgeInput): void {
     this.notOpen();
-    if (typeof a.by !== 'string' || a.by.length === 0 || a.by.length > 200) throw new Error('by must name who took the escalation (at most 200 characters)');
+    if (typeof a.by !== 'string' || a.by.length === 0 || a.by.length > 200)
+      throw new Error('by must name who took the escalation (at most 200 characters)');
     if (!Number.isFinite(Date.parse(a.at))) throw new Error('at must be an ISO date-time');
   }
 
@@ -175,8 +290,10 @@ class IncidentState {
   validateCancel(c: CancelInput): void {
     if (this.cancelRequested) return;
     this.notOpen();
-    if (this.resolveRequested && !this.settlingUntil) throw new Error('the incident is resolved already; a false alarm must be cancelled before it is resolved');
-    if (c.reason !== undefined && (typeof c.reason !== 'string' || c.reason.length > MAX_TEXT)) throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`);
+    if (this.resolveRequested && !this.settlingUntil)
+      throw new Error('the incident is resolved already; a false alarm must be cancelled before it is resolved');
+    if (c.reason !== undefined && (typeof c.reason !== 'string' || c.reason.length > MAX_TEXT))
+      throw new Error(`reason must be a string of at most ${MAX_TEXT} characters`);
   }
 
   cancel(c: CancelInput): void {
@@ -188,10 +305,18 @@ class IncidentState {
 
   snapshot(): IncidentSnapshot {
     const { resolveAt, resolveNote, cancelReason, schedule, periodicRounds, escalationsFired, pending } = this;
-    return { ...this.status(), resolveAt, resolveNote, cancelReason, schedule, periodicRounds, escalationsFired, pending };
+    return {
+      ...this.status(),
+      resolveAt,
+      resolveNote,
+      cancelReason,
+      schedule,
+      periodicRounds,
+      escalationsFired,
+      pending,
+    };
   }
 }
-
 
 export async function incidentWorkflow(input: IncidentInput): Promise<IncidentStatus> {
   // Runs that started before updates, escalation, scope and cancel keep their first steps.
@@ -203,7 +328,12 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   setHandler(statusQuery, () => state.status());
   // Each request twice: an Update for callers that wait for the answer (its validator refuses with
   // a reason), a signal for those that cannot wait for a worker (refused ones are ignored).
-  const both = <A>(update: UpdateDefinition<IncidentStatus, [A]>, signal: SignalDefinition<[A]>, apply: (a: A) => void, validate: (a: A) => void) => {
+  const both = <A>(
+    update: UpdateDefinition<IncidentStatus, [A]>,
+    signal: SignalDefinition<[A]>,
+    apply: (a: A) => void,
+    validate: (a: A) => void,
+  ) => {
     setHandler(update, (a) => (apply(a), state.status()), { validator: validate });
     setHandler(signal, (a) => {
       try {
@@ -215,12 +345,42 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     });
   };
   both(resolveUpdate, resolveSignal, (r) => state.resolve(r), validateResolve);
-  both(reopenUpdate, reopenSignal, () => state.reopen(), () => state.validateReopen());
-  both(addUpdateUpdate, addUpdateSignal, (u) => state.addUpdate(u), (u) => state.validateAddUpdate(u));
-  both(escalateUpdate, escalateSignal, (e) => state.escalate(e), (e) => state.validateEscalate(e));
-  both(extendScopeUpdate, extendScopeSignal, (s) => state.extendScope(s), (s) => state.validateExtendScope(s));
-  both(cancelUpdate, cancelSignal, (c) => state.cancel(c), (c) => state.validateCancel(c));
-  both(acknowledgeUpdate, acknowledgeSignal, (a) => state.acknowledge(a), (a) => state.validateAcknowledge(a));
+  both(
+    reopenUpdate,
+    reopenSignal,
+    () => state.reopen(),
+    () => state.validateReopen(),
+  );
+  both(
+    addUpdateUpdate,
+    addUpdateSignal,
+    (u) => state.addUpdate(u),
+    (u) => state.validateAddUpdate(u),
+  );
+  both(
+    escalateUpdate,
+    escalateSignal,
+    (e) => state.escalate(e),
+    (e) => state.validateEscalate(e),
+  );
+  both(
+    extendScopeUpdate,
+    extendScopeSignal,
+    (s) => state.extendScope(s),
+    (s) => state.validateExtendScope(s),
+  );
+  both(
+    cancelUpdate,
+    cancelSignal,
+    (c) => state.cancel(c),
+    (c) => state.validateCancel(c),
+  );
+  both(
+    acknowledgeUpdate,
+    acknowledgeSignal,
+    (a) => state.acknowledge(a),
+    (a) => state.validateAcknowledge(a),
+  );
   // Only runs that were acknowledged reach these steps; the patch keeps them out of older histories.
   const acknowledged = () => state.acknowledgedBy !== undefined && patched('escalation-ack');
 
@@ -247,23 +407,37 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       if (due > (state.periodicRounds[every] ?? 0)) {
         // Late (a worker was down): one update now, not one per missed period.
         state.periodicRounds[every] = due;
-        await acts.planIncidentUpdate({ incidentId: input.incidentId, round: ++state.updates, everySeconds: every, at: new Date(now()).toISOString() });
+        await acts.planIncidentUpdate({
+          incidentId: input.incidentId,
+          round: ++state.updates,
+          everySeconds: every,
+          at: new Date(now()).toISOString(),
+        });
       }
     }
     if (acknowledged()) return; // someone took it: the rules' repeats stop
     const steps: number[] = [];
-    while (state.escalationsFired < s.escalations.length && opened + s.escalations[state.escalationsFired].afterSeconds * 1000 <= now()) {
+    while (
+      state.escalationsFired < s.escalations.length &&
+      opened + s.escalations[state.escalationsFired].afterSeconds * 1000 <= now()
+    ) {
       steps.push(s.escalations[state.escalationsFired].step);
       state.escalationsFired++;
     }
-    if (steps.length > 0) await escalate({ steps: [...new Set(steps)] }, `escalated by the rules after ${Math.round((now() - opened) / 60000)} min`);
+    if (steps.length > 0)
+      await escalate(
+        { steps: [...new Set(steps)] },
+        `escalated by the rules after ${Math.round((now() - opened) / 60000)} min`,
+      );
   };
   const untilNextTimer = (): number => {
     const s = state.schedule!;
     const opened = Date.parse(s.openedAt);
     const next = [
       ...s.updateEverySeconds.map((every) => opened + ((state.periodicRounds[every] ?? 0) + 1) * every * 1000),
-      ...(state.escalationsFired < s.escalations.length && !acknowledged() ? [opened + s.escalations[state.escalationsFired].afterSeconds * 1000] : []),
+      ...(state.escalationsFired < s.escalations.length && !acknowledged()
+        ? [opened + s.escalations[state.escalationsFired].afterSeconds * 1000]
+        : []),
       ...(state.settlingUntil ? [Date.parse(state.settlingUntil)] : []),
     ];
     return next.length ? Math.max(0, Math.min(...next) - now()) : Infinity;
@@ -277,11 +451,22 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     while (state.pending.length > 0) {
       const a = state.pending[0];
       if (a.type === 'update') {
-        await acts.recordIncidentUpdate({ incidentId: input.incidentId, at: a.at, text: a.text, estimatedEnd: a.estimatedEnd });
+        await acts.recordIncidentUpdate({
+          incidentId: input.incidentId,
+          at: a.at,
+          text: a.text,
+          estimatedEnd: a.estimatedEnd,
+        });
         // A new estimate is news for those who asked for it; a text alone goes to the status page and feed.
-        await acts.planIncidentUpdate({ incidentId: input.incidentId, round: ++state.updates, onEtaChange: a.etaChanged, at: a.at });
+        await acts.planIncidentUpdate({
+          incidentId: input.incidentId,
+          round: ++state.updates,
+          onEtaChange: a.etaChanged,
+          at: a.at,
+        });
         // The operator's words by SMS: a new step, which runs that started before it never reach (no update of theirs has `sms`).
-        if (a.sms && patched('operator-sms')) await acts.planOperatorMessage({ incidentId: input.incidentId, round: ++state.messages, at: a.at, ...a.sms });
+        if (a.sms && patched('operator-sms'))
+          await acts.planOperatorMessage({ incidentId: input.incidentId, round: ++state.messages, at: a.at, ...a.sms });
       } else if (a.type === 'acknowledge') {
         if (acknowledged()) await acts.stopEscalation({ incidentId: input.incidentId, at: a.at, by: a.by });
       } else if (a.type === 'escalate') {
@@ -294,14 +479,17 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       state.pending.shift();
     }
   };
-  const closing = () => state.cancelRequested || (state.resolveRequested && (!state.settlingUntil || now() >= Date.parse(state.settlingUntil)));
+  const closing = () =>
+    state.cancelRequested ||
+    (state.resolveRequested && (!state.settlingUntil || now() >= Date.parse(state.settlingUntil)));
 
   if (!input.resume) {
     await enter('detected');
     // The group window: the other alerts of a burst (a relay and the towers it feeds) settle into
     // this incident (scope, absorption) before its first notices are planned. Guarded: runs that
     // started before the window keep their history.
-    if (input.groupWaitSeconds && patched('group-window')) await condition(() => !state.open || state.resolveRequested, input.groupWaitSeconds * 1000);
+    if (input.groupWaitSeconds && patched('group-window'))
+      await condition(() => !state.open || state.resolveRequested, input.groupWaitSeconds * 1000);
     const plan = await acts.planNotices({ incidentId: input.incidentId });
     state.recipients = plan.planned;
     state.schedule = plan.schedule;
@@ -330,11 +518,20 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   }
   await actOnRequests(); // accepted before the end: an estimate still reaches the page, added sites their records
 
-  if (state.phase !== 'resolving' && state.phase !== 'resolved' && state.phase !== 'cancelled' && state.phase !== 'billed') {
+  if (
+    state.phase !== 'resolving' &&
+    state.phase !== 'resolved' &&
+    state.phase !== 'cancelled' &&
+    state.phase !== 'billed'
+  ) {
     state.settlingUntil = undefined;
     if (state.cancelRequested) {
       await enter('resolving', `cancelled${state.cancelReason ? `: ${state.cancelReason}` : ''}`);
-      await acts.prepareCancellation({ incidentId: input.incidentId, at: state.resolveAt!, reason: state.cancelReason });
+      await acts.prepareCancellation({
+        incidentId: input.incidentId,
+        at: state.resolveAt!,
+        reason: state.cancelReason,
+      });
     } else {
       await enter('resolving', state.resolveNote);
       await acts.prepareResolution({ incidentId: input.incidentId, at: state.resolveAt! });

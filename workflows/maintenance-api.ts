@@ -109,4 +109,6 @@ export const rescheduleUpdate = defineUpdate<MaintenanceStatus, [RescheduleInput
 /** Called off before it began: those already told are told; nothing else is sent. Repeating it is harmless. */
 export const cancelMaintenanceUpdate = defineUpdate<MaintenanceStatus, [CancelMaintenanceInput]>('cancelMaintenance');
 /** The work is done (early, on time or late): the completion notice goes out. Repeating it is harmless. */
-export const completeMaintenanceUpdate = defineUpdate<MaintenanceStatus, [CompleteMaintenanceInput]>('completeMaintenance');
+export const completeMaintenanceUpdate = defineUpdate<MaintenanceStatus, [CompleteMaintenanceInput]>(
+  'completeMaintenance',
+);

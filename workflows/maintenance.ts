@@ -14,14 +14,30 @@
  * per-recipient state lives in MongoDB (the workflow sees counts only); a long-lived one
  * continues as new.
  */
-import { condition, continueAsNew, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import {
+  condition,
+  continueAsNew,
+  patched,
+  proxyActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { deliveryLoop } from './delivery-loop';
 import type { MaintenancePhase, MessageKind } from '../domain/types';
 import { DEFAULT_DELIVERY_POLICY } from './incident-api';
 import {
-  cancelMaintenanceUpdate, completeMaintenanceUpdate, maintenanceStatusQuery, rescheduleUpdate,
-  type MaintenanceInput, type MaintenanceSchedule, type MaintenanceSnapshot, type MaintenanceStatus, type MaintenanceWindow, type PendingMaintenanceAction,
+  cancelMaintenanceUpdate,
+  completeMaintenanceUpdate,
+  maintenanceStatusQuery,
+  rescheduleUpdate,
+  type MaintenanceInput,
+  type MaintenanceSchedule,
+  type MaintenanceSnapshot,
+  type MaintenanceStatus,
+  type MaintenanceWindow,
+  type PendingMaintenanceAction,
 } from './maintenance-api';
 
 export * from './maintenance-api';
@@ -30,7 +46,12 @@ const acts = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '1 minute',
   // A provider outage must delay notices, never drop them: retry without a limit, with backoff.
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: ['IncidentNotFound'] },
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: ['IncidentNotFound'],
+  },
 });
 
 /** Messages sent while the maintenance is open, and those that close it. */
@@ -70,9 +91,20 @@ class MaintenanceState {
   /** Bumped by every accepted request, so that a waiting loop wakes up to recompute its timers. */
   changes = 0;
 
-  constructor(readonly maintenanceId: string, window: MaintenanceWindow, from?: MaintenanceSnapshot) {
+  constructor(
+    readonly maintenanceId: string,
+    window: MaintenanceWindow,
+    from?: MaintenanceSnapshot,
+  ) {
     this.window = { ...window };
-    if (from) Object.assign(this, { ...from, window: { ...from.window }, sent: { ...from.sent }, remindersDone: [...from.remindersDone], pending: [...from.pending] });
+    if (from)
+      Object.assign(this, {
+        ...from,
+        window: { ...from.window },
+        sent: { ...from.sent },
+        remindersDone: [...from.remindersDone],
+        pending: [...from.pending],
+      });
   }
 
   get start(): number {
@@ -98,18 +130,68 @@ class MaintenanceState {
   }
 
   status(): MaintenanceStatus {
-    const { maintenanceId, phase, recipients, failed, retried, fellBack, reschedules, reminders, escalations, cancelRequested, completeRequested } = this;
-    return { maintenanceId, phase, window: { ...this.window }, recipients, sent: { ...this.sent }, failed, retried, fellBack, reschedules, reminders, escalations, cancelRequested, completeRequested };
+    const {
+      maintenanceId,
+      phase,
+      recipients,
+      failed,
+      retried,
+      fellBack,
+      reschedules,
+      reminders,
+      escalations,
+      cancelRequested,
+      completeRequested,
+    } = this;
+    return {
+      maintenanceId,
+      phase,
+      window: { ...this.window },
+      recipients,
+      sent: { ...this.sent },
+      failed,
+      retried,
+      fellBack,
+      reschedules,
+      reminders,
+      escalations,
+      cancelRequested,
+      completeRequested,
+    };
   }
 
   snapshot(): MaintenanceSnapshot {
-    const { schedule, remindersDone, startedDone, overrunDone, escalationsFired, rounds, endAt, endNote, closingPlanned, pending } = this;
-    return { ...this.status(), schedule, remindersDone: [...remindersDone], startedDone, overrunDone, escalationsFired, rounds, endAt, endNote, closingPlanned, pending: [...pending] };
+    const {
+      schedule,
+      remindersDone,
+      startedDone,
+      overrunDone,
+      escalationsFired,
+      rounds,
+      endAt,
+      endNote,
+      closingPlanned,
+      pending,
+    } = this;
+    return {
+      ...this.status(),
+      schedule,
+      remindersDone: [...remindersDone],
+      startedDone,
+      overrunDone,
+      escalationsFired,
+      rounds,
+      endAt,
+      endNote,
+      closingPlanned,
+      pending: [...pending],
+    };
   }
 }
 
 function checkText(name: string, v: unknown): void {
-  if (v !== undefined && (typeof v !== 'string' || v.length > MAX_TEXT)) throw new Error(`${name} must be a string of at most ${MAX_TEXT} characters`);
+  if (v !== undefined && (typeof v !== 'string' || v.length > MAX_TEXT))
+    throw new Error(`${name} must be a string of at most ${MAX_TEXT} characters`);
 }
 
 function isoTime(name: string, v: unknown): number {
@@ -123,7 +205,10 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
   const policy = input.delivery ?? DEFAULT_DELIVERY_POLICY;
   const state = new MaintenanceState(id, input.window, input.resume);
   const notOver = () => {
-    if (state.over || state.ending) throw new Error(`maintenance ${id} is ${state.cancelRequested ? 'cancelled' : state.completeRequested ? 'completed' : state.phase}; it takes no more changes`);
+    if (state.over || state.ending)
+      throw new Error(
+        `maintenance ${id} is ${state.cancelRequested ? 'cancelled' : state.completeRequested ? 'completed' : state.phase}; it takes no more changes`,
+      );
   };
   const begun = () => now() >= state.start;
 
@@ -133,7 +218,8 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
     let start = state.start;
     if (r.startsAt !== undefined) {
       const asked = isoTime('startsAt', r.startsAt);
-      if (begun() && asked !== state.start) throw new Error(`the work began at ${state.window.startsAt}: its start cannot move; give only endsAt`);
+      if (begun() && asked !== state.start)
+        throw new Error(`the work began at ${state.window.startsAt}: its start cannot move; give only endsAt`);
       if (!begun() && asked < now() - 60_000) throw new Error('startsAt is in the past; give when the work will begin');
       start = asked;
     }
@@ -151,7 +237,14 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
       const previous = state.window;
       state.window = window;
       state.reschedules++;
-      state.pending.push({ type: 'reschedule', at: iso(now()), number: state.reschedules, window, previous, ...(r.reason ? { reason: r.reason } : {}) });
+      state.pending.push({
+        type: 'reschedule',
+        at: iso(now()),
+        number: state.reschedules,
+        window,
+        previous,
+        ...(r.reason ? { reason: r.reason } : {}),
+      });
       // The new window's timers: its reminders (those still ahead), and the overrun once it ends.
       state.remindersDone = [];
       state.skipPastReminders();
@@ -186,7 +279,8 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
         if (state.cancelRequested) return;
         notOver();
         checkText('reason', c.reason);
-        if (begun()) throw new Error(`the work began at ${state.window.startsAt}: it cannot be called off; complete it instead`);
+        if (begun())
+          throw new Error(`the work began at ${state.window.startsAt}: it cannot be called off; complete it instead`);
       },
     },
   );
@@ -206,7 +300,10 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
         if (state.completeRequested) return;
         notOver();
         checkText('note', c.note);
-        if (!begun()) throw new Error(`the work has not begun (it starts at ${state.window.startsAt}); cancel or reschedule it instead`);
+        if (!begun())
+          throw new Error(
+            `the work has not begun (it starts at ${state.window.startsAt}); cancel or reschedule it instead`,
+          );
       },
     },
   );
@@ -216,7 +313,8 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
     await acts.recordMaintenancePhase({ maintenanceId: id, phase, event, at: iso(now()), note });
   };
   /** A step on the timeline that does not change the phase (a reminder, an escalation). */
-  const mark = (event: string, note: string) => acts.recordMaintenancePhase({ maintenanceId: id, phase: state.phase, event, at: iso(now()), note });
+  const mark = (event: string, note: string) =>
+    acts.recordMaintenancePhase({ maintenanceId: id, phase: state.phase, event, at: iso(now()), note });
   const continueIfLong = async () => {
     const info = workflowInfo();
     if (info.continueAsNewSuggested || info.historyLength > (policy.historyLimit ?? 5000)) {
@@ -233,7 +331,9 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
    */
   const reminderAt = (r: number): number => {
     const early = state.schedule?.remindersAt?.find((t) => t.beforeSeconds === r);
-    return early && patched('reminders-before-quiet-hours') ? Math.min(Date.parse(early.at), state.start - r * 1000) : state.start - r * 1000;
+    return early && patched('reminders-before-quiet-hours')
+      ? Math.min(Date.parse(early.at), state.start - r * 1000)
+      : state.start - r * 1000;
   };
 
   /** The rules' timers whose time has come: reminders, the start, the overrun and its escalations. */
@@ -246,8 +346,17 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
       if (!begun()) {
         const round = ++state.rounds;
         state.reminders++;
-        await acts.planMaintenanceRound({ maintenanceId: id, kind: 'reminder', round, at: iso(now()), beforeSeconds: due });
-        await mark(`reminder#${round}`, `reminder ${due.map((r) => `${Math.round(r / 60)} min`).join(', ')} before the start`);
+        await acts.planMaintenanceRound({
+          maintenanceId: id,
+          kind: 'reminder',
+          round,
+          at: iso(now()),
+          beforeSeconds: due,
+        });
+        await mark(
+          `reminder#${round}`,
+          `reminder ${due.map((r) => `${Math.round(r / 60)} min`).join(', ')} before the start`,
+        );
       }
     }
     if (!state.startedDone && begun()) {
@@ -257,11 +366,18 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
     }
     if (state.startedDone && !state.overrunDone && now() >= state.end) {
       state.overrunDone = true;
-      await enter('overrun', `overrun#${state.reschedules}`, `the window ended at ${state.window.endsAt} and the work is not reported completed`);
+      await enter(
+        'overrun',
+        `overrun#${state.reschedules}`,
+        `the window ended at ${state.window.endsAt} and the work is not reported completed`,
+      );
     }
     if (state.overrunDone) {
       const steps: number[] = [];
-      while (state.escalationsFired < s.escalations.length && state.end + s.escalations[state.escalationsFired].afterSeconds * 1000 <= now()) {
+      while (
+        state.escalationsFired < s.escalations.length &&
+        state.end + s.escalations[state.escalationsFired].afterSeconds * 1000 <= now()
+      ) {
         steps.push(s.escalations[state.escalationsFired].step);
         state.escalationsFired++;
       }
@@ -269,7 +385,10 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
         const round = ++state.rounds;
         state.escalations++;
         const r = await acts.planEscalation({ incidentId: id, round, steps: [...new Set(steps)] });
-        await mark(`escalated#${round}`, `escalated to staff by the rules, ${Math.round((now() - state.end) / 60000)} min after the planned end (${r.planned} message(s))`);
+        await mark(
+          `escalated#${round}`,
+          `escalated to staff by the rules, ${Math.round((now() - state.end) / 60000)} min after the planned end (${r.planned} message(s))`,
+        );
       }
     }
   };
@@ -279,7 +398,9 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
       ...s.remindersBeforeSeconds.filter((r) => !state.remindersDone.includes(r)).map(reminderAt),
       ...(!state.startedDone ? [state.start] : []),
       ...(state.startedDone && !state.overrunDone ? [state.end] : []),
-      ...(state.overrunDone && state.escalationsFired < s.escalations.length ? [state.end + s.escalations[state.escalationsFired].afterSeconds * 1000] : []),
+      ...(state.overrunDone && state.escalationsFired < s.escalations.length
+        ? [state.end + s.escalations[state.escalationsFired].afterSeconds * 1000]
+        : []),
     ];
     return next.length ? Math.max(0, Math.min(...next) - now()) : Infinity;
   };
@@ -287,11 +408,21 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
   const actOnRequests = async () => {
     while (state.pending.length > 0) {
       const a = state.pending[0];
-      const moved = await acts.rescheduleMaintenance({ maintenanceId: id, number: a.number, round: ++state.rounds, at: a.at, phase: state.phase, window: a.window, previous: a.previous, reason: a.reason });
+      const moved = await acts.rescheduleMaintenance({
+        maintenanceId: id,
+        number: a.number,
+        round: ++state.rounds,
+        at: a.at,
+        phase: state.phase,
+        window: a.window,
+        previous: a.previous,
+        reason: a.reason,
+      });
       // The new window's reminder times (quiet hours move them with it); absent from older runs' results.
       if (moved.remindersAt && state.schedule) state.schedule = { ...state.schedule, remindersAt: moved.remindersAt };
       // An overrun whose end moved into the future is under way again.
-      if (state.phase === 'overrun' && !state.overrunDone) await enter('in_progress', `in_progress#${a.number}`, `the window now ends at ${a.window.endsAt}`);
+      if (state.phase === 'overrun' && !state.overrunDone)
+        await enter('in_progress', `in_progress#${a.number}`, `the window now ends at ${a.window.endsAt}`);
       state.pending.shift();
     }
   };
@@ -301,7 +432,12 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
     state.recipients = plan.recipients;
     state.schedule = plan.schedule;
     state.skipPastReminders();
-    await mark('announced', plan.firstDueAt ? `notices to ${plan.recipients} recipient(s), the first due at ${plan.firstDueAt}` : 'nobody to notify');
+    await mark(
+      'announced',
+      plan.firstDueAt
+        ? `notices to ${plan.recipients} recipient(s), the first due at ${plan.firstDueAt}`
+        : 'nobody to notify',
+    );
   }
 
   // Open: send as notices fall due, fire the timers, act on reschedules, until completed or cancelled.
@@ -326,7 +462,13 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
   if (!state.over) {
     const closing = state.cancelRequested ? 'cancelled' : 'completed';
     if (!state.closingPlanned) {
-      if (state.cancelRequested) await acts.cancelMaintenance({ maintenanceId: id, round: ++state.rounds, at: state.endAt!, reason: state.endNote });
+      if (state.cancelRequested)
+        await acts.cancelMaintenance({
+          maintenanceId: id,
+          round: ++state.rounds,
+          at: state.endAt!,
+          reason: state.endNote,
+        });
       else await acts.completeMaintenance({ maintenanceId: id, round: ++state.rounds, at: state.endAt! });
       state.closingPlanned = true;
     }

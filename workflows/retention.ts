@@ -37,5 +37,10 @@ export async function retentionWorkflow(input: RetentionInput = {}): Promise<Ret
   const progress = input.resume ?? { plan: await acts.planRetention({}), stage: 'incidents', totals: emptyTotals() };
   const paused = await runRetentionSteps(acts, progress, dryRun, () => workflowInfo().continueAsNewSuggested);
   if (paused) await continueAsNew<typeof retentionWorkflow>({ dryRun, resume: paused });
-  return { dryRun, cutoffs: progress.plan.cutoffs, unbilledIncidents: progress.plan.unbilledIncidents, ...progress.totals };
+  return {
+    dryRun,
+    cutoffs: progress.plan.cutoffs,
+    unbilledIncidents: progress.plan.unbilledIncidents,
+    ...progress.totals,
+  };
 }

@@ -34,6 +34,10 @@ pre { background: #fff; padding: .6rem; overflow: auto; border: 1px solid #e1e4e
 `;
 
 export const consoleAssets: FastifyPluginAsync = async (app) => {
-  app.get('/assets/htmx.min.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(HTMX));
-  app.get('/assets/console.css', async (_req, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(CSS));
+  app.get('/assets/htmx.min.js', async (_req, reply) =>
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(HTMX),
+  );
+  app.get('/assets/console.css', async (_req, reply) =>
+    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(CSS),
+  );
 };

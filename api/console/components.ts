@@ -16,13 +16,25 @@ export async function incidentProgress(store: Store, incidentId: string): Promis
 export function progressView(v: View, progress: Record<string, Progress>): SafeHtml {
   const channels = Object.entries(progress);
   if (!channels.length) return html`<span class="note">—</span>`;
-  return html`<table class="progress"><tbody>${channels.map(([channel, p]) => {
-    const total = p.planned + p.sent + p.delivered + p.failed;
-    const share = total ? Math.round((p.delivered / total) * 100) : 0;
-    return html`<tr data-channel="${channel}"><th>${channel}</th>
-<td><span data-state="planned">${p.planned}</span> ${v.t.planned} · <span data-state="sent">${p.sent}</span> ${v.t.sent} · <span data-state="delivered">${p.delivered}</span> ${v.t.delivered} · <span data-state="failed">${p.failed}</span> ${v.t.failed} · <span data-state="held">${p.held}</span> ${v.t.held}</td>
-<td><progress max="100" value="${share}">${share}%</progress> ${share}%</td></tr>`;
-  })}</tbody></table>`;
+  return html`<table class="progress">
+    <tbody>
+      ${channels.map(([channel, p]) => {
+        const total = p.planned + p.sent + p.delivered + p.failed;
+        const share = total ? Math.round((p.delivered / total) * 100) : 0;
+        return html`<tr data-channel="${channel}">
+          <th>${channel}</th>
+          <td>
+            <span data-state="planned">${p.planned}</span> ${v.t.planned} ·
+            <span data-state="sent">${p.sent}</span> ${v.t.sent} ·
+            <span data-state="delivered">${p.delivered}</span> ${v.t.delivered} ·
+            <span data-state="failed">${p.failed}</span> ${v.t.failed} ·
+            <span data-state="held">${p.held}</span> ${v.t.held}
+          </td>
+          <td><progress max="100" value="${share}">${share}%</progress> ${share}%</td>
+        </tr>`;
+      })}
+    </tbody>
+  </table>`;
 }
 
 export function siteLinks(ids: string[], max = 8): SafeHtml {
@@ -49,7 +61,15 @@ export function romeLocalTime(value: string | undefined): Date | undefined {
   const [y, mo, d, h, mi] = m.slice(1).map(Number) as [number, number, number, number, number];
   const guess = Date.UTC(y, mo - 1, d, h, mi);
   // Rome's offset at that moment (1 or 2 hours): format the guess in Rome and correct by the difference.
-  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Rome', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(new Date(guess));
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/Rome',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(new Date(guess));
   const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
   const shown = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'));
   return new Date(guess - (shown - guess));
@@ -58,7 +78,15 @@ export function romeLocalTime(value: string | undefined): Date | undefined {
 /** A Date as a datetime-local value in Italian time. */
 export function toRomeLocalInput(d: Date | undefined): string {
   if (!d) return '';
-  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Rome', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(d);
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/Rome',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(d);
   const get = (t: string) => parts.find((p) => p.type === t)!.value;
   return `${get('year')}-${get('month')}-${get('day')}T${get('hour')}:${get('minute')}`;
 }

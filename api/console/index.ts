@@ -40,7 +40,9 @@ export type ConsoleDeps = AppDeps;
  */
 function cookieSecret(given: string | undefined, log: { warn: (msg: string) => void }): string {
   if (given) return given;
-  log.warn('AVVISO_CONSOLE_SECRET is not set: console sessions are signed with a random key and end when this process restarts');
+  log.warn(
+    'AVVISO_CONSOLE_SECRET is not set: console sessions are signed with a random key and end when this process restarts',
+  );
   return randomBytes(32).toString('hex');
 }
 
@@ -55,12 +57,29 @@ function auditedBody(body: unknown): unknown {
 
 function errorStatus(err: unknown): { status: number; code: string } {
   if (err instanceof ConsoleError) return { status: err.statusCode, code: err.code };
-  if (err instanceof IncidentInputError) return { status: { unknown_site: 422, incident_not_found: 404, incident_closed: 409, incident_rejected: 409 }[err.code], code: err.code };
-  if (err instanceof MaintenanceInputError) return { status: { unknown_site: 422, invalid_window: 422, maintenance_not_found: 404, maintenance_closed: 409, maintenance_rejected: 409 }[err.code], code: err.code };
+  if (err instanceof IncidentInputError)
+    return {
+      status: { unknown_site: 422, incident_not_found: 404, incident_closed: 409, incident_rejected: 409 }[err.code],
+      code: err.code,
+    };
+  if (err instanceof MaintenanceInputError)
+    return {
+      status: {
+        unknown_site: 422,
+        invalid_window: 422,
+        maintenance_not_found: 404,
+        maintenance_closed: 409,
+        maintenance_rejected: 409,
+      }[err.code],
+      code: err.code,
+    };
   const fe = err as FastifyError;
   if (fe.code?.startsWith('FST_CSRF')) return { status: 403, code: 'csrf_refused' };
   if (fe.validation) return { status: 400, code: 'invalid_request' };
-  return { status: fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500, code: fe.code ?? 'internal' };
+  return {
+    status: fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500,
+    code: fe.code ?? 'internal',
+  };
 }
 
 export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, opts) => {
@@ -84,13 +103,18 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, opts) 
     req.consoleUser = await sessionUser(req, deps.store);
   });
   // Before any handler of a change: the form's token must match this browser's CSRF cookie.
-  app.addHook('preHandler', (req, reply, done) => (CHANGES(req.method) ? app.csrfProtection(req, reply, done) : done()));
+  app.addHook('preHandler', (req, reply, done) =>
+    CHANGES(req.method) ? app.csrfProtection(req, reply, done) : done(),
+  );
 
   app.addHook('onSend', async (req, reply, payload) => {
     reply.header('x-frame-options', 'DENY');
     reply.header('referrer-policy', 'same-origin');
     reply.header('x-content-type-options', 'nosniff');
-    reply.header('content-security-policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    reply.header(
+      'content-security-policy',
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
     if (!req.url.startsWith('/console/assets/')) reply.header('cache-control', 'no-store');
     return payload;
   });
@@ -99,12 +123,19 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, opts) 
   app.addHook('onResponse', async (req: FastifyRequest, reply) => {
     if (!CHANGES(req.method) || !req.routeOptions.url || req.routeOptions.config.consoleAudit === false) return;
     const user = req.consoleUser;
-    const params = req.params && typeof req.params === 'object' && Object.keys(req.params).length ? (req.params as Record<string, string>) : undefined;
+    const params =
+      req.params && typeof req.params === 'object' && Object.keys(req.params).length
+        ? (req.params as Record<string, string>)
+        : undefined;
     const body = auditedBody(req.body);
     const entry: AuditEntry = {
       at: new Date(),
       requestId: String(req.id),
-      actor: { via: user ? 'api-key' : 'none', ...(user ? { keyId: user.keyId, keyName: user.name, role: user.role } : {}), ip: req.ip },
+      actor: {
+        via: user ? 'api-key' : 'none',
+        ...(user ? { keyId: user.keyId, keyName: user.name, role: user.role } : {}),
+        ip: req.ip,
+      },
       action: {
         method: req.method,
         route: req.routeOptions.url,
@@ -112,12 +143,19 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, opts) 
         ...(body !== undefined ? { body } : {}),
         outcome: { via: 'console', ...(req.auditOutcome ?? {}) },
       },
-      result: { status: reply.statusCode, ...(reply.auditError ? { error: reply.auditError } : {}), ms: Math.round(reply.elapsedTime) },
+      result: {
+        status: reply.statusCode,
+        ...(reply.auditError ? { error: reply.auditError } : {}),
+        ms: Math.round(reply.elapsedTime),
+      },
     };
     try {
       await writeAuditEntry(deps.store, entry);
     } catch (err) {
-      req.log.error({ err: (err as Error).message, audit: { route: entry.action.route, status: entry.result.status } }, 'could not write the audit log entry');
+      req.log.error(
+        { err: (err as Error).message, audit: { route: entry.action.route, status: entry.result.status } },
+        'could not write the audit log entry',
+      );
     }
   });
 
@@ -125,17 +163,33 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, opts) 
     const { status, code } = errorStatus(err);
     reply.auditError = code;
     // A page polled by htmx when the session has ended: the whole page goes to the sign-in, not the fragment.
-    if (status === 401 && req.headers['hx-request']) return reply.status(401).header('hx-redirect', '/console/login').send('');
-    if (status === 401 && req.method === 'GET') return reply.redirect(`/console/login?next=${encodeURIComponent(req.url)}`, 303);
+    if (status === 401 && req.headers['hx-request'])
+      return reply.status(401).header('hx-redirect', '/console/login').send('');
+    if (status === 401 && req.method === 'GET')
+      return reply.redirect(`/console/login?next=${encodeURIComponent(req.url)}`, 303);
     if (status >= 500) req.log.error({ err }, 'console request failed');
     const v = viewOf(req, reply);
-    const text = code === 'csrf_refused' ? v.t.csrfRefused : status >= 500 ? `Internal error (request ${String(req.id)}).` : (err as Error).message;
-    const heading = status === 403 && code === 'forbidden' ? v.t.forbidden : status === 404 ? v.t.notFound : v.t.refused;
+    const text =
+      code === 'csrf_refused'
+        ? v.t.csrfRefused
+        : status >= 500
+          ? `Internal error (request ${String(req.id)}).`
+          : (err as Error).message;
+    const heading =
+      status === 403 && code === 'forbidden' ? v.t.forbidden : status === 404 ? v.t.notFound : v.t.refused;
     const backLink = consolePath(String(req.headers.referer ?? '')) ?? '/console/now';
     return reply
       .status(status)
       .type('text/html; charset=utf-8')
-      .send(page(v, { title: heading, section: 'error', body: html`<h1>${heading}</h1><p class="flash error" data-code="${code}">${text}</p><p><a href="${backLink}">←</a></p>` }));
+      .send(
+        page(v, {
+          title: heading,
+          section: 'error',
+          body: html`<h1>${heading}</h1>
+            <p class="flash error" data-code="${code}">${text}</p>
+            <p><a href="${backLink}">←</a></p>`,
+        }),
+      );
   });
 
   app.get('/', async (_req, reply) => reply.redirect('/console/now', 303));

@@ -26,7 +26,13 @@ export interface SiteNode {
 async function payingBySite(store: Store, at: Date): Promise<Map<string, number>> {
   const rows = await store.subscribers
     .aggregate<{ _id: string; n: number }>([
-      { $match: { 'smsAlerts.active': true, 'smsAlerts.since': { $not: { $gt: at } }, 'smsAlerts.until': { $not: { $lte: at } } } },
+      {
+        $match: {
+          'smsAlerts.active': true,
+          'smsAlerts.since': { $not: { $gt: at } },
+          'smsAlerts.until': { $not: { $lte: at } },
+        },
+      },
       { $group: { _id: '$siteId', n: { $sum: 1 } } },
     ])
     .toArray();
@@ -37,7 +43,12 @@ async function payingBySite(store: Store, at: Date): Promise<Map<string, number>
 async function siteStates(store: Store): Promise<Map<string, { state: 'down' | 'maintenance'; causes: string[] }>> {
   const open = await store.incidents
     .find(
-      { $or: [{ kind: 'outage', phase: { $nin: CLOSED_PHASES }, mergedInto: { $exists: false } }, { kind: 'maintenance', phase: { $in: ['in_progress', 'overrun'] } }] },
+      {
+        $or: [
+          { kind: 'outage', phase: { $nin: CLOSED_PHASES }, mergedInto: { $exists: false } },
+          { kind: 'maintenance', phase: { $in: ['in_progress', 'overrun'] } },
+        ],
+      },
       { projection: { _id: 1, kind: 1, siteIds: 1, affectedSiteIds: 1 } },
     )
     .toArray();
@@ -54,11 +65,22 @@ async function siteStates(store: Store): Promise<Map<string, { state: 'down' | '
 }
 
 export async function networkTree(store: Store, at = new Date()): Promise<{ roots: SiteNode[]; total: number }> {
-  const [sites, paying, states] = await Promise.all([store.sites.find({}).sort({ _id: 1 }).toArray(), payingBySite(store, at), siteStates(store)]);
+  const [sites, paying, states] = await Promise.all([
+    store.sites.find({}).sort({ _id: 1 }).toArray(),
+    payingBySite(store, at),
+    siteStates(store),
+  ]);
   const nodes = new Map<string, SiteNode>();
   for (const site of sites) {
     const st = states.get(site._id);
-    nodes.set(site._id, { site, state: st?.state ?? 'normal', paying: paying.get(site._id) ?? 0, payingBelow: 0, children: [], causes: st?.causes ?? [] });
+    nodes.set(site._id, {
+      site,
+      state: st?.state ?? 'normal',
+      paying: paying.get(site._id) ?? 0,
+      payingBelow: 0,
+      children: [],
+      causes: st?.causes ?? [],
+    });
   }
   const roots: SiteNode[] = [];
   for (const node of nodes.values()) {
@@ -67,7 +89,8 @@ export async function networkTree(store: Store, at = new Date()): Promise<{ root
     else roots.push(node);
   }
   // Sums from the leaves up; the store refuses uplink cycles (store/topology.ts), the guard is for safety.
-  const sum = (n: SiteNode, depth: number): number => (n.payingBelow = n.paying + (depth > 64 ? 0 : n.children.reduce((a, c) => a + sum(c, depth + 1), 0)));
+  const sum = (n: SiteNode, depth: number): number =>
+    (n.payingBelow = n.paying + (depth > 64 ? 0 : n.children.reduce((a, c) => a + sum(c, depth + 1), 0)));
   for (const r of roots) sum(r, 0);
   return { roots, total: sites.length };
 }
@@ -101,27 +124,46 @@ export function progressByChannel(counts: DeliveryCounts, held: Record<string, n
 }
 
 /** Planned messages waiting for a later time (grace delay, quiet hours), by channel. */
-export async function heldByChannel(store: Store, incidentId: string, now = new Date()): Promise<Record<string, number>> {
+export async function heldByChannel(
+  store: Store,
+  incidentId: string,
+  now = new Date(),
+): Promise<Record<string, number>> {
   const rows = await store.deliveries
-    .aggregate<{ _id: string; n: number }>([{ $match: { incidentId, state: 'planned', notBefore: { $gt: now } } }, { $group: { _id: '$channel', n: { $sum: 1 } } }])
+    .aggregate<{ _id: string; n: number }>([
+      { $match: { incidentId, state: 'planned', notBefore: { $gt: now } } },
+      { $group: { _id: '$channel', n: { $sum: 1 } } },
+    ])
     .toArray();
   return Object.fromEntries(rows.map((r) => [r._id, r.n]));
 }
 
 /** Open outages (not absorbed into another), newest first. */
 export async function openOutages(store: Store, limit = 100): Promise<Incident[]> {
-  return store.incidents.find({ kind: 'outage', phase: { $nin: CLOSED_PHASES }, mergedInto: { $exists: false } }).sort({ openedAt: -1 }).limit(limit).toArray();
+  return store.incidents
+    .find({ kind: 'outage', phase: { $nin: CLOSED_PHASES }, mergedInto: { $exists: false } })
+    .sort({ openedAt: -1 })
+    .limit(limit)
+    .toArray();
 }
 
 export async function pendingMaintenances(store: Store, limit = 100): Promise<Incident[]> {
-  return store.incidents.find({ kind: 'maintenance', phase: { $in: [...PENDING_MAINTENANCE_PHASES] } }).sort({ 'window.startsAt': 1 }).limit(limit).toArray();
+  return store.incidents
+    .find({ kind: 'maintenance', phase: { $in: [...PENDING_MAINTENANCE_PHASES] } })
+    .sort({ 'window.startsAt': 1 })
+    .limit(limit)
+    .toArray();
 }
 
 /**
  * One incident's messages, newest change first, optionally only those to a phone number or
  * contract (the number as typed: digits are compared, so "+39 347 ..." finds "+39347...").
  */
-export async function searchDeliveries(store: Store, incidentId: string, q: { phone?: string; contract?: string; limit: number }): Promise<Delivery[]> {
+export async function searchDeliveries(
+  store: Store,
+  incidentId: string,
+  q: { phone?: string; contract?: string; limit: number },
+): Promise<Delivery[]> {
   const filter: Filter<Delivery> = { incidentId };
   if (q.contract) filter.subscriberId = q.contract;
   if (q.phone) filter.to = q.phone;
@@ -136,7 +178,8 @@ export async function subscriberMessages(store: Store, subscriberId: string, lim
 /** Why a message did not (yet) reach its recipient, from its record; undefined when it did. */
 export function whyNotSent(d: Delivery, now = new Date()): string | undefined {
   if (d.state === 'delivered') return undefined;
-  if (d.state === 'planned' && d.notBefore && d.notBefore > now) return `held until ${d.notBefore.toISOString()} (grace delay or quiet hours)`;
+  if (d.state === 'planned' && d.notBefore && d.notBefore > now)
+    return `held until ${d.notBefore.toISOString()} (grace delay or quiet hours)`;
   if (d.invalidRecipient) return `invalid recipient${d.error ? `: ${d.error}` : ''}`;
   if (d.error) return d.error;
   const last = [...d.history].reverse().find((h) => h.note);

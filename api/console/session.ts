@@ -27,14 +27,25 @@ export function isConsoleRole(role: string): role is ConsoleRole {
 
 /** Refused: not signed in (401), or a role too low (403). The console's error handler renders it. */
 export class ConsoleError extends Error {
-  constructor(readonly statusCode: number, readonly code: string, message: string) {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
 
 export function setSession(reply: FastifyReply, req: FastifyRequest, keyId: string, now = Date.now()): void {
   const value = Buffer.from(JSON.stringify({ k: keyId, e: now + SESSION_HOURS * 3_600_000 })).toString('base64url');
-  reply.setCookie(SESSION_COOKIE, value, { signed: true, httpOnly: true, sameSite: 'lax', path: '/console', secure: req.protocol === 'https', maxAge: SESSION_HOURS * 3600 });
+  reply.setCookie(SESSION_COOKIE, value, {
+    signed: true,
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/console',
+    secure: req.protocol === 'https',
+    maxAge: SESSION_HOURS * 3600,
+  });
 }
 
 export function clearSession(reply: FastifyReply): void {
@@ -67,7 +78,12 @@ export function can(user: ConsoleUser | null, role: ConsoleRole): boolean {
 export function requireRole(req: FastifyRequest, role: ConsoleRole): ConsoleUser {
   const user = req.consoleUser;
   if (!user) throw new ConsoleError(401, 'sign_in_required', 'Sign in first.');
-  if (!roleAllows(user.role, role)) throw new ConsoleError(403, 'forbidden', `This needs a key with role ${role === 'admin' ? 'admin' : `${role} or above`}; key ${user.keyId} (${user.name}) has role ${user.role}.`);
+  if (!roleAllows(user.role, role))
+    throw new ConsoleError(
+      403,
+      'forbidden',
+      `This needs a key with role ${role === 'admin' ? 'admin' : `${role} or above`}; key ${user.keyId} (${user.name}) has role ${user.role}.`,
+    );
   return user;
 }
 

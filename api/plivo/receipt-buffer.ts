@@ -31,7 +31,10 @@ export class ReceiptBuffer {
     this.pending = [];
     if (batch.length === 0) return;
     try {
-      await insertReceipts(this.store, batch.map((b) => b.receipt));
+      await insertReceipts(
+        this.store,
+        batch.map((b) => b.receipt),
+      );
       batch.forEach((b) => b.done());
     } catch (err) {
       batch.forEach((b) => b.done(err));

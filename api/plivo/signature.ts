@@ -7,10 +7,17 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  */
 export function plivoSignatureV2(url: string, nonce: string, authToken: string): string {
   const base = url.split('?')[0]!;
-  return createHmac('sha256', authToken).update(base + nonce).digest('base64');
+  return createHmac('sha256', authToken)
+    .update(base + nonce)
+    .digest('base64');
 }
 
-export function isValidPlivoSignatureV2(url: string, nonce: string | undefined, signature: string | undefined, authToken: string): boolean {
+export function isValidPlivoSignatureV2(
+  url: string,
+  nonce: string | undefined,
+  signature: string | undefined,
+  authToken: string,
+): boolean {
   if (!nonce || !signature) return false;
   const expected = Buffer.from(plivoSignatureV2(url, nonce, authToken));
   // Plivo may send several comma-separated signatures (during a token rotation, for instance).

@@ -26,41 +26,57 @@ export const plivoStatusRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) 
   const buffer = new ReceiptBuffer(deps.store);
   app.addHook('onClose', async () => buffer.flush());
 
-  app.post<{ Body: ReceiptBody }>('/v1/plivo/status', {
-    schema: {
-      tags: ['plivo'],
-      summary: 'Delivery receipts from Plivo (signed with signature V2, form-encoded)',
-      body: {
-        type: 'object',
-        required: ['MessageUUID', 'Status'],
-        properties: {
-          MessageUUID: { type: 'string', minLength: 1 },
-          ParentMessageUUID: { type: 'string' },
-          Status: { type: 'string' },
-          To: { type: 'string' },
-          Units: { type: 'string' },
-          TotalAmount: { type: 'string' },
-          ErrorCode: { type: 'string' },
-          Sequence: { type: 'string' },
+  app.post<{ Body: ReceiptBody }>(
+    '/v1/plivo/status',
+    {
+      schema: {
+        tags: ['plivo'],
+        summary: 'Delivery receipts from Plivo (signed with signature V2, form-encoded)',
+        body: {
+          type: 'object',
+          required: ['MessageUUID', 'Status'],
+          properties: {
+            MessageUUID: { type: 'string', minLength: 1 },
+            ParentMessageUUID: { type: 'string' },
+            Status: { type: 'string' },
+            To: { type: 'string' },
+            Units: { type: 'string' },
+            TotalAmount: { type: 'string' },
+            ErrorCode: { type: 'string' },
+            Sequence: { type: 'string' },
+          },
+        },
+        response: {
+          200: { type: 'object', properties: { ok: { type: 'boolean' } } },
+          400: { $ref: 'Error#' },
+          403: { $ref: 'Error#' },
         },
       },
-      response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } }, 400: { $ref: 'Error#' }, 403: { $ref: 'Error#' } },
     },
-  }, async (req, reply) => {
-    verifyPlivoRequest(req, deps);
-    const b = req.body;
-    if (!PROVIDER_STATES[b.Status]) throw new ApiError(400, 'unknown_status', `Status ${JSON.stringify(b.Status)} is not one Plivo sends (${Object.keys(PROVIDER_STATES).join(', ')}).`, { field: 'body.Status' });
-    const num = (v?: string) => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined);
-    await buffer.add({
-      messageUuid: b.MessageUUID,
-      ...(b.ParentMessageUUID && b.ParentMessageUUID !== b.MessageUUID ? { parentMessageUuid: b.ParentMessageUUID } : {}),
-      status: b.Status,
-      sequence: num(b.Sequence),
-      units: num(b.Units),
-      ...(b.TotalAmount ? { totalAmount: b.TotalAmount } : {}),
-      ...(b.ErrorCode ? { errorCode: b.ErrorCode } : {}),
-      receivedAt: new Date(),
-    });
-    return reply.status(200).send({ ok: true });
-  });
+    async (req, reply) => {
+      verifyPlivoRequest(req, deps);
+      const b = req.body;
+      if (!PROVIDER_STATES[b.Status])
+        throw new ApiError(
+          400,
+          'unknown_status',
+          `Status ${JSON.stringify(b.Status)} is not one Plivo sends (${Object.keys(PROVIDER_STATES).join(', ')}).`,
+          { field: 'body.Status' },
+        );
+      const num = (v?: string) => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined);
+      await buffer.add({
+        messageUuid: b.MessageUUID,
+        ...(b.ParentMessageUUID && b.ParentMessageUUID !== b.MessageUUID
+          ? { parentMessageUuid: b.ParentMessageUUID }
+          : {}),
+        status: b.Status,
+        sequence: num(b.Sequence),
+        units: num(b.Units),
+        ...(b.TotalAmount ? { totalAmount: b.TotalAmount } : {}),
+        ...(b.ErrorCode ? { errorCode: b.ErrorCode } : {}),
+        receivedAt: new Date(),
+      });
+      return reply.status(200).send({ ok: true });
+    },
+  );
 };

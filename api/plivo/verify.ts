@@ -9,7 +9,18 @@ export function verifyPlivoRequest(req: FastifyRequest, deps: { publicUrl: strin
     const v = req.headers[name];
     return Array.isArray(v) ? v[0] : v;
   };
-  if (!isValidPlivoSignatureV2(url, header('x-plivo-signature-v2-nonce'), header('x-plivo-signature-v2'), deps.plivoAuthToken)) {
-    throw new ApiError(403, 'bad_signature', 'Missing or wrong X-Plivo-Signature-V2 for this URL: check PLIVO_AUTH_TOKEN and AVVISO_PUBLIC_URL.');
+  if (
+    !isValidPlivoSignatureV2(
+      url,
+      header('x-plivo-signature-v2-nonce'),
+      header('x-plivo-signature-v2'),
+      deps.plivoAuthToken,
+    )
+  ) {
+    throw new ApiError(
+      403,
+      'bad_signature',
+      'Missing or wrong X-Plivo-Signature-V2 for this URL: check PLIVO_AUTH_TOKEN and AVVISO_PUBLIC_URL.',
+    );
   }
 }

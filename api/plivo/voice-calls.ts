@@ -11,14 +11,24 @@ import { transition } from '../../store/deliveries';
 export function voiceCallHandlers(store: Store): Pick<VoiceRouteOptions, 'lookupSpeech' | 'recordHangup'> {
   return {
     async lookupSpeech(deliveryId) {
-      const d = await store.deliveries.findOne({ _id: deliveryId, channel: 'voice' }, { projection: { text: 1, language: 1, state: 1 } });
+      const d = await store.deliveries.findOne(
+        { _id: deliveryId, channel: 'voice' },
+        { projection: { text: 1, language: 1, state: 1 } },
+      );
       if (!d?.text || d.state === 'expired') return null;
       return { text: d.text, language: d.language };
     },
     async recordHangup(deliveryId: string, hangup: VoiceHangup) {
       const answered = hangup.callStatus === 'completed' && (hangup.durationSec ?? 1) > 0;
       const note = `call ${hangup.callStatus ?? 'ended'}${hangup.hangupCause ? ` (${hangup.hangupCause})` : ''}`;
-      await transition(store, { _id: deliveryId, channel: 'voice', state: { $in: ['sending', 'accepted', 'sent'] } }, answered ? 'delivered' : 'undelivered', new Date(), note, answered ? {} : { error: note });
+      await transition(
+        store,
+        { _id: deliveryId, channel: 'voice', state: { $in: ['sending', 'accepted', 'sent'] } },
+        answered ? 'delivered' : 'undelivered',
+        new Date(),
+        note,
+        answered ? {} : { error: note },
+      );
     },
   };
 }

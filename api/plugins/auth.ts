@@ -143,13 +143,15 @@ const NEEDS: Record<'viewer' | 'operator' | 'admin', string> = {
   admin: 'admin',
 };
 
-const HOW = 'send it as "Authorization: Bearer avk_<id>_<secret>" or "X-Api-Key: avk_<id>_<secret>"; an admin makes keys with `avviso keys create` or POST /v1/keys';
+const HOW =
+  'send it as "Authorization: Bearer avk_<id>_<secret>" or "X-Api-Key: avk_<id>_<secret>"; an admin makes keys with `avviso keys create` or POST /v1/keys';
 
 /** Param values as the audit log keeps them: phone numbers (a voice delivery id holds one) masked. */
 function auditParams(params: unknown): Record<string, string> | undefined {
   if (!params || typeof params !== 'object') return undefined;
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(params as Record<string, unknown>)) out[k] = String(v).replace(/\+?\d{8,}/g, '[hidden]');
+  for (const [k, v] of Object.entries(params as Record<string, unknown>))
+    out[k] = String(v).replace(/\+?\d{8,}/g, '[hidden]');
   return Object.keys(out).length ? out : undefined;
 }
 
@@ -175,19 +177,41 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
 
   async function authenticate(req: FastifyRequest): Promise<ApiKeyPrincipal> {
     const presented = presentedApiKey(req.headers);
-    if (!presented) throw new ApiError(401, 'api_key_required', `${req.method} ${req.routeOptions.url} needs an API key: ${HOW}.`);
-    if (failures.blocked(req.ip)) throw new ApiError(429, 'too_many_failed_attempts', 'Too many wrong API keys from this address in the last minute; wait a minute and check the key.');
+    if (!presented)
+      throw new ApiError(401, 'api_key_required', `${req.method} ${req.routeOptions.url} needs an API key: ${HOW}.`);
+    if (failures.blocked(req.ip))
+      throw new ApiError(
+        429,
+        'too_many_failed_attempts',
+        'Too many wrong API keys from this address in the last minute; wait a minute and check the key.',
+      );
     const check = await verifyApiKey(store, presented);
     if (!check.ok) {
       failures.add(req.ip);
-      if (check.reason === 'malformed') throw new ApiError(401, 'bad_api_key', `That is not an Avviso API key (they look like avk_<id>_<secret>): ${HOW}.`);
-      if (check.reason === 'revoked') throw new ApiError(401, 'api_key_revoked', `API key ${check.id} was revoked on ${check.revokedAt!.toISOString()}; ask an admin for a new one.`);
-      throw new ApiError(401, 'bad_api_key', 'Unknown API key, or a wrong secret for it: check the whole key was copied.');
+      if (check.reason === 'malformed')
+        throw new ApiError(
+          401,
+          'bad_api_key',
+          `That is not an Avviso API key (they look like avk_<id>_<secret>): ${HOW}.`,
+        );
+      if (check.reason === 'revoked')
+        throw new ApiError(
+          401,
+          'api_key_revoked',
+          `API key ${check.id} was revoked on ${check.revokedAt!.toISOString()}; ask an admin for a new one.`,
+        );
+      throw new ApiError(
+        401,
+        'bad_api_key',
+        'Unknown API key, or a wrong secret for it: check the whole key was copied.',
+      );
     }
     const now = Date.now();
     if (now - (lastTouched.get(check.key.id) ?? 0) > 60_000) {
       lastTouched.set(check.key.id, now);
-      touchApiKey(store, check.key.id, new Date(now)).catch((err) => req.log.warn({ err: (err as Error).message }, 'could not record when an API key was used'));
+      touchApiKey(store, check.key.id, new Date(now)).catch((err) =>
+        req.log.warn({ err: (err as Error).message }, 'could not record when an API key was used'),
+      );
     }
     return check.key;
   }
@@ -208,7 +232,11 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
       const integration = `${params.source}/${params.integration}`;
       if (key.role !== 'ingest' || key.integration !== integration) {
         const has = key.role === 'ingest' ? `is bound to ${key.integration}` : `has role ${key.role}`;
-        throw new ApiError(403, 'forbidden', `${req.method} ${req.url.split('?')[0]} takes the integration's own token or an ingest key bound to ${integration}; key ${key.id} (${key.name}) ${has}.`);
+        throw new ApiError(
+          403,
+          'forbidden',
+          `${req.method} ${req.url.split('?')[0]} takes the integration's own token or an ingest key bound to ${integration}; key ${key.id} (${key.name}) ${has}.`,
+        );
       }
       req.apiKey = key;
       return;
@@ -217,7 +245,11 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
     const key = await authenticate(req);
     req.apiKey = key;
     if (!roleAllows(key.role, access)) {
-      throw new ApiError(403, 'forbidden', `${req.method} ${route} needs a key with role ${NEEDS[access]}; key ${key.id} (${key.name}) has role ${key.role}.`);
+      throw new ApiError(
+        403,
+        'forbidden',
+        `${req.method} ${route} needs a key with role ${NEEDS[access]}; key ${key.id} (${key.name}) has role ${key.role}.`,
+      );
     }
   });
 
@@ -229,7 +261,11 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
     keyGenerator: (req) => `key:${req.apiKey?.id ?? req.ip}`,
     allowList: (req) => !req.apiKey,
     errorResponseBuilder: (req, ctx) =>
-      new ApiError(429, 'rate_limited', `API key ${req.apiKey?.id} may make ${ctx.max} requests a minute; try again in ${ctx.after}.`),
+      new ApiError(
+        429,
+        'rate_limited',
+        `API key ${req.apiKey?.id} may make ${ctx.max} requests a minute; try again in ${ctx.after}.`,
+      ),
   });
 
   // The error code of a refused change, for the audit log.
@@ -274,14 +310,22 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
     try {
       await writeAudit(entry);
     } catch (err) {
-      req.log.error({ err: (err as Error).message, audit: { route: entry.action.route, status: entry.result.status } }, 'could not write the audit log entry');
+      req.log.error(
+        { err: (err as Error).message, audit: { route: entry.action.route, status: entry.result.status } },
+        'could not write the audit log entry',
+      );
     }
   });
 };
 
 /** Requests the audit log keeps: anything but a read, on a route that needs a key or a token. */
 function mayChange(req: FastifyRequest): boolean {
-  return !['GET', 'HEAD', 'OPTIONS'].includes(req.method) && req.access !== null && req.access !== 'public' && req.access !== 'signed';
+  return (
+    !['GET', 'HEAD', 'OPTIONS'].includes(req.method) &&
+    req.access !== null &&
+    req.access !== 'public' &&
+    req.access !== 'signed'
+  );
 }
 
 // Not encapsulated: its hooks and decorators apply to every route of the app (what fastify-plugin does).

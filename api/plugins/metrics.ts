@@ -35,7 +35,12 @@ const metricsPlugin: FastifyPluginAsync<MetricsOptions> = async (app, opts) => {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
-  const httpRequests = new Counter({ name: 'avviso_http_requests_total', help: 'HTTP requests answered, by route pattern and status', labelNames: ['method', 'route', 'status'], registers });
+  const httpRequests = new Counter({
+    name: 'avviso_http_requests_total',
+    help: 'HTTP requests answered, by route pattern and status',
+    labelNames: ['method', 'route', 'status'],
+    registers,
+  });
   const httpDuration = new Histogram({
     name: 'avviso_http_request_duration_seconds',
     help: 'Time to answer HTTP requests, by route pattern',
@@ -43,10 +48,30 @@ const metricsPlugin: FastifyPluginAsync<MetricsOptions> = async (app, opts) => {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers,
   });
-  const webhooks = new Counter({ name: 'avviso_webhook_requests_total', help: 'Monitoring webhook requests, by tool and result (accepted, repeat, or the code of the refusal)', labelNames: ['source', 'result'], registers });
-  const webhookAlerts = new Counter({ name: 'avviso_webhook_alerts_total', help: 'Alerts in accepted monitoring webhooks, by tool and what was done', labelNames: ['source', 'action'], registers });
-  const incidents = new Gauge({ name: 'avviso_incidents', help: 'Incidents by kind and phase (from MongoDB)', labelNames: ['kind', 'phase'], registers });
-  const messages = new Gauge({ name: 'avviso_messages', help: 'Messages (delivery records) by channel and state (from MongoDB)', labelNames: ['channel', 'state'], registers });
+  const webhooks = new Counter({
+    name: 'avviso_webhook_requests_total',
+    help: 'Monitoring webhook requests, by tool and result (accepted, repeat, or the code of the refusal)',
+    labelNames: ['source', 'result'],
+    registers,
+  });
+  const webhookAlerts = new Counter({
+    name: 'avviso_webhook_alerts_total',
+    help: 'Alerts in accepted monitoring webhooks, by tool and what was done',
+    labelNames: ['source', 'action'],
+    registers,
+  });
+  const incidents = new Gauge({
+    name: 'avviso_incidents',
+    help: 'Incidents by kind and phase (from MongoDB)',
+    labelNames: ['kind', 'phase'],
+    registers,
+  });
+  const messages = new Gauge({
+    name: 'avviso_messages',
+    help: 'Messages (delivery records) by channel and state (from MongoDB)',
+    labelNames: ['channel', 'state'],
+    registers,
+  });
   const latency = new Histogram({
     name: 'avviso_delivery_latency_seconds',
     help: 'Time from the provider accepting a message to its delivery, for messages delivered since this process started',
@@ -60,7 +85,11 @@ const metricsPlugin: FastifyPluginAsync<MetricsOptions> = async (app, opts) => {
     labelNames: ['channel', 'stage'],
     registers,
   });
-  const collectErrors = new Counter({ name: 'avviso_metrics_collect_errors_total', help: 'Scrapes that could not read MongoDB (the counts shown are the last ones read)', registers });
+  const collectErrors = new Counter({
+    name: 'avviso_metrics_collect_errors_total',
+    help: 'Scrapes that could not read MongoDB (the counts shown are the last ones read)',
+    registers,
+  });
 
   const scanner = new DeliveryEventScanner(opts.store, new Date(), { settleMs: opts.settleMs });
   const cacheMs = opts.cacheMs ?? 10_000;
@@ -73,7 +102,11 @@ const metricsPlugin: FastifyPluginAsync<MetricsOptions> = async (app, opts) => {
   };
 
   async function refresh(): Promise<void> {
-    const [byPhase, byState, events] = await Promise.all([incidentsByPhase(opts.store), messagesByChannelAndState(opts.store), scanner.scan()]);
+    const [byPhase, byState, events] = await Promise.all([
+      incidentsByPhase(opts.store),
+      messagesByChannelAndState(opts.store),
+      scanner.scan(),
+    ]);
     setAll(incidents, byPhase);
     setAll(messages, byState);
     for (const e of events) {
@@ -115,7 +148,11 @@ const metricsPlugin: FastifyPluginAsync<MetricsOptions> = async (app, opts) => {
     let result: string;
     if (reply.statusCode < 300) {
       result = reply.statusCode === 200 ? 'repeat' : 'accepted';
-      for (const r of body.results ?? []) webhookAlerts.inc({ source, action: r.duplicate ? 'repeat' : /^[a-z_]{1,30}$/.test(r.action ?? '') ? r.action! : 'other' });
+      for (const r of body.results ?? [])
+        webhookAlerts.inc({
+          source,
+          action: r.duplicate ? 'repeat' : /^[a-z_]{1,30}$/.test(r.action ?? '') ? r.action! : 'other',
+        });
     } else {
       const code = body.error?.code ?? '';
       result = /^[a-z_]{1,40}$/.test(code) ? code : `http_${reply.statusCode}`;
@@ -124,16 +161,25 @@ const metricsPlugin: FastifyPluginAsync<MetricsOptions> = async (app, opts) => {
     return payload;
   });
 
-  app.get('/metrics', {
-    schema: {
-      tags: ['operations'],
-      summary: 'Prometheus metrics (text exposition format); needs a key with role viewer or above',
-      response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics (text exposition format); needs a key with role viewer or above',
+        response: {
+          200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+        },
+      },
     },
-  }, async (_req, reply) => {
-    await refreshOnce();
-    return reply.header('cache-control', 'no-store').type(registry.contentType).send(await registry.metrics());
-  });
+    async (_req, reply) => {
+      await refreshOnce();
+      return reply
+        .header('cache-control', 'no-store')
+        .type(registry.contentType)
+        .send(await registry.metrics());
+    },
+  );
 };
 
 // Not encapsulated: its hooks see every route of the app.

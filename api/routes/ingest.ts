@@ -47,10 +47,28 @@ const outcome = {
   properties: {
     dedupKey: { type: 'string', description: 'The alert identity: <source>:<integration>:<native key>' },
     eventId: { type: 'string', description: 'This delivery of this alert state; a repeat has the same id' },
-    action: { type: 'string', enum: ['accepted', 'opened', 'already_open', 'resolved', 'not_open', 'recorded', 'rejected', 'joined', 'absorbed', 'reopened', 'silenced'] },
+    action: {
+      type: 'string',
+      enum: [
+        'accepted',
+        'opened',
+        'already_open',
+        'resolved',
+        'not_open',
+        'recorded',
+        'rejected',
+        'joined',
+        'absorbed',
+        'reopened',
+        'silenced',
+      ],
+    },
     incidentId: { type: 'string' },
     maintenanceId: { type: 'string', description: 'silenced: the planned maintenance its site is under' },
-    episode: { type: 'integer', description: 'Which outage of this alert (the next firing after a resolution is a new one)' },
+    episode: {
+      type: 'integer',
+      description: 'Which outage of this alert (the next firing after a resolution is a new one)',
+    },
     duplicate: { type: 'boolean', description: 'Received before: the first result is reported' },
     reason: { type: 'string', description: 'Why it was recorded or rejected rather than acted on' },
   },
@@ -58,12 +76,22 @@ const outcome = {
 
 const accepted = {
   type: 'object',
-  properties: { received: { type: 'integer', description: 'Alerts in the payload' }, results: { type: 'array', items: outcome } },
+  properties: {
+    received: { type: 'integer', description: 'Alerts in the payload' },
+    results: { type: 'array', items: outcome },
+  },
 } as const;
 
 /** The headers worth keeping with a payload: never Authorization or the token header. */
 function keptHeaders(req: FastifyRequest, integration?: Integration): Record<string, string> {
-  const keep = ['content-type', 'content-length', 'user-agent', 'x-forwarded-for', integration?.signature?.signatureHeader, integration?.signature?.timestampHeader];
+  const keep = [
+    'content-type',
+    'content-length',
+    'user-agent',
+    'x-forwarded-for',
+    integration?.signature?.signatureHeader,
+    integration?.signature?.timestampHeader,
+  ];
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (typeof value !== 'string') continue;
@@ -86,12 +114,25 @@ function lowerCaseHeaders(req: FastifyRequest): Record<string, string | undefine
 export const ingestRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   // `avviso api` always passes its integrations, checked at start; without them (the tests, the
   // drill, the benchmarks build the app themselves) this is a development stack, example tokens included.
-  const integrations = deps.integrations ?? (await loadIntegrations(integrationsPathFromEnv(process.env), process.env, { development: true }));
+  const integrations =
+    deps.integrations ??
+    (await loadIntegrations(integrationsPathFromEnv(process.env), process.env, { development: true }));
   for (const warning of integrations.warnings) app.log.warn(warning);
-  const processor = createAlertProcessor({ store: deps.store, incidents: createIncidentService(deps), settleSeconds: deps.alertSettleSeconds });
-  const intake = createIntake({ store: deps.store, processor, log: (err, eventId) => app.log.error({ err, eventId }, 'alert not decided; it is tried again later') });
+  const processor = createAlertProcessor({
+    store: deps.store,
+    incidents: createIncidentService(deps),
+    settleSeconds: deps.alertSettleSeconds,
+  });
+  const intake = createIntake({
+    store: deps.store,
+    processor,
+    log: (err, eventId) => app.log.error({ err, eventId }, 'alert not decided; it is tried again later'),
+  });
   // Alerts stored but not decided (a previous process stopped first) are decided at start and now and then.
-  const resume = () => void intake.resume((source, name) => integrations.find(source, name)).catch((err: unknown) => app.log.error({ err }, 'resuming undecided alerts failed'));
+  const resume = () =>
+    void intake
+      .resume((source, name) => integrations.find(source, name))
+      .catch((err: unknown) => app.log.error({ err }, 'resuming undecided alerts failed'));
   const resumeTimer = setInterval(resume, RESUME_EVERY_MS);
   resumeTimer.unref();
   app.addHook('onReady', async () => resume());
@@ -102,82 +143,139 @@ export const ingestRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  app.post<{ Params: Params; Querystring: { token?: string }; Body: Buffer }>('/v1/ingest/:source/:integration', {
-    attachValidation: true,
-    // The request log must not carry a token given in the query string.
-    logSerializers: { req: (req: FastifyRequest) => ({ method: req.method, url: withoutToken(req.url), remoteAddress: req.ip }) },
-    schema: {
-      tags: ['ingest'],
-      summary: 'A monitoring tool reports alerts',
-      description: `Normalizes the payload to alert events, stores each with the raw body, deduplicates repeats, and opens, updates or resolves incidents.\n\n${TOOL_BODIES}`,
-      params: {
-        type: 'object',
-        required: ['source', 'integration'],
-        properties: {
-          source: { type: 'string', enum: [...ALERT_SOURCES], description: 'The sending tool' },
-          integration: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'The integration name, from the integrations file' },
+  app.post<{ Params: Params; Querystring: { token?: string }; Body: Buffer }>(
+    '/v1/ingest/:source/:integration',
+    {
+      attachValidation: true,
+      // The request log must not carry a token given in the query string.
+      logSerializers: {
+        req: (req: FastifyRequest) => ({ method: req.method, url: withoutToken(req.url), remoteAddress: req.ip }),
+      },
+      schema: {
+        tags: ['ingest'],
+        summary: 'A monitoring tool reports alerts',
+        description: `Normalizes the payload to alert events, stores each with the raw body, deduplicates repeats, and opens, updates or resolves incidents.\n\n${TOOL_BODIES}`,
+        params: {
+          type: 'object',
+          required: ['source', 'integration'],
+          properties: {
+            source: { type: 'string', enum: [...ALERT_SOURCES], description: 'The sending tool' },
+            integration: {
+              type: 'string',
+              pattern: '^[a-z0-9][a-z0-9_-]{0,62}$',
+              description: 'The integration name, from the integrations file',
+            },
+          },
+        },
+        querystring: {
+          type: 'object',
+          properties: {
+            token: { type: 'string', description: 'The integration token, for tools that cannot set headers (PRTG)' },
+          },
+        },
+        response: {
+          200: { description: 'Every alert was a repeat of one received before', ...accepted },
+          202: {
+            description:
+              'Stored; one result per alert: what became of it, or `accepted` when its network tree is busy (decided right after, in order)',
+            ...accepted,
+          },
+          400: { $ref: 'Error#' },
+          401: { $ref: 'Error#' },
+          403: { $ref: 'Error#' },
+          404: { $ref: 'Error#' },
+          415: { $ref: 'Error#' },
+          422: { $ref: 'Error#' },
         },
       },
-      querystring: { type: 'object', properties: { token: { type: 'string', description: 'The integration token, for tools that cannot set headers (PRTG)' } } },
-      response: {
-        200: { description: 'Every alert was a repeat of one received before', ...accepted },
-        202: { description: 'Stored; one result per alert: what became of it, or `accepted` when its network tree is busy (decided right after, in order)', ...accepted },
-        400: { $ref: 'Error#' },
-        401: { $ref: 'Error#' },
-        403: { $ref: 'Error#' },
-        404: { $ref: 'Error#' },
-        415: { $ref: 'Error#' },
-        422: { $ref: 'Error#' },
-      },
     },
-  }, async (req, reply) => {
-    const receivedAt = new Date();
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const integration = req.validationError ? undefined : integrations.find(req.params.source, req.params.integration);
-    const token = presentedToken(req.headers, req.query ?? {});
-    // An ingest API key bound to this integration (verified by api/plugins/auth.ts) stands for its token.
-    const keyed = integration !== undefined && req.apiKey?.role === 'ingest' && req.apiKey.integration === `${integration.source}/${integration.name}`;
-    const authenticated = keyed || (integration !== undefined && token !== undefined && secretsEqual(token.token, integration.token));
-    const raw: RawDelivery = { body: body.toString('utf8'), contentType: req.headers['content-type'] ?? '', headers: keptHeaders(req, integration) };
+    async (req, reply) => {
+      const receivedAt = new Date();
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const integration = req.validationError
+        ? undefined
+        : integrations.find(req.params.source, req.params.integration);
+      const token = presentedToken(req.headers, req.query ?? {});
+      // An ingest API key bound to this integration (verified by api/plugins/auth.ts) stands for its token.
+      const keyed =
+        integration !== undefined &&
+        req.apiKey?.role === 'ingest' &&
+        req.apiKey.integration === `${integration.source}/${integration.name}`;
+      const authenticated =
+        keyed || (integration !== undefined && token !== undefined && secretsEqual(token.token, integration.token));
+      const raw: RawDelivery = {
+        body: body.toString('utf8'),
+        contentType: req.headers['content-type'] ?? '',
+        headers: keptHeaders(req, integration),
+      };
 
-    const refuse = async (err: IngestError): Promise<never> => {
-      const truncated = !authenticated && raw.body.length > UNAUTHENTICATED_BODY_LIMIT;
-      await storeRejectedPayload(deps.store, {
-        receivedAt,
-        source: String(req.params.source ?? ''),
-        integration: String(req.params.integration ?? ''),
-        status: err.statusCode,
-        code: err.code,
-        message: err.message,
-        ...(err.field ? { field: err.field } : {}),
-        raw: truncated ? { ...raw, body: raw.body.slice(0, UNAUTHENTICATED_BODY_LIMIT), truncated } : raw,
-        remoteAddress: req.ip,
-        ...(token ? { tokenVia: token.via } : {}),
-      });
-      req.log.warn({ source: req.params.source, integration: req.params.integration, code: err.code, field: err.field }, 'monitoring payload refused');
-      const details = { ...(err.field ? { field: err.field } : {}), ...err.details };
-      throw new ApiError(err.statusCode, err.code, err.message, Object.keys(details).length > 0 ? details : undefined);
-    };
+      const refuse = async (err: IngestError): Promise<never> => {
+        const truncated = !authenticated && raw.body.length > UNAUTHENTICATED_BODY_LIMIT;
+        await storeRejectedPayload(deps.store, {
+          receivedAt,
+          source: String(req.params.source ?? ''),
+          integration: String(req.params.integration ?? ''),
+          status: err.statusCode,
+          code: err.code,
+          message: err.message,
+          ...(err.field ? { field: err.field } : {}),
+          raw: truncated ? { ...raw, body: raw.body.slice(0, UNAUTHENTICATED_BODY_LIMIT), truncated } : raw,
+          remoteAddress: req.ip,
+          ...(token ? { tokenVia: token.via } : {}),
+        });
+        req.log.warn(
+          { source: req.params.source, integration: req.params.integration, code: err.code, field: err.field },
+          'monitoring payload refused',
+        );
+        const details = { ...(err.field ? { field: err.field } : {}), ...err.details };
+        throw new ApiError(
+          err.statusCode,
+          err.code,
+          err.message,
+          Object.keys(details).length > 0 ? details : undefined,
+        );
+      };
 
-    if (!integration) {
-      return refuse(new IngestError('unknown_integration', `No integration ${req.params.source}/${req.params.integration} is configured: the URL is /v1/ingest/<source>/<name>, with source one of ${ALERT_SOURCES.join(', ')} and a name from the integrations file.`));
-    }
-    if (!token && !keyed) return refuse(new IngestError('bad_token', 'No token: send it as "Authorization: Bearer <token>", as the Basic auth password, in X-Avviso-Token, or as ?token='));
-    if (!authenticated) return refuse(new IngestError('bad_token', `The token does not match integration ${integration.source}/${integration.name}.`));
-    if (integration.signature) {
-      const problem = signatureProblem(integration.signature, body, req.headers, receivedAt);
-      if (problem) return refuse(new IngestError('bad_signature', `Grafana signature refused: ${problem}.`));
-    }
+      if (!integration) {
+        return refuse(
+          new IngestError(
+            'unknown_integration',
+            `No integration ${req.params.source}/${req.params.integration} is configured: the URL is /v1/ingest/<source>/<name>, with source one of ${ALERT_SOURCES.join(', ')} and a name from the integrations file.`,
+          ),
+        );
+      }
+      if (!token && !keyed)
+        return refuse(
+          new IngestError(
+            'bad_token',
+            'No token: send it as "Authorization: Bearer <token>", as the Basic auth password, in X-Avviso-Token, or as ?token=',
+          ),
+        );
+      if (!authenticated)
+        return refuse(
+          new IngestError(
+            'bad_token',
+            `The token does not match integration ${integration.source}/${integration.name}.`,
+          ),
+        );
+      if (integration.signature) {
+        const problem = signatureProblem(integration.signature, body, req.headers, receivedAt);
+        if (problem) return refuse(new IngestError('bad_signature', `Grafana signature refused: ${problem}.`));
+      }
 
-    try {
-      const payload = await decodeBody(body, req.headers['content-type']);
-      const result = await intake.accept({ integration, payload, raw, headers: lowerCaseHeaders(req), receivedAt });
-      const actions = result.body.results.map((r) => r.action + (r.duplicate ? '(repeat)' : ''));
-      req.log.info({ integration: `${integration.source}/${integration.name}`, alerts: result.body.received, actions }, 'monitoring alerts received');
-      return reply.status(result.status).send(result.body);
-    } catch (err) {
-      if (err instanceof IngestError) return refuse(err);
-      throw err;
-    }
-  });
+      try {
+        const payload = await decodeBody(body, req.headers['content-type']);
+        const result = await intake.accept({ integration, payload, raw, headers: lowerCaseHeaders(req), receivedAt });
+        const actions = result.body.results.map((r) => r.action + (r.duplicate ? '(repeat)' : ''));
+        req.log.info(
+          { integration: `${integration.source}/${integration.name}`, alerts: result.body.received, actions },
+          'monitoring alerts received',
+        );
+        return reply.status(result.status).send(result.body);
+      } catch (err) {
+        if (err instanceof IngestError) return refuse(err);
+        throw err;
+      }
+    },
+  );
 };

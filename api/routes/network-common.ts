@@ -30,18 +30,22 @@ export async function storeCall<T>(f: () => Promise<T>): Promise<T> {
 
 export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$';
 
-export const idParam = (what: string) => ({
-  type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: ID_PATTERN, description: `The ${what}'s id` } },
-}) as const;
+export const idParam = (what: string) =>
+  ({
+    type: 'object',
+    required: ['id'],
+    properties: { id: { type: 'string', pattern: ID_PATTERN, description: `The ${what}'s id` } },
+  }) as const;
 
 export const time = { type: 'string', format: 'date-time' } as const;
 
-export const errors = (...codes: (400 | 404 | 409 | 413 | 415 | 422)[]) => Object.fromEntries(codes.map((c) => [c, { $ref: 'Error#' }]));
+export const errors = (...codes: (400 | 404 | 409 | 413 | 415 | 422)[]) =>
+  Object.fromEntries(codes.map((c) => [c, { $ref: 'Error#' }]));
 
 /** A stored record as the API shows it: `id` for `_id`, without the content digest. */
-export function present<T extends { _id: string; contentHash?: string }>(doc: T): Omit<T, '_id' | 'contentHash'> & { id: string } {
+export function present<T extends { _id: string; contentHash?: string }>(
+  doc: T,
+): Omit<T, '_id' | 'contentHash'> & { id: string } {
   const { _id, contentHash: _hash, ...rest } = doc;
   return { id: _id, ...rest };
 }

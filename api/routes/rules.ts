@@ -7,7 +7,14 @@
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { ApiError, errorSchema } from '../errors';
-import { checkRules, syntheticSubscribers, type IncidentFacts, type RuleSet, type RulesHolder, type SubscriberFacts } from '../../rules';
+import {
+  checkRules,
+  syntheticSubscribers,
+  type IncidentFacts,
+  type RuleSet,
+  type RulesHolder,
+  type SubscriberFacts,
+} from '../../rules';
 
 export interface RulesRoutesOptions {
   rules: RulesHolder;
@@ -19,7 +26,13 @@ const time = { type: 'string', format: 'date-time' } as const;
 
 const problem = {
   type: 'object',
-  properties: { file: { type: 'string' }, line: { type: 'integer' }, column: { type: 'integer' }, severity: { type: 'string', enum: ['error', 'warning'] }, message: { type: 'string' } },
+  properties: {
+    file: { type: 'string' },
+    line: { type: 'integer' },
+    column: { type: 'integer' },
+    severity: { type: 'string', enum: ['error', 'warning'] },
+    message: { type: 'string' },
+  },
 } as const;
 
 const incidentFacts = {
@@ -59,15 +72,33 @@ const subscriberFacts = {
 } as const;
 
 const pinned = {
-  at: { ...time, description: 'The moment to decide at (local time of day, weekday, holiday, how long open); default now' },
-  version: { type: 'string', pattern: '^[0-9a-f]{12}$', description: 'A rule version this process has loaded (default: the current one)' },
+  at: {
+    ...time,
+    description: 'The moment to decide at (local time of day, weekday, holiday, how long open); default now',
+  },
+  version: {
+    type: 'string',
+    pattern: '^[0-9a-f]{12}$',
+    description: 'A rule version this process has loaded (default: the current one)',
+  },
 } as const;
 
 /** Explanations and simulations are nested reports: their shape is documented in rules/explain.ts and rules/simulate.ts. */
 const report = { type: 'object', additionalProperties: true } as const;
 
-interface ExplainBody { incident: IncidentFacts; subscriber: SubscriberFacts; at?: string; version?: string }
-interface SimulateBody { incident: IncidentFacts; subscribers?: SubscriberFacts[]; population?: { count: number; seed?: number }; at?: string; version?: string }
+interface ExplainBody {
+  incident: IncidentFacts;
+  subscriber: SubscriberFacts;
+  at?: string;
+  version?: string;
+}
+interface SimulateBody {
+  incident: IncidentFacts;
+  subscribers?: SubscriberFacts[];
+  population?: { count: number; seed?: number };
+  at?: string;
+  version?: string;
+}
 
 export const rulesRoutes: FastifyPluginAsync<RulesRoutesOptions> = async (app, options) => {
   const holder = options.rules;
@@ -77,135 +108,241 @@ export const rulesRoutes: FastifyPluginAsync<RulesRoutesOptions> = async (app, o
   const ruleSet = (version?: string): RuleSet => {
     if (!version) return holder.current();
     const found = holder.get(version);
-    if (!found) throw new ApiError(404, 'unknown_rules_version', `This process has not loaded rules version ${version}; it has ${holder.knownVersions().join(', ')}.`);
+    if (!found)
+      throw new ApiError(
+        404,
+        'unknown_rules_version',
+        `This process has not loaded rules version ${version}; it has ${holder.knownVersions().join(', ')}.`,
+      );
     return found;
   };
 
-  app.get('/v1/rules', {
-    schema: {
-      tags: ['rules'],
-      summary: 'The rules in force: version, files, when they were loaded',
-      response: {
-        200: {
-          type: 'object',
-          properties: {
-            version: { type: 'string' },
-            entry: { type: 'string' },
-            files: { type: 'array', items: { type: 'string' } },
-            loadedAt: time,
-            rules: { type: 'array', items: { type: 'string' } },
-            templateSets: { type: 'array', items: { type: 'string' } },
-            subscriberFactsRead: { type: 'array', items: { type: 'string' }, description: 'What evaluations are grouped on' },
-            warnings: { type: 'array', items: problem },
-            knownVersions: { type: 'array', items: { type: 'string' } },
-            lastReload: { type: 'object', nullable: true, properties: { at: time, status: { type: 'string' }, version: { type: 'string' }, errors: { type: 'array', items: problem } } },
+  app.get(
+    '/v1/rules',
+    {
+      schema: {
+        tags: ['rules'],
+        summary: 'The rules in force: version, files, when they were loaded',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              version: { type: 'string' },
+              entry: { type: 'string' },
+              files: { type: 'array', items: { type: 'string' } },
+              loadedAt: time,
+              rules: { type: 'array', items: { type: 'string' } },
+              templateSets: { type: 'array', items: { type: 'string' } },
+              subscriberFactsRead: {
+                type: 'array',
+                items: { type: 'string' },
+                description: 'What evaluations are grouped on',
+              },
+              warnings: { type: 'array', items: problem },
+              knownVersions: { type: 'array', items: { type: 'string' } },
+              lastReload: {
+                type: 'object',
+                nullable: true,
+                properties: {
+                  at: time,
+                  status: { type: 'string' },
+                  version: { type: 'string' },
+                  errors: { type: 'array', items: problem },
+                },
+              },
+            },
           },
         },
       },
     },
-  }, async () => {
-    const current = holder.current();
-    const last = holder.lastReload;
-    return {
-      version: current.version,
-      entry: current.entry,
-      files: current.files.map((f) => f.name),
-      loadedAt: current.loadedAt.toISOString(),
-      rules: current.ruleNames,
-      templateSets: current.templateSets,
-      subscriberFactsRead: current.subscriberFactsRead,
-      warnings: current.warnings,
-      knownVersions: holder.knownVersions(),
-      lastReload: last ? { at: last.at.toISOString(), status: last.outcome.status, version: last.outcome.version, errors: last.outcome.status === 'invalid' ? last.outcome.errors : [] } : null,
-    };
-  });
-
-  app.post<{ Body: { yaml?: string; path?: string } }>('/v1/rules/check', {
-    schema: {
-      tags: ['rules'],
-      summary: 'Check rules before they go live: every error and warning with file, line and column',
-      description: 'Give `yaml` (the text of a main rule file; includes are read relative to the rules folder) or `path` (a file inside the rules folder). Nothing is loaded.',
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        properties: { yaml: { type: 'string', maxLength: 2_000_000 }, path: { type: 'string', minLength: 1, maxLength: 500 } },
-      },
-      response: {
-        200: { type: 'object', properties: { ok: { type: 'boolean' }, version: { type: 'string' }, errors: { type: 'array', items: problem }, warnings: { type: 'array', items: problem }, files: { type: 'array', items: { type: 'string' } } } },
-        400: { $ref: 'Error#' },
-      },
+    async () => {
+      const current = holder.current();
+      const last = holder.lastReload;
+      return {
+        version: current.version,
+        entry: current.entry,
+        files: current.files.map((f) => f.name),
+        loadedAt: current.loadedAt.toISOString(),
+        rules: current.ruleNames,
+        templateSets: current.templateSets,
+        subscriberFactsRead: current.subscriberFactsRead,
+        warnings: current.warnings,
+        knownVersions: holder.knownVersions(),
+        lastReload: last
+          ? {
+              at: last.at.toISOString(),
+              status: last.outcome.status,
+              version: last.outcome.version,
+              errors: last.outcome.status === 'invalid' ? last.outcome.errors : [],
+            }
+          : null,
+      };
     },
-  }, async (req) => {
-    const { yaml, path: given } = req.body;
-    if ((yaml === undefined) === (given === undefined)) throw new ApiError(400, 'invalid_request', 'Give either yaml (the text of a rule file) or path (a file in the rules folder).');
-    if (yaml !== undefined) return checkRules(holder.entry, { text: yaml });
-    // Only files under the rules folder: the API must not become a way to read the server's disk.
-    const target = path.resolve(rulesDir(), given!);
-    if (target !== rulesDir() && !target.startsWith(rulesDir() + path.sep)) {
-      throw new ApiError(400, 'path_outside_rules', `path must name a file inside the rules folder (${rulesDir()}).`);
-    }
-    return checkRules(target);
-  });
+  );
 
-  app.post<{ Body: ExplainBody }>('/v1/rules/explain', {
-    schema: {
-      tags: ['rules'],
-      summary: 'Which rules matched one subscriber for one incident, which did not, and why',
-      body: { type: 'object', required: ['incident', 'subscriber'], additionalProperties: false, properties: { incident: incidentFacts, subscriber: subscriberFacts, ...pinned } },
-      response: { 200: { type: 'object', properties: { explanation: report, text: { type: 'string' } } }, 404: { $ref: 'Error#' } },
-    },
-  }, async (req) => {
-    const rules = ruleSet(req.body.version);
-    const explanation = await rules.explain(req.body.incident, req.body.subscriber, { at: req.body.at });
-    return { explanation, text: rules.formatExplanation(explanation) };
-  });
-
-  app.post<{ Body: SimulateBody }>('/v1/rules/simulate', {
-    // A pasted audience can be large: about 150 bytes a subscriber.
-    bodyLimit: 64 * 1024 * 1024,
-    schema: {
-      tags: ['rules'],
-      summary: 'Who would get what for an incident: counts by channel, rule and text, when, SMS parts and cost',
-      description: 'The audience is `subscribers`, else `population` made-up subscribers spread over the sites, else (when the server has a database) the real subscribers of the sites.',
-      body: {
-        type: 'object',
-        required: ['incident'],
-        additionalProperties: false,
-        properties: {
-          incident: incidentFacts,
-          subscribers: { type: 'array', maxItems: 1_000_000, items: subscriberFacts },
-          population: { type: 'object', required: ['count'], additionalProperties: false, properties: { count: { type: 'integer', minimum: 1, maximum: 1_000_000 }, seed: { type: 'integer' } } },
-          ...pinned,
+  app.post<{ Body: { yaml?: string; path?: string } }>(
+    '/v1/rules/check',
+    {
+      schema: {
+        tags: ['rules'],
+        summary: 'Check rules before they go live: every error and warning with file, line and column',
+        description:
+          'Give `yaml` (the text of a main rule file; includes are read relative to the rules folder) or `path` (a file inside the rules folder). Nothing is loaded.',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            yaml: { type: 'string', maxLength: 2_000_000 },
+            path: { type: 'string', minLength: 1, maxLength: 500 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              ok: { type: 'boolean' },
+              version: { type: 'string' },
+              errors: { type: 'array', items: problem },
+              warnings: { type: 'array', items: problem },
+              files: { type: 'array', items: { type: 'string' } },
+            },
+          },
+          400: { $ref: 'Error#' },
         },
       },
-      response: { 200: report, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' } },
     },
-  }, async (req) => {
-    const { incident, subscribers, population, at, version } = req.body;
-    const rules = ruleSet(version);
-    let audience: SubscriberFacts[] | AsyncIterable<SubscriberFacts>;
-    if (subscribers) audience = subscribers;
-    else if (population) audience = syntheticSubscribers(population.count, { siteIds: incident.siteIds, areas: incident.areas?.length ? incident.siteIds.map((_, i) => incident.areas![i % incident.areas!.length]!) : undefined, seed: population.seed });
-    else if (options.audience) audience = await options.audience(incident);
-    else throw new ApiError(400, 'no_audience', 'Give subscribers, or a population to make up (e.g. {"count": 5000}): this server reads no subscribers itself.');
-    return rules.simulate(incident, audience, { at });
-  });
+    async (req) => {
+      const { yaml, path: given } = req.body;
+      if ((yaml === undefined) === (given === undefined))
+        throw new ApiError(
+          400,
+          'invalid_request',
+          'Give either yaml (the text of a rule file) or path (a file in the rules folder).',
+        );
+      if (yaml !== undefined) return checkRules(holder.entry, { text: yaml });
+      // Only files under the rules folder: the API must not become a way to read the server's disk.
+      const target = path.resolve(rulesDir(), given!);
+      if (target !== rulesDir() && !target.startsWith(rulesDir() + path.sep)) {
+        throw new ApiError(400, 'path_outside_rules', `path must name a file inside the rules folder (${rulesDir()}).`);
+      }
+      return checkRules(target);
+    },
+  );
 
-  app.post('/v1/rules/reload', {
-    schema: {
-      tags: ['rules'],
-      summary: 'Read the rule files again; they replace the current rules only if they are valid',
-      response: {
-        200: { type: 'object', properties: { status: { type: 'string', enum: ['updated', 'unchanged'] }, version: { type: 'string' }, previousVersion: { type: 'string' }, warnings: { type: 'array', items: problem } } },
-        422: { $ref: 'Error#' },
+  app.post<{ Body: ExplainBody }>(
+    '/v1/rules/explain',
+    {
+      schema: {
+        tags: ['rules'],
+        summary: 'Which rules matched one subscriber for one incident, which did not, and why',
+        body: {
+          type: 'object',
+          required: ['incident', 'subscriber'],
+          additionalProperties: false,
+          properties: { incident: incidentFacts, subscriber: subscriberFacts, ...pinned },
+        },
+        response: {
+          200: { type: 'object', properties: { explanation: report, text: { type: 'string' } } },
+          404: { $ref: 'Error#' },
+        },
       },
     },
-  }, async (req) => {
-    const outcome = await holder.reload();
-    if (outcome.status === 'invalid') {
-      throw new ApiError(422, 'invalid_rules', `The rule files have ${outcome.errors.length} error(s); still using version ${outcome.version}.`, { errors: outcome.errors, warnings: outcome.warnings });
-    }
-    if (outcome.status === 'updated') req.log.info({ version: outcome.version, previousVersion: outcome.previousVersion }, 'rules reloaded through the API');
-    return outcome;
-  });
+    async (req) => {
+      const rules = ruleSet(req.body.version);
+      const explanation = await rules.explain(req.body.incident, req.body.subscriber, { at: req.body.at });
+      return { explanation, text: rules.formatExplanation(explanation) };
+    },
+  );
+
+  app.post<{ Body: SimulateBody }>(
+    '/v1/rules/simulate',
+    {
+      // A pasted audience can be large: about 150 bytes a subscriber.
+      bodyLimit: 64 * 1024 * 1024,
+      schema: {
+        tags: ['rules'],
+        summary: 'Who would get what for an incident: counts by channel, rule and text, when, SMS parts and cost',
+        description:
+          'The audience is `subscribers`, else `population` made-up subscribers spread over the sites, else (when the server has a database) the real subscribers of the sites.',
+        body: {
+          type: 'object',
+          required: ['incident'],
+          additionalProperties: false,
+          properties: {
+            incident: incidentFacts,
+            subscribers: { type: 'array', maxItems: 1_000_000, items: subscriberFacts },
+            population: {
+              type: 'object',
+              required: ['count'],
+              additionalProperties: false,
+              properties: { count: { type: 'integer', minimum: 1, maximum: 1_000_000 }, seed: { type: 'integer' } },
+            },
+            ...pinned,
+          },
+        },
+        response: { 200: report, 400: { $ref: 'Error#' }, 404: { $ref: 'Error#' } },
+      },
+    },
+    async (req) => {
+      const { incident, subscribers, population, at, version } = req.body;
+      const rules = ruleSet(version);
+      let audience: SubscriberFacts[] | AsyncIterable<SubscriberFacts>;
+      if (subscribers) audience = subscribers;
+      else if (population)
+        audience = syntheticSubscribers(population.count, {
+          siteIds: incident.siteIds,
+          areas: incident.areas?.length
+            ? incident.siteIds.map((_, i) => incident.areas![i % incident.areas!.length]!)
+            : undefined,
+          seed: population.seed,
+        });
+      else if (options.audience) audience = await options.audience(incident);
+      else
+        throw new ApiError(
+          400,
+          'no_audience',
+          'Give subscribers, or a population to make up (e.g. {"count": 5000}): this server reads no subscribers itself.',
+        );
+      return rules.simulate(incident, audience, { at });
+    },
+  );
+
+  app.post(
+    '/v1/rules/reload',
+    {
+      schema: {
+        tags: ['rules'],
+        summary: 'Read the rule files again; they replace the current rules only if they are valid',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              status: { type: 'string', enum: ['updated', 'unchanged'] },
+              version: { type: 'string' },
+              previousVersion: { type: 'string' },
+              warnings: { type: 'array', items: problem },
+            },
+          },
+          422: { $ref: 'Error#' },
+        },
+      },
+    },
+    async (req) => {
+      const outcome = await holder.reload();
+      if (outcome.status === 'invalid') {
+        throw new ApiError(
+          422,
+          'invalid_rules',
+          `The rule files have ${outcome.errors.length} error(s); still using version ${outcome.version}.`,
+          { errors: outcome.errors, warnings: outcome.warnings },
+        );
+      }
+      if (outcome.status === 'updated')
+        req.log.info(
+          { version: outcome.version, previousVersion: outcome.previousVersion },
+          'rules reloaded through the API',
+        );
+      return outcome;
+    },
+  );
 };

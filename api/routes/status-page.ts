@@ -40,7 +40,10 @@ const WORDS = {
     resolved: 'Risolto',
     planned: 'Programmata',
     byArea: 'Stato per zona',
-    areaState: { outage: 'Disservizio in corso', maintenance: 'Manutenzione programmata', ok: 'Regolare' } as Record<AreaState, string>,
+    areaState: { outage: 'Disservizio in corso', maintenance: 'Manutenzione programmata', ok: 'Regolare' } as Record<
+      AreaState,
+      string
+    >,
     maintenance: 'Manutenzioni programmate',
     noneMaintenance: 'Nessuna manutenzione programmata.',
     hidden: '[numero nascosto]',
@@ -48,7 +51,16 @@ const WORDS = {
     updated: 'Pagina aggiornata',
     times: (tz: string) => `Orari nel fuso ${tz}.`,
     other: 'English',
-    kinds: { outage: 'Disservizio', update: 'Aggiornamento', restored: 'Servizio ripristinato', maintenance: 'Manutenzione', started: 'Manutenzione iniziata', rescheduled: 'Manutenzione spostata', cancelled: 'Manutenzione annullata', completed: 'Manutenzione completata' } as Record<string, string>,
+    kinds: {
+      outage: 'Disservizio',
+      update: 'Aggiornamento',
+      restored: 'Servizio ripristinato',
+      maintenance: 'Manutenzione',
+      started: 'Manutenzione iniziata',
+      rescheduled: 'Manutenzione spostata',
+      cancelled: 'Manutenzione annullata',
+      completed: 'Manutenzione completata',
+    } as Record<string, string>,
   },
   en: {
     title: 'Service status',
@@ -68,7 +80,16 @@ const WORDS = {
     updated: 'Page updated',
     times: (tz: string) => `Times in ${tz}.`,
     other: 'Italiano',
-    kinds: { outage: 'Outage', update: 'Update', restored: 'Service restored', maintenance: 'Maintenance', started: 'Maintenance started', rescheduled: 'Maintenance rescheduled', cancelled: 'Maintenance cancelled', completed: 'Maintenance completed' } as Record<string, string>,
+    kinds: {
+      outage: 'Outage',
+      update: 'Update',
+      restored: 'Service restored',
+      maintenance: 'Maintenance',
+      started: 'Maintenance started',
+      rescheduled: 'Maintenance rescheduled',
+      cancelled: 'Maintenance cancelled',
+      completed: 'Maintenance completed',
+    } as Record<string, string>,
   },
 } as const;
 
@@ -124,12 +145,24 @@ function publicPost(p: StatusPost, lang: Language): PublicPost {
     openedAt: p.openedAt.toISOString(),
     updatedAt: p.updatedAt.toISOString(),
     ...(p.resolvedAt ? { resolvedAt: p.resolvedAt.toISOString() } : {}),
-    updates: [...p.updates].reverse().map((u) => ({ id: u.id, at: u.at.toISOString(), kind: u.kind, label: label(u), text: hidePhoneNumbers(pick(u.text, lang) ?? '', lang) })),
+    updates: [...p.updates].reverse().map((u) => ({
+      id: u.id,
+      at: u.at.toISOString(),
+      kind: u.kind,
+      label: label(u),
+      text: hidePhoneNumbers(pick(u.text, lang) ?? '', lang),
+    })),
   };
 }
 
 /** Open posts of any age, and the others updated within `days`; every known area with its state. */
-async function loadView(posts: Collection<StatusPost>, lang: Language, days: number, now: Date, knownAreas: string[]): Promise<StatusView> {
+async function loadView(
+  posts: Collection<StatusPost>,
+  lang: Language,
+  days: number,
+  now: Date,
+  knownAreas: string[],
+): Promise<StatusView> {
   const since = new Date(now.getTime() - days * 86_400_000);
   const found = await posts
     .find({ $or: [{ state: 'open' }, { updatedAt: { $gte: since } }] })
@@ -143,7 +176,9 @@ async function loadView(posts: Collection<StatusPost>, lang: Language, days: num
   for (const p of maintenance) for (const a of p.areas) state.set(a, 'maintenance');
   for (const p of current) for (const a of p.areas) state.set(a, 'outage');
   const rank: Record<AreaState, number> = { outage: 0, maintenance: 1, ok: 2 };
-  const areas = [...state].map(([name, s]) => ({ name, state: s })).sort((a, b) => rank[a.state] - rank[b.state] || a.name.localeCompare(b.name, 'it'));
+  const areas = [...state]
+    .map(([name, s]) => ({ name, state: s }))
+    .sort((a, b) => rank[a.state] - rank[b.state] || a.name.localeCompare(b.name, 'it'));
   return {
     language: lang,
     generatedAt: now.toISOString(),
@@ -186,7 +221,10 @@ footer{color:#5f6368;font-size:.85rem}`;
 function renderPost(p: PublicPost, lang: Language, when: (iso: string) => string): string {
   const w = WORDS[lang];
   const updates = p.updates
-    .map((u) => `<li><time datetime="${u.at}">${escapeHtml(when(u.at))}</time><span class="label">${escapeHtml(u.label)}</span><p>${escapeHtml(u.text)}</p></li>`)
+    .map(
+      (u) =>
+        `<li><time datetime="${u.at}">${escapeHtml(when(u.at))}</time><span class="label">${escapeHtml(u.label)}</span><p>${escapeHtml(u.text)}</p></li>`,
+    )
     .join('');
   const planned = p.state === 'open' && p.kind === 'maintenance';
   return `<article id="inc-${escapeHtml(p.id)}" class="${planned ? 'maintenance' : p.state}" data-state="${p.state}">
@@ -199,7 +237,11 @@ ${p.areas.length ? `<p class="areas">${w.areas}: ${escapeHtml(p.areas.join(', ')
 export function renderStatusPage(view: StatusView, opts: { siteName: string; timeZone: string; days: number }): string {
   const lang = view.language;
   const w = WORDS[lang];
-  const format = new Intl.DateTimeFormat(lang === 'it' ? 'it-IT' : 'en-GB', { timeZone: opts.timeZone, dateStyle: 'medium', timeStyle: 'short' });
+  const format = new Intl.DateTimeFormat(lang === 'it' ? 'it-IT' : 'en-GB', {
+    timeZone: opts.timeZone,
+    dateStyle: 'medium',
+    timeStyle: 'short',
+  });
   const when = (iso: string) => format.format(new Date(iso));
   const other = lang === 'it' ? 'en' : 'it';
   const title = `${opts.siteName}: ${w.title}`;
@@ -217,9 +259,13 @@ export function renderStatusPage(view: StatusView, opts: { siteName: string; tim
 <body>
 <header><h1>${escapeHtml(title)}</h1><nav><a href="/status?lang=${other}" hreflang="${other}">${w.other}</a><a href="/status/feed.atom?lang=${lang}">Atom</a><a href="/status/feed.rss?lang=${lang}">RSS</a><a href="/status.json?lang=${lang}">JSON</a></nav></header>
 <main>
-${view.areas.length ? `<section id="areas"><h2>${w.byArea}</h2>
+${
+  view.areas.length
+    ? `<section id="areas"><h2>${w.byArea}</h2>
 <ul class="zones">${view.areas.map((a) => `<li class="${a.state}"><span class="zone">${escapeHtml(a.name)}</span><span class="state">${w.areaState[a.state]}</span></li>`).join('')}</ul>
-</section>` : ''}
+</section>`
+    : ''
+}
 <section id="current"><h2>${w.current}</h2>
 ${view.current.length ? view.current.map((p) => renderPost(p, lang, when)).join('\n') : `<p class="ok">${w.noneCurrent}</p>`}
 </section>
@@ -250,7 +296,10 @@ function buildFeed(view: StatusView, opts: { publicUrl: string; siteName: string
     updated: new Date(view.generatedAt),
     generator: 'Avviso',
     copyright: opts.siteName,
-    feedLinks: { atom: `${opts.publicUrl}/status/feed.atom?lang=${lang}`, rss: `${opts.publicUrl}/status/feed.rss?lang=${lang}` },
+    feedLinks: {
+      atom: `${opts.publicUrl}/status/feed.atom?lang=${lang}`,
+      rss: `${opts.publicUrl}/status/feed.rss?lang=${lang}`,
+    },
   });
   const entries = [...view.current, ...view.maintenance, ...view.recent]
     .flatMap((p) => p.updates.map((u) => ({ p, u })))
@@ -294,7 +343,16 @@ const publicPostSchema = {
     resolvedAt: { type: 'string', format: 'date-time' },
     updates: {
       type: 'array',
-      items: { type: 'object', properties: { id: { type: 'string' }, at: { type: 'string', format: 'date-time' }, kind: { type: 'string' }, label: { type: 'string' }, text: { type: 'string' } } },
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          at: { type: 'string', format: 'date-time' },
+          kind: { type: 'string' },
+          label: { type: 'string' },
+          text: { type: 'string' },
+        },
+      },
     },
   },
 } as const;
@@ -315,43 +373,97 @@ export const statusPageRoutes: FastifyPluginAsync<StatusPageOptions> = async (ap
     if (!known || Date.now() - known.at > 60_000) known = { at: Date.now(), areas: opts.areas().catch(() => []) };
     return known.areas;
   };
-  const view = async (q: { lang?: string }) => loadView(opts.feed.posts, language(q), days, new Date(), await knownAreas());
+  const view = async (q: { lang?: string }) =>
+    loadView(opts.feed.posts, language(q), days, new Date(), await knownAreas());
 
   // Everyone may look, and a flood of readers during an outage should mostly hit caches.
   app.addHook('onSend', async (_req, reply) => {
     if (reply.statusCode === 200) reply.header('cache-control', 'public, max-age=30');
   });
 
-  app.get<{ Querystring: { lang?: string } }>('/status', {
-    schema: { tags: ['status'], summary: 'The public status page (HTML)', querystring: langQuery, response: { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } } },
-  }, async (req, reply) => reply.type('text/html; charset=utf-8').send(renderStatusPage(await view(req.query), { siteName, timeZone, days })));
+  app.get<{ Querystring: { lang?: string } }>(
+    '/status',
+    {
+      schema: {
+        tags: ['status'],
+        summary: 'The public status page (HTML)',
+        querystring: langQuery,
+        response: { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
+      },
+    },
+    async (req, reply) =>
+      reply
+        .type('text/html; charset=utf-8')
+        .send(renderStatusPage(await view(req.query), { siteName, timeZone, days })),
+  );
 
-  app.get<{ Querystring: { lang?: string } }>('/status.json', {
-    schema: {
-      tags: ['status'],
-      summary: 'The state of each area, current outages, planned maintenance, and those of the last 30 days',
-      querystring: langQuery,
-      response: {
-        200: {
-          type: 'object',
-          properties: {
-            language: { type: 'string' },
-            generatedAt: { type: 'string', format: 'date-time' },
-            areas: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, state: { type: 'string', enum: ['outage', 'maintenance', 'ok'] } } } },
-            current: { type: 'array', items: publicPostSchema },
-            maintenance: { type: 'array', items: publicPostSchema },
-            recent: { type: 'array', items: publicPostSchema },
+  app.get<{ Querystring: { lang?: string } }>(
+    '/status.json',
+    {
+      schema: {
+        tags: ['status'],
+        summary: 'The state of each area, current outages, planned maintenance, and those of the last 30 days',
+        querystring: langQuery,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              language: { type: 'string' },
+              generatedAt: { type: 'string', format: 'date-time' },
+              areas: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    name: { type: 'string' },
+                    state: { type: 'string', enum: ['outage', 'maintenance', 'ok'] },
+                  },
+                },
+              },
+              current: { type: 'array', items: publicPostSchema },
+              maintenance: { type: 'array', items: publicPostSchema },
+              recent: { type: 'array', items: publicPostSchema },
+            },
           },
         },
       },
     },
-  }, async (req) => view(req.query));
+    async (req) => view(req.query),
+  );
 
-  app.get<{ Querystring: { lang?: string } }>('/status/feed.atom', {
-    schema: { tags: ['status'], summary: 'Atom feed of the status updates', querystring: langQuery, response: { 200: { description: 'Atom 1.0', content: { 'application/atom+xml': { schema: { type: 'string' } } } } } },
-  }, async (req, reply) => reply.type('application/atom+xml; charset=utf-8').send(buildFeed(await view(req.query), { publicUrl, siteName }).atom1()));
+  app.get<{ Querystring: { lang?: string } }>(
+    '/status/feed.atom',
+    {
+      schema: {
+        tags: ['status'],
+        summary: 'Atom feed of the status updates',
+        querystring: langQuery,
+        response: {
+          200: { description: 'Atom 1.0', content: { 'application/atom+xml': { schema: { type: 'string' } } } },
+        },
+      },
+    },
+    async (req, reply) =>
+      reply
+        .type('application/atom+xml; charset=utf-8')
+        .send(buildFeed(await view(req.query), { publicUrl, siteName }).atom1()),
+  );
 
-  app.get<{ Querystring: { lang?: string } }>('/status/feed.rss', {
-    schema: { tags: ['status'], summary: 'RSS feed of the status updates', querystring: langQuery, response: { 200: { description: 'RSS 2.0', content: { 'application/rss+xml': { schema: { type: 'string' } } } } } },
-  }, async (req, reply) => reply.type('application/rss+xml; charset=utf-8').send(buildFeed(await view(req.query), { publicUrl, siteName }).rss2()));
+  app.get<{ Querystring: { lang?: string } }>(
+    '/status/feed.rss',
+    {
+      schema: {
+        tags: ['status'],
+        summary: 'RSS feed of the status updates',
+        querystring: langQuery,
+        response: {
+          200: { description: 'RSS 2.0', content: { 'application/rss+xml': { schema: { type: 'string' } } } },
+        },
+      },
+    },
+    async (req, reply) =>
+      reply
+        .type('application/rss+xml; charset=utf-8')
+        .send(buildFeed(await view(req.query), { publicUrl, siteName }).rss2()),
+  );
 };

@@ -45,7 +45,10 @@ const PLIVO_LANGUAGE: Record<Language, string> = { it: 'it-IT', en: 'en-GB' };
 const SPEAK_LOOPS = 2;
 
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!,
+  );
 }
 
 export function speakXml(speech: VoiceSpeech): string {
@@ -68,7 +71,14 @@ interface CallParams {
 const deliveryParam = {
   type: 'object',
   required: ['deliveryId'],
-  properties: { deliveryId: { type: 'string', minLength: 1, maxLength: 300, description: 'The delivery this call fulfils (URL-encoded)' } },
+  properties: {
+    deliveryId: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 300,
+      description: 'The delivery this call fulfils (URL-encoded)',
+    },
+  },
 } as const;
 
 /** Plivo posts more fields than these, and may add some: unknown ones are accepted. */
@@ -98,40 +108,59 @@ export const voiceRoutes: FastifyPluginAsync<VoiceRouteOptions> = async (app, op
       req.headers['x-plivo-signature-v2'] as string | undefined,
       opts.plivoAuthToken,
     );
-    if (!ok) throw new ApiError(403, 'bad_signature', 'Missing or wrong X-Plivo-Signature-V2 for this URL; check PLIVO_AUTH_TOKEN and AVVISO_PUBLIC_URL.');
+    if (!ok)
+      throw new ApiError(
+        403,
+        'bad_signature',
+        'Missing or wrong X-Plivo-Signature-V2 for this URL; check PLIVO_AUTH_TOKEN and AVVISO_PUBLIC_URL.',
+      );
   });
 
-  app.post<{ Params: { deliveryId: string }; Body: CallParams }>(`${VOICE_ANSWER_PATH}/:deliveryId`, {
-    schema: {
-      tags: ['plivo'],
-      summary: 'Plivo asks what to say on an answered notice call (signed, form-encoded); answers Plivo XML',
-      params: deliveryParam,
-      body: callParams,
-      response: { 200: { description: 'Plivo XML: <Speak> the notice, or <Hangup/> when there is nothing to say', content: { 'application/xml': { schema: { type: 'string' } } } } },
+  app.post<{ Params: { deliveryId: string }; Body: CallParams }>(
+    `${VOICE_ANSWER_PATH}/:deliveryId`,
+    {
+      schema: {
+        tags: ['plivo'],
+        summary: 'Plivo asks what to say on an answered notice call (signed, form-encoded); answers Plivo XML',
+        params: deliveryParam,
+        body: callParams,
+        response: {
+          200: {
+            description: 'Plivo XML: <Speak> the notice, or <Hangup/> when there is nothing to say',
+            content: { 'application/xml': { schema: { type: 'string' } } },
+          },
+        },
+      },
     },
-  }, async (req, reply) => {
-    const speech = await opts.lookupSpeech(req.params.deliveryId);
-    if (!speech) req.log.warn({ callUuid: req.body?.CallUUID }, 'answered call for a delivery with nothing to say: hanging up');
-    return reply.type('application/xml; charset=utf-8').send(speech ? speakXml(speech) : HANGUP_XML);
-  });
+    async (req, reply) => {
+      const speech = await opts.lookupSpeech(req.params.deliveryId);
+      if (!speech)
+        req.log.warn({ callUuid: req.body?.CallUUID }, 'answered call for a delivery with nothing to say: hanging up');
+      return reply.type('application/xml; charset=utf-8').send(speech ? speakXml(speech) : HANGUP_XML);
+    },
+  );
 
-  app.post<{ Params: { deliveryId: string }; Body: CallParams }>(`${VOICE_HANGUP_PATH}/:deliveryId`, {
-    schema: {
-      tags: ['plivo'],
-      summary: 'Plivo reports how a notice call ended (signed, form-encoded)',
-      params: deliveryParam,
-      body: callParams,
-      response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } },
+  app.post<{ Params: { deliveryId: string }; Body: CallParams }>(
+    `${VOICE_HANGUP_PATH}/:deliveryId`,
+    {
+      schema: {
+        tags: ['plivo'],
+        summary: 'Plivo reports how a notice call ended (signed, form-encoded)',
+        params: deliveryParam,
+        body: callParams,
+        response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } },
+      },
     },
-  }, async (req) => {
-    const b = req.body ?? {};
-    const duration = Number(b.Duration);
-    await opts.recordHangup?.(req.params.deliveryId, {
-      callUuid: b.CallUUID,
-      callStatus: b.CallStatus,
-      hangupCause: b.HangupCauseName ?? b.HangupCause,
-      durationSec: Number.isFinite(duration) && b.Duration !== undefined && b.Duration !== '' ? duration : undefined,
-    });
-    return { ok: true };
-  });
+    async (req) => {
+      const b = req.body ?? {};
+      const duration = Number(b.Duration);
+      await opts.recordHangup?.(req.params.deliveryId, {
+        callUuid: b.CallUUID,
+        callStatus: b.CallStatus,
+        hangupCause: b.HangupCauseName ?? b.HangupCause,
+        durationSec: Number.isFinite(duration) && b.Duration !== undefined && b.Duration !== '' ? duration : undefined,
+      });
+      return { ok: true };
+    },
+  );
 };

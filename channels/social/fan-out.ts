@@ -54,18 +54,34 @@ export class FeedWithSocialChannel implements Channel {
       const change = statusChange(m);
       const incidentId = String(m.meta?.incidentId);
       const link = `${this.settings.statusPageUrl}?lang=${m.language}#inc-${incidentId}`;
-      if (!changes.has(change)) changes.set(change, { deliveryId: change, to: '', text: m.text, language: m.language, meta: { incidentId, kind: m.meta?.kind, link } });
+      if (!changes.has(change))
+        changes.set(change, {
+          deliveryId: change,
+          to: '',
+          text: m.text,
+          language: m.language,
+          meta: { incidentId, kind: m.meta?.kind, link },
+        });
     }
     if (changes.size === 0) return outcomes;
     let failure: ChannelError | undefined;
     for (const account of this.social) {
       try {
         for (const o of await account.send([...changes.values()])) {
-          if (o.outcome === 'invalid') this.refused({ network: account.name, incidentId: String(changes.get(o.deliveryId)?.meta?.incidentId), change: o.deliveryId, error: o.error });
+          if (o.outcome === 'invalid')
+            this.refused({
+              network: account.name,
+              incidentId: String(changes.get(o.deliveryId)?.meta?.incidentId),
+              change: o.deliveryId,
+              error: o.error,
+            });
         }
       } catch (err) {
         // The other accounts are still tried: one network being down says nothing of the other.
-        failure ??= err instanceof ChannelError && err.retryable ? err : new ChannelError(`${account.name}: ${(err as Error).message}`, true);
+        failure ??=
+          err instanceof ChannelError && err.retryable
+            ? err
+            : new ChannelError(`${account.name}: ${(err as Error).message}`, true);
       }
     }
     if (failure) throw failure;

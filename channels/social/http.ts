@@ -9,11 +9,23 @@ export interface JsonAnswer {
 }
 
 /** POSTs JSON; a request that got no answer throws a retryable ChannelError without a status. */
-export async function postJson(what: string, url: string, headers: Record<string, string>, body: unknown, timeoutMs: number): Promise<JsonAnswer> {
+export async function postJson(
+  what: string,
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  timeoutMs: number,
+): Promise<JsonAnswer> {
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'Avviso/1', ...headers }, body: JSON.stringify(body), redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'Avviso/1', ...headers },
+      body: JSON.stringify(body),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     text = await res.text();
   } catch (err) {
     throw new ChannelError(`${what} unreachable: ${describeError(err)}`, true);
@@ -43,5 +55,7 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | undef
 /** The failure an answer that is not a success stands for: retryable on 408, 425, 429 and 5xx. */
 export function answerFailure(what: string, a: JsonAnswer, reason: string | undefined): ChannelError {
   const message = `${what} answered ${a.status}${reason ? `: ${reason}` : ''}`;
-  return isRetryableStatus(a.status) ? new ChannelError(message, true, retryAfterMs(a.headers), a.status) : new ChannelError(message, false, undefined, a.status);
+  return isRetryableStatus(a.status)
+    ? new ChannelError(message, true, retryAfterMs(a.headers), a.status)
+    : new ChannelError(message, false, undefined, a.status);
 }

@@ -32,9 +32,17 @@ export class MastodonClient implements SocialClient {
   async post(request: PostRequest): Promise<{ id?: string; url?: string }> {
     const url = `${this.settings.baseUrl.replace(/\/+$/, '')}/api/v1/statuses`;
     const headers = { authorization: `Bearer ${this.settings.accessToken}`, 'idempotency-key': request.idempotencyKey };
-    const a = await postJson('Mastodon', url, headers, { status: request.text, visibility: 'public', language: request.language }, this.timeoutMs);
-    if (a.status >= 200 && a.status < 300 && typeof a.body.id === 'string') return { id: a.body.id, ...(typeof a.body.url === 'string' ? { url: a.body.url } : {}) };
-    if (a.status >= 200 && a.status < 300) throw new ChannelError('Mastodon answered without a status id', true, undefined, a.status);
+    const a = await postJson(
+      'Mastodon',
+      url,
+      headers,
+      { status: request.text, visibility: 'public', language: request.language },
+      this.timeoutMs,
+    );
+    if (a.status >= 200 && a.status < 300 && typeof a.body.id === 'string')
+      return { id: a.body.id, ...(typeof a.body.url === 'string' ? { url: a.body.url } : {}) };
+    if (a.status >= 200 && a.status < 300)
+      throw new ChannelError('Mastodon answered without a status id', true, undefined, a.status);
     throw answerFailure('Mastodon', a, typeof a.body.error === 'string' ? a.body.error : undefined);
   }
 }

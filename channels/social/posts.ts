@@ -53,13 +53,22 @@ export const SOCIAL_POST_ATTEMPTS_COLLECTION = 'social_post_attempts';
 export function socialCollections(source: Db | { readonly db: Db }): SocialCollections {
   const db = () => ('collection' in source ? source : source.db);
   return {
-    get posts() { return db().collection<SocialPost>(SOCIAL_POSTS_COLLECTION); },
-    get attempts() { return db().collection<SocialPostAttempt>(SOCIAL_POST_ATTEMPTS_COLLECTION); },
+    get posts() {
+      return db().collection<SocialPost>(SOCIAL_POSTS_COLLECTION);
+    },
+    get attempts() {
+      return db().collection<SocialPostAttempt>(SOCIAL_POST_ATTEMPTS_COLLECTION);
+    },
   };
 }
 
 /** Inserts the attempt's claim; false when another sender holds it. */
-export async function claimAttempt(attempts: Collection<SocialPostAttempt>, postId: string, attempt: number, at: Date): Promise<boolean> {
+export async function claimAttempt(
+  attempts: Collection<SocialPostAttempt>,
+  postId: string,
+  attempt: number,
+  at: Date,
+): Promise<boolean> {
   try {
     await attempts.insertOne({ _id: `${postId}#${attempt}`, at });
     return true;

@@ -70,7 +70,12 @@ export class SocialChannel implements Channel {
     const meta = m.meta ?? {};
     const incidentId = typeof meta.incidentId === 'string' ? meta.incidentId : '';
     const link = typeof meta.link === 'string' ? meta.link : '';
-    if (!incidentId || !link) return { deliveryId: m.deliveryId, outcome: 'invalid', error: 'a social post needs meta.incidentId and meta.link' };
+    if (!incidentId || !link)
+      return {
+        deliveryId: m.deliveryId,
+        outcome: 'invalid',
+        error: 'a social post needs meta.incidentId and meta.link',
+      };
     const { posts, attempts: claims } = this.collections;
     const now = new Date();
     const post = await recordPost(posts, {
@@ -85,8 +90,10 @@ export class SocialChannel implements Channel {
       createdAt: now,
       updatedAt: now,
     });
-    if (post.state === 'posted') return { deliveryId: m.deliveryId, outcome: 'accepted', providerMessageId: post.postId ?? post._id };
-    if (post.state === 'failed') return { deliveryId: m.deliveryId, outcome: 'invalid', error: post.error ?? 'refused' };
+    if (post.state === 'posted')
+      return { deliveryId: m.deliveryId, outcome: 'accepted', providerMessageId: post.postId ?? post._id };
+    if (post.state === 'failed')
+      return { deliveryId: m.deliveryId, outcome: 'invalid', error: post.error ?? 'refused' };
 
     // Another sender's request is out (its activity timed out but still runs, say): wait for it
     // rather than post a second time. One older than a request can take died with its sender.
@@ -95,14 +102,29 @@ export class SocialChannel implements Channel {
     }
     const attempts = post.attempts + 1;
     // Senders that read the same record race for the same attempt: one inserts its claim.
-    if (!(await claimAttempt(claims, post._id, attempts, new Date()))) throw new ChannelError(`${this.name}: another sender is posting ${post._id}`, true, IN_FLIGHT_MARGIN_MS);
+    if (!(await claimAttempt(claims, post._id, attempts, new Date())))
+      throw new ChannelError(`${this.name}: another sender is posting ${post._id}`, true, IN_FLIGHT_MARGIN_MS);
     // Counted before the request: a worker dying during it still leaves "an answer may be lost".
     await posts.updateOne({ _id: post._id }, { $set: { attempts, sendingSince: new Date(), updatedAt: new Date() } });
     try {
-      const made = await this.client.post({ text: post.text, language: m.language, idempotencyKey: post._id, repeat: post.attempts > 0 });
+      const made = await this.client.post({
+        text: post.text,
+        language: m.language,
+        idempotencyKey: post._id,
+        repeat: post.attempts > 0,
+      });
       await posts.updateOne(
         { _id: post._id },
-        { $set: { state: 'posted', postedAt: new Date(), updatedAt: new Date(), ...(made.id ? { postId: made.id } : {}), ...(made.url ? { url: made.url } : {}) }, $unset: { error: '', httpStatus: '', sendingSince: '' } },
+        {
+          $set: {
+            state: 'posted',
+            postedAt: new Date(),
+            updatedAt: new Date(),
+            ...(made.id ? { postId: made.id } : {}),
+            ...(made.url ? { url: made.url } : {}),
+          },
+          $unset: { error: '', httpStatus: '', sendingSince: '' },
+        },
       );
       return { deliveryId: m.deliveryId, outcome: 'accepted', providerMessageId: made.id ?? post._id };
     } catch (err) {
@@ -110,10 +132,21 @@ export class SocialChannel implements Channel {
       const maxAttempts = this.options.maxAttempts ?? 5;
       const waitTooLong = e.retryable && (e.retryAfterMs ?? 0) > (this.options.maxWaitMs ?? 30_000);
       const final = !e.retryable || waitTooLong || attempts >= maxAttempts;
-      const error = !e.retryable ? e.message : waitTooLong ? `${e.message} (asked to wait ${Math.ceil(e.retryAfterMs! / 60_000)} min: not waited for)` : `${e.message} (gave up after ${attempts} attempts)`;
+      const error = !e.retryable
+        ? e.message
+        : waitTooLong
+          ? `${e.message} (asked to wait ${Math.ceil(e.retryAfterMs! / 60_000)} min: not waited for)`
+          : `${e.message} (gave up after ${attempts} attempts)`;
       await posts.updateOne(
         { _id: post._id },
-        { $set: { ...(final ? { state: 'failed', error } : { error: e.message }), updatedAt: new Date(), ...(e.status ? { httpStatus: e.status } : {}) }, $unset: { sendingSince: '' } },
+        {
+          $set: {
+            ...(final ? { state: 'failed', error } : { error: e.message }),
+            updatedAt: new Date(),
+            ...(e.status ? { httpStatus: e.status } : {}),
+          },
+          $unset: { sendingSince: '' },
+        },
       );
       if (final) return { deliveryId: m.deliveryId, outcome: 'invalid', error };
       throw e;

@@ -27,7 +27,10 @@ const X_LIGHT_RANGES: [number, number][] = [
   [8242, 8247],
 ];
 
-export const X_LIMIT: TextLimit = { max: 280, weigh: (cp) => (X_LIGHT_RANGES.some(([lo, hi]) => cp >= lo && cp <= hi) ? 1 : 2) };
+export const X_LIMIT: TextLimit = {
+  max: 280,
+  weigh: (cp) => (X_LIGHT_RANGES.some(([lo, hi]) => cp >= lo && cp <= hi) ? 1 : 2),
+};
 export const MASTODON_LIMIT: TextLimit = { max: 500, weigh: () => 1 };
 
 const ELLIPSIS = '…';
@@ -56,7 +59,8 @@ function fit(body: string, room: number, limit: TextLimit): string {
   const chars = [...body];
   let weight = 0;
   let end = 0;
-  while (end < chars.length && weight + limit.weigh(chars[end]!.codePointAt(0)!) <= budget) weight += limit.weigh(chars[end++]!.codePointAt(0)!);
+  while (end < chars.length && weight + limit.weigh(chars[end]!.codePointAt(0)!) <= budget)
+    weight += limit.weigh(chars[end++]!.codePointAt(0)!);
   const cut = chars.slice(0, end).join('');
   // Back to the last space when the cut fell inside a word, unless that throws away most of the room.
   const space = chars[end] === ' ' ? cut.length : cut.lastIndexOf(' ');

@@ -49,11 +49,17 @@ export class XClient implements SocialClient {
 
   async post(request: PostRequest): Promise<{ id?: string; url?: string }> {
     const url = `${(this.settings.baseUrl ?? X_DEFAULT_BASE_URL).replace(/\/+$/, '')}/2/tweets`;
-    const auth = this.oauth.toHeader(this.oauth.authorize({ url, method: 'POST' }, { key: this.settings.accessToken, secret: this.settings.accessTokenSecret }));
+    const auth = this.oauth.toHeader(
+      this.oauth.authorize(
+        { url, method: 'POST' },
+        { key: this.settings.accessToken, secret: this.settings.accessTokenSecret },
+      ),
+    );
     const a = await postJson('X', url, { authorization: auth.Authorization }, { text: request.text }, this.timeoutMs);
     const data = a.body.data as { id?: unknown } | undefined;
     if (a.status >= 200 && a.status < 300 && typeof data?.id === 'string') return { id: data.id };
-    if (a.status >= 200 && a.status < 300) throw new ChannelError('X answered without a tweet id', true, undefined, a.status);
+    if (a.status >= 200 && a.status < 300)
+      throw new ChannelError('X answered without a tweet id', true, undefined, a.status);
     const reason = xReason(a.body);
     if (a.status === 403 && /duplicate/i.test(reason ?? '') && request.repeat) return {};
     throw answerFailure('X', a, reason);

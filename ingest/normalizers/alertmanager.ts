@@ -17,7 +17,10 @@ import { rfc3339 } from './time';
 
 /** Alertmanager before 0.19 sent no fingerprint: the same idea, over the sorted labels. */
 function fingerprintOf(labels: Record<string, string>): string {
-  const text = Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join('\u0000');
+  const text = Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join('\u0000');
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
@@ -49,7 +52,14 @@ export function alertsOfGroup(payload: unknown, ctx: NormalizeContext, opts: Ale
       source: opts.source,
       integration: ctx.integration,
       dedupKey: dedupKeyOf(opts.source, ctx.integration, nativeKey),
-      eventId: eventIdOf(opts.source, ctx.integration, nativeKey, status, startsAt?.toISOString(), status === 'resolved' ? endsAt?.toISOString() : undefined),
+      eventId: eventIdOf(
+        opts.source,
+        ctx.integration,
+        nativeKey,
+        status,
+        startsAt?.toISOString(),
+        status === 'resolved' ? endsAt?.toISOString() : undefined,
+      ),
       kind: 'state',
       status,
       target: {
@@ -60,7 +70,11 @@ export function alertsOfGroup(payload: unknown, ctx: NormalizeContext, opts: Ale
         labels,
       },
       severity: severityFromWord(labels.severity ?? labels.priority),
-      summary: annotations.summary ?? annotations.description ?? annotations.message ?? ([labels.alertname, device].filter(Boolean).join(' on ') || 'alert'),
+      summary:
+        annotations.summary ??
+        annotations.description ??
+        annotations.message ??
+        ([labels.alertname, device].filter(Boolean).join(' on ') || 'alert'),
       ...(url ? { url } : {}),
       ...(startsAt ? { startsAt } : {}),
       ...(endsAt ? { endsAt } : {}),

@@ -32,14 +32,18 @@ function normalizeOne(attrs: Fields, prefix: '' | 'ce-', data: Fields, ctx: Norm
   const attr = (name: (typeof ATTRIBUTES)[number]) => attrs.optionalString(prefix + name);
   const required = (name: (typeof ATTRIBUTES)[number]) => attrs.string(prefix + name);
   const specversion = required('specversion');
-  if (specversion !== '1.0') throw malformed(attrs.pathOf(`${prefix}specversion`), `must be "1.0", got ${JSON.stringify(specversion)}`);
+  if (specversion !== '1.0')
+    throw malformed(attrs.pathOf(`${prefix}specversion`), `must be "1.0", got ${JSON.stringify(specversion)}`);
   const id = required('id');
   const ceSource = required('source');
   const type = required('type');
   const meaning = meaningOf(type);
   const timeText = attr('time');
   const time = timeText === undefined ? undefined : rfc3339(timeText, attrs.pathOf(`${prefix}time`));
-  const nativeKey = meaning.kind === 'state' ? data.string('dedupKey') : (data.optionalString('dedupKey') ?? `${ceSource}/${attr('subject') ?? id}`);
+  const nativeKey =
+    meaning.kind === 'state'
+      ? data.string('dedupKey')
+      : (data.optionalString('dedupKey') ?? `${ceSource}/${attr('subject') ?? id}`);
   const field = (key: string) => data.optionalString(key);
   const target = {
     ...(field('device') ? { device: field('device') } : {}),

@@ -26,16 +26,42 @@ export function dedupKeyOf(source: AlertSource, integration: string, nativeKey: 
  * (so the same state delivered again gets the same id, and is recognised as a repeat).
  */
 export function eventIdOf(source: AlertSource, integration: string, ...parts: (string | number | undefined)[]): string {
-  const hash = createHash('sha256').update([source, integration, ...parts.map((p) => (p === undefined ? '' : String(p)))].join('\u0000'));
+  const hash = createHash('sha256').update(
+    [source, integration, ...parts.map((p) => (p === undefined ? '' : String(p)))].join('\u0000'),
+  );
   return `evt_${hash.digest('hex').slice(0, 32)}`;
 }
 
 const SEVERITY_WORDS: Record<string, AlertSeverity> = {
-  critical: 'critical', crit: 'critical', disaster: 'critical', emergency: 'critical', emerg: 'critical', fatal: 'critical', page: 'critical', p1: 'critical',
-  major: 'major', high: 'major', error: 'major', err: 'major', p2: 'major',
-  minor: 'minor', average: 'minor', medium: 'minor', moderate: 'minor', p3: 'minor',
-  warning: 'warning', warn: 'warning', low: 'warning', p4: 'warning',
-  info: 'info', information: 'info', informational: 'info', notice: 'info', ok: 'info', none: 'info', p5: 'info',
+  critical: 'critical',
+  crit: 'critical',
+  disaster: 'critical',
+  emergency: 'critical',
+  emerg: 'critical',
+  fatal: 'critical',
+  page: 'critical',
+  p1: 'critical',
+  major: 'major',
+  high: 'major',
+  error: 'major',
+  err: 'major',
+  p2: 'major',
+  minor: 'minor',
+  average: 'minor',
+  medium: 'minor',
+  moderate: 'minor',
+  p3: 'minor',
+  warning: 'warning',
+  warn: 'warning',
+  low: 'warning',
+  p4: 'warning',
+  info: 'info',
+  information: 'info',
+  informational: 'info',
+  notice: 'info',
+  ok: 'info',
+  none: 'info',
+  p5: 'info',
 };
 
 /** A tool's severity word (any case) to ours; unknown words and no word give `unknown`. */

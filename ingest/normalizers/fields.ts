@@ -22,7 +22,10 @@ function isObject(v: unknown): v is Json {
 }
 
 export class Fields {
-  private constructor(readonly value: Json, readonly path: string) {}
+  private constructor(
+    readonly value: Json,
+    readonly path: string,
+  ) {}
 
   /** The payload itself, which must be an object. */
   static of(value: unknown, path = 'body'): Fields {
@@ -63,7 +66,11 @@ export class Fields {
   oneOf<T extends string>(key: string, values: readonly T[], opts: { ignoreCase?: boolean } = {}): T {
     const v = this.string(key).trim();
     const found = values.find((x) => x === v || (opts.ignoreCase === true && x.toLowerCase() === v.toLowerCase()));
-    if (found === undefined) throw malformed(this.pathOf(key), `must be one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${describe(v)}`);
+    if (found === undefined)
+      throw malformed(
+        this.pathOf(key),
+        `must be one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${describe(v)}`,
+      );
     return found;
   }
 

@@ -11,5 +11,6 @@ export const normalizeGrafana: Normalizer = (payload, ctx) =>
   alertsOfGroup(payload, ctx, {
     source: 'grafana',
     nativeKey: (fingerprint, body) => `${body.optionalString('orgId') ?? '1'}:${fingerprint}`,
-    url: (alert) => alert.optionalString('panelURL') ?? alert.optionalString('dashboardURL') ?? alert.optionalString('generatorURL'),
+    url: (alert) =>
+      alert.optionalString('panelURL') ?? alert.optionalString('dashboardURL') ?? alert.optionalString('generatorURL'),
   });

@@ -24,7 +24,8 @@ function labelsOf(tags: string | undefined): Record<string, string> {
 export const normalizeHealthchecks: Normalizer = (payload, ctx: NormalizeContext) => {
   const body = Fields.of(payload);
   const code = body.string('code');
-  if (!/^[0-9a-f-]{8,64}$/i.test(code)) throw malformed(body.pathOf('code'), `must be $CODE (the check's uuid), got ${JSON.stringify(code)}`);
+  if (!/^[0-9a-f-]{8,64}$/i.test(code))
+    throw malformed(body.pathOf('code'), `must be $CODE (the check's uuid), got ${JSON.stringify(code)}`);
   const status = body.oneOf('status', ['down', 'up'] as const, { ignoreCase: true });
   const at = body.has('now') ? rfc3339(body.string('now'), body.pathOf('now')) : undefined;
   const labels = labelsOf(body.optionalString('tags'));
@@ -37,7 +38,12 @@ export const normalizeHealthchecks: Normalizer = (payload, ctx: NormalizeContext
     eventId: eventIdOf('healthchecks', ctx.integration, code, status, at?.toISOString()),
     kind: 'state',
     status: status === 'down' ? 'firing' : 'resolved',
-    target: { ...(device ? { device } : {}), ...(labels.site ? { site: labels.site } : {}), ...(name ? { service: name } : {}), labels },
+    target: {
+      ...(device ? { device } : {}),
+      ...(labels.site ? { site: labels.site } : {}),
+      ...(name ? { service: name } : {}),
+      labels,
+    },
     severity: severityFromWord(labels.severity),
     summary: `${name ?? `check ${code}`} is ${status}`,
     ...(at ? (status === 'down' ? { startsAt: at } : { endsAt: at }) : {}),

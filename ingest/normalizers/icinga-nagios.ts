@@ -34,7 +34,13 @@ const TYPES: Record<string, { kind: AlertKind; status: AlertStatus }> = {
  * to the parent's is correlation, elsewhere). UNKNOWN is a check that could not run, not an outage.
  */
 const STATES: Record<string, AlertSeverity> = {
-  DOWN: 'critical', UNREACHABLE: 'major', CRITICAL: 'major', WARNING: 'warning', UNKNOWN: 'warning', UP: 'info', OK: 'info',
+  DOWN: 'critical',
+  UNREACHABLE: 'major',
+  CRITICAL: 'major',
+  WARNING: 'warning',
+  UNKNOWN: 'warning',
+  UP: 'info',
+  OK: 'info',
 };
 
 function nonZero(v: string | undefined): string | undefined {
@@ -51,18 +57,31 @@ function normalizer(source: Extract<AlertSource, 'icinga2' | 'nagios'>): Normali
     const state = body.oneOf('state', Object.keys(STATES), { ignoreCase: true });
     const address = body.optionalString('address');
     const object = service ? `${host}!${service}` : host;
-    const problemId = source === 'nagios' ? (nonZero(body.optionalString('problem_id')) ?? nonZero(body.optionalString('last_problem_id'))) : undefined;
+    const problemId =
+      source === 'nagios'
+        ? (nonZero(body.optionalString('problem_id')) ?? nonZero(body.optionalString('last_problem_id')))
+        : undefined;
     const nativeKey = problemId ? `problem:${problemId}` : object;
     const notifiedAt = body.has('timet') ? unixSeconds(body.string('timet'), body.pathOf('timet')) : undefined;
-    const changedAt = body.has('last_state_change') ? unixSeconds(body.string('last_state_change'), body.pathOf('last_state_change')) : undefined;
+    const changedAt = body.has('last_state_change')
+      ? unixSeconds(body.string('last_state_change'), body.pathOf('last_state_change'))
+      : undefined;
     const since = changedAt ?? notifiedAt;
     // State changes are identified by when the state began; acks and the rest by when they were sent.
-    const when = meaning.kind === 'state' ? since : notifiedAt ?? since;
+    const when = meaning.kind === 'state' ? since : (notifiedAt ?? since);
     const event: AlertEvent = {
       source,
       integration: ctx.integration,
       dedupKey: dedupKeyOf(source, ctx.integration, nativeKey),
-      eventId: eventIdOf(source, ctx.integration, nativeKey, type, state, when?.toISOString() ?? ctx.receivedAt.toISOString(), body.optionalString('comment')),
+      eventId: eventIdOf(
+        source,
+        ctx.integration,
+        nativeKey,
+        type,
+        state,
+        when?.toISOString() ?? ctx.receivedAt.toISOString(),
+        body.optionalString('comment'),
+      ),
       kind: meaning.kind,
       status: meaning.status,
       target: {
@@ -72,7 +91,9 @@ function normalizer(source: Extract<AlertSource, 'icinga2' | 'nagios'>): Normali
         labels: { host, ...(service ? { service } : {}), state },
       },
       severity: STATES[state]!,
-      summary: body.optionalString('output') ? `${object} ${state}: ${body.optionalString('output')}` : `${object} is ${state}`,
+      summary: body.optionalString('output')
+        ? `${object} ${state}: ${body.optionalString('output')}`
+        : `${object} is ${state}`,
       ...(since ? (meaning.status === 'firing' ? { startsAt: since } : { endsAt: since }) : {}),
       receivedAt: ctx.receivedAt,
     };

@@ -24,7 +24,14 @@ const STATES: Record<string, { kind: AlertKind; status: AlertStatus }> = {
   '5': { kind: 'update', status: 'firing' },
 };
 
-const ENTITIES: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#039;': "'", '&#39;': "'" };
+const ENTITIES: Record<string, string> = {
+  '&amp;': '&',
+  '&lt;': '<',
+  '&gt;': '>',
+  '&quot;': '"',
+  '&#039;': "'",
+  '&#39;': "'",
+};
 function unescapeHtml(v: string | undefined): string | undefined {
   return v?.replace(/&(amp|lt|gt|quot|#0?39);/g, (m) => ENTITIES[m] ?? m);
 }
@@ -42,7 +49,9 @@ export const normalizeLibreNms: Normalizer = (payload, ctx: NormalizeContext) =>
   const state = body.oneOf('state', Object.keys(STATES));
   const meaning = STATES[state]!;
   const text = (key: string) => unescapeHtml(body.optionalString(key));
-  const at = body.has('timestamp') ? localTime(body.string('timestamp'), body.pathOf('timestamp'), ctx.timeZone) : undefined;
+  const at = body.has('timestamp')
+    ? localTime(body.string('timestamp'), body.pathOf('timestamp'), ctx.timeZone)
+    : undefined;
   const hostname = text('hostname');
   const ip = text('ip');
   const labels: Record<string, string> = {};
@@ -56,7 +65,9 @@ export const normalizeLibreNms: Normalizer = (payload, ctx: NormalizeContext) =>
     source: 'librenms',
     integration: ctx.integration,
     dedupKey: dedupKeyOf('librenms', ctx.integration, nativeKey),
-    eventId: uid ? eventIdOf('librenms', ctx.integration, 'uid', uid) : eventIdOf('librenms', ctx.integration, nativeKey, state, at?.toISOString()),
+    eventId: uid
+      ? eventIdOf('librenms', ctx.integration, 'uid', uid)
+      : eventIdOf('librenms', ctx.integration, nativeKey, state, at?.toISOString()),
     kind: meaning.kind,
     status: meaning.status,
     target: { ...(hostname ? { device: hostname } : {}), ...(ip ? { ip } : {}), labels },

@@ -14,7 +14,12 @@ import { dedupKeyOf, eventIdOf, type NormalizeContext, type Normalizer } from '.
 import { localTime } from './time';
 
 /** PRTG's date formats: its ISO-like default, European with dots or slashes, US with AM/PM. */
-export const PRTG_DATETIME_FORMATS = ['dd.MM.yyyy HH:mm:ss', 'd/M/yyyy H:mm:ss', 'M/d/yyyy h:mm:ss a', 'yyyy-MM-dd HH:mm:ss'] as const;
+export const PRTG_DATETIME_FORMATS = [
+  'dd.MM.yyyy HH:mm:ss',
+  'd/M/yyyy H:mm:ss',
+  'M/d/yyyy h:mm:ss a',
+  'yyyy-MM-dd HH:mm:ss',
+] as const;
 
 function meaningOf(status: string): { kind: AlertKind; status: AlertStatus; severity: AlertSeverity } | undefined {
   if (/^down\s*\(acknowledged\)/i.test(status)) return { kind: 'ack', status: 'firing', severity: 'critical' };
@@ -29,11 +34,18 @@ function meaningOf(status: string): { kind: AlertKind; status: AlertStatus; seve
 export const normalizePrtg: Normalizer = (payload, ctx: NormalizeContext) => {
   const body = Fields.of(payload);
   const sensorId = body.string('sensorid');
-  if (!/^\d+$/.test(sensorId)) throw malformed(body.pathOf('sensorid'), `must be %sensorid (digits), got ${JSON.stringify(sensorId)}`);
+  if (!/^\d+$/.test(sensorId))
+    throw malformed(body.pathOf('sensorid'), `must be %sensorid (digits), got ${JSON.stringify(sensorId)}`);
   const statusText = body.string('status');
   const meaning = meaningOf(statusText);
-  if (!meaning) throw malformed(body.pathOf('status'), `must be %status ("Down", "Up", "Warning"...), got ${JSON.stringify(statusText)}`);
-  const at = body.has('datetime') ? localTime(body.string('datetime'), body.pathOf('datetime'), ctx.timeZone, PRTG_DATETIME_FORMATS) : undefined;
+  if (!meaning)
+    throw malformed(
+      body.pathOf('status'),
+      `must be %status ("Down", "Up", "Warning"...), got ${JSON.stringify(statusText)}`,
+    );
+  const at = body.has('datetime')
+    ? localTime(body.string('datetime'), body.pathOf('datetime'), ctx.timeZone, PRTG_DATETIME_FORMATS)
+    : undefined;
   const device = body.optionalString('device');
   const host = body.optionalString('host');
   const labels: Record<string, string> = {};
@@ -56,7 +68,9 @@ export const normalizePrtg: Normalizer = (payload, ctx: NormalizeContext) => {
       labels,
     },
     severity: meaning.severity,
-    summary: [device, body.optionalString('name'), statusText, body.optionalString('message')].filter(Boolean).join(': '),
+    summary: [device, body.optionalString('name'), statusText, body.optionalString('message')]
+      .filter(Boolean)
+      .join(': '),
     ...(at ? (meaning.status === 'firing' ? { startsAt: at } : { endsAt: at }) : {}),
     receivedAt: ctx.receivedAt,
   };

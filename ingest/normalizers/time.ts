@@ -8,7 +8,11 @@ import { DateTime } from 'luxon';
 import { malformed } from '../errors';
 
 function toDate(dt: DateTime, field: string, value: string): Date {
-  if (!dt.isValid) throw malformed(field, `is not a time this tool sends (${JSON.stringify(value)}: ${dt.invalidExplanation ?? dt.invalidReason})`);
+  if (!dt.isValid)
+    throw malformed(
+      field,
+      `is not a time this tool sends (${JSON.stringify(value)}: ${dt.invalidExplanation ?? dt.invalidReason})`,
+    );
   return dt.toJSDate();
 }
 
@@ -18,7 +22,11 @@ function toDate(dt: DateTime, field: string, value: string): Date {
  */
 export function rfc3339(value: string, field: string): Date | undefined {
   if (value.startsWith('0001-01-01')) return undefined;
-  if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(value.trim())) throw malformed(field, `must be an RFC 3339 time with a zone (e.g. 2026-05-04T13:02:11Z), got ${JSON.stringify(value)}`);
+  if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(value.trim()))
+    throw malformed(
+      field,
+      `must be an RFC 3339 time with a zone (e.g. 2026-05-04T13:02:11Z), got ${JSON.stringify(value)}`,
+    );
   return toDate(DateTime.fromISO(value.trim(), { setZone: true }), field, value);
 }
 
@@ -31,7 +39,8 @@ export function utcUnlessZoned(value: string, field: string): Date {
 
 /** Unix seconds (Zabbix `{EVENT.TIMESTAMP}`, Nagios `$TIMET$`), as a number or a string of digits. */
 export function unixSeconds(value: string, field: string): Date {
-  if (!/^\d{9,11}(\.\d+)?$/.test(value.trim())) throw malformed(field, `must be unix seconds (e.g. 1777899731), got ${JSON.stringify(value)}`);
+  if (!/^\d{9,11}(\.\d+)?$/.test(value.trim()))
+    throw malformed(field, `must be unix seconds (e.g. 1777899731), got ${JSON.stringify(value)}`);
   return new Date(Number(value) * 1000);
 }
 
@@ -51,5 +60,8 @@ export function localTime(value: string, field: string, zone: string, formats: r
     if (dt.isValid) return dt.toJSDate();
   }
   const accepted = ['yyyy-MM-dd HH:mm:ss', ...formats].join('", "');
-  throw malformed(field, `is not a time in a format we read (${JSON.stringify(value)}); send one of "${accepted}" (local time in ${zone})`);
+  throw malformed(
+    field,
+    `is not a time in a format we read (${JSON.stringify(value)}); send one of "${accepted}" (local time in ${zone})`,
+  );
 }

@@ -60,18 +60,20 @@ export const normalizeUptimeKuma: Normalizer = (payload, ctx: NormalizeContext) 
   const msg = body.optionalString('msg');
   if (!body.has('heartbeat') && !body.has('monitor')) {
     // The notification's "Test" button.
-    return [{
-      source: 'uptime-kuma',
-      integration: ctx.integration,
-      dedupKey: dedupKeyOf('uptime-kuma', ctx.integration, 'test'),
-      eventId: eventIdOf('uptime-kuma', ctx.integration, 'test', msg, ctx.receivedAt.toISOString()),
-      kind: 'info',
-      status: 'firing',
-      target: { labels: {} },
-      severity: 'info',
-      summary: msg ?? 'Uptime Kuma test notification',
-      receivedAt: ctx.receivedAt,
-    }];
+    return [
+      {
+        source: 'uptime-kuma',
+        integration: ctx.integration,
+        dedupKey: dedupKeyOf('uptime-kuma', ctx.integration, 'test'),
+        eventId: eventIdOf('uptime-kuma', ctx.integration, 'test', msg, ctx.receivedAt.toISOString()),
+        kind: 'info',
+        status: 'firing',
+        target: { labels: {} },
+        severity: 'info',
+        summary: msg ?? 'Uptime Kuma test notification',
+        receivedAt: ctx.receivedAt,
+      },
+    ];
   }
   const monitor = body.object('monitor');
   const heartbeat = body.object('heartbeat');
@@ -89,7 +91,12 @@ export const normalizeUptimeKuma: Normalizer = (payload, ctx: NormalizeContext) 
     eventId: eventIdOf('uptime-kuma', ctx.integration, monitorId, code, at.toISOString()),
     kind: meaning.kind,
     status: meaning.status,
-    target: { ...(device ? { device } : {}), ...(labels.site ? { site: labels.site } : {}), ...(name ? { service: name } : {}), labels },
+    target: {
+      ...(device ? { device } : {}),
+      ...(labels.site ? { site: labels.site } : {}),
+      ...(name ? { service: name } : {}),
+      labels,
+    },
     severity: 'unknown',
     summary: msg ?? heartbeat.optionalString('msg') ?? `${name ?? `monitor ${monitorId}`} is ${meaning.word}`,
     ...(meaning.status === 'firing' ? { startsAt: at } : { endsAt: at }),

@@ -55,12 +55,18 @@ function timeOf(body: Fields, prefix: 'event' | 'recovery', zone: string): Date 
 export const normalizeZabbix: Normalizer = (payload, ctx: NormalizeContext) => {
   const body = Fields.of(payload);
   const eventId = body.string('event_id');
-  if (!/^\d+$/.test(eventId)) throw malformed(body.pathOf('event_id'), `must be {EVENT.ID} (digits), got ${JSON.stringify(eventId)}`);
+  if (!/^\d+$/.test(eventId))
+    throw malformed(body.pathOf('event_id'), `must be {EVENT.ID} (digits), got ${JSON.stringify(eventId)}`);
   const value = body.oneOf('event_value', ['0', '1'] as const);
   const isUpdate = (expanded(body.optionalString('update_status')) ?? '0') === '1';
-  const kind: AlertKind = isUpdate ? (/^yes$/i.test(body.optionalString('ack_status') ?? '') ? 'ack' : 'update') : 'state';
+  const kind: AlertKind = isUpdate
+    ? /^yes$/i.test(body.optionalString('ack_status') ?? '')
+      ? 'ack'
+      : 'update'
+    : 'state';
   const nseverity = expanded(body.optionalString('nseverity'));
-  if (nseverity !== undefined && !/^[0-5]$/.test(nseverity)) throw malformed(body.pathOf('nseverity'), `must be {EVENT.NSEVERITY} (0 to 5), got ${JSON.stringify(nseverity)}`);
+  if (nseverity !== undefined && !/^[0-5]$/.test(nseverity))
+    throw malformed(body.pathOf('nseverity'), `must be {EVENT.NSEVERITY} (0 to 5), got ${JSON.stringify(nseverity)}`);
   const labels = tagsOf(body);
   const host = expanded(body.optionalString('host'));
   const ip = expanded(body.optionalString('host_ip'));
@@ -72,7 +78,9 @@ export const normalizeZabbix: Normalizer = (payload, ctx: NormalizeContext) => {
     integration: ctx.integration,
     dedupKey: dedupKeyOf('zabbix', ctx.integration, eventId),
     // An update (comment, acknowledgement, severity change) is its own delivery: hash all of it.
-    eventId: isUpdate ? eventIdOf('zabbix', ctx.integration, eventId, 'update', JSON.stringify(payload)) : eventIdOf('zabbix', ctx.integration, eventId, status),
+    eventId: isUpdate
+      ? eventIdOf('zabbix', ctx.integration, eventId, 'update', JSON.stringify(payload))
+      : eventIdOf('zabbix', ctx.integration, eventId, status),
     kind,
     status,
     target: {

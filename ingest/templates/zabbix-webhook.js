@@ -7,13 +7,33 @@
  * retry (Attempts / Attempt interval on the media type) and show the failure in the action log.
  * Macros Zabbix could not expand (e.g. {EVENT.RECOVERY.ID} on a problem) are left out.
  */
-var FIELDS = ['event_id', 'event_value', 'update_status', 'ack_status', 'recovery_id', 'nseverity', 'event_name',
-  'host', 'host_name', 'host_ip', 'tags', 'event_ts', 'event_date', 'event_time', 'recovery_ts', 'recovery_date',
-  'recovery_time', 'trigger_id', 'url'];
+var FIELDS = [
+  'event_id',
+  'event_value',
+  'update_status',
+  'ack_status',
+  'recovery_id',
+  'nseverity',
+  'event_name',
+  'host',
+  'host_name',
+  'host_ip',
+  'tags',
+  'event_ts',
+  'event_date',
+  'event_time',
+  'recovery_ts',
+  'recovery_date',
+  'recovery_time',
+  'trigger_id',
+  'url',
+];
 
 var params = JSON.parse(value);
-if (!params.avviso_url) throw 'The avviso_url parameter is missing: set it to https://<avviso>/v1/ingest/zabbix/<integration>';
-if (!params.avviso_token || params.avviso_token === '{ALERT.SENDTO}') throw 'The avviso_token parameter is empty: set it, or the user media "Send to", to the integration token';
+if (!params.avviso_url)
+  throw 'The avviso_url parameter is missing: set it to https://<avviso>/v1/ingest/zabbix/<integration>';
+if (!params.avviso_token || params.avviso_token === '{ALERT.SENDTO}')
+  throw 'The avviso_token parameter is empty: set it, or the user media "Send to", to the integration token';
 
 var body = {};
 FIELDS.forEach(function (name) {
@@ -29,7 +49,8 @@ if (body.tags) {
   }
 }
 if (!body.url && params.zabbix_url && body.trigger_id && body.event_id) {
-  body.url = params.zabbix_url.replace(/\/+$/, '') + '/tr_events.php?triggerid=' + body.trigger_id + '&eventid=' + body.event_id;
+  body.url =
+    params.zabbix_url.replace(/\/+$/, '') + '/tr_events.php?triggerid=' + body.trigger_id + '&eventid=' + body.event_id;
 }
 
 var request = new HttpRequest();

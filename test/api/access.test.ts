@@ -41,8 +41,23 @@ const PROBES: Probe[] = [
   { group: 'operator', method: 'POST', path: '/v1/incidents/inc_0000000000000000/resolve', body: {} },
   { group: 'operator', method: 'POST', path: '/v1/incidents/inc_0000000000000000/updates', body: { text: 'probe' } },
   { group: 'operator', method: 'POST', path: '/v1/incidents/inc_0000000000000000/cancel', body: {} },
-  { group: 'operator', method: 'POST', path: '/v1/maintenances', body: { siteIds: ['tower-nowhere'], startsAt: '2030-01-01T02:00:00Z', endsAt: '2030-01-01T04:00:00Z', title: 'probe' } },
-  { group: 'operator', method: 'POST', path: '/v1/rules/simulate', body: { incident: { kind: 'outage', severity: 'major', siteIds: ['tower-lodi-01'] }, population: { count: 10 } } },
+  {
+    group: 'operator',
+    method: 'POST',
+    path: '/v1/maintenances',
+    body: {
+      siteIds: ['tower-nowhere'],
+      startsAt: '2030-01-01T02:00:00Z',
+      endsAt: '2030-01-01T04:00:00Z',
+      title: 'probe',
+    },
+  },
+  {
+    group: 'operator',
+    method: 'POST',
+    path: '/v1/rules/simulate',
+    body: { incident: { kind: 'outage', severity: 'major', siteIds: ['tower-lodi-01'] }, population: { count: 10 } },
+  },
   { group: 'admin', method: 'GET', path: '/v1/keys' },
   { group: 'admin', method: 'POST', path: '/v1/keys', body: { name: 'probe', role: 'nobody' } },
   { group: 'admin', method: 'DELETE', path: '/v1/keys/nosuchkey' },
@@ -81,7 +96,9 @@ describe('access control', () => {
       for (const p of PROBES) {
         const res = await call(stack, p.method, p.path, p.body, {}, { key: keys[who] ?? null }).catch(async () => {
           // Not JSON (HTML, Atom, Prometheus text): only the status matters here.
-          const r = await fetch(stack.apiUrl + p.path, { headers: keys[who] ? { authorization: `Bearer ${keys[who]}` } : {} });
+          const r = await fetch(stack.apiUrl + p.path, {
+            headers: keys[who] ? { authorization: `Bearer ${keys[who]}` } : {},
+          });
           await r.arrayBuffer();
           return { status: r.status, body: undefined };
         });
@@ -90,7 +107,10 @@ describe('access control', () => {
         else if (who === 'none' || who === 'revoked' || who === 'wrong-secret' || who === 'not-a-key') expected = 401;
         else expected = RANK[who]! >= GROUP_RANK[p.group] ? 'allowed' : 403;
         const got = res.status === 401 || res.status === 403 ? res.status : 'allowed';
-        if (got !== expected) problems.push(`${who} ${p.method} ${p.path}: expected ${expected}, got ${res.status} ${JSON.stringify(res.body)}`);
+        if (got !== expected)
+          problems.push(
+            `${who} ${p.method} ${p.path}: expected ${expected}, got ${res.status} ${JSON.stringify(res.body)}`,
+          );
         if (typeof expected === 'number' && res.body) {
           assert.equal(typeof res.body.error?.code, 'string', `${who} ${p.path}: the shared error shape`);
           assert.equal(typeof res.body.error?.message, 'string');
@@ -106,10 +126,20 @@ describe('access control', () => {
     assert.equal(none.body.error.code, 'api_key_required');
     assert.match(none.body.error.message, /Authorization: Bearer avk_/);
 
-    const viewer = await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-lodi-01'] }, {}, { key: keys.viewer! });
+    const viewer = await call(
+      stack,
+      'POST',
+      '/v1/incidents',
+      { siteIds: ['tower-lodi-01'] },
+      {},
+      { key: keys.viewer! },
+    );
     assert.equal(viewer.status, 403);
     assert.equal(viewer.body.error.code, 'forbidden');
-    assert.match(viewer.body.error.message, /needs a key with role operator or admin; key [a-z0-9]+ \(test viewer\) has role viewer/);
+    assert.match(
+      viewer.body.error.message,
+      /needs a key with role operator or admin; key [a-z0-9]+ \(test viewer\) has role viewer/,
+    );
 
     const operator = await call(stack, 'GET', '/v1/keys', undefined, {}, { key: keys.operator! });
     assert.equal(operator.status, 403);
@@ -129,13 +159,21 @@ describe('access control', () => {
   test('Plivo callbacks need no key but their signature; a key does not replace it', async () => {
     const path = '/v1/plivo/status';
     const body = 'MessageUUID=nope&Status=delivered';
-    const unsigned = await fetch(stack.apiUrl + path, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${stack.adminKey}` }, body });
+    const unsigned = await fetch(stack.apiUrl + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${stack.adminKey}` },
+      body,
+    });
     assert.equal(unsigned.status, 403);
     assert.equal(((await unsigned.json()) as { error: { code: string } }).error.code, 'bad_signature');
     const nonce = '12345678';
     const signed = await fetch(stack.apiUrl + path, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-plivo-signature-v2-nonce': nonce, 'x-plivo-signature-v2': plivoSignatureV2(stack.apiUrl + path, nonce, 'test-simulator-token') },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-plivo-signature-v2-nonce': nonce,
+        'x-plivo-signature-v2': plivoSignatureV2(stack.apiUrl + path, nonce, 'test-simulator-token'),
+      },
       body,
     });
     assert.equal(signed.status, 200);
@@ -146,11 +184,34 @@ describe('access control', () => {
       fetch(`${stack.apiUrl}/v1/ingest/${integration}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...auth },
-        body: JSON.stringify({ version: '4', status: 'firing', receiver: 'avviso', alerts: [{ status: 'firing', labels: { alertname: 'Probe', device: 'tower-nowhere', severity: 'warning' }, annotations: {}, startsAt: '2026-05-04T13:02:11Z', endsAt: '0001-01-01T00:00:00Z', fingerprint: 'aaaabbbbccccdddd' }] }),
-      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: { code: string; message: string } } }));
+        body: JSON.stringify({
+          version: '4',
+          status: 'firing',
+          receiver: 'avviso',
+          alerts: [
+            {
+              status: 'firing',
+              labels: { alertname: 'Probe', device: 'tower-nowhere', severity: 'warning' },
+              annotations: {},
+              startsAt: '2026-05-04T13:02:11Z',
+              endsAt: '0001-01-01T00:00:00Z',
+              fingerprint: 'aaaabbbbccccdddd',
+            },
+          ],
+        }),
+      }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { error?: { code: string; message: string } },
+      }));
 
-    assert.ok([200, 202].includes((await post({ authorization: 'Bearer dev-token-alertmanager' })).status), 'the integration token');
-    assert.ok([200, 202].includes((await post({ authorization: `Bearer ${keys.ingest}` })).status), 'an ingest key for alertmanager/noc');
+    assert.ok(
+      [200, 202].includes((await post({ authorization: 'Bearer dev-token-alertmanager' })).status),
+      'the integration token',
+    );
+    assert.ok(
+      [200, 202].includes((await post({ authorization: `Bearer ${keys.ingest}` })).status),
+      'an ingest key for alertmanager/noc',
+    );
     assert.ok([200, 202].includes((await post({ 'x-api-key': keys.ingest! })).status), 'the same key in X-Api-Key');
 
     const otherIntegration = await post({ authorization: `Bearer ${keys.ingest}` }, 'grafana/noc');
@@ -165,7 +226,11 @@ describe('access control', () => {
   });
 
   test('keys over HTTP: the secret is shown once, lists never hold it, a revoked key stops at once', async () => {
-    const made = await call(stack, 'POST', '/v1/keys', { name: 'grafana-noc', role: 'ingest', integration: 'grafana/noc' });
+    const made = await call(stack, 'POST', '/v1/keys', {
+      name: 'grafana-noc',
+      role: 'ingest',
+      integration: 'grafana/noc',
+    });
     assert.equal(made.status, 201, JSON.stringify(made.body));
     assert.match(made.body.key, /^avk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/);
     assert.equal(made.body.integration, 'grafana/noc');
@@ -184,7 +249,11 @@ describe('access control', () => {
 
     const temp = await call(stack, 'POST', '/v1/keys', { name: 'temp', role: 'viewer' });
     assert.equal((await call(stack, 'GET', '/v1/sites', undefined, {}, { key: temp.body.key })).status, 200);
-    await eventually('the key\'s last use', async () => ((await call(stack, 'GET', '/v1/keys')).body.items.find((k: { id: string }) => k.id === temp.body.id)?.lastUsedAt ? true : undefined));
+    await eventually("the key's last use", async () =>
+      (await call(stack, 'GET', '/v1/keys')).body.items.find((k: { id: string }) => k.id === temp.body.id)?.lastUsedAt
+        ? true
+        : undefined,
+    );
     const revoked = await call(stack, 'DELETE', `/v1/keys/${temp.body.id}`);
     assert.equal(revoked.status, 200);
     assert.ok(revoked.body.revokedAt);
@@ -192,75 +261,131 @@ describe('access control', () => {
     assert.equal((await call(stack, 'DELETE', `/v1/keys/${temp.body.id}`)).status, 200, 'revoking twice is harmless');
     assert.equal((await call(stack, 'DELETE', '/v1/keys/nosuchkey')).status, 404);
     const withRevoked = await call(stack, 'GET', '/v1/keys?revoked=true');
-    assert.ok(withRevoked.body.items.some((k: { id: string; revokedAt?: string }) => k.id === temp.body.id && k.revokedAt));
+    assert.ok(
+      withRevoked.body.items.some((k: { id: string; revokedAt?: string }) => k.id === temp.body.id && k.revokedAt),
+    );
   });
 
   test('the audit log keeps who, what, when and the answer of every change, without secrets or phone numbers', async () => {
     const operatorId = keys.operator!.split('_')[1]!;
-    const res = await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-nowhere'], title: 'Richiamare +39 347 1000001' }, { 'x-request-id': 'audit-probe-1' }, { key: keys.operator! });
+    const res = await call(
+      stack,
+      'POST',
+      '/v1/incidents',
+      { siteIds: ['tower-nowhere'], title: 'Richiamare +39 347 1000001' },
+      { 'x-request-id': 'audit-probe-1' },
+      { key: keys.operator! },
+    );
     assert.equal(res.status, 422);
-    await call(stack, 'POST', '/v1/keys', { name: 'sneaky', role: 'admin' }, { 'x-request-id': 'audit-probe-2' }, { key: keys.viewer! });
+    await call(
+      stack,
+      'POST',
+      '/v1/keys',
+      { name: 'sneaky', role: 'admin' },
+      { 'x-request-id': 'audit-probe-2' },
+      { key: keys.viewer! },
+    );
 
-    const entry = await eventually('the audit entry', async () => (await stack.store.auditLog.findOne({ requestId: 'audit-probe-1' })) ?? undefined);
+    const entry = await eventually(
+      'the audit entry',
+      async () => (await stack.store.auditLog.findOne({ requestId: 'audit-probe-1' })) ?? undefined,
+    );
     assert.equal(entry.actor.via, 'api-key');
     assert.equal(entry.actor.keyId, operatorId);
     assert.equal(entry.actor.keyName, 'test operator');
     assert.equal(entry.actor.role, 'operator');
     assert.equal(entry.action.method, 'POST');
     assert.equal(entry.action.route, '/v1/incidents');
-    assert.deepEqual(entry.action.body, { siteIds: ['tower-nowhere'], title: '[hidden]', kind: 'outage', severity: 'major', source: 'api', correlate: true });
+    assert.deepEqual(entry.action.body, {
+      siteIds: ['tower-nowhere'],
+      title: '[hidden]',
+      kind: 'outage',
+      severity: 'major',
+      source: 'api',
+      correlate: true,
+    });
     assert.equal(entry.result.status, 422);
     assert.equal(entry.result.error, 'unknown_site');
     assert.ok(entry.at instanceof Date && Date.now() - entry.at.getTime() < 60_000);
 
-    const refused = await eventually('the refused attempt', async () => (await stack.store.auditLog.findOne({ requestId: 'audit-probe-2' })) ?? undefined);
+    const refused = await eventually(
+      'the refused attempt',
+      async () => (await stack.store.auditLog.findOne({ requestId: 'audit-probe-2' })) ?? undefined,
+    );
     assert.equal(refused.actor.role, 'viewer');
     assert.equal(refused.result.status, 403);
-    assert.equal(refused.action.body, undefined, 'a refused request\'s body is never even read');
+    assert.equal(refused.action.body, undefined, "a refused request's body is never even read");
     assert.equal(refused.result.error, 'forbidden');
 
     // Made keys are named in the log by id; a webhook by its integration.
-    const created = await eventually('a key creation', async () => (await stack.store.auditLog.findOne({ 'action.route': '/v1/keys', 'result.status': 201 })) ?? undefined);
+    const created = await eventually(
+      'a key creation',
+      async () =>
+        (await stack.store.auditLog.findOne({ 'action.route': '/v1/keys', 'result.status': 201 })) ?? undefined,
+    );
     assert.match(String(created.action.outcome?.keyId), /^[a-z0-9]{12}$/);
     // (Several webhooks were logged; which one the store returns first is not defined.)
     const webhooks = await eventually('the alertmanager webhook', async () => {
       const all = await stack.store.auditLog.find({ 'actor.via': 'integration-token' }).toArray();
       return all.some((e) => e.actor.integration === 'alertmanager/noc') ? all : undefined;
     });
-    for (const w of webhooks) assert.match(String(w.actor.integration), /^[a-z0-9-]+\/[a-z0-9-]+$/, 'each webhook named by its integration');
+    for (const w of webhooks)
+      assert.match(String(w.actor.integration), /^[a-z0-9-]+\/[a-z0-9-]+$/, 'each webhook named by its integration');
 
     // Reads are not logged; nothing in the log is a secret or a phone number.
     assert.equal(await stack.store.auditLog.countDocuments({ 'action.method': 'GET' }), 0);
     const all = JSON.stringify(await stack.store.auditLog.find().toArray());
-    for (const k of Object.values(keys)) if (k && k.startsWith('avk_')) assert.ok(!all.includes(k.split('_').slice(2).join('_')), 'no key secret in the audit log');
+    for (const k of Object.values(keys))
+      if (k && k.startsWith('avk_'))
+        assert.ok(!all.includes(k.split('_').slice(2).join('_')), 'no key secret in the audit log');
     assert.doesNotMatch(all, /\+39 ?347|dev-token-alertmanager/);
 
     const viaApi = await call(stack, 'GET', `/v1/audit?keyId=${operatorId}`);
     assert.equal(viaApi.status, 200);
-    assert.ok(viaApi.body.items.length >= 1 && viaApi.body.items.every((e: { actor: { keyId: string } }) => e.actor.keyId === operatorId));
+    assert.ok(
+      viaApi.body.items.length >= 1 &&
+        viaApi.body.items.every((e: { actor: { keyId: string } }) => e.actor.keyId === operatorId),
+    );
   });
 
   test('rate limit per key: the next request of a key over its limit gets 429, other keys go on', async () => {
     const limited = await stack.createKey('viewer', { name: 'limited', rateLimitPerMinute: 3 });
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await call(stack, 'GET', '/v1/sites', undefined, {}, { key: limited })).status);
+    for (let i = 0; i < 4; i++)
+      statuses.push((await call(stack, 'GET', '/v1/sites', undefined, {}, { key: limited })).status);
     assert.deepEqual(statuses, [200, 200, 200, 429]);
     const over = await call(stack, 'GET', '/v1/sites', undefined, {}, { key: limited });
     assert.equal(over.body.error.code, 'rate_limited');
     assert.match(over.body.error.message, /may make 3 requests a minute/);
     assert.ok(Number(over.headers.get('retry-after')) > 0);
-    assert.equal((await call(stack, 'GET', '/v1/sites', undefined, {}, { key: keys.viewer! })).status, 200, 'another key is not limited');
+    assert.equal(
+      (await call(stack, 'GET', '/v1/sites', undefined, {}, { key: keys.viewer! })).status,
+      200,
+      'another key is not limited',
+    );
     assert.equal((await fetch(`${stack.apiUrl}/status.json`)).status, 200, 'public pages are not limited by keys');
   });
 
   test('body limits: smaller on key and incident routes than the global one', async () => {
     const big = (n: number) => JSON.stringify({ name: 'x'.repeat(n), role: 'viewer' });
-    const keyRoute = await fetch(`${stack.apiUrl}/v1/keys`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.adminKey}` }, body: big(20 * 1024) });
+    const keyRoute = await fetch(`${stack.apiUrl}/v1/keys`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.adminKey}` },
+      body: big(20 * 1024),
+    });
     assert.equal(keyRoute.status, 413);
-    const incidents = await fetch(`${stack.apiUrl}/v1/incidents`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.adminKey}` }, body: JSON.stringify({ siteIds: ['a'], title: 'x'.repeat(300 * 1024) }) });
+    const incidents = await fetch(`${stack.apiUrl}/v1/incidents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.adminKey}` },
+      body: JSON.stringify({ siteIds: ['a'], title: 'x'.repeat(300 * 1024) }),
+    });
     assert.equal(incidents.status, 413);
     // Without a key the body is never read: 401 first.
-    const anonymous = await fetch(`${stack.apiUrl}/v1/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big(20 * 1024) });
+    const anonymous = await fetch(`${stack.apiUrl}/v1/keys`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: big(20 * 1024),
+    });
     assert.equal(anonymous.status, 401);
   });
 

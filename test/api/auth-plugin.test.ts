@@ -38,11 +38,17 @@ after(async () => {
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 test('a route may open itself with config.access; a route nobody listed needs admin', async () => {
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/opened-to-viewers', headers: bearer(viewer) })).statusCode, 200);
+  assert.equal(
+    (await app.inject({ method: 'POST', url: '/v1/opened-to-viewers', headers: bearer(viewer) })).statusCode,
+    200,
+  );
   const closed = await app.inject({ method: 'POST', url: '/v1/nobody-listed-me', headers: bearer(viewer) });
   assert.equal(closed.statusCode, 403);
   assert.match(closed.json().error.message, /needs a key with role admin/);
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/nobody-listed-me', headers: bearer(admin) })).statusCode, 200);
+  assert.equal(
+    (await app.inject({ method: 'POST', url: '/v1/nobody-listed-me', headers: bearer(admin) })).statusCode,
+    200,
+  );
   const read = await app.inject({ method: 'GET', url: '/v1/readable', headers: bearer(viewer) });
   assert.equal(read.json().key, parseApiKey(viewer)!.id, 'the route sees who called');
   assert.equal((await app.inject({ method: 'GET', url: '/v1/unknown' })).statusCode, 404);
@@ -51,10 +57,18 @@ test('a route may open itself with config.access; a route nobody listed needs ad
 test('too many wrong keys from one address: 429 without looking them up; other addresses go on', async () => {
   const wrong = `${viewer.slice(0, -3)}zzz`;
   const statuses = [];
-  for (let i = 0; i < 5; i++) statuses.push((await app.inject({ method: 'GET', url: '/v1/readable', headers: bearer(wrong), remoteAddress: '10.9.9.9' })).statusCode);
+  for (let i = 0; i < 5; i++)
+    statuses.push(
+      (await app.inject({ method: 'GET', url: '/v1/readable', headers: bearer(wrong), remoteAddress: '10.9.9.9' }))
+        .statusCode,
+    );
   assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
   // Another address is not affected, nor a request without a key.
-  assert.equal((await app.inject({ method: 'GET', url: '/v1/readable', headers: bearer(viewer), remoteAddress: '10.9.9.10' })).statusCode, 200);
+  assert.equal(
+    (await app.inject({ method: 'GET', url: '/v1/readable', headers: bearer(viewer), remoteAddress: '10.9.9.10' }))
+      .statusCode,
+    200,
+  );
 });
 
 test('keys: parsed, hashed and compared in constant time; revoked keys and wrong secrets refused', async () => {
@@ -63,12 +77,20 @@ test('keys: parsed, hashed and compared in constant time; revoked keys and wrong
   assert.equal(parseApiKey('avk_x_short'), undefined);
   assert.equal(parseApiKey('Bearer something'), undefined);
   assert.ok(apiKeySecretMatches(parsed.id, parsed.secret, hashApiKeySecret(parsed.id, parsed.secret)));
-  assert.ok(!apiKeySecretMatches('otherid', parsed.secret, hashApiKeySecret(parsed.id, parsed.secret)), 'a hash belongs to its id');
+  assert.ok(
+    !apiKeySecretMatches('otherid', parsed.secret, hashApiKeySecret(parsed.id, parsed.secret)),
+    'a hash belongs to its id',
+  );
   assert.ok(!apiKeySecretMatches(parsed.id, parsed.secret, 'not-a-hash'));
   assert.equal(presentedApiKey({ 'x-api-key': ' avk_a_b ' }), 'avk_a_b');
   assert.equal(presentedApiKey({ authorization: 'Bearer avk_a_b' }), 'avk_a_b');
   assert.equal(presentedApiKey({ authorization: 'Basic Zm9vOmJhcg==' }), undefined);
-  assert.ok(roleAllows('admin', 'operator') && roleAllows('operator', 'viewer') && !roleAllows('viewer', 'operator') && !roleAllows('ingest', 'viewer'));
+  assert.ok(
+    roleAllows('admin', 'operator') &&
+      roleAllows('operator', 'viewer') &&
+      !roleAllows('viewer', 'operator') &&
+      !roleAllows('ingest', 'viewer'),
+  );
 
   const made = await createApiKey(env.store, { name: 'temp', role: 'operator', createdBy: 'test' });
   assert.deepEqual((await verifyApiKey(env.store, made.key)).ok, true);
@@ -76,18 +98,37 @@ test('keys: parsed, hashed and compared in constant time; revoked keys and wrong
   const after = await verifyApiKey(env.store, made.key);
   assert.equal(after.ok, false);
   assert.equal(!after.ok && after.reason, 'revoked');
-  assert.equal((await listApiKeys(env.store)).some((k) => k.id === made.info.id), false, 'revoked keys are listed only on request');
-  assert.equal((await listApiKeys(env.store, { includeRevoked: true })).some((k) => k.id === made.info.id), true);
+  assert.equal(
+    (await listApiKeys(env.store)).some((k) => k.id === made.info.id),
+    false,
+    'revoked keys are listed only on request',
+  );
+  assert.equal(
+    (await listApiKeys(env.store, { includeRevoked: true })).some((k) => k.id === made.info.id),
+    true,
+  );
 
-  await assert.rejects(createApiKey(env.store, { name: 'x', role: 'root', createdBy: 'test' }), /role must be one of admin, operator, viewer, ingest/);
-  await assert.rejects(createApiKey(env.store, { name: 'x', role: 'ingest', integration: 'nosuchtool/noc', createdBy: 'test' }), /<source>\/<name>/);
-  await assert.rejects(createApiKey(env.store, { name: 'x', role: 'viewer', integration: 'alertmanager/noc', createdBy: 'test' }), /Only ingest keys/);
+  await assert.rejects(
+    createApiKey(env.store, { name: 'x', role: 'root', createdBy: 'test' }),
+    /role must be one of admin, operator, viewer, ingest/,
+  );
+  await assert.rejects(
+    createApiKey(env.store, { name: 'x', role: 'ingest', integration: 'nosuchtool/noc', createdBy: 'test' }),
+    /<source>\/<name>/,
+  );
+  await assert.rejects(
+    createApiKey(env.store, { name: 'x', role: 'viewer', integration: 'alertmanager/noc', createdBy: 'test' }),
+    /Only ingest keys/,
+  );
 });
 
 test('a revocation sticks even while the key is being used (FerretDB updates are not atomic)', async () => {
   for (let i = 0; i < 10; i++) {
     const { key, info } = await createApiKey(env.store, { name: `busy ${i}`, role: 'operator', createdBy: 'test' });
-    await Promise.all([...Array.from({ length: 5 }, () => touchApiKey(env.store, info.id, new Date())), revokeApiKey(env.store, info.id, 'test')]);
+    await Promise.all([
+      ...Array.from({ length: 5 }, () => touchApiKey(env.store, info.id, new Date())),
+      revokeApiKey(env.store, info.id, 'test'),
+    ]);
     assert.equal((await verifyApiKey(env.store, key)).ok, false, `key ${i} stays revoked`);
   }
 });

@@ -17,7 +17,9 @@ before(async () => {
 after(async () => env?.close());
 
 function avviso(args: string[], extraEnv: Record<string, string | undefined> = {}) {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEMPORAL_|MONGODB_|PLIVO_|AVVISO_)/.test(k)));
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(TEMPORAL_|MONGODB_|PLIVO_|AVVISO_)/.test(k)),
+  );
   const r = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'avviso.js'), 'keys', ...args], {
     env: { ...clean, MONGODB_URI: `${env.servers.mongoUri.replace(/\/$/, '')}/${env.dbName}`, ...extraEnv },
     encoding: 'utf8',

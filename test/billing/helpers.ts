@@ -49,14 +49,37 @@ export async function startBillingWorker(env: IsolatedEnv, billing: BillingSetti
 
 /** The billing routes on an app of their own (no API keys), as api/app.ts registers them. */
 export async function billingApp(env: IsolatedEnv, billing: BillingSettings): Promise<FastifyInstance> {
-  const app = Fastify({ ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } } });
+  const app = Fastify({
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+  });
   app.addSchema(errorSchema);
   installErrorHandler(app);
-  const deps = { store: env.store, temporal: env.temporal, taskQueue: env.taskQueue, publicUrl: 'http://127.0.0.1', plivoAuthToken: 'x', billing } as AppDeps & { billing: BillingSettings };
+  const deps = {
+    store: env.store,
+    temporal: env.temporal,
+    taskQueue: env.taskQueue,
+    publicUrl: 'http://127.0.0.1',
+    plivoAuthToken: 'x',
+    billing,
+  } as AppDeps & { billing: BillingSettings };
   await app.register(billingRoutes, deps);
   return app;
 }
 
-export function subscriber(id: string, smsAlerts: Subscriber['smsAlerts'], extra: Partial<Subscriber> = {}): Subscriber {
-  return { _id: id, name: `Test ${id}`, phones: ['+393470000000'], language: 'it', siteId: 'site-1', segment: 'residential', smsAlerts, optedOut: false, ...extra };
+export function subscriber(
+  id: string,
+  smsAlerts: Subscriber['smsAlerts'],
+  extra: Partial<Subscriber> = {},
+): Subscriber {
+  return {
+    _id: id,
+    name: `Test ${id}`,
+    phones: ['+393470000000'],
+    language: 'it',
+    siteId: 'site-1',
+    segment: 'residential',
+    smsAlerts,
+    optedOut: false,
+    ...extra,
+  };
 }

@@ -19,7 +19,11 @@ let connection: NativeConnection;
 before(async () => {
   env = await isolatedEnv(__filename);
   quietTemporalRuntime();
-  await env.store.subscribers.insertMany(Array.from({ length: 2500 }, (_, i) => subscriber(`R-${String(i).padStart(5, '0')}`, { active: true, since: new Date('2020-01-01T00:00:00Z') })));
+  await env.store.subscribers.insertMany(
+    Array.from({ length: 2500 }, (_, i) =>
+      subscriber(`R-${String(i).padStart(5, '0')}`, { active: true, since: new Date('2020-01-01T00:00:00Z') }),
+    ),
+  );
   connection = await NativeConnection.connect({ address: env.servers.temporalAddress });
 });
 after(async () => {
@@ -52,12 +56,22 @@ test('the page fails after its second batch; the retry writes the rest, once', a
     workflowBundle: { codePath: env.servers.workflowBundlePath },
     activities: createBillingActivities({ store, logger: createLogger('test', 'silent'), billing: DEFAULT_BILLING }),
   });
-  const result = await worker.runUntil(env.temporal.workflow.execute<typeof billingMonthWorkflow>('billingMonthWorkflow', { taskQueue, workflowId: `billing-retry-${env.name}`, args: [{ month: '2024-10' }] }));
+  const result = await worker.runUntil(
+    env.temporal.workflow.execute<typeof billingMonthWorkflow>('billingMonthWorkflow', {
+      taskQueue,
+      workflowId: `billing-retry-${env.name}`,
+      args: [{ month: '2024-10' }],
+    }),
+  );
   assert.ok(failed, 'the failure happened');
   assert.equal(result.charged, 2500);
   assert.equal(await env.store.ledger.countDocuments({ type: 'subscription', period: '2024-10' }), 2500);
   assert.equal(result.summary.lines, 2500);
   // The retry began after the first batch (its heartbeat), so only the failed batch was written twice.
-  assert.equal(result.existing, 1000, `the retry re-read only the batch whose answer was lost (${result.existing} already there)`);
+  assert.equal(
+    result.existing,
+    1000,
+    `the retry re-read only the batch whose answer was lost (${result.existing} already there)`,
+  );
   assert.equal(result.added, 1500);
 });

@@ -5,7 +5,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DateTime } from 'luxon';
-import { convertMicros, divRoundHalfUp, formatCents, formatMicros, microsToCents, parseDecimal, vatCents } from '../../billing/money';
+import {
+  convertMicros,
+  divRoundHalfUp,
+  formatCents,
+  formatMicros,
+  microsToCents,
+  parseDecimal,
+  vatCents,
+} from '../../billing/money';
 import { isMonth, monthJustEnded, monthOf, monthsBetween, previousMonth } from '../../billing/month';
 import { daysTouched, monthBounds, monthHasEnded } from '../../billing/period';
 import { chargeDescription, chargeFor, type BillingTerms, type OptionFacts } from '../../billing/charges';
@@ -22,7 +30,12 @@ const rome = (local: string) => DateTime.fromISO(local, { zone: 'Europe/Rome' })
 
 const FULL: BillingTerms = { priceCents: 100, vatBasisPoints: 2200, currency: 'EUR', proration: 'full' };
 const DAILY: BillingTerms = { ...FULL, proration: 'daily' };
-const sub = (smsAlerts: OptionFacts['smsAlerts'], extra: Partial<OptionFacts> = {}): OptionFacts => ({ _id: 'C-1', smsAlerts, optedOut: false, ...extra });
+const sub = (smsAlerts: OptionFacts['smsAlerts'], extra: Partial<OptionFacts> = {}): OptionFacts => ({
+  _id: 'C-1',
+  smsAlerts,
+  optedOut: false,
+  ...extra,
+});
 
 describe('money', () => {
   test('division rounds half up, on integers', () => {
@@ -106,36 +119,99 @@ describe('months in Italian time', () => {
 
 describe('proration', () => {
   test('full: the whole price for any month the option was active in', () => {
-    assert.deepEqual(pick(chargeFor(sub({ active: true, since: new Date('2026-01-01') }), '2026-10', FULL)), { net: 100, vat: 22, gross: 122, days: 31 });
-    assert.deepEqual(pick(chargeFor(sub({ active: true, since: rome('2026-10-31T23:00:00') }), '2026-10', FULL)), { net: 100, vat: 22, gross: 122, days: 1 }, 'one hour of October is October');
-    assert.deepEqual(pick(chargeFor(sub({ active: true }), '2026-10', FULL)), { net: 100, vat: 22, gross: 122, days: 31 }, 'no since: active before any month');
+    assert.deepEqual(pick(chargeFor(sub({ active: true, since: new Date('2026-01-01') }), '2026-10', FULL)), {
+      net: 100,
+      vat: 22,
+      gross: 122,
+      days: 31,
+    });
+    assert.deepEqual(
+      pick(chargeFor(sub({ active: true, since: rome('2026-10-31T23:00:00') }), '2026-10', FULL)),
+      { net: 100, vat: 22, gross: 122, days: 1 },
+      'one hour of October is October',
+    );
+    assert.deepEqual(
+      pick(chargeFor(sub({ active: true }), '2026-10', FULL)),
+      { net: 100, vat: 22, gross: 122, days: 31 },
+      'no since: active before any month',
+    );
   });
 
   test('daily: price x days active / days in the month, half up; a day counts when active at any moment of it', () => {
     // From 17 October (10:00) to the end: 15 of 31 days: 1.00 x 15/31 = 0.4839 -> 0.48; VAT 0.1056 -> 0.11.
-    assert.deepEqual(pick(chargeFor(sub({ active: true, since: rome('2026-10-17T10:00:00') }), '2026-10', DAILY)), { net: 48, vat: 11, gross: 59, days: 15 });
+    assert.deepEqual(pick(chargeFor(sub({ active: true, since: rome('2026-10-17T10:00:00') }), '2026-10', DAILY)), {
+      net: 48,
+      vat: 11,
+      gross: 59,
+      days: 15,
+    });
     // Until 11 October 00:00 (exclusive): 1-10 October, 10 days: 0.3226 -> 0.32; VAT 0.0704 -> 0.07.
-    assert.deepEqual(pick(chargeFor(sub({ active: false, since: new Date('2026-01-01'), until: rome('2026-10-11T00:00:00') }), '2026-10', DAILY)), { net: 32, vat: 7, gross: 39, days: 10 });
-    assert.deepEqual(pick(chargeFor(sub({ active: true, since: new Date('2020-01-01') }), '2026-10', DAILY)), { net: 100, vat: 22, gross: 122, days: 31 });
+    assert.deepEqual(
+      pick(
+        chargeFor(
+          sub({ active: false, since: new Date('2026-01-01'), until: rome('2026-10-11T00:00:00') }),
+          '2026-10',
+          DAILY,
+        ),
+      ),
+      { net: 32, vat: 7, gross: 39, days: 10 },
+    );
+    assert.deepEqual(pick(chargeFor(sub({ active: true, since: new Date('2020-01-01') }), '2026-10', DAILY)), {
+      net: 100,
+      vat: 22,
+      gross: 122,
+      days: 31,
+    });
     // A remainder of exactly one half rounds up: 0.45 for one day of November's 30 is 1.5 cents -> 2.
-    assert.equal(chargeFor(sub({ active: true, since: rome('2026-11-30T12:00:00') }), '2026-11', { ...DAILY, priceCents: 45 })!.netCents, 2);
+    assert.equal(
+      chargeFor(sub({ active: true, since: rome('2026-11-30T12:00:00') }), '2026-11', { ...DAILY, priceCents: 45 })!
+        .netCents,
+      2,
+    );
     // The DST months: all of March is 31 days however the clock moves.
     assert.equal(chargeFor(sub({ active: true, since: rome('2026-03-29T12:00:00') }), '2026-03', DAILY)!.daysActive, 3);
   });
 
   test('not charged: before the option began, after it ended, when it never began or ended at an unknown time', () => {
-    assert.equal(chargeFor(sub({ active: true, since: rome('2026-11-01T00:00:00') }), '2026-10', FULL), null, 'begins when October has ended');
-    assert.equal(chargeFor(sub({ active: false, since: new Date('2026-01-01'), until: rome('2026-10-01T00:00:00') }), '2026-10', FULL), null, 'ended as October began');
+    assert.equal(
+      chargeFor(sub({ active: true, since: rome('2026-11-01T00:00:00') }), '2026-10', FULL),
+      null,
+      'begins when October has ended',
+    );
+    assert.equal(
+      chargeFor(
+        sub({ active: false, since: new Date('2026-01-01'), until: rome('2026-10-01T00:00:00') }),
+        '2026-10',
+        FULL,
+      ),
+      null,
+      'ended as October began',
+    );
     assert.equal(chargeFor(sub({ active: false }), '2026-10', FULL), null);
-    assert.equal(chargeFor(sub({ active: false, since: new Date('2026-01-01') }), '2026-10', FULL), null, 'inactive, no end date: never guessed');
+    assert.equal(
+      chargeFor(sub({ active: false, since: new Date('2026-01-01') }), '2026-10', FULL),
+      null,
+      'inactive, no end date: never guessed',
+    );
     assert.equal(chargeFor({ _id: 'C-2' }, '2026-10', FULL), null);
-    assert.equal(chargeFor(sub({ active: true }), '2026-10', { ...FULL, priceCents: 0 }), null, 'a free month has no line');
+    assert.equal(
+      chargeFor(sub({ active: true }), '2026-10', { ...FULL, priceCents: 0 }),
+      null,
+      'a free month has no line',
+    );
   });
 
   test('an SMS opt-out in mid-month: charged for that month in full, not from the next', () => {
-    const optedOut = sub({ active: true, since: new Date('2026-01-01') }, { optedOut: true, optedOutAt: rome('2026-10-15T09:30:00') });
+    const optedOut = sub(
+      { active: true, since: new Date('2026-01-01') },
+      { optedOut: true, optedOutAt: rome('2026-10-15T09:30:00') },
+    );
     assert.deepEqual(pick(chargeFor(optedOut, '2026-10', FULL)), { net: 100, vat: 22, gross: 122, days: 31 });
-    assert.deepEqual(pick(chargeFor(optedOut, '2026-10', DAILY)), { net: 100, vat: 22, gross: 122, days: 31 }, 'daily too: charging stops from the next period');
+    assert.deepEqual(
+      pick(chargeFor(optedOut, '2026-10', DAILY)),
+      { net: 100, vat: 22, gross: 122, days: 31 },
+      'daily too: charging stops from the next period',
+    );
     assert.equal(chargeFor(optedOut, '2026-11', FULL), null);
     assert.equal(chargeFor(optedOut, '2026-11', DAILY), null);
     // On the last evening of the month (local time), still that month.
@@ -146,12 +222,28 @@ describe('proration', () => {
     assert.equal(chargeFor(sub({ active: true }, { optedOut: true }), '2026-10', FULL), null);
     assert.ok(chargeFor(sub({ active: true }, { optedOut: false }), '2026-10', FULL));
     // An end date before the opt-out's month end wins.
-    assert.equal(chargeFor(sub({ active: false, until: rome('2026-10-05T00:00:00') }, { optedOut: true, optedOutAt: rome('2026-10-20T00:00:00') }), '2026-10', DAILY)!.daysActive, 4);
+    assert.equal(
+      chargeFor(
+        sub(
+          { active: false, until: rome('2026-10-05T00:00:00') },
+          { optedOut: true, optedOutAt: rome('2026-10-20T00:00:00') },
+        ),
+        '2026-10',
+        DAILY,
+      )!.daysActive,
+      4,
+    );
   });
 
   test('the invoice text', () => {
-    assert.equal(chargeDescription({ month: '2026-10', daysActive: 31, daysInMonth: 31 }, 'full'), 'Opzione Avvisi SMS, ottobre 2026');
-    assert.equal(chargeDescription({ month: '2026-02', daysActive: 15, daysInMonth: 28 }, 'daily'), 'Opzione Avvisi SMS, febbraio 2026 (15/28 giorni)');
+    assert.equal(
+      chargeDescription({ month: '2026-10', daysActive: 31, daysInMonth: 31 }, 'full'),
+      'Opzione Avvisi SMS, ottobre 2026',
+    );
+    assert.equal(
+      chargeDescription({ month: '2026-02', daysActive: 15, daysInMonth: 28 }, 'daily'),
+      'Opzione Avvisi SMS, febbraio 2026 (15/28 giorni)',
+    );
   });
 });
 
@@ -160,7 +252,10 @@ function pick(c: ReturnType<typeof chargeFor>) {
 }
 
 describe('provider costs', () => {
-  const table: RateTable = { currency: 'USD', rates: parseRates('sms=0.0500,sms:+1=0.0080,voice=0.0200') as RateTable['rates'] };
+  const table: RateTable = {
+    currency: 'USD',
+    rates: parseRates('sms=0.0500,sms:+1=0.0080,voice=0.0200') as RateTable['rates'],
+  };
 
   test('the rate table: per channel, longest country prefix first; mistakes are named', () => {
     assert.equal(rateFor(table, 'sms', '+393471234567'), 50_000);
@@ -179,17 +274,60 @@ describe('provider costs', () => {
     acc.add({ channel: 'sms', state: 'sent', to: '+39347', units: 3 });
     acc.add({ channel: 'sms', state: 'accepted', to: '+1555' });
     acc.add({ channel: 'sms', state: 'failed', to: '+39347' });
-    acc.add({ channel: 'sms', state: 'failed', to: '+39347', invalidRecipient: true, history: [{ state: 'planned' }, { state: 'failed' }] });
+    acc.add({
+      channel: 'sms',
+      state: 'failed',
+      to: '+39347',
+      invalidRecipient: true,
+      history: [{ state: 'planned' }, { state: 'failed' }],
+    });
     acc.add({ channel: 'sms', state: 'planned', to: '+39347' });
-    acc.add({ channel: 'sms', state: 'expired', to: '+39347', history: [{ state: 'planned' }, { state: 'undelivered' }, { state: 'expired' }] });
-    acc.add({ channel: 'sms', state: 'expired', to: '+39347', history: [{ state: 'planned' }, { state: 'failed' }, { state: 'expired' }] });
+    acc.add({
+      channel: 'sms',
+      state: 'expired',
+      to: '+39347',
+      history: [{ state: 'planned' }, { state: 'undelivered' }, { state: 'expired' }],
+    });
+    acc.add({
+      channel: 'sms',
+      state: 'expired',
+      to: '+39347',
+      history: [{ state: 'planned' }, { state: 'failed' }, { state: 'expired' }],
+    });
     acc.add({ channel: 'sms', state: 'expired', to: '+39347', invalidRecipient: true });
     acc.add({ channel: 'voice', state: 'delivered', to: '+39347' });
     acc.add({ channel: 'email', state: 'delivered', to: 'a@b.it' });
     assert.deepEqual(acc.result(), [
-      { channel: 'sms', currency: 'USD', messages: 5, units: 8, amountMicros: 5000 + 10_000 + 150_000 + 8000 + 50_000, fromReceipts: 2, fromRateTable: 3, unpriced: 0 },
-      { channel: 'voice', currency: 'USD', messages: 1, units: 1, amountMicros: 20_000, fromReceipts: 0, fromRateTable: 1, unpriced: 0 },
-      { channel: 'email', currency: 'USD', messages: 1, units: 1, amountMicros: 0, fromReceipts: 0, fromRateTable: 0, unpriced: 1 },
+      {
+        channel: 'sms',
+        currency: 'USD',
+        messages: 5,
+        units: 8,
+        amountMicros: 5000 + 10_000 + 150_000 + 8000 + 50_000,
+        fromReceipts: 2,
+        fromRateTable: 3,
+        unpriced: 0,
+      },
+      {
+        channel: 'voice',
+        currency: 'USD',
+        messages: 1,
+        units: 1,
+        amountMicros: 20_000,
+        fromReceipts: 0,
+        fromRateTable: 1,
+        unpriced: 0,
+      },
+      {
+        channel: 'email',
+        currency: 'USD',
+        messages: 1,
+        units: 1,
+        amountMicros: 0,
+        fromReceipts: 0,
+        fromRateTable: 0,
+        unpriced: 1,
+      },
     ]);
   });
 
@@ -197,7 +335,13 @@ describe('provider costs', () => {
     const acc = new CostAccumulator(table);
     acc.add({ channel: 'sms', state: 'delivered', units: 1, cost: '0.04', currency: 'EUR' });
     acc.add({ channel: 'sms', state: 'delivered', units: 1, cost: '0.05', currency: 'USD' });
-    assert.deepEqual(acc.result().map((r) => [r.currency, r.amountMicros]), [['EUR', 40_000], ['USD', 50_000]]);
+    assert.deepEqual(
+      acc.result().map((r) => [r.currency, r.amountMicros]),
+      [
+        ['EUR', 40_000],
+        ['USD', 50_000],
+      ],
+    );
   });
 });
 
@@ -207,62 +351,170 @@ describe('configuration', () => {
   });
 
   test('every variable, and one message per wrong one', () => {
-    const s = billingSettingsFromEnv({ BILLING_PRICE_CENTS: '150', BILLING_VAT_PERCENT: '5.5', BILLING_CURRENCY: 'CHF', BILLING_PRORATION: 'daily', BILLING_SMS_RATE: 'sms=0.07,sms:+41=0.09', BILLING_RATE_CURRENCY: 'EUR', BILLING_FX_RATES: 'EUR=0.94,USD=0.88' });
-    assert.deepEqual(s.terms, { priceCents: 150, vatBasisPoints: 550, currency: 'CHF', proration: 'daily' });
-    assert.deepEqual(s.rates, { currency: 'EUR', rates: [{ channel: 'sms', micros: 70_000 }, { channel: 'sms', prefix: '+41', micros: 90_000 }] });
-    assert.deepEqual(s.fx, { EUR: 940_000, USD: 880_000 });
-    assert.throws(() => billingSettingsFromEnv({ BILLING_PRICE_CENTS: '1.5', BILLING_VAT_PERCENT: '122', BILLING_PRORATION: 'weekly', BILLING_SMS_RATE: 'fax=1', BILLING_FX_RATES: 'dollars' }), (err: ConfigError) => {
-      assert.equal(err.problems.length, 5);
-      assert.match(err.problems.join('\n'), /BILLING_PRICE_CENTS.*whole number[\s\S]*BILLING_VAT_PERCENT.*at most 100[\s\S]*BILLING_PRORATION[\s\S]*BILLING_SMS_RATE.*not a channel[\s\S]*BILLING_FX_RATES/);
-      return true;
+    const s = billingSettingsFromEnv({
+      BILLING_PRICE_CENTS: '150',
+      BILLING_VAT_PERCENT: '5.5',
+      BILLING_CURRENCY: 'CHF',
+      BILLING_PRORATION: 'daily',
+      BILLING_SMS_RATE: 'sms=0.07,sms:+41=0.09',
+      BILLING_RATE_CURRENCY: 'EUR',
+      BILLING_FX_RATES: 'EUR=0.94,USD=0.88',
     });
+    assert.deepEqual(s.terms, { priceCents: 150, vatBasisPoints: 550, currency: 'CHF', proration: 'daily' });
+    assert.deepEqual(s.rates, {
+      currency: 'EUR',
+      rates: [
+        { channel: 'sms', micros: 70_000 },
+        { channel: 'sms', prefix: '+41', micros: 90_000 },
+      ],
+    });
+    assert.deepEqual(s.fx, { EUR: 940_000, USD: 880_000 });
+    assert.throws(
+      () =>
+        billingSettingsFromEnv({
+          BILLING_PRICE_CENTS: '1.5',
+          BILLING_VAT_PERCENT: '122',
+          BILLING_PRORATION: 'weekly',
+          BILLING_SMS_RATE: 'fax=1',
+          BILLING_FX_RATES: 'dollars',
+        }),
+      (err: ConfigError) => {
+        assert.equal(err.problems.length, 5);
+        assert.match(
+          err.problems.join('\n'),
+          /BILLING_PRICE_CENTS.*whole number[\s\S]*BILLING_VAT_PERCENT.*at most 100[\s\S]*BILLING_PRORATION[\s\S]*BILLING_SMS_RATE.*not a channel[\s\S]*BILLING_FX_RATES/,
+        );
+        return true;
+      },
+    );
   });
 });
 
 describe('CSV', () => {
   test('RFC 4180: CRLF, quoted commas, quotes and line breaks, a header row', async () => {
-    const text = await csvText([{ header: 'a', value: (r: string[]) => r[0] }, { header: 'b', value: (r: string[]) => r[1] }], [['x,y', 'he said "hi"'], ['two\nlines', ' edge'], ['plain', undefined as unknown as string]]);
+    const text = await csvText(
+      [
+        { header: 'a', value: (r: string[]) => r[0] },
+        { header: 'b', value: (r: string[]) => r[1] },
+      ],
+      [
+        ['x,y', 'he said "hi"'],
+        ['two\nlines', ' edge'],
+        ['plain', undefined as unknown as string],
+      ],
+    );
     assert.equal(text, 'a,b\r\n"x,y","he said ""hi"""\r\n"two\nlines"," edge"\r\nplain,\r\n');
   });
 
   test('invoice lines: amounts with a point and two digits, the ledger key as line id', async () => {
     const entry: SubscriptionEntry = {
-      _id: 'sub:C-1,"x":2026-10', type: 'subscription', period: '2026-10', subscriberId: 'C-1,"x"', currency: 'EUR', amountCents: 48, unitPriceCents: 100, vatBasisPoints: 2200,
-      vatCents: 11, grossCents: 59, proration: 'daily', daysActive: 15, daysInMonth: 31, activeFrom: new Date('2026-10-17T08:00:00Z'), activeTo: new Date('2026-10-31T23:00:00Z'),
-      description: 'Opzione Avvisi SMS, ottobre 2026 (15/31 giorni)', createdAt: new Date(), source: 'test',
+      _id: 'sub:C-1,"x":2026-10',
+      type: 'subscription',
+      period: '2026-10',
+      subscriberId: 'C-1,"x"',
+      currency: 'EUR',
+      amountCents: 48,
+      unitPriceCents: 100,
+      vatBasisPoints: 2200,
+      vatCents: 11,
+      grossCents: 59,
+      proration: 'daily',
+      daysActive: 15,
+      daysInMonth: 31,
+      activeFrom: new Date('2026-10-17T08:00:00Z'),
+      activeTo: new Date('2026-10-31T23:00:00Z'),
+      description: 'Opzione Avvisi SMS, ottobre 2026 (15/31 giorni)',
+      createdAt: new Date(),
+      source: 'test',
     };
     const [header, line] = (await csvText(invoiceLineColumns('2026-10'), [entry])).split('\r\n');
-    assert.equal(header, 'line_id,contract_id,period,period_start,period_end,description,quantity,unit_price,net_amount,vat_rate,vat_amount,gross_amount,currency,list_price,proration,days_active,days_in_period,active_from,active_to');
-    assert.equal(line, '"sub:C-1,""x"":2026-10","C-1,""x""",2026-10,2026-10-01,2026-10-31,"Opzione Avvisi SMS, ottobre 2026 (15/31 giorni)",1,0.48,0.48,22.00,0.11,0.59,EUR,1.00,daily,15,31,2026-10-17,2026-10-31');
+    assert.equal(
+      header,
+      'line_id,contract_id,period,period_start,period_end,description,quantity,unit_price,net_amount,vat_rate,vat_amount,gross_amount,currency,list_price,proration,days_active,days_in_period,active_from,active_to',
+    );
+    assert.equal(
+      line,
+      '"sub:C-1,""x"":2026-10","C-1,""x""",2026-10,2026-10-01,2026-10-31,"Opzione Avvisi SMS, ottobre 2026 (15/31 giorni)",1,0.48,0.48,22.00,0.11,0.59,EUR,1.00,daily,15,31,2026-10-17,2026-10-31',
+    );
   });
 });
 
 describe('reports', () => {
   const settings = { ...DEFAULT_BILLING, fx: { USD: 920_000 } };
-  const revenue = [{ period: '2026-10', currency: 'EUR', subscribers: 3, netCents: 300, vatCents: 66, grossCents: 366 }];
+  const revenue = [
+    { period: '2026-10', currency: 'EUR', subscribers: 3, netCents: 300, vatCents: 66, grossCents: 366 },
+  ];
   const incidents = [
-    { incidentId: 'inc_a', period: '2026-10', currency: 'USD', messages: 4, units: 4, amountMicros: 20_000, fromRateTable: 0, unpriced: 0 },
-    { incidentId: 'inc_b', period: '2026-10', currency: 'USD', messages: 10, units: 12, amountMicros: 600_000, fromRateTable: 2, unpriced: 0 },
+    {
+      incidentId: 'inc_a',
+      period: '2026-10',
+      currency: 'USD',
+      messages: 4,
+      units: 4,
+      amountMicros: 20_000,
+      fromRateTable: 0,
+      unpriced: 0,
+    },
+    {
+      incidentId: 'inc_b',
+      period: '2026-10',
+      currency: 'USD',
+      messages: 10,
+      units: 12,
+      amountMicros: 600_000,
+      fromRateTable: 2,
+      unpriced: 0,
+    },
   ];
 
   test('revenue per month', async () => {
     const r = revenueReport(revenue, settings);
-    assert.equal(await csvText(r.columns, r.rows), 'period,currency,paying_subscribers,net,vat,gross\r\n2026-10,EUR,3,3.00,0.66,3.66\r\n');
+    assert.equal(
+      await csvText(r.columns, r.rows),
+      'period,currency,paying_subscribers,net,vat,gross\r\n2026-10,EUR,3,3.00,0.66,3.66\r\n',
+    );
   });
 
   test('cost per month, converted with the configured rate', () => {
     const r = costsReport(incidents, settings);
-    assert.deepEqual(r.rows, [{ period: '2026-10', currency: 'USD', incidents: 2, messages: 14, units: 16, costMicros: 620_000, costPerIncidentMicros: 310_000, costInBillingCurrencyMicros: 570_400, pricedFromRateTable: 2, unpriced: 0 }]);
+    assert.deepEqual(r.rows, [
+      {
+        period: '2026-10',
+        currency: 'USD',
+        incidents: 2,
+        messages: 14,
+        units: 16,
+        costMicros: 620_000,
+        costPerIncidentMicros: 310_000,
+        costInBillingCurrencyMicros: 570_400,
+        pricedFromRateTable: 2,
+        unpriced: 0,
+      },
+    ]);
   });
 
   test('the incidents that cost most, first', () => {
     const r = incidentsReport(incidents, new Map([['inc_b', { title: 'Lodi giù' }]]), settings, 1);
-    assert.deepEqual(r.rows.map((x) => [x.incidentId, x.title, x.costInBillingCurrencyMicros]), [['inc_b', 'Lodi giù', 552_000]]);
+    assert.deepEqual(
+      r.rows.map((x) => [x.incidentId, x.title, x.costInBillingCurrencyMicros]),
+      [['inc_b', 'Lodi giù', 552_000]],
+    );
   });
 
   test('per paying subscriber: revenue, cost and margin in EUR; without a rate, costs are set apart and the report says so', async () => {
     const r = perSubscriberReport(revenue, incidents, settings);
-    assert.deepEqual(r.rows[0], { period: '2026-10', currency: 'EUR', payingSubscribers: 3, revenueNetCents: 300, costMicros: 570_400, marginMicros: 2_429_600, revenuePerSubscriberMicros: 1_000_000, costPerSubscriberMicros: 190_133, marginPerSubscriberMicros: 809_867, unconverted: {} });
+    assert.deepEqual(r.rows[0], {
+      period: '2026-10',
+      currency: 'EUR',
+      payingSubscribers: 3,
+      revenueNetCents: 300,
+      costMicros: 570_400,
+      marginMicros: 2_429_600,
+      revenuePerSubscriberMicros: 1_000_000,
+      costPerSubscriberMicros: 190_133,
+      marginPerSubscriberMicros: 809_867,
+      unconverted: {},
+    });
     const noRate = perSubscriberReport(revenue, incidents, DEFAULT_BILLING);
     assert.equal(noRate.rows[0]!.costMicros, 0);
     assert.deepEqual(noRate.rows[0]!.unconverted, { USD: 620_000 });

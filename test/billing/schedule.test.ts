@@ -34,8 +34,15 @@ after(async () => {
 
 test('the Schedule is created once, then updated; it fires on the 1st at 02:00, Europe/Rome', async () => {
   const scheduleId = `avviso-monthly-billing-${env.name}`;
-  assert.deepEqual(await ensureBillingSchedule(env.temporal, 'some-old-queue', { scheduleId }), { scheduleId, created: true });
-  assert.deepEqual(await ensureBillingSchedule(env.temporal, env.taskQueue, { scheduleId }), { scheduleId, created: false }, 'a second worker start updates it');
+  assert.deepEqual(await ensureBillingSchedule(env.temporal, 'some-old-queue', { scheduleId }), {
+    scheduleId,
+    created: true,
+  });
+  assert.deepEqual(
+    await ensureBillingSchedule(env.temporal, env.taskQueue, { scheduleId }),
+    { scheduleId, created: false },
+    'a second worker start updates it',
+  );
   schedule = env.temporal.schedule.getHandle(scheduleId);
   const d = await schedule.describe();
   assert.equal(d.spec.timezone, 'Europe/Rome');
@@ -44,11 +51,21 @@ test('the Schedule is created once, then updated; it fires on the 1st at 02:00, 
   assert.deepEqual(d.spec.calendars![0]!.hour, [{ start: 2, end: 2, step: 1 }]);
   assert.equal(d.action.type, 'startWorkflow');
   assert.equal(d.action.type === 'startWorkflow' && d.action.workflowType, 'billingMonthWorkflow');
-  assert.equal(d.action.type === 'startWorkflow' && d.action.taskQueue, env.taskQueue, 'the update moved it to the new task queue');
+  assert.equal(
+    d.action.type === 'startWorkflow' && d.action.taskQueue,
+    env.taskQueue,
+    'the update moved it to the new task queue',
+  );
   assert.equal(d.policies.overlap, 'BUFFER_ALL');
   // Its next action is at 02:00 Italian time on a 1st.
   const next = d.info.nextActionTimes[0]!;
-  const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Rome', day: 'numeric', hour: '2-digit', hourCycle: 'h23', minute: '2-digit' }).format(next);
+  const local = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/Rome',
+    day: 'numeric',
+    hour: '2-digit',
+    hourCycle: 'h23',
+    minute: '2-digit',
+  }).format(next);
   assert.equal(local, '1, 02:00');
 });
 
@@ -56,7 +73,10 @@ test('a run the Schedule starts bills the month just ended, read from its schedu
   assert.ok(schedule, 'the previous test made the schedule');
   const triggeredAt = new Date();
   await schedule.trigger();
-  const workflowId = await eventually('the schedule to start a run', async () => (await schedule!.describe()).info.recentActions[0]?.action.workflow.workflowId);
+  const workflowId = await eventually(
+    'the schedule to start a run',
+    async () => (await schedule!.describe()).info.recentActions[0]?.action.workflow.workflowId,
+  );
   assert.match(workflowId, /^billing:scheduled-/);
   const result: BillingMonthResult = await env.temporal.workflow.getHandle(workflowId).result();
   const month = monthJustEnded(triggeredAt);
@@ -64,7 +84,10 @@ test('a run the Schedule starts bills the month just ended, read from its schedu
   assert.equal(result.month, month);
   assert.equal(result.charged, 2);
   const lines = await env.store.ledger.find({ type: 'subscription', period: month }).sort({ _id: 1 }).toArray();
-  assert.deepEqual(lines.map((l) => l._id), [`sub:S-001:${month}`, `sub:S-002:${month}`]);
+  assert.deepEqual(
+    lines.map((l) => l._id),
+    [`sub:S-001:${month}`, `sub:S-002:${month}`],
+  );
   assert.ok((await env.store.billingRuns.findOne({ _id: month }))?.completedAt);
 
   // Triggered again (a catch-up, a double click): the same month, nothing new.

@@ -6,7 +6,13 @@ import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SMTPServer } from 'smtp-server';
 import { ChannelError, type OutboundMessage } from '../../channels/channel';
-import { isPlainEmailAddress, maskEmail, messageIdFor, SmtpEmailChannel, type SmtpEmailSettings } from '../../channels/email-smtp';
+import {
+  isPlainEmailAddress,
+  maskEmail,
+  messageIdFor,
+  SmtpEmailChannel,
+  type SmtpEmailSettings,
+} from '../../channels/email-smtp';
 import { freePort } from '../../dev/process';
 
 interface ReceivedMail {
@@ -65,7 +71,13 @@ beforeEach(() => {
   refusals.clear();
 });
 
-const settings: SmtpEmailSettings = { host: '127.0.0.1', port: 0, secure: false, from: 'Avviso <avvisi@isp.example>', timeoutMs: 5000 };
+const settings: SmtpEmailSettings = {
+  host: '127.0.0.1',
+  port: 0,
+  secure: false,
+  from: 'Avviso <avvisi@isp.example>',
+  timeoutMs: 5000,
+};
 
 function channel(extra: Partial<SmtpEmailSettings> = {}): SmtpEmailChannel {
   return new SmtpEmailChannel({ ...settings, port, ...extra });
@@ -87,7 +99,10 @@ function header(raw: string, name: string): string | undefined {
   return new RegExp(`^${name}: (.*)$`, 'im').exec(head)?.[1];
 }
 function body(raw: string): string {
-  return raw.slice(raw.indexOf('\r\n\r\n') + 4).replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return raw
+    .slice(raw.indexOf('\r\n\r\n') + 4)
+    .replace(/=\r\n/g, '')
+    .replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
 test('sends a plain-text mail with the subject, the delivery header and a Message-ID made from the delivery', async () => {
@@ -131,12 +146,23 @@ test('an address refused for good (5xx) or malformed is invalid; the others in t
   refusals.set('nobody@example.it', 550);
   const c = channel();
   try {
-    const outcomes = await c.send([message('nobody@example.it', 1), message('not an address', 2), message('luca@example.it', 3), message('x@y.it\r\nBcc: z@evil.example', 4)]);
-    assert.deepEqual(outcomes.map((o) => o.outcome), ['invalid', 'invalid', 'accepted', 'invalid']);
+    const outcomes = await c.send([
+      message('nobody@example.it', 1),
+      message('not an address', 2),
+      message('luca@example.it', 3),
+      message('x@y.it\r\nBcc: z@evil.example', 4),
+    ]);
+    assert.deepEqual(
+      outcomes.map((o) => o.outcome),
+      ['invalid', 'invalid', 'accepted', 'invalid'],
+    );
     const refused = outcomes[0] as { error: string };
     assert.match(refused.error, /refused n\*\*\*@example\.it \(RCPT TO 550\)/);
     assert.doesNotMatch(refused.error, /nobody/, 'the address is masked');
-    assert.deepEqual(inbox.map((m) => m.to), [['luca@example.it']]);
+    assert.deepEqual(
+      inbox.map((m) => m.to),
+      [['luca@example.it']],
+    );
   } finally {
     await c.close();
   }
@@ -179,7 +205,10 @@ test('logs in with the configured credentials; wrong ones are retried slowly, lo
 test('no relay listening is a retryable failure', async () => {
   const c = channel({ port: await freePort(), timeoutMs: 2000 });
   try {
-    await assert.rejects(c.send([message('mario@example.it')]), (err: ChannelError) => err.retryable && /ECONNREFUSED|ECONNECTION/.test(err.message));
+    await assert.rejects(
+      c.send([message('mario@example.it')]),
+      (err: ChannelError) => err.retryable && /ECONNREFUSED|ECONNECTION/.test(err.message),
+    );
   } finally {
     await c.close();
   }

@@ -15,7 +15,13 @@ test('nothing configured, nothing built', () => {
 test('each configured channel is built under its name, SMS as given', async () => {
   const channels = createChannels(
     {
-      voice: { authId: 'MAXXXXXXXXXXXXXXXXXX', authToken: 'token-123', baseUrl: 'http://127.0.0.1:9', callerId: '+390212345678', publicUrl: 'http://127.0.0.1:3000' },
+      voice: {
+        authId: 'MAXXXXXXXXXXXXXXXXXX',
+        authToken: 'token-123',
+        baseUrl: 'http://127.0.0.1:9',
+        callerId: '+390212345678',
+        publicUrl: 'http://127.0.0.1:3000',
+      },
       email: { host: '127.0.0.1', port: 2525, secure: false, from: 'avvisi@isp.example' },
       webhook: {},
     },

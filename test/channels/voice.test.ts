@@ -65,7 +65,13 @@ const answerPath = (id: string) => new URL(voiceAnswerUrl(apiUrl, id)).pathname;
 describe('the answer and hangup routes', () => {
   test('an answered call is told to speak the text twice, in Italian, escaped', async () => {
     speeches.set(DELIVERY, { text: 'Guasto a Lodi & Crema: <servizio> "interrotto"', language: 'it' });
-    const res = await signedPost(answerPath(DELIVERY), { CallUUID: 'c-1', From: '390212345678', To: '393331234567', CallStatus: 'in-progress', Direction: 'outbound' });
+    const res = await signedPost(answerPath(DELIVERY), {
+      CallUUID: 'c-1',
+      From: '390212345678',
+      To: '393331234567',
+      CallStatus: 'in-progress',
+      Direction: 'outbound',
+    });
     assert.equal(res.statusCode, 200);
     assert.match(res.headers['content-type'] as string, /^application\/xml/);
     assert.equal(
@@ -75,7 +81,10 @@ describe('the answer and hangup routes', () => {
   });
 
   test('English is spoken with the British voice', () => {
-    assert.match(speakXml({ text: 'Service is down.', language: 'en' }), /<Speak language="en-GB" voice="WOMAN" loop="2">Service is down\.<\/Speak>/);
+    assert.match(
+      speakXml({ text: 'Service is down.', language: 'en' }),
+      /<Speak language="en-GB" voice="WOMAN" loop="2">Service is down\.<\/Speak>/,
+    );
   });
 
   test('a delivery with nothing to say is hung up', async () => {
@@ -86,7 +95,12 @@ describe('the answer and hangup routes', () => {
 
   test('unsigned or wrongly signed calls are refused', async () => {
     speeches.set(DELIVERY, { text: 'segreto', language: 'it' });
-    const unsigned = await api.inject({ method: 'POST', url: answerPath(DELIVERY), payload: 'CallUUID=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const unsigned = await api.inject({
+      method: 'POST',
+      url: answerPath(DELIVERY),
+      payload: 'CallUUID=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(unsigned.statusCode, 403);
     assert.doesNotMatch(unsigned.body, /segreto/);
     const wrong = await signedPost(answerPath(DELIVERY), { CallUUID: 'x' }, 'another-token');
@@ -94,33 +108,66 @@ describe('the answer and hangup routes', () => {
   });
 
   test('the hangup is passed on with its status, cause and duration', async () => {
-    const res = await signedPost(`/v1/voice/hangup/${encodeURIComponent(DELIVERY)}`, { CallUUID: 'c-3', CallStatus: 'no-answer', HangupCauseName: 'No Answer', HangupCause: 'NO_ANSWER', Duration: '0' });
+    const res = await signedPost(`/v1/voice/hangup/${encodeURIComponent(DELIVERY)}`, {
+      CallUUID: 'c-3',
+      CallStatus: 'no-answer',
+      HangupCauseName: 'No Answer',
+      HangupCause: 'NO_ANSWER',
+      Duration: '0',
+    });
     assert.equal(res.statusCode, 200);
-    assert.deepEqual(hangups, [{ deliveryId: DELIVERY, hangup: { callUuid: 'c-3', callStatus: 'no-answer', hangupCause: 'No Answer', durationSec: 0 } }]);
+    assert.deepEqual(hangups, [
+      {
+        deliveryId: DELIVERY,
+        hangup: { callUuid: 'c-3', callStatus: 'no-answer', hangupCause: 'No Answer', durationSec: 0 },
+      },
+    ]);
   });
 });
 
 describe('calls through the Plivo simulator', () => {
   const sims: RunningSimulator[] = [];
   async function simulator(faults?: Parameters<typeof startSimulator>[0]['faults']): Promise<RunningSimulator> {
-    const sim = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 10, faults });
+    const sim = await startSimulator({
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      host: '127.0.0.1',
+      port: 0,
+      callbackDelayMs: 10,
+      faults,
+    });
     sims.push(sim);
     return sim;
   }
   after(() => Promise.all(sims.map((s) => s.close())));
 
   function channel(sim: RunningSimulator, extra: Partial<PlivoVoiceSettings> = {}): PlivoVoiceChannel {
-    return new PlivoVoiceChannel({ authId: AUTH_ID, authToken: AUTH_TOKEN, baseUrl: sim.url, callerId: CALLER_ID, publicUrl: apiUrl, ...extra });
+    return new PlivoVoiceChannel({
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      baseUrl: sim.url,
+      callerId: CALLER_ID,
+      publicUrl: apiUrl,
+      ...extra,
+    });
   }
 
   function message(to: string, n: number, language: 'it' | 'en' = 'it'): OutboundMessage {
-    const text = language === 'it' ? `Avviso numero ${n}: servizio internet interrotto a Lodi.` : `Notice ${n}: internet service is down in Lodi.`;
+    const text =
+      language === 'it'
+        ? `Avviso numero ${n}: servizio internet interrotto a Lodi.`
+        : `Notice ${n}: internet service is down in Lodi.`;
     const m = { deliveryId: `inc_1|outage|sub_${n}|${to}`, to, text, language };
     speeches.set(m.deliveryId, { text, language });
     return m;
   }
 
-  interface SimCallEntry { requestUuid: string; status: string; spokenText: string; speak: { language?: string; voice?: string; loop?: number }[] }
+  interface SimCallEntry {
+    requestUuid: string;
+    status: string;
+    spokenText: string;
+    speak: { language?: string; voice?: string; loop?: number }[];
+  }
   async function callsTo(sim: RunningSimulator, phone: string): Promise<SimCallEntry[]> {
     const res = await fetch(`${sim.url}/inbox.json?to=${encodeURIComponent(phone)}`);
     return ((await res.json()) as { calls: Record<string, SimCallEntry[]> }).calls[phone] ?? [];
@@ -131,16 +178,26 @@ describe('calls through the Plivo simulator', () => {
     const batch = [message(PHONE_A, 1), message(PHONE_B, 2, 'en'), message('12', 3)];
     const outcomes = await channel(sim).send(batch);
 
-    assert.deepEqual(outcomes.map((o) => o.outcome), ['accepted', 'accepted', 'invalid']);
+    assert.deepEqual(
+      outcomes.map((o) => o.outcome),
+      ['accepted', 'accepted', 'invalid'],
+    );
     assert.match((outcomes[2] as { error: string }).error, /not a valid phone number/);
 
     const [a] = await eventually('the call to A to complete', async () => {
       const calls = await callsTo(sim, PHONE_A);
       return calls[0]?.status === 'completed' ? calls : undefined;
     });
-    assert.equal(a!.requestUuid, (outcomes[0] as { providerMessageId: string }).providerMessageId, 'the request uuid is the provider id');
+    assert.equal(
+      a!.requestUuid,
+      (outcomes[0] as { providerMessageId: string }).providerMessageId,
+      'the request uuid is the provider id',
+    );
     assert.equal(a!.spokenText, batch[0]!.text);
-    assert.deepEqual(a!.speak.map((s) => [s.language, s.voice, s.loop]), [['it-IT', 'WOMAN', 2]]);
+    assert.deepEqual(
+      a!.speak.map((s) => [s.language, s.voice, s.loop]),
+      [['it-IT', 'WOMAN', 2]],
+    );
     const [b] = await eventually('the call to B to complete', async () => {
       const calls = await callsTo(sim, PHONE_B);
       return calls[0]?.status === 'completed' ? calls : undefined;
@@ -149,7 +206,10 @@ describe('calls through the Plivo simulator', () => {
     assert.equal(b!.speak[0]!.language, 'en-GB');
 
     await eventually('both hangups', async () => (hangups.length >= 2 ? true : undefined));
-    assert.deepEqual(hangups.map((h) => [h.deliveryId, h.hangup.callStatus]).sort(), [[batch[0]!.deliveryId, 'completed'], [batch[1]!.deliveryId, 'completed']]);
+    assert.deepEqual(hangups.map((h) => [h.deliveryId, h.hangup.callStatus]).sort(), [
+      [batch[0]!.deliveryId, 'completed'],
+      [batch[1]!.deliveryId, 'completed'],
+    ]);
   });
 
   test('an unanswered call is reported through the hangup URL', async () => {
@@ -159,7 +219,7 @@ describe('calls through the Plivo simulator', () => {
     assert.ok(['no-answer', 'busy'].includes(h!.hangup.callStatus!));
   });
 
-  test('429 is retryable, with Plivo\'s Retry-After', async () => {
+  test("429 is retryable, with Plivo's Retry-After", async () => {
     const sim = await simulator({ rateLimit: { burstEvery: 1, burstLength: 1, retryAfterSeconds: 3 } });
     await assert.rejects(channel(sim).send([message(PHONE_A, 1), message(PHONE_B, 2)]), (err: unknown) => {
       assert.ok(err instanceof ChannelError && !(err instanceof PartialSendError));
@@ -172,23 +232,32 @@ describe('calls through the Plivo simulator', () => {
 
   test('5xx and an unreachable API are retryable; wrong credentials are retried slowly', async () => {
     const failing = await simulator({ seed: 1, errorRate: { '503': 1 } });
-    await assert.rejects(channel(failing).send([message(PHONE_A, 1)]), (err: ChannelError) => err.retryable && err.status === 503);
+    await assert.rejects(
+      channel(failing).send([message(PHONE_A, 1)]),
+      (err: ChannelError) => err.retryable && err.status === 503,
+    );
 
-    await assert.rejects(channel(failing, { baseUrl: `http://127.0.0.1:${await freePort()}` }).send([message(PHONE_A, 1)]), (err: ChannelError) => {
-      assert.ok(err.retryable && /unreachable: ECONNREFUSED/.test(err.message));
-      assert.equal(err.status, undefined, 'no status: the request may or may not have reached Plivo');
-      return true;
-    });
+    await assert.rejects(
+      channel(failing, { baseUrl: `http://127.0.0.1:${await freePort()}` }).send([message(PHONE_A, 1)]),
+      (err: ChannelError) => {
+        assert.ok(err.retryable && /unreachable: ECONNREFUSED/.test(err.message));
+        assert.equal(err.status, undefined, 'no status: the request may or may not have reached Plivo');
+        return true;
+      },
+    );
 
     const sim = await simulator();
-    await assert.rejects(channel(sim, { authToken: 'wrong-token' }).send([message(PHONE_A, 1)]), (err: ChannelError) => {
-      assert.equal(err.retryable, true);
-      assert.equal(err.retryAfterMs, 60_000);
-      assert.equal(err.status, 401);
-      assert.match(err.message, /check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN/);
-      assert.doesNotMatch(err.message, /wrong-token/);
-      return true;
-    });
+    await assert.rejects(
+      channel(sim, { authToken: 'wrong-token' }).send([message(PHONE_A, 1)]),
+      (err: ChannelError) => {
+        assert.equal(err.retryable, true);
+        assert.equal(err.retryAfterMs, 60_000);
+        assert.equal(err.status, 401);
+        assert.match(err.message, /check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN/);
+        assert.doesNotMatch(err.message, /wrong-token/);
+        return true;
+      },
+    );
   });
 
   test('a 400 about the recipient makes it invalid; a 400 naming our own parameters stops the channel', async () => {
@@ -199,23 +268,34 @@ describe('calls through the Plivo simulator', () => {
     assert.match((refused as { error: string }).error, /^Plivo refused the call to \+39\*+567 \(400\)/);
 
     const sim = await simulator();
-    await assert.rejects(channel(sim, { publicUrl: 'ftp://avviso.example.net' }).send([message(PHONE_A, 1), message(PHONE_B, 2)]), (err: unknown) => {
-      assert.ok(err instanceof ChannelError && !(err instanceof PartialSendError));
-      assert.equal(err.retryable, false);
-      assert.match(err.message, /answer_url is not a valid http\(s\) URL/);
-      return true;
-    });
+    await assert.rejects(
+      channel(sim, { publicUrl: 'ftp://avviso.example.net' }).send([message(PHONE_A, 1), message(PHONE_B, 2)]),
+      (err: unknown) => {
+        assert.ok(err instanceof ChannelError && !(err instanceof PartialSendError));
+        assert.equal(err.retryable, false);
+        assert.match(err.message, /answer_url is not a valid http\(s\) URL/);
+        return true;
+      },
+    );
     assert.deepEqual(await callsTo(sim, PHONE_B), [], 'no call is fired after the first refusal');
   });
 
   test('acceptedSince finds a call Plivo took, whether still queued, live or ended, and nothing placed before', async () => {
     // 300 ms a step: queued, then ringing, then answered, then hung up.
     const sim = await simulator();
-    const slow = await startSimulator({ authId: AUTH_ID, authToken: AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 300 });
+    const slow = await startSimulator({
+      authId: AUTH_ID,
+      authToken: AUTH_TOKEN,
+      host: '127.0.0.1',
+      port: 0,
+      callbackDelayMs: 300,
+    });
     sims.push(slow);
     const voice = channel(slow);
     const [earlier] = await voice.send([message(PHONE_A, 1)]);
-    await eventually('the earlier call to end', async () => ((await callsTo(slow, PHONE_A))[0]?.status === 'completed' ? true : undefined));
+    await eventually('the earlier call to end', async () =>
+      (await callsTo(slow, PHONE_A))[0]?.status === 'completed' ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 1100)); // Plivo's times are to the second
     const since = new Date();
     const [later] = await voice.send([message(PHONE_A, 2)]);
@@ -224,16 +304,37 @@ describe('calls through the Plivo simulator', () => {
 
     const phones = new Set([PHONE_A, PHONE_B]);
     assert.deepEqual(await voice.acceptedSince(since, phones), new Map([[PHONE_A, [id]]]), 'queued');
-    await eventually('the call to ring', async () => ((await callsTo(slow, PHONE_A))[1]?.status === 'ringing' ? true : undefined));
+    await eventually('the call to ring', async () =>
+      (await callsTo(slow, PHONE_A))[1]?.status === 'ringing' ? true : undefined,
+    );
     assert.deepEqual(await voice.acceptedSince(since, phones), new Map([[PHONE_A, [id]]]), 'live');
-    assert.deepEqual(await voice.acceptedSince(since, new Set([PHONE_A])), new Map([[PHONE_A, [id]]]), 'live, asked for one number');
-    await eventually('the call to end', async () => ((await callsTo(slow, PHONE_A))[1]?.status === 'completed' ? true : undefined), 10_000);
+    assert.deepEqual(
+      await voice.acceptedSince(since, new Set([PHONE_A])),
+      new Map([[PHONE_A, [id]]]),
+      'live, asked for one number',
+    );
+    await eventually(
+      'the call to end',
+      async () => ((await callsTo(slow, PHONE_A))[1]?.status === 'completed' ? true : undefined),
+      10_000,
+    );
     assert.deepEqual(await voice.acceptedSince(since, phones), new Map([[PHONE_A, [id]]]), 'ended');
-    assert.deepEqual(await voice.acceptedSince(since, new Set([PHONE_B])), new Map(), 'nothing for a number not called');
+    assert.deepEqual(
+      await voice.acceptedSince(since, new Set([PHONE_B])),
+      new Map(),
+      'nothing for a number not called',
+    );
     const before = new Date(since.getTime() - 60_000);
-    assert.deepEqual(new Set((await voice.acceptedSince(before, new Set([PHONE_A]))).get(PHONE_A)), new Set([id, (earlier as { providerMessageId: string }).providerMessageId]), 'both, from further back');
+    assert.deepEqual(
+      new Set((await voice.acceptedSince(before, new Set([PHONE_A]))).get(PHONE_A)),
+      new Set([id, (earlier as { providerMessageId: string }).providerMessageId]),
+      'both, from further back',
+    );
 
-    await assert.rejects(channel(sim, { authToken: 'wrong-token' }).acceptedSince(since, phones), (err: ChannelError) => err.retryable && err.status === 401);
+    await assert.rejects(
+      channel(sim, { authToken: 'wrong-token' }).acceptedSince(since, phones),
+      (err: ChannelError) => err.retryable && err.status === 401,
+    );
   });
 
   test('a failure part-way stops firing calls and names the ones already ringing', async () => {
@@ -244,8 +345,17 @@ describe('calls through the Plivo simulator', () => {
       assert.ok(err instanceof PartialSendError);
       assert.equal(err.retryable, true);
       assert.equal(err.retryAfterMs, 2000);
-      assert.deepEqual(err.outcomes.map((o) => [o.deliveryId, o.outcome]), [[batch[0]!.deliveryId, 'accepted'], [batch[1]!.deliveryId, 'accepted']]);
-      assert.deepEqual(err.unsent, batch.slice(2).map((m) => m.deliveryId));
+      assert.deepEqual(
+        err.outcomes.map((o) => [o.deliveryId, o.outcome]),
+        [
+          [batch[0]!.deliveryId, 'accepted'],
+          [batch[1]!.deliveryId, 'accepted'],
+        ],
+      );
+      assert.deepEqual(
+        err.unsent,
+        batch.slice(2).map((m) => m.deliveryId),
+      );
       return true;
     });
   });

@@ -85,12 +85,28 @@ test('404 and 410 mean the hook is gone; other refusals are invalid too; each ho
   answers.set('/missing', { status: 404 });
   answers.set('/forbidden', { status: 403 });
   answers.set('/moved', { status: 301, headers: { location: '/elsewhere' } });
-  const outcomes = await new WebhookChannel().send([message('/gone', 1), message('/missing', 2), message('/ok', 3), message('/forbidden', 4), message('/moved', 5), { ...message('', 6), to: 'ftp://example.net/x' }]);
-  assert.deepEqual(outcomes.map((o) => o.outcome), ['invalid', 'invalid', 'accepted', 'invalid', 'invalid', 'invalid']);
+  const outcomes = await new WebhookChannel().send([
+    message('/gone', 1),
+    message('/missing', 2),
+    message('/ok', 3),
+    message('/forbidden', 4),
+    message('/moved', 5),
+    { ...message('', 6), to: 'ftp://example.net/x' },
+  ]);
+  assert.deepEqual(
+    outcomes.map((o) => o.outcome),
+    ['invalid', 'invalid', 'accepted', 'invalid', 'invalid', 'invalid'],
+  );
   assert.match((outcomes[0] as { error: string }).error, /gone \(410\)/);
   assert.match((outcomes[4] as { error: string }).error, /redirects \(301\)/);
   assert.ok(!received.some((r) => r.path === '/elsewhere'), 'redirects are not followed');
-  for (const o of outcomes) if (o.outcome === 'invalid') assert.doesNotMatch(o.error, /\/gone|\/missing|\/forbidden/, 'the URL path (which may hold a secret) is not in errors');
+  for (const o of outcomes)
+    if (o.outcome === 'invalid')
+      assert.doesNotMatch(
+        o.error,
+        /\/gone|\/missing|\/forbidden/,
+        'the URL path (which may hold a secret) is not in errors',
+      );
 });
 
 test('429 and 5xx are retryable, with the Retry-After the receiver gave', async () => {
@@ -103,30 +119,48 @@ test('429 and 5xx are retryable, with the Retry-After the receiver gave', async 
     return true;
   });
   answers.set('/down', { status: 503 });
-  await assert.rejects(new WebhookChannel().send([message('/down')]), (err: ChannelError) => err.retryable && err.status === 503);
+  await assert.rejects(
+    new WebhookChannel().send([message('/down')]),
+    (err: ChannelError) => err.retryable && err.status === 503,
+  );
 });
 
 test('a batch where some hooks took the message and others failed says which to send again', async () => {
   answers.set('/down', { status: 502 });
-  await assert.rejects(new WebhookChannel().send([message('/ok', 1), message('/down', 2), message('/gone-too', 3)]), (err: unknown) => {
-    assert.ok(err instanceof PartialSendError);
-    assert.equal(err.retryable, true);
-    assert.deepEqual(err.outcomes.map((o) => [o.deliveryId, o.outcome]), [['inc_1|outage|webhook|1', 'accepted'], ['inc_1|outage|webhook|3', 'accepted']]);
-    assert.deepEqual(err.unsent, ['inc_1|outage|webhook|2']);
-    return true;
-  });
+  await assert.rejects(
+    new WebhookChannel().send([message('/ok', 1), message('/down', 2), message('/gone-too', 3)]),
+    (err: unknown) => {
+      assert.ok(err instanceof PartialSendError);
+      assert.equal(err.retryable, true);
+      assert.deepEqual(
+        err.outcomes.map((o) => [o.deliveryId, o.outcome]),
+        [
+          ['inc_1|outage|webhook|1', 'accepted'],
+          ['inc_1|outage|webhook|3', 'accepted'],
+        ],
+      );
+      assert.deepEqual(err.unsent, ['inc_1|outage|webhook|2']);
+      return true;
+    },
+  );
   assert.equal(received.length, 3, 'a failing receiver does not stop the others');
 });
 
 test('an unreachable or slow receiver is a retryable failure', async () => {
   const closedPort = await freePort();
-  await assert.rejects(new WebhookChannel().send([{ ...message(''), to: `http://127.0.0.1:${closedPort}/hook` }]), (err: ChannelError) => {
-    assert.equal(err.retryable, true);
-    assert.match(err.message, /unreachable: ECONNREFUSED/);
-    return true;
-  });
+  await assert.rejects(
+    new WebhookChannel().send([{ ...message(''), to: `http://127.0.0.1:${closedPort}/hook` }]),
+    (err: ChannelError) => {
+      assert.equal(err.retryable, true);
+      assert.match(err.message, /unreachable: ECONNREFUSED/);
+      return true;
+    },
+  );
   answers.set('/slow', { status: 200, delayMs: 500 });
-  await assert.rejects(new WebhookChannel({ timeoutMs: 100 }).send([message('/slow')]), (err: ChannelError) => err.retryable && /no answer in time/.test(err.message));
+  await assert.rejects(
+    new WebhookChannel({ timeoutMs: 100 }).send([message('/slow')]),
+    (err: ChannelError) => err.retryable && /no answer in time/.test(err.message),
+  );
 });
 
 test('webhook URLs are masked to their origin', () => {

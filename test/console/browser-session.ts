@@ -12,7 +12,10 @@ export interface Page {
 export class Browser {
   readonly cookies = new Map<string, string>();
   csrf: string | undefined;
-  constructor(readonly baseUrl: string, readonly headers: Record<string, string> = {}) {}
+  constructor(
+    readonly baseUrl: string,
+    readonly headers: Record<string, string> = {},
+  ) {}
 
   private remember(res: Response) {
     for (const line of res.headers.getSetCookie()) {
@@ -30,7 +33,10 @@ export class Browser {
   }
 
   async get(path: string, extra: Record<string, string> = {}): Promise<Page> {
-    const res = await fetch(this.baseUrl + path, { redirect: 'manual', headers: { ...this.headers, ...this.cookieHeader(), ...extra } });
+    const res = await fetch(this.baseUrl + path, {
+      redirect: 'manual',
+      headers: { ...this.headers, ...this.cookieHeader(), ...extra },
+    });
     this.remember(res);
     const text = await res.text();
     const token = /name="_csrf" value="([^"]+)"/.exec(text)?.[1];

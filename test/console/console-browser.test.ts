@@ -20,14 +20,19 @@ function findChromium(): string | undefined {
   const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
   for (const c of candidates) if (c && existsSync(c)) return c;
   try {
-    return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim() || undefined;
+    return (
+      execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim() ||
+      undefined
+    );
   } catch {
     return undefined;
   }
 }
 
 const CHROMIUM = findChromium();
-const SKIP = CHROMIUM ? false : 'chromium is not installed (tools/bootstrap.sh installs it with apt-get; set CHROMIUM_PATH to use another build)';
+const SKIP = CHROMIUM
+  ? false
+  : 'chromium is not installed (tools/bootstrap.sh installs it with apt-get; set CHROMIUM_PATH to use another build)';
 const SHOTS = path.join(PROJECT_ROOT, '.data', 'screenshots', 'console');
 
 describe('the console in a browser', { skip: SKIP }, () => {
@@ -38,7 +43,10 @@ describe('the console in a browser', { skip: SKIP }, () => {
     stack = await startTestStack(__filename);
     await loadDemoDataIfEmpty(stack.store);
     mkdirSync(SHOTS, { recursive: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    });
   });
   after(async () => {
     await browser?.close();
@@ -66,14 +74,21 @@ describe('the console in a browser', { skip: SKIP }, () => {
     const site = page.locator('#site-tower-crema-01');
     await site.locator(':scope > details > summary').click();
     await site.locator(':scope > details input[name=title]').fill('Fibra tagliata a Crema');
-    await Promise.all([page.waitForURL(/\/console\/incidents\/inc_[a-z0-9]{16}\?done=opened$/), site.locator(':scope > details button[type=submit]').click()]);
+    await Promise.all([
+      page.waitForURL(/\/console\/incidents\/inc_[a-z0-9]{16}\?done=opened$/),
+      site.locator(':scope > details button[type=submit]').click(),
+    ]);
     const id = /inc_[a-z0-9]{16}/.exec(page.url())![0];
     await page.screenshot({ path: path.join(SHOTS, 'incident.png'), fullPage: true });
 
     // The Now page updates itself: no reload from here on.
     await page.goto(`${stack.apiUrl}/console/now`);
     const delivered = page.locator(`tr[data-incident="${id}"] tr[data-channel="sms"] [data-state="delivered"]`);
-    await eventually('2 SMS delivered on the Now page, by htmx polling', async () => ((await delivered.count()) && (await delivered.textContent()) === '2' ? true : undefined), 40_000);
+    await eventually(
+      '2 SMS delivered on the Now page, by htmx polling',
+      async () => ((await delivered.count()) && (await delivered.textContent()) === '2' ? true : undefined),
+      40_000,
+    );
     await page.screenshot({ path: path.join(SHOTS, 'now.png'), fullPage: true });
     const inbox = await stack.inbox();
     assert.equal(inbox['+393471000101']?.length, 1, 'the simulator got the outage SMS');
@@ -81,9 +96,21 @@ describe('the console in a browser', { skip: SKIP }, () => {
     await page.click(`tr[data-incident="${id}"] a[href="/console/incidents/${id}"]`);
     // Escalate to the contact on call, then take it: the page says who took it.
     const onCall = '+393470009101';
-    assert.equal((await call(stack, 'POST', '/v1/contacts', { id: 'reperibile', name: 'Reperibile Crema', phones: [onCall], onCall: true })).status, 201);
+    assert.equal(
+      (
+        await call(stack, 'POST', '/v1/contacts', {
+          id: 'reperibile',
+          name: 'Reperibile Crema',
+          phones: [onCall],
+          onCall: true,
+        })
+      ).status,
+      201,
+    );
     await Promise.all([page.waitForURL(/done=escalate$/), page.click('form[action$="/escalate"] button[type=submit]')]);
-    await eventually('the contact on call texted', async () => ((await stack.inbox())[onCall]?.some((m) => /Avviso NOC/.test(m.text)) ? true : undefined));
+    await eventually('the contact on call texted', async () =>
+      (await stack.inbox())[onCall]?.some((m) => /Avviso NOC/.test(m.text)) ? true : undefined,
+    );
     await Promise.all([page.waitForURL(/done=acknowledge$/), page.click('#ack-form button[type=submit]')]);
     assert.match((await page.locator('#acknowledged').textContent())!, /turno-notte.*\(console\)/s);
     assert.equal(await page.locator('#ack-form').count(), 0, 'taken once: no second button');
@@ -92,7 +119,9 @@ describe('the console in a browser', { skip: SKIP }, () => {
 
     await page.fill('#resolve-form input[name=note]', 'giunta rifatta');
     await Promise.all([page.waitForURL(/done=resolve$/), page.click('#resolve-form button[type=submit]')]);
-    await eventually('resolved', async () => (['resolved', 'billed'].includes((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase) ? true : undefined));
+    await eventually('resolved', async () =>
+      ['resolved', 'billed'].includes((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase) ? true : undefined,
+    );
 
     // Before scheduling work: who will be told and when, without storing anything.
     await page.goto(`${stack.apiUrl}/console/maintenances`);
@@ -103,12 +132,24 @@ describe('the console in a browser', { skip: SKIP }, () => {
     await page.fill('#schedule-form input[name=endsAt]', `${day}T12:00`);
     await page.click('#preview-button');
     await page.locator('#preview-rounds').waitFor({ timeout: 15_000 });
-    assert.deepEqual(await page.locator('#preview-rounds tr[data-round]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-round'))), ['maintenance', 'reminder', 'reminder', 'started']);
-    assert.ok(Number(await page.locator('#preview-rounds tr[data-round="started"] td[data-channel="sms"]').textContent()) > 0);
+    assert.deepEqual(
+      await page
+        .locator('#preview-rounds tr[data-round]')
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-round'))),
+      ['maintenance', 'reminder', 'reminder', 'started'],
+    );
+    assert.ok(
+      Number(await page.locator('#preview-rounds tr[data-round="started"] td[data-channel="sms"]').textContent()) > 0,
+    );
     assert.equal(await stack.store.incidents.countDocuments({ kind: 'maintenance' }), 0, 'a preview schedules nothing');
     await page.screenshot({ path: path.join(SHOTS, 'maintenance-preview.png'), fullPage: true });
 
-    for (const [name, url] of [['maintenances', '/console/maintenances'], ['subscriber', '/console/subscribers?q=C-2001'], ['rules', '/console/rules'], ['billing', '/console/billing']]) {
+    for (const [name, url] of [
+      ['maintenances', '/console/maintenances'],
+      ['subscriber', '/console/subscribers?q=C-2001'],
+      ['rules', '/console/rules'],
+      ['billing', '/console/billing'],
+    ]) {
       await page.goto(`${stack.apiUrl}${url}`);
       await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
     }
@@ -120,7 +161,12 @@ describe('the console in a browser', { skip: SKIP }, () => {
     const page = await signedIn(await stack.createKey('viewer', { name: 'desk' }), 'en-GB');
     assert.equal(await page.locator('h2').first().textContent(), 'Open incidents (1)');
     await page.goto(`${stack.apiUrl}/console/incidents/${opened.body.id}`);
-    assert.equal(await page.locator('#update-form, #resolve-form, #ack-form, form[action$="/escalate"], form[action$="/cancel"]').count(), 0);
+    assert.equal(
+      await page
+        .locator('#update-form, #resolve-form, #ack-form, form[action$="/escalate"], form[action$="/cancel"]')
+        .count(),
+      0,
+    );
     await page.fill('input[name=q]', '+39 347 1000005');
     await page.locator('#deliveries td', { hasText: 'C-1005' }).first().waitFor({ timeout: 15_000 });
     await page.goto(`${stack.apiUrl}/console/network`);

@@ -20,7 +20,12 @@ describe('the operator console', () => {
     stack = await startTestStack(__filename);
     await loadDemoDataIfEmpty(stack.store);
     // A site whose name would be markup if it were not escaped.
-    await stack.store.sites.insertOne({ _id: 'tower-evil', name: '<script>alert(1)</script>', area: 'Lodi "&" <b>', uplink: null });
+    await stack.store.sites.insertOne({
+      _id: 'tower-evil',
+      name: '<script>alert(1)</script>',
+      area: 'Lodi "&" <b>',
+      uplink: null,
+    });
     operatorKey = await stack.createKey('operator', { name: 'noc-night' });
     viewerKey = await stack.createKey('viewer', { name: 'support-desk' });
   });
@@ -58,7 +63,10 @@ describe('the operator console', () => {
     // A tampered cookie is no session.
     const forged = new Browser(stack.apiUrl);
     const session = b.cookies.get('avviso_session')!;
-    forged.cookies.set('avviso_session', session.replace(/^[A-Za-z0-9]/, (c) => (c === 'a' ? 'b' : 'a')));
+    forged.cookies.set(
+      'avviso_session',
+      session.replace(/^[A-Za-z0-9]/, (c) => (c === 'a' ? 'b' : 'a')),
+    );
     assert.equal((await forged.get('/console/now')).status, 303);
 
     // Signing out ends it.
@@ -72,7 +80,10 @@ describe('the operator console', () => {
     await b.signIn(stack.adminKey);
     const pages: [string, RegExp][] = [
       ['/console/now', /hx-get="\/console\/now\/panel" hx-trigger="every 5s"[\s\S]*Open incidents \(\d+\)/],
-      ['/console/network', /<li id="site-tower-lodi-01" data-site="tower-lodi-01" data-state="normal">[\s\S]*<ul class="tree"><li id="site-ap-lodi-01-a"/],
+      [
+        '/console/network',
+        /<li id="site-tower-lodi-01" data-site="tower-lodi-01" data-state="normal">[\s\S]*<ul class="tree"><li id="site-ap-lodi-01-a"/,
+      ],
       ['/console/maintenances', /Schedule maintenance/],
       ['/console/subscribers?q=C-2001', /data-subscriber="C-2001"[\s\S]*SMS option: <b data-option>yes/],
       ['/console/rules', /<td data-version>[^<]+<\/td>/],
@@ -88,9 +99,17 @@ describe('the operator console', () => {
     await b.get('/console/subscribers');
     const byPhone = await b.post('/console/subscribers', { q: '+39 347 1000101' });
     assert.match(byPhone.text, /data-subscriber="C-2001"[\s\S]*\+393471000101/);
-    assert.equal(await stack.store.auditLog.countDocuments({ 'action.route': '/console/subscribers' }), 0, 'a search is not an action');
+    assert.equal(
+      await stack.store.auditLog.countDocuments({ 'action.route': '/console/subscribers' }),
+      0,
+      'a search is not an action',
+    );
     const network = (await b.get('/console/network')).text;
-    assert.match(network, /<li id="site-tower-lodi-01"[\s\S]*?data-paying="1"[\s\S]*?data-paying-below="6"/, 'paying on the tower, and on it and below');
+    assert.match(
+      network,
+      /<li id="site-tower-lodi-01"[\s\S]*?data-paying="1"[\s\S]*?data-paying-below="6"/,
+      'paying on the tower, and on it and below',
+    );
     assert.ok(!network.includes('<script>alert(1)</script>'), 'a site name is text, not markup');
     assert.match(network, /&lt;script&gt;alert\(1\)&lt;\/script&gt; <small>\(Lodi &quot;&amp;&quot; &lt;b&gt;/);
 
@@ -105,13 +124,25 @@ describe('the operator console', () => {
     assert.equal((await italian.get('/console/lang?to=en')).status, 303);
     assert.match((await italian.get('/console/now')).text, /Open incidents/);
 
-    const simulated = await b.post('/console/rules/simulate', { siteId: 'tower-crema-01', kind: 'outage', severity: 'major' });
+    const simulated = await b.post('/console/rules/simulate', {
+      siteId: 'tower-crema-01',
+      kind: 'outage',
+      severity: 'major',
+    });
     assert.equal(simulated.status, 200, simulated.text.slice(0, 500));
     assert.match(simulated.text, /<h2 id="simulation">Simulate an incident on a site: 2 \/ 3<\/h2>/);
     await b.get('/console/rules');
-    const explained = await b.post('/console/rules/explain', { siteId: 'tower-crema-01', kind: 'outage', severity: 'major', contract: 'C-2002' });
+    const explained = await b.post('/console/rules/explain', {
+      siteId: 'tower-crema-01',
+      kind: 'outage',
+      severity: 'major',
+      contract: 'C-2002',
+    });
     assert.equal(explained.status, 200, explained.text.slice(0, 500));
-    assert.match(explained.text, /<h2>C-2002 · tower-crema-01<\/h2><pre id="explanation">[\s\S]*subscriber\.paidSms = false[\s\S]*this subscriber gets:\n {2}nothing/);
+    assert.match(
+      explained.text,
+      /<h2>C-2002 · tower-crema-01<\/h2><pre id="explanation">[\s\S]*subscriber\.paidSms = false[\s\S]*this subscriber gets:\n {2}nothing/,
+    );
     await b.get('/console/rules');
     const checked = await b.post('/console/rules/check', { yaml: 'version: 1\nrules: [' });
     assert.match(checked.text, /<h2 data-ok="false">Errors: 1<\/h2><pre>avviso\.yaml:2:\d+: error: YAML: /);
@@ -121,13 +152,25 @@ describe('the operator console', () => {
     const b = new Browser(stack.apiUrl);
     await b.signIn(operatorKey);
     const network = await b.get('/console/network');
-    const formId = /name="siteId" value="tower-crema-01"><input type="hidden" name="formId" value="([^"]+)"/.exec(network.text)?.[1];
+    const formId = /name="siteId" value="tower-crema-01"><input type="hidden" name="formId" value="([^"]+)"/.exec(
+      network.text,
+    )?.[1];
     assert.ok(formId, 'an operator gets the open-incident form on each site');
-    const opened = await b.post('/console/network/open', { siteId: 'tower-crema-01', title: 'Fibra tagliata', severity: 'critical', formId });
+    const opened = await b.post('/console/network/open', {
+      siteId: 'tower-crema-01',
+      title: 'Fibra tagliata',
+      severity: 'critical',
+      formId,
+    });
     assert.equal(opened.status, 303, opened.text.slice(0, 500));
     const id = /^\/console\/incidents\/(inc_[a-z0-9]{16})\?done=opened$/.exec(opened.location!)?.[1];
     assert.ok(id, opened.location!);
-    const again = await b.post('/console/network/open', { siteId: 'tower-crema-01', title: 'Fibra tagliata', severity: 'critical', formId });
+    const again = await b.post('/console/network/open', {
+      siteId: 'tower-crema-01',
+      title: 'Fibra tagliata',
+      severity: 'critical',
+      formId,
+    });
     assert.equal(again.location, opened.location, 'the same form sent twice opens one incident');
 
     const page = await b.get(`/console/incidents/${id}?done=opened`);
@@ -138,7 +181,10 @@ describe('the operator console', () => {
     const delivered = await eventually('both outage SMS delivered, as the Now panel shows', async () => {
       const panel = (await b.get('/console/now/panel')).text;
       // This incident's row (up to the next row or the maintenance heading), then its SMS line.
-      const row = panel.split('<tr data-incident="').find((r) => r.startsWith(`${id}"`))?.split('<h2>')[0];
+      const row = panel
+        .split('<tr data-incident="')
+        .find((r) => r.startsWith(`${id}"`))
+        ?.split('<h2>')[0];
       const sms = row && /<tr data-channel="sms">[\s\S]*?<\/tr>/.exec(row)?.[0];
       return sms && sms.includes('<span data-state="delivered">2</span>') ? row : undefined;
     });
@@ -148,7 +194,10 @@ describe('the operator console', () => {
     await b.get(`/console/incidents/${id}`);
     // Posted, so that the number stays out of the URL and the request log.
     const byPhone = await b.post(`/console/incidents/${id}/deliveries`, { q: '+39 347 1000103' });
-    assert.match(byPhone.text, /<tr data-delivery-state="delivered"><td><a href="\/console\/subscribers\?q=C-2003">C-2003<\/a><\/td><td>\+393471000103<\/td><td>sms<\/td><td>outage<\/td>/);
+    assert.match(
+      byPhone.text,
+      /<tr data-delivery-state="delivered"><td><a href="\/console\/subscribers\?q=C-2003">C-2003<\/a><\/td><td>\+393471000103<\/td><td>sms<\/td><td>outage<\/td>/,
+    );
     assert.doesNotMatch(byPhone.text, /C-2001/);
     const byContract = await b.get(`/console/incidents/${id}/deliveries?q=C-2001`);
     assert.match(byContract.text, /\+393471000101/);
@@ -160,22 +209,33 @@ describe('the operator console', () => {
     const resolved = await b.post(`/console/incidents/${id}/resolve`, { note: 'giunta rifatta' });
     assert.equal(resolved.status, 303, resolved.text.slice(0, 500));
     assert.equal(resolved.location, `/console/incidents/${id}?done=resolve`);
-    await eventually('resolved', async () => (['resolved', 'billed'].includes((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase) ? true : undefined));
+    await eventually('resolved', async () =>
+      ['resolved', 'billed'].includes((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase) ? true : undefined,
+    );
     assert.match((await b.get(`/console/incidents/${id}`)).text, /<b class="phase">(resolved|billed)<\/b>/);
     assert.doesNotMatch((await b.get('/console/now/panel')).text, new RegExp(id), 'a resolved incident leaves Now');
 
-    const audit = await stack.store.auditLog.find({ 'actor.keyName': 'noc-night', 'action.route': { $regex: '^/console/' } }).sort({ at: 1 }).toArray();
+    const audit = await stack.store.auditLog
+      .find({ 'actor.keyName': 'noc-night', 'action.route': { $regex: '^/console/' } })
+      .sort({ at: 1 })
+      .toArray();
     const steps = audit.map((e) => `${e.action.route} ${e.result.status}`);
-    assert.deepEqual(steps.filter((s) => !/^\/console\/log(in|out) /.test(s)), [
-      '/console/network/open 303', '/console/network/open 303', '/console/incidents/:id/:action 303', '/console/incidents/:id/:action 303',
-    ]);
+    assert.deepEqual(
+      steps.filter((s) => !/^\/console\/log(in|out) /.test(s)),
+      [
+        '/console/network/open 303',
+        '/console/network/open 303',
+        '/console/incidents/:id/:action 303',
+        '/console/incidents/:id/:action 303',
+      ],
+    );
     const resolveEntry = audit.at(-1)!;
     assert.deepEqual(resolveEntry.action.params, { id, action: 'resolve' });
     assert.equal(resolveEntry.actor.role, 'operator');
     assert.equal((resolveEntry.action.body as Record<string, unknown>)._csrf, undefined, 'no token in the log');
   });
 
-  test('a viewer sees everything and no action; a viewer\'s post is refused, audited, and changes nothing', async () => {
+  test("a viewer sees everything and no action; a viewer's post is refused, audited, and changes nothing", async () => {
     const opened = await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-lodi-02'], title: 'Traliccio giù' });
     const id = opened.body.id as string;
     const b = new Browser(stack.apiUrl);
@@ -183,7 +243,11 @@ describe('the operator console', () => {
     const page = await b.get(`/console/incidents/${id}`);
     assert.equal(page.status, 200);
     assert.match(page.text, /Traliccio giù/);
-    assert.doesNotMatch(page.text, /action="\/console\/incidents\/inc_[a-z0-9]{16}\/(update|escalate|resolve|cancel)"/, 'no action forms');
+    assert.doesNotMatch(
+      page.text,
+      /action="\/console\/incidents\/inc_[a-z0-9]{16}\/(update|escalate|resolve|cancel)"/,
+      'no action forms',
+    );
     assert.match(page.text, /action="\/console\/incidents\/inc_[a-z0-9]{16}\/deliveries"/, 'but the search');
     assert.doesNotMatch((await b.get('/console/network')).text, /network\/open/);
     assert.doesNotMatch((await b.get('/console/maintenances')).text, /schedule-form/);
@@ -194,10 +258,18 @@ describe('the operator console', () => {
     assert.match(refused.text, /needs a key with role operator or above; key \w+ \(support-desk\) has role viewer/);
     const phase = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase;
     assert.ok(!['resolving', 'resolved', 'billed'].includes(phase), `still open (${phase})`);
-    await eventually('the refusal audited', async () => (await stack.store.auditLog.findOne({ 'actor.keyName': 'support-desk', 'result.status': 403, 'result.error': 'forbidden' })) ?? undefined);
+    await eventually(
+      'the refusal audited',
+      async () =>
+        (await stack.store.auditLog.findOne({
+          'actor.keyName': 'support-desk',
+          'result.status': 403,
+          'result.error': 'forbidden',
+        })) ?? undefined,
+    );
   });
 
-  test('a form without its CSRF token, or with another browser\'s, is refused and changes nothing', async () => {
+  test("a form without its CSRF token, or with another browser's, is refused and changes nothing", async () => {
     const opened = await call(stack, 'POST', '/v1/incidents', { siteIds: ['ap-lodi-01-a'], title: 'AP nord' });
     const id = opened.body.id as string;
     const victim = new Browser(stack.apiUrl);
@@ -217,17 +289,32 @@ describe('the operator console', () => {
 
     const phase = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase;
     assert.ok(!['resolving', 'resolved', 'cancelled', 'billed'].includes(phase), `still open (${phase})`);
-    await eventually('the refusals audited', async () => ((await stack.store.auditLog.countDocuments({ 'action.params.id': id, 'result.error': 'csrf_refused' })) === 3 ? true : undefined));
+    await eventually('the refusals audited', async () =>
+      (await stack.store.auditLog.countDocuments({ 'action.params.id': id, 'result.error': 'csrf_refused' })) === 3
+        ? true
+        : undefined,
+    );
   });
 
   test('maintenance scheduled, previewed, rescheduled and called off from the console, in Italian time', async () => {
     const b = new Browser(stack.apiUrl);
     await b.signIn(operatorKey);
     const list = await b.get('/console/maintenances');
-    const formId = /id="schedule-form"><input type="hidden" name="_csrf" value="[^"]+"><input type="hidden" name="formId" value="([^"]+)"/.exec(list.text)?.[1];
+    const formId =
+      /id="schedule-form"><input type="hidden" name="_csrf" value="[^"]+"><input type="hidden" name="formId" value="([^"]+)"/.exec(
+        list.text,
+      )?.[1];
     assert.ok(formId, 'an operator gets the schedule form');
     const day = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
-    const made = await b.post('/console/maintenances', { formId, siteIds: 'tower-lodi-02, ', title: 'Sostituzione <antenna>', description: '', startsAt: `${day}T02:00`, endsAt: `${day}T04:00`, severity: 'minor' });
+    const made = await b.post('/console/maintenances', {
+      formId,
+      siteIds: 'tower-lodi-02, ',
+      title: 'Sostituzione <antenna>',
+      description: '',
+      startsAt: `${day}T02:00`,
+      endsAt: `${day}T04:00`,
+      severity: 'minor',
+    });
     assert.equal(made.status, 303, made.text.slice(0, 500));
     const id = /^\/console\/maintenances\/(mnt_[a-z0-9]{16})\?done=scheduled$/.exec(made.location!)?.[1];
     assert.ok(id, made.location!);
@@ -238,20 +325,36 @@ describe('the operator console', () => {
 
     const page = await b.get(`/console/maintenances/${id}`);
     assert.match(page.text, /Sostituzione &lt;antenna&gt;/);
-    assert.match(page.text, /<p id="preview">Sarà avvisato per SMS chi ha l&#39;opzione in vigore all&#39;inizio: 2 abbonati \(2 numeri\) su 3 serviti da 2 siti\.<\/p>/);
+    assert.match(
+      page.text,
+      /<p id="preview">Sarà avvisato per SMS chi ha l&#39;opzione in vigore all&#39;inizio: 2 abbonati \(2 numeri\) su 3 serviti da 2 siti\.<\/p>/,
+    );
     assert.match(page.text, new RegExp(`name="startsAt" value="${day}T02:00"`));
 
-    const moved = await b.post(`/console/maintenances/${id}/reschedule`, { startsAt: `${day}T03:00`, endsAt: `${day}T05:00`, reason: 'gru in ritardo' });
+    const moved = await b.post(`/console/maintenances/${id}/reschedule`, {
+      startsAt: `${day}T03:00`,
+      endsAt: `${day}T05:00`,
+      reason: 'gru in ritardo',
+    });
     assert.equal(moved.status, 303, moved.text.slice(0, 500));
-    await eventually('rescheduled', async () => ((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.startsAt === `${day}T02:00:00.000Z` ? true : undefined));
+    await eventually('rescheduled', async () =>
+      (await call(stack, 'GET', `/v1/maintenances/${id}`)).body.startsAt === `${day}T02:00:00.000Z` ? true : undefined,
+    );
     await b.get(`/console/maintenances/${id}`);
     const badWindow = await b.post(`/console/maintenances/${id}/reschedule`, { endsAt: 'soon' });
     assert.equal(badWindow.status, 422);
     assert.match(badWindow.text, /End: give a date and time/);
     await b.get(`/console/maintenances/${id}`);
     assert.equal((await b.post(`/console/maintenances/${id}/cancel`, { reason: 'annullata' })).status, 303);
-    await eventually('called off', async () => (['cancelled', 'billed'].includes((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.phase) ? true : undefined));
-    const audited = await stack.store.auditLog.countDocuments({ 'action.route': { $regex: '^/console/maintenances' }, 'actor.keyName': 'noc-night' });
+    await eventually('called off', async () =>
+      ['cancelled', 'billed'].includes((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.phase)
+        ? true
+        : undefined,
+    );
+    const audited = await stack.store.auditLog.countDocuments({
+      'action.route': { $regex: '^/console/maintenances' },
+      'actor.keyName': 'noc-night',
+    });
     assert.equal(audited, 4, 'schedule, reschedule, the refused reschedule, cancel');
   });
 
@@ -272,7 +375,8 @@ describe('the operator console', () => {
     const b = new Browser(stack.apiUrl);
     await b.get('/console/login');
     let last = 0;
-    for (let i = 0; i < 31; i++) last = (await b.post('/console/login', { key: `avk_nosuchkey_${'x'.repeat(20)}${i}` })).status;
+    for (let i = 0; i < 31; i++)
+      last = (await b.post('/console/login', { key: `avk_nosuchkey_${'x'.repeat(20)}${i}` })).status;
     assert.equal(last, 429);
   });
 });

@@ -44,10 +44,19 @@ function bulkSuite(name: string, c: Case, options: { skip?: string } = {}) {
     const language = new Map<string, 'it' | 'en'>();
 
     before(async () => {
-      assert.equal(batches, Math.ceil(c.italian / perRequest), 'the audience is sized so that the Italian text is in every batch');
+      assert.equal(
+        batches,
+        Math.ceil(c.italian / perRequest),
+        'the audience is sized so that the Italian text is in every batch',
+      );
       stack = await startTestStack(__filename, {
         simulator: { callbackDelayMs: 600_000 },
-        deliveryPolicy: { deliveryTimeoutMs: 600_000, maxAttempts: 3, sweepEveryMs: 60_000, ...(c.batchSize ? { batchSize: c.batchSize } : {}) },
+        deliveryPolicy: {
+          deliveryTimeoutMs: 600_000,
+          maxAttempts: 3,
+          sweepEveryMs: 60_000,
+          ...(c.batchSize ? { batchSize: c.batchSize } : {}),
+        },
       });
       await stack.store.sites.insertOne(site('tower-bulk', 'Borgo Grande'));
       const step = Math.floor(total / c.english);
@@ -67,41 +76,88 @@ function bulkSuite(name: string, c: Case, options: { skip?: string } = {}) {
       const id = opened.body.id as string;
       const openedAt = Date.now();
       // Polled slowly: every count is a scan of the records, which competes with the sends' writes.
-      await eventually('every SMS handed to Plivo', async () => {
-        await new Promise((r) => setTimeout(r, 1000));
-        const accepted = await stack.store.deliveries.countDocuments({ incidentId: id, channel: 'sms', state: 'accepted' });
-        return accepted === total ? true : undefined;
-      }, timeoutMs).catch(async (err) => {
-        const states = await stack.store.deliveries.aggregate([{ $match: { incidentId: id } }, { $group: { _id: { c: '$channel', s: '$state' }, n: { $sum: 1 } } }]).toArray();
-        const reqs = (await simRequests(stack)).map((r) => ({ seq: r.seq, route: r.route, at: r.at - openedAt, status: r.status, n: r.destinations?.length }));
+      await eventually(
+        'every SMS handed to Plivo',
+        async () => {
+          await new Promise((r) => setTimeout(r, 1000));
+          const accepted = await stack.store.deliveries.countDocuments({
+            incidentId: id,
+            channel: 'sms',
+            state: 'accepted',
+          });
+          return accepted === total ? true : undefined;
+        },
+        timeoutMs,
+      ).catch(async (err) => {
+        const states = await stack.store.deliveries
+          .aggregate([
+            { $match: { incidentId: id } },
+            { $group: { _id: { c: '$channel', s: '$state' }, n: { $sum: 1 } } },
+          ])
+          .toArray();
+        const reqs = (await simRequests(stack)).map((r) => ({
+          seq: r.seq,
+          route: r.route,
+          at: r.at - openedAt,
+          status: r.status,
+          n: r.destinations?.length,
+        }));
         throw new Error(`${(err as Error).message}\n${JSON.stringify({ states, reqs })}`);
       });
       console.log(`bulk: ${total} records handed to Plivo in ${((Date.now() - openedAt) / 1000).toFixed(1)} s`);
 
       const sends = (await simRequests(stack, 'message')).filter((r) => r.method === 'POST');
-      assert.ok(sends.every((r) => r.status === 202), `every send was answered 202: ${sends.map((r) => r.status).join(',')}`);
+      assert.ok(
+        sends.every((r) => r.status === 202),
+        `every send was answered 202: ${sends.map((r) => r.status).join(',')}`,
+      );
       const byText = new Map<string, typeof sends>();
       for (const r of sends) byText.set(r.text!, [...(byText.get(r.text!) ?? []), r]);
       const italian = [...byText.entries()].find(([text]) => /^Avviso guasto/.test(text));
       const english = [...byText.entries()].find(([text]) => /^Outage:/.test(text));
-      assert.equal(byText.size, 2, `two texts, the Italian and the English outage notice: ${[...byText.keys()].join(' | ')}`);
+      assert.equal(
+        byText.size,
+        2,
+        `two texts, the Italian and the English outage notice: ${[...byText.keys()].join(' | ')}`,
+      );
       assert.ok(italian && english);
       const sizes = (list: typeof sends) => list.map((r) => r.destinations!.length);
 
-      assert.equal(italian[1].length, batches, `the ${c.italian} Italian numbers in exactly ${batches} requests, got ${sizes(italian[1]).join('+')}`);
-      assert.equal(sizes(italian[1]).reduce((a, b) => a + b, 0), c.italian);
-      assert.equal(sizes(english[1]).reduce((a, b) => a + b, 0), c.english);
-      assert.ok(english[1].length <= batches, `the English text in at most one request per batch: ${sizes(english[1]).join('+')}`);
+      assert.equal(
+        italian[1].length,
+        batches,
+        `the ${c.italian} Italian numbers in exactly ${batches} requests, got ${sizes(italian[1]).join('+')}`,
+      );
+      assert.equal(
+        sizes(italian[1]).reduce((a, b) => a + b, 0),
+        c.italian,
+      );
+      assert.equal(
+        sizes(english[1]).reduce((a, b) => a + b, 0),
+        c.english,
+      );
+      assert.ok(
+        english[1].length <= batches,
+        `the English text in at most one request per batch: ${sizes(english[1]).join('+')}`,
+      );
       assert.equal(sends.length, italian[1].length + english[1].length, 'no other send request');
       for (const r of sends) {
-        assert.ok(r.destinations!.length <= perRequest, `request ${r.seq}: ${r.destinations!.length} numbers, at most ${perRequest}`);
+        assert.ok(
+          r.destinations!.length <= perRequest,
+          `request ${r.seq}: ${r.destinations!.length} numbers, at most ${perRequest}`,
+        );
         assert.equal(new Set(r.destinations).size, r.destinations!.length, `request ${r.seq} names each number once`);
         const lang: 'it' | 'en' = r.text === italian[0] ? 'it' : 'en';
-        for (const to of r.destinations!) assert.equal(language.get(to), lang, `${to} is in a request of its own language`);
+        for (const to of r.destinations!)
+          assert.equal(language.get(to), lang, `${to} is in a request of its own language`);
       }
 
       const inbox = await simInbox(stack);
-      assert.equal(Object.values(inbox.phones).filter((list) => list.length > 0).length, total, 'every number received something');
+      assert.equal(
+        Object.values(inbox.phones).filter((list) => list.length > 0).length,
+        total,
+        'every number received something',
+      );
       for (const [phone, lang] of language) {
         const got = inbox.phones[phone] ?? [];
         assert.equal(got.length, 1, `${phone}: exactly one message, got ${got.length}`);
@@ -109,17 +165,29 @@ function bulkSuite(name: string, c: Case, options: { skip?: string } = {}) {
       }
 
       // And each record points at the message its number got.
-      const records = await stack.store.deliveries.find({ incidentId: id, channel: 'sms' }, { projection: { to: 1, providerMessageId: 1, attempts: 1 } }).toArray();
+      const records = await stack.store.deliveries
+        .find({ incidentId: id, channel: 'sms' }, { projection: { to: 1, providerMessageId: 1, attempts: 1 } })
+        .toArray();
       assert.equal(records.length, total);
       for (const d of records) {
         assert.equal(d.attempts, 1, `${d.to}: one attempt`);
-        assert.equal(d.providerMessageId, inbox.phones[d.to]![0]!.messageUuid, `${d.to}: the record carries Plivo's message id`);
+        assert.equal(
+          d.providerMessageId,
+          inbox.phones[d.to]![0]!.messageUuid,
+          `${d.to}: the record carries Plivo's message id`,
+        );
       }
     });
   });
 }
 
 bulkSuite('bulk splitting: batches of the policy size', { italian: 270, english: 30, batchSize: 100 });
-bulkSuite('bulk splitting: 2,500 numbers at Plivo\'s 1,000 per request', { italian: 2500, english: 200 }, {
-  skip: process.env.AVVISO_BULK_FULL ? undefined : 'takes about 15 minutes on FerretDB: set AVVISO_BULK_FULL=1 to run it',
-});
+bulkSuite(
+  "bulk splitting: 2,500 numbers at Plivo's 1,000 per request",
+  { italian: 2500, english: 200 },
+  {
+    skip: process.env.AVVISO_BULK_FULL
+      ? undefined
+      : 'takes about 15 minutes on FerretDB: set AVVISO_BULK_FULL=1 to run it',
+  },
+);

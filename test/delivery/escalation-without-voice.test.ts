@@ -17,7 +17,9 @@ const NOC_PHONE = '+390577000000'; // noc-oncall in rules/default/contacts.yaml
 function rulesPhoningTheNoc(): string {
   const dir = path.join(sharedServers().tmpDir, `rules-noc-voice-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'avviso.yaml'), `version: 1
+  writeFileSync(
+    path.join(dir, 'avviso.yaml'),
+    `version: 1
 include:
   - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
   - ${path.join(DEFAULT_RULES, 'templates')}/
@@ -46,23 +48,34 @@ rules:
       subscriber.paidSms: true
       subscriber.onAffectedSite: true
     notify: sms
-`);
+`,
+  );
   return dir;
 }
 
 describe('an escalation call with no voice channel', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 }, rulesPath: rulesPhoningTheNoc() });
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
+      rulesPath: rulesPhoningTheNoc(),
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
 
   test('goes to the NOC by SMS, and the call record says why it was not made', async () => {
     const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['ap-lodi-01-a'] })).body.id as string;
-    await eventually('notified', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined));
-    assert.equal((await call(stack, 'POST', `/v1/incidents/${id}/escalate`, { reason: 'customers calling' })).status, 202);
-    const sms = await eventually('the NOC texted', async () => ((await stack.inbox())[NOC_PHONE]?.length ? (await stack.inbox())[NOC_PHONE] : undefined));
+    await eventually('notified', async () =>
+      (await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined,
+    );
+    assert.equal(
+      (await call(stack, 'POST', `/v1/incidents/${id}/escalate`, { reason: 'customers calling' })).status,
+      202,
+    );
+    const sms = await eventually('the NOC texted', async () =>
+      (await stack.inbox())[NOC_PHONE]?.length ? (await stack.inbox())[NOC_PHONE] : undefined,
+    );
     assert.equal(sms.length, 1);
     assert.match(sms[0]!.text, /Avviso NOC/);
     const voice = await stack.store.deliveries.findOne({ incidentId: id, kind: 'escalation', channel: 'voice' });
@@ -71,7 +84,11 @@ describe('an escalation call with no voice channel', () => {
     const text = await stack.store.deliveries.findOne({ incidentId: id, kind: 'escalation', channel: 'sms' });
     assert.equal(text?.fallbackOf, voice!._id);
     const shown = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
-    assert.match(shown.escalationProblems?.[0]?.problem ?? '', /voice is not configured.*by SMS/, 'the incident says the call went as an SMS');
+    assert.match(
+      shown.escalationProblems?.[0]?.problem ?? '',
+      /voice is not configured.*by SMS/,
+      'the incident says the call went as an SMS',
+    );
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
   });
 });

@@ -59,7 +59,17 @@ describe('retry, then voice, then e-mail', () => {
     });
     stack = await startTestStack(__filename, {
       deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: MAX_ATTEMPTS, sweepEveryMs: 300 },
-      channels: { voiceCallerId: CALLER_ID, email: { host: '127.0.0.1', port: smtpPort, secure: false, requireTls: false, from: 'Avviso <avvisi@isp.example>', timeoutMs: 5000 } },
+      channels: {
+        voiceCallerId: CALLER_ID,
+        email: {
+          host: '127.0.0.1',
+          port: smtpPort,
+          secure: false,
+          requireTls: false,
+          from: 'Avviso <avvisi@isp.example>',
+          timeoutMs: 5000,
+        },
+      },
       simulator: {
         faults: {
           numbers: {
@@ -95,12 +105,23 @@ describe('retry, then voice, then e-mail', () => {
 
   test(`an SMS undelivered ${MAX_ATTEMPTS} times becomes a call; a call unanswered ${MAX_ATTEMPTS} times becomes an e-mail; each step in the history`, async () => {
     const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-fb'] })).body.id as string;
-    const done = await eventually('the call answered and the e-mails handed over', async () => {
-      const [a, b, c, d] = await Promise.all(['FB-1', 'FB-2', 'FB-3', 'FB-4'].map((s) => recordsOf(id, s)));
-      return a!.voice?.state === 'delivered' && b!.email?.state === 'delivered' && c!.email?.state === 'delivered' && d!.sms?.state === 'delivered' ? { a: a!, b: b!, c: c!, d: d! } : undefined;
-    }, 45_000).catch(async (err) => {
+    const done = await eventually(
+      'the call answered and the e-mails handed over',
+      async () => {
+        const [a, b, c, d] = await Promise.all(['FB-1', 'FB-2', 'FB-3', 'FB-4'].map((s) => recordsOf(id, s)));
+        return a!.voice?.state === 'delivered' &&
+          b!.email?.state === 'delivered' &&
+          c!.email?.state === 'delivered' &&
+          d!.sms?.state === 'delivered'
+          ? { a: a!, b: b!, c: c!, d: d! }
+          : undefined;
+      },
+      45_000,
+    ).catch(async (err) => {
       const all = await stack.store.deliveries.find({ incidentId: id, channel: { $ne: 'status' } }).toArray();
-      throw new Error(`${(err as Error).message}\n${all.map((d) => `${d._id}: ${d.history.map((h) => `${h.state}${h.note ? ` (${h.note})` : ''}`).join(' > ')}`).join('\n')}`);
+      throw new Error(
+        `${(err as Error).message}\n${all.map((d) => `${d._id}: ${d.history.map((h) => `${h.state}${h.note ? ` (${h.note})` : ''}`).join(' > ')}`).join('\n')}`,
+      );
     });
     const inbox = await simInbox(stack);
     const sends = (await simRequests(stack, 'message')).filter((r) => r.method === 'POST');
@@ -108,16 +129,31 @@ describe('retry, then voice, then e-mail', () => {
 
     // Undelivered SMS, resent up to maxAttempts, then one call, answered.
     const { a } = done;
-    assert.equal(inbox.phones[VOICE_OK]?.length, MAX_ATTEMPTS, `${MAX_ATTEMPTS} SMS to the number whose SMS never arrive`);
+    assert.equal(
+      inbox.phones[VOICE_OK]?.length,
+      MAX_ATTEMPTS,
+      `${MAX_ATTEMPTS} SMS to the number whose SMS never arrive`,
+    );
     assert.ok(inbox.phones[VOICE_OK]!.every((m) => m.status === 'undelivered'));
     assert.equal(a.sms!.state, 'expired');
     assert.equal(a.sms!.attempts, MAX_ATTEMPTS);
-    assert.equal(count(states(a.sms), 'sending'), MAX_ATTEMPTS, `sent ${MAX_ATTEMPTS} times: ${states(a.sms).join(' > ')}`);
-    assert.equal(count(states(a.sms), 'undelivered'), MAX_ATTEMPTS, `each reported undelivered: ${a.sms!.history.map((h) => `${h.state}${h.note ? ` (${h.note})` : ''}`).join(' > ')}`);
+    assert.equal(
+      count(states(a.sms), 'sending'),
+      MAX_ATTEMPTS,
+      `sent ${MAX_ATTEMPTS} times: ${states(a.sms).join(' > ')}`,
+    );
+    assert.equal(
+      count(states(a.sms), 'undelivered'),
+      MAX_ATTEMPTS,
+      `each reported undelivered: ${a.sms!.history.map((h) => `${h.state}${h.note ? ` (${h.note})` : ''}`).join(' > ')}`,
+    );
     assert.match(a.sms!.history.at(-1)!.note ?? '', new RegExp(`gave up on sms after ${MAX_ATTEMPTS} attempt`));
     assert.equal(a.voice!.fallbackOf, a.sms!._id, 'the call replaces the SMS');
     assert.equal(a.voice!.history[0]!.note, 'fallback');
-    assert.deepEqual(states(a.voice).filter((s) => s !== 'sent'), ['planned', 'sending', 'accepted', 'delivered']);
+    assert.deepEqual(
+      states(a.voice).filter((s) => s !== 'sent'),
+      ['planned', 'sending', 'accepted', 'delivered'],
+    );
     assert.ok(!a.email, 'no e-mail once the call was answered (and this subscriber has no address)');
     const callsToA = inbox.calls[VOICE_OK] ?? [];
     assert.equal(callsToA.length, 1, 'one call');
@@ -132,7 +168,11 @@ describe('retry, then voice, then e-mail', () => {
     assert.equal(b.sms!.state, 'expired');
     assert.equal(b.voice!.state, 'expired');
     assert.equal(b.voice!.fallbackOf, b.sms!._id);
-    assert.equal(count(states(b.voice), 'sending'), MAX_ATTEMPTS, `called ${MAX_ATTEMPTS} times: ${states(b.voice).join(' > ')}`);
+    assert.equal(
+      count(states(b.voice), 'sending'),
+      MAX_ATTEMPTS,
+      `called ${MAX_ATTEMPTS} times: ${states(b.voice).join(' > ')}`,
+    );
     assert.match(b.voice!.history.at(-1)!.note ?? '', new RegExp(`gave up on voice after ${MAX_ATTEMPTS} attempt`));
     assert.equal(b.email!.fallbackOf, b.voice!._id, 'the e-mail replaces the call');
     assert.equal(b.email!.to, 'bruna@example.it');
@@ -144,8 +184,15 @@ describe('retry, then voice, then e-mail', () => {
     // An invalid number: one SMS request named it, no resend, no call: straight to e-mail.
     const { c } = done;
     assert.equal((inbox.phones[INVALID] ?? []).length, 0, 'Plivo sent nothing to the invalid number');
-    assert.equal(sends.filter((r) => r.destinations!.includes(INVALID.slice(1)) || r.destinations!.includes(INVALID)).length, 1, 'the invalid number was in one SMS request only');
-    assert.ok(calls.every((r) => !r.destinations!.some((to) => to.endsWith(INVALID.slice(1)))), 'and it was not called');
+    assert.equal(
+      sends.filter((r) => r.destinations!.includes(INVALID.slice(1)) || r.destinations!.includes(INVALID)).length,
+      1,
+      'the invalid number was in one SMS request only',
+    );
+    assert.ok(
+      calls.every((r) => !r.destinations!.some((to) => to.endsWith(INVALID.slice(1)))),
+      'and it was not called',
+    );
     assert.equal(c.sms!.state, 'expired');
     assert.equal(c.sms!.invalidRecipient, true);
     assert.equal(c.sms!.attempts, 1);
@@ -163,15 +210,25 @@ describe('retry, then voice, then e-mail', () => {
 
   test('a request whose only number Plivo calls invalid: no resend, no call, straight to e-mail', async () => {
     const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-solo'] })).body.id as string;
-    const e = await eventually('the e-mail handed over', async () => {
-      const r = await recordsOf(id, 'FB-5');
-      return r.email?.state === 'delivered' ? r : undefined;
-    }, 30_000).catch(async (err) => {
+    const e = await eventually(
+      'the e-mail handed over',
+      async () => {
+        const r = await recordsOf(id, 'FB-5');
+        return r.email?.state === 'delivered' ? r : undefined;
+      },
+      30_000,
+    ).catch(async (err) => {
       const all = await stack.store.deliveries.find({ incidentId: id, channel: { $ne: 'status' } }).toArray();
-      throw new Error(`${(err as Error).message}\n${all.map((d) => `${d._id}: ${d.history.map((h) => `${h.state}${h.note ? ` (${h.note})` : ''}`).join(' > ')}`).join('\n')}`);
+      throw new Error(
+        `${(err as Error).message}\n${all.map((d) => `${d._id}: ${d.history.map((h) => `${h.state}${h.note ? ` (${h.note})` : ''}`).join(' > ')}`).join('\n')}`,
+      );
     });
-    const sends = (await simRequests(stack, 'message')).filter((r) => r.method === 'POST' && r.destinations!.some((to) => to.endsWith(INVALID_ALONE.slice(1))));
-    const calls = (await simRequests(stack, 'call')).filter((r) => r.method === 'POST' && r.destinations!.some((to) => to.endsWith(INVALID_ALONE.slice(1))));
+    const sends = (await simRequests(stack, 'message')).filter(
+      (r) => r.method === 'POST' && r.destinations!.some((to) => to.endsWith(INVALID_ALONE.slice(1))),
+    );
+    const calls = (await simRequests(stack, 'call')).filter(
+      (r) => r.method === 'POST' && r.destinations!.some((to) => to.endsWith(INVALID_ALONE.slice(1))),
+    );
     assert.equal(sends.length, 1, `one SMS request, answered ${sends.map((r) => r.status).join(', ')}`);
     assert.equal(calls.length, 0, 'no call');
     assert.equal(e.sms!.invalidRecipient, true, 'recorded as an invalid recipient');

@@ -51,18 +51,31 @@ describe('delivery under provider faults', () => {
     assert.equal(opened.status, 202);
     const id = opened.body.id;
     // Resolve only once every outage notice is delivered: the restoration must follow it.
-    await eventually('all outage notices delivered', async () => {
-      const d = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
-      return d.sms?.outage?.delivered === SUBSCRIBERS ? true : undefined;
-    }, 300_000);
+    await eventually(
+      'all outage notices delivered',
+      async () => {
+        const d = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
+        return d.sms?.outage?.delivered === SUBSCRIBERS ? true : undefined;
+      },
+      300_000,
+    );
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
-    const done = await eventually('resolved', async () => {
+    const done = await eventually(
+      'resolved',
+      async () => {
+        const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
+        return r.phase === 'billed' ? r : undefined;
+      },
+      300_000,
+    ).catch(async (err) => {
       const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
-      return r.phase === 'billed' ? r : undefined;
-    }, 300_000).catch(async (err) => {
-      const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
-      const stuck = await stack.store.deliveries.find({ incidentId: id, kind: 'restored', state: { $ne: 'delivered' } }).limit(3).toArray();
-      throw new Error(`${(err as Error).message}\n${JSON.stringify({ phase: r.phase, deliveries: r.deliveries, live: r.live, stuck }, null, 1)}`);
+      const stuck = await stack.store.deliveries
+        .find({ incidentId: id, kind: 'restored', state: { $ne: 'delivered' } })
+        .limit(3)
+        .toArray();
+      throw new Error(
+        `${(err as Error).message}\n${JSON.stringify({ phase: r.phase, deliveries: r.deliveries, live: r.live, stuck }, null, 1)}`,
+      );
     });
     assert.deepEqual(done.deliveries.sms, { outage: { delivered: SUBSCRIBERS }, restored: { delivered: SUBSCRIBERS } });
 
@@ -73,23 +86,62 @@ describe('delivery under provider faults', () => {
       const messages = inbox[phone] ?? [];
       const outage = messages.filter((m) => /guasto/.test(m.text));
       const restored = messages.filter((m) => /ripristinato/.test(m.text));
-      for (const [name, list] of [['outage', outage], ['restoration', restored]] as const) {
+      for (const [name, list] of [
+        ['outage', outage],
+        ['restoration', restored],
+      ] as const) {
         const delivered = list.filter((m) => m.status === 'delivered');
-        assert.equal(delivered.length, 1, `${phone}: exactly one delivered ${name} notice, got ${list.map((m) => m.status).join(', ')}`);
+        assert.equal(
+          delivered.length,
+          1,
+          `${phone}: exactly one delivered ${name} notice, got ${list.map((m) => m.status).join(', ')}`,
+        );
         assert.equal(list.at(-1)!.status, 'delivered', `${phone}: a ${name} resend only after an undelivered one`);
-        assert.ok(list.slice(0, -1).every((m) => m.status === 'undelivered'), `${phone}: every earlier ${name} message was undelivered (no duplicate)`);
+        assert.ok(
+          list.slice(0, -1).every((m) => m.status === 'undelivered'),
+          `${phone}: every earlier ${name} message was undelivered (no duplicate)`,
+        );
         resends += list.length - 1;
       }
       const outageAt = Date.parse(outage.at(-1)!.acceptedAt);
-      assert.ok(restored.every((m) => Date.parse(m.acceptedAt) > outageAt), `${phone}: restoration after the outage notice`);
+      assert.ok(
+        restored.every((m) => Date.parse(m.acceptedAt) > outageAt),
+        `${phone}: restoration after the outage notice`,
+      );
     }
 
     // The report of the attempts: what the records and the simulator say happened.
     const stats = (await (await fetch(`${stack.simUrl}/control/stats`)).json()) as Record<string, unknown>;
-    const attempts = await stack.store.deliveries.aggregate<{ _id: number; n: number }>([{ $match: { channel: 'sms' } }, { $group: { _id: '$attempts', n: { $sum: 1 } } }, { $sort: { _id: 1 } }]).toArray();
-    console.log(`fault drill: ${SUBSCRIBERS} subscribers x 2 notices; resends after undelivered: ${resends}; records by attempts: ${attempts.map((a) => `${a._id}:${a.n}`).join(' ')}; simulator: ${JSON.stringify(stats)}`);
+    const attempts = await stack.store.deliveries
+      .aggregate<{ _id: number; n: number }>([
+        { $match: { channel: 'sms' } },
+        { $group: { _id: '$attempts', n: { $sum: 1 } } },
+        { $sort: { _id: 1 } },
+      ])
+      .toArray();
+    console.log(
+      `fault drill: ${SUBSCRIBERS} subscribers x 2 notices; resends after undelivered: ${resends}; records by attempts: ${attempts.map((a) => `${a._id}:${a.n}`).join(' ')}; simulator: ${JSON.stringify(stats)}`,
+    );
     assert.ok(resends > 0, 'the fault mix did make some messages undelivered');
-    const sends = (stats as { requests: { message: { total: number; tooManyRequests: number; serverErrors: Record<string, number>; droppedBeforeAccept: number; droppedAfterAccept: number } } }).requests.message;
-    assert.ok(sends.tooManyRequests > 0 && Object.keys(sends.serverErrors).length > 0 && sends.droppedBeforeAccept > 0 && sends.droppedAfterAccept > 0, 'every kind of request fault happened at least once');
+    const sends = (
+      stats as {
+        requests: {
+          message: {
+            total: number;
+            tooManyRequests: number;
+            serverErrors: Record<string, number>;
+            droppedBeforeAccept: number;
+            droppedAfterAccept: number;
+          };
+        };
+      }
+    ).requests.message;
+    assert.ok(
+      sends.tooManyRequests > 0 &&
+        Object.keys(sends.serverErrors).length > 0 &&
+        sends.droppedBeforeAccept > 0 &&
+        sends.droppedAfterAccept > 0,
+      'every kind of request fault happened at least once',
+    );
   });
 });

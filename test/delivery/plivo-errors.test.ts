@@ -15,11 +15,19 @@ test('429 is retried, honouring Retry-After when the interceptor captured it', (
   assert.equal(e.status, 429);
   assert.equal(e.retryAfterMs, 7000);
   assert.equal(mayHaveBeenAccepted(e), false, 'a 429 means nothing was accepted');
-  assert.equal(classifyPlivoError(new Error('Request failed with status code 429')).retryAfterMs, 5000, 'without Retry-After, wait one Plivo window');
+  assert.equal(
+    classifyPlivoError(new Error('Request failed with status code 429')).retryAfterMs,
+    5000,
+    'without Retry-After, wait one Plivo window',
+  );
 });
 
 test('502 and 503 (plain Errors) and 500 (ServerError) are retried', () => {
-  for (const err of [new Error('Request failed with status code 502'), new Error('Request failed with status code 503'), new ServerError('{"error":"internal"}')]) {
+  for (const err of [
+    new Error('Request failed with status code 502'),
+    new Error('Request failed with status code 503'),
+    new ServerError('{"error":"internal"}'),
+  ]) {
     const e = classifyPlivoError(err);
     assert.equal(e.retryable, true, String(err));
     assert.ok(e.status! >= 500);
@@ -42,7 +50,11 @@ test('bad credentials are retried slowly, with a message that says what to fix',
 });
 
 test('network errors, which the SDK rejects as a stack string, are retried and may have been accepted', () => {
-  for (const s of ['Error: socket hang up\n    at connResetException', 'Error: read ECONNRESET\n    at TCP.onStreamRead', 'AxiosError: timeout of 30000ms exceeded\n at x']) {
+  for (const s of [
+    'Error: socket hang up\n    at connResetException',
+    'Error: read ECONNRESET\n    at TCP.onStreamRead',
+    'AxiosError: timeout of 30000ms exceeded\n at x',
+  ]) {
     const e = classifyPlivoError(s);
     assert.equal(e.retryable, true, s);
     assert.equal(mayHaveBeenAccepted(e), true, `${s}: the request may have reached Plivo`);

@@ -28,11 +28,17 @@ test('two workers share one budget: 10 SMS per second with one second of burst',
 
 test('concurrent reservations never hand out the same capacity', async () => {
   const now = () => 5_000_000;
-  const limiters = Array.from({ length: 8 }, () => new SharedRateLimiter(env.store.rateLimits, 'acct:requests', { units: 300, perMs: 5000, burstMs: 0 }, now));
+  const limiters = Array.from(
+    { length: 8 },
+    () => new SharedRateLimiter(env.store.rateLimits, 'acct:requests', { units: 300, perMs: 5000, burstMs: 0 }, now),
+  );
   const waits = await Promise.all(limiters.flatMap((l) => [l.reserve(1), l.reserve(1), l.reserve(1)]));
   // 24 requests at 60 per second: each gets its own slot, 1000/60 ms apart.
   const slots = waits.map((w) => Math.round(w / (5000 / 300))).sort((a, b) => a - b);
-  assert.deepEqual(slots, Array.from({ length: 24 }, (_, i) => i + 1));
+  assert.deepEqual(
+    slots,
+    Array.from({ length: 24 }, (_, i) => i + 1),
+  );
 });
 
 test('a limit of 0 means no limit', async () => {

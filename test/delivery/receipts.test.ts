@@ -16,24 +16,66 @@ after(async () => env?.close());
 
 const at = new Date('2026-11-24T10:00:00Z');
 async function acceptedRecord(n: number) {
-  const d = plannedRecord({ incidentId: 'inc_r', kind: 'outage', subscriberId: `C-${n}`, channel: 'sms', to: `+39347000${String(n).padStart(4, '0')}`, language: 'it' }, at);
+  const d = plannedRecord(
+    {
+      incidentId: 'inc_r',
+      kind: 'outage',
+      subscriberId: `C-${n}`,
+      channel: 'sms',
+      to: `+39347000${String(n).padStart(4, '0')}`,
+      language: 'it',
+    },
+    at,
+  );
   await env.store.deliveries.insertOne({ ...d, state: 'accepted', providerMessageId: `uuid-${n}`, attempts: 1 });
   return d._id;
 }
-const receipt = (n: number, status: string, sequence: number, extra: Partial<Receipt> = {}): Receipt => ({ messageUuid: `uuid-${n}`, status, sequence, receivedAt: at, ...extra });
+const receipt = (n: number, status: string, sequence: number, extra: Partial<Receipt> = {}): Receipt => ({
+  messageUuid: `uuid-${n}`,
+  status,
+  sequence,
+  receivedAt: at,
+  ...extra,
+});
 
 test('in order, reordered, repeated: the final state wins and parts and cost are kept', async () => {
   const ids = [await acceptedRecord(1), await acceptedRecord(2), await acceptedRecord(3)];
   // 1: in order. 2: delivered before sent, in separate flushes. 3: everything twice.
-  await applyReceipts(env.store, [receipt(1, 'sent', 1), receipt(2, 'delivered', 2, { units: 2, totalAmount: '0.01000' })], at);
-  await applyReceipts(env.store, [receipt(1, 'delivered', 2, { units: 1, totalAmount: '0.00500' }), receipt(2, 'sent', 1)], at);
-  await applyReceipts(env.store, [receipt(3, 'sent', 1), receipt(3, 'delivered', 2, { units: 1 }), receipt(3, 'sent', 1), receipt(3, 'delivered', 2, { units: 1 })], at);
-  const docs = await env.store.deliveries.find({ _id: { $in: ids } }).sort({ _id: 1 }).toArray();
-  assert.deepEqual(docs.map((d) => d.state), ['delivered', 'delivered', 'delivered']);
+  await applyReceipts(
+    env.store,
+    [receipt(1, 'sent', 1), receipt(2, 'delivered', 2, { units: 2, totalAmount: '0.01000' })],
+    at,
+  );
+  await applyReceipts(
+    env.store,
+    [receipt(1, 'delivered', 2, { units: 1, totalAmount: '0.00500' }), receipt(2, 'sent', 1)],
+    at,
+  );
+  await applyReceipts(
+    env.store,
+    [
+      receipt(3, 'sent', 1),
+      receipt(3, 'delivered', 2, { units: 1 }),
+      receipt(3, 'sent', 1),
+      receipt(3, 'delivered', 2, { units: 1 }),
+    ],
+    at,
+  );
+  const docs = await env.store.deliveries
+    .find({ _id: { $in: ids } })
+    .sort({ _id: 1 })
+    .toArray();
+  assert.deepEqual(
+    docs.map((d) => d.state),
+    ['delivered', 'delivered', 'delivered'],
+  );
   assert.equal(docs[0]!.units, 1);
   assert.equal(docs[0]!.cost, '0.00500');
   assert.equal(docs[1]!.units, 2, 'the late `sent` did not undo the delivered receipt');
-  assert.deepEqual(docs[0]!.history.map((h) => h.state), ['planned', 'sent', 'delivered']);
+  assert.deepEqual(
+    docs[0]!.history.map((h) => h.state),
+    ['planned', 'sent', 'delivered'],
+  );
 });
 
 test('undelivered then delivered (a later successful attempt by the carrier) ends delivered, with the error kept in history', async () => {
@@ -50,7 +92,11 @@ test('undelivered then delivered (a later successful attempt by the carrier) end
 test('stored receipts are applied once they settle, and the applier remembers how far it got', async () => {
   const id = await acceptedRecord(5);
   await insertReceipts(env.store, [receipt(5, 'sent', 1), receipt(5, 'delivered', 2)]);
-  assert.equal(await applyStoredReceipts(env.store, new Date()), 0, 'receipts younger than a second wait for the next round');
+  assert.equal(
+    await applyStoredReceipts(env.store, new Date()),
+    0,
+    'receipts younger than a second wait for the next round',
+  );
   const later = new Date(Date.now() + 5000);
   assert.equal(await applyStoredReceipts(env.store, later), 2);
   assert.equal((await env.store.deliveries.findOne({ _id: id }))!.state, 'delivered');
@@ -58,13 +104,23 @@ test('stored receipts are applied once they settle, and the applier remembers ho
 });
 
 test('a receipt that comes before its record carries the message id is kept and applied once the id is written', async () => {
-  const d = plannedRecord({ incidentId: 'inc_r', kind: 'outage', subscriberId: 'C-6', channel: 'sms', to: '+393470000006', language: 'it' }, at);
+  const d = plannedRecord(
+    { incidentId: 'inc_r', kind: 'outage', subscriberId: 'C-6', channel: 'sms', to: '+393470000006', language: 'it' },
+    at,
+  );
   await env.store.deliveries.insertOne({ ...d, state: 'sending', attempts: 1 });
-  const d7 = plannedRecord({ incidentId: 'inc_r', kind: 'outage', subscriberId: 'C-7', channel: 'sms', to: '+393470000007', language: 'it' }, at);
+  const d7 = plannedRecord(
+    { incidentId: 'inc_r', kind: 'outage', subscriberId: 'C-7', channel: 'sms', to: '+393470000007', language: 'it' },
+    at,
+  );
   await env.store.deliveries.insertOne({ ...d7, state: 'sending', attempts: 1 });
   const now = new Date();
   // Plivo's callbacks for both messages, before the batch's answer is written.
-  await insertReceipts(env.store, [receipt(6, 'sent', 1, { receivedAt: now }), receipt(6, 'delivered', 2, { receivedAt: now, units: 1 }), receipt(7, 'delivered', 2, { receivedAt: now })]);
+  await insertReceipts(env.store, [
+    receipt(6, 'sent', 1, { receivedAt: now }),
+    receipt(6, 'delivered', 2, { receivedAt: now, units: 1 }),
+    receipt(7, 'delivered', 2, { receivedAt: now }),
+  ]);
   const later = new Date(now.getTime() + 5000);
   assert.equal(await applyStoredReceipts(env.store, later), 3);
   assert.equal((await env.store.deliveries.findOne({ _id: d._id }))!.state, 'sending', 'no record carried the id yet');
@@ -77,7 +133,11 @@ test('a receipt that comes before its record carries the message id is kept and 
   const six = (await env.store.deliveries.findOne({ _id: d._id }))!;
   assert.equal(six.state, 'delivered');
   assert.equal(six.units, 1);
-  assert.deepEqual(six.history.map((h) => h.state), ['planned', 'delivered'], 'applied once');
+  assert.deepEqual(
+    six.history.map((h) => h.state),
+    ['planned', 'delivered'],
+    'applied once',
+  );
   assert.equal((await env.store.deliveries.findOne({ _id: d7._id }))!.state, 'delivered');
   assert.equal(await env.store.pendingReceipts.countDocuments({}), 0, 'applied receipts are not tried again');
   assert.equal(await applyStoredReceipts(env.store, later), 0);
@@ -85,7 +145,10 @@ test('a receipt that comes before its record carries the message id is kept and 
 });
 
 test('a late receipt for an earlier attempt does not settle the attempt under way', async () => {
-  const d = plannedRecord({ incidentId: 'inc_r', kind: 'outage', subscriberId: 'C-8', channel: 'sms', to: '+393470000008', language: 'it' }, at);
+  const d = plannedRecord(
+    { incidentId: 'inc_r', kind: 'outage', subscriberId: 'C-8', channel: 'sms', to: '+393470000008', language: 'it' },
+    at,
+  );
   // Attempt 1 (uuid-8) was undelivered and is being resent: reserved, not yet answered.
   await env.store.deliveries.insertOne({ ...d, state: 'sending', attempts: 2, providerMessageId: 'uuid-8' });
   await applyReceipts(env.store, [receipt(8, 'undelivered', 3, { errorCode: '30' }), receipt(8, 'delivered', 4)], at);
@@ -99,7 +162,11 @@ test('a receipt for a message that never gets a record is dropped from the pendi
   assert.equal(await env.store.pendingReceipts.countDocuments({ messageUuid: 'uuid-99' }), 1);
   await applyStoredReceipts(env.store, new Date(now.getTime() + 11 * 60_000));
   assert.equal(await env.store.pendingReceipts.countDocuments({ messageUuid: 'uuid-99' }), 0);
-  assert.equal(await env.store.receipts.countDocuments({ messageUuid: 'uuid-99' }), 1, 'the stored receipt itself stays');
+  assert.equal(
+    await env.store.receipts.countDocuments({ messageUuid: 'uuid-99' }),
+    1,
+    'the stored receipt itself stays',
+  );
 });
 
 // Last in this file: it moves the applier's cursor minutes ahead of the clock.
@@ -115,13 +182,29 @@ test('receipts of several minutes are applied in id order in one round, and rece
     receipt(12, 'delivered', 3, { _id: idAt(360) }),
   ]);
   assert.equal(await applyStoredReceipts(env.store, new Date((t + 600) * 1000)), 4);
-  const docs = await env.store.deliveries.find({ _id: { $in: ids } }).sort({ _id: 1 }).toArray();
-  assert.deepEqual(docs.map((d) => d.state), ['delivered', 'delivered', 'delivered']);
-  assert.deepEqual(docs[2]!.history.map((h) => h.state), ['planned', 'delivered'], 'one round, latest word');
+  const docs = await env.store.deliveries
+    .find({ _id: { $in: ids } })
+    .sort({ _id: 1 })
+    .toArray();
+  assert.deepEqual(
+    docs.map((d) => d.state),
+    ['delivered', 'delivered', 'delivered'],
+  );
+  assert.deepEqual(
+    docs[2]!.history.map((h) => h.state),
+    ['planned', 'delivered'],
+    'one round, latest word',
+  );
 
   // A receipt an older version stored (no slot), not applied yet when the new version starts.
   const old = await acceptedRecord(13);
-  await env.store.receipts.insertOne({ _id: idAt(700), messageUuid: 'uuid-13', status: 'delivered', sequence: 2, receivedAt: at });
+  await env.store.receipts.insertOne({
+    _id: idAt(700),
+    messageUuid: 'uuid-13',
+    status: 'delivered',
+    sequence: 2,
+    receivedAt: at,
+  });
   assert.equal(await applyStoredReceipts(env.store, new Date((t + 900) * 1000)), 0, 'without its slot it is not found');
   await env.store.cursors.deleteOne({ _id: 'migration:receipt-slots' });
   const upgraded = await connectStore(env.servers.mongoUri, env.dbName);

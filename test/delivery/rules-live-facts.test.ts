@@ -15,7 +15,9 @@ const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 function rulesForLargeOutagesOnly(): string {
   const dir = path.join(sharedServers().tmpDir, `rules-live-facts-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'avviso.yaml'), `version: 1
+  writeFileSync(
+    path.join(dir, 'avviso.yaml'),
+    `version: 1
 include:
   - ${path.join(DEFAULT_RULES, 'templates')}/
 defaults:
@@ -34,21 +36,27 @@ rules:
       subscriber.paidSms: true
       incident.subscribers: { moreThan: 2 }
     notify: sms
-`);
+`,
+  );
   return dir;
 }
 
 describe('incident facts in live decisions', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 }, rulesPath: rulesForLargeOutagesOnly() });
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
+      rulesPath: rulesForLargeOutagesOnly(),
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
 
   const notified = async (siteId: string) => {
     const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: [siteId] })).body.id as string;
-    await eventually(`${id} notified`, async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined));
+    await eventually(`${id} notified`, async () =>
+      (await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined,
+    );
     return id;
   };
 
@@ -57,20 +65,44 @@ describe('incident facts in live decisions', () => {
     const small = await notified('ap-lodi-02-a'); // C-1005 (paying), C-1006
     assert.equal((await stack.store.incidents.findOne({ _id: big }))?.audienceSize, 3);
     assert.equal((await stack.store.incidents.findOne({ _id: small }))?.audienceSize, 2);
-    assert.equal(await stack.store.deliveries.countDocuments({ incidentId: big, channel: 'sms' }), 2, 'more than 2 subscribers: the paying ones are told');
-    assert.equal(await stack.store.deliveries.countDocuments({ incidentId: small, channel: 'sms' }), 0, '2 subscribers: nobody is');
+    assert.equal(
+      await stack.store.deliveries.countDocuments({ incidentId: big, channel: 'sms' }),
+      2,
+      'more than 2 subscribers: the paying ones are told',
+    );
+    assert.equal(
+      await stack.store.deliveries.countDocuments({ incidentId: small, channel: 'sms' }),
+      0,
+      '2 subscribers: nobody is',
+    );
     await call(stack, 'POST', `/v1/incidents/${big}/resolve`, {});
     await call(stack, 'POST', `/v1/incidents/${small}/resolve`, {});
   });
 
   test('POST /v1/rules/simulate with no audience of its own simulates on the real subscribers of the sites, and agrees with the live decision', async () => {
-    const big = await call(stack, 'POST', '/v1/rules/simulate', { incident: { kind: 'outage', severity: 'major', siteIds: ['ap-lodi-01-a'] } });
+    const big = await call(stack, 'POST', '/v1/rules/simulate', {
+      incident: { kind: 'outage', severity: 'major', siteIds: ['ap-lodi-01-a'] },
+    });
     assert.equal(big.status, 200, JSON.stringify(big.body));
-    assert.deepEqual({ subscribers: big.body.subscribers, notified: big.body.notified }, { subscribers: 3, notified: 2 });
+    assert.deepEqual(
+      { subscribers: big.body.subscribers, notified: big.body.notified },
+      { subscribers: 3, notified: 2 },
+    );
     // A tower: every site it feeds is simulated, as a live incident would plan it.
-    const tower = await call(stack, 'POST', '/v1/rules/simulate', { incident: { kind: 'outage', severity: 'major', siteIds: ['tower-lodi-02'] } });
-    assert.deepEqual({ subscribers: tower.body.subscribers, notified: tower.body.notified }, { subscribers: 3, notified: 2 }, 'C-1005, C-1006 (opted out) and C-1007');
-    const small = await call(stack, 'POST', '/v1/rules/simulate', { incident: { kind: 'outage', severity: 'major', siteIds: ['ap-lodi-02-a'] } });
-    assert.deepEqual({ subscribers: small.body.subscribers, notified: small.body.notified }, { subscribers: 2, notified: 0 });
+    const tower = await call(stack, 'POST', '/v1/rules/simulate', {
+      incident: { kind: 'outage', severity: 'major', siteIds: ['tower-lodi-02'] },
+    });
+    assert.deepEqual(
+      { subscribers: tower.body.subscribers, notified: tower.body.notified },
+      { subscribers: 3, notified: 2 },
+      'C-1005, C-1006 (opted out) and C-1007',
+    );
+    const small = await call(stack, 'POST', '/v1/rules/simulate', {
+      incident: { kind: 'outage', severity: 'major', siteIds: ['ap-lodi-02-a'] },
+    });
+    assert.deepEqual(
+      { subscribers: small.body.subscribers, notified: small.body.notified },
+      { subscribers: 2, notified: 0 },
+    );
   });
 });

@@ -27,7 +27,9 @@ const CONFIGURED = { deliveryTimeoutMs: 600_000, maxAttempts: 5, sweepEveryMs: 3
 function rulesFile(): string {
   const dir = path.join(sharedServers().tmpDir, `rules-policy-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'avviso.yaml'), `version: 1
+  writeFileSync(
+    path.join(dir, 'avviso.yaml'),
+    `version: 1
 include:
   - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
   - ${path.join(DEFAULT_RULES, 'templates')}/
@@ -49,7 +51,8 @@ rules:
       subscriber.paidSms: true
       subscriber.onAffectedSite: true
     notify: voice
-`);
+`,
+  );
   return dir;
 }
 
@@ -71,11 +74,15 @@ describe('the delivery policy comes from the rules', () => {
 
   test("a call without a receipt is retried after the rules' timeout, then falls back to the channel the rules name", async () => {
     const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-policy'] })).body.id as string;
-    const { voice, sms } = await eventually('the SMS that replaced the call delivered', async () => {
-      const list = await stack.store.deliveries.find({ incidentId: id, subscriberId: 'P-1' }).toArray();
-      const byChannel = Object.fromEntries(list.map((d) => [d.channel, d])) as Partial<Record<string, Delivery>>;
-      return byChannel.sms?.state === 'delivered' ? { voice: byChannel.voice!, sms: byChannel.sms } : undefined;
-    }, 45_000).catch(async (err) => {
+    const { voice, sms } = await eventually(
+      'the SMS that replaced the call delivered',
+      async () => {
+        const list = await stack.store.deliveries.find({ incidentId: id, subscriberId: 'P-1' }).toArray();
+        const byChannel = Object.fromEntries(list.map((d) => [d.channel, d])) as Partial<Record<string, Delivery>>;
+        return byChannel.sms?.state === 'delivered' ? { voice: byChannel.voice!, sms: byChannel.sms } : undefined;
+      },
+      45_000,
+    ).catch(async (err) => {
       const all = await stack.store.deliveries.find({ incidentId: id, channel: { $ne: 'status' } }).toArray();
       throw new Error(`${(err as Error).message}\n${all.map((d) => `${d._id}: ${notes(d).join(' > ')}`).join('\n')}`);
     });
@@ -83,12 +90,20 @@ describe('the delivery policy comes from the rules', () => {
     // The call: sent, no receipt within the rules' 2 s, sent again, given up on after the rules' 2 attempts.
     assert.equal(voice.state, 'expired');
     assert.equal(voice.attempts, 2, notes(voice).join(' > '));
-    const retry = voice.history.find((h) => h.state === 'planned' && /^retry: no delivery receipt within 2 s/.test(h.note ?? ''));
+    const retry = voice.history.find(
+      (h) => h.state === 'planned' && /^retry: no delivery receipt within 2 s/.test(h.note ?? ''),
+    );
     assert.ok(retry, `retried for want of a receipt within the rules' 2 s: ${notes(voice).join(' > ')}`);
     const firstAccepted = voice.history.find((h) => h.state === 'accepted')!;
     const waited = retry.at.getTime() - firstAccepted.at.getTime();
-    assert.ok(waited >= 2000 && waited < 30_000, `retried ${waited} ms after the call was accepted: the rules' 2 s, not the configured 10 min`);
-    assert.match(voice.history.at(-1)!.note ?? '', /gave up on voice after 2 attempt\(s\): no delivery receipt within 2 s/);
+    assert.ok(
+      waited >= 2000 && waited < 30_000,
+      `retried ${waited} ms after the call was accepted: the rules' 2 s, not the configured 10 min`,
+    );
+    assert.match(
+      voice.history.at(-1)!.note ?? '',
+      /gave up on voice after 2 attempt\(s\): no delivery receipt within 2 s/,
+    );
 
     // Then the channel the rules name: an SMS (the worker's own order goes from a call to e-mail only).
     assert.equal(sms.fallbackOf, voice._id);
@@ -102,12 +117,19 @@ describe('the delivery policy comes from the rules', () => {
     assert.match(inbox.phones[PHONE]![0]!.text, /Borgo Regola/);
   });
 
-  test('a maintenance starts with the rules\' policy over the configured one', async () => {
+  test("a maintenance starts with the rules' policy over the configured one", async () => {
     const startsAt = new Date(Date.now() + 3 * 86_400_000).toISOString();
     const endsAt = new Date(Date.now() + 3 * 86_400_000 + 3_600_000).toISOString();
-    const created = await call(stack, 'POST', '/v1/maintenances', { siteIds: ['tower-plan'], startsAt, endsAt, title: 'Lavori' });
+    const created = await call(stack, 'POST', '/v1/maintenances', {
+      siteIds: ['tower-plan'],
+      startsAt,
+      endsAt,
+      title: 'Lavori',
+    });
     assert.equal(created.status, 202, JSON.stringify(created.body));
-    const history = await stack.temporal.workflow.getHandle(maintenanceWorkflowId(created.body.id as string)).fetchHistory();
+    const history = await stack.temporal.workflow
+      .getHandle(maintenanceWorkflowId(created.body.id as string))
+      .fetchHistory();
     const payload = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
     const input = JSON.parse(Buffer.from(payload.data!).toString('utf8')) as { delivery?: DeliveryPolicy };
     assert.deepEqual(input.delivery, { ...CONFIGURED, deliveryTimeoutMs: 2000, maxAttempts: 2, fallback: ['sms'] });

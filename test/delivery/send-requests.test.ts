@@ -12,7 +12,14 @@ import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { planAll, plannedRecord, type PlanInput } from '../../store/deliveries';
-import { closeRequests, dueCandidates, recordSendResults, releaseReservations, reserveNextBatch, unfinishedReservations } from '../../store/send-requests';
+import {
+  closeRequests,
+  dueCandidates,
+  recordSendResults,
+  releaseReservations,
+  reserveNextBatch,
+  unfinishedReservations,
+} from '../../store/send-requests';
 import { createDeliveryActivities, type SweepAllResult } from '../../activities/delivery';
 import { createLogger } from '../../domain/log';
 import type { RulesResolver } from '../../store/rule-versions';
@@ -24,7 +31,10 @@ after(async () => env?.close());
 /** Five planned records of one incident; returns their ids in id order. */
 async function plan(incidentId: string, now: Date): Promise<string[]> {
   const docs = Array.from({ length: 5 }, (_, i) =>
-    plannedRecord({ incidentId, kind: 'outage', subscriberId: `A-${i}`, channel: 'sms', to: `+3934700010${i}`, language: 'it' }, new Date(now.getTime() - 120_000)),
+    plannedRecord(
+      { incidentId, kind: 'outage', subscriberId: `A-${i}`, channel: 'sms', to: `+3934700010${i}`, language: 'it' },
+      new Date(now.getTime() - 120_000),
+    ),
   );
   await env.store.deliveries.insertMany(docs);
   return docs.map((d) => d._id).sort();
@@ -35,12 +45,25 @@ test('a batch is taken by one request, without writing its records; nobody else 
   const now = new Date();
   const ids = await plan('inc_take', now);
   const r = await reserveNextBatch(env.store, scope('inc_take'), 10, now);
-  assert.deepEqual(r.records.map((d) => d._id), ids);
-  assert.ok(r.records.every((d) => d.attempts === 1 && d.request), 'each on its first attempt, with the request that took it');
+  assert.deepEqual(
+    r.records.map((d) => d._id),
+    ids,
+  );
+  assert.ok(
+    r.records.every((d) => d.attempts === 1 && d.request),
+    'each on its first attempt, with the request that took it',
+  );
   const requests = await env.store.sendRequests.find({ incidentId: 'inc_take' }).toArray();
   assert.equal(requests.length, 1);
-  assert.deepEqual(requests[0]!.recipients, ids.map((id) => ({ id, attempt: 1 })));
-  assert.equal(await env.store.deliveries.countDocuments({ incidentId: 'inc_take', state: 'planned', attempts: 0 }), 5, 'the records are not written when taken');
+  assert.deepEqual(
+    requests[0]!.recipients,
+    ids.map((id) => ({ id, attempt: 1 })),
+  );
+  assert.equal(
+    await env.store.deliveries.countDocuments({ incidentId: 'inc_take', state: 'planned', attempts: 0 }),
+    5,
+    'the records are not written when taken',
+  );
 
   const again = await reserveNextBatch(env.store, scope('inc_take'), 10, now);
   assert.equal(again.records.length, 0);
@@ -49,7 +72,14 @@ test('a batch is taken by one request, without writing its records; nobody else 
 
 test('ten senders at once over 2,500 records on three pages: every record is taken exactly once', async () => {
   const now = new Date();
-  const inputs: PlanInput[] = Array.from({ length: 2500 }, (_, i) => ({ incidentId: 'inc_race', kind: 'outage', subscriberId: `R-${String(i).padStart(5, '0')}`, channel: 'sms', to: `+39348${String(i).padStart(7, '0')}`, language: 'it' }));
+  const inputs: PlanInput[] = Array.from({ length: 2500 }, (_, i) => ({
+    incidentId: 'inc_race',
+    kind: 'outage',
+    subscriberId: `R-${String(i).padStart(5, '0')}`,
+    channel: 'sms',
+    to: `+39348${String(i).padStart(7, '0')}`,
+    language: 'it',
+  }));
   await planAll(env.store, inputs, now);
   const takenBy = new Map<string, number>();
   await Promise.all(
@@ -73,15 +103,32 @@ test('the answer is written once per record, as planned > sending > accepted; th
   const ids = await plan('inc_answer', now);
   const { records } = await reserveNextBatch(env.store, scope('inc_answer'), 10, now);
   const later = new Date(now.getTime() + 500);
-  await recordSendResults(env.store, records, ids.slice(0, 4).map((id, i) => ({ id, providerMessageId: `uuid-answer-${i}` })), [{ id: ids[4]!, error: 'invalid number' }], later, 'accepted by the provider', 'accepted');
-  await closeRequests(env.store, records.map((d) => d.request!), later);
-  const stored = new Map((await env.store.deliveries.find({ incidentId: 'inc_answer' }).toArray()).map((d) => [d._id, d]));
+  await recordSendResults(
+    env.store,
+    records,
+    ids.slice(0, 4).map((id, i) => ({ id, providerMessageId: `uuid-answer-${i}` })),
+    [{ id: ids[4]!, error: 'invalid number' }],
+    later,
+    'accepted by the provider',
+    'accepted',
+  );
+  await closeRequests(
+    env.store,
+    records.map((d) => d.request!),
+    later,
+  );
+  const stored = new Map(
+    (await env.store.deliveries.find({ incidentId: 'inc_answer' }).toArray()).map((d) => [d._id, d]),
+  );
   for (const [i, id] of ids.slice(0, 4).entries()) {
     const d = stored.get(id)!;
     assert.equal(d.state, 'accepted');
     assert.equal(d.providerMessageId, `uuid-answer-${i}`);
     assert.equal(d.attempts, 1);
-    assert.deepEqual(d.history.map((h) => h.state), ['planned', 'sending', 'accepted']);
+    assert.deepEqual(
+      d.history.map((h) => h.state),
+      ['planned', 'sending', 'accepted'],
+    );
     assert.equal(d.history[1]!.at.getTime(), now.getTime(), 'sending at the reservation');
   }
   assert.equal(stored.get(ids[4]!)!.state, 'failed');
@@ -95,12 +142,25 @@ test('a request that failed before the provider took anything: its messages are 
   const ids = await plan('inc_release', now);
   const { records } = await reserveNextBatch(env.store, scope('inc_release'), 10, now);
   await releaseReservations(env.store, records, now, 'Plivo 503');
-  await closeRequests(env.store, records.map((d) => d.request!), now);
+  await closeRequests(
+    env.store,
+    records.map((d) => d.request!),
+    now,
+  );
   const again = await reserveNextBatch(env.store, scope('inc_release'), 10, now);
-  assert.deepEqual(again.records.map((d) => d._id), ids);
-  assert.ok(again.records.every((d) => d.attempts === 1), 'still their first attempt: the provider never had them');
+  assert.deepEqual(
+    again.records.map((d) => d._id),
+    ids,
+  );
+  assert.ok(
+    again.records.every((d) => d.attempts === 1),
+    'still their first attempt: the provider never had them',
+  );
   const d = (await env.store.deliveries.findOne({ _id: ids[0] }))!;
-  assert.deepEqual(d.history.map((h) => h.state), ['planned', 'sending', 'planned']);
+  assert.deepEqual(
+    d.history.map((h) => h.state),
+    ['planned', 'sending', 'planned'],
+  );
   assert.equal(d.history[2]!.note, 'Plivo 503');
 });
 
@@ -117,8 +177,21 @@ test('a sender that died with its request open: the next one finds its records (
 
   // Found at the provider for one, not for the others: recorded, released, closed.
   const found = open.records.find((d) => d._id === ids[0])!;
-  await recordSendResults(env.store, open.records, [{ id: found._id, providerMessageId: 'uuid-found' }], [], now, 'found at the provider after a lost answer', 'accepted');
-  await releaseReservations(env.store, open.records.filter((d) => d !== found), now, 'not found at the provider after a lost answer');
+  await recordSendResults(
+    env.store,
+    open.records,
+    [{ id: found._id, providerMessageId: 'uuid-found' }],
+    [],
+    now,
+    'found at the provider after a lost answer',
+    'accepted',
+  );
+  await releaseReservations(
+    env.store,
+    open.records.filter((d) => d !== found),
+    now,
+    'not found at the provider after a lost answer',
+  );
   await closeRequests(env.store, open.requests, now);
   assert.deepEqual((await unfinishedReservations(env.store, scope('inc_dead'))).records, []);
   const due = (await dueCandidates(env.store, scope('inc_dead'), 10, now)).found.map((d) => d._id);
@@ -128,19 +201,46 @@ test('a sender that died with its request open: the next one finds its records (
 test('the watchdog reports records already due as due now, not "nothing due": the workflow must send them before calling the notices sent', async () => {
   const now = new Date();
   // Retries an earlier attempt of the sweep moved back to planned, on a channel of their own.
-  const docs = Array.from({ length: 3 }, (_, i) => plannedRecord({ incidentId: 'inc_due_now', kind: 'outage', subscriberId: `D-${i}`, channel: 'email', to: `d${i}@example.org`, language: 'it' }, now));
+  const docs = Array.from({ length: 3 }, (_, i) =>
+    plannedRecord(
+      {
+        incidentId: 'inc_due_now',
+        kind: 'outage',
+        subscriberId: `D-${i}`,
+        channel: 'email',
+        to: `d${i}@example.org`,
+        language: 'it',
+      },
+      now,
+    ),
+  );
   await env.store.deliveries.insertMany(docs);
   const noRules: RulesResolver = async () => {
     throw new Error('the sweep renders no text');
   };
-  const acts = createDeliveryActivities({ store: env.store, channels: {}, logger: createLogger('abandoned-claims-test', 'warn'), rules: noRules });
-  const r: SweepAllResult = await new MockActivityEnvironment().run(acts.sweepAll, { incidentId: 'inc_due_now', kinds: ['outage' as const], deliveryTimeoutMs: 60_000, maxAttempts: 3 });
+  const acts = createDeliveryActivities({
+    store: env.store,
+    channels: {},
+    logger: createLogger('abandoned-claims-test', 'warn'),
+    rules: noRules,
+  });
+  const r: SweepAllResult = await new MockActivityEnvironment().run(acts.sweepAll, {
+    incidentId: 'inc_due_now',
+    kinds: ['outage' as const],
+    deliveryTimeoutMs: 60_000,
+    maxAttempts: 3,
+  });
   assert.equal(r.inFlight, 0);
   assert.ok(r.nextDueAt, 'something is due');
   assert.ok(Math.abs(Date.parse(r.nextDueAt) - Date.now()) < 10_000, `due now, not later: ${r.nextDueAt}`);
 
   // Once they are gone (sent), nothing is due.
   await env.store.deliveries.updateMany({ incidentId: 'inc_due_now' }, { $set: { state: 'delivered' } });
-  const after: SweepAllResult = await new MockActivityEnvironment().run(acts.sweepAll, { incidentId: 'inc_due_now', kinds: ['outage' as const], deliveryTimeoutMs: 60_000, maxAttempts: 3 });
+  const after: SweepAllResult = await new MockActivityEnvironment().run(acts.sweepAll, {
+    incidentId: 'inc_due_now',
+    kinds: ['outage' as const],
+    deliveryTimeoutMs: 60_000,
+    maxAttempts: 3,
+  });
   assert.equal(after.nextDueAt, null);
 });

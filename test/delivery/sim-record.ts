@@ -19,7 +19,11 @@ export async function simStats(stack: TestStack): Promise<SimStatsSnapshot> {
 }
 
 export async function setFaults(stack: TestStack, faults: unknown): Promise<void> {
-  const res = await fetch(`${stack.simUrl}/control/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
+  const res = await fetch(`${stack.simUrl}/control/faults`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(faults),
+  });
   if (!res.ok) throw new Error(`the simulator refused the faults: ${await res.text()}`);
 }
 
@@ -42,8 +46,13 @@ export interface SimCallEntry {
   firedAt: string;
 }
 
-export async function simInbox(stack: TestStack): Promise<{ phones: Record<string, SimInboxEntry[]>; calls: Record<string, SimCallEntry[]> }> {
-  return (await (await fetch(`${stack.simUrl}/inbox.json`)).json()) as { phones: Record<string, SimInboxEntry[]>; calls: Record<string, SimCallEntry[]> };
+export async function simInbox(
+  stack: TestStack,
+): Promise<{ phones: Record<string, SimInboxEntry[]>; calls: Record<string, SimCallEntry[]> }> {
+  return (await (await fetch(`${stack.simUrl}/inbox.json`)).json()) as {
+    phones: Record<string, SimInboxEntry[]>;
+    calls: Record<string, SimCallEntry[]>;
+  };
 }
 
 export interface EndpointSnapshot {
@@ -59,7 +68,13 @@ export interface EndpointSnapshot {
 
 export interface SimStatsSnapshot {
   requests: Record<'message' | 'call' | 'read', EndpointSnapshot>;
-  messages: { accepted: number; acceptedWithoutResponse: number; expiredInQueue: number; stored: number; byStatus: Record<string, number> };
+  messages: {
+    accepted: number;
+    acceptedWithoutResponse: number;
+    expiredInQueue: number;
+    stored: number;
+    byStatus: Record<string, number>;
+  };
   calls: Record<string, number>;
 }
 
@@ -69,7 +84,17 @@ export function phoneOf(base: number, i: number): string {
 }
 
 export function subscriber(id: string, phone: string, siteId: string, extra: Partial<Subscriber> = {}): Subscriber {
-  return { _id: id, name: `Subscriber ${id}`, phones: [phone], language: 'it', siteId, segment: 'residential', smsAlerts: { active: true }, optedOut: false, ...extra };
+  return {
+    _id: id,
+    name: `Subscriber ${id}`,
+    phones: [phone],
+    language: 'it',
+    siteId,
+    segment: 'residential',
+    smsAlerts: { active: true },
+    optedOut: false,
+    ...extra,
+  };
 }
 
 export function site(id: string, area: string): Site {

@@ -25,7 +25,8 @@ interface DevRun {
 /** The environment of a person's shell: none of the harness's or production's settings. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (/^(TEMPORAL_|MONGODB_|PLIVO_|AVVISO_|SIM_|FERRETDB_|PORT$|HOST$)/.test(k)) delete env[k];
+  for (const k of Object.keys(env))
+    if (/^(TEMPORAL_|MONGODB_|PLIVO_|AVVISO_|SIM_|FERRETDB_|PORT$|HOST$)/.test(k)) delete env[k];
   return { ...env, LOG_LEVEL: 'warn', ...extra };
 }
 
@@ -53,21 +54,35 @@ describe('avviso dev', () => {
   after(() => running.forEach((r) => r.child.kill('SIGKILL')));
 
   async function ports() {
-    return { PORT: String(await freePort()), SIM_PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()), FERRETDB_PORT: String(await freePort()) };
+    return {
+      PORT: String(await freePort()),
+      SIM_PORT: String(await freePort()),
+      TEMPORAL_PORT: String(await freePort()),
+      TEMPORAL_UI_PORT: String(await freePort()),
+      FERRETDB_PORT: String(await freePort()),
+    };
   }
 
   async function up(env: NodeJS.ProcessEnv) {
     const run = startDev(env);
     running.push(run);
-    await eventually('"Avviso is running."', async () => {
-      if (run.child.exitCode !== null) throw new Error(`avviso dev exited ${run.child.exitCode}:\n${run.output()}`);
-      return run.output().includes('Press Ctrl-C to stop.') ? true : undefined;
-    }, 90_000);
-    const pids = Object.fromEntries([...run.output().matchAll(/(\w+)=(\d+)/g)].filter((m) => ['temporal', 'ferretdb', 'sim', 'worker', 'api'].includes(m[1]!)).map((m) => [m[1]!, Number(m[2])]));
+    await eventually(
+      '"Avviso is running."',
+      async () => {
+        if (run.child.exitCode !== null) throw new Error(`avviso dev exited ${run.child.exitCode}:\n${run.output()}`);
+        return run.output().includes('Press Ctrl-C to stop.') ? true : undefined;
+      },
+      90_000,
+    );
+    const pids = Object.fromEntries(
+      [...run.output().matchAll(/(\w+)=(\d+)/g)]
+        .filter((m) => ['temporal', 'ferretdb', 'sim', 'worker', 'api'].includes(m[1]!))
+        .map((m) => [m[1]!, Number(m[2])]),
+    );
     return { run, pids };
   }
 
-  test('starts everything, sends an incident\'s SMS, stops without leftovers, keeps its data', async () => {
+  test("starts everything, sends an incident's SMS, stops without leftovers, keeps its data", async () => {
     const p = await ports();
     const env = cleanEnv({ ...p, AVVISO_DATA_DIR: dataDir, AVVISO_ADMIN_KEY: ADMIN_KEY });
     const api = `http://127.0.0.1:${p.PORT}`;
@@ -75,37 +90,73 @@ describe('avviso dev', () => {
 
     const first = await up(env);
     assert.deepEqual(Object.keys(first.pids).sort(), ['api', 'ferretdb', 'sim', 'temporal', 'worker']);
-    for (const url of [`${api}/docs`, `http://127.0.0.1:${p.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${p.SIM_PORT}/inbox`]) assert.match(first.run.output(), new RegExp(url.replace(/[.]/g, '\\.')));
+    for (const url of [`${api}/docs`, `http://127.0.0.1:${p.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${p.SIM_PORT}/inbox`])
+      assert.match(first.run.output(), new RegExp(url.replace(/[.]/g, '\\.')));
     assert.match(first.run.output(), /Demo data +loaded/);
 
-    const anonymous = await fetch(`${api}/v1/incidents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ siteIds: ['tower-crema-01'] }) });
+    const anonymous = await fetch(`${api}/v1/incidents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ siteIds: ['tower-crema-01'] }),
+    });
     assert.equal(anonymous.status, 401, 'the API wants a key');
-    const opened = await fetch(`${api}/v1/incidents`, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTH }, body: JSON.stringify({ siteIds: ['tower-crema-01'] }) });
+    const opened = await fetch(`${api}/v1/incidents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...AUTH },
+      body: JSON.stringify({ siteIds: ['tower-crema-01'] }),
+    });
     assert.equal(opened.status, 202);
     const { id } = (await opened.json()) as { id: string };
-    const phones = await eventually('the Crema outage SMS', async () => {
-      const box = (await (await fetch(inbox)).json()) as { phones: Record<string, { text: string }[]> };
-      const keys = Object.keys(box.phones).sort();
-      return keys.length === 2 ? keys : undefined;
-    }, 60_000);
+    const phones = await eventually(
+      'the Crema outage SMS',
+      async () => {
+        const box = (await (await fetch(inbox)).json()) as { phones: Record<string, { text: string }[]> };
+        const keys = Object.keys(box.phones).sort();
+        return keys.length === 2 ? keys : undefined;
+      },
+      60_000,
+    );
     // Crema: C-2001 and C-2003 pay for the option; C-2002 does not.
     assert.deepEqual(phones, ['+393471000101', '+393471000103']);
-    await fetch(`${api}/v1/incidents/${id}/resolve`, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTH }, body: '{}' });
-    await eventually('the restoration SMS', async () => {
-      const box = (await (await fetch(inbox)).json()) as { phones: Record<string, { text: string }[]> };
-      return phones.every((ph) => box.phones[ph]?.length === 2) ? true : undefined;
-    }, 60_000);
+    await fetch(`${api}/v1/incidents/${id}/resolve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...AUTH },
+      body: '{}',
+    });
+    await eventually(
+      'the restoration SMS',
+      async () => {
+        const box = (await (await fetch(inbox)).json()) as { phones: Record<string, { text: string }[]> };
+        return phones.every((ph) => box.phones[ph]?.length === 2) ? true : undefined;
+      },
+      60_000,
+    );
 
-    await eventually('the incident to be resolved', async () => {
-      const r = (await (await fetch(`${api}/v1/incidents/${id}`, { headers: AUTH })).json()) as { phase: string };
-      return r.phase === 'resolved' || r.phase === 'billed' ? true : undefined;
-    }, 60_000);
+    await eventually(
+      'the incident to be resolved',
+      async () => {
+        const r = (await (await fetch(`${api}/v1/incidents/${id}`, { headers: AUTH })).json()) as { phase: string };
+        return r.phase === 'resolved' || r.phase === 'billed' ? true : undefined;
+      },
+      60_000,
+    );
     // A development stack keeps the example integrations of rules/integrations.yaml (refused in production).
     const now = new Date().toISOString();
     const webhook = await fetch(`${api}/v1/ingest/alertmanager/noc`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: 'Bearer dev-token-alertmanager' },
-      body: JSON.stringify({ status: 'resolved', alerts: [{ status: 'resolved', fingerprint: 'dev-check', labels: { alertname: 'Check', device: 'tower-crema-01' }, startsAt: now, endsAt: now }] }),
+      body: JSON.stringify({
+        status: 'resolved',
+        alerts: [
+          {
+            status: 'resolved',
+            fingerprint: 'dev-check',
+            labels: { alertname: 'Check', device: 'tower-crema-01' },
+            startsAt: now,
+            endsAt: now,
+          },
+        ],
+      }),
     });
     assert.ok([200, 202].includes(webhook.status), `the dev token is accepted (${webhook.status})`);
     first.run.child.kill('SIGTERM');
@@ -113,7 +164,8 @@ describe('avviso dev', () => {
     // FerretDB's warnings (a JSON dump per endSessions) went to its log file, not to the terminal.
     assert.doesNotMatch(first.run.output(), /\[ferretdb\] .*level=WARN/);
     assert.match(first.run.output(), /FerretDB log .*ferretdb\.log/);
-    for (const [name, pid] of Object.entries(first.pids)) assert.equal(alive(pid), false, `${name} (pid ${pid}) must be stopped`);
+    for (const [name, pid] of Object.entries(first.pids))
+      assert.equal(alive(pid), false, `${name} (pid ${pid}) must be stopped`);
 
     // Same data folder: the incident, the network and the inbox survive the restart.
     const second = await up(env);
@@ -124,7 +176,8 @@ describe('avviso dev', () => {
     assert.equal(box.phones['+393471000101']?.length, 2);
     second.run.child.kill('SIGINT');
     assert.equal(await second.run.exited, 0, second.run.output());
-    for (const [name, pid] of Object.entries(second.pids)) assert.equal(alive(pid), false, `${name} (pid ${pid}) must be stopped`);
+    for (const [name, pid] of Object.entries(second.pids))
+      assert.equal(alive(pid), false, `${name} (pid ${pid}) must be stopped`);
   });
 
   test('a missing tool, a bad setting or a taken port stops it before anything starts, saying what to do', async () => {

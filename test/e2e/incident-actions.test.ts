@@ -20,7 +20,9 @@ const NOC_PHONE = '+390577000000';
 function rulesFile(name: string, escalateAfter: string): string {
   const dir = path.join(sharedServers().tmpDir, `rules-actions-${name}-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'avviso.yaml'), `version: 1
+  writeFileSync(
+    path.join(dir, 'avviso.yaml'),
+    `version: 1
 include:
   - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
   - ${path.join(DEFAULT_RULES, 'templates')}/
@@ -53,7 +55,8 @@ rules:
       subscriber.paidSms: true
       subscriber.onAffectedSite: true
     notify: sms
-`);
+`,
+  );
   return dir;
 }
 
@@ -102,16 +105,31 @@ describe('operators act on an open incident', () => {
     await received(stack, CREMA, 1);
 
     const eta = new Date(Date.now() + 3 * 3600_000).toISOString();
-    const r = await call(stack, 'POST', `/v1/incidents/${id}/updates`, { text: 'Tecnici sul posto', estimatedEnd: eta });
+    const r = await call(stack, 'POST', `/v1/incidents/${id}/updates`, {
+      text: 'Tecnici sul posto',
+      estimatedEnd: eta,
+    });
     assert.equal(r.status, 202, JSON.stringify(r.body));
     assert.equal(r.body.estimatedEnd, eta);
     const after2 = await received(stack, CREMA, 2);
-    for (const p of CREMA) assert.match(after2[p][1], /Aggiornamento guasto a Crema: lavori in corso, ripristino previsto/);
+    for (const p of CREMA)
+      assert.match(after2[p][1], /Aggiornamento guasto a Crema: lavori in corso, ripristino previsto/);
 
     // The same estimate again, with a new word: no SMS, the feed and the incident carry it.
     await call(stack, 'POST', `/v1/incidents/${id}/updates`, { text: 'Sostituzione batterie', estimatedEnd: eta });
-    await eventually('the second update on the incident', async () => ((await stack.store.incidents.findOne({ _id: id }))?.updates?.length === 2 ? true : undefined));
-    await eventually('the feed update', async () => ((await stack.store.deliveries.countDocuments({ incidentId: id, channel: 'status', kind: 'update', state: 'delivered' })) === 4 ? true : undefined));
+    await eventually('the second update on the incident', async () =>
+      (await stack.store.incidents.findOne({ _id: id }))?.updates?.length === 2 ? true : undefined,
+    );
+    await eventually('the feed update', async () =>
+      (await stack.store.deliveries.countDocuments({
+        incidentId: id,
+        channel: 'status',
+        kind: 'update',
+        state: 'delivered',
+      })) === 4
+        ? true
+        : undefined,
+    );
     assert.deepEqual((await texts(stack, CREMA))[CREMA[0]].length, 2, 'no SMS for a word without a new estimate');
 
     const bad = await call(stack, 'POST', `/v1/incidents/${id}/updates`, { estimatedEnd: 'tomorrow' });
@@ -120,7 +138,11 @@ describe('operators act on an open incident', () => {
 
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
     const done = await phaseOf(stack, id, 'billed');
-    assert.deepEqual(done.deliveries.sms, { outage: { delivered: 2 }, update: { delivered: 2 }, restored: { delivered: 2 } });
+    assert.deepEqual(done.deliveries.sms, {
+      outage: { delivered: 2 },
+      update: { delivered: 2 },
+      restored: { delivered: 2 },
+    });
     const late = await call(stack, 'POST', `/v1/incidents/${id}/updates`, { text: 'too late' });
     assert.equal(late.status, 409);
     assert.equal(late.body.error.code, 'incident_closed');
@@ -149,8 +171,16 @@ describe('operators act on an open incident', () => {
     const done = await phaseOf(stack, id, 'billed');
     const all = await texts(stack, [...LODI_AP, LODI_TOWER, ...VECCHIO]);
     for (const [phone, list] of Object.entries(all)) {
-      assert.equal(list.filter((t) => /^(Avviso guasto|Outage):/.test(t)).length, 1, `${phone}: one outage notice (${list.join(' | ')})`);
-      assert.equal(list.filter((t) => /^(Servizio internet ripristinato|Internet service restored)/.test(t)).length, 1, `${phone}: one restoration notice (${list.join(' | ')})`);
+      assert.equal(
+        list.filter((t) => /^(Avviso guasto|Outage):/.test(t)).length,
+        1,
+        `${phone}: one outage notice (${list.join(' | ')})`,
+      );
+      assert.equal(
+        list.filter((t) => /^(Servizio internet ripristinato|Internet service restored)/.test(t)).length,
+        1,
+        `${phone}: one restoration notice (${list.join(' | ')})`,
+      );
     }
     const incident = await stack.store.incidents.findOne({ _id: id });
     assert.deepEqual(incident!.areas, ['Lodi', 'Lodi Vecchio']);
@@ -200,14 +230,36 @@ describe('alert correlation and flapping', () => {
   let stack: TestStack;
   const token = 'corr-token';
   const alert = (name: string, site: string, status: 'firing' | 'resolved') => ({
-    version: '4', status, receiver: 'avviso', groupKey: `{}:{alertname="${name}"}`,
-    alerts: [{ status, labels: { alertname: name, device: site, severity: 'critical' }, annotations: { summary: `${site} down` }, startsAt: new Date(Date.now() - 1000).toISOString(), endsAt: status === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z', fingerprint: `fp-${name}` }],
+    version: '4',
+    status,
+    receiver: 'avviso',
+    groupKey: `{}:{alertname="${name}"}`,
+    alerts: [
+      {
+        status,
+        labels: { alertname: name, device: site, severity: 'critical' },
+        annotations: { summary: `${site} down` },
+        startsAt: new Date(Date.now() - 1000).toISOString(),
+        endsAt: status === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z',
+        fingerprint: `fp-${name}`,
+      },
+    ],
   });
-  const post = (body: unknown) => call(stack, 'POST', '/v1/ingest/alertmanager/noc', body, { authorization: `Bearer ${token}` }, { key: null });
+  const post = (body: unknown) =>
+    call(stack, 'POST', '/v1/ingest/alertmanager/noc', body, { authorization: `Bearer ${token}` }, { key: null });
 
   before(async () => {
-    const integrations = parseIntegrations(`integrations:\n  - { name: noc, source: alertmanager, token: ${token}, site: { label: device } }\n`, 'test-integrations.yaml', {});
-    stack = await startTestStack(__filename, { deliveryPolicy: policy, rulesPath: rulesFile('corr', '1h'), integrations, alertSettleSeconds: 6 });
+    const integrations = parseIntegrations(
+      `integrations:\n  - { name: noc, source: alertmanager, token: ${token}, site: { label: device } }\n`,
+      'test-integrations.yaml',
+      {},
+    );
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: policy,
+      rulesPath: rulesFile('corr', '1h'),
+      integrations,
+      alertSettleSeconds: 6,
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
@@ -253,10 +305,18 @@ describe('alert correlation and flapping', () => {
     const again = await post(alert('CremaDown', 'tower-crema-01', 'firing'));
     assert.equal(again.body.results[0].action, 'reopened', JSON.stringify(again.body));
     await new Promise((r) => setTimeout(r, 7000));
-    assert.equal((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase, 'notified', 'reopened: still open after the settle time');
+    assert.equal(
+      (await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase,
+      'notified',
+      'reopened: still open after the settle time',
+    );
     await post(alert('CremaDown', 'tower-crema-01', 'resolved'));
     await phaseOf(stack, id, 'billed');
     const t = await texts(stack, CREMA);
-    for (const p of CREMA) assert.deepEqual(t[p].map((x) => (/Servizio internet ripristinato/.test(x) ? 'restored' : /guasto/.test(x) ? 'outage' : x)), ['outage', 'restored']);
+    for (const p of CREMA)
+      assert.deepEqual(
+        t[p].map((x) => (/Servizio internet ripristinato/.test(x) ? 'restored' : /guasto/.test(x) ? 'outage' : x)),
+        ['outage', 'restored'],
+      );
   });
 });

@@ -13,7 +13,14 @@ import { call, startTestStack, type TestStack } from '../support/stack';
 const SUBSCRIBERS = Number(process.env.AVVISO_TEST_AUDIENCE ?? 600);
 // One batch per sendDue activity (a budget of 1 ms), so that the history grows with the audience
 // as it would for 100,000 recipients, and a low history limit: the workflow must continue as new.
-const policy = { deliveryTimeoutMs: 20_000, maxAttempts: 3, sweepEveryMs: 300, batchSize: 50, sendBudgetMs: 1, historyLimit: 60 };
+const policy = {
+  deliveryTimeoutMs: 20_000,
+  maxAttempts: 3,
+  sweepEveryMs: 300,
+  batchSize: 50,
+  sendBudgetMs: 1,
+  historyLimit: 60,
+};
 
 describe('a large audience', () => {
   let stack: TestStack;
@@ -24,38 +31,60 @@ describe('a large audience', () => {
     stack = await startTestStack(__filename, { deliveryPolicy: policy });
     await stack.store.sites.insertOne(site);
     const subscribers: Subscriber[] = Array.from({ length: SUBSCRIBERS }, (_, i) => ({
-      _id: `BIG-${i}`, name: `Cliente ${i}`, phones: [phone(i)], language: i % 10 === 0 ? 'en' : 'it', siteId: site._id, segment: 'residential',
-      smsAlerts: { active: true, since: new Date('2026-01-01T00:00:00Z') }, optedOut: false,
+      _id: `BIG-${i}`,
+      name: `Cliente ${i}`,
+      phones: [phone(i)],
+      language: i % 10 === 0 ? 'en' : 'it',
+      siteId: site._id,
+      segment: 'residential',
+      smsAlerts: { active: true, since: new Date('2026-01-01T00:00:00Z') },
+      optedOut: false,
     }));
-    for (let i = 0; i < subscribers.length; i += 1000) await stack.store.subscribers.insertMany(subscribers.slice(i, i + 1000));
+    for (let i = 0; i < subscribers.length; i += 1000)
+      await stack.store.subscribers.insertMany(subscribers.slice(i, i + 1000));
   });
   after(async () => stack?.stop());
 
   test(`${SUBSCRIBERS} subscribers: batches, continue-as-new, exactly one outage and one restoration each`, async () => {
     const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: [site._id] })).body.id;
-    await eventually('every outage notice delivered', async () => {
-      const d = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
-      return d.sms?.outage?.delivered === SUBSCRIBERS ? true : undefined;
-    }, 240_000);
+    await eventually(
+      'every outage notice delivered',
+      async () => {
+        const d = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
+        return d.sms?.outage?.delivered === SUBSCRIBERS ? true : undefined;
+      },
+      240_000,
+    );
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
-    const done = await eventually('billed', async () => {
-      const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
-      return r.phase === 'billed' ? r : undefined;
-    }, 240_000);
+    const done = await eventually(
+      'billed',
+      async () => {
+        const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
+        return r.phase === 'billed' ? r : undefined;
+      },
+      240_000,
+    );
     assert.deepEqual(done.deliveries.sms, { outage: { delivered: SUBSCRIBERS }, restored: { delivered: SUBSCRIBERS } });
 
     // The simulator's own record: one outage, then one restoration, per phone.
     const inbox = await stack.inbox();
     const wrong: string[] = [];
     for (let i = 0; i < SUBSCRIBERS; i++) {
-      const got = (inbox[phone(i)] ?? []).map((m) => (/^(Avviso guasto|Outage)/.test(m.text) ? 'outage' : /(ripristinato|restored in)/.test(m.text) ? 'restored' : m.text));
+      const got = (inbox[phone(i)] ?? []).map((m) =>
+        /^(Avviso guasto|Outage)/.test(m.text)
+          ? 'outage'
+          : /(ripristinato|restored in)/.test(m.text)
+            ? 'restored'
+            : m.text,
+      );
       if (got.join(',') !== 'outage,restored') wrong.push(`${phone(i)}: ${got.join(',')}`);
     }
     assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} phones did not get exactly outage then restoration`);
 
     // It continued as new, and no run's history grew much beyond the limit.
     const runs: number[] = [];
-    for await (const run of stack.temporal.workflow.list({ query: `WorkflowId = "incident:${id}"` })) runs.push(run.historyLength ?? 0);
+    for await (const run of stack.temporal.workflow.list({ query: `WorkflowId = "incident:${id}"` }))
+      runs.push(run.historyLength ?? 0);
     assert.ok(runs.length >= 3, `the workflow continued as new (${runs.length} runs)`);
     assert.ok(Math.max(...runs) < policy.historyLimit + 40, `each run stays small: ${runs.join(', ')} events`);
   });

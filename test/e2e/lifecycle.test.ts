@@ -19,7 +19,9 @@ const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 function rulesFile(name: string, defaults: string): string {
   const dir = path.join(sharedServers().tmpDir, `rules-${name}-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'avviso.yaml'), `version: 1
+  writeFileSync(
+    path.join(dir, 'avviso.yaml'),
+    `version: 1
 include:
   - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
   - ${path.join(DEFAULT_RULES, 'templates')}/
@@ -42,7 +44,8 @@ rules:
       subscriber.paidSms: true
       subscriber.onAffectedSite: true
     notify: sms
-`);
+`,
+  );
   return dir;
 }
 
@@ -63,7 +66,10 @@ async function phaseOf(stack: TestStack, id: string, phase: string) {
 describe('grace delay', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: policy, rulesPath: rulesFile('grace', '  wait: 20s\n  restoration: true') });
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: policy,
+      rulesPath: rulesFile('grace', '  wait: 20s\n  restoration: true'),
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
@@ -89,7 +95,10 @@ describe('quiet hours', () => {
   const rome = DateTime.now().setZone('Europe/Rome');
   const window = `${rome.minus({ hours: 1 }).toFormat('HH:mm')}-${rome.plus({ hours: 2 }).toFormat('HH:mm')}`;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: policy, rulesPath: rulesFile('quiet', `  wait: 0\n  quietHours:\n    window: "${window}"\n    unlessSeverity: critical`) });
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: policy,
+      rulesPath: rulesFile('quiet', `  wait: 0\n  quietHours:\n    window: "${window}"\n    unlessSeverity: critical`),
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
@@ -97,18 +106,27 @@ describe('quiet hours', () => {
   test('a major outage waits for the end of quiet hours; resolved meanwhile, it becomes one combined message, still held', async () => {
     const opened = await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-crema-01'], severity: 'major' });
     const id = opened.body.id;
-    await eventually('the feed post', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries.status?.outage?.delivered === 2 ? true : undefined));
+    await eventually('the feed post', async () =>
+      (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries.status?.outage?.delivered === 2
+        ? true
+        : undefined,
+    );
     const held = await stack.store.deliveries.find({ incidentId: id, channel: 'sms' }).toArray();
     assert.equal(held.length, 2);
     const morning = rome.plus({ hours: 2 }).startOf('minute').toMillis();
     for (const d of held) {
       assert.equal(d.state, 'planned');
-      assert.ok(Math.abs(d.notBefore!.getTime() - morning) < 61_000, `held until the window ends (${d.notBefore!.toISOString()})`);
+      assert.ok(
+        Math.abs(d.notBefore!.getTime() - morning) < 61_000,
+        `held until the window ends (${d.notBefore!.toISOString()})`,
+      );
     }
 
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
     const combined = await eventually('the combined messages', async () => {
-      const docs = await stack.store.deliveries.find({ incidentId: id, channel: 'sms', kind: 'outage-restored' }).toArray();
+      const docs = await stack.store.deliveries
+        .find({ incidentId: id, channel: 'sms', kind: 'outage-restored' })
+        .toArray();
       return docs.length === 2 ? docs : undefined;
     });
     for (const d of combined) {
@@ -120,7 +138,11 @@ describe('quiet hours', () => {
       const replaced = await stack.store.deliveries.find({ incidentId: id, channel: 'sms', kind: 'outage' }).toArray();
       return replaced.every((d) => d.state === 'expired') && replaced.length === 2 ? true : undefined;
     });
-    assert.equal(await stack.store.deliveries.countDocuments({ incidentId: id, kind: 'restored', channel: 'sms' }), 0, 'no restoration without an outage notice');
+    assert.equal(
+      await stack.store.deliveries.countDocuments({ incidentId: id, kind: 'restored', channel: 'sms' }),
+      0,
+      'no restoration without an outage notice',
+    );
     const inbox = await stack.inbox();
     for (const phone of cremaPhones) assert.equal(inbox[phone], undefined, 'nothing sent during quiet hours');
   });

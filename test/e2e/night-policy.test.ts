@@ -27,7 +27,11 @@ const VECCHIO = ['+393471000005', '+393471000007']; // ap-lodi-02-a, tower-lodi-
 const LODI_AP = ['+393471000001', '+393471000002']; // ap-lodi-01-a: the maintenance
 
 // The quiet window: from the first whole minute at least 90 s away, for one minute (Rome time).
-const windowStart = DateTime.now().setZone('Europe/Rome').plus({ seconds: 90 }).endOf('minute').plus({ milliseconds: 1 });
+const windowStart = DateTime.now()
+  .setZone('Europe/Rome')
+  .plus({ seconds: 90 })
+  .endOf('minute')
+  .plus({ milliseconds: 1 });
 const windowEnd = windowStart.plus({ minutes: 1 });
 const startMs = windowStart.toMillis();
 const endMs = windowEnd.toMillis();
@@ -35,7 +39,9 @@ const endMs = windowEnd.toMillis();
 function rulesFile(name = 'night', from: DateTime = windowStart, to: DateTime = windowEnd): string {
   const dir = path.join(sharedServers().tmpDir, `rules-${name}-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'avviso.yaml'), `version: 1
+  writeFileSync(
+    path.join(dir, 'avviso.yaml'),
+    `version: 1
 include:
   - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
   - ${path.join(DEFAULT_RULES, 'templates')}/
@@ -58,7 +64,8 @@ rules:
       subscriber.paidSms: true
       subscriber.onAffectedSite: true
     notify: sms
-`);
+`,
+  );
   return dir;
 }
 
@@ -66,14 +73,22 @@ const policy = { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 };
 
 function kindOf(text: string): string {
   const kinds: [RegExp, string][] = [
-    [/^Avviso guasto/, 'outage'], [/^Aggiornamento guasto/, 'update'], [/^Servizio internet ripristinato/, 'restored'],
-    [/^Manutenzione programmata/, 'maintenance'], [/^Promemoria/, 'reminder'], [/^Manutenzione iniziata/, 'started'],
+    [/^Avviso guasto/, 'outage'],
+    [/^Aggiornamento guasto/, 'update'],
+    [/^Servizio internet ripristinato/, 'restored'],
+    [/^Manutenzione programmata/, 'maintenance'],
+    [/^Promemoria/, 'reminder'],
+    [/^Manutenzione iniziata/, 'started'],
   ];
   return kinds.find(([re]) => re.test(text))?.[1] ?? text;
 }
 
 async function inboxOf(stack: TestStack, phone: string) {
-  return ((await stack.inbox())[phone] ?? []).map((m) => ({ kind: kindOf(m.text), text: m.text, at: Date.parse(m.acceptedAt) }));
+  return ((await stack.inbox())[phone] ?? []).map((m) => ({
+    kind: kindOf(m.text),
+    text: m.text,
+    at: Date.parse(m.acceptedAt),
+  }));
 }
 
 async function until(ms: number) {
@@ -83,11 +98,15 @@ async function until(ms: number) {
 
 async function kindsAre(stack: TestStack, phones: string[], want: string[], timeoutMs = 30_000) {
   let last: unknown;
-  return eventually(`${want.join(', ')} on ${phones.join(', ')}`, async () => {
-    const got = await Promise.all(phones.map((p) => inboxOf(stack, p)));
-    last = got.map((g) => g.map((m) => m.kind));
-    return got.every((g) => JSON.stringify(g.map((m) => m.kind)) === JSON.stringify(want)) ? got : undefined;
-  }, timeoutMs).catch((err: Error) => {
+  return eventually(
+    `${want.join(', ')} on ${phones.join(', ')}`,
+    async () => {
+      const got = await Promise.all(phones.map((p) => inboxOf(stack, p)));
+      last = got.map((g) => g.map((m) => m.kind));
+      return got.every((g) => JSON.stringify(g.map((m) => m.kind)) === JSON.stringify(want)) ? got : undefined;
+    },
+    timeoutMs,
+  ).catch((err: Error) => {
     throw new Error(`${err.message}; inbox: ${JSON.stringify(last)}`);
   });
 }
@@ -100,61 +119,107 @@ describe('quiet hours, kind by kind', () => {
   });
   after(async () => stack?.stop());
 
-  test('one message per phone at the end of the window; a critical outage at night; a reminder before the window', { timeout: 300_000 }, async () => {
-    // Before the window: the major outage is told at once; the maintenance notice too (its start is within the rules' hour).
-    const major = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-crema-01'], severity: 'major' })).body.id;
-    const work = await call(stack, 'POST', '/v1/maintenances', { siteIds: ['ap-lodi-01-a'], startsAt: new Date(startMs + 30_000).toISOString(), endsAt: new Date(endMs + 600_000).toISOString(), title: 'Antenne' }, { 'idempotency-key': 'night-work' });
-    assert.equal(work.status, 202, JSON.stringify(work.body));
-    await kindsAre(stack, CREMA, ['outage']);
-    await kindsAre(stack, LODI_AP, ['maintenance']);
+  test(
+    'one message per phone at the end of the window; a critical outage at night; a reminder before the window',
+    { timeout: 300_000 },
+    async () => {
+      // Before the window: the major outage is told at once; the maintenance notice too (its start is within the rules' hour).
+      const major = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-crema-01'], severity: 'major' }))
+        .body.id;
+      const work = await call(
+        stack,
+        'POST',
+        '/v1/maintenances',
+        {
+          siteIds: ['ap-lodi-01-a'],
+          startsAt: new Date(startMs + 30_000).toISOString(),
+          endsAt: new Date(endMs + 600_000).toISOString(),
+          title: 'Antenne',
+        },
+        { 'idempotency-key': 'night-work' },
+      );
+      assert.equal(work.status, 202, JSON.stringify(work.body));
+      await kindsAre(stack, CREMA, ['outage']);
+      await kindsAre(stack, LODI_AP, ['maintenance']);
 
-    // The reminder (20 s after the window opens, 10 s before the work) goes the minute before the window.
-    const reminded = await kindsAre(stack, LODI_AP, ['maintenance', 'reminder'], startMs - Date.now() + 5_000);
-    for (const inbox of reminded) assert.ok(inbox[1]!.at < startMs, `the reminder before the window (${new Date(inbox[1]!.at).toISOString()})`);
+      // The reminder (20 s after the window opens, 10 s before the work) goes the minute before the window.
+      const reminded = await kindsAre(stack, LODI_AP, ['maintenance', 'reminder'], startMs - Date.now() + 5_000);
+      for (const inbox of reminded)
+        assert.ok(inbox[1]!.at < startMs, `the reminder before the window (${new Date(inbox[1]!.at).toISOString()})`);
 
-    // Inside the window.
-    await until(startMs + 3_000);
-    const critical = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-lodi-02'], severity: 'critical' })).body.id;
-    await kindsAre(stack, VECCHIO, ['outage'], 20_000);
-    for (let i = 1; i <= 3; i++) {
-      const eta = new Date(endMs + i * 3_600_000).toISOString();
-      assert.equal((await call(stack, 'POST', `/v1/incidents/${major}/updates`, { estimatedEnd: eta })).status < 300, true);
-      if (i < 3) assert.equal((await call(stack, 'POST', `/v1/incidents/${critical}/updates`, { estimatedEnd: eta })).status < 300, true);
-    }
-    const heldUpdates = await eventually('the updates planned and held', async () => {
-      const docs = await stack.store.deliveries.find({ incidentId: { $in: [major, critical] }, kind: 'update', channel: 'sms' }).toArray();
-      return docs.length === 10 ? docs : undefined;
-    });
-    assert.ok(heldUpdates.every((d) => d.state !== 'accepted' && d.state !== 'sent' && d.state !== 'delivered'), 'no update goes out inside the window, critical or not');
-    await call(stack, 'POST', `/v1/incidents/${critical}/resolve`, {});
-    const vecchio = await kindsAre(stack, VECCHIO, ['outage', 'restored'], 20_000);
-    for (const inbox of vecchio) assert.ok(inbox[1]!.at < endMs, 'the restoration at once: the notice woke them');
-    const replaced = await stack.store.deliveries.find({ incidentId: critical, kind: 'update', channel: 'sms' }).sort({ round: 1, _id: 1 }).toArray();
-    assert.deepEqual(
-      replaced.map((d) => [d.round, d.state, d.supersededBy]),
-      replaced.map((d) => [d.round, 'expired', d.round === 1 ? `${critical}|update#2` : `${critical}|restored`]),
-      'the second update replaced the first; the restoration replaced the second',
-    );
-    // The maintenance's start notice waits for the end of the window.
-    assert.deepEqual((await inboxOf(stack, LODI_AP[0]!)).map((m) => m.kind), ['maintenance', 'reminder']);
+      // Inside the window.
+      await until(startMs + 3_000);
+      const critical = (
+        await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-lodi-02'], severity: 'critical' })
+      ).body.id;
+      await kindsAre(stack, VECCHIO, ['outage'], 20_000);
+      for (let i = 1; i <= 3; i++) {
+        const eta = new Date(endMs + i * 3_600_000).toISOString();
+        assert.equal(
+          (await call(stack, 'POST', `/v1/incidents/${major}/updates`, { estimatedEnd: eta })).status < 300,
+          true,
+        );
+        if (i < 3)
+          assert.equal(
+            (await call(stack, 'POST', `/v1/incidents/${critical}/updates`, { estimatedEnd: eta })).status < 300,
+            true,
+          );
+      }
+      const heldUpdates = await eventually('the updates planned and held', async () => {
+        const docs = await stack.store.deliveries
+          .find({ incidentId: { $in: [major, critical] }, kind: 'update', channel: 'sms' })
+          .toArray();
+        return docs.length === 10 ? docs : undefined;
+      });
+      assert.ok(
+        heldUpdates.every((d) => d.state !== 'accepted' && d.state !== 'sent' && d.state !== 'delivered'),
+        'no update goes out inside the window, critical or not',
+      );
+      await call(stack, 'POST', `/v1/incidents/${critical}/resolve`, {});
+      const vecchio = await kindsAre(stack, VECCHIO, ['outage', 'restored'], 20_000);
+      for (const inbox of vecchio) assert.ok(inbox[1]!.at < endMs, 'the restoration at once: the notice woke them');
+      const replaced = await stack.store.deliveries
+        .find({ incidentId: critical, kind: 'update', channel: 'sms' })
+        .sort({ round: 1, _id: 1 })
+        .toArray();
+      assert.deepEqual(
+        replaced.map((d) => [d.round, d.state, d.supersededBy]),
+        replaced.map((d) => [d.round, 'expired', d.round === 1 ? `${critical}|update#2` : `${critical}|restored`]),
+        'the second update replaced the first; the restoration replaced the second',
+      );
+      // The maintenance's start notice waits for the end of the window.
+      assert.deepEqual(
+        (await inboxOf(stack, LODI_AP[0]!)).map((m) => m.kind),
+        ['maintenance', 'reminder'],
+      );
 
-    // The end of the window: one message each, the latest update.
-    await until(endMs);
-    const crema = await kindsAre(stack, CREMA, ['outage', 'update'], 30_000);
-    const latest = DateTime.fromMillis(endMs + 3 * 3_600_000).setZone('Europe/Rome').toFormat('HH:mm');
-    for (const inbox of crema) {
-      assert.ok(inbox[1]!.at >= endMs, 'sent when the window ended');
-      assert.ok(inbox[1]!.text.includes(latest), `the latest estimate (${latest}): ${inbox[1]!.text}`);
-    }
-    const rounds = await stack.store.deliveries.find({ incidentId: major, kind: 'update', channel: 'sms' }).sort({ round: 1 }).toArray();
-    const older = rounds.filter((d) => d.round !== 3);
-    assert.equal(older.length, 4);
-    assert.deepEqual(older.map((d) => [d.state, d.supersededBy]), older.map((d) => ['expired', `${major}|update#${d.round! + 1}`]), 'each older round says which one replaced it');
-    await kindsAre(stack, LODI_AP, ['maintenance', 'reminder', 'started'], 30_000);
-    // A moment later, still nothing more.
-    await new Promise((r) => setTimeout(r, 3_000));
-    await kindsAre(stack, CREMA, ['outage', 'update'], 1_000);
-  });
+      // The end of the window: one message each, the latest update.
+      await until(endMs);
+      const crema = await kindsAre(stack, CREMA, ['outage', 'update'], 30_000);
+      const latest = DateTime.fromMillis(endMs + 3 * 3_600_000)
+        .setZone('Europe/Rome')
+        .toFormat('HH:mm');
+      for (const inbox of crema) {
+        assert.ok(inbox[1]!.at >= endMs, 'sent when the window ended');
+        assert.ok(inbox[1]!.text.includes(latest), `the latest estimate (${latest}): ${inbox[1]!.text}`);
+      }
+      const rounds = await stack.store.deliveries
+        .find({ incidentId: major, kind: 'update', channel: 'sms' })
+        .sort({ round: 1 })
+        .toArray();
+      const older = rounds.filter((d) => d.round !== 3);
+      assert.equal(older.length, 4);
+      assert.deepEqual(
+        older.map((d) => [d.state, d.supersededBy]),
+        older.map((d) => ['expired', `${major}|update#${d.round! + 1}`]),
+        'each older round says which one replaced it',
+      );
+      await kindsAre(stack, LODI_AP, ['maintenance', 'reminder', 'started'], 30_000);
+      // A moment later, still nothing more.
+      await new Promise((r) => setTimeout(r, 3_000));
+      await kindsAre(stack, CREMA, ['outage', 'update'], 1_000);
+    },
+  );
 });
 
 describe('a fallback inside quiet hours', () => {
@@ -177,21 +242,43 @@ describe('a fallback inside quiet hours', () => {
   });
   after(async () => stack?.stop());
 
-  test('an SMS undelivered inside the window becomes a call at its end, not at night', { timeout: 240_000 }, async () => {
-    await until(from.toMillis() - 15_000);
-    const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-crema-01'], severity: 'major' })).body.id;
-    const sms = await eventually('the SMS sent before the window', async () => {
-      const d = await stack.store.deliveries.findOne({ incidentId: id, channel: 'sms', to: FAILING, kind: 'outage' });
-      return d && d.attempts > 0 ? d : undefined;
-    });
-    assert.ok(sms.history.some((h) => h.state === 'sending' && h.at.getTime() < from.toMillis()), 'sent before the window');
-    const voice = await eventually('the call planned as the fallback', async () => (await stack.store.deliveries.findOne({ incidentId: id, channel: 'voice', to: FAILING })) ?? undefined, 60_000);
-    assert.equal(voice.fallbackOf, sms._id);
-    assert.ok(voice.createdAt.getTime() >= from.toMillis(), `the SMS failed inside the window (${voice.createdAt.toISOString()})`);
-    assert.equal(voice.notBefore?.getTime(), to.toMillis(), 'the call waits for the end of the window');
-    const calls = async () => ((await (await fetch(`${stack.simUrl}/inbox.json`)).json()) as { calls: Record<string, { status: string }[]> }).calls[FAILING] ?? [];
-    assert.deepEqual(await calls(), [], 'no call at night');
-    await until(to.toMillis());
-    await eventually('the call after the window', async () => ((await calls()).length === 1 ? true : undefined), 30_000);
-  });
+  test(
+    'an SMS undelivered inside the window becomes a call at its end, not at night',
+    { timeout: 240_000 },
+    async () => {
+      await until(from.toMillis() - 15_000);
+      const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-crema-01'], severity: 'major' })).body
+        .id;
+      const sms = await eventually('the SMS sent before the window', async () => {
+        const d = await stack.store.deliveries.findOne({ incidentId: id, channel: 'sms', to: FAILING, kind: 'outage' });
+        return d && d.attempts > 0 ? d : undefined;
+      });
+      assert.ok(
+        sms.history.some((h) => h.state === 'sending' && h.at.getTime() < from.toMillis()),
+        'sent before the window',
+      );
+      const voice = await eventually(
+        'the call planned as the fallback',
+        async () =>
+          (await stack.store.deliveries.findOne({ incidentId: id, channel: 'voice', to: FAILING })) ?? undefined,
+        60_000,
+      );
+      assert.equal(voice.fallbackOf, sms._id);
+      assert.ok(
+        voice.createdAt.getTime() >= from.toMillis(),
+        `the SMS failed inside the window (${voice.createdAt.toISOString()})`,
+      );
+      assert.equal(voice.notBefore?.getTime(), to.toMillis(), 'the call waits for the end of the window');
+      const calls = async () =>
+        ((await (await fetch(`${stack.simUrl}/inbox.json`)).json()) as { calls: Record<string, { status: string }[]> })
+          .calls[FAILING] ?? [];
+      assert.deepEqual(await calls(), [], 'no call at night');
+      await until(to.toMillis());
+      await eventually(
+        'the call after the window',
+        async () => ((await calls()).length === 1 ? true : undefined),
+        30_000,
+      );
+    },
+  );
 });

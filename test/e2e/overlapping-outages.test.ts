@@ -15,14 +15,20 @@ const PARENT_ONLY = '+393471000007'; // C-1007, paying, on tower-lodi-02
 describe('overlapping outages', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 } });
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
 
   const phase = async (id: string) => (await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase as string;
   async function open(siteId: string): Promise<string> {
-    const r = await call(stack, 'POST', '/v1/incidents', { siteIds: [siteId], key: `overlap-${siteId}-${Date.now()}`, correlate: false });
+    const r = await call(stack, 'POST', '/v1/incidents', {
+      siteIds: [siteId],
+      key: `overlap-${siteId}-${Date.now()}`,
+      correlate: false,
+    });
     assert.equal(r.status, 202, JSON.stringify(r.body));
     const id = r.body.id as string;
     await eventually(`${id} notified`, async () => ((await phase(id)) === 'notified' ? true : undefined));
@@ -32,7 +38,12 @@ describe('overlapping outages', () => {
     const r = await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
     assert.ok(r.status < 300, JSON.stringify(r.body));
   }
-  const ended = (id: string) => eventually(`${id} resolved`, async () => (['resolved', 'billed'].includes(await phase(id)) ? true : undefined), 30_000);
+  const ended = (id: string) =>
+    eventually(
+      `${id} resolved`,
+      async () => (['resolved', 'billed'].includes(await phase(id)) ? true : undefined),
+      30_000,
+    );
   const inboxOf = async (phone: string) => ((await stack.inbox())[phone] ?? []).map((m) => m.text);
 
   /** Opens the relay's outage, then the access point's; ends them as `end` says; checks both inboxes. */
@@ -45,15 +56,31 @@ describe('overlapping outages', () => {
     assert.match(covered!.history.at(-1)!.note!, new RegExp(`covered by ${relay}`));
     await end(relay, ap);
     await Promise.all([ended(relay), ended(ap)]);
-    for (const [phone, from] of [[SHARED, before.shared], [PARENT_ONLY, before.parentOnly]] as const) {
-      await eventually(`${phone} told of the restoration`, async () => ((await inboxOf(phone)).slice(from).some((t) => /ripristinato/.test(t)) ? true : undefined));
+    for (const [phone, from] of [
+      [SHARED, before.shared],
+      [PARENT_ONLY, before.parentOnly],
+    ] as const) {
+      await eventually(`${phone} told of the restoration`, async () =>
+        (await inboxOf(phone)).slice(from).some((t) => /ripristinato/.test(t)) ? true : undefined,
+      );
     }
     // Whatever else might come would come within a sweep or two.
     await new Promise((r) => setTimeout(r, 1500));
-    for (const [phone, from] of [[SHARED, before.shared], [PARENT_ONLY, before.parentOnly]] as const) {
+    for (const [phone, from] of [
+      [SHARED, before.shared],
+      [PARENT_ONLY, before.parentOnly],
+    ] as const) {
       const got = (await inboxOf(phone)).slice(from);
-      assert.equal(got.filter((t) => /^Avviso guasto/.test(t)).length, 1, `${phone}: one outage SMS, got ${JSON.stringify(got)}`);
-      assert.equal(got.filter((t) => /ripristinato/.test(t)).length, 1, `${phone}: one restoration SMS, got ${JSON.stringify(got)}`);
+      assert.equal(
+        got.filter((t) => /^Avviso guasto/.test(t)).length,
+        1,
+        `${phone}: one outage SMS, got ${JSON.stringify(got)}`,
+      );
+      assert.equal(
+        got.filter((t) => /ripristinato/.test(t)).length,
+        1,
+        `${phone}: one restoration SMS, got ${JSON.stringify(got)}`,
+      );
     }
   }
 
@@ -62,7 +89,10 @@ describe('overlapping outages', () => {
       await resolve(ap);
       await ended(ap);
       await new Promise((r) => setTimeout(r, 1000));
-      assert.ok(!(await inboxOf(SHARED)).at(-1)!.includes('ripristinato'), 'not told "back" while the relay is still down');
+      assert.ok(
+        !(await inboxOf(SHARED)).at(-1)!.includes('ripristinato'),
+        'not told "back" while the relay is still down',
+      );
       await resolve(relay);
     });
   });
@@ -72,7 +102,10 @@ describe('overlapping outages', () => {
       await resolve(relay);
       await ended(relay);
       await new Promise((r) => setTimeout(r, 1000));
-      assert.ok(!(await inboxOf(SHARED)).at(-1)!.includes('ripristinato'), 'not told "back" while the access point is still down');
+      assert.ok(
+        !(await inboxOf(SHARED)).at(-1)!.includes('ripristinato'),
+        'not told "back" while the access point is still down',
+      );
       await resolve(ap);
     });
   });

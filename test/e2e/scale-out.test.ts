@@ -53,7 +53,11 @@ async function roundRobinProxy(backends: string[]): Promise<{ url: string; serve
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, served, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    served,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('two APIs and two workers on one Temporal and one database', () => {
@@ -72,13 +76,26 @@ describe('two APIs and two workers on one Temporal and one database', () => {
     procs.push(p);
     return p;
   }
-  const outputs = () => procs.map((p) => `--- ${p.name} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}):\n${p.output()}`).join('\n');
+  const outputs = () =>
+    procs
+      .map((p) => `--- ${p.name} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}):\n${p.output()}`)
+      .join('\n');
 
   /** JSON over HTTP to one API (or the proxy), with the admin key unless headers carry their own. */
-  async function send(base: string, method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}) {
+  async function send(
+    base: string,
+    method: string,
+    urlPath: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) {
     const res = await fetch(base + urlPath, {
       method,
-      headers: { authorization: `Bearer ${stack.adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: {
+        authorization: `Bearer ${stack.adminKey}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
@@ -89,17 +106,31 @@ describe('two APIs and two workers on one Temporal and one database', () => {
     stack = await startTestStack(__filename, { inProcessWorker: false });
     // The operator's own files, as deploy/README.md has them: tokens from the environment, a real contact.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'avviso-scale-out-'));
-    writeFileSync(path.join(dir, 'integrations.yaml'), 'integrations:\n  - { name: noc, source: alertmanager, token_env: AVVISO_TOKEN_ALERTMANAGER_NOC, site: { label: device } }\n');
-    const devRules = readFileSync(path.join(TEST_RULES, 'avviso.yaml'), 'utf8').replace('../default/contacts.yaml', 'contacts.yaml').replace('../default/templates/', path.join(TEST_RULES, '..', 'default', 'templates') + '/');
+    writeFileSync(
+      path.join(dir, 'integrations.yaml'),
+      'integrations:\n  - { name: noc, source: alertmanager, token_env: AVVISO_TOKEN_ALERTMANAGER_NOC, site: { label: device } }\n',
+    );
+    const devRules = readFileSync(path.join(TEST_RULES, 'avviso.yaml'), 'utf8')
+      .replace('../default/contacts.yaml', 'contacts.yaml')
+      .replace('../default/templates/', path.join(TEST_RULES, '..', 'default', 'templates') + '/');
     writeFileSync(path.join(dir, 'avviso.yaml'), devRules);
-    writeFileSync(path.join(dir, 'contacts.yaml'), 'contacts:\n  noc-oncall: { name: NOC reperibile, phone: "+390577123456" }\n');
+    writeFileSync(
+      path.join(dir, 'contacts.yaml'),
+      'contacts:\n  noc-oncall: { name: NOC reperibile, phone: "+390577123456" }\n',
+    );
 
     const sites: Site[] = SITES.map((id) => ({ _id: id, name: id, area: 'Borgo Prova', uplink: null }));
     await stack.store.sites.insertMany(sites);
     const subs: Subscriber[] = SITES.flatMap((siteId, s) =>
       Array.from({ length: PAYING + NOT_PAYING }, (_, i) => ({
-        _id: `S${s}-${String(i).padStart(3, '0')}`, name: `Subscriber ${s}/${i}`, phones: [phone(s, i)], language: 'it' as const, siteId,
-        segment: 'residential' as const, smsAlerts: { active: i < PAYING }, optedOut: false,
+        _id: `S${s}-${String(i).padStart(3, '0')}`,
+        name: `Subscriber ${s}/${i}`,
+        phones: [phone(s, i)],
+        language: 'it' as const,
+        siteId,
+        segment: 'residential' as const,
+        smsAlerts: { active: i < PAYING },
+        optedOut: false,
       })),
     );
     await stack.store.subscribers.insertMany(subs);
@@ -122,7 +153,11 @@ describe('two APIs and two workers on one Temporal and one database', () => {
     start('worker-1', 'worker', env);
     start('worker-2', 'worker', env);
     for (const api of apis) {
-      await eventually(`${api} ready`, async () => ((await fetch(`${api}/readyz`).catch(() => undefined))?.ok ? true : undefined), 60_000).catch((err) => {
+      await eventually(
+        `${api} ready`,
+        async () => ((await fetch(`${api}/readyz`).catch(() => undefined))?.ok ? true : undefined),
+        60_000,
+      ).catch((err) => {
         throw new Error(`${(err as Error).message}\n${outputs()}`);
       });
     }
@@ -130,23 +165,37 @@ describe('two APIs and two workers on one Temporal and one database', () => {
 
   after(async () => {
     for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
-    await Promise.all(procs.map((p) => (p.child.exitCode === null && p.child.signalCode === null ? new Promise((r) => p.child.once('exit', r)) : undefined)));
+    await Promise.all(
+      procs.map((p) =>
+        p.child.exitCode === null && p.child.signalCode === null
+          ? new Promise((r) => p.child.once('exit', r))
+          : undefined,
+      ),
+    );
     await proxy?.close();
     await stack?.stop();
   });
 
   async function billed(id: string, via: string) {
-    return eventually(`incident ${id} billed`, async () => {
-      const r = (await send(via, 'GET', `/v1/incidents/${id}`)).body;
-      return r?.phase === 'billed' ? r : undefined;
-    }, 180_000).catch((err) => {
+    return eventually(
+      `incident ${id} billed`,
+      async () => {
+        const r = (await send(via, 'GET', `/v1/incidents/${id}`)).body;
+        return r?.phase === 'billed' ? r : undefined;
+      },
+      180_000,
+    ).catch((err) => {
       throw new Error(`${(err as Error).message}\n${outputs()}`);
     });
   }
 
   test('every paying subscriber gets exactly one outage and one restoration SMS', async () => {
     // Site A: opened by hand, the same request (one Idempotency-Key) sent to both APIs at once.
-    const opened = await Promise.all(apis.map((api) => send(api, 'POST', '/v1/incidents', { siteIds: [SITES[0]] }, { 'idempotency-key': 'scale-out-a' })));
+    const opened = await Promise.all(
+      apis.map((api) =>
+        send(api, 'POST', '/v1/incidents', { siteIds: [SITES[0]] }, { 'idempotency-key': 'scale-out-a' }),
+      ),
+    );
     for (const o of opened) assert.ok([200, 201, 202].includes(o.status), JSON.stringify(o.body));
     assert.equal(opened[0]!.body.id, opened[1]!.body.id, 'one incident, whichever API answered');
     const manual = opened[0]!.body.id as string;
@@ -155,8 +204,20 @@ describe('two APIs and two workers on one Temporal and one database', () => {
     // One payload, byte for byte the same to both APIs.
     const startsAt = new Date(Date.now() - 5000).toISOString();
     const alert = (status: 'firing' | 'resolved') => ({
-      version: '4', status, receiver: 'avviso', groupKey: '{}:{alertname="TowerDown"}',
-      alerts: [{ status, labels: { alertname: 'TowerDown', device: SITES[1], severity: 'critical' }, annotations: { summary: 'tower down' }, startsAt, endsAt: status === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z', fingerprint: 'fp-scale-out' }],
+      version: '4',
+      status,
+      receiver: 'avviso',
+      groupKey: '{}:{alertname="TowerDown"}',
+      alerts: [
+        {
+          status,
+          labels: { alertname: 'TowerDown', device: SITES[1], severity: 'critical' },
+          annotations: { summary: 'tower down' },
+          startsAt,
+          endsAt: status === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z',
+          fingerprint: 'fp-scale-out',
+        },
+      ],
     });
     const auth = { authorization: `Bearer ${token}` };
     const firing = alert('firing');
@@ -170,17 +231,23 @@ describe('two APIs and two workers on one Temporal and one database', () => {
     // Every outage notice out (the receipts come back through the proxy, to either API), then resolve
     // each through the other API than the one that opened it.
     for (const id of [manual, monitored]) {
-      await eventually(`outage notices of ${id} delivered`, async () => {
-        const d = (await send(proxy.url, 'GET', `/v1/incidents/${id}`)).body?.deliveries;
-        return d?.sms?.outage?.delivered === PAYING ? true : undefined;
-      }, 120_000).catch((err) => {
+      await eventually(
+        `outage notices of ${id} delivered`,
+        async () => {
+          const d = (await send(proxy.url, 'GET', `/v1/incidents/${id}`)).body?.deliveries;
+          return d?.sms?.outage?.delivered === PAYING ? true : undefined;
+        },
+        120_000,
+      ).catch((err) => {
         throw new Error(`${(err as Error).message}\n${outputs()}`);
       });
     }
     const resolved = await send(apis[1]!, 'POST', `/v1/incidents/${manual}/resolve`, {});
     assert.equal(resolved.status, 202, JSON.stringify(resolved.body));
     const resolvedAlert = alert('resolved');
-    const cleared = await Promise.all(apis.map((api) => send(api, 'POST', '/v1/ingest/alertmanager/noc', resolvedAlert, auth)));
+    const cleared = await Promise.all(
+      apis.map((api) => send(api, 'POST', '/v1/ingest/alertmanager/noc', resolvedAlert, auth)),
+    );
     for (const c of cleared) assert.ok([200, 202].includes(c.status), JSON.stringify(c.body));
 
     for (const id of [manual, monitored]) {
@@ -195,14 +262,22 @@ describe('two APIs and two workers on one Temporal and one database', () => {
     const problems: string[] = [];
     SITES.forEach((_, s) => {
       for (let i = 0; i < PAYING + NOT_PAYING; i++) {
-        const texts = (inbox[phone(s, i)] ?? []).map((m) => (/guasto/.test(m.text) ? 'outage' : /ripristinato/.test(m.text) ? 'restored' : m.text));
+        const texts = (inbox[phone(s, i)] ?? []).map((m) =>
+          /guasto/.test(m.text) ? 'outage' : /ripristinato/.test(m.text) ? 'restored' : m.text,
+        );
         const expected = i < PAYING ? 'outage,restored' : '';
         if (texts.join(',') !== expected) problems.push(`${phone(s, i)}: ${texts.join(', ') || 'nothing'}`);
       }
     });
     assert.deepEqual(problems, [], 'each paying phone: one outage, then one restoration; nobody else anything');
-    assert.ok(proxy.served.every((n) => n > 0), `the proxy reached both APIs (${proxy.served.join(', ')})`);
+    assert.ok(
+      proxy.served.every((n) => n > 0),
+      `the proxy reached both APIs (${proxy.served.join(', ')})`,
+    );
     const workerLines = procs.filter((p) => p.name.startsWith('worker')).map((p) => p.output());
-    assert.ok(workerLines.every((out) => !/\+39 ?347/.test(out)), 'no phone number in the workers\' logs');
+    assert.ok(
+      workerLines.every((out) => !/\+39 ?347/.test(out)),
+      "no phone number in the workers' logs",
+    );
   });
 });

@@ -10,7 +10,12 @@ import { eventually } from '../support/env';
 import { call, startTestStack, type TestStack } from '../support/stack';
 import { startMastodonStandIn, startXStandIn, type SocialStandIn } from '../../sim/social';
 
-const X_CREDENTIALS = { apiKey: 'xtestapikey0001', apiKeySecret: 'xtestapikeysecret0001', accessToken: '1234567890-xtestaccesstoken', accessTokenSecret: 'xtestaccesstokensecret01' };
+const X_CREDENTIALS = {
+  apiKey: 'xtestapikey0001',
+  apiKeySecret: 'xtestapikeysecret0001',
+  accessToken: '1234567890-xtestaccesstoken',
+  accessTokenSecret: 'xtestaccesstokensecret01',
+};
 const MASTODON_TOKEN = 'mastodon-test-token-0001';
 
 describe('social posts of the status feed', () => {
@@ -23,7 +28,13 @@ describe('social posts of the status feed', () => {
     mastodon = await startMastodonStandIn({ accessToken: MASTODON_TOKEN });
     stack = await startTestStack(__filename, {
       deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
-      channels: { social: { language: 'it', x: { ...X_CREDENTIALS, baseUrl: x.url }, mastodon: { baseUrl: mastodon.url, accessToken: MASTODON_TOKEN } } },
+      channels: {
+        social: {
+          language: 'it',
+          x: { ...X_CREDENTIALS, baseUrl: x.url },
+          mastodon: { baseUrl: mastodon.url, accessToken: MASTODON_TOKEN },
+        },
+      },
     });
     await loadDemoDataIfEmpty(stack.store);
   });
@@ -33,16 +44,36 @@ describe('social posts of the status feed', () => {
     await mastodon?.close();
   });
 
-  type SocialRecord = { network: string; kind: string; state: string; attempts: number; postId?: string; error?: string; httpStatus?: number };
+  type SocialRecord = {
+    network: string;
+    kind: string;
+    state: string;
+    attempts: number;
+    postId?: string;
+    error?: string;
+    httpStatus?: number;
+  };
 
   /** Opens an outage on tower-lodi-02, resolves it once notified, and waits until it is billed. */
   async function outageOpenedAndResolved(): Promise<{ id: string; social: () => Promise<SocialRecord[]> }> {
-    const opened = await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-lodi-02'], title: 'Traliccio senza corrente', correlate: false });
+    const opened = await call(stack, 'POST', '/v1/incidents', {
+      siteIds: ['tower-lodi-02'],
+      title: 'Traliccio senza corrente',
+      correlate: false,
+    });
     assert.equal(opened.status, 202, JSON.stringify(opened.body));
     const id: string = opened.body.id;
-    await eventually('the incident to be notified', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined), 60_000);
+    await eventually(
+      'the incident to be notified',
+      async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined),
+      60_000,
+    );
     assert.equal((await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {})).status, 202);
-    await eventually('the incident to be billed', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'billed' ? true : undefined), 60_000);
+    await eventually(
+      'the incident to be billed',
+      async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'billed' ? true : undefined),
+      60_000,
+    );
     return { id, social: async () => (await call(stack, 'GET', `/v1/incidents/${id}`)).body.social as SocialRecord[] };
   }
 
@@ -57,10 +88,27 @@ describe('social posts of the status feed', () => {
       assert.match(posts[1]!.text, /ripristinat/i);
       for (const p of posts) assert.ok(p.text.endsWith(`${stack.apiUrl}/status?lang=it#inc-${id}`), p.text);
     }
-    assert.deepEqual(mastodon.posts.filter((p) => p.text.includes(id)).map((p) => p.language), ['it', 'it']);
+    assert.deepEqual(
+      mastodon.posts.filter((p) => p.text.includes(id)).map((p) => p.language),
+      ['it', 'it'],
+    );
     const records = await social();
-    assert.deepEqual(records.map((r) => `${r.network}:${r.kind}:${r.state}:${r.attempts}`).sort(), ['mastodon:outage:posted:1', 'mastodon:restored:posted:1', 'x:outage:posted:1', 'x:restored:posted:1']);
-    assert.deepEqual(records.filter((r) => r.network === 'x').map((r) => r.postId).sort(), postsOf(x, id).map((p) => p.id).sort(), 'the tweet ids are recorded');
+    assert.deepEqual(records.map((r) => `${r.network}:${r.kind}:${r.state}:${r.attempts}`).sort(), [
+      'mastodon:outage:posted:1',
+      'mastodon:restored:posted:1',
+      'x:outage:posted:1',
+      'x:restored:posted:1',
+    ]);
+    assert.deepEqual(
+      records
+        .filter((r) => r.network === 'x')
+        .map((r) => r.postId)
+        .sort(),
+      postsOf(x, id)
+        .map((p) => p.id)
+        .sort(),
+      'the tweet ids are recorded',
+    );
   });
 
   test('a network answering 503 twice still ends with exactly one post per change', async () => {
@@ -74,9 +122,15 @@ describe('social posts of the status feed', () => {
     assert.equal(x.requests.slice(xRequests).filter((r) => r.status === 503).length, 2, 'the failures happened');
     assert.equal(mastodon.requests.slice(mastodonRequests).filter((r) => r.status === 503).length, 2);
     const outage = (await social()).filter((r) => r.kind === 'outage');
-    assert.deepEqual(outage.map((r) => [r.network, r.state, r.attempts]).sort(), [['mastodon', 'posted', 3], ['x', 'posted', 3]]);
+    assert.deepEqual(outage.map((r) => [r.network, r.state, r.attempts]).sort(), [
+      ['mastodon', 'posted', 3],
+      ['x', 'posted', 3],
+    ]);
     // The SMS did not wait for the networks: the feed (and its posts) is sent after them.
-    const sms = Object.values(await stack.inbox()).flat().filter((m) => /guasto/i.test(m.text)).map((m) => Date.parse(m.acceptedAt));
+    const sms = Object.values(await stack.inbox())
+      .flat()
+      .filter((m) => /guasto/i.test(m.text))
+      .map((m) => Date.parse(m.acceptedAt));
     const xPost = Date.parse(postsOf(x, id)[0]!.at);
     assert.ok(sms.length > 0 && sms.every((t) => t < xPost), 'the outage SMS went before the retried post');
   });
@@ -86,7 +140,11 @@ describe('social posts of the status feed', () => {
     x.failNext(401, 1);
     const { id, social } = await outageOpenedAndResolved();
     // Had the outage post been retried, the stand-in (whose 401 was once) would have taken it.
-    assert.deepEqual(postsOf(x, id).map((p) => /ripristinat/i.test(p.text)), [true], 'on X only the restoration');
+    assert.deepEqual(
+      postsOf(x, id).map((p) => /ripristinat/i.test(p.text)),
+      [true],
+      'on X only the restoration',
+    );
     assert.equal(x.requests.slice(before).length, 2, 'one refused request, one for the restoration');
     assert.equal(postsOf(mastodon, id).length, 2);
     const refused = (await social()).find((r) => r.network === 'x' && r.kind === 'outage');
@@ -95,15 +153,29 @@ describe('social posts of the status feed', () => {
     assert.equal(refused?.attempts, 1);
     assert.match(refused?.error ?? '', /X answered 401/);
     const counts = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
-    assert.deepEqual(counts.status, { outage: { delivered: 2 }, restored: { delivered: 2 } }, 'the status feed itself was not held up');
+    assert.deepEqual(
+      counts.status,
+      { outage: { delivered: 2 }, restored: { delivered: 2 } },
+      'the status feed itself was not held up',
+    );
   });
 
   test('a maintenance posts its notice, its start and its end, once each', async () => {
     const inSeconds = (n: number) => new Date(Date.now() + n * 1000).toISOString();
-    const created = await call(stack, 'POST', '/v1/maintenances', { siteIds: ['ap-lodi-01-a'], startsAt: inSeconds(2), endsAt: inSeconds(120), title: 'Cambio alimentatore' });
+    const created = await call(stack, 'POST', '/v1/maintenances', {
+      siteIds: ['ap-lodi-01-a'],
+      startsAt: inSeconds(2),
+      endsAt: inSeconds(120),
+      title: 'Cambio alimentatore',
+    });
     assert.equal(created.status, 202, JSON.stringify(created.body));
     const id: string = created.body.id;
-    const phase = (p: string) => eventually(`maintenance phase ${p}`, async () => ((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.phase === p ? true : undefined), 60_000);
+    const phase = (p: string) =>
+      eventually(
+        `maintenance phase ${p}`,
+        async () => ((await call(stack, 'GET', `/v1/maintenances/${id}`)).body.phase === p ? true : undefined),
+        60_000,
+      );
     await phase('in_progress');
     assert.equal((await call(stack, 'POST', `/v1/maintenances/${id}/complete`, {})).status, 202);
     await phase('billed');

@@ -13,15 +13,23 @@ import { call, startTestStack, type TestStack } from '../support/stack';
 describe('walking skeleton: incident to SMS', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 } });
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
 
-  const phonesOf = (ids: string[]) => DEMO_SUBSCRIBERS.filter((s) => ids.includes(s._id)).flatMap((s) => s.phones).sort();
+  const phonesOf = (ids: string[]) =>
+    DEMO_SUBSCRIBERS.filter((s) => ids.includes(s._id))
+      .flatMap((s) => s.phones)
+      .sort();
 
   test('an outage on tower-lodi-02 reaches exactly its paying subscribers and those downstream, then the restoration follows', async () => {
-    const opened = await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-lodi-02'], title: 'Traliccio senza corrente' });
+    const opened = await call(stack, 'POST', '/v1/incidents', {
+      siteIds: ['tower-lodi-02'],
+      title: 'Traliccio senza corrente',
+    });
     assert.equal(opened.status, 202, JSON.stringify(opened.body));
     const id: string = opened.body.id;
     assert.match(id, /^inc_[a-z0-9]{16}$/);
@@ -54,7 +62,10 @@ describe('walking skeleton: incident to SMS', () => {
       const r = await call(stack, 'GET', `/v1/incidents/${id}`);
       return r.body.phase === 'billed' ? r.body : undefined;
     });
-    assert.deepEqual(done.timeline.map((t: { phase: string }) => t.phase), ['detected', 'notifying', 'notified', 'resolving', 'resolved', 'billed']);
+    assert.deepEqual(
+      done.timeline.map((t: { phase: string }) => t.phase),
+      ['detected', 'notifying', 'notified', 'resolving', 'resolved', 'billed'],
+    );
     assert.ok(done.resolvedAt);
 
     inbox = await stack.inbox();
@@ -89,20 +100,36 @@ describe('walking skeleton: incident to SMS', () => {
     const second = await call(stack, 'POST', '/v1/incidents', body);
     assert.equal(second.status, 200, 'a repeated trigger finds the existing incident');
     assert.equal(second.body.id, first.body.id);
-    const byHeader = await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-lodi-01'] }, { 'idempotency-key': body.key });
+    const byHeader = await call(
+      stack,
+      'POST',
+      '/v1/incidents',
+      { siteIds: ['tower-lodi-01'] },
+      { 'idempotency-key': body.key },
+    );
     assert.equal(byHeader.body.id, first.body.id);
 
-    await eventually('notified', async () => ((await call(stack, 'GET', `/v1/incidents/${first.body.id}`)).body.phase === 'notified' ? true : undefined));
+    await eventually('notified', async () =>
+      (await call(stack, 'GET', `/v1/incidents/${first.body.id}`)).body.phase === 'notified' ? true : undefined,
+    );
     const inbox = await stack.inbox();
     const english = DEMO_SUBSCRIBERS.find((s) => s._id === 'C-1004')!.phones[0]!;
     const outage = inbox[english]!.filter((m) => /^Outage: internet is down in Lodi/.test(m.text));
     assert.equal(outage.length, 1, 'one outage SMS, in English, despite three triggers');
     // tower-lodi-01 feeds everything in Lodi: C-1001, C-1002 (ap-lodi-01-a), C-1004, and Lodi
     // Vecchio's payers; each text names the reader's own area.
-    const told = async () => (await stack.store.deliveries.find({ incidentId: first.body.id, channel: 'sms', kind: 'outage' }).toArray()).map((d) => d.subscriberId).sort();
+    const told = async () =>
+      (await stack.store.deliveries.find({ incidentId: first.body.id, channel: 'sms', kind: 'outage' }).toArray())
+        .map((d) => d.subscriberId)
+        .sort();
     assert.deepEqual(await told(), ['C-1001', 'C-1002', 'C-1004', 'C-1005', 'C-1007']);
-    for (const phone of phonesOf(['C-1001', 'C-1002'])) assert.ok(inbox[phone]!.some((m) => /guasto: internet interrotto a Lodi dalle/.test(m.text)), `${phone} told of the Lodi outage`);
-    for (const phone of phonesOf(['C-1005', 'C-1007'])) assert.equal(inbox[phone]!.filter((m) => /guasto/.test(m.text)).length, 2, `${phone}: one notice per incident`);
+    for (const phone of phonesOf(['C-1001', 'C-1002']))
+      assert.ok(
+        inbox[phone]!.some((m) => /guasto: internet interrotto a Lodi dalle/.test(m.text)),
+        `${phone} told of the Lodi outage`,
+      );
+    for (const phone of phonesOf(['C-1005', 'C-1007']))
+      assert.equal(inbox[phone]!.filter((m) => /guasto/.test(m.text)).length, 2, `${phone}: one notice per incident`);
     for (const phone of phonesOf(['C-1003', 'C-1006', 'C-2001', 'C-2002', 'C-2003'])) {
       assert.ok(!inbox[phone]?.some((m) => /guasto/.test(m.text)), `${phone} must not be told`);
     }
@@ -132,7 +159,11 @@ describe('walking skeleton: incident to SMS', () => {
   test('receipts without a valid Plivo signature are refused', async () => {
     const res = await fetch(`${stack.apiUrl}/v1/plivo/status`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-plivo-signature-v2': 'bm9wZQ==', 'x-plivo-signature-v2-nonce': '123' },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-plivo-signature-v2': 'bm9wZQ==',
+        'x-plivo-signature-v2-nonce': '123',
+      },
       body: 'MessageUUID=abc&Status=delivered',
     });
     assert.equal(res.status, 403);

@@ -31,7 +31,10 @@ describe('a worker killed while sending', () => {
 
   /** `avviso worker` as production runs it, on this stack's database, task queue and simulator. */
   function startWorker(): WorkerProcess {
-    const child = spawn(process.execPath, [AVVISO, 'worker'], { env: stack.workerEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [AVVISO, 'worker'], {
+      env: stack.workerEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
     child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
@@ -100,40 +103,70 @@ describe('a worker killed while sending', () => {
     const id = opened.body.id as string;
 
     // Kill it once some outage notices are out, well before all are.
-    const before1 = await eventually('the first outage notices', async () => {
-      const a = await accepted();
-      return a.outage >= 3 * BATCH ? a : undefined;
-    }, 120_000).catch((err) => { throw new Error(`${(err as Error).message}\nworker output:\n${worker.output()}`); });
+    const before1 = await eventually(
+      'the first outage notices',
+      async () => {
+        const a = await accepted();
+        return a.outage >= 3 * BATCH ? a : undefined;
+      },
+      120_000,
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message}\nworker output:\n${worker.output()}`);
+    });
     await kill(worker);
-    assert.ok(before1.outage < SUBSCRIBERS, `the worker was killed in the middle of sending (${before1.outage} of ${SUBSCRIBERS} out)`);
+    assert.ok(
+      before1.outage < SUBSCRIBERS,
+      `the worker was killed in the middle of sending (${before1.outage} of ${SUBSCRIBERS} out)`,
+    );
     worker = startWorker();
 
-    await eventually('every outage notice delivered', async () => {
-      const d = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
-      return d.sms?.outage?.delivered === SUBSCRIBERS ? true : undefined;
-    }, 300_000).catch(async (err) => { throw new Error(`${(err as Error).message}\n${await recordsByState()}\nworker output:\n${worker.output()}`); });
+    await eventually(
+      'every outage notice delivered',
+      async () => {
+        const d = (await call(stack, 'GET', `/v1/incidents/${id}`)).body.deliveries;
+        return d.sms?.outage?.delivered === SUBSCRIBERS ? true : undefined;
+      },
+      300_000,
+    ).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await recordsByState()}\nworker output:\n${worker.output()}`);
+    });
 
     const resolved = await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
     assert.equal(resolved.status, 202);
-    const before2 = await eventually('the first restoration notices', async () => {
-      const a = await accepted();
-      return a.restored >= 3 * BATCH ? a : undefined;
-    }, 120_000);
+    const before2 = await eventually(
+      'the first restoration notices',
+      async () => {
+        const a = await accepted();
+        return a.restored >= 3 * BATCH ? a : undefined;
+      },
+      120_000,
+    );
     await kill(worker);
-    assert.ok(before2.restored < SUBSCRIBERS, `the worker was killed in the middle of the restoration (${before2.restored} of ${SUBSCRIBERS} out)`);
+    assert.ok(
+      before2.restored < SUBSCRIBERS,
+      `the worker was killed in the middle of the restoration (${before2.restored} of ${SUBSCRIBERS} out)`,
+    );
     worker = startWorker();
 
-    const done = await eventually('the incident billed', async () => {
-      const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
-      return r.phase === 'billed' ? r : undefined;
-    }, 300_000).catch(async (err) => { throw new Error(`${(err as Error).message}\n${await recordsByState()}\nworker output:\n${worker.output()}`); });
+    const done = await eventually(
+      'the incident billed',
+      async () => {
+        const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
+        return r.phase === 'billed' ? r : undefined;
+      },
+      300_000,
+    ).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await recordsByState()}\nworker output:\n${worker.output()}`);
+    });
     assert.deepEqual(done.deliveries.sms, { outage: { delivered: SUBSCRIBERS }, restored: { delivered: SUBSCRIBERS } });
 
     // The simulator's own record: one outage notice, then one restoration notice, per phone.
     const inbox = await stack.inbox();
     const problems: string[] = [];
     for (let i = 0; i < SUBSCRIBERS; i++) {
-      const texts = (inbox[phone(i)] ?? []).map((m) => (/guasto/.test(m.text) ? 'outage' : /ripristinato/.test(m.text) ? 'restored' : m.text));
+      const texts = (inbox[phone(i)] ?? []).map((m) =>
+        /guasto/.test(m.text) ? 'outage' : /ripristinato/.test(m.text) ? 'restored' : m.text,
+      );
       if (texts.join(',') !== 'outage,restored') problems.push(`${phone(i)}: ${texts.join(', ') || 'nothing'}`);
     }
     assert.deepEqual(problems, [], 'each phone received exactly one outage notice, then one restoration notice');

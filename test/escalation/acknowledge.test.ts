@@ -26,7 +26,9 @@ const REPEAT_SECONDS = 3;
 function rulesTextingTheNoc(): string {
   const dir = path.join(sharedServers().tmpDir, `rules-noc-ack-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'avviso.yaml'), `version: 1
+  writeFileSync(
+    path.join(dir, 'avviso.yaml'),
+    `version: 1
 include:
   - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
   - ${path.join(DEFAULT_RULES, 'templates')}/
@@ -57,17 +59,22 @@ rules:
       subscriber.paidSms: true
       subscriber.onAffectedSite: true
     notify: sms
-`);
+`,
+  );
   return dir;
 }
 
 describe('staff escalation, acknowledged', () => {
   let stack: TestStack;
-  const escalations = async (phone: string) => ((await stack.inbox())[phone] ?? []).filter((m) => /Avviso NOC/.test(m.text));
+  const escalations = async (phone: string) =>
+    ((await stack.inbox())[phone] ?? []).filter((m) => /Avviso NOC/.test(m.text));
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 }, rulesPath: rulesTextingTheNoc() });
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
+      rulesPath: rulesTextingTheNoc(),
+    });
     await loadDemoDataIfEmpty(stack.store);
     const contacts = [
       { id: 'mario', name: 'Mario Rossi', phones: [ON_CALL_LODI], onCall: true, areas: ['Lodi'] },
@@ -82,7 +89,11 @@ describe('staff escalation, acknowledged', () => {
     const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['ap-lodi-01-a'] })).body.id as string;
     const code = acknowledgementCode(id);
     // Two rounds: the rules' contact and the contact on call for Lodi, each with the code to reply with.
-    await eventually('two escalation rounds', async () => ((await escalations(NOC_PHONE)).length >= 2 ? true : undefined), 30_000);
+    await eventually(
+      'two escalation rounds',
+      async () => ((await escalations(NOC_PHONE)).length >= 2 ? true : undefined),
+      30_000,
+    );
     const toMario = await eventually('the contact on call texted', async () => (await escalations(ON_CALL_LODI))[0]);
     assert.match(toMario.text, new RegExp(`OK ${code}`));
     assert.equal((await escalations(OFF_CALL)).length, 0, 'a contact not on call is not texted');
@@ -115,15 +126,24 @@ describe('staff escalation, acknowledged', () => {
     assert.match(again.body.acknowledged.by, /noc-desk/, 'the first acknowledgement counts');
 
     const audit = (await call(stack, 'GET', '/v1/audit?limit=50')).body;
-    assert.ok(JSON.stringify(audit).includes(`/v1/incidents/${id}/acknowledge`) || JSON.stringify(audit).includes('/v1/incidents/:id/acknowledge'), 'in the audit log');
+    assert.ok(
+      JSON.stringify(audit).includes(`/v1/incidents/${id}/acknowledge`) ||
+        JSON.stringify(audit).includes('/v1/incidents/:id/acknowledge'),
+      'in the audit log',
+    );
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
   });
 
   test('via an SMS reply with the code from a staff number: the repeats stop', async () => {
-    const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['ap-lodi-01-a'], correlate: false })).body.id as string;
+    const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['ap-lodi-01-a'], correlate: false })).body
+      .id as string;
     const code = acknowledgementCode(id);
     const withCode = async () => (await escalations(ON_CALL_LODI)).filter((m) => m.text.includes(code));
-    await eventually('the escalation with its code', async () => ((await withCode()).length >= 1 ? true : undefined), 30_000);
+    await eventually(
+      'the escalation with its code',
+      async () => ((await withCode()).length >= 1 ? true : undefined),
+      30_000,
+    );
 
     // A subscriber's number sending the code acknowledges nothing.
     assert.notEqual((await inboundSms(stack, '+393471000001', `OK ${code}`)).action, 'acknowledge');
@@ -135,9 +155,20 @@ describe('staff escalation, acknowledged', () => {
     });
     assert.equal(shown.acknowledged.by, 'Mario Rossi');
     assert.equal(shown.acknowledged.via, 'sms');
-    assert.match((await eventually('the confirmation', async () => ((await stack.inbox())[ON_CALL_LODI] ?? []).find((m) => /Presa in carico/.test(m.text))))!.text, new RegExp(code));
+    assert.match(
+      (await eventually('the confirmation', async () =>
+        ((await stack.inbox())[ON_CALL_LODI] ?? []).find((m) => /Presa in carico/.test(m.text)),
+      ))!.text,
+      new RegExp(code),
+    );
 
-    await eventually('the workflow took it', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.timeline.some((e: { note?: string }) => /acknowledged by Mario Rossi/.test(e.note ?? '')) ? true : undefined));
+    await eventually('the workflow took it', async () =>
+      (await call(stack, 'GET', `/v1/incidents/${id}`)).body.timeline.some((e: { note?: string }) =>
+        /acknowledged by Mario Rossi/.test(e.note ?? ''),
+      )
+        ? true
+        : undefined,
+    );
     await sleep(1500);
     const settled = (await withCode()).length;
     await sleep(REPEAT_SECONDS * 3 * 1000);
@@ -148,9 +179,15 @@ describe('staff escalation, acknowledged', () => {
   test('an escalation with nobody to reach is shown on the incident', async () => {
     // Crema: the rules escalate to nobody; Piero, on call for Crema, is the only one. Take him off call.
     assert.equal((await call(stack, 'PATCH', '/v1/contacts/piero', { onCall: false })).status, 200);
-    const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['ap-crema-01-a'], correlate: false })).body.id as string;
-    await eventually('notified', async () => ((await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined));
-    assert.equal((await call(stack, 'POST', `/v1/incidents/${id}/escalate`, { reason: 'customers calling' })).status, 202);
+    const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['ap-crema-01-a'], correlate: false })).body
+      .id as string;
+    await eventually('notified', async () =>
+      (await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase === 'notified' ? true : undefined,
+    );
+    assert.equal(
+      (await call(stack, 'POST', `/v1/incidents/${id}/escalate`, { reason: 'customers calling' })).status,
+      202,
+    );
     const shown = await eventually('the problem shown', async () => {
       const i = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
       return i.escalationProblems?.length ? i : undefined;
@@ -171,8 +208,18 @@ async function inboundSms(stack: TestStack, from: string, text: string): Promise
   const nonce = String(Math.floor(Math.random() * 1e12));
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-plivo-signature-v2': plivoSignatureV2(url, nonce, SIM_AUTH_TOKEN), 'x-plivo-signature-v2-nonce': nonce },
-    body: new URLSearchParams({ From: from.replace('+', ''), To: '390000000000', Text: text, Type: 'sms', MessageUUID: randomUUID() }),
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-plivo-signature-v2': plivoSignatureV2(url, nonce, SIM_AUTH_TOKEN),
+      'x-plivo-signature-v2-nonce': nonce,
+    },
+    body: new URLSearchParams({
+      From: from.replace('+', ''),
+      To: '390000000000',
+      Text: text,
+      Type: 'sms',
+      MessageUUID: randomUUID(),
+    }),
   });
   assert.equal(res.status, 200);
   return (await res.json()) as { action?: string };

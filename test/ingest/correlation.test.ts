@@ -16,7 +16,11 @@ import { call, startTestStack, TEST_RULES, type InboxMessage, type TestStack } f
 import { parseIntegrations } from '../../ingest/integrations';
 import * as p from './payloads';
 
-const INTEGRATIONS = parseIntegrations('integrations:\n  - { name: noc, source: alertmanager, token: am-token-123, site: { label: device } }\n', 'test-integrations.yaml', {});
+const INTEGRATIONS = parseIntegrations(
+  'integrations:\n  - { name: noc, source: alertmanager, token: am-token-123, site: { label: device } }\n',
+  'test-integrations.yaml',
+  {},
+);
 
 /** The Lodi tree: tower-lodi-01 feeds ap-lodi-01-a and tower-lodi-02, which feeds ap-lodi-02-a. */
 const PARENT = 'tower-lodi-01';
@@ -28,15 +32,26 @@ const PAYING = ['+393471000001', '+393471000002', '+393471000004', '+39347100000
 describe('correlation: one root cause, one incident, one message each', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 }, integrations: INTEGRATIONS });
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
+      integrations: INTEGRATIONS,
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
 
   let n = 0;
-  const alert = (device: string, status: 'firing' | 'resolved' = 'firing', fingerprint?: string) => ({ device, status, fingerprint: fingerprint ?? `${device}-${n}` });
+  const alert = (device: string, status: 'firing' | 'resolved' = 'firing', fingerprint?: string) => ({
+    device,
+    status,
+    fingerprint: fingerprint ?? `${device}-${n}`,
+  });
   async function webhook(...alerts: p.AmAlert[]) {
-    const res = await fetch(`${stack.apiUrl}/v1/ingest/alertmanager/noc`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer am-token-123' }, body: JSON.stringify(p.alertmanager(...alerts)) });
+    const res = await fetch(`${stack.apiUrl}/v1/ingest/alertmanager/noc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer am-token-123' },
+      body: JSON.stringify(p.alertmanager(...alerts)),
+    });
     assert.ok(res.status === 202 || res.status === 200, `webhook answered ${res.status}`);
     return (await res.json()) as { results: { action: string; incidentId?: string }[] };
   }
@@ -45,7 +60,8 @@ describe('correlation: one root cause, one incident, one message each', () => {
     assert.ok(r.status === 200 || r.status === 202, JSON.stringify(r.body));
     return r.body as { id: string; outcome: string };
   };
-  const delta = (now: Record<string, InboxMessage[]>, then: Record<string, InboxMessage[]>, phone: string) => (now[phone]?.length ?? 0) - (then[phone]?.length ?? 0);
+  const delta = (now: Record<string, InboxMessage[]>, then: Record<string, InboxMessage[]>, phone: string) =>
+    (now[phone]?.length ?? 0) - (then[phone]?.length ?? 0);
 
   /**
    * Runs one scenario: `trigger` sends the alerts or calls, `resolve` ends them. Checks that one
@@ -57,10 +73,20 @@ describe('correlation: one root cause, one incident, one message each', () => {
     const since = new Date();
     const before = await stack.inbox();
     await trigger();
-    await eventually('every alert decided', async () => ((await stack.store.alertEvents.countDocuments({ $or: [{ result: { $exists: false } }, { 'result.action': 'accepted' }] })) === 0 ? true : undefined));
+    await eventually('every alert decided', async () =>
+      (await stack.store.alertEvents.countDocuments({
+        $or: [{ result: { $exists: false } }, { 'result.action': 'accepted' }],
+      })) === 0
+        ? true
+        : undefined,
+    );
     const opened: Incident[] = await stack.store.incidents.find({ openedAt: { $gte: since } }).toArray();
     const survivors = opened.filter((i) => !i.mergedInto);
-    assert.equal(survivors.length, 1, `one incident carries on: ${JSON.stringify(opened.map((i) => ({ id: i._id, sites: i.siteIds, mergedInto: i.mergedInto })))}`);
+    assert.equal(
+      survivors.length,
+      1,
+      `one incident carries on: ${JSON.stringify(opened.map((i) => ({ id: i._id, sites: i.siteIds, mergedInto: i.mergedInto })))}`,
+    );
     const survivor = survivors[0]!._id;
     for (const i of opened) if (i.mergedInto) assert.equal(i.mergedInto, survivor);
 
@@ -69,39 +95,78 @@ describe('correlation: one root cause, one incident, one message each', () => {
       return PAYING.every((phone) => delta(inbox, before, phone) >= 1) ? true : undefined;
     });
     await resolve(survivor);
-    await eventually('every incident of the scenario billed', async () => ((await stack.store.incidents.countDocuments({ openedAt: { $gte: since }, phase: { $ne: 'billed' } })) === 0 ? true : undefined), 60_000);
+    await eventually(
+      'every incident of the scenario billed',
+      async () =>
+        (await stack.store.incidents.countDocuments({ openedAt: { $gte: since }, phase: { $ne: 'billed' } })) === 0
+          ? true
+          : undefined,
+      60_000,
+    );
     await eventually('the restoration notices', async () => {
       const inbox = await stack.inbox();
       return PAYING.every((phone) => delta(inbox, before, phone) >= 2) ? true : undefined;
     });
     await new Promise((r) => setTimeout(r, 1000)); // anything late would arrive now
     const inbox = await stack.inbox();
-    for (const phone of PAYING) assert.equal(delta(inbox, before, phone), 2, `${phone}: one outage and one restoration notice, got ${JSON.stringify(inbox[phone]?.slice(before[phone]?.length ?? 0).map((m) => m.text))}`);
+    for (const phone of PAYING)
+      assert.equal(
+        delta(inbox, before, phone),
+        2,
+        `${phone}: one outage and one restoration notice, got ${JSON.stringify(inbox[phone]?.slice(before[phone]?.length ?? 0).map((m) => m.text))}`,
+      );
     const ids = opened.map((i) => i._id);
     for (const phone of PAYING) {
-      const kinds = (await stack.store.deliveries.find({ incidentId: { $in: ids }, channel: 'sms', to: phone, state: { $in: ['accepted', 'sent', 'delivered'] } }).toArray()).map((d) => d.kind).sort();
+      const kinds = (
+        await stack.store.deliveries
+          .find({
+            incidentId: { $in: ids },
+            channel: 'sms',
+            to: phone,
+            state: { $in: ['accepted', 'sent', 'delivered'] },
+          })
+          .toArray()
+      )
+        .map((d) => d.kind)
+        .sort();
       assert.deepEqual(kinds, ['outage', 'restored'], `${phone}'s messages`);
     }
-    assert.equal(await stack.store.incidents.countDocuments({ siteIds: { $in: TREE }, phase: { $in: ['detected', 'notifying', 'notified', 'escalated'] } }), 0);
+    assert.equal(
+      await stack.store.incidents.countDocuments({
+        siteIds: { $in: TREE },
+        phase: { $in: ['detected', 'notifying', 'notified', 'escalated'] },
+      }),
+      0,
+    );
   }
 
   test('one Alertmanager notification holding the relay and a tower it feeds: one incident', async () => {
     await scenario(
       async () => {
         const r = await webhook(alert(PARENT), alert(CHILD));
-        assert.deepEqual(r.results.map((x) => x.action), ['opened', 'joined']);
+        assert.deepEqual(
+          r.results.map((x) => x.action),
+          ['opened', 'joined'],
+        );
         assert.equal(r.results[0]!.incidentId, r.results[1]!.incidentId);
       },
       async () => void (await webhook(alert(PARENT, 'resolved'), alert(CHILD, 'resolved'))),
     );
   });
 
-  test('the same notification the other way round: the relay absorbs the tower\'s incident', async () => {
+  test("the same notification the other way round: the relay absorbs the tower's incident", async () => {
     await scenario(
       async () => {
         const r = await webhook(alert(CHILD), alert(PARENT));
-        assert.deepEqual(r.results.map((x) => x.action), ['opened', 'absorbed']);
-        assert.equal(r.results[0]!.incidentId, r.results[1]!.incidentId, 'the tower\'s incident carries on, widened to the relay');
+        assert.deepEqual(
+          r.results.map((x) => x.action),
+          ['opened', 'absorbed'],
+        );
+        assert.equal(
+          r.results[0]!.incidentId,
+          r.results[1]!.incidentId,
+          "the tower's incident carries on, widened to the relay",
+        );
       },
       async () => void (await webhook(alert(CHILD, 'resolved'), alert(PARENT, 'resolved'))),
     );
@@ -137,7 +202,14 @@ describe('correlation: one root cause, one incident, one message each', () => {
     assert.equal(own.outcome, 'opened');
     assert.notEqual(own.id, first.id);
     for (const id of [first.id, own.id]) await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
-    await eventually('both billed', async () => ((await stack.store.incidents.countDocuments({ _id: { $in: [first.id, own.id] }, phase: 'billed' })) === 2 ? true : undefined), 60_000);
+    await eventually(
+      'both billed',
+      async () =>
+        (await stack.store.incidents.countDocuments({ _id: { $in: [first.id, own.id] }, phase: 'billed' })) === 2
+          ? true
+          : undefined,
+      60_000,
+    );
   });
 
   test('the API and a webhook at once, both ways round: one incident', async () => {
@@ -172,13 +244,21 @@ function rulesWithGroupWait(wait: string): string {
 describe('the group window', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 }, integrations: INTEGRATIONS, rulesPath: rulesWithGroupWait('4s') });
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
+      integrations: INTEGRATIONS,
+      rulesPath: rulesWithGroupWait('4s'),
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
 
   async function webhook(...alerts: p.AmAlert[]) {
-    const res = await fetch(`${stack.apiUrl}/v1/ingest/alertmanager/noc`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer am-token-123' }, body: JSON.stringify(p.alertmanager(...alerts)) });
+    const res = await fetch(`${stack.apiUrl}/v1/ingest/alertmanager/noc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer am-token-123' },
+      body: JSON.stringify(p.alertmanager(...alerts)),
+    });
     return (await res.json()) as { results: { action: string; incidentId?: string }[] };
   }
 
@@ -199,9 +279,20 @@ describe('the group window', () => {
     const first = Math.min(...PAYING.map((phone) => Date.parse(inbox[phone]![0]!.acceptedAt)));
     assert.ok(first - opened >= 3_500, `the first notice waited for the window (${first - opened} ms)`);
     for (const phone of PAYING) assert.equal(inbox[phone]!.length, 1, `${phone} told once`);
-    assert.equal(await stack.store.deliveries.countDocuments({ incidentId: { $ne: id }, channel: 'sms' }), 0, 'all from the one incident');
+    assert.equal(
+      await stack.store.deliveries.countDocuments({ incidentId: { $ne: id }, channel: 'sms' }),
+      0,
+      'all from the one incident',
+    );
 
-    await webhook({ device: CHILD, fingerprint: 'gw-child', status: 'resolved' }, { device: PARENT, fingerprint: 'gw-parent', status: 'resolved' });
-    await eventually('billed', async () => ((await stack.store.incidents.findOne({ _id: id }))?.phase === 'billed' ? true : undefined), 60_000);
+    await webhook(
+      { device: CHILD, fingerprint: 'gw-child', status: 'resolved' },
+      { device: PARENT, fingerprint: 'gw-parent', status: 'resolved' },
+    );
+    await eventually(
+      'billed',
+      async () => ((await stack.store.incidents.findOne({ _id: id }))?.phase === 'billed' ? true : undefined),
+      60_000,
+    );
   });
 });

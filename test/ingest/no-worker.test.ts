@@ -15,16 +15,32 @@ import { parseIntegrations } from '../../ingest/integrations';
 import * as p from './payloads';
 
 const AVVISO = path.join(__dirname, '..', '..', 'bin', 'avviso.js');
-const INTEGRATIONS = parseIntegrations('integrations:\n  - { name: noc, source: alertmanager, token: am-token-123, site: { label: device } }\n', 'test-integrations.yaml', {});
+const INTEGRATIONS = parseIntegrations(
+  'integrations:\n  - { name: noc, source: alertmanager, token: am-token-123, site: { label: device } }\n',
+  'test-integrations.yaml',
+  {},
+);
 const SITES = ['tower-lodi-01', 'ap-lodi-01-a', 'tower-lodi-02', 'ap-lodi-02-a', 'tower-crema-01', 'ap-crema-01-a'];
 /** Every paying subscriber of the demo network (C-1006 opted out; C-1003 and C-2002 do not pay). */
-const PAYING = ['+393471000001', '+393471000002', '+393471000004', '+393471000005', '+393471000007', '+393471000101', '+393471000103'];
+const PAYING = [
+  '+393471000001',
+  '+393471000002',
+  '+393471000004',
+  '+393471000005',
+  '+393471000007',
+  '+393471000101',
+  '+393471000103',
+];
 
 describe('with no worker running', () => {
   let stack: TestStack;
   let worker: ChildProcess | undefined;
   before(async () => {
-    stack = await startTestStack(__filename, { inProcessWorker: false, deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 }, integrations: INTEGRATIONS });
+    stack = await startTestStack(__filename, {
+      inProcessWorker: false,
+      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
+      integrations: INTEGRATIONS,
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => {
@@ -36,9 +52,16 @@ describe('with no worker running', () => {
     await stack?.stop();
   });
 
-  async function post(body: unknown): Promise<{ status: number; ms: number; body: { results: { action: string; incidentId?: string }[] } }> {
+  async function post(
+    body: unknown,
+  ): Promise<{ status: number; ms: number; body: { results: { action: string; incidentId?: string }[] } }> {
     const t0 = Date.now();
-    const res = await fetch(`${stack.apiUrl}/v1/ingest/alertmanager/noc`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer am-token-123' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${stack.apiUrl}/v1/ingest/alertmanager/noc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer am-token-123' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
     return { status: res.status, body: (await res.json()) as never, ms: Date.now() - t0 };
   }
 
@@ -51,7 +74,13 @@ describe('with no worker running', () => {
     assert.ok(slowest < 5_000, `every request answered without a worker (slowest ${slowest} ms)`);
 
     // Decided without a worker: one incident per tree, the workflows started and waiting.
-    await eventually('every alert decided', async () => ((await stack.store.alertEvents.countDocuments({ $or: [{ result: { $exists: false } }, { 'result.action': 'accepted' }] })) === 0 ? true : undefined));
+    await eventually('every alert decided', async () =>
+      (await stack.store.alertEvents.countDocuments({
+        $or: [{ result: { $exists: false } }, { 'result.action': 'accepted' }],
+      })) === 0
+        ? true
+        : undefined,
+    );
     const open = await stack.store.incidents.find({ mergedInto: { $exists: false } }).toArray();
     assert.equal(open.length, 2, `one incident per tree: ${JSON.stringify(open.map((i) => i.siteIds))}`);
     for (const i of open) assert.equal(i.phase, 'detected', 'nothing runs them yet');
@@ -66,9 +95,23 @@ describe('with no worker running', () => {
     assert.ok(Date.now() - t0 < 10_000);
 
     worker = spawn(process.execPath, [AVVISO, 'worker'], { env: stack.workerEnv, stdio: 'ignore' });
-    for (const i of open) await eventually(`incident ${i._id} notified`, async () => ((await stack.store.incidents.findOne({ _id: i._id }))?.phase === 'notified' ? true : undefined), 90_000);
+    for (const i of open)
+      await eventually(
+        `incident ${i._id} notified`,
+        async () => ((await stack.store.incidents.findOne({ _id: i._id }))?.phase === 'notified' ? true : undefined),
+        90_000,
+      );
     const inbox = await stack.inbox();
     for (const phone of PAYING) assert.equal(inbox[phone]?.length, 1, `${phone} told once`);
-    await eventually('the queued update applied', async () => ((await stack.store.incidents.findOne({ _id: open[0]!._id }))?.updates?.some((u) => u.text === 'Tecnici sul posto') ? true : undefined), 30_000);
+    await eventually(
+      'the queued update applied',
+      async () =>
+        (await stack.store.incidents.findOne({ _id: open[0]!._id }))?.updates?.some(
+          (u) => u.text === 'Tecnici sul posto',
+        )
+          ? true
+          : undefined,
+      30_000,
+    );
   });
 });

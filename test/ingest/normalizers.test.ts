@@ -11,8 +11,14 @@ import { decodeBody } from '../../ingest/body';
 import { IngestError } from '../../ingest/errors';
 import * as p from './payloads';
 
-const ctx = (headers: NormalizeContext['headers'] = {}): NormalizeContext => ({ integration: 'noc', timeZone: 'Europe/Rome', receivedAt: new Date('2026-05-04T13:05:00Z'), headers });
-const run = (source: IngestSource, payload: unknown, headers: NormalizeContext['headers'] = {}) => NORMALIZERS[source](payload, ctx(headers));
+const ctx = (headers: NormalizeContext['headers'] = {}): NormalizeContext => ({
+  integration: 'noc',
+  timeZone: 'Europe/Rome',
+  receivedAt: new Date('2026-05-04T13:05:00Z'),
+  headers,
+});
+const run = (source: IngestSource, payload: unknown, headers: NormalizeContext['headers'] = {}) =>
+  NORMALIZERS[source](payload, ctx(headers));
 const form = (text: string) => Object.fromEntries(new URLSearchParams(text));
 
 /** Asserts that normalizing fails as malformed, naming `field`. */
@@ -48,7 +54,10 @@ describe('Alertmanager', () => {
     const firing = run('alertmanager', p.alertmanager({ device: 'tower-lodi-01' }))[0]!;
     const again = run('alertmanager', p.alertmanager({ device: 'tower-lodi-01' }))[0]!;
     const resolved = run('alertmanager', p.alertmanager({ device: 'tower-lodi-01', status: 'resolved' }))[0]!;
-    const nextOutage = run('alertmanager', p.alertmanager({ device: 'tower-lodi-01', startsAt: '2026-05-05T08:00:00Z' }))[0]!;
+    const nextOutage = run(
+      'alertmanager',
+      p.alertmanager({ device: 'tower-lodi-01', startsAt: '2026-05-05T08:00:00Z' }),
+    )[0]!;
     assert.equal(again.eventId, firing.eventId);
     assert.notEqual(resolved.eventId, firing.eventId);
     assert.equal(resolved.dedupKey, firing.dedupKey);
@@ -58,16 +67,22 @@ describe('Alertmanager', () => {
   });
 
   test('a mixed batch gives one event per alert, each with its own status', () => {
-    const events = run('alertmanager', p.alertmanager(
-      { device: 'tower-lodi-01', fingerprint: 'aaaaaaaaaaaaaaaa' },
-      { device: 'tower-lodi-02', fingerprint: 'bbbbbbbbbbbbbbbb', status: 'resolved' },
-      { device: 'tower-crema-01', fingerprint: 'cccccccccccccccc', severity: 'warning' },
-    ));
-    assert.deepEqual(events.map((e) => [e.target.device, e.status, e.severity]), [
-      ['tower-lodi-01', 'firing', 'critical'],
-      ['tower-lodi-02', 'resolved', 'critical'],
-      ['tower-crema-01', 'firing', 'warning'],
-    ]);
+    const events = run(
+      'alertmanager',
+      p.alertmanager(
+        { device: 'tower-lodi-01', fingerprint: 'aaaaaaaaaaaaaaaa' },
+        { device: 'tower-lodi-02', fingerprint: 'bbbbbbbbbbbbbbbb', status: 'resolved' },
+        { device: 'tower-crema-01', fingerprint: 'cccccccccccccccc', severity: 'warning' },
+      ),
+    );
+    assert.deepEqual(
+      events.map((e) => [e.target.device, e.status, e.severity]),
+      [
+        ['tower-lodi-01', 'firing', 'critical'],
+        ['tower-lodi-02', 'resolved', 'critical'],
+        ['tower-crema-01', 'firing', 'warning'],
+      ],
+    );
     assert.equal(new Set(events.map((e) => e.dedupKey)).size, 3);
   });
 
@@ -87,7 +102,11 @@ describe('Alertmanager', () => {
     const bad = p.alertmanager({ device: 'a' }, { device: 'b', fingerprint: 'bbbb' });
     (bad.alerts[1] as { status: string }).status = 'fring';
     refuses(() => run('alertmanager', bad), 'body.alerts[1].status', /"firing", "resolved", got "fring"/);
-    refuses(() => run('alertmanager', p.alertmanager({ startsAt: '2026-05-04 13:02:11' })), 'body.alerts[0].startsAt', /RFC 3339/);
+    refuses(
+      () => run('alertmanager', p.alertmanager({ startsAt: '2026-05-04 13:02:11' })),
+      'body.alerts[0].startsAt',
+      /RFC 3339/,
+    );
     const noLabels = p.alertmanager({});
     delete (noLabels.alerts[0] as { labels?: unknown }).labels;
     refuses(() => run('alertmanager', noLabels), 'body.alerts[0].labels');
@@ -133,7 +152,11 @@ describe('Zabbix', () => {
     assert.equal(run('zabbix', p.zabbix({ update: '1', ack: 'Yes' }))[0]!.kind, 'ack');
     assert.equal(run('zabbix', p.zabbix({ update: '1', ack: 'No' }))[0]!.kind, 'update');
     assert.equal(run('zabbix', p.zabbix({ nseverity: '2' }))[0]!.severity, 'warning');
-    assert.deepEqual(run('zabbix', p.zabbix({ tags: '[{"tag":"site","value":"tower-lodi-02"}]' }))[0]!.target.labels, { site: 'tower-lodi-02' }, '{EVENT.TAGSJSON} as a string');
+    assert.deepEqual(
+      run('zabbix', p.zabbix({ tags: '[{"tag":"site","value":"tower-lodi-02"}]' }))[0]!.target.labels,
+      { site: 'tower-lodi-02' },
+      '{EVENT.TAGSJSON} as a string',
+    );
   });
 
   test('malformed payloads name the wrong field', () => {
@@ -199,7 +222,11 @@ describe('LibreNMS', () => {
   test('malformed payloads name the wrong field', () => {
     refuses(() => run('librenms', { ...p.librenms(), device_id: '{{ $device_id }}' }), 'body.device_id', /digits/);
     refuses(() => run('librenms', { ...p.librenms(), state: '7' }), 'body.state');
-    refuses(() => run('librenms', p.librenms({ timestamp: 'ieri alle tre' })), 'body.timestamp', /local time in Europe\/Rome/);
+    refuses(
+      () => run('librenms', p.librenms({ timestamp: 'ieri alle tre' })),
+      'body.timestamp',
+      /local time in Europe\/Rome/,
+    );
   });
 });
 
@@ -210,13 +237,20 @@ describe('Icinga 2 and Nagios', () => {
     assert.equal(problem.status, 'firing');
     assert.equal(problem.severity, 'critical', 'host DOWN');
     assert.equal(problem.target.ip, '10.30.0.1');
-    assert.equal(problem.startsAt?.toISOString(), new Date(1777899700 * 1000).toISOString(), 'the problem began at last_state_change');
+    assert.equal(
+      problem.startsAt?.toISOString(),
+      new Date(1777899700 * 1000).toISOString(),
+      'the problem began at last_state_change',
+    );
     const renotified = run('icinga2', form(p.monitoringForm({ timet: '1777901531' })))[0]!;
     assert.equal(renotified.eventId, problem.eventId);
     const service = run('icinga2', form(p.monitoringForm({ service: 'backhaul', state: 'CRITICAL' })))[0]!;
     assert.equal(service.dedupKey, 'icinga2:noc:tower-crema-01!backhaul');
     assert.equal(service.severity, 'major');
-    const recovery = run('icinga2', form(p.monitoringForm({ type: 'recovery', state: 'up', lastChange: '1777900000' })))[0]!;
+    const recovery = run(
+      'icinga2',
+      form(p.monitoringForm({ type: 'recovery', state: 'up', lastChange: '1777900000' })),
+    )[0]!;
     assert.equal(recovery.status, 'resolved');
     assert.equal(recovery.dedupKey, problem.dedupKey);
     assert.equal(run('icinga2', form(p.monitoringForm({ type: 'ACKNOWLEDGEMENT' })))[0]!.kind, 'ack');
@@ -225,7 +259,10 @@ describe('Icinga 2 and Nagios', () => {
 
   test('Nagios: keyed by the problem id, which a recovery carries as the last problem id', () => {
     const problem = run('nagios', form(p.monitoringForm({ problemId: '4411', lastProblemId: '4390' })))[0]!;
-    const recovery = run('nagios', form(p.monitoringForm({ type: 'RECOVERY', state: 'UP', problemId: '0', lastProblemId: '4411' })))[0]!;
+    const recovery = run(
+      'nagios',
+      form(p.monitoringForm({ type: 'RECOVERY', state: 'UP', problemId: '0', lastProblemId: '4411' })),
+    )[0]!;
     assert.equal(problem.dedupKey, 'nagios:noc:problem:4411');
     assert.equal(recovery.dedupKey, problem.dedupKey);
     assert.equal(recovery.status, 'resolved');
@@ -255,7 +292,7 @@ describe('Healthchecks.io', () => {
 });
 
 describe('PRTG', () => {
-  test('form fields; %datetime in the integration time zone, in PRTG\'s date formats', () => {
+  test("form fields; %datetime in the integration time zone, in PRTG's date formats", () => {
     const down = run('prtg', form(p.prtg()))[0]!;
     assert.equal(down.dedupKey, 'prtg:noc:2034');
     assert.equal(down.status, 'firing');
@@ -263,7 +300,11 @@ describe('PRTG', () => {
     assert.equal(down.target.ip, '10.20.0.11');
     assert.equal(down.startsAt?.toISOString(), '2026-05-04T13:02:11.000Z');
     for (const datetime of ['5/4/2026 3:02:11 PM', '04/05/2026 15:02:11', '2026-05-04 15:02:11']) {
-      assert.equal(run('prtg', form(p.prtg({ datetime })))[0]!.startsAt?.toISOString(), '2026-05-04T13:02:11.000Z', datetime);
+      assert.equal(
+        run('prtg', form(p.prtg({ datetime })))[0]!.startsAt?.toISOString(),
+        '2026-05-04T13:02:11.000Z',
+        datetime,
+      );
     }
     assert.equal(run('prtg', form(p.prtg({ status: 'Up' })))[0]!.status, 'resolved');
     assert.equal(run('prtg', form(p.prtg({ status: 'Down (acknowledged)' })))[0]!.kind, 'ack');
@@ -296,8 +337,15 @@ describe('CloudEvents', () => {
     const { data, ...attrs } = p.cloudEvent();
     const headers = Object.fromEntries(Object.entries(attrs).map(([k, v]) => [`ce-${k}`, String(v)]));
     const binary = run('cloudevents', data, headers)[0]!;
-    assert.deepEqual({ ...binary, receivedAt: 0 }, { ...run('cloudevents', p.cloudEvent())[0]!, receivedAt: 0 }, 'binary and structured give the same event');
-    const batch = run('cloudevents', [p.cloudEvent(), p.cloudEvent({ id: 'evt-9', dedupKey: 'x', site: 'tower-lodi-01' })]);
+    assert.deepEqual(
+      { ...binary, receivedAt: 0 },
+      { ...run('cloudevents', p.cloudEvent())[0]!, receivedAt: 0 },
+      'binary and structured give the same event',
+    );
+    const batch = run('cloudevents', [
+      p.cloudEvent(),
+      p.cloudEvent({ id: 'evt-9', dedupKey: 'x', site: 'tower-lodi-01' }),
+    ]);
     assert.equal(batch.length, 2);
   });
 
@@ -306,7 +354,11 @@ describe('CloudEvents', () => {
     delete (noKey.data as { dedupKey?: string }).dedupKey;
     refuses(() => run('cloudevents', noKey), 'body.data.dedupKey', /required/);
     refuses(() => run('cloudevents', { ...p.cloudEvent(), specversion: '0.3' }), 'body.specversion', /"1.0"/);
-    refuses(() => run('cloudevents', { dedupKey: 'k' }, { 'ce-specversion': '1.0', 'ce-source': 's', 'ce-type': 't.firing' }), 'headers.ce-id', /required/);
+    refuses(
+      () => run('cloudevents', { dedupKey: 'k' }, { 'ce-specversion': '1.0', 'ce-source': 's', 'ce-type': 't.firing' }),
+      'headers.ce-id',
+      /required/,
+    );
     refuses(() => run('cloudevents', [p.cloudEvent(), { ...p.cloudEvent(), time: 'soon' }]), 'body[1].time');
   });
 });
@@ -316,14 +368,28 @@ describe('body decoding', () => {
     assert.deepEqual(await decodeBody(Buffer.from('{"a":1}'), 'application/json; charset=utf-8'), { a: 1 });
     assert.deepEqual(await decodeBody(Buffer.from('{"a":1}'), 'application/cloudevents+json'), { a: 1 });
     assert.deepEqual(await decodeBody(Buffer.from('{"a":1}'), 'text/plain'), { a: 1 });
-    assert.deepEqual(await decodeBody(Buffer.from('a=1&b=x%20y'), 'application/x-www-form-urlencoded'), { a: '1', b: 'x y' });
+    assert.deepEqual(await decodeBody(Buffer.from('a=1&b=x%20y'), 'application/x-www-form-urlencoded'), {
+      a: '1',
+      b: 'x y',
+    });
     const fd = new FormData();
     fd.append('data', '{"msg":"hi"}');
     const req = new Request('http://x', { method: 'POST', body: fd });
-    assert.deepEqual(await decodeBody(Buffer.from(await req.arrayBuffer()), req.headers.get('content-type')!), { data: '{"msg":"hi"}' });
-    await assert.rejects(decodeBody(Buffer.from('{"a":'), 'application/json'), (e: IngestError) => e.field === 'body' && /not valid JSON/.test(e.message));
-    await assert.rejects(decodeBody(Buffer.from('Alert: down'), 'text/plain'), (e: IngestError) => e.code === 'malformed_payload' && /template/.test(e.message));
-    await assert.rejects(decodeBody(Buffer.from('<xml/>'), 'application/xml'), (e: IngestError) => e.code === 'unsupported_media_type' && e.statusCode === 415);
+    assert.deepEqual(await decodeBody(Buffer.from(await req.arrayBuffer()), req.headers.get('content-type')!), {
+      data: '{"msg":"hi"}',
+    });
+    await assert.rejects(
+      decodeBody(Buffer.from('{"a":'), 'application/json'),
+      (e: IngestError) => e.field === 'body' && /not valid JSON/.test(e.message),
+    );
+    await assert.rejects(
+      decodeBody(Buffer.from('Alert: down'), 'text/plain'),
+      (e: IngestError) => e.code === 'malformed_payload' && /template/.test(e.message),
+    );
+    await assert.rejects(
+      decodeBody(Buffer.from('<xml/>'), 'application/xml'),
+      (e: IngestError) => e.code === 'unsupported_media_type' && e.statusCode === 415,
+    );
     await assert.rejects(decodeBody(Buffer.from(''), 'application/json'), (e: IngestError) => /empty/.test(e.message));
   });
 });

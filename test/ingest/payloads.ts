@@ -19,7 +19,11 @@ function amAlert(a: AmAlert) {
   const status = a.status ?? 'firing';
   return {
     status,
-    labels: { alertname: a.alertname ?? 'TowerDown', ...(a.device ? { device: a.device } : {}), severity: a.severity ?? 'critical' },
+    labels: {
+      alertname: a.alertname ?? 'TowerDown',
+      ...(a.device ? { device: a.device } : {}),
+      severity: a.severity ?? 'critical',
+    },
     annotations: { summary: a.summary ?? `${a.device ?? 'device'} unreachable` },
     startsAt: a.startsAt ?? '2026-05-04T13:02:11.4Z',
     endsAt: a.endsAt ?? (status === 'firing' ? '0001-01-01T00:00:00Z' : '2026-05-04T13:40:00Z'),
@@ -53,11 +57,32 @@ export function grafana(...alerts: AmAlert[]) {
     state: am.status === 'firing' ? 'alerting' : 'ok',
     title: '[FIRING:1] TowerDown',
     message: 'tower down',
-    alerts: am.alerts.map((a) => ({ ...a, ruleUID: 'abc123', values: { A: 0 }, dashboardURL: 'http://grafana/d/x', panelURL: 'http://grafana/d/x?viewPanel=2', silenceURL: 'http://grafana/alerting/silence/new' })),
+    alerts: am.alerts.map((a) => ({
+      ...a,
+      ruleUID: 'abc123',
+      values: { A: 0 },
+      dashboardURL: 'http://grafana/d/x',
+      panelURL: 'http://grafana/d/x?viewPanel=2',
+      silenceURL: 'http://grafana/alerting/silence/new',
+    })),
   };
 }
 
-export function zabbix(o: { eventId?: string; value?: '0' | '1'; update?: '0' | '1'; ack?: string; nseverity?: string; host?: string; ip?: string; tags?: unknown; ts?: string; date?: string; time?: string } = {}) {
+export function zabbix(
+  o: {
+    eventId?: string;
+    value?: '0' | '1';
+    update?: '0' | '1';
+    ack?: string;
+    nseverity?: string;
+    host?: string;
+    ip?: string;
+    tags?: unknown;
+    ts?: string;
+    date?: string;
+    time?: string;
+  } = {},
+) {
   return {
     event_id: o.eventId ?? '884211',
     event_value: o.value ?? '1',
@@ -73,10 +98,19 @@ export function zabbix(o: { eventId?: string; value?: '0' | '1'; update?: '0' | 
   };
 }
 
-export function uptimeKuma(o: { status?: number; monitorId?: number; time?: string; hostname?: string; site?: string } = {}) {
+export function uptimeKuma(
+  o: { status?: number; monitorId?: number; time?: string; hostname?: string; site?: string } = {},
+) {
   const status = o.status ?? 0;
   return {
-    heartbeat: { monitorID: o.monitorId ?? 7, status, time: o.time ?? '2026-05-04 13:02:11.400', msg: status === 0 ? 'timeout of 48000ms exceeded' : 'OK', important: true, duration: 60 },
+    heartbeat: {
+      monitorID: o.monitorId ?? 7,
+      status,
+      time: o.time ?? '2026-05-04 13:02:11.400',
+      msg: status === 0 ? 'timeout of 48000ms exceeded' : 'OK',
+      important: true,
+      duration: 60,
+    },
     monitor: {
       id: o.monitorId ?? 7,
       name: 'Crema torre',
@@ -89,7 +123,17 @@ export function uptimeKuma(o: { status?: number; monitorId?: number; time?: stri
   };
 }
 
-export function librenms(o: { state?: string; deviceId?: string; ruleId?: string; hostname?: string; timestamp?: string; uid?: string; severity?: string } = {}) {
+export function librenms(
+  o: {
+    state?: string;
+    deviceId?: string;
+    ruleId?: string;
+    hostname?: string;
+    timestamp?: string;
+    uid?: string;
+    severity?: string;
+  } = {},
+) {
   return {
     alert_id: '31',
     uid: o.uid ?? `${Math.floor(Math.random() * 1e6)}`,
@@ -107,7 +151,19 @@ export function librenms(o: { state?: string; deviceId?: string; ruleId?: string
 }
 
 /** What the shipped Icinga 2 / Nagios curl command posts (form-encoded). */
-export function monitoringForm(o: { type?: string; host?: string; service?: string; state?: string; timet?: string; lastChange?: string; problemId?: string; lastProblemId?: string; output?: string } = {}): string {
+export function monitoringForm(
+  o: {
+    type?: string;
+    host?: string;
+    service?: string;
+    state?: string;
+    timet?: string;
+    lastChange?: string;
+    problemId?: string;
+    lastProblemId?: string;
+    output?: string;
+  } = {},
+): string {
   const form = new URLSearchParams({
     type: o.type ?? 'PROBLEM',
     host: o.host ?? 'tower-crema-01',
@@ -123,7 +179,9 @@ export function monitoringForm(o: { type?: string; host?: string; service?: stri
   return form.toString();
 }
 
-export function healthchecks(o: { code?: string; status?: 'down' | 'up'; now?: string; tags?: string; name?: string } = {}) {
+export function healthchecks(
+  o: { code?: string; status?: 'down' | 'up'; now?: string; tags?: string; name?: string } = {},
+) {
   return {
     code: o.code ?? '5b3c1c66-8f9e-4f37-9a0e-2f0f2b0f6a11',
     status: o.status ?? 'down',
@@ -133,7 +191,9 @@ export function healthchecks(o: { code?: string; status?: 'down' | 'up'; now?: s
   };
 }
 
-export function prtg(o: { sensorId?: string; status?: string; host?: string; device?: string; datetime?: string } = {}): string {
+export function prtg(
+  o: { sensorId?: string; status?: string; host?: string; device?: string; datetime?: string } = {},
+): string {
   return new URLSearchParams({
     sensorid: o.sensorId ?? '2034',
     device: o.device ?? 'Lodi AP nord',
@@ -156,6 +216,11 @@ export function cloudEvent(o: { id?: string; type?: string; dedupKey?: string; s
     time: o.time ?? '2026-05-04T13:02:11Z',
     subject: o.site ?? 'tower-lodi-02',
     datacontenttype: 'application/json',
-    data: { dedupKey: o.dedupKey ?? 'tower-lodi-02/power', site: o.site ?? 'tower-lodi-02', severity: 'major', summary: 'Mains power lost' },
+    data: {
+      dedupKey: o.dedupKey ?? 'tower-lodi-02/power',
+      site: o.site ?? 'tower-lodi-02',
+      severity: 'major',
+      summary: 'Mains power lost',
+    },
   };
 }

@@ -17,7 +17,11 @@ import { loadDemoDataIfEmpty } from '../../store/demo';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
 import * as p from './payloads';
 
-const INTEGRATIONS = parseIntegrations('integrations:\n  - { name: noc, source: alertmanager, token: am-token-123, site: { label: device } }\n', 'test-integrations.yaml', {});
+const INTEGRATIONS = parseIntegrations(
+  'integrations:\n  - { name: noc, source: alertmanager, token: am-token-123, site: { label: device } }\n',
+  'test-integrations.yaml',
+  {},
+);
 const NOC = INTEGRATIONS.find('alertmanager', 'noc')!;
 
 describe('alerts stored but not decided', () => {
@@ -31,14 +35,28 @@ describe('alerts stored but not decided', () => {
   function intake() {
     const incidents = createIncidentService({ store: env.store, temporal: env.temporal, taskQueue: env.taskQueue });
     // The answer waits for the decision however slow the machine: these tests read it.
-    return createIntake({ store: env.store, processor: createAlertProcessor({ store: env.store, incidents, settleSeconds: 0 }), decisionWaitMs: 60_000 });
+    return createIntake({
+      store: env.store,
+      processor: createAlertProcessor({ store: env.store, incidents, settleSeconds: 0 }),
+      decisionWaitMs: 60_000,
+    });
   }
 
   /** An alert as a process that stopped before deciding it left it, received `agoMs` ago. */
   function storedAlert(device: string, fingerprint: string, agoMs: number) {
     const receivedAt = new Date(Date.now() - agoMs);
-    const [event] = NORMALIZERS.alertmanager(p.alertmanager({ device, fingerprint }), { integration: 'noc', timeZone: 'UTC', receivedAt, headers: {} });
-    return { _id: event!.eventId, ...event!, raw: { body: '{}', contentType: 'application/json', headers: {} }, siteIds: [device] };
+    const [event] = NORMALIZERS.alertmanager(p.alertmanager({ device, fingerprint }), {
+      integration: 'noc',
+      timeZone: 'UTC',
+      receivedAt,
+      headers: {},
+    });
+    return {
+      _id: event!.eventId,
+      ...event!,
+      raw: { body: '{}', contentType: 'application/json', headers: {} },
+      siteIds: [device],
+    };
   }
 
   test('are decided by the sweep: marked ones through the index, older unmarked ones by the first sweep', async () => {
@@ -61,7 +79,10 @@ describe('alerts stored but not decided', () => {
     assert.equal(joined?.result?.action, 'joined', 'decided in order of arrival: the AP joins its tower');
     assert.equal(joined?.result?.incidentId, opened?.result?.incidentId);
     assert.equal((await env.store.alertEvents.findOne({ _id: fresh._id }))?.result, undefined);
-    assert.ok(await env.store.incidents.findOne({ _id: opened!.result!.incidentId! }), 'the incident is stored, its workflow started (no worker needed)');
+    assert.ok(
+      await env.store.incidents.findOne({ _id: opened!.result!.incidentId! }),
+      'the incident is stored, its workflow started (no worker needed)',
+    );
 
     // The next sweeps read the marker only: a marked alert left later is found, nothing is decided twice.
     const later = storedAlert('tower-lodi-02', 'sweep-4', 60_000);
@@ -73,7 +94,13 @@ describe('alerts stored but not decided', () => {
 
   test('a repeat of a decided alert is answered with its first result, also by another process', async () => {
     const payload = p.alertmanager({ device: 'ap-crema-01-a', fingerprint: 'sweep-5' });
-    const delivery = { integration: NOC, payload, raw: { body: JSON.stringify(payload), contentType: 'application/json', headers: {} }, headers: {}, receivedAt: new Date() };
+    const delivery = {
+      integration: NOC,
+      payload,
+      raw: { body: JSON.stringify(payload), contentType: 'application/json', headers: {} },
+      headers: {},
+      receivedAt: new Date(),
+    };
     const one = intake();
     const answer = await one.accept(delivery);
     assert.equal(answer.status, 202);

@@ -10,23 +10,50 @@ import { NORMALIZERS, type NormalizeContext } from '../../ingest/normalizers';
 
 const dir = path.resolve(__dirname, '../../ingest/templates');
 const read = (name: string) => readFileSync(path.join(dir, name), 'utf8');
-const ctx: NormalizeContext = { integration: 'noc', timeZone: 'Europe/Rome', receivedAt: new Date('2026-05-04T13:05:00Z'), headers: {} };
+const ctx: NormalizeContext = {
+  integration: 'noc',
+  timeZone: 'Europe/Rome',
+  receivedAt: new Date('2026-05-04T13:05:00Z'),
+  headers: {},
+};
 
 test('Zabbix: the media type script posts a problem our normalizer reads, and throws on a non-2xx answer', () => {
   let posted: { url: string; body: string; headers: string[] } | undefined;
   let status = 202;
   class HttpRequest {
     headers: string[] = [];
-    addHeader(h: string) { this.headers.push(h); }
+    addHeader(h: string) {
+      this.headers.push(h);
+    }
     setProxy() {}
-    post(url: string, body: string) { posted = { url, body, headers: this.headers }; return '{"received":1}'; }
-    getStatus() { return status; }
+    post(url: string, body: string) {
+      posted = { url, body, headers: this.headers };
+      return '{"received":1}';
+    }
+    getStatus() {
+      return status;
+    }
   }
   const script = new Function('HttpRequest', 'Zabbix', 'value', read('zabbix-webhook.js'));
   const params = {
-    avviso_url: 'https://avviso.example.net/v1/ingest/zabbix/noc', avviso_token: 'zabbix-token', event_id: '884211', event_value: '1', update_status: '0',
-    ack_status: 'No', recovery_id: '{EVENT.RECOVERY.ID}', nseverity: '5', event_name: 'tower-lodi-01: ICMP unreachable', host: 'tower-lodi-01', host_name: 'Lodi torre',
-    host_ip: '10.20.0.1', tags: '[{"tag":"site","value":"tower-lodi-01"}]', event_ts: '1777899731', event_date: '2026.05.04', event_time: '15:02:11', recovery_ts: '{EVENT.RECOVERY.TIMESTAMP}', trigger_id: '31',
+    avviso_url: 'https://avviso.example.net/v1/ingest/zabbix/noc',
+    avviso_token: 'zabbix-token',
+    event_id: '884211',
+    event_value: '1',
+    update_status: '0',
+    ack_status: 'No',
+    recovery_id: '{EVENT.RECOVERY.ID}',
+    nseverity: '5',
+    event_name: 'tower-lodi-01: ICMP unreachable',
+    host: 'tower-lodi-01',
+    host_name: 'Lodi torre',
+    host_ip: '10.20.0.1',
+    tags: '[{"tag":"site","value":"tower-lodi-01"}]',
+    event_ts: '1777899731',
+    event_date: '2026.05.04',
+    event_time: '15:02:11',
+    recovery_ts: '{EVENT.RECOVERY.TIMESTAMP}',
+    trigger_id: '31',
   };
   assert.equal(script(HttpRequest, { log() {} }, JSON.stringify(params)), 'OK');
   assert.ok(posted!.headers.includes('Authorization: Bearer zabbix-token'));
@@ -39,9 +66,26 @@ test('Zabbix: the media type script posts a problem our normalizer reads, and th
 });
 
 test('LibreNMS: the API transport body, rendered by Blade (HTML-escaped), is JSON our normalizer reads', () => {
-  const values: Record<string, string> = { alert_id: '31', uid: '9001', device_id: '12', rule_id: '4', state: '1', severity: 'critical', hostname: 'lodi-vecchio.noc.example', sysName: 'lodi-vecchio', ip: '10.20.1.1', location: 'Lodi Vecchio', name: 'Device Down', title: 'Device "lodi-vecchio" down & out', timestamp: '2026-05-04 15:02:11' };
-  const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const rendered = read('librenms-body.json').replace(/\{\{ \$(\w+) \}\}/g, (_m, name: string) => escape(values[name] ?? ''));
+  const values: Record<string, string> = {
+    alert_id: '31',
+    uid: '9001',
+    device_id: '12',
+    rule_id: '4',
+    state: '1',
+    severity: 'critical',
+    hostname: 'lodi-vecchio.noc.example',
+    sysName: 'lodi-vecchio',
+    ip: '10.20.1.1',
+    location: 'Lodi Vecchio',
+    name: 'Device Down',
+    title: 'Device "lodi-vecchio" down & out',
+    timestamp: '2026-05-04 15:02:11',
+  };
+  const escape = (s: string) =>
+    s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const rendered = read('librenms-body.json').replace(/\{\{ \$(\w+) \}\}/g, (_m, name: string) =>
+    escape(values[name] ?? ''),
+  );
   const [event] = NORMALIZERS.librenms(JSON.parse(rendered), ctx);
   assert.equal(event!.dedupKey, 'librenms:noc:12:4');
   assert.equal(event!.summary, values.title);
@@ -50,8 +94,11 @@ test('LibreNMS: the API transport body, rendered by Blade (HTML-escaped), is JSO
 
 test('Healthchecks: the body with its placeholders filled in', () => {
   const rendered = read('healthchecks-body.json')
-    .replace('$CODE', '5b3c1c66-8f9e-4f37-9a0e-2f0f2b0f6a11').replace('$STATUS', 'down').replace('$NOW', '2026-05-04T13:02:11+00:00')
-    .replace('$NAME_JSON', JSON.stringify('backhaul "crema"')).replace('$TAGS', 'site:tower-crema-01 prod');
+    .replace('$CODE', '5b3c1c66-8f9e-4f37-9a0e-2f0f2b0f6a11')
+    .replace('$STATUS', 'down')
+    .replace('$NOW', '2026-05-04T13:02:11+00:00')
+    .replace('$NAME_JSON', JSON.stringify('backhaul "crema"'))
+    .replace('$TAGS', 'site:tower-crema-01 prod');
   const [event] = NORMALIZERS.healthchecks(JSON.parse(rendered), ctx);
   assert.equal(event!.status, 'firing');
   assert.equal(event!.target.labels.site, 'tower-crema-01');
@@ -59,7 +106,17 @@ test('Healthchecks: the body with its placeholders filled in', () => {
 
 test('PRTG: the postdata with its placeholders filled in', () => {
   const postdata = /^Postdata\s+(.+)$/m.exec(read('prtg-http-action.txt'))![1]!;
-  const values: Record<string, string> = { sensorid: '2034', device: 'Lodi AP nord', host: '10.20.0.11', group: 'Lodi', probe: 'Local Probe', name: 'Ping', status: 'Down', message: 'Destination host unreachable', datetime: '04.05.2026 15:02:11' };
+  const values: Record<string, string> = {
+    sensorid: '2034',
+    device: 'Lodi AP nord',
+    host: '10.20.0.11',
+    group: 'Lodi',
+    probe: 'Local Probe',
+    name: 'Ping',
+    status: 'Down',
+    message: 'Destination host unreachable',
+    datetime: '04.05.2026 15:02:11',
+  };
   const filled = postdata.replace(/%(\w+)/g, (_m, name: string) => encodeURIComponent(values[name] ?? ''));
   const [event] = NORMALIZERS.prtg(Object.fromEntries(new URLSearchParams(filled)), ctx);
   assert.equal(event!.dedupKey, 'prtg:noc:2034');
@@ -77,8 +134,16 @@ test('Icinga 2 and Nagios: the notification commands post fields our normalizer 
   const icinga = read('icinga2-avviso.conf');
   const service = icinga.slice(icinga.indexOf('object NotificationCommand "avviso-service"'));
   const icingaFields = curlFields(service.slice(0, service.indexOf('}')), {
-    'notification.type': 'PROBLEM', 'host.name': 'tower-crema-01', address: '10.30.0.1', 'service.name': 'backhaul', 'service.state': 'CRITICAL',
-    'service.output': 'PING CRITICAL', 'icinga.timet': '1777899731', 'service.last_state_change': '1777899700.512', 'notification.author': '', 'notification.comment': '',
+    'notification.type': 'PROBLEM',
+    'host.name': 'tower-crema-01',
+    address: '10.30.0.1',
+    'service.name': 'backhaul',
+    'service.state': 'CRITICAL',
+    'service.output': 'PING CRITICAL',
+    'icinga.timet': '1777899731',
+    'service.last_state_change': '1777899700.512',
+    'notification.author': '',
+    'notification.comment': '',
   });
   const [e1] = NORMALIZERS.icinga2(icingaFields, ctx);
   assert.equal(e1!.dedupKey, 'icinga2:noc:tower-crema-01!backhaul');
@@ -87,8 +152,17 @@ test('Icinga 2 and Nagios: the notification commands post fields our normalizer 
   const nagios = read('nagios-avviso.cfg');
   const hostCommand = nagios.slice(nagios.indexOf('notify-host-by-avviso'), nagios.indexOf('notify-service-by-avviso'));
   const nagiosFields = curlFields(hostCommand, {
-    NOTIFICATIONTYPE: 'RECOVERY', HOSTNAME: 'tower-crema-01', HOSTADDRESS: '10.30.0.1', HOSTSTATE: 'UP', HOSTOUTPUT: 'PING OK', TIMET: '1777900000',
-    LASTHOSTSTATECHANGE: '1777899990', HOSTPROBLEMID: '0', LASTHOSTPROBLEMID: '4411', NOTIFICATIONAUTHOR: '', NOTIFICATIONCOMMENT: '',
+    NOTIFICATIONTYPE: 'RECOVERY',
+    HOSTNAME: 'tower-crema-01',
+    HOSTADDRESS: '10.30.0.1',
+    HOSTSTATE: 'UP',
+    HOSTOUTPUT: 'PING OK',
+    TIMET: '1777900000',
+    LASTHOSTSTATECHANGE: '1777899990',
+    HOSTPROBLEMID: '0',
+    LASTHOSTPROBLEMID: '4411',
+    NOTIFICATIONAUTHOR: '',
+    NOTIFICATIONCOMMENT: '',
   });
   const [e2] = NORMALIZERS.nagios(nagiosFields, ctx);
   assert.equal(e2!.dedupKey, 'nagios:noc:problem:4411');

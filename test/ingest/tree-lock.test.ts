@@ -22,22 +22,37 @@ describe('tree locks', () => {
     let most = 0;
     const order: number[] = [];
     const owners = new Set<string>();
-    await Promise.all(Array.from({ length: 12 }, (_, i) => withTreeLocks(env.store, ['tower-a'], async () => {
-      inside++;
-      most = Math.max(most, inside);
-      owners.add((await locks().findOne({ _id: 'tree:tower-a' }))!.owner);
-      await new Promise((r) => setTimeout(r, 5));
-      order.push(i);
-      inside--;
-    })));
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        withTreeLocks(env.store, ['tower-a'], async () => {
+          inside++;
+          most = Math.max(most, inside);
+          owners.add((await locks().findOne({ _id: 'tree:tower-a' }))!.owner);
+          await new Promise((r) => setTimeout(r, 5));
+          order.push(i);
+          inside--;
+        }),
+      ),
+    );
     assert.equal(most, 1, 'never two holders at once');
     assert.equal(order.length, 12);
-    assert.ok(owners.size < 12, `the lock was handed on in this process, not written once per holder (${owners.size} writes for 12 holders)`);
-    await eventually('the lock released once nobody wants it', async () => ((await locks().countDocuments({ _id: 'tree:tower-a' })) === 0 ? true : undefined), 5_000);
+    assert.ok(
+      owners.size < 12,
+      `the lock was handed on in this process, not written once per holder (${owners.size} writes for 12 holders)`,
+    );
+    await eventually(
+      'the lock released once nobody wants it',
+      async () => ((await locks().countDocuments({ _id: 'tree:tower-a' })) === 0 ? true : undefined),
+      5_000,
+    );
   });
 
   test('a lock held by another process keeps this one waiting until it is released', async () => {
-    await locks().insertOne({ _id: 'tree:tower-b', owner: 'another-process', expiresAt: new Date(Date.now() + 30_000) });
+    await locks().insertOne({
+      _id: 'tree:tower-b',
+      owner: 'another-process',
+      expiresAt: new Date(Date.now() + 30_000),
+    });
     let ran = false;
     const waiting = withTreeLocks(env.store, ['tower-b'], async () => {
       ran = true;

@@ -12,7 +12,8 @@ import { parseIntegrations } from '../../ingest/integrations';
 import { grafanaSignature } from '../../ingest/auth';
 import * as p from './payloads';
 
-const INTEGRATIONS = parseIntegrations(`
+const INTEGRATIONS = parseIntegrations(
+  `
 defaults: { time_zone: Europe/Rome }
 integrations:
   - { name: noc, source: alertmanager, token: am-token-123, site: { label: device } }
@@ -31,7 +32,10 @@ integrations:
     token: prtg-token-123
     site: { lookup: { by: ip, table: { 10.20.0.11: ap-lodi-01-a } } }
   - { name: noc, source: cloudevents, token: ce-token-123, site: { field: site } }
-`, 'test-integrations.yaml', {});
+`,
+  'test-integrations.yaml',
+  {},
+);
 
 interface PostOptions {
   name?: string;
@@ -44,7 +48,10 @@ interface PostOptions {
 describe('monitoring webhooks', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 }, integrations: INTEGRATIONS });
+    stack = await startTestStack(__filename, {
+      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
+      integrations: INTEGRATIONS,
+    });
     await loadDemoDataIfEmpty(stack.store);
   });
   after(async () => stack?.stop());
@@ -52,18 +59,36 @@ describe('monitoring webhooks', () => {
   // to an incident a previous test left open on the same or an upstream site.
   const OPEN = ['detected', 'notifying', 'notified', 'escalated'];
   beforeEach(async () => {
-    for (const i of await stack.store.incidents.find({ phase: { $in: OPEN as never[] } }).toArray()) await call(stack, 'POST', `/v1/incidents/${i._id}/resolve`, {});
-    await eventually('no incident open', async () => ((await stack.store.incidents.countDocuments({ phase: { $in: OPEN as never[] } })) === 0 ? true : undefined));
+    for (const i of await stack.store.incidents.find({ phase: { $in: OPEN as never[] } }).toArray())
+      await call(stack, 'POST', `/v1/incidents/${i._id}/resolve`, {});
+    await eventually('no incident open', async () =>
+      (await stack.store.incidents.countDocuments({ phase: { $in: OPEN as never[] } })) === 0 ? true : undefined,
+    );
   });
 
-  const TOKENS: Record<string, string> = { alertmanager: 'am-token-123', grafana: 'grafana-token-1', zabbix: 'zabbix-token-1', 'uptime-kuma': 'kuma-token-1', librenms: 'librenms-token', icinga2: 'icinga-token-1', nagios: 'nagios-token-1', healthchecks: 'hc-token-123', prtg: 'prtg-token-123', cloudevents: 'ce-token-123' };
+  const TOKENS: Record<string, string> = {
+    alertmanager: 'am-token-123',
+    grafana: 'grafana-token-1',
+    zabbix: 'zabbix-token-1',
+    'uptime-kuma': 'kuma-token-1',
+    librenms: 'librenms-token',
+    icinga2: 'icinga-token-1',
+    nagios: 'nagios-token-1',
+    healthchecks: 'hc-token-123',
+    prtg: 'prtg-token-123',
+    cloudevents: 'ce-token-123',
+  };
 
   async function post(source: string, body: unknown, o: PostOptions = {}) {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
     const token = o.token === undefined ? TOKENS[source] : o.token;
     const res = await fetch(`${stack.apiUrl}/v1/ingest/${source}/${o.name ?? 'noc'}${o.query ?? ''}`, {
       method: 'POST',
-      headers: { 'content-type': o.contentType ?? 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...o.headers },
+      headers: {
+        'content-type': o.contentType ?? 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...o.headers,
+      },
       body: text,
     });
     const answer = await res.text();
@@ -72,15 +97,24 @@ describe('monitoring webhooks', () => {
 
   const incident = async (id: string) => (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
   // `resolved` is followed at once by `billed` (the incident's cost recorded): either will do.
-  const phaseOf = (id: string, phase: string) => eventually(`incident ${id} to be ${phase}`, async () => {
-    const now = (await incident(id)).phase;
-    return now === phase || (phase === 'resolved' && now === 'billed') ? true : undefined;
-  });
-  const lastRejected = async () => (await stack.store.rejectedPayloads.find().sort({ receivedAt: -1 }).limit(1).toArray())[0]!;
-  const phones = (ids: string[]) => DEMO_SUBSCRIBERS.filter((s) => ids.includes(s._id)).flatMap((s) => s.phones).sort();
+  const phaseOf = (id: string, phase: string) =>
+    eventually(`incident ${id} to be ${phase}`, async () => {
+      const now = (await incident(id)).phase;
+      return now === phase || (phase === 'resolved' && now === 'billed') ? true : undefined;
+    });
+  const lastRejected = async () =>
+    (await stack.store.rejectedPayloads.find().sort({ receivedAt: -1 }).limit(1).toArray())[0]!;
+  const phones = (ids: string[]) =>
+    DEMO_SUBSCRIBERS.filter((s) => ids.includes(s._id))
+      .flatMap((s) => s.phones)
+      .sort();
 
   test('Alertmanager: firing opens an incident and texts its subscribers once; a repeat is recognised; resolved restores; firing again is a new episode', async () => {
-    const firing = p.alertmanager({ device: 'tower-crema-01', fingerprint: 'c7e3a1b2c3d4e5f6', summary: 'Crema tower unreachable' });
+    const firing = p.alertmanager({
+      device: 'tower-crema-01',
+      fingerprint: 'c7e3a1b2c3d4e5f6',
+      summary: 'Crema tower unreachable',
+    });
     const opened = await post('alertmanager', firing);
     assert.equal(opened.status, 202, JSON.stringify(opened.body));
     assert.equal(opened.body.received, 1);
@@ -111,10 +145,18 @@ describe('monitoring webhooks', () => {
     await phaseOf(id, 'notified');
     const crema = phones(['C-2001', 'C-2003']);
     let inbox = await stack.inbox();
-    for (const phone of crema) assert.equal(inbox[phone]?.filter((m) => /guasto/.test(m.text)).length, 1, `${phone} gets one outage SMS despite the repeat`);
+    for (const phone of crema)
+      assert.equal(
+        inbox[phone]?.filter((m) => /guasto/.test(m.text)).length,
+        1,
+        `${phone} gets one outage SMS despite the repeat`,
+      );
     assert.equal(inbox[phones(['C-2002'])[0]!], undefined, 'a subscriber without the SMS option gets nothing');
 
-    const resolved = await post('alertmanager', p.alertmanager({ device: 'tower-crema-01', fingerprint: 'c7e3a1b2c3d4e5f6', status: 'resolved' }));
+    const resolved = await post(
+      'alertmanager',
+      p.alertmanager({ device: 'tower-crema-01', fingerprint: 'c7e3a1b2c3d4e5f6', status: 'resolved' }),
+    );
     assert.equal(resolved.status, 202);
     assert.equal(resolved.body.results[0].action, 'resolved');
     assert.equal(resolved.body.results[0].incidentId, id);
@@ -122,11 +164,23 @@ describe('monitoring webhooks', () => {
     inbox = await stack.inbox();
     for (const phone of crema) assert.match(inbox[phone]!.at(-1)!.text, /ripristinato/);
 
-    const again = await post('alertmanager', p.alertmanager({ device: 'tower-crema-01', fingerprint: 'c7e3a1b2c3d4e5f6', startsAt: '2026-05-05T08:00:00Z' }));
+    const again = await post(
+      'alertmanager',
+      p.alertmanager({ device: 'tower-crema-01', fingerprint: 'c7e3a1b2c3d4e5f6', startsAt: '2026-05-05T08:00:00Z' }),
+    );
     assert.equal(again.body.results[0].action, 'opened');
     assert.equal(again.body.results[0].episode, 2);
     assert.notEqual(again.body.results[0].incidentId, id, 'the next outage of the same alert is a new incident');
-    const second = await post('alertmanager', p.alertmanager({ device: 'tower-crema-01', fingerprint: 'c7e3a1b2c3d4e5f6', status: 'resolved', startsAt: '2026-05-05T08:00:00Z', endsAt: '2026-05-05T08:30:00Z' }));
+    const second = await post(
+      'alertmanager',
+      p.alertmanager({
+        device: 'tower-crema-01',
+        fingerprint: 'c7e3a1b2c3d4e5f6',
+        status: 'resolved',
+        startsAt: '2026-05-05T08:00:00Z',
+        endsAt: '2026-05-05T08:30:00Z',
+      }),
+    );
     assert.equal(second.body.results[0].action, 'resolved');
   });
 
@@ -141,31 +195,46 @@ describe('monitoring webhooks', () => {
     );
     const res = await post('alertmanager', batch);
     assert.equal(res.status, 202, JSON.stringify(res.body));
-    assert.deepEqual(res.body.results.map((r: { action: string }) => r.action), ['opened', 'opened', 'not_open', 'recorded', 'rejected']);
+    assert.deepEqual(
+      res.body.results.map((r: { action: string }) => r.action),
+      ['opened', 'opened', 'not_open', 'recorded', 'rejected'],
+    );
     assert.match(res.body.results[2].reason, /no open incident/);
     assert.match(res.body.results[3].reason, /below the integration's min_severity/);
     assert.match(res.body.results[4].reason, /no site with id "tower-nowhere"/);
     assert.equal((await incident(res.body.results[1].incidentId)).severity, 'major');
 
-    const next = await post('alertmanager', p.alertmanager(
-      { device: 'tower-lodi-01', fingerprint: 'b100000000000001', status: 'resolved' },
-      { device: 'ap-crema-01-a', fingerprint: 'b100000000000002', severity: 'major' },
-    ));
+    const next = await post(
+      'alertmanager',
+      p.alertmanager(
+        { device: 'tower-lodi-01', fingerprint: 'b100000000000001', status: 'resolved' },
+        { device: 'ap-crema-01-a', fingerprint: 'b100000000000002', severity: 'major' },
+      ),
+    );
     assert.equal(next.status, 202);
     assert.equal(next.body.results[0].action, 'resolved');
     assert.deepEqual([next.body.results[1].action, next.body.results[1].duplicate], ['opened', true]);
     await phaseOf(res.body.results[0].incidentId, 'resolved');
-    await post('alertmanager', p.alertmanager({ device: 'ap-crema-01-a', fingerprint: 'b100000000000002', status: 'resolved' }));
+    await post(
+      'alertmanager',
+      p.alertmanager({ device: 'ap-crema-01-a', fingerprint: 'b100000000000002', status: 'resolved' }),
+    );
   });
 
   test('Grafana: a signed payload is accepted; a bad or missing signature is refused with 403 and kept', async () => {
     const body = JSON.stringify(p.grafana({ device: 'ap-lodi-01-a', fingerprint: 'a9a9a9a9a9a9a9a9' }));
-    const signed = await post('grafana', body, { name: 'signed', headers: { 'x-grafana-alerting-signature': grafanaSignature('grafana-hmac-secret', Buffer.from(body)) } });
+    const signed = await post('grafana', body, {
+      name: 'signed',
+      headers: { 'x-grafana-alerting-signature': grafanaSignature('grafana-hmac-secret', Buffer.from(body)) },
+    });
     assert.equal(signed.status, 202, JSON.stringify(signed.body));
     assert.equal(signed.body.results[0].action, 'opened');
     assert.equal(signed.body.results[0].dedupKey, 'grafana:signed:1:a9a9a9a9a9a9a9a9');
 
-    const forged = await post('grafana', body.replace('ap-lodi-01-a', 'tower-lodi-01'), { name: 'signed', headers: { 'x-grafana-alerting-signature': grafanaSignature('grafana-hmac-secret', Buffer.from(body)) } });
+    const forged = await post('grafana', body.replace('ap-lodi-01-a', 'tower-lodi-01'), {
+      name: 'signed',
+      headers: { 'x-grafana-alerting-signature': grafanaSignature('grafana-hmac-secret', Buffer.from(body)) },
+    });
     assert.equal(forged.status, 403);
     assert.equal(forged.body.error.code, 'bad_signature');
     assert.match(forged.body.error.message, /does not match/);
@@ -177,8 +246,13 @@ describe('monitoring webhooks', () => {
     assert.equal(unsigned.status, 403);
     assert.match(unsigned.body.error.message, /header is missing/);
 
-    const resolved = JSON.stringify(p.grafana({ device: 'ap-lodi-01-a', fingerprint: 'a9a9a9a9a9a9a9a9', status: 'resolved' }));
-    const done = await post('grafana', resolved, { name: 'signed', headers: { 'x-grafana-alerting-signature': grafanaSignature('grafana-hmac-secret', Buffer.from(resolved)) } });
+    const resolved = JSON.stringify(
+      p.grafana({ device: 'ap-lodi-01-a', fingerprint: 'a9a9a9a9a9a9a9a9', status: 'resolved' }),
+    );
+    const done = await post('grafana', resolved, {
+      name: 'signed',
+      headers: { 'x-grafana-alerting-signature': grafanaSignature('grafana-hmac-secret', Buffer.from(resolved)) },
+    });
     assert.equal(done.body.results[0].action, 'resolved');
   });
 
@@ -191,7 +265,10 @@ describe('monitoring webhooks', () => {
     const stored = await stack.store.alertEvents.findOne({ _id: problem.body.results[0].eventId });
     assert.equal(stored?.startsAt?.toISOString(), '2026-05-04T13:02:11.000Z');
 
-    assert.equal((await post('zabbix', p.zabbix({ eventId: '900001', host: 'tower-lodi-02' }))).body.results[0].duplicate, true);
+    assert.equal(
+      (await post('zabbix', p.zabbix({ eventId: '900001', host: 'tower-lodi-02' }))).body.results[0].duplicate,
+      true,
+    );
     const ack = await post('zabbix', p.zabbix({ eventId: '900001', host: 'tower-lodi-02', update: '1', ack: 'Yes' }));
     assert.equal(ack.body.results[0].action, 'recorded');
     const recovery = await post('zabbix', p.zabbix({ eventId: '900001', host: 'tower-lodi-02', value: '0' }));
@@ -204,20 +281,36 @@ describe('monitoring webhooks', () => {
     const multipart = async (payload: unknown) => {
       const form = new FormData();
       form.append('data', JSON.stringify(payload));
-      const res = await fetch(`${stack.apiUrl}/v1/ingest/uptime-kuma/noc`, { method: 'POST', headers: { 'x-avviso-token': 'kuma-token-1' }, body: form });
-      return { status: res.status, body: await res.json() as { results: { action: string; incidentId: string; episode: number }[] } };
+      const res = await fetch(`${stack.apiUrl}/v1/ingest/uptime-kuma/noc`, {
+        method: 'POST',
+        headers: { 'x-avviso-token': 'kuma-token-1' },
+        body: form,
+      });
+      return {
+        status: res.status,
+        body: (await res.json()) as { results: { action: string; incidentId: string; episode: number }[] },
+      };
     };
     const down = await multipart(p.uptimeKuma({ monitorId: 41, site: 'ap-crema-01-a' }));
     assert.equal(down.status, 202, JSON.stringify(down.body));
     assert.equal(down.body.results[0]!.action, 'opened');
     assert.deepEqual((await incident(down.body.results[0]!.incidentId)).siteIds, ['ap-crema-01-a']);
-    const up = await post('uptime-kuma', p.uptimeKuma({ monitorId: 41, site: 'ap-crema-01-a', status: 1, time: '2026-05-04 13:20:00.000' }));
+    const up = await post(
+      'uptime-kuma',
+      p.uptimeKuma({ monitorId: 41, site: 'ap-crema-01-a', status: 1, time: '2026-05-04 13:20:00.000' }),
+    );
     assert.equal(up.body.results[0].action, 'resolved');
-    const downAgain = await post('uptime-kuma', p.uptimeKuma({ monitorId: 41, site: 'ap-crema-01-a', time: '2026-05-06 09:00:00.000' }));
+    const downAgain = await post(
+      'uptime-kuma',
+      p.uptimeKuma({ monitorId: 41, site: 'ap-crema-01-a', time: '2026-05-06 09:00:00.000' }),
+    );
     assert.equal(downAgain.body.results[0].action, 'opened');
     assert.equal(downAgain.body.results[0].episode, 2);
     assert.notEqual(downAgain.body.results[0].incidentId, down.body.results[0]!.incidentId);
-    await post('uptime-kuma', p.uptimeKuma({ monitorId: 41, site: 'ap-crema-01-a', status: 1, time: '2026-05-06 09:10:00.000' }));
+    await post(
+      'uptime-kuma',
+      p.uptimeKuma({ monitorId: 41, site: 'ap-crema-01-a', status: 1, time: '2026-05-06 09:10:00.000' }),
+    );
   });
 
   test('LibreNMS (text/plain, site by host name lookup): alert then recovery', async () => {
@@ -234,15 +327,36 @@ describe('monitoring webhooks', () => {
     const icinga = await post('icinga2', p.monitoringForm({ host: 'ap-lodi-01-a' }), { contentType: form });
     assert.equal(icinga.status, 202, JSON.stringify(icinga.body));
     assert.equal(icinga.body.results[0].action, 'opened');
-    const renotified = await post('icinga2', p.monitoringForm({ host: 'ap-lodi-01-a', timet: '1777901531' }), { contentType: form });
+    const renotified = await post('icinga2', p.monitoringForm({ host: 'ap-lodi-01-a', timet: '1777901531' }), {
+      contentType: form,
+    });
     assert.equal(renotified.body.results[0].duplicate, true, 'a re-notification of the same problem');
-    const recovery = await post('icinga2', p.monitoringForm({ host: 'ap-lodi-01-a', type: 'RECOVERY', state: 'UP', lastChange: '1777900000' }), { contentType: form });
+    const recovery = await post(
+      'icinga2',
+      p.monitoringForm({ host: 'ap-lodi-01-a', type: 'RECOVERY', state: 'UP', lastChange: '1777900000' }),
+      { contentType: form },
+    );
     assert.equal(recovery.body.results[0].action, 'resolved');
 
-    const nagios = await post('nagios', p.monitoringForm({ host: 'tower-lodi-01', service: 'backhaul', state: 'CRITICAL', problemId: '5501' }), { contentType: form });
+    const nagios = await post(
+      'nagios',
+      p.monitoringForm({ host: 'tower-lodi-01', service: 'backhaul', state: 'CRITICAL', problemId: '5501' }),
+      { contentType: form },
+    );
     assert.equal(nagios.body.results[0].action, 'opened');
     assert.equal((await incident(nagios.body.results[0].incidentId)).severity, 'major');
-    const nagiosRecovery = await post('nagios', p.monitoringForm({ host: 'tower-lodi-01', service: 'backhaul', type: 'RECOVERY', state: 'OK', problemId: '0', lastProblemId: '5501' }), { contentType: form });
+    const nagiosRecovery = await post(
+      'nagios',
+      p.monitoringForm({
+        host: 'tower-lodi-01',
+        service: 'backhaul',
+        type: 'RECOVERY',
+        state: 'OK',
+        problemId: '0',
+        lastProblemId: '5501',
+      }),
+      { contentType: form },
+    );
     assert.equal(nagiosRecovery.body.results[0].action, 'resolved');
     assert.equal(nagiosRecovery.body.results[0].incidentId, nagios.body.results[0].incidentId);
   });
@@ -250,7 +364,10 @@ describe('monitoring webhooks', () => {
   test('Healthchecks.io: down then up', async () => {
     const down = await post('healthchecks', p.healthchecks({ tags: 'site:ap-lodi-02-a' }));
     assert.equal(down.body.results[0].action, 'opened');
-    const up = await post('healthchecks', p.healthchecks({ tags: 'site:ap-lodi-02-a', status: 'up', now: '2026-05-04T13:30:00+00:00' }));
+    const up = await post(
+      'healthchecks',
+      p.healthchecks({ tags: 'site:ap-lodi-02-a', status: 'up', now: '2026-05-04T13:30:00+00:00' }),
+    );
     assert.equal(up.body.results[0].action, 'resolved');
   });
 
@@ -262,17 +379,29 @@ describe('monitoring webhooks', () => {
     const stored = await stack.store.alertEvents.findOne({ _id: down.body.results[0].eventId });
     assert.equal(stored?.startsAt?.toISOString(), '2026-05-04T13:02:11.000Z', '15:02 in Rome');
     assert.deepEqual(stored?.siteIds, ['ap-lodi-01-a']);
-    const up = await post('prtg', p.prtg({ status: 'Up', datetime: '04.05.2026 15:30:00' }), { contentType: form, token: null, query: '?token=prtg-token-123' });
+    const up = await post('prtg', p.prtg({ status: 'Up', datetime: '04.05.2026 15:30:00' }), {
+      contentType: form,
+      token: null,
+      query: '?token=prtg-token-123',
+    });
     assert.equal(up.body.results[0].action, 'resolved');
   });
 
   test('CloudEvents: structured firing, binary resolution', async () => {
-    const firing = await post('cloudevents', p.cloudEvent({ id: 'ce-100', dedupKey: 'tower-lodi-02/power-x' }), { contentType: 'application/cloudevents+json' });
+    const firing = await post('cloudevents', p.cloudEvent({ id: 'ce-100', dedupKey: 'tower-lodi-02/power-x' }), {
+      contentType: 'application/cloudevents+json',
+    });
     assert.equal(firing.status, 202, JSON.stringify(firing.body));
     assert.equal(firing.body.results[0].action, 'opened');
     const { data } = p.cloudEvent({ dedupKey: 'tower-lodi-02/power-x' });
     const resolved = await post('cloudevents', data, {
-      headers: { 'ce-specversion': '1.0', 'ce-id': 'ce-101', 'ce-source': '//noc.example/checker', 'ce-type': 'net.example.alert.resolved', 'ce-time': '2026-05-04T13:30:00Z' },
+      headers: {
+        'ce-specversion': '1.0',
+        'ce-id': 'ce-101',
+        'ce-source': '//noc.example/checker',
+        'ce-type': 'net.example.alert.resolved',
+        'ce-time': '2026-05-04T13:30:00Z',
+      },
     });
     assert.equal(resolved.status, 202, JSON.stringify(resolved.body));
     assert.equal(resolved.body.results[0].action, 'resolved');
@@ -284,7 +413,10 @@ describe('monitoring webhooks', () => {
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.error.code, 'bad_token');
     let kept = await lastRejected();
-    assert.deepEqual([kept.status, kept.code, kept.source, kept.integration, kept.tokenVia], [401, 'bad_token', 'alertmanager', 'noc', 'bearer']);
+    assert.deepEqual(
+      [kept.status, kept.code, kept.source, kept.integration, kept.tokenVia],
+      [401, 'bad_token', 'alertmanager', 'noc', 'bearer'],
+    );
     assert.ok(!JSON.stringify(kept).includes('not-the-token'), 'the presented token is not stored');
 
     const none = await post('alertmanager', p.alertmanager({ device: 'tower-lodi-01' }), { token: null });
@@ -305,7 +437,10 @@ describe('monitoring webhooks', () => {
     assert.equal(malformed.status, 400);
     assert.equal(malformed.body.error.code, 'malformed_payload');
     assert.equal(malformed.body.error.details.field, 'body.alerts[0].status');
-    assert.match(malformed.body.error.message, /^body\.alerts\[0\]\.status must be one of "firing", "resolved", got "fring"/);
+    assert.match(
+      malformed.body.error.message,
+      /^body\.alerts\[0\]\.status must be one of "firing", "resolved", got "fring"/,
+    );
     kept = await lastRejected();
     assert.deepEqual([kept.status, kept.field], [400, 'body.alerts[0].status']);
     assert.equal(kept.raw.body, JSON.stringify(malformedBody), 'the payload is kept as received');
@@ -314,7 +449,10 @@ describe('monitoring webhooks', () => {
     assert.equal(notJson.status, 400);
     assert.match(notJson.body.error.message, /^body is not valid JSON/);
 
-    const unknownSite = await post('alertmanager', p.alertmanager({ device: 'tower-nowhere', fingerprint: 'dead00000000beef' }));
+    const unknownSite = await post(
+      'alertmanager',
+      p.alertmanager({ device: 'tower-nowhere', fingerprint: 'dead00000000beef' }),
+    );
     assert.equal(unknownSite.status, 422);
     assert.equal(unknownSite.body.error.code, 'unknown_site');
     assert.match(unknownSite.body.error.message, /no site with id "tower-nowhere"/);

@@ -12,7 +12,8 @@ import { rulesRoutes } from '../../api/routes/rules';
 import { RulesHolder } from '../../rules';
 import { TEMPLATES_FILE, writeRules } from './helpers';
 
-const MAIN = 'include: templates.yaml\nrules:\n  - name: feed\n    notify: feed\n    continue: true\n  - name: paying\n    when: { subscriber.paidSms: true }\n    notify: sms\n    wait: 5m\n';
+const MAIN =
+  'include: templates.yaml\nrules:\n  - name: feed\n    notify: feed\n    continue: true\n  - name: paying\n    when: { subscriber.paidSms: true }\n    notify: sms\n    wait: 5m\n';
 let dir: string;
 let holder: RulesHolder;
 let app: FastifyInstance;
@@ -44,11 +45,20 @@ test('GET /v1/rules: version, files and when they were loaded', async () => {
 });
 
 test('POST /v1/rules/check: YAML text or a path; errors with line and column', async () => {
-  const text = await app.inject({ method: 'POST', url: '/v1/rules/check', payload: { yaml: 'include: templates.yaml\nrules:\n  - name: r\n    when: { incident.kind: outgae }\n    notify: sms\n' } });
+  const text = await app.inject({
+    method: 'POST',
+    url: '/v1/rules/check',
+    payload: {
+      yaml: 'include: templates.yaml\nrules:\n  - name: r\n    when: { incident.kind: outgae }\n    notify: sms\n',
+    },
+  });
   assert.equal(text.statusCode, 200);
   const report = text.json();
   assert.equal(report.ok, false);
-  assert.deepEqual(report.errors.map((e: { line: number; column: number }) => [e.line, e.column]), [[4, 28]]);
+  assert.deepEqual(
+    report.errors.map((e: { line: number; column: number }) => [e.line, e.column]),
+    [[4, 28]],
+  );
   assert.match(report.errors[0].message, /"outgae" is not one of outage, maintenance; did you mean "outage"\?/);
 
   const file = await app.inject({ method: 'POST', url: '/v1/rules/check', payload: { path: 'avviso.yaml' } });
@@ -62,29 +72,58 @@ test('POST /v1/rules/check: YAML text or a path; errors with line and column', a
 });
 
 test('POST /v1/rules/explain: rule by rule, with the text report', async () => {
-  const res = await app.inject({ method: 'POST', url: '/v1/rules/explain', payload: { incident, subscriber: { ...sub, paidSms: false }, at: '2025-03-12T11:00:00Z' } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/rules/explain',
+    payload: { incident, subscriber: { ...sub, paidSms: false }, at: '2025-03-12T11:00:00Z' },
+  });
   assert.equal(res.statusCode, 200);
   const { explanation, text } = res.json();
-  assert.deepEqual(explanation.rules.map((r: { name: string; outcome: { status: string } }) => [r.name, r.outcome.status]), [['feed', 'applied'], ['paying', 'no-match']]);
+  assert.deepEqual(
+    explanation.rules.map((r: { name: string; outcome: { status: string } }) => [r.name, r.outcome.status]),
+    [
+      ['feed', 'applied'],
+      ['paying', 'no-match'],
+    ],
+  );
   assert.match(text, /✗ subscriber.paidSms is true {2}\(is false; line 7\)/);
 
-  const bad = await app.inject({ method: 'POST', url: '/v1/rules/explain', payload: { incident: { ...incident, severity: 'huge' }, subscriber: sub } });
+  const bad = await app.inject({
+    method: 'POST',
+    url: '/v1/rules/explain',
+    payload: { incident: { ...incident, severity: 'huge' }, subscriber: sub },
+  });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().error.code, 'invalid_request');
-  const unknown = await app.inject({ method: 'POST', url: '/v1/rules/explain', payload: { incident, subscriber: sub, version: 'ffffffffffff' } });
+  const unknown = await app.inject({
+    method: 'POST',
+    url: '/v1/rules/explain',
+    payload: { incident, subscriber: sub, version: 'ffffffffffff' },
+  });
   assert.equal(unknown.statusCode, 404);
 });
 
 test('POST /v1/rules/simulate: given subscribers or a made-up population', async () => {
-  const given = await app.inject({ method: 'POST', url: '/v1/rules/simulate', payload: { incident, subscribers: [sub, { ...sub, id: 'b', paidSms: false }], at: '2025-03-12T11:00:00Z' } });
+  const given = await app.inject({
+    method: 'POST',
+    url: '/v1/rules/simulate',
+    payload: { incident, subscribers: [sub, { ...sub, id: 'b', paidSms: false }], at: '2025-03-12T11:00:00Z' },
+  });
   assert.equal(given.statusCode, 200);
   const sim = given.json();
-  assert.deepEqual([sim.subscribers, sim.notified, sim.rows.length, sim.rows[0].channel, sim.rows[0].subscribers], [2, 1, 1, 'sms', 1]);
+  assert.deepEqual(
+    [sim.subscribers, sim.notified, sim.rows.length, sim.rows[0].channel, sim.rows[0].subscribers],
+    [2, 1, 1, 'sms', 1],
+  );
   assert.equal(sim.rows[0].sendAt, '2025-03-12T11:05:00.000Z');
   assert.equal(sim.rows[0].first.parts, 1);
   assert.equal(sim.incident.feed.rule, 'feed');
 
-  const made = await app.inject({ method: 'POST', url: '/v1/rules/simulate', payload: { incident, population: { count: 3000, seed: 1 } } });
+  const made = await app.inject({
+    method: 'POST',
+    url: '/v1/rules/simulate',
+    payload: { incident, population: { count: 3000, seed: 1 } },
+  });
   assert.equal(made.statusCode, 200);
   assert.equal(made.json().subscribers, 3000);
 
@@ -100,7 +139,10 @@ test('POST /v1/rules/reload: 422 with the errors for a broken file, the old rule
   assert.equal(broken.statusCode, 422);
   const err = broken.json().error;
   assert.equal(err.code, 'invalid_rules');
-  assert.deepEqual(err.details.errors.map((e: { line: number; column: number }) => [e.line, e.column]), [[9, 11]]);
+  assert.deepEqual(
+    err.details.errors.map((e: { line: number; column: number }) => [e.line, e.column]),
+    [[9, 11]],
+  );
   assert.equal(holder.current().version, first);
 
   writeFileSync(path.join(dir, 'avviso.yaml'), MAIN.replace('wait: 5m', 'wait: 7m'));

@@ -21,7 +21,11 @@ async function run(t: TestContext, ...args: string[]): Promise<{ code: number; o
 }
 
 test('check: exit code 1 and each error at file:line:column; 0 and the version when clean', async (t) => {
-  const dir = writeRules({ 'avviso.yaml': 'include: templates.yaml\nrules:\n  - name: r\n    notify: { channel: sms, template: nope }\n    quietHours: "7:00-7:00"\n', 'templates.yaml': TEMPLATES_FILE });
+  const dir = writeRules({
+    'avviso.yaml':
+      'include: templates.yaml\nrules:\n  - name: r\n    notify: { channel: sms, template: nope }\n    quietHours: "7:00-7:00"\n',
+    'templates.yaml': TEMPLATES_FILE,
+  });
   const bad = await run(t, 'check', dir);
   assert.equal(bad.code, 1);
   assert.match(bad.out, /avviso\.yaml:4:13: error: unknown template set "nope"/);
@@ -48,13 +52,19 @@ test('check: exit code 1 and each error at file:line:column; 0 and the version w
     delete process.env.PLIVO_VOICE_CALLER_ID;
     const noVoice = await run(t, 'check');
     assert.equal(noVoice.code, 0);
-    assert.match(noVoice.out, /rules\/default\/avviso\.yaml:\d+:\d+: warning: rule "noc-oncall" escalates to noc-oncall by voice, but voice is not configured \(PLIVO_VOICE_CALLER_ID\): the call goes as an SMS/);
+    assert.match(
+      noVoice.out,
+      /rules\/default\/avviso\.yaml:\d+:\d+: warning: rule "noc-oncall" escalates to noc-oncall by voice, but voice is not configured \(PLIVO_VOICE_CALLER_ID\): the call goes as an SMS/,
+    );
     assert.match(noVoice.out, /\(4 files, 1 warning\)/);
     assert.equal((await run(t, 'check', '--strict')).code, 1);
     delete process.env.AVVISO_MODE;
     const production = await run(t, 'check');
     assert.equal(production.code, 1);
-    assert.match(production.out, /rules\/default\/contacts\.yaml:3:3: error: contact "noc-oncall" has the shipped placeholder phone \+390577000000: put the real number/);
+    assert.match(
+      production.out,
+      /rules\/default\/contacts\.yaml:3:3: error: contact "noc-oncall" has the shipped placeholder phone \+390577000000: put the real number/,
+    );
     assert.match(production.out, /rules\/default\/avviso\.yaml: 1 error; the rules were not accepted/);
   } finally {
     if (saved === undefined) delete process.env.AVVISO_MODE;
@@ -65,7 +75,11 @@ test('check: exit code 1 and each error at file:line:column; 0 and the version w
 });
 
 test('check --strict fails on warnings', async (t) => {
-  const dir = writeRules({ 'avviso.yaml': 'include: templates.yaml\nrules:\n  - name: all\n    notify: sms\n  - name: never\n    notify: email\n', 'templates.yaml': TEMPLATES_FILE });
+  const dir = writeRules({
+    'avviso.yaml':
+      'include: templates.yaml\nrules:\n  - name: all\n    notify: sms\n  - name: never\n    notify: email\n',
+    'templates.yaml': TEMPLATES_FILE,
+  });
   assert.equal((await run(t, 'check', dir)).code, 0);
   const strict = await run(t, 'check', dir, '--strict');
   assert.equal(strict.code, 1);
@@ -73,30 +87,74 @@ test('check --strict fails on warnings', async (t) => {
 });
 
 test('explain: the rules in order, why each did or did not match, and the plan', async (t) => {
-  const r = await run(t, 'explain', '--sites', 'S1', '--areas', 'Siena', '--severity', 'major', '--at', '2025-03-12T23:00', '--paid', '--language', 'en');
+  const r = await run(
+    t,
+    'explain',
+    '--sites',
+    'S1',
+    '--areas',
+    'Siena',
+    '--severity',
+    'major',
+    '--at',
+    '2025-03-12T23:00',
+    '--paid',
+    '--language',
+    'en',
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /rule "paid-sms-outage" \(line \d+\): APPLIED -> sms/);
   assert.match(r.out, /rule "paid-sms-maintenance" \(line \d+\): not reached/);
-  assert.match(r.out, /sms \(rule "paid-sms-outage", templates "sms", en\): first notice at 13 Mar 2025, 07:00 \(held by quiet hours\)/);
+  assert.match(
+    r.out,
+    /sms \(rule "paid-sms-outage", templates "sms", en\): first notice at 13 Mar 2025, 07:00 \(held by quiet hours\)/,
+  );
 
   const unpaid = await run(t, 'explain', '--sites', 'S1', '--at', '2025-03-12T23:00', '--json');
-  const e = JSON.parse(unpaid.out) as { decision: { notify: boolean }; rules: { name: string; outcome: { status: string } }[] };
+  const e = JSON.parse(unpaid.out) as {
+    decision: { notify: boolean };
+    rules: { name: string; outcome: { status: string } }[];
+  };
   assert.equal(e.decision.notify, false);
   assert.equal(e.rules.find((x) => x.name === 'paid-sms')!.outcome.status, 'no-match');
 });
 
 test('simulate: counts, times, texts, parts and cost for an incident on given sites', async (t) => {
-  const r = await run(t, 'simulate', '--sites', 'S1,S2', '--areas', 'Siena,Colle', '--severity', 'critical', '--at', '2025-03-12T23:00', '--population', '2000');
+  const r = await run(
+    t,
+    'simulate',
+    '--sites',
+    'S1,S2',
+    '--areas',
+    'Siena,Colle',
+    '--severity',
+    'critical',
+    '--at',
+    '2025-03-12T23:00',
+    '--population',
+    '2000',
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^rules [0-9a-f]{12}: outage, critical, sites S1, S2/);
   assert.match(r.out, /2000 subscribers: \d+ notified, \d+ not/);
   assert.match(r.out, /sms +\d+ +paid-sms-outage +it +12 Mar, 23:10 +1\+1 GSM +\d+\.\d\d/);
-  assert.match(r.out, /outage: "Avviso guasto: internet interrotto a (Siena|Colle) dalle 23:00\. Vi avviseremo al ripristino\."/);
+  assert.match(
+    r.out,
+    /outage: "Avviso guasto: internet interrotto a (Siena|Colle) dalle 23:00\. Vi avviseremo al ripristino\."/,
+  );
   assert.match(r.out, /escalation: NOC reperibile by voice at 12 Mar, 23:30/);
   assert.match(r.out, /total: \d+ messages, \d+ SMS parts, \d+\.\d\d EUR/);
 
   const file = path.join(writeRules({}), 'subscribers.json');
-  writeFileSync(file, [{ id: 'a', paidSms: true, language: 'it', segment: 'business', siteId: 'S1', area: 'Siena' }, { id: 'b', paidSms: false, language: 'it', segment: 'residential', siteId: 'S1' }].map((s) => JSON.stringify(s)).join('\n'));
+  writeFileSync(
+    file,
+    [
+      { id: 'a', paidSms: true, language: 'it', segment: 'business', siteId: 'S1', area: 'Siena' },
+      { id: 'b', paidSms: false, language: 'it', segment: 'residential', siteId: 'S1' },
+    ]
+      .map((s) => JSON.stringify(s))
+      .join('\n'),
+  );
   const json = await run(t, 'simulate', '--sites', 'S1', '--subscribers', file, '--json');
   const sim = JSON.parse(json.out) as { subscribers: number; notified: number };
   assert.deepEqual([sim.subscribers, sim.notified], [2, 1]);

@@ -9,7 +9,10 @@ import { checkRules, loadRuleSet, RuleErrors, type RuleProblem } from '../../rul
 import { TEMPLATES_FILE, templateSet, writeRules } from './helpers';
 
 /** The problems of a main file written exactly as given (line 1 is its first line). */
-async function problems(main: string, extra: Record<string, string> = { 'templates.yaml': TEMPLATES_FILE }): Promise<{ errors: RuleProblem[]; warnings: RuleProblem[] }> {
+async function problems(
+  main: string,
+  extra: Record<string, string> = { 'templates.yaml': TEMPLATES_FILE },
+): Promise<{ errors: RuleProblem[]; warnings: RuleProblem[] }> {
   const dir = writeRules({ 'avviso.yaml': main, ...extra });
   const report = await checkRules(dir);
   return { errors: report.errors, warnings: report.warnings };
@@ -21,7 +24,11 @@ function where(p: RuleProblem): string {
 
 async function onlyError(main: string, extra?: Record<string, string>): Promise<RuleProblem> {
   const { errors } = await problems(main, extra);
-  assert.equal(errors.length, 1, `expected one error, got: ${errors.map((e) => `${where(e)} ${e.message}`).join(' | ')}`);
+  assert.equal(
+    errors.length,
+    1,
+    `expected one error, got: ${errors.map((e) => `${where(e)} ${e.message}`).join(' | ')}`,
+  );
   return errors[0]!;
 }
 
@@ -50,12 +57,17 @@ describe('YAML and shape', () => {
   });
 
   test('a value of the wrong kind, a bad duration, an unknown channel', async () => {
-    const { errors } = await problems(`${HEAD}rules:\n  - name: r\n    notify: smss\n    wait: 5 minutes\n    restoration: yes\n`);
-    assert.deepEqual(errors.map((e) => [where(e), e.message]), [
-      ['avviso.yaml:4:13', '"smss" is not one of sms, voice, email, webhook, feed; did you mean "sms"?'],
-      ['avviso.yaml:5:11', '"5 minutes" is not a duration such as 90s, 30m, 2h, 1h30m or 1d'],
-      ['avviso.yaml:6:18', 'expected true or false, found "yes"'],
-    ]);
+    const { errors } = await problems(
+      `${HEAD}rules:\n  - name: r\n    notify: smss\n    wait: 5 minutes\n    restoration: yes\n`,
+    );
+    assert.deepEqual(
+      errors.map((e) => [where(e), e.message]),
+      [
+        ['avviso.yaml:4:13', '"smss" is not one of sms, voice, email, webhook, feed; did you mean "sms"?'],
+        ['avviso.yaml:5:11', '"5 minutes" is not a duration such as 90s, 30m, 2h, 1h30m or 1d'],
+        ['avviso.yaml:6:18', 'expected true or false, found "yes"'],
+      ],
+    );
   });
 
   test('a rule without a name', async () => {
@@ -67,13 +79,17 @@ describe('YAML and shape', () => {
 
 describe('conditions', () => {
   test('an unknown fact, with a suggestion', async () => {
-    const e = await onlyError(`${HEAD}rules:\n  - name: r\n    when:\n      incident.severty: major\n    notify: sms\n`);
+    const e = await onlyError(
+      `${HEAD}rules:\n  - name: r\n    when:\n      incident.severty: major\n    notify: sms\n`,
+    );
     assert.equal(where(e), 'avviso.yaml:5:7');
     assert.match(e.message, /unknown fact "incident.severty"; did you mean "incident.severity"\?/);
   });
 
   test('a value that the fact cannot have', async () => {
-    const e = await onlyError(`${HEAD}rules:\n  - name: r\n    when:\n      incident.severity: [major, critcal]\n    notify: sms\n`);
+    const e = await onlyError(
+      `${HEAD}rules:\n  - name: r\n    when:\n      incident.severity: [major, critcal]\n    notify: sms\n`,
+    );
     assert.equal(where(e), 'avviso.yaml:5:34');
     assert.match(e.message, /"critcal" is not one of minor, major, critical; did you mean "critical"\?/);
   });
@@ -88,7 +104,9 @@ describe('conditions', () => {
   });
 
   test('an impossible time window, in a condition and in quiet hours', async () => {
-    const { errors } = await problems(`${HEAD}defaults:\n  quietHours: "21:00-21:00"\nrules:\n  - name: r\n    when:\n      time.localTime: { within: "25:00-07:00" }\n    notify: sms\n`);
+    const { errors } = await problems(
+      `${HEAD}defaults:\n  quietHours: "21:00-21:00"\nrules:\n  - name: r\n    when:\n      time.localTime: { within: "25:00-07:00" }\n    notify: sms\n`,
+    );
     assert.deepEqual(errors.map(where), ['avviso.yaml:3:15', 'avviso.yaml:7:33']);
     assert.match(errors[0]!.message, /the window 21:00-21:00 is impossible/);
     assert.match(errors[1]!.message, /"25:00" is not a time of day: hours go from 00 to 23/);
@@ -113,25 +131,40 @@ describe('references', () => {
   test('a template set without a message a rule may send', async () => {
     const yaml = `templates:\n  short:\n    outage: { it: "Guasto", en: "Outage" }\nrules:\n  - name: r\n    when: { incident.kind: outage }\n    notify: { channel: sms, template: short }\n    updates: off\n`;
     const { errors } = await problems(yaml, {});
-    assert.deepEqual(errors.map((e) => [where(e), e.message]), [
-      [at(yaml, 'short'), 'template set "short" has no "restored" message, which rule "r" may send; add templates.short.restored'],
-      [at(yaml, 'short'), 'template set "short" has no "outage-restored" message, which rule "r" may send; add templates.short.outage-restored'],
-    ]);
+    assert.deepEqual(
+      errors.map((e) => [where(e), e.message]),
+      [
+        [
+          at(yaml, 'short'),
+          'template set "short" has no "restored" message, which rule "r" may send; add templates.short.restored',
+        ],
+        [
+          at(yaml, 'short'),
+          'template set "short" has no "outage-restored" message, which rule "r" may send; add templates.short.outage-restored',
+        ],
+      ],
+    );
   });
 
   test('feed and escalation only in rules that read no subscriber fact', async () => {
     const yaml = `${HEAD}contacts:\n  noc: { phone: "+390577000001" }\nrules:\n  - name: r\n    when: { subscriber.paidSms: true }\n    notify: [sms, feed]\n    escalate: { after: 30m, contact: noc, channel: sms }\n`;
     const { errors } = await problems(yaml);
     assert.deepEqual(errors.map(where), [at(yaml, 'feed'), at(yaml, 'escalate')]);
-    assert.match(errors[0]!.message, /the public status feed is one post per incident.*reads subscriber.paidSms \(line 6\)/);
+    assert.match(
+      errors[0]!.message,
+      /the public status feed is one post per incident.*reads subscriber.paidSms \(line 6\)/,
+    );
     assert.match(errors[1]!.message, /escalation is per incident/);
   });
 
   test('the same name twice: rules, and template sets across files', async () => {
-    const { errors } = await problems(`include: [templates.yaml, more.yaml]\nrules:\n  - name: r\n    notify: sms\n  - name: r\n    notify: email\n`, {
-      'templates.yaml': TEMPLATES_FILE,
-      'more.yaml': `templates:\n${templateSet()}\n`,
-    });
+    const { errors } = await problems(
+      `include: [templates.yaml, more.yaml]\nrules:\n  - name: r\n    notify: sms\n  - name: r\n    notify: email\n`,
+      {
+        'templates.yaml': TEMPLATES_FILE,
+        'more.yaml': `templates:\n${templateSet()}\n`,
+      },
+    );
     assert.deepEqual(errors.map(where), ['avviso.yaml:5:11', 'more.yaml:2:3']);
     assert.match(errors[0]!.message, /already a rule named "r" \(avviso.yaml:3\)/);
     assert.match(errors[1]!.message, /template set "standard" is already defined at templates.yaml:2/);
@@ -140,7 +173,8 @@ describe('references', () => {
 
 describe('templates', () => {
   /** A template set whose Italian outage text is a block whose second line is `line`. */
-  const withTemplate = (line: string) => `templates:\n  custom:\n    extends: standard\n    outage:\n      en: "Outage in {{ area }}"\n      it: |\n        Guasto a {{ area }}\n${line}\n${HEAD}`;
+  const withTemplate = (line: string) =>
+    `templates:\n  custom:\n    extends: standard\n    outage:\n      en: "Outage in {{ area }}"\n      it: |\n        Guasto a {{ area }}\n${line}\n${HEAD}`;
 
   test('a variable that does not exist, at its line inside a block text', async () => {
     const yaml = withTemplate('        dalle {{ strat | time }}');
@@ -167,7 +201,9 @@ describe('templates', () => {
   });
 
   test('a language missing, or one the rule set does not speak', async () => {
-    const { errors } = await problems(`templates:\n  custom:\n    extends: standard\n    outage:\n      it: "Guasto"\n      de: "Störung"\n${HEAD}`);
+    const { errors } = await problems(
+      `templates:\n  custom:\n    extends: standard\n    outage:\n      it: "Guasto"\n      de: "Störung"\n${HEAD}`,
+    );
     assert.deepEqual(errors.map(where), ['avviso.yaml:4:5', 'avviso.yaml:6:7']);
     assert.match(errors[0]!.message, /templates.custom.outage has no text in en/);
     assert.match(errors[1]!.message, /"de" is not one of the rule set's languages \(it, en/);
@@ -179,16 +215,23 @@ describe('files and settings', () => {
     const missing = await onlyError(`include: [templates.yaml, contcts.yaml]\n`);
     assert.equal(where(missing), 'avviso.yaml:1:27');
     assert.match(missing.message, /cannot include "contcts.yaml": no such file/);
-    const circle = await onlyError(`include: [templates.yaml, a.yaml]\n`, { 'templates.yaml': TEMPLATES_FILE, 'a.yaml': 'include: b.yaml\n', 'b.yaml': 'include: a.yaml\n' });
+    const circle = await onlyError(`include: [templates.yaml, a.yaml]\n`, {
+      'templates.yaml': TEMPLATES_FILE,
+      'a.yaml': 'include: b.yaml\n',
+      'b.yaml': 'include: a.yaml\n',
+    });
     assert.equal(where(circle), 'b.yaml:1:10');
     assert.match(circle.message, /include cycle: a.yaml -> b.yaml -> a.yaml/);
   });
 
   test('defaults only in the main file; a bad time zone, language and holiday', async () => {
-    const { errors } = await problems(`include: [templates.yaml, extra.yaml]\ndefaults:\n  timeZone: Europe/Roma\n  language: fr\nholidays: ["02-30"]\n`, {
-      'templates.yaml': TEMPLATES_FILE,
-      'extra.yaml': 'defaults:\n  wait: 5m\n',
-    });
+    const { errors } = await problems(
+      `include: [templates.yaml, extra.yaml]\ndefaults:\n  timeZone: Europe/Roma\n  language: fr\nholidays: ["02-30"]\n`,
+      {
+        'templates.yaml': TEMPLATES_FILE,
+        'extra.yaml': 'defaults:\n  wait: 5m\n',
+      },
+    );
     assert.deepEqual(errors.map(where), ['avviso.yaml:3:13', 'avviso.yaml:4:13', 'avviso.yaml:5:12', 'extra.yaml:1:1']);
     assert.match(errors[0]!.message, /unknown time zone "Europe\/Roma"/);
     assert.match(errors[1]!.message, /default language "fr" is not among the languages/);
@@ -197,7 +240,10 @@ describe('files and settings', () => {
   });
 
   test('loadRuleSet throws RuleErrors with every problem, formatted file:line:column', async () => {
-    const dir = writeRules({ 'avviso.yaml': `${HEAD}rules:\n  - name: r\n    wait: soon\n    notify: sms\n  - name: s\n    notify: pigeon\n`, 'templates.yaml': TEMPLATES_FILE });
+    const dir = writeRules({
+      'avviso.yaml': `${HEAD}rules:\n  - name: r\n    wait: soon\n    notify: sms\n  - name: s\n    notify: pigeon\n`,
+      'templates.yaml': TEMPLATES_FILE,
+    });
     await assert.rejects(loadRuleSet(dir), (err: unknown) => {
       assert.ok(err instanceof RuleErrors);
       assert.equal(err.errors.length, 2);
@@ -210,9 +256,14 @@ describe('files and settings', () => {
 
 describe('warnings', () => {
   test('a rule that can never be reached', async () => {
-    const { warnings } = await problems(`${HEAD}rules:\n  - name: everyone\n    notify: sms\n  - name: paying\n    when: { subscriber.paidSms: true }\n    notify: voice\n`);
+    const { warnings } = await problems(
+      `${HEAD}rules:\n  - name: everyone\n    notify: sms\n  - name: paying\n    when: { subscriber.paidSms: true }\n    notify: voice\n`,
+    );
     assert.deepEqual(warnings.map(where), ['avviso.yaml:5:11']);
-    assert.match(warnings[0]!.message, /"paying" is never reached: "everyone" \(line 3\) applies to everything and stops/);
+    assert.match(
+      warnings[0]!.message,
+      /"paying" is never reached: "everyone" \(line 3\) applies to everything and stops/,
+    );
   });
 });
 
@@ -222,22 +273,37 @@ describe('defaults.delivery: receipt timeout, attempts, fallback', () => {
   test('an unknown channel in fallback, with a suggestion, at its place in the list', async () => {
     const text = `${HEAD}defaults:\n  delivery:\n    fallback: [voice, emial, webhook]\n${RULES}`;
     const { errors } = await problems(text);
-    assert.deepEqual(errors.map((e) => [where(e), e.message]), [
-      [at(text, 'emial'), '"emial" is not a channel a message can fall back to (sms, voice, email); did you mean "email"?'],
-      [at(text, 'webhook'), '"webhook" is not a channel a message can fall back to (sms, voice, email)'],
-    ]);
+    assert.deepEqual(
+      errors.map((e) => [where(e), e.message]),
+      [
+        [
+          at(text, 'emial'),
+          '"emial" is not a channel a message can fall back to (sms, voice, email); did you mean "email"?',
+        ],
+        [at(text, 'webhook'), '"webhook" is not a channel a message can fall back to (sms, voice, email)'],
+      ],
+    );
   });
 
   test('a timeout that is not a duration, attempts that are not a count, a misspelt setting', async () => {
     const text = `${HEAD}defaults:\n  delivery:\n    receiptTimeout: ten minutes\n    attempts: 2.5\n    fallbak: [voice]\n${RULES}`;
     const { errors } = await problems(text);
-    assert.deepEqual(errors.map((e) => [where(e), e.message]), [
-      [at(text, 'ten minutes'), '"ten minutes" is not a duration such as 90s, 30m, 2h, 1h30m or 1d'],
-      [at(text, '2.5'), '2.5 is not a number of sends per channel: write a whole number from 1 to 20, e.g. 3'],
-      [at(text, 'fallbak'), 'unknown setting "fallbak"; did you mean "fallback"? (here: receiptTimeout, attempts, fallback)'],
-    ]);
+    assert.deepEqual(
+      errors.map((e) => [where(e), e.message]),
+      [
+        [at(text, 'ten minutes'), '"ten minutes" is not a duration such as 90s, 30m, 2h, 1h30m or 1d'],
+        [at(text, '2.5'), '2.5 is not a number of sends per channel: write a whole number from 1 to 20, e.g. 3'],
+        [
+          at(text, 'fallbak'),
+          'unknown setting "fallbak"; did you mean "fallback"? (here: receiptTimeout, attempts, fallback)',
+        ],
+      ],
+    );
     const zero = `${HEAD}defaults:\n  delivery: { attempts: 0 }\n${RULES}`;
-    assert.deepEqual((await problems(zero)).errors.map((e) => [where(e), e.message]), [[at(zero, '0 }'), '0 is not a number of sends per channel: write a whole number from 1 to 20, e.g. 3']]);
+    assert.deepEqual(
+      (await problems(zero)).errors.map((e) => [where(e), e.message]),
+      [[at(zero, '0 }'), '0 is not a number of sends per channel: write a whole number from 1 to 20, e.g. 3']],
+    );
   });
 
   test('a timeout of 0 and a channel listed twice are errors; a short timeout is a warning', async () => {
@@ -262,11 +328,31 @@ describe('defaults.delivery: receipt timeout, attempts, fallback', () => {
   });
 
   test('what the rules say reaches the rule set; what they do not say is null (the configured policy applies)', async () => {
-    const given = await loadRuleSet(writeRules({ 'avviso.yaml': `${HEAD}defaults:\n  delivery: { receiptTimeout: 10m, attempts: 3, fallback: [voice, email] }\n${RULES}`, 'templates.yaml': TEMPLATES_FILE }));
-    assert.deepEqual(given.settings.delivery, { receiptTimeoutSeconds: 600, attempts: 3, fallback: ['voice', 'email'] });
-    const partly = await loadRuleSet(writeRules({ 'avviso.yaml': `${HEAD}defaults:\n  delivery: { fallback: none }\n${RULES}`, 'templates.yaml': TEMPLATES_FILE }));
-    assert.deepEqual(partly.settings.delivery, { receiptTimeoutSeconds: null, attempts: null, fallback: [] }, 'none: no fallback at all');
-    const silent = await loadRuleSet(writeRules({ 'avviso.yaml': `${HEAD}${RULES}`, 'templates.yaml': TEMPLATES_FILE }));
+    const given = await loadRuleSet(
+      writeRules({
+        'avviso.yaml': `${HEAD}defaults:\n  delivery: { receiptTimeout: 10m, attempts: 3, fallback: [voice, email] }\n${RULES}`,
+        'templates.yaml': TEMPLATES_FILE,
+      }),
+    );
+    assert.deepEqual(given.settings.delivery, {
+      receiptTimeoutSeconds: 600,
+      attempts: 3,
+      fallback: ['voice', 'email'],
+    });
+    const partly = await loadRuleSet(
+      writeRules({
+        'avviso.yaml': `${HEAD}defaults:\n  delivery: { fallback: none }\n${RULES}`,
+        'templates.yaml': TEMPLATES_FILE,
+      }),
+    );
+    assert.deepEqual(
+      partly.settings.delivery,
+      { receiptTimeoutSeconds: null, attempts: null, fallback: [] },
+      'none: no fallback at all',
+    );
+    const silent = await loadRuleSet(
+      writeRules({ 'avviso.yaml': `${HEAD}${RULES}`, 'templates.yaml': TEMPLATES_FILE }),
+    );
     assert.deepEqual(silent.settings.delivery, { receiptTimeoutSeconds: null, attempts: null, fallback: null });
   });
 });

@@ -8,13 +8,28 @@ import path from 'node:path';
 import { DateTime } from 'luxon';
 import { checkRules, loadRuleSet, RuleErrors, type RuleProblem, type RuleSet, type SubscriberFacts } from '../../rules';
 
-const KINDS = ['outage', 'update', 'restored', 'outage-restored', 'maintenance', 'reminder', 'started', 'completed', 'rescheduled', 'cancelled'];
+const KINDS = [
+  'outage',
+  'update',
+  'restored',
+  'outage-restored',
+  'maintenance',
+  'reminder',
+  'started',
+  'completed',
+  'rescheduled',
+  'cancelled',
+];
 
 /** A complete template set in Italian and English, short enough for one SMS part. */
 export function templateSet(name = 'standard', indent = '  '): string {
   const lines = [`${indent}${name}:`];
   for (const kind of KINDS) {
-    lines.push(`${indent}  ${kind}:`, `${indent}    it: "${kind} a {{ area }} dalle {{ start | time }}"`, `${indent}    en: "${kind} in {{ area }} since {{ start | time }}"`);
+    lines.push(
+      `${indent}  ${kind}:`,
+      `${indent}    it: "${kind} a {{ area }} dalle {{ start | time }}"`,
+      `${indent}    en: "${kind} in {{ area }} since {{ start | time }}"`,
+    );
   }
   return lines.join('\n');
 }
@@ -54,7 +69,8 @@ export async function errorsOf(main: string, extra: Record<string, string> = {})
 
 export async function warningsOf(main: string, extra: Record<string, string> = {}): Promise<RuleProblem[]> {
   const report = await checkRules(rulesDir(main, extra));
-  if (!report.ok) throw new Error(`unexpected errors: ${report.errors.map((e) => `${e.line}:${e.column} ${e.message}`).join('; ')}`);
+  if (!report.ok)
+    throw new Error(`unexpected errors: ${report.errors.map((e) => `${e.line}:${e.column} ${e.message}`).join('; ')}`);
   return report.warnings;
 }
 

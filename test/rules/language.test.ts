@@ -8,10 +8,22 @@ import type { IncidentFacts } from '../../rules';
 import { errorsOf, load, romeTime, subscriber, writeRules, TEMPLATES_FILE } from './helpers';
 import { loadRuleSet } from '../../rules';
 
-const outage: IncidentFacts = { kind: 'outage', severity: 'major', siteIds: ['S1'], areas: ['Siena'], source: 'zabbix', openedAt: '2025-03-12T10:00:00Z' };
+const outage: IncidentFacts = {
+  kind: 'outage',
+  severity: 'major',
+  siteIds: ['S1'],
+  areas: ['Siena'],
+  source: 'zabbix',
+  openedAt: '2025-03-12T10:00:00Z',
+};
 const noon = romeTime('2025-03-12T12:00'); // a Wednesday
 
-async function rulesThatApply(yaml: string, incident: IncidentFacts = outage, sub = subscriber(), at = noon): Promise<string[]> {
+async function rulesThatApply(
+  yaml: string,
+  incident: IncidentFacts = outage,
+  sub = subscriber(),
+  at = noon,
+): Promise<string[]> {
   const rules = await load(yaml);
   return (await rules.decideOne(incident, sub, { at })).rules;
 }
@@ -46,13 +58,22 @@ describe('conditions', () => {
 `;
     assert.deepEqual(await rulesThatApply(yaml, outage, subscriber({ paidSms: true })), ['r']);
     assert.deepEqual(await rulesThatApply(yaml, outage, subscriber({ paidSms: false, segment: 'business' })), []);
-    assert.deepEqual(await rulesThatApply(yaml, { ...outage, severity: 'critical' }, subscriber({ paidSms: false, segment: 'business' })), ['r']);
+    assert.deepEqual(
+      await rulesThatApply(
+        yaml,
+        { ...outage, severity: 'critical' },
+        subscriber({ paidSms: false, segment: 'business' }),
+      ),
+      ['r'],
+    );
     assert.deepEqual(await rulesThatApply(yaml, outage, subscriber({ language: 'en' })), []);
   });
 
   test('severities are ordered: atLeast, moreThan, atMost, lessThan', async () => {
-    const yaml = (op: string, v: string) => `rules:\n  - name: r\n    when: { incident.severity: { ${op}: ${v} } }\n    notify: sms\n`;
-    const applies = async (op: string, v: string, severity: IncidentFacts['severity']) => (await rulesThatApply(yaml(op, v), { ...outage, severity })).length === 1;
+    const yaml = (op: string, v: string) =>
+      `rules:\n  - name: r\n    when: { incident.severity: { ${op}: ${v} } }\n    notify: sms\n`;
+    const applies = async (op: string, v: string, severity: IncidentFacts['severity']) =>
+      (await rulesThatApply(yaml(op, v), { ...outage, severity })).length === 1;
     assert.equal(await applies('atLeast', 'major', 'major'), true);
     assert.equal(await applies('atLeast', 'major', 'minor'), false);
     assert.equal(await applies('moreThan', 'major', 'major'), false);
@@ -63,11 +84,16 @@ describe('conditions', () => {
 
   test('incident.openFor is not a fact (decisions are taken at the opening, when it was always 0): the error says what to use', async () => {
     const yaml = `rules:\n  - name: long\n    when: { incident.openFor: { atLeast: 1h30m } }\n    notify: sms\n`;
-    await assert.rejects(load(yaml), /avviso\.yaml:4:\d+.*incident\.openFor is no longer a fact: .*wait: .*escalate: after:/);
+    await assert.rejects(
+      load(yaml),
+      /avviso\.yaml:4:\d+.*incident\.openFor is no longer a fact: .*wait: .*escalate: after:/,
+    );
   });
 
   test('numbers: how many subscribers the incident affects (counted by decide when not given)', async () => {
-    const rules = await load(`rules:\n  - name: big\n    when: { incident.subscribers: { moreThan: 2 } }\n    notify: sms\n`);
+    const rules = await load(
+      `rules:\n  - name: big\n    when: { incident.subscribers: { moreThan: 2 } }\n    notify: sms\n`,
+    );
     const three = [subscriber({ id: 'a' }), subscriber({ id: 'b' }), subscriber({ id: 'c' })];
     assert.equal((await rules.decide(outage, three, { at: noon })).groups[0]!.decision.notify, true);
     assert.equal((await rules.decide(outage, three.slice(0, 2), { at: noon })).groups[0]!.decision.notify, false);
@@ -93,9 +119,15 @@ rules:
         - time.holiday: true
     notify: sms
 `;
-    assert.deepEqual(await rulesThatApply(yaml, outage, subscriber(), romeTime('2025-03-15T12:00')), ['weekend-or-holiday']); // Saturday
-    assert.deepEqual(await rulesThatApply(yaml, outage, subscriber(), romeTime('2026-12-25T12:00')), ['weekend-or-holiday']); // Friday, Christmas
-    assert.deepEqual(await rulesThatApply(yaml, outage, subscriber(), romeTime('2025-04-21T12:00')), ['weekend-or-holiday']); // Easter Monday
+    assert.deepEqual(await rulesThatApply(yaml, outage, subscriber(), romeTime('2025-03-15T12:00')), [
+      'weekend-or-holiday',
+    ]); // Saturday
+    assert.deepEqual(await rulesThatApply(yaml, outage, subscriber(), romeTime('2026-12-25T12:00')), [
+      'weekend-or-holiday',
+    ]); // Friday, Christmas
+    assert.deepEqual(await rulesThatApply(yaml, outage, subscriber(), romeTime('2025-04-21T12:00')), [
+      'weekend-or-holiday',
+    ]); // Easter Monday
     assert.deepEqual(await rulesThatApply(yaml, outage, subscriber(), romeTime('2025-04-22T12:00')), []);
   });
 
@@ -140,9 +172,20 @@ rules:
     notify: [sms, { channel: email, priority: high }, { channel: voice, template: standard }]
 `);
     const d = await rules.decideOne(outage, subscriber(), { at: noon });
-    assert.deepEqual(d.notices.map((n) => [n.channel, n.priority, n.templateSet]), [['sms', 'low', 'standard'], ['email', 'high', 'standard'], ['voice', 'low', 'standard']]);
+    assert.deepEqual(
+      d.notices.map((n) => [n.channel, n.priority, n.templateSet]),
+      [
+        ['sms', 'low', 'standard'],
+        ['email', 'high', 'standard'],
+        ['voice', 'low', 'standard'],
+      ],
+    );
     const smsOnly = await rules.decideOne(outage, subscriber({ channels: ['sms'] }), { at: noon });
-    assert.deepEqual(smsOnly.notices.map((n) => n.channel), ['sms'], 'channels the subscriber cannot be reached on are left out');
+    assert.deepEqual(
+      smsOnly.notices.map((n) => n.channel),
+      ['sms'],
+      'channels the subscriber cannot be reached on are left out',
+    );
   });
 
   test('wait, restoration (on unless turned off), updates every N and on a new estimate', async () => {
@@ -157,12 +200,18 @@ rules:
     notify: sms
 `);
     const minor = (await rules.decideOne({ ...outage, severity: 'minor' }, subscriber(), { at: noon })).notices[0]!;
-    assert.deepEqual([minor.graceSeconds, minor.restoration, minor.updates], [300, false, { everySeconds: null, onEtaChange: false }]);
+    assert.deepEqual(
+      [minor.graceSeconds, minor.restoration, minor.updates],
+      [300, false, { everySeconds: null, onEtaChange: false }],
+    );
     const major = (await rules.decideOne(outage, subscriber(), { at: noon })).notices[0]!;
-    assert.deepEqual([major.graceSeconds, major.restoration, major.updates], [300, true, { everySeconds: 7200, onEtaChange: true }]);
+    assert.deepEqual(
+      [major.graceSeconds, major.restoration, major.updates],
+      [300, true, { everySeconds: 7200, onEtaChange: true }],
+    );
   });
 
-  test('quiet hours: held unless the severity says otherwise; the subscriber\'s own window replaces the rule\'s', async () => {
+  test("quiet hours: held unless the severity says otherwise; the subscriber's own window replaces the rule's", async () => {
     const rules = await load(`defaults:
   quietHours: { window: "21:00-07:00", unlessSeverity: critical }
 rules:
@@ -171,7 +220,10 @@ rules:
 `);
     const major = (await rules.decideOne(outage, subscriber(), { at: noon })).notices[0]!;
     assert.deepEqual(major.hold, { start: '21:00', end: '07:00', timeZone: 'Europe/Rome', from: 'rule' });
-    assert.deepEqual((await rules.decideOne({ ...outage, severity: 'critical' }, subscriber(), { at: noon })).notices[0]!.hold?.atOnce, ['outage', 'restored', 'outage-restored', 'withdrawn']);
+    assert.deepEqual(
+      (await rules.decideOne({ ...outage, severity: 'critical' }, subscriber(), { at: noon })).notices[0]!.hold?.atOnce,
+      ['outage', 'restored', 'outage-restored', 'withdrawn'],
+    );
     const own = (await rules.decideOne(outage, subscriber({ quietHours: '22:30-08:00' }), { at: noon })).notices[0]!;
     assert.deepEqual(own.hold, { start: '22:30', end: '08:00', timeZone: 'Europe/Rome', from: 'subscriber' });
   });
@@ -184,7 +236,13 @@ rules:
     maintenance: { notice: 48h, reminder: 2h, started: true }
 `);
     const plan = (await rules.decideOne({ ...outage, kind: 'maintenance' }, subscriber(), { at: noon })).notices[0]!;
-    assert.deepEqual(plan.maintenance, { noticeBeforeSeconds: 172800, reminderBeforeSeconds: 7200, remindersBeforeSeconds: [7200], started: true, completed: true });
+    assert.deepEqual(plan.maintenance, {
+      noticeBeforeSeconds: 172800,
+      reminderBeforeSeconds: 7200,
+      remindersBeforeSeconds: [7200],
+      started: true,
+      completed: true,
+    });
   });
 
   test('maintenance: several reminders as a list, earliest first; a group sets them, a rule turns them off', async () => {
@@ -200,9 +258,18 @@ rules:
 `);
     const incident: IncidentFacts = { ...outage, kind: 'maintenance' };
     const plan = (await rules.decideOne(incident, subscriber(), { at: noon })).notices[0]!;
-    assert.deepEqual(plan.maintenance, { noticeBeforeSeconds: 259200, reminderBeforeSeconds: 86400, remindersBeforeSeconds: [86400, 3600, 1800], started: false, completed: true });
+    assert.deepEqual(plan.maintenance, {
+      noticeBeforeSeconds: 259200,
+      reminderBeforeSeconds: 86400,
+      remindersBeforeSeconds: [86400, 3600, 1800],
+      started: false,
+      completed: true,
+    });
     const business = (await rules.decideOne(incident, subscriber({ segment: 'business' }), { at: noon })).notices[0]!;
-    assert.deepEqual([business.maintenance.reminderBeforeSeconds, business.maintenance.remindersBeforeSeconds], [null, []]);
+    assert.deepEqual(
+      [business.maintenance.reminderBeforeSeconds, business.maintenance.remindersBeforeSeconds],
+      [null, []],
+    );
   });
 
   test('maintenance reminders: a bad duration, an empty list and a zero are errors, at their line', async () => {
@@ -213,7 +280,7 @@ rules:
 `);
     assert.equal(bad.length, 1, JSON.stringify(bad));
     assert.match(bad[0]!.message, /"soon" is not a duration/);
-    assert.equal(bad[0]!.line, 5, "the reminder line (after the include line the helper adds)");
+    assert.equal(bad[0]!.line, 5, 'the reminder line (after the include line the helper adds)');
     const empty = await errorsOf(`rules:
   - name: m
     notify: sms
@@ -239,10 +306,13 @@ rules:
       - { after: 10m, contact: noc, channel: email }
 `);
     const d = await rules.decide(outage, [], { at: noon });
-    assert.deepEqual(d.incident.escalations.map((e) => [e.afterSeconds, e.channel, e.address, e.repeat]), [
-      [600, 'email', 'noc@example.net', null],
-      [1800, 'voice', '+390577000001', { everySeconds: 900, times: 3 }],
-    ]);
+    assert.deepEqual(
+      d.incident.escalations.map((e) => [e.afterSeconds, e.channel, e.address, e.repeat]),
+      [
+        [600, 'email', 'noc@example.net', null],
+        [1800, 'voice', '+390577000001', { everySeconds: 900, times: 3 }],
+      ],
+    );
   });
 
   test('the first rule that applies stops the others, unless it says continue; a channel keeps its first plan', async () => {
@@ -259,11 +329,19 @@ rules:
     assert.deepEqual(stopped.rules, ['first']);
     const both = await (await load(yaml(true))).decideOne(outage, subscriber(), { at: noon });
     assert.deepEqual(both.rules, ['first', 'second']);
-    assert.deepEqual(both.notices.map((n) => [n.channel, n.rule, n.graceSeconds]), [['sms', 'first', 60], ['email', 'second', 540]]);
+    assert.deepEqual(
+      both.notices.map((n) => [n.channel, n.rule, n.graceSeconds]),
+      [
+        ['sms', 'first', 60],
+        ['email', 'second', 540],
+      ],
+    );
   });
 
   test('defaults.continue lets every rule apply', async () => {
-    const rules = await load(`defaults: { continue: true }\nrules:\n  - name: a\n    notify: sms\n  - name: b\n    notify: email\n`);
+    const rules = await load(
+      `defaults: { continue: true }\nrules:\n  - name: a\n    notify: sms\n  - name: b\n    notify: email\n`,
+    );
     assert.deepEqual((await rules.decideOne(outage, subscriber(), { at: noon })).rules, ['a', 'b']);
   });
 
@@ -282,7 +360,10 @@ rules:
     notify: email
 `);
     const critical = await rules.decideOne({ ...outage, severity: 'critical' }, subscriber(), { at: noon });
-    assert.deepEqual([critical.rules, critical.notices[0]!.graceSeconds, critical.notices[0]!.channel], [['critical'], 0, 'sms']);
+    assert.deepEqual(
+      [critical.rules, critical.notices[0]!.graceSeconds, critical.notices[0]!.channel],
+      [['critical'], 0, 'sms'],
+    );
     const other = await rules.decideOne(outage, subscriber(), { at: noon });
     assert.deepEqual([other.rules, other.notices[0]!.graceSeconds], [['other'], 900]);
     const unpaid = await rules.decideOne(outage, subscriber({ paidSms: false }), { at: noon });
@@ -290,27 +371,50 @@ rules:
   });
 
   test('the public status feed is decided once per incident', async () => {
-    const rules = await load(`rules:\n  - name: feed\n    notify: feed\n    continue: true\n  - name: paying\n    when: { subscriber.paidSms: true }\n    notify: sms\n`);
-    const d = await rules.decide(outage, [subscriber({ id: 'a' }), subscriber({ id: 'b', paidSms: false })], { at: noon });
+    const rules = await load(
+      `rules:\n  - name: feed\n    notify: feed\n    continue: true\n  - name: paying\n    when: { subscriber.paidSms: true }\n    notify: sms\n`,
+    );
+    const d = await rules.decide(outage, [subscriber({ id: 'a' }), subscriber({ id: 'b', paidSms: false })], {
+      at: noon,
+    });
     assert.equal(d.incident.feed?.rule, 'feed');
     const byId = new Map(d.groups.flatMap((g) => g.subscriberIds.map((id) => [id, g.decision] as const)));
-    assert.deepEqual(byId.get('a')!.notices.map((n) => n.channel), ['sms'], 'the feed is not a subscriber channel');
+    assert.deepEqual(
+      byId.get('a')!.notices.map((n) => n.channel),
+      ['sms'],
+      'the feed is not a subscriber channel',
+    );
     assert.equal(byId.get('b')!.notify, false);
   });
 });
 
 describe('templates', () => {
-  test('variables and filters write times and durations in the reader\'s language and the rule set\'s time zone', async () => {
+  test("variables and filters write times and durations in the reader's language and the rule set's time zone", async () => {
     const rules = await load(`templates:
   custom:
     outage:
       it: "Guasto a {{ area }} dalle {{ start | time }} di {{ start | weekday }} ({{ start | date }}), da {{ duration | duration }}{% if eta %}, fine {{ eta | datetime }}{% endif %}."
       en: "Outage in {{ area }} since {{ start | time }} on {{ start | weekday }} ({{ start | date }}), for {{ duration | duration }}{% if eta %}, until {{ eta | datetime }}{% endif %}."
 `);
-    const vars = { area: 'Siena', start: '2025-03-12T22:05:00Z', duration: 2 * 3600 + 15 * 60, eta: '2025-03-13T01:00:00Z' };
-    assert.equal(rules.render({ set: 'custom', kind: 'outage' }, 'it', vars).text, 'Guasto a Siena dalle 23:05 di mercoledì (mer 12 mar), da 2 ore e 15 minuti, fine gio 13 mar 02:00.');
-    assert.equal(rules.render({ set: 'custom', kind: 'outage' }, 'en', { ...vars, eta: undefined }).text, 'Outage in Siena since 23:05 on Wednesday (Wed 12 Mar), for 2 hours and 15 minutes.');
-    assert.equal(rules.render({ set: 'custom', kind: 'outage' }, 'de', vars).text.startsWith('Guasto'), true, 'a language the rules lack falls back to the default');
+    const vars = {
+      area: 'Siena',
+      start: '2025-03-12T22:05:00Z',
+      duration: 2 * 3600 + 15 * 60,
+      eta: '2025-03-13T01:00:00Z',
+    };
+    assert.equal(
+      rules.render({ set: 'custom', kind: 'outage' }, 'it', vars).text,
+      'Guasto a Siena dalle 23:05 di mercoledì (mer 12 mar), da 2 ore e 15 minuti, fine gio 13 mar 02:00.',
+    );
+    assert.equal(
+      rules.render({ set: 'custom', kind: 'outage' }, 'en', { ...vars, eta: undefined }).text,
+      'Outage in Siena since 23:05 on Wednesday (Wed 12 Mar), for 2 hours and 15 minutes.',
+    );
+    assert.equal(
+      rules.render({ set: 'custom', kind: 'outage' }, 'de', vars).text.startsWith('Guasto'),
+      true,
+      'a language the rules lack falls back to the default',
+    );
   });
 
   test('areas are joined in words; render(kind) uses the default template set', async () => {
@@ -320,13 +424,20 @@ templates:
     extends: standard
     outage: { it: "Guasto: {{ areas }}", en: "Outage: {{ areas }}" }
 `);
-    assert.equal(rules.render('outage', 'it', { areas: ['Siena', 'Colle', 'Poggibonsi'] }).text, 'Guasto: Siena, Colle e Poggibonsi');
-    assert.equal(rules.render('restored', 'en', { area: 'Siena', start: '2025-03-12T22:05:00Z' }).text, 'restored in Siena since 23:05', 'kinds not written come from the set it extends');
+    assert.equal(
+      rules.render('outage', 'it', { areas: ['Siena', 'Colle', 'Poggibonsi'] }).text,
+      'Guasto: Siena, Colle e Poggibonsi',
+    );
+    assert.equal(
+      rules.render('restored', 'en', { area: 'Siena', start: '2025-03-12T22:05:00Z' }).text,
+      'restored in Siena since 23:05',
+      'kinds not written come from the set it extends',
+    );
   });
 });
 
 describe('defaults and includes', () => {
-  test('folders and nested files can be included; included rules follow the main file\'s', async () => {
+  test("folders and nested files can be included; included rules follow the main file's", async () => {
     const dir = writeRules({
       'avviso.yaml': `include: [parts/, more.yaml]\ndefaults: { timeZone: Europe/London, senderId: ISPNET, language: en, languages: [it, en] }\nrules:\n  - name: main\n    when: { incident.severity: critical }\n    notify: sms\n`,
       'parts/templates.yaml': TEMPLATES_FILE,
@@ -335,12 +446,23 @@ describe('defaults and includes', () => {
       'deeper/rules.yaml': 'rules:\n  - name: included\n    notify: email\n',
     });
     const rules = await loadRuleSet(dir);
-    assert.deepEqual(rules.files.map((f) => f.name), ['avviso.yaml', 'parts/contacts.yaml', 'parts/templates.yaml', 'more.yaml', 'deeper/rules.yaml']);
+    assert.deepEqual(
+      rules.files.map((f) => f.name),
+      ['avviso.yaml', 'parts/contacts.yaml', 'parts/templates.yaml', 'more.yaml', 'deeper/rules.yaml'],
+    );
     assert.deepEqual(rules.ruleNames, ['main', 'included']);
     assert.equal(rules.settings.timeZone, 'Europe/London');
     assert.equal(rules.settings.senderId, 'ISPNET');
-    assert.equal((await rules.decideOne(outage, subscriber({ language: 'fr' }), { at: noon })).language, 'en', 'the default language for others');
-    assert.equal(rules.render('outage', 'en', { area: 'X', start: '2025-03-12T22:05:00Z' }).text, 'outage in X since 22:05', 'times in the configured time zone');
+    assert.equal(
+      (await rules.decideOne(outage, subscriber({ language: 'fr' }), { at: noon })).language,
+      'en',
+      'the default language for others',
+    );
+    assert.equal(
+      rules.render('outage', 'en', { area: 'X', start: '2025-03-12T22:05:00Z' }).text,
+      'outage in X since 22:05',
+      'times in the configured time zone',
+    );
   });
 
   test('the version is a hash of the content: same files, same version; any change, a new one', async () => {

@@ -5,7 +5,10 @@ import { checkOperatorText } from '../../rules/operator-text';
 
 describe('operator text', () => {
   test('typographic characters become GSM-7 look-alikes when the policy transliterates, keeping one part', () => {
-    const r = checkOperatorText('  È in arrivo un temporale: l’assistenza è attiva — grazie  ', { maxParts: 1, transliterate: true });
+    const r = checkOperatorText('  È in arrivo un temporale: l’assistenza è attiva — grazie  ', {
+      maxParts: 1,
+      transliterate: true,
+    });
     assert.ok(r.ok);
     assert.equal(r.checked.text, "E' in arrivo un temporale: l'assistenza è attiva - grazie");
     assert.deepEqual(r.checked.transliterated, ['È', '’', '—']);
@@ -17,7 +20,10 @@ describe('operator text', () => {
     const text = 'l’assistenza '.repeat(6); // 78 UCS-2 characters: two parts
     const r = checkOperatorText(text, { maxParts: 1, transliterate: false });
     assert.equal(r.ok, false);
-    assert.match(!r.ok ? r.problem : '', /takes 2 SMS parts .* at most 1 \(defaults\.sms\.maxParts\); "’" forces UCS-2/);
+    assert.match(
+      !r.ok ? r.problem : '',
+      /takes 2 SMS parts .* at most 1 \(defaults\.sms\.maxParts\); "’" forces UCS-2/,
+    );
     const allowed = checkOperatorText(text, { maxParts: 2, transliterate: false });
     assert.ok(allowed.ok && allowed.checked.encoding === 'UCS-2' && allowed.checked.parts === 2);
   });
@@ -30,7 +36,13 @@ describe('operator text', () => {
   });
 
   test('an empty text and one longer than Plivo takes are refused', () => {
-    assert.match((checkOperatorText('   ', { maxParts: 1, transliterate: true }) as { problem: string }).problem, /empty/);
-    assert.match((checkOperatorText('a'.repeat(1601), { maxParts: 10, transliterate: true }) as { problem: string }).problem, /GSM-7 maximum is 1600/);
+    assert.match(
+      (checkOperatorText('   ', { maxParts: 1, transliterate: true }) as { problem: string }).problem,
+      /empty/,
+    );
+    assert.match(
+      (checkOperatorText('a'.repeat(1601), { maxParts: 10, transliterate: true }) as { problem: string }).problem,
+      /GSM-7 maximum is 1600/,
+    );
   });
 });

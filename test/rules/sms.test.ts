@@ -17,14 +17,21 @@ const QUOTED = `templates:
 
 describe('segmentation and transliteration', () => {
   test('one character outside GSM-7 turns the whole text into UCS-2, which halves a part', () => {
-    assert.deepEqual(segmentSms('Guasto a Colle di Val d\'Elsa: è in corso.'), { encoding: 'GSM', units: 1, length: 41 });
+    assert.deepEqual(segmentSms("Guasto a Colle di Val d'Elsa: è in corso."), {
+      encoding: 'GSM',
+      units: 1,
+      length: 41,
+    });
     const curly = segmentSms(`${'a'.repeat(80)}’`);
     assert.equal(curly.encoding, 'UCS-2');
     assert.equal(curly.units, 2);
   });
 
   test('typographic characters become their GSM-7 look-alikes; what has none is kept', () => {
-    assert.deepEqual(transliterateToGsm('“È l’ora” – ok…'), { text: '"E\' l\'ora" - ok...', replaced: ['“', 'È', '’', '”', '–', '…'] });
+    assert.deepEqual(transliterateToGsm('“È l’ora” – ok…'), {
+      text: '"E\' l\'ora" - ok...',
+      replaced: ['“', 'È', '’', '”', '–', '…'],
+    });
     assert.deepEqual(transliterateToGsm('ciao 🙂'), { text: 'ciao 🙂', replaced: [] });
   });
 });
@@ -41,11 +48,16 @@ describe('in a rule set', () => {
   test('with transliterate off, the same text is UCS-2, and check says which characters and where', async () => {
     const rules = await load(QUOTED);
     assert.equal(rules.render({ set: 'quoted', kind: 'outage' }, 'it', {}).encoding, 'UCS-2');
-    const report = await checkRules(writeRules({ 'avviso.yaml': `include: templates.yaml\n${QUOTED}`, 'templates.yaml': TEMPLATES_FILE }));
+    const report = await checkRules(
+      writeRules({ 'avviso.yaml': `include: templates.yaml\n${QUOTED}`, 'templates.yaml': TEMPLATES_FILE }),
+    );
     assert.equal(report.ok, true);
     const it = report.warnings.find((w) => w.message.includes('quoted.outage (it)'))!;
     assert.equal(it.line, 6);
-    assert.match(it.message, /sent as UCS-2 \(70 characters a part, not 160\) because of "’" "“" "”" "–" "…"; replace them, or set defaults.sms.transliterate: true/);
+    assert.match(
+      it.message,
+      /sent as UCS-2 \(70 characters a part, not 160\) because of "’" "“" "”" "–" "…"; replace them, or set defaults.sms.transliterate: true/,
+    );
   });
 
   test('check warns when a template can exceed its parts with the longest plausible values', async () => {
@@ -66,7 +78,10 @@ templates:
     assert.equal(report.warnings.length, 1);
     const w = report.warnings[0]!;
     assert.equal(w.line, 10);
-    assert.match(w.message, /template long.outage \(it\) can take 2 SMS parts \(at most 1 allowed\) with the longest plausible values: 1\d\d GSM-7 characters/);
+    assert.match(
+      w.message,
+      /template long.outage \(it\) can take 2 SMS parts \(at most 1 allowed\) with the longest plausible values: 1\d\d GSM-7 characters/,
+    );
     assert.match(w.message, /Barberino Tavarnelle e San Casciano in Val di Pesa/);
   });
 

@@ -14,7 +14,13 @@ import { isolatedEnv, type IsolatedEnv } from '../support/env';
 import { depthBelow, resolveAudience, smsAlertsInForce } from '../../store/audience';
 import type { Site, Subscriber } from '../../domain/types';
 
-const site = (id: string, area: string, uplink: string | null): Site => ({ _id: id, name: id, area, kind: id.startsWith('ap') ? 'access_point' : 'tower', uplink });
+const site = (id: string, area: string, uplink: string | null): Site => ({
+  _id: id,
+  name: id,
+  area,
+  kind: id.startsWith('ap') ? 'access_point' : 'tower',
+  uplink,
+});
 const SITES = [
   site('bh-north', 'Lodi', null),
   site('tw-a', 'Lodi', 'bh-north'),
@@ -39,18 +45,26 @@ function subscribers(): Subscriber[] {
     out.push({
       _id: `K-${String(i).padStart(3, '0')}`,
       name: `Cliente ${i}`,
-      phones: i % 10 === 0 ? [`+39347300${String(i).padStart(4, '0')}`, `+39328300${String(i).padStart(4, '0')}`] : [`+39347300${String(i).padStart(4, '0')}`],
+      phones:
+        i % 10 === 0
+          ? [`+39347300${String(i).padStart(4, '0')}`, `+39328300${String(i).padStart(4, '0')}`]
+          : [`+39347300${String(i).padStart(4, '0')}`],
       ...(i % 4 === 0 ? { email: `c${i}@example.it` } : {}),
       language: i % 5 === 0 ? 'en' : 'it',
       siteId: north ? NORTH[i % NORTH.length]! : 'ap-s1',
       segment: i % 3 === 0 ? 'business' : 'residential',
       smsAlerts:
-        variant === 0 ? { active: true } :
-        variant === 1 ? { active: true, since: new Date('2026-01-01T00:00:00Z') } :
-        variant === 2 ? { active: true, until: new Date('2026-06-01T00:00:00Z') } : // expired before AT
-        variant === 3 ? { active: true, since: new Date('2026-07-01T00:00:00Z') } : // not yet started
-        variant === 4 ? { active: false } :
-        { active: true, since: new Date('2026-06-15T10:00:00Z'), until: new Date('2026-06-15T10:00:01Z') }, // starts exactly at AT
+        variant === 0
+          ? { active: true }
+          : variant === 1
+            ? { active: true, since: new Date('2026-01-01T00:00:00Z') }
+            : variant === 2
+              ? { active: true, until: new Date('2026-06-01T00:00:00Z') } // expired before AT
+              : variant === 3
+                ? { active: true, since: new Date('2026-07-01T00:00:00Z') } // not yet started
+                : variant === 4
+                  ? { active: false }
+                  : { active: true, since: new Date('2026-06-15T10:00:00Z'), until: new Date('2026-06-15T10:00:01Z') }, // starts exactly at AT
       optedOut: i % 7 === 0,
     });
   }
@@ -61,7 +75,10 @@ describe('audience resolution', () => {
   let env: IsolatedEnv;
   const all = subscribers();
   const expectedIds = (siteIds: string[], scope: 'all' | 'smsNotice') =>
-    all.filter((s) => siteIds.includes(s.siteId) && (scope === 'all' || (!s.optedOut && smsAlertsInForce(s, AT)))).map((s) => s._id).sort();
+    all
+      .filter((s) => siteIds.includes(s.siteId) && (scope === 'all' || (!s.optedOut && smsAlertsInForce(s, AT))))
+      .map((s) => s._id)
+      .sort();
 
   before(async () => {
     env = await isolatedEnv(__filename);
@@ -76,7 +93,15 @@ describe('audience resolution', () => {
     assert.deepEqual(a.siteIds, ['ap-a1', 'ap-a2', 'ap-c1', 'bh-north', 'tw-a', 'tw-b', 'tw-c']);
     assert.deepEqual(a.areas, ['Casale', 'Codogno', 'Lodi']);
     const depth = depthBelow(a.sites, ['bh-north']);
-    assert.deepEqual(Object.fromEntries(depth), { 'bh-north': 0, 'tw-a': 1, 'ap-a1': 2, 'ap-a2': 2, 'tw-b': 1, 'tw-c': 2, 'ap-c1': 3 });
+    assert.deepEqual(Object.fromEntries(depth), {
+      'bh-north': 0,
+      'tw-a': 1,
+      'ap-a1': 2,
+      'ap-a2': 2,
+      'tw-b': 1,
+      'tw-c': 2,
+      'ap-c1': 3,
+    });
 
     const b = await resolveAudience(env.store, ['tw-b'], { at: AT });
     assert.deepEqual(b.siteIds, ['ap-c1', 'tw-b', 'tw-c']);
@@ -90,7 +115,10 @@ describe('audience resolution', () => {
     for await (const page of a.pages()) pages.push(page.map((s) => s._id));
     assert.ok(pages.length > 5, `${pages.length} pages`);
     assert.ok(pages.every((p) => p.length <= 7));
-    assert.ok(pages.slice(0, -1).every((p) => p.length === 7), 'only the last page is short');
+    assert.ok(
+      pages.slice(0, -1).every((p) => p.length === 7),
+      'only the last page is short',
+    );
     const flat = pages.flat();
     assert.deepEqual(flat, [...flat].sort(), 'contract order');
     assert.equal(new Set(flat).size, flat.length, 'nobody twice');
@@ -110,7 +138,10 @@ describe('audience resolution', () => {
     const later = await resolveAudience(env.store, ['bh-north'], { at: new Date('2026-07-02T00:00:00Z') });
     const laterIds = (await later.cursor('smsNotice').toArray()).map((s) => s._id);
     assert.notDeepEqual(laterIds, ids);
-    assert.ok(laterIds.includes('K-003') || laterIds.includes('K-009'), 'an option that starts in July is in force in July');
+    assert.ok(
+      laterIds.includes('K-003') || laterIds.includes('K-009'),
+      'an option that starts in July is in force in July',
+    );
   });
 
   test('counts by alert option, language, segment and channel add up', async () => {
@@ -120,12 +151,24 @@ describe('audience resolution', () => {
     const notOut = served.filter((s) => !s.optedOut);
     const notice = notOut.filter((s) => smsAlertsInForce(s, AT));
     assert.equal(c.subscribers, 60);
-    assert.deepEqual(c.byAlertOption, { paid: served.filter((s) => smsAlertsInForce(s, AT)).length, unpaid: served.filter((s) => !smsAlertsInForce(s, AT)).length });
-    assert.deepEqual(c.byLanguage, { it: served.filter((s) => s.language === 'it').length, en: served.filter((s) => s.language === 'en').length });
-    assert.deepEqual(c.bySegment, { residential: served.filter((s) => s.segment === 'residential').length, business: served.filter((s) => s.segment === 'business').length });
+    assert.deepEqual(c.byAlertOption, {
+      paid: served.filter((s) => smsAlertsInForce(s, AT)).length,
+      unpaid: served.filter((s) => !smsAlertsInForce(s, AT)).length,
+    });
+    assert.deepEqual(c.byLanguage, {
+      it: served.filter((s) => s.language === 'it').length,
+      en: served.filter((s) => s.language === 'en').length,
+    });
+    assert.deepEqual(c.bySegment, {
+      residential: served.filter((s) => s.segment === 'residential').length,
+      business: served.filter((s) => s.segment === 'business').length,
+    });
     assert.deepEqual(c.byChannel, { sms: notOut.length, email: notOut.filter((s) => s.email).length });
     assert.equal(c.optedOut, served.length - notOut.length);
-    assert.deepEqual(c.smsNotice, { subscribers: notice.length, phones: notice.reduce((n, s) => n + s.phones.length, 0) });
+    assert.deepEqual(c.smsNotice, {
+      subscribers: notice.length,
+      phones: notice.reduce((n, s) => n + s.phones.length, 0),
+    });
     assert.equal(c.smsNotice.subscribers, expectedIds(NORTH, 'smsNotice').length);
   });
 

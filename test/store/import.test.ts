@@ -32,8 +32,12 @@ const at = new Date('2026-03-01T10:00:00Z');
 
 describe('import', () => {
   let env: IsolatedEnv;
-  const run = (kind: ImportKind, text: string | Buffer, format: ImportFormat = 'csv', extra: { dryRun?: boolean; encoding?: 'utf8' | 'latin1'; now?: Date } = {}) =>
-    runImport(env.store, kind, from(text), { format, now: at, ...extra });
+  const run = (
+    kind: ImportKind,
+    text: string | Buffer,
+    format: ImportFormat = 'csv',
+    extra: { dryRun?: boolean; encoding?: 'utf8' | 'latin1'; now?: Date } = {},
+  ) => runImport(env.store, kind, from(text), { format, now: at, ...extra });
 
   before(async () => {
     env = await isolatedEnv(__filename);
@@ -42,7 +46,10 @@ describe('import', () => {
 
   test('a good sites file creates the sites with their uplinks, kinds and coordinates', async () => {
     const r = await run('sites', SITES);
-    assert.deepEqual({ rows: r.rows, created: r.created, updated: r.updated, unchanged: r.unchanged, rejected: r.rejected }, { rows: 4, created: 4, updated: 0, unchanged: 0, rejected: 0 });
+    assert.deepEqual(
+      { rows: r.rows, created: r.created, updated: r.updated, unchanged: r.unchanged, rejected: r.rejected },
+      { rows: 4, created: 4, updated: 0, unchanged: 0, rejected: 0 },
+    );
     const ap = await env.store.sites.findOne({ _id: 'ap-lodi-1a' });
     assert.equal(ap?.kind, 'access_point');
     assert.equal(ap?.uplink, 'bh-lodi');
@@ -53,13 +60,20 @@ describe('import', () => {
 
   test('a good subscribers file creates subscribers with normalized numbers, dates in Italian time and defaults', async () => {
     const r = await run('subscribers', SUBSCRIBERS);
-    assert.deepEqual({ created: r.created, rejected: r.rejected, rejections: r.rejections }, { created: 3, rejected: 0, rejections: [] });
+    assert.deepEqual(
+      { created: r.created, rejected: r.rejected, rejections: r.rejections },
+      { created: 3, rejected: 0, rejections: [] },
+    );
     const maria = await env.store.subscribers.findOne({ _id: 'C-1' });
     assert.deepEqual(maria?.phones, ['+393471000001']);
     assert.equal(maria?.email, 'maria@example.it');
     assert.equal(maria?.quietHours, '22:00-07:00');
     // Since 1 January, Italian midnight; until 31/12 includes the whole 31st.
-    assert.deepEqual(maria?.smsAlerts, { active: true, since: new Date('2025-12-31T23:00:00Z'), until: new Date('2026-12-31T23:00:00Z') });
+    assert.deepEqual(maria?.smsAlerts, {
+      active: true,
+      since: new Date('2025-12-31T23:00:00Z'),
+      until: new Date('2026-12-31T23:00:00Z'),
+    });
     assert.equal(maria?.optedOut, false);
     const giuseppe = await env.store.subscribers.findOne({ _id: 'C-2' });
     assert.equal(giuseppe?.name, 'Bianchi, Giuseppe');
@@ -76,18 +90,29 @@ describe('import', () => {
   test('importing the same files again changes nothing and rewrites nothing', async () => {
     const later = new Date(at.getTime() + 3600_000);
     const sites = await run('sites', SITES, 'csv', { now: later });
-    assert.deepEqual({ created: sites.created, updated: sites.updated, unchanged: sites.unchanged }, { created: 0, updated: 0, unchanged: 4 });
+    assert.deepEqual(
+      { created: sites.created, updated: sites.updated, unchanged: sites.unchanged },
+      { created: 0, updated: 0, unchanged: 4 },
+    );
     const subs = await run('subscribers', SUBSCRIBERS, 'csv', { now: later });
-    assert.deepEqual({ created: subs.created, updated: subs.updated, unchanged: subs.unchanged, rejected: subs.rejected }, { created: 0, updated: 0, unchanged: 3, rejected: 0 });
+    assert.deepEqual(
+      { created: subs.created, updated: subs.updated, unchanged: subs.unchanged, rejected: subs.rejected },
+      { created: 0, updated: 0, unchanged: 3, rejected: 0 },
+    );
     const maria = await env.store.subscribers.findOne({ _id: 'C-1' });
     assert.deepEqual(maria?.updatedAt, at, 'an unchanged row is not written');
   });
 
   test('a changed row is updated, optional fields it dropped are removed, the rest is unchanged', async () => {
-    const changed = SUBSCRIBERS.replace('maria@Example.IT', '').replace('22:00-07:00', '').replace('Anna Ferrari', 'Anna Ferrari Colombo');
+    const changed = SUBSCRIBERS.replace('maria@Example.IT', '')
+      .replace('22:00-07:00', '')
+      .replace('Anna Ferrari', 'Anna Ferrari Colombo');
     const later = new Date(at.getTime() + 7200_000);
     const r = await run('subscribers', changed, 'csv', { now: later });
-    assert.deepEqual({ created: r.created, updated: r.updated, unchanged: r.unchanged }, { created: 0, updated: 2, unchanged: 1 });
+    assert.deepEqual(
+      { created: r.created, updated: r.updated, unchanged: r.unchanged },
+      { created: 0, updated: 2, unchanged: 1 },
+    );
     const maria = await env.store.subscribers.findOne({ _id: 'C-1' });
     assert.equal(maria?.email, undefined);
     assert.equal(maria?.quietHours, undefined);
@@ -122,7 +147,11 @@ describe('import', () => {
     assert.match(byLine.get(10)!.reason, /not readable as CSV: .*quote/i);
     assert.equal(byLine.get(2)!.id, 'B-1');
     for (const x of r.rejections) assert.doesNotMatch(x.reason, /\d{7,}/, `no phone number in "${x.reason}"`);
-    assert.equal((await env.store.subscribers.findOne({ _id: 'B-4' }))?.name, 'Buono', 'good rows are imported; the first row of a contract wins');
+    assert.equal(
+      (await env.store.subscribers.findOne({ _id: 'B-4' }))?.name,
+      'Buono',
+      'good rows are imported; the first row of a contract wins',
+    );
     assert.equal((await env.store.subscribers.findOne({ _id: 'B-10' }))?.name, 'Bar "Da Mario"');
     assert.deepEqual([...byLine.keys()], [2, 3, 4, 6, 7, 8, 10]);
     assert.equal(r.rows, r.created + r.updated + r.unchanged + r.rejected);
@@ -138,15 +167,31 @@ describe('import', () => {
       'D-3,Data strana,3471000019,ap-lodi-1a,yes,domani,',
     ].join('\n');
     const r = await run('subscribers', file);
-    assert.deepEqual(r.rejections.map((x) => [x.line, x.reason.split(':')[0]]), [[2, 'sms_alerts_until'], [3, 'sms_alerts'], [4, 'contract_id'], [5, 'sms_alerts_since']]);
+    assert.deepEqual(
+      r.rejections.map((x) => [x.line, x.reason.split(':')[0]]),
+      [
+        [2, 'sms_alerts_until'],
+        [3, 'sms_alerts'],
+        [4, 'contract_id'],
+        [5, 'sms_alerts_since'],
+      ],
+    );
     assert.match(r.rejections[3]!.reason, /"domani" is not a date/);
   });
 
   test('a dry run checks and counts but writes nothing', async () => {
-    const file = ['contract_id,name,phones,site_id', 'DRY-1,Prova,3471000020,ap-lodi-1a', 'C-1,Maria Rossi,3471000001,ap-lodi-1a', 'DRY-2,Male,1,ap-lodi-1a'].join('\n');
+    const file = [
+      'contract_id,name,phones,site_id',
+      'DRY-1,Prova,3471000020,ap-lodi-1a',
+      'C-1,Maria Rossi,3471000001,ap-lodi-1a',
+      'DRY-2,Male,1,ap-lodi-1a',
+    ].join('\n');
     const before = await env.store.subscribers.findOne({ _id: 'C-1' });
     const dry = await run('subscribers', file, 'csv', { dryRun: true });
-    assert.deepEqual({ dryRun: dry.dryRun, created: dry.created, updated: dry.updated, rejected: dry.rejected }, { dryRun: true, created: 1, updated: 1, rejected: 1 });
+    assert.deepEqual(
+      { dryRun: dry.dryRun, created: dry.created, updated: dry.updated, rejected: dry.rejected },
+      { dryRun: true, created: 1, updated: 1, rejected: 1 },
+    );
     assert.equal(await env.store.subscribers.findOne({ _id: 'DRY-1' }), null);
     assert.deepEqual(await env.store.subscribers.findOne({ _id: 'C-1' }), before);
     const sitesDry = await run('sites', 'site_id,name,area,uplink\nnew-site,Nuovo,Crema,\n', 'csv', { dryRun: true });
@@ -156,15 +201,33 @@ describe('import', () => {
 
   test('NDJSON: camelCase or snake_case keys, arrays and booleans; a line that is not JSON is refused', async () => {
     const file = [
-      JSON.stringify({ contractId: 'N-1', name: 'Luca Colombo', phones: ['3471000030', '+39 347 100 0031'], siteId: 'ap-lodi-2a', smsAlerts: true, smsAlertsSince: '2026-02-01T08:00:00Z', language: 'en' }),
+      JSON.stringify({
+        contractId: 'N-1',
+        name: 'Luca Colombo',
+        phones: ['3471000030', '+39 347 100 0031'],
+        siteId: 'ap-lodi-2a',
+        smsAlerts: true,
+        smsAlertsSince: '2026-02-01T08:00:00Z',
+        language: 'en',
+      }),
       '',
       '{"contract_id": "N-2", "name": "Rotto"',
-      JSON.stringify({ contract_id: 'N-3', name: 'Paola Conti', phones: '3471000032', site_id: 'ap-lodi-2a', opted_out: true, colour: 'blue' }),
+      JSON.stringify({
+        contract_id: 'N-3',
+        name: 'Paola Conti',
+        phones: '3471000032',
+        site_id: 'ap-lodi-2a',
+        opted_out: true,
+        colour: 'blue',
+      }),
       '[1, 2]',
     ].join('\n');
     const r = await run('subscribers', file, 'ndjson');
     assert.equal(r.created, 2);
-    assert.deepEqual(r.rejections.map((x) => x.line), [3, 5]);
+    assert.deepEqual(
+      r.rejections.map((x) => x.line),
+      [3, 5],
+    );
     assert.match(r.rejections[0]!.reason, /^not JSON/);
     assert.deepEqual(r.ignoredColumns, ['colour']);
     const luca = await env.store.subscribers.findOne({ _id: 'N-1' });
@@ -176,7 +239,8 @@ describe('import', () => {
   });
 
   test('a semicolon-separated Latin-1 export with Italian headers imports as it is', async () => {
-    const text = 'Contratto;Nominativo;Cellulare;Sito;Lingua;Tipo cliente;Opzione SMS\nL-1;Niccolò Brambilla;347 100 0040;ap-lodi-1a;Italiano;Azienda;Sì\n';
+    const text =
+      'Contratto;Nominativo;Cellulare;Sito;Lingua;Tipo cliente;Opzione SMS\nL-1;Niccolò Brambilla;347 100 0040;ap-lodi-1a;Italiano;Azienda;Sì\n';
     const r = await run('subscribers', Buffer.from(text, 'latin1'), 'csv', { encoding: 'latin1' });
     assert.deepEqual(r.rejections, []);
     const s = await env.store.subscribers.findOne({ _id: 'L-1' });
@@ -186,26 +250,37 @@ describe('import', () => {
   });
 
   test('a file without a required column is refused as a whole, naming it', async () => {
-    await assert.rejects(run('subscribers', 'contract_id,name\nX,Y\n'), (err: Error) => err instanceof ImportFileError && /Missing columns phones, site_id/.test(err.message));
+    await assert.rejects(
+      run('subscribers', 'contract_id,name\nX,Y\n'),
+      (err: Error) => err instanceof ImportFileError && /Missing columns phones, site_id/.test(err.message),
+    );
     await assert.rejects(run('sites', ''), (err: Error) => err instanceof ImportFileError && /empty/.test(err.message));
   });
 
   test('an import never opts anyone back in: a STOP survives a re-import', async () => {
     await env.store.subscribers.updateOne({ _id: 'C-3' }, { $set: { optedOut: true, optedOutAt: new Date() } });
-    const file = 'contract_id,name,phones,site_id,sms_alerts,opted_out\nC-3,Anna Ferrari Colombo,3471000003,tw-lodi-2,yes,no\n';
+    const file =
+      'contract_id,name,phones,site_id,sms_alerts,opted_out\nC-3,Anna Ferrari Colombo,3471000003,tw-lodi-2,yes,no\n';
     await run('subscribers', file);
     assert.equal((await env.store.subscribers.findOne({ _id: 'C-3' }))?.optedOut, true);
     // And an export that says "opted out" opts out.
-    await run('subscribers', 'contract_id,name,phones,site_id,opted_out\nC-2,"Bianchi, Giuseppe",3471000002;3281234567,ap-lodi-2a,yes\n');
+    await run(
+      'subscribers',
+      'contract_id,name,phones,site_id,opted_out\nC-2,"Bianchi, Giuseppe",3471000002;3281234567,ap-lodi-2a,yes\n',
+    );
     assert.equal((await env.store.subscribers.findOne({ _id: 'C-2' }))?.optedOut, true);
   });
 
   test('a file larger than one batch: every row is counted once, duplicates across batches are caught', async () => {
     const lines = ['contract_id,name,phones,site_id'];
-    for (let i = 0; i < 2500; i++) lines.push(`M-${String(i).padStart(5, '0')},Cliente ${i},+39347${String(2000000 + i)},ap-lodi-1a`);
+    for (let i = 0; i < 2500; i++)
+      lines.push(`M-${String(i).padStart(5, '0')},Cliente ${i},+39347${String(2000000 + i)},ap-lodi-1a`);
     lines.push('M-00007,Doppio,3479999999,ap-lodi-1a');
     const r = await run('subscribers', lines.join('\n'));
-    assert.deepEqual({ rows: r.rows, created: r.created, rejected: r.rejected }, { rows: 2501, created: 2500, rejected: 1 });
+    assert.deepEqual(
+      { rows: r.rows, created: r.created, rejected: r.rejected },
+      { rows: 2501, created: 2500, rejected: 1 },
+    );
     assert.equal(r.rejections[0]!.line, 2502);
     assert.equal(await env.store.subscribers.countDocuments({ _id: { $regex: '^M-' } }), 2500);
     const again = await run('subscribers', lines.join('\n'));
@@ -217,23 +292,65 @@ describe('import', () => {
     const good = path.join(dir, 'sites.csv');
     writeFileSync(good, 'site_id,name,area,uplink\ncli-root,Radice,Crema,\ncli-ap,AP,Crema,cli-root\n');
     const bad = path.join(dir, 'subscribers.ndjson');
-    writeFileSync(bad, `${JSON.stringify({ contract_id: 'CLI-1', name: 'Uno', phones: '3471000050', site_id: 'cli-ap' })}\n${JSON.stringify({ contract_id: 'CLI-2', name: 'Due', phones: '3471000051', site_id: 'cli-loop' })}\n`);
+    writeFileSync(
+      bad,
+      `${JSON.stringify({ contract_id: 'CLI-1', name: 'Uno', phones: '3471000050', site_id: 'cli-ap' })}\n${JSON.stringify({ contract_id: 'CLI-2', name: 'Due', phones: '3471000051', site_id: 'cli-loop' })}\n`,
+    );
     process.env.MONGODB_URI = env.servers.mongoUri;
     process.env.MONGODB_DB = env.dbName;
     const out: string[] = [];
     const err: string[] = [];
-    assert.equal(await importCommand(['sites', good], (l) => out.push(l), (l) => err.push(l)), 0, err.join('\n'));
+    assert.equal(
+      await importCommand(
+        ['sites', good],
+        (l) => out.push(l),
+        (l) => err.push(l),
+      ),
+      0,
+      err.join('\n'),
+    );
     assert.match(out[0]!, /sites from csv: 2 rows/);
     out.length = 0;
-    assert.equal(await importCommand(['subscribers', bad], (l) => out.push(l), (l) => err.push(l)), 1);
-    assert.ok(out.some((l) => /line 2 \(CLI-2\): site_id: "cli-loop" is not a known site/.test(l)), out.join('\n'));
+    assert.equal(
+      await importCommand(
+        ['subscribers', bad],
+        (l) => out.push(l),
+        (l) => err.push(l),
+      ),
+      1,
+    );
+    assert.ok(
+      out.some((l) => /line 2 \(CLI-2\): site_id: "cli-loop" is not a known site/.test(l)),
+      out.join('\n'),
+    );
     out.length = 0;
-    assert.equal(await importCommand(['subscribers', bad, '--json', '--dry-run'], (l) => out.push(l), (l) => err.push(l)), 1);
+    assert.equal(
+      await importCommand(
+        ['subscribers', bad, '--json', '--dry-run'],
+        (l) => out.push(l),
+        (l) => err.push(l),
+      ),
+      1,
+    );
     const report = JSON.parse(out.join('\n'));
     assert.equal(report.dryRun, true);
     assert.equal(report.unchanged, 1);
-    assert.equal(await importCommand(['subscribers', path.join(dir, 'missing.csv')], () => undefined, (l) => err.push(l)), 2);
+    assert.equal(
+      await importCommand(
+        ['subscribers', path.join(dir, 'missing.csv')],
+        () => undefined,
+        (l) => err.push(l),
+      ),
+      2,
+    );
     assert.match(err.at(-1)!, /cannot read/);
-    assert.equal(await importCommand(['towers', good], () => undefined, (l) => err.push(l)), 2);
+    assert.equal(
+      await importCommand(
+        ['towers', good],
+        () => undefined,
+        (l) => err.push(l),
+      ),
+      2,
+    );
   });
 });

@@ -16,11 +16,19 @@ export interface SharedServers {
 }
 
 export function sharedServers(): SharedServers {
-  const { AVVISO_TEST_TEMPORAL_ADDRESS, AVVISO_TEST_MONGODB_URI, AVVISO_TEST_WORKFLOW_BUNDLE, AVVISO_TEST_TMP } = process.env;
+  const { AVVISO_TEST_TEMPORAL_ADDRESS, AVVISO_TEST_MONGODB_URI, AVVISO_TEST_WORKFLOW_BUNDLE, AVVISO_TEST_TMP } =
+    process.env;
   if (!AVVISO_TEST_TEMPORAL_ADDRESS || !AVVISO_TEST_MONGODB_URI || !AVVISO_TEST_WORKFLOW_BUNDLE || !AVVISO_TEST_TMP) {
-    throw new Error('This test needs the servers the harness starts: run it with `npm test`, or `node bin/avviso.js test test/<file>.test.ts`.');
+    throw new Error(
+      'This test needs the servers the harness starts: run it with `npm test`, or `node bin/avviso.js test test/<file>.test.ts`.',
+    );
   }
-  return { temporalAddress: AVVISO_TEST_TEMPORAL_ADDRESS, mongoUri: AVVISO_TEST_MONGODB_URI, workflowBundlePath: AVVISO_TEST_WORKFLOW_BUNDLE, tmpDir: AVVISO_TEST_TMP };
+  return {
+    temporalAddress: AVVISO_TEST_TEMPORAL_ADDRESS,
+    mongoUri: AVVISO_TEST_MONGODB_URI,
+    workflowBundlePath: AVVISO_TEST_WORKFLOW_BUNDLE,
+    tmpDir: AVVISO_TEST_TMP,
+  };
 }
 
 export interface IsolatedEnv {
@@ -36,7 +44,11 @@ export interface IsolatedEnv {
 
 export async function isolatedEnv(testFile: string): Promise<IsolatedEnv> {
   const servers = sharedServers();
-  const base = path.basename(testFile).replace(/\.test\.ts$/, '').replace(/[^a-z0-9]/gi, '_').slice(0, 30);
+  const base = path
+    .basename(testFile)
+    .replace(/\.test\.ts$/, '')
+    .replace(/[^a-z0-9]/gi, '_')
+    .slice(0, 30);
   const name = `${base}_${randomBytes(3).toString('hex')}`;
   const store = await connectStore(servers.mongoUri, `t_${name}`);
   const temporal = await connectTemporal({ address: servers.temporalAddress, namespace: 'default', taskQueue: name });

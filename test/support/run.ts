@@ -61,7 +61,10 @@ export function planPasses(args: string[], env: NodeJS.ProcessEnv = process.env)
   if (paths.length > 0) return [{ engine, files: expand(paths) }];
   const passes: Pass[] = [{ engine, files: findTestFiles(path.join(PROJECT_ROOT, 'test')) }];
   if (engine === 'ferretdb' && env.AVVISO_TEST_SECOND_ENGINE !== '0') {
-    passes.push({ engine: 'mongo-java-server', files: SECOND_ENGINE_DIRS.flatMap((d) => findTestFiles(path.join(PROJECT_ROOT, d))) });
+    passes.push({
+      engine: 'mongo-java-server',
+      files: SECOND_ENGINE_DIRS.flatMap((d) => findTestFiles(path.join(PROJECT_ROOT, d))),
+    });
   }
   return passes;
 }
@@ -84,7 +87,10 @@ export async function runPasses(passes: Pass[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const startEngine = async (engine: TestEngine, port: number, dir: string) => {
-    const proc = engine === 'ferretdb' ? await startFerretDb({ port, dir, output: 'ignore' }) : await startMongoJavaServer({ port, output: 'ignore' });
+    const proc =
+      engine === 'ferretdb'
+        ? await startFerretDb({ port, dir, output: 'ignore' })
+        : await startMongoJavaServer({ port, output: 'ignore' });
     servers.add(proc);
     return proc;
   };
@@ -100,7 +106,9 @@ export async function runPasses(passes: Pass[]): Promise<number> {
     ]);
     const bundlePath = path.join(tmp, 'workflow-bundle.js');
     writeFileSync(bundlePath, bundle.code);
-    console.log(`test servers: Temporal on 127.0.0.1:${temporalPort} (pid ${temporal.pid}), ${first.engine} on 127.0.0.1:${mongoPort} (pid ${mongo.pid}), ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `test servers: Temporal on 127.0.0.1:${temporalPort} (pid ${temporal.pid}), ${first.engine} on 127.0.0.1:${mongoPort} (pid ${mongo.pid}), ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
 
     const outcomes: string[] = [];
     let failed = 0;
@@ -110,7 +118,9 @@ export async function runPasses(passes: Pass[]): Promise<number> {
       if (i > 0) {
         port = await freePort();
         server = await startEngine(pass.engine, port, path.join(tmp, pass.engine));
-        console.log(`\npass ${i + 1}: ${pass.files.length} test files on ${pass.engine} (127.0.0.1:${port}, pid ${server.pid})`);
+        console.log(
+          `\npass ${i + 1}: ${pass.files.length} test files on ${pass.engine} (127.0.0.1:${port}, pid ${server.pid})`,
+        );
       }
       const passStarted = Date.now();
       const env = {
@@ -123,7 +133,11 @@ export async function runPasses(passes: Pass[]): Promise<number> {
         LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
       };
       const code = await new Promise<number>((resolve) => {
-        testRun = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...pass.files], { env, stdio: 'inherit', cwd: PROJECT_ROOT });
+        testRun = spawn(
+          process.execPath,
+          ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...pass.files],
+          { env, stdio: 'inherit', cwd: PROJECT_ROOT },
+        );
         testRun.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
       });
       testRun = undefined;
@@ -131,7 +145,9 @@ export async function runPasses(passes: Pass[]): Promise<number> {
       servers.delete(server);
       await server.stop(5000);
       if (code !== 0) failed = failed || code;
-      outcomes.push(`${pass.engine}: ${pass.files.length} files, ${code === 0 ? 'passed' : `FAILED (exit ${code})`} in ${((Date.now() - passStarted) / 1000).toFixed(0)} s`);
+      outcomes.push(
+        `${pass.engine}: ${pass.files.length} files, ${code === 0 ? 'passed' : `FAILED (exit ${code})`} in ${((Date.now() - passStarted) / 1000).toFixed(0)} s`,
+      );
     }
     if (passes.length > 1) console.log(`\ntest passes: ${outcomes.join('; ')}`);
     return failed;

@@ -87,14 +87,37 @@ function quietTemporalRuntime(): void {
 export async function startTestStack(testFile: string, opts: TestStackOptions = {}): Promise<TestStack> {
   quietTemporalRuntime();
   const env = await isolatedEnv(testFile);
-  const createKey = async (role: string, o: { name?: string; integration?: string; rateLimitPerMinute?: number } = {}) =>
-    (await createApiKey(env.store, { name: o.name ?? `test ${role}`, role, integration: o.integration, rateLimitPerMinute: o.rateLimitPerMinute, createdBy: 'test' })).key;
+  const createKey = async (
+    role: string,
+    o: { name?: string; integration?: string; rateLimitPerMinute?: number } = {},
+  ) =>
+    (
+      await createApiKey(env.store, {
+        name: o.name ?? `test ${role}`,
+        role,
+        integration: o.integration,
+        rateLimitPerMinute: o.rateLimitPerMinute,
+        createdBy: 'test',
+      })
+    ).key;
   const adminKey = await createKey('admin');
-  const sim = await startSimulator({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, host: '127.0.0.1', port: 0, callbackDelayMs: 20, ...opts.simulator });
+  const sim = await startSimulator({
+    authId: SIM_AUTH_ID,
+    authToken: SIM_AUTH_TOKEN,
+    host: '127.0.0.1',
+    port: 0,
+    callbackDelayMs: 20,
+    ...opts.simulator,
+  });
   const apiPort = await freePort();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const rules = await RulesHolder.open({ path: opts.rulesPath ?? TEST_RULES });
-  const replies = new PlivoSmsChannel({ authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso' });
+  const replies = new PlivoSmsChannel({
+    authId: SIM_AUTH_ID,
+    authToken: SIM_AUTH_TOKEN,
+    baseUrl: sim.url,
+    sender: 'Avviso',
+  });
   const api = await buildApp({
     store: env.store,
     temporal: env.temporal,
@@ -113,28 +136,56 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
   const logger = createLogger(`test-worker-${env.name}`, process.env.LOG_LEVEL ?? 'warn');
   const otherChannels = createChannels(
     {
-      ...(opts.channels?.voiceCallerId ? { voice: { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, callerId: opts.channels.voiceCallerId, publicUrl: apiUrl } } : {}),
+      ...(opts.channels?.voiceCallerId
+        ? {
+            voice: {
+              authId: SIM_AUTH_ID,
+              authToken: SIM_AUTH_TOKEN,
+              baseUrl: sim.url,
+              callerId: opts.channels.voiceCallerId,
+              publicUrl: apiUrl,
+            },
+          }
+        : {}),
       ...(opts.channels?.email ? { email: opts.channels.email } : {}),
       ...(opts.channels?.social ? { social: { ...opts.channels.social, statusPageUrl: `${apiUrl}/status` } } : {}),
     },
-    { statusFeed: statusFeedCollections(env.store), socialPosts: socialCollections(env.store), socialRefused: (r) => logger.error(r, `${r.network} refused the post for good`) },
+    {
+      statusFeed: statusFeedCollections(env.store),
+      socialPosts: socialCollections(env.store),
+      socialRefused: (r) => logger.error(r, `${r.network} refused the post for good`),
+    },
   );
-  const plivo = { authId: SIM_AUTH_ID, authToken: SIM_AUTH_TOKEN, baseUrl: sim.url, sender: 'Avviso', requestsPer5s: 0, messagesPerSecond: 0, queueSeconds: 600, ...opts.plivoLimits };
-  const inProcess = opts.inProcessWorker === false ? undefined : await createWorker({
-    temporal: { address: env.servers.temporalAddress, namespace: 'default', taskQueue: env.taskQueue },
-    workflowBundle: { codePath: env.servers.workflowBundlePath },
-    deps: buildDeliveryDeps({
-      store: env.store,
-      logger,
-      rules: rulesResolver(env.store, rules),
-      otherChannels: Object.fromEntries(otherChannels),
-      publicUrl: apiUrl,
-      plivo,
-    }),
-  });
+  const plivo = {
+    authId: SIM_AUTH_ID,
+    authToken: SIM_AUTH_TOKEN,
+    baseUrl: sim.url,
+    sender: 'Avviso',
+    requestsPer5s: 0,
+    messagesPerSecond: 0,
+    queueSeconds: 600,
+    ...opts.plivoLimits,
+  };
+  const inProcess =
+    opts.inProcessWorker === false
+      ? undefined
+      : await createWorker({
+          temporal: { address: env.servers.temporalAddress, namespace: 'default', taskQueue: env.taskQueue },
+          workflowBundle: { codePath: env.servers.workflowBundlePath },
+          deps: buildDeliveryDeps({
+            store: env.store,
+            logger,
+            rules: rulesResolver(env.store, rules),
+            otherChannels: Object.fromEntries(otherChannels),
+            publicUrl: apiUrl,
+            plivo,
+          }),
+        });
   const running = inProcess?.worker.run();
   // The worker applies receipts (as `avviso worker` does); a worker process of the test's own gets AVVISO_RECEIPTS_EVERY_MS.
-  const applier = inProcess ? startReceiptApplier(env.store, (err) => logger.error({ err }, 'applying receipts failed'), 100) : undefined;
+  const applier = inProcess
+    ? startReceiptApplier(env.store, (err) => logger.error({ err }, 'applying receipts failed'), 100)
+    : undefined;
   const workerEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -188,7 +239,14 @@ export async function startTestStack(testFile: string, opts: TestStackOptions = 
  * JSON over HTTP against the test API, with the stack's admin key unless `opts.key` says another
  * (null: no key) or the headers carry their own Authorization or X-Api-Key.
  */
-export async function call(stack: TestStack, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, opts: { key?: string | null } = {}) {
+export async function call(
+  stack: TestStack,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  opts: { key?: string | null } = {},
+) {
   const key = opts.key === undefined ? stack.adminKey : opts.key;
   const own = Object.keys(headers).some((h) => ['authorization', 'x-api-key'].includes(h.toLowerCase()));
   const auth: Record<string, string> = key && !own ? { authorization: `Bearer ${key}` } : {};

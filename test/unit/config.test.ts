@@ -20,7 +20,12 @@ test('a complete environment gives a configuration with defaults filled in', () 
 
 test('every bad or missing value is named at once, with what to do', () => {
   try {
-    loadConfig({ TEMPORAL_ADDRESS: 'localhost', PORT: 'eighty', PLIVO_BASE_URL: 'ftp://x', PLIVO_AUTH_TOKEN: 'supersecret!' });
+    loadConfig({
+      TEMPORAL_ADDRESS: 'localhost',
+      PORT: 'eighty',
+      PLIVO_BASE_URL: 'ftp://x',
+      PLIVO_AUTH_TOKEN: 'supersecret!',
+    });
     assert.fail('should have thrown');
   } catch (err) {
     assert.ok(err instanceof ConfigError);

@@ -21,11 +21,34 @@ test('a receipt moves a message forward only: late, repeated or out-of-order wor
 const at = new Date('2026-12-04T10:00:00Z');
 const steps = (...states: DeliveryState[]): DeliveryStep[] => states.map((state) => ({ at, state }));
 const record = (id: string, state: DeliveryState, history: DeliveryStep[], extra: Partial<Delivery> = {}) =>
-  ({ _id: id, incidentId: 'inc', kind: 'outage', subscriberId: 'S', channel: 'sms', to: '+393470000001', language: 'it', state, attempts: 1, history, createdAt: at, updatedAt: at, ...extra }) as Delivery;
+  ({
+    _id: id,
+    incidentId: 'inc',
+    kind: 'outage',
+    subscriberId: 'S',
+    channel: 'sms',
+    to: '+393470000001',
+    language: 'it',
+    state,
+    attempts: 1,
+    history,
+    createdAt: at,
+    updatedAt: at,
+    ...extra,
+  }) as Delivery;
 
 test('attempts that reached the provider are counted; a send handed back untried costs nothing', () => {
   assert.equal(providerAttempts(record('a', 'undelivered', steps('planned', 'sending', 'accepted', 'undelivered'))), 1);
-  assert.equal(providerAttempts(record('b', 'planned', steps('planned', 'sending', 'planned', 'sending', 'accepted', 'undelivered', 'planned', 'sending', 'accepted'))), 2);
+  assert.equal(
+    providerAttempts(
+      record(
+        'b',
+        'planned',
+        steps('planned', 'sending', 'planned', 'sending', 'accepted', 'undelivered', 'planned', 'sending', 'accepted'),
+      ),
+    ),
+    2,
+  );
 });
 
 test('the watchdog retries until the attempts are spent, gives up on an invalid number at once, and groups its writes', () => {
@@ -55,8 +78,26 @@ test('a fallback goes to the next channel that can reach the subscriber, never b
   const sms = { channel: 'sms' as const, to: '+393470000001', invalidRecipient: false };
   const subscriber = { phones: ['+393470000001'], optedOut: false, email: 'a@example.it' };
   const all = () => true;
-  assert.deepEqual(fallbackTarget(sms, subscriber, ['sms', 'voice', 'email'], all), { channel: 'voice', to: '+393470000001' });
-  assert.deepEqual(fallbackTarget(sms, subscriber, ['sms', 'voice', 'email'], (c) => c !== 'voice'), { channel: 'email', to: 'a@example.it' });
-  assert.deepEqual(fallbackTarget({ ...sms, invalidRecipient: true }, subscriber, ['sms', 'voice', 'email'], all), { channel: 'email', to: 'a@example.it' }, 'no call to a number the provider called invalid');
-  assert.equal(fallbackTarget({ channel: 'voice', to: '+393470000001' }, { ...subscriber, optedOut: true, email: undefined }, ['voice', 'sms'], all), null);
+  assert.deepEqual(fallbackTarget(sms, subscriber, ['sms', 'voice', 'email'], all), {
+    channel: 'voice',
+    to: '+393470000001',
+  });
+  assert.deepEqual(
+    fallbackTarget(sms, subscriber, ['sms', 'voice', 'email'], (c) => c !== 'voice'),
+    { channel: 'email', to: 'a@example.it' },
+  );
+  assert.deepEqual(
+    fallbackTarget({ ...sms, invalidRecipient: true }, subscriber, ['sms', 'voice', 'email'], all),
+    { channel: 'email', to: 'a@example.it' },
+    'no call to a number the provider called invalid',
+  );
+  assert.equal(
+    fallbackTarget(
+      { channel: 'voice', to: '+393470000001' },
+      { ...subscriber, optedOut: true, email: undefined },
+      ['voice', 'sms'],
+      all,
+    ),
+    null,
+  );
 });

@@ -37,9 +37,17 @@ test('a managed process: every line in its log file, only the shown ones on stde
     return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
   });
   const lines = [...WARNINGS, ...ERRORS];
-  const proc = spawnManaged('fake-ferretdb', process.execPath, ['-e', `for (const l of ${JSON.stringify(lines)}) console.error(l)`], { logFile: log, show: ferretDbLineMatters });
+  const proc = spawnManaged(
+    'fake-ferretdb',
+    process.execPath,
+    ['-e', `for (const l of ${JSON.stringify(lines)}) console.error(l)`],
+    { logFile: log, show: ferretDbLineMatters },
+  );
   await proc.exited;
   await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(shown, ERRORS.map((l) => `[fake-ferretdb] ${l}\n`));
+  assert.deepEqual(
+    shown,
+    ERRORS.map((l) => `[fake-ferretdb] ${l}\n`),
+  );
   assert.deepEqual(readFileSync(log, 'utf8').trimEnd().split('\n'), lines);
 });

@@ -22,7 +22,11 @@ test('our V2 signature matches the Plivo SDK and rejects tampering', () => {
   const sig = plivoSignatureV2(url, '12345', 'token-abc');
   assert.equal(validateSignature(url, '12345', sig, 'token-abc'), true);
   assert.equal(isValidPlivoSignatureV2(url, '12345', sig, 'token-abc'), true);
-  assert.equal(isValidPlivoSignatureV2(url + '?x=1', '12345', sig, 'token-abc'), true, 'the query string is not signed');
+  assert.equal(
+    isValidPlivoSignatureV2(url + '?x=1', '12345', sig, 'token-abc'),
+    true,
+    'the query string is not signed',
+  );
   assert.equal(isValidPlivoSignatureV2(url, '12346', sig, 'token-abc'), false);
   assert.equal(isValidPlivoSignatureV2(url, '12345', sig, 'other-token'), false);
   assert.equal(isValidPlivoSignatureV2(url, undefined, sig, 'token-abc'), false);

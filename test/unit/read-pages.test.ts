@@ -32,10 +32,25 @@ test('a full page first is read alone: one page, not eight', async () => {
 });
 
 test('complete only when every page was read and nothing was left over', async () => {
-  assert.deepEqual(await readPagesInOrder(0, 3, 10, pages([1, 0, 2, 0]).reader), { items: ['0.0', '2.0', '2.1'], complete: true });
-  assert.equal((await readPagesInOrder(0, 3, 3, pages([1, 0, 2, 0]).reader)).complete, false, 'exactly enough found before the last page: the rest is unread');
-  assert.equal((await readPagesInOrder(0, 2, 2, pages([0, 0, 3]).reader)).complete, false, 'the last page held more than wanted');
-  assert.deepEqual(await readPagesInOrder(0, -1, 5, pages([]).reader), { items: [], complete: true }, 'no pages at all');
+  assert.deepEqual(await readPagesInOrder(0, 3, 10, pages([1, 0, 2, 0]).reader), {
+    items: ['0.0', '2.0', '2.1'],
+    complete: true,
+  });
+  assert.equal(
+    (await readPagesInOrder(0, 3, 3, pages([1, 0, 2, 0]).reader)).complete,
+    false,
+    'exactly enough found before the last page: the rest is unread',
+  );
+  assert.equal(
+    (await readPagesInOrder(0, 2, 2, pages([0, 0, 3]).reader)).complete,
+    false,
+    'the last page held more than wanted',
+  );
+  assert.deepEqual(
+    await readPagesInOrder(0, -1, 5, pages([]).reader),
+    { items: [], complete: true },
+    'no pages at all',
+  );
 });
 
 test('empty pages are read more and more side by side, up to the limit', async () => {

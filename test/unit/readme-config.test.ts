@@ -38,7 +38,7 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-test('the processes\' table lists exactly the variables config/index.ts reads', () => {
+test("the processes' table lists exactly the variables config/index.ts reads", () => {
   const [processes] = tables();
   assert.ok(processes, 'the Configuration section has a table');
   assert.deepEqual([...new Set(processes)].sort(), [...CONFIG_VARIABLES].sort());
@@ -51,10 +51,14 @@ test('every other variable the code reads is in the second table', () => {
   for (const file of sourceFiles(ROOT)) {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)) read.add(m[1]!);
-    for (const m of text.matchAll(/const \{([^}]+)\} = process\.env/g)) for (const name of m[1]!.split(',')) read.add(name.trim());
+    for (const m of text.matchAll(/const \{([^}]+)\} = process\.env/g))
+      for (const name of m[1]!.split(',')) read.add(name.trim());
   }
   // The harness's and `avviso dev`'s own wiring, and the system's variables, are not settings anyone sets.
-  const internal = /^(AVVISO_TEST_(TEMPORAL_ADDRESS|MONGODB_URI|WORKFLOW_BUNDLE|TMP)$|AVVISO_PARENT_PID$|PATH$|HOME$|CI$)/;
-  const missing = [...read].filter((name) => !internal.test(name) && !CONFIG_VARIABLES.includes(name) && !others.includes(name)).sort();
+  const internal =
+    /^(AVVISO_TEST_(TEMPORAL_ADDRESS|MONGODB_URI|WORKFLOW_BUNDLE|TMP)$|AVVISO_PARENT_PID$|PATH$|HOME$|CI$)/;
+  const missing = [...read]
+    .filter((name) => !internal.test(name) && !CONFIG_VARIABLES.includes(name) && !others.includes(name))
+    .sort();
   assert.deepEqual(missing, [], 'variables read by the code but not in the README');
 });

@@ -15,7 +15,23 @@ import type { PlivoSmsChannel } from '../../channels/sms-plivo';
 const now = new Date('2026-12-04T03:00:00Z');
 
 function record(id: string): Reserved {
-  return { _id: id, incidentId: 'inc_1', kind: 'outage', subscriberId: id, channel: 'sms', to: `+3934700000${id}`, language: 'it', state: 'planned', attempts: 1, page: 1, history: [], createdAt: now, updatedAt: now, reservedAt: now, request: 'inc_1|outage/sms|p1|1' };
+  return {
+    _id: id,
+    incidentId: 'inc_1',
+    kind: 'outage',
+    subscriberId: id,
+    channel: 'sms',
+    to: `+3934700000${id}`,
+    language: 'it',
+    state: 'planned',
+    attempts: 1,
+    page: 1,
+    history: [],
+    createdAt: now,
+    updatedAt: now,
+    reservedAt: now,
+    request: 'inc_1|outage/sms|p1|1',
+  };
 }
 
 /** A repository holding one open request and due records; it notes what the sender asks of it. */
@@ -51,7 +67,18 @@ function repository(opts: { unfinished: Reserved[]; openRequests: string[]; due:
 }
 
 function smsChannel(sent: OutboundMessage[]): Channel {
-  return { name: 'sms', maxBatch: 100, send: async (batch) => (sent.push(...batch), batch.map((m) => ({ deliveryId: m.deliveryId, outcome: 'accepted' as const, providerMessageId: `uuid-${m.deliveryId}` }))) };
+  return {
+    name: 'sms',
+    maxBatch: 100,
+    send: async (batch) => (
+      sent.push(...batch),
+      batch.map((m) => ({
+        deliveryId: m.deliveryId,
+        outcome: 'accepted' as const,
+        providerMessageId: `uuid-${m.deliveryId}`,
+      }))
+    ),
+  };
 }
 
 /** What Plivo's message list answers: nothing accepted since then (asking about an invalid time fails, as the SDK does). */
@@ -72,17 +99,31 @@ test('a request whose records were all written before its sender died is closed,
   const r = repository({ unfinished: [], openRequests: ['inc_1|outage/sms|p1|5'], due: [record('a'), record('b')] });
   const sent: OutboundMessage[] = [];
   const out = await sender(r.repo, sent).sendDue({ incidentId: 'inc_1', kinds: ['outage'] });
-  assert.deepEqual(r.closed.slice(0, 1), ['inc_1|outage/sms|p1|5'], 'the dead sender\'s request closed first');
-  assert.deepEqual(sent.map((m) => m.deliveryId), ['a', 'b'], 'then the due records sent');
+  assert.deepEqual(r.closed.slice(0, 1), ['inc_1|outage/sms|p1|5'], "the dead sender's request closed first");
+  assert.deepEqual(
+    sent.map((m) => m.deliveryId),
+    ['a', 'b'],
+    'then the due records sent',
+  );
   assert.deepEqual(r.recorded, ['a', 'b']);
   assert.equal(out.accepted.outage, 2);
-  assert.ok(r.closed.includes('inc_1|outage/sms|p1|1'), 'and the new batch\'s request closed once recorded');
+  assert.ok(r.closed.includes('inc_1|outage/sms|p1|1'), "and the new batch's request closed once recorded");
 });
 
 test('a batch whose request may have reached the provider keeps its request open for the next sender to reconcile', async () => {
   const r = repository({ unfinished: [], openRequests: [], due: [record('c')] });
-  const failing: Channel = { name: 'sms', maxBatch: 100, send: async () => Promise.reject(new ChannelError('socket hang up', true)) };
-  const s = createSender({ repo: r.repo, channels: { sms: failing }, texts: async () => () => 'x', runtime: { heartbeat: () => undefined, sleep: async () => undefined }, logger: createLogger('sender-test', 'silent') });
+  const failing: Channel = {
+    name: 'sms',
+    maxBatch: 100,
+    send: async () => Promise.reject(new ChannelError('socket hang up', true)),
+  };
+  const s = createSender({
+    repo: r.repo,
+    channels: { sms: failing },
+    texts: async () => () => 'x',
+    runtime: { heartbeat: () => undefined, sleep: async () => undefined },
+    logger: createLogger('sender-test', 'silent'),
+  });
   await assert.rejects(s.sendDue({ incidentId: 'inc_1', kinds: ['outage'] }), /socket hang up/);
   assert.deepEqual(r.closed, [], 'left open: no answer, so the provider may have it');
 });

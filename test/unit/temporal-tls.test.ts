@@ -6,7 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../config';
 
-const good = { TEMPORAL_ADDRESS: 'my-ns.tmprl.cloud:7233', MONGODB_URI: 'mongodb://db1:27017/isp', PLIVO_AUTH_ID: 'MAXXXXXXXXXXXXXXXXXX', PLIVO_AUTH_TOKEN: 'a-secret-token' };
+const good = {
+  TEMPORAL_ADDRESS: 'my-ns.tmprl.cloud:7233',
+  MONGODB_URI: 'mongodb://db1:27017/isp',
+  PLIVO_AUTH_ID: 'MAXXXXXXXXXXXXXXXXXX',
+  PLIVO_AUTH_TOKEN: 'a-secret-token',
+};
 
 test('without TEMPORAL_TLS* the connection is plain; TEMPORAL_TLS=true alone uses the system roots', () => {
   assert.equal(loadConfig(good).temporal.tls, undefined);
@@ -16,7 +21,13 @@ test('without TEMPORAL_TLS* the connection is plain; TEMPORAL_TLS=true alone use
 test('mutual TLS: the CA, the client certificate and its key are read from their files', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'avviso-tls-'));
   for (const f of ['ca.pem', 'client.pem', 'client.key']) writeFileSync(path.join(dir, f), `-----${f}-----\n`);
-  const tls = loadConfig({ ...good, TEMPORAL_TLS_CA_FILE: path.join(dir, 'ca.pem'), TEMPORAL_TLS_CERT_FILE: path.join(dir, 'client.pem'), TEMPORAL_TLS_KEY_FILE: path.join(dir, 'client.key'), TEMPORAL_TLS_SERVER_NAME: 'temporal.internal' }).temporal.tls;
+  const tls = loadConfig({
+    ...good,
+    TEMPORAL_TLS_CA_FILE: path.join(dir, 'ca.pem'),
+    TEMPORAL_TLS_CERT_FILE: path.join(dir, 'client.pem'),
+    TEMPORAL_TLS_KEY_FILE: path.join(dir, 'client.key'),
+    TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+  }).temporal.tls;
   assert.equal(tls?.serverRootCACertificate?.toString(), '-----ca.pem-----\n');
   assert.equal(tls?.clientCertPair?.crt.toString(), '-----client.pem-----\n');
   assert.equal(tls?.clientCertPair?.key.toString(), '-----client.key-----\n');

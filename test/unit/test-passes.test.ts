@@ -17,10 +17,17 @@ test('the whole suite runs on FerretDB, then test/store and test/delivery on mon
   assert.ok(rel(first!.files).includes('test/unit/test-passes.test.ts'), 'every test file in the first pass');
   assert.equal(second!.engine, 'mongo-java-server');
   assert.ok(second!.files.length > 0);
-  assert.ok(rel(second!.files).every((f) => /^test\/(store|delivery)\/.*\.test\.ts$/.test(f)), rel(second!.files).join(', '));
+  assert.ok(
+    rel(second!.files).every((f) => /^test\/(store|delivery)\/.*\.test\.ts$/.test(f)),
+    rel(second!.files).join(', '),
+  );
   assert.ok(rel(second!.files).includes('test/delivery/fallback.test.ts'));
   assert.deepEqual(more, []);
-  assert.equal(planPasses([], { AVVISO_TEST_SECOND_ENGINE: '0' }).length, 1, 'AVVISO_TEST_SECOND_ENGINE=0 leaves the second pass out');
+  assert.equal(
+    planPasses([], { AVVISO_TEST_SECOND_ENGINE: '0' }).length,
+    1,
+    'AVVISO_TEST_SECOND_ENGINE=0 leaves the second pass out',
+  );
 });
 
 test('an engine by flag or by environment runs the files given (a directory: the test files under it), once', () => {
@@ -28,12 +35,28 @@ test('an engine by flag or by environment runs the files given (a directory: the
   assert.equal(byFlag.length, 1);
   assert.equal(byFlag[0]!.engine, 'mongo-java-server');
   assert.ok(byFlag[0]!.files.length > 0 && rel(byFlag[0]!.files).every((f) => f.startsWith('test/store/')));
-  assert.deepEqual(planPasses(['--engine=ferretdb', 'test/unit/test-passes.test.ts'], { AVVISO_TEST_ENGINE: 'mongo-java-server' }).map((p) => p.engine), ['ferretdb'], 'the flag wins');
-  assert.deepEqual(planPasses([], { AVVISO_TEST_ENGINE: 'mongo-java-server' }).map((p) => p.engine), ['mongo-java-server'], 'the whole suite on the second engine, once');
+  assert.deepEqual(
+    planPasses(['--engine=ferretdb', 'test/unit/test-passes.test.ts'], { AVVISO_TEST_ENGINE: 'mongo-java-server' }).map(
+      (p) => p.engine,
+    ),
+    ['ferretdb'],
+    'the flag wins',
+  );
+  assert.deepEqual(
+    planPasses([], { AVVISO_TEST_ENGINE: 'mongo-java-server' }).map((p) => p.engine),
+    ['mongo-java-server'],
+    'the whole suite on the second engine, once',
+  );
 });
 
 test('an unknown engine is refused, naming where it came from and the engines there are', () => {
-  assert.throws(() => planPasses(['--engine', 'mongo']), /--engine: unknown test engine 'mongo'; want one of ferretdb, mongo-java-server/);
-  assert.throws(() => planPasses([], { AVVISO_TEST_ENGINE: 'mongodb' }), /AVVISO_TEST_ENGINE: unknown test engine 'mongodb'/);
+  assert.throws(
+    () => planPasses(['--engine', 'mongo']),
+    /--engine: unknown test engine 'mongo'; want one of ferretdb, mongo-java-server/,
+  );
+  assert.throws(
+    () => planPasses([], { AVVISO_TEST_ENGINE: 'mongodb' }),
+    /AVVISO_TEST_ENGINE: unknown test engine 'mongodb'/,
+  );
   assert.throws(() => planPasses(['--engine']), /give the engine/);
 });

@@ -16,13 +16,16 @@ function form(v: View, next: string, error?: string) {
     section: 'login',
     ...(error ? { flash: { kind: 'error' as const, text: error } } : {}),
     body: html`<h1>${v.t.signIn}</h1>
-<form method="post" action="/console/login" class="card">
-  ${v.csrfField()}
-  <input type="hidden" name="next" value="${next}">
-  <p>${v.t.signInHelp}</p>
-  <label>${v.t.apiKey} <input type="password" name="key" autocomplete="current-password" required size="60" placeholder="avk_…"></label>
-  <button type="submit">${v.t.signIn}</button>
-</form>`,
+      <form method="post" action="/console/login" class="card">
+        ${v.csrfField()}
+        <input type="hidden" name="next" value="${next}" />
+        <p>${v.t.signInHelp}</p>
+        <label
+          >${v.t.apiKey}
+          <input type="password" name="key" autocomplete="current-password" required size="60" placeholder="avk_…"
+        /></label>
+        <button type="submit">${v.t.signIn}</button>
+      </form>`,
   });
 }
 
@@ -51,14 +54,26 @@ export const signInRoutes: FastifyPluginAsync<ConsoleDeps> = async (app, deps) =
     const next = consolePath(req.body?.next ?? '') ?? '/console/now';
     if (blocked(req.ip)) {
       reply.auditError = 'too_many_failed_attempts';
-      return reply.status(429).type('text/html; charset=utf-8').send(form(v, next, `${v.t.badKey}: too many wrong keys from this address in the last minute; wait a minute.`));
+      return reply
+        .status(429)
+        .type('text/html; charset=utf-8')
+        .send(form(v, next, `${v.t.badKey}: too many wrong keys from this address in the last minute; wait a minute.`));
     }
     const check = await verifyApiKey(deps.store, String(req.body?.key ?? '').trim());
     if (!check.ok || !isConsoleRole(check.key.role)) {
-      const why = !check.ok ? (check.reason === 'revoked' ? 'revoked' : check.reason === 'malformed' ? 'not an Avviso key (avk_<id>_<secret>)' : 'unknown key or wrong secret') : `role ${check.key.role} cannot use the console`;
+      const why = !check.ok
+        ? check.reason === 'revoked'
+          ? 'revoked'
+          : check.reason === 'malformed'
+            ? 'not an Avviso key (avk_<id>_<secret>)'
+            : 'unknown key or wrong secret'
+        : `role ${check.key.role} cannot use the console`;
       failures.set(req.ip, (failures.get(req.ip) ?? 0) + 1);
       reply.auditError = 'bad_api_key';
-      return reply.status(401).type('text/html; charset=utf-8').send(form(v, next, `${v.t.badKey}: ${why}.`));
+      return reply
+        .status(401)
+        .type('text/html; charset=utf-8')
+        .send(form(v, next, `${v.t.badKey}: ${why}.`));
     }
     req.consoleUser = { keyId: check.key.id, name: check.key.name, role: check.key.role };
     req.auditOutcome = { signedIn: check.key.id };
