@@ -16,25 +16,13 @@ export async function incidentProgress(store: Store, incidentId: string): Promis
 export function progressView(v: View, progress: Record<string, Progress>): SafeHtml {
   const channels = Object.entries(progress);
   if (!channels.length) return html`<span class="note">—</span>`;
-  return html`<table class="progress">
-    <tbody>
-      ${channels.map(([channel, p]) => {
-        const total = p.planned + p.sent + p.delivered + p.failed;
-        const share = total ? Math.round((p.delivered / total) * 100) : 0;
-        return html`<tr data-channel="${channel}">
-          <th>${channel}</th>
-          <td>
-            <span data-state="planned">${p.planned}</span> ${v.t.planned} ·
-            <span data-state="sent">${p.sent}</span> ${v.t.sent} ·
-            <span data-state="delivered">${p.delivered}</span> ${v.t.delivered} ·
-            <span data-state="failed">${p.failed}</span> ${v.t.failed} ·
-            <span data-state="held">${p.held}</span> ${v.t.held}
-          </td>
-          <td><progress max="100" value="${share}">${share}%</progress> ${share}%</td>
-        </tr>`;
-      })}
-    </tbody>
-  </table>`;
+  return html`<table class="progress"><tbody>${channels.map(([channel, p]) => {
+    const total = p.planned + p.sent + p.delivered + p.failed;
+    const share = total ? Math.round((p.delivered / total) * 100) : 0;
+    return html`<tr data-channel="${channel}"><th>${channel}</th>
+<td><span data-state="planned">${p.planned}</span> ${v.t.planned} · <span data-state="sent">${p.sent}</span> ${v.t.sent} · <span data-state="delivered">${p.delivered}</span> ${v.t.delivered} · <span data-state="failed">${p.failed}</span> ${v.t.failed} · <span data-state="held">${p.held}</span> ${v.t.held}</td>
+<td><progress max="100" value="${share}">${share}%</progress> ${share}%</td></tr>`;
+  })}</tbody></table>`;
 }
 
 export function siteLinks(ids: string[], max = 8): SafeHtml {

@@ -185,9 +185,7 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, opts) 
         page(v, {
           title: heading,
           section: 'error',
-          body: html`<h1>${heading}</h1>
-            <p class="flash error" data-code="${code}">${text}</p>
-            <p><a href="${backLink}">←</a></p>`,
+          body: html`<h1>${heading}</h1><p class="flash error" data-code="${code}">${text}</p><p><a href="${backLink}">←</a></p>`,
         }),
       );
   });

@@ -38,7 +38,7 @@ export function viewOf(req: FastifyRequest, reply: FastifyReply): View {
     user: req.consoleUser,
     may: (role) => can(req.consoleUser, role),
     csrfToken,
-    csrfField: () => html`<input type="hidden" name="_csrf" value="${csrfToken()}" />`,
+    csrfField: () => html`<input type="hidden" name="_csrf" value="${csrfToken()}">`,
   };
 }
 
@@ -60,37 +60,35 @@ export function page(
   ];
   const other: Lang = v.lang === 'it' ? 'en' : 'it';
   return html`<!doctype html>
-    <html lang="${v.lang}">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}' />
-        <title>${opts.title} · ${t.appTitle}</title>
-        <link rel="icon" href="data:," />
-        <link rel="stylesheet" href="/console/assets/console.css" />
-        <script src="/console/assets/htmx.min.js" defer></script>
-      </head>
-      <body>
-        <header>
-          <strong class="brand">Avviso</strong>
-          ${v.user ? html`<nav>${links.map(([s, href, label]) => html`<a href="${href}" ${s === opts.section ? html` aria-current="page"` : ''}>${label}</a>`)}</nav>` : ''}
-          <span class="who">
-            <a href="/console/lang?to=${other}" hreflang="${other}">${other.toUpperCase()}</a>
-            ${
-              v.user
-                ? html`${t.signedInAs} <b>${v.user.name}</b> (<span class="role">${v.user.role}</span>)
-                    <form method="post" action="/console/logout" class="inline">
-                      ${v.csrfField()}<button type="submit">${t.signOut}</button>
-                    </form>`
-                : ''
-            }
-          </span>
-        </header>
-        <main>
-          ${opts.flash ? html`<p class="flash ${opts.flash.kind}" role="status">${opts.flash.text}</p>` : ''}
-          ${v.user && !v.may('operator') && opts.section !== 'error' ? html`<p class="note">${t.viewerNote}</p>` : ''}
-          ${opts.body}
-        </main>
-      </body>
-    </html>`.value;
+<html lang="${v.lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}'>
+<title>${opts.title} · ${t.appTitle}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/console/assets/console.css">
+<script src="/console/assets/htmx.min.js" defer></script>
+</head>
+<body>
+<header>
+  <strong class="brand">Avviso</strong>
+  ${v.user ? html`<nav>${links.map(([s, href, label]) => html`<a href="${href}"${s === opts.section ? html` aria-current="page"` : ''}>${label}</a>`)}</nav>` : ''}
+  <span class="who">
+    <a href="/console/lang?to=${other}" hreflang="${other}">${other.toUpperCase()}</a>
+    ${
+      v.user
+        ? html`${t.signedInAs} <b>${v.user.name}</b> (<span class="role">${v.user.role}</span>)
+    <form method="post" action="/console/logout" class="inline">${v.csrfField()}<button type="submit">${t.signOut}</button></form>`
+        : ''
+    }
+  </span>
+</header>
+<main>
+${opts.flash ? html`<p class="flash ${opts.flash.kind}" role="status">${opts.flash.text}</p>` : ''}
+${v.user && !v.may('operator') && opts.section !== 'error' ? html`<p class="note">${t.viewerNote}</p>` : ''}
+${opts.body}
+</main>
+</body>
+</html>`.value;
 }

@@ -296,10 +296,12 @@ describe('access control', () => {
     assert.equal(entry.actor.role, 'operator');
     assert.equal(entry.action.method, 'POST');
     assert.equal(entry.action.route, '/v1/incidents');
+    // As stored: the body with the schema's defaults (correlate, dryRun) filled in.
     assert.deepEqual(entry.action.body, {
       siteIds: ['tower-nowhere'],
       title: '[hidden]',
       kind: 'outage',
+      dryRun: false,
       severity: 'major',
       source: 'api',
       correlate: true,

@@ -12,9 +12,7 @@ test('html escapes every value, keeps html made by html, and drops null, undefin
     '<b title="&lt;img src=x onerror=&quot;alert(&#39;1&#39;)&quot;&gt;&amp;">&lt;img src=x onerror=&quot;alert(&#39;1&#39;)&quot;&gt;&amp;</b>',
   );
   assert.equal(
-    html`<ul>
-      ${['a<', 'b'].map((x) => html`<li>${x}</li>`)}
-    </ul>`.value,
+    html`<ul>${['a<', 'b'].map((x) => html`<li>${x}</li>`)}</ul>`.value,
     '<ul><li>a&lt;</li><li>b</li></ul>',
   );
   assert.equal(html`${null}${undefined}${false}${0}${trusted('<br>')}`.value, '0<br>');

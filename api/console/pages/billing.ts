@@ -38,41 +38,22 @@ export const billingPage: FastifyPluginAsync<ConsoleDeps> = async (app, { store 
     );
     const s = run?.completedAt ? run.summary : undefined;
     const body = html`<h1>${t.billing} ${month}</h1>
-      <form method="get" action="/console/billing" class="card">
-        <label>${t.month} <input type="month" name="month" value="${month}" /></label
-        ><button type="submit">${t.run}</button>
-      </form>
-      ${
-        run?.completedAt
-          ? html`<p id="billing-run">
-              ${formatTime(run.completedAt, v.lang)}${s ? ` · ${s.lines} · net ${formatCents(s.netCents)} + VAT ${formatCents(s.vatCents)} = ${formatCents(s.grossCents)} ${s.currency}` : ''}
-              · <a href="/console/billing/${month}/invoice-lines.csv" download>${t.invoiceCsv}</a>
-            </p>`
-          : html`<p id="billing-run">${t.notBilled}</p>`
-      }
-      ${reports.map(
-        (r) =>
-          html`<h2>${t.report}: ${r.report}</h2>
-            ${
-              r.rows.length
-                ? html`<table data-report="${r.report}">
-                    <thead>
-                      <tr>
-                        ${r.columns.map((c) => html`<th>${c.header}</th>`)}
-                      </tr>
-                    </thead>
-                    <tbody>
-                      ${r.rows.map(
-                        (row) =>
-                          html`<tr>
-                            ${r.columns.map((c) => html`<td>${String(c.value(row) ?? '')}</td>`)}
-                          </tr>`,
-                      )}
-                    </tbody>
-                  </table>`
-                : html`<p class="note">—</p>`
-            }${r.notes.length ? html`<p class="note">${r.notes.join(' ')}</p>` : ''}`,
-      )}`;
+<form method="get" action="/console/billing" class="card"><label>${t.month} <input type="month" name="month" value="${month}"></label><button type="submit">${t.run}</button></form>
+${
+  run?.completedAt
+    ? html`<p id="billing-run">${formatTime(run.completedAt, v.lang)}${s ? ` · ${s.lines} · net ${formatCents(s.netCents)} + VAT ${formatCents(s.vatCents)} = ${formatCents(s.grossCents)} ${s.currency}` : ''}
+· <a href="/console/billing/${month}/invoice-lines.csv" download>${t.invoiceCsv}</a></p>`
+    : html`<p id="billing-run">${t.notBilled}</p>`
+}
+${reports.map(
+  (r) =>
+    html`<h2>${t.report}: ${r.report}</h2>${
+      r.rows.length
+        ? html`<table data-report="${r.report}"><thead><tr>${r.columns.map((c) => html`<th>${c.header}</th>`)}</tr></thead><tbody>
+${r.rows.map((row) => html`<tr>${r.columns.map((c) => html`<td>${String(c.value(row) ?? '')}</td>`)}</tr>`)}</tbody></table>`
+        : html`<p class="note">—</p>`
+    }${r.notes.length ? html`<p class="note">${r.notes.join(' ')}</p>` : ''}`,
+)}`;
     return sendHtml(reply, page(v, { title: t.billing, section: 'billing', body }));
   });
 

@@ -49,72 +49,27 @@ function searchTerms(q: string): { phone?: string; contract?: string } {
 async function deliveriesView(store: Store, v: View, id: string, q: string): Promise<SafeHtml> {
   const { t } = v;
   const items = await searchDeliveries(store, id, { ...searchTerms(q), limit: 200 });
-  return html`<div id="deliveries">
-    ${
-      items.length
-        ? html`<table>
-              <thead>
-                <tr>
-                  <th>${t.contract}</th>
-                  <th>${t.recipient}</th>
-                  <th>${t.channel}</th>
-                  <th>${t.kind}</th>
-                  <th>${t.state}</th>
-                  <th>${t.attempts}</th>
-                  <th>${t.lastChange}</th>
-                  <th>${t.whyNot}</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${items.map(
-                  (d) =>
-                    html`<tr data-delivery-state="${d.state}">
-                      <td>
-                        <a href="/console/subscribers?q=${encodeURIComponent(d.subscriberId)}">${d.subscriberId}</a>
-                      </td>
-                      <td>${d.to}</td>
-                      <td>${d.channel}</td>
-                      <td>${d.kind}${d.round ? ` #${d.round}` : ''}</td>
-                      <td>${d.state}</td>
-                      <td>${d.attempts}</td>
-                      <td>${formatTime(d.updatedAt, v.lang)}</td>
-                      <td>${whyNotSent(d) ?? ''}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-            ${items.length === 200 ? html`<p class="note">200+</p>` : ''}`
-        : html`<p>${t.noDeliveries}</p>`
-    }
-  </div>`;
+  return html`<div id="deliveries">${
+    items.length
+      ? html`<table><thead><tr><th>${t.contract}</th><th>${t.recipient}</th><th>${t.channel}</th><th>${t.kind}</th><th>${t.state}</th><th>${t.attempts}</th><th>${t.lastChange}</th><th>${t.whyNot}</th></tr></thead><tbody>
+${items.map((d) => html`<tr data-delivery-state="${d.state}"><td><a href="/console/subscribers?q=${encodeURIComponent(d.subscriberId)}">${d.subscriberId}</a></td><td>${d.to}</td><td>${d.channel}</td><td>${d.kind}${d.round ? ` #${d.round}` : ''}</td><td>${d.state}</td><td>${d.attempts}</td><td>${formatTime(d.updatedAt, v.lang)}</td><td>${whyNotSent(d) ?? ''}</td></tr>`)}
+</tbody></table>${items.length === 200 ? html`<p class="note">200+</p>` : ''}`
+      : html`<p>${t.noDeliveries}</p>`
+  }</div>`;
 }
 
 async function progressPanel(store: Store, v: View, i: Incident): Promise<SafeHtml> {
   const open = !CLOSED.includes(i.phase);
   // Polls while the incident is open; the closed incident's numbers no longer move.
-  return html`<div
-    id="progress"
-    ${open ? html`hx-get="/console/incidents/${i._id}/progress" hx-trigger="every 5s" hx-swap="outerHTML"` : ''}
-  >
-    <p>${v.t.phase}: <b class="phase">${i.phase}</b></p>
-    ${progressView(v, await incidentProgress(store, i._id))}
-  </div>`;
+  return html`<div id="progress" ${open ? html`hx-get="/console/incidents/${i._id}/progress" hx-trigger="every 5s" hx-swap="outerHTML"` : ''}>
+<p>${v.t.phase}: <b class="phase">${i.phase}</b></p>${progressView(v, await incidentProgress(store, i._id))}</div>`;
 }
 
 /** Who took the escalation, and what of it could not go: for everyone who may see the incident. */
 function escalationView(v: View, i: Incident): SafeHtml {
   const { t } = v;
   return html`${i.acknowledged ? html`<p id="acknowledged" class="card">${t.acknowledgedBy} <b>${i.acknowledged.by}</b>, ${formatTime(i.acknowledged.at, v.lang)} (${i.acknowledged.via})</p>` : ''}
-  ${
-    i.escalationProblems?.length
-      ? html`<div id="escalation-problems" class="card">
-          <h3>${t.escalationProblems}</h3>
-          <ul>
-            ${i.escalationProblems.map((p) => html`<li>${formatTime(p.at, v.lang)} #${p.round}: ${p.problem}</li>`)}
-          </ul>
-        </div>`
-      : ''
-  }`;
+${i.escalationProblems?.length ? html`<div id="escalation-problems" class="card"><h3>${t.escalationProblems}</h3><ul>${i.escalationProblems.map((p) => html`<li>${formatTime(p.at, v.lang)} #${p.round}: ${p.problem}</li>`)}</ul></div>` : ''}`;
 }
 
 function actions(v: View, i: Incident): SafeHtml {
@@ -122,30 +77,17 @@ function actions(v: View, i: Incident): SafeHtml {
   if (!v.may('operator') || CLOSED.includes(i.phase)) return html``;
   const action = (path: string) => `/console/incidents/${i._id}/${path}`;
   return html`<h2>${t.actions}</h2>
-    <form method="post" action="${action('update')}" class="card" id="update-form">
-      ${v.csrfField()}
-      <label>${t.updateText} <input name="text" maxlength="500" size="60" /></label>
-      <label>${t.newEstimate} <input type="datetime-local" name="estimatedEnd" /></label>
-      <fieldset id="update-sms">
-        <label><input type="checkbox" name="sms" value="1" /> ${t.alsoSms}</label>
-        ${i.areas.length > 1 ? html`<span>${t.smsAreas}: ${i.areas.map((a) => html`<label><input type="checkbox" name="areas" value="${a}" /> ${a}</label> `)}</span>` : ''}
-        <button type="submit" name="preview" value="1">${t.smsPreview}</button>
-      </fieldset>
-      <button type="submit">${t.update}</button>
-    </form>
-    <form method="post" action="${action('escalate')}" class="card">
-      ${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40" /></label
-      ><button type="submit">${t.escalate}</button>
-    </form>
-    ${i.acknowledged ? '' : html`<form method="post" action="${action('acknowledge')}" class="card" id="ack-form">${v.csrfField()}<button type="submit">${t.acknowledge}</button></form>`}
-    <form method="post" action="${action('resolve')}" class="card" id="resolve-form">
-      ${v.csrfField()}<label>${t.note} <input name="note" maxlength="500" size="40" /></label
-      ><button type="submit">${t.resolve}</button>
-    </form>
-    <form method="post" action="${action('cancel')}" class="card">
-      ${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40" /></label
-      ><button type="submit">${t.cancel}</button>
-    </form>`;
+<form method="post" action="${action('update')}" class="card" id="update-form">${v.csrfField()}
+  <label>${t.updateText} <input name="text" maxlength="500" size="60"></label>
+  <label>${t.newEstimate} <input type="datetime-local" name="estimatedEnd"></label>
+  <fieldset id="update-sms"><label><input type="checkbox" name="sms" value="1"> ${t.alsoSms}</label>
+  ${i.areas.length > 1 ? html`<span>${t.smsAreas}: ${i.areas.map((a) => html`<label><input type="checkbox" name="areas" value="${a}"> ${a}</label> `)}</span>` : ''}
+  <button type="submit" name="preview" value="1">${t.smsPreview}</button></fieldset>
+  <button type="submit">${t.update}</button></form>
+<form method="post" action="${action('escalate')}" class="card">${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40"></label><button type="submit">${t.escalate}</button></form>
+${i.acknowledged ? '' : html`<form method="post" action="${action('acknowledge')}" class="card" id="ack-form">${v.csrfField()}<button type="submit">${t.acknowledge}</button></form>`}
+<form method="post" action="${action('resolve')}" class="card" id="resolve-form">${v.csrfField()}<label>${t.note} <input name="note" maxlength="500" size="40"></label><button type="submit">${t.resolve}</button></form>
+<form method="post" action="${action('cancel')}" class="card">${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40"></label><button type="submit">${t.cancel}</button></form>`;
 }
 
 const DONE = ['opened', 'update', 'escalate', 'acknowledge', 'resolve', 'cancel'] as const;
@@ -164,52 +106,18 @@ export const incidentPage: FastifyPluginAsync<ConsoleDeps> = async (app, deps) =
       const q = String(req.query.q ?? '');
       const done = DONE.find((d) => d === req.query.done);
       const body = html`<h1>${i.title || i._id} <small>${i._id}</small></h1>
-        <p>
-          ${t.severity}: <b>${i.severity}</b> · ${t.opened}: ${formatTime(i.openedAt, v.lang)}
-          (${formatAge(i.openedAt)}) ·
-          ${i.source}${i.estimatedEnd ? html` · ETA ${formatTime(i.estimatedEnd, v.lang)}` : ''}
-        </p>
-        <h2>${t.affectedSites}</h2>
-        <p>${siteLinks(i.affectedSiteIds ?? i.siteIds, 50)} · ${t.areas}: ${i.areas.join(', ')}</p>
-        <h2>${t.progress}</h2>
-        ${await progressPanel(store, v, i)} ${escalationView(v, i)} ${actions(v, i)}
-        <h2>${t.timeline}</h2>
-        <table id="timeline">
-          <tbody>
-            ${i.timeline.map(
-              (e) =>
-                html`<tr>
-                  <td>${formatTime(e.at, v.lang)}</td>
-                  <td>${e.phase}</td>
-                  <td>${e.note ?? ''}</td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-        <h2>${t.deliveries}</h2>
-        <form
-          method="post"
-          action="/console/incidents/${i._id}/deliveries"
-          hx-post="/console/incidents/${i._id}/deliveries"
-          hx-target="#deliveries"
-          hx-swap="outerHTML"
-          class="card"
-        >
-          ${v.csrfField()}
-          <label
-            >${t.search} (${t.searchHelp})
-            <input
-              type="search"
-              name="q"
-              value="${q}"
-              hx-post="/console/incidents/${i._id}/deliveries"
-              hx-trigger="keyup changed delay:400ms"
-              hx-target="#deliveries"
-              hx-swap="outerHTML"
-          /></label>
-          <button type="submit">${t.search}</button>
-        </form>
-        ${await deliveriesView(store, v, i._id, q)}`;
+<p>${t.severity}: <b>${i.severity}</b> · ${t.opened}: ${formatTime(i.openedAt, v.lang)} (${formatAge(i.openedAt)}) · ${i.source}${i.estimatedEnd ? html` · ETA ${formatTime(i.estimatedEnd, v.lang)}` : ''}</p>
+<h2>${t.affectedSites}</h2><p>${siteLinks(i.affectedSiteIds ?? i.siteIds, 50)} · ${t.areas}: ${i.areas.join(', ')}</p>
+<h2>${t.progress}</h2>${await progressPanel(store, v, i)}
+${escalationView(v, i)}
+${actions(v, i)}
+<h2>${t.timeline}</h2>
+<table id="timeline"><tbody>${i.timeline.map((e) => html`<tr><td>${formatTime(e.at, v.lang)}</td><td>${e.phase}</td><td>${e.note ?? ''}</td></tr>`)}</tbody></table>
+<h2>${t.deliveries}</h2>
+<form method="post" action="/console/incidents/${i._id}/deliveries" hx-post="/console/incidents/${i._id}/deliveries" hx-target="#deliveries" hx-swap="outerHTML" class="card">${v.csrfField()}
+  <label>${t.search} (${t.searchHelp}) <input type="search" name="q" value="${q}" hx-post="/console/incidents/${i._id}/deliveries" hx-trigger="keyup changed delay:400ms" hx-target="#deliveries" hx-swap="outerHTML"></label>
+  <button type="submit">${t.search}</button></form>
+${await deliveriesView(store, v, i._id, q)}`;
       return sendHtml(
         reply,
         page(v, {
@@ -305,12 +213,8 @@ export const incidentPage: FastifyPluginAsync<ConsoleDeps> = async (app, deps) =
               title: v.t.smsPreviewTitle,
               section: 'now',
               body: html`<h1>${v.t.smsPreviewTitle}</h1>
-                <p id="sms-preview">«${p.text}»</p>
-                <p>
-                  ${v.t.smsRecipients}: <b>${p.recipients}</b> (${p.areas.join(', ')}) · ${v.t.smsParts}:
-                  <b>${p.parts}</b> (${p.encoding}) · ${v.t.smsCost}: <b>${p.cost.amount} ${p.cost.currency}</b>
-                </p>
-                <p><a href="/console/incidents/${i._id}">${v.t.backToIncident}</a></p>`,
+<p id="sms-preview">«${p.text}»</p><p>${v.t.smsRecipients}: <b>${p.recipients}</b> (${p.areas.join(', ')}) · ${v.t.smsParts}: <b>${p.parts}</b> (${p.encoding}) · ${v.t.smsCost}: <b>${p.cost.amount} ${p.cost.currency}</b></p>
+<p><a href="/console/incidents/${i._id}">${v.t.backToIncident}</a></p>`,
             }),
           );
         }

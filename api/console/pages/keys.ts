@@ -17,49 +17,19 @@ export const keysPage: FastifyPluginAsync<ConsoleDeps> = async (app, { store }) 
     const v = viewOf(req, reply);
     const { t } = v;
     const keys = await listApiKeys(store, { includeRevoked: true });
-    const body = html`<h1>${t.keys}</h1>
-      ${made ?? ''}
-      <table id="keys">
-        <thead>
-          <tr>
-            <th>ID</th>
-            <th>${t.name}</th>
-            <th>${t.role}</th>
-            <th>${t.created}</th>
-            <th>${t.lastUsed}</th>
-            <th>${t.revoked}</th>
-            <th></th>
-          </tr>
-        </thead>
-        <tbody>
-          ${keys.map(
-            (k) =>
-              html`<tr data-key="${k.id}">
-                <td>${k.id}</td>
-                <td>${k.name}</td>
-                <td>${k.role}${k.integration ? ` (${k.integration})` : ''}</td>
-                <td>${formatTime(k.createdAt, v.lang)} · ${k.createdBy}</td>
-                <td>${formatTime(k.lastUsedAt, v.lang)}</td>
-                <td>${formatTime(k.revokedAt, v.lang)}</td>
-                <td>
-                  ${k.revokedAt || k.id === v.user?.keyId ? '' : html`<form method="post" action="/console/keys/${k.id}/revoke" class="inline">${v.csrfField()}<button type="submit">${t.revoke}</button></form>`}
-                </td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>
-      <form method="post" action="/console/keys" class="card">
-        ${v.csrfField()}
-        <h2>${t.createKey}</h2>
-        <label>${t.name} <input name="keyName" required maxlength="100" /></label>
-        <label
-          >${t.role}
-          <select name="role">
-            ${API_KEY_ROLES.filter((r) => r !== 'ingest').map((r) => html`<option>${r}</option>`)}
-          </select></label
-        >
-        <button type="submit">${t.createKey}</button>
-      </form>`;
+    const body = html`<h1>${t.keys}</h1>${made ?? ''}
+<table id="keys"><thead><tr><th>ID</th><th>${t.name}</th><th>${t.role}</th><th>${t.created}</th><th>${t.lastUsed}</th><th>${t.revoked}</th><th></th></tr></thead><tbody>
+${keys.map(
+  (
+    k,
+  ) => html`<tr data-key="${k.id}"><td>${k.id}</td><td>${k.name}</td><td>${k.role}${k.integration ? ` (${k.integration})` : ''}</td><td>${formatTime(k.createdAt, v.lang)} · ${k.createdBy}</td><td>${formatTime(k.lastUsedAt, v.lang)}</td><td>${formatTime(k.revokedAt, v.lang)}</td>
+<td>${k.revokedAt || k.id === v.user?.keyId ? '' : html`<form method="post" action="/console/keys/${k.id}/revoke" class="inline">${v.csrfField()}<button type="submit">${t.revoke}</button></form>`}</td></tr>`,
+)}
+</tbody></table>
+<form method="post" action="/console/keys" class="card">${v.csrfField()}<h2>${t.createKey}</h2>
+<label>${t.name} <input name="keyName" required maxlength="100"></label>
+<label>${t.role} <select name="role">${API_KEY_ROLES.filter((r) => r !== 'ingest').map((r) => html`<option>${r}</option>`)}</select></label>
+<button type="submit">${t.createKey}</button></form>`;
     return sendHtml(reply, page(v, { title: t.keys, section: 'keys', body }));
   };
 

@@ -32,13 +32,11 @@ async function load(store: Store, id: string): Promise<Incident> {
 async function preview(store: Store, v: View, siteIds: string[], at: Date): Promise<SafeHtml> {
   const audience = await resolveAudience(store, siteIds, { at });
   const c = await audience.counts();
-  return html`<p id="preview">
-    ${
-      v.lang === 'it'
-        ? `Sarà avvisato per SMS chi ha l'opzione in vigore all'inizio: ${c.smsNotice.subscribers} abbonati (${c.smsNotice.phones} numeri) su ${c.subscribers} serviti da ${audience.siteIds.length} siti.`
-        : `The SMS notice goes to those with the option in force at the start: ${c.smsNotice.subscribers} subscribers (${c.smsNotice.phones} phones) of ${c.subscribers} served by ${audience.siteIds.length} sites.`
-    }
-  </p>`;
+  return html`<p id="preview">${
+    v.lang === 'it'
+      ? `Sarà avvisato per SMS chi ha l'opzione in vigore all'inizio: ${c.smsNotice.subscribers} abbonati (${c.smsNotice.phones} numeri) su ${c.subscribers} serviti da ${audience.siteIds.length} siti.`
+      : `The SMS notice goes to those with the option in force at the start: ${c.smsNotice.subscribers} subscribers (${c.smsNotice.phones} phones) of ${c.subscribers} served by ${audience.siteIds.length} sites.`
+  }</p>`;
 }
 
 const ROUND_NAMES = {
@@ -67,63 +65,29 @@ function previewTable(v: View, p: MaintenancePreview): SafeHtml {
   const n = ROUND_NAMES[v.lang === 'it' ? 'it' : 'en'];
   const channels = [...new Set(p.rounds.flatMap((r) => Object.keys(r.byChannel)))].sort();
   const hours = (s: number) => (s % 3600 === 0 ? `${s / 3600} h` : `${Math.round(s / 60)} min`);
-  return html`<div id="preview">
-    <p>${p.told} ${n.told} ${p.subscribers} (${p.areas.join(', ')}) · ${v.t.rules} ${p.rulesVersion}</p>
-    ${
-      p.rounds.length
-        ? html`<table id="preview-rounds">
-            <thead>
-              <tr>
-                <th>${v.t.kind}</th>
-                <th>${n.when}</th>
-                ${channels.map((c) => html`<th>${c}</th>`)}
-              </tr>
-            </thead>
-            <tbody>
-              ${p.rounds.map(
-                (r) =>
-                  html`<tr data-round="${r.kind}" class="${r.past ? 'past' : ''}">
-                    <td>${n[r.kind]}${r.beforeSeconds ? ` (${hours(r.beforeSeconds)} ${n.before})` : ''}</td>
-                    <td>${formatTime(new Date(r.sendAt), v.lang)}</td>
-                    ${channels.map((c) => html`<td data-channel="${c}">${r.byChannel[c] ?? 0}</td>`)}
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`
-        : html`<p>${n.none}</p>`
-    }
-  </div>`;
+  return html`<div id="preview"><p>${p.told} ${n.told} ${p.subscribers} (${p.areas.join(', ')}) · ${v.t.rules} ${p.rulesVersion}</p>
+${
+  p.rounds.length
+    ? html`<table id="preview-rounds"><thead><tr><th>${v.t.kind}</th><th>${n.when}</th>${channels.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>
+${p.rounds.map((r) => html`<tr data-round="${r.kind}" class="${r.past ? 'past' : ''}"><td>${n[r.kind]}${r.beforeSeconds ? ` (${hours(r.beforeSeconds)} ${n.before})` : ''}</td><td>${formatTime(new Date(r.sendAt), v.lang)}</td>${channels.map((c) => html`<td data-channel="${c}">${r.byChannel[c] ?? 0}</td>`)}</tr>`)}
+</tbody></table>`
+    : html`<p>${n.none}</p>`
+}</div>`;
 }
 
 function scheduleForm(v: View): SafeHtml {
   const { t } = v;
   return html`<h2>${t.schedule}</h2>
-    <form method="post" action="/console/maintenances" class="card" id="schedule-form">
-      ${v.csrfField()}<input type="hidden" name="formId" value="${randomUUID()}" />
-      <label>${t.sites} (${t.siteIdsHelp}) <input name="siteIds" required size="50" /></label>
-      <label>${t.title} <input name="title" required maxlength="200" size="50" /></label>
-      <label>${t.description} <textarea name="description" maxlength="2000" rows="2" cols="60"></textarea></label>
-      <label>${t.startsAt} <input type="datetime-local" name="startsAt" required /></label>
-      <label>${t.endsAt} <input type="datetime-local" name="endsAt" required /></label>
-      <label
-        >${t.severity}
-        <select name="severity">
-          ${SEVERITIES.map((s) => html`<option>${s}</option>`)}
-        </select></label
-      >
-      <button type="submit">${t.schedule}</button>
-      <button
-        type="button"
-        id="preview-button"
-        hx-post="/console/maintenances/preview"
-        hx-include="#schedule-form"
-        hx-target="#preview"
-        hx-swap="outerHTML"
-      >
-        ${t.preview}
-      </button>
-    </form>
-    <div id="preview"></div>`;
+<form method="post" action="/console/maintenances" class="card" id="schedule-form">${v.csrfField()}<input type="hidden" name="formId" value="${randomUUID()}">
+  <label>${t.sites} (${t.siteIdsHelp}) <input name="siteIds" required size="50"></label>
+  <label>${t.title} <input name="title" required maxlength="200" size="50"></label>
+  <label>${t.description} <textarea name="description" maxlength="2000" rows="2" cols="60"></textarea></label>
+  <label>${t.startsAt} <input type="datetime-local" name="startsAt" required></label>
+  <label>${t.endsAt} <input type="datetime-local" name="endsAt" required></label>
+  <label>${t.severity} <select name="severity">${SEVERITIES.map((s) => html`<option>${s}</option>`)}</select></label>
+  <button type="submit">${t.schedule}</button>
+  <button type="button" id="preview-button" hx-post="/console/maintenances/preview" hx-include="#schedule-form" hx-target="#preview" hx-swap="outerHTML">${t.preview}</button></form>
+<div id="preview"></div>`;
 }
 
 function actions(v: View, m: Incident): SafeHtml {
@@ -132,26 +96,15 @@ function actions(v: View, m: Incident): SafeHtml {
   const action = (p: string) => `/console/maintenances/${m._id}/${p}`;
   const begun = m.phase !== 'scheduled';
   return html`<h2>${t.actions}</h2>
-    <form method="post" action="${action('reschedule')}" class="card" id="reschedule-form">
-      ${v.csrfField()}
-      ${begun ? '' : html`<label>${t.startsAt} <input type="datetime-local" name="startsAt" value="${toRomeLocalInput(m.window?.startsAt)}" /></label>`}
-      <label
-        >${t.endsAt} <input type="datetime-local" name="endsAt" required value="${toRomeLocalInput(m.window?.endsAt)}"
-      /></label>
-      <label>${t.reason} <input name="reason" maxlength="500" size="40" /></label
-      ><button type="submit">${t.reschedule}</button>
-    </form>
-    ${
-      begun
-        ? html`<form method="post" action="${action('complete')}" class="card">
-            ${v.csrfField()}<label>${t.note} <input name="note" maxlength="500" size="40" /></label
-            ><button type="submit">${t.complete}</button>
-          </form>`
-        : html`<form method="post" action="${action('cancel')}" class="card">
-            ${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40" /></label
-            ><button type="submit">${t.cancelMaintenance}</button>
-          </form>`
-    }`;
+<form method="post" action="${action('reschedule')}" class="card" id="reschedule-form">${v.csrfField()}
+  ${begun ? '' : html`<label>${t.startsAt} <input type="datetime-local" name="startsAt" value="${toRomeLocalInput(m.window?.startsAt)}"></label>`}
+  <label>${t.endsAt} <input type="datetime-local" name="endsAt" required value="${toRomeLocalInput(m.window?.endsAt)}"></label>
+  <label>${t.reason} <input name="reason" maxlength="500" size="40"></label><button type="submit">${t.reschedule}</button></form>
+${
+  begun
+    ? html`<form method="post" action="${action('complete')}" class="card">${v.csrfField()}<label>${t.note} <input name="note" maxlength="500" size="40"></label><button type="submit">${t.complete}</button></form>`
+    : html`<form method="post" action="${action('cancel')}" class="card">${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40"></label><button type="submit">${t.cancelMaintenance}</button></form>`
+}`;
 }
 
 const text = (s: unknown, max = 500) => (typeof s === 'string' && s.trim() ? s.trim().slice(0, max) : undefined);
@@ -173,30 +126,10 @@ export const maintenancePage: FastifyPluginAsync<ConsoleDeps> = async (app, deps
     const { t } = v;
     const { items } = await listMaintenances(store, { from: new Date(Date.now() - 7 * 86_400_000), limit: 100 });
     const body = html`<h1>${t.maintenance}</h1>
-      <table id="maintenance-list">
-        <thead>
-          <tr>
-            <th>${t.title}</th>
-            <th>${t.phase}</th>
-            <th>${t.starts}</th>
-            <th>${t.ends}</th>
-            <th>${t.sites}</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${items.map(
-            (m) =>
-              html`<tr data-maintenance="${m._id}">
-                <td><a href="/console/maintenances/${m._id}">${m.title}</a></td>
-                <td>${m.phase}</td>
-                <td>${formatTime(m.window?.startsAt, v.lang)}</td>
-                <td>${formatTime(m.window?.endsAt, v.lang)}</td>
-                <td>${siteLinks(m.siteIds)}</td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>
-      ${v.may('operator') ? scheduleForm(v) : ''}`;
+<table id="maintenance-list"><thead><tr><th>${t.title}</th><th>${t.phase}</th><th>${t.starts}</th><th>${t.ends}</th><th>${t.sites}</th></tr></thead><tbody>
+${items.map((m) => html`<tr data-maintenance="${m._id}"><td><a href="/console/maintenances/${m._id}">${m.title}</a></td><td>${m.phase}</td><td>${formatTime(m.window?.startsAt, v.lang)}</td><td>${formatTime(m.window?.endsAt, v.lang)}</td><td>${siteLinks(m.siteIds)}</td></tr>`)}
+</tbody></table>
+${v.may('operator') ? scheduleForm(v) : ''}`;
     return sendHtml(reply, page(v, { title: t.maintenance, section: 'maintenance', body }));
   });
 
@@ -207,31 +140,15 @@ export const maintenancePage: FastifyPluginAsync<ConsoleDeps> = async (app, deps
     const { t } = v;
     const done = ['scheduled', 'reschedule', 'complete', 'cancel'].find((d) => d === req.query.done);
     const body = html`<h1>${m.title} <small>${m._id}</small></h1>
-      <p>
-        ${t.phase}: <b class="phase">${m.phase}</b> · ${t.window}: ${formatTime(m.window?.startsAt, v.lang)} –
-        ${formatTime(m.window?.endsAt, v.lang)}${m.reschedules ? ` (${m.reschedules}×)` : ''} · ${t.severity}:
-        ${m.severity}
-      </p>
-      ${m.description ? html`<p>${m.description}</p>` : ''}
-      <h2>${t.affectedSites}</h2>
-      <p>${siteLinks(m.affectedSiteIds ?? m.siteIds, 50)} · ${t.areas}: ${m.areas.join(', ')}</p>
-      ${m.phase === 'scheduled' && m.window ? await preview(store, v, m.siteIds, m.window.startsAt) : ''}
-      ${m.phase === 'scheduled' && m.window && rulesFor ? previewTable(v, await previewMaintenance(store, await rulesFor(m.rulesVersion), { id: m._id, siteIds: m.siteIds, ...m.window, title: m.title, severity: m.severity, decidedAt: m.openedAt }, new Date())) : ''}
-      <h2>${t.progress}</h2>
-      ${progressView(v, await incidentProgress(store, m._id))} ${actions(v, m)}
-      <h2>${t.timeline}</h2>
-      <table id="timeline">
-        <tbody>
-          ${m.timeline.map(
-            (e) =>
-              html`<tr>
-                <td>${formatTime(e.at, v.lang)}</td>
-                <td>${e.phase}</td>
-                <td>${e.note ?? ''}</td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>`;
+<p>${t.phase}: <b class="phase">${m.phase}</b> · ${t.window}: ${formatTime(m.window?.startsAt, v.lang)} – ${formatTime(m.window?.endsAt, v.lang)}${m.reschedules ? ` (${m.reschedules}×)` : ''} · ${t.severity}: ${m.severity}</p>
+${m.description ? html`<p>${m.description}</p>` : ''}
+<h2>${t.affectedSites}</h2><p>${siteLinks(m.affectedSiteIds ?? m.siteIds, 50)} · ${t.areas}: ${m.areas.join(', ')}</p>
+${m.phase === 'scheduled' && m.window ? await preview(store, v, m.siteIds, m.window.startsAt) : ''}
+${m.phase === 'scheduled' && m.window && rulesFor ? previewTable(v, await previewMaintenance(store, await rulesFor(m.rulesVersion), { id: m._id, siteIds: m.siteIds, ...m.window, title: m.title, severity: m.severity, decidedAt: m.openedAt }, new Date())) : ''}
+<h2>${t.progress}</h2>${progressView(v, await incidentProgress(store, m._id))}
+${actions(v, m)}
+<h2>${t.timeline}</h2>
+<table id="timeline"><tbody>${m.timeline.map((e) => html`<tr><td>${formatTime(e.at, v.lang)}</td><td>${e.phase}</td><td>${e.note ?? ''}</td></tr>`)}</tbody></table>`;
     return sendHtml(
       reply,
       page(v, {

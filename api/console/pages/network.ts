@@ -19,41 +19,20 @@ function node(v: View, n: SiteNode): SafeHtml {
   const { t } = v;
   const label = { normal: t.normal, down: t.down, maintenance: t.underMaintenance }[n.state];
   return html`<li id="site-${n.site._id}" data-site="${n.site._id}" data-state="${n.state}">
-    <span class="state-${n.state}">● ${label}</span> <b>${n.site._id}</b> ${n.site.name}
-    <small>(${n.site.area}${n.site.kind ? `, ${n.site.kind}` : ''})</small> · ${t.paying}:
-    <span data-paying="${n.paying}">${n.paying}</span>, ${t.payingBelow}:
-    <span data-paying-below="${n.payingBelow}">${n.payingBelow}</span>
-    ${n.causes.map((id) => html` <a href="/console/${id.startsWith('mnt_') ? 'maintenances' : 'incidents'}/${id}">${id}</a>`)}
-    ${
-      v.may('operator') && n.state !== 'down'
-        ? html`<details>
-            <summary>${t.openIncidentOn}</summary>
-            <form method="post" action="/console/network/open" class="card">
-              ${v.csrfField()}<input type="hidden" name="siteId" value="${n.site._id}" /><input
-                type="hidden"
-                name="formId"
-                value="${randomUUID()}"
-              />
-              <label>${t.title} <input name="title" maxlength="200" size="40" /></label>
-              <label
-                >${t.severity}
-                <select name="severity">
-                  ${SEVERITIES.map((s) => html`<option${s === 'major' ? html` selected` : ''}>${s}</option>`)}
-                </select></label
-              >
-              <button type="submit">${t.open}</button>
-            </form>
-          </details>`
-        : ''
-    }
-    ${
-      n.children.length
-        ? html`<ul class="tree">
-            ${n.children.map((c) => node(v, c))}
-          </ul>`
-        : ''
-    }
-  </li>`;
+<span class="state-${n.state}">● ${label}</span> <b>${n.site._id}</b> ${n.site.name} <small>(${n.site.area}${n.site.kind ? `, ${n.site.kind}` : ''})</small>
+· ${t.paying}: <span data-paying="${n.paying}">${n.paying}</span>, ${t.payingBelow}: <span data-paying-below="${n.payingBelow}">${n.payingBelow}</span>
+${n.causes.map((id) => html` <a href="/console/${id.startsWith('mnt_') ? 'maintenances' : 'incidents'}/${id}">${id}</a>`)}
+${
+  v.may('operator') && n.state !== 'down'
+    ? html`<details><summary>${t.openIncidentOn}</summary>
+<form method="post" action="/console/network/open" class="card">${v.csrfField()}<input type="hidden" name="siteId" value="${n.site._id}"><input type="hidden" name="formId" value="${randomUUID()}">
+<label>${t.title} <input name="title" maxlength="200" size="40"></label>
+<label>${t.severity} <select name="severity">${SEVERITIES.map((s) => html`<option${s === 'major' ? html` selected` : ''}>${s}</option>`)}</select></label>
+<button type="submit">${t.open}</button></form></details>`
+    : ''
+}
+${n.children.length ? html`<ul class="tree">${n.children.map((c) => node(v, c))}</ul>` : ''}
+</li>`;
 }
 
 export const networkPage: FastifyPluginAsync<ConsoleDeps> = async (app, deps) => {
@@ -68,10 +47,7 @@ export const networkPage: FastifyPluginAsync<ConsoleDeps> = async (app, deps) =>
       page(v, {
         title: v.t.network,
         section: 'network',
-        body: html`<h1>${v.t.network} <small>(${total} ${v.t.sites.toLowerCase()})</small></h1>
-          <ul class="tree" id="network">
-            ${roots.map((r) => node(v, r))}
-          </ul>`,
+        body: html`<h1>${v.t.network} <small>(${total} ${v.t.sites.toLowerCase()})</small></h1><ul class="tree" id="network">${roots.map((r) => node(v, r))}</ul>`,
       }),
     );
   });

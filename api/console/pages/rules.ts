@@ -23,67 +23,27 @@ function overview(v: View, holder: RulesHolder | undefined): SafeHtml {
   const { t } = v;
   if (!holder) return html`<p class="note">—</p>`;
   const r = holder.current();
-  return html`<table id="rules-in-force">
-    <tbody>
-      <tr>
-        <th>${t.version}</th>
-        <td data-version>${r.version}</td>
-      </tr>
-      <tr>
-        <th>${t.loaded}</th>
-        <td>${formatTime(r.loadedAt, v.lang)}</td>
-      </tr>
-      <tr>
-        <th>${t.files}</th>
-        <td>${r.files.map((f) => f.name).join(', ')}</td>
-      </tr>
-      <tr>
-        <th>${t.rules}</th>
-        <td>${r.ruleNames.join(', ')}</td>
-      </tr>
-      <tr>
-        <th>${t.warnings}</th>
-        <td>${r.warnings.length ? r.warnings.map((w) => formatProblem(w)).join('\n') : '0'}</td>
-      </tr>
-    </tbody>
-  </table>`;
+  return html`<table id="rules-in-force"><tbody>
+<tr><th>${t.version}</th><td data-version>${r.version}</td></tr>
+<tr><th>${t.loaded}</th><td>${formatTime(r.loadedAt, v.lang)}</td></tr>
+<tr><th>${t.files}</th><td>${r.files.map((f) => f.name).join(', ')}</td></tr>
+<tr><th>${t.rules}</th><td>${r.ruleNames.join(', ')}</td></tr>
+<tr><th>${t.warnings}</th><td>${r.warnings.length ? r.warnings.map((w) => formatProblem(w)).join('\n') : '0'}</td></tr>
+</tbody></table>`;
 }
 
 function tools(v: View, result?: SafeHtml): SafeHtml {
   const { t } = v;
   if (!v.may('operator')) return html``;
-  const incidentFields = html`<label>${t.site} <input name="siteId" required /></label>
-    <label
-      >${t.kind}
-      <select name="kind">
-        <option>outage</option>
-        <option>maintenance</option>
-      </select></label
-    >
-    <label
-      >${t.severity}
-      <select name="severity">
-        ${SEVERITIES.map((s) => html`<option${s === 'major' ? html` selected` : ''}>${s}</option>`)}
-      </select></label
-    >`;
+  const incidentFields = html`<label>${t.site} <input name="siteId" required></label>
+<label>${t.kind} <select name="kind"><option>outage</option><option>maintenance</option></select></label>
+<label>${t.severity} <select name="severity">${SEVERITIES.map((s) => html`<option${s === 'major' ? html` selected` : ''}>${s}</option>`)}</select></label>`;
   return html`${result ? html`<section class="card" id="result">${result}</section>` : ''}
-    <form method="post" action="/console/rules/check" class="card">
-      ${v.csrfField()}
-      <h2>${t.check}</h2>
-      <p>${t.checkHelp}</p>
-      <textarea name="yaml" rows="8" cols="90" required></textarea><br /><button type="submit">${t.check}</button>
-    </form>
-    <form method="post" action="/console/rules/explain" class="card">
-      ${v.csrfField()}
-      <h2>${t.explain}</h2>
-      ${incidentFields} <label>${t.contract} <input name="contract" required /></label
-      ><button type="submit">${t.run}</button>
-    </form>
-    <form method="post" action="/console/rules/simulate" class="card">
-      ${v.csrfField()}
-      <h2>${t.simulate}</h2>
-      ${incidentFields}<button type="submit">${t.run}</button>
-    </form>`;
+<form method="post" action="/console/rules/check" class="card">${v.csrfField()}<h2>${t.check}</h2><p>${t.checkHelp}</p>
+  <textarea name="yaml" rows="8" cols="90" required></textarea><br><button type="submit">${t.check}</button></form>
+<form method="post" action="/console/rules/explain" class="card">${v.csrfField()}<h2>${t.explain}</h2>${incidentFields}
+  <label>${t.contract} <input name="contract" required></label><button type="submit">${t.run}</button></form>
+<form method="post" action="/console/rules/simulate" class="card">${v.csrfField()}<h2>${t.simulate}</h2>${incidentFields}<button type="submit">${t.run}</button></form>`;
 }
 
 async function incidentOn(
@@ -122,8 +82,7 @@ export const rulesPage: FastifyPluginAsync<ConsoleDeps> = async (app, { store, r
       page(v, {
         title: v.t.rules,
         section: 'rules',
-        body: html`<h1>${v.t.rulesInForce}</h1>
-          ${overview(v, holder)}${tools(v, result)}`,
+        body: html`<h1>${v.t.rulesInForce}</h1>${overview(v, holder)}${tools(v, result)}`,
       }),
     );
   };
@@ -146,10 +105,7 @@ export const rulesPage: FastifyPluginAsync<ConsoleDeps> = async (app, { store, r
     return show(
       req,
       reply,
-      html`<h2 data-ok="${String(r.ok)}">
-          ${r.ok ? `${viewOf(req, reply).t.ok} (${r.version})` : `${viewOf(req, reply).t.errors}: ${r.errors.length}`}
-        </h2>
-        ${problems.length ? html`<pre>${problems.join('\n')}</pre>` : ''}`,
+      html`<h2 data-ok="${String(r.ok)}">${r.ok ? `${viewOf(req, reply).t.ok} (${r.version})` : `${viewOf(req, reply).t.errors}: ${r.errors.length}`}</h2>${problems.length ? html`<pre>${problems.join('\n')}</pre>` : ''}`,
     );
   });
 
@@ -165,8 +121,7 @@ export const rulesPage: FastifyPluginAsync<ConsoleDeps> = async (app, { store, r
     return show(
       req,
       reply,
-      html`<h2>${s._id} · ${String(req.body?.siteId ?? '')}</h2>
-        <pre id="explanation">${rules.formatExplanation(explanation)}</pre>`,
+      html`<h2>${s._id} · ${String(req.body?.siteId ?? '')}</h2><pre id="explanation">${rules.formatExplanation(explanation)}</pre>`,
     );
   });
 
@@ -186,36 +141,11 @@ export const rulesPage: FastifyPluginAsync<ConsoleDeps> = async (app, { store, r
       req,
       reply,
       html`<h2 id="simulation">${v.t.simulate}: ${sim.notified} / ${sim.subscribers}</h2>
-        <p>
-          ${sim.totals.messages} messages · ${sim.totals.smsParts} SMS parts · ${sim.totals.cost} ${sim.totals.currency}
-          <small>${sim.totals.note}</small>
-        </p>
-        <table>
-          <thead>
-            <tr>
-              <th>${v.t.channel}</th>
-              <th>rule</th>
-              <th>${v.t.language}</th>
-              <th>${v.t.subscribers}</th>
-              <th>send</th>
-              <th>text</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${sim.rows.map(
-              (r) =>
-                html`<tr>
-                  <td>${r.channel}</td>
-                  <td>${r.rule}</td>
-                  <td>${r.language}</td>
-                  <td>${r.subscribers}</td>
-                  <td>${formatTime(r.sendAt, v.lang)}${r.heldUntil ? ` → ${formatTime(r.heldUntil, v.lang)}` : ''}</td>
-                  <td>${r.first.text}</td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-        ${sim.escalations.length ? html`<p>Escalations: ${sim.escalations.map((e) => `${e.contact} (${e.channel}) ${formatTime(e.at, v.lang)}`).join(', ')}</p>` : ''}`,
+<p>${sim.totals.messages} messages · ${sim.totals.smsParts} SMS parts · ${sim.totals.cost} ${sim.totals.currency} <small>${sim.totals.note}</small></p>
+<table><thead><tr><th>${v.t.channel}</th><th>rule</th><th>${v.t.language}</th><th>${v.t.subscribers}</th><th>send</th><th>text</th></tr></thead><tbody>
+${sim.rows.map((r) => html`<tr><td>${r.channel}</td><td>${r.rule}</td><td>${r.language}</td><td>${r.subscribers}</td><td>${formatTime(r.sendAt, v.lang)}${r.heldUntil ? ` → ${formatTime(r.heldUntil, v.lang)}` : ''}</td><td>${r.first.text}</td></tr>`)}
+</tbody></table>
+${sim.escalations.length ? html`<p>Escalations: ${sim.escalations.map((e) => `${e.contact} (${e.channel}) ${formatTime(e.at, v.lang)}`).join(', ')}</p>` : ''}`,
     );
   });
 };

@@ -16,16 +16,13 @@ function form(v: View, next: string, error?: string) {
     section: 'login',
     ...(error ? { flash: { kind: 'error' as const, text: error } } : {}),
     body: html`<h1>${v.t.signIn}</h1>
-      <form method="post" action="/console/login" class="card">
-        ${v.csrfField()}
-        <input type="hidden" name="next" value="${next}" />
-        <p>${v.t.signInHelp}</p>
-        <label
-          >${v.t.apiKey}
-          <input type="password" name="key" autocomplete="current-password" required size="60" placeholder="avk_…"
-        /></label>
-        <button type="submit">${v.t.signIn}</button>
-      </form>`,
+<form method="post" action="/console/login" class="card">
+  ${v.csrfField()}
+  <input type="hidden" name="next" value="${next}">
+  <p>${v.t.signInHelp}</p>
+  <label>${v.t.apiKey} <input type="password" name="key" autocomplete="current-password" required size="60" placeholder="avk_…"></label>
+  <button type="submit">${v.t.signIn}</button>
+</form>`,
   });
 }
 
