@@ -83,7 +83,8 @@ export async function dueCandidates(
     };
     pages.set(page, view);
     const planned = await store.deliveries
-      .find({ ...scope, state: 'planned', page, ...dueBy(now) })
+      // Everything the sender needs but the history, which only grows and is only ever appended to.
+      .find({ ...scope, state: 'planned', page, ...dueBy(now) }, { projection: { history: 0 } })
       .sort({ _id: 1 })
       .toArray();
     const free = planned.filter((d) => !view.taken.has(taken(d._id, d.attempts + 1)));
@@ -166,6 +167,7 @@ export async function unfinishedReservations(
     .find({ ...scope, state: 'sending' })
     .sort({ _id: 1 })
     .toArray();
+  if (scope.channel === 'voice') records.push(...(await callsEndedUnrecorded(store, scope)));
   for (const q of open) {
     const attemptOf = new Map(q.recipients.map((p) => [p.id, p.attempt]));
     const planned = await store.deliveries
@@ -207,6 +209,27 @@ export async function markCalling(store: Store, records: Reserved[], text: strin
     undefined,
     { readFirst: false },
   );
+}
+
+/** What a call's hang-up leaves: the call ended, whether or not its answer was recorded. */
+const ENDED: DeliveryState[] = ['delivered', 'undelivered'];
+
+/**
+ * Calls of the last hour that ended (their hang-up was reported) before the answer to their
+ * request was recorded: the answer was lost, or not written yet when the sender stopped. They
+ * keep the state the hang-up gave them; the reconciliation finds the call at Plivo and records
+ * its id on them (recordAttempt).
+ */
+async function callsEndedUnrecorded(store: Store, scope: Scope): Promise<Reserved[]> {
+  const since = new Date(Date.now() - 3600_000);
+  const found = await Promise.all(
+    ENDED.map((state) =>
+      store.deliveries
+        .find({ ...scope, state, providerMessageId: { $exists: false }, reservedAt: { $gte: since } })
+        .toArray(),
+    ),
+  );
+  return found.flat().sort((a, b) => (a._id < b._id ? -1 : 1));
 }
 
 /** Closes requests whose records are written (or settled by a reconciliation). */
@@ -267,6 +290,29 @@ async function recordAttempt(
       legacy.map((i) => ({ id: i.record._id, update: update(i) })),
       { state: 'sending' },
       (d) => d.state === 'sending',
+      progress,
+      { readFirst: false },
+    );
+    // A call may end, its hang-up reported, before the answer to its request is recorded: it keeps
+    // the state the hang-up gave it, and gets the call's id (and the step that says where it came from).
+    const ended = group.filter(
+      (i) =>
+        i.to === 'accepted' &&
+        i.extra?.providerMessageId &&
+        (i.record.state === 'sending' || ENDED.includes(i.record.state)),
+    );
+    await updateEachIf(
+      store,
+      store.deliveries,
+      ended.map((i) => ({
+        id: i.record._id,
+        update: {
+          $set: { providerMessageId: i.extra!.providerMessageId!, attempts: attempt },
+          $push: { history: step('accepted', now, i.note) },
+        },
+      })),
+      { state: { $in: ENDED }, providerMessageId: { $exists: false } },
+      (d) => ENDED.includes(d.state) && !d.providerMessageId,
       progress,
       { readFirst: false },
     );
