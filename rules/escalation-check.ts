@@ -4,7 +4,8 @@
  * with no address for the step's channel. Warnings for `avviso rules check`, at the step.
  */
 import type { RuleProblem } from './errors';
-import type { RuleSet } from './ruleset';
+import { checkRules, loadRuleSet, resolveRulesEntry, type CheckReport, type RuleSet } from './ruleset';
+import { overlayReader } from './source';
 
 export function unsendableEscalations(
   rules: Pick<RuleSet, 'escalationSteps' | 'contacts'>,
@@ -26,4 +27,23 @@ export function unsendableEscalations(
     }
   }
   return problems;
+}
+
+/**
+ * `checkRules` for the deployment at hand: the rules' own errors and warnings, then the
+ * escalations this deployment's channels cannot send as written. `text`, when given, is the
+ * entry file's text in place of the one on disk. The CLI, the API and the console say the same.
+ */
+export async function checkRulesHere(
+  rulesPath: string,
+  text: string | undefined,
+  channels: { voice: boolean; email: boolean },
+): Promise<CheckReport> {
+  const report = await checkRules(rulesPath, text !== undefined ? { text } : {});
+  if (!report.ok) return report;
+  const reader = text !== undefined ? overlayReader({ [await resolveRulesEntry(rulesPath)]: text }) : undefined;
+  return {
+    ...report,
+    warnings: [...report.warnings, ...unsendableEscalations(await loadRuleSet(rulesPath, reader), channels)],
+  };
 }

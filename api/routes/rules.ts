@@ -7,8 +7,9 @@
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { ApiError, errorSchema } from '../errors';
+import { staffChannelsFromEnv } from '../../config';
+import { checkRulesHere } from '../../rules/escalation-check';
 import {
-  checkRules,
   syntheticSubscribers,
   type IncidentFacts,
   type RuleSet,
@@ -219,13 +220,20 @@ export const rulesRoutes: FastifyPluginAsync<RulesRoutesOptions> = async (app, o
           'invalid_request',
           'Give either yaml (the text of a rule file) or path (a file in the rules folder).',
         );
-      if (yaml !== undefined) return checkRules(holder.entry, { text: yaml });
-      // Only files under the rules folder: the API must not become a way to read the server's disk.
-      const target = path.resolve(rulesDir(), given!);
-      if (target !== rulesDir() && !target.startsWith(rulesDir() + path.sep)) {
-        throw new ApiError(400, 'path_outside_rules', `path must name a file inside the rules folder (${rulesDir()}).`);
+      let target = holder.entry;
+      if (given !== undefined) {
+        // Only files under the rules folder: the API must not become a way to read the server's disk.
+        target = path.resolve(rulesDir(), given);
+        if (target !== rulesDir() && !target.startsWith(rulesDir() + path.sep)) {
+          throw new ApiError(
+            400,
+            'path_outside_rules',
+            `path must name a file inside the rules folder (${rulesDir()}).`,
+          );
+        }
       }
-      return checkRules(target);
+      // With the escalations this deployment cannot send as written (a call with no voice channel, an e-mail with no SMTP relay), as the CLI says them.
+      return checkRulesHere(target, yaml, staffChannelsFromEnv());
     },
   );
 

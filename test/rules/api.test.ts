@@ -151,3 +151,35 @@ test('POST /v1/rules/reload: 422 with the errors for a broken file, the old rule
   assert.deepEqual([ok.json().status, ok.json().previousVersion], ['updated', first]);
   assert.equal((await app.inject({ method: 'GET', url: '/v1/rules' })).json().lastReload.status, 'updated');
 });
+
+test('POST /v1/rules/check warns, as the CLI does, of an escalation this deployment cannot send as written', async () => {
+  const shipped = await RulesHolder.open({ path: path.join(__dirname, '..', '..', 'rules', 'default') });
+  const api = Fastify();
+  installErrorHandler(api);
+  await api.register(rulesRoutes, { rules: shipped });
+  const saved = process.env.PLIVO_VOICE_CALLER_ID;
+  try {
+    delete process.env.PLIVO_VOICE_CALLER_ID;
+    const report = (
+      await api.inject({ method: 'POST', url: '/v1/rules/check', payload: { path: 'avviso.yaml' } })
+    ).json();
+    assert.equal(report.ok, true);
+    assert.ok(
+      report.warnings.some(
+        (w: { message: string; line: number }) =>
+          /noc-oncall by voice, but voice is not configured/.test(w.message) && w.line > 0,
+      ),
+      JSON.stringify(report.warnings),
+    );
+    process.env.PLIVO_VOICE_CALLER_ID = '+390577000001';
+    const withVoice = (
+      await api.inject({ method: 'POST', url: '/v1/rules/check', payload: { path: 'avviso.yaml' } })
+    ).json();
+    assert.ok(!withVoice.warnings.some((w: { message: string }) => /voice is not configured/.test(w.message)));
+  } finally {
+    if (saved === undefined) delete process.env.PLIVO_VOICE_CALLER_ID;
+    else process.env.PLIVO_VOICE_CALLER_ID = saved;
+    await api.close();
+    shipped.close();
+  }
+});

@@ -12,7 +12,9 @@ import { formatTime } from '../i18n';
 import { sendHtml } from '../components';
 import { ConsoleError, requireRole } from '../session';
 import { page, viewOf, type View } from '../view';
-import { checkRules, formatProblem, type IncidentFacts, type RulesHolder, type SubscriberFacts } from '../../../rules';
+import { checkRulesHere } from '../../../rules/escalation-check';
+import { staffChannelsFromEnv } from '../../../config';
+import { formatProblem, type IncidentFacts, type RulesHolder, type SubscriberFacts } from '../../../rules';
 import { resolveAudience } from '../../../store/audience';
 import { subscriberFacts } from '../../../activities/notices';
 import type { Store } from '../../../store/db';
@@ -99,7 +101,7 @@ export const rulesPage: FastifyPluginAsync<ConsoleDeps> = async (app, { store, r
   app.post<{ Body: { yaml?: string } }>('/rules/check', async (req, reply) => {
     requireRole(req, 'operator');
     const entry = ruleSet().entry;
-    const r = await checkRules(entry, { text: String(req.body?.yaml ?? '') });
+    const r = await checkRulesHere(entry, String(req.body?.yaml ?? ''), staffChannelsFromEnv());
     // Paths relative to the rules folder: the server's own layout is nobody's business.
     const problems = [...r.errors, ...r.warnings].map((p) => formatProblem(p, path.dirname(entry)));
     return show(
