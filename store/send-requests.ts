@@ -121,7 +121,7 @@ export async function reserveNextBatch(
   let held = takenByOthers;
   const records: Reserved[] = [];
   const byPage = new Map<number, Delivery[]>();
-  for (const d of found) byPage.set(d.page ?? 0, [...(byPage.get(d.page ?? 0) ?? []), d]);
+  for (const d of found) pushTo(byPage, d.page ?? 0, d);
   for (const [page, ofPage] of byPage) {
     const seq = pages.get(page)!.requests + 1;
     const doc: SendRequestDoc = {
@@ -258,7 +258,7 @@ async function recordAttempt(
 ): Promise<void> {
   const from: DeliveryState[] = evenIfGivenUp ? ['planned', 'expired'] : ['planned'];
   const byAttempt = new Map<number, typeof items>();
-  for (const i of items) byAttempt.set(i.record.attempts, [...(byAttempt.get(i.record.attempts) ?? []), i]);
+  for (const i of items) pushTo(byAttempt, i.record.attempts, i);
   for (const [attempt, group] of byAttempt) {
     const update = (i: (typeof items)[number]): UpdateFilter<Delivery> => ({
       $set: { state: i.to, updatedAt: now, attempts: attempt, reservedAt: i.record.reservedAt ?? now, ...i.extra },
@@ -394,4 +394,11 @@ export async function releaseReservations(store: Store, records: Reserved[], now
     undefined,
     { readFirst: false },
   );
+}
+
+/** Appends to the list under `key` (a batch groups up to 1,000 records: no copy per record). */
+function pushTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
+  const list = groups.get(key);
+  if (list) list.push(value);
+  else groups.set(key, [value]);
 }
