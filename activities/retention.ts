@@ -14,6 +14,7 @@ import {
   purgeAgedPage,
   purgeIncidentRecords,
   purgeLedgerBefore,
+  purgeReceiptBatchesBefore,
   unbilledIncidentsBefore,
   type AgedKind,
   type AgedPage,
@@ -108,6 +109,8 @@ export function createRetentionActivities(deps: RetentionDeps) {
           progress();
         }
         if (ids.length >= limit) result.next = ids[ids.length - 1];
+        // After the last page of incidents: the receipt batches of the same age, counted with the receipts.
+        else result.receipts += await purgeReceiptBatchesBefore(store, new Date(input.cutoff), input.dryRun);
         if (result.incidents)
           logger.info({ ...result, dryRun: Boolean(input.dryRun) }, "retention: incidents' records");
         return result;

@@ -25,6 +25,7 @@ import { connectStore } from '../store/db';
 import { countWrites, perSms } from './write-counter';
 import { startReceiptApplier } from '../store/receipts';
 import { connectTemporal } from '../temporal/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { startSimulator } from '../sim/plivo-simulator';
 import { createWorker, bundleWorkflows } from '../worker/worker';
 import { buildDeliveryDeps } from '../worker/delivery-deps';
@@ -217,6 +218,7 @@ async function main(): Promise<void> {
     await waitForAccepted(sim.url, N, 30 * 60_000);
     const outageMs = performance.now() - t;
     t = performance.now();
+    const resolvedAt = Date.now();
     await fetch(`${apiUrl}/v1/incidents/${id}/resolve`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...auth },
@@ -244,6 +246,8 @@ async function main(): Promise<void> {
       ratioToPlain: +(outageMs / plainMs).toFixed(2),
       peakRssMb: Math.round(peakRssMb),
       historyEvents: history.events?.length ?? 0,
+      /** The restoration's activities, from the resolve call: where its time went. */
+      restorationActivities: activitySpans(history, resolvedAt),
       /** Documents written (inserted, modified, deleted) per delivered SMS, outage and restoration together. */
       writesPerSms,
       documentsWritten: writes.counts,
@@ -261,6 +265,9 @@ async function main(): Promise<void> {
       `ratio Avviso/plain (outage): ${result.ratioToPlain}x; peak RSS ${result.peakRssMb} MB; workflow history ${result.historyEvents} events`,
     );
     console.log(`documents written per delivered SMS (${delivered}): ${JSON.stringify(writesPerSms)}`);
+    console.log(
+      `restoration's activities (start-end s after the resolve call): ${result.restorationActivities.map((a) => `${a.activity} ${a.from}-${a.to}`).join(', ')}`,
+    );
     mkdirSync(path.join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
     const file = path.join(PROJECT_ROOT, 'bench', 'results', `fanout-${result.at.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify(result, null, 2));
@@ -285,3 +292,28 @@ main().catch((err) => {
   console.error(err);
   process.exit(1);
 });
+
+/** Each activity the workflow ran after `fromMs`: its name and when it started and ended, in seconds from `fromMs`. */
+function activitySpans(
+  history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>>,
+  fromMs: number,
+): { activity: string; from: number; to: number }[] {
+  type HistoryEvent = NonNullable<typeof history.events>[number];
+  const ms = (e: HistoryEvent) =>
+    Number(e?.eventTime?.seconds ?? 0) * 1000 + Math.floor((e?.eventTime?.nanos ?? 0) / 1e6);
+  const scheduled = new Map<number, { activity: string; at: number }>();
+  const spans: { activity: string; from: number; to: number }[] = [];
+  for (const e of history.events ?? []) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) scheduled.set(Number(e.eventId), { activity: s.activityType?.name ?? '?', at: ms(e) });
+    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+    const started = done && scheduled.get(Number(done.scheduledEventId));
+    if (started && started.at >= fromMs)
+      spans.push({
+        activity: started.activity,
+        from: +((started.at - fromMs) / 1000).toFixed(2),
+        to: +((ms(e) - fromMs) / 1000).toFixed(2),
+      });
+  }
+  return spans;
+}

@@ -29,7 +29,8 @@ export function phaseOf(command: Document): WritePhase {
   const collection = collectionOf(command);
   if (collection === 'delivery_pages') return 'planning';
   if (collection === 'send_claims' || collection === 'send_requests') return 'sending';
-  if (collection === 'receipts' || collection === 'pending_receipts') return 'receipts';
+  if (collection === 'receipts' || collection === 'receipt_batches' || collection === 'pending_receipts')
+    return 'receipts';
   if (collection !== 'deliveries') return 'other';
   if (command.insert) return 'planning';
   const update: Document | undefined = command.findAndModify ? command.update : command.updates?.[0]?.u;

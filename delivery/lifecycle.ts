@@ -55,3 +55,52 @@ export function receiptMoves(from: DeliveryState, to: DeliveryState): boolean {
 export function laterWord(prev: DeliveryState | undefined, next: DeliveryState): boolean {
   return prev === undefined || prev === next || RECEIPT_MAY_REPLACE[next].includes(prev);
 }
+
+/** What a receipt needs to be ordered and held: the fields Plivo's callbacks carry. */
+export interface ReceiptWord {
+  messageUuid: string;
+  parentMessageUuid?: string;
+  status: string;
+  sequence?: number;
+  receivedAt: Date;
+}
+
+/** The message a receipt is about: a part of a long message names the first part, whose id we hold. */
+export const messageOf = (r: ReceiptWord): string => r.parentMessageUuid || r.messageUuid;
+
+/** Per message, the receipt that says the most (ordered by Plivo's Sequence, a final state never replaced by an earlier one). */
+export function latestWords<R extends ReceiptWord>(receipts: R[]): Map<string, R> {
+  const latest = new Map<string, R>();
+  for (const r of [...receipts].sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0))) {
+    const state = PROVIDER_STATES[r.status];
+    if (!state) continue;
+    const prev = latest.get(messageOf(r));
+    if (laterWord(prev ? PROVIDER_STATES[prev.status] : undefined, state)) latest.set(messageOf(r), r);
+  }
+  return latest;
+}
+
+/** How a message ended at the provider; a receipt saying anything else is an intermediate word. */
+const FINAL: ReadonlySet<DeliveryState> = new Set<DeliveryState>(['delivered', 'undelivered', 'failed']);
+
+/**
+ * Splits receipts into those to apply now and those to hold back: a message whose latest word is
+ * an intermediate one (`sent`) younger than `holdMs` waits for its final word, so that its record
+ * is written once (`delivered`) rather than twice (`sent`, then `delivered`): Plivo's `sent` and
+ * `delivered` come seconds apart and often fall into two rounds of the applier. A message that
+ * never gets a final word has its `sent` applied once the hold is over.
+ */
+export function holdIntermediate<R extends ReceiptWord>(
+  receipts: R[],
+  now: Date,
+  holdMs: number,
+): { apply: R[]; hold: R[] } {
+  const held = new Set<string>();
+  const hold: R[] = [];
+  for (const [message, r] of latestWords(receipts)) {
+    if (FINAL.has(PROVIDER_STATES[r.status]!) || now.getTime() - r.receivedAt.getTime() >= holdMs) continue;
+    held.add(message);
+    hold.push(r);
+  }
+  return { apply: receipts.filter((r) => !held.has(messageOf(r))), hold };
+}

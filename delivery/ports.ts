@@ -111,8 +111,8 @@ export interface DeliveryRepository {
   applyStoredReceipts(): Promise<number>;
   /** Applies these reports now (the provider's answers when asked). */
   applyReports(reports: ProviderReport[], now: Date): Promise<void>;
-  /** Applies the stored receipts of these messages (found at the provider after a lost answer). */
-  applyReceiptsFor(providerIds: string[]): Promise<void>;
+  /** Applies the receipts stored since `since` for these messages (found at the provider after a lost answer). */
+  applyReceiptsFor(providerIds: string[], since: Date): Promise<void>;
   /** SMS reached by the provider with no final receipt since before `stale`, oldest first. */
   overdue(scope: Scope, stale: Date, limit: number): Promise<{ providerMessageId: string }[]>;
   /** Messages the provider still has queued or sent: another delivery timeout from `now`. */

@@ -113,8 +113,8 @@ export function createSender(deps: SenderDeps) {
     const accepted: AcceptedOutcome[] = [];
     // Plivo answers for SMS (its message list) and for calls (its call listings).
     const provider = scope.channel === 'sms' ? deps.sms : deps.channels[scope.channel];
+    const since = new Date(Math.min(...open.map((d) => (d.reservedAt ?? d.updatedAt).getTime())) - 2000);
     if (canListAccepted(provider)) {
-      const since = new Date(Math.min(...open.map((d) => (d.reservedAt ?? d.updatedAt).getTime())) - 2000);
       const found = await provider.acceptedSince(since, new Set(open.map((d) => d.to)));
       // The list holds every message to these numbers since then, ours for other records too (the
       // outage notice a moment before the restoration, an earlier attempt of this one): a message
@@ -135,7 +135,10 @@ export function createSender(deps: SenderDeps) {
       'accepted',
       runtime.heartbeat,
     );
-    await repo.applyReceiptsFor(accepted.map((a) => a.providerMessageId));
+    await repo.applyReceiptsFor(
+      accepted.map((a) => a.providerMessageId),
+      since,
+    );
     await repo.releaseReservations(
       open.filter((d) => !taken.has(d._id)),
       now,

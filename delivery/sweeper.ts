@@ -128,9 +128,14 @@ export function createSweeper(deps: SweeperDeps) {
    * expired. The workflow calls it on a timer until nothing is in flight.
    */
   async function sweepDeliveries(input: SweepInput): Promise<SweepOutput> {
-    const started = Date.now();
     await repo.applyStoredReceipts();
     runtime.heartbeat();
+    return sweepChannel(input);
+  }
+
+  /** sweepDeliveries after the receipts are applied: sweepAll applies them once for all its channels. */
+  async function sweepChannel(input: SweepInput): Promise<SweepOutput> {
+    const started = Date.now();
     const channel = input.channel ?? 'sms';
     const scope: Scope = { incidentId: input.incidentId, kind: input.kind, channel };
     // SMS: an overdue message is resent only when Plivo says it does not know it (or, through its
@@ -171,12 +176,13 @@ export function createSweeper(deps: SweeperDeps) {
   ): Promise<SweepAllResult> {
     const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
     const pairs = await repo.scopesWithRecords(input.incidentId, input.kinds);
+    await repo.applyStoredReceipts();
     const used = new Set(pairs.map((p) => `${p.kind}/${p.channel}`));
     for (const kind of input.kinds) {
       for (const channel of ALL_CHANNELS) {
         if (!used.has(`${kind}/${channel}`)) continue;
         runtime.heartbeat();
-        const r = await sweepDeliveries({
+        const r = await sweepChannel({
           incidentId: input.incidentId,
           kind,
           channel,

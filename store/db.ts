@@ -5,7 +5,7 @@
  */
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import type { Contact, Delivery, Incident, Site, Subscriber } from '../domain/types';
-import { giveOldReceiptsSlots, type Receipt } from './receipts';
+import { batchUnappliedReceipts, type Receipt, type ReceiptBatch } from './receipts';
 import { noteUnpagedScopes } from './deliveries';
 import type { SendRequestDoc } from './send-requests';
 import { usesCompoundIndexes } from './backend';
@@ -41,7 +41,10 @@ export interface Store {
   contacts: Collection<Contact>;
   incidents: Collection<Incident>;
   deliveries: Collection<Delivery>;
+  /** Receipts as stored by versions before receipt batches (one per document): kept for retention and lookups. */
   receipts: Collection<Receipt>;
+  /** Receipts, one document per group commit of the API (store/receipts.ts). */
+  receiptBatches: Collection<ReceiptBatch>;
   /** Receipts that named a message no record carried yet (its id is written moments after Plivo answers): the applier tries them again. */
   pendingReceipts: Collection<Receipt>;
   /** Small bookkeeping documents: how far a background job got. */
@@ -79,6 +82,7 @@ const COLLECTIONS = {
   incidents: 'incidents',
   deliveries: 'deliveries',
   receipts: 'receipts',
+  receiptBatches: 'receipt_batches',
   pendingReceipts: 'pending_receipts',
   cursors: 'cursors',
   rateLimits: 'rate_limits',
@@ -166,7 +170,7 @@ export async function connectStore(uri: string, dbName: string, options: StoreOp
   // Delivery records planned before pages existed (store/deliveries.ts) go on page 0, where the
   // sender looks for them first, and their kinds and channels are noted for their incidents.
   await oncePerDatabase(store, 'migration:delivery-pages', () => noteUnpagedScopes(store));
-  await oncePerDatabase(store, 'migration:receipt-slots', () => giveOldReceiptsSlots(store));
+  await oncePerDatabase(store, 'migration:receipt-batches', () => batchUnappliedReceipts(store));
   return store;
 }
 
@@ -274,11 +278,11 @@ export async function ensureIndexes(s: Store): Promise<void> {
     s.sendRequests.createIndex({ open: 1 }),
     s.inbound.createIndex({ messageUuid: 1 }, { unique: true }),
     s.rateLimits.createIndex({ key: 1, version: -1 }),
+    // Receipts stored one per document by older versions: retention deletes them with their message's record.
     s.receipts.createIndex({ messageUuid: 1 }),
-    // The applier reads receipts ten seconds at a time, in id order (store/receipts.ts).
-    s.receipts.createIndex({ slot: 1, _id: 1 }),
-    // Retention deletes the receipts of a long message's parts with their message's (store/retention.ts).
     s.receipts.createIndex({ parentMessageUuid: 1 }),
+    // The applier reads receipt batches ten seconds at a time, in id order (store/receipts.ts).
+    s.receiptBatches.createIndex({ slot: 1, _id: 1 }),
     // An alert's history, and its latest episode.
     s.alertEvents.createIndex({ dedupKey: 1, receivedAt: -1 }),
     // The sweep of alerts stored but not decided (ingest/store.ts undecidedAlertEvents): the marker

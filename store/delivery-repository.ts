@@ -63,7 +63,7 @@ export function deliveryRepository(store: Store): DeliveryRepository {
 
     applyStoredReceipts: () => applyStoredReceipts(store),
     applyReports: async (reports, now) => void (await applyReceipts(store, reports, now)),
-    applyReceiptsFor: (ids) => applyReceiptsFor(store, ids),
+    applyReceiptsFor: (ids, since) => applyReceiptsFor(store, ids, since),
     overdue: async (scope, stale, limit) => {
       // One query per state, each an equality FerretDB hands down (an `$in` of states would read every record of the incident).
       const found = await Promise.all(

@@ -1,15 +1,28 @@
 /**
- * Delivery receipts from the provider. The API stores each receipt as it arrives (one insert,
- * batched with its neighbours) before answering, and an applier moves the delivery records forward
- * in rounds: one read of the records a round's receipts name, then one write per record that moves.
+ * Delivery receipts from the provider. The API stores the receipts that arrive together as one
+ * document, a receipt batch (api/plivo/receipt-buffer.ts: one insert per group commit, done before
+ * any of them is answered), and an applier moves the delivery records forward in rounds: one read
+ * of the records a round's receipts name, then one write per record that moves.
+ *
+ * Why batches: every receipt is stored as it comes, and a message has two or three (queued, sent,
+ * delivered). One document per receipt was two or three documents written per SMS, more than the
+ * message's own record; one per group commit is a few per thousand.
  */
-import { ObjectId, type AnyBulkWriteOperation } from 'mongodb';
+import { ObjectId, type AnyBulkWriteOperation, type WithId } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery } from '../domain/types';
 import { conditionById, findByValues, readPagesInOrder } from './backend';
-import { laterWord, PROVIDER_STATES, RECEIPT_MAY_REPLACE, receiptMoves } from '../delivery/lifecycle';
+import {
+  holdIntermediate,
+  latestWords,
+  messageOf,
+  PROVIDER_STATES,
+  RECEIPT_MAY_REPLACE,
+  receiptMoves,
+} from '../delivery/lifecycle';
 
 export interface Receipt {
+  /** Made when stored; kept when the receipt waits in pending_receipts, so that two appliers keep one copy. */
   _id?: ObjectId;
   messageUuid: string;
   /** The first part's uuid for a multi-part message: the id we hold. */
@@ -20,17 +33,24 @@ export interface Receipt {
   totalAmount?: string;
   errorCode?: string;
   receivedAt: Date;
-  /** The ten-second slot its `_id` was made in (SLOT_MS since the epoch): the applier reads receipts slot by slot (receiptsBetween). */
+  /** Receipts stored one per document by versions before receipt batches: the ten-second slot of their `_id`. */
   slot?: number;
+}
+
+/** The receipts stored by one group commit, in arrival order. */
+export interface ReceiptBatch {
+  _id: ObjectId;
+  /** The ten-second slot its `_id` was made in (SLOT_MS since the epoch): the applier reads batches slot by slot. */
+  slot: number;
+  receipts: Receipt[];
 }
 
 export { PROVIDER_STATES } from '../delivery/lifecycle';
 
 /**
- * Receipts are read in slots of ten seconds: small enough that a round reads few receipts besides
- * its own (at 125 messages a second, some 300 receipts a second: 3,000 a slot, where a minute held
- * 19,000, all read again every round), large enough that an applier stopped for a day walks 8,640
- * slots, a few seconds of empty queries.
+ * Batches are read in slots of ten seconds: small enough that a round reads few batches besides
+ * its own, large enough that an applier stopped for a day walks 8,640 slots, a few seconds of
+ * empty queries.
  */
 const SLOT_MS = 10_000;
 
@@ -39,31 +59,29 @@ export function slotOf(id: ObjectId): number {
   return Math.floor(id.getTimestamp().getTime() / SLOT_MS);
 }
 
-/** Stores receipts, each with its id made here and the slot of that id. */
-export async function insertReceipts(store: Store, receipts: Receipt[]): Promise<void> {
-  for (const r of receipts) {
-    r._id ??= new ObjectId();
-    r.slot = slotOf(r._id);
-  }
-  if (receipts.length) await store.receipts.insertMany(receipts, { ordered: false });
+/** Stores receipts as one batch document (`id`: when it is stored, unless a test says otherwise). */
+export async function insertReceipts(store: Store, receipts: Receipt[], id = new ObjectId()): Promise<void> {
+  if (receipts.length === 0) return;
+  for (const r of receipts) r._id ??= new ObjectId();
+  await store.receiptBatches.insertOne({ _id: id, slot: slotOf(id), receipts });
 }
 
 /**
- * Receipts with `after` < `_id` < `before`, in id order, at most `limit`, read slot by slot:
- * a range of ids is something FerretDB would test on every receipt ever stored, each round, where
+ * Batches with `after` < `_id` < `before`, in id order, at most `limit`, read slot by slot:
+ * a range of ids is something FerretDB would test on every batch ever stored, each round, where
  * `{slot}` is an equality its backend answers from an index (see readPagesInOrder).
  */
-async function receiptsBetween(
+async function batchesBetween(
   store: Store,
   after: ObjectId | null,
   before: ObjectId,
   limit: number,
-): Promise<Receipt[]> {
-  // With nothing applied yet, from the oldest receipt: one full read, before the first round only.
+): Promise<ReceiptBatch[]> {
+  // With nothing applied yet, from the oldest batch: one full read, before the first round only.
   const first = after
     ? slotOf(after)
     : (
-        await store.receipts
+        await store.receiptBatches
           .find({}, { projection: { slot: 1 } })
           .sort({ _id: 1 })
           .limit(1)
@@ -73,25 +91,34 @@ async function receiptsBetween(
   const range = after ? { $gt: after, $lt: before } : { $lt: before };
   return (
     await readPagesInOrder(first, slotOf(before), limit, (slot) =>
-      store.receipts.find({ slot, _id: range }).sort({ _id: 1 }).toArray(),
+      store.receiptBatches.find({ slot, _id: range }).sort({ _id: 1 }).toArray(),
     )
   ).items;
 }
 
 /**
- * Receipts stored before receipts had slots, and not applied yet, get theirs: once per database
- * (store/db.ts), when a process first connects to it after the upgrade.
+ * Receipts an older version stored one per document and had not applied when this version first
+ * connects: moved into batches (one per ten-second slot, its `_id` the slot's first receipt's, so
+ * the applier takes them in their order and two processes migrating at once insert one copy).
+ * The old documents stay where they are, for retention to delete with their incident.
  */
-export async function giveOldReceiptsSlots(store: Store): Promise<void> {
+export async function batchUnappliedReceipts(store: Store): Promise<void> {
   const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
   const after = cursor?.position ? new ObjectId(cursor.position) : undefined;
   const old = await store.receipts
-    .find({ ...(after ? { _id: { $gt: after } } : {}), slot: { $exists: false } }, { projection: { _id: 1 } })
+    .find(after ? { _id: { $gt: after } } : {})
+    .sort({ _id: 1 })
     .toArray();
-  if (old.length)
-    await store.receipts.bulkWrite(
-      old.map((r) => ({ updateOne: { filter: { _id: r._id }, update: { $set: { slot: slotOf(r._id!) } } } })),
-    );
+  const bySlot = new Map<number, Receipt[]>();
+  for (const r of old) {
+    const slot = slotOf(r._id!);
+    const { slot: _slot, ...receipt } = r;
+    bySlot.set(slot, [...(bySlot.get(slot) ?? []), receipt]);
+  }
+  for (const receipts of bySlot.values())
+    await insertReceipts(store, receipts, receipts[0]!._id).catch((err: { code?: number }) => {
+      if (err.code !== 11000) throw err; // another process moved them first
+    });
 }
 
 const CURSOR_ID = 'receipts-applied';
@@ -100,34 +127,74 @@ const SETTLE_MS = 1000;
 /** How long a receipt for a message no record carries yet is tried again. */
 const PENDING_MAX_AGE_MS = 10 * 60_000;
 
+/** Batches a round reads at most (each holds up to the receipt buffer's 500). */
+const BATCHES_PER_ROUND = 50;
+
 /**
- * Applies the receipts stored since the last call, in id order, and remembers how far it got.
- * Safe to run in several processes at once: a receipt only moves a record forward.
+ * How long an intermediate word (`sent`) waits for its message's final one before it is applied
+ * (delivery/lifecycle.ts holdIntermediate). Held in the applier's memory only: the receipt itself
+ * is stored, and a process that stops loses nothing but the intermediate step of a record (the
+ * final receipt, or the watchdog's question to Plivo for an overdue message, settles it).
+ */
+const HOLD_INTERMEDIATE_MS = 30_000;
+
+/** Intermediate words held back, per store, by message. */
+const heldWords = new WeakMap<Store, Map<string, Receipt>>();
+function heldBy(store: Store): Map<string, Receipt> {
+  let held = heldWords.get(store);
+  if (!held) heldWords.set(store, (held = new Map()));
+  return held;
+}
+
+/** The round each store's applier is running, if any: the sweeper and the worker's applier share it. */
+const roundInFlight = new WeakMap<Store, Promise<number>>();
+
+/**
+ * Applies the receipts stored since the last call, in id order, and remembers how far it got;
+ * returns the number of batches read (BATCHES_PER_ROUND: there may be more).
+ *
+ * One round at a time per process: a call while a round runs waits for that round (two rounds
+ * reading the same batches moved each record twice, one write per receipt too many). Several
+ * processes may still apply at once; a receipt only moves a record forward, so that is safe.
  *
  * A receipt can arrive before the record of its message carries the message's id (Plivo answers
  * the request, its first callbacks come, and only then is the batch's answer written): such a
  * receipt is kept in `pending_receipts` and tried again on every round for PENDING_MAX_AGE_MS.
  * (Finding the early ones from the sender's side instead meant a scan of every receipt per batch.)
- * Several API processes may each run an applier: a pending receipt two of them apply at once
- * moves its record to the same state twice (one history step too many), nothing worse.
  * One older than that belongs to no message of ours, or to one whose answer was lost and found
  * later by reconciliation, which applies its receipts itself (applyReceiptsFor); the watchdog asks
  * Plivo about any message whose receipt is overdue.
  */
-export async function applyStoredReceipts(store: Store, now = new Date(), limit = 5000): Promise<number> {
+export function applyStoredReceipts(store: Store, now = new Date()): Promise<number> {
+  const running = roundInFlight.get(store);
+  if (running) return running;
+  const round = applyRound(store, now).finally(() => roundInFlight.delete(store));
+  roundInFlight.set(store, round);
+  return round;
+}
+
+async function applyRound(store: Store, now: Date): Promise<number> {
   const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
   const after = cursor?.position ? new ObjectId(cursor.position) : null;
   const settled = ObjectId.createFromTime(Math.floor((now.getTime() - SETTLE_MS) / 1000));
-  const batch = await receiptsBetween(store, after, settled, limit);
-  const pending = await store.pendingReceipts.find({}).limit(limit).toArray();
-  if (batch.length === 0 && pending.length === 0) return 0;
-  const unmatched = await applyReceipts(store, [...pending, ...batch], now);
-  const messageOf = (r: Receipt) => r.parentMessageUuid || r.messageUuid;
-  const keep = (r: Receipt) =>
+  const batches = await batchesBetween(store, after, settled, BATCHES_PER_ROUND);
+  const batch = batches.flatMap((b) => b.receipts);
+  const pending = await store.pendingReceipts.find({}).limit(5000).toArray();
+  const held = heldBy(store);
+  if (batches.length === 0 && pending.length === 0 && held.size === 0) return 0;
+  const { apply, hold } = holdIntermediate([...held.values(), ...pending, ...batch], now, HOLD_INTERMEDIATE_MS);
+  held.clear();
+  for (const r of hold) held.set(messageOf(r), r);
+  const unmatched = await applyReceipts(store, apply, now);
+  // A receipt applied to no record is kept in pending_receipts for PENDING_MAX_AGE_MS; held ones stay where they are.
+  const waits = (r: Receipt) =>
     unmatched.has(messageOf(r)) && now.getTime() - r.receivedAt.getTime() < PENDING_MAX_AGE_MS;
-  const settledPending = pending.filter((r) => !keep(r)).map((r) => r._id!);
+  const applied = new Set(apply);
+  const kept = new Set(pending);
+  const heldNow = new Set(hold);
+  const settledPending = pending.filter((r) => !heldNow.has(r) && !(applied.has(r) && waits(r))).map((r) => r._id);
   if (settledPending.length) await store.pendingReceipts.deleteMany({ _id: { $in: settledPending } });
-  const newlyPending = batch.filter(keep);
+  const newlyPending = apply.filter((r) => !kept.has(r as WithId<Receipt>) && waits(r)) as WithId<Receipt>[];
   if (newlyPending.length)
     await store.pendingReceipts
       .insertMany(newlyPending, { ordered: false })
@@ -135,13 +202,13 @@ export async function applyStoredReceipts(store: Store, now = new Date(), limit 
         // Another applier got there first: the copy it kept is the same receipt.
         if (err.code !== 11000 && !err.writeErrors) throw err;
       });
-  if (batch.length)
+  if (batches.length)
     await store.cursors.updateOne(
       { _id: CURSOR_ID },
-      { $set: { position: batch[batch.length - 1]!._id!.toHexString() } },
+      { $set: { position: batches[batches.length - 1]!._id.toHexString() } },
       { upsert: true },
     );
-  return batch.length;
+  return batches.length;
 }
 
 /**
@@ -153,15 +220,7 @@ export async function applyStoredReceipts(store: Store, now = new Date(), limit 
  */
 export async function applyReceipts(store: Store, receipts: Receipt[], now: Date): Promise<Set<string>> {
   // Within one batch the latest word on a message wins: order by Plivo's Sequence, then arrival.
-  const latest = new Map<string, Receipt>();
-  for (const r of [...receipts].sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0))) {
-    const id = r.parentMessageUuid || r.messageUuid;
-    const state = PROVIDER_STATES[r.status];
-    if (!state) continue;
-    const prev = latest.get(id);
-    // Keep the most advanced state; a final state is never replaced by an earlier one.
-    if (laterWord(prev ? PROVIDER_STATES[prev.status] : undefined, state)) latest.set(id, r);
-  }
+  const latest = latestWords(receipts);
   const unmatched = new Set(latest.keys());
   if (latest.size === 0) return unmatched;
   const records = await findByValues(
@@ -232,7 +291,7 @@ export function startReceiptApplier(
     while (!stopped) {
       const started = Date.now();
       try {
-        while ((await applyStoredReceipts(store)) === 5000 && !stopped);
+        while ((await applyStoredReceipts(store)) === BATCHES_PER_ROUND && !stopped);
       } catch (err) {
         onError(err);
       }
@@ -249,16 +308,25 @@ export function startReceiptApplier(
 }
 
 /**
- * Applies the receipts already stored for these messages, wherever they are: reconciliation calls
- * it once it has found, at the provider, messages whose answer was lost; their receipts came while
- * no record carried their ids. (After an ordinary batch the sender does not look: the receipts that
- * came before its answer was written wait in pending_receipts for the applier's next round, and
- * one applier means no receipt is applied twice at once.)
+ * Applies the receipts stored since `since` for these messages: reconciliation calls it once it
+ * has found, at the provider, messages whose answer was lost; their receipts came while no record
+ * carried their ids. (After an ordinary batch the sender does not look: the receipts that came
+ * before its answer was written wait in pending_receipts for the applier's next round.) Receipts
+ * stored one per document by an older version are looked up too.
  */
-export async function applyReceiptsFor(store: Store, messageUuids: string[], now = new Date()): Promise<void> {
+export async function applyReceiptsFor(
+  store: Store,
+  messageUuids: string[],
+  since: Date,
+  now = new Date(),
+): Promise<void> {
   if (messageUuids.length === 0) return;
+  const wanted = new Set(messageUuids);
+  const fromSlot = Math.floor(since.getTime() / SLOT_MS);
+  const batches = await store.receiptBatches.find({ slot: { $gte: fromSlot } }).toArray();
   // Parts of a long message carry the first part's id as their parent.
   const early = [
+    ...batches.flatMap((b) => b.receipts).filter((r) => wanted.has(r.parentMessageUuid || r.messageUuid)),
     ...(await findByValues(store, store.receipts, 'messageUuid', messageUuids)),
     ...(await findByValues(store, store.receipts, 'parentMessageUuid', messageUuids)),
   ];

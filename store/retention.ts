@@ -153,6 +153,24 @@ export async function purgeIncidentRecords(
   return counts;
 }
 
+/**
+ * Receipt batches made before `cutoff` (store/receipts.ts): a batch holds receipts of many
+ * incidents, applied to their records within seconds of arriving, so it goes by age, not with an
+ * incident. Receipts hold no personal data (a message id, a status, a price, an error code).
+ */
+export async function purgeReceiptBatchesBefore(store: Store, cutoff: Date, dryRun = false): Promise<number> {
+  const old = await store.receiptBatches
+    .find({ _id: { $lt: ObjectId.createFromTime(Math.floor(cutoff.getTime() / 1000)) } })
+    .toArray();
+  if (!dryRun)
+    await deleteByIds(
+      store,
+      store.receiptBatches,
+      old.map((b) => b._id),
+    );
+  return old.reduce((n, b) => n + b.receipts.length, 0);
+}
+
 /** The collections deleted by age (alert events: also once their incident is billed); their `_id` is an event id or an ObjectId. */
 export const AGED = {
   alertEvents: { collection: 'alertEvents', field: 'receivedAt', objectIds: false },

@@ -1,5 +1,5 @@
 /**
- * Group commit for receipts: callbacks arriving together are stored with one insertMany, and
+ * Group commit for receipts: callbacks arriving within 25 ms are stored as one document (a receipt batch), and
  * each request is answered only once its receipt is stored. Under a storm of callbacks this turns
  * thousands of inserts into a few, without ever answering 200 for a receipt not yet stored.
  */
@@ -12,7 +12,7 @@ export class ReceiptBuffer {
 
   constructor(
     private readonly store: Store,
-    private readonly maxWaitMs = 10,
+    private readonly maxWaitMs = 25,
     private readonly maxBatch = 500,
   ) {}
 

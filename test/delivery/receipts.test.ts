@@ -98,9 +98,45 @@ test('stored receipts are applied once they settle, and the applier remembers ho
     'receipts younger than a second wait for the next round',
   );
   const later = new Date(Date.now() + 5000);
-  assert.equal(await applyStoredReceipts(env.store, later), 2);
+  assert.equal(await applyStoredReceipts(env.store, later), 1, 'one batch');
   assert.equal((await env.store.deliveries.findOne({ _id: id }))!.state, 'delivered');
   assert.equal(await applyStoredReceipts(env.store, later), 0, 'nothing is applied twice');
+});
+
+test('the sweeper and the applier asking at once share one round: each record moves once', async () => {
+  const id = await acceptedRecord(20);
+  await insertReceipts(env.store, [receipt(20, 'delivered', 2)]);
+  const later = new Date(Date.now() + 5000);
+  const [a, b] = await Promise.all([applyStoredReceipts(env.store, later), applyStoredReceipts(env.store, later)]);
+  assert.deepEqual([a, b], [1, 1], 'the second call waited for the first round');
+  const d = await env.store.deliveries.findOne({ _id: id });
+  assert.deepEqual(
+    d!.history.map((h) => h.state),
+    ['planned', 'delivered'],
+    'one write, not one per caller',
+  );
+});
+
+test('a `sent` waits for its final word, so the record is written once; alone, it is applied after the hold', async () => {
+  const [both, alone] = [await acceptedRecord(21), await acceptedRecord(22)];
+  const t0 = Date.now();
+  await insertReceipts(env.store, [
+    receipt(21, 'sent', 1, { receivedAt: new Date(t0) }),
+    receipt(22, 'sent', 1, { receivedAt: new Date(t0) }),
+  ]);
+  await applyStoredReceipts(env.store, new Date(t0 + 5000));
+  assert.equal((await env.store.deliveries.findOne({ _id: both }))!.state, 'accepted', 'held: no write yet');
+  await insertReceipts(env.store, [receipt(21, 'delivered', 2, { receivedAt: new Date(t0 + 3000) })]);
+  await applyStoredReceipts(env.store, new Date(t0 + 10_000));
+  const d21 = (await env.store.deliveries.findOne({ _id: both }))!;
+  assert.deepEqual(
+    d21.history.map((h) => h.state),
+    ['planned', 'delivered'],
+    'one write: the final word',
+  );
+  assert.equal((await env.store.deliveries.findOne({ _id: alone }))!.state, 'accepted');
+  await applyStoredReceipts(env.store, new Date(t0 + 31_000));
+  assert.equal((await env.store.deliveries.findOne({ _id: alone }))!.state, 'sent', 'no final word in 30 s');
 });
 
 test('a receipt that comes before its record carries the message id is kept and applied once the id is written', async () => {
@@ -122,7 +158,7 @@ test('a receipt that comes before its record carries the message id is kept and 
     receipt(7, 'delivered', 2, { receivedAt: now }),
   ]);
   const later = new Date(now.getTime() + 5000);
-  assert.equal(await applyStoredReceipts(env.store, later), 3);
+  assert.equal(await applyStoredReceipts(env.store, later), 1, 'one batch');
   assert.equal((await env.store.deliveries.findOne({ _id: d._id }))!.state, 'sending', 'no record carried the id yet');
   assert.equal(await env.store.pendingReceipts.countDocuments({}), 3, 'kept for another try');
 
@@ -163,24 +199,24 @@ test('a receipt for a message that never gets a record is dropped from the pendi
   await applyStoredReceipts(env.store, new Date(now.getTime() + 11 * 60_000));
   assert.equal(await env.store.pendingReceipts.countDocuments({ messageUuid: 'uuid-99' }), 0);
   assert.equal(
-    await env.store.receipts.countDocuments({ messageUuid: 'uuid-99' }),
+    (await env.store.receiptBatches.find({}).toArray())
+      .flatMap((b) => b.receipts)
+      .filter((r) => r.messageUuid === 'uuid-99').length,
     1,
     'the stored receipt itself stays',
   );
 });
 
 // Last in this file: it moves the applier's cursor minutes ahead of the clock.
-test('receipts of several minutes are applied in id order in one round, and receipts stored before slots existed are found after the upgrade', async () => {
+test('receipts of several minutes are applied in id order in one round, and receipts stored one per document by an older version are applied after the upgrade', async () => {
   const ids = [await acceptedRecord(10), await acceptedRecord(11), await acceptedRecord(12)];
   const t = Math.floor(Date.now() / 1000);
   const idAt = (seconds: number) => ObjectId.createFromTime(t + seconds);
   // Stored while no applier ran: minutes apart, record 12's words out of order across minutes.
-  await insertReceipts(env.store, [
-    receipt(10, 'delivered', 2, { _id: idAt(120) }),
-    receipt(12, 'undelivered', 2, { _id: idAt(240), errorCode: '30' }),
-    receipt(11, 'delivered', 2, { _id: idAt(300) }),
-    receipt(12, 'delivered', 3, { _id: idAt(360) }),
-  ]);
+  await insertReceipts(env.store, [receipt(10, 'delivered', 2)], idAt(120));
+  await insertReceipts(env.store, [receipt(12, 'undelivered', 2, { errorCode: '30' })], idAt(240));
+  await insertReceipts(env.store, [receipt(11, 'delivered', 2)], idAt(300));
+  await insertReceipts(env.store, [receipt(12, 'delivered', 3)], idAt(360));
   assert.equal(await applyStoredReceipts(env.store, new Date((t + 600) * 1000)), 4);
   const docs = await env.store.deliveries
     .find({ _id: { $in: ids } })
@@ -196,21 +232,34 @@ test('receipts of several minutes are applied in id order in one round, and rece
     'one round, latest word',
   );
 
-  // A receipt an older version stored (no slot), not applied yet when the new version starts.
-  const old = await acceptedRecord(13);
-  await env.store.receipts.insertOne({
-    _id: idAt(700),
-    messageUuid: 'uuid-13',
-    status: 'delivered',
-    sequence: 2,
-    receivedAt: at,
-  });
-  assert.equal(await applyStoredReceipts(env.store, new Date((t + 900) * 1000)), 0, 'without its slot it is not found');
-  await env.store.cursors.deleteOne({ _id: 'migration:receipt-slots' });
+  // Receipts an older version stored one per document: two not applied yet when the new version
+  // starts (one with its slot, one from before slots), and one it had applied (before its cursor).
+  const [old13, old14, applied15] = [await acceptedRecord(13), await acceptedRecord(14), await acceptedRecord(15)];
+  const { slotOf } = await import('../../store/receipts');
+  await env.store.receipts.insertMany([
+    {
+      _id: idAt(700),
+      slot: slotOf(idAt(700)),
+      messageUuid: 'uuid-13',
+      status: 'delivered',
+      sequence: 2,
+      receivedAt: at,
+    },
+    { _id: idAt(710), messageUuid: 'uuid-14', status: 'delivered', sequence: 2, receivedAt: at },
+    { _id: idAt(100), messageUuid: 'uuid-15', status: 'undelivered', sequence: 2, receivedAt: at },
+  ]);
+  assert.equal(await applyStoredReceipts(env.store, new Date((t + 900) * 1000)), 0, 'not read where batches are');
+  await env.store.cursors.deleteOne({ _id: 'migration:receipt-batches' });
   const upgraded = await connectStore(env.servers.mongoUri, env.dbName);
   try {
-    assert.equal(await applyStoredReceipts(upgraded, new Date((t + 900) * 1000)), 1);
-    assert.equal((await upgraded.deliveries.findOne({ _id: old }))!.state, 'delivered');
+    assert.equal(await applyStoredReceipts(upgraded, new Date((t + 900) * 1000)), 2, 'two slots, two batches');
+    assert.equal((await upgraded.deliveries.findOne({ _id: old13 }))!.state, 'delivered');
+    assert.equal((await upgraded.deliveries.findOne({ _id: old14 }))!.state, 'delivered');
+    assert.equal(
+      (await upgraded.deliveries.findOne({ _id: applied15 }))!.state,
+      'accepted',
+      'applied before: not again',
+    );
   } finally {
     await upgraded.close();
   }

@@ -170,13 +170,17 @@ describe('retention', () => {
       record('inc_B', 'S-1', '+393470000001', OLD, 'msg-b1'),
       record('inc_C', 'S-1', '+393470000001', YOUNG, 'msg-c1'),
     ]);
-    await insertReceipts(s, [
+    // Receipts as versions before receipt batches stored them, one per document: they go with their incident.
+    await s.receipts.insertMany([
       receipt('msg-a1', OLD),
       receipt('msg-a1-part2', OLD, 'msg-a1'),
       receipt('msg-a2', OLD),
       receipt('msg-b1', OLD),
       receipt('msg-c1', YOUNG),
     ]);
+    // Receipt batches go by age: the old one's two receipts, whatever incident they are for.
+    await insertReceipts(s, [receipt('msg-a1', OLD), receipt('msg-b1', OLD)], receipt('', OLD)._id);
+    await insertReceipts(s, [receipt('msg-c1', YOUNG)], receipt('', YOUNG)._id);
     const a1 = (await s.deliveries.findOne({ providerMessageId: 'msg-a1' }))!;
     await s.sendClaims.insertMany([{ _id: `${a1._id}#1`, at: OLD }]);
     await s.deliveryPages.insertOne({ _id: 'inc_A', last: 1 });
@@ -258,6 +262,7 @@ describe('retention', () => {
     return {
       deliveries: await s.deliveries.countDocuments(),
       receipts: await s.receipts.countDocuments(),
+      receiptBatches: await s.receiptBatches.countDocuments(),
       sendClaims: await s.sendClaims.countDocuments(),
       alertEvents: await s.alertEvents.countDocuments(),
       rejectedPayloads: await s.rejectedPayloads.countDocuments(),
@@ -271,7 +276,7 @@ describe('retention', () => {
   const EXPECTED: RetentionTotals = {
     incidents: 1,
     deliveries: 2,
-    receipts: 3,
+    receipts: 5,
     sendClaims: 1,
     alertEvents: 2,
     alertEventsKept: 1,
@@ -305,7 +310,7 @@ describe('retention', () => {
     assert.equal(code, 0, errors.join('\n'));
     const text = out.join('\n');
     assert.match(text, /dry run: nothing deleted/);
-    assert.match(text, /billed incidents swept +1: 2 delivery records, 3 receipts, 1 send claims/);
+    assert.match(text, /billed incidents swept +1: 2 delivery records, 5 receipts, 1 send claims/);
     assert.match(text, /alert events +2 \(1 kept: their incident is not billed\)/);
     assert.match(text, /audit log entries +1/);
     assert.match(text, /kept: 1 incident opened before the cut-off and never billed/);
@@ -333,6 +338,11 @@ describe('retention', () => {
       (await s.receipts.find({}).toArray()).map((r) => r.messageUuid).sort(),
       ['msg-b1', 'msg-c1'],
       'the part of a long message went with it',
+    );
+    assert.deepEqual(
+      (await s.receiptBatches.find({}).toArray()).flatMap((b) => b.receipts.map((r) => r.messageUuid)),
+      ['msg-c1'],
+      'the old batch went, the young one stays',
     );
     assert.equal(await s.sendClaims.countDocuments(), 0);
     assert.equal(await s.deliveryPages.countDocuments({ _id: 'inc_A' }), 0);
@@ -453,7 +463,8 @@ describe('the nightly retention Schedule (Temporal dev server)', () => {
       record('inc_D', 'S-9', '+393470000009', OLD, 'msg-d1'),
       record('inc_E', 'S-9', '+393470000009', YOUNG, 'msg-e1'),
     ]);
-    await insertReceipts(s, [receipt('msg-d1', OLD), receipt('msg-e1', YOUNG)]);
+    await insertReceipts(s, [receipt('msg-d1', OLD)], receipt('', OLD)._id);
+    await insertReceipts(s, [receipt('msg-e1', YOUNG)], receipt('', YOUNG)._id);
     const billing = createBillingActivities({ store: s, logger, billing: DEFAULT_BILLING });
     await billing.billIncident({ incidentId: 'inc_D' });
     await billing.billIncident({ incidentId: 'inc_E' });
@@ -498,7 +509,7 @@ describe('the nightly retention Schedule (Temporal dev server)', () => {
       ['inc_E'],
     );
     assert.deepEqual(
-      (await s.receipts.find({}).toArray()).map((r) => r.messageUuid),
+      (await s.receiptBatches.find({}).toArray()).flatMap((b) => b.receipts.map((r) => r.messageUuid)),
       ['msg-e1'],
     );
     assert.equal(await s.ledger.countDocuments({ type: 'incident_cost' }), 2, "the ledger keeps both incidents' costs");

@@ -1,7 +1,7 @@
 /** The delivery lifecycle's rules (delivery/): receipts only move forward, the watchdog's decisions, the fallback's target. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { laterWord, receiptMoves } from '../../delivery/lifecycle';
+import { holdIntermediate, laterWord, latestWords, receiptMoves } from '../../delivery/lifecycle';
 import { decideLost, providerAttempts } from '../../delivery/watchdog';
 import { fallbackTarget } from '../../delivery/fallback';
 import type { Delivery, DeliveryState, DeliveryStep } from '../../domain/types';
@@ -36,6 +36,27 @@ const record = (id: string, state: DeliveryState, history: DeliveryStep[], extra
     updatedAt: at,
     ...extra,
   }) as Delivery;
+
+test('intermediate words wait for the final one; final words, old words and the parts of a long message do not', () => {
+  const now = new Date('2026-12-04T10:00:30Z');
+  const at = (s: number) => new Date(now.getTime() - s * 1000);
+  const r = (messageUuid: string, status: string, sequence: number, age: number, parentMessageUuid?: string) => ({
+    messageUuid,
+    status,
+    sequence,
+    receivedAt: at(age),
+    ...(parentMessageUuid ? { parentMessageUuid } : {}),
+  });
+  const young = r('m1', 'sent', 1, 2);
+  const settledLater = [r('m2', 'sent', 1, 3), r('m2', 'delivered', 2, 1)];
+  const old = r('m3', 'sent', 1, 40);
+  const outOfOrder = [r('m4', 'delivered', 2, 2), r('m4', 'sent', 1, 1)];
+  const part = r('m5-2', 'sent', 1, 2, 'm5');
+  const { apply, hold } = holdIntermediate([young, ...settledLater, old, ...outOfOrder, part], now, 30_000);
+  assert.deepEqual(hold, [young, part]);
+  assert.deepEqual(apply, [...settledLater, old, ...outOfOrder]);
+  assert.equal(latestWords(outOfOrder).get('m4')!.status, 'delivered', 'Sequence orders them');
+});
 
 test('attempts that reached the provider are counted; a send handed back untried costs nothing', () => {
   assert.equal(providerAttempts(record('a', 'undelivered', steps('planned', 'sending', 'accepted', 'undelivered'))), 1);
