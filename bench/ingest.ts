@@ -3,9 +3,11 @@
  *
  *   npm run bench:ingest -- --requests 2000 --concurrency 20 --distinct 200
  *   npm run bench:ingest -- --profile   # also: the storm's database commands by kind and collection, with their time
+ *   npm run bench:ingest -- --cpu-profile storm.cpuprofile   # the API's CPU profile during the storm
  *
  * Starts its own FerretDB and Temporal dev server (in a temporary folder, on free ports) and the
- * API in this process, with the demo network. No worker runs, on purpose: a webhook must never
+ * API in this process, with the demo network; the requests are posted from a process of their own
+ * (bench/ingest-client.ts), so that the figures are the API's. No worker runs, on purpose: a webhook must never
  * wait for one (issue 19), so the benchmark measures intake (normalize, store, deduplicate, then
  * correlate: open, join or absorb, start the workflow or signal it) with every request answered
  * while the workflows it starts wait in Temporal's task queue (they vanish with the server).
@@ -17,6 +19,8 @@
  * Prints requests per second and latency percentiles, and writes them as JSON to
  * bench/results/ingest-<timestamp>.json.
  */
+import { fork } from 'node:child_process';
+import { Session } from 'node:inspector/promises';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +35,7 @@ import { connectStore } from '../store/db';
 import { DEMO_SITES, loadDemoDataIfEmpty } from '../store/demo';
 import { connectTemporal } from '../temporal/client';
 import { mulberry32 } from '../domain/prng';
+import type { StormRequest, StormResult } from './ingest-client';
 
 const TOKEN = 'bench-token-alertmanager';
 
@@ -42,6 +47,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '20' },
     /** Also count the database commands of the storm, and the time they took, per command and collection. */
     profile: { type: 'boolean', default: false },
+    /** Write a CPU profile of the API's process during the storm (open it in Chrome's DevTools). */
+    'cpu-profile': { type: 'string' },
   },
 });
 const REQUESTS = Number(args.requests);
@@ -122,31 +129,38 @@ function percentile(sorted: number[], p: number): number {
 
 const round = (v: number) => Math.round(v * 100) / 100;
 
-async function storm(
-  url: string,
-  bodies: string[],
-): Promise<{ latencies: number[]; statuses: Record<string, number>; wallMs: number }> {
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(CONCURRENCY, bodies.length) }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const t0 = performance.now();
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-          body,
-        });
-        await res.arrayBuffer();
-        latencies.push(performance.now() - t0);
-        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-      }
-    }),
-  );
-  return { latencies, statuses, wallMs: performance.now() - started };
+/** A CPU profile of this process (the API) from now until stop(). */
+async function startCpuProfile() {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      return profile;
+    },
+  };
+}
+
+/** The client process: each storm posted from it, so that the API's event loop serves requests only. */
+function startClient() {
+  const child = fork(path.join(PROJECT_ROOT, 'bench', 'ingest-client.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return {
+    storm(url: string, bodies: string[]): Promise<StormResult> {
+      return new Promise((resolve, reject) => {
+        child.once('message', (m: { result?: StormResult; error?: string }) =>
+          m.result ? resolve(m.result) : reject(new Error(`bench client: ${m.error}`)),
+        );
+        child.send({ url, token: TOKEN, concurrency: CONCURRENCY, bodies } satisfies StormRequest);
+      });
+    },
+    stop: async () => void child.kill(),
+  };
 }
 
 async function main(): Promise<void> {
@@ -199,8 +213,11 @@ async function main(): Promise<void> {
     await app.listen({ host: '127.0.0.1', port: apiPort });
     const url = `http://127.0.0.1:${apiPort}/v1/ingest/alertmanager/bench`;
 
+    const client = startClient();
+    cleanups.push(client.stop);
+
     // Warm-up on alerts of their own (connection pools, JIT), not counted.
-    await storm(
+    await client.storm(
       url,
       Array.from({ length: WARMUP }, (_, i) => alertPayload(i, 'f')),
     );
@@ -216,7 +233,12 @@ async function main(): Promise<void> {
     );
     commands?.reset();
     const started = performance.now();
-    const { latencies, statuses, wallMs } = await storm(url, bodies);
+    const cpuProfile = args['cpu-profile'] ? await startCpuProfile() : undefined;
+    const serverCpu = process.cpuUsage();
+    const { latencies, statuses, wallMs, clientCpuMs } = await client.storm(url, bodies);
+    const serverCpuUsed = process.cpuUsage(serverCpu);
+    if (cpuProfile) writeFileSync(args['cpu-profile']!, JSON.stringify(await cpuProfile.stop()));
+    const serverCpuMs = (serverCpuUsed.user + serverCpuUsed.system) / 1000;
 
     // Answered: the alerts are stored. Their decisions (open, join, absorb) run on, one tree at a time.
     const duringStorm = commands?.snapshot();
@@ -252,7 +274,7 @@ async function main(): Promise<void> {
         warmup: WARMUP,
         worker: false,
         database: `FerretDB (${ferretDbBackend()})`,
-        transport: 'HTTP/1.1 loopback, keep-alive',
+        transport: 'HTTP/1.1 loopback, keep-alive, client in its own process',
       },
       machine: {
         node: process.version,
@@ -271,6 +293,13 @@ async function main(): Promise<void> {
         max: round(sorted.at(-1)!),
         mean: round(sorted.reduce((a, b) => a + b, 0) / sorted.length),
       },
+      /** CPU time during the storm, in ms and as a share of one core over its wall time. */
+      cpu: {
+        apiMs: round(serverCpuMs),
+        apiCores: round(serverCpuMs / wallMs),
+        clientMs: round(clientCpuMs),
+        clientCores: round(clientCpuMs / wallMs),
+      },
       statuses,
       incidentsOpened: incidents,
       alertsTracked,
@@ -280,6 +309,9 @@ async function main(): Promise<void> {
     console.log(`\n${result.requestsPerSecond} requests/s over ${result.wallSeconds} s`);
     console.log(
       `latency ms: p50 ${result.latencyMs.p50}  p95 ${result.latencyMs.p95}  p99 ${result.latencyMs.p99}  max ${result.latencyMs.max}`,
+    );
+    console.log(
+      `CPU during the storm: API ${result.cpu.apiCores} cores (${result.cpu.apiMs} ms), client ${result.cpu.clientCores} cores (${result.cpu.clientMs} ms)`,
     );
     console.log(`every alert decided ${decidedSeconds} s after the first request (no worker running)`);
     if (duringStorm) console.table(duringStorm);
