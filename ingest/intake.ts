@@ -12,7 +12,7 @@ import { NORMALIZERS } from './normalizers';
 import { wouldOpen, type AlertProcessor } from './process';
 import { siteIdsFor, type SiteResolution } from './sites';
 import {
-  insertAlertEvent,
+  createAlertEventInserter,
   isFinal,
   recordAlertResult,
   undecidedAlertEvents,
@@ -137,6 +137,7 @@ export function createIntake(deps: {
   const tails = new Map<string, Tail>();
   const queued = new Map<string, Promise<AlertResult>>();
   const remembered = createResultMemory();
+  const insertAlertEvent = createAlertEventInserter(store);
   let sweptLegacy = false;
 
   /**
@@ -260,7 +261,7 @@ export function createIntake(deps: {
           const before = seen[i];
           if (before) return { first: false as const, existing: before };
           const site = sites[i]!;
-          return insertAlertEvent(store, {
+          return insertAlertEvent({
             _id: event.eventId,
             ...event,
             raw: delivery.raw,
