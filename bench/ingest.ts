@@ -21,7 +21,7 @@
  */
 import { fork } from 'node:child_process';
 import { Session } from 'node:inspector/promises';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -129,6 +129,43 @@ function percentile(sorted: number[], p: number): number {
 
 const round = (v: number) => Math.round(v * 100) / 100;
 
+/**
+ * CPU time (ms, user + system) of a process and all its descendants so far, from /proc (Linux);
+ * undefined elsewhere. For FerretDB (with its PostgreSQL) and the Temporal dev server, which share
+ * the machine's cores with the API during the storm.
+ */
+function processTreeCpuMs(rootPid: number): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return undefined;
+  }
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const pid of entries) {
+    try {
+      // After the command's closing parenthesis: state, ppid, ..., utime (14th field), stime (15th).
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      stats.set(Number(pid), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  if (!stats.has(rootPid)) return undefined;
+  let ticks = 0;
+  const tree = new Set([rootPid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, st] of stats)
+      if (!tree.has(pid) && tree.has(st.ppid)) {
+        tree.add(pid);
+        grew = true;
+      }
+  }
+  for (const pid of tree) ticks += stats.get(pid)!.ticks;
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
 /** A CPU profile of this process (the API) from now until stop(). */
 async function startCpuProfile() {
   const session = new Session();
@@ -176,11 +213,17 @@ async function main(): Promise<void> {
   try {
     const [temporalPort, ferretPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     console.log('starting FerretDB and the Temporal dev server...');
+    let temporalPid = -1;
+    let ferretPid = -1;
     await Promise.all([
-      startTemporalDevServer({ port: temporalPort, output: 'ignore' }).then((p) => servers.push(p)),
-      startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }).then((p) =>
-        servers.push(p),
-      ),
+      startTemporalDevServer({ port: temporalPort, output: 'ignore' }).then((p) => {
+        servers.push(p);
+        temporalPid = p.pid;
+      }),
+      startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }).then((p) => {
+        servers.push(p);
+        ferretPid = p.pid;
+      }),
     ]);
     const store = await connectStore(`mongodb://127.0.0.1:${ferretPort}/`, 'bench_ingest', {
       monitorCommands: args.profile,
@@ -235,10 +278,15 @@ async function main(): Promise<void> {
     const started = performance.now();
     const cpuProfile = args['cpu-profile'] ? await startCpuProfile() : undefined;
     const serverCpu = process.cpuUsage();
+    const servicesCpu = [processTreeCpuMs(ferretPid), processTreeCpuMs(temporalPid)];
     const { latencies, statuses, wallMs, clientCpuMs } = await client.storm(url, bodies);
     const serverCpuUsed = process.cpuUsage(serverCpu);
     if (cpuProfile) writeFileSync(args['cpu-profile']!, JSON.stringify(await cpuProfile.stop()));
     const serverCpuMs = (serverCpuUsed.user + serverCpuUsed.system) / 1000;
+    const [ferretCpuMs, temporalCpuMs] = [ferretPid, temporalPid].map((pid, i) => {
+      const [now, then] = [processTreeCpuMs(pid), servicesCpu[i]];
+      return now === undefined || then === undefined ? undefined : now - then;
+    });
 
     // Answered: the alerts are stored. Their decisions (open, join, absorb) run on, one tree at a time.
     const duringStorm = commands?.snapshot();
@@ -293,12 +341,16 @@ async function main(): Promise<void> {
         max: round(sorted.at(-1)!),
         mean: round(sorted.reduce((a, b) => a + b, 0) / sorted.length),
       },
-      /** CPU time during the storm, in ms and as a share of one core over its wall time. */
+      /** CPU time during the storm, in ms and in cores (ms per ms of the storm's wall time). */
       cpu: {
         apiMs: round(serverCpuMs),
         apiCores: round(serverCpuMs / wallMs),
         clientMs: round(clientCpuMs),
         clientCores: round(clientCpuMs / wallMs),
+        ...(ferretCpuMs === undefined ? {} : { ferretDbMs: ferretCpuMs, ferretDbCores: round(ferretCpuMs / wallMs) }),
+        ...(temporalCpuMs === undefined
+          ? {}
+          : { temporalMs: temporalCpuMs, temporalCores: round(temporalCpuMs / wallMs) }),
       },
       statuses,
       incidentsOpened: incidents,
@@ -311,7 +363,7 @@ async function main(): Promise<void> {
       `latency ms: p50 ${result.latencyMs.p50}  p95 ${result.latencyMs.p95}  p99 ${result.latencyMs.p99}  max ${result.latencyMs.max}`,
     );
     console.log(
-      `CPU during the storm: API ${result.cpu.apiCores} cores (${result.cpu.apiMs} ms), client ${result.cpu.clientCores} cores (${result.cpu.clientMs} ms)`,
+      `CPU during the storm, in cores: API ${result.cpu.apiCores}, client ${result.cpu.clientCores}, FerretDB and PostgreSQL ${result.cpu.ferretDbCores ?? '?'}, Temporal ${result.cpu.temporalCores ?? '?'}`,
     );
     console.log(`every alert decided ${decidedSeconds} s after the first request (no worker running)`);
     if (duringStorm) console.table(duringStorm);
