@@ -2,12 +2,18 @@
  * The alerts of concurrent webhooks are stored in groups (one insertMany) and the unique event id
  * still decides: of two first deliveries of one alert, in one group or across groups, exactly one
  * is first and the other reports its document; a repeat of an alert stored before reports it too.
- * Real FerretDB.
+ * In one process, resends that arrive while the first copy is being stored wait for its insert.
+ * Real FerretDB and Temporal (no worker: deciding needs none).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAlertEventInserter, insertAlertEvent, type AlertEventDoc } from '../../ingest/store';
+import { createIntake } from '../../ingest/intake';
+import { parseIntegrations } from '../../ingest/integrations';
 import { NORMALIZERS } from '../../ingest/normalizers';
+import { createAlertProcessor } from '../../ingest/process';
+import { createIncidentService } from '../../services/incidents';
+import { loadDemoDataIfEmpty } from '../../store/demo';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
 import * as p from './payloads';
 
@@ -30,6 +36,7 @@ describe('grouped inserts of alert events', () => {
   let env: IsolatedEnv;
   before(async () => {
     env = await isolatedEnv(__filename);
+    await loadDemoDataIfEmpty(env.store);
   });
   after(async () => env?.close());
 
@@ -54,5 +61,40 @@ describe('grouped inserts of alert events', () => {
       inDb.every((d) => d.undecided === true),
       'stored with the undecided marker the sweep looks for',
     );
+  });
+
+  test('one process, one alert posted ten times at once: stored and decided once, nine answers are repeats', async () => {
+    const noc = parseIntegrations(
+      'integrations:\n  - { name: noc, source: alertmanager, token: am-token-123, site: { label: device } }\n',
+      'test-integrations.yaml',
+      {},
+    ).find('alertmanager', 'noc')!;
+    const incidents = createIncidentService({ store: env.store, temporal: env.temporal, taskQueue: env.taskQueue });
+    const intake = createIntake({
+      store: env.store,
+      processor: createAlertProcessor({ store: env.store, incidents, settleSeconds: 0 }),
+      decisionWaitMs: 60_000,
+    });
+    const payload = p.alertmanager({ device: 'tower-crema-01', fingerprint: 'c000000000000001' });
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        intake.accept({
+          integration: noc,
+          payload,
+          raw: { body: JSON.stringify(payload), contentType: 'application/json', headers: {} },
+          headers: {},
+          receivedAt: new Date(),
+        }),
+      ),
+    );
+    const results = answers.map((a) => a.body.results[0]!);
+    assert.equal(results.filter((r) => !r.duplicate).length, 1, JSON.stringify(results));
+    assert.equal(answers.filter((a) => a.status === 202).length, 1);
+    const eventId = results[0]!.eventId;
+    assert.equal(await env.store.alertEvents.countDocuments({ _id: eventId }), 1);
+    while (intake.pending() > 0) await new Promise((r) => setTimeout(r, 50));
+    const stored = await env.store.alertEvents.findOne({ _id: eventId });
+    assert.ok(stored?.result && stored.result.action !== 'accepted', 'decided');
+    assert.equal(await env.store.alertIncidents.countDocuments({ dedupKey: stored.dedupKey }), 1, 'one episode');
   });
 });
