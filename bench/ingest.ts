@@ -6,9 +6,9 @@
  *   npm run bench:ingest -- --cpu-profile storm.cpuprofile   # the API's CPU profile during the storm
  *
  * Starts its own FerretDB and Temporal dev server (in a temporary folder, on free ports) and the
- * API in this process, with the demo network; the requests are posted from a process of their own
- * (bench/ingest-client.ts), so that the figures are the API's. No worker runs, on purpose: a webhook must never
- * wait for one (issue 19), so the benchmark measures intake (normalize, store, deduplicate, then
+ * API in this process, with the demo network; the requests are posted from a process of their
+ * own (bench/ingest-client.ts), so that the figures are the API's. No worker runs, on purpose: a
+ * webhook must never wait for one (issue 19), so the benchmark measures intake (normalize, store, deduplicate, then
  * correlate: open, join or absorb, start the workflow or signal it) with every request answered
  * while the workflows it starts wait in Temporal's task queue (they vanish with the server).
  * Targets: every request answered, at 1,000 requests/s or more, p99 under 100 ms.

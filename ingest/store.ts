@@ -90,7 +90,7 @@ function isDuplicateKey(err: unknown): boolean {
   return err instanceof MongoServerError && err.code === 11000;
 }
 
-/** Whether this delivery was stored first, or (a repeat, or a concurrent first delivery that lost) the first document. */
+/** Stored first, or (a repeat, or a concurrent first delivery that lost) the document stored first. */
 export type InsertedAlertEvent = { first: true } | { first: false; existing: AlertEventDoc };
 
 /** The index of each duplicate key of a failed insertMany; undefined when anything else went wrong. */

@@ -1,4 +1,7 @@
-/** Group commit: a lone item is written at once; items arriving meanwhile share the next write; outcomes are per item. */
+/**
+ * Group commit: a lone item is written at once, the items arriving meanwhile share the next write,
+ * and each caller gets its own item's outcome.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { groupCommit } from '../../store/group-commit';
