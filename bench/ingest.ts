@@ -3,10 +3,12 @@
  *
  *   npm run bench:ingest -- --requests 2000 --concurrency 20 --distinct 200
  *   npm run bench:ingest -- --profile   # also: the storm's database commands by kind and collection, with their time
+ *   npm run bench:ingest -- --cpu-profile storm.cpuprofile   # the API's CPU profile during the storm
  *
  * Starts its own FerretDB and Temporal dev server (in a temporary folder, on free ports) and the
- * API in this process, with the demo network. No worker runs, on purpose: a webhook must never
- * wait for one (issue 19), so the benchmark measures intake (normalize, store, deduplicate, then
+ * API in this process, with the demo network; the requests are posted from a process of their
+ * own (bench/ingest-client.ts), so that the figures are the API's. No worker runs, on purpose: a
+ * webhook must never wait for one (issue 19), so the benchmark measures intake (normalize, store, deduplicate, then
  * correlate: open, join or absorb, start the workflow or signal it) with every request answered
  * while the workflows it starts wait in Temporal's task queue (they vanish with the server).
  * Targets: every request answered, at 1,000 requests/s or more, p99 under 100 ms.
@@ -17,7 +19,9 @@
  * Prints requests per second and latency percentiles, and writes them as JSON to
  * bench/results/ingest-<timestamp>.json.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { Session } from 'node:inspector/promises';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -31,6 +35,7 @@ import { connectStore } from '../store/db';
 import { DEMO_SITES, loadDemoDataIfEmpty } from '../store/demo';
 import { connectTemporal } from '../temporal/client';
 import { mulberry32 } from '../domain/prng';
+import type { StormRequest, StormResult } from './ingest-client';
 
 const TOKEN = 'bench-token-alertmanager';
 
@@ -42,6 +47,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '20' },
     /** Also count the database commands of the storm, and the time they took, per command and collection. */
     profile: { type: 'boolean', default: false },
+    /** Write a CPU profile of the API's process during the storm (open it in Chrome's DevTools). */
+    'cpu-profile': { type: 'string' },
   },
 });
 const REQUESTS = Number(args.requests);
@@ -122,31 +129,75 @@ function percentile(sorted: number[], p: number): number {
 
 const round = (v: number) => Math.round(v * 100) / 100;
 
-async function storm(
-  url: string,
-  bodies: string[],
-): Promise<{ latencies: number[]; statuses: Record<string, number>; wallMs: number }> {
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(CONCURRENCY, bodies.length) }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const t0 = performance.now();
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-          body,
-        });
-        await res.arrayBuffer();
-        latencies.push(performance.now() - t0);
-        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+/**
+ * CPU time (ms, user + system) of a process and all its descendants so far, from /proc (Linux);
+ * undefined elsewhere. For FerretDB (with its PostgreSQL) and the Temporal dev server, which share
+ * the machine's cores with the API during the storm.
+ */
+function processTreeCpuMs(rootPid: number): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return undefined;
+  }
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const pid of entries) {
+    try {
+      // After the command's closing parenthesis: state, ppid, ..., utime (14th field), stime (15th).
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      stats.set(Number(pid), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  if (!stats.has(rootPid)) return undefined;
+  let ticks = 0;
+  const tree = new Set([rootPid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, st] of stats)
+      if (!tree.has(pid) && tree.has(st.ppid)) {
+        tree.add(pid);
+        grew = true;
       }
-    }),
-  );
-  return { latencies, statuses, wallMs: performance.now() - started };
+  }
+  for (const pid of tree) ticks += stats.get(pid)!.ticks;
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** A CPU profile of this process (the API) from now until stop(). */
+async function startCpuProfile() {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      return profile;
+    },
+  };
+}
+
+/** The client process: each storm posted from it, so that the API's event loop serves requests only. */
+function startClient() {
+  const child = fork(path.join(PROJECT_ROOT, 'bench', 'ingest-client.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return {
+    storm(url: string, bodies: string[]): Promise<StormResult> {
+      return new Promise((resolve, reject) => {
+        child.once('message', (m: { result?: StormResult; error?: string }) =>
+          m.result ? resolve(m.result) : reject(new Error(`bench client: ${m.error}`)),
+        );
+        child.send({ url, token: TOKEN, concurrency: CONCURRENCY, bodies } satisfies StormRequest);
+      });
+    },
+    stop: async () => void child.kill(),
+  };
 }
 
 async function main(): Promise<void> {
@@ -162,11 +213,17 @@ async function main(): Promise<void> {
   try {
     const [temporalPort, ferretPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     console.log('starting FerretDB and the Temporal dev server...');
+    let temporalPid = -1;
+    let ferretPid = -1;
     await Promise.all([
-      startTemporalDevServer({ port: temporalPort, output: 'ignore' }).then((p) => servers.push(p)),
-      startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }).then((p) =>
-        servers.push(p),
-      ),
+      startTemporalDevServer({ port: temporalPort, output: 'ignore' }).then((p) => {
+        servers.push(p);
+        temporalPid = p.pid;
+      }),
+      startFerretDb({ port: ferretPort, dir: path.join(tmp, 'ferretdb'), output: 'ignore' }).then((p) => {
+        servers.push(p);
+        ferretPid = p.pid;
+      }),
     ]);
     const store = await connectStore(`mongodb://127.0.0.1:${ferretPort}/`, 'bench_ingest', {
       monitorCommands: args.profile,
@@ -199,8 +256,11 @@ async function main(): Promise<void> {
     await app.listen({ host: '127.0.0.1', port: apiPort });
     const url = `http://127.0.0.1:${apiPort}/v1/ingest/alertmanager/bench`;
 
+    const client = startClient();
+    cleanups.push(client.stop);
+
     // Warm-up on alerts of their own (connection pools, JIT), not counted.
-    await storm(
+    await client.storm(
       url,
       Array.from({ length: WARMUP }, (_, i) => alertPayload(i, 'f')),
     );
@@ -216,7 +276,17 @@ async function main(): Promise<void> {
     );
     commands?.reset();
     const started = performance.now();
-    const { latencies, statuses, wallMs } = await storm(url, bodies);
+    const cpuProfile = args['cpu-profile'] ? await startCpuProfile() : undefined;
+    const serverCpu = process.cpuUsage();
+    const servicesCpu = [processTreeCpuMs(ferretPid), processTreeCpuMs(temporalPid)];
+    const { latencies, statuses, wallMs, clientCpuMs } = await client.storm(url, bodies);
+    const serverCpuUsed = process.cpuUsage(serverCpu);
+    if (cpuProfile) writeFileSync(args['cpu-profile']!, JSON.stringify(await cpuProfile.stop()));
+    const serverCpuMs = (serverCpuUsed.user + serverCpuUsed.system) / 1000;
+    const [ferretCpuMs, temporalCpuMs] = [ferretPid, temporalPid].map((pid, i) => {
+      const [now, then] = [processTreeCpuMs(pid), servicesCpu[i]];
+      return now === undefined || then === undefined ? undefined : now - then;
+    });
 
     // Answered: the alerts are stored. Their decisions (open, join, absorb) run on, one tree at a time.
     const duringStorm = commands?.snapshot();
@@ -252,7 +322,7 @@ async function main(): Promise<void> {
         warmup: WARMUP,
         worker: false,
         database: `FerretDB (${ferretDbBackend()})`,
-        transport: 'HTTP/1.1 loopback, keep-alive',
+        transport: 'HTTP/1.1 loopback, keep-alive, client in its own process',
       },
       machine: {
         node: process.version,
@@ -271,6 +341,17 @@ async function main(): Promise<void> {
         max: round(sorted.at(-1)!),
         mean: round(sorted.reduce((a, b) => a + b, 0) / sorted.length),
       },
+      /** CPU time during the storm, in ms and in cores (ms per ms of the storm's wall time). */
+      cpu: {
+        apiMs: round(serverCpuMs),
+        apiCores: round(serverCpuMs / wallMs),
+        clientMs: round(clientCpuMs),
+        clientCores: round(clientCpuMs / wallMs),
+        ...(ferretCpuMs === undefined ? {} : { ferretDbMs: ferretCpuMs, ferretDbCores: round(ferretCpuMs / wallMs) }),
+        ...(temporalCpuMs === undefined
+          ? {}
+          : { temporalMs: temporalCpuMs, temporalCores: round(temporalCpuMs / wallMs) }),
+      },
       statuses,
       incidentsOpened: incidents,
       alertsTracked,
@@ -280,6 +361,9 @@ async function main(): Promise<void> {
     console.log(`\n${result.requestsPerSecond} requests/s over ${result.wallSeconds} s`);
     console.log(
       `latency ms: p50 ${result.latencyMs.p50}  p95 ${result.latencyMs.p95}  p99 ${result.latencyMs.p99}  max ${result.latencyMs.max}`,
+    );
+    console.log(
+      `CPU during the storm, in cores: API ${result.cpu.apiCores}, client ${result.cpu.clientCores}, FerretDB and PostgreSQL ${result.cpu.ferretDbCores ?? '?'}, Temporal ${result.cpu.temporalCores ?? '?'}`,
     );
     console.log(`every alert decided ${decidedSeconds} s after the first request (no worker running)`);
     if (duringStorm) console.table(duringStorm);

@@ -12,13 +12,14 @@ import { NORMALIZERS } from './normalizers';
 import { wouldOpen, type AlertProcessor } from './process';
 import { siteIdsFor, type SiteResolution } from './sites';
 import {
-  insertAlertEvent,
+  createAlertEventInserter,
   isFinal,
   recordAlertResult,
   undecidedAlertEvents,
   type AlertAction,
   type AlertEventDoc,
   type AlertResult,
+  type InsertedAlertEvent,
 } from './store';
 import type { AlertSeverity } from './alert-event';
 
@@ -137,6 +138,26 @@ export function createIntake(deps: {
   const tails = new Map<string, Tail>();
   const queued = new Map<string, Promise<AlertResult>>();
   const remembered = createResultMemory();
+  const insertGrouped = createAlertEventInserter(store);
+  /** Inserts under way, by event id: in a storm a resend often arrives while the first copy is being stored. */
+  const inserting = new Map<string, Promise<InsertedAlertEvent>>();
+
+  /**
+   * Stores the alert, or, when this process is storing the same delivery right now, waits for that
+   * insert and reports what it found: its document as the first one (no insert bound to fail, no
+   * read after it), or the one stored before it. Should that insert fail, this one is tried on its own.
+   */
+  async function insertAlertEvent(doc: AlertEventDoc): Promise<InsertedAlertEvent> {
+    const under = await inserting.get(doc._id)?.catch(() => undefined);
+    if (under) return under.first ? { first: false, existing: doc } : under;
+    const insert = insertGrouped(doc);
+    inserting.set(doc._id, insert);
+    try {
+      return await insert;
+    } finally {
+      if (inserting.get(doc._id) === insert) inserting.delete(doc._id);
+    }
+  }
   let sweptLegacy = false;
 
   /**
@@ -260,7 +281,7 @@ export function createIntake(deps: {
           const before = seen[i];
           if (before) return { first: false as const, existing: before };
           const site = sites[i]!;
-          return insertAlertEvent(store, {
+          return insertAlertEvent({
             _id: event.eventId,
             ...event,
             raw: delivery.raw,

@@ -11,7 +11,8 @@
  *   episode opened, and whether the tool has said it is over.
  * - rejected_payloads: every refused request (malformed, unknown site, bad token...), with why.
  */
-import { MongoServerError, type ObjectId } from 'mongodb';
+import { MongoBulkWriteError, MongoServerError, type ObjectId } from 'mongodb';
+import { groupCommit } from '../store/group-commit';
 import type { Store } from '../store/db';
 import type { AlertEvent, RawDelivery } from './alert-event';
 
@@ -89,23 +90,59 @@ function isDuplicateKey(err: unknown): boolean {
   return err instanceof MongoServerError && err.code === 11000;
 }
 
+/** Stored first, or (a repeat, or a concurrent first delivery that lost) the document stored first. */
+export type InsertedAlertEvent = { first: true } | { first: false; existing: AlertEventDoc };
+
+/** The index of each duplicate key of a failed insertMany; undefined when anything else went wrong. */
+function duplicateIndexes(err: unknown): Set<number> | undefined {
+  if (!(err instanceof MongoBulkWriteError)) return undefined;
+  const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  if (writeErrors.length === 0 || writeErrors.some((e) => e.code !== 11000)) return undefined;
+  return new Set(writeErrors.map((e) => e.index));
+}
+
+async function firstDocument(store: Store, id: string, err: unknown): Promise<InsertedAlertEvent> {
+  const existing = await store.alertEvents.findOne({ _id: id });
+  if (!existing) throw err;
+  return { first: false, existing };
+}
+
 /**
  * Stores a delivered alert; when this delivery was stored before (a repeat, or a concurrent first
  * delivery: the insert is the deciding step), returns that first document instead.
  */
-export async function insertAlertEvent(
-  store: Store,
-  doc: AlertEventDoc,
-): Promise<{ first: true } | { first: false; existing: AlertEventDoc }> {
+export async function insertAlertEvent(store: Store, doc: AlertEventDoc): Promise<InsertedAlertEvent> {
   try {
     await store.alertEvents.insertOne({ ...doc, undecided: true });
     return { first: true };
   } catch (err) {
     if (!isDuplicateKey(err)) throw err;
-    const existing = await store.alertEvents.findOne({ _id: doc._id });
-    if (!existing) throw err;
-    return { first: false, existing };
+    return firstDocument(store, doc._id, err);
   }
+}
+
+/**
+ * insertAlertEvent for a storm: the alerts of concurrent requests are inserted together, one
+ * unordered insertMany per group (./group-commit.ts), each request still awaiting its own
+ * alert's insert before its answer. The unique `_id` still decides between two first deliveries,
+ * in one group or in two: the one whose insert failed on the key reads the other's document.
+ */
+export function createAlertEventInserter(store: Store): (doc: AlertEventDoc) => Promise<InsertedAlertEvent> {
+  const insertGroup = groupCommit<AlertEventDoc, boolean>(async (docs) => {
+    try {
+      await store.alertEvents.insertMany(
+        docs.map((d) => ({ ...d, undecided: true as const })),
+        { ordered: false },
+      );
+      return docs.map(() => ({ ok: true, value: true }));
+    } catch (err) {
+      const duplicates = duplicateIndexes(err);
+      if (!duplicates) throw err;
+      return docs.map((_, i) => ({ ok: true, value: !duplicates.has(i) }));
+    }
+  });
+  return async (doc) =>
+    (await insertGroup(doc)) ? { first: true } : firstDocument(store, doc._id, new Error(`alert ${doc._id} vanished`));
 }
 
 export async function recordAlertResult(store: Store, eventId: string, result: AlertResult): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import type { ObjectId } from 'mongodb';
 import type { Store } from './db';
+import { groupCommit } from './group-commit';
 
 export interface AuditEntry {
   _id?: ObjectId;
@@ -93,37 +94,16 @@ export async function writeAuditEntry(store: Store, entry: AuditEntry): Promise<
 const AUDIT_GROUP_MAX = 500;
 
 /**
- * Writes entries in groups: one insert at a time, and the entries that arrive while it runs go
- * together in the next. A lone request's entry is written at once, as before; a storm of webhooks
- * (each one an entry) costs a few inserts instead of one per request, which would compete with
- * the alerts' own writes. Each caller's promise settles when its entry is written (or not).
+ * Writes entries in groups (./group-commit.ts): a lone request's entry is written at once, as
+ * before; a storm of webhooks (each one an entry) costs a few inserts instead of one per request,
+ * which would compete with the alerts' own writes. Each caller's promise settles when its entry is
+ * written (or not).
  */
 export function createAuditWriter(store: Store): (entry: AuditEntry) => Promise<void> {
-  let waiting: { entry: AuditEntry; settle: (err?: unknown) => void }[] = [];
-  let writing = false;
-  const drain = async () => {
-    writing = true;
-    while (waiting.length > 0) {
-      const group = waiting.slice(0, AUDIT_GROUP_MAX);
-      waiting = waiting.slice(group.length);
-      const err = await store.auditLog
-        .insertMany(
-          group.map((g) => g.entry),
-          { ordered: false },
-        )
-        .then(
-          () => undefined,
-          (e: unknown) => e ?? new Error('audit insert failed'),
-        );
-      for (const g of group) g.settle(err);
-    }
-    writing = false;
-  };
-  return (entry) =>
-    new Promise<void>((resolve, reject) => {
-      waiting.push({ entry, settle: (err) => (err ? reject(err) : resolve()) });
-      if (!writing) void drain();
-    });
+  return groupCommit<AuditEntry, void>(async (entries) => {
+    await store.auditLog.insertMany(entries, { ordered: false });
+    return entries.map(() => ({ ok: true, value: undefined }));
+  }, AUDIT_GROUP_MAX);
 }
 
 /** Newest first, optionally for one key. */

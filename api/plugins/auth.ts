@@ -285,6 +285,9 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
     if (!mayChange(req) || reply.statusCode === 429) return;
     const params = req.params as { source?: string; integration?: string };
     const byToken = req.access === 'ingest' && !req.apiKey;
+    // Once each: every webhook of a storm passes here.
+    const auditedParams = auditParams(req.params);
+    const body = summarizeBody(req.body);
     const entry: AuditEntry = {
       at: new Date(),
       requestId: String(req.id),
@@ -297,8 +300,8 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
       action: {
         method: req.method,
         route: req.routeOptions.url!,
-        ...(auditParams(req.params) ? { params: auditParams(req.params) } : {}),
-        ...(summarizeBody(req.body) !== undefined ? { body: summarizeBody(req.body) } : {}),
+        ...(auditedParams ? { params: auditedParams } : {}),
+        ...(body !== undefined ? { body } : {}),
         ...(req.auditOutcome ? { outcome: req.auditOutcome } : {}),
       },
       result: {
