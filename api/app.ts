@@ -21,6 +21,7 @@ import { contactRoutes } from './routes/contacts';
 import { importRoutes } from './routes/import';
 import { plivoStatusRoutes } from './plivo/status';
 import { rulesRoutes } from './routes/rules';
+import { listContacts } from '../store/contacts';
 import { audienceFacts } from '../store/audience';
 import type { IncidentFacts } from '../rules';
 import type { RulesHolder } from '../rules';
@@ -163,7 +164,11 @@ export async function buildApp(
     // Simulate without an audience of its own: the real subscribers of the sites, as a live incident would see them.
     const audience = (incident: IncidentFacts) =>
       audienceFacts(deps.store, incident.siteIds, incident.openedAt ? new Date(incident.openedAt) : new Date());
-    await app.register(rulesRoutes, { rules: deps.rules, audience });
+    await app.register(rulesRoutes, {
+      rules: deps.rules,
+      audience,
+      storedContacts: () => listContacts(deps.store, {}),
+    });
   }
   await app.register(plivoInboundRoutes, deps);
   await app.register(voiceRoutes, {

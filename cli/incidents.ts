@@ -13,6 +13,7 @@ import {
   type CommandIo,
   type Handler,
 } from './remote-command';
+import { acknowledgedLine, acknowledgeHandler } from './acknowledge';
 
 const HELP = `usage: avviso incidents <command> [options]
 
@@ -83,8 +84,7 @@ const show: Handler = async (api, args, io) => {
   );
   if (i.areas?.length) io.out(`areas: ${i.areas.join(', ')}`);
   if (i.live) io.out(`live: ${i.live.phase}, ${i.live.recipients} recipients`);
-  if (i.acknowledged)
-    io.out(`acknowledged by ${i.acknowledged.by} at ${shortTime(i.acknowledged.at)} UTC (${i.acknowledged.via})`);
+  if (i.acknowledged) io.out(acknowledgedLine(i.acknowledged));
   for (const p of i.escalationProblems ?? []) io.out(`escalation #${p.round} NOT SENT as planned: ${p.problem}`);
   io.out('messages:');
   for (const l of deliveryLines(i.deliveries)) io.out(l);
@@ -151,22 +151,7 @@ const action =
     return 0;
   };
 
-const ack: Handler = async (api, args, io) => {
-  const id = idArg(args, 'inc', 'avviso incidents ack inc_0123456789abcdef');
-  const r = await api.request<{
-    phase?: string;
-    acknowledged: { by: string; at: string };
-    alreadyAcknowledged: boolean;
-  }>('POST', `/v1/incidents/${id}/acknowledge`, {});
-  if (args.values.json) return (printJson(io, r), 0);
-  const who = `${r.acknowledged.by} at ${shortTime(r.acknowledged.at)} UTC`;
-  io.out(
-    r.alreadyAcknowledged
-      ? `${id}: already acknowledged by ${who}`
-      : `${id}: acknowledged by ${who}: the escalation stops (phase ${r.phase ?? '-'})`,
-  );
-  return 0;
-};
+const ack = acknowledgeHandler('incidents', 'inc');
 
 export function incidentsCommand(args: string[], io: CommandIo = consoleIo): Promise<number> {
   return runRemoteCommand(

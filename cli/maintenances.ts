@@ -1,5 +1,5 @@
 /**
- * `avviso maintenances list|show|schedule|reschedule|complete|cancel`: planned work over the HTTP
+ * `avviso maintenances list|show|schedule|reschedule|complete|cancel|ack`: planned work over the HTTP
  * API (AVVISO_URL, AVVISO_API_KEY), as a table or, with --json, the API's own answer.
  */
 import { deliveryLines, parseWhen, shortTime, table, CliUsageError } from './api-client';
@@ -13,6 +13,7 @@ import {
   type CommandIo,
   type Handler,
 } from './remote-command';
+import { acknowledgedLine, acknowledgeHandler } from './acknowledge';
 
 const HELP = `usage: avviso maintenances <command> [options]
 
@@ -26,6 +27,7 @@ Commands:
                       move the window (once under way, only its end)
   complete ID [--note TEXT]    the work is done
   cancel ID [--reason TEXT]    call it off (only before it has begun)
+  ack ID                       take the overrun's staff escalation: its repeats stop, the maintenance shows you took it
 
 Every command takes --json (the API's answer as is). TIME is ISO 8601 or +30m, +2h, +1d.
 PHASE: scheduled, in_progress, overrun, completed, cancelled, billed.
@@ -48,6 +50,7 @@ interface Summary {
 
 interface Detail extends Summary {
   description?: string;
+  acknowledged?: { by: string; at: string; via: string };
   timeline?: { at: string; phase: string; event?: string; note?: string }[];
   deliveries?: Record<string, Record<string, Record<string, number>>>;
 }
@@ -92,6 +95,7 @@ const show: Handler = async (api, args, io) => {
     `sites: ${m.siteIds.join(', ')}${m.affectedSiteIds && m.affectedSiteIds.length > m.siteIds.length ? ` (${m.affectedSiteIds.length} with those they feed)` : ''}`,
   );
   if (m.description) io.out(`description: ${m.description}`);
+  if (m.acknowledged) io.out(acknowledgedLine(m.acknowledged));
   io.out('messages:');
   for (const l of deliveryLines(m.deliveries)) io.out(l);
   io.out('timeline:');
@@ -175,7 +179,15 @@ export function maintenancesCommand(args: string[], io: CommandIo = consoleIo): 
       reason: { type: 'string' },
       note: { type: 'string' },
     },
-    { list, show, schedule, reschedule: action('reschedule'), complete: action('complete'), cancel: action('cancel') },
+    {
+      list,
+      show,
+      schedule,
+      reschedule: action('reschedule'),
+      complete: action('complete'),
+      cancel: action('cancel'),
+      ack: acknowledgeHandler('maintenances', 'mnt'),
+    },
     args,
     io,
   );

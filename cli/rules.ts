@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DateTime } from 'luxon';
 import { modeFromEnv, rulesPathFromEnv, staffChannelsFromEnv } from '../config';
-import { unsendableEscalations } from '../rules/escalation-check';
+import { escalationsWithNobodyOnCall, unsendableEscalations, type StoredContact } from '../rules/escalation-check';
 import {
   checkRules,
   formatDuration,
@@ -41,6 +41,8 @@ or from JSON files.
 check options:
   --json                 print the report as JSON
   --strict               exit code 1 on warnings too
+  --contacts FILE        the stored staff contacts as JSON (GET /v1/contacts): warn of escalations
+                         in areas where none is, or none is on call
 
 incident options (explain, simulate):
   --incident FILE        the incident's facts as JSON: {kind, severity, siteIds, areas, source,
@@ -80,6 +82,7 @@ const OPTIONS = {
   rules: { type: 'string' },
   json: { type: 'boolean' },
   strict: { type: 'boolean' },
+  contacts: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   incident: { type: 'string' },
   kind: { type: 'string' },
@@ -204,6 +207,31 @@ async function audienceFrom(v: Values, incident: IncidentFacts): Promise<Subscri
   return syntheticSubscribers(count, { siteIds: incident.siteIds, areas, seed: Number(v.seed ?? 42) });
 }
 
+/** `--contacts FILE`: the answer of GET /v1/contacts (`{items: [...]}`) or a plain list of contacts. */
+async function storedContactsFile(file: string): Promise<StoredContact[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--contacts ${file}: ${(err as Error).message}`);
+  }
+  const list = Array.isArray(parsed) ? parsed : (parsed as { items?: unknown })?.items;
+  if (
+    !Array.isArray(list) ||
+    list.some((c) => typeof c !== 'object' || c === null || (typeof c.id !== 'string' && typeof c._id !== 'string'))
+  )
+    throw new UsageError(
+      `--contacts ${file}: expected a list of contacts, each with an id (as GET /v1/contacts answers)`,
+    );
+  return list.map((c: Record<string, unknown>) => ({
+    _id: String(c.id ?? c._id),
+    kind: c.kind === 'team' ? 'team' : 'person',
+    onCall: c.onCall === true,
+    ...(Array.isArray(c.areas) && c.areas.length ? { areas: c.areas.map(String) } : {}),
+    ...(Array.isArray(c.members) ? { members: c.members.map(String) } : {}),
+  }));
+}
+
 async function check(v: Values, positionals: string[]): Promise<number> {
   const target = positionals[0] ?? v.rules ?? rulesPathFromEnv();
   const checked = await checkRules(target);
@@ -213,7 +241,13 @@ async function check(v: Values, positionals: string[]): Promise<number> {
   const failed =
     placeholders.length > 0 ? { ...checked, ok: false, version: undefined, errors: placeholders } : checked;
   // Never dropped silently: an escalation this environment cannot send as written is said here.
-  const unsendable = checked.ok ? unsendableEscalations(await loadRuleSet(target), staffChannelsFromEnv()) : [];
+  const rules = checked.ok ? await loadRuleSet(target) : undefined;
+  const unsendable = rules
+    ? [
+        ...unsendableEscalations(rules, staffChannelsFromEnv()),
+        ...(v.contacts ? escalationsWithNobodyOnCall(rules, await storedContactsFile(v.contacts)) : []),
+      ]
+    : [];
   const report = { ...failed, warnings: [...failed.warnings, ...unsendable] };
   if (v.json) {
     console.log(JSON.stringify(report, null, 2));

@@ -6,6 +6,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { compileRules } from './compile';
+import type { Condition } from './conditions';
 import { RuleErrors, type RuleProblem } from './errors';
 import { Decider } from './evaluate';
 import { explain, formatExplanation, type Explanation } from './explain';
@@ -91,6 +92,13 @@ export class RuleSet {
   /** Every escalation step of the rules, with the rule it is in (for `rules check`). */
   get escalationSteps(): { rule: string; step: EscalationModel }[] {
     return this.compiled.leaves.flatMap((l) => l.escalate.map((step) => ({ rule: l.name, step })));
+  }
+
+  /** Every rule that escalates, with its conditions (for `rules check`: the areas it is confined to). */
+  get escalatingRules(): { rule: string; chain: Condition[]; steps: EscalationModel[] }[] {
+    return this.compiled.leaves
+      .filter((l) => l.escalate.length > 0)
+      .map((l) => ({ rule: l.name, chain: l.chain, steps: l.escalate }));
   }
 
   get ruleNames(): string[] {

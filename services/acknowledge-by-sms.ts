@@ -1,18 +1,28 @@
 /**
  * A staff contact acknowledges an escalation by replying to its SMS with the code it carries
  * ("OK 123456"). Only a staff number counts (a stored contact's, `/v1/contacts`, or a rules contact's); the code names the
- * open outage (it follows from the incident id: domain/acknowledgement.ts).
+ * open outage or the overrunning maintenance (it follows from the id: domain/acknowledgement.ts).
  */
 import type { Store } from '../store/db';
-import type { Contact, Language } from '../domain/types';
+import type { Contact, Language, MaintenancePhase } from '../domain/types';
 import { acknowledgementCode, type Acknowledgement } from '../domain/acknowledgement';
 import { OPEN_OUTAGE_PHASES } from '../store/coverage';
 import type { IncidentService } from './incidents';
 import { IncidentInputError } from './incidents';
+import { MaintenanceInputError, maintenanceEscalated, type MaintenanceService } from './maintenances';
 
 export type SmsAcknowledgement =
   | { outcome: 'acknowledged' | 'already'; incidentId: string; acknowledged: Acknowledgement }
   | { outcome: 'unknown_code' | 'closed'; incidentId?: string };
+
+/** What an acknowledgement goes through: the outage's service, or the maintenance's. */
+export interface AcknowledgingServices {
+  incidents: Pick<IncidentService, 'acknowledge'>;
+  maintenances: Pick<MaintenanceService, 'acknowledge'>;
+}
+
+/** Maintenance the work of which is still under way: an overrun escalates to staff. */
+const ESCALATING_MAINTENANCE_PHASES: MaintenancePhase[] = ['in_progress', 'overrun'];
 
 /** Who replied: a stored contact, or one the rules name. */
 export type StaffMember = Pick<Contact, '_id' | 'name' | 'language'>;
@@ -29,34 +39,51 @@ export async function staffContactByPhone(
   return null;
 }
 
+/** The open outage or the escalating maintenance whose code this is. */
+async function escalationWithCode(
+  store: Store,
+  code: string,
+): Promise<{ _id: string; kind: 'outage' | 'maintenance' } | undefined> {
+  // Open outages and maintenances under way are few (dozens at most): the code is computed for each rather than stored.
+  const open = await store.incidents
+    .find(
+      {
+        $or: [
+          { kind: 'outage', phase: { $in: OPEN_OUTAGE_PHASES }, resolveRequestedAt: { $exists: false } },
+          { kind: 'maintenance', phase: { $in: ESCALATING_MAINTENANCE_PHASES }, completedAt: { $exists: false } },
+        ],
+      },
+      { projection: { _id: 1, kind: 1, phase: 1, 'timeline.event': 1 } },
+    )
+    .toArray();
+  const found = open.find(
+    (i) => acknowledgementCode(i._id) === code && (i.kind === 'outage' || maintenanceEscalated(i)),
+  );
+  return found && { _id: found._id, kind: found.kind === 'maintenance' ? 'maintenance' : 'outage' };
+}
+
 export async function acknowledgeBySms(
   store: Store,
-  incidents: IncidentService,
+  services: AcknowledgingServices,
   contact: StaffMember,
   code: string,
 ): Promise<SmsAcknowledgement> {
-  // Open outages are few (dozens at most): the code is computed for each rather than stored.
-  const open = await store.incidents
-    .find(
-      { kind: 'outage', phase: { $in: OPEN_OUTAGE_PHASES }, resolveRequestedAt: { $exists: false } },
-      { projection: { _id: 1 } },
-    )
-    .toArray();
-  const incident = open.find((i) => acknowledgementCode(i._id) === code);
+  const incident = await escalationWithCode(store, code);
   if (!incident) return { outcome: 'unknown_code' };
+  const who = { by: contact.name, via: 'sms' as const, contactId: contact._id };
   try {
-    const r = await incidents.acknowledge(
-      incident._id,
-      { by: contact.name, via: 'sms', contactId: contact._id },
-      'signal',
-    );
+    const r =
+      incident.kind === 'maintenance'
+        ? await services.maintenances.acknowledge(incident._id, who, 'signal')
+        : await services.incidents.acknowledge(incident._id, who, 'signal');
     return {
       outcome: r.alreadyAcknowledged ? 'already' : 'acknowledged',
       incidentId: incident._id,
       acknowledged: r.acknowledged,
     };
   } catch (err) {
-    if (err instanceof IncidentInputError) return { outcome: 'closed', incidentId: incident._id };
+    if (err instanceof IncidentInputError || err instanceof MaintenanceInputError)
+      return { outcome: 'closed', incidentId: incident._id };
     throw err;
   }
 }
@@ -83,9 +110,11 @@ export function acknowledgementReplyText(r: SmsAcknowledgement, code: string, la
         : `Already taken by ${r.acknowledged.by} at ${clock(r.acknowledged.at, language)} (${code}).`;
     case 'closed':
       return it
-        ? `Il guasto ${code} è già in chiusura: niente da prendere in carico.`
-        : `Outage ${code} is already being closed: nothing to acknowledge.`;
+        ? `L'escalation ${code} è già in chiusura: niente da prendere in carico.`
+        : `Escalation ${code} is already being closed: nothing to acknowledge.`;
     case 'unknown_code':
-      return it ? `Nessun guasto aperto con codice ${code}.` : `No open outage has code ${code}.`;
+      return it
+        ? `Nessun guasto aperto o manutenzione in ritardo con codice ${code}.`
+        : `No open outage or overrunning maintenance has code ${code}.`;
   }
 }

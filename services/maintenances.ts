@@ -8,6 +8,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { MongoServerError } from 'mongodb';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Acknowledgement } from '../domain/acknowledgement';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { Store } from '../store/db';
 import type { Incident, MaintenancePhase, Severity } from '../domain/types';
@@ -18,6 +19,8 @@ import { saveRuleVersion } from '../store/rule-versions';
 import { deliveryPolicyFor } from './delivery-policy';
 import type { DeliveryPolicy } from '../workflows/incident-api';
 import {
+  acknowledgeMaintenanceSignal,
+  acknowledgeMaintenanceUpdate,
   cancelMaintenanceUpdate,
   completeMaintenanceUpdate,
   rescheduleUpdate,
@@ -94,7 +97,13 @@ export function statusOfDocument(m: Incident): MaintenanceStatus {
     escalations: m.timeline.filter((t) => t.event?.startsWith('escalated#')).length,
     cancelRequested: Boolean(m.cancelledAt),
     completeRequested: Boolean(m.completedAt),
+    ...(m.acknowledged ? { acknowledgedBy: m.acknowledged.by, acknowledgedAt: m.acknowledged.at.toISOString() } : {}),
   };
+}
+
+/** Escalated to staff: the window ended before the work was reported completed (an overrun, or one since moved on). */
+export function maintenanceEscalated(m: Pick<Incident, 'phase' | 'timeline'>): boolean {
+  return m.phase === 'overrun' || m.timeline.some((t) => t.event?.startsWith('escalated#'));
 }
 
 /** Checks a window given by a caller: a start and an end as ISO times, the end after the start and ahead. */
@@ -270,6 +279,54 @@ export function createMaintenanceService(deps: MaintenanceServiceDeps) {
           `Maintenance ${id} is ${m.phase}; it can no longer be completed.`,
         );
       return send(m, completeMaintenanceUpdate, { note });
+    },
+
+    /**
+     * Someone takes the overrun's staff escalation: who and when are stored on the maintenance first
+     * (the first acknowledgement wins, atomically; a repeat answers the stored one), then the workflow
+     * stops the rules' repeats and gives up the staff messages not yet sent. `signal` (an SMS reply)
+     * does not wait for a worker.
+     */
+    async acknowledge(
+      id: string,
+      who: Omit<Acknowledgement, 'at'>,
+      mode: 'update' | 'signal' = 'update',
+    ): Promise<MaintenanceStatus & { acknowledged: Acknowledgement; alreadyAcknowledged: boolean }> {
+      const m = await load(id);
+      if (maintenanceIsOver(m) || m.completedAt || m.cancelledAt)
+        throw new MaintenanceInputError(
+          'maintenance_closed',
+          `Maintenance ${id} is ${m.phase}; there is no escalation to acknowledge.`,
+        );
+      if (!maintenanceEscalated(m))
+        throw new MaintenanceInputError(
+          'maintenance_rejected',
+          `Maintenance ${id} is ${m.phase}: only an overrun escalates to staff; there is nothing to acknowledge yet.`,
+        );
+      const mine: Acknowledgement = { ...who, at: new Date() };
+      const won =
+        (
+          await store.incidents.updateOne(
+            { _id: id, kind: 'maintenance', acknowledged: { $exists: false } },
+            { $set: { acknowledged: mine } },
+          )
+        ).modifiedCount === 1;
+      const acknowledged = won ? mine : ((await load(id)).acknowledged ?? mine);
+      const input = { by: acknowledged.by, at: acknowledged.at.toISOString() };
+      // Sent again on a repeat too: harmless (the workflow keeps the first), and it heals a first send that failed.
+      let status: MaintenanceStatus;
+      if (mode === 'signal') {
+        await temporal.workflow
+          .getHandle(m.workflowId)
+          .signal(acknowledgeMaintenanceSignal, input)
+          .catch((err: unknown) => {
+            if (err instanceof WorkflowNotFoundError)
+              throw new MaintenanceInputError('maintenance_closed', `Maintenance ${id} has no running workflow.`);
+            throw err;
+          });
+        status = statusOfDocument({ ...m, acknowledged });
+      } else status = await send(m, acknowledgeMaintenanceUpdate, input);
+      return { ...status, acknowledged, alreadyAcknowledged: !won };
     },
   };
 }

@@ -3,9 +3,9 @@
  * Updates the API sends it (reschedule, cancel, complete). Declared apart from the workflow so
  * that clients import the definitions without the workflow's code.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { MaintenancePhase, MessageKind } from '../domain/types';
-import type { DeliveryPolicy } from './incident-api';
+import type { AcknowledgeInput, DeliveryPolicy } from './incident-api';
 
 /** A window as ISO times. */
 export interface MaintenanceWindow {
@@ -76,6 +76,9 @@ export interface MaintenanceStatus {
   escalations: number;
   cancelRequested: boolean;
   completeRequested: boolean;
+  /** Who took the overrun's staff escalation: the rules' escalations repeat no more. */
+  acknowledgedBy?: string;
+  acknowledgedAt?: string;
 }
 
 export interface MaintenanceSnapshot extends MaintenanceStatus {
@@ -93,15 +96,17 @@ export interface MaintenanceSnapshot extends MaintenanceStatus {
   pending: PendingMaintenanceAction[];
 }
 
-/** A reschedule the workflow accepted and has not yet acted on (it survives continue-as-new). */
-export interface PendingMaintenanceAction {
-  type: 'reschedule';
-  at: string;
-  number: number;
-  window: MaintenanceWindow;
-  previous: MaintenanceWindow;
-  reason?: string;
-}
+/** A request the workflow accepted and has not yet acted on (it survives continue-as-new). */
+export type PendingMaintenanceAction =
+  | {
+      type: 'reschedule';
+      at: string;
+      number: number;
+      window: MaintenanceWindow;
+      previous: MaintenanceWindow;
+      reason?: string;
+    }
+  | { type: 'acknowledge'; at: string; by: string };
 
 export const maintenanceStatusQuery = defineQuery<MaintenanceStatus>('maintenanceStatus');
 /** A new window: those already told are told; reminders and the start notice follow the new window. */
@@ -112,3 +117,9 @@ export const cancelMaintenanceUpdate = defineUpdate<MaintenanceStatus, [CancelMa
 export const completeMaintenanceUpdate = defineUpdate<MaintenanceStatus, [CompleteMaintenanceInput]>(
   'completeMaintenance',
 );
+/** Someone took the overrun's staff escalation: no more escalation rounds. Repeating it keeps the first. */
+export const acknowledgeMaintenanceUpdate = defineUpdate<MaintenanceStatus, [AcknowledgeInput]>(
+  'acknowledgeMaintenance',
+);
+/** The same as a signal, for an SMS reply that must not wait for a worker; one the workflow cannot take is ignored. */
+export const acknowledgeMaintenanceSignal = defineSignal<[AcknowledgeInput]>('acknowledgeMaintenanceRequested');

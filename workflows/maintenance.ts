@@ -27,7 +27,10 @@ import type { Activities } from '../activities';
 import { deliveryLoop } from './delivery-loop';
 import type { MaintenancePhase, MessageKind } from '../domain/types';
 import { DEFAULT_DELIVERY_POLICY } from './incident-api';
+import type { AcknowledgeInput } from './incident-api';
 import {
+  acknowledgeMaintenanceSignal,
+  acknowledgeMaintenanceUpdate,
   cancelMaintenanceUpdate,
   completeMaintenanceUpdate,
   maintenanceStatusQuery,
@@ -90,6 +93,8 @@ class MaintenanceState {
   pending: PendingMaintenanceAction[] = [];
   /** Bumped by every accepted request, so that a waiting loop wakes up to recompute its timers. */
   changes = 0;
+  acknowledgedBy?: string;
+  acknowledgedAt?: string;
 
   constructor(
     readonly maintenanceId: string,
@@ -142,6 +147,8 @@ class MaintenanceState {
       escalations,
       cancelRequested,
       completeRequested,
+      acknowledgedBy,
+      acknowledgedAt,
     } = this;
     return {
       maintenanceId,
@@ -157,6 +164,7 @@ class MaintenanceState {
       escalations,
       cancelRequested,
       completeRequested,
+      ...(acknowledgedBy !== undefined ? { acknowledgedBy, acknowledgedAt } : {}),
     };
   }
 
@@ -229,6 +237,39 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
   };
 
   setHandler(maintenanceStatusQuery, () => state.status());
+  // Acknowledging the overrun's escalation: an Update for the API and the console, a signal for an SMS reply
+  // (it must not wait for a worker; one the workflow cannot take is ignored).
+  const validateAcknowledge = (a: AcknowledgeInput) => {
+    notOver();
+    if (state.escalations === 0 && state.phase !== 'overrun')
+      throw new Error(
+        `maintenance ${id} is ${state.phase}: only an overrun escalates to staff; nothing to acknowledge`,
+      );
+    if (typeof a.by !== 'string' || a.by.length === 0 || a.by.length > 200)
+      throw new Error('by must name who took the escalation (at most 200 characters)');
+    isoTime('at', a.at);
+  };
+  /** The first acknowledgement counts; a repeat (an SMS and a click) changes nothing. */
+  const acknowledge = (a: AcknowledgeInput) => {
+    if (state.acknowledgedBy !== undefined) return;
+    state.acknowledgedBy = a.by;
+    state.acknowledgedAt = a.at;
+    state.pending.push({ type: 'acknowledge', at: a.at, by: a.by });
+    state.changes++;
+  };
+  setHandler(acknowledgeMaintenanceUpdate, (a) => (acknowledge(a), state.status()), {
+    validator: validateAcknowledge,
+  });
+  setHandler(acknowledgeMaintenanceSignal, (a) => {
+    try {
+      validateAcknowledge(a);
+    } catch {
+      return;
+    }
+    acknowledge(a);
+  });
+  // Only runs that were acknowledged reach these steps; the patch keeps them out of older histories.
+  const acknowledged = () => state.acknowledgedBy !== undefined && patched('maintenance-escalation-ack');
   setHandler(
     rescheduleUpdate,
     (r) => {
@@ -372,7 +413,7 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
         `the window ended at ${state.window.endsAt} and the work is not reported completed`,
       );
     }
-    if (state.overrunDone) {
+    if (state.overrunDone && !acknowledged()) {
       const steps: number[] = [];
       while (
         state.escalationsFired < s.escalations.length &&
@@ -398,16 +439,21 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
       ...s.remindersBeforeSeconds.filter((r) => !state.remindersDone.includes(r)).map(reminderAt),
       ...(!state.startedDone ? [state.start] : []),
       ...(state.startedDone && !state.overrunDone ? [state.end] : []),
-      ...(state.overrunDone && state.escalationsFired < s.escalations.length
+      ...(state.overrunDone && state.escalationsFired < s.escalations.length && !acknowledged()
         ? [state.end + s.escalations[state.escalationsFired].afterSeconds * 1000]
         : []),
     ];
     return next.length ? Math.max(0, Math.min(...next) - now()) : Infinity;
   };
-  /** Reschedules, in the order they were accepted. */
+  /** Reschedules and the acknowledgement, in the order they were accepted. */
   const actOnRequests = async () => {
     while (state.pending.length > 0) {
       const a = state.pending[0];
+      if (a.type === 'acknowledge') {
+        if (acknowledged()) await acts.stopEscalation({ incidentId: id, at: a.at, by: a.by });
+        state.pending.shift();
+        continue;
+      }
       const moved = await acts.rescheduleMaintenance({
         maintenanceId: id,
         number: a.number,

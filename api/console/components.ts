@@ -6,6 +6,7 @@ import { deliveryCounts } from '../../store/incidents';
 import { html, type SafeHtml } from './html';
 import { heldByChannel, progressByChannel, type Progress } from './queries';
 import type { View } from './view';
+import { formatTime } from './i18n';
 
 export async function incidentProgress(store: Store, incidentId: string): Promise<Record<string, Progress>> {
   const [counts, held] = await Promise.all([deliveryCounts(store, incidentId), heldByChannel(store, incidentId)]);
@@ -77,4 +78,11 @@ export function toRomeLocalInput(d: Date | undefined): string {
   }).formatToParts(d);
   const get = (t: string) => parts.find((p) => p.type === t)!.value;
   return `${get('year')}-${get('month')}-${get('day')}T${get('hour')}:${get('minute')}`;
+}
+
+/** Who took the escalation, and what of it could not go: for everyone who may see the incident. */
+export function escalationView(v: View, i: Incident): SafeHtml {
+  const { t } = v;
+  return html`${i.acknowledged ? html`<p id="acknowledged" class="card">${t.acknowledgedBy} <b>${i.acknowledged.by}</b>, ${formatTime(i.acknowledged.at, v.lang)} (${i.acknowledged.via})</p>` : ''}
+${i.escalationProblems?.length ? html`<div id="escalation-problems" class="card"><h3>${t.escalationProblems}</h3><ul>${i.escalationProblems.map((p) => html`<li>${formatTime(p.at, v.lang)} #${p.round}: ${p.problem}</li>`)}</ul></div>` : ''}`;
 }

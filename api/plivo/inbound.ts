@@ -16,6 +16,7 @@ import { upstreamSiteIds } from '../../store/network';
 import { dropPlannedTo } from '../../store/deliveries';
 import { acknowledgementReply } from '../../domain/acknowledgement';
 import { createIncidentService } from '../../services/incidents';
+import { createMaintenanceService } from '../../services/maintenances';
 import { acknowledgeBySms, acknowledgementReplyText, staffContactByPhone } from '../../services/acknowledge-by-sms';
 
 interface InboundBody {
@@ -28,7 +29,7 @@ interface InboundBody {
 
 export const plivoInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const { store } = deps;
-  const incidents = createIncidentService(deps);
+  const acknowledging = { incidents: createIncidentService(deps), maintenances: createMaintenanceService(deps) };
 
   async function answer(from: string, text: string, log: { warn: (o: object, m: string) => void }): Promise<void> {
     if (!deps.replySms) return;
@@ -123,7 +124,7 @@ export const plivoInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps)
         throw err;
       }
       if (staff && ackCode) {
-        const r = await acknowledgeBySms(store, incidents, staff, ackCode);
+        const r = await acknowledgeBySms(store, acknowledging, staff, ackCode);
         await store.inbound.updateOne(
           { messageUuid: req.body.MessageUUID },
           { $set: { contactId: staff._id, ...(r.incidentId ? { incidentId: r.incidentId } : {}) } },

@@ -18,6 +18,7 @@ import {
   type CreateMaintenanceInput,
 } from '../../services/maintenances';
 import { maintenanceStatusQuery, type MaintenanceStatus } from '../../workflows/maintenance-api';
+import { acknowledgementSchema } from './incident-actions';
 
 const time = { type: 'string', format: 'date-time' } as const;
 const text = { type: 'string', minLength: 1, maxLength: 500 } as const;
@@ -67,6 +68,11 @@ const summary = {
     cancelledAt: time,
     rulesVersion: { type: 'string' },
     workflowId: { type: 'string' },
+    acknowledged: {
+      ...acknowledgementSchema,
+      description:
+        "Who took the overrun's staff escalation, and when (POST /v1/maintenances/:id/acknowledge, the console, an SMS reply)",
+    },
   },
 } as const;
 
@@ -86,6 +92,20 @@ const statusReply = {
     escalations: { type: 'integer', description: 'Staff escalation rounds planned (overrun)' },
     cancelRequested: { type: 'boolean' },
     completeRequested: { type: 'boolean' },
+    acknowledgedBy: { type: 'string', description: "Who took the overrun's staff escalation (the workflow's word)" },
+    acknowledgedAt: time,
+  },
+} as const;
+
+const acknowledgedReply = {
+  type: 'object',
+  properties: {
+    ...statusReply.properties,
+    acknowledged: acknowledgementSchema,
+    alreadyAcknowledged: {
+      type: 'boolean',
+      description: 'true: someone had taken it already; this is their acknowledgement',
+    },
   },
 } as const;
 
@@ -159,6 +179,7 @@ function present(m: Incident) {
     ...(m.cancelledAt ? { cancelledAt: m.cancelledAt } : {}),
     ...(m.rulesVersion ? { rulesVersion: m.rulesVersion } : {}),
     workflowId: m.workflowId,
+    ...(m.acknowledged ? { acknowledged: m.acknowledged } : {}),
   };
 }
 
@@ -371,5 +392,26 @@ export const maintenanceRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) 
     },
     async (req, reply) =>
       reply.status(202).send(await maintenances.complete(req.params.id, req.body?.note).catch(toApiError)),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/maintenances/:id/acknowledge',
+    {
+      schema: {
+        tags: ['maintenance'],
+        summary: "Acknowledge the overrun's staff escalation: someone has taken it",
+        description:
+          "Stores who (the key's name) and when, stops the rules' escalation repeats and gives up the staff messages not yet sent. Only a maintenance that overran (and so escalated) can be acknowledged. The first acknowledgement counts; a repeat answers it with `alreadyAcknowledged: true`. Staff can do the same by replying to the escalation SMS with its code (`OK 123456`).",
+        params,
+        body: { type: 'object', nullable: true, additionalProperties: false, properties: {} },
+        response: { 202: acknowledgedReply, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const by = req.apiKey ? `${req.apiKey.name} (key ${req.apiKey.id})` : 'API';
+      const r = await maintenances.acknowledge(req.params.id, { by, via: 'api' }).catch(toApiError);
+      req.auditOutcome = { acknowledgedBy: r.acknowledged.by, alreadyAcknowledged: r.alreadyAcknowledged };
+      return reply.status(202).send(r);
+    },
   );
 };

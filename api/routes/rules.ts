@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { ApiError, errorSchema } from '../errors';
 import { staffChannelsFromEnv } from '../../config';
-import { checkRulesHere } from '../../rules/escalation-check';
+import { checkRulesHere, type StoredContact } from '../../rules/escalation-check';
 import {
   syntheticSubscribers,
   type IncidentFacts,
@@ -21,6 +21,8 @@ export interface RulesRoutesOptions {
   rules: RulesHolder;
   /** The real subscribers of an incident's sites (counted as `incident.subscribers`); without it, simulate needs subscribers or a population in the body. */
   audience?: (incident: IncidentFacts) => Promise<SubscriberFacts[]>;
+  /** The stored staff contacts (`/v1/contacts`): the check warns of escalations in areas where none is on call. */
+  storedContacts?: () => Promise<StoredContact[]>;
 }
 
 const time = { type: 'string', format: 'date-time' } as const;
@@ -233,7 +235,8 @@ export const rulesRoutes: FastifyPluginAsync<RulesRoutesOptions> = async (app, o
         }
       }
       // With the escalations this deployment cannot send as written (a call with no voice channel, an e-mail with no SMTP relay), as the CLI says them.
-      return checkRulesHere(target, yaml, staffChannelsFromEnv());
+      // And the escalations in areas where no stored contact is, or none is on call.
+      return checkRulesHere(target, yaml, staffChannelsFromEnv(), await options.storedContacts?.());
     },
   );
 

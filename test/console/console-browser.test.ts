@@ -113,6 +113,11 @@ describe('the console in a browser', { skip: SKIP }, () => {
     );
     await Promise.all([page.waitForURL(/done=acknowledge$/), page.click('#ack-form button[type=submit]')]);
     assert.match((await page.locator('#acknowledged').textContent())!, /turno-notte.*\(console\)/s);
+    assert.equal(
+      await page.locator('.flash.ok').textContent(),
+      'Escalation presa in carico: i solleciti si fermano.',
+      'a sentence, not the action',
+    );
     assert.equal(await page.locator('#ack-form').count(), 0, 'taken once: no second button');
     assert.match((await call(stack, 'GET', `/v1/incidents/${id}`)).body.acknowledged.by, /turno-notte/);
     await page.screenshot({ path: path.join(SHOTS, 'incident-acknowledged.png'), fullPage: true });
@@ -143,6 +148,23 @@ describe('the console in a browser', { skip: SKIP }, () => {
     );
     assert.equal(await stack.store.incidents.countDocuments({ kind: 'maintenance' }), 0, 'a preview schedules nothing');
     await page.screenshot({ path: path.join(SHOTS, 'maintenance-preview.png'), fullPage: true });
+
+    // Work whose window has ended and is not reported done: its escalation can be taken from the console.
+    const late = await call(stack, 'POST', '/v1/maintenances', {
+      siteIds: ['tower-crema-01'],
+      startsAt: new Date(Date.now() + 1000).toISOString(),
+      endsAt: new Date(Date.now() + 3000).toISOString(),
+      title: 'Riallineamento in ritardo',
+    });
+    await eventually('overrun', async () =>
+      (await call(stack, 'GET', `/v1/maintenances/${late.body.id}`)).body.phase === 'overrun' ? true : undefined,
+    );
+    await page.goto(`${stack.apiUrl}/console/maintenances/${late.body.id}`);
+    await Promise.all([page.waitForURL(/done=acknowledge$/), page.click('#ack-form button[type=submit]')]);
+    assert.match((await page.locator('#acknowledged').textContent())!, /turno-notte.*\(console\)/s);
+    assert.equal(await page.locator('#ack-form').count(), 0, 'taken once: no second button');
+    assert.match((await call(stack, 'GET', `/v1/maintenances/${late.body.id}`)).body.acknowledged.by, /turno-notte/);
+    await call(stack, 'POST', `/v1/maintenances/${late.body.id}/complete`, {});
 
     for (const [name, url] of [
       ['maintenances', '/console/maintenances'],

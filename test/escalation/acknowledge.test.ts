@@ -6,14 +6,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { plivoSignatureV2 } from '../../api/plivo/signature';
 import { acknowledgementCode } from '../../domain/acknowledgement';
 import { loadDemoDataIfEmpty } from '../../store/demo';
 import { eventually, sharedServers } from '../support/env';
-import { call, SIM_AUTH_TOKEN, startTestStack, type TestStack } from '../support/stack';
+import { call, startTestStack, type TestStack } from '../support/stack';
+import { inboundSms } from '../support/inbound-sms';
 
 const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 const NOC_PHONE = '+390577000000'; // noc-oncall in rules/default/contacts.yaml
@@ -202,25 +201,3 @@ describe('staff escalation, acknowledged', () => {
     await call(stack, 'POST', `/v1/incidents/${id}/resolve`, {});
   });
 });
-
-async function inboundSms(stack: TestStack, from: string, text: string): Promise<{ action?: string }> {
-  const url = `${stack.apiUrl}/v1/plivo/inbound`;
-  const nonce = String(Math.floor(Math.random() * 1e12));
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      'x-plivo-signature-v2': plivoSignatureV2(url, nonce, SIM_AUTH_TOKEN),
-      'x-plivo-signature-v2-nonce': nonce,
-    },
-    body: new URLSearchParams({
-      From: from.replace('+', ''),
-      To: '390000000000',
-      Text: text,
-      Type: 'sms',
-      MessageUUID: randomUUID(),
-    }),
-  });
-  assert.equal(res.status, 200);
-  return (await res.json()) as { action?: string };
-}

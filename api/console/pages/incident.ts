@@ -9,8 +9,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ConsoleDeps } from '../index';
 import { html, type SafeHtml } from '../html';
 import { formatAge, formatTime } from '../i18n';
+import { doneFlash } from '../flash';
 import { searchDeliveries, whyNotSent } from '../queries';
-import { incidentProgress, progressView, romeLocalTime, sendHtml, siteLinks } from '../components';
+import { escalationView, incidentProgress, progressView, romeLocalTime, sendHtml, siteLinks } from '../components';
 import { ConsoleError, requireRole } from '../session';
 import { page, viewOf, type View } from '../view';
 import { createIncidentService } from '../../../services/incidents';
@@ -65,13 +66,6 @@ async function progressPanel(store: Store, v: View, i: Incident): Promise<SafeHt
 <p>${v.t.phase}: <b class="phase">${i.phase}</b></p>${progressView(v, await incidentProgress(store, i._id))}</div>`;
 }
 
-/** Who took the escalation, and what of it could not go: for everyone who may see the incident. */
-function escalationView(v: View, i: Incident): SafeHtml {
-  const { t } = v;
-  return html`${i.acknowledged ? html`<p id="acknowledged" class="card">${t.acknowledgedBy} <b>${i.acknowledged.by}</b>, ${formatTime(i.acknowledged.at, v.lang)} (${i.acknowledged.via})</p>` : ''}
-${i.escalationProblems?.length ? html`<div id="escalation-problems" class="card"><h3>${t.escalationProblems}</h3><ul>${i.escalationProblems.map((p) => html`<li>${formatTime(p.at, v.lang)} #${p.round}: ${p.problem}</li>`)}</ul></div>` : ''}`;
-}
-
 function actions(v: View, i: Incident): SafeHtml {
   const { t } = v;
   if (!v.may('operator') || CLOSED.includes(i.phase)) return html``;
@@ -90,8 +84,6 @@ ${i.acknowledged ? '' : html`<form method="post" action="${action('acknowledge')
 <form method="post" action="${action('cancel')}" class="card">${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40"></label><button type="submit">${t.cancel}</button></form>`;
 }
 
-const DONE = ['opened', 'update', 'escalate', 'acknowledge', 'resolve', 'cancel'] as const;
-
 export const incidentPage: FastifyPluginAsync<ConsoleDeps> = async (app, deps) => {
   const { store } = deps;
   const incidents = createIncidentService(deps);
@@ -104,7 +96,7 @@ export const incidentPage: FastifyPluginAsync<ConsoleDeps> = async (app, deps) =
       const v = viewOf(req, reply);
       const { t } = v;
       const q = String(req.query.q ?? '');
-      const done = DONE.find((d) => d === req.query.done);
+      const done = doneFlash(v.lang, 'incident', req.query.done);
       const body = html`<h1>${i.title || i._id} <small>${i._id}</small></h1>
 <p>${t.severity}: <b>${i.severity}</b> · ${t.opened}: ${formatTime(i.openedAt, v.lang)} (${formatAge(i.openedAt)}) · ${i.source}${i.estimatedEnd ? html` · ETA ${formatTime(i.estimatedEnd, v.lang)}` : ''}</p>
 <h2>${t.affectedSites}</h2><p>${siteLinks(i.affectedSiteIds ?? i.siteIds, 50)} · ${t.areas}: ${i.areas.join(', ')}</p>
@@ -124,7 +116,7 @@ ${await deliveriesView(store, v, i._id, q)}`;
           title: i.title || i._id,
           section: 'now',
           body,
-          ...(done ? { flash: { kind: 'ok' as const, text: `${t.done}: ${done}` } } : {}),
+          ...(done ? { flash: { kind: 'ok' as const, text: done } } : {}),
         }),
       );
     },

@@ -1,6 +1,7 @@
 /**
  * Maintenance: the planned work (coming, under way, recent), scheduling new work with a preview
- * of who will be told, and on each one: reschedule, complete, cancel. Changes go through
+ * of who will be told, and on each one: reschedule, complete, cancel, and acknowledge an overrun's
+ * staff escalation. Changes go through
  * services/maintenances.ts, the same path as the API's routes.
  */
 import { randomUUID } from 'node:crypto';
@@ -8,10 +9,19 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ConsoleDeps } from '../index';
 import { html, type SafeHtml } from '../html';
 import { formatTime } from '../i18n';
-import { incidentProgress, progressView, romeLocalTime, sendHtml, siteLinks, toRomeLocalInput } from '../components';
+import {
+  escalationView,
+  incidentProgress,
+  progressView,
+  romeLocalTime,
+  sendHtml,
+  siteLinks,
+  toRomeLocalInput,
+} from '../components';
+import { doneFlash } from '../flash';
 import { ConsoleError, requireRole } from '../session';
 import { page, viewOf, type View } from '../view';
-import { createMaintenanceService, maintenanceIsOver } from '../../../services/maintenances';
+import { createMaintenanceService, maintenanceEscalated, maintenanceIsOver } from '../../../services/maintenances';
 import { listMaintenances } from '../../../store/maintenances';
 import { resolveAudience } from '../../../store/audience';
 import type { Incident } from '../../../domain/types';
@@ -104,7 +114,8 @@ ${
   begun
     ? html`<form method="post" action="${action('complete')}" class="card">${v.csrfField()}<label>${t.note} <input name="note" maxlength="500" size="40"></label><button type="submit">${t.complete}</button></form>`
     : html`<form method="post" action="${action('cancel')}" class="card">${v.csrfField()}<label>${t.reason} <input name="reason" maxlength="500" size="40"></label><button type="submit">${t.cancelMaintenance}</button></form>`
-}`;
+}
+${maintenanceEscalated(m) && !m.acknowledged ? html`<form method="post" action="${action('acknowledge')}" class="card" id="ack-form">${v.csrfField()}<button type="submit">${t.acknowledge}</button></form>` : ''}`;
 }
 
 const text = (s: unknown, max = 500) => (typeof s === 'string' && s.trim() ? s.trim().slice(0, max) : undefined);
@@ -138,7 +149,7 @@ ${v.may('operator') ? scheduleForm(v) : ''}`;
     const m = await load(store, req.params.id);
     const v = viewOf(req, reply);
     const { t } = v;
-    const done = ['scheduled', 'reschedule', 'complete', 'cancel'].find((d) => d === req.query.done);
+    const done = doneFlash(v.lang, 'maintenance', req.query.done);
     const body = html`<h1>${m.title} <small>${m._id}</small></h1>
 <p>${t.phase}: <b class="phase">${m.phase}</b> · ${t.window}: ${formatTime(m.window?.startsAt, v.lang)} – ${formatTime(m.window?.endsAt, v.lang)}${m.reschedules ? ` (${m.reschedules}×)` : ''} · ${t.severity}: ${m.severity}</p>
 ${m.description ? html`<p>${m.description}</p>` : ''}
@@ -146,6 +157,7 @@ ${m.description ? html`<p>${m.description}</p>` : ''}
 ${m.phase === 'scheduled' && m.window ? await preview(store, v, m.siteIds, m.window.startsAt) : ''}
 ${m.phase === 'scheduled' && m.window && rulesFor ? previewTable(v, await previewMaintenance(store, await rulesFor(m.rulesVersion), { id: m._id, siteIds: m.siteIds, ...m.window, title: m.title, severity: m.severity, decidedAt: m.openedAt }, new Date())) : ''}
 <h2>${t.progress}</h2>${progressView(v, await incidentProgress(store, m._id))}
+${escalationView(v, m)}
 ${actions(v, m)}
 <h2>${t.timeline}</h2>
 <table id="timeline"><tbody>${m.timeline.map((e) => html`<tr><td>${formatTime(e.at, v.lang)}</td><td>${e.phase}</td><td>${e.note ?? ''}</td></tr>`)}</tbody></table>`;
@@ -155,7 +167,7 @@ ${actions(v, m)}
         title: m.title,
         section: 'maintenance',
         body,
-        ...(done ? { flash: { kind: 'ok' as const, text: `${t.done}: ${done}` } } : {}),
+        ...(done ? { flash: { kind: 'ok' as const, text: done } } : {}),
       }),
     );
   });
@@ -222,7 +234,7 @@ ${actions(v, m)}
   app.post<{ Params: { id: string; action: string }; Body: Record<string, string | undefined> }>(
     '/maintenances/:id/:action',
     async (req, reply) => {
-      requireRole(req, 'operator');
+      const user = requireRole(req, 'operator');
       const m = await load(store, req.params.id);
       const { action } = req.params;
       const b = req.body ?? {};
@@ -235,6 +247,8 @@ ${actions(v, m)}
         });
       } else if (action === 'complete') await maintenances.complete(m._id, text(b.note));
       else if (action === 'cancel') await maintenances.cancel(m._id, text(b.reason));
+      else if (action === 'acknowledge')
+        await maintenances.acknowledge(m._id, { by: `${user.name} (key ${user.keyId})`, via: 'console' });
       else throw new ConsoleError(404, 'not_found', `No action ${action}.`);
       req.auditOutcome = { maintenanceId: m._id, action };
       return reply.redirect(`/console/maintenances/${m._id}?done=${action}`, 303);

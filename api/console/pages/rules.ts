@@ -16,6 +16,7 @@ import { checkRulesHere } from '../../../rules/escalation-check';
 import { staffChannelsFromEnv } from '../../../config';
 import { formatProblem, type IncidentFacts, type RulesHolder, type SubscriberFacts } from '../../../rules';
 import { resolveAudience } from '../../../store/audience';
+import { listContacts } from '../../../store/contacts';
 import { subscriberFacts } from '../../../activities/notices';
 import type { Store } from '../../../store/db';
 
@@ -101,7 +102,12 @@ export const rulesPage: FastifyPluginAsync<ConsoleDeps> = async (app, { store, r
   app.post<{ Body: { yaml?: string } }>('/rules/check', async (req, reply) => {
     requireRole(req, 'operator');
     const entry = ruleSet().entry;
-    const r = await checkRulesHere(entry, String(req.body?.yaml ?? ''), staffChannelsFromEnv());
+    const r = await checkRulesHere(
+      entry,
+      String(req.body?.yaml ?? ''),
+      staffChannelsFromEnv(),
+      await listContacts(store, {}),
+    );
     // Paths relative to the rules folder: the server's own layout is nobody's business.
     const problems = [...r.errors, ...r.warnings].map((p) => formatProblem(p, path.dirname(entry)));
     return show(
