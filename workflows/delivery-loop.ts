@@ -7,7 +7,7 @@
  * workflow), every side effect an activity. Both workflows issued these same two activities in
  * this same order before the loop was shared, so running histories replay unchanged.
  */
-import { sleep } from '@temporalio/workflow';
+import { patched, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { MessageKind } from '../domain/types';
 import type { DeliveryPolicy } from './incident-api';
@@ -43,7 +43,8 @@ export function deliveryLoop(
 ) {
   const earlyLook = Math.min(EARLY_LOOK_MS, policy.sweepEveryMs);
   let look = earlyLook;
-  return async function deliveryRound(kinds: MessageKind[]): Promise<DeliveryRound> {
+  /** `closing`: the workflow is about to close (resolved, cancelled), and this round's watch is not wanted then. */
+  return async function deliveryRound(kinds: MessageKind[], closing?: () => boolean): Promise<DeliveryRound> {
     const budget = policy.sendBudgetMs !== undefined ? { budgetMs: policy.sendBudgetMs } : {};
     const r = await acts.sendDue({ incidentId: deliveriesOf, kinds, batchSize: policy.batchSize, ...budget });
     for (const [kind, n] of Object.entries(r.accepted)) {
@@ -55,6 +56,11 @@ export function deliveryLoop(
       if (r.retryAfterMs) await sleep(r.retryAfterMs);
       return { busy: true, waitMs: 0, allSent: false, idle: false };
     }
+    // Resolved while this round was sending: the watch (receipts, retries of outage notices, fallbacks)
+    // would only delay the restoration notices, and the restoration plans from who was reached, not
+    // from receipts. The closing rounds watch whatever is still in flight. (Guarded: runs that
+    // started before it watched here.)
+    if (closing?.() && patched('no-watch-when-closing')) return { busy: false, waitMs: 0, allSent: false, idle: false };
     // The fallback order rides in the activity's input: the same command, so no patch is needed.
     const fallback = policy.fallback ? { fallback: policy.fallback } : {};
     const sweep = await acts.sweepAll({

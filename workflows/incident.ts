@@ -503,7 +503,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     await actOnRequests();
     await fireTimers();
     if (closing()) break;
-    const round = await deliveryRound(OPEN_KINDS);
+    const round = await deliveryRound(OPEN_KINDS, closing);
     if (round.busy) {
       await continueIfLong(); // a large audience: many batches in a row
       continue;
