@@ -10,6 +10,7 @@
  */
 import type { DeliveryChannel, Incident, Language, MaintenancePhase, MessageKind } from '../domain/types';
 import { downstreamSites } from '../store/network';
+import { subscribersOfSites } from '../store/site-subscribers';
 import { transition } from '../store/deliveries';
 import { planMaintenanceRecords, recordMaintenanceEvent, type MaintenancePlanInput } from '../store/maintenances';
 import { firstNoticeTime, holdUntil, type HoldWindow } from '../rules';
@@ -136,8 +137,7 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
       let firstDue: number | null = null;
 
       async function* inputs(): AsyncIterable<MaintenancePlanInput> {
-        const cursor = store.subscribers.find({ siteId: { $in: affected } }).sort({ _id: 1 });
-        for await (const s of cursor) {
+        for await (const s of subscribersOfSites(store, affected)) {
           const sf = subscriberFacts(s, areaOf.get(s.siteId), decidedAt);
           const decision = decider.known(sf) ?? (await decider.decide(sf));
           if (!decision.notify) continue;

@@ -26,6 +26,7 @@ import type {
 import type { IncidentSchedule } from '../workflows/incident-api';
 import { downstreamSites } from '../store/network';
 import { subscriberFacts } from '../store/audience';
+import { subscribersOfSites } from '../store/site-subscribers';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
 import {
   claimRestoration,
@@ -142,8 +143,10 @@ export async function planAudience(
       : [];
   const toldElsewhere = others.length ? await numbersToldBy(store, others) : new Map<string, OtherOutage[]>();
   async function* inputs(): AsyncIterable<PlanInput> {
-    const cursor = store.subscribers.find({ siteId: { $in: sites.map((s) => s._id) } }).sort({ _id: 1 });
-    for await (const s of cursor) {
+    for await (const s of subscribersOfSites(
+      store,
+      sites.map((s) => s._id),
+    )) {
       subscribers++;
       const sf = subscriberFacts(s, areaOf.get(s.siteId), incident.openedAt);
       const decision = decider.known(sf) ?? (await decider.decide(sf));
@@ -356,7 +359,8 @@ export function createNoticeActivities(deps: NoticeDeps) {
           : new Map<string, OtherOutage[]>();
         const siteOf = new Map<string, string>();
         if (involved.length) {
-          for await (const s of store.subscribers.find({ siteId: { $in: sites } }, { projection: { siteId: 1 } }))
+          const projection = { siteId: 1 };
+          for await (const s of subscribersOfSites<Subscriber>(store, sites, { projection, ordered: false }))
             siteOf.set(s._id, s.siteId);
         }
         return {

@@ -17,6 +17,7 @@ import { MongoNetworkError, MongoServerError, type Filter, type FindCursor } fro
 import type { Store } from './db';
 import type { Language, Segment, Site, Subscriber } from '../domain/types';
 import { downstreamSites } from './network';
+import { subscribersOfSites } from './site-subscribers';
 import type { SubscriberFacts } from '../rules';
 
 /** Everyone the sites serve, or only those the paid SMS notice goes to. */
@@ -72,10 +73,13 @@ export function smsAlertsInForce(s: Pick<Subscriber, 'smsAlerts'>, at: Date): bo
 
 /** The query for a scope: the same condition as `smsAlertsInForce`, for the database to apply. */
 export function audienceFilter(siteIds: string[], scope: AudienceScope, at: Date): Filter<Subscriber> {
-  const served: Filter<Subscriber> = { siteId: { $in: siteIds } };
-  if (scope === 'all') return served;
+  return { siteId: { $in: siteIds }, ...scopeFilter(scope, at) };
+}
+
+/** The scope's condition alone, without the sites. */
+export function scopeFilter(scope: AudienceScope, at: Date): Filter<Subscriber> {
+  if (scope === 'all') return {};
   return {
-    ...served,
     optedOut: { $ne: true },
     'smsAlerts.active': true,
     // `$not` also matches a missing bound: no start or no end means open.
@@ -104,11 +108,7 @@ export async function resolveAudience(store: Store, siteIds: string[], opts: Aud
   async function* pages(scope: AudienceScope = 'all'): AsyncGenerator<Subscriber[]> {
     let after: string | null = null;
     for (let resumes = 0; ; resumes++) {
-      const filter = filterFor(scope);
-      const c = store.subscribers
-        .find(after === null ? filter : { ...filter, _id: { $gt: after } })
-        .sort({ _id: 1 })
-        .batchSize(pageSize);
+      const c = subscribersOfSites(store, ids, { filter: scopeFilter(scope, at), after, batchSize: pageSize });
       try {
         let page: Subscriber[] = [];
         for await (const s of c) {
@@ -125,7 +125,7 @@ export async function resolveAudience(store: Store, siteIds: string[], opts: Aud
       } catch (err) {
         if (!isCursorLost(err) || resumes >= MAX_RESUMES) throw err;
       } finally {
-        await c.close();
+        await c.return(undefined);
       }
     }
   }
@@ -142,7 +142,11 @@ export async function resolveAudience(store: Store, siteIds: string[], opts: Aud
       smsNotice: { subscribers: 0, phones: 0 },
     };
     const projection = { _id: 1, language: 1, segment: 1, optedOut: 1, smsAlerts: 1, phones: 1, email: 1 };
-    for await (const s of store.subscribers.find(filterFor('all'), { projection }).batchSize(5000)) {
+    for await (const s of subscribersOfSites<Subscriber & { email?: string }>(store, ids, {
+      projection,
+      batchSize: 5000,
+      ordered: false,
+    })) {
       c.subscribers++;
       const paid = smsAlertsInForce(s, at);
       c.byAlertOption[paid ? 'paid' : 'unpaid']++;
@@ -221,9 +225,8 @@ export function subscriberFacts(s: Subscriber, area: string | undefined, at: Dat
 export async function audienceFacts(store: Store, siteIds: string[], at: Date): Promise<SubscriberFacts[]> {
   const sites = await downstreamSites(store, siteIds);
   const areaOf = new Map(sites.map((s) => [s._id, s.area]));
-  const found = await store.subscribers
-    .find({ siteId: { $in: sites.map((s) => s._id) } })
-    .sort({ _id: 1 })
-    .toArray();
-  return found.map((s) => subscriberFacts(s, areaOf.get(s.siteId), at));
+  const facts: SubscriberFacts[] = [];
+  for await (const s of subscribersOfSites(store, [...areaOf.keys()]))
+    facts.push(subscriberFacts(s, areaOf.get(s.siteId), at));
+  return facts;
 }

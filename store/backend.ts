@@ -54,6 +54,15 @@ export async function isFerretDb(store: Store): Promise<boolean> {
 }
 
 /**
+ * Whether a `$in` over an indexed field is better read as one equality query per value: on FerretDB
+ * over PostgreSQL only equalities reach the index, and a `$in` is a scan with a test per value;
+ * elsewhere the one `$in` is served by the index.
+ */
+export async function inIsAScan(store: Store): Promise<boolean> {
+  return (await serverKind(store)) === 'ferretdb-postgresql';
+}
+
+/**
  * The documents whose `field` is one of `values` (and that match `filter`): one `$in` query, except
  * on FerretDB over PostgreSQL, where that is a scan with a test per value, and one equality query
  * per value (served by the GIN index on the field), sixteen at a time, is far cheaper.
@@ -67,7 +76,7 @@ export async function findByValues<T extends Document>(
   options: FindOptions = {},
 ): Promise<T[]> {
   if (values.length === 0) return [];
-  if ((await serverKind(store)) !== 'ferretdb-postgresql')
+  if (!(await inIsAScan(store)))
     return (await collection.find({ ...filter, [field]: { $in: values } } as Filter<T>, options).toArray()) as T[];
   const out: T[] = [];
   await eachParallel([...new Set(values)], 16, async (v) => {

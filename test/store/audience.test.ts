@@ -11,7 +11,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
-import { depthBelow, resolveAudience, smsAlertsInForce } from '../../store/audience';
+import { audienceFilter, depthBelow, resolveAudience, scopeFilter, smsAlertsInForce } from '../../store/audience';
+import { subscribersOfSites } from '../../store/site-subscribers';
 import type { Site, Subscriber } from '../../domain/types';
 
 const site = (id: string, area: string, uplink: string | null): Site => ({
@@ -204,5 +205,22 @@ describe('audience resolution', () => {
     }
     // If the cursor had leaked, FerretDB would keep it; a fresh resolution still works.
     assert.equal((await (await resolveAudience(env.store, ['bh-north'], { at: AT })).counts()).subscribers, 60);
+  });
+  test('the subscribers of a set of sites, read per site, are those of one plain query, in the same order, from any point', async () => {
+    const sites = NORTH.concat('tw-a', 'bh-south', 'ap-s1');
+    const plain = (await env.store.subscribers.find(audienceFilter(sites, 'smsNotice', AT)).toArray())
+      .map((s) => s._id)
+      .sort();
+    assert.ok(plain.length > 5, `${plain.length} subscribers`);
+    const read = async (opts: Parameters<typeof subscribersOfSites>[2]) => {
+      const ids: string[] = [];
+      for await (const s of subscribersOfSites(env.store, sites, opts)) ids.push(s._id);
+      return ids;
+    };
+    const filter = scopeFilter('smsNotice', AT);
+    assert.deepEqual(await read({ filter, batchSize: 2 }), plain);
+    assert.deepEqual(await read({ filter, after: plain[2]! }), plain.slice(3), 'resumed after a contract id');
+    assert.deepEqual((await read({ filter, ordered: false })).sort(), plain, 'unordered: the same subscribers');
+    assert.equal((await read({})).length, 70, 'every subscriber of both backhauls');
   });
 });
