@@ -478,7 +478,15 @@ export async function sweepUndelivered(
   let retried = 0;
   for (const m of moves) {
     const ids = m.records.map((d) => d._id);
-    const moved = await transition(store, { ...scope, _id: { $in: ids }, state: m.from }, m.to, now, m.note);
+    // An overdue record must still be overdue when written: another sweep may have retried it since it was read.
+    const stillOverdue = m.from === 'accepted' || m.from === 'sent' ? { updatedAt: { $lt: stale } } : {};
+    const moved = await transition(
+      store,
+      { ...scope, _id: { $in: ids }, state: m.from, ...stillOverdue },
+      m.to,
+      now,
+      m.note,
+    );
     if (m.to === 'expired') {
       // Only those this call moved: a receipt may have settled one in between.
       const nowExpired = new Set(

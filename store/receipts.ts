@@ -8,7 +8,7 @@
  * delivered). One document per receipt was two or three documents written per SMS, more than the
  * message's own record; one per group commit is a few per thousand.
  */
-import { ObjectId, type AnyBulkWriteOperation, type WithId } from 'mongodb';
+import { ObjectId, type AnyBulkWriteOperation, type Filter, type WithId } from 'mongodb';
 import type { Store } from './db';
 import type { Delivery } from '../domain/types';
 import { conditionById, findByValues, readPagesInOrder } from './backend';
@@ -19,6 +19,7 @@ import {
   PROVIDER_STATES,
   RECEIPT_MAY_REPLACE,
   receiptMoves,
+  type ReceiptWord,
 } from '../delivery/lifecycle';
 
 export interface Receipt {
@@ -231,19 +232,38 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
     {},
     { projection: { _id: 1, state: 1, providerMessageId: 1 } },
   );
-  // Each record by `_id`, while still in a state the receipt may replace (the adapter's shape per engine).
-  const ifStill = await conditionById<Delivery>(store);
+  const ops = receiptMoveOps(records, latest, await conditionById<Delivery>(store), now);
+  for (const d of records) if (latest.has(d.providerMessageId!)) unmatched.delete(d.providerMessageId!);
+  if (ops.length) await store.deliveries.bulkWrite(ops, { ordered: false });
+  return unmatched;
+}
+
+type RecordRead = Pick<Delivery, '_id' | 'state' | 'providerMessageId'>;
+
+/**
+ * The writes that move `records` (as read) by their messages' latest words: each by `_id`, while the
+ * record is still in a state the receipt may replace AND still carries the receipt's message id
+ * (the adapter keeps only `_id` where anything more is a scan). The id matters: a record read on
+ * its first attempt may, before this write lands, have been found undelivered by another applier,
+ * retried, and accepted again under a new id; a receipt of the first attempt must not move the
+ * second (it did, under load with two workers: the drill's "sent again after a delivered one").
+ */
+export function receiptMoveOps(
+  records: RecordRead[],
+  latest: Map<string, ReceiptWord>,
+  ifStill: (id: string, condition: Filter<Delivery>) => Filter<Delivery>,
+  now: Date,
+): AnyBulkWriteOperation<Delivery>[] {
   const ops: AnyBulkWriteOperation<Delivery>[] = [];
   for (const d of records) {
-    const r = latest.get(d.providerMessageId!);
+    const r = latest.get(d.providerMessageId!) as Receipt | undefined;
     if (!r) continue;
-    unmatched.delete(d.providerMessageId!);
     const state = PROVIDER_STATES[r.status]!;
     if (!receiptMoves(d.state, state)) continue; // repeated, late or out of order: changes nothing
     const error = r.errorCode || undefined;
     ops.push({
       updateOne: {
-        filter: ifStill(d._id, { state: { $in: RECEIPT_MAY_REPLACE[state] } }),
+        filter: ifStill(d._id, { state: { $in: RECEIPT_MAY_REPLACE[state] }, providerMessageId: d.providerMessageId }),
         update: {
           $set: {
             state,
@@ -259,8 +279,7 @@ export async function applyReceipts(store: Store, receipts: Receipt[], now: Date
       },
     });
   }
-  if (ops.length) await store.deliveries.bulkWrite(ops, { ordered: false });
-  return unmatched;
+  return ops;
 }
 
 /**

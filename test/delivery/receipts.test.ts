@@ -5,7 +5,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
-import { applyReceipts, applyStoredReceipts, insertReceipts, type Receipt } from '../../store/receipts';
+import { applyReceipts, applyStoredReceipts, insertReceipts, receiptMoveOps, type Receipt } from '../../store/receipts';
+import { latestWords } from '../../delivery/lifecycle';
+import { conditionById } from '../../store/backend';
 import { plannedRecord } from '../../store/deliveries';
 import { connectStore } from '../../store/db';
 import { ObjectId } from 'mongodb';
@@ -137,6 +139,32 @@ test('a `sent` waits for its final word, so the record is written once; alone, i
   assert.equal((await env.store.deliveries.findOne({ _id: alone }))!.state, 'accepted');
   await applyStoredReceipts(env.store, new Date(t0 + 31_000));
   assert.equal((await env.store.deliveries.findOne({ _id: alone }))!.state, 'sent', 'no final word in 30 s');
+});
+
+test('a receipt read while a record was on its first attempt does not move it once it is retried under a new id', async () => {
+  const id = await acceptedRecord(30);
+  const asRead = await env.store.deliveries
+    .find({ _id: id }, { projection: { _id: 1, state: 1, providerMessageId: 1 } })
+    .toArray();
+  const ops = receiptMoveOps(
+    asRead,
+    latestWords([receipt(30, 'undelivered', 2, { errorCode: '30' })]),
+    await conditionById(env.store),
+    at,
+  );
+  assert.equal(ops.length, 1, 'as read, the receipt moves the record');
+  // Before that write lands: another applier found it undelivered, the watchdog retried it, Plivo accepted the retry.
+  await env.store.deliveries.updateOne(
+    { _id: id },
+    { $set: { state: 'accepted', providerMessageId: 'uuid-30-retry', attempts: 2 } },
+  );
+  await env.store.deliveries.bulkWrite(ops);
+  const d = (await env.store.deliveries.findOne({ _id: id }))!;
+  assert.deepEqual(
+    [d.state, d.providerMessageId],
+    ['accepted', 'uuid-30-retry'],
+    'the retry is not marked undelivered',
+  );
 });
 
 test('a receipt that comes before its record carries the message id is kept and applied once the id is written', async () => {
