@@ -29,6 +29,7 @@ import {
   type NoticeDeps,
 } from './notices';
 import { planOperatorMessage, type OperatorMessageInput } from './operator-messages';
+import { settleAnswered } from '../store/send-requests';
 
 /** Notices whose reader has (or soon will have) the first message: an update or withdrawal makes sense to them. */
 const REACHED = ['accepted', 'sent', 'delivered'] as const;
@@ -45,6 +46,9 @@ export function createIncidentActionActivities(deps: NoticeDeps & { channels?: P
     make: (d: Delivery) => Partial<PlanInput> & Pick<PlanInput, 'kind'>,
     at: Date,
   ): Promise<number> {
+    // Notices whose answer still waits for its receipt are written first, so that the filter finds them.
+    const now = new Date();
+    await settleAnswered(store, { incidentId: incident._id, kind: 'outage' }, now, now);
     async function* inputs(): AsyncIterable<PlanInput> {
       const cursor = store.deliveries.find({ incidentId: incident._id, ...filter }).sort({ _id: 1 });
       for await (const d of cursor) {

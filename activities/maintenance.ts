@@ -15,6 +15,7 @@ import { transition } from '../store/deliveries';
 import { planMaintenanceRecords, recordMaintenanceEvent, type MaintenancePlanInput } from '../store/maintenances';
 import { firstNoticeTime, holdUntil, type HoldWindow } from '../rules';
 import type { MaintenanceSchedule, MaintenanceWindow, ReminderTime } from '../workflows/maintenance-api';
+import { settleAnswered } from '../store/send-requests';
 import {
   countAudience,
   incidentFacts,
@@ -67,6 +68,9 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
     note?: string,
     planned: Date = at,
   ): Promise<number> {
+    // Notices whose answer still waits for its receipt are written first, so that the filter finds them.
+    const now = new Date();
+    await settleAnswered(store, { incidentId: m._id, kind: 'maintenance' }, now, now);
     async function* inputs(): AsyncIterable<MaintenancePlanInput> {
       const cursor = store.deliveries
         .find({ incidentId: m._id, kind: 'maintenance', state: { $in: [...REACHED] }, ...filter })

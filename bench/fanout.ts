@@ -206,6 +206,7 @@ async function main(): Promise<void> {
     const auth: Record<string, string> = { authorization: `Bearer ${await benchKey(store)}` };
     const writes = countWrites(store.client);
     t = performance.now();
+    const openedAt = Date.now();
     const opened = await fetch(`${apiUrl}/v1/incidents`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...auth },
@@ -246,6 +247,8 @@ async function main(): Promise<void> {
       ratioToPlain: +(outageMs / plainMs).toFixed(2),
       peakRssMb: Math.round(peakRssMb),
       historyEvents: history.events?.length ?? 0,
+      /** The outage's activities, from the call that opens the incident to the resolve call. */
+      outageActivities: activitySpans(history, openedAt).filter((a) => openedAt + a.from * 1000 < resolvedAt),
       /** The restoration's activities, from the resolve call: where its time went. */
       restorationActivities: activitySpans(history, resolvedAt),
       /** Documents written (inserted, modified, deleted) per delivered SMS, outage and restoration together. */
@@ -265,6 +268,9 @@ async function main(): Promise<void> {
       `ratio Avviso/plain (outage): ${result.ratioToPlain}x; peak RSS ${result.peakRssMb} MB; workflow history ${result.historyEvents} events`,
     );
     console.log(`documents written per delivered SMS (${delivered}): ${JSON.stringify(writesPerSms)}`);
+    console.log(
+      `outage's activities (start-end s after the call that opens it): ${result.outageActivities.map((a) => `${a.activity} ${a.from}-${a.to}`).join(', ')}`,
+    );
     console.log(
       `restoration's activities (start-end s after the resolve call): ${result.restorationActivities.map((a) => `${a.activity} ${a.from}-${a.to}`).join(', ')}`,
     );

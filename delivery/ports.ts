@@ -76,12 +76,16 @@ export interface DeliveryRepository {
   ): Promise<{ kind: MessageKind; channel: DeliveryChannel }[]>;
   plan(inputs: Iterable<PlanInput>, now: Date, note?: string): Promise<{ planned: number }>;
 
-  /** Takes the next batch of due records for this sender (exactly one sender gets each). */
+  /**
+   * Takes the next batch of due records for this sender (exactly one sender gets each), leaving out
+   * `skipPages`; says which pages it left with nothing due and nothing held (`exhausted`).
+   */
   reserveNextBatch(
     scope: Scope,
     limit: number,
     now: Date,
-  ): Promise<{ records: Reserved[]; more: boolean; held: number }>;
+    skipPages?: ReadonlySet<number>,
+  ): Promise<{ records: Reserved[]; more: boolean; held: number; exhausted?: number[] }>;
   /** What earlier senders took and did not record, and their requests (to close once settled). */
   unfinishedReservations(scope: Scope): Promise<{ records: Reserved[]; requests: string[] }>;
   /** Calls about to be made move to `sending` with their words (Plivo fetches them from our answer URL while it rings). */
@@ -96,6 +100,17 @@ export interface DeliveryRepository {
     acceptedState: 'accepted' | 'delivered',
     progress?: Progress,
   ): Promise<void>;
+  /** What the provider accepted of a batch of SMS, into its requests (the records carry it once their receipt comes); the invalid, on the records. */
+  recordAnswers(
+    taken: Reserved[],
+    accepted: AcceptedOutcome[],
+    invalid: { id: string; error: string }[],
+    now: Date,
+    note: string,
+    progress?: Progress,
+  ): Promise<void>;
+  /** Writes the answers answered before `answeredBefore` that no receipt wrote yet on their records; returns how many younger answers are still in flight. */
+  settleAnswered(scope: Scope, answeredBefore: Date, now: Date): Promise<number>;
   /** The request certainly failed before the provider accepted anything: due again. */
   releaseReservations(records: Reserved[], now: Date, why: string): Promise<void>;
   /** The provider will never take these (a non-retryable refusal). */

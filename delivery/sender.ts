@@ -80,6 +80,8 @@ interface BatchHow {
   reconcile?: boolean;
   exactRemaining?: boolean;
   loaded?: LoadedIncidents;
+  /** Pages an earlier batch of the call left with nothing due (their messages are on their way): not read again. */
+  exhausted?: Set<number>;
 }
 
 type Loaded = { incident: Incident; textOf: (d: Delivery, kind: MessageKind) => string };
@@ -234,7 +236,8 @@ export function createSender(deps: SenderDeps) {
     }
 
     lap('load');
-    const { records, more, held } = await repo.reserveNextBatch(scope, size, new Date());
+    const { records, more, held, exhausted } = await repo.reserveNextBatch(scope, size, new Date(), how.exhausted);
+    for (const page of exhausted ?? []) how.exhausted?.add(page);
     lap('reserve');
     if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0, held };
     const byText = new Map<string, Reserved[]>();
@@ -312,15 +315,20 @@ export function createSender(deps: SenderDeps) {
     // SMS and calls report back; the other channels never will: handing over is all we can know.
     const withReceipts = channelName === 'sms' || channelName === 'voice';
     lap('provider');
-    await repo.recordSendResults(
-      records,
-      accepted,
-      invalid,
-      new Date(),
-      withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)',
-      withReceipts ? 'accepted' : 'delivered',
-      runtime.heartbeat,
-    );
+    // SMS answers go into their requests, one write per batch (the receipt writes each record once);
+    // with a request left open for the reconciliation, on the records, as for the other channels.
+    if (channelName === 'sms' && !leftReserved)
+      await repo.recordAnswers(records, accepted, invalid, new Date(), 'accepted by the provider', runtime.heartbeat);
+    else
+      await repo.recordSendResults(
+        records,
+        accepted,
+        invalid,
+        new Date(),
+        withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)',
+        withReceipts ? 'accepted' : 'delivered',
+        runtime.heartbeat,
+      );
     if (!leftReserved)
       await repo.closeRequests(
         records.flatMap((d) => (d.request ? [d.request] : [])),
@@ -380,6 +388,7 @@ export function createSender(deps: SenderDeps) {
     for (const kind of input.kinds) {
       for (const channel of ALL_CHANNELS) {
         if (!open.has(`${kind}/${channel}`)) continue;
+        const exhausted = new Set<number>();
         for (let first = true; ; first = false) {
           if (batches > 0 && Date.now() - started > (input.budgetMs ?? 60_000)) {
             // That something is left is all the caller needs: one look, not a count per channel
@@ -395,7 +404,7 @@ export function createSender(deps: SenderDeps) {
           try {
             r = await sendBatch(
               { incidentId: input.incidentId, kind, channel, batchSize: input.batchSize },
-              { knownOpen: true, reconcile: first, exactRemaining: false, loaded },
+              { knownOpen: true, reconcile: first, exactRemaining: false, loaded, exhausted },
             );
           } catch (err) {
             // With progress made, hand back instead of failing the whole call: Temporal's backoff

@@ -138,6 +138,12 @@ export function createSweeper(deps: SweeperDeps) {
     const started = Date.now();
     const channel = input.channel ?? 'sms';
     const scope: Scope = { incidentId: input.incidentId, kind: input.kind, channel };
+    // SMS answers wait in their requests for the receipt that writes them with it (they count as in
+    // flight meanwhile); those that got none within the delivery timeout are written now, so that
+    // the watchdog below finds them overdue and asks Plivo. (Under a storm of callbacks a receipt
+    // may come minutes after the answer: writing the answer sooner would write most records twice.)
+    const settleBefore = new Date(Date.now() - input.deliveryTimeoutMs);
+    const answersInFlight = channel === 'sms' ? await repo.settleAnswered(scope, settleBefore, new Date()) : 0;
     // SMS: an overdue message is resent only when Plivo says it does not know it (or, through its
     // receipt, that it was not delivered). Other channels have no such check: overdue is lost.
     const lostAtProvider =
@@ -162,12 +168,13 @@ export function createSweeper(deps: SweeperDeps) {
         channel,
         retried: r.retried,
         expired: r.expired.length,
-        inFlight: r.inFlight,
+        inFlight: r.inFlight + answersInFlight,
         ms: Date.now() - started,
       },
       'delivery sweep',
     );
-    return { retried: r.retried, expired: r.expired.length, fellBack: planned, fallbackChannels, inFlight: r.inFlight };
+    const inFlight = r.inFlight + answersInFlight;
+    return { retried: r.retried, expired: r.expired.length, fellBack: planned, fallbackChannels, inFlight };
   }
 
   /** The watchdog over every channel at once: retries, fallbacks, and when to look again. */

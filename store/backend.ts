@@ -216,6 +216,15 @@ function byIdIf<T>(kind: ServerKind, id: string, condition: Filter<T>): Filter<T
   return (kind === 'ferretdb-sqlite' ? { _id: id } : { _id: id, ...condition }) as Filter<T>;
 }
 
+/**
+ * Whether a write by `_id` with more in its filter is conditional here: everywhere but FerretDB
+ * over SQLite, where byIdIf keeps `{_id}` alone and the caller must read first. Writes that cannot
+ * read first (an answer applied with its receipt, unread) are not made there.
+ */
+export async function writesByIdAreConditional(store: Store): Promise<boolean> {
+  return (await serverKind(store)) !== 'ferretdb-sqlite';
+}
+
 /** byIdIf for callers that write in bulk of their own (the receipt applier). */
 export async function conditionById<T>(store: Store): Promise<(id: string, condition: Filter<T>) => Filter<T>> {
   const kind = await serverKind(store);

@@ -172,15 +172,21 @@ export async function planAll(
   let recipients = 0;
   let planned = 0;
   let optedOut: Set<string> | undefined;
+  // One batch is inserted while the next is read (from a cursor, often): the database works on both.
+  // Batches still go in order, one at a time, so that their pages follow the order of the inputs.
+  let inserting: Promise<number> = Promise.resolve(0);
   for await (const p of inputs) {
     if (BY_PHONE.includes(p.channel) && (optedOut ??= await optedOutNumbers(store)).has(p.to)) continue;
     batch.push(plannedRecord(p, now, note));
     recipients++;
     if (batch.length >= INSERT_BATCH) {
-      planned += await insertPlanned(store, batch);
+      planned += await inserting;
+      inserting = insertPlanned(store, batch);
+      inserting.catch(() => undefined); // awaited before the next one, or at the end: it fails there
       batch = [];
     }
   }
+  planned += await inserting;
   planned += await insertPlanned(store, batch);
   return { recipients, planned };
 }

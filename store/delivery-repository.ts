@@ -25,8 +25,11 @@ import {
   dueCandidates,
   failReserved,
   markCalling,
+  pendingUuids,
+  recordAnswers,
   recordSendResults,
   releaseReservations,
+  settleAnswered,
   reserveNextBatch,
   unfinishedReservations,
 } from './send-requests';
@@ -49,17 +52,24 @@ export function deliveryRepository(store: Store): DeliveryRepository {
     scopesWithRecords: (incidentId, kinds) => scopesWithRecords(store, incidentId, kinds),
     plan: (inputs, now, note) => planAll(store, inputs, now, note),
 
-    reserveNextBatch: (scope, limit, now) => reserveNextBatch(store, scope, limit, now),
+    reserveNextBatch: (scope, limit, now, skip) => reserveNextBatch(store, scope, limit, now, skip),
     unfinishedReservations: (scope) => unfinishedReservations(store, scope),
     markCalling: (records, text, now) => markCalling(store, records, text, now),
     recordSendResults: (taken, accepted, invalid, now, note, state, progress) =>
       recordSendResults(store, taken, accepted, invalid, now, note, state, progress),
+    recordAnswers: (taken, accepted, invalid, now, note, progress) =>
+      recordAnswers(store, taken, accepted, invalid, now, note, progress),
+    settleAnswered: (scope, answeredBefore, now) => settleAnswered(store, scope, answeredBefore, now),
     releaseReservations: (records, now, why) => releaseReservations(store, records, now, why),
     failReserved: (records, now, why) => failReserved(store, records, now, why),
     closeRequests: (ids, now) => closeRequests(store, ids, now),
     giveUpDue: (scope, now, why) =>
       transition(store, { ...scope, state: 'planned', ...dueBy(now) }, 'expired', now, why),
-    carriedProviderIds: (ids) => carriedProviderIds(store, ids),
+    carriedProviderIds: async (ids) => {
+      // An answer still pending in its request is carried too: its record gets it with its receipt.
+      const [carried, pending] = await Promise.all([carriedProviderIds(store, ids), pendingUuids(store)]);
+      return new Set([...carried, ...ids.filter((id) => pending.has(id))]);
+    },
 
     applyStoredReceipts: () => applyStoredReceipts(store),
     applyReports: async (reports, now) => void (await applyReceipts(store, reports, now)),

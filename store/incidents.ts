@@ -1,4 +1,5 @@
 import type { Store } from './db';
+import { answeredInFlight } from './send-requests';
 import type { Incident, IncidentPhase } from '../domain/types';
 
 /** Moves an incident to a phase and appends it to the timeline; repeating the same move is a no-op. */
@@ -32,5 +33,14 @@ export async function deliveryCounts(store: Store, incidentId: string): Promise<
     .toArray();
   const counts: DeliveryCounts = {};
   for (const r of rows) ((counts[r._id.channel] ??= {})[r._id.kind] ??= {})[r._id.state] = r.n;
+  // Planned records Plivo has accepted, waiting for their receipt to be written (store/send-requests.ts).
+  for (const { channel, kind, n } of await answeredInFlight(store, incidentId)) {
+    const states = counts[channel]?.[kind];
+    if (!states?.planned) continue;
+    const moved = Math.min(n, states.planned);
+    states.planned -= moved;
+    states.accepted = (states.accepted ?? 0) + moved;
+    if (states.planned === 0) delete states.planned;
+  }
   return counts;
 }

@@ -10,7 +10,9 @@
  */
 import { ObjectId, type AnyBulkWriteOperation, type Filter, type WithId } from 'mongodb';
 import type { Store } from './db';
-import type { Delivery } from '../domain/types';
+import type { Delivery, DeliveryState } from '../domain/types';
+import type { ProviderReport } from '../delivery/ports';
+import { pendingAnswers, type AnswerRef } from './send-requests';
 import { conditionById, findByValues, readPagesInOrder } from './backend';
 import {
   holdIntermediate,
@@ -190,7 +192,10 @@ async function applyRound(store: Store, now: Date): Promise<number> {
   const { apply, hold } = holdIntermediate([...held.values(), ...pending, ...batch], now, HOLD_INTERMEDIATE_MS);
   held.clear();
   for (const r of hold) held.set(messageOf(r), r);
-  const unmatched = await applyReceipts(store, apply, now);
+  const { unmatched, deferred } = await applyWords(store, apply, now, true);
+  // A `sent` whose answer is still pending waits on (see applyWords): held as the young ones are.
+  for (const [message, r] of latestWords(apply.filter((r) => deferred.has(messageOf(r)))))
+    held.set(message, r as Receipt);
   // A receipt applied to no record is kept in pending_receipts for PENDING_MAX_AGE_MS; held ones stay where they are.
   const waits = (r: Receipt) =>
     unmatched.has(messageOf(r)) && now.getTime() - r.receivedAt.getTime() < PENDING_MAX_AGE_MS;
@@ -224,22 +229,123 @@ async function applyRound(store: Store, now: Date): Promise<number> {
  * even against a concurrent writer).
  */
 export async function applyReceipts(store: Store, receipts: Receipt[], now: Date): Promise<Set<string>> {
+  return (await applyWords(store, receipts, now, false)).unmatched;
+}
+
+/** How long a `sent` may wait for its message's final word while the answer is pending (then it is applied). */
+const DEFER_INTERMEDIATE_MAX_MS = 5 * 60_000;
+
+function isYoungSent(r: Receipt, now: Date): boolean {
+  return PROVIDER_STATES[r.status] === 'sent' && now.getTime() - r.receivedAt.getTime() < DEFER_INTERMEDIATE_MAX_MS;
+}
+
+/**
+ * applyReceipts, for the applier's rounds: with `deferIntermediate`, a message whose answer is
+ * still pending and whose latest word is `sent` is left out (`deferred`), for the round to hold:
+ * its record is written once, by its final word (or by the watchdog's, after the wait), however
+ * late that comes (under a storm of callbacks Plivo's `delivered` may come a minute after `sent`).
+ */
+async function applyWords(
+  store: Store,
+  receipts: Receipt[],
+  now: Date,
+  deferIntermediate: boolean,
+): Promise<{ unmatched: Set<string>; deferred: Set<string> }> {
   // Within one batch the latest word on a message wins: order by Plivo's Sequence, then arrival.
   const latest = latestWords(receipts);
   const unmatched = new Set(latest.keys());
-  if (latest.size === 0) return unmatched;
+  const deferred = new Set<string>();
+  if (latest.size === 0) return { unmatched, deferred };
+  const ifStill = await conditionById<Delivery>(store);
+  // Messages whose answer is pending (store/send-requests.ts): their records are known without a read.
+  const answers = await pendingAnswers(store, [...latest.keys()]);
+  if (deferIntermediate)
+    for (const uuid of answers.keys())
+      if (isYoungSent(latest.get(uuid) as Receipt, now)) {
+        deferred.add(uuid);
+        answers.delete(uuid);
+        latest.delete(uuid);
+        unmatched.delete(uuid);
+      }
+  const ops = answeredMoveOps(answers, latest, ifStill, now);
+  for (const uuid of answers.keys()) unmatched.delete(uuid);
+  const rest = [...latest.keys()].filter((uuid) => !answers.has(uuid));
   const records = await findByValues(
     store,
     store.deliveries,
     'providerMessageId',
-    [...latest.keys()],
+    rest,
     {},
-    { projection: { _id: 1, state: 1, providerMessageId: 1 } },
+    {
+      projection: { _id: 1, state: 1, providerMessageId: 1 },
+    },
   );
-  const ops = receiptMoveOps(records, latest, await conditionById<Delivery>(store), now);
+  ops.push(...receiptMoveOps(records, latest, ifStill, now));
   for (const d of records) if (latest.has(d.providerMessageId!)) unmatched.delete(d.providerMessageId!);
   if (ops.length) await store.deliveries.bulkWrite(ops, { ordered: false });
-  return unmatched;
+  return { unmatched, deferred };
+}
+
+/** What a receipt writes on a record: its state, parts and cost, and the step in its history. */
+function receiptFields(r: Receipt | ProviderReport, state: DeliveryState, now: Date) {
+  const error = r.errorCode || undefined;
+  return {
+    set: {
+      state,
+      updatedAt: now,
+      ...(r.units !== undefined ? { units: r.units } : {}),
+      ...(r.totalAmount !== undefined ? { cost: r.totalAmount, currency: 'USD' } : {}),
+      ...(error ? { error: `provider error ${error}` } : {}),
+    },
+    step: { at: now, state, note: error ? `receipt: ${state}, error ${error}` : `receipt: ${state}` },
+  };
+}
+
+/**
+ * The writes for receipts whose answer is pending, by the record's `_id`, unread. Two conditional
+ * writes per message, of which at most one matches: the record still waits for its answer (planned,
+ * or given up while the message was on its way, on the attempt before), and gets the answer and the
+ * receipt at once; or the watchdog wrote the answer first (settleAnswered), and the receipt moves
+ * it as any other (receiptMoveOps' condition).
+ */
+export function answeredMoveOps(
+  answers: Map<string, AnswerRef>,
+  latest: Map<string, ReceiptWord>,
+  ifStill: (id: string, condition: Filter<Delivery>) => Filter<Delivery>,
+  now: Date,
+): AnyBulkWriteOperation<Delivery>[] {
+  const ops: AnyBulkWriteOperation<Delivery>[] = [];
+  for (const [uuid, a] of answers) {
+    const r = latest.get(uuid) as Receipt | undefined;
+    if (!r) continue;
+    const state = PROVIDER_STATES[r.status]!;
+    if (!receiptMoves('accepted', state)) continue;
+    const { set, step } = receiptFields(r, state, now);
+    ops.push({
+      updateOne: {
+        filter: ifStill(a.id, { state: { $in: ['planned', 'expired'] }, attempts: a.attempt - 1 }),
+        update: {
+          $set: { ...set, providerMessageId: uuid, attempts: a.attempt, reservedAt: a.reservedAt },
+          $push: {
+            history: {
+              $each: [
+                { at: a.reservedAt, state: 'sending' },
+                { at: a.answeredAt, state: 'accepted', ...(a.note ? { note: a.note } : {}) },
+                step,
+              ],
+            },
+          },
+        },
+      },
+    });
+    ops.push({
+      updateOne: {
+        filter: ifStill(a.id, { state: { $in: RECEIPT_MAY_REPLACE[state] }, providerMessageId: uuid }),
+        update: { $set: set, $push: { history: step } },
+      },
+    });
+  }
+  return ops;
 }
 
 type RecordRead = Pick<Delivery, '_id' | 'state' | 'providerMessageId'>;
@@ -264,22 +370,11 @@ export function receiptMoveOps(
     if (!r) continue;
     const state = PROVIDER_STATES[r.status]!;
     if (!receiptMoves(d.state, state)) continue; // repeated, late or out of order: changes nothing
-    const error = r.errorCode || undefined;
+    const { set, step } = receiptFields(r, state, now);
     ops.push({
       updateOne: {
         filter: ifStill(d._id, { state: { $in: RECEIPT_MAY_REPLACE[state] }, providerMessageId: d.providerMessageId }),
-        update: {
-          $set: {
-            state,
-            updatedAt: now,
-            ...(r.units !== undefined ? { units: r.units } : {}),
-            ...(r.totalAmount !== undefined ? { cost: r.totalAmount, currency: 'USD' } : {}),
-            ...(error ? { error: `provider error ${error}` } : {}),
-          },
-          $push: {
-            history: { at: now, state, note: error ? `receipt: ${state}, error ${error}` : `receipt: ${state}` },
-          },
-        },
+        update: { $set: set, $push: { history: step } },
       },
     });
   }

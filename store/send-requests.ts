@@ -11,18 +11,24 @@
  * was closed after its records were written, so the records read next show it.
  *
  * The records are not written when they are taken (the `sending` update and the per-record claim
- * of before): only when the provider has answered, once each (accepted, or failed), with the
- * history steps `sending` (at the reservation) and the outcome, so that history reads as it did.
- * The request is closed after its records are written. A request left open (the worker died, or
- * the answer was lost after the request went out) is settled by the next sender's reconciliation,
- * which asks the provider what it accepted.
+ * of before), nor when Plivo answers an SMS request: its answer (a message id per record) goes into
+ * the request, one update per batch (`recordAnswers`), which closes it and leaves it `pending`. A
+ * record named by a pending request's answer, still planned on the attempt before, is on its way:
+ * it is not due (dueCandidates), resolution counts it as told (answeredOverlay), and the receipt
+ * applier writes it once, with its final state (store/receipts.ts). The watchdog writes `accepted`
+ * on those that got no receipt within the delivery timeout (settleAnswered), as the sender did before, and the
+ * request stops being pending. Calls, the channels without receipts and an answer found by a
+ * reconciliation are written on the records at once, with the history steps `sending` (at the
+ * reservation) and the outcome. A request left open (the worker died, or the answer was lost after
+ * the request went out) is settled by the next sender's reconciliation, which asks the provider
+ * what it accepted.
  *
  * Records in `sending` were reserved by a version before this one: they are still settled by the
  * reconciliation (unfinishedReservations) and recorded as before.
  */
 import type { Filter, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
-import { readPagesInOrder, updateEachIf, type Progress } from './backend';
+import { readPagesInOrder, updateEachIf, writesByIdAreConditional, type Progress } from './backend';
 import { dueBy, lastPage } from './deliveries';
 import type { AcceptedOutcome, Reserved, Scope } from '../delivery/ports';
 import type { Delivery, DeliveryChannel, DeliveryState, MessageKind } from '../domain/types';
@@ -37,19 +43,45 @@ export interface SendRequestDoc {
   /** The records taken, each on the attempt this request makes of it (1 for the first). */
   recipients: { id: string; attempt: number }[];
   reservedAt: Date;
-  /** Until the provider's answer is recorded on the records, or the reconciliation has settled it. */
+  /** Until the provider's answer is recorded (on the records, or in `outcomes`), or the reconciliation has settled it. */
   open: boolean;
   closedAt?: Date;
+  /** Answered, and some records it names may not carry their answer yet (see the top of this file). */
+  pending?: boolean;
+  answeredAt?: Date;
+  /** The note the answer writes in the records' history. */
+  note?: string;
+  /** The provider's answer: the message id it gave each record accepted (on the request's attempt of it). */
+  outcomes?: Answer[];
+  settledAt?: Date;
+}
+
+/** One record's answer: the message the provider accepted for it, on that attempt. */
+export interface Answer {
+  id: string;
+  attempt: number;
+  uuid: string;
+}
+
+/** An answer as the receipt applier needs it: the record, the attempt, and the history it writes. */
+export interface AnswerRef extends Answer {
+  reservedAt: Date;
+  answeredAt: Date;
+  note?: string;
 }
 
 function requestId(scope: Scope, page: number, seq: number): string {
   return `${scope.incidentId}|${scope.kind}/${scope.channel}|p${page}|${seq}`;
 }
 
-/** A page's view for one sender: how many requests it holds, and who is taken by an open one. */
+/** A page's view for one sender: how many requests it holds, who is taken by one, and what it found there. */
 interface PageView {
   requests: number;
   taken: Set<string>;
+  /** Planned records due and free. */
+  free: number;
+  /** Planned records due that an open request holds (another sender is sending them, or died doing so). */
+  held: number;
 }
 
 const taken = (id: string, attempt: number) => `${id}#${attempt}`;
@@ -65,30 +97,42 @@ export async function dueCandidates(
   scope: Scope,
   want: number,
   now: Date,
+  skip?: ReadonlySet<number>,
 ): Promise<{ found: Delivery[]; complete: boolean; held: number; pages: Map<number, PageView> }> {
   const last = await lastPage(store, scope.incidentId);
   const pages = new Map<number, PageView>();
   let held = 0;
   const r = await readPagesInOrder(0, last, want, async (page) => {
+    if (skip?.has(page)) return [];
     // Requests first (see the top of this file).
     const requests = await store.sendRequests
       .find(
         { incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, page },
-        { projection: { open: 1, recipients: 1 } },
+        { projection: { open: 1, recipients: 1, pending: 1, outcomes: 1 } },
       )
       .toArray();
-    const view: PageView = {
-      requests: requests.length,
-      taken: new Set(requests.filter((q) => q.open).flatMap((q) => q.recipients.map((p) => taken(p.id, p.attempt)))),
-    };
-    pages.set(page, view);
+    const holding = new Set(
+      requests.filter((q) => q.open).flatMap((q) => q.recipients.map((p) => taken(p.id, p.attempt))),
+    );
+    const answered = new Set(
+      requests.flatMap((q) => (q.pending ? (q.outcomes ?? []) : [])).map((p) => taken(p.id, p.attempt)),
+    );
     const planned = await store.deliveries
       // Everything the sender needs but the history, which only grows and is only ever appended to.
       .find({ ...scope, state: 'planned', page, ...dueBy(now) }, { projection: { history: 0 } })
       .sort({ _id: 1 })
       .toArray();
-    const free = planned.filter((d) => !view.taken.has(taken(d._id, d.attempts + 1)));
-    held += planned.length - free.length;
+    const key = (d: Delivery) => taken(d._id, d.attempts + 1);
+    // On their way (answered, waiting for a receipt) or held by a sender: not due.
+    const free = planned.filter((d) => !holding.has(key(d)) && !answered.has(key(d)));
+    const heldHere = planned.filter((d) => holding.has(key(d))).length;
+    pages.set(page, {
+      requests: requests.length,
+      taken: new Set([...holding, ...answered]),
+      free: free.length,
+      held: heldHere,
+    });
+    held += heldHere;
     return free;
   });
   return { found: r.items, complete: r.complete, held, pages };
@@ -116,10 +160,14 @@ export async function reserveNextBatch(
   scope: Scope,
   limit: number,
   now: Date,
-): Promise<{ records: Reserved[]; more: boolean; held: number }> {
-  const { found, complete, held: takenByOthers, pages } = await dueCandidates(store, scope, limit, now);
+  skip?: ReadonlySet<number>,
+): Promise<{ records: Reserved[]; more: boolean; held: number; exhausted: number[] }> {
+  const { found, complete, held: takenByOthers, pages } = await dueCandidates(store, scope, limit, now, skip);
   let held = takenByOthers;
   const records: Reserved[] = [];
+  // Pages this batch leaves with nothing due and nobody else holding anything: the caller may skip
+  // them for the rest of its call (a record that comes back to planned there waits for the next call).
+  const exhausted = [...pages].filter(([, v]) => v.free === 0 && v.held === 0).map(([page]) => page);
   const byPage = new Map<number, Delivery[]>();
   for (const d of found) pushTo(byPage, d.page ?? 0, d);
   for (const [page, ofPage] of byPage) {
@@ -145,8 +193,9 @@ export async function reserveNextBatch(
       continue;
     }
     for (const d of ofPage) records.push({ ...d, attempts: d.attempts + 1, reservedAt: now, request: doc._id });
+    if (ofPage.length === pages.get(page)!.free && pages.get(page)!.held === 0) exhausted.push(page);
   }
-  return { records, more: !complete, held };
+  return { records, more: !complete, held, exhausted };
 }
 
 /**
@@ -355,6 +404,209 @@ export async function recordSendResults(
     progress,
     true,
   );
+}
+
+/**
+ * Answers kept in this process by message id, as the sender recorded them: the receipt applier of
+ * the same worker finds a record without a query. Others (another worker's, after a restart) are
+ * read from the pending requests. Bounded: the oldest go first.
+ */
+const answersSeen = new WeakMap<Store, Map<string, AnswerRef>>();
+const ANSWERS_KEPT = 200_000;
+
+function remember(store: Store, refs: AnswerRef[]): void {
+  let seen = answersSeen.get(store);
+  if (!seen) answersSeen.set(store, (seen = new Map()));
+  for (const r of refs) seen.set(r.uuid, r);
+  for (const uuid of seen.keys()) {
+    if (seen.size <= ANSWERS_KEPT) break;
+    seen.delete(uuid);
+  }
+}
+
+/** Answers written on their records by the watchdog: no longer pending, here either. */
+function forget(store: Store, uuids: string[]): void {
+  const seen = answersSeen.get(store);
+  if (seen) for (const uuid of uuids) seen.delete(uuid);
+}
+
+function refsOf(q: SendRequestDoc): AnswerRef[] {
+  return (q.outcomes ?? []).map((o) => ({ ...o, reservedAt: q.reservedAt, answeredAt: q.answeredAt!, note: q.note }));
+}
+
+/**
+ * What Plivo accepted of a batch of SMS, written into the batch's requests (one update each, which
+ * closes them and leaves them pending: see the top of this file); what it refused as invalid, on
+ * the records. Records reserved in the old shape (`sending`) are written as before.
+ */
+export async function recordAnswers(
+  store: Store,
+  taken: Reserved[],
+  accepted: AcceptedOutcome[],
+  invalid: { id: string; error: string }[],
+  now: Date,
+  note: string,
+  progress?: Progress,
+): Promise<void> {
+  // Where a conditional write by `_id` is not (see the adapter), answers go on the records, as before.
+  if (!(await writesByIdAreConditional(store)))
+    return recordSendResults(store, taken, accepted, invalid, now, note, 'accepted', progress);
+  const byId = new Map(taken.map((d) => [d._id, d]));
+  const legacy = accepted.filter((a) => byId.get(a.id)?.state === 'sending' || !byId.get(a.id)?.request);
+  await recordSendResults(store, taken, legacy, invalid, now, note, 'accepted', progress);
+  const byRequest = new Map<string, AnswerRef[]>();
+  for (const a of accepted) {
+    const d = byId.get(a.id);
+    if (!d?.request || d.state === 'sending') continue;
+    const ref = { id: a.id, attempt: d.attempts, uuid: a.providerMessageId, reservedAt: d.reservedAt ?? now };
+    pushTo(byRequest, d.request, { ...ref, answeredAt: now, note });
+  }
+  for (const [_id, refs] of byRequest) {
+    // Known here before the request says so: a receipt may come first (it then waits in pending_receipts otherwise).
+    remember(store, refs);
+    await store.sendRequests.updateOne(
+      { _id, open: true },
+      {
+        $set: {
+          open: false,
+          closedAt: now,
+          pending: true,
+          answeredAt: now,
+          note,
+          outcomes: refs.map((r) => ({ id: r.id, attempt: r.attempt, uuid: r.uuid })),
+        },
+      },
+    );
+  }
+}
+
+/**
+ * The answers to these message ids that are pending (their records may not carry them): from this
+ * process's memory, then from the pending requests (the batches still waiting for receipts: few).
+ */
+export async function pendingAnswers(store: Store, uuids: string[]): Promise<Map<string, AnswerRef>> {
+  const found = new Map<string, AnswerRef>();
+  const seen = answersSeen.get(store);
+  const missing: string[] = [];
+  for (const uuid of uuids) {
+    const ref = seen?.get(uuid);
+    if (ref) found.set(uuid, ref);
+    else missing.push(uuid);
+  }
+  if (missing.length === 0) return found;
+  const wanted = new Set(missing);
+  for (const q of await store.sendRequests.find({ pending: true }).toArray()) {
+    const refs = refsOf(q);
+    remember(store, refs);
+    for (const r of refs) if (wanted.has(r.uuid)) found.set(r.uuid, r);
+  }
+  return found;
+}
+
+/** The message ids of every pending answer (a reconciliation must not take them for a lost one). */
+export async function pendingUuids(store: Store): Promise<Set<string>> {
+  const requests = await store.sendRequests.find({ pending: true }, { projection: { outcomes: 1 } }).toArray();
+  return new Set(requests.flatMap((q) => (q.outcomes ?? []).map((o) => o.uuid)));
+}
+
+/** Records of a request's page in a state an answer may still be written on (each an equality FerretDB hands down). */
+async function unanswered(store: Store, q: SendRequestDoc): Promise<Delivery[]> {
+  const scope = { incidentId: q.incidentId, kind: q.kind, channel: q.channel, page: q.page };
+  const found = await Promise.all(
+    (['planned', 'expired'] as DeliveryState[]).map((state) =>
+      store.deliveries.find({ ...scope, state }, { projection: { history: 0 } }).toArray(),
+    ),
+  );
+  return found.flat();
+}
+
+/**
+ * The pending requests of a scope, one by one: a request whose records all carry their answer (their
+ * receipts came) stops being pending; one answered before `answeredBefore` gets `accepted` (with
+ * the message id, at the time of the answer) written on the records no receipt has written yet, and
+ * stops being pending. Returns how many records the younger ones still hold (in flight, for the
+ * watchdog). A page's planned records are few once its receipts are in: the reads stay small.
+ */
+export async function settleAnswered(
+  store: Store,
+  scope: Partial<Scope> & { incidentId: string },
+  answeredBefore: Date,
+  now: Date,
+  progress?: Progress,
+): Promise<number> {
+  const requests = await store.sendRequests.find({ ...scope, pending: true }).toArray();
+  let inFlight = 0;
+  for (const q of requests) {
+    const answerOf = new Map((q.outcomes ?? []).map((o) => [o.id, o]));
+    const items = (await unanswered(store, q)).flatMap((d) => {
+      const o = answerOf.get(d._id);
+      if (!o || o.attempt !== d.attempts + 1) return [];
+      const record: Reserved = { ...d, attempts: o.attempt, reservedAt: q.reservedAt, request: q._id };
+      return [{ record, to: 'accepted' as const, note: q.note, extra: { providerMessageId: o.uuid } }];
+    });
+    if (items.length && q.answeredAt && q.answeredAt >= answeredBefore) {
+      inFlight += items.length;
+      continue;
+    }
+    await recordAttempt(store, items, q.answeredAt ?? now, progress, true);
+    await store.sendRequests.updateOne({ _id: q._id, pending: true }, { $set: { pending: false, settledAt: now } });
+    forget(
+      store,
+      (q.outcomes ?? []).map((o) => o.uuid),
+    );
+  }
+  return inFlight;
+}
+
+/**
+ * Of an incident's records still planned, those on their way (answered, waiting for their receipt),
+ * by channel and kind: the counts an operator sees move them to `accepted` (store/incidents.ts).
+ */
+export async function answeredInFlight(
+  store: Store,
+  incidentId: string,
+): Promise<{ channel: DeliveryChannel; kind: MessageKind; n: number }[]> {
+  const requests = await store.sendRequests.find({ incidentId, pending: true }).toArray();
+  const out: { channel: DeliveryChannel; kind: MessageKind; n: number }[] = [];
+  for (const q of requests) {
+    const answered = new Set((q.outcomes ?? []).map((o) => taken(o.id, o.attempt)));
+    const planned = await store.deliveries
+      .find(
+        { incidentId, kind: q.kind, channel: q.channel, page: q.page, state: 'planned' },
+        { projection: { attempts: 1 } },
+      )
+      .toArray();
+    const n = planned.filter((d) => answered.has(taken(d._id, d.attempts + 1))).length;
+    if (n) out.push({ channel: q.channel, kind: q.kind, n });
+  }
+  return out;
+}
+
+/**
+ * How a reader of an incident's records sees those on their way whose answer is still pending:
+ * `accepted`, with the step the answer would have written. The requests are read before the
+ * records (see the top of this file): a request settled after this read has written its records.
+ */
+export async function answeredOverlay(
+  store: Store,
+  incidentId: string,
+  kind?: MessageKind,
+): Promise<(d: Delivery) => Delivery> {
+  const requests = await store.sendRequests.find({ incidentId, ...(kind ? { kind } : {}), pending: true }).toArray();
+  const refs = new Map(requests.flatMap((q) => refsOf(q).map((r) => [taken(r.id, r.attempt), r] as const)));
+  if (refs.size === 0) return (d) => d;
+  return (d) => {
+    const r = d.state === 'planned' ? refs.get(taken(d._id, d.attempts + 1)) : undefined;
+    if (!r) return d;
+    return {
+      ...d,
+      state: 'accepted',
+      attempts: r.attempt,
+      reservedAt: r.reservedAt,
+      providerMessageId: r.uuid,
+      history: [...(d.history ?? []), step('sending', r.reservedAt), step('accepted', r.answeredAt, r.note)],
+    };
+  };
 }
 
 /** The provider will never take these (a refusal that no retry mends): failed on this attempt. */

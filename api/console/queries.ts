@@ -9,6 +9,7 @@ import type { Delivery, Incident, Site } from '../../domain/types';
 import { CLOSED_PHASES } from '../../store/incident-queries';
 import { PENDING_MAINTENANCE_PHASES } from '../../store/maintenances';
 import type { DeliveryCounts } from '../../store/incidents';
+import { answeredOverlay } from '../../store/send-requests';
 
 export interface SiteNode {
   site: Site;
@@ -167,7 +168,9 @@ export async function searchDeliveries(
   const filter: Filter<Delivery> = { incidentId };
   if (q.contract) filter.subscriberId = q.contract;
   if (q.phone) filter.to = q.phone;
-  return store.deliveries.find(filter).sort({ updatedAt: -1 }).limit(q.limit).toArray();
+  // Messages on their way whose receipt is not written yet read as accepted (store/send-requests.ts).
+  const asAnswered = await answeredOverlay(store, incidentId);
+  return (await store.deliveries.find(filter).sort({ updatedAt: -1 }).limit(q.limit).toArray()).map(asAnswered);
 }
 
 /** Every message a subscriber was sent (or was to be sent), newest first. */

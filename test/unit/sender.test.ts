@@ -45,6 +45,7 @@ function repository(opts: { unfinished: Reserved[]; openRequests: string[]; due:
     unfinishedReservations: async () => ({ records: opts.unfinished, requests: opts.openRequests }),
     closeRequests: async (ids) => void closed.push(...ids),
     recordSendResults: async (_taken, accepted) => void recorded.push(...accepted.map((a) => a.id)),
+    recordAnswers: async (_taken, accepted) => void recorded.push(...accepted.map((a) => a.id)),
     releaseReservations: async () => undefined,
     applyReceiptsFor: async () => undefined,
     reserveNextBatch: async () => {
@@ -108,6 +109,10 @@ test('a request whose records were all written before its sender died is closed,
   assert.deepEqual(r.recorded, ['a', 'b']);
   assert.equal(out.accepted.outage, 2);
   assert.ok(r.closed.includes('inc_1|outage/sms|p1|1'), "and the new batch's request closed once recorded");
+  assert.ok(
+    r.calls.includes('recordAnswers') && !r.calls.includes('recordSendResults'),
+    'SMS answers go to their requests',
+  );
 });
 
 test('a batch whose request may have reached the provider keeps its request open for the next sender to reconcile', async () => {

@@ -1,0 +1,197 @@
+/**
+ * An SMS batch's answer goes into its request, not onto each record (store/send-requests.ts): the
+ * record is written once, by its final receipt, or by the watchdog when no receipt comes. What
+ * users depend on: a message on its way is never sent again (it is not due), resolution counts it
+ * as told, every receipt still lands on the right attempt, and a receipt racing the watchdog
+ * leaves the record in its final state.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isolatedEnv, type IsolatedEnv } from '../support/env';
+import { plannedRecord } from '../../store/deliveries';
+import {
+  answeredOverlay,
+  dueCandidates,
+  pendingAnswers,
+  recordAnswers,
+  reserveNextBatch,
+  settleAnswered,
+} from '../../store/send-requests';
+import { applyReceipts, type Receipt } from '../../store/receipts';
+import { connectStore, type Store } from '../../store/db';
+import { transition } from '../../store/deliveries';
+import { deliveryCounts } from '../../store/incidents';
+
+let env: IsolatedEnv;
+let other: Store;
+before(async () => {
+  env = await isolatedEnv(__filename);
+  // Another worker on the same database: it did not send, so it knows the answers only from the requests.
+  other = await connectStore(env.servers.mongoUri, env.dbName);
+});
+after(async () => {
+  await other?.close();
+  await env?.close();
+});
+
+const scope = (incidentId: string) => ({ incidentId, kind: 'outage' as const, channel: 'sms' as const });
+
+/** Planned records of one incident, taken by one request and answered by the provider; returns their ids. */
+async function sendAndAnswer(incidentId: string, n: number, now: Date): Promise<string[]> {
+  const docs = Array.from({ length: n }, (_, i) =>
+    plannedRecord(
+      { incidentId, kind: 'outage', subscriberId: `A-${i}`, channel: 'sms', to: `+3934700020${i}`, language: 'it' },
+      new Date(now.getTime() - 120_000),
+    ),
+  );
+  await env.store.deliveries.insertMany(docs);
+  const { records } = await reserveNextBatch(env.store, scope(incidentId), 100, now);
+  await recordAnswers(
+    env.store,
+    records,
+    records.map((d) => ({ id: d._id, providerMessageId: `uuid-${d._id}` })),
+    [],
+    now,
+    'accepted by the provider',
+  );
+  return docs.map((d) => d._id).sort();
+}
+
+const receipt = (uuid: string, status: string, at = new Date()): Receipt => ({
+  messageUuid: uuid,
+  status,
+  receivedAt: at,
+});
+
+test('the answer is one write of the request: the records stay untouched, not due, and resolution reads them as accepted', async () => {
+  const now = new Date();
+  const ids = await sendAndAnswer('inc_one_write', 3, now);
+  const records = await env.store.deliveries.find({ incidentId: 'inc_one_write' }).toArray();
+  assert.ok(
+    records.every((d) => d.state === 'planned' && d.attempts === 0 && d.history.length === 1),
+    'no record written',
+  );
+  const request = (await env.store.sendRequests.findOne({ incidentId: 'inc_one_write' }))!;
+  assert.equal(request.open, false);
+  assert.equal(request.pending, true);
+  assert.deepEqual(
+    request.outcomes!.map((o) => [o.id, o.attempt, o.uuid]),
+    ids.map((id) => [id, 1, `uuid-${id}`]),
+  );
+  const due = await dueCandidates(env.store, scope('inc_one_write'), 10, new Date());
+  assert.equal(due.found.length, 0, 'on its way: nobody sends it again');
+  assert.equal(due.held, 0, 'nor held by another sender: nothing to come back for');
+  assert.deepEqual(
+    await deliveryCounts(env.store, 'inc_one_write'),
+    { sms: { outage: { accepted: 3 } } },
+    'the operator sees them on their way, not planned',
+  );
+  const seen = await answeredOverlay(env.store, 'inc_one_write', 'outage');
+  for (const d of records) {
+    const v = seen(d);
+    assert.equal(v.state, 'accepted');
+    assert.equal(v.providerMessageId, `uuid-${d._id}`);
+    assert.deepEqual(
+      v.history.map((h) => h.state),
+      ['planned', 'sending', 'accepted'],
+    );
+  }
+});
+
+test('the final receipt writes the record once, with its answer; on another worker too', async () => {
+  const now = new Date();
+  const ids = await sendAndAnswer('inc_receipt', 2, now);
+  await applyReceipts(env.store, [receipt(`uuid-${ids[0]}`, 'delivered')], new Date());
+  // The other worker never saw the answer: it reads it from the pending request.
+  assert.equal((await pendingAnswers(other, [`uuid-${ids[1]}`])).get(`uuid-${ids[1]}`)?.id, ids[1]);
+  await applyReceipts(other, [receipt(`uuid-${ids[1]}`, 'undelivered')], new Date());
+  const [a, b] = await Promise.all(ids.map((_id) => env.store.deliveries.findOne({ _id })));
+  assert.equal(a!.state, 'delivered');
+  assert.equal(a!.providerMessageId, `uuid-${ids[0]}`);
+  assert.equal(a!.attempts, 1);
+  assert.deepEqual(
+    a!.history.map((h) => h.state),
+    ['planned', 'sending', 'accepted', 'delivered'],
+  );
+  assert.equal(b!.state, 'undelivered');
+  assert.equal(b!.attempts, 1);
+  assert.deepEqual(await deliveryCounts(env.store, 'inc_receipt'), {
+    sms: { outage: { delivered: 1, undelivered: 1 } },
+  });
+  // Every record carries its answer: the request stops being pending, with nothing written.
+  const before = await env.store.deliveries.find({ incidentId: 'inc_receipt' }).toArray();
+  assert.equal(await settleAnswered(env.store, scope('inc_receipt'), new Date(0), new Date()), 0);
+  assert.equal((await env.store.sendRequests.findOne({ incidentId: 'inc_receipt' }))!.pending, false);
+  assert.deepEqual(await env.store.deliveries.find({ incidentId: 'inc_receipt' }).toArray(), before);
+  // The same receipt again, and a late `sent`: nothing moves back.
+  await applyReceipts(
+    env.store,
+    [receipt(`uuid-${ids[0]}`, 'delivered'), receipt(`uuid-${ids[0]}`, 'sent')],
+    new Date(),
+  );
+  const again = await env.store.deliveries.findOne({ _id: ids[0] });
+  assert.equal(again!.state, 'delivered');
+  assert.equal(again!.history.length, 4);
+});
+
+test('no receipt within the wait: the watchdog writes the answer, and a receipt after it moves the record on', async () => {
+  const now = new Date(Date.now() - 90_000);
+  const ids = await sendAndAnswer('inc_settle', 2, now);
+  const young = await sendAndAnswer('inc_settle_young', 1, new Date());
+  const inFlight = await settleAnswered(env.store, scope('inc_settle'), new Date(Date.now() - 60_000), new Date());
+  assert.equal(inFlight, 0);
+  for (const _id of ids) {
+    const d = (await env.store.deliveries.findOne({ _id }))!;
+    assert.equal(d.state, 'accepted');
+    assert.equal(d.providerMessageId, `uuid-${_id}`);
+    assert.equal(d.updatedAt.getTime(), now.getTime(), 'its delivery timeout counts from the answer');
+  }
+  assert.equal((await env.store.sendRequests.findOne({ incidentId: 'inc_settle' }))!.pending, false);
+  assert.equal(
+    await settleAnswered(env.store, scope('inc_settle_young'), new Date(Date.now() - 60_000), new Date()),
+    1,
+    'a younger answer stays in flight, unwritten',
+  );
+  assert.equal((await env.store.deliveries.findOne({ _id: young[0] }))!.state, 'planned');
+  await applyReceipts(env.store, [receipt(`uuid-${ids[0]}`, 'delivered')], new Date());
+  const d = (await env.store.deliveries.findOne({ _id: ids[0] }))!;
+  assert.equal(d.state, 'delivered');
+  assert.deepEqual(
+    d.history.map((h) => h.state),
+    ['planned', 'sending', 'accepted', 'delivered'],
+  );
+});
+
+test('a receipt racing the watchdog: the record ends delivered, once, whichever writes first', async () => {
+  const now = new Date(Date.now() - 90_000);
+  const ids = await sendAndAnswer('inc_race', 40, now);
+  await Promise.all([
+    settleAnswered(env.store, scope('inc_race'), new Date(), new Date()),
+    applyReceipts(
+      other,
+      ids.map((id) => receipt(`uuid-${id}`, 'delivered')),
+      new Date(),
+    ),
+  ]);
+  const records = await env.store.deliveries.find({ incidentId: 'inc_race' }).toArray();
+  assert.deepEqual(
+    records.map((d) => d.state),
+    ids.map(() => 'delivered'),
+  );
+  for (const d of records)
+    assert.equal(d.history.filter((h) => h.state === 'delivered').length, 1, `${d._id}: one delivered step`);
+});
+
+test('a message given up while on its way (a STOP) still gets the truth of its receipt; a receipt of an earlier attempt moves nothing', async () => {
+  const now = new Date();
+  const ids = await sendAndAnswer('inc_gone', 2, now);
+  await transition(env.store, { _id: ids[0], state: 'planned' }, 'expired', new Date(), 'opted out (STOP)');
+  await applyReceipts(env.store, [receipt(`uuid-${ids[0]}`, 'delivered')], new Date());
+  assert.equal((await env.store.deliveries.findOne({ _id: ids[0] }))!.state, 'delivered', 'it was sent: it says so');
+  // The second message was lost and is on its next attempt (planned again, attempts 1): the first attempt's late receipt must not move it.
+  await applyReceipts(env.store, [receipt(`uuid-${ids[1]}`, 'undelivered')], new Date());
+  await transition(env.store, { _id: ids[1], state: 'undelivered' }, 'planned', new Date(), 'retry');
+  await applyReceipts(env.store, [receipt(`uuid-${ids[1]}`, 'delivered')], new Date());
+  const d = (await env.store.deliveries.findOne({ _id: ids[1] }))!;
+  assert.equal(d.state, 'planned', 'the retry goes out; the old receipt does not count for it');
+});
