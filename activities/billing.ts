@@ -28,6 +28,7 @@ import {
   type MonthSummary,
   type SubscriptionEntry,
 } from '../store/ledger';
+import { settleAnswered } from '../store/send-requests';
 
 export interface BillingDeps {
   store: Store;
@@ -222,6 +223,9 @@ export function createBillingActivities(deps: BillingDeps) {
           message: `incident ${input.incidentId} is not in the database`,
           nonRetryable: true,
         });
+      // Messages whose answer still waits for its receipt (a watch cut short by the end) are billed as accepted.
+      const settledAt = new Date();
+      await settleAnswered(store, { incidentId: input.incidentId }, settledAt, settledAt);
       const period = monthOf(incident.openedAt);
       const { rates } = billing();
       const costs = new CostAccumulator(rates);

@@ -21,6 +21,10 @@ import { applyReceipts, type Receipt } from '../../store/receipts';
 import { connectStore, type Store } from '../../store/db';
 import { transition } from '../../store/deliveries';
 import { deliveryCounts } from '../../store/incidents';
+import { createBillingActivities } from '../../activities/billing';
+import { createLogger } from '../../domain/log';
+import { parseRates, type RateTable } from '../../billing/costs';
+import { DEFAULT_BILLING } from '../../billing/settings';
 
 let env: IsolatedEnv;
 let other: Store;
@@ -194,4 +198,40 @@ test('a message given up while on its way (a STOP) still gets the truth of its r
   await applyReceipts(env.store, [receipt(`uuid-${ids[1]}`, 'delivered')], new Date());
   const d = (await env.store.deliveries.findOne({ _id: ids[1] }))!;
   assert.equal(d.state, 'planned', 'the retry goes out; the old receipt does not count for it');
+});
+
+test('billing counts a message whose answer still waits for its receipt (written as accepted first)', async () => {
+  const id = 'inc_bill_pending';
+  await env.store.incidents.insertOne({
+    _id: id,
+    key: id,
+    kind: 'outage',
+    severity: 'major',
+    siteIds: ['s'],
+    areas: ['Borgo'],
+    title: 'test',
+    source: 'test',
+    phase: 'resolved',
+    openedAt: new Date(),
+    workflowId: `incident:${id}`,
+    timeline: [],
+  });
+  const ids = await sendAndAnswer(id, 2, new Date());
+  await applyReceipts(
+    env.store,
+    [{ ...receipt(`uuid-${ids[0]}`, 'delivered'), units: 1, totalAmount: '0.00500' }],
+    new Date(),
+  );
+  const rates: RateTable = { currency: 'USD', rates: parseRates('sms=0.0500') as RateTable['rates'] };
+  const billing = createBillingActivities({
+    store: env.store,
+    logger: createLogger('test', 'silent'),
+    billing: { ...DEFAULT_BILLING, rates },
+  });
+  const cost = await billing.billIncident({ incidentId: id });
+  const sms = cost.channels.find((c) => c.channel === 'sms')!;
+  assert.equal(sms.messages, 2, 'both messages reached Plivo: both are billed');
+  assert.equal(sms.fromReceipts, 1);
+  assert.equal(sms.fromRateTable, 1);
+  assert.equal((await env.store.deliveries.findOne({ _id: ids[1] }))!.state, 'accepted');
 });
