@@ -13,8 +13,8 @@ import { wouldOpen, type AlertProcessor } from './process';
 import { siteIdsFor, type SiteResolution } from './sites';
 import {
   createAlertEventInserter,
+  createAlertResultRecorder,
   isFinal,
-  recordAlertResult,
   undecidedAlertEvents,
   type AlertAction,
   type AlertEventDoc,
@@ -139,6 +139,7 @@ export function createIntake(deps: {
   const queued = new Map<string, Promise<AlertResult>>();
   const remembered = createResultMemory();
   const insertGrouped = createAlertEventInserter(store);
+  const recordAlertResult = createAlertResultRecorder(store);
   /** Inserts under way, by event id: in a storm a resend often arrives while the first copy is being stored. */
   const inserting = new Map<string, Promise<InsertedAlertEvent>>();
 
@@ -178,7 +179,7 @@ export function createIntake(deps: {
     const ahead = keys.map((k) => tails.get(k)).filter((t): t is Tail => t !== undefined);
     const decided = Promise.allSettled(ahead.map((t) => t.done)).then(async () => {
       const result = await processor.handle(event, sites, minSeverity);
-      await recordAlertResult(store, event.eventId, result);
+      await recordAlertResult(event.eventId, result);
       remembered.remember(event.eventId, result);
       return result;
     });
