@@ -112,6 +112,51 @@ function createResultMemory(max = REMEMBERED_RESULTS) {
   };
 }
 
+/**
+ * Tools whose alerts' identities (event id, dedup key) follow from the body alone, given the
+ * integration: the same bytes again are the same alerts. Not the others: some read headers
+ * (CloudEvents in binary mode), the clock or the integration's time zone.
+ */
+const IDS_FROM_BODY: ReadonlySet<string> = new Set(['alertmanager', 'grafana']);
+
+/** What this process remembers of the bodies it normalized, for answering resends without parsing them. */
+const REMEMBERED_BODIES = 5_000;
+const REMEMBERED_BODY_CHARS = 8_000_000;
+const LARGEST_REMEMBERED_BODY = 64 * 1024;
+
+type AlertIdentity = Pick<AlertEvent, 'eventId' | 'dedupKey'>;
+
+/**
+ * The alerts of each body received, per integration, the oldest forgotten first (by count and by
+ * size). Alertmanager resends a group, byte for byte, until it hears back and then every
+ * repeat_interval: in a storm most requests are such resends, and this spares parsing and
+ * normalizing them when every alert of the body has a final result remembered.
+ */
+function createBodyMemory() {
+  const bodies = new Map<string, { integration: Integration; alerts: AlertIdentity[] }>();
+  let chars = 0;
+  const keyOf = (raw: RawDelivery) => `${raw.contentType}\n${raw.body}`;
+  return {
+    get(integration: Integration, raw: RawDelivery): AlertIdentity[] | undefined {
+      if (!IDS_FROM_BODY.has(integration.source)) return undefined;
+      const known = bodies.get(keyOf(raw));
+      return known?.integration === integration ? known.alerts : undefined;
+    },
+    remember(integration: Integration, raw: RawDelivery, events: AlertEvent[]): void {
+      if (!IDS_FROM_BODY.has(integration.source) || raw.body.length > LARGEST_REMEMBERED_BODY) return;
+      const key = keyOf(raw);
+      if (bodies.has(key)) return;
+      bodies.set(key, { integration, alerts: events.map((e) => ({ eventId: e.eventId, dedupKey: e.dedupKey })) });
+      chars += key.length;
+      for (const oldest of bodies.keys()) {
+        if (bodies.size <= REMEMBERED_BODIES && chars <= REMEMBERED_BODY_CHARS) break;
+        bodies.delete(oldest);
+        chars -= oldest.length;
+      }
+    },
+  };
+}
+
 /** The last decision queued for a network tree: whose request it came in, and whether it was first in line. */
 interface Tail {
   owner: object;
@@ -138,6 +183,7 @@ export function createIntake(deps: {
   const tails = new Map<string, Tail>();
   const queued = new Map<string, Promise<AlertResult>>();
   const remembered = createResultMemory();
+  const bodies = createBodyMemory();
   const insertGrouped = createAlertEventInserter(store);
   const recordAlertResult = createAlertResultRecorder(store);
   /** Inserts under way, by event id: in a storm a resend often arrives while the first copy is being stored. */
@@ -225,10 +271,37 @@ export function createIntake(deps: {
     return n;
   }
 
+  /** The answer to a repeat whose alerts all have a final result in this process; undefined otherwise. */
+  function repeatFromMemory(alerts: readonly AlertIdentity[], results: (AlertResult | undefined)[]) {
+    if (alerts.length === 0 || !results.every(isFinal)) return undefined;
+    return {
+      status: 200 as const,
+      body: {
+        received: alerts.length,
+        results: alerts.map((e, i) => ({ dedupKey: e.dedupKey, eventId: e.eventId, ...results[i]!, duplicate: true })),
+      },
+    };
+  }
+
   return {
     resume,
     /** Decisions still queued in this process (for tests and shutdown). */
     pending: () => queued.size,
+    /**
+     * A resend of a body seen before (same integration, same bytes), all of whose alerts have a
+     * final result remembered: its answer, without parsing or normalizing it. Undefined otherwise
+     * (then `accept` it). Only after the request is authenticated.
+     */
+    answerResend(integration: Integration, raw: RawDelivery): IntakeResult | undefined {
+      const alerts = bodies.get(integration, raw);
+      return (
+        alerts &&
+        repeatFromMemory(
+          alerts,
+          alerts.map((a) => remembered.get(a.eventId)),
+        )
+      );
+    },
     /** Throws IngestError for a payload to refuse as a whole (malformed, or no alert with a known site). */
     async accept(delivery: Delivery): Promise<IntakeResult> {
       const { integration } = delivery;
@@ -242,25 +315,17 @@ export function createIntake(deps: {
       // decided, or queued for its decision, in this process is answered from memory. Any other
       // alert is inserted below, and only a duplicate-key error (one stored by another process, or
       // before a restart) costs a read.
+      bodies.remember(integration, delivery.raw, events);
       const seen = events.map((e): Pick<AlertEventDoc, '_id' | 'result'> | undefined => {
         const result = remembered.get(e.eventId);
         if (result) return { _id: e.eventId, result };
         return queued.has(e.eventId) ? { _id: e.eventId } : undefined;
       });
-      if (events.length > 0 && seen.every((d) => isFinal(d?.result))) {
-        return {
-          status: 200,
-          body: {
-            received: events.length,
-            results: events.map((e, i) => ({
-              dedupKey: e.dedupKey,
-              eventId: e.eventId,
-              ...seen[i]!.result!,
-              duplicate: true,
-            })),
-          },
-        };
-      }
+      const repeat = repeatFromMemory(
+        events,
+        seen.map((d) => d?.result),
+      );
+      if (repeat) return repeat;
       const sites = await resolveSites(store, processor, integration, events);
 
       // Refused as a whole only when no alert of it can be acted on for want of a site.

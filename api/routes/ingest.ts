@@ -269,8 +269,16 @@ export const ingestRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       }
 
       try {
-        const payload = await decodeBody(body, req.headers['content-type']);
-        const result = await intake.accept({ integration, payload, raw, headers: lowerCaseHeaders(req), receivedAt });
+        // A resend of a body already answered (most of an alert storm) is answered without parsing it again.
+        const result =
+          intake.answerResend(integration, raw) ??
+          (await intake.accept({
+            integration,
+            payload: await decodeBody(body, raw.contentType, raw.body),
+            raw,
+            headers: lowerCaseHeaders(req),
+            receivedAt,
+          }));
         const actions = result.body.results.map((r) => r.action + (r.duplicate ? '(repeat)' : ''));
         req.log.info(
           { integration: `${integration.source}/${integration.name}`, alerts: result.body.received, actions },
