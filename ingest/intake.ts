@@ -130,7 +130,7 @@ type AlertIdentity = Pick<AlertEvent, 'eventId' | 'dedupKey'>;
  * The alerts of each body received, per integration, the oldest forgotten first (by count and by
  * size). Alertmanager resends a group, byte for byte, until it hears back and then every
  * repeat_interval: in a storm most requests are such resends, and this spares parsing and
- * normalizing them when every alert of the body has a final result remembered.
+ * normalizing them when every alert of the body is decided or queued in this process.
  */
 function createBodyMemory() {
   const bodies = new Map<string, { integration: Integration; alerts: AlertIdentity[] }>();
@@ -156,6 +156,12 @@ function createBodyMemory() {
     },
   };
 }
+
+/** The answer for an alert stored and waiting for its decision. */
+const PENDING: AlertResult = {
+  action: 'accepted',
+  reason: 'stored; its incident is decided in order with the other alerts of its network tree',
+};
 
 /** The last decision queued for a network tree: whose request it came in, and whether it was first in line. */
 interface Tail {
@@ -288,19 +294,22 @@ export function createIntake(deps: {
     /** Decisions still queued in this process (for tests and shutdown). */
     pending: () => queued.size,
     /**
-     * A resend of a body seen before (same integration, same bytes), all of whose alerts have a
-     * final result remembered: its answer, without parsing or normalizing it. Undefined otherwise
-     * (then `accept` it). Only after the request is authenticated.
+     * A resend of a body seen before (same integration, same bytes), each of whose alerts has a
+     * final result remembered or is stored and queued for its decision: its answer, without
+     * parsing or normalizing it. Undefined otherwise (then `accept` it). Only after the request
+     * is authenticated.
      */
     answerResend(integration: Integration, raw: RawDelivery): IntakeResult | undefined {
       const alerts = bodies.get(integration, raw);
-      return (
-        alerts &&
-        repeatFromMemory(
-          alerts,
-          alerts.map((a) => remembered.get(a.eventId)),
-        )
-      );
+      if (!alerts || alerts.length === 0) return undefined;
+      const results: AlertOutcome[] = [];
+      for (const { dedupKey, eventId } of alerts) {
+        // Final, or stored and queued for its decision here (what `accept` would answer too).
+        const result = remembered.get(eventId) ?? (queued.has(eventId) ? PENDING : undefined);
+        if (!result) return undefined;
+        results.push({ dedupKey, eventId, ...result, duplicate: true });
+      }
+      return { status: 200, body: { received: alerts.length, results } };
     },
     /** Throws IngestError for a payload to refuse as a whole (malformed, or no alert with a known site). */
     async accept(delivery: Delivery): Promise<IntakeResult> {
@@ -380,8 +389,7 @@ export function createIntake(deps: {
             : {
                 dedupKey: e.dedupKey,
                 eventId: e.eventId,
-                action: 'accepted',
-                reason: 'stored; its incident is decided in order with the other alerts of its network tree',
+                ...PENDING,
                 ...repeat,
               };
         }),
