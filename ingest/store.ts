@@ -150,8 +150,9 @@ function resultUpdate(result: AlertResult) {
 }
 
 /**
- * Records an alert's result, in a storm with others: the results of decisions that end while one is being written go
- * together in the next (one unordered bulkWrite of updates by `_id`); each caller awaits its own.
+ * Records an alert's result; in a storm, the results of decisions that end while one group is
+ * being written go together in the next (one unordered bulkWrite of updates by `_id`). Each caller
+ * awaits its own.
  */
 export function createAlertResultRecorder(store: Store): (eventId: string, result: AlertResult) => Promise<void> {
   const recordGroup = groupCommit<{ eventId: string; result: AlertResult }, void>(async (items) => {
