@@ -29,7 +29,7 @@ import { plivoInboundRoutes } from './plivo/inbound';
 import { voiceRoutes } from './routes/voice';
 import { voiceCallHandlers } from './plivo/voice-calls';
 import { maskPhone } from '../domain/phone';
-import { ingestRoutes } from './routes/ingest';
+import { ingestRoutes, withoutToken } from './routes/ingest';
 import { billingRoutes } from './routes/billing';
 import { consolePlugin } from './console';
 import { authPlugin, type AuthOptions } from './plugins/auth';
@@ -73,7 +73,7 @@ export interface AppDeps {
 function maskedRequest(req: { method: string; url: string; id?: string }) {
   return {
     method: req.method,
-    url: req.url.replace(/(\+|%2B)?\d{8,}/gi, (m) => maskPhone(decodeURIComponent(m))),
+    url: withoutToken(req.url).replace(/(\+|%2B)?\d{8,}/gi, (m) => maskPhone(decodeURIComponent(m))),
     id: req.id,
   };
 }
@@ -85,7 +85,7 @@ export async function buildApp(
   const app = Fastify({
     logger,
     // Request logs carry method and URL only, and URLs can hold a phone number (a voice call's
-    // delivery id, a search): mask every run of 8 or more digits.
+    // delivery id, a search): mask every run of 8 or more digits; and a webhook's ?token=.
     ...(logger
       ? {
           logger:

@@ -23,9 +23,13 @@ function firstValues(entries: Iterable<[string, unknown]>): Record<string, strin
   return out;
 }
 
-export async function decodeBody(raw: Buffer, contentType: string | undefined): Promise<unknown> {
+/** `text`: the body as UTF-8, when the caller has it already. */
+export async function decodeBody(
+  raw: Buffer,
+  contentType: string | undefined,
+  text = raw.toString('utf8'),
+): Promise<unknown> {
   const type = mediaTypeOf(contentType);
-  const text = raw.toString('utf8');
   if (text.trim() === '') throw malformed('body', 'is empty');
   if (type === 'application/json' || type.endsWith('+json')) return parseJson(text);
   if (type === 'application/x-www-form-urlencoded') return firstValues(new URLSearchParams(text));

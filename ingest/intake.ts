@@ -13,8 +13,8 @@ import { wouldOpen, type AlertProcessor } from './process';
 import { siteIdsFor, type SiteResolution } from './sites';
 import {
   createAlertEventInserter,
+  createAlertResultRecorder,
   isFinal,
-  recordAlertResult,
   undecidedAlertEvents,
   type AlertAction,
   type AlertEventDoc,
@@ -112,6 +112,57 @@ function createResultMemory(max = REMEMBERED_RESULTS) {
   };
 }
 
+/**
+ * Tools whose alerts' identities (event id, dedup key) follow from the body alone, given the
+ * integration: the same bytes again are the same alerts. Not the others: some read headers
+ * (CloudEvents in binary mode), the clock or the integration's time zone.
+ */
+const IDS_FROM_BODY: ReadonlySet<string> = new Set(['alertmanager', 'grafana']);
+
+/** What this process remembers of the bodies it normalized, for answering resends without parsing them. */
+const REMEMBERED_BODIES = 5_000;
+const REMEMBERED_BODY_CHARS = 8_000_000;
+const LARGEST_REMEMBERED_BODY = 64 * 1024;
+
+type AlertIdentity = Pick<AlertEvent, 'eventId' | 'dedupKey'>;
+
+/**
+ * The alerts of each body received, per integration, the oldest forgotten first (by count and by
+ * size). Alertmanager resends a group, byte for byte, until it hears back and then every
+ * repeat_interval: in a storm most requests are such resends, and this spares parsing and
+ * normalizing them when every alert of the body is decided or queued in this process.
+ */
+function createBodyMemory() {
+  const bodies = new Map<string, { integration: Integration; alerts: AlertIdentity[] }>();
+  let chars = 0;
+  const keyOf = (raw: RawDelivery) => `${raw.contentType}\n${raw.body}`;
+  return {
+    get(integration: Integration, raw: RawDelivery): AlertIdentity[] | undefined {
+      if (!IDS_FROM_BODY.has(integration.source)) return undefined;
+      const known = bodies.get(keyOf(raw));
+      return known?.integration === integration ? known.alerts : undefined;
+    },
+    remember(integration: Integration, raw: RawDelivery, events: AlertEvent[]): void {
+      if (!IDS_FROM_BODY.has(integration.source) || raw.body.length > LARGEST_REMEMBERED_BODY) return;
+      const key = keyOf(raw);
+      if (bodies.has(key)) return;
+      bodies.set(key, { integration, alerts: events.map((e) => ({ eventId: e.eventId, dedupKey: e.dedupKey })) });
+      chars += key.length;
+      for (const oldest of bodies.keys()) {
+        if (bodies.size <= REMEMBERED_BODIES && chars <= REMEMBERED_BODY_CHARS) break;
+        bodies.delete(oldest);
+        chars -= oldest.length;
+      }
+    },
+  };
+}
+
+/** The answer for an alert stored and waiting for its decision. */
+const PENDING: AlertResult = {
+  action: 'accepted',
+  reason: 'stored; its incident is decided in order with the other alerts of its network tree',
+};
+
 /** The last decision queued for a network tree: whose request it came in, and whether it was first in line. */
 interface Tail {
   owner: object;
@@ -138,7 +189,9 @@ export function createIntake(deps: {
   const tails = new Map<string, Tail>();
   const queued = new Map<string, Promise<AlertResult>>();
   const remembered = createResultMemory();
+  const bodies = createBodyMemory();
   const insertGrouped = createAlertEventInserter(store);
+  const recordAlertResult = createAlertResultRecorder(store);
   /** Inserts under way, by event id: in a storm a resend often arrives while the first copy is being stored. */
   const inserting = new Map<string, Promise<InsertedAlertEvent>>();
 
@@ -178,7 +231,7 @@ export function createIntake(deps: {
     const ahead = keys.map((k) => tails.get(k)).filter((t): t is Tail => t !== undefined);
     const decided = Promise.allSettled(ahead.map((t) => t.done)).then(async () => {
       const result = await processor.handle(event, sites, minSeverity);
-      await recordAlertResult(store, event.eventId, result);
+      await recordAlertResult(event.eventId, result);
       remembered.remember(event.eventId, result);
       return result;
     });
@@ -224,10 +277,40 @@ export function createIntake(deps: {
     return n;
   }
 
+  /** The answer to a repeat whose alerts all have a final result in this process; undefined otherwise. */
+  function repeatFromMemory(alerts: readonly AlertIdentity[], results: (AlertResult | undefined)[]) {
+    if (alerts.length === 0 || !results.every(isFinal)) return undefined;
+    return {
+      status: 200 as const,
+      body: {
+        received: alerts.length,
+        results: alerts.map((e, i) => ({ dedupKey: e.dedupKey, eventId: e.eventId, ...results[i]!, duplicate: true })),
+      },
+    };
+  }
+
   return {
     resume,
     /** Decisions still queued in this process (for tests and shutdown). */
     pending: () => queued.size,
+    /**
+     * A resend of a body seen before (same integration, same bytes), each of whose alerts has a
+     * final result remembered or is stored and queued for its decision: its answer, without
+     * parsing or normalizing it. Undefined otherwise (then `accept` it). Only after the request
+     * is authenticated.
+     */
+    answerResend(integration: Integration, raw: RawDelivery): IntakeResult | undefined {
+      const alerts = bodies.get(integration, raw);
+      if (!alerts || alerts.length === 0) return undefined;
+      const results: AlertOutcome[] = [];
+      for (const { dedupKey, eventId } of alerts) {
+        // Final, or stored and queued for its decision here (what `accept` would answer too).
+        const result = remembered.get(eventId) ?? (queued.has(eventId) ? PENDING : undefined);
+        if (!result) return undefined;
+        results.push({ dedupKey, eventId, ...result, duplicate: true });
+      }
+      return { status: 200, body: { received: alerts.length, results } };
+    },
     /** Throws IngestError for a payload to refuse as a whole (malformed, or no alert with a known site). */
     async accept(delivery: Delivery): Promise<IntakeResult> {
       const { integration } = delivery;
@@ -241,25 +324,17 @@ export function createIntake(deps: {
       // decided, or queued for its decision, in this process is answered from memory. Any other
       // alert is inserted below, and only a duplicate-key error (one stored by another process, or
       // before a restart) costs a read.
+      bodies.remember(integration, delivery.raw, events);
       const seen = events.map((e): Pick<AlertEventDoc, '_id' | 'result'> | undefined => {
         const result = remembered.get(e.eventId);
         if (result) return { _id: e.eventId, result };
         return queued.has(e.eventId) ? { _id: e.eventId } : undefined;
       });
-      if (events.length > 0 && seen.every((d) => isFinal(d?.result))) {
-        return {
-          status: 200,
-          body: {
-            received: events.length,
-            results: events.map((e, i) => ({
-              dedupKey: e.dedupKey,
-              eventId: e.eventId,
-              ...seen[i]!.result!,
-              duplicate: true,
-            })),
-          },
-        };
-      }
+      const repeat = repeatFromMemory(
+        events,
+        seen.map((d) => d?.result),
+      );
+      if (repeat) return repeat;
       const sites = await resolveSites(store, processor, integration, events);
 
       // Refused as a whole only when no alert of it can be acted on for want of a site.
@@ -314,8 +389,7 @@ export function createIntake(deps: {
             : {
                 dedupKey: e.dedupKey,
                 eventId: e.eventId,
-                action: 'accepted',
-                reason: 'stored; its incident is decided in order with the other alerts of its network tree',
+                ...PENDING,
                 ...repeat,
               };
         }),

@@ -145,11 +145,24 @@ export function createAlertEventInserter(store: Store): (doc: AlertEventDoc) => 
     (await insertGroup(doc)) ? { first: true } : firstDocument(store, doc._id, new Error(`alert ${doc._id} vanished`));
 }
 
-export async function recordAlertResult(store: Store, eventId: string, result: AlertResult): Promise<void> {
-  await store.alertEvents.updateOne(
-    { _id: eventId },
-    { $set: { result, handledAt: new Date() }, $unset: { undecided: '' } },
-  );
+function resultUpdate(result: AlertResult) {
+  return { $set: { result, handledAt: new Date() }, $unset: { undecided: '' as const } };
+}
+
+/**
+ * Records an alert's result; in a storm, the results of decisions that end while one group is
+ * being written go together in the next (one unordered bulkWrite of updates by `_id`). Each caller
+ * awaits its own.
+ */
+export function createAlertResultRecorder(store: Store): (eventId: string, result: AlertResult) => Promise<void> {
+  const recordGroup = groupCommit<{ eventId: string; result: AlertResult }, void>(async (items) => {
+    await store.alertEvents.bulkWrite(
+      items.map(({ eventId, result }) => ({ updateOne: { filter: { _id: eventId }, update: resultUpdate(result) } })),
+      { ordered: false },
+    );
+    return items.map(() => ({ ok: true, value: undefined }));
+  });
+  return (eventId, result) => recordGroup({ eventId, result });
 }
 
 /**

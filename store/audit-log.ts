@@ -92,6 +92,8 @@ export async function writeAuditEntry(store: Store, entry: AuditEntry): Promise<
 
 /** The most entries one grouped insert carries. */
 const AUDIT_GROUP_MAX = 500;
+/** In a storm, how long the next group gathers (entries are written after the answer: nobody waits). */
+const AUDIT_STORM_PAUSE_MS = 100;
 
 /**
  * Writes entries in groups (./group-commit.ts): a lone request's entry is written at once, as
@@ -100,10 +102,14 @@ const AUDIT_GROUP_MAX = 500;
  * written (or not).
  */
 export function createAuditWriter(store: Store): (entry: AuditEntry) => Promise<void> {
-  return groupCommit<AuditEntry, void>(async (entries) => {
-    await store.auditLog.insertMany(entries, { ordered: false });
-    return entries.map(() => ({ ok: true, value: undefined }));
-  }, AUDIT_GROUP_MAX);
+  return groupCommit<AuditEntry, void>(
+    async (entries) => {
+      await store.auditLog.insertMany(entries, { ordered: false });
+      return entries.map(() => ({ ok: true, value: undefined }));
+    },
+    AUDIT_GROUP_MAX,
+    { stormPauseMs: AUDIT_STORM_PAUSE_MS },
+  );
 }
 
 /** Newest first, optionally for one key. */

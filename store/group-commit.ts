@@ -3,6 +3,11 @@
  * A lone write goes at once (no timer, no added latency); a storm of concurrent writes costs a few
  * commands instead of one each. Each caller awaits its own item's outcome, so a caller that goes
  * on after its write (an answer after a store) goes on only once that item is durable.
+ *
+ * For writes nobody waits on (the audit log, written after the answer), `stormPauseMs` gathers
+ * bigger groups in a storm: after a group of several items, the next waits that long, so that a
+ * storm costs a command every few hundred items rather than one per round trip. A lone write
+ * still goes at once.
  */
 
 /** The outcome of one item of a group: its value, or why it failed. */
@@ -15,6 +20,7 @@ export type ItemOutcome<R> = { ok: true; value: R } | { ok: false; error: unknow
 export function groupCommit<T, R>(
   writeGroup: (items: T[]) => Promise<ItemOutcome<R>[]>,
   maxGroup = 500,
+  { stormPauseMs = 0 }: { stormPauseMs?: number } = {},
 ): (item: T) => Promise<R> {
   let waiting: { item: T; resolve: (v: R) => void; reject: (e: unknown) => void }[] = [];
   let writing = false;
@@ -34,6 +40,7 @@ export function groupCommit<T, R>(
         if (o.ok) g.resolve(o.value);
         else g.reject(o.error);
       });
+      if (stormPauseMs > 0 && group.length > 1) await new Promise((r) => setTimeout(r, stormPauseMs));
     }
     writing = false;
   };

@@ -18,7 +18,7 @@
  * on failed key attempts per address, smaller body limits for some routes, and the audit log of
  * every request that may change something (store/audit-log.ts).
  */
-import type { FastifyPluginAsync, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { ApiError } from '../errors';
 import type { Store } from '../../store/db';
@@ -216,17 +216,10 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
     return check.key;
   }
 
-  app.addHook('onRequest', async (req) => {
-    const route = req.routeOptions.url;
-    if (!route) return; // not a route: the 404 handler answers
-    const access = accessFor(req.method, route, req.routeOptions.config);
-    req.access = access;
-    if (access === 'public' || access === 'signed') return;
-
+  /** What the onRequest hook does for a request that presents a key: verify it, and check what it may do. */
+  async function checkKey(req: FastifyRequest, route: string, access: Exclude<Access, 'public' | 'signed'>) {
     if (access === 'ingest') {
       // The integration's own token is the route's business; an API key is ours.
-      const presented = presentedApiKey(req.headers);
-      if (!presented?.startsWith('avk_')) return;
       const key = await authenticate(req);
       const params = req.params as { source?: string; integration?: string };
       const integration = `${params.source}/${params.integration}`;
@@ -251,6 +244,19 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
         `${req.method} ${route} needs a key with role ${NEEDS[access]}; key ${key.id} (${key.name}) has role ${key.role}.`,
       );
     }
+  }
+
+  // Synchronous unless there is a key to verify: a webhook posted with its integration's token
+  // (every request of an alert storm) costs no promise here.
+  app.addHook('onRequest', (req, _reply, done) => {
+    const route = req.routeOptions.url;
+    if (!route) return done(); // not a route: the 404 handler answers
+    const access = accessFor(req.method, route, req.routeOptions.config);
+    req.access = access;
+    if (access === 'public' || access === 'signed') return done();
+    // The integration's own token is the route's business; an API key is ours.
+    if (access === 'ingest' && !presentedApiKey(req.headers)?.startsWith('avk_')) return done();
+    checkKey(req, route, access).then(() => done(), done);
   });
 
   // Per key, across every route; requests without a key (public, signed, integration tokens) are not limited here.
@@ -268,8 +274,8 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
       ),
   });
 
-  // The error code of a refused change, for the audit log.
-  app.addHook('onSend', async (req, reply, payload) => {
+  // The error code of a refused change, for the audit log. Synchronous: every webhook passes here.
+  app.addHook('onSend', (req, reply, payload, done) => {
     if (reply.statusCode >= 400 && mayChange(req) && typeof payload === 'string') {
       try {
         const code = (JSON.parse(payload) as { error?: { code?: unknown } }).error?.code;
@@ -278,11 +284,16 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
         // not JSON: no code to keep
       }
     }
-    return payload;
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (req, reply) => {
-    if (!mayChange(req) || reply.statusCode === 429) return;
+  // Synchronous: the entry is queued for the next grouped insert, a failure logged (the answer has gone).
+  app.addHook('onResponse', (req, reply, done) => {
+    if (mayChange(req) && reply.statusCode !== 429) audit(req, reply);
+    done();
+  });
+
+  function audit(req: FastifyRequest, reply: FastifyReply): void {
     const params = req.params as { source?: string; integration?: string };
     const byToken = req.access === 'ingest' && !req.apiKey;
     // Once each: every webhook of a storm passes here.
@@ -310,15 +321,13 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
         ms: Math.round(reply.elapsedTime),
       },
     };
-    try {
-      await writeAudit(entry);
-    } catch (err) {
+    writeAudit(entry).catch((err: unknown) =>
       req.log.error(
         { err: (err as Error).message, audit: { route: entry.action.route, status: entry.result.status } },
         'could not write the audit log entry',
-      );
-    }
-  });
+      ),
+    );
+  }
 };
 
 /** Requests the audit log keeps: anything but a read, on a route that needs a key or a token. */

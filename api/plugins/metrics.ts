@@ -14,7 +14,7 @@
  * processes, scrape one, or aggregate with max() rather than sum().
  * Plus Node's own (process_*, nodejs_*).
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../../store/db';
 import { DeliveryEventScanner, incidentsByPhase, messagesByChannelAndState, type CountRow } from '../../store/metrics';
@@ -30,7 +30,15 @@ export interface MetricsOptions {
 
 const INGEST_ROUTE = '/v1/ingest/:source/:integration';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the ingest route on an answered webhook: each alert's outcome, for the webhook counters. */
+    webhookOutcomes: readonly { action?: string; duplicate?: boolean }[] | null;
+  }
+}
+
 const metricsPlugin: FastifyPluginAsync<MetricsOptions> = async (app, opts) => {
+  app.decorateRequest('webhookOutcomes', null);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -128,37 +136,51 @@ const metricsPlugin: FastifyPluginAsync<MetricsOptions> = async (app, opts) => {
     return refreshing;
   }
 
-  app.addHook('onResponse', async (req, reply) => {
+  /** The webhook's `source` label: a known tool, or `unknown` (the label's values stay few). */
+  const sourceLabel = (req: FastifyRequest) => {
+    const given = (req.params as { source?: string }).source ?? '';
+    return (ALERT_SOURCES as readonly string[]).includes(given) ? given : 'unknown';
+  };
+
+  // Synchronous hooks (no promise per request): every webhook of a storm passes here.
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'no-route';
     httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
     httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
-  });
-
-  // Webhook outcomes are read from the answer itself: the ingest route needs no change.
-  app.addHook('onSend', async (req, reply, payload) => {
-    if (req.routeOptions.url !== INGEST_ROUTE || req.method !== 'POST') return payload;
-    const given = (req.params as { source?: string }).source ?? '';
-    const source = (ALERT_SOURCES as readonly string[]).includes(given) ? given : 'unknown';
-    let body: { results?: { action?: string; duplicate?: boolean }[]; error?: { code?: string } } = {};
-    try {
-      if (typeof payload === 'string') body = JSON.parse(payload);
-    } catch {
-      // not JSON: counted by status only
-    }
-    let result: string;
-    if (reply.statusCode < 300) {
-      result = reply.statusCode === 200 ? 'repeat' : 'accepted';
-      for (const r of body.results ?? [])
+    // An answered webhook: its outcomes as the route left them (api/routes/ingest.ts), not reparsed from the answer.
+    const outcomes = req.webhookOutcomes;
+    if (outcomes && reply.statusCode < 300) {
+      const source = sourceLabel(req);
+      webhooks.inc({ source, result: reply.statusCode === 200 ? 'repeat' : 'accepted' });
+      for (const r of outcomes)
         webhookAlerts.inc({
           source,
           action: r.duplicate ? 'repeat' : /^[a-z_]{1,30}$/.test(r.action ?? '') ? r.action! : 'other',
         });
-    } else {
-      const code = body.error?.code ?? '';
-      result = /^[a-z_]{1,40}$/.test(code) ? code : `http_${reply.statusCode}`;
     }
-    webhooks.inc({ source, result });
-    return payload;
+    done();
+  });
+
+  // A refused webhook (rare): the code of the refusal is read from the error answer itself.
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (req.method !== 'POST' || (req.webhookOutcomes && reply.statusCode < 300)) return done(null, payload);
+    if (req.routeOptions.url !== INGEST_ROUTE) return done(null, payload);
+    let code = '';
+    try {
+      if (typeof payload === 'string') code = (JSON.parse(payload) as { error?: { code?: string } }).error?.code ?? '';
+    } catch {
+      // not JSON: counted by status only
+    }
+    const result =
+      reply.statusCode < 300
+        ? reply.statusCode === 200
+          ? 'repeat'
+          : 'accepted'
+        : /^[a-z_]{1,40}$/.test(code)
+          ? code
+          : `http_${reply.statusCode}`;
+    webhooks.inc({ source: sourceLabel(req), result });
+    done(null, payload);
   });
 
   app.get(

@@ -16,7 +16,9 @@ export function requestIdOf(req: IncomingMessage): string {
 }
 
 export function echoRequestIds(app: FastifyInstance): void {
-  app.addHook('onRequest', async (req, reply) => {
+  // Synchronous (no promise per request).
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header(REQUEST_ID_HEADER, req.id);
+    done();
   });
 }

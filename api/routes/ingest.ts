@@ -105,9 +105,16 @@ export function withoutToken(url: string): string {
   return url.replace(/([?&]token=)[^&#]*/gi, '$1[redacted]');
 }
 
+/** The headers for the normalizers: Node has lower-cased their names; a repeated one is joined. */
 function lowerCaseHeaders(req: FastifyRequest): Record<string, string | undefined> {
+  const headers = req.headers;
+  for (const k in headers) if (Array.isArray(headers[k])) return joinRepeated(headers);
+  return headers as Record<string, string | undefined>;
+}
+
+function joinRepeated(headers: FastifyRequest['headers']): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(req.headers)) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  for (const [k, v] of Object.entries(headers)) out[k] = Array.isArray(v) ? v.join(', ') : v;
   return out;
 }
 
@@ -147,10 +154,8 @@ export const ingestRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     '/v1/ingest/:source/:integration',
     {
       attachValidation: true,
-      // The request log must not carry a token given in the query string.
-      logSerializers: {
-        req: (req: FastifyRequest) => ({ method: req.method, url: withoutToken(req.url), remoteAddress: req.ip }),
-      },
+      // The request log carries no token given in the query string: the app's request serializer
+      // removes it (api/app.ts), with no serializer of this route's own (a child logger per request).
       schema: {
         tags: ['ingest'],
         summary: 'A monitoring tool reports alerts',
@@ -264,13 +269,22 @@ export const ingestRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       }
 
       try {
-        const payload = await decodeBody(body, req.headers['content-type']);
-        const result = await intake.accept({ integration, payload, raw, headers: lowerCaseHeaders(req), receivedAt });
+        // A resend of a body already answered (most of an alert storm) is answered without parsing it again.
+        const result =
+          intake.answerResend(integration, raw) ??
+          (await intake.accept({
+            integration,
+            payload: await decodeBody(body, raw.contentType, raw.body),
+            raw,
+            headers: lowerCaseHeaders(req),
+            receivedAt,
+          }));
         const actions = result.body.results.map((r) => r.action + (r.duplicate ? '(repeat)' : ''));
         req.log.info(
           { integration: `${integration.source}/${integration.name}`, alerts: result.body.received, actions },
           'monitoring alerts received',
         );
+        req.webhookOutcomes = result.body.results; // counted by api/plugins/metrics.ts
         return reply.status(result.status).send(result.body);
       } catch (err) {
         if (err instanceof IngestError) return refuse(err);

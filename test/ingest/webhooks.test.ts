@@ -184,6 +184,29 @@ describe('monitoring webhooks', () => {
     assert.equal(second.body.results[0].action, 'resolved');
   });
 
+  test('Alertmanager resends (the same bytes again) are answered as repeats, and only to the holder of the token, in a type we read', async () => {
+    const firing = p.alertmanager({ device: 'ap-lodi-02-a', fingerprint: 'd7e3a1b2c3d4e5f7' });
+    const first = await post('alertmanager', firing);
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    const [result] = first.body.results;
+    assert.ok(result.action !== 'accepted' && result.action !== 'rejected', JSON.stringify(result));
+
+    const resends = await Promise.all([1, 2, 3].map(() => post('alertmanager', firing)));
+    for (const resend of resends) {
+      assert.equal(resend.status, 200);
+      assert.deepEqual(resend.body, { received: 1, results: [{ ...result, duplicate: true }] });
+    }
+    const wrongToken = await post('alertmanager', firing, { token: 'not-the-token' });
+    assert.equal(wrongToken.status, 401, 'a resend is authenticated like any request');
+    const unread = await post('alertmanager', JSON.stringify(firing), { contentType: 'application/xml' });
+    assert.equal(unread.status, 415, 'the same bytes in a type we do not read are refused');
+    assert.equal(
+      await stack.store.alertEvents.countDocuments({ dedupKey: 'alertmanager:noc:d7e3a1b2c3d4e5f7' }),
+      1,
+      'one alert stored',
+    );
+  });
+
   test('Alertmanager: each alert of a mixed batch is handled on its own', async () => {
     const batch = p.alertmanager(
       { device: 'tower-lodi-01', fingerprint: 'b100000000000001' },

@@ -34,3 +34,29 @@ test('a write that throws fails every item of its group, and the next group is s
     ['database down', 20, 30],
   );
 });
+
+test('stormPauseMs: after a group of several, the next gathers for that long; a lone write still goes at once', async () => {
+  const groups: number[][] = [];
+  const write = groupCommit<number, number>(
+    async (items) => {
+      groups.push(items);
+      return items.map((n) => ({ ok: true, value: n }));
+    },
+    500,
+    { stormPauseMs: 80 },
+  );
+  const storm = [1, 2, 3].map((n) => write(n));
+  await Promise.all(storm);
+  // Written during the pause that follows the group [2, 3]: they wait for each other.
+  const late = [write(4)];
+  await new Promise((r) => setTimeout(r, 20));
+  late.push(write(5));
+  await Promise.all(late);
+  assert.deepEqual(groups, [[1], [2, 3], [4, 5]]);
+
+  await new Promise((r) => setTimeout(r, 120)); // quiet again
+  const started = Date.now();
+  await write(6);
+  assert.ok(Date.now() - started < 40, 'a lone write is not held back');
+  assert.deepEqual(groups.at(-1), [6]);
+});
