@@ -301,6 +301,8 @@ export function createMaintenanceActivities(deps: NoticeDeps) {
         { window, previousWindow: previous, reschedules: input.number, estimatedEnd: window.endsAt },
       );
 
+      // Notices on their way (answered, their receipt not written yet) are told: written as such first.
+      await settleAnswered(store, { incidentId: m._id, kind: 'maintenance' }, new Date(), new Date());
       // Not told yet: the notice again, at its time before the new start (first, so that a retry still finds them).
       const waiting = store.deliveries
         .find({ incidentId: m._id, kind: 'maintenance', state: 'planned', round: { $ne: input.round } })
