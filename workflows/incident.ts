@@ -24,6 +24,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { deliveryLoop } from './delivery-loop';
+import { setUpdateAndSignal } from './update-and-signal';
 import type { IncidentPhase, MessageKind } from '../domain/types';
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import {
@@ -326,24 +327,13 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
   if (!input.resume && input.estimatedEnd) state.estimatedEnd = input.estimatedEnd;
 
   setHandler(statusQuery, () => state.status());
-  // Each request twice: an Update for callers that wait for the answer (its validator refuses with
-  // a reason), a signal for those that cannot wait for a worker (refused ones are ignored).
+  // Each request twice: an Update for callers that wait for the answer, a signal for those that cannot wait.
   const both = <A>(
     update: UpdateDefinition<IncidentStatus, [A]>,
     signal: SignalDefinition<[A]>,
     apply: (a: A) => void,
     validate: (a: A) => void,
-  ) => {
-    setHandler(update, (a) => (apply(a), state.status()), { validator: validate });
-    setHandler(signal, (a) => {
-      try {
-        validate(a);
-      } catch {
-        return;
-      }
-      apply(a);
-    });
-  };
+  ) => setUpdateAndSignal(update, signal, { apply, validate, status: () => state.status() });
   both(resolveUpdate, resolveSignal, (r) => state.resolve(r), validateResolve);
   both(
     reopenUpdate,

@@ -25,6 +25,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { deliveryLoop } from './delivery-loop';
+import { setUpdateAndSignal } from './update-and-signal';
 import type { MaintenancePhase, MessageKind } from '../domain/types';
 import { DEFAULT_DELIVERY_POLICY } from './incident-api';
 import type { AcknowledgeInput } from './incident-api';
@@ -257,16 +258,10 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
     state.pending.push({ type: 'acknowledge', at: a.at, by: a.by });
     state.changes++;
   };
-  setHandler(acknowledgeMaintenanceUpdate, (a) => (acknowledge(a), state.status()), {
-    validator: validateAcknowledge,
-  });
-  setHandler(acknowledgeMaintenanceSignal, (a) => {
-    try {
-      validateAcknowledge(a);
-    } catch {
-      return;
-    }
-    acknowledge(a);
+  setUpdateAndSignal(acknowledgeMaintenanceUpdate, acknowledgeMaintenanceSignal, {
+    apply: acknowledge,
+    validate: validateAcknowledge,
+    status: () => state.status(),
   });
   // Only runs that were acknowledged reach these steps; the patch keeps them out of older histories.
   const acknowledged = () => state.acknowledgedBy !== undefined && patched('maintenance-escalation-ack');

@@ -9,6 +9,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from '../app';
 import { ApiError } from '../errors';
+import { acknowledgedReplyOf, acknowledgeHandler } from './acknowledge';
 import { createIncidentService, IncidentInputError } from '../../services/incidents';
 import { checkedText, previewMessage, smsPolicyOf } from '../../services/operator-messages';
 import { targetSites } from '../../store/operator-audience';
@@ -59,28 +60,7 @@ const statusReply = {
   },
 } as const;
 
-/** Who took the staff escalation, when, and how. */
-export const acknowledgementSchema = {
-  type: 'object',
-  properties: {
-    by: { type: 'string' },
-    at: { type: 'string', format: 'date-time' },
-    via: { type: 'string', enum: ['api', 'console', 'sms'] },
-    contactId: { type: 'string', description: 'via sms: the staff contact whose number replied' },
-  },
-} as const;
-
-const acknowledgedReply = {
-  type: 'object',
-  properties: {
-    ...statusReply.properties,
-    acknowledged: acknowledgementSchema,
-    alreadyAcknowledged: {
-      type: 'boolean',
-      description: 'true: someone had taken it already; this is their acknowledgement',
-    },
-  },
-} as const;
+const acknowledgedReply = acknowledgedReplyOf(statusReply);
 
 const errors = { 404: { $ref: 'Error#' }, 409: { $ref: 'Error#' }, 422: { $ref: 'Error#' } } as const;
 
@@ -230,12 +210,7 @@ export const incidentActionRoutes: FastifyPluginAsync<AppDeps> = async (app, dep
         response: { 202: acknowledgedReply, ...errors },
       },
     },
-    async (req, reply) => {
-      const by = req.apiKey ? `${req.apiKey.name} (key ${req.apiKey.id})` : 'API';
-      const r = await incidents.acknowledge(req.params.id, { by, via: 'api' }).catch(toApiError);
-      req.auditOutcome = { acknowledgedBy: r.acknowledged.by, alreadyAcknowledged: r.alreadyAcknowledged };
-      return reply.status(202).send(r);
-    },
+    acknowledgeHandler((id, who) => incidents.acknowledge(id, who), toApiError),
   );
 
   app.post<{ Params: { id: string }; Body: { siteIds: string[] } }>(

@@ -18,7 +18,7 @@ import { createIncidentService, IncidentInputError, type OpenIncidentInput } fro
 import { checkedText, previewMessage, smsPolicyOf } from '../../services/operator-messages';
 import { unknownSites } from '../../store/network';
 import { checkedOrThrow, operatorMessageDeps, previewSchema, targetProperties } from '../operator-sms';
-import { acknowledgementSchema } from './incident-actions';
+import { acknowledgementSchema } from './acknowledge';
 
 /** The body is what the service takes, with an announcement's words and target. */
 type OpenBody = Omit<OpenIncidentInput, 'siteIds' | 'announcement'> & {

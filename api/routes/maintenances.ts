@@ -18,7 +18,7 @@ import {
   type CreateMaintenanceInput,
 } from '../../services/maintenances';
 import { maintenanceStatusQuery, type MaintenanceStatus } from '../../workflows/maintenance-api';
-import { acknowledgementSchema } from './incident-actions';
+import { acknowledgedReplyOf, acknowledgementSchema, acknowledgeHandler } from './acknowledge';
 
 const time = { type: 'string', format: 'date-time' } as const;
 const text = { type: 'string', minLength: 1, maxLength: 500 } as const;
@@ -97,17 +97,7 @@ const statusReply = {
   },
 } as const;
 
-const acknowledgedReply = {
-  type: 'object',
-  properties: {
-    ...statusReply.properties,
-    acknowledged: acknowledgementSchema,
-    alreadyAcknowledged: {
-      type: 'boolean',
-      description: 'true: someone had taken it already; this is their acknowledgement',
-    },
-  },
-} as const;
+const acknowledgedReply = acknowledgedReplyOf(statusReply);
 
 const detail = {
   type: 'object',
@@ -407,11 +397,6 @@ export const maintenanceRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) 
         response: { 202: acknowledgedReply, ...errors },
       },
     },
-    async (req, reply) => {
-      const by = req.apiKey ? `${req.apiKey.name} (key ${req.apiKey.id})` : 'API';
-      const r = await maintenances.acknowledge(req.params.id, { by, via: 'api' }).catch(toApiError);
-      req.auditOutcome = { acknowledgedBy: r.acknowledged.by, alreadyAcknowledged: r.alreadyAcknowledged };
-      return reply.status(202).send(r);
-    },
+    acknowledgeHandler((id, who) => maintenances.acknowledge(id, who), toApiError),
   );
 };

@@ -5,31 +5,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { loadDemoDataIfEmpty } from '../../store/demo';
-import { eventually, sharedServers } from '../support/env';
-import { call, startTestStack, type TestStack } from '../support/stack';
+import { eventually } from '../support/env';
+import { call, type TestStack } from '../support/stack';
+import { startDemoStack, writeTestRules } from '../support/scenario';
 
-const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 const NOC_PHONE = '+390577000000'; // noc-oncall in rules/default/contacts.yaml
 
 function rulesPhoningTheNoc(): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-noc-voice-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'avviso.yaml'),
-    `version: 1
-include:
-  - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
-  - ${path.join(DEFAULT_RULES, 'templates')}/
-defaults:
-  timeZone: Europe/Rome
-  senderId: Avviso
-  language: it
-  languages: [it, en]
-  template: sms
-  sms: { maxParts: 2 }
+  return writeTestRules(
+    'noc-voice',
+    `  sms: { maxParts: 2 }
   wait: 0
   restoration: true
   updates: { every: off, onEtaChange: false }
@@ -50,17 +35,12 @@ rules:
     notify: sms
 `,
   );
-  return dir;
 }
 
 describe('an escalation call with no voice channel', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, {
-      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
-      rulesPath: rulesPhoningTheNoc(),
-    });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesPhoningTheNoc());
   });
   after(async () => stack?.stop());
 

@@ -4,29 +4,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { loadDemoDataIfEmpty } from '../../store/demo';
-import { eventually, sharedServers } from '../support/env';
-import { call, startTestStack, type TestStack } from '../support/stack';
-
-const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
+import { eventually } from '../support/env';
+import { call, type TestStack } from '../support/stack';
+import { startDemoStack, writeTestRules } from '../support/scenario';
 
 function rulesForLargeOutagesOnly(): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-live-facts-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'avviso.yaml'),
-    `version: 1
-include:
-  - ${path.join(DEFAULT_RULES, 'templates')}/
-defaults:
-  timeZone: Europe/Rome
-  senderId: Avviso
-  language: it
-  languages: [it, en]
-  template: sms
-  sms: { maxParts: 2 }
+  return writeTestRules(
+    'live-facts',
+    `  sms: { maxParts: 2 }
   wait: 0
   restoration: true
   updates: { every: off, onEtaChange: false }
@@ -38,17 +23,12 @@ rules:
     notify: sms
 `,
   );
-  return dir;
 }
 
 describe('incident facts in live decisions', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, {
-      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
-      rulesPath: rulesForLargeOutagesOnly(),
-    });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesForLargeOutagesOnly());
   });
   after(async () => stack?.stop());
 

@@ -10,36 +10,22 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Delivery } from '../../domain/types';
 import { maintenanceWorkflowId } from '../../temporal/client';
 import type { DeliveryPolicy } from '../../workflows/incident-api';
-import { eventually, sharedServers } from '../support/env';
+import { eventually } from '../support/env';
 import { call, startTestStack, type TestStack } from '../support/stack';
+import { writeTestRules } from '../support/scenario';
 import { simInbox, site, subscriber } from './sim-record';
 
-const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 const CALLER_ID = '+390212345678';
 const PHONE = '+393471230001';
 const CONFIGURED = { deliveryTimeoutMs: 600_000, maxAttempts: 5, sweepEveryMs: 300 };
 
 function rulesFile(): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-policy-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'avviso.yaml'),
-    `version: 1
-include:
-  - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
-  - ${path.join(DEFAULT_RULES, 'templates')}/
-defaults:
-  timeZone: Europe/Rome
-  senderId: Avviso
-  language: it
-  languages: [it, en]
-  template: sms
-  sms: { maxParts: 2 }
+  return writeTestRules(
+    'policy',
+    `  sms: { maxParts: 2 }
   wait: 0
   delivery:
     receiptTimeout: 2s
@@ -53,7 +39,6 @@ rules:
     notify: voice
 `,
   );
-  return dir;
 }
 
 const notes = (d: Delivery | undefined) => (d?.history ?? []).map((h) => `${h.state}${h.note ? ` (${h.note})` : ''}`);

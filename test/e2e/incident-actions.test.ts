@@ -7,32 +7,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { loadDemoDataIfEmpty } from '../../store/demo';
 import { parseIntegrations } from '../../ingest/integrations';
-import { eventually, sharedServers } from '../support/env';
-import { call, startTestStack, type TestStack } from '../support/stack';
+import { eventually } from '../support/env';
+import { call, type TestStack } from '../support/stack';
+import { phaseOf, startDemoStack, writeTestRules } from '../support/scenario';
 
-const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 const NOC_PHONE = '+390577000000';
 
 function rulesFile(name: string, escalateAfter: string): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-actions-${name}-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'avviso.yaml'),
-    `version: 1
-include:
-  - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
-  - ${path.join(DEFAULT_RULES, 'templates')}/
-defaults:
-  timeZone: Europe/Rome
-  senderId: Avviso
-  language: it
-  languages: [it, en]
-  template: sms
-  sms: { maxParts: 2 }
+  return writeTestRules(
+    `actions-${name}`,
+    `  sms: { maxParts: 2 }
   wait: 0
   restoration: true
   updates: { every: off, onEtaChange: true }
@@ -57,26 +42,13 @@ rules:
     notify: sms
 `,
   );
-  return dir;
 }
 
-const policy = { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 };
 // Paying, not opted out, by site (store/demo.ts).
 const LODI_AP = ['+393471000001', '+393471000002']; // ap-lodi-01-a
 const LODI_TOWER = '+393471000004'; // tower-lodi-01, above everything in Lodi
 const VECCHIO = ['+393471000005', '+393471000007']; // ap-lodi-02-a and tower-lodi-02
 const CREMA = ['+393471000101', '+393471000103'];
-
-async function phaseOf(stack: TestStack, id: string, phase: string) {
-  let last: unknown;
-  return eventually(`phase ${phase}`, async () => {
-    const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
-    last = r;
-    return r.phase === phase ? r : undefined;
-  }).catch((err: Error) => {
-    throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}`);
-  });
-}
 
 /** Texts each phone received, in order. */
 async function texts(stack: TestStack, phones: string[]): Promise<Record<string, string[]>> {
@@ -94,8 +66,7 @@ async function received(stack: TestStack, phones: string[], count: number) {
 describe('operators act on an open incident', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: policy, rulesPath: rulesFile('ops', '1h') });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesFile('ops', '1h'));
   });
   after(async () => stack?.stop());
 
@@ -210,8 +181,7 @@ describe('operators act on an open incident', () => {
 describe('staff escalation by the rules', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: policy, rulesPath: rulesFile('timers', '4s') });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesFile('timers', '4s'));
   });
   after(async () => stack?.stop());
 
@@ -254,13 +224,7 @@ describe('alert correlation and flapping', () => {
       'test-integrations.yaml',
       {},
     );
-    stack = await startTestStack(__filename, {
-      deliveryPolicy: policy,
-      rulesPath: rulesFile('corr', '1h'),
-      integrations,
-      alertSettleSeconds: 6,
-    });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesFile('corr', '1h'), { integrations, alertSettleSeconds: 6 });
   });
   after(async () => stack?.stop());
 

@@ -6,32 +6,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { DateTime } from 'luxon';
-import { loadDemoDataIfEmpty } from '../../store/demo';
-import { eventually, sharedServers } from '../support/env';
-import { call, startTestStack, type TestStack } from '../support/stack';
-
-const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
+import { eventually } from '../support/env';
+import { call, type TestStack } from '../support/stack';
+import { phaseOf, startDemoStack, writeTestRules } from '../support/scenario';
 
 /** A rule file for these tests, in a folder of its own; includes the shipped texts. */
 function rulesFile(name: string, defaults: string): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-${name}-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'avviso.yaml'),
-    `version: 1
-include:
-  - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
-  - ${path.join(DEFAULT_RULES, 'templates')}/
-defaults:
-  timeZone: Europe/Rome
-  senderId: Avviso
-  language: it
-  languages: [it, en]
-  template: sms
-  sms: { maxParts: 2 }
+  return writeTestRules(
+    name,
+    `  sms: { maxParts: 2 }
 ${defaults}
 rules:
   - name: status-feed
@@ -46,31 +30,14 @@ rules:
     notify: sms
 `,
   );
-  return dir;
 }
 
-const policy = { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 };
 const cremaPhones = ['+393471000101', '+393471000103'];
-
-async function phaseOf(stack: TestStack, id: string, phase: string) {
-  let last: unknown;
-  return eventually(`phase ${phase}`, async () => {
-    const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
-    last = r;
-    return r.phase === phase ? r : undefined;
-  }).catch((err: Error) => {
-    throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}`);
-  });
-}
 
 describe('grace delay', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, {
-      deliveryPolicy: policy,
-      rulesPath: rulesFile('grace', '  wait: 20s\n  restoration: true'),
-    });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesFile('grace', '  wait: 20s\n  restoration: true'));
   });
   after(async () => stack?.stop());
 
@@ -95,11 +62,10 @@ describe('quiet hours', () => {
   const rome = DateTime.now().setZone('Europe/Rome');
   const window = `${rome.minus({ hours: 1 }).toFormat('HH:mm')}-${rome.plus({ hours: 2 }).toFormat('HH:mm')}`;
   before(async () => {
-    stack = await startTestStack(__filename, {
-      deliveryPolicy: policy,
-      rulesPath: rulesFile('quiet', `  wait: 0\n  quietHours:\n    window: "${window}"\n    unlessSeverity: critical`),
-    });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(
+      __filename,
+      rulesFile('quiet', `  wait: 0\n  quietHours:\n    window: "${window}"\n    unlessSeverity: critical`),
+    );
   });
   after(async () => stack?.stop());
 

@@ -8,14 +8,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { loadDemoDataIfEmpty } from '../../store/demo';
 import { parseIntegrations } from '../../ingest/integrations';
-import { eventually, sharedServers } from '../support/env';
-import { call, startTestStack, type TestStack } from '../support/stack';
+import { eventually } from '../support/env';
+import { call, type TestStack } from '../support/stack';
+import { startDemoStack, writeTestRules } from '../support/scenario';
 
-const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 const NOC_PHONE = '+390577000000';
 // Paying, not opted out, by site (store/demo.ts).
 const CREMA = ['+393471000101', '+393471000103']; // ap-crema-01-a, tower-crema-01
@@ -24,21 +21,9 @@ const LODI_AP = ['+393471000001', '+393471000002']; // ap-lodi-01-a
 
 /** The test's rules: the shipped texts, reminders 6 s and 3 s before the start, the NOC told 1 s into an overrun. */
 function rulesFile(): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-maintenance-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'avviso.yaml'),
-    `version: 1
-include:
-  - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
-  - ${path.join(DEFAULT_RULES, 'templates')}/
-defaults:
-  timeZone: Europe/Rome
-  senderId: Avviso
-  language: it
-  languages: [it, en]
-  template: sms
-  sms: { maxParts: 2 }
+  return writeTestRules(
+    'maintenance',
+    `  sms: { maxParts: 2 }
   wait: 0
   maintenance: { notice: 1h, reminder: [6s, 3s], started: true, completed: true }
 rules:
@@ -58,10 +43,8 @@ rules:
     notify: sms
 `,
   );
-  return dir;
 }
 
-const policy = { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 };
 const token = 'mnt-token';
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 
@@ -127,8 +110,7 @@ describe('planned maintenance', () => {
       'test-integrations.yaml',
       {},
     );
-    stack = await startTestStack(__filename, { deliveryPolicy: policy, rulesPath: rulesFile(), integrations });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesFile(), { integrations });
   });
   after(async () => stack?.stop());
 

@@ -15,14 +15,12 @@
 import { answeredOverlay } from '../../store/send-requests';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { DateTime } from 'luxon';
 import { loadDemoDataIfEmpty } from '../../store/demo';
-import { eventually, sharedServers } from '../support/env';
+import { eventually } from '../support/env';
 import { call, startTestStack, type TestStack } from '../support/stack';
+import { startDemoStack, writeTestRules } from '../support/scenario';
 
-const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 const CREMA = ['+393471000101', '+393471000103']; // ap-crema-01-a, tower-crema-01: the major outage
 const VECCHIO = ['+393471000005', '+393471000007']; // ap-lodi-02-a, tower-lodi-02: the critical outage
 const LODI_AP = ['+393471000001', '+393471000002']; // ap-lodi-01-a: the maintenance
@@ -38,21 +36,9 @@ const startMs = windowStart.toMillis();
 const endMs = windowEnd.toMillis();
 
 function rulesFile(name = 'night', from: DateTime = windowStart, to: DateTime = windowEnd): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-${name}-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'avviso.yaml'),
-    `version: 1
-include:
-  - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
-  - ${path.join(DEFAULT_RULES, 'templates')}/
-defaults:
-  timeZone: Europe/Rome
-  senderId: Avviso
-  language: it
-  languages: [it, en]
-  template: sms
-  sms: { maxParts: 2 }
+  return writeTestRules(
+    name,
+    `  sms: { maxParts: 2 }
   wait: 0
   updates: { every: off, onEtaChange: true }
   quietHours:
@@ -67,10 +53,7 @@ rules:
     notify: sms
 `,
   );
-  return dir;
 }
-
-const policy = { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 };
 
 function kindOf(text: string): string {
   const kinds: [RegExp, string][] = [
@@ -115,8 +98,7 @@ async function kindsAre(stack: TestStack, phones: string[], want: string[], time
 describe('quiet hours, kind by kind', () => {
   let stack: TestStack;
   before(async () => {
-    stack = await startTestStack(__filename, { deliveryPolicy: policy, rulesPath: rulesFile() });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesFile());
   });
   after(async () => stack?.stop());
 

@@ -7,32 +7,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { loadDemoDataIfEmpty } from '../../store/demo';
 import { RATE_PER_UNIT } from '../../sim/delivery';
-import { eventually, sharedServers } from '../support/env';
-import { call, startTestStack, type TestStack } from '../support/stack';
+import { eventually } from '../support/env';
+import { call, type TestStack } from '../support/stack';
+import { phaseOf, startDemoStack, writeTestRules } from '../support/scenario';
 import { Browser } from '../console/browser-session';
 
-const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
-
 function rulesFile(): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-operator-sms-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'avviso.yaml'),
-    `version: 1
-include:
-  - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
-  - ${path.join(DEFAULT_RULES, 'templates')}/
-defaults:
-  timeZone: Europe/Rome
-  senderId: Avviso
-  language: it
-  languages: [it, en]
-  template: sms
-  sms: { maxParts: 2, transliterate: true }
+  return writeTestRules(
+    'operator-sms',
+    `  sms: { maxParts: 2, transliterate: true }
   wait: 0
   restoration: true
   updates: { every: off, onEtaChange: true }
@@ -47,10 +31,8 @@ rules:
     notify: sms
 `,
   );
-  return dir;
 }
 
-const policy = { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 };
 // Paying and not opted out (store/demo.ts): Lodi (tower-lodi-01, ap-lodi-01-a) and Lodi Vecchio below it.
 const LODI = ['+393471000001', '+393471000002', '+393471000004'];
 const LODI_VECCHIO = ['+393471000005', '+393471000007'];
@@ -60,13 +42,6 @@ const CREMA = ['+393471000101', '+393471000103'];
 const CREMA_NOT_PAYING = '+393471000102';
 // What the rate table says a part costs: the simulator's own price, so that estimate and bill can be compared.
 const RATE_MICROS = Math.round(RATE_PER_UNIT * 1_000_000);
-
-async function phaseOf(stack: TestStack, id: string, phase: string) {
-  return eventually(`phase ${phase}`, async () => {
-    const r = (await call(stack, 'GET', `/v1/incidents/${id}`)).body;
-    return r.phase === phase ? r : undefined;
-  });
-}
 
 async function inboxOf(stack: TestStack, phones: string[]) {
   const inbox = await stack.inbox();
@@ -85,8 +60,7 @@ describe("operators' own words by SMS", () => {
   before(async () => {
     // Read by the API when it prices a dry run (billing/settings.ts).
     process.env.BILLING_SMS_RATE = `sms=${RATE_PER_UNIT}`;
-    stack = await startTestStack(__filename, { deliveryPolicy: policy, rulesPath: rulesFile() });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesFile());
   });
   after(async () => {
     delete process.env.BILLING_SMS_RATE;

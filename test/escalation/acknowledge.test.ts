@@ -6,15 +6,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { acknowledgementCode } from '../../domain/acknowledgement';
-import { loadDemoDataIfEmpty } from '../../store/demo';
-import { eventually, sharedServers } from '../support/env';
-import { call, startTestStack, type TestStack } from '../support/stack';
+import { eventually } from '../support/env';
+import { call, type TestStack } from '../support/stack';
+import { startDemoStack, writeTestRules } from '../support/scenario';
 import { inboundSms } from '../support/inbound-sms';
 
-const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 const NOC_PHONE = '+390577000000'; // noc-oncall in rules/default/contacts.yaml
 const ON_CALL_LODI = '+393470009001';
 const OFF_CALL = '+393470009002';
@@ -23,21 +20,9 @@ const REPEAT_SECONDS = 3;
 
 /** The NOC is texted 2 s after an outage opens in Lodi, then every 3 s; Crema outages escalate to nobody in the rules. */
 function rulesTextingTheNoc(): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-noc-ack-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'avviso.yaml'),
-    `version: 1
-include:
-  - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
-  - ${path.join(DEFAULT_RULES, 'templates')}/
-defaults:
-  timeZone: Europe/Rome
-  senderId: Avviso
-  language: it
-  languages: [it, en]
-  template: sms
-  sms: { maxParts: 2 }
+  return writeTestRules(
+    'noc-ack',
+    `  sms: { maxParts: 2 }
   wait: 0
   restoration: true
   updates: { every: off, onEtaChange: false }
@@ -60,7 +45,6 @@ rules:
     notify: sms
 `,
   );
-  return dir;
 }
 
 describe('staff escalation, acknowledged', () => {
@@ -70,11 +54,7 @@ describe('staff escalation, acknowledged', () => {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   before(async () => {
-    stack = await startTestStack(__filename, {
-      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
-      rulesPath: rulesTextingTheNoc(),
-    });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesTextingTheNoc());
     const contacts = [
       { id: 'mario', name: 'Mario Rossi', phones: [ON_CALL_LODI], onCall: true, areas: ['Lodi'] },
       { id: 'lucia', name: 'Lucia Bianchi', phones: [OFF_CALL], onCall: false },

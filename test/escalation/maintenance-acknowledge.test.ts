@@ -6,36 +6,21 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { acknowledgementCode } from '../../domain/acknowledgement';
 import { maintenancesCommand } from '../../cli/maintenances';
-import { loadDemoDataIfEmpty } from '../../store/demo';
-import { eventually, sharedServers } from '../support/env';
+import { eventually } from '../support/env';
 import { inboundSms } from '../support/inbound-sms';
-import { call, startTestStack, type TestStack } from '../support/stack';
+import { call, type TestStack } from '../support/stack';
+import { startDemoStack, writeTestRules } from '../support/scenario';
 
-const DEFAULT_RULES = path.join(__dirname, '..', '..', 'rules', 'default');
 const NOC_PHONE = '+390577000000'; // noc-oncall ("NOC reperibile") in rules/default/contacts.yaml
 const REPEAT_SECONDS = 2;
 
 /** The NOC is texted 1 s into an overrun, then every 2 s. */
 function rulesTextingTheNoc(): string {
-  const dir = path.join(sharedServers().tmpDir, `rules-maintenance-ack-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'avviso.yaml'),
-    `version: 1
-include:
-  - ${path.join(DEFAULT_RULES, 'contacts.yaml')}
-  - ${path.join(DEFAULT_RULES, 'templates')}/
-defaults:
-  timeZone: Europe/Rome
-  senderId: Avviso
-  language: it
-  languages: [it, en]
-  template: sms
-  sms: { maxParts: 2 }
+  return writeTestRules(
+    'maintenance-ack',
+    `  sms: { maxParts: 2 }
   wait: 0
   maintenance: { notice: 1h, started: false, completed: false }
 rules:
@@ -50,7 +35,6 @@ rules:
         repeat: { every: ${REPEAT_SECONDS}s, times: 30 }
 `,
   );
-  return dir;
 }
 
 const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
@@ -97,11 +81,7 @@ describe('an overrunning maintenance, its escalation acknowledged', () => {
   }
 
   before(async () => {
-    stack = await startTestStack(__filename, {
-      deliveryPolicy: { deliveryTimeoutMs: 10_000, maxAttempts: 3, sweepEveryMs: 200 },
-      rulesPath: rulesTextingTheNoc(),
-    });
-    await loadDemoDataIfEmpty(stack.store);
+    stack = await startDemoStack(__filename, rulesTextingTheNoc());
     operator = await stack.createKey('operator', { name: 'noc-desk' });
     viewer = await stack.createKey('viewer');
   });
