@@ -12,7 +12,7 @@ import { ObjectId, type AnyBulkWriteOperation, type Filter, type WithId } from '
 import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
 import type { ProviderReport } from '../delivery/ports';
-import { pendingAnswers, type AnswerRef } from './send-requests';
+import { answersInMemory, endPendingIfWritten, pendingAnswers, type AnswerRef } from './send-requests';
 import { conditionById, findByValues, readPagesInOrder } from './backend';
 import {
   holdIntermediate,
@@ -257,8 +257,21 @@ async function applyWords(
   const deferred = new Set<string>();
   if (latest.size === 0) return { unmatched, deferred };
   const ifStill = await conditionById<Delivery>(store);
-  // Messages whose answer is pending (store/send-requests.ts): their records are known without a read.
-  const answers = await pendingAnswers(store, [...latest.keys()]);
+  // Messages whose answer is pending (store/send-requests.ts): their records are known without a
+  // read. Those this process does not know of are looked for on the records first (most carry
+  // their answer by then), and only the rest in the pending requests.
+  const answers = answersInMemory(store, [...latest.keys()]);
+  const records = await findByValues(
+    store,
+    store.deliveries,
+    'providerMessageId',
+    [...latest.keys()].filter((uuid) => !answers.has(uuid)),
+    {},
+    { projection: { _id: 1, state: 1, providerMessageId: 1 } },
+  );
+  const onRecords = new Set(records.map((d) => d.providerMessageId!));
+  const unknown = [...latest.keys()].filter((uuid) => !answers.has(uuid) && !onRecords.has(uuid));
+  if (unknown.length) for (const [uuid, ref] of await pendingAnswers(store, unknown)) answers.set(uuid, ref);
   if (deferIntermediate)
     for (const uuid of answers.keys())
       if (isYoungSent(latest.get(uuid) as Receipt, now)) {
@@ -269,20 +282,15 @@ async function applyWords(
       }
   const ops = answeredMoveOps(answers, latest, ifStill, now);
   for (const uuid of answers.keys()) unmatched.delete(uuid);
-  const rest = [...latest.keys()].filter((uuid) => !answers.has(uuid));
-  const records = await findByValues(
-    store,
-    store.deliveries,
-    'providerMessageId',
-    rest,
-    {},
-    {
-      projection: { _id: 1, state: 1, providerMessageId: 1 },
-    },
-  );
   ops.push(...receiptMoveOps(records, latest, ifStill, now));
   for (const d of records) if (latest.has(d.providerMessageId!)) unmatched.delete(d.providerMessageId!);
   if (ops.length) await store.deliveries.bulkWrite(ops, { ordered: false });
+  // The requests written to whose answers are all on their records now stop being pending.
+  await endPendingIfWritten(
+    store,
+    [...answers.values()].map((a) => a.request),
+    now,
+  );
   return { unmatched, deferred };
 }
 

@@ -65,6 +65,8 @@ export interface Answer {
 
 /** An answer as the receipt applier needs it: the record, the attempt, and the history it writes. */
 export interface AnswerRef extends Answer {
+  /** The request that holds the answer. */
+  request: string;
   reservedAt: Date;
   answeredAt: Date;
   note?: string;
@@ -431,7 +433,13 @@ function forget(store: Store, uuids: string[]): void {
 }
 
 function refsOf(q: SendRequestDoc): AnswerRef[] {
-  return (q.outcomes ?? []).map((o) => ({ ...o, reservedAt: q.reservedAt, answeredAt: q.answeredAt!, note: q.note }));
+  return (q.outcomes ?? []).map((o) => ({
+    ...o,
+    request: q._id,
+    reservedAt: q.reservedAt,
+    answeredAt: q.answeredAt!,
+    note: q.note,
+  }));
 }
 
 /**
@@ -458,7 +466,13 @@ export async function recordAnswers(
   for (const a of accepted) {
     const d = byId.get(a.id);
     if (!d?.request || d.state === 'sending') continue;
-    const ref = { id: a.id, attempt: d.attempts, uuid: a.providerMessageId, reservedAt: d.reservedAt ?? now };
+    const ref = {
+      id: a.id,
+      attempt: d.attempts,
+      uuid: a.providerMessageId,
+      request: d.request,
+      reservedAt: d.reservedAt ?? now,
+    };
     pushTo(byRequest, d.request, { ...ref, answeredAt: now, note });
   }
   for (const [_id, refs] of byRequest) {
@@ -485,14 +499,8 @@ export async function recordAnswers(
  * process's memory, then from the pending requests (the batches still waiting for receipts: few).
  */
 export async function pendingAnswers(store: Store, uuids: string[]): Promise<Map<string, AnswerRef>> {
-  const found = new Map<string, AnswerRef>();
-  const seen = answersSeen.get(store);
-  const missing: string[] = [];
-  for (const uuid of uuids) {
-    const ref = seen?.get(uuid);
-    if (ref) found.set(uuid, ref);
-    else missing.push(uuid);
-  }
+  const found = answersInMemory(store, uuids);
+  const missing = uuids.filter((uuid) => !found.has(uuid));
   if (missing.length === 0) return found;
   const wanted = new Set(missing);
   for (const q of await store.sendRequests.find({ pending: true }).toArray()) {
@@ -500,6 +508,38 @@ export async function pendingAnswers(store: Store, uuids: string[]): Promise<Map
     remember(store, refs);
     for (const r of refs) if (wanted.has(r.uuid)) found.set(r.uuid, r);
   }
+  return found;
+}
+
+/**
+ * Ends the pending state of these requests where every answer is written on its record (their
+ * receipts came): the receipt applier calls it for the requests a round wrote to, so that the
+ * pending requests stay the few whose receipts are still on their way.
+ */
+export async function endPendingIfWritten(store: Store, requestIds: string[], now: Date): Promise<void> {
+  for (const _id of new Set(requestIds)) {
+    const q = await store.sendRequests.findOne({ _id, pending: true });
+    if (!q) continue;
+    const answerOf = new Map((q.outcomes ?? []).map((o) => [o.id, o]));
+    const waiting = (await unanswered(store, q)).some((d) => answerOf.get(d._id)?.attempt === d.attempts + 1);
+    if (waiting) continue;
+    await store.sendRequests.updateOne({ _id, pending: true }, { $set: { pending: false, settledAt: now } });
+    forget(
+      store,
+      (q.outcomes ?? []).map((o) => o.uuid),
+    );
+  }
+}
+
+/** The pending answers to these message ids this process knows (it sent them, or read them from their requests). */
+export function answersInMemory(store: Store, uuids: string[]): Map<string, AnswerRef> {
+  const found = new Map<string, AnswerRef>();
+  const seen = answersSeen.get(store);
+  if (seen)
+    for (const uuid of uuids) {
+      const ref = seen.get(uuid);
+      if (ref) found.set(uuid, ref);
+    }
   return found;
 }
 

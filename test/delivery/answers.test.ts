@@ -122,7 +122,9 @@ test('the final receipt writes the record once, with its answer; on another work
   assert.deepEqual(await deliveryCounts(env.store, 'inc_receipt'), {
     sms: { outage: { delivered: 1, undelivered: 1 } },
   });
-  // Every record carries its answer: the request stops being pending, with nothing written.
+  // Every record carries its answer: the applier ended the request's pending state.
+  assert.equal((await env.store.sendRequests.findOne({ incidentId: 'inc_receipt' }))!.pending, false);
+  // And the watchdog finds nothing to write.
   const before = await env.store.deliveries.find({ incidentId: 'inc_receipt' }).toArray();
   assert.equal(await settleAnswered(env.store, scope('inc_receipt'), new Date(0), new Date()), 0);
   assert.equal((await env.store.sendRequests.findOne({ incidentId: 'inc_receipt' }))!.pending, false);
