@@ -1,7 +1,7 @@
 /**
  * The fan-out benchmark's worker, in a process of its own so that its peak memory is its own: the
  * Temporal worker with the delivery activities, and the receipt applier (as `avviso worker` runs it).
- * Started by bench/fanout.ts with `fork` (an IPC channel) and its settings as JSON in BENCH_WORKER.
+ * Started by bench/fanout.ts with `fork` (an IPC channel) and its settings as JSON in its first argument.
  *
  * Messages from the parent: `{ type: 'count' }` starts counting the documents this process writes;
  * `{ type: 'report' }` stops counting and answers `{ type: 'report', counts, byTarget, peakRssMb }`.
@@ -39,7 +39,7 @@ export type BenchWorkerMessage =
     };
 
 async function main(): Promise<void> {
-  const settings = JSON.parse(process.env.BENCH_WORKER ?? '') as BenchWorkerSettings;
+  const settings = JSON.parse(process.argv[2] ?? '') as BenchWorkerSettings;
   // The parent stops this process with SIGTERM; the Temporal runtime must not take the signal for itself.
   Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
   const send = (m: BenchWorkerMessage) => process.send?.(m);

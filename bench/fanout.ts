@@ -101,9 +101,8 @@ let workerChild: ChildProcess | undefined;
 
 /** Starts bench/fanout-worker.ts in a child process and waits until its worker runs. */
 async function startWorkerProcess(settings: BenchWorkerSettings): Promise<ChildProcess> {
-  const child = fork(path.join(PROJECT_ROOT, 'bench', 'fanout-worker.ts'), [], {
+  const child = fork(path.join(PROJECT_ROOT, 'bench', 'fanout-worker.ts'), [JSON.stringify(settings)], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_WORKER: JSON.stringify(settings) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   workerChild = child;
