@@ -148,10 +148,13 @@ function exitOnSignals(tmp: string): void {
     ['SIGTERM', 143],
   ] as const) {
     process.once(signal, () => {
-      void Promise.all([stopWorkerProcess(5000), ...servers.map((s) => s.stop(5000))]).finally(() => {
-        rmSync(tmp, { recursive: true, force: true });
-        process.exit(code);
-      });
+      // The worker first: with Temporal gone it would only retry.
+      void stopWorkerProcess(5000)
+        .then(() => Promise.all(servers.map((s) => s.stop(5000))))
+        .finally(() => {
+          rmSync(tmp, { recursive: true, force: true });
+          process.exit(code);
+        });
     });
   }
 }
