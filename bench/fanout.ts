@@ -8,34 +8,30 @@
  *   npm run bench:fanout -- --n 4000
  *
  * Everything is real and on loopback: a Temporal dev server and FerretDB started here (temporary
- * folder, free ports), the simulator without artificial limits, the API and one worker in this
- * process. The worker's peak memory is this process's peak RSS (API, worker and simulator together).
+ * folder, free ports), the simulator without artificial limits and the API in this process, one
+ * worker (with the receipt applier) in a child process (bench/fanout-worker.ts), so that the
+ * worker's peak RSS (`workerPeakRssMb`) is its own; `peakRssMb` is this process's (API, simulator
+ * and bench client). The documents written are counted in both processes and added up.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'plivo';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { buildApp } from '../api/app';
 import { freePort, type ManagedProcess } from '../dev/process';
 import { PROJECT_ROOT, startFerretDb, startTemporalDevServer } from '../dev/services';
 import { connectStore } from '../store/db';
 import { countWrites, perSms } from './write-counter';
-import { startReceiptApplier } from '../store/receipts';
+import type { BenchWorkerMessage, BenchWorkerSettings } from './fanout-worker';
 import { connectTemporal } from '../temporal/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startSimulator } from '../sim/plivo-simulator';
-import { createWorker, bundleWorkflows } from '../worker/worker';
-import { buildDeliveryDeps } from '../worker/delivery-deps';
 import { RulesHolder } from '../rules';
-import { rulesResolver } from '../store/rule-versions';
-import { createLogger } from '../domain/log';
 import type { Subscriber } from '../domain/types';
 import { createApiKey } from '../store/api-keys';
-import { createChannels } from '../channels';
-import { statusFeedCollections } from '../channels/status-feed';
 
 const { values: args } = parseArgs({
   options: { n: { type: 'string', default: '4000' }, rates: { type: 'string', default: 'none' } },
@@ -100,10 +96,51 @@ async function waitForDelivered(
 /** The servers this run started, stopped however it ends (a 100,000 run is often stopped by hand). */
 const servers: ManagedProcess[] = [];
 
+/** The worker's child process, while it runs. */
+let workerChild: ChildProcess | undefined;
+
+/** Starts bench/fanout-worker.ts in a child process and waits until its worker runs. */
+async function startWorkerProcess(settings: BenchWorkerSettings): Promise<ChildProcess> {
+  const child = fork(path.join(PROJECT_ROOT, 'bench', 'fanout-worker.ts'), [JSON.stringify(settings)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  workerChild = child;
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the worker process exited (${code}) before it was ready`)));
+    child.on('message', (m: BenchWorkerMessage) => m.type === 'ready' && resolve());
+  });
+  return child;
+}
+
+/** Asks the worker process for its write counts and peak RSS. */
+function workerReport(child: ChildProcess): Promise<Extract<BenchWorkerMessage, { type: 'report' }>> {
+  return new Promise((resolve) => {
+    const onMessage = (m: BenchWorkerMessage) => {
+      if (m.type !== 'report') return;
+      child.off('message', onMessage);
+      resolve(m);
+    };
+    child.on('message', onMessage);
+    child.send({ type: 'report' });
+  });
+}
+
+/** Stops the worker process (SIGTERM, then SIGKILL after `graceMs`) and waits for it to end. */
+async function stopWorkerProcess(graceMs: number): Promise<void> {
+  const child = workerChild;
+  workerChild = undefined;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
 /**
- * Ctrl-C or SIGTERM stops the servers and exits. The Temporal runtime would otherwise take these
- * signals for itself (it shuts the worker down and waits), and a stopped run was seen to stay alive,
- * using CPU, long after its servers were gone.
+ * Ctrl-C or SIGTERM stops the worker process and the servers, and exits: a stopped run was seen to
+ * stay alive, using CPU, long after its servers were gone.
  */
 function exitOnSignals(tmp: string): void {
   for (const [signal, code] of [
@@ -111,16 +148,18 @@ function exitOnSignals(tmp: string): void {
     ['SIGTERM', 143],
   ] as const) {
     process.once(signal, () => {
-      void Promise.all(servers.map((s) => s.stop(5000))).finally(() => {
-        rmSync(tmp, { recursive: true, force: true });
-        process.exit(code);
-      });
+      // The worker first: with Temporal gone it would only retry.
+      void stopWorkerProcess(5000)
+        .then(() => Promise.all(servers.map((s) => s.stop(5000))))
+        .finally(() => {
+          rmSync(tmp, { recursive: true, force: true });
+          process.exit(code);
+        });
     });
   }
 }
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'avviso-bench-fanout-'));
   exitOnSignals(tmp);
   try {
@@ -158,21 +197,16 @@ async function main(): Promise<void> {
       messagesPerSecond: PLIVO_RATES ? SIM_LIMITS.messagesPerSecond : 0,
       queueSeconds: 600,
     };
-    const { worker, connection } = await createWorker({
-      temporal: { address: `127.0.0.1:${tPort}`, namespace: 'default', taskQueue: 'bench' },
-      workflowBundle: await bundleWorkflows(),
-      deps: buildDeliveryDeps({
-        store,
-        plivo,
-        publicUrl: apiUrl,
-        logger: createLogger('bench', process.env.BENCH_LOG_LEVEL ?? 'warn'),
-        rules: rulesResolver(store, rules),
-        otherChannels: Object.fromEntries(createChannels({}, { statusFeed: statusFeedCollections(store) })),
-      }),
+    // As `avviso worker` does: the worker runs the activities and applies the receipts the API stores.
+    const child = await startWorkerProcess({
+      temporalAddress: `127.0.0.1:${tPort}`,
+      taskQueue: 'bench',
+      mongoUri: `mongodb://127.0.0.1:${fPort}/`,
+      mongoDb: 'bench',
+      apiUrl,
+      rulesPath: path.join(PROJECT_ROOT, 'rules', 'dev'),
+      plivo,
     });
-    const running = worker.run();
-    // As `avviso worker` does: the worker applies the receipts the API stores.
-    const applier = startReceiptApplier(store, (err) => console.error('applying receipts failed', err), 500);
 
     await store.sites.insertOne({ _id: 'tower-bench', name: 'Bench tower', area: 'Borgo Bench', uplink: null });
     const subs: Subscriber[] = Array.from({ length: N }, (_, i) => ({
@@ -205,6 +239,7 @@ async function main(): Promise<void> {
     // Avviso: the API call, the workflow, the audience, the rules, the records, the SDK.
     const auth: Record<string, string> = { authorization: `Bearer ${await benchKey(store)}` };
     const writes = countWrites(store.client);
+    child.send({ type: 'count' });
     t = performance.now();
     const openedAt = Date.now();
     const opened = await fetch(`${apiUrl}/v1/incidents`, {
@@ -230,7 +265,10 @@ async function main(): Promise<void> {
     // Every receipt stored and applied, so that what they cost is counted too.
     const delivered = await waitForDelivered(store, id, 2 * N, 10 * 60_000);
     writes.stop();
-    const writesPerSms = perSms(writes.counts, delivered);
+    const workerSide = await workerReport(child);
+    const documentsWritten = addCounts(writes.counts, workerSide.counts);
+    const documentsWrittenBy = addCounts(writes.byTarget, workerSide.byTarget);
+    const writesPerSms = perSms(documentsWritten, delivered);
     const history = await temporal.workflow.getHandle(`incident:${id}`).fetchHistory();
     const peakRssMb = process.resourceUsage().maxRSS / 1024;
 
@@ -245,6 +283,9 @@ async function main(): Promise<void> {
       avvisoRestorationSeconds: +(restoreMs / 1000).toFixed(2),
       outageMessagesPerSecond: Math.round(N / (outageMs / 1000)),
       ratioToPlain: +(outageMs / plainMs).toFixed(2),
+      /** The worker process's peak RSS (Temporal worker, activities, receipt applier). */
+      workerPeakRssMb: Math.round(workerSide.peakRssMb),
+      /** This process's peak RSS: the API, the simulator and the bench client (not the worker). */
       peakRssMb: Math.round(peakRssMb),
       historyEvents: history.events?.length ?? 0,
       /** The outage's activities, from the call that opens the incident to the resolve call. */
@@ -253,8 +294,8 @@ async function main(): Promise<void> {
       restorationActivities: activitySpans(history, resolvedAt),
       /** Documents written (inserted, modified, deleted) per delivered SMS, outage and restoration together. */
       writesPerSms,
-      documentsWritten: writes.counts,
-      documentsWrittenBy: writes.byTarget,
+      documentsWritten,
+      documentsWrittenBy,
     };
     console.log(
       `\nfan-out, ${N} paying subscribers (${PLIVO_RATES ? "simulator with Plivo's default rates: times to the last SMS sent" : 'simulator without limits: times to the last SMS accepted'})`,
@@ -265,7 +306,7 @@ async function main(): Promise<void> {
       'Avviso restoration': { seconds: result.avvisoRestorationSeconds, 'msg/s': Math.round(N / (restoreMs / 1000)) },
     });
     console.log(
-      `ratio Avviso/plain (outage): ${result.ratioToPlain}x; peak RSS ${result.peakRssMb} MB; workflow history ${result.historyEvents} events`,
+      `ratio Avviso/plain (outage): ${result.ratioToPlain}x; worker peak RSS ${result.workerPeakRssMb} MB, API + simulator + client peak RSS ${result.peakRssMb} MB; workflow history ${result.historyEvents} events`,
     );
     console.log(`documents written per delivered SMS (${delivered}): ${JSON.stringify(writesPerSms)}`);
     console.log(
@@ -279,16 +320,14 @@ async function main(): Promise<void> {
     writeFileSync(file, JSON.stringify(result, null, 2));
     console.log(`written to ${path.relative(PROJECT_ROOT, file)}`);
 
-    worker.shutdown();
-    await running;
-    await applier.stop();
-    await connection.close();
+    await stopWorkerProcess(30_000);
     await app.close();
     await sim.close();
     await rules.close();
     await temporal.connection.close();
     await store.close();
   } finally {
+    await stopWorkerProcess(5000);
     await Promise.all(servers.map((s) => s.stop(5000)));
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -322,4 +361,11 @@ function activitySpans(
       });
   }
   return spans;
+}
+
+/** Two write tallies added up, key by key (the bench process's and the worker process's). */
+function addCounts<T extends Record<string, number>>(a: T, b: T): T {
+  const sum: Record<string, number> = { ...a };
+  for (const [key, n] of Object.entries(b)) sum[key] = (sum[key] ?? 0) + n;
+  return sum as T;
 }

@@ -1,0 +1,97 @@
+/**
+ * The fan-out benchmark's worker, in a process of its own so that its peak memory is its own: the
+ * Temporal worker with the delivery activities, and the receipt applier (as `avviso worker` runs it).
+ * Started by bench/fanout.ts with `fork` (an IPC channel) and its settings as JSON in its first argument.
+ *
+ * Messages from the parent: `{ type: 'count' }` starts counting the documents this process writes;
+ * `{ type: 'report' }` stops counting and answers `{ type: 'report', counts, byTarget, peakRssMb }`.
+ * SIGTERM stops the worker gracefully and exits.
+ */
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { connectStore } from '../store/db';
+import { startReceiptApplier } from '../store/receipts';
+import { createWorker, bundleWorkflows } from '../worker/worker';
+import { buildDeliveryDeps } from '../worker/delivery-deps';
+import { RulesHolder } from '../rules';
+import { rulesResolver } from '../store/rule-versions';
+import { createLogger } from '../domain/log';
+import { createChannels } from '../channels';
+import { statusFeedCollections } from '../channels/status-feed';
+import { countWrites } from './write-counter';
+
+export interface BenchWorkerSettings {
+  temporalAddress: string;
+  taskQueue: string;
+  mongoUri: string;
+  mongoDb: string;
+  apiUrl: string;
+  rulesPath: string;
+  plivo: Parameters<typeof buildDeliveryDeps>[0]['plivo'];
+}
+
+export type BenchWorkerMessage =
+  | { type: 'ready' }
+  | {
+      type: 'report';
+      counts: ReturnType<typeof countWrites>['counts'];
+      byTarget: Record<string, number>;
+      peakRssMb: number;
+    };
+
+async function main(): Promise<void> {
+  const settings = JSON.parse(process.argv[2] ?? '') as BenchWorkerSettings;
+  // The parent stops this process with SIGTERM; the Temporal runtime must not take the signal for itself.
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  const send = (m: BenchWorkerMessage) => process.send?.(m);
+  const store = await connectStore(settings.mongoUri, settings.mongoDb, { monitorCommands: true });
+  const rules = await RulesHolder.open({ path: settings.rulesPath });
+  const { worker, connection } = await createWorker({
+    temporal: { address: settings.temporalAddress, namespace: 'default', taskQueue: settings.taskQueue },
+    workflowBundle: await bundleWorkflows(),
+    deps: buildDeliveryDeps({
+      store,
+      plivo: settings.plivo,
+      publicUrl: settings.apiUrl,
+      logger: createLogger('bench-worker', process.env.BENCH_LOG_LEVEL ?? 'warn'),
+      rules: rulesResolver(store, rules),
+      otherChannels: Object.fromEntries(createChannels({}, { statusFeed: statusFeedCollections(store) })),
+    }),
+  });
+  const running = worker.run();
+  const applier = startReceiptApplier(store, (err) => console.error('applying receipts failed', err), 500);
+
+  let writes: ReturnType<typeof countWrites> | undefined;
+  process.on('message', (m: { type: string }) => {
+    if (m.type === 'count') writes = countWrites(store.client);
+    if (m.type === 'report' && writes) {
+      writes.stop();
+      send({
+        type: 'report',
+        counts: writes.counts,
+        byTarget: writes.byTarget,
+        peakRssMb: process.resourceUsage().maxRSS / 1024,
+      });
+    }
+  });
+  process.once('SIGTERM', () => worker.shutdown());
+  // The parent going away (a crash, a kill) closes the channel: stop rather than stay an orphan.
+  process.once('disconnect', () => worker.shutdown());
+  send({ type: 'ready' });
+
+  try {
+    await running;
+  } finally {
+    await applier.stop();
+    await connection.close();
+    await rules.close();
+    await store.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
