@@ -519,15 +519,7 @@ export async function pendingAnswers(store: Store, uuids: string[]): Promise<Map
 export async function endPendingIfWritten(store: Store, requestIds: string[], now: Date): Promise<void> {
   for (const _id of new Set(requestIds)) {
     const q = await store.sendRequests.findOne({ _id, pending: true });
-    if (!q) continue;
-    const answerOf = new Map((q.outcomes ?? []).map((o) => [o.id, o]));
-    const waiting = (await unanswered(store, q)).some((d) => answerOf.get(d._id)?.attempt === d.attempts + 1);
-    if (waiting) continue;
-    await store.sendRequests.updateOne({ _id, pending: true }, { $set: { pending: false, settledAt: now } });
-    forget(
-      store,
-      (q.outcomes ?? []).map((o) => o.uuid),
-    );
+    if (q && (await stillWaiting(store, q)).length === 0) await endPending(store, q, now);
   }
 }
 
@@ -549,15 +541,32 @@ export async function pendingUuids(store: Store): Promise<Set<string>> {
   return new Set(requests.flatMap((q) => (q.outcomes ?? []).map((o) => o.uuid)));
 }
 
-/** Records of a request's page in a state an answer may still be written on (each an equality FerretDB hands down). */
-async function unanswered(store: Store, q: SendRequestDoc): Promise<Delivery[]> {
+/**
+ * The records a pending request's answers are not written on yet, each with its answer: still
+ * planned (or given up while on its way) on the attempt before. One query per state of the
+ * request's page, each an equality FerretDB hands down; few records once the receipts are in.
+ */
+async function stillWaiting(store: Store, q: SendRequestDoc): Promise<{ record: Delivery; answer: Answer }[]> {
+  const answerOf = new Map((q.outcomes ?? []).map((o) => [o.id, o]));
   const scope = { incidentId: q.incidentId, kind: q.kind, channel: q.channel, page: q.page };
   const found = await Promise.all(
     (['planned', 'expired'] as DeliveryState[]).map((state) =>
       store.deliveries.find({ ...scope, state }, { projection: { history: 0 } }).toArray(),
     ),
   );
-  return found.flat();
+  return found.flat().flatMap((record) => {
+    const answer = answerOf.get(record._id);
+    return answer && answer.attempt === record.attempts + 1 ? [{ record, answer }] : [];
+  });
+}
+
+/** A request whose answers are all written: no longer pending, in the database and in this process. */
+async function endPending(store: Store, q: SendRequestDoc, now: Date): Promise<void> {
+  await store.sendRequests.updateOne({ _id: q._id, pending: true }, { $set: { pending: false, settledAt: now } });
+  forget(
+    store,
+    (q.outcomes ?? []).map((o) => o.uuid),
+  );
 }
 
 /**
@@ -577,23 +586,18 @@ export async function settleAnswered(
   const requests = await store.sendRequests.find({ ...scope, pending: true }).toArray();
   let inFlight = 0;
   for (const q of requests) {
-    const answerOf = new Map((q.outcomes ?? []).map((o) => [o.id, o]));
-    const items = (await unanswered(store, q)).flatMap((d) => {
-      const o = answerOf.get(d._id);
-      if (!o || o.attempt !== d.attempts + 1) return [];
-      const record: Reserved = { ...d, attempts: o.attempt, reservedAt: q.reservedAt, request: q._id };
-      return [{ record, to: 'accepted' as const, note: q.note, extra: { providerMessageId: o.uuid } }];
-    });
+    const items = (await stillWaiting(store, q)).map(({ record: d, answer: o }) => ({
+      record: { ...d, attempts: o.attempt, reservedAt: q.reservedAt, request: q._id } as Reserved,
+      to: 'accepted' as const,
+      note: q.note,
+      extra: { providerMessageId: o.uuid },
+    }));
     if (items.length && q.answeredAt && q.answeredAt >= answeredBefore) {
       inFlight += items.length;
       continue;
     }
     await recordAttempt(store, items, q.answeredAt ?? now, progress, true);
-    await store.sendRequests.updateOne({ _id: q._id, pending: true }, { $set: { pending: false, settledAt: now } });
-    forget(
-      store,
-      (q.outcomes ?? []).map((o) => o.uuid),
-    );
+    await endPending(store, q, now);
   }
   return inFlight;
 }
@@ -609,14 +613,8 @@ export async function answeredInFlight(
   const requests = await store.sendRequests.find({ incidentId, pending: true }).toArray();
   const out: { channel: DeliveryChannel; kind: MessageKind; n: number }[] = [];
   for (const q of requests) {
-    const answered = new Set((q.outcomes ?? []).map((o) => taken(o.id, o.attempt)));
-    const planned = await store.deliveries
-      .find(
-        { incidentId, kind: q.kind, channel: q.channel, page: q.page, state: 'planned' },
-        { projection: { attempts: 1 } },
-      )
-      .toArray();
-    const n = planned.filter((d) => answered.has(taken(d._id, d.attempts + 1))).length;
+    // Planned ones only: one given up on its way is counted where it stands.
+    const n = (await stillWaiting(store, q)).filter((w) => w.record.state === 'planned').length;
     if (n) out.push({ channel: q.channel, kind: q.kind, n });
   }
   return out;
