@@ -72,27 +72,44 @@ function textsFrom(rulesOf: RulesResolver): TextsOf {
   return async (incident) => {
     const rules = await rulesOf(incident.rulesVersion);
     const facts = incidentFacts(incident);
+    const now = new Date();
+    // A text depends on its template, language and area only: rendered once per combination (a
+    // thousand recipients in one area share one text), and with one "now" for all of them.
+    const rendered = new Map<string, string>();
     return (d, kind) => {
       // An operator's message carries its own (checked) words; every other kind is written by a template.
       if (d.kind === 'message' && d.text !== undefined) return d.text;
-      const vars = messageVariables(facts, { area: d.area }, incident.endedAt ?? new Date(), endVariables(incident));
       const templateKind = (d.templateKind ?? (kind === 'escalation' ? incident.kind : kind)) as TemplateKind;
-      return rules.render(d.templateSet ? { set: d.templateSet, kind: templateKind } : templateKind, d.language, vars)
-        .text;
+      const key = JSON.stringify([d.templateSet, templateKind, d.language, d.area]);
+      let text = rendered.get(key);
+      if (text === undefined) {
+        const vars = messageVariables(facts, { area: d.area }, incident.endedAt ?? now, endVariables(incident));
+        const template = d.templateSet ? { set: d.templateSet, kind: templateKind } : templateKind;
+        rendered.set(key, (text = rules.render(template, d.language, vars).text));
+      }
+      return text;
     };
   };
 }
 
-export function createDeliveryActivities(deps: DeliveryDeps) {
+/** The delivery engine's pieces over MongoDB, inside activities. */
+function engineParts(deps: DeliveryDeps) {
   const repo = deliveryRepository(deps.store);
-  const common = { repo, channels: deps.channels, sms: deps.sms, runtime: activityRuntime, logger: deps.logger };
-  const sender = createSender({
-    ...common,
+  return { repo, channels: deps.channels, sms: deps.sms, runtime: activityRuntime, logger: deps.logger };
+}
+
+/** The sender; the planning activities share it (they send what they plan due at once). */
+export function createDeliverySender(deps: DeliveryDeps) {
+  return createSender({
+    ...engineParts(deps),
     smsLimits: deps.smsLimits,
     maxInlineWaitMs: deps.maxInlineWaitMs,
     texts: textsFrom(deps.rules),
   });
-  const sweeper = createSweeper({ ...common, fallbackOrder: deps.fallbackOrder });
+}
+
+export function createDeliveryActivities(deps: DeliveryDeps, sender = createDeliverySender(deps)) {
+  const sweeper = createSweeper({ ...engineParts(deps), fallbackOrder: deps.fallbackOrder });
   return {
     /** Sends the next batch of planned messages of one kind on one channel; one request per distinct text. */
     sendNextBatch: failingAsTemporal(sender.sendNextBatch),

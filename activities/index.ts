@@ -7,7 +7,7 @@ import type { IncidentPhase } from '../domain/types';
 import { recordPhase } from '../store/incidents';
 import { nextDueAt } from '../store/deliveries';
 import type { MessageKind } from '../domain/types';
-import { createDeliveryActivities, type DeliveryDeps } from './delivery';
+import { createDeliveryActivities, createDeliverySender, type DeliveryDeps } from './delivery';
 import { createNoticeActivities } from './notices';
 import { createIncidentActionActivities } from './incident-actions';
 import { createBillingActivities } from './billing';
@@ -19,11 +19,12 @@ export type ActivityDeps = DeliveryDeps;
 
 export function createActivities(deps: ActivityDeps) {
   const { store } = deps;
+  const sender = createDeliverySender(deps);
 
   return {
-    ...createDeliveryActivities(deps),
+    ...createDeliveryActivities(deps, sender),
     // Planning for a whole audience takes minutes at the largest: these heartbeat while they run.
-    ...keptAlive(createNoticeActivities(deps)),
+    ...keptAlive(createNoticeActivities({ ...deps, whilePlanning: sender.whilePlanning })),
     ...keptAlive(createIncidentActionActivities(deps)),
     ...createBillingActivities(deps),
     ...keptAlive(createMaintenanceActivities(deps)),

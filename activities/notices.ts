@@ -44,11 +44,14 @@ import type { RulesResolver } from '../store/rule-versions';
 import { closingHold, firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet } from '../rules';
 import type { Logger } from '../domain/log';
 import { planOperatorMessage } from './operator-messages';
+import type { PlanningSender } from '../delivery/sender';
 
 export interface NoticeDeps {
   store: Store;
   rules: RulesResolver;
   logger: Logger;
+  /** Sends what a planning makes due at once while it plans (delivery/sender.ts); without it, the workflow's rounds send. */
+  whilePlanning?: (stop?: () => Promise<boolean>, batchSize?: number) => PlanningSender;
 }
 
 export interface PlanResult {
@@ -59,6 +62,10 @@ export interface PlanResult {
   firstDueAt: string | null;
   /** The rules' timers: periodic updates and staff escalation. */
   schedule: IncidentSchedule;
+  /** Messages sent while planning, by kind (the workflow counts them as its rounds' sends). */
+  sent?: Partial<Record<MessageKind, number>>;
+  /** Records due at once that planning did not send (absent: it sent nothing itself, the rounds send all). */
+  leftDue?: number;
 }
 
 /** Languages the public status feed is written in. */
@@ -117,6 +124,8 @@ export async function planAudience(
   sites: Site[],
   decidedAt: Date,
   withFeed: boolean,
+  /** The workflow's batch size, for what goes out while planning. */
+  batchSize?: number,
 ) {
   const { store, logger } = deps;
   const rules = await deps.rules(incident.rulesVersion);
@@ -203,7 +212,10 @@ export async function planAudience(
       }
     }
   }
-  const r = await planAll(store, inputs(), new Date());
+  // The notices due at once go out while the rest is planned, until the incident is being resolved
+  // (the resolution then decides what its waiting notices become, as it did before any was sent).
+  const sending = withFeed ? deps.whilePlanning?.(() => resolveRequested(store, incident._id), batchSize) : undefined;
+  const r = await planAll(store, inputs(), new Date(), undefined, sending?.onPlanned);
   logger.info(
     {
       incidentId: incident._id,
@@ -219,9 +231,22 @@ export async function planAudience(
     subscribers,
     recipients: r.recipients,
     planned: r.planned,
+    ...sending?.result(),
     firstDue: firstDue as number | null,
     updatePeriods: [...updatePeriods].sort((a, b) => a - b),
   };
+}
+
+/** Whether the incident is being resolved (or over): its notices are no longer sent while planning. */
+async function resolveRequested(store: Store, incidentId: string): Promise<boolean> {
+  const now = new Date();
+  const incident = await store.incidents.findOne(
+    { _id: incidentId },
+    { projection: { resolveRequestedAt: 1, settlingUntil: 1, endedAt: 1, phase: 1 } },
+  );
+  if (!incident) return true;
+  if (incident.endedAt || ['resolving', 'resolved', 'cancelled', 'billed'].includes(incident.phase)) return true;
+  return !!incident.resolveRequestedAt && !(incident.settlingUntil && incident.settlingUntil > now);
 }
 
 /** How many subscribers the sites serve, paying or not: what the rules call `incident.subscribers`. */
@@ -291,7 +316,7 @@ export function createNoticeActivities(deps: NoticeDeps) {
   const loadIncident = (incidentId: string) => loadIncidentOrFail(store, incidentId);
 
   return {
-    async planNotices(input: { incidentId: string }): Promise<PlanResult> {
+    async planNotices(input: { incidentId: string; batchSize?: number }): Promise<PlanResult> {
       const incident = await loadIncident(input.incidentId);
       const sites = await downstreamSites(store, incident.siteIds);
       const affected = sites.map((s) => s._id);
@@ -319,7 +344,7 @@ export function createNoticeActivities(deps: NoticeDeps) {
       const rules = await deps.rules(incident.rulesVersion);
       const facts = incidentFacts({ ...incident, areas, affectedSiteIds: affected, audienceSize });
       // Decided as of the opening, so that a retry, hours later, decides the same.
-      const r = await planAudience(deps, incident, facts, sites, incident.openedAt, true);
+      const r = await planAudience(deps, incident, facts, sites, incident.openedAt, true, input.batchSize);
       let firstDue = r.firstDue;
       // On a repeat nothing new is planned; the due time still comes from the records.
       if (r.planned === 0) {
@@ -336,13 +361,17 @@ export function createNoticeActivities(deps: NoticeDeps) {
         planned: r.recipients,
         firstDueAt: firstDue === null ? null : new Date(firstDue).toISOString(),
         schedule: await scheduleOf(rules, facts, incident, r.updatePeriods),
+        ...(r.sent ? { sent: r.sent, leftDue: r.leftDue } : {}),
       };
     },
 
-    async prepareResolution(input: {
-      incidentId: string;
-      at: string;
-    }): Promise<{ cancelled: number; combined: number; restored: number }> {
+    async prepareResolution(input: { incidentId: string; at: string; batchSize?: number }): Promise<{
+      cancelled: number;
+      combined: number;
+      restored: number;
+      sent?: Partial<Record<MessageKind, number>>;
+      leftDue?: number;
+    }> {
       /**
        * What other outages over the same sites mean for this one's restorations (store/coverage.ts):
        * a restoration waits while another open outage covers the subscriber's site; where another
@@ -437,7 +466,9 @@ export function createNoticeActivities(deps: NoticeDeps) {
           }
         }
       }
-      const restored = (await planAll(store, reached(), now)).planned;
+      // The restorations due at once go out while the rest is planned (the closing rounds send the others).
+      const sending = deps.whilePlanning?.(undefined, input.batchSize);
+      const restored = (await planAll(store, reached(), now, undefined, sending?.onPlanned)).planned;
       if (deferred)
         logger.info(
           { incidentId: incident._id, deferred },
@@ -469,6 +500,8 @@ export function createNoticeActivities(deps: NoticeDeps) {
           store,
           toCombine.map((d) => follow(d, 'outage-restored')),
           now,
+          undefined,
+          sending?.onPlanned,
         )
       ).planned;
       // Only with ids to write: on FerretDB an `_id: {$in: []}` is a read of every record (a second at 4,000).
@@ -493,7 +526,7 @@ export function createNoticeActivities(deps: NoticeDeps) {
           );
       }
       logger.info({ incidentId: incident._id, cancelled, combined, restored }, 'resolution planned');
-      return { cancelled, combined, restored };
+      return { cancelled, combined, restored, ...sending?.result() };
     },
   };
 }

@@ -14,7 +14,7 @@
  * and bench client). The documents written are counted in both processes and added up.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -99,10 +99,17 @@ const servers: ManagedProcess[] = [];
 /** The worker's child process, while it runs. */
 let workerChild: ChildProcess | undefined;
 
+/** The heap limit of the shipped worker, read from the unit that starts it, so that both stay alike. */
+const WORKER_HEAP_FLAG = /--max-old-space-size=\d+/.exec(
+  readFileSync(path.join(PROJECT_ROOT, 'deploy', 'systemd', 'avviso-worker@.service'), 'utf8'),
+)![0];
+
 /** Starts bench/fanout-worker.ts in a child process and waits until its worker runs. */
 async function startWorkerProcess(settings: BenchWorkerSettings): Promise<ChildProcess> {
   const child = fork(path.join(PROJECT_ROOT, 'bench', 'fanout-worker.ts'), [JSON.stringify(settings)], {
-    execArgv: ['--import', 'tsx'],
+    // The heap limit the shipped worker runs with (deploy/systemd/avviso-worker@.service): without one, V8 lets
+    // garbage pile up to a fraction of the machine's memory before it collects, and the peak RSS says little.
+    execArgv: ['--import', 'tsx', WORKER_HEAP_FLAG],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   workerChild = child;

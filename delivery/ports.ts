@@ -86,6 +86,8 @@ export interface DeliveryRepository {
     now: Date,
     skipPages?: ReadonlySet<number>,
   ): Promise<{ records: Reserved[]; more: boolean; held: number; exhausted?: number[] }>;
+  /** Takes records just planned on a new page with its request number `seq`, to send them at once (none when that request exists). */
+  reserveFresh(scope: Scope, records: Delivery[], now: Date, seq: number): Promise<Reserved[]>;
   /** What earlier senders took and did not record, and their requests (to close once settled). */
   unfinishedReservations(scope: Scope): Promise<{ records: Reserved[]; requests: string[] }>;
   /** Calls about to be made move to `sending` with their words (Plivo fetches them from our answer URL while it rings). */

@@ -84,6 +84,13 @@ interface BatchHow {
   exhausted?: Set<number>;
 }
 
+/** A planner's hand-over to the sender (store/deliveries.ts planAll), and what it sent, by kind. */
+export interface PlanningSender {
+  onPlanned(inserted: Delivery[]): Promise<void>;
+  /** What it sent, by kind (accepted by the provider), and how many records due now it left to the rounds. */
+  result(): { sent: Partial<Record<MessageKind, number>>; leftDue: number };
+}
+
 type Loaded = { incident: Incident; textOf: (d: Delivery, kind: MessageKind) => string };
 type LoadedIncidents = Map<string, Promise<Loaded>>;
 
@@ -175,6 +182,9 @@ export function createSender(deps: SenderDeps) {
     );
   }
 
+  /** Whether Plivo's account has limits to respect (counting what is due for them is a scan). */
+  const limited = () => !!deps.smsLimits && !(deps.smsLimits.requests.unlimited && deps.smsLimits.messages.unlimited);
+
   /** Waits for Plivo's account limits, or asks to be called again later when the wait is long. */
   async function takeSmsCapacity(messages: number): Promise<void> {
     const limits = deps.smsLimits;
@@ -184,6 +194,117 @@ export function createSender(deps: SenderDeps) {
       throw new RetryLater(`Plivo account rate: next capacity in ${Math.round(wait / 1000)} s`, 'RateLimited', wait);
     const reserved = Math.max(await limits.requests.reserve(1), await limits.messages.reserve(messages));
     if (reserved > 0) await runtime.sleep(reserved);
+  }
+
+  /**
+   * Sends records taken for one scope (one request per distinct text) and records the provider's
+   * answer; what failed is released, or left taken for the next sender's reconciliation when the
+   * provider may have accepted it.
+   */
+  async function sendTaken(
+    scope: Scope,
+    channel: Channel,
+    records: Reserved[],
+    incident: Incident,
+    textOf: Loaded['textOf'],
+    lap: (phase: string) => void = () => undefined,
+  ): Promise<{ accepted: AcceptedOutcome[]; invalid: { id: string; error: string }[]; failure?: ChannelError }> {
+    const byText = new Map<string, Reserved[]>();
+    for (const d of records) {
+      const text = textOf(d, scope.kind);
+      const same = byText.get(text);
+      if (same) same.push(d);
+      else byText.set(text, [d]);
+    }
+    lap('render');
+    const accepted: AcceptedOutcome[] = [];
+    const invalid: { id: string; error: string }[] = [];
+    let failure: ChannelError | undefined;
+    // Records whose request may have reached the provider although it failed: their requests stay open for the next attempt to reconcile.
+    let leftReserved = false;
+    for (const [text, group] of byText) {
+      if (failure) {
+        // An earlier request failed: these were not sent at all.
+        await repo.releaseReservations(group, new Date(), `not sent: ${failure.message}`);
+        continue;
+      }
+      runtime.heartbeat();
+      if (scope.channel === 'voice') {
+        // A call's words are fetched by Plivo from our answer URL while it rings, and it may hang up
+        // before its answer is recorded: calls are marked on their way, with their words, first.
+        await repo.markCalling(group, text, new Date());
+        for (const d of group) d.state = 'sending';
+      }
+      const messages: OutboundMessage[] = group.map((d) => ({
+        deliveryId: d._id,
+        to: d.to,
+        text,
+        language: d.language,
+        meta: {
+          incidentId: scope.incidentId,
+          kind: scope.kind,
+          areas: incident.areas,
+          openedAt: incident.openedAt.toISOString(),
+          resolves: CLOSING_KINDS.includes(scope.kind),
+        },
+      }));
+      try {
+        const answers = await channel.send(messages);
+        lap('provider');
+        for (const o of answers) {
+          if (o.outcome === 'accepted')
+            accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
+          else invalid.push({ id: o.deliveryId, error: o.error });
+        }
+      } catch (err) {
+        const e = err instanceof ChannelError ? err : new ChannelError((err as Error).message ?? String(err), true);
+        let unsent = group;
+        if (err instanceof PartialSendError) {
+          // Some recipients were reached before the failure: keep them, retry only the rest.
+          for (const o of err.outcomes) {
+            if (o.outcome === 'accepted')
+              accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
+            else invalid.push({ id: o.deliveryId, error: o.error });
+          }
+          const left = new Set(err.unsent);
+          unsent = group.filter((d) => left.has(d._id));
+        }
+        if (!e.retryable) {
+          await repo.failReserved(unsent, new Date(), e.message);
+        } else if (!mayHaveBeenAccepted(e)) {
+          await repo.releaseReservations(unsent, new Date(), e.message);
+          failure = e;
+        } else {
+          // The request may have been accepted: leave the records reserved for the next attempt to reconcile.
+          leftReserved = true;
+          failure = e;
+        }
+      }
+    }
+    // SMS and calls report back; the other channels never will: handing over is all we can know.
+    const withReceipts = scope.channel === 'sms' || scope.channel === 'voice';
+    lap('provider');
+    // SMS answers go into their requests, one write per batch (the receipt writes each record once);
+    // with a request left open for the reconciliation, on the records, as for the other channels.
+    if (scope.channel === 'sms' && !leftReserved)
+      await repo.recordAnswers(records, accepted, invalid, new Date(), 'accepted by the provider', runtime.heartbeat);
+    else
+      await repo.recordSendResults(
+        records,
+        accepted,
+        invalid,
+        new Date(),
+        withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)',
+        withReceipts ? 'accepted' : 'delivered',
+        runtime.heartbeat,
+      );
+    if (!leftReserved)
+      await repo.closeRequests(
+        records.flatMap((d) => (d.request ? [d.request] : [])),
+        new Date(),
+      );
+    lap('record');
+    return { accepted, invalid, failure };
   }
 
   /** Sends one batch of one kind on one channel; one request per distinct text. */
@@ -225,11 +346,7 @@ export function createSender(deps: SenderDeps) {
 
     // The account's limits are taken for what will be sent, before reserving it (counting is a
     // scan: only when there are limits to respect).
-    if (
-      channelName === 'sms' &&
-      deps.smsLimits &&
-      !(deps.smsLimits.requests.unlimited && deps.smsLimits.messages.unlimited)
-    ) {
+    if (channelName === 'sms' && limited()) {
       const waiting = await repo.dueCount(scope, size, new Date());
       if (waiting === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0 };
       await takeSmsCapacity(waiting);
@@ -240,101 +357,7 @@ export function createSender(deps: SenderDeps) {
     for (const page of exhausted ?? []) how.exhausted?.add(page);
     lap('reserve');
     if (records.length === 0) return { accepted: 0, invalid: 0, reconciled, remaining: 0, held };
-    const byText = new Map<string, Reserved[]>();
-    for (const d of records) {
-      const text = textOf(d, input.kind);
-      const same = byText.get(text);
-      if (same) same.push(d);
-      else byText.set(text, [d]);
-    }
-    lap('render');
-    const accepted: AcceptedOutcome[] = [];
-    const invalid: { id: string; error: string }[] = [];
-    let failure: ChannelError | undefined;
-    // Records whose request may have reached the provider although it failed: their requests stay open for the next attempt to reconcile.
-    let leftReserved = false;
-    for (const [text, group] of byText) {
-      if (failure) {
-        // An earlier request failed: these were not sent at all.
-        await repo.releaseReservations(group, new Date(), `not sent: ${failure.message}`);
-        continue;
-      }
-      runtime.heartbeat();
-      if (channelName === 'voice') {
-        // A call's words are fetched by Plivo from our answer URL while it rings, and it may hang up
-        // before its answer is recorded: calls are marked on their way, with their words, first.
-        await repo.markCalling(group, text, new Date());
-        for (const d of group) d.state = 'sending';
-      }
-      const messages: OutboundMessage[] = group.map((d) => ({
-        deliveryId: d._id,
-        to: d.to,
-        text,
-        language: d.language,
-        meta: {
-          incidentId: input.incidentId,
-          kind: input.kind,
-          areas: incident.areas,
-          openedAt: incident.openedAt.toISOString(),
-          resolves: CLOSING_KINDS.includes(input.kind),
-        },
-      }));
-      try {
-        const answers = await channel.send(messages);
-        lap('provider');
-        for (const o of answers) {
-          if (o.outcome === 'accepted')
-            accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
-          else invalid.push({ id: o.deliveryId, error: o.error });
-        }
-      } catch (err) {
-        const e = err instanceof ChannelError ? err : new ChannelError((err as Error).message ?? String(err), true);
-        let unsent = group;
-        if (err instanceof PartialSendError) {
-          // Some recipients were reached before the failure: keep them, retry only the rest.
-          for (const o of err.outcomes) {
-            if (o.outcome === 'accepted')
-              accepted.push({ id: o.deliveryId, providerMessageId: o.providerMessageId ?? o.deliveryId });
-            else invalid.push({ id: o.deliveryId, error: o.error });
-          }
-          const left = new Set(err.unsent);
-          unsent = group.filter((d) => left.has(d._id));
-        }
-        if (!e.retryable) {
-          await repo.failReserved(unsent, new Date(), e.message);
-        } else if (!mayHaveBeenAccepted(e)) {
-          await repo.releaseReservations(unsent, new Date(), e.message);
-          failure = e;
-        } else {
-          // The request may have been accepted: leave the records reserved for the next attempt to reconcile.
-          leftReserved = true;
-          failure = e;
-        }
-      }
-    }
-    // SMS and calls report back; the other channels never will: handing over is all we can know.
-    const withReceipts = channelName === 'sms' || channelName === 'voice';
-    lap('provider');
-    // SMS answers go into their requests, one write per batch (the receipt writes each record once);
-    // with a request left open for the reconciliation, on the records, as for the other channels.
-    if (channelName === 'sms' && !leftReserved)
-      await repo.recordAnswers(records, accepted, invalid, new Date(), 'accepted by the provider', runtime.heartbeat);
-    else
-      await repo.recordSendResults(
-        records,
-        accepted,
-        invalid,
-        new Date(),
-        withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)',
-        withReceipts ? 'accepted' : 'delivered',
-        runtime.heartbeat,
-      );
-    if (!leftReserved)
-      await repo.closeRequests(
-        records.flatMap((d) => (d.request ? [d.request] : [])),
-        new Date(),
-      );
-    lap('record');
+    const { accepted, invalid, failure } = await sendTaken(scope, channel, records, incident, textOf, lap);
     if (failure) {
       logger.warn(
         { incidentId: input.incidentId, kind: input.kind, channel: channelName, status: failure.status },
@@ -439,7 +462,85 @@ export function createSender(deps: SenderDeps) {
     return total;
   }
 
+  /**
+   * Sends, as a planner inserts them, the messages due at once (an outage with no grace delay, a
+   * restoration by day). Taken with the requests of their new page (reserveFresh), they need no
+   * read of their page, and the first batch is at Plivo while the rest is being planned. What this
+   * leaves (not due yet, a channel this worker lacks, a page already taken, Plivo's account limits,
+   * a failed request) is sent by the workflow's rounds, as everything was before; `leftDue` counts
+   * what was due and is left. `stop` is asked before each batch: an incident resolved meanwhile
+   * leaves its notices to the resolution.
+   */
+  function whilePlanning(stop?: () => Promise<boolean>, batchSize?: number): PlanningSender {
+    const out = { sent: {} as Partial<Record<MessageKind, number>>, leftDue: 0 };
+    const loaded: LoadedIncidents = new Map();
+    let done = false;
+    async function onPlanned(inserted: Delivery[]): Promise<void> {
+      const now = new Date();
+      const due = inserted.filter((d) => d.state === 'planned' && (!d.notBefore || d.notBefore <= now));
+      if (due.length === 0) return;
+      if (!done && stop && (await stop())) done = true;
+      const groups = new Map<string, Delivery[]>();
+      for (const d of due) pushTo(groups, `${d.channel}|${d.incidentId}|${d.kind}|${d.page}`, d);
+      // SMS first, the public feed last (its social posts may wait for a network), as the rounds send.
+      const order = (g: Delivery[]) => ALL_CHANNELS.indexOf(g[0].channel);
+      for (const ofPage of [...groups.values()].sort((a, b) => order(a) - order(b))) {
+        const channel = deps.channels[ofPage[0].channel];
+        const size = channel ? Math.min(batchSize ?? channel.maxBatch, channel.maxBatch) : 0;
+        let taken = 0;
+        // The page's requests in order (1, 2, ...), each a batch: the first that loses leaves the rest of the page to the rounds.
+        for (let seq = 1; channel && !done && taken < ofPage.length; seq++) {
+          const batch = ofPage.slice(taken, taken + size);
+          if (!(await sendFresh(channel, batch, seq))) break;
+          taken += batch.length;
+        }
+        out.leftDue += ofPage.length - taken;
+      }
+    }
+    /** Sends one batch of fresh records of one page as its request `seq`; false when it could not be taken. */
+    async function sendFresh(channel: Channel, batch: Delivery[], seq: number): Promise<boolean> {
+      const scope: Scope = { incidentId: batch[0].incidentId, kind: batch[0].kind, channel: batch[0].channel };
+      const phases: Record<string, number> = {};
+      let mark = Date.now();
+      const lap = (name: string) => {
+        const t = Date.now();
+        phases[name] = (phases[name] ?? 0) + t - mark;
+        mark = t;
+      };
+      let loading = loaded.get(scope.incidentId);
+      if (!loading) loaded.set(scope.incidentId, (loading = load(scope.incidentId)));
+      const { incident, textOf } = await loading;
+      try {
+        if (scope.channel === 'sms' && limited()) await takeSmsCapacity(batch.length);
+      } catch (err) {
+        if (!(err instanceof RetryLater)) throw err;
+        done = true; // the account's limits: the rounds wait for capacity as they do for everything
+        return false;
+      }
+      const records = await repo.reserveFresh(scope, batch, new Date(), seq);
+      lap('reserve');
+      if (records.length === 0) return false;
+      runtime.heartbeat();
+      const r = await sendTaken(scope, channel, records, incident, textOf, lap);
+      out.sent[scope.kind] = (out.sent[scope.kind] ?? 0) + r.accepted.length;
+      logger.debug(
+        { incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, records: records.length, ms: phases },
+        'batch sent while planning',
+      );
+      if (!r.failure) return true;
+      // What failed is released or left for the reconciliation: the rounds take it from here.
+      logger.warn(
+        { incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, status: r.failure.status },
+        `send while planning failed, left to the next round: ${r.failure.message}`,
+      );
+      done = true;
+      return false;
+    }
+    return { onPlanned, result: () => ({ ...out, sent: { ...out.sent } }) };
+  }
+
   return {
+    whilePlanning,
     /** The next batch of one kind on one channel, for a caller that knows nothing of claims: held records count as remaining. */
     async sendNextBatch(input: SendBatchInput): Promise<SendBatchResult> {
       const r = await sendBatch(input, { knownOpen: false });
@@ -447,4 +548,10 @@ export function createSender(deps: SenderDeps) {
     },
     sendDue,
   };
+}
+
+function pushTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
+  const list = groups.get(key);
+  if (list) list.push(value);
+  else groups.set(key, [value]);
 }

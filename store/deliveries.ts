@@ -49,12 +49,17 @@ const INSERT_BATCH = 1000;
  * their incident's next page first. Returns how many were new.
  */
 export async function insertPlanned(store: Store, docs: Delivery[]): Promise<number> {
-  if (docs.length === 0) return 0;
+  return (await insertNew(store, docs)).length;
+}
+
+/** insertPlanned, returning the records it inserted. */
+async function insertNew(store: Store, docs: Delivery[]): Promise<Delivery[]> {
+  if (docs.length === 0) return [];
   for (const [incidentId, ofIncident] of groupBy(docs, (d) => d.incidentId)) {
     const page = await nextPage(store, incidentId, [...new Set(ofIncident.map((d) => scopeKey(d)))]);
     for (const d of ofIncident) d.page = page;
   }
-  return (await insertIgnoringDuplicates(store.deliveries, docs)).length;
+  return insertIgnoringDuplicates(store.deliveries, docs);
 }
 
 /** A kind and channel, as `delivery_pages` lists them: `outage/sms`. */
@@ -161,33 +166,57 @@ async function optedOutNumbers(store: Store): Promise<Set<string>> {
 
 const BY_PHONE: DeliveryChannel[] = ['sms', 'voice'];
 
+/**
+ * What a planner does with each batch of records it has just inserted (send those due at once:
+ * delivery/sender.ts `whilePlanning`). Called in order, one batch at a time; while it runs, the next
+ * batch is read and inserted.
+ */
+export type OnPlanned = (inserted: Delivery[]) => Promise<void>;
+
 /** Plans records in batches from any source of plan inputs; existing ones are left alone, and none goes to a number that opted out. */
 export async function planAll(
   store: Store,
   inputs: AsyncIterable<PlanInput> | Iterable<PlanInput>,
   now: Date,
   note?: string,
+  onPlanned?: OnPlanned,
 ): Promise<{ recipients: number; planned: number }> {
   let batch: Delivery[] = [];
   let recipients = 0;
   let planned = 0;
   let optedOut: Set<string> | undefined;
-  // One batch is inserted while the next is read (from a cursor, often): the database works on both.
-  // Batches still go in order, one at a time, so that their pages follow the order of the inputs.
-  let inserting: Promise<number> = Promise.resolve(0);
+  // One batch is inserted while the next is read (from a cursor, often), and handed on while the
+  // one after is inserted: the database works on all three. Inserts go in order, one at a time, so
+  // that their pages follow the order of the inputs; so do the hand-overs.
+  let inserting: Promise<Delivery[]> = Promise.resolve([]);
+  // The hand-overs in order: up to the last batch inserted, and up to the one before it.
+  let handing: Promise<void> = Promise.resolve();
+  let handingBefore: Promise<void> = Promise.resolve();
+  const insert = async (docs: Delivery[]): Promise<number> => {
+    const inserted = (await inserting).length;
+    await handingBefore; // at most two batches wait for their hand-over: memory stays bounded
+    inserting = insertNew(store, docs);
+    inserting.catch(() => undefined); // awaited before the next one, or at the end: it fails there
+    if (onPlanned) {
+      const thisBatch = inserting;
+      handingBefore = handing;
+      handing = handing.then(() => thisBatch).then(onPlanned);
+      handing.catch(() => undefined);
+    }
+    return inserted;
+  };
   for await (const p of inputs) {
     if (BY_PHONE.includes(p.channel) && (optedOut ??= await optedOutNumbers(store)).has(p.to)) continue;
     batch.push(plannedRecord(p, now, note));
     recipients++;
     if (batch.length >= INSERT_BATCH) {
-      planned += await inserting;
-      inserting = insertPlanned(store, batch);
-      inserting.catch(() => undefined); // awaited before the next one, or at the end: it fails there
+      planned += await insert(batch);
       batch = [];
     }
   }
-  planned += await inserting;
-  planned += await insertPlanned(store, batch);
+  planned += await insert(batch);
+  planned += (await inserting).length;
+  await handing;
   return { recipients, planned };
 }
 

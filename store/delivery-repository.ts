@@ -30,6 +30,7 @@ import {
   recordSendResults,
   releaseReservations,
   settleAnswered,
+  reserveFresh,
   reserveNextBatch,
   unfinishedReservations,
 } from './send-requests';
@@ -53,6 +54,7 @@ export function deliveryRepository(store: Store): DeliveryRepository {
     plan: (inputs, now, note) => planAll(store, inputs, now, note),
 
     reserveNextBatch: (scope, limit, now, skip) => reserveNextBatch(store, scope, limit, now, skip),
+    reserveFresh: (scope, records, now, seq) => reserveFresh(store, scope, records, now, seq),
     unfinishedReservations: (scope) => unfinishedReservations(store, scope),
     markCalling: (records, text, now) => markCalling(store, records, text, now),
     recordSendResults: (taken, accepted, invalid, now, note, state, progress) =>

@@ -201,6 +201,41 @@ export async function reserveNextBatch(
 }
 
 /**
+ * Takes records a planner has just inserted, to send them at once without reading them back: the
+ * page's request number `seq` (1 for the first batch of a new page, then 2, ...), as a sender that
+ * found `seq - 1` requests on the page would insert it. When that request exists already (two
+ * planners that shared a page, or a sender that got there first), the insert loses and nothing is
+ * taken: a sender finds them due as usual.
+ */
+export async function reserveFresh(
+  store: Store,
+  scope: Scope,
+  records: Delivery[],
+  now: Date,
+  seq = 1,
+): Promise<Reserved[]> {
+  const page = records[0]?.page;
+  if (page === undefined || records.some((d) => d.page !== page || d.attempts !== 0)) return [];
+  const doc: SendRequestDoc = {
+    _id: requestId(scope, page, seq),
+    ...scope,
+    page,
+    seq,
+    recipients: records.map((d) => ({ id: d._id, attempt: 1 })),
+    reservedAt: now,
+    open: true,
+  };
+  const won = await store.sendRequests.insertOne(doc).then(
+    () => true,
+    (err: { code?: number }) => {
+      if (err.code === 11000) return false;
+      throw err;
+    },
+  );
+  return won ? records.map((d) => ({ ...d, attempts: 1, reservedAt: now, request: doc._id })) : [];
+}
+
+/**
  * The records of this scope an earlier sender took and did not record: those named by the open
  * requests and still planned on that attempt, and those reserved in the old shape (`sending`).
  * Requests with nothing left unrecorded (their sender died after writing the records, before

@@ -31,6 +31,12 @@ export interface DeliveryRound {
   idle: boolean;
 }
 
+/** Adds messages sent (by a round, or by a planning that sent what it made due at once) to the counts. */
+export function countSent(counts: DeliveryCounts, sent: Partial<Record<MessageKind, number>> | undefined): void {
+  for (const [kind, n] of Object.entries(sent ?? {}))
+    counts.sent[kind as MessageKind] = (counts.sent[kind as MessageKind] ?? 0) + (n ?? 0);
+}
+
 /** Receipts usually arrive within seconds: look early once after messages went out, then at the policy's pace. */
 const EARLY_LOOK_MS = 5000;
 
@@ -43,14 +49,22 @@ export function deliveryLoop(
 ) {
   const earlyLook = Math.min(EARLY_LOOK_MS, policy.sweepEveryMs);
   let look = earlyLook;
-  /** `closing`: the workflow is about to close (resolved, cancelled), and this round's watch is not wanted then. */
-  return async function deliveryRound(kinds: MessageKind[], closing?: () => boolean): Promise<DeliveryRound> {
+  /**
+   * `closing`: the workflow is about to close (resolved, cancelled), and this round's watch is not
+   * wanted then. `watchOnly`: nothing is due (the planning that just ran sent all it made due), so
+   * the round only watches.
+   */
+  return async function deliveryRound(
+    kinds: MessageKind[],
+    closing?: () => boolean,
+    watchOnly = false,
+  ): Promise<DeliveryRound> {
     const budget = policy.sendBudgetMs !== undefined ? { budgetMs: policy.sendBudgetMs } : {};
-    const r = await acts.sendDue({ incidentId: deliveriesOf, kinds, batchSize: policy.batchSize, ...budget });
-    for (const [kind, n] of Object.entries(r.accepted)) {
-      counts.sent[kind as MessageKind] = (counts.sent[kind as MessageKind] ?? 0) + (n ?? 0);
-      if (n) look = earlyLook;
-    }
+    const r = watchOnly
+      ? { accepted: {}, invalid: 0, remaining: 0, retryAfterMs: undefined }
+      : await acts.sendDue({ incidentId: deliveriesOf, kinds, batchSize: policy.batchSize, ...budget });
+    countSent(counts, r.accepted);
+    if (Object.values(r.accepted).some((n) => n)) look = earlyLook;
     counts.failed += r.invalid;
     if (r.remaining > 0) {
       if (r.retryAfterMs) await sleep(r.retryAfterMs);

@@ -23,7 +23,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { deliveryLoop } from './delivery-loop';
+import { countSent, deliveryLoop } from './delivery-loop';
 import { setUpdateAndSignal } from './update-and-signal';
 import type { IncidentPhase, MessageKind } from '../domain/types';
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
@@ -473,6 +473,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     state.cancelRequested ||
     (state.resolveRequested && (!state.settlingUntil || now() >= Date.parse(state.settlingUntil)));
 
+  let watchOnly = false;
   if (!input.resume) {
     await enter('detected');
     // The group window: the other alerts of a burst (a relay and the towers it feeds) settle into
@@ -480,8 +481,12 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     // started before the window keep their history.
     if (input.groupWaitSeconds && patched('group-window'))
       await condition(() => !state.open || state.resolveRequested, input.groupWaitSeconds * 1000);
-    const plan = await acts.planNotices({ incidentId: input.incidentId });
+    const plan = await acts.planNotices({ incidentId: input.incidentId, batchSize: policy.batchSize });
     state.recipients = plan.planned;
+    countSent(state, plan.sent);
+    // The planning sent everything it made due: the first round only watches (a round that sends
+    // reads every page of records to find nothing due). Guarded: runs before it sent in that round.
+    watchOnly = plan.leftDue === 0 && patched('planning-sends');
     state.schedule = plan.schedule;
     await enter('notifying', plan.firstDueAt ? `first notices due at ${plan.firstDueAt}` : 'nobody to notify');
   }
@@ -493,7 +498,8 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     await actOnRequests();
     await fireTimers();
     if (closing()) break;
-    const round = await deliveryRound(OPEN_KINDS, closing);
+    const round = await deliveryRound(OPEN_KINDS, closing, watchOnly);
+    watchOnly = false;
     if (round.busy) {
       await continueIfLong(); // a large audience: many batches in a row
       continue;
@@ -524,12 +530,20 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
       });
     } else {
       await enter('resolving', state.resolveNote);
-      await acts.prepareResolution({ incidentId: input.incidentId, at: state.resolveAt! });
+      const resolution = await acts.prepareResolution({
+        incidentId: input.incidentId,
+        at: state.resolveAt!,
+        batchSize: policy.batchSize,
+      });
+      countSent(state, resolution.sent);
+      // As after the planning: what the resolution made due is sent, the first closing round only watches.
+      watchOnly = resolution.leftDue === 0 && patched('planning-sends');
     }
   }
   if (state.phase === 'resolving') {
     for (;;) {
-      const round = await deliveryRound(CLOSING_KINDS);
+      const round = await deliveryRound(CLOSING_KINDS, undefined, watchOnly);
+      watchOnly = false;
       if (round.busy) {
         await continueIfLong();
         continue;
