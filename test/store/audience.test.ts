@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
 import { audienceFilter, depthBelow, resolveAudience, scopeFilter, smsAlertsInForce } from '../../store/audience';
-import { subscribersOfSites } from '../../store/site-subscribers';
+import { subscriberBatchesOfSites, subscribersOfSites } from '../../store/site-subscribers';
 import { operatorRecipients } from '../../store/operator-audience';
 import type { Site, Subscriber } from '../../domain/types';
 
@@ -223,6 +223,17 @@ describe('audience resolution', () => {
     assert.deepEqual(await read({ filter, after: plain[2]! }), plain.slice(3), 'resumed after a contract id');
     assert.deepEqual((await read({ filter, ordered: false })).sort(), plain, 'unordered: the same subscribers');
     assert.equal((await read({})).length, 70, 'every subscriber of both backhauls');
+    for (const ordered of [true, false]) {
+      const batches: string[][] = [];
+      for await (const b of subscriberBatchesOfSites(env.store, sites, { filter, batchSize: 4, ordered }))
+        batches.push(b.map((s) => s._id));
+      assert.ok(
+        batches.length > 2 && batches.every((b) => b.length > 0 && b.length <= 4),
+        `batches of ${batches.map((b) => b.length)}`,
+      );
+      const flat = batches.flat();
+      assert.deepEqual(ordered ? flat : flat.sort(), plain, `batches, ${ordered ? 'in order' : 'without order'}`);
+    }
   });
   test('read without order, a reader that stops while the next site is read ahead leaves nothing broken; one that reads on gets everyone once', async () => {
     const sites = NORTH.concat('tw-a', 'bh-south', 'ap-s1');
