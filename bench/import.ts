@@ -14,6 +14,9 @@
  * Memory is this process's resident set, sampled every 20 ms during each phase (the importer
  * streams, so it should not grow with the file), and FerretDB's own peak (VmHWM, Linux).
  *
+ * CPU: the seconds of CPU each phase cost this process, and FerretDB with its PostgreSQL (Linux,
+ * from /proc). On a shared machine the wall time follows the load; the CPU time much less.
+ *
  * Sizes: BENCH_SUBSCRIBERS (100000), BENCH_DOWNSTREAM (20000), BENCH_CHANGED (200; on FerretDB
  * 1.24 each changed row costs about 0.65 s at 100,000 subscribers, see docs/import-formats.md).
  */
@@ -23,6 +26,7 @@ import {
   createWriteStream,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -55,15 +59,22 @@ interface Phase {
   peakRssMiB: number;
   rssGrowthMiB: number;
   peakHeapMiB: number;
+  /** CPU seconds: this process, and FerretDB with its PostgreSQL (undefined where /proc is not). */
+  cpuSeconds: { node: number; server?: number };
   detail?: Record<string, unknown>;
 }
 
 const MiB = 1024 * 1024;
 
 /** Runs `work` while sampling memory; returns its result, the time taken and the peaks. */
-async function measured<T>(
-  work: () => Promise<T>,
-): Promise<{ result: T; seconds: number; peakRssMiB: number; rssGrowthMiB: number; peakHeapMiB: number }> {
+async function measured<T>(work: () => Promise<T>): Promise<{
+  result: T;
+  seconds: number;
+  peakRssMiB: number;
+  rssGrowthMiB: number;
+  peakHeapMiB: number;
+  cpuSeconds: Phase['cpuSeconds'];
+}> {
   global.gc?.();
   const start = process.memoryUsage();
   let peakRss = start.rss;
@@ -74,9 +85,13 @@ async function measured<T>(
     peakHeap = Math.max(peakHeap, m.heapUsed);
   }, 20);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const server0 = serverCpuSeconds();
   try {
     const result = await work();
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const server1 = serverCpuSeconds();
     const m = process.memoryUsage();
     peakRss = Math.max(peakRss, m.rss);
     peakHeap = Math.max(peakHeap, m.heapUsed);
@@ -86,6 +101,10 @@ async function measured<T>(
       peakRssMiB: peakRss / MiB,
       rssGrowthMiB: (peakRss - start.rss) / MiB,
       peakHeapMiB: peakHeap / MiB,
+      cpuSeconds: {
+        node: (cpu.user + cpu.system) / 1e6,
+        ...(server0 !== undefined && server1 !== undefined ? { server: server1 - server0 } : {}),
+      },
     };
   } finally {
     clearInterval(timer);
@@ -179,6 +198,7 @@ function importPhase(name: string, m: Awaited<ReturnType<typeof measured<ImportR
     peakRssMiB: m.peakRssMiB,
     rssGrowthMiB: m.rssGrowthMiB,
     peakHeapMiB: m.peakHeapMiB,
+    cpuSeconds: m.cpuSeconds,
     detail: { created: r.created, updated: r.updated, unchanged: r.unchanged, rejected: r.rejected },
   };
 }
@@ -206,6 +226,46 @@ async function oneQueryDigest(store: Store, siteIds: string[]): Promise<string> 
   return digest.digest('hex');
 }
 
+/** The FerretDB the bench started, for the CPU it uses. */
+let ferretPid: number | undefined;
+
+/** A process's CPU seconds from /proc/<pid>/stat: its own, and that of its children it has reaped. */
+function procCpuSeconds(pid: number): { ppid: number; own: number; reaped: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const hz = 100; // USER_HZ on Linux
+    return {
+      ppid: Number(f[1]),
+      own: (Number(f[11]) + Number(f[12])) / hz,
+      reaped: (Number(f[13]) + Number(f[14])) / hz,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * FerretDB's CPU seconds so far, with its PostgreSQL: the postmaster (and the backends it has
+ * reaped) and the live backends (Linux); undefined elsewhere.
+ */
+function serverCpuSeconds(): number | undefined {
+  if (ferretPid === undefined) return undefined;
+  const ferret = procCpuSeconds(ferretPid);
+  if (!ferret) return undefined;
+  const all = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => [Number(d), procCpuSeconds(Number(d))] as const);
+  const children = new Set(all.filter(([, p]) => p?.ppid === ferretPid).map(([pid]) => pid));
+  let total = ferret.own;
+  for (const [pid, p] of all) {
+    if (!p) continue;
+    if (children.has(pid)) total += p.own + p.reaped;
+    else if (children.has(p.ppid)) total += p.own;
+  }
+  return total;
+}
+
 /** FerretDB's peak resident set, from /proc (Linux); undefined elsewhere. */
 function peakRssOf(pid: number): number | undefined {
   try {
@@ -220,6 +280,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'avviso-bench-import-'));
   const port = await freePort();
   const ferret = await startFerretDb({ port, dir: path.join(tmp, 'ferretdb'), output: 'ignore' });
+  ferretPid = ferret.pid;
   const store = await connectStore(`mongodb://127.0.0.1:${port}/`, 'bench');
   const phases: Phase[] = [];
   try {
@@ -262,6 +323,7 @@ async function main(): Promise<void> {
       peakRssMiB: m.peakRssMiB,
       rssGrowthMiB: m.rssGrowthMiB,
       peakHeapMiB: m.peakHeapMiB,
+      cpuSeconds: m.cpuSeconds,
       detail: m.result,
     });
     const everyPage = await measured(() => readPages(store, at, 'all'));
@@ -324,8 +386,20 @@ async function main(): Promise<void> {
       p.peakRssMiB.toFixed(0),
       p.rssGrowthMiB.toFixed(0),
       p.peakHeapMiB.toFixed(0),
+      p.cpuSeconds.node.toFixed(2),
+      p.cpuSeconds.server?.toFixed(2) ?? '?',
     ]);
-    const header = ['phase', 'rows', 'seconds', 'rows/s', 'peak RSS MiB', 'RSS growth MiB', 'peak heap MiB'];
+    const header = [
+      'phase',
+      'rows',
+      'seconds',
+      'rows/s',
+      'peak RSS MiB',
+      'RSS growth MiB',
+      'peak heap MiB',
+      'CPU s: bench',
+      'FerretDB+PG',
+    ];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
     console.log(fmt(header));

@@ -8,16 +8,17 @@
  * snapshot itself is what the planner writes from it: delivery records are inserted if absent,
  * so planning again adds nobody (see store/deliveries.ts).
  *
- * Subscribers are read through one server-side cursor sorted by `_id` and fetched a page at a
- * time: never the whole audience in memory. One cursor rather than a query per page because on
- * FerretDB 1.24 every query but a lookup by `_id` scans the whole collection: keyset paging
- * would scan it once per page. On MongoDB the same query walks the `{siteId, _id}` index.
+ * Subscribers are read through server-side cursors sorted by `_id`, a batch at a time
+ * (store/site-subscribers.ts: one `$in` query on MongoDB, walking the `{siteId, _id}` index; one
+ * equality query per site, merged, on FerretDB), never re-queried per page: on FerretDB 1.24 a
+ * query reads everything its equalities match before it sorts or skips, so keyset paging would read
+ * the audience once per page. Pages are cut from the cursors' batches, with no `await` per subscriber.
  */
 import { MongoNetworkError, MongoServerError, type Filter, type FindCursor } from 'mongodb';
 import type { Store } from './db';
 import type { Language, Segment, Site, Subscriber } from '../domain/types';
 import { downstreamSites } from './network';
-import { subscribersOfSites } from './site-subscribers';
+import { subscriberBatchesOfSites, subscribersOfSites } from './site-subscribers';
 import type { SubscriberFacts } from '../rules';
 
 /** Everyone the sites serve, or only those the paid SMS notice goes to. */
@@ -108,16 +109,20 @@ export async function resolveAudience(store: Store, siteIds: string[], opts: Aud
   async function* pages(scope: AudienceScope = 'all'): AsyncGenerator<Subscriber[]> {
     let after: string | null = null;
     for (let resumes = 0; ; resumes++) {
-      const c = subscribersOfSites(store, ids, { filter: scopeFilter(scope, at), after, batchSize: pageSize });
+      const c = subscriberBatchesOfSites(store, ids, { filter: scopeFilter(scope, at), after, batchSize: pageSize });
       try {
         let page: Subscriber[] = [];
-        for await (const s of c) {
-          page.push(s);
-          if (page.length === pageSize) {
-            const full = page;
-            page = [];
-            yield full;
-            after = full[full.length - 1]!._id;
+        for await (const batch of c) {
+          for (let from = 0; from < batch.length;) {
+            const taken = batch.slice(from, from + pageSize - page.length);
+            from += taken.length;
+            page = page.length === 0 ? taken : page.concat(taken);
+            if (page.length === pageSize) {
+              const full = page;
+              page = [];
+              yield full;
+              after = full[full.length - 1]!._id;
+            }
           }
         }
         if (page.length > 0) yield page;
@@ -142,11 +147,15 @@ export async function resolveAudience(store: Store, siteIds: string[], opts: Aud
       smsNotice: { subscribers: 0, phones: 0 },
     };
     const projection = { _id: 1, language: 1, segment: 1, optedOut: 1, smsAlerts: 1, phones: 1, email: 1 };
-    for await (const s of subscribersOfSites<Subscriber & { email?: string }>(store, ids, {
+    for await (const batch of subscriberBatchesOfSites<Subscriber & { email?: string }>(store, ids, {
       projection,
       batchSize: 5000,
       ordered: false,
-    })) {
+    }))
+      for (const s of batch) count(s);
+    return c;
+
+    function count(s: Subscriber & { email?: string }): void {
       c.subscribers++;
       const paid = smsAlertsInForce(s, at);
       c.byAlertOption[paid ? 'paid' : 'unpaid']++;
@@ -154,7 +163,7 @@ export async function resolveAudience(store: Store, siteIds: string[], opts: Aud
       c.bySegment[s.segment] = (c.bySegment[s.segment] ?? 0) + 1;
       if (s.optedOut) {
         c.optedOut++;
-        continue;
+        return;
       }
       if (s.phones?.length) c.byChannel.sms++;
       if (s.email) c.byChannel.email++;
@@ -163,7 +172,6 @@ export async function resolveAudience(store: Store, siteIds: string[], opts: Aud
         c.smsNotice.phones += s.phones.length;
       }
     }
-    return c;
   }
 
   return {

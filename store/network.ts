@@ -1,16 +1,19 @@
 import type { Store } from './db';
 import type { Site } from '../domain/types';
+import { findByValues } from './backend';
 
 /**
  * Every site fed, directly or through other sites, by the given ones (the given ones included).
  * Walks the uplink tree one level per query, so its cost follows the tree's depth, not its size.
+ * (On FerretDB each level is one equality query per site, which its index serves: a `$in` there
+ * decodes every site, 0.25-0.35 s against 0.04 s for a backhaul's 31 sites among 620.)
  */
 export async function downstreamSites(store: Store, siteIds: string[]): Promise<Site[]> {
   const found = new Map<string, Site>();
-  for (const site of await store.sites.find({ _id: { $in: siteIds } }).toArray()) found.set(site._id, site);
+  for (const site of await findByValues(store, store.sites, '_id', siteIds)) found.set(site._id, site);
   let frontier = [...found.keys()];
   while (frontier.length > 0) {
-    const children = await store.sites.find({ uplink: { $in: frontier }, _id: { $nin: [...found.keys()] } }).toArray();
+    const children = await findByValues(store, store.sites, 'uplink', frontier);
     frontier = [];
     for (const child of children) {
       if (!found.has(child._id)) {

@@ -6,9 +6,11 @@
  * this same walk, so its count is what is planned.
  */
 import type { Store } from './db';
-import type { Incident, Language, Site } from '../domain/types';
+import type { Incident, Language, Site, Subscriber } from '../domain/types';
 import { downstreamSites } from './network';
-import { audienceFilter } from './audience';
+import { findByValues } from './backend';
+import { scopeFilter } from './audience';
+import { subscribersOfSites } from './site-subscribers';
 
 /** A part of the audience; none given: all of it. */
 export interface MessageTarget {
@@ -40,10 +42,9 @@ export async function incidentSites(
   incident: Pick<Incident, 'siteIds' | 'affectedSiteIds'>,
 ): Promise<Site[]> {
   if (incident.affectedSiteIds)
-    return store.sites
-      .find({ _id: { $in: incident.affectedSiteIds } })
-      .sort({ _id: 1 })
-      .toArray();
+    return (await findByValues(store, store.sites, '_id', incident.affectedSiteIds)).sort((a, b) =>
+      a._id < b._id ? -1 : a._id > b._id ? 1 : 0,
+    );
   return downstreamSites(store, incident.siteIds);
 }
 
@@ -91,12 +92,16 @@ export async function* operatorRecipients(store: Store, sites: Site[], at: Date)
     ),
   );
   const told = new Set<string>();
-  const cursor = store.subscribers
-    .find(audienceFilter([...areaOf.keys()], 'smsNotice', at), {
+  // Per site on FerretDB (a `$in` over the sites is a scan of every subscriber there), merged in id order.
+  const paying = subscribersOfSites<Pick<Subscriber, '_id' | 'phones' | 'language' | 'siteId'>>(
+    store,
+    [...areaOf.keys()],
+    {
+      filter: scopeFilter('smsNotice', at),
       projection: { _id: 1, phones: 1, language: 1, siteId: 1 },
-    })
-    .sort({ _id: 1 });
-  for await (const s of cursor) {
+    },
+  );
+  for await (const s of paying) {
     for (const phone of s.phones) {
       if (told.has(phone) || optedOut.has(phone)) continue;
       told.add(phone);

@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
 import { audienceFilter, depthBelow, resolveAudience, scopeFilter, smsAlertsInForce } from '../../store/audience';
-import { subscribersOfSites } from '../../store/site-subscribers';
+import { subscriberBatchesOfSites, subscribersOfSites } from '../../store/site-subscribers';
+import { operatorRecipients } from '../../store/operator-audience';
 import type { Site, Subscriber } from '../../domain/types';
 
 const site = (id: string, area: string, uplink: string | null): Site => ({
@@ -222,5 +223,50 @@ describe('audience resolution', () => {
     assert.deepEqual(await read({ filter, after: plain[2]! }), plain.slice(3), 'resumed after a contract id');
     assert.deepEqual((await read({ filter, ordered: false })).sort(), plain, 'unordered: the same subscribers');
     assert.equal((await read({})).length, 70, 'every subscriber of both backhauls');
+    for (const ordered of [true, false]) {
+      const batches: string[][] = [];
+      for await (const b of subscriberBatchesOfSites(env.store, sites, { filter, batchSize: 4, ordered }))
+        batches.push(b.map((s) => s._id));
+      assert.ok(
+        batches.length > 2 && batches.every((b) => b.length > 0 && b.length <= 4),
+        `batches of ${batches.map((b) => b.length)}`,
+      );
+      const flat = batches.flat();
+      assert.deepEqual(ordered ? flat : flat.sort(), plain, `batches, ${ordered ? 'in order' : 'without order'}`);
+    }
+  });
+  test('read without order, a reader that stops while the next site is read ahead leaves nothing broken; one that reads on gets everyone once', async () => {
+    const sites = NORTH.concat('tw-a', 'bh-south', 'ap-s1');
+    for (const batchSize of [1, 2, 1000]) {
+      for await (const s of subscribersOfSites(env.store, sites, { ordered: false, batchSize })) {
+        assert.ok(s._id);
+        break;
+      }
+    }
+    const ids: string[] = [];
+    for await (const s of subscribersOfSites(env.store, sites, { ordered: false, batchSize: 3 })) ids.push(s._id);
+    assert.deepEqual([...ids].sort(), all.map((s) => s._id).sort(), 'every subscriber of both backhauls, once');
+  });
+
+  test("an operator's message reaches each paying number once, in contract order, as one plain query orders them", async () => {
+    const sites = SITES.filter((s) => NORTH.includes(s._id) || s._id === 'tw-a');
+    const got: string[] = [];
+    for await (const r of operatorRecipients(env.store, sites, AT))
+      got.push(`${r.subscriberId} ${r.phone} ${r.language} ${r.area}`);
+    // What one `$in` query sorted by the server gives (the read before it went per site).
+    const areaOf = new Map(sites.map((s) => [s._id, s.area]));
+    const optedOutPhones = new Set(all.filter((s) => s.optedOut).flatMap((s) => s.phones));
+    const plain = await env.store.subscribers
+      .find(audienceFilter([...areaOf.keys()], 'smsNotice', AT))
+      .sort({ _id: 1 })
+      .toArray();
+    const told = new Set<string>();
+    const expected = plain.flatMap((s) =>
+      s.phones
+        .filter((p) => !optedOutPhones.has(p) && !told.has(p) && told.add(p))
+        .map((p) => `${s._id} ${p} ${s.language} ${areaOf.get(s.siteId)}`),
+    );
+    assert.ok(expected.length > 5, `${expected.length} recipients`);
+    assert.deepEqual(got, expected);
   });
 });
