@@ -466,15 +466,17 @@ export function createSender(deps: SenderDeps) {
    * Sends, as a planner inserts them, the messages due at once (an outage with no grace delay, a
    * restoration by day). Taken with the requests of their new page (reserveFresh), they need no
    * read of their page, and the first batch is at Plivo while the rest is being planned. What this
-   * leaves (not due yet, a channel this worker lacks, a page already taken, Plivo's account limits,
-   * a failed request) is sent by the workflow's rounds, as everything was before; `leftDue` counts
+   * leaves (not due yet, a channel this worker lacks, a page already taken, a failed request; all of
+   * it under Plivo's account limits) is sent by the workflow's rounds, as everything was before; `leftDue` counts
    * what was due and is left. `stop` is asked before each batch: an incident resolved meanwhile
    * leaves its notices to the resolution.
    */
   function whilePlanning(stop?: () => Promise<boolean>, batchSize?: number): PlanningSender {
     const out = { sent: {} as Partial<Record<MessageKind, number>>, leftDue: 0 };
     const loaded: LoadedIncidents = new Map();
-    let done = false;
+    // With Plivo's account limits the account sets the pace, and the rounds keep it (they count what
+    // is due before taking capacity): nothing to gain here, so all is left to them.
+    let done = limited();
     async function onPlanned(inserted: Delivery[]): Promise<void> {
       const now = new Date();
       const due = inserted.filter((d) => d.state === 'planned' && (!d.notBefore || d.notBefore <= now));
@@ -510,13 +512,6 @@ export function createSender(deps: SenderDeps) {
       let loading = loaded.get(scope.incidentId);
       if (!loading) loaded.set(scope.incidentId, (loading = load(scope.incidentId)));
       const { incident, textOf } = await loading;
-      try {
-        if (scope.channel === 'sms' && limited()) await takeSmsCapacity(batch.length);
-      } catch (err) {
-        if (!(err instanceof RetryLater)) throw err;
-        done = true; // the account's limits: the rounds wait for capacity as they do for everything
-        return false;
-      }
       const records = await repo.reserveFresh(scope, batch, new Date(), seq);
       lap('reserve');
       if (records.length === 0) return false;
