@@ -124,6 +124,8 @@ test(
             : undefined,
         );
       });
+      // Notices sent while planned (patch 'planning-sends'): the first rounds after the planning and the resolution only watch.
+      await record('incident-v3-sent-while-planned', ['tower-lodi-01']);
       await record('incident-v2-cancelled', ['tower-crema-01'], async (id) => {
         await call(stack, 'POST', `/v1/incidents/${id}/cancel`, { reason: 'recorded' });
       });
