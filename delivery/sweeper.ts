@@ -52,6 +52,8 @@ export interface SweepAllResult {
 
 /** Overdue SMS asked about at Plivo in one round (ten at a time). */
 const OVERDUE_CHECKS = 1000;
+/** How often a sweep says it is alive between its checkpoints (the worker sends one a second at most). */
+const HEARTBEAT_EVERY_MS = 1000;
 
 export function createSweeper(deps: SweeperDeps) {
   const { repo, logger, runtime } = deps;
@@ -190,6 +192,19 @@ export function createSweeper(deps: SweeperDeps) {
 
   /** The watchdog over every channel at once: retries, fallbacks, and when to look again. */
   async function sweepAll(
+    input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & WatchdogPolicy,
+  ): Promise<SweepAllResult> {
+    // Heartbeats during the long steps too (applying a few thousand receipts takes seconds): a cancel
+    // comes only in the answer to one, and the sweep stops at its next checkpoint.
+    const beat = setInterval(() => runtime.heartbeat(), HEARTBEAT_EVERY_MS);
+    try {
+      return await sweepAllScopes(input);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  async function sweepAllScopes(
     input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & WatchdogPolicy,
   ): Promise<SweepAllResult> {
     const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
