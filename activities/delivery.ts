@@ -40,10 +40,12 @@ export interface DeliveryDeps {
   rules: RulesResolver;
 }
 
-/** Inside an activity: heartbeats reach Temporal, and a sleep ends when the activity is cancelled. */
+/** Inside an activity: heartbeats reach Temporal, and a sleep (or a sweep, between scopes) ends when the activity is cancelled. */
 const activityRuntime: Runtime = {
   heartbeat: () => Context.current().heartbeat(),
   sleep: (ms) => Context.current().sleep(ms),
+  // The SDK's CancelledFailure: the worker then reports the activity cancelled, not failed.
+  stopIfCancelled: () => Context.current().cancellationSignal.throwIfAborted(),
 };
 
 /** The engine's errors as Temporal sees them: retry later (after the wait, when known), or never. */

@@ -345,7 +345,7 @@ main().catch((err) => {
   process.exit(1);
 });
 
-/** Each activity the workflow ran after `fromMs`: its name and when it started and ended, in seconds from `fromMs`. */
+/** Each activity the workflow ran after `fromMs` (or ended after it): its name and when it started and ended, in seconds from `fromMs`. */
 function activitySpans(
   history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>>,
   fromMs: number,
@@ -358,11 +358,13 @@ function activitySpans(
   for (const e of history.events ?? []) {
     const s = e.activityTaskScheduledEventAttributes;
     if (s) scheduled.set(Number(e.eventId), { activity: s.activityType?.name ?? '?', at: ms(e) });
-    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+    const cancelled = e.activityTaskCanceledEventAttributes;
+    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? cancelled;
     const started = done && scheduled.get(Number(done.scheduledEventId));
-    if (started && started.at >= fromMs)
+    // One that ended after `fromMs` counts too: a watch sweep running at the resolve (from < 0), cut short or not.
+    if (started && ms(e) >= fromMs)
       spans.push({
-        activity: started.activity,
+        activity: cancelled ? `${started.activity}(cancelled)` : started.activity,
         from: +((started.at - fromMs) / 1000).toFixed(2),
         to: +((ms(e) - fromMs) / 1000).toFixed(2),
       });

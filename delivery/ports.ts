@@ -157,6 +157,8 @@ export interface Runtime {
   /** Says "still alive" between the parts of long work. */
   heartbeat(): void;
   sleep(ms: number): Promise<void>;
+  /** Throws when the caller has given the work up (the workflow cancelled the activity): the work stops there. */
+  stopIfCancelled?(): void;
 }
 
 /** The texts of one incident's messages: what its pinned rules' templates say for a record. */

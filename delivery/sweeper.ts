@@ -52,9 +52,22 @@ export interface SweepAllResult {
 
 /** Overdue SMS asked about at Plivo in one round (ten at a time). */
 const OVERDUE_CHECKS = 1000;
+/** How often a sweep says it is alive between its checkpoints (the worker sends one a second at most). */
+const HEARTBEAT_EVERY_MS = 1000;
 
 export function createSweeper(deps: SweeperDeps) {
   const { repo, logger, runtime } = deps;
+  /**
+   * Where a sweep may stop when the workflow has given it up (resolved meanwhile: it does not wait for
+   * the sweep): before a scope, and before a scope's retries and fallbacks. Nothing is half done there:
+   * the receipts, answers and Plivo's reports written so far are each a conditional write that the next
+   * sweep would make too. Never between expiring records and planning their fallbacks: an expired record
+   * is not looked at again, so its fallback would never be planned.
+   */
+  const checkpoint = () => {
+    runtime.heartbeat();
+    runtime.stopIfCancelled?.();
+  };
 
   /**
    * For SMS whose receipt is overdue, ask Plivo what became of them (ten at a time, at most
@@ -148,7 +161,7 @@ export function createSweeper(deps: SweeperDeps) {
     // receipt, that it was not delivered). Other channels have no such check: overdue is lost.
     const lostAtProvider =
       channel === 'sms' && deps.sms ? await askProviderAboutOverdue(scope, input.deliveryTimeoutMs) : undefined;
-    runtime.heartbeat();
+    checkpoint();
     const now = new Date();
     const overdueMayRetry = lostAtProvider
       ? (d: Delivery) => !!d.providerMessageId && lostAtProvider.has(d.providerMessageId)
@@ -181,6 +194,19 @@ export function createSweeper(deps: SweeperDeps) {
   async function sweepAll(
     input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & WatchdogPolicy,
   ): Promise<SweepAllResult> {
+    // Heartbeats during the long steps too (applying a few thousand receipts takes seconds): a cancel
+    // comes only in the answer to one, and the sweep stops at its next checkpoint.
+    const beat = setInterval(() => runtime.heartbeat(), HEARTBEAT_EVERY_MS);
+    try {
+      return await sweepAllScopes(input);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  async function sweepAllScopes(
+    input: { incidentId: string; kinds: MessageKind[]; fallback?: DeliveryChannel[] } & WatchdogPolicy,
+  ): Promise<SweepAllResult> {
     const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
     const pairs = await repo.scopesWithRecords(input.incidentId, input.kinds);
     await repo.applyStoredReceipts();
@@ -188,7 +214,7 @@ export function createSweeper(deps: SweeperDeps) {
     for (const kind of input.kinds) {
       for (const channel of ALL_CHANNELS) {
         if (!used.has(`${kind}/${channel}`)) continue;
-        runtime.heartbeat();
+        checkpoint();
         const r = await sweepChannel({
           incidentId: input.incidentId,
           kind,
@@ -202,7 +228,7 @@ export function createSweeper(deps: SweeperDeps) {
         out.inFlight += r.inFlight;
       }
     }
-    runtime.heartbeat();
+    checkpoint();
     // Planned records already due (an earlier attempt of this sweep, timed out but still running,
     // may have moved them back to planned; or a sender left them) are due now: the workflow must
     // send before it may call the notices sent. (Without this, a 20,000 drill took 2,877 retries

@@ -44,6 +44,10 @@ export async function createWorker(o: WorkerOptions): Promise<{ worker: Worker; 
     taskQueue: o.temporal.taskQueue,
     workflowBundle: o.workflowBundle,
     activities: createActivities(o.deps),
+    // A cancel reaches an activity only in the answer to a heartbeat, and heartbeats are sent at most this
+    // often (by default 80% of the heartbeat timeout, 48 s): a watch sweep given up at a resolve stops
+    // within about a second instead of running on beside the restoration (delivery/sweeper.ts).
+    maxHeartbeatThrottleInterval: '1 second',
   });
   return { worker, connection };
 }

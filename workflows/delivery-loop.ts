@@ -7,8 +7,9 @@
  * workflow), every side effect an activity. Both workflows issued these same two activities in
  * this same order before the loop was shared, so running histories replay unchanged.
  */
-import { patched, sleep } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, patched, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { SweepAllResult } from '../delivery/sweeper';
 import type { MessageKind } from '../domain/types';
 import type { DeliveryPolicy } from './incident-api';
 
@@ -77,13 +78,19 @@ export function deliveryLoop(
     if (closing?.() && patched('no-watch-when-closing')) return { busy: false, waitMs: 0, allSent: false, idle: false };
     // The fallback order rides in the activity's input: the same command, so no patch is needed.
     const fallback = policy.fallback ? { fallback: policy.fallback } : {};
-    const sweep = await acts.sweepAll({
-      incidentId: deliveriesOf,
-      kinds,
-      deliveryTimeoutMs: policy.deliveryTimeoutMs,
-      maxAttempts: policy.maxAttempts,
-      ...fallback,
-    });
+    const watch = () =>
+      acts.sweepAll({
+        incidentId: deliveriesOf,
+        kinds,
+        deliveryTimeoutMs: policy.deliveryTimeoutMs,
+        maxAttempts: policy.maxAttempts,
+        ...fallback,
+      });
+    // Resolved while this round watches: at 4,000 SMS a sweep applying the receipts streaming in takes
+    // seconds, and the restoration waited for it. The sweep is given up (cancelled) and the workflow goes
+    // on to its resolution at once. (Guarded: runs that started before it waited for the sweep.)
+    const sweep = closing && patched('resolve-interrupts-watch') ? await watchUntil(closing, watch) : await watch();
+    if (!sweep) return { busy: false, waitMs: 0, allSent: false, idle: false };
     counts.retried += sweep.retried;
     counts.fellBack += sweep.fellBack;
     if (sweep.retried > 0 || sweep.fellBack > 0) return { busy: true, waitMs: 0, allSent: false, idle: false };
@@ -92,4 +99,27 @@ export function deliveryLoop(
     if (sweep.inFlight > 0) look = policy.sweepEveryMs;
     return { busy: false, waitMs, allSent: !sweep.nextDueAt, idle: !sweep.nextDueAt && sweep.inFlight === 0 };
   };
+}
+
+/**
+ * Runs the watch unless `closing` becomes true first; then cancels it and returns undefined. The
+ * activity learns of the cancel on its next heartbeat and stops before its next scope
+ * (delivery/sweeper.ts); the workflow does not wait for that (the default cancellation type).
+ */
+async function watchUntil(
+  closing: () => boolean,
+  watch: () => Promise<SweepAllResult>,
+): Promise<SweepAllResult | undefined> {
+  return CancellationScope.cancellable(async () => {
+    const watching = watch();
+    await Promise.race([watching, condition(closing)]);
+    // Whichever is still waiting: the sweep (resolved meanwhile), or the condition (the sweep ended first).
+    CancellationScope.current().cancel();
+    try {
+      return await watching;
+    } catch (err) {
+      if (isCancellation(err)) return undefined;
+      throw err;
+    }
+  });
 }

@@ -486,7 +486,8 @@ export async function maintenanceWorkflow(input: MaintenanceInput): Promise<Main
     await actOnRequests();
     await fireTimers();
     if (state.ending) break;
-    const round = await deliveryRound(OPEN_KINDS);
+    // Completed or cancelled meanwhile: the round does not watch (or stops watching) the open notices.
+    const round = await deliveryRound(OPEN_KINDS, () => state.ending);
     if (round.busy) {
       await continueIfLong();
       continue;
