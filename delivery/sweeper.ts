@@ -162,6 +162,12 @@ export function createSweeper(deps: SweeperDeps) {
     const lostAtProvider =
       channel === 'sms' && deps.sms ? await askProviderAboutOverdue(scope, input.deliveryTimeoutMs) : undefined;
     checkpoint();
+    // Once an outage's end is being planned, its notices are neither retried nor fallen back: the
+    // resolution reads them to decide what each becomes (a restoration, one combined message), and
+    // it no longer waits for a sweep under way (workflows/delivery-loop.ts); the closing rounds
+    // never send an outage notice. prepareResolution writes `endedAt` before it reads them.
+    if (input.kind === 'outage' && (await repo.incident(scope.incidentId))?.endedAt)
+      return { retried: 0, expired: 0, fellBack: 0, fallbackChannels: [], inFlight: answersInFlight };
     const now = new Date();
     const overdueMayRetry = lostAtProvider
       ? (d: Delivery) => !!d.providerMessageId && lostAtProvider.has(d.providerMessageId)
