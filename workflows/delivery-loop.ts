@@ -65,7 +65,8 @@ export function deliveryLoop(
       ? { accepted: {}, invalid: 0, remaining: 0, retryAfterMs: undefined }
       : await acts.sendDue({ incidentId: deliveriesOf, kinds, batchSize: policy.batchSize, ...budget });
     countSent(counts, r.accepted);
-    if (Object.values(r.accepted).some((n) => n)) look = earlyLook;
+    // A watch-only round follows a planning that sent what it made due: messages just went out too.
+    if (watchOnly || Object.values(r.accepted).some((n) => n)) look = earlyLook;
     counts.failed += r.invalid;
     if (r.remaining > 0) {
       if (r.retryAfterMs) await sleep(r.retryAfterMs);
