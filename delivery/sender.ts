@@ -325,14 +325,7 @@ export function createSender(deps: SenderDeps) {
       );
       return { accepted: 0, invalid: 0, reconciled: 0, remaining: 0 };
     }
-    // Where a batch's time goes, for the debug log (the fan-out benchmark reads it).
-    const phases: Record<string, number> = {};
-    let mark = Date.now();
-    const lap = (name: string) => {
-      const t = Date.now();
-      phases[name] = (phases[name] ?? 0) + t - mark;
-      mark = t;
-    };
+    const { phases, lap } = phaseTimer();
     const reconciled = how.reconcile === false ? 0 : await reconcile(scope);
     lap('reconcile');
     let loading = how.loaded?.get(input.incidentId);
@@ -502,13 +495,7 @@ export function createSender(deps: SenderDeps) {
     /** Sends one batch of fresh records of one page as its request `seq`; false when it could not be taken. */
     async function sendFresh(channel: Channel, batch: Delivery[], seq: number): Promise<boolean> {
       const scope: Scope = { incidentId: batch[0].incidentId, kind: batch[0].kind, channel: batch[0].channel };
-      const phases: Record<string, number> = {};
-      let mark = Date.now();
-      const lap = (name: string) => {
-        const t = Date.now();
-        phases[name] = (phases[name] ?? 0) + t - mark;
-        mark = t;
-      };
+      const { phases, lap } = phaseTimer();
       let loading = loaded.get(scope.incidentId);
       if (!loading) loaded.set(scope.incidentId, (loading = load(scope.incidentId)));
       const { incident, textOf } = await loading;
@@ -549,4 +536,18 @@ function pushTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
   const list = groups.get(key);
   if (list) list.push(value);
   else groups.set(key, [value]);
+}
+
+/** Where a batch's time goes, for the debug log (the fan-out benchmark reads it): `lap(name)` ends a phase. */
+function phaseTimer(): { phases: Record<string, number>; lap: (name: string) => void } {
+  const phases: Record<string, number> = {};
+  let mark = Date.now();
+  return {
+    phases,
+    lap(name) {
+      const t = Date.now();
+      phases[name] = (phases[name] ?? 0) + t - mark;
+      mark = t;
+    },
+  };
 }
