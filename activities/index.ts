@@ -22,8 +22,8 @@ export function createActivities(deps: ActivityDeps) {
   const sender = createDeliverySender(deps);
 
   return {
-    ...createDeliveryActivities(deps, sender),
-    // Planning for a whole audience takes minutes at the largest: these heartbeat while they run.
+    // These heartbeat while they run, whatever they wait for: a short heartbeat timeout finds a dead worker soon.
+    ...keptAlive(createDeliveryActivities(deps, sender)),
     ...keptAlive(createNoticeActivities({ ...deps, whilePlanning: sender.whilePlanning })),
     ...keptAlive(createIncidentActionActivities(deps)),
     ...createBillingActivities(deps),

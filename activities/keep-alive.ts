@@ -1,15 +1,16 @@
 /**
- * Heartbeats for activities that plan records for a whole audience. Planning 100,000 records takes
- * a minute or two on FerretDB, and an activity that says nothing for its heartbeat timeout (1
- * minute) is taken for one whose worker died: Temporal starts it again beside the live attempt,
- * and again, and the workflow never moves on (a 100,000 fan-out stalled so: prepareResolution took
- * about 100 s and was on its fifth attempt). These activities heartbeat every 10 s while they run.
- * Their repeats are safe because planning is idempotent; they carry no heartbeat details (billing,
- * which resumes from its details, heartbeats by itself).
+ * Heartbeats for the incident's and maintenance's activities while they run. The heartbeat timeout
+ * is how long a killed worker's activity waits before another worker takes it over, so it is short
+ * (15 s: workflows/incident.ts); an activity that said nothing for that long, while one query or one
+ * Plivo request ran, would be taken for a dead one and started again beside itself (a 100,000
+ * fan-out stalled so when planning beat only between its steps). These beat every 3 s from a timer,
+ * whatever the activity is waiting for. Their repeats are safe because planning is idempotent and a
+ * send is claimed by a unique insert; they carry no heartbeat details (billing, which resumes from
+ * its details, heartbeats by itself).
  */
 import { Context } from '@temporalio/activity';
 
-const EVERY_MS = 10_000;
+const EVERY_MS = 3_000;
 
 /** The activity's context, or undefined when a test calls the function directly. */
 function currentContext(): Context | undefined {

@@ -231,7 +231,7 @@ export async function planAudience(
     subscribers,
     recipients: r.recipients,
     planned: r.planned,
-    ...sending?.result(),
+    ...(await sending?.result()),
     firstDue: firstDue as number | null,
     updatePeriods: [...updatePeriods].sort((a, b) => a - b),
   };
@@ -526,7 +526,7 @@ export function createNoticeActivities(deps: NoticeDeps) {
           );
       }
       logger.info({ incidentId: incident._id, cancelled, combined, restored }, 'resolution planned');
-      return { cancelled, combined, restored, ...sending?.result() };
+      return { cancelled, combined, restored, ...(await sending?.result()) };
     },
   };
 }

@@ -15,6 +15,7 @@ import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import { CLOSING_KINDS, type Delivery, type DeliveryChannel, type Incident, type MessageKind } from '../domain/types';
 import type { Logger } from '../domain/log';
 import { origin } from './fallback';
+import { phaseTimer } from './phase-timer';
 import {
   IncidentMissing,
   RetryLater,
@@ -87,8 +88,8 @@ interface BatchHow {
 /** A planner's hand-over to the sender (store/deliveries.ts planAll), and what it sent, by kind. */
 export interface PlanningSender {
   onPlanned(inserted: Delivery[]): Promise<void>;
-  /** What it sent, by kind (accepted by the provider), and how many records due now it left to the rounds. */
-  result(): { sent: Partial<Record<MessageKind, number>>; leftDue: number };
+  /** What it sent, by kind (accepted by the provider), and how many records due now it left to the rounds; once every answer is written. */
+  result(): Promise<{ sent: Partial<Record<MessageKind, number>>; leftDue: number }>;
 }
 
 type Loaded = { incident: Incident; textOf: (d: Delivery, kind: MessageKind) => string };
@@ -209,6 +210,30 @@ export function createSender(deps: SenderDeps) {
     textOf: Loaded['textOf'],
     lap: (phase: string) => void = () => undefined,
   ): Promise<{ accepted: AcceptedOutcome[]; invalid: { id: string; error: string }[]; failure?: ChannelError }> {
+    const sent = await sendOnly(scope, channel, records, incident, textOf, lap);
+    await sent.record();
+    lap('record');
+    return sent;
+  }
+
+  /**
+   * sendTaken's sending: returns as soon as the provider has answered, with `record()`, which writes
+   * that answer. Until it has run, the requests stay open (a worker dying in between leaves them to
+   * the reconciliation, as a lost answer would).
+   */
+  async function sendOnly(
+    scope: Scope,
+    channel: Channel,
+    records: Reserved[],
+    incident: Incident,
+    textOf: Loaded['textOf'],
+    lap: (phase: string) => void,
+  ): Promise<{
+    accepted: AcceptedOutcome[];
+    invalid: { id: string; error: string }[];
+    failure?: ChannelError;
+    record: () => Promise<void>;
+  }> {
     const byText = new Map<string, Reserved[]>();
     for (const d of records) {
       const text = textOf(d, scope.kind);
@@ -284,27 +309,29 @@ export function createSender(deps: SenderDeps) {
     // SMS and calls report back; the other channels never will: handing over is all we can know.
     const withReceipts = scope.channel === 'sms' || scope.channel === 'voice';
     lap('provider');
-    // SMS answers go into their requests, one write per batch (the receipt writes each record once);
-    // with a request left open for the reconciliation, on the records, as for the other channels.
-    if (scope.channel === 'sms' && !leftReserved)
-      await repo.recordAnswers(records, accepted, invalid, new Date(), 'accepted by the provider', runtime.heartbeat);
-    else
-      await repo.recordSendResults(
-        records,
-        accepted,
-        invalid,
-        new Date(),
-        withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)',
-        withReceipts ? 'accepted' : 'delivered',
-        runtime.heartbeat,
-      );
-    if (!leftReserved)
-      await repo.closeRequests(
-        records.flatMap((d) => (d.request ? [d.request] : [])),
-        new Date(),
-      );
-    lap('record');
-    return { accepted, invalid, failure };
+    const answeredAt = new Date();
+    async function record(): Promise<void> {
+      // SMS answers go into their requests, one write per batch (the receipt writes each record once);
+      // with a request left open for the reconciliation, on the records, as for the other channels.
+      if (scope.channel === 'sms' && !leftReserved)
+        await repo.recordAnswers(records, accepted, invalid, answeredAt, 'accepted by the provider', runtime.heartbeat);
+      else
+        await repo.recordSendResults(
+          records,
+          accepted,
+          invalid,
+          answeredAt,
+          withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)',
+          withReceipts ? 'accepted' : 'delivered',
+          runtime.heartbeat,
+        );
+      if (!leftReserved)
+        await repo.closeRequests(
+          records.flatMap((d) => (d.request ? [d.request] : [])),
+          new Date(),
+        );
+    }
+    return { accepted, invalid, failure, record };
   }
 
   /** Sends one batch of one kind on one channel; one request per distinct text. */
@@ -470,6 +497,7 @@ export function createSender(deps: SenderDeps) {
     // With Plivo's account limits the account sets the pace, and the rounds keep it (they count what
     // is due before taking capacity): nothing to gain here, so all is left to them.
     let done = limited();
+    let recording: Promise<void> = Promise.resolve();
     async function onPlanned(inserted: Delivery[]): Promise<void> {
       const now = new Date();
       const due = inserted.filter((d) => d.state === 'planned' && (!d.notBefore || d.notBefore <= now));
@@ -503,12 +531,21 @@ export function createSender(deps: SenderDeps) {
       lap('reserve');
       if (records.length === 0) return false;
       runtime.heartbeat();
-      const r = await sendTaken(scope, channel, records, incident, textOf, lap);
+      const r = await sendOnly(scope, channel, records, incident, textOf, lap);
       out.sent[scope.kind] = (out.sent[scope.kind] ?? 0) + r.accepted.length;
-      logger.debug(
-        { incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, records: records.length, ms: phases },
-        'batch sent while planning',
-      );
+      // The answer is written while the next batch is taken and sent: one answer in writing at a
+      // time, the last one awaited by result().
+      const before = recording;
+      recording = before.then(async () => {
+        const t = Date.now();
+        await r.record();
+        logger.debug(
+          { ...scope, records: records.length, ms: { ...phases, record: Date.now() - t } },
+          'batch sent while planning',
+        );
+      });
+      recording.catch(() => undefined); // awaited by the next batch or by result(): it fails there
+      await before;
       if (!r.failure) return true;
       // What failed is released or left for the reconciliation: the rounds take it from here.
       logger.warn(
@@ -518,7 +555,13 @@ export function createSender(deps: SenderDeps) {
       done = true;
       return false;
     }
-    return { onPlanned, result: () => ({ ...out, sent: { ...out.sent } }) };
+    return {
+      onPlanned,
+      async result() {
+        await recording;
+        return { ...out, sent: { ...out.sent } };
+      },
+    };
   }
 
   return {
@@ -536,18 +579,4 @@ function pushTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
   const list = groups.get(key);
   if (list) list.push(value);
   else groups.set(key, [value]);
-}
-
-/** Where a batch's time goes, for the debug log (the fan-out benchmark reads it): `lap(name)` ends a phase. */
-function phaseTimer(): { phases: Record<string, number>; lap: (name: string) => void } {
-  const phases: Record<string, number> = {};
-  let mark = Date.now();
-  return {
-    phases,
-    lap(name) {
-      const t = Date.now();
-      phases[name] = (phases[name] ?? 0) + t - mark;
-      mark = t;
-    },
-  };
 }

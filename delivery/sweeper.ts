@@ -14,6 +14,7 @@ import type { WatchdogPolicy } from './watchdog';
 import type { DeliveryRepository, PlanInput, ProviderReport, Runtime, Scope } from './ports';
 import { ALL_CHANNELS } from './sender';
 import { eachParallel } from '../domain/each-parallel';
+import { phaseTimer } from './phase-timer';
 
 export interface SweeperDeps {
   repo: DeliveryRepository;
@@ -103,6 +104,19 @@ export function createSweeper(deps: SweeperDeps) {
         else unreachable++;
       }
     });
+    if (overdue.length)
+      logger.debug(
+        {
+          incidentId: scope.incidentId,
+          kind: scope.kind,
+          overdue: overdue.length,
+          lost: lost.size,
+          states: Object.fromEntries(
+            [...new Set(reports.map((r) => r.status))].map((st) => [st, reports.filter((r) => r.status === st).length]),
+          ),
+        },
+        'overdue messages asked about at the provider',
+      );
     if (unreachable)
       logger.info(
         { incidentId: scope.incidentId, kind: scope.kind, unreachable },
@@ -149,6 +163,7 @@ export function createSweeper(deps: SweeperDeps) {
   /** sweepDeliveries after the receipts are applied: sweepAll applies them once for all its channels. */
   async function sweepChannel(input: SweepInput): Promise<SweepOutput> {
     const started = Date.now();
+    const { phases, lap } = phaseTimer();
     const channel = input.channel ?? 'sms';
     const scope: Scope = { incidentId: input.incidentId, kind: input.kind, channel };
     // SMS answers wait in their requests for the receipt that writes them with it (they count as in
@@ -157,10 +172,12 @@ export function createSweeper(deps: SweeperDeps) {
     // may come minutes after the answer: writing the answer sooner would write most records twice.)
     const settleBefore = new Date(Date.now() - input.deliveryTimeoutMs);
     const answersInFlight = channel === 'sms' ? await repo.settleAnswered(scope, settleBefore, new Date()) : 0;
+    lap('settle');
     // SMS: an overdue message is resent only when Plivo says it does not know it (or, through its
     // receipt, that it was not delivered). Other channels have no such check: overdue is lost.
     const lostAtProvider =
       channel === 'sms' && deps.sms ? await askProviderAboutOverdue(scope, input.deliveryTimeoutMs) : undefined;
+    lap('overdue');
     checkpoint();
     // Once an outage's end is being planned, its notices are neither retried nor fallen back: the
     // resolution reads them to decide what each becomes (a restoration, one combined message), and
@@ -173,6 +190,7 @@ export function createSweeper(deps: SweeperDeps) {
       ? (d: Delivery) => !!d.providerMessageId && lostAtProvider.has(d.providerMessageId)
       : undefined;
     const r = await repo.sweepUndelivered(scope, input, now, overdueMayRetry);
+    lap('retry');
     const fallbacks: PlanInput[] = [];
     for (const d of r.expired) {
       const next = await fallbackFor(d, input.fallback);
@@ -189,6 +207,7 @@ export function createSweeper(deps: SweeperDeps) {
         expired: r.expired.length,
         inFlight: r.inFlight + answersInFlight,
         ms: Date.now() - started,
+        phases,
       },
       'delivery sweep',
     );
@@ -215,7 +234,9 @@ export function createSweeper(deps: SweeperDeps) {
   ): Promise<SweepAllResult> {
     const out: SweepAllResult = { retried: 0, fellBack: 0, inFlight: 0, nextDueAt: null };
     const pairs = await repo.scopesWithRecords(input.incidentId, input.kinds);
+    const applying = Date.now();
     await repo.applyStoredReceipts();
+    logger.debug({ incidentId: input.incidentId, ms: Date.now() - applying }, 'stored receipts applied');
     const used = new Set(pairs.map((p) => `${p.kind}/${p.channel}`));
     for (const kind of input.kinds) {
       for (const channel of ALL_CHANNELS) {

@@ -582,17 +582,53 @@ export async function pendingUuids(store: Store): Promise<Set<string>> {
  * request's page, each an equality FerretDB hands down; few records once the receipts are in.
  */
 async function stillWaiting(store: Store, q: SendRequestDoc): Promise<{ record: Delivery; answer: Answer }[]> {
-  const answerOf = new Map((q.outcomes ?? []).map((o) => [o.id, o]));
-  const scope = { incidentId: q.incidentId, kind: q.kind, channel: q.channel, page: q.page };
-  const found = await Promise.all(
-    (['planned', 'expired'] as DeliveryState[]).map((state) =>
-      store.deliveries.find({ ...scope, state }, { projection: { history: 0 } }).toArray(),
-    ),
-  );
-  return found.flat().flatMap((record) => {
-    const answer = answerOf.get(record._id);
-    return answer && answer.attempt === record.attempts + 1 ? [{ record, answer }] : [];
+  return (await stillWaitingOnPage(store, [q]))[0];
+}
+
+/**
+ * stillWaiting for requests of one page, the page read once: a page holds several pending requests
+ * at once (its first batch, then resends of what was not delivered), and reading its records again
+ * for each of them made a drill's sweep of 5,000 spend seconds. A record is named on its next
+ * attempt by one request at most, so each record goes to one request.
+ */
+async function stillWaitingOnPage(
+  store: Store,
+  requests: SendRequestDoc[],
+): Promise<{ record: Delivery; answer: Answer }[][]> {
+  const q0 = requests[0];
+  const scope = { incidentId: q0.incidentId, kind: q0.kind, channel: q0.channel, page: q0.page };
+  const records = (
+    await Promise.all(
+      (['planned', 'expired'] as DeliveryState[]).map((state) =>
+        store.deliveries.find({ ...scope, state }, { projection: { history: 0 } }).toArray(),
+      ),
+    )
+  ).flat();
+  return requests.map((q) => {
+    const answerOf = new Map((q.outcomes ?? []).map((o) => [o.id, o]));
+    return records.flatMap((record) => {
+      const answer = answerOf.get(record._id);
+      return answer && answer.attempt === record.attempts + 1 ? [{ record, answer }] : [];
+    });
   });
+}
+
+/** Requests grouped by page (incident, kind, channel, page), in the order first seen. */
+function byPage(requests: SendRequestDoc[]): SendRequestDoc[][] {
+  const groups = new Map<string, SendRequestDoc[]>();
+  for (const q of requests) pushTo(groups, `${q.incidentId}|${q.kind}/${q.channel}|p${q.page}`, q);
+  return [...groups.values()];
+}
+
+/** Each request with what it still waits for, one page at a time (a page's records in memory at once). */
+async function* stillWaitingByRequest(
+  store: Store,
+  requests: SendRequestDoc[],
+): AsyncGenerator<[SendRequestDoc, { record: Delivery; answer: Answer }[]]> {
+  for (const group of byPage(requests)) {
+    const waiting = await stillWaitingOnPage(store, group);
+    for (const [i, q] of group.entries()) yield [q, waiting[i]];
+  }
 }
 
 /** A request whose answers are all written: no longer pending, in the database and in this process. */
@@ -620,8 +656,8 @@ export async function settleAnswered(
 ): Promise<number> {
   const requests = await store.sendRequests.find({ ...scope, pending: true }).toArray();
   let inFlight = 0;
-  for (const q of requests) {
-    const items = (await stillWaiting(store, q)).map(({ record: d, answer: o }) => ({
+  for await (const [q, waiting] of stillWaitingByRequest(store, requests)) {
+    const items = waiting.map(({ record: d, answer: o }) => ({
       record: { ...d, attempts: o.attempt, reservedAt: q.reservedAt, request: q._id } as Reserved,
       to: 'accepted' as const,
       note: q.note,
@@ -647,9 +683,9 @@ export async function answeredInFlight(
 ): Promise<{ channel: DeliveryChannel; kind: MessageKind; n: number }[]> {
   const requests = await store.sendRequests.find({ incidentId, pending: true }).toArray();
   const out: { channel: DeliveryChannel; kind: MessageKind; n: number }[] = [];
-  for (const q of requests) {
+  for await (const [q, waiting] of stillWaitingByRequest(store, requests)) {
     // Planned ones only: one given up on its way is counted where it stands.
-    const n = (await stillWaiting(store, q)).filter((w) => w.record.state === 'planned').length;
+    const n = waiting.filter((w) => w.record.state === 'planned').length;
     if (n) out.push({ channel: q.channel, kind: q.kind, n });
   }
   return out;

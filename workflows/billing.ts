@@ -52,7 +52,8 @@ const acts = proxyActivities<Activities>({
   // A page reads up to 20,000 subscribers (a minute or two on FerretDB); it heartbeats every 5 s
   // with how far it got, and a retry carries on from there.
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '1 minute',
+  // Billing beats every 5 s: a killed worker's run is taken over after this long.
+  heartbeatTimeout: '20 seconds',
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,

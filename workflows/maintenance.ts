@@ -48,7 +48,9 @@ export * from './maintenance-api';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '1 minute',
+  // A killed worker's activity is taken over by another after this long (every activity beats every
+  // 3 s: activities/keep-alive.ts); a minute was most of the time a worker kill cost the drill.
+  heartbeatTimeout: '15 seconds',
   // A provider outage must delay notices, never drop them: retry without a limit, with backoff.
   retry: {
     initialInterval: '500 milliseconds',
