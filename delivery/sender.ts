@@ -497,6 +497,7 @@ export function createSender(deps: SenderDeps) {
     // With Plivo's account limits the account sets the pace, and the rounds keep it (they count what
     // is due before taking capacity): nothing to gain here, so all is left to them.
     let done = limited();
+    let failedInARow = 0;
     let recording: Promise<void> = Promise.resolve();
     async function onPlanned(inserted: Delivery[]): Promise<void> {
       const now = new Date();
@@ -546,13 +547,20 @@ export function createSender(deps: SenderDeps) {
       });
       recording.catch(() => undefined); // awaited by the next batch or by result(): it fails there
       await before;
-      if (!r.failure) return true;
-      // What failed is released or left for the reconciliation: the rounds take it from here.
+      if (!r.failure) {
+        failedInARow = 0;
+        return true;
+      }
+      // What failed is released or left for the reconciliation, with the rest of its page: the rounds
+      // take them from here. The next pages are still sent as planned (one failed request in five, as
+      // the drill makes them, left 19 of 20 pages to the rounds, which must read them back), unless
+      // the provider asks us to slow down or keeps failing: then the rounds' backoff sets the pace.
+      failedInARow++;
+      if (r.failure.status === 429 || failedInARow >= MAX_FAILED_WHILE_PLANNING) done = true;
       logger.warn(
         { incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, status: r.failure.status },
-        `send while planning failed, left to the next round: ${r.failure.message}`,
+        `send while planning failed, left to the next round${done ? ' with all that follows' : ' with the rest of its page'}: ${r.failure.message}`,
       );
-      done = true;
       return false;
     }
     return {
@@ -574,6 +582,9 @@ export function createSender(deps: SenderDeps) {
     sendDue,
   };
 }
+
+/** Requests failed one after another that make a planning leave the rest of its sending to the rounds. */
+const MAX_FAILED_WHILE_PLANNING = 3;
 
 function pushTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
   const list = groups.get(key);

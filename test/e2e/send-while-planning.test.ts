@@ -12,6 +12,7 @@ import type { Site, Subscriber } from '../../domain/types';
 import { eventually } from '../support/env';
 import { call, startTestStack, type TestStack } from '../support/stack';
 import { writeTestRules } from '../support/scenario';
+import { setFaults } from '../delivery/sim-record';
 
 const policy = { deliveryTimeoutMs: 20_000, maxAttempts: 3, sweepEveryMs: 300, batchSize: 10 };
 
@@ -36,7 +37,8 @@ async function activityResults(stack: TestStack, incidentId: string): Promise<Ma
 
 describe('notices due at once are sent while they are planned', () => {
   let stack: TestStack;
-  const phone = (site: string, i: number) => `+39349${site === 'tower-wp-a' ? 1 : 2}${String(i).padStart(6, '0')}`;
+  const towerDigit: Record<string, number> = { 'tower-wp-a': 1, 'tower-wp-b': 2, 'tower-wp-c': 3 };
+  const phone = (site: string, i: number) => `+39349${towerDigit[site]}${String(i).padStart(6, '0')}`;
 
   async function addTower(siteId: string, n: number): Promise<string[]> {
     const site: Site = { _id: siteId, name: siteId, area: 'Lodi', kind: 'tower', uplink: null };
@@ -130,6 +132,37 @@ rules:
       return got.join(',') !== 'outage,restored';
     });
     assert.deepEqual(wrong, [], 'each phone: one outage notice, then one restoration');
+  });
+
+  test('a request that fails leaves the rest of its page to the rounds; the next page is still sent while planned', async () => {
+    // Two pages (1,000 and 10 records); the last request of the first page is refused by Plivo.
+    const phones = await addTower('tower-wp-c', 1010);
+    await setFaults(stack, { script: { message: [...Array.from({ length: 99 }, () => 'ok'), 503] } });
+    try {
+      const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-wp-c'] })).body.id as string;
+      // Every phone has its message at Plivo (their receipts are not waited for).
+      const inbox = await eventually(
+        'every outage notice at Plivo',
+        async () => {
+          const got = await stack.inbox();
+          return phones.every((p) => got[p]?.length) ? got : undefined;
+        },
+        120_000,
+      );
+      const plan = (await activityResults(stack, id)).get('planNotices')![0] as {
+        sent: Record<string, number>;
+        leftDue: number;
+      };
+      assert.deepEqual(
+        { sent: plan.sent, leftDue: plan.leftDue },
+        { sent: { outage: 1000 }, leftDue: 10 },
+        "990 of the first page and the second page's 10 sent by the planning; the refused batch of 10 left to the rounds",
+      );
+      const notOnce = phones.filter((p) => (inbox[p] ?? []).length !== 1);
+      assert.deepEqual(notOnce, [], 'each phone told once');
+    } finally {
+      await setFaults(stack, {});
+    }
   });
 
   test('resolved within the group window: nothing goes out while planning, one combined message each', async () => {
