@@ -126,6 +126,8 @@ export interface DeliveryRepository {
 
   /** Applies the receipts stored since the last round. */
   applyStoredReceipts(): Promise<number>;
+  /** The time up to which stored receipts are applied (at most `now`): the watchdog's clock for overdue receipts. */
+  receiptsAppliedUpTo(now: Date): Date;
   /** Applies these reports now (the provider's answers when asked). */
   applyReports(reports: ProviderReport[], now: Date): Promise<void>;
   /** Applies the receipts stored since `since` for these messages (found at the provider after a lost answer). */

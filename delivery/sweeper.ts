@@ -79,11 +79,11 @@ export function createSweeper(deps: SweeperDeps) {
    * may well have been delivered, its receipt late (at 20,000 recipients the receipts queue up), and
    * a resend would text the subscriber twice; the next round asks again.
    */
-  async function askProviderAboutOverdue(scope: Scope, timeoutMs: number): Promise<Set<string>> {
+  async function askProviderAboutOverdue(scope: Scope, stale: Date): Promise<Set<string>> {
     const lost = new Set<string>();
     const sms = deps.sms;
     if (!sms) return lost;
-    const overdue = await repo.overdue(scope, new Date(Date.now() - timeoutMs), OVERDUE_CHECKS);
+    const overdue = await repo.overdue(scope, stale, OVERDUE_CHECKS);
     const reports: ProviderReport[] = [];
     let unreachable = 0;
     await eachParallel(overdue, 10, async ({ providerMessageId: uuid }) => {
@@ -170,13 +170,16 @@ export function createSweeper(deps: SweeperDeps) {
     // flight meanwhile); those that got none within the delivery timeout are written now, so that
     // the watchdog below finds them overdue and asks Plivo. (Under a storm of callbacks a receipt
     // may come minutes after the answer: writing the answer sooner would write most records twice.)
-    const settleBefore = new Date(Date.now() - input.deliveryTimeoutMs);
+    // Overdue by the receipts applied, not by the wall clock: receipts stored but not applied yet
+    // (a storm of callbacks) are not late (store/receipts.ts receiptsAppliedUpTo).
+    const receiptsClock = repo.receiptsAppliedUpTo(new Date()).getTime();
+    const settleBefore = new Date(receiptsClock - input.deliveryTimeoutMs);
     const answersInFlight = channel === 'sms' ? await repo.settleAnswered(scope, settleBefore, new Date()) : 0;
     lap('settle');
     // SMS: an overdue message is resent only when Plivo says it does not know it (or, through its
     // receipt, that it was not delivered). Other channels have no such check: overdue is lost.
     const lostAtProvider =
-      channel === 'sms' && deps.sms ? await askProviderAboutOverdue(scope, input.deliveryTimeoutMs) : undefined;
+      channel === 'sms' && deps.sms ? await askProviderAboutOverdue(scope, new Date(settleBefore)) : undefined;
     lap('overdue');
     checkpoint();
     // Once an outage's end is being planned, its notices are neither retried nor fallen back: the

@@ -34,7 +34,7 @@ import {
   reserveNextBatch,
   unfinishedReservations,
 } from './send-requests';
-import { applyReceipts, applyReceiptsFor, applyStoredReceipts } from './receipts';
+import { applyReceipts, applyReceiptsFor, applyStoredReceipts, receiptsAppliedUpTo } from './receipts';
 
 const IN_FLIGHT: DeliveryState[] = ['accepted', 'sent'];
 
@@ -74,6 +74,7 @@ export function deliveryRepository(store: Store): DeliveryRepository {
     },
 
     applyStoredReceipts: () => applyStoredReceipts(store),
+    receiptsAppliedUpTo: (now) => receiptsAppliedUpTo(store, now),
     applyReports: async (reports, now) => void (await applyReceipts(store, reports, now)),
     applyReceiptsFor: (ids, since) => applyReceiptsFor(store, ids, since),
     overdue: async (scope, stale, limit) => {
