@@ -6,6 +6,7 @@
  */
 import type { Filter } from 'mongodb';
 import type { Store } from './db';
+import { answeredOverlay } from './send-requests';
 import type {
   Delivery,
   DeliveryChannel,
@@ -103,7 +104,13 @@ export async function listDeliveries(
   q: DeliveryListQuery,
 ): Promise<{ items: Delivery[]; next: string | null }> {
   const filter: Filter<Delivery> = { incidentId };
-  if (q.states?.length) filter.state = { $in: q.states };
+  // A message on its way whose receipt is not written yet is still `planned` in its record and reads
+  // as `accepted` (store/send-requests.ts): asked for accepted ones, planned ones are read too, and
+  // each record is filtered by the state it reads as (a page may then hold fewer than `limit`).
+  const asAnswered = await answeredOverlay(store, incidentId);
+  const wanted = q.states?.length ? new Set(q.states) : undefined;
+  if (wanted)
+    filter.state = { $in: wanted.has('accepted') ? [...new Set([...wanted, 'planned' as const])] : [...wanted] };
   if (q.kinds?.length) filter.kind = { $in: q.kinds };
   if (q.channel) filter.channel = q.channel;
   if (q.after) {
@@ -121,7 +128,7 @@ export async function listDeliveries(
     .toArray();
   const items = rows.slice(0, q.limit);
   return {
-    items,
+    items: items.map(asAnswered).filter((d) => !wanted || wanted.has(d.state)),
     next: rows.length > q.limit ? Buffer.from(items[items.length - 1]!._id).toString('base64url') : null,
   };
 }

@@ -21,6 +21,7 @@ import { applyReceipts, type Receipt } from '../../store/receipts';
 import { connectStore, type Store } from '../../store/db';
 import { transition } from '../../store/deliveries';
 import { deliveryCounts } from '../../store/incidents';
+import { listDeliveries } from '../../store/incident-queries';
 import { createBillingActivities } from '../../activities/billing';
 import { createLogger } from '../../domain/log';
 import { parseRates, type RateTable } from '../../billing/costs';
@@ -90,6 +91,18 @@ test('the answer is one write of the request: the records stay untouched, not du
     { sms: { outage: { accepted: 3 } } },
     'the operator sees them on their way, not planned',
   );
+  // The API's listing (GET /v1/incidents/:id/deliveries) shows them on their way too, and filters by that state.
+  const listed = async (states?: ('planned' | 'accepted')[]) =>
+    (await listDeliveries(env.store, 'inc_one_write', { states, limit: 10 })).items.map((d) => [d._id, d.state]);
+  assert.deepEqual(
+    await listed(),
+    ids.map((id) => [id, 'accepted']),
+  );
+  assert.deepEqual(
+    await listed(['accepted']),
+    ids.map((id) => [id, 'accepted']),
+  );
+  assert.deepEqual(await listed(['planned']), [], 'none reads as planned');
   const seen = await answeredOverlay(env.store, 'inc_one_write', 'outage');
   for (const d of records) {
     const v = seen(d);
