@@ -13,7 +13,7 @@ import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
 import type { ProviderReport } from '../delivery/ports';
 import { answersInMemory, endPendingIfWritten, pendingAnswers, type AnswerRef } from './send-requests';
-import { conditionById, findByValues, readPagesInOrder } from './backend';
+import { conditionById, findByValues } from './backend';
 import {
   holdIntermediate,
   latestWords,
@@ -70,16 +70,19 @@ export async function insertReceipts(store: Store, receipts: Receipt[], id = new
 }
 
 /**
- * Batches with `after` < `_id` < `before`, in id order, at most `limit`, read slot by slot:
- * a range of ids is something FerretDB would test on every batch ever stored, each round, where
- * `{slot}` is an equality its backend answers from an index (see readPagesInOrder).
+ * Batches with `after` < `_id` < `before`, in id order, until they hold `wantReceipts` receipts
+ * (whole batches), read slot by slot: a range of ids is something FerretDB would test on every
+ * batch ever stored, each round, where `{slot}` is an equality its backend answers from an index.
+ * Empty slots are read several at once (an applier stopped for a day walks 8,640 of them); a slot
+ * that holds batches is read alone, so that a round decodes little more than it applies.
+ * `complete`: every batch before `before` was read.
  */
 async function batchesBetween(
   store: Store,
   after: ObjectId | null,
   before: ObjectId,
-  limit: number,
-): Promise<ReceiptBatch[]> {
+  wantReceipts: number,
+): Promise<{ batches: ReceiptBatch[]; complete: boolean }> {
   // With nothing applied yet, from the oldest batch: one full read, before the first round only.
   const first = after
     ? slotOf(after)
@@ -90,14 +93,29 @@ async function batchesBetween(
           .limit(1)
           .toArray()
       )[0]?.slot;
-  if (first === undefined) return [];
+  if (first === undefined) return { batches: [], complete: true };
   const range = after ? { $gt: after, $lt: before } : { $lt: before };
-  return (
-    await readPagesInOrder(first, slotOf(before), limit, (slot) =>
-      store.receiptBatches.find({ slot, _id: range }).sort({ _id: 1 }).toArray(),
-    )
-  ).items;
+  const last = slotOf(before);
+  const batches: ReceiptBatch[] = [];
+  let receipts = 0;
+  let slot = first;
+  for (let atOnce = 1; slot <= last;) {
+    const slots = Array.from({ length: Math.min(atOnce, last - slot + 1) }, (_, i) => slot + i);
+    const found = (
+      await Promise.all(slots.map((n) => store.receiptBatches.find({ slot: n, _id: range }).sort({ _id: 1 }).toArray()))
+    ).flat();
+    slot += slots.length;
+    atOnce = found.length ? 1 : Math.min(MAX_EMPTY_SLOTS_AT_ONCE, atOnce * 2);
+    for (const b of found) {
+      if (receipts >= wantReceipts) return { batches, complete: false };
+      batches.push(b);
+      receipts += b.receipts.length;
+    }
+  }
+  return { batches, complete: true };
 }
+
+const MAX_EMPTY_SLOTS_AT_ONCE = 8;
 
 /**
  * Receipts an older version stored one per document and had not applied when this version first
@@ -131,11 +149,13 @@ const SETTLE_MS = 1000;
 const PENDING_MAX_AGE_MS = 10 * 60_000;
 
 /**
- * Batches a round reads at most: each holds up to the receipt buffer's 500, so a round applies at
- * most 5,000 receipts, as before batches. (At 50 a storm made rounds of 25,000 receipts that took
- * minutes between reading the records and writing them, and the 20,000 drill found the window.)
+ * Receipts a round applies (whole batches, so up to one batch more). Counted in receipts, not
+ * batches: a batch is one group commit of the API and holds 1 to 500; in the 20,000 drill they
+ * held about 50, and ten batches a round left the applier two minutes behind the callbacks. (At
+ * 25,000 a round took minutes between reading the records and writing them, and the 20,000 drill
+ * found the window.)
  */
-const BATCHES_PER_ROUND = 10;
+const RECEIPTS_PER_ROUND = 5000;
 
 /**
  * How long an intermediate word (`sent`) waits for its message's final one before it is applied
@@ -171,12 +191,15 @@ export function receiptsAppliedUpTo(store: Store, now = new Date()): Date {
   return upTo;
 }
 
+/** Whether this process's last round left stored receipts for the next (the applier's loop goes on at once). */
+const behind = new WeakMap<Store, boolean>();
+
 /** The round each store's applier is running, if any: the sweeper and the worker's applier share it. */
 const roundInFlight = new WeakMap<Store, Promise<number>>();
 
 /**
  * Applies the receipts stored since the last call, in id order, and remembers how far it got;
- * returns the number of batches read (BATCHES_PER_ROUND: there may be more).
+ * returns the number of batches read (up to RECEIPTS_PER_ROUND receipts: there may be more).
  *
  * One round at a time per process: a call while a round runs waits for that round (two rounds
  * reading the same batches moved each record twice, one write per receipt too many). Several
@@ -202,11 +225,11 @@ async function applyRound(store: Store, now: Date): Promise<number> {
   const cursor = await store.cursors.findOne({ _id: CURSOR_ID });
   const after = cursor?.position ? new ObjectId(cursor.position) : null;
   const settled = ObjectId.createFromTime(Math.floor((now.getTime() - SETTLE_MS) / 1000));
-  const batches = await batchesBetween(store, after, settled, BATCHES_PER_ROUND);
+  const { batches, complete: caughtUp } = await batchesBetween(store, after, settled, RECEIPTS_PER_ROUND);
+  behind.set(store, !caughtUp);
   const batch = batches.flatMap((b) => b.receipts);
   const pending = await store.pendingReceipts.find({}).limit(5000).toArray();
   const held = heldBy(store);
-  const caughtUp = batches.length < BATCHES_PER_ROUND;
   const upTo = caughtUp ? new Date(now.getTime() - SETTLE_MS) : batches[batches.length - 1]!._id.getTimestamp();
   if (batches.length === 0 && pending.length === 0 && held.size === 0) {
     appliedUpTo.set(store, upTo);
@@ -441,7 +464,7 @@ export function startReceiptApplier(
     while (!stopped) {
       const started = Date.now();
       try {
-        while ((await applyStoredReceipts(store)) === BATCHES_PER_ROUND && !stopped);
+        while ((await applyStoredReceipts(store)) > 0 && behind.get(store) && !stopped);
       } catch (err) {
         onError(err);
       }

@@ -5,7 +5,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
-import { applyReceipts, applyStoredReceipts, insertReceipts, receiptMoveOps, type Receipt } from '../../store/receipts';
+import {
+  applyReceipts,
+  applyStoredReceipts,
+  insertReceipts,
+  receiptMoveOps,
+  receiptsAppliedUpTo,
+  type Receipt,
+} from '../../store/receipts';
 import { latestWords } from '../../delivery/lifecycle';
 import { conditionById } from '../../store/backend';
 import { plannedRecord } from '../../store/deliveries';
@@ -103,6 +110,28 @@ test('stored receipts are applied once they settle, and the applier remembers ho
   assert.equal(await applyStoredReceipts(env.store, later), 1, 'one batch');
   assert.equal((await env.store.deliveries.findOne({ _id: id }))!.state, 'delivered');
   assert.equal(await applyStoredReceipts(env.store, later), 0, 'nothing is applied twice');
+});
+
+test('a storm of small batches: one round applies up to 5,000 receipts, however they were grouped, and says how far it got', async () => {
+  // 40 group commits of 3 receipts each (the API's batches in a storm of callbacks hold tens, not 500).
+  const ids: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    ids.push(await acceptedRecord(100 + i));
+    await insertReceipts(env.store, [
+      receipt(100 + i, 'sent', 1),
+      receipt(100 + i, 'delivered', 2),
+      receipt(100 + i, 'delivered', 2),
+    ]);
+  }
+  const later = new Date(Date.now() + 5000);
+  assert.equal(await applyStoredReceipts(env.store, later), 40, 'every batch in one round');
+  const states = (await env.store.deliveries.find({ _id: { $in: ids } }).toArray()).map((d) => d.state);
+  assert.deepEqual(
+    states,
+    ids.map(() => 'delivered'),
+  );
+  // Caught up: the watchdog's clock is the round's (a second before it), not a batch behind.
+  assert.equal(receiptsAppliedUpTo(env.store, later).getTime(), later.getTime() - 1000);
 });
 
 test('the sweeper and the applier asking at once share one round: each record moves once', async () => {
