@@ -554,9 +554,13 @@ export function createSender(deps: SenderDeps) {
       // What failed is released or left for the reconciliation, with the rest of its page: the rounds
       // take them from here. The next pages are still sent as planned (one failed request in five, as
       // the drill makes them, left 19 of 20 pages to the rounds, which must read them back), unless
-      // the provider asks us to slow down or keeps failing: then the rounds' backoff sets the pace.
+      // the provider keeps failing (then the rounds' backoff sets the pace). A 429 is waited out
+      // here when its Retry-After is short, as the rounds would (leaving everything to them after
+      // one random 429 made a 20,000 restoration read its pages back, 0.5-4 s a batch).
       failedInARow++;
-      if (r.failure.status === 429 || failedInARow >= MAX_FAILED_WHILE_PLANNING) done = true;
+      const wait = r.failure.status === 429 ? (r.failure.retryAfterMs ?? 1000) : 0;
+      if (failedInARow >= MAX_FAILED_WHILE_PLANNING || wait > MAX_WAIT_WHILE_PLANNING_MS) done = true;
+      else if (wait) await runtime.sleep(wait);
       logger.warn(
         { incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, status: r.failure.status },
         `send while planning failed, left to the next round${done ? ' with all that follows' : ' with the rest of its page'}: ${r.failure.message}`,
@@ -585,6 +589,8 @@ export function createSender(deps: SenderDeps) {
 
 /** Requests failed one after another that make a planning leave the rest of its sending to the rounds. */
 const MAX_FAILED_WHILE_PLANNING = 3;
+/** The longest Retry-After a planning waits out before it sends on; a longer one leaves the sending to the rounds. */
+const MAX_WAIT_WHILE_PLANNING_MS = 5000;
 
 function pushTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
   const list = groups.get(key);
