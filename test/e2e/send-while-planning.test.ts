@@ -37,7 +37,7 @@ async function activityResults(stack: TestStack, incidentId: string): Promise<Ma
 
 describe('notices due at once are sent while they are planned', () => {
   let stack: TestStack;
-  const towerDigit: Record<string, number> = { 'tower-wp-a': 1, 'tower-wp-b': 2, 'tower-wp-c': 3 };
+  const towerDigit: Record<string, number> = { 'tower-wp-a': 1, 'tower-wp-b': 2, 'tower-wp-c': 3, 'tower-wp-d': 4 };
   const phone = (site: string, i: number) => `+39349${towerDigit[site]}${String(i).padStart(6, '0')}`;
 
   async function addTower(siteId: string, n: number): Promise<string[]> {
@@ -134,36 +134,40 @@ rules:
     assert.deepEqual(wrong, [], 'each phone: one outage notice, then one restoration');
   });
 
-  test('a request that fails leaves the rest of its page to the rounds; the next page is still sent while planned', async () => {
-    // Two pages (1,000 and 10 records); the last request of the first page is refused by Plivo.
-    const phones = await addTower('tower-wp-c', 1010);
-    await setFaults(stack, { script: { message: [...Array.from({ length: 99 }, () => 'ok'), 503] } });
-    try {
-      const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: ['tower-wp-c'] })).body.id as string;
-      // Every phone has its message at Plivo (their receipts are not waited for).
-      const inbox = await eventually(
-        'every outage notice at Plivo',
-        async () => {
-          const got = await stack.inbox();
-          return phones.every((p) => got[p]?.length) ? got : undefined;
-        },
-        120_000,
-      );
-      const plan = (await activityResults(stack, id)).get('planNotices')![0] as {
-        sent: Record<string, number>;
-        leftDue: number;
-      };
-      assert.deepEqual(
-        { sent: plan.sent, leftDue: plan.leftDue },
-        { sent: { outage: 1000 }, leftDue: 10 },
-        "990 of the first page and the second page's 10 sent by the planning; the refused batch of 10 left to the rounds",
-      );
-      const notOnce = phones.filter((p) => (inbox[p] ?? []).length !== 1);
-      assert.deepEqual(notOnce, [], 'each phone told once');
-    } finally {
-      await setFaults(stack, {});
-    }
-  });
+  for (const [refusal, tower] of [
+    [503, 'tower-wp-c'],
+    [429, 'tower-wp-d'],
+  ] as const)
+    test(`a request refused with ${refusal} leaves the rest of its page to the rounds; the next page is still sent while planned`, async () => {
+      // Two pages (1,000 and 10 records); the last request of the first page is refused by Plivo (a 429 is waited out).
+      const phones = await addTower(tower, 1010);
+      await setFaults(stack, { script: { message: [...Array.from({ length: 99 }, () => 'ok'), refusal] } });
+      try {
+        const id = (await call(stack, 'POST', '/v1/incidents', { siteIds: [tower] })).body.id as string;
+        // Every phone has its message at Plivo (their receipts are not waited for).
+        const inbox = await eventually(
+          'every outage notice at Plivo',
+          async () => {
+            const got = await stack.inbox();
+            return phones.every((p) => got[p]?.length) ? got : undefined;
+          },
+          120_000,
+        );
+        const plan = (await activityResults(stack, id)).get('planNotices')![0] as {
+          sent: Record<string, number>;
+          leftDue: number;
+        };
+        assert.deepEqual(
+          { sent: plan.sent, leftDue: plan.leftDue },
+          { sent: { outage: 1000 }, leftDue: 10 },
+          "990 of the first page and the second page's 10 sent by the planning; the refused batch of 10 left to the rounds",
+        );
+        const notOnce = phones.filter((p) => (inbox[p] ?? []).length !== 1);
+        assert.deepEqual(notOnce, [], 'each phone told once');
+      } finally {
+        await setFaults(stack, {});
+      }
+    });
 
   test('resolved within the group window: nothing goes out while planning, one combined message each', async () => {
     const phones = await addTower('tower-wp-b', 6);
