@@ -321,3 +321,31 @@ test('receipts of several minutes are applied in id order in one round, and rece
     await upgraded.close();
   }
 });
+
+// After the test above (whose cursor is 12 minutes ahead of the clock): these batches are stored 20 minutes ahead.
+test('an applier behind its receipts says so: the watchdog counts the delivery timeout up to the receipts applied', async () => {
+  const id = await acceptedRecord(200);
+  const t0 = Date.now() + 20 * 60_000;
+  // Six group commits ten seconds apart, 1,000 receipts each (repeats of one message's): more than a round takes.
+  for (let i = 0; i < 6; i++)
+    await insertReceipts(
+      env.store,
+      Array.from({ length: 1000 }, () => receipt(200, 'delivered', 2)),
+      ObjectId.createFromTime(Math.floor((t0 + i * 10_000) / 1000)),
+    );
+  const now = new Date(t0 + 120_000);
+  assert.equal(await applyStoredReceipts(env.store, now), 5, 'five batches: 5,000 receipts');
+  assert.equal((await env.store.deliveries.findOne({ _id: id }))!.state, 'delivered');
+  assert.equal(
+    receiptsAppliedUpTo(env.store, now).getTime(),
+    Math.floor((t0 + 40_000) / 1000) * 1000,
+    'applied up to the fifth batch: the sixth is not late, only not applied yet',
+  );
+  assert.equal(await applyStoredReceipts(env.store, now), 1);
+  assert.equal(receiptsAppliedUpTo(env.store, now).getTime(), now.getTime() - 1000, 'caught up');
+  // An applier stuck for longer than ten minutes no longer holds the watchdog back.
+  assert.equal(
+    receiptsAppliedUpTo(env.store, new Date(now.getTime() + 11 * 60_000)).getTime(),
+    now.getTime() + 11 * 60_000,
+  );
+});
