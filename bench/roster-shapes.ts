@@ -27,6 +27,13 @@ interface Member {
   optedOut: boolean;
 }
 
+/** One site's roster: its members in one of the shapes compared. */
+interface Roster {
+  _id: string;
+  siteId: string;
+  members: unknown;
+}
+
 async function fill(db: Db): Promise<void> {
   const now = new Date();
   const subscribers = Array.from({ length: SUBSCRIBERS }, (_, i) => ({
@@ -58,11 +65,9 @@ async function fill(db: Db): Promise<void> {
         optedOut,
       }));
     const roster = { _id: `ap-${s}`, siteId: `ap-${s}` };
-    await db.collection<{ _id: string }>('subdocuments').insertOne({ ...roster, members });
-    await db
-      .collection<{ _id: string }>('strings')
-      .insertOne({ ...roster, members: members.map((m) => JSON.stringify(m)) });
-    await db.collection<{ _id: string }>('oneString').insertOne({ ...roster, members: JSON.stringify(members) });
+    await db.collection<Roster>('subdocuments').insertOne({ ...roster, members });
+    await db.collection<Roster>('strings').insertOne({ ...roster, members: members.map((m) => JSON.stringify(m)) });
+    await db.collection<Roster>('oneString').insertOne({ ...roster, members: JSON.stringify(members) });
   }
 }
 
