@@ -498,7 +498,6 @@ export function createSender(deps: SenderDeps) {
     // is due before taking capacity): nothing to gain here, so all is left to them.
     let done = limited();
     let failedInARow = 0;
-    let recording: Promise<void> = Promise.resolve();
     async function onPlanned(inserted: Delivery[]): Promise<void> {
       const now = new Date();
       const due = inserted.filter((d) => d.state === 'planned' && (!d.notBefore || d.notBefore <= now));
@@ -532,21 +531,9 @@ export function createSender(deps: SenderDeps) {
       lap('reserve');
       if (records.length === 0) return false;
       runtime.heartbeat();
-      const r = await sendOnly(scope, channel, records, incident, textOf, lap);
+      const r = await sendTaken(scope, channel, records, incident, textOf, lap);
       out.sent[scope.kind] = (out.sent[scope.kind] ?? 0) + r.accepted.length;
-      // The answer is written while the next batch is taken and sent: one answer in writing at a
-      // time, the last one awaited by result().
-      const before = recording;
-      recording = before.then(async () => {
-        const t = Date.now();
-        await r.record();
-        logger.debug(
-          { ...scope, records: records.length, ms: { ...phases, record: Date.now() - t } },
-          'batch sent while planning',
-        );
-      });
-      recording.catch(() => undefined); // awaited by the next batch or by result(): it fails there
-      await before;
+      logger.debug({ ...scope, records: records.length, ms: phases }, 'batch sent while planning');
       if (!r.failure) {
         failedInARow = 0;
         return true;
@@ -570,7 +557,6 @@ export function createSender(deps: SenderDeps) {
     return {
       onPlanned,
       async result() {
-        await recording;
         return { ...out, sent: { ...out.sent } };
       },
     };
