@@ -210,30 +210,6 @@ export function createSender(deps: SenderDeps) {
     textOf: Loaded['textOf'],
     lap: (phase: string) => void = () => undefined,
   ): Promise<{ accepted: AcceptedOutcome[]; invalid: { id: string; error: string }[]; failure?: ChannelError }> {
-    const sent = await sendOnly(scope, channel, records, incident, textOf, lap);
-    await sent.record();
-    lap('record');
-    return sent;
-  }
-
-  /**
-   * sendTaken's sending: returns as soon as the provider has answered, with `record()`, which writes
-   * that answer. Until it has run, the requests stay open (a worker dying in between leaves them to
-   * the reconciliation, as a lost answer would).
-   */
-  async function sendOnly(
-    scope: Scope,
-    channel: Channel,
-    records: Reserved[],
-    incident: Incident,
-    textOf: Loaded['textOf'],
-    lap: (phase: string) => void,
-  ): Promise<{
-    accepted: AcceptedOutcome[];
-    invalid: { id: string; error: string }[];
-    failure?: ChannelError;
-    record: () => Promise<void>;
-  }> {
     const byText = new Map<string, Reserved[]>();
     for (const d of records) {
       const text = textOf(d, scope.kind);
@@ -309,29 +285,27 @@ export function createSender(deps: SenderDeps) {
     // SMS and calls report back; the other channels never will: handing over is all we can know.
     const withReceipts = scope.channel === 'sms' || scope.channel === 'voice';
     lap('provider');
-    const answeredAt = new Date();
-    async function record(): Promise<void> {
-      // SMS answers go into their requests, one write per batch (the receipt writes each record once);
-      // with a request left open for the reconciliation, on the records, as for the other channels.
-      if (scope.channel === 'sms' && !leftReserved)
-        await repo.recordAnswers(records, accepted, invalid, answeredAt, 'accepted by the provider', runtime.heartbeat);
-      else
-        await repo.recordSendResults(
-          records,
-          accepted,
-          invalid,
-          answeredAt,
-          withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)',
-          withReceipts ? 'accepted' : 'delivered',
-          runtime.heartbeat,
-        );
-      if (!leftReserved)
-        await repo.closeRequests(
-          records.flatMap((d) => (d.request ? [d.request] : [])),
-          new Date(),
-        );
-    }
-    return { accepted, invalid, failure, record };
+    // SMS answers go into their requests, one write per batch (the receipt writes each record once);
+    // with a request left open for the reconciliation, on the records, as for the other channels.
+    if (scope.channel === 'sms' && !leftReserved)
+      await repo.recordAnswers(records, accepted, invalid, new Date(), 'accepted by the provider', runtime.heartbeat);
+    else
+      await repo.recordSendResults(
+        records,
+        accepted,
+        invalid,
+        new Date(),
+        withReceipts ? 'accepted by the provider' : 'handed over (this channel sends no receipts)',
+        withReceipts ? 'accepted' : 'delivered',
+        runtime.heartbeat,
+      );
+    if (!leftReserved)
+      await repo.closeRequests(
+        records.flatMap((d) => (d.request ? [d.request] : [])),
+        new Date(),
+      );
+    lap('record');
+    return { accepted, invalid, failure };
   }
 
   /** Sends one batch of one kind on one channel; one request per distinct text. */
