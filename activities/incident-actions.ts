@@ -9,7 +9,7 @@
 import type { Delivery, Incident } from '../domain/types';
 import { downstreamSites } from '../store/network';
 import { planAll, supersedeOlderUpdates, transition, type PlanInput } from '../store/deliveries';
-import { markEnding } from '../store/coverage';
+import { markEnding, withCoveragePlanning } from '../store/coverage';
 import { closingHold, holdUntil, type HoldWindow } from '../rules';
 import type { IncidentSchedule } from '../workflows/incident-api';
 import {
@@ -73,6 +73,52 @@ export function createIncidentActionActivities(deps: NoticeDeps & { channels?: P
       }
     }
     return (await planAll(store, inputs(), new Date())).planned;
+  }
+
+  /** The scope extension itself (`extendIncidentScope`), read and written under the planning lock of outages. */
+  async function extend(input: { incidentId: string; siteIds: string[]; at: string }) {
+    const incident = await loadIncidentOrFail(store, input.incidentId);
+    // Sites of incidents merged into this one: their subscribers were told by those incidents.
+    const merged = await store.incidents
+      .find({ mergedInto: incident._id }, { projection: { affectedSiteIds: 1, siteIds: 1 } })
+      .toArray();
+    // Those incidents' sites and everything below them: one merged before its workflow planned
+    // (no affectedSiteIds yet) tells the subscribers below its sites itself.
+    const mergedSites = merged.length
+      ? (
+          await downstreamSites(
+            store,
+            merged.flatMap((m) => m.siteIds),
+          )
+        ).map((s) => s._id)
+      : [];
+    const covered = new Set([
+      ...(incident.affectedSiteIds ?? incident.siteIds),
+      ...merged.flatMap((m) => m.affectedSiteIds ?? m.siteIds),
+      ...mergedSites,
+    ]);
+    const known = new Set(incident.affectedSiteIds ?? incident.siteIds);
+    const widening = (await downstreamSites(store, input.siteIds)).filter((s) => !known.has(s._id));
+    const added = widening.filter((s) => !covered.has(s._id));
+    const siteIds = [...new Set([...incident.siteIds, ...input.siteIds])];
+    const affectedSiteIds = [...known, ...widening.map((s) => s._id)];
+    const areas = [...new Set([...incident.areas, ...widening.map((s) => s.area)])].sort();
+    const widened: Incident = {
+      ...incident,
+      siteIds,
+      affectedSiteIds,
+      areas,
+      audienceSize: await countAudience(store, affectedSiteIds),
+    };
+    const r = added.length
+      ? await planAudience(deps, widened, incidentFacts(widened), added, new Date(input.at), false)
+      : { recipients: 0 };
+    await store.incidents.updateOne(
+      { _id: incident._id },
+      { $set: { siteIds, affectedSiteIds, areas, audienceSize: widened.audienceSize } },
+    );
+    logger.info({ incidentId: incident._id, newSites: added.length, planned: r.recipients }, 'incident scope extended');
+    return { newSites: added.length, planned: r.recipients };
   }
 
   return {
@@ -271,51 +317,12 @@ export function createIncidentActionActivities(deps: NoticeDeps & { channels?: P
       siteIds: string[];
       at: string;
     }): Promise<{ newSites: number; planned: number }> {
-      const incident = await loadIncidentOrFail(store, input.incidentId);
-      // Sites of incidents merged into this one: their subscribers were told by those incidents.
-      const merged = await store.incidents
-        .find({ mergedInto: incident._id }, { projection: { affectedSiteIds: 1, siteIds: 1 } })
-        .toArray();
-      // Those incidents' sites and everything below them: one merged before its workflow planned
-      // (no affectedSiteIds yet) tells the subscribers below its sites itself.
-      const mergedSites = merged.length
-        ? (
-            await downstreamSites(
-              store,
-              merged.flatMap((m) => m.siteIds),
-            )
-          ).map((s) => s._id)
-        : [];
-      const covered = new Set([
-        ...(incident.affectedSiteIds ?? incident.siteIds),
-        ...merged.flatMap((m) => m.affectedSiteIds ?? m.siteIds),
-        ...mergedSites,
-      ]);
-      const known = new Set(incident.affectedSiteIds ?? incident.siteIds);
-      const widening = (await downstreamSites(store, input.siteIds)).filter((s) => !known.has(s._id));
-      const added = widening.filter((s) => !covered.has(s._id));
-      const siteIds = [...new Set([...incident.siteIds, ...input.siteIds])];
-      const affectedSiteIds = [...known, ...widening.map((s) => s._id)];
-      const areas = [...new Set([...incident.areas, ...widening.map((s) => s.area)])].sort();
-      const widened: Incident = {
-        ...incident,
-        siteIds,
-        affectedSiteIds,
-        areas,
-        audienceSize: await countAudience(store, affectedSiteIds),
-      };
-      const r = added.length
-        ? await planAudience(deps, widened, incidentFacts(widened), added, new Date(input.at), false)
-        : { recipients: 0 };
-      await store.incidents.updateOne(
-        { _id: incident._id },
-        { $set: { siteIds, affectedSiteIds, areas, audienceSize: widened.audienceSize } },
-      );
-      logger.info(
-        { incidentId: incident._id, newSites: added.length, planned: r.recipients },
-        'incident scope extended',
-      );
-      return { newSites: added.length, planned: r.recipients };
+      const named = await loadIncidentOrFail(store, input.incidentId);
+      // One at a time with the other outages' plannings over these trees (store/coverage.ts), the
+      // incident's new sites written before the lock is let go: the next planning finds both.
+      return named.kind === 'outage'
+        ? withCoveragePlanning(store, [...named.siteIds, ...input.siteIds], () => extend(input))
+        : extend(input);
     },
 
     /**

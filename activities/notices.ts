@@ -39,6 +39,7 @@ import {
   OPEN_OUTAGE_PHASES,
   otherOutages,
   type OtherOutage,
+  withCoveragePlanning,
 } from '../store/coverage';
 import type { RulesResolver } from '../store/rule-versions';
 import { closingHold, firstNoticeTime, holdUntil, type HoldWindow, type IncidentFacts, type RuleSet } from '../rules';
@@ -343,8 +344,10 @@ export function createNoticeActivities(deps: NoticeDeps) {
       }
       const rules = await deps.rules(incident.rulesVersion);
       const facts = incidentFacts({ ...incident, areas, affectedSiteIds: affected, audienceSize });
-      // Decided as of the opening, so that a retry, hours later, decides the same.
-      const r = await planAudience(deps, incident, facts, sites, incident.openedAt, true, input.batchSize);
+      // Decided as of the opening, so that a retry, hours later, decides the same. An outage plans
+      // one at a time with the other outages of its trees (store/coverage.ts).
+      const plan = () => planAudience(deps, incident, facts, sites, incident.openedAt, true, input.batchSize);
+      const r = incident.kind === 'outage' ? await withCoveragePlanning(store, incident.siteIds, plan) : await plan();
       let firstDue = r.firstDue;
       // On a repeat nothing new is planned; the due time still comes from the records.
       if (r.planned === 0) {
@@ -378,7 +381,9 @@ export function createNoticeActivities(deps: NoticeDeps) {
        * outage is involved at all, it is claimed per number and per episode, so that two outages
        * ending together send it once. Nothing to read when no other outage covers these sites.
        */
-      const overlapAtResolution = async (incident: Incident) => {
+      const overlapAtResolution = (incident: Incident) =>
+        withCoveragePlanning(store, incident.siteIds, () => overlapOf(incident));
+      const overlapOf = async (incident: Incident) => {
         const now = new Date();
         const sites = incident.affectedSiteIds ?? incident.siteIds;
         await markEnding(store, incident._id, now);

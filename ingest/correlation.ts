@@ -2,7 +2,7 @@
  * Which incidents are open in each network tree, for correlation: the one place that decides
  * whether an alert or an API call joins an open incident, absorbs those below it, or opens one.
  *
- * Every read-and-decide and every write here happens under the tree's lock (./tree-lock.ts), so
+ * Every read-and-decide and every write here happens under the tree's lock (store/tree-lock.ts), so
  * two requests for sites of one tree are decided one after the other, whatever their timing. The
  * state lives in its own collection, `incident_correlation`, one document per outage incident,
  * written only under the lock: not in the incident document, which the incident's workflow
@@ -12,7 +12,7 @@
 import type { Store } from '../store/db';
 import type { IncidentPhase } from '../domain/types';
 import { loadUplinks } from '../store/sites';
-import { withTreeLocks } from './tree-lock';
+import { withTreeLocks } from '../store/tree-lock';
 
 export interface CorrelationDoc {
   _id: string; // the incident id

@@ -15,7 +15,7 @@
  *   sites added (only subscribers not told yet are told), the others are merged into it and
  *   resolve with it (the absorbed alerts' episodes become joined: the new alert owns the incident);
  * - every decision, and its writes, happens under the lock of the network trees its sites are in
- *   (./correlation.ts, ./tree-lock.ts), so alerts and API calls for one tree are decided one
+ *   (./correlation.ts, ../store/tree-lock.ts), so alerts and API calls for one tree are decided one
  *   after the other, whatever their timing (docs/correlation.md);
  * - nothing here waits for a worker: new incidents' workflows are started, and resolve, reopen
  *   and absorb reach running ones as signals;

@@ -11,10 +11,16 @@
  * - Two outages ending at the same moment both see the other one ending (each writes `resolving`
  *   before it looks), so both may decide to send: a unique claim per number and per episode (the
  *   incident that told them) lets exactly one of them plan it.
+ * - Each of these looks at the others' records and then writes its own: two outages planning side
+ *   by side would each miss the other's. So they run one at a time per network tree
+ *   (`withCoveragePlanning`, a lock of store/tree-lock.ts): two outages covering one site are in
+ *   that site's tree, and the later one finds every record of the earlier one.
  */
 import { MongoServerError } from 'mongodb';
 import type { Store } from './db';
 import type { DeliveryChannel, DeliveryState, IncidentPhase } from '../domain/types';
+import { upstreamSiteIds } from './network';
+import { withTreeLocks } from './tree-lock';
 
 /** An outage is open until it starts to end (`resolving`): then it no longer covers anyone. */
 export const OPEN_OUTAGE_PHASES: IncidentPhase[] = ['detected', 'notifying', 'notified', 'escalated'];
@@ -25,6 +31,19 @@ const BY_PHONE: DeliveryChannel[] = ['sms', 'voice'];
 export interface OtherOutage {
   id: string;
   sites: Set<string>;
+}
+
+/** Longer than any planning of outage notices takes (a planning sends as it plans: 100,000 in about a minute). */
+const PLANNING_WAIT_MS = 4 * 60_000;
+
+/**
+ * Runs `fn`, which reads the outage notices of other outages over these sites and plans or ends
+ * this one's, holding the planning locks of the trees the sites are in: no other outage's planning
+ * over these trees runs meanwhile, in this process or another.
+ */
+export async function withCoveragePlanning<T>(store: Store, siteIds: string[], fn: () => Promise<T>): Promise<T> {
+  const roots = await Promise.all([...new Set(siteIds)].map(async (id) => (await upstreamSiteIds(store, id)).at(-1)!));
+  return withTreeLocks(store, roots, fn, { kind: 'plan', waitMs: PLANNING_WAIT_MS });
 }
 
 /**

@@ -23,15 +23,20 @@ describe('overlapping outages', () => {
   after(async () => stack?.stop());
 
   const phase = async (id: string) => (await call(stack, 'GET', `/v1/incidents/${id}`)).body.phase as string;
-  async function open(siteId: string): Promise<string> {
+  async function start(siteId: string): Promise<string> {
     const r = await call(stack, 'POST', '/v1/incidents', {
       siteIds: [siteId],
       key: `overlap-${siteId}-${Date.now()}`,
       correlate: false,
     });
     assert.equal(r.status, 202, JSON.stringify(r.body));
-    const id = r.body.id as string;
-    await eventually(`${id} notified`, async () => ((await phase(id)) === 'notified' ? true : undefined));
+    return r.body.id as string;
+  }
+  const notified = (id: string) =>
+    eventually(`${id} notified`, async () => ((await phase(id)) === 'notified' ? true : undefined));
+  async function open(siteId: string): Promise<string> {
+    const id = await start(siteId);
+    await notified(id);
     return id;
   }
   async function resolve(id: string): Promise<void> {
@@ -55,6 +60,11 @@ describe('overlapping outages', () => {
     assert.equal(covered?.coveredBy, relay, 'the access point outage does not text a number the relay outage told');
     assert.match(covered!.history.at(-1)!.note!, new RegExp(`covered by ${relay}`));
     await end(relay, ap);
+    await toldOnce(before, relay, ap);
+  }
+
+  /** Once both have ended: the shared subscriber and the relay's own were told once that it was down, once that it is back. */
+  async function toldOnce(before: { shared: number; parentOnly: number }, relay: string, ap: string) {
     await Promise.all([ended(relay), ended(ap)]);
     for (const [phone, from] of [
       [SHARED, before.shared],
@@ -108,6 +118,26 @@ describe('overlapping outages', () => {
       );
       await resolve(ap);
     });
+  });
+
+  test('opened at the same moment: each subscriber is told by one of the two, once', async () => {
+    const before = { shared: (await inboxOf(SHARED)).length, parentOnly: (await inboxOf(PARENT_ONLY)).length };
+    // Both plan at once: each would find the other's records not written yet, and both would text the shared number.
+    const [relay, ap] = await Promise.all([start('tower-lodi-02'), start('ap-lodi-02-a')]);
+    await Promise.all([notified(relay), notified(ap)]);
+    const records = await stack.store.deliveries
+      .find({ incidentId: { $in: [relay, ap] }, kind: 'outage', to: SHARED })
+      .toArray();
+    assert.equal(records.length, 2, 'each outage has a record for the shared number');
+    const teller = records.find((d) => !d.coveredBy);
+    assert.ok(teller, 'one of the two tells the shared number');
+    assert.deepEqual(
+      records.filter((d) => d !== teller).map((d) => d.coveredBy),
+      [teller.incidentId],
+      'the other leaves it to that one',
+    );
+    await Promise.all([resolve(relay), resolve(ap)]);
+    await toldOnce(before, relay, ap);
   });
 
   test('both end at the same moment: one restoration', async () => {

@@ -193,6 +193,34 @@ describe('correlation: one root cause, one incident, one message each', () => {
     );
   });
 
+  test('an incident merged while its own scope still grows: each subscriber is told by one of the two', async () => {
+    // Two incidents side by side, then a tower that widens the second and, at once, the relay above both: the
+    // older survives and plans the relay's tree while the merged one is still planning the tower it absorbed.
+    const towerSide = 'ap-lodi-02-a';
+    await scenario(
+      async () => {
+        const first = await openApi(['ap-lodi-01-a']);
+        const second = await openApi([towerSide]);
+        assert.deepEqual([first.outcome, second.outcome], ['opened', 'opened']);
+        await eventually('both first plannings done', async () =>
+          (await stack.store.incidents.countDocuments({
+            _id: { $in: [first.id, second.id] },
+            phase: { $nin: ['detected'] },
+          })) === 2
+            ? true
+            : undefined,
+        );
+        const widened = await openApi([CHILD]);
+        const above = await openApi([PARENT]);
+        assert.deepEqual(
+          [widened.outcome, widened.id, above.outcome, above.id],
+          ['absorbed', second.id, 'absorbed', first.id],
+        );
+      },
+      async (survivor) => void (await call(stack, 'POST', `/v1/incidents/${survivor}/resolve`, {})),
+    );
+  });
+
   test('"correlate": false opens an incident of its own; a key already used answers its incident', async () => {
     const first = await openApi(['tower-crema-01'], { key: `crema-${n}` });
     assert.equal(first.outcome, 'opened');

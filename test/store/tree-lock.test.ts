@@ -1,12 +1,14 @@
 /**
- * The per-tree lock that serializes correlation decisions (ingest/tree-lock.ts), on real FerretDB:
+ * The per-tree lock that serializes correlation decisions (store/tree-lock.ts), on real FerretDB:
  * one holder at a time in this process (the lock lingers after a release and is handed on without
  * a write), a holder in another process (its document) keeps this one waiting, a released lock's
  * document is gone soon after, and one left by a dead process expires.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withTreeLocks } from '../../ingest/tree-lock';
+import { withTreeLocks } from '../../store/tree-lock';
+import { withCoveragePlanning } from '../../store/coverage';
+import { loadDemoDataIfEmpty } from '../../store/demo';
 import { eventually, isolatedEnv, type IsolatedEnv } from '../support/env';
 
 describe('tree locks', () => {
@@ -71,5 +73,24 @@ describe('tree locks', () => {
       ran = true;
     });
     assert.equal(ran, true, 'an expired lock is taken over');
+  });
+
+  test('outage plannings over one tree run one at a time; over another tree, side by side', async () => {
+    await loadDemoDataIfEmpty(env.store);
+    const inside = new Map<string, number>();
+    const overlaps: string[] = [];
+    const plan = (label: string, site: string) =>
+      withCoveragePlanning(env.store, [site], async () => {
+        for (const [other, n] of inside) if (n > 0) overlaps.push(`${label} with ${other}`);
+        inside.set(label, (inside.get(label) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, 300));
+        inside.set(label, inside.get(label)! - 1);
+      });
+    // ap-lodi-02-a hangs from tower-lodi-02, which hangs from tower-lodi-01: one tree. Crema is another.
+    await Promise.all([plan('lodi relay', 'tower-lodi-01'), plan('lodi access point', 'ap-lodi-02-a')]);
+    assert.deepEqual(overlaps, [], 'two plannings over one tree never at once');
+    await Promise.all([plan('lodi', 'tower-lodi-02'), plan('crema', 'tower-crema-01')]);
+    assert.equal(overlaps.length, 1, `plannings over two trees at once: ${JSON.stringify(overlaps)}`);
+    assert.equal(await locks().countDocuments({ _id: /^tree:/ }), 0, 'the correlation locks are not the planning ones');
   });
 });
