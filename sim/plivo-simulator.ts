@@ -244,29 +244,51 @@ function getMessageHandler(ctx: Context) {
   };
 }
 
-const TIME_FILTERS: Record<string, (t: number, bound: number) => boolean> = {
-  message_time__gt: (t, b) => t > b,
-  message_time__gte: (t, b) => t >= b,
-  message_time__lt: (t, b) => t < b,
-  message_time__lte: (t, b) => t <= b,
-  message_time: (t, b) => Math.floor(t / 1000) === Math.floor(b / 1000),
-};
-
-/** Builds the record filter from the query, or returns the error message to answer. */
-function listFilter(query: Query): ((m: SimMessage) => boolean) | string {
-  const checks: Array<(m: SimMessage) => boolean> = [];
-  for (const [name, compare] of Object.entries(TIME_FILTERS)) {
+/** The time filters as one range `[from, to)` of acceptance times (ms), or the error message to answer. */
+function timeRange(query: Query): { from: number; to: number } | string {
+  let from = -Infinity;
+  let to = Infinity;
+  for (const name of [
+    'message_time__gt',
+    'message_time__gte',
+    'message_time__lt',
+    'message_time__lte',
+    'message_time',
+  ]) {
     const value = query[name];
     if (value === undefined) continue;
     const bound = parseFilterTime(value);
     if (Number.isNaN(bound)) return `${name} must look like YYYY-MM-DD HH:MM[:ss[.uuuuuu]]`;
-    checks.push((m) => compare(Date.parse(m.acceptedAt), bound));
+    if (name === 'message_time__gt') from = Math.max(from, bound + 1);
+    else if (name === 'message_time__gte') from = Math.max(from, bound);
+    else if (name === 'message_time__lt') to = Math.min(to, bound);
+    else if (name === 'message_time__lte') to = Math.min(to, bound + 1);
+    else {
+      // The same second.
+      from = Math.max(from, Math.floor(bound / 1000) * 1000);
+      to = Math.min(to, Math.floor(bound / 1000) * 1000 + 1000);
+    }
   }
+  return { from, to };
+}
+
+/** The other filters of the list API, or undefined when there is none (a page is then a slice). */
+function otherFilter(query: Query): ((m: SimMessage) => boolean) | undefined {
+  const checks: Array<(m: SimMessage) => boolean> = [];
   const { message_state: state, message_direction: direction, message_type: type } = query;
   if (state !== undefined) checks.push((m) => m.status === state);
   if (direction !== undefined) checks.push(() => direction === 'outbound');
   if (type !== undefined) checks.push(() => type === 'sms');
-  return (m) => checks.every((check) => check(m));
+  return checks.length ? (m) => checks.every((check) => check(m)) : undefined;
+}
+
+/** The messages the list query matches, newest first, as Plivo lists them. */
+function listMatching(ctx: Context, query: Query): SimMessage[] | string {
+  const range = timeRange(query);
+  if (typeof range === 'string') return range;
+  const within = ctx.store.acceptedWithin(range.from, range.to);
+  const filter = otherFilter(query);
+  return (filter ? within.filter(filter) : [...within]).reverse();
 }
 
 function listMessagesHandler(ctx: Context) {
@@ -276,10 +298,8 @@ function listMessagesHandler(ctx: Context) {
     if (limit === undefined) return plivoError(reply, 400, `limit must be an integer between 1 and ${MAX_PAGE_SIZE}`);
     const offset = parseIntParam(query.offset, 0, 0, Number.MAX_SAFE_INTEGER);
     if (offset === undefined) return plivoError(reply, 400, 'offset must be a non-negative integer');
-    const filter = listFilter(query);
-    if (typeof filter === 'string') return plivoError(reply, 400, filter);
-    // Plivo lists newest first.
-    const matching = ctx.store.all().filter(filter).reverse();
+    const matching = listMatching(ctx, query);
+    if (typeof matching === 'string') return plivoError(reply, 400, matching);
     const { authId } = ctx.opts;
     return reply.send({
       api_id: randomUUID(),
