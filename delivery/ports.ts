@@ -88,8 +88,10 @@ export interface DeliveryRepository {
   ): Promise<{ records: Reserved[]; more: boolean; held: number; exhausted?: number[] }>;
   /** Takes records just planned on a new page with its request number `seq`, to send them at once (none when that request exists). */
   reserveFresh(scope: Scope, records: Delivery[], now: Date, seq: number): Promise<Reserved[]>;
-  /** What earlier senders took and did not record, and their requests (to close once settled). */
+  /** What earlier senders took and did not record, and their requests (to close once settled): not a live sender's recent ones. */
   unfinishedReservations(scope: Scope): Promise<{ records: Reserved[]; requests: string[] }>;
+  /** Requests whose answer this sender lost (the provider may have them): the next sender settles them at once. */
+  abandonRequests(ids: string[]): Promise<void>;
   /** Calls about to be made move to `sending` with their words (Plivo fetches them from our answer URL while it rings). */
   markCalling(records: Reserved[], text: string, now: Date): Promise<void>;
   /** What the provider accepted and what it refused as invalid, written on the records taken. */

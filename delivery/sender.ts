@@ -276,7 +276,9 @@ export function createSender(deps: SenderDeps) {
           await repo.releaseReservations(unsent, new Date(), e.message);
           failure = e;
         } else {
-          // The request may have been accepted: leave the records reserved for the next attempt to reconcile.
+          // The request may have been accepted: leave the records reserved for the next attempt to
+          // reconcile, which it may do at once (no live sender waits for that answer any more).
+          await repo.abandonRequests(unsent.flatMap((d) => (d.request ? [d.request] : [])));
           leftReserved = true;
           failure = e;
         }

@@ -33,6 +33,7 @@ import {
   reserveFresh,
   reserveNextBatch,
   unfinishedReservations,
+  abandonRequests,
 } from './send-requests';
 import { applyReceipts, applyReceiptsFor, applyStoredReceipts, receiptsAppliedUpTo } from './receipts';
 
@@ -56,6 +57,7 @@ export function deliveryRepository(store: Store): DeliveryRepository {
     reserveNextBatch: (scope, limit, now, skip) => reserveNextBatch(store, scope, limit, now, skip),
     reserveFresh: (scope, records, now, seq) => reserveFresh(store, scope, records, now, seq),
     unfinishedReservations: (scope) => unfinishedReservations(store, scope),
+    abandonRequests: (ids) => abandonRequests(store, ids),
     markCalling: (records, text, now) => markCalling(store, records, text, now),
     recordSendResults: (taken, accepted, invalid, now, note, state, progress) =>
       recordSendResults(store, taken, accepted, invalid, now, note, state, progress),

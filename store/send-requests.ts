@@ -30,6 +30,7 @@ import type { Filter, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
 import { readPagesInOrder, updateEachIf, writesByIdAreConditional, type Progress } from './backend';
 import { dueBy, lastPage } from './deliveries';
+import { ANSWER_TIMEOUT_MS, liveSenders, senderId } from './sender-lease';
 import type { AcceptedOutcome, Reserved, Scope } from '../delivery/ports';
 import type { Delivery, DeliveryChannel, DeliveryState, MessageKind } from '../domain/types';
 
@@ -43,6 +44,8 @@ export interface SendRequestDoc {
   /** The records taken, each on the attempt this request makes of it (1 for the first). */
   recipients: { id: string; attempt: number }[];
   reservedAt: Date;
+  /** The sender's lease (store/sender-lease.ts): its requests are not settled by others while it lives. */
+  sender?: string;
   /** Until the provider's answer is recorded (on the records, or in `outcomes`), or the reconciliation has settled it. */
   open: boolean;
   closedAt?: Date;
@@ -172,6 +175,7 @@ export async function reserveNextBatch(
   const exhausted = [...pages].filter(([, v]) => v.free === 0 && v.held === 0).map(([page]) => page);
   const byPage = new Map<number, Delivery[]>();
   for (const d of found) pushTo(byPage, d.page ?? 0, d);
+  const sender = byPage.size ? await senderId(store) : undefined;
   for (const [page, ofPage] of byPage) {
     const seq = pages.get(page)!.requests + 1;
     const doc: SendRequestDoc = {
@@ -181,6 +185,7 @@ export async function reserveNextBatch(
       seq,
       recipients: ofPage.map((d) => ({ id: d._id, attempt: d.attempts + 1 })),
       reservedAt: now,
+      sender,
       open: true,
     };
     const won = await store.sendRequests.insertOne(doc).then(
@@ -223,6 +228,7 @@ export async function reserveFresh(
     seq,
     recipients: records.map((d) => ({ id: d._id, attempt: 1 })),
     reservedAt: now,
+    sender: await senderId(store),
     open: true,
   };
   const won = await store.sendRequests.insertOne(doc).then(
@@ -237,18 +243,29 @@ export async function reserveFresh(
 
 /**
  * The records of this scope an earlier sender took and did not record: those named by the open
- * requests and still planned on that attempt, and those reserved in the old shape (`sending`).
+ * requests of senders that are gone (store/sender-lease.ts) or that are older than any answer
+ * takes, and still planned on that attempt, and those reserved in the old shape (`sending`).
  * Requests with nothing left unrecorded (their sender died after writing the records, before
- * closing) are returned too, to be closed.
+ * closing) are returned too, to be closed. A live sender's recent request is left to it: its
+ * records stay held, and the caller comes back.
  */
 export async function unfinishedReservations(
   store: Store,
   scope: Scope,
+  now = new Date(),
 ): Promise<{ records: Reserved[]; requests: string[] }> {
-  const open = await store.sendRequests
+  const all = await store.sendRequests
     .find({ incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, open: true })
     .sort({ _id: 1 })
     .toArray();
+  const live = await liveSenders(
+    store,
+    all.flatMap((q) => (q.sender ? [q.sender] : [])),
+    now,
+  );
+  const open = all.filter(
+    (q) => !q.sender || !live.has(q.sender) || q.reservedAt.getTime() < now.getTime() - ANSWER_TIMEOUT_MS,
+  );
   const records: Reserved[] = await store.deliveries
     .find({ ...scope, state: 'sending' })
     .sort({ _id: 1 })
@@ -265,6 +282,11 @@ export async function unfinishedReservations(
         records.push({ ...d, attempts: d.attempts + 1, reservedAt: q.reservedAt, request: q._id });
   }
   return { records, requests: open.map((q) => q._id) };
+}
+
+/** A sender lost these requests' answers: it names no sender any more, so the next one settles them at once. */
+export async function abandonRequests(store: Store, ids: string[]): Promise<void> {
+  for (const _id of new Set(ids)) await store.sendRequests.updateOne({ _id, open: true }, { $unset: { sender: '' } });
 }
 
 /**

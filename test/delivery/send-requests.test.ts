@@ -10,6 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
+import { ANSWER_TIMEOUT_MS } from '../../store/sender-lease';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { planAll, plannedRecord, type PlanInput } from '../../store/deliveries';
 import {
@@ -19,6 +20,7 @@ import {
   releaseReservations,
   reserveNextBatch,
   unfinishedReservations,
+  abandonRequests,
 } from '../../store/send-requests';
 import { createDeliveryActivities, type SweepAllResult } from '../../activities/delivery';
 import { createLogger } from '../../domain/log';
@@ -182,7 +184,9 @@ test('a sender that died with its request open: the next one finds its records (
   await reserveNextBatch(env.store, scope('inc_dead'), 3, now);
   // A record reserved by a version before send requests.
   await env.store.deliveries.updateOne({ _id: ids[4] }, { $set: { state: 'sending', attempts: 1, reservedAt: now } });
-  const open = await unfinishedReservations(env.store, scope('inc_dead'));
+  // Its request is older than any answer takes (this process's own lease still runs: the age decides).
+  const later = new Date(now.getTime() + ANSWER_TIMEOUT_MS + 1000);
+  const open = await unfinishedReservations(env.store, scope('inc_dead'), later);
   assert.deepEqual(open.records.map((d) => d._id).sort(), [...ids.slice(0, 3), ids[4]!].sort());
   assert.ok(open.records.every((d) => d.attempts === 1 && d.reservedAt?.getTime() === now.getTime()));
   assert.equal(open.requests.length, 1);
@@ -208,6 +212,35 @@ test('a sender that died with its request open: the next one finds its records (
   assert.deepEqual((await unfinishedReservations(env.store, scope('inc_dead'))).records, []);
   const due = (await dueCandidates(env.store, scope('inc_dead'), 10, now)).found.map((d) => d._id);
   assert.deepEqual(due, ids.slice(1), 'the four not found are due again, the one found is not');
+});
+
+test("a live sender's recent request is left to it; once it lost the answer, or its lease lapsed, it is settled", async () => {
+  const now = new Date();
+  await plan('inc_live', now);
+  const taken = await reserveNextBatch(env.store, scope('inc_live'), 3, now);
+  const request = taken.records[0]!.request!;
+  assert.deepEqual(
+    await unfinishedReservations(env.store, scope('inc_live'), now),
+    { records: [], requests: [] },
+    'its sender (this process) is alive and may still get the answer: not settled beside it',
+  );
+  await abandonRequests(env.store, [request]);
+  assert.equal(
+    (await unfinishedReservations(env.store, scope('inc_live'), now)).records.length,
+    3,
+    'given up by its sender',
+  );
+
+  // Another process's request whose lease lapsed (it died): settled too.
+  await env.store.sendRequests.updateOne({ _id: request }, { $set: { sender: 'sender-gone' } });
+  await env.store.db
+    .collection<{ _id: string; expiresAt: Date }>('sender_leases')
+    .insertOne({ _id: 'sender-gone', expiresAt: new Date(now.getTime() - 1000) });
+  assert.deepEqual(
+    (await unfinishedReservations(env.store, scope('inc_live'), now)).requests,
+    [request],
+    'a sender whose lease lapsed is gone',
+  );
 });
 
 test('the watchdog reports records already due as due now, not "nothing due": the workflow must send them before calling the notices sent', async () => {

@@ -44,6 +44,7 @@ function repository(opts: { unfinished: Reserved[]; openRequests: string[]; due:
     incident: async () => ({ _id: 'inc_1', areas: ['Borgo'], openedAt: now }) as unknown as Incident,
     unfinishedReservations: async () => ({ records: opts.unfinished, requests: opts.openRequests }),
     closeRequests: async (ids) => void closed.push(...ids),
+    abandonRequests: async () => undefined,
     recordSendResults: async (_taken, accepted) => void recorded.push(...accepted.map((a) => a.id)),
     recordAnswers: async (_taken, accepted) => void recorded.push(...accepted.map((a) => a.id)),
     releaseReservations: async () => undefined,
