@@ -55,9 +55,10 @@ test('2,500 records are planned on three pages; a retried planning adds nothing 
     { recipients: 2500, planned: 0 },
     'the retry plans nothing new',
   );
-  assert.ok(
-    ((await env.store.deliveryPages.findOne({ _id: 'inc_pages' }))?.last ?? 0) >= 6,
-    'the retry took pages of its own, left empty',
+  assert.equal(
+    (await env.store.deliveryPages.findOne({ _id: 'inc_pages' }))?.last,
+    3,
+    'the retry found its records planned already: it inserted nothing and took no page',
   );
   const all = (await dueCandidates(env.store, scope('inc_pages'), 5000, now)).found;
   assert.equal(all.length, 2500);
