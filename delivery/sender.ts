@@ -113,7 +113,9 @@ export function createSender(deps: SenderDeps) {
 
   /** Settles records an earlier attempt reserved but did not finish. */
   async function reconcile(scope: Scope): Promise<number> {
+    const { phases, lap } = phaseTimer();
     const { records: open, requests } = await repo.unfinishedReservations(scope);
+    lap('read');
     const now = new Date();
     if (open.length === 0) {
       // Requests whose sender wrote every record and died before closing them: nothing to ask.
@@ -126,6 +128,7 @@ export function createSender(deps: SenderDeps) {
     const since = new Date(Math.min(...open.map((d) => (d.reservedAt ?? d.updatedAt).getTime())) - 2000);
     if (canListAccepted(provider)) {
       const found = await provider.acceptedSince(since, new Set(open.map((d) => d.to)));
+      lap('list');
       // The list holds every message to these numbers since then, ours for other records too (the
       // outage notice a moment before the restoration, an earlier attempt of this one): a message
       // some record already carries is not the one whose answer was lost.
@@ -134,6 +137,7 @@ export function createSender(deps: SenderDeps) {
         const uuid = found.get(d.to)?.find((u) => !known.has(u));
         if (uuid) accepted.push({ id: d._id, providerMessageId: uuid });
       }
+      lap('known');
     }
     const taken = new Set(accepted.map((a) => a.id));
     await repo.recordSendResults(
@@ -155,6 +159,7 @@ export function createSender(deps: SenderDeps) {
       'not found at the provider after a lost answer',
     );
     await repo.closeRequests(requests, now);
+    lap('record');
     logger.warn(
       {
         incidentId: scope.incidentId,
@@ -162,6 +167,7 @@ export function createSender(deps: SenderDeps) {
         channel: scope.channel,
         open: open.length,
         foundAtProvider: accepted.length,
+        ms: phases,
       },
       'reconciled an unfinished send',
     );
