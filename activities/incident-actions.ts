@@ -9,7 +9,7 @@
 import type { Delivery, Incident } from '../domain/types';
 import { downstreamSites } from '../store/network';
 import { planAll, supersedeOlderUpdates, transition, type PlanInput } from '../store/deliveries';
-import { markEnding, withCoveragePlanning } from '../store/coverage';
+import { coveredAfterEnd, handOverNotice, markEnding, withCoveragePlanning } from '../store/coverage';
 import { closingHold, holdUntil, type HoldWindow } from '../rules';
 import type { IncidentSchedule } from '../workflows/incident-api';
 import {
@@ -45,6 +45,8 @@ export function createIncidentActionActivities(deps: NoticeDeps & { channels?: P
     filter: Record<string, unknown>,
     make: (d: Delivery) => Partial<PlanInput> & Pick<PlanInput, 'kind'>,
     at: Date,
+    /** Which of the records found get the message (all, by default). */
+    wanted: (d: Delivery) => boolean = () => true,
   ): Promise<number> {
     // Notices whose answer still waits for its receipt are written first, so that the filter finds them.
     const now = new Date();
@@ -52,6 +54,7 @@ export function createIncidentActionActivities(deps: NoticeDeps & { channels?: P
     async function* inputs(): AsyncIterable<PlanInput> {
       const cursor = store.deliveries.find({ incidentId: incident._id, ...filter }).sort({ _id: 1 });
       for await (const d of cursor) {
+        if (!wanted(d)) continue;
         const made = make(d);
         // A withdrawal may break quiet hours only for someone whose outage notice did (rules/night.ts).
         const hold =
@@ -335,17 +338,33 @@ export function createIncidentActionActivities(deps: NoticeDeps & { channels?: P
       at: string;
       reason?: string;
     }): Promise<{ expired: number; withdrawn: number }> {
-      // Ending: it covers nobody's site any more (store/coverage.ts).
-      await markEnding(store, input.incidentId, new Date());
       const at = new Date(input.at);
-      const now = new Date();
       const incident = await loadIncidentOrFail(store, input.incidentId);
+      // Ending: it covers nobody's site any more; another outage still open over some of its sites
+      // goes on for their subscribers (store/coverage.ts). Decided one at a time with their plannings.
+      const ending = async () => {
+        await markEnding(store, incident._id, new Date());
+        return coveredAfterEnd(store, incident);
+      };
+      const overlap =
+        incident.kind === 'outage'
+          ? await withCoveragePlanning(store, incident.siteIds, ending)
+          : { stillOpen: [], stillCovered: () => false };
+      const now = new Date();
       const rules = await deps.rules(incident.rulesVersion);
       await store.incidents.updateOne(
         { _id: incident._id, cancelledAt: { $exists: false } },
         { $set: { cancelledAt: at, endedAt: at } },
       );
       const why = `not sent: cancelled as a false alarm${input.reason ? ` (${input.reason})` : ''}`;
+      // Not told yet, on a site another outage still covers: that outage tells them, as at a resolution.
+      if (overlap.stillOpen.length) {
+        const waiting = await store.deliveries
+          .find({ incidentId: incident._id, kind: 'outage', state: { $in: ['planned', 'undelivered', 'failed'] } })
+          .toArray();
+        for (const d of waiting.filter((w) => overlap.stillCovered(w)))
+          await handOverNotice(store, incident._id, overlap.stillOpen, d.channel, d.to, now);
+      }
       let expired = 0;
       for (const state of ['planned', 'undelivered', 'failed'] as const) {
         expired += await transition(
@@ -356,6 +375,8 @@ export function createIncidentActionActivities(deps: NoticeDeps & { channels?: P
           why,
         );
       }
+      // Told of the outage, on a site another outage still covers: no "false alarm" (for them it is
+      // not one); the other outage tells them when service is back (its restoration claims this episode).
       const withdrawn = await follow(
         incident,
         { kind: 'outage', state: { $in: REACHED }, restoration: { $ne: false } },
@@ -364,6 +385,7 @@ export function createIncidentActionActivities(deps: NoticeDeps & { channels?: P
           ...(rules.hasTemplate(d.templateSet, 'withdrawn') ? {} : { templateKind: 'restored' as const }),
         }),
         at,
+        (d) => !overlap.stillCovered(d),
       );
       logger.info({ incidentId: incident._id, expired, withdrawn }, 'cancellation planned');
       return { expired, withdrawn };

@@ -39,6 +39,7 @@ import {
   OPEN_OUTAGE_PHASES,
   otherOutages,
   type OtherOutage,
+  subscriberSites,
   withCoveragePlanning,
 } from '../store/coverage';
 import type { RulesResolver } from '../store/rule-versions';
@@ -392,12 +393,7 @@ export function createNoticeActivities(deps: NoticeDeps) {
         const shared = involved.length
           ? await numbersToldBy(store, involved, [...LIVE_NOTICE, 'expired'])
           : new Map<string, OtherOutage[]>();
-        const siteOf = new Map<string, string>();
-        if (involved.length) {
-          const projection = { siteId: 1 };
-          for await (const s of subscribersOfSites<Subscriber>(store, sites, { projection, ordered: false }))
-            siteOf.set(s._id, s.siteId);
-        }
+        const siteOf = involved.length ? await subscriberSites(store, sites) : new Map<string, string>();
         return {
           stillOpen,
           stillCovered: (d: Delivery) => coveringOutage(stillOpen, siteOf.get(d.subscriberId)) !== undefined,

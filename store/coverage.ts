@@ -18,7 +18,8 @@
  */
 import { MongoServerError } from 'mongodb';
 import type { Store } from './db';
-import type { DeliveryChannel, DeliveryState, IncidentPhase } from '../domain/types';
+import type { Delivery, DeliveryChannel, DeliveryState, Incident, IncidentPhase, Subscriber } from '../domain/types';
+import { subscribersOfSites } from './site-subscribers';
 import { upstreamSiteIds } from './network';
 import { withTreeLocks } from './tree-lock';
 
@@ -89,6 +90,29 @@ export async function otherOutages(
         )
       : new Set<string | undefined>();
   return found.filter((i) => !ending.has(i._id)).map((i) => ({ id: i._id, sites: new Set(i.affectedSiteIds ?? []) }));
+}
+
+/** Each subscriber's site, for the subscribers of these sites: which outage covers whom. */
+export async function subscriberSites(store: Store, siteIds: string[]): Promise<Map<string, string>> {
+  const siteOf = new Map<string, string>();
+  const projection = { siteId: 1 };
+  for await (const s of subscribersOfSites<Subscriber>(store, siteIds, { projection, ordered: false }))
+    siteOf.set(s._id, s.siteId);
+  return siteOf;
+}
+
+/**
+ * As an outage ends: the other open outages over its sites, and whether a record's subscriber is
+ * on a site one of them still covers (for them the outage goes on: that one tells them when it ends).
+ */
+export async function coveredAfterEnd(
+  store: Store,
+  incident: Pick<Incident, '_id' | 'siteIds' | 'affectedSiteIds'>,
+): Promise<{ stillOpen: OtherOutage[]; stillCovered: (d: Pick<Delivery, 'subscriberId'>) => boolean }> {
+  const sites = incident.affectedSiteIds ?? incident.siteIds;
+  const stillOpen = await otherOutages(store, sites, incident._id);
+  const siteOf = stillOpen.length ? await subscriberSites(store, sites) : new Map<string, string>();
+  return { stillOpen, stillCovered: (d) => coveringOutage(stillOpen, siteOf.get(d.subscriberId)) !== undefined };
 }
 
 /** The first of these outages that covers a site, or undefined. */

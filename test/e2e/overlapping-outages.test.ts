@@ -140,6 +140,32 @@ describe('overlapping outages', () => {
     await toldOnce(before, relay, ap);
   });
 
+  test('the relay was a false alarm, the access point is still down: no "false alarm" to its subscriber', async () => {
+    const before = { shared: (await inboxOf(SHARED)).length, parentOnly: (await inboxOf(PARENT_ONLY)).length };
+    const relay = await open('tower-lodi-02');
+    const ap = await open('ap-lodi-02-a');
+    const cancelled = await call(stack, 'POST', `/v1/incidents/${relay}/cancel`, { reason: 'sensor fault' });
+    assert.ok(cancelled.status < 300, JSON.stringify(cancelled.body));
+    await ended(relay);
+    await eventually('the relay-only subscriber told it was a false alarm', async () =>
+      (await inboxOf(PARENT_ONLY)).slice(before.parentOnly).some((t) => /Falso allarme/.test(t)) ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(
+      (await inboxOf(SHARED)).slice(before.shared).map((t) => t.split(':')[0]),
+      ['Avviso guasto'],
+      'the access point is still down for them: told nothing more yet',
+    );
+    await resolve(ap);
+    await ended(ap);
+    await eventually('the shared subscriber told the service is back', async () =>
+      (await inboxOf(SHARED)).slice(before.shared).some((t) => /ripristinato/.test(t)) ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    const got = (await inboxOf(SHARED)).slice(before.shared);
+    assert.equal(got.length, 2, `one outage and one restoration SMS, got ${JSON.stringify(got)}`);
+  });
+
   test('both end at the same moment: one restoration', async () => {
     await scenario(async (relay, ap) => {
       await Promise.all([resolve(relay), resolve(ap)]);
