@@ -22,6 +22,8 @@ import type { Store } from '../store/db';
 import type { Subscriber } from '../domain/types';
 import { FieldError } from '../store/normalize';
 import { newSubscriber, subscriberHash, subscriberUpdate, type SubscriberFields } from '../store/subscribers';
+import { rebuildRosters, subscribersChanged } from '../store/site-roster';
+import { findByValues } from '../store/backend';
 import { readRows, type Source } from './rows';
 import { ReportBuilder, type ImportReport } from './report';
 import { subscriberFromRow } from './subscriber-rows';
@@ -34,14 +36,54 @@ interface Pending {
   id: string;
   fields: SubscriberFields;
   exists: boolean;
+  /** The site a stored subscriber is on (undefined: to be read). */
+  siteId?: string;
 }
 
-/** Contract id to content digest, for every stored subscriber. */
-async function storedDigests(store: Store): Promise<Map<string, string>> {
-  const digests = new Map<string, string>();
-  for await (const s of store.subscribers.find({}, { projection: { _id: 1, contentHash: 1 } }).batchSize(10_000))
-    digests.set(s._id, s.contentHash ?? '');
+/** What the import needs of a stored subscriber: its content digest and its site. */
+interface Stored {
+  hash: string;
+  siteId: string;
+}
+
+/** Contract id to content digest and site, for every stored subscriber. */
+async function storedDigests(store: Store): Promise<Map<string, Stored>> {
+  const digests = new Map<string, Stored>();
+  const projection = { _id: 1, contentHash: 1, siteId: 1 };
+  for await (const s of store.subscribers.find({}, { projection }).batchSize(10_000))
+    digests.set(s._id, { hash: s.contentHash ?? '', siteId: s.siteId });
   return digests;
+}
+
+/**
+ * Updates stored subscribers, each only while it is on the site it was read on, so that the site it
+ * leaves is known for certain (its roster goes stale with the new one's). Those moved or created
+ * meanwhile are read again and written again (the update is idempotent). Returns the sites left.
+ */
+async function updateOnKnownSites(store: Store, updates: Pending[], now: Date): Promise<string[]> {
+  const left: string[] = [];
+  let pending = updates;
+  for (let round = 1; pending.length > 0; round++) {
+    const unread = pending.filter((p) => p.siteId === undefined).map((p) => p.id);
+    if (unread.length) {
+      const found = await findByValues(store, store.subscribers, '_id', unread, {}, { projection: { siteId: 1 } });
+      const siteOf = new Map(found.map((s) => [s._id, s.siteId]));
+      // One deleted meanwhile is left deleted.
+      pending = pending.flatMap((p) =>
+        p.siteId !== undefined ? [p] : siteOf.has(p.id) ? [{ ...p, siteId: siteOf.get(p.id)! }] : [],
+      );
+    }
+    const ops: AnyBulkWriteOperation<Subscriber>[] = pending.map((p) => ({
+      updateOne: { filter: { _id: p.id, siteId: p.siteId! }, update: subscriberUpdate(p.fields, now) },
+    }));
+    if (ops.length === 0) break;
+    const r = await store.subscribers.bulkWrite(ops, { ordered: false });
+    left.push(...pending.map((p) => p.siteId!));
+    if (r.matchedCount === ops.length) break;
+    if (round >= 3) throw new Error(`import: subscribers kept moving between sites while being updated`);
+    pending = pending.map((p) => ({ ...p, siteId: undefined }));
+  }
+  return left;
 }
 
 /** Ids that an unordered insertMany found already there (someone created them meanwhile). */
@@ -59,6 +101,8 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
   const now = opts.now ?? new Date();
   const sites = new Set((await store.sites.find({}, { projection: { _id: 1 } }).toArray()).map((s) => s._id));
   const stored = await storedDigests(store);
+  /** Sites whose subscribers this import wrote: their rosters are rebuilt at the end. */
+  const touched = new Set<string>();
   /** Contract ids already met in this file, with their line: a second row for one is refused. */
   const seen = new Map<string, number>();
   let batch: Pending[] = [];
@@ -77,14 +121,15 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
       } catch (err) {
         const existing = duplicateIds(err, docs);
         if (!existing) throw err;
-        updates.push(...creates.filter((p) => existing.has(p.id)));
+        updates.push(...creates.filter((p) => existing.has(p.id)).map((p) => ({ ...p, siteId: undefined })));
         report.recount('created', 'updated', existing.size);
       }
     }
-    const ops: AnyBulkWriteOperation<Subscriber>[] = updates.map((p) => ({
-      updateOne: { filter: { _id: p.id }, update: subscriberUpdate(p.fields, now) },
-    }));
-    if (ops.length) await store.subscribers.bulkWrite(ops, { ordered: false });
+    const left = await updateOnKnownSites(store, updates, now);
+    const sites = [...left, ...creates.map((p) => p.fields.siteId), ...updates.map((p) => p.fields.siteId)];
+    // After the writes: the rosters of these sites are stale from here on.
+    await subscribersChanged(store, sites);
+    for (const site of sites) touched.add(site);
   }
 
   const rows = readRows(source, {
@@ -122,15 +167,17 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
       report.reject(row.line, `site_id: "${fields.siteId}" is not a known site; import the sites first`, id);
       continue;
     }
-    const digest = stored.get(id);
+    const known = stored.get(id);
     stored.delete(id);
-    if (digest === subscriberHash(fields)) {
+    if (known?.hash === subscriberHash(fields)) {
       report.count('unchanged');
       continue;
     }
-    batch.push({ line: row.line, id, fields, exists: digest !== undefined });
+    batch.push({ line: row.line, id, fields, exists: known !== undefined, siteId: known?.siteId });
     if (batch.length >= BATCH) await flush();
   }
   await flush();
+  // So that the first planning after an import reads rosters, not every subscriber.
+  if (!dryRun) await rebuildRosters(store, touched);
   return report.finish();
 }
