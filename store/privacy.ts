@@ -156,7 +156,7 @@ export async function eraseSubscriber(store: Store, contract: string): Promise<E
   });
   const billingEntriesKept = await store.ledger.countDocuments({ type: 'subscription', subscriberId: contract });
   // Last: until the record is gone, a repeat can still find the numbers to erase.
-  const deleted = await store.subscribers.findOneAndDelete({ _id: contract }, { projection: { siteId: 1 } });
+  const deleted = await store.subscribers.findOneAndDelete({ _id: contract });
   if (deleted) {
     // The rosters hold whole subscribers: the site's is rewritten now, not left stale with the erased one in it.
     await subscribersChanged(store, [deleted.siteId]);

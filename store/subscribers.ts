@@ -213,7 +213,7 @@ export async function updateSubscriber(
 }
 
 export async function deleteSubscriber(store: Store, id: string): Promise<void> {
-  const deleted = await store.subscribers.findOneAndDelete({ _id: id }, { projection: { siteId: 1 } });
+  const deleted = await store.subscribers.findOneAndDelete({ _id: id });
   if (!deleted) throw new RecordError('not_found', 'subscriber_not_found', `No subscriber with contract ${id}.`);
   await subscribersChanged(store, [deleted.siteId]);
 }
@@ -228,7 +228,7 @@ export async function setOptedOut(store: Store, ids: string[], optedOut: boolean
     : { $set: { optedOut: false }, $unset: { optedOutAt: '' as const } };
   const sites: string[] = [];
   for (const _id of ids) {
-    const after = await store.subscribers.findOneAndUpdate({ _id }, update, { projection: { siteId: 1 } });
+    const after = await store.subscribers.findOneAndUpdate({ _id }, update);
     if (after) sites.push(after.siteId);
   }
   await subscribersChanged(store, sites);
