@@ -13,10 +13,10 @@
  * so the roster it may have missed is stale at once, never used. Whatever writes subscribers
  * without the store's functions (fixtures, benchmarks, the drill) calls `subscribersChanged` too.
  */
-import { BSON, type Collection } from 'mongodb';
+import { BSON, type AnyBulkWriteOperation, type Collection, type MongoBulkWriteError } from 'mongodb';
 import type { Store } from './db';
 import type { Subscriber } from '../domain/types';
-import { eachParallel, findByValues } from './backend';
+import { eachParallel, findByValues, inIsAScan } from './backend';
 
 /** Members per roster document (a document of ~1,000 whole subscribers is ~400 KB). */
 export const ROSTER_CHUNK = 1000;
@@ -64,52 +64,102 @@ export async function subscribersChanged(store: Store, siteIds: Iterable<string 
     );
 }
 
+/** Beyond this many sites, every generation is read in one query (a small document per site) rather than one query each. */
+const GENERATIONS_BY_ID_UP_TO = 64;
+
 /** The sites' current generations (0 for a site never written). */
 async function currentGenerations(store: Store, siteIds: string[]): Promise<Map<string, number>> {
-  const found = await findByValues(store, generations(store), '_id', siteIds);
+  const found =
+    siteIds.length > GENERATIONS_BY_ID_UP_TO
+      ? await generations(store).find({}).toArray()
+      : await findByValues(store, generations(store), '_id', siteIds);
   const gens = new Map(siteIds.map((id) => [id, 0]));
-  for (const g of found) gens.set(g._id, g.gen);
+  for (const g of found) if (gens.has(g._id)) gens.set(g._id, g.gen);
   return gens;
 }
 
-/** The roster's members when it is whole and of generation `gen`; null when stale, partial or missing. */
+/**
+ * The roster's members when it is whole and of generation `gen`; null when stale, partial or
+ * missing. Chunks at or beyond the count the roster says it has are leftovers of a larger one, ignored.
+ */
 function validMembers(docs: RosterDoc[], gen: number): string[] | null {
-  if (docs.length === 0) return null;
-  docs.sort((a, b) => a.chunk - b.chunk);
-  const whole = docs.every((d, i) => d.chunk === i && d.chunks === docs.length && d.gen === gen);
-  return whole ? docs.flatMap((d) => d.members) : null;
+  const chunks = docs.find((d) => d.chunk === 0)?.chunks;
+  if (chunks === undefined) return null;
+  const mine = docs.filter((d) => d.chunk < chunks).sort((a, b) => a.chunk - b.chunk);
+  const whole = mine.length === chunks && mine.every((d, i) => d.chunk === i && d.chunks === chunks && d.gen === gen);
+  return whole ? mine.flatMap((d) => d.members) : null;
 }
 
 const encode = (s: Subscriber): string => BSON.EJSON.stringify(s, { relaxed: true });
 const decode = (m: string): Subscriber => BSON.EJSON.parse(m, { relaxed: true }) as Subscriber;
 
-/**
- * Writes a site's roster of generation `gen`, then removes chunks beyond it (a site that shrank).
- * A chunk of a newer generation is left alone (a slower rebuild from an older scan never overwrites a
- * newer one's: the upsert then meets the `_id` that exists, and gives up).
- */
-async function writeRoster(store: Store, siteId: string, gen: number, subscribers: Subscriber[]): Promise<void> {
-  const chunks = Math.max(1, Math.ceil(subscribers.length / ROSTER_CHUNK));
-  for (let chunk = 0; chunk < chunks; chunk++) {
-    const members = subscribers.slice(chunk * ROSTER_CHUNK, (chunk + 1) * ROSTER_CHUNK).map(encode);
-    const _id = `${siteId}|${chunk}`;
+/** A roster to write: a site's members (encoded, in `_id` order) as of generation `gen`. */
+interface RosterWrite {
+  siteId: string;
+  gen: number;
+  members: string[];
+}
+
+/** Statements per bulk write (FerretDB holds a connection per statement of a bulk: store/backend.ts). */
+const BULK = 50;
+
+/** Runs `ops` in bulks of BULK; a duplicate `_id` (an upsert that met a newer roster's chunk) is no error. */
+async function bulkIgnoringNewer(store: Store, ops: AnyBulkWriteOperation<RosterDoc>[]): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < ops.length; i += BULK) {
     try {
-      await rosters(store).updateOne(
-        { _id, gen: { $lte: gen } },
-        { $set: { siteId, chunk, chunks, gen, members } },
-        { upsert: true },
-      );
+      deleted += (await rosters(store).bulkWrite(ops.slice(i, i + BULK), { ordered: false })).deletedCount;
     } catch (err) {
-      if ((err as { code?: number }).code !== 11000) throw err;
+      const raw = (err as MongoBulkWriteError).writeErrors;
+      const errors = raw ? (Array.isArray(raw) ? raw : [raw]) : [];
+      if (errors.length === 0 || !errors.every((e) => e.code === 11000)) throw err;
+      deleted += (err as MongoBulkWriteError).result?.deletedCount ?? 0;
     }
   }
-  await rosters(store).deleteMany({ siteId, chunk: { $gte: chunks }, gen: { $lte: gen } });
+  return deleted;
+}
+
+/**
+ * Writes rosters, each chunk only over an older or equal generation's (a slower rebuild from an older
+ * scan never overwrites a newer one's: its upsert meets the `_id` that exists, and gives up). Then the
+ * chunks beyond each roster's end (a site that shrank) are deleted by `_id`, one index after another
+ * while there was one to delete: a roster's chunks are numbered from 0 without gaps.
+ */
+async function writeRosters(store: Store, writes: RosterWrite[]): Promise<void> {
+  const ops: AnyBulkWriteOperation<RosterDoc>[] = [];
+  let beyond = writes.map((w) => {
+    const chunks = Math.max(1, Math.ceil(w.members.length / ROSTER_CHUNK));
+    for (let chunk = 0; chunk < chunks; chunk++) {
+      const members = w.members.slice(chunk * ROSTER_CHUNK, (chunk + 1) * ROSTER_CHUNK);
+      const { siteId, gen } = w;
+      ops.push({
+        updateOne: {
+          filter: { _id: `${siteId}|${chunk}`, gen: { $lte: gen } },
+          update: { $set: { siteId, chunk, chunks, gen, members } },
+          upsert: true,
+        },
+      });
+    }
+    return { siteId: w.siteId, gen: w.gen, chunk: chunks };
+  });
+  await bulkIgnoringNewer(store, ops);
+  while (beyond.length > 0) {
+    const found: typeof beyond = [];
+    for (let i = 0; i < beyond.length; i += BULK) {
+      const part = beyond.slice(i, i + BULK);
+      const results = await Promise.all(
+        part.map((b) => rosters(store).deleteOne({ _id: `${b.siteId}|${b.chunk}`, gen: { $lte: b.gen } })),
+      );
+      part.forEach((b, k) => results[k]!.deletedCount > 0 && found.push({ ...b, chunk: b.chunk + 1 }));
+    }
+    beyond = found;
+  }
 }
 
 /** Scans a site's subscribers (the plain read, in `_id` order) and rebuilds its roster from that scan. */
 async function scanAndRebuild(store: Store, siteId: string, gen: number): Promise<Subscriber[]> {
   const subscribers = await store.subscribers.find({ siteId }).sort({ _id: 1 }).toArray();
-  await writeRoster(store, siteId, gen, subscribers);
+  await writeRosters(store, [{ siteId, gen, members: subscribers.map(encode) }]);
   return subscribers;
 }
 
@@ -137,13 +187,38 @@ export async function siteRosters(store: Store, siteIds: string[]): Promise<Subs
   return out;
 }
 
-/** Rebuilds these sites' rosters now (the importer, at its end: the first planning after it is fast). */
+/** Beyond this many sites a rebuild reads every subscriber once rather than each site's (one query each). */
+const REBUILD_PER_SITE_UP_TO = 32;
+
+/**
+ * Rebuilds these sites' rosters now (the importer, at its end, so that the first planning after it
+ * is fast; an erasure, so that the erased subscriber is in no roster). Many sites are rebuilt from
+ * one pass over the subscribers (the members of each held here, encoded, until written).
+ */
 export async function rebuildRosters(store: Store, siteIds: Iterable<string>): Promise<void> {
   const ids = [...new Set(siteIds)];
   const gens = await currentGenerations(store, ids);
-  await eachParallel(
-    ids,
-    SITES_AT_ONCE,
-    async (siteId) => void (await scanAndRebuild(store, siteId, gens.get(siteId)!)),
-  );
+  if (ids.length <= REBUILD_PER_SITE_UP_TO) {
+    await eachParallel(
+      ids,
+      SITES_AT_ONCE,
+      async (siteId) => void (await scanAndRebuild(store, siteId, gens.get(siteId)!)),
+    );
+    return;
+  }
+  const members = new Map<string, { id: string; member: string }[]>(ids.map((id) => [id, []]));
+  // On FerretDB a `$in` over the sites is a scan of the collection anyway: the scan, tested here.
+  const filter = (await inIsAScan(store)) ? {} : { siteId: { $in: ids } };
+  for await (const s of store.subscribers.find(filter).batchSize(10_000))
+    members.get(s.siteId)?.push({ id: s._id, member: encode(s) });
+  const writes: RosterWrite[] = ids.map((siteId) => ({
+    siteId,
+    gen: gens.get(siteId)!,
+    members: members
+      .get(siteId)!
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((m) => m.member),
+  }));
+  members.clear();
+  await writeRosters(store, writes);
 }

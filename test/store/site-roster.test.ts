@@ -225,3 +225,39 @@ function racingStore(store: Store, write: () => Promise<void>): Store {
   });
   return new Proxy(store, { get: (t, p, r) => (p === 'subscribers' ? subscribers : Reflect.get(t, p, r)) });
 }
+
+describe('per-site roster, an import over many sites', () => {
+  let env: IsolatedEnv;
+  before(async () => (env = await isolatedEnv(__filename)));
+  after(async () => env?.close());
+
+  test('the rosters rebuilt in one pass over the subscribers answer as the plain query does, site by site', async () => {
+    const store = env.store;
+    const sites = Array.from({ length: 40 }, (_, i) => `ap-${String(i).padStart(2, '0')}`);
+    const sitesCsv = ['site_id,name,area,kind,lat,lon,uplink', 'bh-1,Backhaul,Lodi,tower,45.31,9.50,']
+      .concat(sites.map((s) => `${s},${s},Lodi,access_point,45.31,9.50,bh-1`))
+      .join('\n');
+    const subscribersCsv = ['contract_id,name,phones,site_id,sms_alerts,sms_alerts_since']
+      .concat(
+        Array.from(
+          { length: 400 },
+          (_, i) =>
+            `M-${String((i * 37) % 401).padStart(3, '0')},Cliente ${i},347${3000000 + i},${sites[i % 40]},yes,2026-01-01`,
+        ),
+      )
+      .join('\n');
+    await runImport(store, 'sites', from(sitesCsv), { format: 'csv', now: AT });
+    await runImport(store, 'subscribers', from(subscribersCsv), { format: 'csv', now: AT });
+    const docs = await rosterDocs(store).find({}).toArray();
+    assert.equal(docs.length, 40, 'one roster document per site');
+    const gens = await store.db.collection<{ _id: string; gen: number }>('site_generations').find({}).toArray();
+    const genOf = new Map(gens.map((g) => [g._id, g.gen]));
+    assert.ok(
+      docs.every((d) => d.gen === genOf.get(d.siteId) && d.members.length === 10),
+      'each current, 10 members',
+    );
+    const got: Document[] = [];
+    for await (const s of subscribersOfSites<Subscriber>(store, sites)) got.push(s);
+    assert.deepEqual(got, await store.subscribers.find({}).sort({ _id: 1 }).toArray());
+  });
+});
