@@ -31,6 +31,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { startSimulator } from '../sim/plivo-simulator';
 import { RulesHolder } from '../rules';
 import type { Subscriber } from '../domain/types';
+import { subscribersChanged } from '../store/site-roster';
 import { createApiKey } from '../store/api-keys';
 
 const { values: args } = parseArgs({
@@ -227,6 +228,7 @@ async function main(): Promise<void> {
       optedOut: false,
     }));
     for (let i = 0; i < subs.length; i += 5000) await store.subscribers.insertMany(subs.slice(i, i + 5000));
+    await subscribersChanged(store, ['tower-bench']);
 
     // The plain sender: same SDK, same simulator, bulk requests of 1,000, nothing stored.
     await fetch(`${sim.url}/inbox`, { method: 'DELETE' });

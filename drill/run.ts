@@ -27,6 +27,7 @@ import { RulesHolder } from '../rules';
 import { createApiKey } from '../store/api-keys';
 import { mulberry32 } from '../domain/prng';
 import type { Site, Subscriber } from '../domain/types';
+import { subscribersChanged } from '../store/site-roster';
 import { judge, type NoticeKind, type RecordedMessage, type Verdict } from './check';
 
 export interface DrillOptions {
@@ -173,6 +174,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
       }));
       await store.subscribers.insertMany(subs);
     }
+    await subscribersChanged(store, [SITE._id]);
     const share = o.requestFailShare / 5;
     const sim = await startSimulator({
       authId: AUTH_ID,

@@ -16,12 +16,19 @@
  *
  * Without transactions, an import cut short leaves the rows before the cut written; running it
  * again finishes the job (those rows are then unchanged).
+ *
+ * The per-site rosters the audience is read from (store/site-roster.ts) are told once, at the end:
+ * the generation of every site the import wrote a subscriber of (or moved one away from) is bumped
+ * after its last write, and those rosters are rebuilt. Until then a planning reads those sites as
+ * they were before the import (a state that existed), never half of a batch.
  */
 import type { AnyBulkWriteOperation, MongoBulkWriteError } from 'mongodb';
 import type { Store } from '../store/db';
 import type { Subscriber } from '../domain/types';
 import { FieldError } from '../store/normalize';
 import { newSubscriber, subscriberHash, subscriberUpdate, type SubscriberFields } from '../store/subscribers';
+import { rebuildRosters, subscribersChanged } from '../store/site-roster';
+import { findByValues } from '../store/backend';
 import { readRows, type Source } from './rows';
 import { ReportBuilder, type ImportReport } from './report';
 import { subscriberFromRow } from './subscriber-rows';
@@ -34,14 +41,54 @@ interface Pending {
   id: string;
   fields: SubscriberFields;
   exists: boolean;
+  /** The site a stored subscriber is on (undefined: to be read). */
+  siteId?: string;
 }
 
-/** Contract id to content digest, for every stored subscriber. */
-async function storedDigests(store: Store): Promise<Map<string, string>> {
-  const digests = new Map<string, string>();
-  for await (const s of store.subscribers.find({}, { projection: { _id: 1, contentHash: 1 } }).batchSize(10_000))
-    digests.set(s._id, s.contentHash ?? '');
+/** What the import needs of a stored subscriber: its content digest and its site. */
+interface Stored {
+  hash: string;
+  siteId: string;
+}
+
+/** Contract id to content digest and site, for every stored subscriber. */
+async function storedDigests(store: Store): Promise<Map<string, Stored>> {
+  const digests = new Map<string, Stored>();
+  const projection = { _id: 1, contentHash: 1, siteId: 1 };
+  for await (const s of store.subscribers.find({}, { projection }).batchSize(10_000))
+    digests.set(s._id, { hash: s.contentHash ?? '', siteId: s.siteId });
   return digests;
+}
+
+/**
+ * Updates stored subscribers, each only while it is on the site it was read on, so that the site it
+ * leaves is known for certain (its roster goes stale with the new one's). Those moved or created
+ * meanwhile are read again and written again (the update is idempotent). Returns the sites left.
+ */
+async function updateOnKnownSites(store: Store, updates: Pending[], now: Date): Promise<string[]> {
+  const left: string[] = [];
+  let pending = updates;
+  for (let round = 1; pending.length > 0; round++) {
+    const unread = pending.filter((p) => p.siteId === undefined).map((p) => p.id);
+    if (unread.length) {
+      const found = await findByValues(store, store.subscribers, '_id', unread, {}, { projection: { siteId: 1 } });
+      const siteOf = new Map(found.map((s) => [s._id, s.siteId]));
+      // One deleted meanwhile is left deleted.
+      pending = pending.flatMap((p) =>
+        p.siteId !== undefined ? [p] : siteOf.has(p.id) ? [{ ...p, siteId: siteOf.get(p.id)! }] : [],
+      );
+    }
+    const ops: AnyBulkWriteOperation<Subscriber>[] = pending.map((p) => ({
+      updateOne: { filter: { _id: p.id, siteId: p.siteId! }, update: subscriberUpdate(p.fields, now) },
+    }));
+    if (ops.length === 0) break;
+    const r = await store.subscribers.bulkWrite(ops, { ordered: false });
+    left.push(...pending.map((p) => p.siteId!));
+    if (r.matchedCount === ops.length) break;
+    if (round >= 3) throw new Error(`import: subscribers kept moving between sites while being updated`);
+    pending = pending.map((p) => ({ ...p, siteId: undefined }));
+  }
+  return left;
 }
 
 /** Ids that an unordered insertMany found already there (someone created them meanwhile). */
@@ -59,6 +106,8 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
   const now = opts.now ?? new Date();
   const sites = new Set((await store.sites.find({}, { projection: { _id: 1 } }).toArray()).map((s) => s._id));
   const stored = await storedDigests(store);
+  /** Sites whose subscribers this import writes: their generations are bumped and rosters rebuilt at the end. */
+  const touched = new Set<string>();
   /** Contract ids already met in this file, with their line: a second row for one is refused. */
   const seen = new Map<string, number>();
   let batch: Pending[] = [];
@@ -77,60 +126,72 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
       } catch (err) {
         const existing = duplicateIds(err, docs);
         if (!existing) throw err;
-        updates.push(...creates.filter((p) => existing.has(p.id)));
+        updates.push(...creates.filter((p) => existing.has(p.id)).map((p) => ({ ...p, siteId: undefined })));
         report.recount('created', 'updated', existing.size);
       }
     }
-    const ops: AnyBulkWriteOperation<Subscriber>[] = updates.map((p) => ({
-      updateOne: { filter: { _id: p.id }, update: subscriberUpdate(p.fields, now) },
-    }));
-    if (ops.length) await store.subscribers.bulkWrite(ops, { ordered: false });
+    for (const p of [...creates, ...updates]) touched.add(p.fields.siteId);
+    for (const site of await updateOnKnownSites(store, updates, now)) touched.add(site);
   }
 
-  const rows = readRows(source, {
-    kind: 'subscribers',
-    format: opts.format,
-    encoding: opts.encoding,
-    maxBytes: opts.maxBytes,
-    onIgnoredColumns: (keys) => (report.report.ignoredColumns = keys),
-  });
-  for await (const row of rows) {
-    if (row.kind === 'bad') {
-      report.reject(row.line, row.problem);
-      continue;
-    }
-    let id: string;
-    let fields: SubscriberFields;
-    try {
-      ({ id, subscriber: fields } = subscriberFromRow(row.fields));
-    } catch (err) {
-      if (!(err instanceof FieldError)) throw err;
-      report.reject(
-        row.line,
-        err.message,
-        typeof row.fields.contract_id === 'string' ? row.fields.contract_id : undefined,
-      );
-      continue;
-    }
-    const earlier = seen.get(id);
-    if (earlier !== undefined) {
-      report.reject(row.line, `contract ${id} is already on line ${earlier}; one row per contract`, id);
-      continue;
-    }
-    seen.set(id, row.line);
-    if (!sites.has(fields.siteId)) {
-      report.reject(row.line, `site_id: "${fields.siteId}" is not a known site; import the sites first`, id);
-      continue;
-    }
-    const digest = stored.get(id);
-    stored.delete(id);
-    if (digest === subscriberHash(fields)) {
-      report.count('unchanged');
-      continue;
-    }
-    batch.push({ line: row.line, id, fields, exists: digest !== undefined });
-    if (batch.length >= BATCH) await flush();
+  try {
+    await importRows();
+  } finally {
+    // Once, after the last write (however the import ended): every site it wrote a subscriber of, or
+    // moved one away from. Their rosters are stale from here on.
+    const t0 = performance.now();
+    if (!dryRun) await subscribersChanged(store, touched);
+    console.error('bump', performance.now() - t0);
   }
-  await flush();
+  // So that the first planning after an import reads rosters, not every subscriber.
+  if (!dryRun) await rebuildRosters(store, touched);
   return report.finish();
+
+  async function importRows(): Promise<void> {
+    const rows = readRows(source, {
+      kind: 'subscribers',
+      format: opts.format,
+      encoding: opts.encoding,
+      maxBytes: opts.maxBytes,
+      onIgnoredColumns: (keys) => (report.report.ignoredColumns = keys),
+    });
+    for await (const row of rows) {
+      if (row.kind === 'bad') {
+        report.reject(row.line, row.problem);
+        continue;
+      }
+      let id: string;
+      let fields: SubscriberFields;
+      try {
+        ({ id, subscriber: fields } = subscriberFromRow(row.fields));
+      } catch (err) {
+        if (!(err instanceof FieldError)) throw err;
+        report.reject(
+          row.line,
+          err.message,
+          typeof row.fields.contract_id === 'string' ? row.fields.contract_id : undefined,
+        );
+        continue;
+      }
+      const earlier = seen.get(id);
+      if (earlier !== undefined) {
+        report.reject(row.line, `contract ${id} is already on line ${earlier}; one row per contract`, id);
+        continue;
+      }
+      seen.set(id, row.line);
+      if (!sites.has(fields.siteId)) {
+        report.reject(row.line, `site_id: "${fields.siteId}" is not a known site; import the sites first`, id);
+        continue;
+      }
+      const known = stored.get(id);
+      stored.delete(id);
+      if (known?.hash === subscriberHash(fields)) {
+        report.count('unchanged');
+        continue;
+      }
+      batch.push({ line: row.line, id, fields, exists: known !== undefined, siteId: known?.siteId });
+      if (batch.length >= BATCH) await flush();
+    }
+    await flush();
+  }
 }

@@ -9,6 +9,7 @@ import { batchUnappliedReceipts, type Receipt, type ReceiptBatch } from './recei
 import { noteUnpagedScopes } from './deliveries';
 import type { SendRequestDoc } from './send-requests';
 import { usesCompoundIndexes } from './backend';
+import { ensureRosterIndexes } from './site-roster';
 import type { RateLimitDoc } from './rate-limits';
 import type { ApiKeyDoc } from './api-keys';
 import type { AuditEntry } from './audit-log';
@@ -260,6 +261,8 @@ export async function ensureIndexes(s: Store): Promise<void> {
     // The audience of a set of sites, in contract order; search by phone number.
     s.subscribers.createIndex({ siteId: 1, _id: 1 }),
     s.subscribers.createIndex({ phones: 1 }),
+    // A site's roster documents (store/site-roster.ts).
+    ensureRosterIndexes(s),
     // Who is on call; which teams a person is in.
     s.contacts.createIndex({ onCall: 1, _id: 1 }),
     s.contacts.createIndex({ members: 1 }),

@@ -8,6 +8,7 @@
  */
 import type { Store } from './db';
 import type { Site, Subscriber } from '../domain/types';
+import { subscribersChanged } from './site-roster';
 
 export const DEMO_SITES: Site[] = [
   {
@@ -103,6 +104,10 @@ export async function loadDemoDataIfEmpty(store: Store): Promise<boolean> {
   );
   await store.subscribers.bulkWrite(
     DEMO_SUBSCRIBERS.map((s) => ({ replaceOne: { filter: { _id: s._id }, replacement: s, upsert: true } })),
+  );
+  await subscribersChanged(
+    store,
+    DEMO_SUBSCRIBERS.map((s) => s.siteId),
   );
   return true;
 }

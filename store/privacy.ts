@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import type { Store } from './db';
 import type { Delivery, DeliveryState, Subscriber } from '../domain/types';
 import type { SubscriptionEntry } from './ledger';
+import { rebuildRosters, subscribersChanged } from './site-roster';
 
 /** States in which a message has not left us yet: erasure cancels it. */
 const PENDING: DeliveryState[] = ['planned', 'sending'];
@@ -155,10 +156,15 @@ export async function eraseSubscriber(store: Store, contract: string): Promise<E
   });
   const billingEntriesKept = await store.ledger.countDocuments({ type: 'subscription', subscriberId: contract });
   // Last: until the record is gone, a repeat can still find the numbers to erase.
-  const deleted = await store.subscribers.deleteOne({ _id: contract });
+  const deleted = await store.subscribers.findOneAndDelete({ _id: contract });
+  if (deleted) {
+    // The rosters hold whole subscribers: the site's is rewritten now, not left stale with the erased one in it.
+    await subscribersChanged(store, [deleted.siteId]);
+    await rebuildRosters(store, [deleted.siteId]);
+  }
   return {
     contract,
-    subscriberDeleted: deleted.deletedCount === 1,
+    subscriberDeleted: deleted !== null,
     pendingMessagesDeleted: pending.deletedCount,
     messagesAnonymized: anonymized,
     receivedDeleted: received.deletedCount,

@@ -7,11 +7,19 @@
  * There it is one equality query per site, each sorted by `_id` (a site serves a few thousand at
  * most, sorted by FerretDB in memory), merged here in `_id` order: the same answer, from the index.
  * Memory stays one batch per site, never the whole audience.
+ *
+ * When the filter and projection are simple enough to apply here (store/document-match.ts), the
+ * sites are read from their rosters instead (store/site-roster.ts: a few documents per site, about
+ * eight times cheaper for FerretDB), on every engine, and filtered, ordered and projected here: the
+ * same answer. That holds the sites' subscribers in memory at once (at most 256 sites; 20,000
+ * subscribers are some tens of MB), the price of not decoding them one document each.
  */
 import type { Document, Filter, FindCursor } from 'mongodb';
 import type { Store } from './db';
 import type { Subscriber } from '../domain/types';
 import { eachParallel, inIsAScan } from './backend';
+import { compileFilter, compileProjection } from './document-match';
+import { siteRosters } from './site-roster';
 
 /** Beyond this many sites the per-site cursors cost more than they save (and hold as many batches). */
 const MAX_PER_SITE_CURSORS = 256;
@@ -61,6 +69,12 @@ export async function* subscriberBatchesOfSites<T extends Pick<Subscriber, '_id'
   const ids = [...new Set(siteIds)];
   if (ids.length === 0) return;
   const { filter = {}, after = null, batchSize = 1000, projection, ordered = true } = opts;
+  const test = compileFilter(filter);
+  const project = compileProjection(projection);
+  if (test && project && ids.length <= MAX_PER_SITE_CURSORS) {
+    yield* fromRosters(store, ids, { test, project, after, batchSize, ordered });
+    return;
+  }
   const query = (sites: Filter<Subscriber>) =>
     ({ ...filter, ...sites, ...(after === null ? {} : { _id: { $gt: after } }) }) as Filter<Subscriber>;
   const open = (sites: Filter<Subscriber>): FindCursor<T> => {
@@ -130,4 +144,24 @@ export async function* subscriberBatchesOfSites<T extends Pick<Subscriber, '_id'
     await ahead?.catch(() => undefined);
     await Promise.all(cursors.map((c) => c.close()));
   }
+}
+
+/** The sites' subscribers from their rosters, filtered, in `_id` order (or site after site), projected, in batches. */
+async function* fromRosters<T>(
+  store: Store,
+  siteIds: string[],
+  o: {
+    test: (s: Subscriber) => boolean;
+    project: (s: Subscriber) => unknown;
+    after: string | null;
+    batchSize: number;
+    ordered: boolean;
+  },
+): AsyncGenerator<T[]> {
+  const chosen = (await siteRosters(store, siteIds)).flatMap((site) =>
+    site.filter((s) => (o.after === null || s._id > o.after) && o.test(s)),
+  );
+  // Each site's members are in `_id` order already; one sort orders them across the sites.
+  if (o.ordered) chosen.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+  for (let i = 0; i < chosen.length; i += o.batchSize) yield chosen.slice(i, i + o.batchSize).map(o.project) as T[];
 }

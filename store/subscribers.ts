@@ -10,6 +10,7 @@ import type { Filter, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
 import type { Language, Segment, Subscriber } from '../domain/types';
 import { RecordError } from './errors';
+import { subscribersChanged } from './site-roster';
 import {
   contentHash,
   emailAddress,
@@ -155,6 +156,7 @@ export async function createSubscriber(store: Store, id: string, f: SubscriberFi
       );
     throw err;
   }
+  await subscribersChanged(store, [doc.siteId]);
   return doc;
 }
 
@@ -169,6 +171,7 @@ export async function updateSubscriber(
   patch: SubscriberPatch,
   now: Date,
   names?: Parameters<typeof subscriberFields>[1],
+  attempt = 1,
 ): Promise<Subscriber> {
   const current = await getSubscriber(store, id);
   const f = subscriberFields(
@@ -195,15 +198,40 @@ export async function updateSubscriber(
     update.$set = { ...update.$set, optedOut: patch.optedOut, ...(patch.optedOut ? { optedOutAt: now } : {}) };
     if (!patch.optedOut) update.$unset = { ...update.$unset, optedOutAt: '' };
   }
-  const updated = await store.subscribers.findOneAndUpdate({ _id: id }, update, { returnDocument: 'after' });
-  if (!updated) throw new RecordError('not_found', 'subscriber_not_found', `Contract ${id} was deleted meanwhile.`);
+  // Only while it is still on the site read above: the site it leaves is then known for certain (both
+  // sites' rosters go stale). Moved meanwhile by another writer: read it again and start over.
+  const updated = await store.subscribers.findOneAndUpdate({ _id: id, siteId: current.siteId }, update, {
+    returnDocument: 'after',
+  });
+  if (!updated) {
+    if (attempt < 3 && (await store.subscribers.findOne({ _id: id }, { projection: { _id: 1 } })))
+      return updateSubscriber(store, id, patch, now, names, attempt + 1);
+    throw new RecordError('not_found', 'subscriber_not_found', `Contract ${id} was deleted meanwhile.`);
+  }
+  await subscribersChanged(store, [current.siteId, updated.siteId]);
   return updated;
 }
 
 export async function deleteSubscriber(store: Store, id: string): Promise<void> {
-  const r = await store.subscribers.deleteOne({ _id: id });
-  if (r.deletedCount === 0)
-    throw new RecordError('not_found', 'subscriber_not_found', `No subscriber with contract ${id}.`);
+  const deleted = await store.subscribers.findOneAndDelete({ _id: id });
+  if (!deleted) throw new RecordError('not_found', 'subscriber_not_found', `No subscriber with contract ${id}.`);
+  await subscribersChanged(store, [deleted.siteId]);
+}
+
+/**
+ * Opts these contracts out (STOP) or back in (START), each by its own atomic update that hands back
+ * its site, whose roster then goes stale.
+ */
+export async function setOptedOut(store: Store, ids: string[], optedOut: boolean, now: Date): Promise<void> {
+  const update = optedOut
+    ? { $set: { optedOut: true, optedOutAt: now } }
+    : { $set: { optedOut: false }, $unset: { optedOutAt: '' as const } };
+  const sites: string[] = [];
+  for (const _id of ids) {
+    const after = await store.subscribers.findOneAndUpdate({ _id }, update);
+    if (after) sites.push(after.siteId);
+  }
+  await subscribersChanged(store, sites);
 }
 
 export interface SubscriberQuery {

@@ -14,6 +14,7 @@ import type { Language, Subscriber } from '../../domain/types';
 import { interpretKeyword, replyText, siteStatus, type InboundAction, type SiteStatus } from '../../domain/inbound';
 import { upstreamSiteIds } from '../../store/network';
 import { dropPlannedTo } from '../../store/deliveries';
+import { setOptedOut } from '../../store/subscribers';
 import { acknowledgementReply } from '../../domain/acknowledgement';
 import { createIncidentService } from '../../services/incidents';
 import { createMaintenanceService } from '../../services/maintenances';
@@ -60,17 +61,13 @@ export const plivoInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps)
   async function apply(action: InboundAction, subscribers: Subscriber[], from: string, now: Date): Promise<void> {
     const ids = subscribers.map((s) => s._id);
     if (action === 'stop') {
-      await store.subscribers.updateMany({ _id: { $in: ids } }, { $set: { optedOut: true, optedOutAt: now } });
+      await setOptedOut(store, ids, true, now);
       // STOP means stop: what is still planned to this number goes nowhere (the confirmation below is the last SMS).
       const dropped = await dropPlannedTo(store, from, now, 'not sent: the subscriber opted out (STOP)');
       if (dropped)
         app.log.info({ from: maskPhone(from), dropped }, 'planned messages to a number that opted out were given up');
     }
-    if (action === 'start')
-      await store.subscribers.updateMany(
-        { _id: { $in: ids } },
-        { $set: { optedOut: false }, $unset: { optedOutAt: '' } },
-      );
+    if (action === 'start') await setOptedOut(store, ids, false, now);
   }
 
   app.post<{ Body: InboundBody }>(

@@ -10,6 +10,7 @@ import { plivoSignatureV2 } from '../../api/plivo/signature';
 import { interpretKeyword } from '../../domain/inbound';
 import { loadDemoDataIfEmpty } from '../../store/demo';
 import { plannedRecord } from '../../store/deliveries';
+import { subscribersChanged } from '../../store/site-roster';
 import { eventually } from '../support/env';
 import { call, SIM_AUTH_TOKEN, startTestStack, type TestStack } from '../support/stack';
 
@@ -193,6 +194,8 @@ describe('inbound SMS', () => {
       smsAlerts: { active: true, since: new Date('2026-01-01T00:00:00Z') },
       optedOut: false,
     });
+    // Written beside the store's functions: the site's roster is told (store/site-roster.ts).
+    await subscribersChanged(stack.store, ['ap-lodi-02-a']);
     const before = ((await stack.inbox())[shared] ?? []).length;
     const opened = await call(stack, 'POST', '/v1/incidents', { siteIds: ['ap-lodi-02-a'] });
     await eventually('notified', async () =>
