@@ -8,7 +8,8 @@
  * most, sorted by FerretDB in memory), merged here in `_id` order: the same answer, from the index.
  * Memory stays one batch per site, never the whole audience.
  *
- * When the filter and projection are simple enough to apply here (store/document-match.ts), the
+ * When the filter and projection can be applied here (store/document-match.ts: any filter mingo
+ * compiles, inclusions of top-level fields), the
  * sites are read from their rosters instead (store/site-roster.ts: a few documents per site, about
  * eight times cheaper for FerretDB), on every engine, and filtered, ordered and projected here: the
  * same answer. That holds the sites' subscribers in memory at once (at most 256 sites; 20,000

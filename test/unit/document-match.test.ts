@@ -30,13 +30,14 @@ test('the SMS notice scope judged in Node as smsAlertsInForce judges it, bounds 
   }
 });
 
-test('equalities match an element of an array, null matches a missing field; other operators are left to the database', () => {
+test("equalities match an element of an array, null matches a missing field, operators have the database's meaning", () => {
   assert.equal(compileFilter({ phones: '+393471' })!(sub({ active: true })), true);
   assert.equal(compileFilter({ email: null })!(sub({ active: true })), true);
   assert.equal(compileFilter({ language: 'it' })!(sub({ active: true })), false);
-  assert.equal(compileFilter({ $or: [{ language: 'it' }] }), null);
-  assert.equal(compileFilter({ siteId: { $in: ['a'] } }), null);
-  assert.equal(compileFilter({ smsAlerts: { active: true } }), null, 'a whole subdocument is not compared here');
+  assert.equal(compileFilter({ $or: [{ _id: 'C-2' }, { optedOut: false }] })!(sub({ active: true })), true);
+  assert.equal(compileFilter({ _id: { $in: ['C-2', 'C-3'] } })!(sub({ active: true })), false);
+  assert.equal(compileFilter({ smsAlerts: { active: true } })!(sub({ active: true })), true, 'a whole subdocument');
+  assert.equal(compileFilter({ phones: { $bogus: 1 } }), null, 'an unknown operator is left to the database');
 });
 
 test('inclusion projections of top-level fields only', () => {
