@@ -27,7 +27,7 @@ import type { Store } from '../store/db';
 import type { Subscriber } from '../domain/types';
 import { FieldError } from '../store/normalize';
 import { newSubscriber, subscriberHash, subscriberUpdate, type SubscriberFields } from '../store/subscribers';
-import { rebuildRosters, subscribersChanged } from '../store/site-roster';
+import { rebuildRosters, writingSubscribers } from '../store/site-roster';
 import { findByValues } from '../store/backend';
 import { readRows, type Source } from './rows';
 import { ReportBuilder, type ImportReport } from './report';
@@ -65,7 +65,12 @@ async function storedDigests(store: Store): Promise<Map<string, Stored>> {
  * leaves is known for certain (its roster goes stale with the new one's). Those moved or created
  * meanwhile are read again and written again (the update is idempotent). Returns the sites left.
  */
-async function updateOnKnownSites(store: Store, updates: Pending[], now: Date): Promise<string[]> {
+async function updateOnKnownSites(
+  store: Store,
+  updates: Pending[],
+  now: Date,
+  touch: (siteIds: Iterable<string | undefined>) => Promise<void>,
+): Promise<string[]> {
   const left: string[] = [];
   let pending = updates;
   for (let round = 1; pending.length > 0; round++) {
@@ -82,6 +87,7 @@ async function updateOnKnownSites(store: Store, updates: Pending[], now: Date): 
       updateOne: { filter: { _id: p.id, siteId: p.siteId! }, update: subscriberUpdate(p.fields, now) },
     }));
     if (ops.length === 0) break;
+    await touch(pending.flatMap((p) => [p.siteId, p.fields.siteId]));
     const r = await store.subscribers.bulkWrite(ops, { ordered: false });
     left.push(...pending.map((p) => p.siteId!));
     if (r.matchedCount === ops.length) break;
@@ -112,7 +118,7 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
   const seen = new Map<string, number>();
   let batch: Pending[] = [];
 
-  async function flush(): Promise<void> {
+  async function flush(touch: (siteIds: Iterable<string | undefined>) => Promise<void>): Promise<void> {
     const creates = batch.filter((p) => !p.exists);
     const updates = batch.filter((p) => p.exists);
     batch = [];
@@ -120,6 +126,7 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
     report.count('updated', updates.length);
     if (dryRun) return;
     const docs = creates.map((p) => newSubscriber(p.id, p.fields, now));
+    await touch(docs.map((d) => d.siteId));
     if (docs.length) {
       try {
         await store.subscribers.insertMany(docs, { ordered: false });
@@ -131,23 +138,18 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
       }
     }
     for (const p of [...creates, ...updates]) touched.add(p.fields.siteId);
-    for (const site of await updateOnKnownSites(store, updates, now)) touched.add(site);
+    for (const site of await updateOnKnownSites(store, updates, now, touch)) touched.add(site);
   }
 
-  try {
-    await importRows();
-  } finally {
-    // Once, after the last write (however the import ended): every site it wrote a subscriber of, or
-    // moved one away from. Their rosters are stale from here on.
-    const t0 = performance.now();
-    if (!dryRun) await subscribersChanged(store, touched);
-    console.error('bump', performance.now() - t0);
-  }
+  // Every site it writes a subscriber of, or moves one away from, is marked before its first write
+  // there and bumped once after the last (however the import ended): store/site-roster.ts.
+  if (dryRun) await importRows(async () => undefined);
+  else await writingSubscribers(store, [], importRows);
   // So that the first planning after an import reads rosters, not every subscriber.
   if (!dryRun) await rebuildRosters(store, touched);
   return report.finish();
 
-  async function importRows(): Promise<void> {
+  async function importRows(touch: (siteIds: Iterable<string | undefined>) => Promise<void>): Promise<void> {
     const rows = readRows(source, {
       kind: 'subscribers',
       format: opts.format,
@@ -190,8 +192,8 @@ export async function importSubscribers(store: Store, source: Source, opts: Impo
         continue;
       }
       batch.push({ line: row.line, id, fields, exists: known !== undefined, siteId: known?.siteId });
-      if (batch.length >= BATCH) await flush();
+      if (batch.length >= BATCH) await flush(touch);
     }
-    await flush();
+    await flush(touch);
   }
 }

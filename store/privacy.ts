@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import type { Store } from './db';
 import type { Delivery, DeliveryState, Subscriber } from '../domain/types';
 import type { SubscriptionEntry } from './ledger';
-import { rebuildRosters, subscribersChanged } from './site-roster';
+import { rebuildRosters, writingSubscribers } from './site-roster';
 
 /** States in which a message has not left us yet: erasure cancels it. */
 const PENDING: DeliveryState[] = ['planned', 'sending'];
@@ -127,7 +127,7 @@ function anonymousCopy(d: ErasableDelivery, id: string): Delivery {
 
 export async function eraseSubscriber(store: Store, contract: string): Promise<ErasureResult> {
   const deliveries = store.db.collection<ErasableDelivery>('deliveries');
-  const stored = await store.subscribers.findOne({ _id: contract }, { projection: { phones: 1 } });
+  const stored = await store.subscribers.findOne({ _id: contract }, { projection: { phones: 1, siteId: 1 } });
 
   const pending = await deliveries.deleteMany({ subscriberId: contract, state: { $in: PENDING } });
 
@@ -156,12 +156,13 @@ export async function eraseSubscriber(store: Store, contract: string): Promise<E
   });
   const billingEntriesKept = await store.ledger.countDocuments({ type: 'subscription', subscriberId: contract });
   // Last: until the record is gone, a repeat can still find the numbers to erase.
-  const deleted = await store.subscribers.findOneAndDelete({ _id: contract });
-  if (deleted) {
-    // The rosters hold whole subscribers: the site's is rewritten now, not left stale with the erased one in it.
-    await subscribersChanged(store, [deleted.siteId]);
-    await rebuildRosters(store, [deleted.siteId]);
-  }
+  const deleted = await writingSubscribers(store, [stored?.siteId], async (touch) => {
+    const d = await store.subscribers.findOneAndDelete({ _id: contract });
+    if (d) await touch([d.siteId]); // moved since it was read: that site's roster goes too
+    return d;
+  });
+  // The rosters hold whole subscribers: the site's is rewritten now, not left stale with the erased one in it.
+  if (deleted) await rebuildRosters(store, [deleted.siteId]);
   return {
     contract,
     subscriberDeleted: deleted !== null,

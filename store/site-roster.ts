@@ -12,7 +12,15 @@
  * rebuilt from that scan. A write during the scan bumps the generation after the roster's was read,
  * so the roster it may have missed is stale at once, never used. Whatever writes subscribers
  * without the store's functions (fixtures, benchmarks, the drill) calls `subscribersChanged` too.
+ *
+ * And never trusted while a write may be under way: the store's writers mark the sites they are about
+ * to write BEFORE writing (`writingSubscribers`: a marker with a lease, renewed while they run) and
+ * remove the marks after the bump. A roster whose site is marked is not read (the site is scanned),
+ * so neither an import's sites in the middle of it nor the site of a writer that died between its
+ * write and its bump answer from an old roster; a mark whose lease lapsed (its writer died) is
+ * replaced by the bump it never made.
  */
+import { randomUUID } from 'node:crypto';
 import { BSON, type AnyBulkWriteOperation, type Collection, type MongoBulkWriteError } from 'mongodb';
 import type { Store } from './db';
 import type { Subscriber } from '../domain/types';
@@ -39,7 +47,74 @@ interface GenerationDoc {
   gen: number;
 }
 
+/** A writer's mark on a site it is writing subscribers of. */
+interface WritingDoc {
+  /** `${siteId}|${writer}` */
+  _id: string;
+  siteId: string;
+  expiresAt: Date;
+}
+
 const rosters = (store: Store): Collection<RosterDoc> => store.db.collection<RosterDoc>('site_rosters');
+const writing = (store: Store): Collection<WritingDoc> => store.db.collection<WritingDoc>('site_writes');
+
+/** A mark lapses this long after it was written or renewed (renewed every third of it while its writer runs). */
+const MARK_MS = 60_000;
+
+/**
+ * Runs `fn`, which writes subscribers of `siteIds` (and of any site it passes to `touch` before
+ * writing there), with those sites marked as being written; then bumps their generations and
+ * removes the marks, however `fn` ended.
+ */
+export async function writingSubscribers<T>(
+  store: Store,
+  siteIds: Iterable<string | null | undefined>,
+  fn: (touch: (siteIds: Iterable<string | null | undefined>) => Promise<void>) => Promise<T>,
+): Promise<T> {
+  const writer = randomUUID();
+  const marked = new Set<string>();
+  const mark = async (ids: Iterable<string | null | undefined>) => {
+    const fresh = [...new Set([...ids].filter((id): id is string => typeof id === 'string' && !marked.has(id)))];
+    if (fresh.length === 0) return;
+    for (const id of fresh) marked.add(id);
+    const expiresAt = new Date(Date.now() + MARK_MS);
+    await writing(store).insertMany(fresh.map((siteId) => ({ _id: `${siteId}|${writer}`, siteId, expiresAt })));
+  };
+  const renewal = setInterval(() => {
+    const expiresAt = new Date(Date.now() + MARK_MS);
+    for (const siteId of marked)
+      void writing(store)
+        .updateOne({ _id: `${siteId}|${writer}` }, { $set: { expiresAt } })
+        .catch(() => undefined); // the next renewal tries again
+  }, MARK_MS / 3);
+  renewal.unref();
+  try {
+    await mark(siteIds);
+    return await fn(mark);
+  } finally {
+    clearInterval(renewal);
+    await subscribersChanged(store, marked);
+    for (const siteId of marked) await writing(store).deleteOne({ _id: `${siteId}|${writer}` });
+  }
+}
+
+/**
+ * The sites among these being written now (their rosters are not to be trusted). A mark whose
+ * lease lapsed is its dead writer's: its bump is made here, and the mark removed.
+ */
+async function sitesBeingWritten(store: Store, siteIds: string[], now = new Date()): Promise<Set<string>> {
+  // The collection holds a mark per site being written: a handful, read whole.
+  const marks = (await writing(store).find({}).toArray()).filter((m) => siteIds.includes(m.siteId));
+  const lapsed = marks.filter((m) => m.expiresAt <= now);
+  if (lapsed.length) {
+    await subscribersChanged(
+      store,
+      lapsed.map((m) => m.siteId),
+    );
+    for (const m of lapsed) await writing(store).deleteOne({ _id: m._id, expiresAt: m.expiresAt });
+  }
+  return new Set(marks.filter((m) => m.expiresAt > now).map((m) => m.siteId));
+}
 const generations = (store: Store): Collection<GenerationDoc> => store.db.collection<GenerationDoc>('site_generations');
 
 /** The index a roster is read by (a site's documents, by the equality FerretDB hands to its index). */
@@ -171,7 +246,9 @@ const SITES_AT_ONCE = 2;
  * else from a scan of the site (which rebuilds the roster). Returns the sites in the order given.
  */
 export async function siteRosters(store: Store, siteIds: string[]): Promise<Subscriber[][]> {
-  // Generations first: a roster is trusted only if it is of the generation read before it.
+  // Marks and generations first: a roster is trusted only if no writer is at work on its site and
+  // it is of the generation read before it.
+  const busy = await sitesBeingWritten(store, siteIds);
   const gens = await currentGenerations(store, siteIds);
   const out: Subscriber[][] = new Array(siteIds.length);
   await eachParallel(
@@ -180,7 +257,7 @@ export async function siteRosters(store: Store, siteIds: string[]): Promise<Subs
     async (i) => {
       const siteId = siteIds[i]!;
       const gen = gens.get(siteId)!;
-      const members = validMembers(await rosters(store).find({ siteId }).toArray(), gen);
+      const members = busy.has(siteId) ? null : validMembers(await rosters(store).find({ siteId }).toArray(), gen);
       out[i] = members ? members.map(decode) : await scanAndRebuild(store, siteId, gen);
     },
   );

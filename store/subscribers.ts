@@ -10,7 +10,8 @@ import type { Filter, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
 import type { Language, Segment, Subscriber } from '../domain/types';
 import { RecordError } from './errors';
-import { subscribersChanged } from './site-roster';
+import { writingSubscribers } from './site-roster';
+import { findByValues } from './backend';
 import {
   contentHash,
   emailAddress,
@@ -146,7 +147,7 @@ export async function createSubscriber(store: Store, id: string, f: SubscriberFi
   await assertSiteExists(store, f.siteId, 'body.siteId');
   const doc = newSubscriber(id, f, now);
   try {
-    await store.subscribers.insertOne(doc);
+    await writingSubscribers(store, [doc.siteId], () => store.subscribers.insertOne(doc));
   } catch (err) {
     if ((err as { code?: number }).code === 11000)
       throw new RecordError(
@@ -156,7 +157,6 @@ export async function createSubscriber(store: Store, id: string, f: SubscriberFi
       );
     throw err;
   }
-  await subscribersChanged(store, [doc.siteId]);
   return doc;
 }
 
@@ -200,22 +200,27 @@ export async function updateSubscriber(
   }
   // Only while it is still on the site read above: the site it leaves is then known for certain (both
   // sites' rosters go stale). Moved meanwhile by another writer: read it again and start over.
-  const updated = await store.subscribers.findOneAndUpdate({ _id: id, siteId: current.siteId }, update, {
-    returnDocument: 'after',
-  });
+  const updated = await writingSubscribers(store, [current.siteId, f.siteId], () =>
+    store.subscribers.findOneAndUpdate({ _id: id, siteId: current.siteId }, update, { returnDocument: 'after' }),
+  );
   if (!updated) {
     if (attempt < 3 && (await store.subscribers.findOne({ _id: id }, { projection: { _id: 1 } })))
       return updateSubscriber(store, id, patch, now, names, attempt + 1);
     throw new RecordError('not_found', 'subscriber_not_found', `Contract ${id} was deleted meanwhile.`);
   }
-  await subscribersChanged(store, [current.siteId, updated.siteId]);
   return updated;
 }
 
-export async function deleteSubscriber(store: Store, id: string): Promise<void> {
-  const deleted = await store.subscribers.findOneAndDelete({ _id: id });
-  if (!deleted) throw new RecordError('not_found', 'subscriber_not_found', `No subscriber with contract ${id}.`);
-  await subscribersChanged(store, [deleted.siteId]);
+export async function deleteSubscriber(store: Store, id: string, attempt = 1): Promise<void> {
+  const current = await getSubscriber(store, id);
+  // Only while it is still on the site read above, which is marked as being written (store/site-roster.ts).
+  const deleted = await writingSubscribers(store, [current.siteId], () =>
+    store.subscribers.findOneAndDelete({ _id: id, siteId: current.siteId }),
+  );
+  if (!deleted) {
+    if (attempt < 3) return deleteSubscriber(store, id, attempt + 1);
+    throw new RecordError('not_found', 'subscriber_not_found', `No subscriber with contract ${id}.`);
+  }
 }
 
 /**
@@ -226,12 +231,17 @@ export async function setOptedOut(store: Store, ids: string[], optedOut: boolean
   const update = optedOut
     ? { $set: { optedOut: true, optedOutAt: now } }
     : { $set: { optedOut: false }, $unset: { optedOutAt: '' as const } };
-  const sites: string[] = [];
-  for (const _id of ids) {
-    const after = await store.subscribers.findOneAndUpdate({ _id }, update);
-    if (after) sites.push(after.siteId);
-  }
-  await subscribersChanged(store, sites);
+  const sites = await findByValues(store, store.subscribers, '_id', ids, {}, { projection: { siteId: 1 } });
+  await writingSubscribers(
+    store,
+    sites.map((s) => s.siteId),
+    async (touch) => {
+      for (const _id of ids) {
+        const after = await store.subscribers.findOneAndUpdate({ _id }, update);
+        if (after) await touch([after.siteId]); // moved since it was read: its site is bumped too
+      }
+    },
+  );
 }
 
 export interface SubscriberQuery {

@@ -133,6 +133,38 @@ describe('per-site roster', () => {
     assert.deepEqual(await read(store), await plain(store));
   });
 
+  test('a writer that died between its write and its bump: its mark keeps the roster unread, and once lapsed is bumped', async () => {
+    const store = env.store;
+    const marks = store.db.collection<{ _id: string; siteId: string; expiresAt: Date }>('site_writes');
+    const victim = (await plain(store, { siteId: 'ap-other' }))[0]!;
+    // What a store writer does before it writes (writingSubscribers), then the write, then nothing: it died.
+    await marks.insertOne({
+      _id: 'ap-other|dead-writer',
+      siteId: 'ap-other',
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    await store.subscribers.updateOne({ _id: victim._id }, { $set: { name: 'Written by a writer that died' } });
+    assert.equal(
+      (await read(store)).find((s) => s._id === victim._id)!.name,
+      'Written by a writer that died',
+      'a site being written is scanned, not read from its roster',
+    );
+    // Its lease lapses: the next read makes the bump it never made, and the roster rebuilt then is current.
+    await marks.updateOne({ _id: 'ap-other|dead-writer' }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+    assert.deepEqual(await read(store), await plain(store));
+    assert.equal(await marks.countDocuments({ siteId: 'ap-other' }), 0, 'the lapsed mark is removed');
+    assert.equal(
+      (await read(store)).find((s) => s._id === victim._id)!.name,
+      'Written by a writer that died',
+      'and the roster read now holds the write',
+    );
+    assert.equal(
+      (await rosterDocs(store).findOne({ siteId: 'ap-other' }))!.members.some((m) => m.includes('a writer that died')),
+      true,
+      'the rebuilt roster holds it',
+    );
+  });
+
   test('every write through the store is seen by the next read: create, update, move, delete, STOP, START', async () => {
     const store = env.store;
     await read(store); // the rosters are current before each write below
