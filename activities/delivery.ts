@@ -12,13 +12,11 @@ import type { Store } from '../store/db';
 import type { SharedRateLimiter } from '../store/rate-limits';
 import type { RulesResolver } from '../store/rule-versions';
 import { deliveryRepository } from '../store/delivery-repository';
-import { messageVariables } from '../rules';
-import { acknowledgementCode } from '../domain/acknowledgement';
 import { createSender } from '../delivery/sender';
 import { createSweeper } from '../delivery/sweeper';
-import { IncidentMissing, RetryLater, type Runtime, type TextsOf } from '../delivery/ports';
-import { incidentFacts } from './notices';
-import type { DeliveryChannel, Incident, TemplateKind } from '../domain/types';
+import { IncidentMissing, RetryLater, type Runtime } from '../delivery/ports';
+import { textsFrom } from './message-texts';
+import type { DeliveryChannel } from '../domain/types';
 import type { Logger } from '../domain/log';
 
 export type { SendBatchInput, SendBatchResult, SendDueResult } from '../delivery/sender';
@@ -69,31 +67,6 @@ function failingAsTemporal<A extends unknown[], R>(fn: (...args: A) => Promise<R
     });
 }
 
-/** Each message's words: the incident's pinned rules' template for its kind, set, area and language. */
-function textsFrom(rulesOf: RulesResolver): TextsOf {
-  return async (incident) => {
-    const rules = await rulesOf(incident.rulesVersion);
-    const facts = incidentFacts(incident);
-    const now = new Date();
-    // A text depends on its template, language and area only: rendered once per combination (a
-    // thousand recipients in one area share one text), and with one "now" for all of them.
-    const rendered = new Map<string, string>();
-    return (d, kind) => {
-      // An operator's message carries its own (checked) words; every other kind is written by a template.
-      if (d.kind === 'message' && d.text !== undefined) return d.text;
-      const templateKind = (d.templateKind ?? (kind === 'escalation' ? incident.kind : kind)) as TemplateKind;
-      const key = JSON.stringify([d.templateSet, templateKind, d.language, d.area]);
-      let text = rendered.get(key);
-      if (text === undefined) {
-        const vars = messageVariables(facts, { area: d.area }, incident.endedAt ?? now, endVariables(incident));
-        const template = d.templateSet ? { set: d.templateSet, kind: templateKind } : templateKind;
-        rendered.set(key, (text = rules.render(template, d.language, vars).text));
-      }
-      return text;
-    };
-  };
-}
-
 /** The delivery engine's pieces over MongoDB, inside activities. */
 function engineParts(deps: DeliveryDeps) {
   const repo = deliveryRepository(deps.store);
@@ -125,23 +98,3 @@ export function createDeliveryActivities(deps: DeliveryDeps, sender = createDeli
 }
 
 export type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;
-
-/** The variables only some messages have: the end of an outage, the earlier window of moved maintenance. */
-function endVariables(incident: Incident): {
-  end?: string;
-  previousStart?: string;
-  previousEnd?: string;
-  ackCode: string;
-} {
-  return {
-    // The code staff reply with to take an escalation (domain/acknowledgement.ts).
-    ackCode: acknowledgementCode(incident._id),
-    ...(incident.endedAt ? { end: incident.endedAt.toISOString() } : {}),
-    ...(incident.previousWindow
-      ? {
-          previousStart: incident.previousWindow.startsAt.toISOString(),
-          previousEnd: incident.previousWindow.endsAt.toISOString(),
-        }
-      : {}),
-  };
-}
