@@ -36,6 +36,11 @@ export interface OtherOutage {
 
 /** Longer than any planning of outage notices takes (a planning sends as it plans: 100,000 in about a minute). */
 const PLANNING_WAIT_MS = 4 * 60_000;
+/**
+ * A killed worker's planning keeps its trees this long: about the activities' heartbeat timeout
+ * (15 s), so that its retry, which starts then, finds them free.
+ */
+const PLANNING_LEASE_MS = 12_000;
 
 /**
  * Runs `fn`, which reads the outage notices of other outages over these sites and plans or ends
@@ -44,7 +49,7 @@ const PLANNING_WAIT_MS = 4 * 60_000;
  */
 export async function withCoveragePlanning<T>(store: Store, siteIds: string[], fn: () => Promise<T>): Promise<T> {
   const roots = await Promise.all([...new Set(siteIds)].map(async (id) => (await upstreamSiteIds(store, id)).at(-1)!));
-  return withTreeLocks(store, roots, fn, { kind: 'plan', waitMs: PLANNING_WAIT_MS });
+  return withTreeLocks(store, roots, fn, { kind: 'plan', waitMs: PLANNING_WAIT_MS, leaseMs: PLANNING_LEASE_MS });
 }
 
 /**

@@ -40,8 +40,6 @@ interface TreeLockDoc {
 const LEASE_MS = 30_000;
 /** How long a request waits for a tree's lock before it fails (the tool retries, the operator sees a 5xx). */
 const WAIT_MS = 20_000;
-/** How often a held lock's lease is renewed: a holder that runs longer than a lease keeps it. */
-const RENEW_MS = LEASE_MS / 3;
 
 /** What the lock serializes: correlation decisions (`tree`), or the plannings of outage notices (`plan`). */
 export type TreeLockKind = 'tree' | 'plan';
@@ -50,6 +48,8 @@ export interface TreeLockOptions {
   kind?: TreeLockKind;
   /** How long to wait for it before failing (default 20 s). */
   waitMs?: number;
+  /** How long a dead holder keeps it (default 30 s); renewed every third of it while the holder runs. */
+  leaseMs?: number;
 }
 
 export class TreeLockTimeout extends Error {}
@@ -71,6 +71,7 @@ const LINGER_MS = 100;
  */
 interface LocalLock {
   owner: string;
+  leaseMs: number;
   takenAt: number;
   busy: boolean;
   linger?: NodeJS.Timeout;
@@ -99,7 +100,7 @@ function pauseFor(key: string, ms: number): Promise<void> {
 /** This process's lingering lock, taken over at no cost when its lease allows. */
 function takeLingering(key: string): boolean {
   const mine = local.get(key);
-  if (!mine || mine.busy || Date.now() - mine.takenAt > LEASE_MS / 2) return false;
+  if (!mine || mine.busy || Date.now() - mine.takenAt > mine.leaseMs / 2) return false;
   clearTimeout(mine.linger);
   mine.busy = true;
   return true;
@@ -115,24 +116,24 @@ function renewWhileBusy(store: Store, key: string, lock: LocalLock): void {
     if (!lock.busy || local.get(key) !== lock) return;
     const at = Date.now();
     void locks(store)
-      .updateOne({ _id: key, owner: lock.owner }, { $set: { expiresAt: new Date(at + LEASE_MS) } })
+      .updateOne({ _id: key, owner: lock.owner }, { $set: { expiresAt: new Date(at + lock.leaseMs) } })
       .then((r) => {
         if (r.matchedCount === 1) lock.takenAt = Math.max(lock.takenAt, at);
       })
       .catch(() => undefined); // the next renewal tries again; the lease has two more renewals' time left
-  }, RENEW_MS);
+  }, lock.leaseMs / 3);
   lock.renew.unref();
 }
 
-async function acquire(store: Store, key: string, waitMs: number): Promise<void> {
+async function acquire(store: Store, key: string, waitMs: number, leaseMs: number): Promise<void> {
   const deadline = Date.now() + waitMs;
   for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
     if (takeLingering(key)) return;
     if (!local.has(key)) {
       const owner = randomUUID();
       try {
-        await locks(store).insertOne({ _id: key, owner, expiresAt: new Date(Date.now() + LEASE_MS) });
-        const lock: LocalLock = { owner, takenAt: Date.now(), busy: true };
+        await locks(store).insertOne({ _id: key, owner, expiresAt: new Date(Date.now() + leaseMs) });
+        const lock: LocalLock = { owner, leaseMs, takenAt: Date.now(), busy: true };
         local.set(key, lock);
         renewWhileBusy(store, key, lock);
         return;
@@ -163,7 +164,7 @@ async function release(store: Store, key: string): Promise<void> {
   if (!lock) return;
   lock.busy = false;
   for (const wake of [...(waiters.get(key) ?? [])]) wake();
-  if (Date.now() - lock.takenAt > LEASE_MS / 2) return deleteLock(store, key, lock);
+  if (Date.now() - lock.takenAt > lock.leaseMs / 2) return deleteLock(store, key, lock);
   lock.linger = setTimeout(() => {
     if (!lock.busy && local.get(key) === lock) void deleteLock(store, key, lock).catch(() => undefined); // expires with its lease otherwise
   }, LINGER_MS);
@@ -184,7 +185,7 @@ export async function withTreeLocks<T>(
   const taken: string[] = [];
   try {
     for (const key of wanted) {
-      await acquire(store, key, options.waitMs ?? WAIT_MS);
+      await acquire(store, key, options.waitMs ?? WAIT_MS, options.leaseMs ?? LEASE_MS);
       taken.push(key);
     }
     return await held.run(new Set([...mine, ...taken]), fn);

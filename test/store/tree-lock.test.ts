@@ -93,4 +93,33 @@ describe('tree locks', () => {
     assert.equal(overlaps.length, 1, `plannings over two trees at once: ${JSON.stringify(overlaps)}`);
     assert.equal(await locks().countDocuments({ _id: /^tree:/ }), 0, 'the correlation locks are not the planning ones');
   });
+
+  test('a holder that runs past its lease keeps the lock (renewed); a dead one loses it once the lease lapses', async () => {
+    const order: string[] = [];
+    let released = false;
+    const long = withTreeLocks(
+      env.store,
+      ['tower-e'],
+      async () => {
+        order.push('long in');
+        await new Promise((r) => setTimeout(r, 1500)); // more than twice its lease
+        order.push('long out');
+        released = true;
+      },
+      { kind: 'plan', leaseMs: 600 },
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await withTreeLocks(env.store, ['tower-e'], async () => void order.push(released ? 'next in' : 'next too early'), {
+      kind: 'plan',
+      leaseMs: 600,
+      waitMs: 5000,
+    });
+    await long;
+    assert.deepEqual(order, ['long in', 'long out', 'next in'], 'the renewed lease kept the next one out');
+
+    await locks().insertOne({ _id: 'plan:tower-f', owner: 'killed-worker', expiresAt: new Date(Date.now() + 500) });
+    const t0 = Date.now();
+    await withTreeLocks(env.store, ['tower-f'], async () => undefined, { kind: 'plan', waitMs: 5000 });
+    assert.ok(Date.now() - t0 >= 400, "waited for the dead holder's lease to lapse, no longer");
+  });
 });
