@@ -52,7 +52,7 @@ export async function senderId(store: Store): Promise<string> {
     first.catch(() => leases.delete(store));
     const timer = setInterval(() => {
       renew(store).catch((err: Error) => {
-        if (/closed|not connected/i.test(err.message)) clearInterval(timer);
+        if (/closed|connected/i.test(err.message)) clearInterval(timer);
       });
     }, RENEW_MS);
     timer.unref();
