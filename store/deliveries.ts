@@ -523,6 +523,15 @@ export async function sweepUndelivered(
   // say nothing is in flight, and the workflow would never look again. Counted first, it is seen
   // in flight at worst, which costs one more look.
   const inFlight = await countInState(store, scope, ['accepted', 'sent']);
+  // An overdue message the caller could not confirm lost stays where it is (see overdueMayRetry):
+  // kept as it is read, not after, since at 100,000 nearly every record of a scope can be overdue
+  // at once (their receipts queue up) and held whole they were 70-100 MB of the worker's heap.
+  const overdue = async (state: DeliveryState): Promise<Delivery[]> => {
+    const kept: Delivery[] = [];
+    for await (const d of store.deliveries.find({ ...scope, state, updatedAt: { $lt: stale } }))
+      if (!overdueMayRetry || overdueMayRetry(d)) kept.push(d);
+    return kept;
+  };
   // One query per state, each an equality FerretDB can hand down (an `$or` of them would read every
   // record of the incident there), merged in record order.
   const lost = (
@@ -530,14 +539,10 @@ export async function sweepUndelivered(
       ...(['undelivered', 'failed'] as DeliveryState[]).map((state) =>
         store.deliveries.find({ ...scope, state }).toArray(),
       ),
-      ...(['accepted', 'sent'] as DeliveryState[]).map((state) =>
-        store.deliveries.find({ ...scope, state, updatedAt: { $lt: stale } }).toArray(),
-      ),
+      ...(['accepted', 'sent'] as DeliveryState[]).map(overdue),
     ])
   )
     .flat()
-    // An overdue message the caller could not confirm lost stays where it is (see overdueMayRetry).
-    .filter((d) => !overdueMayRetry || (d.state !== 'accepted' && d.state !== 'sent') || overdueMayRetry(d))
     .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
   // Decided in memory (delivery/watchdog.ts), then one update per (from state, outcome, reason): few requests.
   const moves = decideLost(lost, policy);
