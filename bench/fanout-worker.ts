@@ -7,6 +7,7 @@
  * `{ type: 'report' }` stops counting and answers `{ type: 'report', counts, byTarget, peakRssMb }`.
  * SIGTERM stops the worker gracefully and exits.
  */
+import { writeHeapSnapshot } from 'node:v8';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { connectStore } from '../store/db';
 import { startReceiptApplier } from '../store/receipts';
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => worker.shutdown());
   // The parent going away (a crash, a kill) closes the channel: stop rather than stay an orphan.
   process.once('disconnect', () => worker.shutdown());
+  watchMemory();
   send({ type: 'ready' });
 
   try {
@@ -86,6 +88,31 @@ async function main(): Promise<void> {
     await rules.close();
     await store.close();
   }
+}
+
+/**
+ * For finding what holds the worker's memory: with BENCH_WORKER_MEMORY_EVERY_MS, a line on stderr that
+ * often (RSS, V8's heap, memory outside it); with BENCH_WORKER_HEAP_SNAPSHOT_MB, one heap snapshot
+ * (in the working directory) the first time the heap in use passes that many MB.
+ */
+function watchMemory(): void {
+  const every = Number(process.env.BENCH_WORKER_MEMORY_EVERY_MS ?? 0);
+  const snapshotAtMb = Number(process.env.BENCH_WORKER_HEAP_SNAPSHOT_MB ?? 0);
+  if (!every && !snapshotAtMb) return;
+  const started = Date.now();
+  const mb = (bytes: number) => Math.round(bytes / 1048576);
+  let snapshotTaken = false;
+  setInterval(() => {
+    const m = process.memoryUsage();
+    if (every)
+      console.error(
+        `worker memory t=${((Date.now() - started) / 1000).toFixed(1)}s rss=${mb(m.rss)} heapUsed=${mb(m.heapUsed)} heapTotal=${mb(m.heapTotal)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)} peakRss=${mb(process.resourceUsage().maxRSS * 1024)}`,
+      );
+    if (snapshotAtMb && !snapshotTaken && mb(m.heapUsed) >= snapshotAtMb) {
+      snapshotTaken = true;
+      console.error(`worker heap snapshot written to ${writeHeapSnapshot()}`);
+    }
+  }, every || 1000).unref();
 }
 
 main().then(
