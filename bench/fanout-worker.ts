@@ -9,6 +9,7 @@
  * SIGTERM stops the worker gracefully and exits.
  */
 import os from 'node:os';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import path from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -94,14 +95,14 @@ async function main(): Promise<void> {
   }
 }
 
+/** The bench's phase, as the parent last named it (`idle` before the incident). */
+let phase = 'idle';
+
 /**
  * For finding what holds the worker's memory: with BENCH_WORKER_MEMORY_EVERY_MS, a line on stderr that
  * often (RSS, V8's heap, memory outside it); with BENCH_WORKER_HEAP_SNAPSHOT_MB, one heap snapshot
  * (in the system's temporary folder) the first time the heap in use passes that many MB.
  */
-/** The bench's phase, as the parent last named it (`idle` before the incident). */
-let phase = 'idle';
-
 function watchMemory(): void {
   const every = Number(process.env.BENCH_WORKER_MEMORY_EVERY_MS ?? 0);
   const snapshotAtMb = Number(process.env.BENCH_WORKER_HEAP_SNAPSHOT_MB ?? 0);
@@ -109,11 +110,21 @@ function watchMemory(): void {
   const started = Date.now();
   const mb = (bytes: number) => Math.round(bytes / 1048576);
   let snapshotTaken = false;
+  // The heap in use just after each full collection is about the live data: its peak says how much heap the worker needs.
+  let liveAfterGc = 0;
+  let livePeak = 0;
+  const isMajor = (e: unknown) =>
+    (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR;
+  new PerformanceObserver((entries) => {
+    if (!entries.getEntries().some(isMajor)) return;
+    liveAfterGc = process.memoryUsage().heapUsed;
+    livePeak = Math.max(livePeak, liveAfterGc);
+  }).observe({ entryTypes: ['gc'] });
   setInterval(() => {
     const m = process.memoryUsage();
     if (every)
       console.error(
-        `worker memory phase=${phase} t=${((Date.now() - started) / 1000).toFixed(1)}s rss=${mb(m.rss)} heapUsed=${mb(m.heapUsed)} heapTotal=${mb(m.heapTotal)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)} peakRss=${mb(process.resourceUsage().maxRSS * 1024)}`,
+        `worker memory phase=${phase} t=${((Date.now() - started) / 1000).toFixed(1)}s rss=${mb(m.rss)} heapUsed=${mb(m.heapUsed)} heapTotal=${mb(m.heapTotal)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)} liveAfterGc=${mb(liveAfterGc)} livePeak=${mb(livePeak)} peakRss=${mb(process.resourceUsage().maxRSS * 1024)}`,
       );
     if (snapshotAtMb && !snapshotTaken && mb(m.heapUsed) >= snapshotAtMb) {
       snapshotTaken = true;
