@@ -76,10 +76,9 @@ function requestId(scope: Scope, page: number, seq: number): string {
   return `${scope.incidentId}|${scope.kind}/${scope.channel}|p${page}|${seq}`;
 }
 
-/** A page's view for one sender: how many requests it holds, who is taken by one, and what it found there. */
+/** A page's view for one sender: how many requests it holds, and what it found there. */
 interface PageView {
   requests: number;
-  taken: Set<string>;
   /** Planned records due and free. */
   free: number;
   /** Planned records due that an open request holds (another sender is sending them, or died doing so). */
@@ -136,7 +135,6 @@ export async function dueCandidates(
     const heldHere = planned.filter((d) => holding.has(key(d))).length;
     pages.set(page, {
       requests: requests.length,
-      taken: new Set([...holding, ...answered]),
       free: free.length,
       held: heldHere,
     });
