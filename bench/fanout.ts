@@ -249,6 +249,7 @@ async function main(): Promise<void> {
     const auth: Record<string, string> = { authorization: `Bearer ${await benchKey(store)}` };
     const writes = countWrites(store.client);
     child.send({ type: 'count' });
+    child.send({ type: 'phase', phase: 'outage' });
     t = performance.now();
     const openedAt = Date.now();
     const opened = await fetch(`${apiUrl}/v1/incidents`, {
@@ -263,6 +264,7 @@ async function main(): Promise<void> {
     await waitForAccepted(sim.url, N, 30 * 60_000);
     const outageMs = performance.now() - t;
     t = performance.now();
+    child.send({ type: 'phase', phase: 'restoration' });
     const resolvedAt = Date.now();
     await fetch(`${apiUrl}/v1/incidents/${id}/resolve`, {
       method: 'POST',
@@ -271,6 +273,7 @@ async function main(): Promise<void> {
     });
     await waitForAccepted(sim.url, 2 * N, 30 * 60_000);
     const restoreMs = performance.now() - t;
+    child.send({ type: 'phase', phase: 'receipts' });
     // Every receipt stored and applied, so that what they cost is counted too.
     const delivered = await waitForDelivered(store, id, 2 * N, 10 * 60_000);
     writes.stop();

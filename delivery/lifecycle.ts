@@ -83,6 +83,9 @@ export function latestWords<R extends ReceiptWord>(receipts: R[]): Map<string, R
 /** How a message ended at the provider; a receipt saying anything else is an intermediate word. */
 const FINAL: ReadonlySet<DeliveryState> = new Set<DeliveryState>(['delivered', 'undelivered', 'failed']);
 
+/** Whether a receipt says how its message ended (no later word changes its record). */
+export const isFinalWord = (r: ReceiptWord): boolean => FINAL.has(PROVIDER_STATES[r.status]!);
+
 /**
  * Splits receipts into those to apply now and those to hold back: a message whose latest word is
  * an intermediate one (`sent`) younger than `holdMs` waits for its final word, so that its record
@@ -98,7 +101,7 @@ export function holdIntermediate<R extends ReceiptWord>(
   const held = new Set<string>();
   const hold: R[] = [];
   for (const [message, r] of latestWords(receipts)) {
-    if (FINAL.has(PROVIDER_STATES[r.status]!) || now.getTime() - r.receivedAt.getTime() >= holdMs) continue;
+    if (isFinalWord(r) || now.getTime() - r.receivedAt.getTime() >= holdMs) continue;
     held.add(message);
     hold.push(r);
   }

@@ -12,11 +12,12 @@ import { ObjectId, type AnyBulkWriteOperation, type Filter, type WithId } from '
 import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
 import type { ProviderReport } from '../delivery/ports';
-import { answersInMemory, endPendingIfWritten, pendingAnswers, type AnswerRef } from './send-requests';
+import { answersInMemory, endPendingIfWritten, forgetAnswers, pendingAnswers, type AnswerRef } from './send-requests';
 import { conditionById, findByValues } from './backend';
 import { eachParallel } from '../domain/each-parallel';
 import {
   holdIntermediate,
+  isFinalWord,
   latestWords,
   messageOf,
   PROVIDER_STATES,
@@ -333,6 +334,12 @@ async function applyWords(
   ops.push(...receiptMoveOps(records, latest, ifStill, now));
   for (const d of records) if (latest.has(d.providerMessageId!)) unmatched.delete(d.providerMessageId!);
   if (ops.length) await store.deliveries.bulkWrite(ops, { ordered: false });
+  // A message's final word is on its record now, with its message id: a later word (repeated, late)
+  // finds the record by that id, and this process keeps in memory only the answers still on their way.
+  forgetAnswers(
+    store,
+    [...answers.keys()].filter((uuid) => isFinalWord(latest.get(uuid)!)),
+  );
   // The requests written to whose answers are all on their records now stop being pending.
   await endPendingIfWritten(
     store,

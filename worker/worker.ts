@@ -2,30 +2,32 @@
  * The worker: runs the incident workflows and their activities on one task queue. Run as many
  * as you like; Temporal shares the work among them.
  */
-import {
-  bundleWorkflowCode,
-  NativeConnection,
-  Worker,
-  type WorkflowBundle,
-  type WorkflowBundleOption,
-} from '@temporalio/worker';
+import { fork } from 'node:child_process';
+import path from 'node:path';
+import { NativeConnection, Worker, type WorkflowBundle, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { TemporalSettings } from '../temporal/client';
 
-/** Bundles the workflow code once (about 2 s); pass the result to every worker of a process. */
+/**
+ * Bundles the workflow code once (about 2 s); pass the result to every worker of a process. Bundled in
+ * a child process (worker/bundle-child.js): webpack left about 110 MB of RSS in the process that ran it,
+ * a fifth of the worker's budget (docs/performance-history.md).
+ */
 export async function bundleWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger });
+  const child = fork(path.join(__dirname, 'bundle-child.js'), [require.resolve('../workflows')], {
+    // Plain Node: neither the parent's heap limit nor its TypeScript loader is needed to run webpack.
+    execArgv: [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    let bundle: WorkflowBundle | undefined;
+    child.once('message', (m: WorkflowBundle) => (bundle = m));
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      bundle ? resolve({ code: bundle.code }) : reject(new Error(`bundling the workflow code failed (exit ${code})`)),
+    );
+  });
 }
-
-const noop = () => undefined;
-const quietBundlerLogger = {
-  trace: noop,
-  debug: noop,
-  info: noop,
-  warn: noop,
-  error: (m: string, meta?: unknown) => console.error(m, meta),
-  log: noop,
-};
 
 export interface WorkerOptions {
   temporal: TemporalSettings;

@@ -153,6 +153,37 @@ test('the final receipt writes the record once, with its answer; on another work
   assert.equal(again!.history.length, 4);
 });
 
+test('a record on its way again reads as its latest attempt; late words after its final one move nothing', async () => {
+  const ids = await sendAndAnswer('inc_way_again', 2, new Date());
+  // The first message is lost and retried while the second still waits for its receipt: the first request stays pending.
+  await applyReceipts(env.store, [receipt(`uuid-${ids[0]}`, 'undelivered')], new Date());
+  await transition(env.store, { _id: ids[0], state: 'undelivered' }, 'planned', new Date(), 'retry');
+  const { records } = await reserveNextBatch(env.store, scope('inc_way_again'), 100, new Date());
+  assert.deepEqual(
+    records.map((d) => [d._id, d.attempts]),
+    [[ids[0], 2]],
+  );
+  const retry = `uuid-${ids[0]}-2`;
+  await recordAnswers(env.store, records, [{ id: ids[0], providerMessageId: retry }], [], new Date(), 'accepted');
+  const seen = await answeredOverlay(env.store, 'inc_way_again', 'outage');
+  const [first, second] = await Promise.all(
+    ids.map(async (_id) => seen((await env.store.deliveries.findOne({ _id }))!)),
+  );
+  assert.deepEqual([first.state, first.attempts, first.providerMessageId], ['accepted', 2, retry]);
+  assert.deepEqual([second.state, second.attempts, second.providerMessageId], ['accepted', 1, `uuid-${ids[1]}`]);
+  // The retry is delivered; then its late `sent`, and the first attempt's `undelivered` again, on this worker and another.
+  await applyReceipts(env.store, [receipt(retry, 'delivered')], new Date());
+  const late = [receipt(retry, 'sent'), receipt(`uuid-${ids[0]}`, 'undelivered')];
+  await applyReceipts(env.store, late, new Date());
+  await applyReceipts(other, late, new Date());
+  const d = (await env.store.deliveries.findOne({ _id: ids[0] }))!;
+  assert.deepEqual([d.state, d.attempts, d.providerMessageId], ['delivered', 2, retry]);
+  assert.deepEqual(
+    d.history.map((h) => h.state),
+    ['planned', 'sending', 'accepted', 'undelivered', 'planned', 'sending', 'accepted', 'delivered'],
+  );
+});
+
 test('no receipt within the wait: the watchdog writes the answer, and a receipt after it moves the record on', async () => {
   const now = new Date(Date.now() - 90_000);
   const ids = await sendAndAnswer('inc_settle', 2, now);
