@@ -455,7 +455,9 @@ export function createNoticeActivities(deps: NoticeDeps) {
       // Notices on their way whose answer waits for its receipt read as accepted (store/send-requests.ts).
       const asAnswered = await answeredOverlay(store, incident._id, 'outage');
       async function* reached(): AsyncIterable<PlanInput> {
-        for await (const read of store.deliveries.find({ incidentId: incident!._id, kind: 'outage' })) {
+        // A thousand at a time: FerretDB's default batch can be 16 MB of records held at once.
+        const outageNotices = store.deliveries.find({ incidentId: incident!._id, kind: 'outage' }).batchSize(1000);
+        for await (const read of outageNotices) {
           const d = asAnswered(read);
           if (WAITING.includes(d.state)) {
             if (!d.invalidRecipient) waiting.push(d);
