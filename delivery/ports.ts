@@ -29,6 +29,15 @@ export interface PlanInput extends Origin {
 /** A record as a sender took it: on the attempt it makes now, with the request that took it (absent for a record reserved in the old shape, in state `sending`). */
 export type Reserved = Delivery & { request?: string };
 
+/** An SMS answer still waiting in its request for the receipt that writes it on its record (store/send-requests.ts). */
+export interface WaitingAnswer {
+  providerMessageId: string;
+  /** The record, on the attempt the answer is about, with the request that took it. */
+  record: Reserved;
+  answeredAt: Date;
+  note?: string;
+}
+
 export interface AcceptedOutcome {
   id: string;
   providerMessageId: string;
@@ -115,6 +124,19 @@ export interface DeliveryRepository {
   ): Promise<void>;
   /** Writes the answers answered before `answeredBefore` that no receipt wrote yet on their records; returns how many younger answers are still in flight. */
   settleAnswered(scope: Scope, answeredBefore: Date, now: Date): Promise<number>;
+  /**
+   * The SMS answers of a scope still waiting for their receipt, unwritten: how many, and the first `limit` of
+   * those answered before `answeredBefore` (the watchdog asks the provider about them before writing anything).
+   * Requests whose answers are all written stop being pending.
+   */
+  waitingAnswers(
+    scope: Scope,
+    answeredBefore: Date,
+    limit: number,
+    now: Date,
+  ): Promise<{ waiting: number; overdue: WaitingAnswer[] }>;
+  /** Writes these answers on their records as `accepted`, at `at` (when not given, at the answer's own time: overdue at once). */
+  writeAnswers(answers: WaitingAnswer[], at?: Date): Promise<void>;
   /** The request certainly failed before the provider accepted anything: due again. */
   releaseReservations(records: Reserved[], now: Date, why: string): Promise<void>;
   /** The provider will never take these (a non-retryable refusal). */

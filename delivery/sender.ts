@@ -140,23 +140,20 @@ export function createSender(deps: SenderDeps) {
       lap('known');
     }
     const taken = new Set(accepted.map((a) => a.id));
-    await repo.recordSendResults(
-      open,
-      accepted,
-      [],
-      now,
-      'found at the provider after a lost answer',
-      'accepted',
-      runtime.heartbeat,
-    );
-    await repo.applyReceiptsFor(
-      accepted.map((a) => a.providerMessageId),
-      since,
-    );
+    // The records not found are due again once their request closes (below, or by the answers' write).
     await repo.releaseReservations(
       open.filter((d) => !taken.has(d._id)),
       now,
       'not found at the provider after a lost answer',
+    );
+    const note = 'found at the provider after a lost answer';
+    // SMS found at Plivo: into their requests, as the lost answer would have gone (one write a request);
+    // the receipts stored since, applied next, write each record once with its answer. Calls: on the records.
+    if (scope.channel === 'sms') await repo.recordAnswers(open, accepted, [], now, note, runtime.heartbeat);
+    else await repo.recordSendResults(open, accepted, [], now, note, 'accepted', runtime.heartbeat);
+    await repo.applyReceiptsFor(
+      accepted.map((a) => a.providerMessageId),
+      since,
     );
     await repo.closeRequests(requests, now);
     lap('record');

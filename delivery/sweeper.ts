@@ -11,7 +11,7 @@ import type { Logger } from '../domain/log';
 import { PROVIDER_STATES } from './lifecycle';
 import { fallbackTarget, origin } from './fallback';
 import type { WatchdogPolicy } from './watchdog';
-import type { DeliveryRepository, PlanInput, ProviderReport, Runtime, Scope } from './ports';
+import type { DeliveryRepository, PlanInput, ProviderReport, Runtime, Scope, WaitingAnswer } from './ports';
 import { ALL_CHANNELS } from './sender';
 import { eachParallel } from '../domain/each-parallel';
 import { phaseTimer } from './phase-timer';
@@ -51,8 +51,10 @@ export interface SweepAllResult {
   nextDueAt: string | null;
 }
 
-/** Overdue SMS asked about at Plivo in one round (ten at a time). */
+/** Overdue SMS asked about at Plivo in one round. */
 const OVERDUE_CHECKS = 1000;
+/** Questions to Plivo under way at once (each a GET of one message). */
+const OVERDUE_ASKED_AT_ONCE = 20;
 /** How often a sweep says it is alive between its checkpoints (the worker sends one a second at most). */
 const HEARTBEAT_EVERY_MS = 1000;
 
@@ -71,22 +73,32 @@ export function createSweeper(deps: SweeperDeps) {
   };
 
   /**
-   * For SMS whose receipt is overdue, ask Plivo what became of them (ten at a time, at most
-   * OVERDUE_CHECKS a round) and record each answer as a receipt: Plivo's undelivered and failed
-   * are then resent by the sweep, its queued and sent get another timeout. Returns the messages
-   * that may be resent as lost: only those Plivo says it does not know (404). A message whose check
-   * failed (Plivo unreachable, 5xx, 429) or was not reached this round is never taken for lost: it
-   * may well have been delivered, its receipt late (at 20,000 recipients the receipts queue up), and
-   * a resend would text the subscriber twice; the next round asks again.
+   * For SMS whose receipt is overdue, ask Plivo what became of them (OVERDUE_ASKED_AT_ONCE at a time,
+   * at most OVERDUE_CHECKS a round): first the answers still waiting in their requests, unwritten,
+   * then the records written `accepted` or `sent` whose receipt is late. Each answer is recorded as a
+   * receipt: a final one (or `sent`) writes the record once, with its answer; Plivo's undelivered and
+   * failed are then resent by the sweep, its queued and sent get another timeout (an answer still
+   * queued is written `accepted` now). Returns the messages that may be resent as lost: only those
+   * Plivo says it does not know (404; an unwritten answer among them is written first, at its own
+   * time, for the sweep to find it overdue). A message whose check failed (Plivo unreachable, 5xx,
+   * 429) or was not reached this round is never taken for lost: it may well have been delivered, its
+   * receipt late (at 20,000 recipients the receipts queue up), and a resend would text the subscriber
+   * twice; the next round asks again. `answered` counts the waiting answers that are no longer waiting.
    */
-  async function askProviderAboutOverdue(scope: Scope, stale: Date): Promise<Set<string>> {
+  async function askProviderAboutOverdue(
+    scope: Scope,
+    stale: Date,
+    waiting: WaitingAnswer[],
+  ): Promise<{ lost: Set<string>; answered: number }> {
     const lost = new Set<string>();
     const sms = deps.sms;
-    if (!sms) return lost;
-    const overdue = await repo.overdue(scope, stale, OVERDUE_CHECKS);
+    if (!sms) return { lost, answered: 0 };
+    const answerOf = new Map(waiting.map((a) => [a.providerMessageId, a]));
+    const written = await repo.overdue(scope, stale, Math.max(0, OVERDUE_CHECKS - waiting.length));
+    const asking = [...answerOf.keys(), ...written.map((d) => d.providerMessageId)];
     const reports: ProviderReport[] = [];
     let unreachable = 0;
-    await eachParallel(overdue, 10, async ({ providerMessageId: uuid }) => {
+    await eachParallel(asking, OVERDUE_ASKED_AT_ONCE, async (uuid) => {
       runtime.heartbeat();
       try {
         const a = await sms.messageState(uuid);
@@ -104,12 +116,13 @@ export function createSweeper(deps: SweeperDeps) {
         else unreachable++;
       }
     });
-    if (overdue.length)
+    if (asking.length)
       logger.debug(
         {
           incidentId: scope.incidentId,
           kind: scope.kind,
-          overdue: overdue.length,
+          overdue: asking.length,
+          unwritten: waiting.length,
           lost: lost.size,
           states: Object.fromEntries(
             [...new Set(reports.map((r) => r.status))].map((st) => [st, reports.filter((r) => r.status === st).length]),
@@ -122,13 +135,22 @@ export function createSweeper(deps: SweeperDeps) {
         { incidentId: scope.incidentId, kind: scope.kind, unreachable },
         'overdue messages Plivo could not be asked about: asking again next round, not resending',
       );
-    if (reports.length) await repo.applyReports(reports, new Date());
-    // Still queued or sent at the provider: not lost, only slow. Give them another timeout.
-    await repo.giveMoreTime(
-      reports.filter((r) => r.status === 'queued' || r.status === 'sent').map((r) => r.messageUuid),
-      new Date(),
+    const now = new Date();
+    if (reports.length) await repo.applyReports(reports, now);
+    // Still queued at the provider (an answer), queued or sent (a record): not lost, only slow. Another timeout.
+    const slow = reports.filter((r) => r.status === 'queued' || r.status === 'sent');
+    await repo.writeAnswers(
+      slow.flatMap((r) => (r.status === 'queued' && answerOf.has(r.messageUuid) ? [answerOf.get(r.messageUuid)!] : [])),
+      now,
     );
-    return lost;
+    await repo.giveMoreTime(
+      slow.filter((r) => !answerOf.has(r.messageUuid)).map((r) => r.messageUuid),
+      now,
+    );
+    await repo.writeAnswers([...lost].flatMap((uuid) => (answerOf.has(uuid) ? [answerOf.get(uuid)!] : [])));
+    const answered =
+      reports.filter((r) => answerOf.has(r.messageUuid)).length + [...lost].filter((u) => answerOf.has(u)).length;
+    return { lost, answered };
   }
 
   /**
@@ -167,19 +189,23 @@ export function createSweeper(deps: SweeperDeps) {
     const channel = input.channel ?? 'sms';
     const scope: Scope = { incidentId: input.incidentId, kind: input.kind, channel };
     // SMS answers wait in their requests for the receipt that writes them with it (they count as in
-    // flight meanwhile); those that got none within the delivery timeout are written now, so that
-    // the watchdog below finds them overdue and asks Plivo. (Under a storm of callbacks a receipt
-    // may come minutes after the answer: writing the answer sooner would write most records twice.)
+    // flight meanwhile); Plivo is asked about those that got none within the delivery timeout, and
+    // only then is anything written (askProviderAboutOverdue). (Under a storm of callbacks a receipt
+    // may come minutes after the answer: writing the answer first wrote most records twice.)
     // Overdue by the receipts applied, not by the wall clock: receipts stored but not applied yet
     // (a storm of callbacks) are not late (store/receipts.ts receiptsAppliedUpTo).
     const receiptsClock = repo.receiptsAppliedUpTo(new Date()).getTime();
     const settleBefore = new Date(receiptsClock - input.deliveryTimeoutMs);
-    const answersInFlight = channel === 'sms' ? await repo.settleAnswered(scope, settleBefore, new Date()) : 0;
+    const asking = channel === 'sms' && !!deps.sms;
+    const answers = asking
+      ? await repo.waitingAnswers(scope, settleBefore, OVERDUE_CHECKS, new Date())
+      : { waiting: channel === 'sms' ? await repo.settleAnswered(scope, settleBefore, new Date()) : 0, overdue: [] };
     lap('settle');
     // SMS: an overdue message is resent only when Plivo says it does not know it (or, through its
     // receipt, that it was not delivered). Other channels have no such check: overdue is lost.
-    const lostAtProvider =
-      channel === 'sms' && deps.sms ? await askProviderAboutOverdue(scope, new Date(settleBefore)) : undefined;
+    const asked = asking ? await askProviderAboutOverdue(scope, settleBefore, answers.overdue) : undefined;
+    const lostAtProvider = asked?.lost;
+    const answersInFlight = answers.waiting - (asked?.answered ?? 0);
     lap('overdue');
     checkpoint();
     // Once an outage's end is being planned, its notices are neither retried nor fallen back: the

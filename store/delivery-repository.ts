@@ -30,6 +30,8 @@ import {
   recordSendResults,
   releaseReservations,
   settleAnswered,
+  waitingAnswers,
+  writeAnswers,
   reserveFresh,
   reserveNextBatch,
   unfinishedReservations,
@@ -64,6 +66,8 @@ export function deliveryRepository(store: Store): DeliveryRepository {
     recordAnswers: (taken, accepted, invalid, now, note, progress) =>
       recordAnswers(store, taken, accepted, invalid, now, note, progress),
     settleAnswered: (scope, answeredBefore, now) => settleAnswered(store, scope, answeredBefore, now),
+    waitingAnswers: (scope, answeredBefore, limit, now) => waitingAnswers(store, scope, answeredBefore, limit, now),
+    writeAnswers: (answers, at) => writeAnswers(store, answers, at),
     releaseReservations: (records, now, why) => releaseReservations(store, records, now, why),
     failReserved: (records, now, why) => failReserved(store, records, now, why),
     closeRequests: (ids, now) => closeRequests(store, ids, now),

@@ -7,7 +7,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isolatedEnv, type IsolatedEnv } from '../support/env';
+import { eventually, isolatedEnv, type IsolatedEnv } from '../support/env';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { startSimulator } from '../../sim/plivo-simulator';
+import { PlivoSmsChannel } from '../../channels/sms-plivo';
+import { createDeliveryActivities, type SweepAllResult } from '../../activities/delivery';
+import { countWrites } from '../../bench/write-counter';
 import { plannedRecord } from '../../store/deliveries';
 import {
   answeredOverlay,
@@ -39,6 +44,7 @@ after(async () => {
   await env?.close();
 });
 
+const SIM_AUTH_ID = 'MATESTANSWERS0000001';
 const scope = (incidentId: string) => ({ incidentId, kind: 'outage' as const, channel: 'sms' as const });
 
 /** Planned records of one incident, taken by one request and answered by the provider; returns their ids. */
@@ -210,6 +216,99 @@ test('no receipt within the wait: the watchdog writes the answer, and a receipt 
     d.history.map((h) => h.state),
     ['planned', 'sending', 'accepted', 'delivered'],
   );
+});
+
+test('no receipt within the wait: the watchdog asks Plivo before writing; a delivered message is written once, one Plivo does not know is sent again', async () => {
+  // Plivo (the simulator) with no status callbacks: no receipt ever comes, as when the API was down.
+  const sim = await startSimulator({ authId: SIM_AUTH_ID, authToken: 'answers-token', host: '127.0.0.1', port: 0 });
+  const sms = new PlivoSmsChannel({
+    authId: SIM_AUTH_ID,
+    authToken: 'answers-token',
+    baseUrl: sim.url,
+    sender: 'Avviso',
+  });
+  const watched = await connectStore(env.servers.mongoUri, env.dbName, { monitorCommands: true });
+  try {
+    const answeredAt = new Date(Date.now() - 90_000);
+    const docs = Array.from({ length: 3 }, (_, i) =>
+      plannedRecord(
+        {
+          incidentId: 'inc_ask',
+          kind: 'outage',
+          subscriberId: `Q-${i}`,
+          channel: 'sms',
+          to: `+3934700030${i}`,
+          language: 'it',
+        },
+        new Date(answeredAt.getTime() - 60_000),
+      ),
+    );
+    await env.store.deliveries.insertMany(docs);
+    const { records } = await reserveNextBatch(env.store, scope('inc_ask'), 100, answeredAt);
+    const sent = await sms.send(
+      records
+        .slice(0, 2)
+        .map((d) => ({ deliveryId: d._id, to: d.to, text: 'Guasto in zona', language: 'it' as const })),
+    );
+    const uuidOf = new Map(sent.map((o) => [o.deliveryId, o.outcome === 'accepted' ? o.providerMessageId! : '']));
+    const lostId = records[2]!._id;
+    uuidOf.set(lostId, 'uuid-plivo-never-had');
+    await recordAnswers(
+      env.store,
+      records,
+      records.map((d) => ({ id: d._id, providerMessageId: uuidOf.get(d._id)! })),
+      [],
+      answeredAt,
+      'accepted by the provider',
+    );
+    for (const d of records.slice(0, 2))
+      await eventually('delivered at Plivo', async () =>
+        (await sms.messageState(uuidOf.get(d._id)!)).state === 'delivered' ? true : undefined,
+      );
+
+    const writes = countWrites(watched.client);
+    const acts = createDeliveryActivities({
+      store: watched,
+      channels: { sms },
+      sms,
+      logger: createLogger('answers-test', 'warn'),
+      rules: async () => {
+        throw new Error('the sweep renders no text');
+      },
+    });
+    const r: SweepAllResult = await new MockActivityEnvironment().run(acts.sweepAll, {
+      incidentId: 'inc_ask',
+      kinds: ['outage' as const],
+      deliveryTimeoutMs: 60_000,
+      maxAttempts: 3,
+    });
+    writes.stop();
+
+    for (const d of records.slice(0, 2)) {
+      const after = (await env.store.deliveries.findOne({ _id: d._id }))!;
+      assert.equal(after.state, 'delivered');
+      assert.equal(after.providerMessageId, uuidOf.get(d._id));
+      assert.deepEqual(
+        after.history.map((h) => h.state),
+        ['planned', 'sending', 'accepted', 'delivered'],
+      );
+      assert.equal(after.history[2]!.at.getTime(), answeredAt.getTime(), 'accepted when Plivo answered the request');
+    }
+    const lost = (await env.store.deliveries.findOne({ _id: lostId }))!;
+    assert.equal(lost.state, 'planned', 'Plivo does not know it: it goes out again');
+    assert.equal(lost.attempts, 1);
+    assert.equal(r.retried, 1);
+    // One write for each delivered record (its answer and Plivo's word at once); two for the lost one
+    // (its answer, then the retry). Writing the answers first made it five.
+    const onRecords = Object.entries(writes.byTarget)
+      .filter(([target]) => target.startsWith('deliveries update'))
+      .reduce((n, [, k]) => n + k, 0);
+    assert.equal(onRecords, 4, JSON.stringify(writes.byTarget));
+    assert.equal((await env.store.sendRequests.findOne({ incidentId: 'inc_ask' }))!.pending, false);
+  } finally {
+    await watched.close();
+    await sim.close();
+  }
 });
 
 test('a receipt racing the watchdog: the record ends delivered, once, whichever writes first', async () => {
