@@ -27,6 +27,7 @@ import type { IncidentSchedule } from '../workflows/incident-api';
 import { downstreamSites } from '../store/network';
 import { subscriberFacts } from '../store/audience';
 import { subscribersOfSites } from '../store/site-subscribers';
+import { countSiteSubscribers } from '../store/site-roster';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
 import { answeredOverlay } from '../store/send-requests';
 import {
@@ -47,6 +48,7 @@ import { closingHold, firstNoticeTime, holdUntil, type HoldWindow, type Incident
 import type { Logger } from '../domain/log';
 import { planOperatorMessage } from './operator-messages';
 import type { PlanningSender } from '../delivery/sender';
+import { phaseTimer } from '../delivery/phase-timer';
 
 export interface NoticeDeps {
   store: Store;
@@ -253,7 +255,7 @@ async function resolveRequested(store: Store, incidentId: string): Promise<boole
 
 /** How many subscribers the sites serve, paying or not: what the rules call `incident.subscribers`. */
 export async function countAudience(store: Store, siteIds: string[]): Promise<number> {
-  return store.subscribers.countDocuments({ siteId: { $in: siteIds } });
+  return countSiteSubscribers(store, siteIds);
 }
 
 /** The numbers and addresses an incident's first message was planned to, per channel (`sms:+39...`). */
@@ -319,15 +321,19 @@ export function createNoticeActivities(deps: NoticeDeps) {
 
   return {
     async planNotices(input: { incidentId: string; batchSize?: number }): Promise<PlanResult> {
+      const { phases, lap } = phaseTimer();
       const incident = await loadIncident(input.incidentId);
       const sites = await downstreamSites(store, incident.siteIds);
+      lap('sites');
       const affected = sites.map((s) => s._id);
       const areas = [...new Set(sites.map((s) => s.area))].sort();
       const audienceSize = await countAudience(store, affected);
+      lap('count');
       await store.incidents.updateOne(
         { _id: incident._id },
         { $set: { areas, affectedSiteIds: affected, audienceSize } },
       );
+      lap('write');
       // An announcement is the operators' words to the paying subscribers there: the rules decide nothing about it.
       if (incident.kind === 'announcement') {
         const r = await planOperatorMessage(
@@ -347,8 +353,14 @@ export function createNoticeActivities(deps: NoticeDeps) {
       const facts = incidentFacts({ ...incident, areas, affectedSiteIds: affected, audienceSize });
       // Decided as of the opening, so that a retry, hours later, decides the same. An outage plans
       // one at a time with the other outages of its trees (store/coverage.ts).
-      const plan = () => planAudience(deps, incident, facts, sites, incident.openedAt, true, input.batchSize);
+      lap('rules');
+      const plan = () => {
+        lap('lock');
+        return planAudience(deps, incident, facts, sites, incident.openedAt, true, input.batchSize);
+      };
       const r = incident.kind === 'outage' ? await withCoveragePlanning(store, incident.siteIds, plan) : await plan();
+      lap('plan');
+      logger.debug({ incidentId: incident._id, ms: phases }, 'planning phases');
       let firstDue = r.firstDue;
       // On a repeat nothing new is planned; the due time still comes from the records.
       if (r.planned === 0) {
@@ -405,6 +417,7 @@ export function createNoticeActivities(deps: NoticeDeps) {
           },
         };
       };
+      const { phases, lap } = phaseTimer();
       const at = new Date(input.at);
       const incident = await loadIncident(input.incidentId);
       if (!incident.endedAt)
@@ -449,11 +462,14 @@ export function createNoticeActivities(deps: NoticeDeps) {
       // (waiting for the grace delay, quiet hours or a retry, or reported not delivered) are kept
       // apart. One read, not one per state: a receipt that moves a notice from one state to another
       // between two reads would hide it from both, and its subscriber would never hear of the end.
+      lap('expire');
       const waiting: Delivery[] = [];
       const overlap = await overlapAtResolution(incident);
+      lap('overlap');
       let deferred = 0;
       // Notices on their way whose answer waits for its receipt read as accepted (store/send-requests.ts).
       const asAnswered = await answeredOverlay(store, incident._id, 'outage');
+      lap('answers');
       async function* reached(): AsyncIterable<PlanInput> {
         // A thousand at a time: FerretDB's default batch can be 16 MB of records held at once.
         const outageNotices = store.deliveries.find({ incidentId: incident!._id, kind: 'outage' }).batchSize(1000);
@@ -472,6 +488,7 @@ export function createNoticeActivities(deps: NoticeDeps) {
       // The restorations due at once go out while the rest is planned (the closing rounds send the others).
       const sending = deps.whilePlanning?.(undefined, input.batchSize);
       const restored = (await planAll(store, reached(), now, undefined, sending?.onPlanned)).planned;
+      lap('restorations');
       if (deferred)
         logger.info(
           { incidentId: incident._id, deferred },
@@ -528,8 +545,11 @@ export function createNoticeActivities(deps: NoticeDeps) {
             'replaced by one combined outage-and-restored message',
           );
       }
+      const result = { cancelled, combined, restored, ...(await sending?.result()) };
+      lap('rest');
       logger.info({ incidentId: incident._id, cancelled, combined, restored }, 'resolution planned');
-      return { cancelled, combined, restored, ...(await sending?.result()) };
+      logger.debug({ incidentId: incident._id, ms: phases }, 'resolution phases');
+      return result;
     },
   };
 }

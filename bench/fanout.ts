@@ -31,7 +31,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { startSimulator } from '../sim/plivo-simulator';
 import { RulesHolder } from '../rules';
 import type { Subscriber } from '../domain/types';
-import { subscribersChanged } from '../store/site-roster';
+import { rebuildRosters, subscribersChanged } from '../store/site-roster';
 import { createApiKey } from '../store/api-keys';
 
 const { values: args } = parseArgs({
@@ -228,7 +228,9 @@ async function main(): Promise<void> {
       optedOut: false,
     }));
     for (let i = 0; i < subs.length; i += 5000) await store.subscribers.insertMany(subs.slice(i, i + 5000));
+    // As an import leaves them (import/: rosters rebuilt at its end, so that the first planning reads them).
     await subscribersChanged(store, ['tower-bench']);
+    await rebuildRosters(store, ['tower-bench']);
 
     // The plain sender: same SDK, same simulator, bulk requests of 1,000, nothing stored.
     await fetch(`${sim.url}/inbox`, { method: 'DELETE' });

@@ -212,7 +212,22 @@ export function createSender(deps: SenderDeps) {
     incident: Incident,
     textOf: Loaded['textOf'],
     lap: (phase: string) => void = () => undefined,
-  ): Promise<{ accepted: AcceptedOutcome[]; invalid: { id: string; error: string }[]; failure?: ChannelError }> {
+  ): Promise<Sent> {
+    const sent = await sendOnly(scope, channel, records, incident, textOf, lap);
+    await recordSent(scope, records, sent);
+    lap('record');
+    return sent;
+  }
+
+  /** sendTaken up to the provider's answer, which recordSent then writes. */
+  async function sendOnly(
+    scope: Scope,
+    channel: Channel,
+    records: Reserved[],
+    incident: Incident,
+    textOf: Loaded['textOf'],
+    lap: (phase: string) => void,
+  ): Promise<Sent> {
     const byText = new Map<string, Reserved[]>();
     for (const d of records) {
       const text = textOf(d, scope.kind);
@@ -287,9 +302,15 @@ export function createSender(deps: SenderDeps) {
         }
       }
     }
+    lap('provider');
+    return { accepted, invalid, failure, leftReserved };
+  }
+
+  /** Writes what the provider answered to a batch sendOnly sent, and closes its requests. */
+  async function recordSent(scope: Scope, records: Reserved[], sent: Sent): Promise<void> {
+    const { accepted, invalid, leftReserved } = sent;
     // SMS and calls report back; the other channels never will: handing over is all we can know.
     const withReceipts = scope.channel === 'sms' || scope.channel === 'voice';
-    lap('provider');
     // SMS answers go into their requests, one write per batch (the receipt writes each record once);
     // with a request left open for the reconciliation, on the records, as for the other channels.
     if (scope.channel === 'sms' && !leftReserved)
@@ -309,8 +330,6 @@ export function createSender(deps: SenderDeps) {
         records.flatMap((d) => (d.request ? [d.request] : [])),
         new Date(),
       );
-    lap('record');
-    return { accepted, invalid, failure };
   }
 
   /** Sends one batch of one kind on one channel; one request per distinct text. */
@@ -477,6 +496,8 @@ export function createSender(deps: SenderDeps) {
     // is due before taking capacity): nothing to gain here, so all is left to them.
     let done = limited();
     let failedInARow = 0;
+    /** The write of the last batch's answer (sendFresh). */
+    let recording: Promise<void> = Promise.resolve();
     async function onPlanned(inserted: Delivery[]): Promise<void> {
       const now = new Date();
       const due = inserted.filter((d) => d.state === 'planned' && (!d.notBefore || d.notBefore <= now));
@@ -510,7 +531,14 @@ export function createSender(deps: SenderDeps) {
       lap('reserve');
       if (records.length === 0) return false;
       runtime.heartbeat();
-      const r = await sendTaken(scope, channel, records, incident, textOf, lap);
+      const r = await sendOnly(scope, channel, records, incident, textOf, lap);
+      // The answer is written while the next batch goes out (one write of its request, 50-150 ms on
+      // FerretDB): the batches follow each other at Plivo's pace. One write waits at most; its failure
+      // fails the planning at the next batch or at the end (the request stays open: the retry's
+      // reconciliation settles it, as after any lost answer).
+      await recording;
+      recording = recordSent(scope, records, r);
+      recording.catch(() => undefined);
       out.sent[scope.kind] = (out.sent[scope.kind] ?? 0) + r.accepted.length;
       logger.debug({ ...scope, records: records.length, ms: phases }, 'batch sent while planning');
       if (!r.failure) {
@@ -536,6 +564,7 @@ export function createSender(deps: SenderDeps) {
     return {
       onPlanned,
       async result() {
+        await recording;
         return { ...out, sent: { ...out.sent } };
       },
     };
@@ -550,6 +579,14 @@ export function createSender(deps: SenderDeps) {
     },
     sendDue,
   };
+}
+
+/** A batch sent: the provider's answer, and what failed. `leftReserved`: requests left open for a reconciliation. */
+interface Sent {
+  accepted: AcceptedOutcome[];
+  invalid: { id: string; error: string }[];
+  failure?: ChannelError;
+  leftReserved?: boolean;
 }
 
 /** Requests failed one after another that make a planning leave the rest of its sending to the rounds. */

@@ -264,6 +264,26 @@ export async function siteRosters(store: Store, siteIds: string[]): Promise<Subs
   return out;
 }
 
+/**
+ * How many subscribers these sites have (all of them, as a roster holds them): a current roster's
+ * length where siteRosters would trust it, else a count of the site's documents. A `$in` count reads
+ * and decodes every subscriber document of the sites on FerretDB: 0.1-0.3 s of a 4,000 planning.
+ */
+export async function countSiteSubscribers(store: Store, siteIds: string[]): Promise<number> {
+  if (siteIds.length === 0) return 0;
+  const busy = await sitesBeingWritten(store, siteIds);
+  const gens = await currentGenerations(store, siteIds);
+  let total = 0;
+  await eachParallel(siteIds, SITES_AT_ONCE, async (siteId) => {
+    const members = busy.has(siteId)
+      ? null
+      : validMembers(await rosters(store).find({ siteId }).toArray(), gens.get(siteId)!);
+    const n = members ? members.length : await store.subscribers.countDocuments({ siteId });
+    total += n;
+  });
+  return total;
+}
+
 /** Beyond this many sites a rebuild reads every subscriber once rather than each site's (one query each). */
 const REBUILD_PER_SITE_UP_TO = 32;
 

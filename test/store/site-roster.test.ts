@@ -21,7 +21,7 @@ import {
   updateSubscriber,
 } from '../../store/subscribers';
 import { eraseSubscriber } from '../../store/privacy';
-import { subscribersChanged } from '../../store/site-roster';
+import { countSiteSubscribers, subscribersChanged } from '../../store/site-roster';
 import type { Store } from '../../store/db';
 import type { Subscriber } from '../../domain/types';
 
@@ -163,6 +163,42 @@ describe('per-site roster', () => {
       true,
       'the rebuilt roster holds it',
     );
+  });
+
+  test("the audience count is the rosters' length: it follows every write, announced, and a site being written is counted from its documents", async () => {
+    const store = env.store;
+    const count = () => countSiteSubscribers(store, SITES);
+    const plainCount = () => store.subscribers.countDocuments({ siteId: { $in: SITES } });
+    await read(store); // the rosters are current
+    assert.equal(await count(), await plainCount());
+    await createSubscriber(
+      store,
+      'R-COUNT',
+      subscriberFields({ name: 'Conta', phones: ['3479999990'], siteId: 'ap-small', smsAlerts: { active: true } }),
+      AT,
+    );
+    assert.equal(await count(), await plainCount(), 'a subscriber created through the store');
+    await deleteSubscriber(store, 'R-COUNT');
+    assert.equal(await count(), await plainCount(), 'and deleted');
+
+    // Written beside the store: the count is the roster's until the write is announced.
+    await read(store); // the rosters are current again
+    const before = await count();
+    const stray = { ...(await plain(store, { siteId: 'ap-small' }))[0]!, _id: 'R-STRAY' } as Subscriber;
+    await store.subscribers.insertOne(stray);
+    assert.equal(await count(), before, 'the rosters were counted, not the documents');
+    // A writer's mark on the site: its documents are counted.
+    const marks = store.db.collection<{ _id: string; siteId: string; expiresAt: Date }>('site_writes');
+    await marks.insertOne({
+      _id: 'ap-small|counting-writer',
+      siteId: 'ap-small',
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    assert.equal(await count(), before + 1, 'a site being written is counted from its documents');
+    await store.subscribers.deleteOne({ _id: 'R-STRAY' });
+    await marks.deleteOne({ _id: 'ap-small|counting-writer' });
+    await subscribersChanged(store, ['ap-small']);
+    assert.equal(await count(), await plainCount());
   });
 
   test('every write through the store is seen by the next read: create, update, move, delete, STOP, START', async () => {
