@@ -53,14 +53,25 @@ export function deliveryLoop(
   /**
    * `closing`: the workflow is about to close (resolved, cancelled), and this round's watch is not
    * wanted then. `watchOnly`: nothing is due (the planning that just ran sent all it made due), so
-   * the round only watches.
+   * the round only watches. `wake`: the workflow has something to act on (a request): a watch-only
+   * round's wait before its look ends for it.
    */
   return async function deliveryRound(
     kinds: MessageKind[],
     closing?: () => boolean,
     watchOnly = false,
+    wake?: () => boolean,
   ): Promise<DeliveryRound> {
     const budget = policy.sendBudgetMs !== undefined ? { budgetMs: policy.sendBudgetMs } : {};
+    // A watch-only round follows a planning that sent all it made due: nothing can be overdue yet, and a
+    // sweep at once only shares the database with the receipts streaming in, and with a resolution that
+    // comes meanwhile (a fan-out of 4,000 was restored beside such a sweep, which ended 1.4-2.1 s after
+    // the resolve). The first look waits the early look, or until the workflow closes or is asked
+    // something (`wake`). (Guarded: runs that started before it looked at once.)
+    if (watchOnly && closing && patched('first-look-after-early-look')) {
+      await condition(() => closing() || !!wake?.(), earlyLook);
+      if (closing() || wake?.()) return { busy: false, waitMs: 0, allSent: false, idle: false };
+    }
     const r = watchOnly
       ? { accepted: {}, invalid: 0, remaining: 0, retryAfterMs: undefined }
       : await acts.sendDue({ incidentId: deliveriesOf, kinds, batchSize: policy.batchSize, ...budget });

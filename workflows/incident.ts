@@ -500,7 +500,7 @@ export async function incidentWorkflow(input: IncidentInput): Promise<IncidentSt
     await actOnRequests();
     await fireTimers();
     if (closing()) break;
-    const round = await deliveryRound(OPEN_KINDS, closing, watchOnly);
+    const round = await deliveryRound(OPEN_KINDS, closing, watchOnly, () => state.pending.length > 0);
     watchOnly = false;
     if (round.busy) {
       await continueIfLong(); // a large audience: many batches in a row

@@ -120,6 +120,17 @@ rules:
         [3, 5],
       ],
     );
+    // Nothing can be overdue right after the planning sent it all: the first look waits (a timer) before its sweep.
+    const events = (await stack.temporal.workflow.getHandle(`incident:${id}`).fetchHistory()).events ?? [];
+    const activityAt = (type: string) =>
+      events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type);
+    const planned = activityAt('planNotices');
+    const firstSweep = activityAt('sweepAll');
+    assert.ok(planned >= 0 && firstSweep > planned, 'the planning, then a sweep');
+    assert.ok(
+      events.slice(planned, firstSweep).some((e) => e.timerStartedEventAttributes),
+      'a wait between the planning and the first sweep',
+    );
     // The workflow's own counts include what the planning sent.
     const status = (await stack.temporal.workflow.getHandle(`incident:${id}`).query('status')) as {
       sent: Record<string, number>;
