@@ -26,21 +26,40 @@ export type ServerKind = 'mongodb' | 'ferretdb-postgresql' | 'ferretdb-sqlite';
 
 const serverKindByStore = new WeakMap<Store, Promise<ServerKind>>();
 
-/** Asked once per store: buildInfo says FerretDB; its startup log names the backend. */
+/**
+ * The backend FerretDB's startup log names: "Powered by FerretDB <version> and PostgreSQL 15.18." (SQLite
+ * is named the same way), or undefined while it names none: FerretDB names its backend only once it has
+ * connected to it, and a FerretDB just (re)started has not. (Taking that for SQLite made a worker started
+ * beside a restart of FerretDB write by `_id` alone, unconditionally: the 20,000 drill of the eighth
+ * session sent restorations again after delivered ones, old answers written over newer attempts.)
+ */
+export function backendNamed(startupWarnings: string[]): ServerKind | undefined {
+  // Each line is a log entry, in JSON: the words are in its `msg`.
+  const line = startupWarnings.find((l) => l.includes('Powered by FerretDB'));
+  if (line && / and PostgreSQL\b/.test(line)) return 'ferretdb-postgresql';
+  if (line && / and SQLite\b/.test(line)) return 'ferretdb-sqlite';
+  return undefined;
+}
+
+/**
+ * Asked once per store: buildInfo says FerretDB; its startup log names the backend, once FerretDB has
+ * reached it (a collection listed first makes sure). An answer that names none is not kept: the call
+ * fails, and the next one asks again.
+ */
 export function serverKind(store: Store): Promise<ServerKind> {
   let known = serverKindByStore.get(store);
   if (!known) {
     known = (async (): Promise<ServerKind> => {
       const info = await store.db.admin().command({ buildInfo: 1 });
       if (typeof info.ferretdbVersion !== 'string') return 'mongodb';
-      const log = await store.db
-        .admin()
-        .command({ getLog: 'startupWarnings' })
-        .catch(() => ({ log: [] }));
-      // "Powered by FerretDB <version> and PostgreSQL 15.18." (SQLite is named the same way).
-      return (log.log as string[]).some((l) => /Powered by FerretDB .* and PostgreSQL/.test(l))
-        ? 'ferretdb-postgresql'
-        : 'ferretdb-sqlite';
+      await store.db.listCollections({}, { nameOnly: true }).toArray();
+      const log = await store.db.admin().command({ getLog: 'startupWarnings' });
+      const kind = backendNamed(log.log as string[]);
+      if (!kind)
+        throw new Error(
+          `FerretDB does not name its backend yet (it has not reached it): asking again; it says ${JSON.stringify(log.log)}`,
+        );
+      return kind;
     })();
     known.catch(() => serverKindByStore.delete(store)); // ask again next time; meanwhile the caller's call fails
     serverKindByStore.set(store, known);
