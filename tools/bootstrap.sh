@@ -52,11 +52,25 @@ if ! fresh temporal "$want" || [ ! -x "$TOOLS/venv/bin/temporal" ] || [ ! -x "$T
 fi
 
 # --- FerretDB ------------------------------------------------------------------------------
-want=$(hash_of tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/*.go)
+# Built from a vendored copy of its modules with our replacements of some of FerretDB's files on top
+# (tools/ferretdb/_vendor-patches, each file says why; Go ignores folders starting with `_`).
+PATCHES=tools/ferretdb/_vendor-patches
+want=$(hash_of tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/*.go $(find "$PATCHES" -type f | sort))
 if ! fresh ferretdb "$want" || [ ! -x "$TOOLS/bin/avviso-ferretdb" ]; then
   say "building FerretDB (tools/ferretdb) into .tools/bin; the first build takes about a minute"
-  (cd tools/ferretdb && go build -trimpath -o "$TOOLS/bin/avviso-ferretdb" .) \
-    || die "go build of tools/ferretdb failed: is the Go module proxy reachable (go env GOPROXY)?"
+  build=$TOOLS/build/ferretdb
+  rm -rf "$build" && mkdir -p "$build"
+  cp tools/ferretdb/go.mod tools/ferretdb/go.sum tools/ferretdb/*.go "$build"/
+  (cd "$build" && go mod vendor) \
+    || die "go mod vendor of tools/ferretdb failed: is the Go module proxy reachable (go env GOPROXY)?"
+  for patch in $(cd "$PATCHES" && find . -type f | sort); do
+    [ -f "$build/vendor/$patch" ] \
+      || die "$PATCHES/$patch replaces a file the vendored modules no longer have (FerretDB upgraded?): review the patch."
+    cp "$PATCHES/$patch" "$build/vendor/$patch"
+  done
+  (cd "$build" && go build -trimpath -mod=vendor -o "$TOOLS/bin/avviso-ferretdb" .) \
+    || die "go build of tools/ferretdb failed (see above)."
+  rm -rf "$build"
   echo "$want" > "$STAMPS/ferretdb"
 fi
 
