@@ -3,7 +3,7 @@
  *
  * A sender takes the due records of a page by inserting a request document that names them, with
  * the attempt each is on: `{_id: <incident>|<kind>/<channel>|p<page>|<seq>, recipients: [{id,
- * attempt}], reservedAt, open: true}`. The `_id` is the claim. `seq` is the number of requests the
+ * attempt}], reservedAt, open: true}` (stored as two arrays: see SendRequestDoc). The `_id` is the claim. `seq` is the number of requests the
  * sender saw on that page plus one, so two senders that read the page alike race on one insert and
  * exactly one wins; a sender that read it before another's request landed computes a `seq` that
  * exists, loses, and reads again. A record is due when it is planned and no open request names it
@@ -44,12 +44,20 @@ export interface SendRequestDoc {
   channel: DeliveryChannel;
   page: number;
   seq: number;
-  /** The records taken, each on the attempt this request makes of it (1 for the first). */
-  recipients: { id: string; attempt: number }[];
+  /**
+   * The records taken (`recipientIds`), each on the attempt this request makes of it (1 for the first),
+   * at the same index of `recipientAttempts`. Arrays of plain values, not one sub-document per record:
+   * FerretDB decodes a request whole on every read, and 50 sub-documents took 2-2.5x as long to read
+   * (docs/ferretdb-notes.md). Read them with recipientsOf.
+   */
+  recipientIds?: string[];
+  recipientAttempts?: number[];
+  /** The records taken, as requests written before the arrays above name them. */
+  recipients?: { id: string; attempt: number }[];
   reservedAt: Date;
   /** The sender's lease (store/sender-lease.ts): its requests are not settled by others while it lives. */
   sender?: string;
-  /** Until the provider's answer is recorded (on the records, or in `outcomes`), or the reconciliation has settled it. */
+  /** Until the provider's answer is recorded (on the records, or in the request), or the reconciliation has settled it. */
   open: boolean;
   closedAt?: Date;
   /** Answered, and some records it names may not carry their answer yet (see the top of this file). */
@@ -57,8 +65,20 @@ export interface SendRequestDoc {
   answeredAt?: Date;
   /** The note the answer writes in the records' history. */
   note?: string;
-  /** The provider's answer: the message id it gave each record accepted (on the request's attempt of it). */
-  outcomes?: Answer[];
+  /**
+   * The provider's answer: for each record accepted (`answerIds`), on the request's attempt of it
+   * (`answerAttempts`), the message id it gave (`answerUuids`), at the same index. Read with answersOf.
+   */
+  answerIds?: string[];
+  answerAttempts?: number[];
+  answerUuids?: string[];
+  /**
+   * The answer, as requests answered before the arrays above hold it. Requests answered since hold
+   * OUTCOMES_MOVED here: a worker of the version before, still running during a rolling upgrade, reads
+   * `outcomes` for the answers; with nothing there it would take the records for due and send them
+   * again, with a string it fails (its activity is retried, on a new worker), which texts nobody twice.
+   */
+  outcomes?: Answer[] | typeof OUTCOMES_MOVED;
   settledAt?: Date;
 }
 
@@ -78,6 +98,46 @@ export interface AnswerRef extends Answer {
   note?: string;
 }
 
+/** The records a request took, each with its attempt, whichever shape the request was written in. */
+export function recipientsOf(q: Pick<SendRequestDoc, 'recipientIds' | 'recipientAttempts' | 'recipients'>): {
+  id: string;
+  attempt: number;
+}[] {
+  if (!q.recipientIds) return q.recipients ?? [];
+  const attempts = q.recipientAttempts ?? [];
+  return q.recipientIds.map((id, i) => ({ id, attempt: attempts[i] ?? 1 }));
+}
+
+/** The answers a request holds, whichever shape it was written in. */
+export function answersOf(
+  q: Pick<SendRequestDoc, 'answerIds' | 'answerAttempts' | 'answerUuids' | 'outcomes'>,
+): Answer[] {
+  if (!q.answerIds) return Array.isArray(q.outcomes) ? q.outcomes : [];
+  const attempts = q.answerAttempts ?? [];
+  const uuids = q.answerUuids ?? [];
+  return q.answerIds.map((id, i) => ({ id, attempt: attempts[i] ?? 1, uuid: uuids[i] ?? '' }));
+}
+
+function recipientFields(
+  taken: { id: string; attempt: number }[],
+): Pick<SendRequestDoc, 'recipientIds' | 'recipientAttempts'> {
+  return { recipientIds: taken.map((t) => t.id), recipientAttempts: taken.map((t) => t.attempt) };
+}
+
+/** What `outcomes` holds in a request answered in the shape of arrays (see SendRequestDoc). */
+export const OUTCOMES_MOVED = 'moved to answerIds, answerAttempts and answerUuids';
+
+function answerFields(
+  answers: Answer[],
+): Pick<SendRequestDoc, 'answerIds' | 'answerAttempts' | 'answerUuids' | 'outcomes'> {
+  return {
+    outcomes: OUTCOMES_MOVED,
+    answerIds: answers.map((a) => a.id),
+    answerAttempts: answers.map((a) => a.attempt),
+    answerUuids: answers.map((a) => a.uuid),
+  };
+}
+
 function requestId(scope: Scope, page: number, seq: number): string {
   return `${scope.incidentId}|${scope.kind}/${scope.channel}|p${page}|${seq}`;
 }
@@ -94,7 +154,13 @@ interface PageView {
 const taken = (id: string, attempt: number) => `${id}#${attempt}`;
 
 /** What the readers of pending requests need of them: all but the records taken (the answers name them). */
-const WITHOUT_RECIPIENTS = { projection: { recipients: 0 } } as const;
+const WITHOUT_RECIPIENTS = { projection: { recipients: 0, recipientIds: 0, recipientAttempts: 0 } } as const;
+
+/** The records a request took, in either shape (see SendRequestDoc). */
+const WITH_RECIPIENTS = { recipients: 1, recipientIds: 1, recipientAttempts: 1 } as const;
+
+/** Only the answers (the message ids a reconciliation must not take for lost ones). */
+const ONLY_ANSWERS = { projection: { outcomes: 1, answerIds: 1, answerAttempts: 1, answerUuids: 1 } } as const;
 
 /** Pending requests read this many at a time: a page's few, not every batch of a 100,000 fan-out at once. */
 const PENDING_READ_BATCH = 20;
@@ -121,14 +187,21 @@ export async function dueCandidates(
     const requests = await store.sendRequests
       .find(
         { incidentId: scope.incidentId, kind: scope.kind, channel: scope.channel, page },
-        { projection: { open: 1, recipients: 1, pending: 1, outcomes: 1 } },
+        {
+          projection: {
+            open: 1,
+            pending: 1,
+            ...WITH_RECIPIENTS,
+            ...ONLY_ANSWERS.projection,
+          },
+        },
       )
       .toArray();
     const holding = new Set(
-      requests.filter((q) => q.open).flatMap((q) => q.recipients.map((p) => taken(p.id, p.attempt))),
+      requests.filter((q) => q.open).flatMap((q) => recipientsOf(q).map((p) => taken(p.id, p.attempt))),
     );
     const answered = new Set(
-      requests.flatMap((q) => (q.pending ? (q.outcomes ?? []) : [])).map((p) => taken(p.id, p.attempt)),
+      requests.flatMap((q) => (q.pending ? answersOf(q) : [])).map((p) => taken(p.id, p.attempt)),
     );
     const planned = await store.deliveries
       // Everything the sender needs but the history, which only grows and is only ever appended to.
@@ -190,7 +263,7 @@ export async function reserveNextBatch(
       ...scope,
       page,
       seq,
-      recipients: ofPage.map((d) => ({ id: d._id, attempt: d.attempts + 1 })),
+      ...recipientFields(ofPage.map((d) => ({ id: d._id, attempt: d.attempts + 1 }))),
       reservedAt: now,
       sender,
       open: true,
@@ -233,7 +306,7 @@ export async function reserveFresh(
     ...scope,
     page,
     seq,
-    recipients: records.map((d) => ({ id: d._id, attempt: 1 })),
+    ...recipientFields(records.map((d) => ({ id: d._id, attempt: 1 }))),
     reservedAt: now,
     sender: await senderId(store),
     open: true,
@@ -279,7 +352,7 @@ export async function unfinishedReservations(
     .toArray();
   if (scope.channel === 'voice') records.push(...(await callsEndedUnrecorded(store, scope)));
   for (const q of open) {
-    const attemptOf = new Map(q.recipients.map((p) => [p.id, p.attempt]));
+    const attemptOf = new Map(recipientsOf(q).map((p) => [p.id, p.attempt]));
     const planned = await store.deliveries
       .find({ ...scope, state: 'planned', page: q.page })
       .sort({ _id: 1 })
@@ -516,7 +589,7 @@ function answerRef(
 }
 
 function refsOf(q: SendRequestDoc): AnswerRef[] {
-  return (q.outcomes ?? []).map((o) => answerRef(o, q._id, q.reservedAt, q.answeredAt!, q.note));
+  return answersOf(q).map((o) => answerRef(o, q._id, q.reservedAt, q.answeredAt!, q.note));
 }
 
 /**
@@ -558,7 +631,7 @@ export async function recordAnswers(
           pending: true,
           answeredAt: now,
           note,
-          outcomes: refs.map((r) => ({ id: r.id, attempt: r.attempt, uuid: r.uuid })),
+          ...answerFields(refs),
         },
       },
     );
@@ -608,8 +681,8 @@ export function answersInMemory(store: Store, uuids: string[]): Map<string, Answ
 
 /** The message ids of every pending answer (a reconciliation must not take them for a lost one). */
 export async function pendingUuids(store: Store): Promise<Set<string>> {
-  const requests = await store.sendRequests.find({ pending: true }, { projection: { outcomes: 1 } }).toArray();
-  return new Set(requests.flatMap((q) => (q.outcomes ?? []).map((o) => o.uuid)));
+  const requests = await store.sendRequests.find({ pending: true }, ONLY_ANSWERS).toArray();
+  return new Set(requests.flatMap((q) => answersOf(q).map((o) => o.uuid)));
 }
 
 /**
@@ -641,7 +714,7 @@ async function stillWaitingOnPage(
     )
   ).flat();
   return requests.map((q) => {
-    const answerOf = new Map((q.outcomes ?? []).map((o) => [o.id, o]));
+    const answerOf = new Map(answersOf(q).map((o) => [o.id, o]));
     return records.flatMap((record) => {
       const answer = answerOf.get(record._id);
       return answer && answer.attempt === record.attempts + 1 ? [{ record, answer }] : [];
@@ -688,7 +761,7 @@ async function endPending(store: Store, q: SendRequestDoc, now: Date): Promise<v
   await store.sendRequests.updateOne({ _id: q._id, pending: true }, { $set: { pending: false, settledAt: now } });
   forgetAnswers(
     store,
-    (q.outcomes ?? []).map((o) => o.uuid),
+    answersOf(q).map((o) => o.uuid),
   );
 }
 

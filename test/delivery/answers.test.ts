@@ -16,6 +16,7 @@ import { countWrites } from '../../bench/write-counter';
 import { plannedRecord } from '../../store/deliveries';
 import {
   answeredOverlay,
+  answersOf,
   dueCandidates,
   pendingAnswers,
   recordAnswers,
@@ -86,7 +87,7 @@ test('the answer is one write of the request: the records stay untouched, not du
   assert.equal(request.open, false);
   assert.equal(request.pending, true);
   assert.deepEqual(
-    request.outcomes!.map((o) => [o.id, o.attempt, o.uuid]),
+    answersOf(request).map((o) => [o.id, o.attempt, o.uuid]),
     ids.map((id) => [id, 1, `uuid-${id}`]),
   );
   const due = await dueCandidates(env.store, scope('inc_one_write'), 10, new Date());
@@ -157,6 +158,81 @@ test('the final receipt writes the record once, with its answer; on another work
   const again = await env.store.deliveries.findOne({ _id: ids[0] });
   assert.equal(again!.state, 'delivered');
   assert.equal(again!.history.length, 4);
+});
+
+test('requests stored by the version before (one sub-document per record) are read as they were; one answered now trips a reader of that version', async () => {
+  const now = new Date();
+  const records = Array.from({ length: 5 }, (_, i) =>
+    plannedRecord(
+      {
+        incidentId: 'inc_old_shape',
+        kind: 'outage',
+        subscriberId: `O-${i}`,
+        channel: 'sms',
+        to: `+3934700030${i}`,
+        language: 'it',
+      },
+      new Date(now.getTime() - 120_000),
+    ),
+  ).sort((a, b) => (a._id < b._id ? -1 : 1));
+  await env.store.deliveries.insertMany(records);
+  const [held1, held2, answered1, answered2, free] = records.map((d) => d._id);
+  const base = {
+    incidentId: 'inc_old_shape',
+    kind: 'outage' as const,
+    channel: 'sms' as const,
+    page: 0,
+    reservedAt: now,
+  };
+  // As the version before wrote them: an open request (its sender at work) and an answered one.
+  await env.store.sendRequests.insertMany([
+    {
+      ...base,
+      _id: 'inc_old_shape|outage/sms|p0|1',
+      seq: 1,
+      recipients: [held1, held2].map((id) => ({ id, attempt: 1 })),
+      open: true,
+    },
+    {
+      ...base,
+      _id: 'inc_old_shape|outage/sms|p0|2',
+      seq: 2,
+      recipients: [answered1, answered2].map((id) => ({ id, attempt: 1 })),
+      open: false,
+      pending: true,
+      answeredAt: now,
+      note: 'accepted by the provider',
+      outcomes: [answered1, answered2].map((id) => ({ id, attempt: 1, uuid: `uuid-${id}` })),
+    },
+  ]);
+  const due = await dueCandidates(env.store, scope('inc_old_shape'), 10, now);
+  assert.deepEqual(
+    due.found.map((d) => d._id),
+    [free],
+    'held and answered ones are not due',
+  );
+  assert.equal(due.held, 2);
+  const seen = await answeredOverlay(env.store, 'inc_old_shape', 'outage');
+  assert.deepEqual(
+    records.map((d) => seen(d).state),
+    records.map((d) => (d._id === answered1 || d._id === answered2 ? 'accepted' : 'planned')),
+  );
+  assert.equal((await pendingAnswers(other, [`uuid-${answered2}`])).get(`uuid-${answered2}`)?.id, answered2);
+  await applyReceipts(other, [receipt(`uuid-${answered1}`, 'delivered')], new Date());
+  const a = await env.store.deliveries.findOne({ _id: answered1 });
+  assert.equal(a!.state, 'delivered');
+  assert.equal(a!.providerMessageId, `uuid-${answered1}`);
+
+  // Answered now: arrays of plain values, and `outcomes` holds a string, so that the version before,
+  // still running during a rolling upgrade, fails where it read the answers (and its activity is
+  // retried) instead of finding none and sending those messages again.
+  const ids = await sendAndAnswer('inc_new_shape', 2, now);
+  const request = (await env.store.sendRequests.findOne({ incidentId: 'inc_new_shape' }))!;
+  assert.deepEqual(request.answerIds, ids);
+  assert.equal(request.recipients, undefined);
+  const asReadBefore = request as unknown as { outcomes?: { uuid: string }[]; recipients?: { id: string }[] };
+  assert.throws(() => (asReadBefore.outcomes ?? []).map((o) => o.uuid), TypeError);
+  assert.throws(() => new Map(asReadBefore.recipients!.map((p) => [p.id, p])), TypeError);
 });
 
 test('a record on its way again reads as its latest attempt; late words after its final one move nothing', async () => {

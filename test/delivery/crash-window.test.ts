@@ -17,7 +17,7 @@ import { buildDeliveryDeps } from '../../worker/delivery-deps';
 import { RulesHolder } from '../../rules';
 import { rulesResolver } from '../../store/rule-versions';
 import { planAll } from '../../store/deliveries';
-import { reserveNextBatch } from '../../store/send-requests';
+import { recipientsOf, reserveNextBatch } from '../../store/send-requests';
 import { createLogger } from '../../domain/log';
 import { eventually } from '../support/env';
 import { call, SIM_AUTH_ID, SIM_AUTH_TOKEN, startTestStack, TEST_RULES, type TestStack } from '../support/stack';
@@ -244,7 +244,7 @@ describe('the crash window: accepted, then the connection dropped', () => {
     const left = (await stack.store.deliveries.findOne({ incidentId: id, kind: 'restored', to: phone }))!;
     const open = await stack.store.sendRequests.find({ incidentId: id, kind: 'restored', open: true }).toArray();
     assert.ok(
-      left.state === 'planned' && open.some((q) => q.recipients.some((p) => p.id === left._id)),
+      left.state === 'planned' && open.some((q) => recipientsOf(q).some((p) => p.id === left._id)),
       'left taken by its open request: the request may have been accepted',
     );
     assert.equal(

@@ -18,6 +18,7 @@ import {
   dueCandidates,
   recordSendResults,
   releaseReservations,
+  recipientsOf,
   reserveNextBatch,
   unfinishedReservations,
   abandonRequests,
@@ -58,7 +59,7 @@ test('a batch is taken by one request, without writing its records; nobody else 
   const requests = await env.store.sendRequests.find({ incidentId: 'inc_take' }).toArray();
   assert.equal(requests.length, 1);
   assert.deepEqual(
-    requests[0]!.recipients,
+    recipientsOf(requests[0]!),
     ids.map((id) => ({ id, attempt: 1 })),
   );
   assert.equal(
@@ -101,7 +102,7 @@ test('six senders at once over 1,200 records on two pages: every record is taken
   assert.equal(takenBy.size, N, 'none left behind');
   // And as stored: each record named by exactly one request.
   const named = (await env.store.sendRequests.find({ incidentId: 'inc_race' }).toArray()).flatMap((q) =>
-    q.recipients.map((p) => p.id),
+    recipientsOf(q).map((p) => p.id),
   );
   assert.equal(named.length, N);
   assert.equal(new Set(named).size, N);

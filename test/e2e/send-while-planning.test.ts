@@ -13,6 +13,7 @@ import { eventually } from '../support/env';
 import { call, startTestStack, type TestStack } from '../support/stack';
 import { writeTestRules } from '../support/scenario';
 import { setFaults } from '../delivery/sim-record';
+import { recipientsOf } from '../../store/send-requests';
 
 const policy = { deliveryTimeoutMs: 20_000, maxAttempts: 3, sweepEveryMs: 300, batchSize: 10 };
 
@@ -113,7 +114,7 @@ rules:
     // The configured batch size: three requests on the outage's page (10, 10 and 5).
     const requests = await stack.store.sendRequests.find({ incidentId: id, kind: 'outage' }).sort({ seq: 1 }).toArray();
     assert.deepEqual(
-      requests.map((q) => [q.seq, q.recipients.length]),
+      requests.map((q) => [q.seq, recipientsOf(q).length]),
       [
         [1, 10],
         [2, 10],
