@@ -56,7 +56,16 @@ export class ChannelError extends Error {
  * listings). Per number, the provider's ids, newest first.
  */
 export interface AcceptedLister {
-  acceptedSince(since: Date, to: Set<string>): Promise<Map<string, string[]>>;
+  acceptedSince(since: Date, to: Set<string>, pacing?: ListPacing): Promise<Map<string, string[]>>;
+}
+
+/**
+ * How a listing keeps to the account's request rate: a listing of 10,000 messages is 500 requests,
+ * which count against the same limit as the sends (Plivo: 300 per 5 s by default).
+ */
+export interface ListPacing {
+  /** Called before each request of the listing: waits for a share of the account's requests, says "still alive". */
+  beforeRequest(): Promise<void>;
 }
 
 export function canListAccepted(channel: unknown): channel is AcceptedLister {

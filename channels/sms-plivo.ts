@@ -3,7 +3,7 @@
  * pointed at Plivo or at any server that speaks its Message API (the simulator in dev and tests).
  */
 import { Client } from 'plivo';
-import type { Channel, OutboundMessage, SendOutcome } from './channel';
+import type { Channel, ListPacing, OutboundMessage, SendOutcome } from './channel';
 import { classifyPlivoError, installRetryAfterCapture, invalidNumbersIn } from './plivo-errors';
 
 export interface PlivoSettings {
@@ -12,6 +12,9 @@ export interface PlivoSettings {
   baseUrl: string;
   sender: string;
 }
+
+/** A page of the message list refused with 429 is asked again this many times (after its Retry-After) before the listing fails. */
+const LIST_PAGE_TRIES_ON_429 = 5;
 
 /** Plivo takes at most this many destinations in one request. */
 export const PLIVO_MAX_DESTINATIONS = 1000;
@@ -122,23 +125,15 @@ export class PlivoSmsChannel implements Channel {
    * Messages Plivo accepted for these numbers since `since`: per number, every message id, newest
    * first, through the message list API (20 a page, as Plivo serves it). Used to reconcile after a
    * send whose answer was lost; the caller tells which of them it knows already (a number may have
-   * had other messages from us in that time).
+   * had other messages from us in that time). Each page waits for `pacing` first; a page refused
+   * for the account's rate (429) is asked again after Plivo's Retry-After: a listing of hundreds of
+   * pages beside the sends would otherwise fail at its first 429 and start over.
    */
-  async acceptedSince(since: Date, phones: Set<string>): Promise<Map<string, string[]>> {
+  async acceptedSince(since: Date, phones: Set<string>, pacing?: ListPacing): Promise<Map<string, string[]>> {
     const found = new Map<string, string[]>();
     const gte = since.toISOString().replace('T', ' ').replace('Z', '').slice(0, 19);
     for (let offset = 0; ; offset += 20) {
-      let page;
-      try {
-        page = await this.client.messages.list({
-          message_direction: 'outbound',
-          message_time__gte: gte,
-          limit: 20,
-          offset,
-        });
-      } catch (err) {
-        throw classifyPlivoError(err);
-      }
+      const page = await this.listPage(gte, offset, pacing);
       for (const m of page) {
         const to = `+${String(m.toNumber ?? m.to_number ?? '').replace(/^\+/, '')}`;
         const uuid = String(m.messageUuid ?? m.message_uuid ?? '');
@@ -148,6 +143,24 @@ export class PlivoSmsChannel implements Channel {
         found.set(to, list);
       }
       if (page.length < 20) return found;
+    }
+  }
+
+  private async listPage(gte: string, offset: number, pacing?: ListPacing) {
+    for (let tries = 1; ; tries++) {
+      await pacing?.beforeRequest();
+      try {
+        return await this.client.messages.list({
+          message_direction: 'outbound',
+          message_time__gte: gte,
+          limit: 20,
+          offset,
+        });
+      } catch (err) {
+        const e = classifyPlivoError(err);
+        if (e.status !== 429 || tries >= LIST_PAGE_TRIES_ON_429) throw e;
+        await new Promise((resolve) => setTimeout(resolve, e.retryAfterMs ?? 5000));
+      }
     }
   }
 }

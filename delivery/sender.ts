@@ -127,7 +127,9 @@ export function createSender(deps: SenderDeps) {
     const provider = scope.channel === 'sms' ? deps.sms : deps.channels[scope.channel];
     const since = new Date(Math.min(...open.map((d) => (d.reservedAt ?? d.updatedAt).getTime())) - 2000);
     if (canListAccepted(provider)) {
-      const found = await provider.acceptedSince(since, new Set(open.map((d) => d.to)));
+      const found = await provider.acceptedSince(since, new Set(open.map((d) => d.to)), {
+        beforeRequest: () => (provider === deps.sms ? takeRequestCapacity() : Promise.resolve(runtime.heartbeat())),
+      });
       lap('list');
       // The list holds every message to these numbers since then, ours for other records too (the
       // outage notice a moment before the restoration, an earlier attempt of this one): a message
@@ -188,6 +190,18 @@ export function createSender(deps: SenderDeps) {
 
   /** Whether Plivo's account has limits to respect (counting what is due for them is a scan). */
   const limited = () => !!deps.smsLimits && !(deps.smsLimits.requests.unlimited && deps.smsLimits.messages.unlimited);
+
+  /**
+   * One request of Plivo's account rate for a listing page (the reconciliation's): the sends' limiter
+   * keeps both under the account's limit, so that neither is refused for the other's traffic.
+   */
+  async function takeRequestCapacity(): Promise<void> {
+    runtime.heartbeat();
+    const requests = deps.smsLimits?.requests;
+    if (!requests || requests.unlimited) return;
+    const wait = await requests.reserve(1);
+    if (wait > 0) await runtime.sleep(wait);
+  }
 
   /** Waits for Plivo's account limits, or asks to be called again later when the wait is long. */
   async function takeSmsCapacity(messages: number): Promise<void> {
