@@ -42,8 +42,14 @@ export interface AuditEntry {
 /** Field names whose values are never kept: secrets and personal contact data. */
 const HIDDEN_FIELD =
   /(token|secret|password|passwd|pass$|authorization|api[-_]?key|credential|phone|mobile|msisdn|cell|email|e-mail|^to$|^from$|^dst$|^src$|^text$|^name$|address)/i;
-/** Values that look like a phone number, an e-mail address or one of our keys. */
-const HIDDEN_VALUE = /(\+?\d[\d\s().-]{6,}\d|[^\s@]+@[^\s@]+\.[a-z]{2,}|avk_[a-z0-9]+_)/i;
+/**
+ * Values that look like a phone number, an e-mail address or one of our keys. A run of digits
+ * inside a word is not a phone number: our ids are hex (`mnt_1215091e77…`), and about one in ten
+ * holds eight digits in a row.
+ */
+const HIDDEN_VALUE = /((?<!\w)\+?\d[\d\s().-]{6,}\d(?!\w)|[^\s@]+@[^\s@]+\.[a-z]{2,}|avk_[a-z0-9]+_)/i;
+/** A phone number within a path parameter (a voice delivery id holds one), not digits inside an id. */
+const PHONE_IN_PARAM = /(?<!\w)\+?\d{8,}(?!\w)/g;
 /** A date or time (ISO 8601): kept, though its digits would pass for a phone number. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
@@ -73,6 +79,15 @@ function summarizeValue(value: unknown, depth: number): unknown {
     return out;
   }
   return `[${typeof value}]`;
+}
+
+/** Path parameters as the log keeps them: phone numbers in them masked, ids as they are. */
+export function summarizeParams(params: unknown): Record<string, string> | undefined {
+  if (!params || typeof params !== 'object') return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params as Record<string, unknown>))
+    out[k] = String(v).replace(PHONE_IN_PARAM, '[hidden]');
+  return Object.keys(out).length ? out : undefined;
 }
 
 /**

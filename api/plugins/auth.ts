@@ -23,7 +23,7 @@ import rateLimit from '@fastify/rate-limit';
 import { ApiError } from '../errors';
 import type { Store } from '../../store/db';
 import { touchApiKey, verifyApiKey, type ApiKeyPrincipal } from '../../store/api-keys';
-import { createAuditWriter, summarizeBody, type AuditEntry } from '../../store/audit-log';
+import { createAuditWriter, summarizeBody, summarizeParams, type AuditEntry } from '../../store/audit-log';
 import { presentedApiKey, roleAllows } from '../../domain/api-keys';
 
 export type Access = 'public' | 'signed' | 'ingest' | 'viewer' | 'operator' | 'admin';
@@ -145,15 +145,6 @@ const NEEDS: Record<'viewer' | 'operator' | 'admin', string> = {
 
 const HOW =
   'send it as "Authorization: Bearer avk_<id>_<secret>" or "X-Api-Key: avk_<id>_<secret>"; an admin makes keys with `avviso keys create` or POST /v1/keys';
-
-/** Param values as the audit log keeps them: phone numbers (a voice delivery id holds one) masked. */
-function auditParams(params: unknown): Record<string, string> | undefined {
-  if (!params || typeof params !== 'object') return undefined;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(params as Record<string, unknown>))
-    out[k] = String(v).replace(/\+?\d{8,}/g, '[hidden]');
-  return Object.keys(out).length ? out : undefined;
-}
 
 const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
   const { store } = opts;
@@ -297,7 +288,7 @@ const authPlugin: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
     const params = req.params as { source?: string; integration?: string };
     const byToken = req.access === 'ingest' && !req.apiKey;
     // Once each: every webhook of a storm passes here.
-    const auditedParams = auditParams(req.params);
+    const auditedParams = summarizeParams(req.params);
     const body = summarizeBody(req.body);
     const entry: AuditEntry = {
       at: new Date(),
