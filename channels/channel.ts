@@ -18,6 +18,11 @@ export interface OutboundMessage {
   language: Language;
   /** Free-form facts a channel may use (incident id, kind, areas), e.g. in a webhook's JSON. */
   meta?: Record<string, unknown>;
+  /**
+   * The send request (store/send-requests.ts) this message goes out in. A provider that calls back
+   * per request (Plivo's receipt URL) names it there, so that a receipt leads to its answer by `_id`.
+   */
+  request?: string;
 }
 
 export type SendOutcome =

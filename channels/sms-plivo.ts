@@ -26,8 +26,19 @@ export function createPlivoClient(s: PlivoSettings): Client {
 }
 
 export interface SmsChannelOptions {
-  /** Where Plivo posts delivery receipts; undefined asks for none. */
+  /**
+   * Where Plivo posts delivery receipts; undefined asks for none. A batch whose messages go out in
+   * one send request gets that request's id as the URL's last segment (signed by Plivo with the rest
+   * of the path): the receipt applier then reads the answers of that request alone, by `_id`.
+   */
   statusCallbackUrl?: string;
+}
+
+/** The receipt URL for a batch: with its send request's id when all its messages share one. */
+export function statusCallbackFor(base: string, batch: OutboundMessage[]): string {
+  const request = batch[0]?.request;
+  if (!request || batch.some((m) => m.request !== request)) return base;
+  return `${base.replace(/\/+$/, '')}/${encodeURIComponent(request)}`;
 }
 
 export class PlivoSmsChannel implements Channel {
@@ -63,7 +74,9 @@ export class PlivoSmsChannel implements Channel {
         phones.map((p) => p.replace(/^\+/, '')),
         text,
         {
-          ...(this.options.statusCallbackUrl ? { url: this.options.statusCallbackUrl, method: 'POST' as const } : {}),
+          ...(this.options.statusCallbackUrl
+            ? { url: statusCallbackFor(this.options.statusCallbackUrl, batch), method: 'POST' as const }
+            : {}),
         },
       );
     } catch (err) {

@@ -273,6 +273,7 @@ export function createSender(deps: SenderDeps) {
         to: d.to,
         text,
         language: d.language,
+        ...(d.request ? { request: d.request } : {}),
         meta: {
           incidentId: scope.incidentId,
           kind: scope.kind,

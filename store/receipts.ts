@@ -12,7 +12,14 @@ import { ObjectId, type AnyBulkWriteOperation, type Filter, type WithId } from '
 import type { Store } from './db';
 import type { Delivery, DeliveryState } from '../domain/types';
 import type { ProviderReport } from '../delivery/ports';
-import { answersInMemory, endPendingIfWritten, forgetAnswers, pendingAnswers, type AnswerRef } from './send-requests';
+import {
+  answersInMemory,
+  answersOfRequests,
+  endPendingIfWritten,
+  forgetAnswers,
+  pendingAnswers,
+  type AnswerRef,
+} from './send-requests';
 import { conditionById, findByValues } from './backend';
 import { eachParallel } from '../domain/each-parallel';
 import {
@@ -38,6 +45,8 @@ export interface Receipt {
   totalAmount?: string;
   errorCode?: string;
   receivedAt: Date;
+  /** The send request the message went out in, as its receipt URL names it (receipts of older sends have none). */
+  request?: string;
   /** Receipts stored one per document by versions before receipt batches: the ten-second slot of their `_id`. */
   slot?: number;
 }
@@ -309,9 +318,13 @@ async function applyWords(
   if (latest.size === 0) return { unmatched, deferred };
   const ifStill = await conditionById<Delivery>(store);
   // Messages whose answer is pending (store/send-requests.ts): their records are known without a
-  // read. Those this process does not know of are looked for on the records first (most carry
-  // their answer by then), and only the rest in the pending requests.
+  // read. Those this process does not know of are read from the request their receipt names (a few
+  // documents by `_id`); the rest are looked for on the records (most carry their answer by then),
+  // and only what is still unknown in every pending request.
   const answers = answersInMemory(store, [...latest.keys()]);
+  const requestOf = new Map<string, string>();
+  for (const r of receipts) if (r.request && !answers.has(messageOf(r))) requestOf.set(messageOf(r), r.request);
+  for (const [uuid, ref] of await answersOfRequests(store, requestOf)) answers.set(uuid, ref);
   const records = await findByValues(
     store,
     store.deliveries,

@@ -31,7 +31,7 @@
  */
 import type { Filter, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
-import { readPagesInOrder, updateEachIf, writesByIdAreConditional, type Progress } from './backend';
+import { findByValues, readPagesInOrder, updateEachIf, writesByIdAreConditional, type Progress } from './backend';
 import { dueBy, lastPage } from './deliveries';
 import { ANSWER_TIMEOUT_MS, liveSenders, senderId } from './sender-lease';
 import type { AcceptedOutcome, Reserved, Scope, WaitingAnswer } from '../delivery/ports';
@@ -547,11 +547,13 @@ export async function recordSendResults(
 
 /**
  * Answers kept in this process by message id, as the sender recorded them: the receipt applier of
- * the same worker finds a record without a query. Others (another worker's, after a restart) are
- * read from the pending requests. Bounded: the oldest go first.
+ * the same worker finds a record without a query, and a receipt that comes before the request's
+ * answer is written finds it all the same. Others (another worker's, older ones) are read from the
+ * requests their receipts name (answersOfRequests). Bounded, the oldest go first: at 100,000
+ * recipients the 200,000 answers waiting for receipts held 55 MB of the worker's heap when all were kept.
  */
 const answersSeen = new WeakMap<Store, Map<string, AnswerRef>>();
-const ANSWERS_KEPT = 200_000;
+const ANSWERS_KEPT = 20_000;
 
 function remember(store: Store, refs: AnswerRef[]): void {
   let seen = answersSeen.get(store);
@@ -647,11 +649,32 @@ export async function pendingAnswers(store: Store, uuids: string[]): Promise<Map
   const missing = uuids.filter((uuid) => !found.has(uuid));
   if (missing.length === 0) return found;
   const wanted = new Set(missing);
-  for await (const q of store.sendRequests.find({ pending: true }, WITHOUT_RECIPIENTS).batchSize(PENDING_READ_BATCH)) {
-    const refs = refsOf(q);
-    remember(store, refs);
-    for (const r of refs) if (wanted.has(r.uuid)) found.set(r.uuid, r);
-  }
+  const read: AnswerRef[] = [];
+  for await (const q of store.sendRequests.find({ pending: true }, WITHOUT_RECIPIENTS).batchSize(PENDING_READ_BATCH))
+    for (const r of refsOf(q)) if (wanted.has(r.uuid)) read.push(r);
+  for (const r of read) found.set(r.uuid, r);
+  remember(store, read);
+  return found;
+}
+
+/**
+ * The pending answers to these message ids, read from the requests their receipts name (message id
+ * to request id): a few documents by `_id`, where pendingAnswers reads every pending request.
+ * A request that does not hold the message's answer (or is no longer pending) answers nothing for it.
+ */
+export async function answersOfRequests(store: Store, requestOf: Map<string, string>): Promise<Map<string, AnswerRef>> {
+  const found = new Map<string, AnswerRef>();
+  if (requestOf.size === 0) return found;
+  const requests = await findByValues(
+    store,
+    store.sendRequests,
+    '_id',
+    [...new Set(requestOf.values())],
+    { pending: true },
+    WITHOUT_RECIPIENTS,
+  );
+  for (const q of requests) for (const r of refsOf(q)) if (requestOf.get(r.uuid) === q._id) found.set(r.uuid, r);
+  remember(store, [...found.values()]);
   return found;
 }
 

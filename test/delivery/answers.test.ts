@@ -160,6 +160,32 @@ test('the final receipt writes the record once, with its answer; on another work
   assert.equal(again!.history.length, 4);
 });
 
+test('a receipt naming its send request is matched by reading that request alone, on a worker that did not send it', async () => {
+  const now = new Date();
+  const ids = await sendAndAnswer('inc_named', 3, now);
+  const request = (await env.store.sendRequests.find({}).toArray()).find((q) => q._id.startsWith('inc_named|'))!._id;
+  const fresh = await connectStore(env.servers.mongoUri, env.dbName, { monitorCommands: true });
+  try {
+    const reads: unknown[] = [];
+    fresh.client.on('commandStarted', (e) => {
+      if (e.commandName === 'find' && e.command.find === 'send_requests') reads.push(e.command.filter);
+    });
+    const named = (uuid: string, status: string, req: string): Receipt => ({ ...receipt(uuid, status), request: req });
+    await applyReceipts(fresh, [named(`uuid-${ids[0]}`, 'delivered', request)], new Date());
+    const a = await env.store.deliveries.findOne({ _id: ids[0] });
+    assert.deepEqual([a!.state, a!.providerMessageId], ['delivered', `uuid-${ids[0]}`]);
+    assert.ok(
+      reads.length > 0 && reads.every((f) => JSON.stringify(f).includes(request)),
+      `send requests read by their id only: ${JSON.stringify(reads)}`,
+    );
+    // A receipt naming a request that does not hold its message (a hint, not a proof) is still matched, by every pending request.
+    await applyReceipts(fresh, [named(`uuid-${ids[1]}`, 'undelivered', 'inc_other|outage/sms|p0|1')], new Date());
+    assert.equal((await env.store.deliveries.findOne({ _id: ids[1] }))!.state, 'undelivered');
+  } finally {
+    await fresh.close();
+  }
+});
+
 test('requests stored by the version before (one sub-document per record) are read as they were; one answered now trips a reader of that version', async () => {
   const now = new Date();
   const records = Array.from({ length: 5 }, (_, i) =>

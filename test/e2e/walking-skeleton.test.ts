@@ -84,6 +84,15 @@ describe('walking skeleton: incident to SMS', () => {
       return d.sms?.outage?.delivered === 2 && d.sms?.restored?.delivered === 2 ? d : undefined;
     });
     assert.deepEqual(counts.sms, { outage: { delivered: 2 }, restored: { delivered: 2 } });
+    // Each receipt came to the URL of its send request (signed with it), and names that request.
+    const records = await stack.store.deliveries.find({ incidentId: id, channel: 'sms' }).toArray();
+    const batches = await stack.store.receiptBatches.find({}).toArray();
+    for (const d of records) {
+      const named = batches.flatMap((b) => b.receipts).filter((r) => r.messageUuid === d.providerMessageId);
+      assert.ok(named.length > 0, `receipts of ${d._id}`);
+      for (const r of named)
+        assert.match(r.request ?? '', new RegExp(`^${id}\\|${d.kind}/sms\\|`), `${d._id}'s request`);
+    }
     // The free public channel: the status feed got the outage and the restoration, in both languages.
     assert.deepEqual(counts.status, { outage: { delivered: 2 }, restored: { delivered: 2 } });
 
