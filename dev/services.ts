@@ -7,7 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { MongoClient } from 'mongodb';
-import { spawnManaged, waitUntilHealthy, type ManagedProcess, type SpawnOptions } from './process';
+import { freePort, spawnManaged, waitUntilHealthy, type ManagedProcess, type SpawnOptions } from './process';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 const TOOLS = process.env.AVVISO_TOOLS_DIR ?? path.join(PROJECT_ROOT, '.tools');
@@ -37,6 +37,16 @@ export interface TemporalServerOptions {
   output?: SpawnOptions['output'];
 }
 
+/** `count` distinct free ports, none of them in `taken`. */
+async function freePortsOtherThan(taken: number[], count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const p = await freePort();
+    if (!taken.includes(p) && !ports.includes(p)) ports.push(p);
+  }
+  return ports;
+}
+
 export async function startTemporalDevServer(o: TemporalServerOptions): Promise<ManagedProcess> {
   const args = [
     'server',
@@ -52,6 +62,10 @@ export async function startTemporalDevServer(o: TemporalServerOptions): Promise<
     '--log-format',
     'pretty',
   ];
+  // Left to itself the CLI picks free ports for its HTTP API and metrics when it starts, and may pick
+  // the gRPC port we chose but it has not bound yet ("bind: address already in use", seen in CI).
+  const [httpPort, metricsPort] = await freePortsOtherThan([o.port, o.uiPort ?? 0], 2);
+  args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort));
   if (o.uiPort) args.push('--ui-port', String(o.uiPort));
   else args.push('--headless');
   if (o.dbFile) {
