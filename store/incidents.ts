@@ -23,6 +23,40 @@ export interface DeliveryCounts {
   [channel: string]: { [kind: string]: { [state: string]: number } };
 }
 
+interface CountsRun {
+  promise: Promise<DeliveryCounts>;
+  startedAt: number;
+  /** Set when the count has finished. */
+  tookMs?: number;
+}
+
+const countsRuns = new WeakMap<Store, Map<string, CountsRun>>();
+
+/**
+ * deliveryCounts as the API's readers see it (the incident, the maintenance, the console's progress):
+ * one count at a time per incident in a process, shared by every caller that asks while it runs, and
+ * its result given again for as long as it took to count. On FerretDB a count reads and decodes every
+ * record of the incident (2-15 s at 5,000 recipients while the sending goes on); a reader polling every
+ * second, or ten operators watching one incident, would otherwise keep the database counting without
+ * pause. So counting takes at most half of one connection per incident and process, and a result is
+ * never older than twice its counting time (a few milliseconds on a small incident).
+ */
+export function sharedDeliveryCounts(store: Store, incidentId: string, now = Date.now()): Promise<DeliveryCounts> {
+  let runs = countsRuns.get(store);
+  if (!runs) countsRuns.set(store, (runs = new Map()));
+  const last = runs.get(incidentId);
+  const age = last ? now - last.startedAt : 0;
+  if (last && (last.tookMs === undefined || (age >= 0 && age < 2 * last.tookMs))) return last.promise;
+  for (const [id, run] of runs) if (run.tookMs !== undefined && now - run.startedAt > 60_000) runs.delete(id);
+  const run: CountsRun = { startedAt: now, promise: deliveryCounts(store, incidentId) };
+  runs.set(incidentId, run);
+  run.promise.then(
+    () => (run.tookMs = Math.max(1, Date.now() - run.startedAt)),
+    () => runs.get(incidentId) === run && runs.delete(incidentId), // a failed count is not given again
+  );
+  return run.promise;
+}
+
 /** Messages of an incident counted by channel, kind and state. */
 export async function deliveryCounts(store: Store, incidentId: string): Promise<DeliveryCounts> {
   const rows = await store.deliveries

@@ -2,14 +2,14 @@
 import type { FastifyReply } from 'fastify';
 import type { Store } from '../../store/db';
 import type { Incident } from '../../domain/types';
-import { deliveryCounts } from '../../store/incidents';
+import { sharedDeliveryCounts } from '../../store/incidents';
 import { html, type SafeHtml } from './html';
 import { heldByChannel, progressByChannel, type Progress } from './queries';
 import type { View } from './view';
 import { formatTime } from './i18n';
 
 export async function incidentProgress(store: Store, incidentId: string): Promise<Record<string, Progress>> {
-  const [counts, held] = await Promise.all([deliveryCounts(store, incidentId), heldByChannel(store, incidentId)]);
+  const [counts, held] = await Promise.all([sharedDeliveryCounts(store, incidentId), heldByChannel(store, incidentId)]);
   return progressByChannel(counts, held);
 }
 

@@ -10,7 +10,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from '../app';
 import { ApiError } from '../errors';
 import type { Incident } from '../../domain/types';
-import { deliveryCounts } from '../../store/incidents';
+import { sharedDeliveryCounts } from '../../store/incidents';
 import { CursorError, listDeliveries, listIncidents } from '../../store/incident-queries';
 import { postsOfIncident, socialCollections } from '../../channels/social/posts';
 import { statusQuery, type IncidentStatus } from '../../workflows/incident';
@@ -672,7 +672,7 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
           postedAt,
         }),
       );
-      return { ...present(incident), deliveries: await deliveryCounts(store, incident._id), social, live };
+      return { ...present(incident), deliveries: await sharedDeliveryCounts(store, incident._id), social, live };
     },
   );
 

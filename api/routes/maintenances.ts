@@ -9,7 +9,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppDeps } from '../app';
 import { ApiError } from '../errors';
 import type { Incident, MaintenancePhase, Severity } from '../../domain/types';
-import { deliveryCounts } from '../../store/incidents';
+import { sharedDeliveryCounts } from '../../store/incidents';
 import { listMaintenances, MAINTENANCE_PHASES, MaintenanceCursorError } from '../../store/maintenances';
 import {
   createMaintenanceService,
@@ -320,7 +320,7 @@ export const maintenanceRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) 
           live = null; // closed or unreachable: the stored timeline and counts still answer.
         }
       }
-      return { ...present(m), timeline: m.timeline, deliveries: await deliveryCounts(store, m._id), live };
+      return { ...present(m), timeline: m.timeline, deliveries: await sharedDeliveryCounts(store, m._id), live };
     },
   );
 
