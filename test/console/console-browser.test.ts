@@ -189,6 +189,11 @@ describe('the console in a browser', { skip: SKIP }, () => {
         .count(),
       0,
     );
+    // The search shows what is planned when it is typed: wait until the planning has reached this subscriber.
+    await eventually('C-1005 planned', async () => {
+      const listed = await call(stack, 'GET', `/v1/incidents/${opened.body.id}/deliveries?limit=1000`);
+      return (listed.body.items as { subscriberId?: string }[]).some((d) => d.subscriberId === 'C-1005') || undefined;
+    });
     await page.fill('input[name=q]', '+39 347 1000005');
     await page.locator('#deliveries td', { hasText: 'C-1005' }).first().waitFor({ timeout: 15_000 });
     await page.goto(`${stack.apiUrl}/console/network`);
