@@ -40,6 +40,7 @@ export type BenchWorkerMessage =
       type: 'report';
       counts: ReturnType<typeof countWrites>['counts'];
       byTarget: Record<string, number>;
+      timeByTarget: ReturnType<typeof countWrites>['timeByTarget'];
       peakRssMb: number;
     };
 
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
         type: 'report',
         counts: writes.counts,
         byTarget: writes.byTarget,
+        timeByTarget: writes.timeByTarget,
         peakRssMb: process.resourceUsage().maxRSS / 1024,
       });
     }

@@ -24,7 +24,7 @@ import { buildApp } from '../api/app';
 import { freePort, type ManagedProcess } from '../dev/process';
 import { PROJECT_ROOT, startFerretDb, startTemporalDevServer } from '../dev/services';
 import { connectStore } from '../store/db';
-import { countWrites, perSms } from './write-counter';
+import { addTimes, countWrites, perSms } from './write-counter';
 import type { BenchWorkerMessage, BenchWorkerSettings } from './fanout-worker';
 import { connectTemporal } from '../temporal/client';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -283,6 +283,12 @@ async function main(): Promise<void> {
     const documentsWritten = addCounts(writes.counts, workerSide.counts);
     const documentsWrittenBy = addCounts(writes.byTarget, workerSide.byTarget);
     const writesPerSms = perSms(documentsWritten, delivered);
+    // Where the database's time went (API and worker; the bench's own polling for the end included).
+    const databaseTimeBy = Object.fromEntries(
+      Object.entries(addTimes(writes.timeByTarget, workerSide.timeByTarget))
+        .sort(([, a], [, b]) => b.ms - a.ms)
+        .map(([target, t]) => [target, { ...t, ms: Math.round(t.ms) }]),
+    );
     const history = await temporal.workflow.getHandle(`incident:${id}`).fetchHistory();
     const peakRssMb = process.resourceUsage().maxRSS / 1024;
 
@@ -310,6 +316,8 @@ async function main(): Promise<void> {
       writesPerSms,
       documentsWritten,
       documentsWrittenBy,
+      /** Every command by target (collection, command, state set): count, time in ms, documents returned. */
+      databaseTimeBy,
     };
     console.log(
       `\nfan-out, ${N} paying subscribers (${PLIVO_RATES ? "simulator with Plivo's default rates: times to the last SMS sent" : 'simulator without limits: times to the last SMS accepted'})`,
@@ -323,6 +331,8 @@ async function main(): Promise<void> {
       `ratio Avviso/plain (outage): ${result.ratioToPlain}x; worker peak RSS ${result.workerPeakRssMb} MB, API + simulator + client peak RSS ${result.peakRssMb} MB; workflow history ${result.historyEvents} events`,
     );
     console.log(`documents written per delivered SMS (${delivered}): ${JSON.stringify(writesPerSms)}`);
+    console.log('database time by command (the sixteen longest; all in the JSON):');
+    console.table(Object.fromEntries(Object.entries(databaseTimeBy).slice(0, 16)));
     console.log(
       `outage's activities (start-end s after the call that opens it): ${result.outageActivities.map((a) => `${a.activity} ${a.from}-${a.to}`).join(', ')}`,
     );

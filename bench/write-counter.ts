@@ -59,20 +59,66 @@ export function targetOf(commandName: string, command: Document): string {
   return `${collection} ${commandName}${typeof state === 'string' ? ` state=${state}` : ''}`;
 }
 
+/** What the server spent on one kind of command (`deliveries update state=delivered`, `deliveries find`). */
+export interface CommandTime {
+  commands: number;
+  /** The round trips' time as the driver measured it, in milliseconds. */
+  ms: number;
+  /** Documents a read returned (its first and next batches). */
+  returned: number;
+}
+
+/**
+ * Where a read or other command went: its collection, name and the fields its filter names
+ * (`deliveries find {incidentId,state}`); a getMore names its collection apart and goes with the find
+ * whose cursor it continues.
+ */
+function readTargetOf(commandName: string, command: Document, cursors: Map<string, string>): string {
+  if (commandName === 'getMore') return `${cursors.get(String(command.getMore)) ?? String(command.collection)} (more)`;
+  const filter: Document | undefined = command.filter ?? command.query ?? command.pipeline?.[0]?.$match;
+  const fields = filter ? `{${Object.keys(filter).join(',')}}` : '';
+  return `${String(command[commandName] ?? '?')} ${commandName}${fields ? ` ${fields}` : ''}`;
+}
+
+/** Documents a read's reply carries. */
+function documentsReturned(reply: Document): number {
+  const batch = reply.cursor?.firstBatch ?? reply.cursor?.nextBatch;
+  return Array.isArray(batch) ? batch.length : 0;
+}
+
 /** Starts counting on a client created with `monitorCommands: true`; `stop()` ends it. */
 export function countWrites(client: MongoClient): {
   counts: WriteCounts;
   byTarget: Record<string, number>;
+  /** Every command (reads too), by target: how much of the database's time each kind took. */
+  timeByTarget: Record<string, CommandTime>;
   stop(): void;
 } {
   const counts: WriteCounts = { planning: 0, sending: 0, receipts: 0, other: 0 };
   const byTarget: Record<string, number> = {};
+  const timeByTarget: Record<string, CommandTime> = {};
   const pending = new Map<number, { phase: WritePhase; target: string }>();
+  const targets = new Map<number, string>();
+  const cursors = new Map<string, string>();
   const started = (e: CommandStartedEvent) => {
-    if (WRITE_COMMANDS.has(e.commandName))
-      pending.set(e.requestId, { phase: phaseOf(e.command), target: targetOf(e.commandName, e.command) });
+    const write = WRITE_COMMANDS.has(e.commandName);
+    if (write) pending.set(e.requestId, { phase: phaseOf(e.command), target: targetOf(e.commandName, e.command) });
+    targets.set(
+      e.requestId,
+      write ? targetOf(e.commandName, e.command) : readTargetOf(e.commandName, e.command, cursors),
+    );
   };
   const succeeded = (e: CommandSucceededEvent) => {
+    const target = targets.get(e.requestId);
+    if (target !== undefined) {
+      targets.delete(e.requestId);
+      const t = (timeByTarget[target] ??= { commands: 0, ms: 0, returned: 0 });
+      t.commands++;
+      t.ms += e.duration;
+      t.returned += documentsReturned(e.reply as Document);
+      const cursorId = (e.reply as Document).cursor?.id;
+      if (cursorId && String(cursorId) !== '0' && !target.endsWith('(more)')) cursors.set(String(cursorId), target);
+    }
     const write = pending.get(e.requestId);
     if (write === undefined) return;
     pending.delete(e.requestId);
@@ -80,13 +126,17 @@ export function countWrites(client: MongoClient): {
     counts[write.phase] += n;
     byTarget[write.target] = (byTarget[write.target] ?? 0) + n;
   };
-  const failed = (e: { requestId: number }) => void pending.delete(e.requestId);
+  const failed = (e: { requestId: number }) => {
+    pending.delete(e.requestId);
+    targets.delete(e.requestId);
+  };
   client.on('commandStarted', started);
   client.on('commandSucceeded', succeeded);
   client.on('commandFailed', failed);
   return {
     counts,
     byTarget,
+    timeByTarget,
     stop() {
       client.off('commandStarted', started);
       client.off('commandSucceeded', succeeded);
@@ -106,4 +156,16 @@ export function perSms(counts: WriteCounts, sms: number): WriteCounts & { total:
     other: per(counts.other),
     total: per(total),
   };
+}
+
+/** Two tallies of command times added together, by target. */
+export function addTimes(a: Record<string, CommandTime>, b: Record<string, CommandTime>): Record<string, CommandTime> {
+  const sum: Record<string, CommandTime> = {};
+  for (const [target, t] of [...Object.entries(a), ...Object.entries(b)]) {
+    const s = (sum[target] ??= { commands: 0, ms: 0, returned: 0 });
+    s.commands += t.commands;
+    s.ms += t.ms;
+    s.returned += t.returned;
+  }
+  return sum;
 }

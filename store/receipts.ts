@@ -15,7 +15,7 @@ import type { ProviderReport } from '../delivery/ports';
 import {
   answersInMemory,
   answersOfRequests,
-  endPendingIfWritten,
+  countAnswersWritten,
   forgetAnswers,
   pendingAnswers,
   type AnswerRef,
@@ -344,7 +344,23 @@ async function applyWords(
         latest.delete(uuid);
         unmatched.delete(uuid);
       }
-  const ops = answeredMoveOps(answers, latest, ifStill, now);
+  // First the answers with their receipts, one bulk per request: what each bulk wrote is exactly how
+  // many of its request's answers are on their records now (the condition holds once per answer).
+  // Only where a bulk wrote less than it named (the watchdog wrote some answers first) the receipts
+  // move those records as any other: FerretDB reads and decodes a record for every statement, and
+  // naming both writes for every message doubled the applier's reads.
+  const ops: AnyBulkWriteOperation<Delivery>[] = [];
+  const written = new Map<string, number>();
+  for (const [request, pairs] of groupByRequest(answeredMoveOps(answers, latest, ifStill, now))) {
+    const wrote = (
+      await store.deliveries.bulkWrite(
+        pairs.map((p) => p.withAnswer),
+        { ordered: false },
+      )
+    ).matchedCount;
+    if (wrote) written.set(request, wrote);
+    if (wrote < pairs.length) ops.push(...pairs.map((p) => p.afterAnswer));
+  }
   for (const uuid of answers.keys()) unmatched.delete(uuid);
   ops.push(...receiptMoveOps(records, latest, ifStill, now));
   for (const d of records) if (latest.has(d.providerMessageId!)) unmatched.delete(d.providerMessageId!);
@@ -355,12 +371,8 @@ async function applyWords(
     store,
     [...answers.keys()].filter((uuid) => isFinalWord(latest.get(uuid)!)),
   );
-  // The requests written to whose answers are all on their records now stop being pending.
-  await endPendingIfWritten(
-    store,
-    [...answers.values()].map((a) => a.request),
-    now,
-  );
+  // Requests whose answers are all on their records now stop being pending (counted, not read).
+  await countAnswersWritten(store, written, now);
   return { unmatched, deferred };
 }
 
@@ -379,51 +391,71 @@ function receiptFields(r: Receipt | ProviderReport, state: DeliveryState, now: D
   };
 }
 
+/** A message whose answer is pending: the write of its answer with its receipt, and the receipt's move should the answer be written already. */
+export interface AnsweredMove {
+  request: string;
+  withAnswer: AnyBulkWriteOperation<Delivery>;
+  afterAnswer: AnyBulkWriteOperation<Delivery>;
+}
+
+function groupByRequest(moves: AnsweredMove[]): Map<string, AnsweredMove[]> {
+  const byRequest = new Map<string, AnsweredMove[]>();
+  for (const m of moves) {
+    const group = byRequest.get(m.request);
+    if (group) group.push(m);
+    else byRequest.set(m.request, [m]);
+  }
+  return byRequest;
+}
+
 /**
  * The writes for receipts whose answer is pending, by the record's `_id`, unread. Two conditional
  * writes per message, of which at most one matches: the record still waits for its answer (planned,
  * or given up while the message was on its way, on the attempt before), and gets the answer and the
- * receipt at once; or the watchdog wrote the answer first (settleAnswered), and the receipt moves
- * it as any other (receiptMoveOps' condition).
+ * receipt at once (`withAnswer`); or the watchdog wrote the answer first (settleAnswered), and the
+ * receipt moves it as any other (`afterAnswer`: receiptMoveOps' condition).
  */
 export function answeredMoveOps(
   answers: Map<string, AnswerRef>,
   latest: Map<string, ReceiptWord>,
   ifStill: (id: string, condition: Filter<Delivery>) => Filter<Delivery>,
   now: Date,
-): AnyBulkWriteOperation<Delivery>[] {
-  const ops: AnyBulkWriteOperation<Delivery>[] = [];
+): AnsweredMove[] {
+  const moves: AnsweredMove[] = [];
   for (const [uuid, a] of answers) {
     const r = latest.get(uuid) as Receipt | undefined;
     if (!r) continue;
     const state = PROVIDER_STATES[r.status]!;
     if (!receiptMoves('accepted', state)) continue;
     const { set, step } = receiptFields(r, state, now);
-    ops.push({
-      updateOne: {
-        filter: ifStill(a.id, { state: { $in: ['planned', 'expired'] }, attempts: a.attempt - 1 }),
-        update: {
-          $set: { ...set, providerMessageId: uuid, attempts: a.attempt, reservedAt: a.reservedAt },
-          $push: {
-            history: {
-              $each: [
-                { at: a.reservedAt, state: 'sending' },
-                { at: a.answeredAt, state: 'accepted', ...(a.note ? { note: a.note } : {}) },
-                step,
-              ],
+    moves.push({
+      request: a.request,
+      withAnswer: {
+        updateOne: {
+          filter: ifStill(a.id, { state: { $in: ['planned', 'expired'] }, attempts: a.attempt - 1 }),
+          update: {
+            $set: { ...set, providerMessageId: uuid, attempts: a.attempt, reservedAt: a.reservedAt },
+            $push: {
+              history: {
+                $each: [
+                  { at: a.reservedAt, state: 'sending' },
+                  { at: a.answeredAt, state: 'accepted', ...(a.note ? { note: a.note } : {}) },
+                  step,
+                ],
+              },
             },
           },
         },
       },
-    });
-    ops.push({
-      updateOne: {
-        filter: ifStill(a.id, { state: { $in: RECEIPT_MAY_REPLACE[state] }, providerMessageId: uuid }),
-        update: { $set: set, $push: { history: step } },
+      afterAnswer: {
+        updateOne: {
+          filter: ifStill(a.id, { state: { $in: RECEIPT_MAY_REPLACE[state] }, providerMessageId: uuid }),
+          update: { $set: set, $push: { history: step } },
+        },
       },
     });
   }
-  return ops;
+  return moves;
 }
 
 type RecordRead = Pick<Delivery, '_id' | 'state' | 'providerMessageId'>;

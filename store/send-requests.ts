@@ -79,6 +79,13 @@ export interface SendRequestDoc {
    * again, with a string it fails (its activity is retried, on a new worker), which texts nobody twice.
    */
   outcomes?: Answer[] | typeof OUTCOMES_MOVED;
+  /**
+   * How many answers the receipt applier has written on their records with their receipts (each
+   * counted once: its write's condition holds once). All of them: no longer pending, without a read
+   * of the records. Answers written otherwise (the watchdog, billing) are not counted: those end the
+   * request's pending state themselves, from the records.
+   */
+  answersWritten?: number;
   settledAt?: Date;
 }
 
@@ -688,6 +695,25 @@ export async function endPendingIfWritten(store: Store, requestIds: string[], no
   for (const _id of new Set(requestIds)) {
     const q = await store.sendRequests.findOne({ _id, pending: true });
     if (q && (await stillWaiting(store, q)).length === 0) await endPending(store, q, now);
+  }
+}
+
+/**
+ * Adds to each request the answers the receipt applier has just written on their records (request
+ * id to how many), and ends the pending state of those whose answers are all written. An update of
+ * the request, not a read of its page's records: while receipts lag, the page's records are still
+ * planned, and reading them again on each round of the applier was the most the embedded server
+ * decoded per delivered SMS.
+ */
+export async function countAnswersWritten(store: Store, written: Map<string, number>, now: Date): Promise<void> {
+  for (const [_id, n] of written) {
+    const q = await store.sendRequests.findOneAndUpdate(
+      { _id, pending: true },
+      { $inc: { answersWritten: n } },
+      // Whole: FerretDB does not take a projection on findAndModify.
+      { returnDocument: 'after' },
+    );
+    if (q && (q.answersWritten ?? 0) >= answersOf(q).length) await endPending(store, q, now);
   }
 }
 

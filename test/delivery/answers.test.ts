@@ -126,6 +126,12 @@ test('the final receipt writes the record once, with its answer; on another work
   const now = new Date();
   const ids = await sendAndAnswer('inc_receipt', 2, now);
   await applyReceipts(env.store, [receipt(`uuid-${ids[0]}`, 'delivered')], new Date());
+  // The request counts the answers written with their receipts; one of two: still pending.
+  const half = (await env.store.sendRequests.findOne({ incidentId: 'inc_receipt' }))!;
+  assert.deepEqual([half.answersWritten, half.pending], [1, true]);
+  // The same receipt again (Plivo repeats callbacks) writes nothing and counts nothing.
+  await applyReceipts(env.store, [receipt(`uuid-${ids[0]}`, 'delivered')], new Date());
+  assert.equal((await env.store.sendRequests.findOne({ incidentId: 'inc_receipt' }))!.answersWritten, 1);
   // The other worker never saw the answer: it reads it from the pending request.
   assert.equal((await pendingAnswers(other, [`uuid-${ids[1]}`])).get(`uuid-${ids[1]}`)?.id, ids[1]);
   await applyReceipts(other, [receipt(`uuid-${ids[1]}`, 'undelivered')], new Date());

@@ -1,7 +1,9 @@
 /** The fan-out benchmark's count of documents written per SMS: which phase a write is, and how many documents the server says it wrote. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { documentsWritten, perSms, phaseOf, targetOf } from '../../bench/write-counter';
+import { EventEmitter } from 'node:events';
+import type { MongoClient } from 'mongodb';
+import { addTimes, countWrites, documentsWritten, perSms, phaseOf, targetOf } from '../../bench/write-counter';
 
 test('writes are sorted into planning, sending, receipts and other by collection and the state they set', () => {
   assert.equal(phaseOf({ insert: 'deliveries', documents: [] }), 'planning');
@@ -40,3 +42,36 @@ test("documents written come from the server's reply: inserted, modified, upsert
     total: 7.66,
   });
 });
+
+test("every command's time is tallied by collection, command and the fields of its filter; a getMore goes with its find", () => {
+  const client = new EventEmitter();
+  const writes = countWrites(client as unknown as MongoClient);
+  const command = (requestId: number, commandName: string, cmd: object, reply: object, duration: number) => {
+    client.emit('commandStarted', { requestId, commandName, command: cmd });
+    client.emit('commandSucceeded', { requestId, commandName, reply, duration });
+  };
+  command(1, 'find', { find: 'deliveries', filter: { incidentId: 'i', state: 'planned' } }, firstBatch(2, 77n), 4);
+  command(2, 'getMore', { getMore: 77n, collection: 'deliveries' }, { cursor: { id: 0n, nextBatch: [{}, {}, {}] } }, 6);
+  command(3, 'aggregate', { aggregate: 'deliveries', pipeline: [{ $match: { incidentId: 'i' } }] }, firstBatch(1), 9);
+  const update = { update: 'deliveries', updates: [{ q: {}, u: { $set: { state: 'delivered' } } }] };
+  command(4, 'update', update, { n: 1, nModified: 1 }, 3);
+  command(5, 'update', update, { n: 1, nModified: 1 }, 2);
+  writes.stop();
+  assert.deepEqual(writes.timeByTarget, {
+    'deliveries find {incidentId,state}': { commands: 1, ms: 4, returned: 2 },
+    'deliveries find {incidentId,state} (more)': { commands: 1, ms: 6, returned: 3 },
+    'deliveries aggregate {incidentId}': { commands: 1, ms: 9, returned: 1 },
+    'deliveries update state=delivered': { commands: 2, ms: 5, returned: 0 },
+  });
+  assert.equal(writes.counts.receipts, 2);
+  assert.deepEqual(
+    addTimes(writes.timeByTarget, { 'deliveries aggregate {incidentId}': { commands: 2, ms: 1, returned: 2 } })[
+      'deliveries aggregate {incidentId}'
+    ],
+    { commands: 3, ms: 10, returned: 3 },
+  );
+});
+
+function firstBatch(n: number, id = 0n) {
+  return { cursor: { id, firstBatch: Array.from({ length: n }, () => ({})) } };
+}
