@@ -795,15 +795,44 @@ async function* pendingByPage(store: Store, filter: Filter<SendRequestDoc>): Asy
   if (group.length) yield group;
 }
 
-/** Each pending request `filter` names with what it still waits for, one page at a time (a page's records in memory at once). */
+/**
+ * Each pending request `filter` names with what it still waits for, one page at a time (a page's
+ * records in memory at once). A page all of whose requests `unread` accepts is not read: its
+ * requests come with `undefined`.
+ */
+function stillWaitingByRequest(
+  store: Store,
+  filter: Filter<SendRequestDoc>,
+): AsyncGenerator<[SendRequestDoc, { record: Delivery; answer: Answer }[]]>;
+function stillWaitingByRequest(
+  store: Store,
+  filter: Filter<SendRequestDoc>,
+  unread: (q: SendRequestDoc) => boolean,
+): AsyncGenerator<[SendRequestDoc, { record: Delivery; answer: Answer }[] | undefined]>;
 async function* stillWaitingByRequest(
   store: Store,
   filter: Filter<SendRequestDoc>,
-): AsyncGenerator<[SendRequestDoc, { record: Delivery; answer: Answer }[]]> {
+  unread?: (q: SendRequestDoc) => boolean,
+): AsyncGenerator<[SendRequestDoc, { record: Delivery; answer: Answer }[] | undefined]> {
   for await (const group of pendingByPage(store, filter)) {
+    if (unread && group.every(unread)) {
+      for (const q of group) yield [q, undefined];
+      continue;
+    }
     const waiting = await stillWaitingOnPage(store, group);
     for (const [i, q] of group.entries()) yield [q, waiting[i]];
   }
+}
+
+/**
+ * Answered at or after `answeredBefore`: none of its messages is overdue yet. While receipts lag
+ * (a storm of callbacks), its records are still planned, and the watchdog read its page on every
+ * sweep to count them; the count is on the request (answersWritten by the applier). Answers written
+ * another way are not counted there: such a request reads as waiting longer, until it is old
+ * enough to be read (and its pending state ended).
+ */
+function answeredSince(q: SendRequestDoc, answeredBefore: Date): boolean {
+  return !!q.answeredAt && q.answeredAt >= answeredBefore;
 }
 
 /** A request whose answers are all written: no longer pending, in the database and in this process. */
@@ -864,7 +893,12 @@ export async function waitingAnswers(
 ): Promise<{ waiting: number; overdue: WaitingAnswer[] }> {
   let waiting = 0;
   const overdue: WaitingAnswer[] = [];
-  for await (const [q, still] of stillWaitingByRequest(store, scope)) {
+  for await (const [q, still] of stillWaitingByRequest(store, scope, (q) => answeredSince(q, answeredBefore))) {
+    if (still === undefined) {
+      // Young: none is overdue, and how many still wait is counted on the request, not read from the records.
+      waiting += Math.max(0, answersOf(q).length - (q.answersWritten ?? 0));
+      continue;
+    }
     if (still.length === 0) {
       await endPending(store, q, now);
       continue;

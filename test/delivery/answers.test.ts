@@ -22,6 +22,7 @@ import {
   recordAnswers,
   reserveNextBatch,
   settleAnswered,
+  waitingAnswers,
 } from '../../store/send-requests';
 import { applyReceipts, type Receipt } from '../../store/receipts';
 import { connectStore, type Store } from '../../store/db';
@@ -487,4 +488,27 @@ test('billing counts a message whose answer still waits for its receipt (written
   assert.equal(sms.fromReceipts, 1);
   assert.equal(sms.fromRateTable, 1);
   assert.equal((await env.store.deliveries.findOne({ _id: ids[1] }))!.state, 'accepted');
+});
+
+test("the watchdog counts a young request's messages on their way from the request, without reading their records", async () => {
+  const watched = await connectStore(env.servers.mongoUri, env.dbName, { monitorCommands: true });
+  try {
+    const ids = await sendAndAnswer('inc_young', 3, new Date());
+    const look = async () => {
+      const reads = countWrites(watched.client);
+      const r = await waitingAnswers(watched, scope('inc_young'), new Date(Date.now() - 60_000), 10, new Date());
+      reads.stop();
+      const recordReads = Object.keys(reads.timeByTarget).filter((t) => t.startsWith('deliveries '));
+      return { ...r, recordReads };
+    };
+    assert.deepEqual(await look(), { waiting: 3, overdue: [], recordReads: [] });
+    await applyReceipts(env.store, [receipt(`uuid-${ids[0]}`, 'delivered')], new Date());
+    assert.deepEqual(await look(), { waiting: 2, overdue: [], recordReads: [] });
+    // Once old enough to be overdue, the records are read: the two still waiting are the ones to ask Plivo about.
+    const old = await waitingAnswers(watched, scope('inc_young'), new Date(Date.now() + 60_000), 10, new Date());
+    assert.equal(old.waiting, 2);
+    assert.deepEqual(old.overdue.map((o) => o.record._id).sort(), ids.slice(1));
+  } finally {
+    await watched.close();
+  }
 });
