@@ -16,8 +16,13 @@ export interface ManagedProcess {
   /** Resolves with the exit code (or signal name) when the process ends, however it ends. */
   exited: Promise<number | string>;
   isRunning(): boolean;
+  /** Its last lines of output (both streams, at most LAST_LINES), kept even when the output is ignored. */
+  lastLines(): string[];
   stop(graceMs?: number): Promise<void>;
 }
+
+/** Lines of output kept per process, for the error of one that exits before it is healthy. */
+const LAST_LINES = 30;
 
 export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
@@ -55,13 +60,14 @@ export function spawnManaged(name: string, command: string, args: string[], opts
     });
   });
   const log = opts.logFile ? openLog(opts.logFile) : undefined;
+  // Read even when ignored: a server that exits before it is healthy (FerretDB once did in CI, with
+  // its output ignored by the test run) must say why in the error (waitUntilHealthy).
+  const last: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue;
-    if (opts.output === 'ignore' && !log) {
-      stream.resume();
-      continue;
-    }
     createInterface({ input: stream }).on('line', (line) => {
+      last.push(line);
+      if (last.length > LAST_LINES) last.shift();
       log?.write(`${line}\n`);
       if (opts.output !== 'ignore' && (!opts.show || opts.show(line))) process.stderr.write(`[${name}] ${line}\n`);
     });
@@ -74,6 +80,7 @@ export function spawnManaged(name: string, command: string, args: string[], opts
     child,
     exited,
     isRunning: () => running,
+    lastLines: () => [...last],
     async stop(graceMs = 10_000) {
       if (!running) return;
       child.kill('SIGTERM');
@@ -101,8 +108,15 @@ export async function waitUntilHealthy(
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let lastError: unknown;
   while (Date.now() < deadline) {
-    if (opts.proc && !opts.proc.isRunning())
-      throw new Error(`${what} exited (${await opts.proc.exited}) before it became healthy; its output is above.`);
+    if (opts.proc && !opts.proc.isRunning()) {
+      const code = await opts.proc.exited;
+      // Its streams may still hold its last words when the exit is seen: a moment for them.
+      await new Promise((r) => setTimeout(r, 100));
+      const lines = opts.proc.lastLines();
+      throw new Error(
+        `${what} exited (${code}) before it became healthy; ${lines.length ? `its last lines:\n${lines.join('\n')}` : 'it wrote nothing'}`,
+      );
+    }
     try {
       await probe();
       return;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnManaged } from '../../dev/process';
+import { spawnManaged, waitUntilHealthy } from '../../dev/process';
 import { ferretDbLineMatters } from '../../dev/services';
 
 // As FerretDB 1.24 prints them (captured from avviso-ferretdb --log-level warn).
@@ -50,4 +50,22 @@ test('a managed process: every line in its log file, only the shown ones on stde
     ERRORS.map((l) => `[fake-ferretdb] ${l}\n`),
   );
   assert.deepEqual(readFileSync(log, 'utf8').trimEnd().split('\n'), lines);
+});
+
+test('a server that exits before it is healthy says why, even with its output ignored', async () => {
+  const proc = spawnManaged(
+    'failing-server',
+    process.execPath,
+    ['-e', 'console.log("starting"); console.error("avviso-ferretdb: initdb failed: exit status 1"); process.exit(3)'],
+    { output: 'ignore' },
+  );
+  await assert.rejects(
+    waitUntilHealthy('the failing server', () => Promise.reject(new Error('not yet')), { proc, timeoutMs: 10_000 }),
+    (err: Error) => {
+      assert.match(err.message, /the failing server exited \(3\) before it became healthy; its last lines:/);
+      assert.match(err.message, /starting/);
+      assert.match(err.message, /initdb failed: exit status 1/);
+      return true;
+    },
+  );
 });
