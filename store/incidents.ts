@@ -23,38 +23,43 @@ export interface DeliveryCounts {
   [channel: string]: { [kind: string]: { [state: string]: number } };
 }
 
-interface CountsRun {
-  promise: Promise<DeliveryCounts>;
+interface SharedRun {
+  promise: Promise<unknown>;
   startedAt: number;
-  /** Set when the count has finished. */
+  /** Set when the run has finished. */
   tookMs?: number;
 }
 
-const countsRuns = new WeakMap<Store, Map<string, CountsRun>>();
+const sharedRuns = new WeakMap<Store, Map<string, SharedRun>>();
 
 /**
- * deliveryCounts as the API's readers see it (the incident, the maintenance, the console's progress):
- * one count at a time per incident in a process, shared by every caller that asks while it runs, and
- * its result given again for as long as it took to count. On FerretDB a count reads and decodes every
- * record of the incident (2-15 s at 5,000 recipients while the sending goes on); a reader polling every
- * second, or ten operators watching one incident, would otherwise keep the database counting without
- * pause. So counting takes at most half of one connection per incident and process, and a result is
- * never older than twice its counting time (a few milliseconds on a small incident).
+ * One run of `run` at a time per `key` in a process, shared by every caller that asks while it runs,
+ * and its result given again for as long as it took. For the reads every viewer of an incident
+ * repeats (its counts, its held messages): on FerretDB each reads and decodes records of the incident
+ * (2-15 s at 5,000 recipients while the sending goes on), and a reader polling every second, or ten
+ * operators watching one incident, would otherwise keep the database reading without pause. So such
+ * a read takes at most half of one connection per key and process, and a result is never older than
+ * twice its reading time (a few milliseconds on a small incident). A failed run is not given again.
  */
-export function sharedDeliveryCounts(store: Store, incidentId: string, now = Date.now()): Promise<DeliveryCounts> {
-  let runs = countsRuns.get(store);
-  if (!runs) countsRuns.set(store, (runs = new Map()));
-  const last = runs.get(incidentId);
+export function sharedRun<T>(store: Store, key: string, run: () => Promise<T>, now = Date.now()): Promise<T> {
+  let runs = sharedRuns.get(store);
+  if (!runs) sharedRuns.set(store, (runs = new Map()));
+  const last = runs.get(key);
   const age = last ? now - last.startedAt : 0;
-  if (last && (last.tookMs === undefined || (age >= 0 && age < 2 * last.tookMs))) return last.promise;
-  for (const [id, run] of runs) if (run.tookMs !== undefined && now - run.startedAt > 60_000) runs.delete(id);
-  const run: CountsRun = { startedAt: now, promise: deliveryCounts(store, incidentId) };
-  runs.set(incidentId, run);
-  run.promise.then(
-    () => (run.tookMs = Math.max(1, Date.now() - run.startedAt)),
-    () => runs.get(incidentId) === run && runs.delete(incidentId), // a failed count is not given again
+  if (last && (last.tookMs === undefined || (age >= 0 && age < 2 * last.tookMs))) return last.promise as Promise<T>;
+  for (const [k, r] of runs) if (r.tookMs !== undefined && now - r.startedAt > 60_000) runs.delete(k);
+  const started: SharedRun = { startedAt: now, promise: run() };
+  runs.set(key, started);
+  started.promise.then(
+    () => (started.tookMs = Math.max(1, Date.now() - started.startedAt)),
+    () => runs.get(key) === started && runs.delete(key),
   );
-  return run.promise;
+  return started.promise as Promise<T>;
+}
+
+/** deliveryCounts as the API's readers see it (the incident, the maintenance, the console's progress): shared (sharedRun). */
+export function sharedDeliveryCounts(store: Store, incidentId: string, now = Date.now()): Promise<DeliveryCounts> {
+  return sharedRun(store, `counts:${incidentId}`, () => deliveryCounts(store, incidentId), now);
 }
 
 /** Messages of an incident counted by channel, kind and state. */

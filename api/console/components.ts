@@ -2,14 +2,18 @@
 import type { FastifyReply } from 'fastify';
 import type { Store } from '../../store/db';
 import type { Incident } from '../../domain/types';
-import { sharedDeliveryCounts } from '../../store/incidents';
+import { sharedDeliveryCounts, sharedRun } from '../../store/incidents';
 import { html, type SafeHtml } from './html';
 import { heldByChannel, progressByChannel, type Progress } from './queries';
 import type { View } from './view';
 import { formatTime } from './i18n';
 
 export async function incidentProgress(store: Store, incidentId: string): Promise<Record<string, Progress>> {
-  const [counts, held] = await Promise.all([sharedDeliveryCounts(store, incidentId), heldByChannel(store, incidentId)]);
+  // Every open page polls this (every 5 s): both reads are shared by the viewers of one incident (sharedRun).
+  const [counts, held] = await Promise.all([
+    sharedDeliveryCounts(store, incidentId),
+    sharedRun(store, `held:${incidentId}`, () => heldByChannel(store, incidentId)),
+  ]);
   return progressByChannel(counts, held);
 }
 

@@ -11,6 +11,7 @@ import { isolatedEnv, type IsolatedEnv } from '../support/env';
 import { connectStore, type Store } from '../../store/db';
 import { planAll, type PlanInput } from '../../store/deliveries';
 import { deliveryCounts, sharedDeliveryCounts } from '../../store/incidents';
+import { incidentProgress } from '../../api/console/components';
 
 let env: IsolatedEnv;
 let watched: Store;
@@ -73,4 +74,19 @@ test('each incident has its own count', async () => {
   ]);
   assert.deepEqual(a, { sms: { outage: { planned: 3 } } });
   assert.deepEqual(b, { sms: { outage: { planned: 5 } } });
+});
+
+test("the console's progress: viewers of one incident at once cost one count and one look at the held messages", async () => {
+  const id = 'inc_console_progress';
+  const later = new Date(Date.now() + 3_600_000);
+  await planAll(
+    env.store,
+    [...inputs(id, 0, 4), ...inputs(id, 4, 2).map((p) => ({ ...p, notBefore: later }))],
+    new Date(),
+  );
+  aggregates.length = 0;
+  const viewers = await Promise.all(Array.from({ length: 6 }, () => incidentProgress(watched, id)));
+  for (const progress of viewers)
+    assert.deepEqual(progress, { sms: { planned: 6, sent: 0, delivered: 0, failed: 0, held: 2 } });
+  assert.equal(aggregates.length, 2, aggregates.join('\n'));
 });
