@@ -23,6 +23,7 @@ import type {
   UpdateFilter,
 } from 'mongodb';
 import type { Store } from './db';
+import { groupBy } from '../domain/group-by';
 import { findByValues, updateByValues } from './backend';
 import { REACHED_PROVIDER } from '../delivery/lifecycle';
 import { decideLost, type WatchdogPolicy } from '../delivery/watchdog';
@@ -483,17 +484,6 @@ export async function noteUnpagedScopes(store: Store): Promise<void> {
 export async function countInState(store: Store, scope: Scope, states: DeliveryState[]): Promise<number> {
   const counts = await Promise.all(states.map((state) => store.deliveries.countDocuments({ ...scope, state })));
   return counts.reduce((a, b) => a + b, 0);
-}
-
-function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {
-  const m = new Map<K, T[]>();
-  for (const i of items) {
-    const k = key(i);
-    const group = m.get(k);
-    if (group) group.push(i);
-    else m.set(k, [i]);
-  }
-  return m;
 }
 
 /** How long a message may go without a receipt, and how many attempts it gets (delivery/watchdog.ts). */

@@ -22,6 +22,7 @@ import {
 } from './send-requests';
 import { conditionById, findByValues } from './backend';
 import { eachParallel } from '../domain/each-parallel';
+import { groupBy } from '../domain/group-by';
 import {
   holdIntermediate,
   isFinalWord,
@@ -351,7 +352,7 @@ async function applyWords(
   // naming both writes for every message doubled the applier's reads.
   const ops: AnyBulkWriteOperation<Delivery>[] = [];
   const written = new Map<string, number>();
-  for (const [request, pairs] of groupByRequest(answeredMoveOps(answers, latest, ifStill, now))) {
+  for (const [request, pairs] of groupBy(answeredMoveOps(answers, latest, ifStill, now), (m) => m.request)) {
     const wrote = (
       await store.deliveries.bulkWrite(
         pairs.map((p) => p.withAnswer),
@@ -396,16 +397,6 @@ export interface AnsweredMove {
   request: string;
   withAnswer: AnyBulkWriteOperation<Delivery>;
   afterAnswer: AnyBulkWriteOperation<Delivery>;
-}
-
-function groupByRequest(moves: AnsweredMove[]): Map<string, AnsweredMove[]> {
-  const byRequest = new Map<string, AnsweredMove[]>();
-  for (const m of moves) {
-    const group = byRequest.get(m.request);
-    if (group) group.push(m);
-    else byRequest.set(m.request, [m]);
-  }
-  return byRequest;
 }
 
 /**
