@@ -22,6 +22,7 @@ import type { Delivery, DeliveryChannel, DeliveryState, Incident, IncidentPhase,
 import { subscribersOfSites } from './site-subscribers';
 import { upstreamSiteIds } from './network';
 import { withTreeLocks } from './tree-lock';
+import { noteIncidentsChanged } from './quiet-pages';
 
 /** An outage is open until it starts to end (`resolving`): then it no longer covers anyone. */
 export const OPEN_OUTAGE_PHASES: IncidentPhase[] = ['detected', 'notifying', 'notified', 'escalated'];
@@ -203,5 +204,11 @@ export async function handOverNotice(
       $push: { history: { at: now, state: 'planned', note: `handed over: ${from} ended before its notice went out` } },
     },
   );
+  // Due again, on pages not known here: the sender reads every page of those outages again.
+  if (r.modifiedCount > 0)
+    await noteIncidentsChanged(
+      store,
+      to.map((o) => o.id),
+    );
   return r.modifiedCount;
 }

@@ -51,8 +51,17 @@ export interface Store {
   /** Small bookkeeping documents: how far a background job got. */
   cursors: Collection<{ _id: string; position?: string }>;
   rateLimits: Collection<RateLimitDoc>;
-  /** Per incident, the last page number its delivery records were planned on, and the kinds and channels planned (store/deliveries.ts). */
-  deliveryPages: Collection<{ _id: string; last: number; scopes?: string[] }>;
+  /**
+   * Per incident, the last page number its delivery records were planned on, and the kinds and channels planned
+   * (store/deliveries.ts); how often records of a page (`changed.p<n>`) or of any page may have become due (store/quiet-pages.ts).
+   */
+  deliveryPages: Collection<{
+    _id: string;
+    last: number;
+    scopes?: string[];
+    changed?: Record<string, number>;
+    changedAll?: number;
+  }>;
   /** Claims made once by a unique insert (store/coverage.ts; send claims of versions before send requests). */
   sendClaims: Collection<{ _id: string; at: Date; by?: string }>;
   /** One document per batch and page a sender took (store/send-requests.ts): the claim, and the attempt of each record. */

@@ -25,6 +25,7 @@ import type {
 import type { Store } from './db';
 import { groupBy } from '../domain/group-by';
 import { findByValues, updateByValues } from './backend';
+import { noteRecordsChanged } from './quiet-pages';
 import { REACHED_PROVIDER } from '../delivery/lifecycle';
 import { decideLost, type WatchdogPolicy } from '../delivery/watchdog';
 import type { PlanInput, SweepResult } from '../delivery/ports';
@@ -60,7 +61,10 @@ async function insertNew(store: Store, docs: Delivery[]): Promise<Delivery[]> {
     const page = await nextPage(store, incidentId, [...new Set(ofIncident.map((d) => scopeKey(d)))]);
     for (const d of ofIncident) d.page = page;
   }
-  return insertIgnoringDuplicates(store.deliveries, docs);
+  const inserted = await insertIgnoringDuplicates(store.deliveries, docs);
+  // A sender may have read the new page before the records landed, and taken it for quiet.
+  await noteRecordsChanged(store, inserted);
+  return inserted;
 }
 
 /** A kind and channel, as `delivery_pages` lists them: `outage/sms`. */
@@ -561,5 +565,8 @@ export async function sweepUndelivered(
       expired.push(...m.records.filter((d) => nowExpired.has(d._id)));
     } else retried += moved;
   }
+  // Due again: the sender must read their pages, however quiet it found them.
+  const retriedRecords = moves.filter((m) => m.to === 'planned').flatMap((m) => m.records);
+  if (retried > 0) await noteRecordsChanged(store, retriedRecords);
   return { retried, expired, inFlight };
 }

@@ -32,7 +32,7 @@
 import type { Filter, UpdateFilter } from 'mongodb';
 import type { Store } from './db';
 import { findByValues, readPagesInOrder, updateEachIf, writesByIdAreConditional, type Progress } from './backend';
-import { dueBy, lastPage } from './deliveries';
+import { forgetQuiet, isQuiet, noteRecordsChanged, readPageBook, rememberQuiet } from './quiet-pages';
 import { ANSWER_TIMEOUT_MS, liveSenders, senderId } from './sender-lease';
 import type { AcceptedOutcome, Reserved, Scope, WaitingAnswer } from '../delivery/ports';
 import type { Delivery, DeliveryChannel, DeliveryState, MessageKind } from '../domain/types';
@@ -176,7 +176,9 @@ const PENDING_READ_BATCH = 20;
  * Up to `want` due records of a scope, by page (oldest first: a message retried goes back to
  * planned on its own page, so it goes before the pages not yet sent) and by `_id` within a page,
  * leaving out those an open request has taken (`held`). One read of the page's requests and one of
- * its planned records per page, each matching at most a page of records.
+ * its planned records per page, each matching at most a page of records. A page seen quiet (nothing
+ * due, nothing held) is not read again until a change is noted on it or its time comes
+ * (store/quiet-pages.ts).
  */
 export async function dueCandidates(
   store: Store,
@@ -185,11 +187,15 @@ export async function dueCandidates(
   now: Date,
   skip?: ReadonlySet<number>,
 ): Promise<{ found: Delivery[]; complete: boolean; held: number; pages: Map<number, PageView> }> {
-  const last = await lastPage(store, scope.incidentId);
+  // Read before the pages: a change noted after this read is one the pages show, or one the next call sees noted.
+  const book = await readPageBook(store, scope.incidentId);
   const pages = new Map<number, PageView>();
   let held = 0;
-  const r = await readPagesInOrder(0, last, want, async (page) => {
+  const r = await readPagesInOrder(0, book.last, want, async (page) => {
     if (skip?.has(page)) return [];
+    const quietKey = `${scope.incidentId}|${scope.kind}/${scope.channel}|p${page}`;
+    const changes = book.changes(page);
+    if (isQuiet(store, quietKey, changes, now.getTime())) return [];
     // Requests first (see the top of this file).
     const requests = await store.sendRequests
       .find(
@@ -210,20 +216,28 @@ export async function dueCandidates(
     const answered = new Set(
       requests.flatMap((q) => (q.pending ? answersOf(q) : [])).map((p) => taken(p.id, p.attempt)),
     );
+    // Every planned record, deferred ones too: the earliest of those is when a quiet page must be
+    // read again (equalities only, which every engine hands to an index).
     const planned = await store.deliveries
       // Everything the sender needs but the history, which only grows and is only ever appended to.
-      .find({ ...scope, state: 'planned', page, ...dueBy(now) }, { projection: { history: 0 } })
+      .find({ ...scope, state: 'planned', page }, { projection: { history: 0 } })
       .sort({ _id: 1 })
       .toArray();
+    const deferred = planned.filter((d) => d.notBefore && d.notBefore > now);
+    const dueNow = deferred.length ? planned.filter((d) => !d.notBefore || d.notBefore <= now) : planned;
     const key = (d: Delivery) => taken(d._id, d.attempts + 1);
     // On their way (answered, waiting for a receipt) or held by a sender: not due.
-    const free = planned.filter((d) => !holding.has(key(d)) && !answered.has(key(d)));
-    const heldHere = planned.filter((d) => holding.has(key(d))).length;
+    const free = dueNow.filter((d) => !holding.has(key(d)) && !answered.has(key(d)));
+    const heldHere = dueNow.filter((d) => holding.has(key(d))).length;
     pages.set(page, {
       requests: requests.length,
       free: free.length,
       held: heldHere,
     });
+    if (free.length === 0 && heldHere === 0) {
+      const nextDue = Math.min(...deferred.map((d) => d.notBefore!.getTime()));
+      rememberQuiet(store, quietKey, changes, now.getTime(), nextDue);
+    } else forgetQuiet(store, quietKey);
     held += heldHere;
     return free;
   });
@@ -427,10 +441,24 @@ async function callsEndedUnrecorded(store: Store, scope: Scope): Promise<Reserve
   return found.flat().sort((a, b) => (a._id < b._id ? -1 : 1));
 }
 
-/** Closes requests whose records are written (or settled by a reconciliation). */
+/**
+ * Closes requests whose records are written (or settled by a reconciliation). A request closed here
+ * (not by its answers) frees what it held and was not written: due again, noted on its page.
+ */
 export async function closeRequests(store: Store, ids: string[], now: Date): Promise<void> {
-  for (const _id of new Set(ids))
-    await store.sendRequests.updateOne({ _id, open: true }, { $set: { open: false, closedAt: now } });
+  const closed: { incidentId: string; page: number }[] = [];
+  for (const _id of new Set(ids)) {
+    const r = await store.sendRequests.updateOne({ _id, open: true }, { $set: { open: false, closedAt: now } });
+    const at = r.modifiedCount > 0 ? pageOfRequest(_id) : undefined;
+    if (at) closed.push(at);
+  }
+  await noteRecordsChanged(store, closed);
+}
+
+/** The incident and page a request's `_id` names (see requestId). */
+function pageOfRequest(id: string): { incidentId: string; page: number } | undefined {
+  const m = /^(.*)\|[^|]*\|p(\d+)\|\d+$/.exec(id);
+  return m ? { incidentId: m[1]!, page: Number(m[2]) } : undefined;
 }
 
 function step(state: DeliveryState, at: Date, note?: string) {
@@ -629,6 +657,10 @@ export async function recordAnswers(
     const answer = { id: a.id, attempt: d.attempts, uuid: a.providerMessageId };
     pushTo(byRequest, d.request, answerRef(answer, d.request, d.reservedAt ?? now, now, note));
   }
+  // A request that answers fewer than it took (the rest failed to go out and were released) frees them as it closes.
+  const takenBy = new Map<string, number>();
+  for (const d of taken) if (d.request) takenBy.set(d.request, (takenBy.get(d.request) ?? 0) + 1);
+  const freeing = [...byRequest].filter(([_id, refs]) => refs.length < (takenBy.get(_id) ?? 0)).map(([_id]) => _id);
   for (const [_id, refs] of byRequest) {
     // Known here before the request says so: a receipt may come first (it then waits in pending_receipts otherwise).
     remember(store, refs);
@@ -646,6 +678,10 @@ export async function recordAnswers(
       },
     );
   }
+  await noteRecordsChanged(
+    store,
+    freeing.flatMap((id) => pageOfRequest(id) ?? []),
+  );
 }
 
 /**
@@ -1045,6 +1081,8 @@ export async function releaseReservations(store: Store, records: Reserved[], now
       },
     );
   }
+  // Those reserved in the old shape are due now; the others once their request closes (closeRequests notes that too).
+  await noteRecordsChanged(store, records);
 }
 
 /** Appends to the list under `key` (a batch groups up to 1,000 records: no copy per record). */
