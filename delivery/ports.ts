@@ -76,7 +76,11 @@ export interface DeliveryRepository {
   dueRecords(scope: Scope, now: Date): Promise<Delivery[]>;
   countDue(scope: Scope, now: Date): Promise<number>;
   anyDue(scope: Scope, now: Date): Promise<boolean>;
-  anyDueIn(scopes: Scope[], now: Date): Promise<boolean>;
+  /**
+   * Whether a planned record of these scopes is due now. `readQuiet`: read the pages seen quiet too
+   * (store/quiet-pages.ts), for a "nothing due" that must not rest on a change noted late or lost.
+   */
+  anyDueIn(scopes: Scope[], now: Date, readQuiet?: boolean): Promise<boolean>;
   nextDueAt(incidentId: string, kinds: MessageKind[], now: Date): Promise<Date | null>;
   /** The (kind, channel) pairs of these kinds the incident has records on. */
   scopesWithRecords(

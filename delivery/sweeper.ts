@@ -289,10 +289,14 @@ export function createSweeper(deps: SweeperDeps) {
     // may have moved them back to planned; or a sender left them) are due now: the workflow must
     // send before it may call the notices sent. (Without this, a 20,000 drill took 2,877 retries
     // for "all sent" and never sent them.)
+    // With nothing in flight either, the workflow may take this for "all done" and stop looking: the
+    // pages seen quiet are read too, so that a change whose note was lost (store/quiet-pages.ts) is not
+    // left behind. With messages in flight it comes back anyway.
     const now = new Date();
     const dueNow = await repo.anyDueIn(
       pairs.map((p) => ({ incidentId: input.incidentId, ...p })),
       now,
+      out.inFlight === 0,
     );
     const next = dueNow ? now : await repo.nextDueAt(input.incidentId, input.kinds, now);
     out.nextDueAt = next ? next.toISOString() : null;

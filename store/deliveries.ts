@@ -88,11 +88,6 @@ async function nextPage(store: Store, incidentId: string, scopes: string[]): Pro
   return r?.last ?? 1;
 }
 
-/** The highest page number an incident has used (0 when none). */
-export async function lastPage(store: Store, incidentId: string): Promise<number> {
-  return (await store.deliveryPages.findOne({ _id: incidentId }))?.last ?? 0;
-}
-
 /**
  * Inserts documents, skipping those whose `_id` exists, and returns the ones this call inserted.
  * A unique index is the one write FerretDB makes atomic under concurrency, so "whoever inserts

@@ -51,7 +51,7 @@ export function deliveryRepository(store: Store): DeliveryRepository {
     dueRecords: (scope, now) => store.deliveries.find({ ...scope, state: 'planned', ...dueBy(now) }).toArray(),
     countDue: (scope, now) => countDue(store, scope, now),
     anyDue: (scope, now) => anyDue(store, scope, now),
-    anyDueIn: (scopes, now) => anyDueIn(store, scopes, now),
+    anyDueIn: (scopes, now, readQuiet) => anyDueIn(store, scopes, now, readQuiet),
     nextDueAt: (incidentId, kinds, now) => nextDueAt(store, incidentId, kinds, now),
     scopesWithRecords: (incidentId, kinds) => scopesWithRecords(store, incidentId, kinds),
     plan: (inputs, now, note) => planAll(store, inputs, now, note),

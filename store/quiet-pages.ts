@@ -17,8 +17,12 @@
  */
 import type { Store } from './db';
 
-/** How long a quiet page is trusted at most without a change noted. */
-export const QUIET_FOR_MS = 30_000;
+/**
+ * How long a quiet page is trusted at most without a change noted. Long enough to span the rounds of
+ * a large fan-out (a minute or more apart at 100,000 while receipts lag); a lost note costs no more
+ * than this, or less: the watchdog's last look before it reports nothing left reads every page.
+ */
+export const QUIET_FOR_MS = 5 * 60_000;
 
 /** An incident's pages as the sender needs them: the last page number, and each page's change count. */
 export interface PageBook {

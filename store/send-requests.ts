@@ -186,6 +186,7 @@ export async function dueCandidates(
   want: number,
   now: Date,
   skip?: ReadonlySet<number>,
+  readQuiet = false,
 ): Promise<{ found: Delivery[]; complete: boolean; held: number; pages: Map<number, PageView> }> {
   // Read before the pages: a change noted after this read is one the pages show, or one the next call sees noted.
   const book = await readPageBook(store, scope.incidentId);
@@ -195,7 +196,7 @@ export async function dueCandidates(
     if (skip?.has(page)) return [];
     const quietKey = `${scope.incidentId}|${scope.kind}/${scope.channel}|p${page}`;
     const changes = book.changes(page);
-    if (isQuiet(store, quietKey, changes, now.getTime())) return [];
+    if (!readQuiet && isQuiet(store, quietKey, changes, now.getTime())) return [];
     // Requests first (see the top of this file).
     const requests = await store.sendRequests
       .find(
@@ -245,13 +246,13 @@ export async function dueCandidates(
 }
 
 /** Whether a planned record of this scope is due now and free (found page by page, like a batch). */
-export async function anyDue(store: Store, scope: Scope, now: Date): Promise<boolean> {
-  return (await dueCandidates(store, scope, 1, now)).found.length > 0;
+export async function anyDue(store: Store, scope: Scope, now: Date, readQuiet = false): Promise<boolean> {
+  return (await dueCandidates(store, scope, 1, now, undefined, readQuiet)).found.length > 0;
 }
 
 /** Whether a planned record of any of these scopes is due now and free. */
-export async function anyDueIn(store: Store, scopes: Scope[], now: Date): Promise<boolean> {
-  for (const scope of scopes) if (await anyDue(store, scope, now)) return true;
+export async function anyDueIn(store: Store, scopes: Scope[], now: Date, readQuiet = false): Promise<boolean> {
+  for (const scope of scopes) if (await anyDue(store, scope, now, readQuiet)) return true;
   return false;
 }
 

@@ -15,6 +15,10 @@ import { applyReceipts } from '../../store/receipts';
 import { handOverNotice } from '../../store/coverage';
 import { connectStore, type Store } from '../../store/db';
 import type { Delivery } from '../../domain/types';
+import { QUIET_FOR_MS } from '../../store/quiet-pages';
+import { createDeliveryActivities, type SweepAllResult } from '../../activities/delivery';
+import { createLogger } from '../../domain/log';
+import { MockActivityEnvironment } from '@temporalio/testing';
 
 let env: IsolatedEnv;
 /** The sender's worker, its commands watched; the other changes come from env.store (another worker). */
@@ -128,14 +132,45 @@ test('a deferred message on a quiet page is found when its time comes, not befor
   );
 });
 
-test('a quiet page is read again after 30 s at most, in case a change was not noted (a worker died between its writes)', async () => {
+test('a quiet page is read again after QUIET_FOR_MS at most, in case a change was not noted (a worker died between its writes)', async () => {
   const now = new Date();
   const ids = await planAndSend('inc_quiet_lapse', 2, now);
   await look('inc_quiet_lapse', now);
   // Written behind the sender's back, as a worker that died before noting it would leave it.
   await env.store.deliveries.updateOne({ _id: ids[0] }, { $set: { state: 'planned', attempts: 1 } });
-  assert.deepEqual((await look('inc_quiet_lapse', new Date(now.getTime() + 29_000))).due, [], 'within 30 s: skipped');
-  assert.deepEqual((await look('inc_quiet_lapse', new Date(now.getTime() + 31_000))).due, [ids[0]], 'after: found');
+  const at = (ms: number) => new Date(now.getTime() + ms);
+  assert.deepEqual((await look('inc_quiet_lapse', at(QUIET_FOR_MS - 1000))).due, [], 'within the bound: skipped');
+  assert.equal(await anyDue(watched, scope('inc_quiet_lapse'), now, true), true, 'found by a look that reads them all');
+  assert.deepEqual((await look('inc_quiet_lapse', at(QUIET_FOR_MS + 1000))).due, [ids[0]], 'after: found');
+});
+
+test('the watchdog does not report "nothing left" from quiet pages: with nothing in flight it reads them', async () => {
+  const id = 'inc_quiet_idle';
+  const docs = records(id, 2, new Date(), { channel: 'email', to: 'q@example.org' });
+  docs[1]!.to = 'r@example.org';
+  await insertPlanned(env.store, docs);
+  const email = { incidentId: id, kind: 'outage' as const, channel: 'email' as const };
+  await env.store.deliveries.updateMany({ incidentId: id }, { $set: { state: 'delivered' } });
+  assert.equal((await dueCandidates(watched, email, 10, new Date())).found.length, 0, 'seen quiet');
+  // Back to planned behind the sender's back (a note lost): the look that trusts quiet pages misses it.
+  await env.store.deliveries.updateOne({ _id: docs[0]!._id }, { $set: { state: 'planned' } });
+  assert.equal(await anyDue(watched, email, new Date()), false);
+  const acts = createDeliveryActivities({
+    store: watched,
+    channels: {},
+    logger: createLogger('quiet-pages-test', 'warn'),
+    rules: async () => {
+      throw new Error('the sweep renders no text');
+    },
+  });
+  const r: SweepAllResult = await new MockActivityEnvironment().run(acts.sweepAll, {
+    incidentId: id,
+    kinds: ['outage' as const],
+    deliveryTimeoutMs: 60_000,
+    maxAttempts: 3,
+  });
+  assert.equal(r.inFlight, 0);
+  assert.ok(r.nextDueAt && Math.abs(Date.parse(r.nextDueAt) - Date.now()) < 10_000, `due now: ${r.nextDueAt}`);
 });
 
 test('a new planning on a quiet incident is found, and only its page is read', async () => {
