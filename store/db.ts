@@ -61,6 +61,8 @@ export interface Store {
     scopes?: string[];
     changed?: Record<string, number>;
     changedAll?: number;
+    /** The latest `notBefore` ever planned (the epoch for none; absent: not known, from before it was noted). */
+    deferredUntil?: Date;
   }>;
   /** Claims made once by a unique insert (store/coverage.ts; send claims of versions before send requests). */
   sendClaims: Collection<{ _id: string; at: Date; by?: string }>;

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isolatedEnv, type IsolatedEnv } from '../support/env';
 import { countWrites } from '../../bench/write-counter';
-import { insertPlanned, plannedRecord, sweepUndelivered } from '../../store/deliveries';
+import { insertPlanned, nextDueAt, plannedRecord, sweepUndelivered } from '../../store/deliveries';
 import { anyDue, dueCandidates, recordAnswers, reserveNextBatch } from '../../store/send-requests';
 import { applyReceipts } from '../../store/receipts';
 import { handOverNotice } from '../../store/coverage';
@@ -206,4 +206,25 @@ test('a notice handed over from an outage that ended is found at once on the qui
   );
   assert.equal(revived, 1);
   assert.deepEqual((await look('inc_quiet_open')).due, [covered[0]!._id]);
+});
+
+test('when the next deferred message falls due: not read for an incident with nothing planned past now, found once one is', async () => {
+  const id = 'inc_next_due';
+  // Due at once: the planner writes its own time as the time to send.
+  await insertPlanned(env.store, records(id, 2, new Date(), { notBefore: new Date(Date.now() - 1) }));
+  const reads = countWrites(watched.client);
+  assert.equal(await nextDueAt(watched, id, ['outage'], new Date()), null);
+  reads.stop();
+  assert.equal(
+    Object.keys(reads.timeByTarget).some((t) => t.startsWith('deliveries ')),
+    false,
+    'nothing was planned to wait: no record read',
+  );
+  const at = new Date(Date.now() + 3_600_000);
+  await insertPlanned(env.store, records(id, 1, new Date(), { notBefore: at }, 2));
+  assert.equal((await nextDueAt(watched, id, ['outage'], new Date()))?.getTime(), at.getTime());
+  // An incident whose records came before the note (no page document) is asked its records.
+  const legacy = records('inc_next_due_legacy', 1, new Date(), { notBefore: at, page: 0 });
+  await env.store.deliveries.insertMany(legacy);
+  assert.equal((await nextDueAt(watched, 'inc_next_due_legacy', ['outage'], new Date()))?.getTime(), at.getTime());
 });
