@@ -14,6 +14,7 @@ import type { PlivoSmsChannel } from '../channels/sms-plivo';
 import { mayHaveBeenAccepted } from '../channels/plivo-errors';
 import { CLOSING_KINDS, type Delivery, type DeliveryChannel, type Incident, type MessageKind } from '../domain/types';
 import type { Logger } from '../domain/log';
+import { pushTo } from '../domain/group-by';
 import { origin } from './fallback';
 import { phaseTimer } from './phase-timer';
 import {
@@ -608,9 +609,3 @@ interface Sent {
 const MAX_FAILED_WHILE_PLANNING = 3;
 /** The longest Retry-After a planning waits out before it sends on; a longer one leaves the sending to the rounds. */
 const MAX_WAIT_WHILE_PLANNING_MS = 5000;
-
-function pushTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
-  const list = groups.get(key);
-  if (list) list.push(value);
-  else groups.set(key, [value]);
-}

@@ -9,3 +9,10 @@ export function groupBy<T, K>(items: Iterable<T>, key: (t: T) => K): Map<K, T[]>
   }
   return groups;
 }
+
+/** Adds one item to its group, for loops that group as they go. */
+export function pushTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
+  const group = groups.get(key);
+  if (group) group.push(value);
+  else groups.set(key, [value]);
+}

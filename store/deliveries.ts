@@ -26,7 +26,6 @@ import type { Store } from './db';
 import { groupBy } from '../domain/group-by';
 import { findByValues, updateByValues } from './backend';
 import { noteRecordsChanged } from './quiet-pages';
-import { REACHED_PROVIDER } from '../delivery/lifecycle';
 import { decideLost, type WatchdogPolicy } from '../delivery/watchdog';
 import type { PlanInput, SweepResult } from '../delivery/ports';
 
@@ -277,25 +276,6 @@ export async function planSmsForSubscribers(
 }
 
 export { REACHED_PROVIDER } from '../delivery/lifecycle';
-
-/** Plans a restoration notice, on the same channel, for every outage notice that reached the provider. */
-export async function planRestorations(store: Store, incidentId: string, now: Date): Promise<number> {
-  const cursor = store.deliveries
-    .find({ incidentId, kind: 'outage', state: { $in: REACHED_PROVIDER } })
-    .sort({ _id: 1 });
-  async function* inputs(): AsyncIterable<PlanInput> {
-    for await (const d of cursor)
-      yield {
-        incidentId,
-        kind: 'restored',
-        subscriberId: d.subscriberId,
-        channel: d.channel,
-        to: d.to,
-        language: d.language,
-      };
-  }
-  return (await planAll(store, inputs(), now)).planned;
-}
 
 type Scope = { incidentId: string; kind: MessageKind; channel: DeliveryChannel };
 

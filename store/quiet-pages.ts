@@ -16,6 +16,7 @@
  * costs at most QUIET_FOR_MS before the record is found.
  */
 import type { Store } from './db';
+import { groupBy } from '../domain/group-by';
 
 /**
  * How long a quiet page is trusted at most without a change noted. Long enough to span the rounds of
@@ -57,13 +58,8 @@ export async function noteRecordsChanged(
   store: Store,
   records: readonly { incidentId: string; page?: number }[],
 ): Promise<void> {
-  const byIncident = new Map<string, Set<number>>();
-  for (const d of records) {
-    const pages = byIncident.get(d.incidentId) ?? new Set<number>();
-    pages.add(d.page ?? 0);
-    byIncident.set(d.incidentId, pages);
-  }
-  for (const [incidentId, pages] of byIncident) await notePagesChanged(store, incidentId, pages);
+  for (const [incidentId, ofIncident] of groupBy(records, (d) => d.incidentId))
+    await notePagesChanged(store, incidentId, new Set(ofIncident.map((d) => d.page ?? 0)));
 }
 
 interface Quiet {

@@ -36,6 +36,7 @@ import { forgetQuiet, isQuiet, noteRecordsChanged, readPageBook, rememberQuiet }
 import { ANSWER_TIMEOUT_MS, liveSenders, senderId } from './sender-lease';
 import type { AcceptedOutcome, Reserved, Scope, WaitingAnswer } from '../delivery/ports';
 import type { Delivery, DeliveryChannel, DeliveryState, MessageKind } from '../domain/types';
+import { pushTo } from '../domain/group-by';
 
 export interface SendRequestDoc {
   _id: string;
@@ -1084,11 +1085,4 @@ export async function releaseReservations(store: Store, records: Reserved[], now
   }
   // Those reserved in the old shape are due now; the others once their request closes (closeRequests notes that too).
   await noteRecordsChanged(store, records);
-}
-
-/** Appends to the list under `key` (a batch groups up to 1,000 records: no copy per record). */
-function pushTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
-  const list = groups.get(key);
-  if (list) list.push(value);
-  else groups.set(key, [value]);
 }
