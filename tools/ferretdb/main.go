@@ -61,7 +61,7 @@ func main() {
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		fail(2, "bad --log-level %q: %v", *level, err)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	logger := slog.New(quietDuplicates{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})})
 
 	switch *writeLocks {
 	case locksID, locksCollection, locksOff:

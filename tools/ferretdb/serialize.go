@@ -305,6 +305,9 @@ func (p *writePlan) locks(from, to int) lockSet {
 
 // roundTrip sends one client request to FerretDB and returns the reply for the client.
 func (g *writeGate) roundTrip(req []byte, ur *bufio.Reader, uw *bufio.Writer) ([]byte, error) {
+	if isEndSessions(req) {
+		return endSessionsReply(req)
+	}
 	p := g.plan(req)
 	if p == nil {
 		return exchange(req, ur, uw)
@@ -320,6 +323,28 @@ func (g *writeGate) roundTrip(req []byte, ur *bufio.Reader, uw *bufio.Writer) ([
 		return exchange(req, ur, uw)
 	}
 	return g.chunkedUpdate(req, p, ur, uw)
+}
+
+// isEndSessions: the request is the `endSessions` a driver sends as it closes. FerretDB 1.24 has no
+// sessions and answers it with a CommandNotFound error, which it also logs at WARN, header and
+// message in two lines, for every client that closes (a test run printed hundreds).
+func isEndSessions(req []byte) bool {
+	if len(req) < wire.MsgHeaderLen+5 || binary.LittleEndian.Uint32(req[12:16]) != opMsg {
+		return false
+	}
+	body := req[wire.MsgHeaderLen:]
+	if body[4] != 0 {
+		return false
+	}
+	name, ok := firstKey(body[5:])
+	return ok && name == "endSessions"
+}
+
+// endSessionsReply answers `endSessions` as MongoDB does when it has nothing to end: `{ok: 1}`.
+func endSessionsReply(req []byte) ([]byte, error) {
+	out := wirebson.MakeDocument(1)
+	_ = out.Add("ok", float64(1))
+	return opMsgMessage(out, 0, binary.LittleEndian.Uint32(req[4:8]))
 }
 
 // weight is how many pooled backend connections FerretDB may hold at once for a command: an update

@@ -352,3 +352,23 @@ func TestField(t *testing.T) {
 		t.Error("a truncated document is not an error")
 	}
 }
+
+func TestEndSessions(t *testing.T) {
+	g := newWriteGate(locksID, 2, 100, slog.Default())
+	req := message(t, raw(t, "endSessions", wirebson.MustArray(wirebson.MustDocument("id", "x")), "$db", "admin"), "")
+	// Answered by the proxy: FerretDB (here nil reader and writer) never sees it.
+	res, err := g.roundTrip(req, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to := binary.LittleEndian.Uint32(res[8:12]); to != 7 {
+		t.Errorf("responseTo %d, want the request's id 7", to)
+	}
+	doc := replyDocument(res)
+	if doc == nil || number(doc.Get("ok")) != 1 {
+		t.Errorf("reply %v, want {ok: 1}", doc)
+	}
+	if isEndSessions(message(t, raw(t, "find", "endSessions", "$db", "d"), "")) {
+		t.Error("a find of a collection named endSessions is not endSessions")
+	}
+}
