@@ -273,6 +273,7 @@ async function main(): Promise<void> {
       headers: { 'content-type': 'application/json', ...auth },
       body: '{}',
     });
+    const resolveAnsweredMs = Date.now() - resolvedAt;
     await waitForAccepted(sim.url, 2 * N, 30 * 60_000);
     const restoreMs = performance.now() - t;
     child.send({ type: 'phase', phase: 'receipts' });
@@ -312,6 +313,9 @@ async function main(): Promise<void> {
       outageActivities: activitySpans(history, openedAt).filter((a) => openedAt + a.from * 1000 < resolvedAt),
       /** The restoration's activities, from the resolve call: where its time went. */
       restorationActivities: activitySpans(history, resolvedAt),
+      /** How long the resolve call took to answer, and the workflow's first events after it (s after the call). */
+      resolveAnsweredSeconds: +(resolveAnsweredMs / 1000).toFixed(2),
+      restorationFirstEvents: eventsFrom(history, resolvedAt).slice(0, 12),
       /** Documents written (inserted, modified, deleted) per delivered SMS, outage and restoration together. */
       writesPerSms,
       documentsWritten,
@@ -338,6 +342,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `restoration's activities (start-end s after the resolve call): ${result.restorationActivities.map((a) => `${a.activity} ${a.from}-${a.to}`).join(', ')}`,
+    );
+    console.log(
+      `the resolve call answered in ${result.resolveAnsweredSeconds} s; the workflow's first events after it (s): ${result.restorationFirstEvents.map((e) => `${e.event} ${e.at}`).join(', ')}`,
     );
     mkdirSync(path.join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
     const file = path.join(PROJECT_ROOT, 'bench', 'results', `fanout-${result.at.replace(/[:.]/g, '-')}.json`);
@@ -387,6 +394,26 @@ function activitySpans(
       });
   }
   return spans;
+}
+
+/** The history's events from `fromMs` on: their type and when, in seconds from `fromMs`. */
+function eventsFrom(
+  history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>>,
+  fromMs: number,
+): { event: string; at: number }[] {
+  const out: { event: string; at: number }[] = [];
+  for (const e of history.events ?? []) {
+    const ms = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+    if (ms < fromMs) continue;
+    // Each event carries the attributes of its type only: their name is the type's.
+    const type = Object.keys(e).find((k) => k.endsWith('EventAttributes') && e[k as keyof typeof e]) ?? '?';
+    const activity = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    out.push({
+      event: `${type.replace(/EventAttributes$/, '')}${activity ? `(${activity})` : ''}`,
+      at: +((ms - fromMs) / 1000).toFixed(3),
+    });
+  }
+  return out;
 }
 
 /** Two write tallies added up, key by key (the bench process's and the worker process's). */
