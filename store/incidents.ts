@@ -57,9 +57,18 @@ export function sharedRun<T>(store: Store, key: string, run: () => Promise<T>, n
   return started.promise as Promise<T>;
 }
 
-/** deliveryCounts as the API's readers see it (the incident, the maintenance, the console's progress): shared (sharedRun). */
-export function sharedDeliveryCounts(store: Store, incidentId: string, now = Date.now()): Promise<DeliveryCounts> {
-  return sharedRun(store, `counts:${incidentId}`, () => deliveryCounts(store, incidentId), now);
+/**
+ * deliveryCounts as the API's readers see it (the incident, the maintenance, the console's progress):
+ * shared (sharedRun). With the `phase` the reader saw, a count started in an earlier phase is not
+ * given for this one: an incident is billed once its last receipts are written, and a count begun
+ * while they were being written showed a billed incident with messages still planned.
+ */
+export function sharedDeliveryCounts(
+  store: Store,
+  incidentId: string,
+  { phase, now = Date.now() }: { phase?: string; now?: number } = {},
+): Promise<DeliveryCounts> {
+  return sharedRun(store, `counts:${incidentId}:${phase ?? ''}`, () => deliveryCounts(store, incidentId), now);
 }
 
 /** Messages of an incident counted by channel, kind and state. */

@@ -672,7 +672,12 @@ export const incidentRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => 
           postedAt,
         }),
       );
-      return { ...present(incident), deliveries: await sharedDeliveryCounts(store, incident._id), social, live };
+      return {
+        ...present(incident),
+        deliveries: await sharedDeliveryCounts(store, incident._id, { phase: incident.phase }),
+        social,
+        live,
+      };
     },
   );
 

@@ -320,7 +320,12 @@ export const maintenanceRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) 
           live = null; // closed or unreachable: the stored timeline and counts still answer.
         }
       }
-      return { ...present(m), timeline: m.timeline, deliveries: await sharedDeliveryCounts(store, m._id), live };
+      return {
+        ...present(m),
+        timeline: m.timeline,
+        deliveries: await sharedDeliveryCounts(store, m._id, { phase: m.phase }),
+        live,
+      };
     },
   );
 

@@ -48,18 +48,38 @@ test('readers asking at once share one count; a count older than twice its count
 
   aggregates.length = 0;
   const t0 = Date.now();
-  const together = await Promise.all(Array.from({ length: 8 }, () => sharedDeliveryCounts(watched, id, t0)));
+  const together = await Promise.all(Array.from({ length: 8 }, () => sharedDeliveryCounts(watched, id, { now: t0 })));
   for (const counts of together) assert.deepEqual(counts, expected);
   assert.equal(aggregates.length, 1, 'eight readers at once: one count');
 
   // At the moment the count started, it is given again without counting.
   await planAll(env.store, inputs(id, 1500, 10), new Date());
-  assert.deepEqual(await sharedDeliveryCounts(watched, id, t0), expected);
+  assert.deepEqual(await sharedDeliveryCounts(watched, id, { now: t0 }), expected);
   assert.equal(aggregates.length, 1);
 
   // Long after, the count is made again and shows the new records.
-  assert.deepEqual(await sharedDeliveryCounts(watched, id, Date.now() + 3_600_000), {
+  assert.deepEqual(await sharedDeliveryCounts(watched, id, { now: Date.now() + 3_600_000 }), {
     sms: { outage: { planned: 1510 } },
+  });
+  assert.equal(aggregates.length, 2);
+});
+
+test('a count begun in an earlier phase is not given for the next: a billed incident shows its last writes', async () => {
+  const id = 'inc_counts_phase';
+  await planAll(env.store, inputs(id, 0, 4), new Date());
+  aggregates.length = 0;
+  const t0 = Date.now();
+  assert.deepEqual(await sharedDeliveryCounts(watched, id, { phase: 'resolving', now: t0 }), {
+    sms: { outage: { planned: 4 } },
+  });
+  await env.store.deliveries.updateMany({ incidentId: id }, { $set: { state: 'delivered' } });
+  assert.deepEqual(
+    await sharedDeliveryCounts(watched, id, { phase: 'resolving', now: t0 }),
+    { sms: { outage: { planned: 4 } } },
+    'the same phase at the same moment: the count is shared',
+  );
+  assert.deepEqual(await sharedDeliveryCounts(watched, id, { phase: 'billed', now: t0 }), {
+    sms: { outage: { delivered: 4 } },
   });
   assert.equal(aggregates.length, 2);
 });
@@ -69,8 +89,8 @@ test('each incident has its own count', async () => {
   await planAll(env.store, inputs('inc_counts_b', 0, 5), new Date());
   const now = Date.now();
   const [a, b] = await Promise.all([
-    sharedDeliveryCounts(watched, 'inc_counts_a', now),
-    sharedDeliveryCounts(watched, 'inc_counts_b', now),
+    sharedDeliveryCounts(watched, 'inc_counts_a', { now }),
+    sharedDeliveryCounts(watched, 'inc_counts_b', { now }),
   ]);
   assert.deepEqual(a, { sms: { outage: { planned: 3 } } });
   assert.deepEqual(b, { sms: { outage: { planned: 5 } } });
