@@ -249,10 +249,14 @@ async function applyRound(store: Store, now: Date): Promise<number> {
     appliedUpTo.set(store, upTo);
     return 0;
   }
-  const { apply, hold } = holdIntermediate([...held.values(), ...pending, ...batch], now, HOLD_INTERMEDIATE_MS);
+  // The holds below count in the receipts' own time, up to where this round read (`upTo`), not by the
+  // wall clock: an applier minutes behind its receipts (a fan-out of 100,000) still finds the final
+  // word that came seconds after a `sent`, where by the wall clock every `sent` was old, was written,
+  // and its record written again by the final word (84,752 records written twice in one run).
+  const { apply, hold } = holdIntermediate([...held.values(), ...pending, ...batch], upTo, HOLD_INTERMEDIATE_MS);
   held.clear();
   for (const r of hold) held.set(messageOf(r), r);
-  const { unmatched, deferred } = await applyWords(store, apply, now, true);
+  const { unmatched, deferred } = await applyWords(store, apply, now, upTo);
   // A `sent` whose answer is still pending waits on (see applyWords): held as the young ones are.
   for (const [message, r] of latestWords(apply.filter((r) => deferred.has(messageOf(r)))))
     held.set(message, r as Receipt);
@@ -290,27 +294,30 @@ async function applyRound(store: Store, now: Date): Promise<number> {
  * even against a concurrent writer).
  */
 export async function applyReceipts(store: Store, receipts: Receipt[], now: Date): Promise<Set<string>> {
-  return (await applyWords(store, receipts, now, false)).unmatched;
+  return (await applyWords(store, receipts, now)).unmatched;
 }
 
 /** How long a `sent` may wait for its message's final word while the answer is pending (then it is applied). */
 const DEFER_INTERMEDIATE_MAX_MS = 5 * 60_000;
 
-function isYoungSent(r: Receipt, now: Date): boolean {
-  return PROVIDER_STATES[r.status] === 'sent' && now.getTime() - r.receivedAt.getTime() < DEFER_INTERMEDIATE_MAX_MS;
+function isYoungSent(r: Receipt, readUpTo: Date): boolean {
+  return (
+    PROVIDER_STATES[r.status] === 'sent' && readUpTo.getTime() - r.receivedAt.getTime() < DEFER_INTERMEDIATE_MAX_MS
+  );
 }
 
 /**
- * applyReceipts, for the applier's rounds: with `deferIntermediate`, a message whose answer is
- * still pending and whose latest word is `sent` is left out (`deferred`), for the round to hold:
- * its record is written once, by its final word (or by the watchdog's, after the wait), however
- * late that comes (under a storm of callbacks Plivo's `delivered` may come a minute after `sent`).
+ * applyReceipts, for the applier's rounds: with `deferIntermediate` (the time up to which the round
+ * read its receipts), a message whose answer is still pending and whose latest word is `sent` is
+ * left out (`deferred`), for the round to hold: its record is written once, by its final word (or by
+ * the watchdog's, after the wait), however late that comes (under a storm of callbacks Plivo's
+ * `delivered` may come a minute after `sent`).
  */
 async function applyWords(
   store: Store,
   receipts: Receipt[],
   now: Date,
-  deferIntermediate: boolean,
+  deferIntermediate?: Date,
 ): Promise<{ unmatched: Set<string>; deferred: Set<string> }> {
   // Within one batch the latest word on a message wins: order by Plivo's Sequence, then arrival.
   const latest = latestWords(receipts);
@@ -339,7 +346,7 @@ async function applyWords(
   if (unknown.length) for (const [uuid, ref] of await pendingAnswers(store, unknown)) answers.set(uuid, ref);
   if (deferIntermediate)
     for (const uuid of answers.keys())
-      if (isYoungSent(latest.get(uuid) as Receipt, now)) {
+      if (isYoungSent(latest.get(uuid) as Receipt, deferIntermediate)) {
         deferred.add(uuid);
         answers.delete(uuid);
         latest.delete(uuid);
