@@ -29,7 +29,7 @@ import { subscriberFacts } from '../store/audience';
 import { subscribersOfSites } from '../store/site-subscribers';
 import { countSiteSubscribers } from '../store/site-roster';
 import { planAll, transition, type PlanInput } from '../store/deliveries';
-import { answeredOverlay } from '../store/send-requests';
+import { noticesForResolution } from '../store/notice-rolls';
 import {
   claimRestoration,
   coveringOutage,
@@ -467,14 +467,12 @@ export function createNoticeActivities(deps: NoticeDeps) {
       const overlap = await overlapAtResolution(incident);
       lap('overlap');
       let deferred = 0;
-      // Notices on their way whose answer waits for its receipt read as accepted (store/send-requests.ts).
-      const asAnswered = await answeredOverlay(store, incident._id, 'outage');
+      // Notices on their way whose answer waits for its receipt read as accepted (store/send-requests.ts);
+      // from the notices' rolls where the incident has them (store/notice-rolls.ts): most records are not read.
+      const outageNotices = await noticesForResolution(store, incident._id, 'outage');
       lap('answers');
       async function* reached(): AsyncIterable<PlanInput> {
-        // A thousand at a time: FerretDB's default batch can be 16 MB of records held at once.
-        const outageNotices = store.deliveries.find({ incidentId: incident!._id, kind: 'outage' }).batchSize(1000);
-        for await (const read of outageNotices) {
-          const d = asAnswered(read);
+        for await (const d of outageNotices) {
           if (WAITING.includes(d.state)) {
             if (!d.invalidRecipient) waiting.push(d);
           } else if ((REACHED.includes(d.state) || d.coveredBy) && d.restoration !== false) {

@@ -8,6 +8,7 @@ import type { Contact, Delivery, Incident, Site, Subscriber } from '../domain/ty
 import { batchUnappliedReceipts, type Receipt, type ReceiptBatch } from './receipts';
 import { noteUnpagedScopes } from './deliveries';
 import type { SendRequestDoc } from './send-requests';
+import type { NoticeRollDoc } from './notice-rolls';
 import { usesCompoundIndexes } from './backend';
 import { ensureRosterIndexes } from './site-roster';
 import type { RateLimitDoc } from './rate-limits';
@@ -63,7 +64,11 @@ export interface Store {
     changedAll?: number;
     /** The latest `notBefore` ever planned (the epoch for none; absent: not known, from before it was noted). */
     deferredUntil?: Date;
+    /** Created by a version that rolls its notices (store/notice-rolls.ts): a page without a roll was planned by one before. */
+    rolled?: boolean;
   }>;
+  /** What a resolution needs of each outage notice, one document per page of records (store/notice-rolls.ts). */
+  noticeRolls: Collection<NoticeRollDoc>;
   /** Claims made once by a unique insert (store/coverage.ts; send claims of versions before send requests). */
   sendClaims: Collection<{ _id: string; at: Date; by?: string }>;
   /** One document per batch and page a sender took (store/send-requests.ts): the claim, and the attempt of each record. */
@@ -101,6 +106,7 @@ const COLLECTIONS = {
   sendClaims: 'send_claims',
   sendRequests: 'send_requests',
   deliveryPages: 'delivery_pages',
+  noticeRolls: 'notice_rolls',
   ruleVersions: 'rule_versions',
   inbound: 'inbound_messages',
   alertEvents: 'alert_events',
@@ -261,6 +267,9 @@ export async function ensureIndexes(s: Store): Promise<void> {
         // read deliveries changed since their last scrape.
         s.deliveries.createIndex({ incidentId: 1, kind: 1, state: 1, _id: 1 }),
         s.deliveries.createIndex({ updatedAt: 1, _id: 1 }),
+        // An erasure finds the rolls that name the subscriber. Not on FerretDB: its B-tree index on an
+        // array of a page's subscribers exceeds PostgreSQL's row size; there an erasure reads every roll.
+        s.noticeRolls.createIndex({ subscriberIds: 1 }),
       ];
   await Promise.all([
     ...mongoOnly,
@@ -290,6 +299,8 @@ export async function ensureIndexes(s: Store): Promise<void> {
     // A page's requests, read with its records; an incident's open requests, for the reconciliation.
     s.sendRequests.createIndex({ incidentId: 1, page: 1 }),
     s.sendRequests.createIndex({ open: 1 }),
+    // A resolution reads its incident's rolls.
+    s.noticeRolls.createIndex({ incidentId: 1 }),
     s.inbound.createIndex({ messageUuid: 1 }, { unique: true }),
     s.rateLimits.createIndex({ key: 1, version: -1 }),
     // Receipts stored one per document by older versions: retention deletes them with their message's record.

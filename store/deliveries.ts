@@ -26,6 +26,7 @@ import type { Store } from './db';
 import { groupBy } from '../domain/group-by';
 import { findByValues, updateByValues } from './backend';
 import { noteRecordsChanged } from './quiet-pages';
+import { writeNoticeRoll } from './notice-rolls';
 import { decideLost, type WatchdogPolicy } from '../delivery/watchdog';
 import type { PlanInput, SweepResult } from '../delivery/ports';
 
@@ -61,6 +62,8 @@ async function insertNew(store: Store, docs: Delivery[]): Promise<Delivery[]> {
     const latest = Math.max(0, ...ofIncident.map((d) => d.notBefore?.getTime() ?? 0));
     const page = await nextPage(store, incidentId, scopes, new Date(latest));
     for (const d of ofIncident) d.page = page;
+    // Before the records: a roll names every record of the page that may exist (store/notice-rolls.ts).
+    await writeNoticeRoll(store, incidentId, page, ofIncident);
   }
   const inserted = await insertIgnoringDuplicates(store.deliveries, docs);
   // A sender may have read the new page before the records landed, and taken it for quiet.
@@ -88,6 +91,7 @@ async function nextPage(store: Store, incidentId: string, scopes: string[], late
       $inc: { last: 1 },
       $addToSet: { scopes: { $each: scopes } },
       $max: { deferredUntil: latest },
+      $setOnInsert: { rolled: true },
     },
     { upsert: true, returnDocument: 'after' },
   );

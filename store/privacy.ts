@@ -17,6 +17,7 @@ import type { Store } from './db';
 import type { Delivery, DeliveryState, Subscriber } from '../domain/types';
 import type { SubscriptionEntry } from './ledger';
 import { rebuildRosters, writingSubscribers } from './site-roster';
+import { eraseFromRolls } from './notice-rolls';
 
 /** States in which a message has not left us yet: erasure cancels it. */
 const PENDING: DeliveryState[] = ['planned', 'sending'];
@@ -149,6 +150,9 @@ export async function eraseSubscriber(store: Store, contract: string): Promise<E
     await deliveries.deleteOne({ _id: d._id });
     anonymized++;
   }
+
+  // What a resolution would read of them instead of their records (store/notice-rolls.ts).
+  await eraseFromRolls(store, contract);
 
   const phones = stored?.phones ?? [];
   const received = await store.inbound.deleteMany({

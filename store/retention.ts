@@ -19,6 +19,7 @@
 import { ObjectId, type Collection, type Document, type Filter } from 'mongodb';
 import type { Store } from './db';
 import { deleteByIds, findByValues } from './backend';
+import { deleteRollsOf } from './notice-rolls';
 
 /** Documents read and deleted per step. */
 export const BATCH = 1000;
@@ -148,6 +149,7 @@ export async function purgeIncidentRecords(
   }
   // The send requests of its batches (the claims of versions since store/send-requests.ts), counted with the claims.
   counts.sendClaims += (await store.sendRequests.deleteMany({ incidentId })).deletedCount;
+  await deleteRollsOf(store, incidentId);
   await store.deliveryPages.deleteOne({ _id: incidentId });
   await sweptIncidents(store).updateOne({ _id: incidentId }, { $set: { recordsDeletedAt: opts.now ?? new Date() } });
   return counts;

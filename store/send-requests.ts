@@ -1024,6 +1024,36 @@ export async function answeredOverlay(
   requests.batchSize(PENDING_READ_BATCH);
   for await (const q of requests)
     for (const r of refsOf(q)) if ((refs.get(r.id)?.attempt ?? 0) < r.attempt) refs.set(r.id, r);
+  return overlayOf(refs);
+}
+
+/**
+ * Every answer an incident's requests of `kind` hold, pending or not, as a resolution reads them
+ * (store/notice-rolls.ts): the overlay of answeredOverlay (an answer already written on its record
+ * no longer matches its attempt, so the requests no longer pending change nothing there), and the
+ * first attempt of each record the provider accepted, with the time it was taken.
+ */
+export async function answersAtResolution(
+  store: Store,
+  incidentId: string,
+  kind: MessageKind,
+): Promise<{ asAnswered: (d: Delivery) => Delivery; firstAnswered: Map<string, { attempt: number; at: Date }> }> {
+  const refs = new Map<string, AnswerRef>();
+  const firstAnswered = new Map<string, { attempt: number; at: Date }>();
+  const requests = store.sendRequests.find({ incidentId, kind }, WITHOUT_RECIPIENTS);
+  requests.batchSize(PENDING_READ_BATCH);
+  for await (const q of requests) {
+    if (!q.answeredAt) continue; // not answered (yet): its records are read whole
+    for (const r of refsOf(q)) {
+      if ((refs.get(r.id)?.attempt ?? 0) < r.attempt) refs.set(r.id, r);
+      if ((firstAnswered.get(r.id)?.attempt ?? Infinity) > r.attempt)
+        firstAnswered.set(r.id, { attempt: r.attempt, at: r.reservedAt });
+    }
+  }
+  return { asAnswered: overlayOf(refs), firstAnswered };
+}
+
+function overlayOf(refs: Map<string, AnswerRef>): (d: Delivery) => Delivery {
   if (refs.size === 0) return (d) => d;
   return (d) => {
     const r = d.state === 'planned' ? refs.get(d._id) : undefined;
